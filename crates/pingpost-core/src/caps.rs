@@ -1,0 +1,145 @@
+//! Caps, spend limits and balances as counters with limits.
+//!
+//! Every limit a sale must respect becomes a [`Debit`]: a named counter, the amount a sale
+//! adds to it and the limit it may not pass. The same debits are read at the ping (is there
+//! room?) and reserved atomically at the post (take the room), so both sides agree by
+//! construction. Count caps live in buckets of the contract's time zone (hour, day, ISO week
+//! starting Monday, month); a bucket's counter expires on its own once the bucket is over.
+
+use crate::config::{Buyer, Contract};
+use crate::money::Money;
+use crate::Timestamp;
+use chrono::{Datelike, Duration};
+use chrono_tz::Tz;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Caps {
+    pub hourly: Option<u32>,
+    pub daily: Option<u32>,
+    pub weekly: Option<u32>,
+    pub monthly: Option<u32>,
+    pub daily_spend: Option<Money>,
+    pub time_zone: Tz,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Caps { hourly: None, daily: None, weekly: None, monthly: None, daily_spend: None, time_zone: Tz::UTC }
+    }
+}
+
+/// One counter a sale adds to, with the limit it may not pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Debit {
+    pub key: String,
+    pub amount: i64,
+    pub limit: i64,
+    /// Money debits shrink when a buyer reports a lower final price.
+    pub is_money: bool,
+    /// When the counter may be forgotten; `None` for balances, which never expire.
+    pub expires_at: Option<Timestamp>,
+}
+
+impl Debit {
+    pub fn fits(&self, current: i64) -> bool {
+        current.saturating_add(self.amount) <= self.limit
+    }
+}
+
+/// The debits of selling one lead on `contract` at `price` now.
+pub fn sale_debits(contract: &Contract, buyer: &Buyer, price: Money, now: Timestamp) -> Vec<Debit> {
+    let caps = &contract.caps;
+    let local = now.with_timezone(&caps.time_zone);
+    let day = local.format("%Y-%m-%d").to_string();
+    let iso = local.iso_week();
+    let id = contract.id.as_str();
+    let count = |period: &str, bucket: String, limit: u32, keep: Duration| Debit {
+        key: format!("cap:{id}:{period}:{bucket}"),
+        amount: 1,
+        limit: i64::from(limit),
+        is_money: false,
+        expires_at: Some(now + keep),
+    };
+    let mut debits = Vec::new();
+    if let Some(limit) = caps.hourly {
+        debits.push(count("h", local.format("%Y-%m-%dT%H").to_string(), limit, Duration::hours(2)));
+    }
+    if let Some(limit) = caps.daily {
+        debits.push(count("d", day.clone(), limit, Duration::days(2)));
+    }
+    if let Some(limit) = caps.weekly {
+        debits.push(count("w", format!("{}-W{:02}", iso.year(), iso.week()), limit, Duration::days(8)));
+    }
+    if let Some(limit) = caps.monthly {
+        debits.push(count("m", local.format("%Y-%m").to_string(), limit, Duration::days(32)));
+    }
+    if let Some(limit) = caps.daily_spend {
+        debits.push(Debit {
+            key: format!("spend:{id}:d:{day}"),
+            amount: price.minor(),
+            limit: limit.minor(),
+            is_money: true,
+            expires_at: Some(now + Duration::days(2)),
+        });
+    }
+    if let Some(balance) = buyer.balance {
+        debits.push(Debit {
+            key: format!("balance:{}", buyer.id),
+            amount: price.minor(),
+            limit: balance.minor(),
+            is_money: true,
+            expires_at: None,
+        });
+    }
+    debits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::{buyer, contract};
+    use chrono::TimeZone;
+
+    #[test]
+    fn buckets_follow_the_contract_time_zone() {
+        let mut c = contract("c1", "b1", "o1");
+        c.caps = Caps {
+            hourly: Some(5),
+            daily: Some(10),
+            weekly: Some(50),
+            monthly: Some(100),
+            daily_spend: Some(Money::from_minor(10_000)),
+            time_zone: chrono_tz::America::New_York,
+        };
+        let mut b = buyer("b1");
+        b.balance = Some(Money::from_minor(50_000));
+        // 03:30 UTC on Nov 23 is 22:30 on Sunday Nov 22 in New York (ISO week 47).
+        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 3, 30, 0).unwrap();
+        let keys: Vec<(String, i64, i64)> =
+            sale_debits(&c, &b, Money::from_minor(1850), now).into_iter().map(|d| (d.key, d.amount, d.limit)).collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("cap:c1:h:2026-11-22T22".into(), 1, 5),
+                ("cap:c1:d:2026-11-22".into(), 1, 10),
+                ("cap:c1:w:2026-W47".into(), 1, 50),
+                ("cap:c1:m:2026-11".into(), 1, 100),
+                ("spend:c1:d:2026-11-22".into(), 1850, 10_000),
+                ("balance:b1".into(), 1850, 50_000),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_caps_no_debits() {
+        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 3, 30, 0).unwrap();
+        assert!(sale_debits(&contract("c1", "b1", "o1"), &buyer("b1"), Money::from_minor(1), now).is_empty());
+    }
+
+    #[test]
+    fn a_debit_fits_up_to_its_limit() {
+        let d = Debit { key: "k".into(), amount: 1, limit: 3, is_money: false, expires_at: None };
+        assert!(d.fits(2));
+        assert!(!d.fits(3));
+    }
+}

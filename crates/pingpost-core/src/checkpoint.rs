@@ -1,0 +1,394 @@
+//! The checkpoints of a ping, as pure decisions.
+//!
+//! Checkpoints 1 and 2 (suppression, vertical dedup) are decided by the store atomically with
+//! the vertical reservation; their outcome arrives here as [`Checkpoint`] values only for the
+//! audit log. Checkpoints 3-5 are decided here, over a snapshot the store returned in the
+//! same round trips: the consumer's sale and DQ history and the current cap counters.
+//!
+//! The order is fixed and each dropped contract is reported with the first checkpoint that
+//! dropped it:
+//! 1. suppression, 2. vertical dedup, 3. in-auction buyer dedup, 4. per-contract window,
+//! 5. DQ dedup. Contracts that are paused, filtered out, out of schedule, capped or out of
+//! balance are not candidates at all (they are "ineligible", not dedup hits).
+
+use crate::caps::{sale_debits, Debit};
+use crate::config::{Buyer, Contract, ContractStatus};
+use crate::filter::matches_all;
+use crate::identity::IdentKind;
+use crate::ids::{BuyerId, ContractId};
+use crate::lead::LeadFields;
+use crate::Timestamp;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Checkpoint {
+    Suppressed,
+    VerticalDuplicate,
+    InAuctionDuplicate,
+    ContractDuplicate,
+    DqDuplicate,
+}
+
+impl Checkpoint {
+    pub const ALL: [Checkpoint; 5] = [
+        Checkpoint::Suppressed,
+        Checkpoint::VerticalDuplicate,
+        Checkpoint::InAuctionDuplicate,
+        Checkpoint::ContractDuplicate,
+        Checkpoint::DqDuplicate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Checkpoint::Suppressed => "suppressed",
+            Checkpoint::VerticalDuplicate => "vertical_duplicate",
+            Checkpoint::InAuctionDuplicate => "in_auction_duplicate",
+            Checkpoint::ContractDuplicate => "contract_duplicate",
+            Checkpoint::DqDuplicate => "dq_duplicate",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Checkpoint> {
+        Checkpoint::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+/// Whether a consumer-buyer sale mark is a sale in flight, a sale, or a sale the buyer
+/// answered "duplicate" to (which counts as the buyer having the consumer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaleState {
+    Reserved,
+    Sold,
+    Duplicate,
+}
+
+/// A buyer's prior purchase of (or reservation on) this consumer, found by one identifier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaleMark {
+    pub buyer: BuyerId,
+    pub matched: IdentKind,
+    pub at: Timestamp,
+    pub state: SaleState,
+}
+
+/// A buyer's prior disqualification of this consumer, found by one identifier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DqMark {
+    pub buyer: BuyerId,
+    pub matched: IdentKind,
+    pub at: Timestamp,
+}
+
+/// What the store knows of a consumer, for checkpoints 4 and 5.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConsumerHistory {
+    pub sales: Vec<SaleMark>,
+    pub dq: Vec<DqMark>,
+}
+
+impl ConsumerHistory {
+    /// The most recent sale mark of `buyer` that is inside `window` (a reservation in flight
+    /// always counts: it may become a sale any moment).
+    pub fn sale_within(&self, buyer: &BuyerId, window: crate::window::WindowDays, now: Timestamp) -> Option<&SaleMark> {
+        self.sales
+            .iter()
+            .filter(|m| &m.buyer == buyer && (m.state == SaleState::Reserved || window.contains(m.at, now)))
+            .max_by_key(|m| m.at)
+    }
+
+    pub fn dq_within(&self, buyer: &BuyerId, window: crate::window::WindowDays, now: Timestamp) -> Option<&DqMark> {
+        self.dq.iter().filter(|m| &m.buyer == buyer && window.contains(m.at, now)).max_by_key(|m| m.at)
+    }
+}
+
+/// Why a contract was not a candidate at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ineligible {
+    Paused,
+    Filtered,
+    OutOfSchedule,
+    CapReached,
+}
+
+/// A contract dropped by a dedup checkpoint, for the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Drop {
+    pub contract: ContractId,
+    pub buyer: BuyerId,
+    pub checkpoint: Checkpoint,
+    pub matched: Option<IdentKind>,
+    pub prior_at: Option<Timestamp>,
+}
+
+/// A contract that passed filters and schedule, with the debits a sale on it would take.
+#[derive(Clone, Debug)]
+pub struct Eligible {
+    pub contract: Arc<Contract>,
+    pub buyer: Arc<Buyer>,
+    pub debits: Vec<Debit>,
+}
+
+/// A contract still in the auction after checkpoint 5 (its DQ question, if any, still to ask).
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    pub contract: Arc<Contract>,
+    pub buyer: Arc<Buyer>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Screening {
+    pub candidates: Vec<Candidate>,
+    pub drops: Vec<Drop>,
+    pub ineligible: Vec<(ContractId, Ineligible)>,
+}
+
+/// Step one, before any store read: which contracts could take this lead now, and the
+/// counters their caps depend on.
+pub fn eligible(
+    contracts: &[Arc<Contract>],
+    buyers: &BTreeMap<BuyerId, Arc<Buyer>>,
+    fields: &LeadFields,
+    now: Timestamp,
+) -> (Vec<Eligible>, Vec<(ContractId, Ineligible)>) {
+    let mut out = Vec::with_capacity(contracts.len());
+    let mut ineligible = Vec::new();
+    for c in contracts {
+        let buyer = match buyers.get(&c.buyer) {
+            Some(b) if c.status == ContractStatus::Active => b,
+            _ => {
+                ineligible.push((c.id.clone(), Ineligible::Paused));
+                continue;
+            }
+        };
+        if !matches_all(&c.filters, fields) {
+            ineligible.push((c.id.clone(), Ineligible::Filtered));
+            continue;
+        }
+        if c.schedule.as_ref().is_some_and(|s| !s.is_open(now)) {
+            ineligible.push((c.id.clone(), Ineligible::OutOfSchedule));
+            continue;
+        }
+        let debits = sale_debits(c, buyer, c.pricing.ranking_price(), now);
+        out.push(Eligible { contract: Arc::clone(c), buyer: Arc::clone(buyer), debits });
+    }
+    (out, ineligible)
+}
+
+/// The distinct counter keys the eligible contracts depend on, to read in one store call.
+pub fn counter_keys(eligible: &[Eligible]) -> Vec<String> {
+    let mut keys: Vec<String> = eligible.iter().flat_map(|e| e.debits.iter().map(|d| d.key.clone())).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// Step two, over the store's snapshot: caps and balance, then checkpoints 3, 4 and 5.
+pub fn screen(
+    eligible: Vec<Eligible>,
+    counters: &HashMap<String, i64>,
+    history: &ConsumerHistory,
+    now: Timestamp,
+) -> Screening {
+    let mut s = Screening::default();
+    // Caps and balance decide candidacy.
+    let mut candidates: Vec<Eligible> = Vec::with_capacity(eligible.len());
+    for e in eligible {
+        if e.debits.iter().all(|d| d.fits(counters.get(&d.key).copied().unwrap_or(0))) {
+            candidates.push(e);
+        } else {
+            s.ineligible.push((e.contract.id.clone(), Ineligible::CapReached));
+        }
+    }
+
+    // 3. In-auction buyer dedup: one contract per buyer, the best-priced (ties: lowest id).
+    let mut best: HashMap<&BuyerId, &Eligible> = HashMap::new();
+    for e in &candidates {
+        let slot = best.entry(&e.contract.buyer).or_insert(e);
+        let better = (e.contract.pricing.ranking_price(), std::cmp::Reverse(&e.contract.id))
+            > (slot.contract.pricing.ranking_price(), std::cmp::Reverse(&slot.contract.id));
+        if better {
+            *slot = e;
+        }
+    }
+    let mut kept = Vec::with_capacity(best.len());
+    for e in &candidates {
+        let winner = best.get(&e.contract.buyer).is_some_and(|w| w.contract.id == e.contract.id);
+        if winner {
+            kept.push(e);
+        } else {
+            s.drops.push(Drop {
+                contract: e.contract.id.clone(),
+                buyer: e.contract.buyer.clone(),
+                checkpoint: Checkpoint::InAuctionDuplicate,
+                matched: None,
+                prior_at: None,
+            });
+        }
+    }
+
+    for e in kept {
+        let c = &e.contract;
+        // 4. Per-contract window against the buyer's purchases (and "duplicate" answers).
+        if c.dedup.enabled {
+            if let Some(m) = history.sale_within(&c.buyer, c.dedup.window, now) {
+                s.drops.push(Drop {
+                    contract: c.id.clone(),
+                    buyer: c.buyer.clone(),
+                    checkpoint: Checkpoint::ContractDuplicate,
+                    matched: Some(m.matched),
+                    prior_at: Some(m.at),
+                });
+                continue;
+            }
+        }
+        // 5. DQ dedup: a buyer that disqualified this consumer is not asked again.
+        if let Some(dq) = &c.dq {
+            if let Some(m) = history.dq_within(&c.buyer, dq.window, now) {
+                s.drops.push(Drop {
+                    contract: c.id.clone(),
+                    buyer: c.buyer.clone(),
+                    checkpoint: Checkpoint::DqDuplicate,
+                    matched: Some(m.matched),
+                    prior_at: Some(m.at),
+                });
+                continue;
+            }
+        }
+        s.candidates.push(Candidate { contract: Arc::clone(c), buyer: Arc::clone(&e.buyer) });
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::{buyer, contract};
+    use crate::config::{DqSettings, Pricing};
+    use crate::money::Money;
+    use crate::window::WindowDays;
+    use chrono::{Duration, TimeZone};
+
+    fn now() -> Timestamp {
+        chrono::Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+    }
+
+    fn buyers(ids: &[&str]) -> BTreeMap<BuyerId, Arc<Buyer>> {
+        ids.iter().map(|b| (BuyerId::new(*b), Arc::new(buyer(b)))).collect()
+    }
+
+    fn priced(id: &str, b: &str, cents: i64) -> Arc<Contract> {
+        let mut c = contract(id, b, "o1");
+        c.pricing = Pricing::Fixed(Money::from_minor(cents));
+        Arc::new(c)
+    }
+
+    /// Runs the pipeline and returns (candidate ids, drops as (contract, checkpoint)).
+    fn run(contracts: &[Arc<Contract>], history: &ConsumerHistory) -> (Vec<String>, Vec<(String, Checkpoint)>) {
+        let (el, _) = eligible(contracts, &buyers(&["b1", "b2", "b3"]), &LeadFields::new(), now());
+        let s = screen(el, &HashMap::new(), history, now());
+        (
+            s.candidates.iter().map(|c| c.contract.id.to_string()).collect(),
+            s.drops.iter().map(|d| (d.contract.to_string(), d.checkpoint)).collect(),
+        )
+    }
+
+    fn sale(b: &str, kind: IdentKind, age: Duration, state: SaleState) -> SaleMark {
+        SaleMark { buyer: BuyerId::new(b), matched: kind, at: now() - age, state }
+    }
+
+    #[test]
+    fn two_contracts_of_one_buyer_keep_the_best_priced() {
+        let (kept, drops) = run(&[priced("c1", "b1", 1000), priced("c2", "b1", 2000), priced("c3", "b2", 500)], &ConsumerHistory::default());
+        assert_eq!(kept, ["c2", "c3"]);
+        assert_eq!(drops, [("c1".to_string(), Checkpoint::InAuctionDuplicate)]);
+    }
+
+    #[test]
+    fn equal_prices_of_one_buyer_keep_the_lowest_contract_id() {
+        let (kept, drops) = run(&[priced("c9", "b1", 1000), priced("c2", "b1", 1000)], &ConsumerHistory::default());
+        assert_eq!(kept, ["c2"]);
+        assert_eq!(drops, [("c9".to_string(), Checkpoint::InAuctionDuplicate)]);
+    }
+
+    #[test]
+    fn contract_window_drops_only_the_buyer_that_bought_inside_it() {
+        let history = ConsumerHistory {
+            sales: vec![sale("b1", IdentKind::Phone, Duration::days(10), SaleState::Sold)],
+            dq: vec![],
+        };
+        let (kept, drops) = run(&[priced("c1", "b1", 1000), priced("c2", "b2", 1000)], &history);
+        assert_eq!(kept, ["c2"]);
+        assert_eq!(drops, [("c1".to_string(), Checkpoint::ContractDuplicate)]);
+    }
+
+    #[test]
+    fn contract_window_edge_is_half_open() {
+        let just_inside = ConsumerHistory {
+            sales: vec![sale("b1", IdentKind::Email, Duration::seconds(30 * 86_400 - 1), SaleState::Sold)],
+            dq: vec![],
+        };
+        assert_eq!(run(&[priced("c1", "b1", 1000)], &just_inside).0.len(), 0);
+        let just_outside = ConsumerHistory {
+            sales: vec![sale("b1", IdentKind::Email, Duration::seconds(30 * 86_400), SaleState::Sold)],
+            dq: vec![],
+        };
+        assert_eq!(run(&[priced("c1", "b1", 1000)], &just_outside).0, ["c1"]);
+    }
+
+    #[test]
+    fn a_duplicate_answer_and_a_reservation_in_flight_count_as_bought() {
+        for state in [SaleState::Duplicate, SaleState::Reserved] {
+            let history = ConsumerHistory { sales: vec![sale("b1", IdentKind::Email, Duration::days(1), state)], dq: vec![] };
+            assert_eq!(run(&[priced("c1", "b1", 1000)], &history).1, [("c1".to_string(), Checkpoint::ContractDuplicate)]);
+        }
+    }
+
+    #[test]
+    fn dedup_disabled_contract_is_not_dropped_by_its_window() {
+        let mut c = contract("c1", "b1", "o1");
+        c.dedup.enabled = false;
+        let history = ConsumerHistory { sales: vec![sale("b1", IdentKind::Email, Duration::days(1), SaleState::Sold)], dq: vec![] };
+        assert_eq!(run(&[Arc::new(c)], &history).0, ["c1"]);
+    }
+
+    #[test]
+    fn dq_inside_its_window_drops_without_asking_again() {
+        let mut c = contract("c1", "b1", "o1");
+        c.dq = Some(DqSettings { url: "http://127.0.0.1:1/dq".into(), window: WindowDays::new(7).unwrap(), timeout_ms: 80 });
+        let c = Arc::new(c);
+        let recent = ConsumerHistory { sales: vec![], dq: vec![DqMark { buyer: BuyerId::new("b1"), matched: IdentKind::Email, at: now() - Duration::days(6) }] };
+        assert_eq!(run(&[Arc::clone(&c)], &recent).1, [("c1".to_string(), Checkpoint::DqDuplicate)]);
+        let old = ConsumerHistory { sales: vec![], dq: vec![DqMark { buyer: BuyerId::new("b1"), matched: IdentKind::Email, at: now() - Duration::days(7) }] };
+        assert_eq!(run(&[c], &old).0, ["c1"]);
+    }
+
+    #[test]
+    fn the_first_checkpoint_that_drops_a_contract_is_the_one_reported() {
+        // c1 is bought inside its window AND disqualified: checkpoint 4 comes first.
+        let mut c = contract("c1", "b1", "o1");
+        c.dq = Some(DqSettings { url: "http://127.0.0.1:1/dq".into(), window: WindowDays::new(7).unwrap(), timeout_ms: 80 });
+        let history = ConsumerHistory {
+            sales: vec![sale("b1", IdentKind::Email, Duration::days(1), SaleState::Sold)],
+            dq: vec![DqMark { buyer: BuyerId::new("b1"), matched: IdentKind::Email, at: now() - Duration::days(1) }],
+        };
+        assert_eq!(run(&[Arc::new(c)], &history).1, [("c1".to_string(), Checkpoint::ContractDuplicate)]);
+    }
+
+    #[test]
+    fn capped_contracts_are_not_candidates() {
+        let mut c = contract("c1", "b1", "o1");
+        c.caps.daily = Some(3);
+        let (el, _) = eligible(&[Arc::new(c)], &buyers(&["b1"]), &LeadFields::new(), now());
+        let keys = counter_keys(&el);
+        let full: HashMap<String, i64> = keys.iter().map(|k| (k.clone(), 3)).collect();
+        let s = screen(el.clone(), &full, &ConsumerHistory::default(), now());
+        assert!(s.candidates.is_empty());
+        assert_eq!(s.ineligible, [(ContractId::new("c1"), Ineligible::CapReached)]);
+        let room: HashMap<String, i64> = keys.iter().map(|k| (k.clone(), 2)).collect();
+        assert_eq!(screen(el, &room, &ConsumerHistory::default(), now()).candidates.len(), 1);
+    }
+}

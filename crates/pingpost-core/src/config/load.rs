@@ -1,0 +1,199 @@
+//! TOML texts → [`Config`]. The caller reads the files (this crate does no I/O) and hands
+//! over their names and contents.
+
+use super::raw::*;
+use super::validate::{validate, ConfigError, Located, Origin, RawConfig};
+use super::Config;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// One configuration file's name (as it should appear in errors) and text.
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    pub name: String,
+    pub text: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    verticals: Vec<Spanned<RawVertical>>,
+    #[serde(default)]
+    offers: Vec<Spanned<RawOffer>>,
+    #[serde(default)]
+    partners: Vec<Spanned<RawPartner>>,
+    #[serde(default)]
+    buyers: Vec<Spanned<RawBuyer>>,
+    #[serde(default)]
+    contracts: Vec<Spanned<RawContract>>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes().iter().take(offset).filter(|b| **b == b'\n').count() + 1
+}
+
+fn located<T>(file: &SourceFile, items: Vec<Spanned<T>>) -> Vec<Located<T>> {
+    items
+        .into_iter()
+        .map(|s| {
+            let line = line_of(&file.text, s.span().start);
+            Located { origin: Origin { file: file.name.clone(), line: Some(line) }, value: s.into_inner() }
+        })
+        .collect()
+}
+
+/// Parses and validates a set of files. Syntax errors and validation errors are all reported.
+pub fn load_files(files: &[SourceFile]) -> Result<Config, Vec<ConfigError>> {
+    let mut raw = RawConfig::default();
+    let mut errors = Vec::new();
+    for file in files {
+        match toml::from_str::<RawFile>(&file.text) {
+            Ok(parsed) => {
+                raw.verticals.extend(located(file, parsed.verticals));
+                raw.offers.extend(located(file, parsed.offers));
+                raw.partners.extend(located(file, parsed.partners));
+                raw.buyers.extend(located(file, parsed.buyers));
+                raw.contracts.extend(located(file, parsed.contracts));
+            }
+            Err(e) => errors.push(ConfigError {
+                origin: Origin { file: file.name.clone(), line: e.span().map(|s| line_of(&file.text, s.start)) },
+                table: "",
+                id: String::new(),
+                field: String::new(),
+                message: e.message().to_string(),
+            }),
+        }
+    }
+    match validate(&raw) {
+        Ok(config) if errors.is_empty() => Ok(config),
+        Ok(_) => Err(errors),
+        Err(more) => {
+            errors.extend(more);
+            Err(errors)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[[verticals]]
+id = "auto"
+name = "Auto insurance"
+dedup_window_days = 30
+
+[[offers]]
+id = "auto-excl"
+vertical = "auto"
+mode = "exclusive"
+
+[[partners]]
+id = "p1"
+name = "Acme"
+api_key_sha256 = "8c87b489ce35cf2e2f39f80e282cb2e804932a56a213983eeeb428407d43b52d"
+offers = ["auto-excl"]
+
+[[buyers]]
+id = "b1"
+name = "Buyer One"
+post_url = "http://127.0.0.1:9001/b1/post"
+
+[[contracts]]
+id = "c1"
+buyer = "b1"
+offer = "auto-excl"
+price = "18.50"
+dedup = { enabled = true, window_days = 90 }
+"#;
+
+    fn file(name: &str, text: &str) -> SourceFile {
+        SourceFile { name: name.into(), text: text.into() }
+    }
+
+    /// Loads GOOD plus `extra` and returns the error lines.
+    fn errors_with(extra: &str) -> Vec<String> {
+        match load_files(&[file("good.toml", GOOD), file("extra.toml", extra)]) {
+            Ok(_) => vec![],
+            Err(errs) => errs.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn check(extra: &str, expected: &[&str]) {
+        let got = errors_with(extra);
+        assert_eq!(got.len(), expected.len(), "{got:#?}");
+        for (g, e) in got.iter().zip(expected) {
+            assert!(g.contains(e), "expected {e:?} in {g:?}");
+        }
+    }
+
+    #[test]
+    fn a_valid_config_loads_with_defaults() {
+        let config = load_files(&[file("good.toml", GOOD)]).unwrap();
+        let c = &config.contracts[&crate::ids::ContractId::new("c1")];
+        assert_eq!(c.dedup.window.days(), 90);
+        assert_eq!(config.offers[&crate::ids::OfferId::new("auto-excl")].ping_ttl_s, 300);
+        assert_eq!(config.contracts_of(&crate::ids::OfferId::new("auto-excl")).len(), 1);
+    }
+
+    #[test]
+    fn errors_name_file_line_table_id_and_field() {
+        check(
+            "\n[[contracts]]\nid = \"c2\"\nbuyer = \"nobody\"\noffer = \"auto-excl\"\nprice = \"1.00\"\n",
+            &["extra.toml:2: [[contracts]] id \"c2\", field \"buyer\": unknown buyer \"nobody\""],
+        );
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        check(
+            r#"
+[[contracts]]
+id = "c2"
+buyer = "b1"
+offer = "auto-excl"
+price = "-1.00"
+dedup = { window_days = 0 }
+caps = { time_zone = "Mars/Olympus", daily = -1 }
+
+[[contracts]]
+id = "c3"
+buyer = "b1"
+offer = "auto-excl"
+price = "2.00"
+dq = { url = "http://127.0.0.1:9001/dq", window_days = 366 }
+"#,
+            &[
+                "field \"price\": must not be negative",
+                "field \"caps.daily\"",
+                "field \"caps.time_zone\": unknown time zone",
+                "field \"dedup.window_days\": must be a whole number of days in 1..=365, got 0",
+                "id \"c3\", field \"dq.window_days\": must be a whole number of days in 1..=365, got 366",
+            ],
+        );
+    }
+
+    #[test]
+    fn duplicate_ids_across_files_are_refused() {
+        check(
+            "[[buyers]]\nid = \"b1\"\npost_url = \"http://127.0.0.1:9/x\"\n",
+            &["extra.toml:1: [[buyers]] id \"b1\", field \"id\": duplicate id, first defined at good.toml:18"],
+        );
+    }
+
+    #[test]
+    fn unknown_vertical_and_offer_references_are_refused() {
+        check(
+            "[[offers]]\nid = \"o2\"\nvertical = \"solar\"\n\n[[partners]]\nid = \"p2\"\napi_key_sha256 = \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"\noffers = [\"nope\"]\n",
+            &["[[offers]] id \"o2\", field \"vertical\": unknown vertical \"solar\"", "field \"offers[0]\": unknown offer \"nope\""],
+        );
+    }
+
+    #[test]
+    fn syntax_and_unknown_fields_are_reported_with_lines() {
+        check("[[verticals]]\nid = \"x\"\nwindow = 3\n", &["extra.toml:3: unknown field `window`"]);
+        check("this is not toml", &["extra.toml:1"]);
+    }
+}

@@ -1,0 +1,225 @@
+//! The configured resources — verticals, offers, partners, buyers, contracts — as validated
+//! domain types. [`raw`] holds the wire/file shapes, [`validate`] turns them into these types
+//! and names every error, [`load`] reads a set of TOML texts into one [`Config`].
+
+pub mod load;
+pub mod raw;
+pub mod validate;
+
+use crate::caps::Caps;
+use crate::filter::{Filters, Scalar};
+use crate::identity::Sha256Hex;
+use crate::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
+use crate::money::Money;
+use crate::schedule::Schedule;
+use crate::window::WindowDays;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+pub use load::{load_files, SourceFile};
+pub use validate::ConfigError;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Vertical {
+    pub id: VerticalId,
+    pub name: String,
+    pub dedup_window: WindowDays,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SaleMode {
+    Exclusive,
+    Multisell,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Offer {
+    pub id: OfferId,
+    pub vertical: VerticalId,
+    pub mode: SaleMode,
+    /// 1 for exclusive offers.
+    pub max_buyers: u16,
+    pub ping_budget_ms: u32,
+    pub ping_ttl_s: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Partner {
+    pub id: PartnerId,
+    pub name: String,
+    pub api_key_sha256: Sha256Hex,
+    pub offers: Vec<OfferId>,
+}
+
+/// How one outcome is recognised in a buyer's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ResponseRule {
+    /// The JSON value at `pointer` equals `equals` (compared as text).
+    Pointer { pointer: String, equals: Scalar },
+    /// The HTTP status is one of these.
+    HttpStatus(Vec<u16>),
+    /// The body contains this text.
+    Contains(String),
+}
+
+/// How to read a buyer's post answers. The default reads `{"status": "accepted"|"rejected"|"duplicate"}`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResponseRules {
+    pub accepted: ResponseRule,
+    pub duplicate: ResponseRule,
+    /// JSON pointer to the price the buyer says it paid, when it reports one.
+    pub price: Option<String>,
+}
+
+impl Default for ResponseRules {
+    fn default() -> Self {
+        let status = |v: &str| ResponseRule::Pointer { pointer: "/status".into(), equals: Scalar::Text(v.into()) };
+        ResponseRules { accepted: status("accepted"), duplicate: status("duplicate"), price: None }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Buyer {
+    pub id: BuyerId,
+    pub name: String,
+    pub post_url: String,
+    pub timeout_ms: u32,
+    /// Prepaid credit: sales may spend up to this much in total. `None` = unlimited.
+    pub balance: Option<Money>,
+    pub response: ResponseRules,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContractStatus {
+    Active,
+    Paused,
+}
+
+/// A fixed price, or a price asked from the buyer on each ping.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pricing {
+    Fixed(Money),
+    RealTime {
+        url: String,
+        timeout_ms: u32,
+        floor: Option<Money>,
+        ceiling: Option<Money>,
+        /// What the contract is ranked at before its bid is known (checkpoint 3):
+        /// its configured `price`, else its floor, else zero.
+        expected: Money,
+    },
+}
+
+impl Pricing {
+    /// The price used to rank contracts of one buyer against each other before bids are in.
+    pub fn ranking_price(&self) -> Money {
+        match self {
+            Pricing::Fixed(p) => *p,
+            Pricing::RealTime { expected, .. } => *expected,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DedupSettings {
+    pub enabled: bool,
+    pub window: WindowDays,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DqSettings {
+    pub url: String,
+    pub window: WindowDays,
+    pub timeout_ms: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Contract {
+    pub id: ContractId,
+    pub buyer: BuyerId,
+    pub offer: OfferId,
+    pub status: ContractStatus,
+    pub pricing: Pricing,
+    pub filters: Filters,
+    pub caps: Caps,
+    pub schedule: Option<Schedule>,
+    pub dedup: DedupSettings,
+    pub dq: Option<DqSettings>,
+}
+
+/// A validated, cross-referenced configuration: every reference resolves.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    pub verticals: BTreeMap<VerticalId, Vertical>,
+    pub offers: BTreeMap<OfferId, Offer>,
+    pub partners: BTreeMap<PartnerId, Partner>,
+    pub buyers: BTreeMap<BuyerId, Arc<Buyer>>,
+    pub contracts: BTreeMap<ContractId, Arc<Contract>>,
+    contracts_by_offer: HashMap<OfferId, Vec<Arc<Contract>>>,
+    partner_by_key: HashMap<Sha256Hex, PartnerId>,
+}
+
+impl Config {
+    /// Builds the indexes. Callers go through [`validate::validate`], which checks references first.
+    pub(crate) fn indexed(mut self) -> Self {
+        self.contracts_by_offer.clear();
+        for c in self.contracts.values() {
+            self.contracts_by_offer.entry(c.offer.clone()).or_default().push(Arc::clone(c));
+        }
+        self.partner_by_key =
+            self.partners.values().map(|p| (p.api_key_sha256.clone(), p.id.clone())).collect();
+        self
+    }
+
+    /// The offer's contracts in id order (active or not).
+    pub fn contracts_of(&self, offer: &OfferId) -> &[Arc<Contract>] {
+        self.contracts_by_offer.get(offer).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn partner_by_key_hash(&self, key_hash: &Sha256Hex) -> Option<&Partner> {
+        self.partner_by_key.get(key_hash).and_then(|id| self.partners.get(id))
+    }
+
+    /// The longest window that can still need a dedup record: records older than this are garbage.
+    pub fn longest_window(&self) -> WindowDays {
+        let verticals = self.verticals.values().map(|v| v.dedup_window);
+        let contracts = self.contracts.values().flat_map(|c| {
+            std::iter::once(c.dedup.window).chain(c.dq.as_ref().map(|d| d.window))
+        });
+        verticals.chain(contracts).max().unwrap_or(WindowDays::MAX)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    //! Builders for tests elsewhere in the crate.
+    use super::*;
+
+    pub fn contract(id: &str, buyer: &str, offer: &str) -> Contract {
+        Contract {
+            id: ContractId::new(id),
+            buyer: BuyerId::new(buyer),
+            offer: OfferId::new(offer),
+            status: ContractStatus::Active,
+            pricing: Pricing::Fixed(Money::from_minor(1000)),
+            filters: Filters::new(),
+            caps: Caps::default(),
+            schedule: None,
+            dedup: DedupSettings { enabled: true, window: WindowDays::new(30).unwrap() },
+            dq: None,
+        }
+    }
+
+    pub fn buyer(id: &str) -> Buyer {
+        Buyer {
+            id: BuyerId::new(id),
+            name: id.into(),
+            post_url: format!("http://127.0.0.1:1/{id}/post"),
+            timeout_ms: 2000,
+            balance: None,
+            response: ResponseRules::default(),
+        }
+    }
+}

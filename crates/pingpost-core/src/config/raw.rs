@@ -1,0 +1,166 @@
+//! The resource shapes as they appear in `contracts/*.toml` and in the admin API's JSON.
+//! Deliberately lenient (numbers as i64, money and enums as text) so that validation can
+//! name every bad field instead of stopping at the first type error.
+
+use crate::filter::{FieldFilter, Scalar};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVertical {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub dedup_window_days: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOffer {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    pub vertical: String,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub max_buyers: Option<i64>,
+    #[serde(default)]
+    pub ping_budget_ms: Option<i64>,
+    #[serde(default)]
+    pub ping_ttl_s: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPartner {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub api_key_sha256: Option<String>,
+    /// Accepted on write, stored only as its SHA-256, never serialized back.
+    #[serde(default, skip_serializing)]
+    pub api_key: Option<String>,
+    #[serde(default)]
+    pub offers: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<Scalar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<Vec<i64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResponse {
+    #[serde(default)]
+    pub accepted: Option<RawRule>,
+    #[serde(default)]
+    pub duplicate: Option<RawRule>,
+    #[serde(default)]
+    pub price: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBuyer {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    pub post_url: String,
+    #[serde(default)]
+    pub timeout_ms: Option<i64>,
+    #[serde(default)]
+    pub balance: Option<String>,
+    #[serde(default)]
+    pub response: Option<RawResponse>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCaps {
+    #[serde(default)]
+    pub hourly: Option<i64>,
+    #[serde(default)]
+    pub daily: Option<i64>,
+    #[serde(default)]
+    pub weekly: Option<i64>,
+    #[serde(default)]
+    pub monthly: Option<i64>,
+    #[serde(default)]
+    pub daily_spend: Option<String>,
+    #[serde(default)]
+    pub time_zone: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    pub days: Vec<String>,
+    /// "HH:MM", inclusive.
+    pub start: String,
+    /// "HH:MM", exclusive.
+    pub end: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDedup {
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub window_days: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDq {
+    pub url: String,
+    #[serde(default)]
+    pub window_days: Option<i64>,
+    #[serde(default)]
+    pub timeout_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawContract {
+    pub id: String,
+    pub buyer: String,
+    pub offer: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub price: Option<String>,
+    #[serde(default)]
+    pub bid_url: Option<String>,
+    #[serde(default)]
+    pub bid_timeout_ms: Option<i64>,
+    #[serde(default)]
+    pub bid_floor: Option<String>,
+    #[serde(default)]
+    pub bid_ceiling: Option<String>,
+    #[serde(default)]
+    pub filters: BTreeMap<String, FieldFilter>,
+    #[serde(default)]
+    pub caps: Option<RawCaps>,
+    #[serde(default)]
+    pub schedule: Option<RawSchedule>,
+    #[serde(default)]
+    pub dedup: Option<RawDedup>,
+    #[serde(default)]
+    pub dq: Option<RawDq>,
+}

@@ -1,0 +1,293 @@
+//! Consumer identity: normalization and SHA-256 hashing of email and phone, done at the
+//! edge so that plaintext never travels further than the request that carried it.
+//!
+//! Rules (also in the README, so partners can pre-hash):
+//! - email: trim, lower-case; must look like `local@domain.tld`.
+//! - phone: keep the digits; 10 digits get a leading `1` (North America); the result must
+//!   be 11-15 digits (E.164 without `+`).
+//! - hash: SHA-256 of the normalized UTF-8 text, lower-case hex.
+
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// 64 lower-case hex characters: a SHA-256 digest. The invariant is checked on construction.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct Sha256Hex(String);
+
+impl fmt::Debug for Sha256Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sha256Hex({})", &self.0)
+    }
+}
+
+impl fmt::Display for Sha256Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// SHA-256 of the empty string: a partner that hashes an empty field sends this, and it
+/// must never match anything.
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+impl Sha256Hex {
+    pub fn digest(text: &str) -> Self {
+        Sha256Hex(hex::encode(Sha256::digest(text.as_bytes())))
+    }
+
+    /// Accepts 64 hex characters in either case.
+    pub fn parse(text: &str) -> Option<Self> {
+        let t = text.trim();
+        (t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| Sha256Hex(t.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn is_empty_digest(&self) -> bool {
+        self.0 == EMPTY_SHA256
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Sha256Hex {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Sha256Hex::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom("must be 64 hexadecimal characters"))
+    }
+}
+
+/// Which identifier matched, as the audit log reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentKind {
+    Email,
+    Phone,
+}
+
+impl IdentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentKind::Email => "email",
+            IdentKind::Phone => "phone",
+        }
+    }
+}
+
+/// One hashed identifier of a consumer.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ident {
+    pub kind: IdentKind,
+    pub hash: Sha256Hex,
+}
+
+/// A consumer's hashed identifiers; at least one is present (checked by [`Identity::new`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    email: Option<Sha256Hex>,
+    phone: Option<Sha256Hex>,
+}
+
+/// A field that failed normalization; `field` is the request field to name in a 422.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct IdentityError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> IdentityError {
+    IdentityError { field, message: message.into() }
+}
+
+pub fn normalize_email(raw: &str) -> Result<String, IdentityError> {
+    let email = raw.trim().to_lowercase();
+    let bad = || invalid("email", "is not an email address");
+    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(bad)?;
+    if local.is_empty() || local.len() > 64 || domain.contains('@') {
+        return Err(bad());
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 || labels.iter().any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-')) {
+        return Err(bad());
+    }
+    Ok(email)
+}
+
+pub fn normalize_phone(raw: &str) -> Result<String, IdentityError> {
+    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    let e164 = if digits.len() == 10 { format!("1{digits}") } else { digits };
+    if !(11..=15).contains(&e164.len()) {
+        return Err(invalid(
+            "phone",
+            "must have 10 digits (North America) or 11-15 digits with the country code",
+        ));
+    }
+    Ok(e164)
+}
+
+/// The identifier fields as a partner sent them, before normalization. Empty or blank
+/// strings count as absent so that an empty field never matches every other lead.
+#[derive(Clone, Debug, Default)]
+pub struct RawIdentity<'a> {
+    pub email: Option<&'a str>,
+    pub email_sha256: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub phone_sha256: Option<&'a str>,
+}
+
+fn present(v: Option<&str>) -> Option<&str> {
+    v.filter(|s| !s.trim().is_empty())
+}
+
+fn one_hash(
+    plain: Option<&str>,
+    hashed: Option<&str>,
+    plain_field: &'static str,
+    hash_field: &'static str,
+    normalize: fn(&str) -> Result<String, IdentityError>,
+) -> Result<Option<Sha256Hex>, IdentityError> {
+    let from_plain = present(plain).map(normalize).transpose()?.map(|n| Sha256Hex::digest(&n));
+    let from_hash = present(hashed)
+        .map(|h| Sha256Hex::parse(h).ok_or_else(|| invalid(hash_field, "must be 64 hexadecimal characters")))
+        .transpose()?
+        .filter(|h| !h.is_empty_digest());
+    match (from_plain, from_hash) {
+        (Some(p), Some(h)) if p != h => Err(invalid(
+            hash_field,
+            format!("does not match the SHA-256 of the normalized {plain_field}"),
+        )),
+        (p, h) => Ok(p.or(h)),
+    }
+}
+
+impl Identity {
+    pub fn new(email: Option<Sha256Hex>, phone: Option<Sha256Hex>) -> Result<Self, IdentityError> {
+        if email.is_none() && phone.is_none() {
+            return Err(invalid("email", "the lead needs an email or a phone (plain or sha256)"));
+        }
+        Ok(Identity { email, phone })
+    }
+
+    /// Normalizes and hashes what the partner sent.
+    pub fn from_raw(raw: &RawIdentity<'_>) -> Result<Self, IdentityError> {
+        let email = one_hash(raw.email, raw.email_sha256, "email", "email_sha256", normalize_email)?;
+        let phone = one_hash(raw.phone, raw.phone_sha256, "phone", "phone_sha256", normalize_phone)?;
+        Identity::new(email, phone)
+    }
+
+    pub fn email(&self) -> Option<&Sha256Hex> {
+        self.email.as_ref()
+    }
+
+    pub fn phone(&self) -> Option<&Sha256Hex> {
+        self.phone.as_ref()
+    }
+
+    /// The identifiers in a fixed order (email first): stores take them in this order so
+    /// that two concurrent pings of one consumer contend on the same identifier first.
+    pub fn idents(&self) -> Vec<Ident> {
+        let email = self.email.iter().map(|h| Ident { kind: IdentKind::Email, hash: h.clone() });
+        let phone = self.phone.iter().map(|h| Ident { kind: IdentKind::Phone, hash: h.clone() });
+        email.chain(phone).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email(raw: &str) -> Result<String, String> {
+        normalize_email(raw).map_err(|e| e.to_string())
+    }
+
+    fn phone(raw: &str) -> Result<String, String> {
+        normalize_phone(raw).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn email_is_trimmed_and_lowercased() {
+        assert_eq!(email("  Jane.Doe@Example.COM "), Ok("jane.doe@example.com".into()));
+    }
+
+    #[test]
+    fn email_that_is_not_an_address_is_refused() {
+        for bad in ["jane", "jane@", "@example.com", "jane@example", "a b@example.com", "a@@b.com", "a@b..com"] {
+            assert!(email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn phone_keeps_digits_and_adds_north_american_prefix() {
+        assert_eq!(phone("(555) 123-4567"), Ok("15551234567".into()));
+        assert_eq!(phone("+1 555 123 4567"), Ok("15551234567".into()));
+        assert_eq!(phone("+44 20 7946 0958"), Ok("442079460958".into()));
+    }
+
+    #[test]
+    fn phone_with_wrong_length_is_refused() {
+        for bad in ["123", "555-1234", "1234567890123456"] {
+            assert!(phone(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hash_is_lowercase_hex_sha256_of_normalized_text() {
+        let id = Identity::from_raw(&RawIdentity { email: Some(" Jane@Example.com"), ..Default::default() })
+            .unwrap();
+        // printf 'jane@example.com' | sha256sum
+        assert_eq!(
+            id.email().unwrap().as_str(),
+            "8c87b489ce35cf2e2f39f80e282cb2e804932a56a213983eeeb428407d43b52d"
+        );
+    }
+
+    #[test]
+    fn prehashed_identifiers_are_accepted_and_lowercased() {
+        let upper = "8C87B489CE35CF2E2F39F80E282CB2E804932A56A213983EEEB428407D43B52D";
+        let id = Identity::from_raw(&RawIdentity { email_sha256: Some(upper), ..Default::default() }).unwrap();
+        assert_eq!(id.email().unwrap().as_str(), upper.to_ascii_lowercase());
+    }
+
+    #[test]
+    fn empty_fields_count_as_absent() {
+        let err = Identity::from_raw(&RawIdentity {
+            email: Some("  "),
+            phone: Some(""),
+            email_sha256: Some(EMPTY_SHA256),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(err.field, "email");
+        let only_phone =
+            Identity::from_raw(&RawIdentity { email: Some(""), phone: Some("5551234567"), ..Default::default() })
+                .unwrap();
+        assert!(only_phone.email().is_none());
+        assert_eq!(only_phone.idents().len(), 1);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let err = Identity::from_raw(&RawIdentity { phone_sha256: Some("xyz"), ..Default::default() }).unwrap_err();
+        assert_eq!(err.field, "phone_sha256");
+        let err = Identity::from_raw(&RawIdentity { email: Some("nope"), ..Default::default() }).unwrap_err();
+        assert_eq!(err.field, "email");
+    }
+
+    #[test]
+    fn plain_and_hash_must_agree() {
+        let err = Identity::from_raw(&RawIdentity {
+            email: Some("jane@example.com"),
+            email_sha256: Some(&"a".repeat(64)),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(err.field, "email_sha256");
+    }
+}

@@ -1,0 +1,56 @@
+//! Ids of configured resources. Distinct types so a buyer id can never be passed where a
+//! contract id is expected.
+
+use std::fmt;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub fn new(id: impl Into<String>) -> Self {
+                Self(id.into())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A market such as auto insurance.
+    VerticalId
+);
+id_type!(
+    /// What a partner pings.
+    OfferId
+);
+id_type!(
+    /// A lead source.
+    PartnerId
+);
+id_type!(
+    /// A lead buyer.
+    BuyerId
+);
+id_type!(
+    /// One buyer's standing order on one offer.
+    ContractId
+);

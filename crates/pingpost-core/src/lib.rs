@@ -1,0 +1,29 @@
+//! pingpost's domain, free of I/O: everything here is a pure function of its inputs,
+//! so it cannot fail for network or disk reasons and is tested without a runtime.
+//!
+//! # Layout
+//! - [`ids`]: the newtype ids of verticals, offers, partners, buyers and contracts.
+//! - [`money`]: exact amounts in minor units.
+//! - [`window`]: dedup windows of 1..=365 days.
+//! - [`identity`]: email/phone normalization and SHA-256 hashing.
+//! - [`lead`]: the qualifying fields of a lead, as filters see them.
+//! - [`config`]: the resource shapes, their validation and loading from TOML text.
+//! - [`filter`], [`schedule`], [`caps`]: whether a contract may take a lead now.
+//! - [`checkpoint`]: the checkpoint pipeline of a ping, as a pure decision over a
+//!   snapshot of the store.
+//! - [`auction`]: ranking bids and choosing winners.
+
+pub mod auction;
+pub mod caps;
+pub mod checkpoint;
+pub mod config;
+pub mod filter;
+pub mod identity;
+pub mod ids;
+pub mod lead;
+pub mod money;
+pub mod schedule;
+pub mod window;
+
+/// Every instant inside pingpost is UTC.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

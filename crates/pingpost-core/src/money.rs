@@ -1,0 +1,146 @@
+//! Exact money: decimal strings at the edge, integer minor units (cents) inside.
+
+use std::fmt;
+
+/// An amount in minor units (cents). Never floating point.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Money(i64);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error("must be a decimal string such as \"18.50\", got {0:?}")]
+    Malformed(String),
+    #[error("must not be negative, got {0:?}")]
+    Negative(String),
+    #[error("has more than two decimal places: {0:?}")]
+    TooPrecise(String),
+    #[error("is too large: {0:?}")]
+    TooLarge(String),
+}
+
+/// Larger amounts are refused so that sums of many of them cannot overflow an i64.
+const MAX_WHOLE_DIGITS: usize = 12;
+
+impl Money {
+    pub const ZERO: Money = Money(0);
+
+    pub const fn from_minor(minor: i64) -> Self {
+        Money(minor)
+    }
+
+    pub const fn minor(self) -> i64 {
+        self.0
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Parses a non-negative decimal with at most two decimal places ("18", "18.5", "18.50").
+    pub fn parse(text: &str) -> Result<Money, MoneyError> {
+        let malformed = || MoneyError::Malformed(text.to_string());
+        let trimmed = text.trim();
+        if let Some(rest) = trimmed.strip_prefix('-') {
+            if !rest.is_empty() {
+                return Err(MoneyError::Negative(text.to_string()));
+            }
+        }
+        let (whole, frac) = match trimmed.split_once('.') {
+            Some((w, f)) => (w, f),
+            None => (trimmed, ""),
+        };
+        if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(malformed());
+        }
+        if !frac.bytes().all(|b| b.is_ascii_digit()) || (trimmed.contains('.') && frac.is_empty()) {
+            return Err(malformed());
+        }
+        if frac.len() > 2 {
+            return Err(MoneyError::TooPrecise(text.to_string()));
+        }
+        if whole.trim_start_matches('0').len() > MAX_WHOLE_DIGITS {
+            return Err(MoneyError::TooLarge(text.to_string()));
+        }
+        let whole: i64 = whole.parse().map_err(|_| malformed())?;
+        let cents: i64 = match frac.len() {
+            0 => 0,
+            1 => frac.parse::<i64>().map_err(|_| malformed())? * 10,
+            _ => frac.parse::<i64>().map_err(|_| malformed())?,
+        };
+        Ok(Money(whole * 100 + cents))
+    }
+
+    pub fn saturating_add(self, other: Money) -> Money {
+        Money(self.0.saturating_add(other.0))
+    }
+
+    pub fn saturating_sub(self, other: Money) -> Money {
+        Money(self.0.saturating_sub(other.0))
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
+    }
+}
+
+impl serde::Serialize for Money {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Money::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(input: &str, expected: Result<i64, &str>) {
+        let got = Money::parse(input).map(Money::minor).map_err(|e| e.to_string());
+        match expected {
+            Ok(minor) => assert_eq!(got, Ok(minor), "{input}"),
+            Err(fragment) => {
+                let err = got.expect_err(input);
+                assert!(err.contains(fragment), "{input}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn parses_decimal_strings_exactly() {
+        check("18.50", Ok(1850));
+        check("18.5", Ok(1850));
+        check("18", Ok(1800));
+        check("0.01", Ok(1));
+        check("0", Ok(0));
+        check(" 7.25 ", Ok(725));
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_exact_amount() {
+        check("-1.00", Err("negative"));
+        check("1.005", Err("two decimal"));
+        check("abc", Err("decimal string"));
+        check("", Err("decimal string"));
+        check("1.", Err("decimal string"));
+        check(".5", Err("decimal string"));
+        check("1e3", Err("decimal string"));
+        check("9999999999999.00", Err("too large"));
+    }
+
+    #[test]
+    fn displays_two_decimals() {
+        assert_eq!(Money::from_minor(1850).to_string(), "18.50");
+        assert_eq!(Money::from_minor(5).to_string(), "0.05");
+        assert_eq!(Money::from_minor(-5).to_string(), "-0.05");
+    }
+}
