@@ -1,1 +1,102 @@
+//! The store: every piece of shared state of pingpost, behind a trait whose operations are
+//! the atomic units the engine needs. Each operation checks and writes in one step — on the
+//! embedded store under locks, on Redis (later) in one script per hash slot — so that no
+//! engine node ever acts on a read that another node has since invalidated.
+//!
+//! # Layout
+//! - [`types`]: what the operations take and answer.
+//! - [`memory`]: the embedded, in-process implementation (dashmap + mutexes).
+//! - [`conformance`]: behaviour every implementation must show, run against each of them.
 
+pub mod conformance;
+pub mod memory;
+pub mod types;
+
+pub use memory::MemoryStore;
+pub use types::*;
+
+use pingpost_core::identity::{Ident, Sha256Hex};
+use pingpost_core::ids::BuyerId;
+use pingpost_core::money::Money;
+use pingpost_core::Timestamp;
+use std::future::Future;
+use std::pin::Pin;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached or did not answer in time; the request must fail (503),
+    /// never proceed without its dedup check.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store answered something this version cannot read.
+    #[error("store returned unreadable data: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Boxed so the trait can be used as `dyn Store` and picked at start-up.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'a>>;
+
+/// The engine's atomic units. Every method is one indivisible step on the store: no caller
+/// ever reads state and writes it back in two steps.
+pub trait Store: Send + Sync + 'static {
+    /// Checkpoints 1 and 2 with the vertical reservation, atomically: if no identifier is
+    /// suppressed and none was submitted on the vertical inside its window, record the
+    /// submission for every identifier and answer the consumer's history for checkpoints 4-5.
+    fn admit(&self, req: Admission) -> StoreFuture<'_, AdmitOutcome>;
+
+    /// Undoes an admission whose ping could not be answered (so a retry is not a duplicate).
+    /// Only marks still belonging to `ping_id` are removed.
+    fn release_admission(&self, req: Admission) -> StoreFuture<'_, ()>;
+
+    /// Current values of counters (0 for absent ones), in the order asked.
+    fn read_counters(&self, keys: Vec<String>) -> StoreFuture<'_, Vec<i64>>;
+
+    /// Records that `buyer` disqualified the consumer now.
+    fn record_dq(&self, idents: Vec<Ident>, buyer: BuyerId, now: Timestamp) -> StoreFuture<'_, ()>;
+
+    /// Reserves a sale if the buyer has not bought the consumer inside the window (when one
+    /// is given) and every debit fits; takes the debits and marks the consumer as reserved.
+    fn reserve_sale(&self, req: SaleReservation) -> StoreFuture<'_, ReserveOutcome>;
+
+    /// The buyer accepted: the sale stands. A lower final price refunds the difference.
+    fn commit_sale(&self, sale_id: String, final_price: Money, now: Timestamp) -> StoreFuture<'_, ()>;
+
+    /// The buyer rejected or failed: everything the reservation took is given back.
+    fn release_sale(&self, sale_id: String) -> StoreFuture<'_, ()>;
+
+    /// The buyer answered "duplicate": debits are given back, the ledger entry is marked
+    /// rolled back and the buyer is recorded as having the consumer.
+    fn rollback_sale(&self, sale_id: String, now: Timestamp) -> StoreFuture<'_, ()>;
+
+    /// One ledger entry.
+    fn sale(&self, sale_id: String) -> StoreFuture<'_, Option<SaleRecord>>;
+
+    /// Stores an opaque blob (a ping awaiting its post) until `expires_at`.
+    fn put_blob(&self, key: String, value: Vec<u8>, expires_at: Timestamp) -> StoreFuture<'_, ()>;
+
+    fn get_blob(&self, key: String, now: Timestamp) -> StoreFuture<'_, Option<Vec<u8>>>;
+
+    /// Claims `key` for one request (a post, an idempotent ping): the first caller gets
+    /// [`Claim::Claimed`], later ones see it in flight or its stored answer.
+    fn claim(&self, req: ClaimRequest) -> StoreFuture<'_, Claim>;
+
+    /// Stores the answer of a claimed key, kept until `keep_until`.
+    fn complete_claim(&self, key: String, answer: Vec<u8>, keep_until: Timestamp) -> StoreFuture<'_, ()>;
+
+    /// Gives a claim up without an answer (the request failed before deciding anything).
+    fn abandon_claim(&self, key: String) -> StoreFuture<'_, ()>;
+
+    /// Adds hashes to the suppression list; answers how many were new.
+    fn suppress(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, u64>;
+
+    /// Removes hashes from the suppression list; answers how many were there.
+    fn unsuppress(&self, hashes: Vec<Sha256Hex>) -> StoreFuture<'_, u64>;
+
+    /// Forgets what no window can need any more, and settles abandoned reservations.
+    fn sweep(&self, now: Timestamp, keep: chrono::Duration) -> StoreFuture<'_, SweepReport>;
+
+    /// Whether the store answers at all (readiness).
+    fn health(&self) -> StoreFuture<'_, ()>;
+}
