@@ -8,7 +8,7 @@
 //! The order is fixed and each dropped contract is reported with the first checkpoint that
 //! dropped it:
 //! 1. suppression, 2. vertical dedup, 3. in-auction buyer dedup, 4. per-contract window,
-//! 5. DQ dedup. Contracts that are paused, filtered out, out of schedule, capped or out of
+//! 5. DQ dedup; and after delivery, 6. the buyer's "duplicate" answer. Contracts that are paused, filtered out, out of schedule, capped or out of
 //! balance are not candidates at all (they are "ineligible", not dedup hits).
 
 use crate::caps::{sale_debits, Debit};
@@ -29,15 +29,18 @@ pub enum Checkpoint {
     InAuctionDuplicate,
     ContractDuplicate,
     DqDuplicate,
+    /// After delivery: the buyer answered "duplicate" and the sale was rolled back.
+    PostDuplicate,
 }
 
 impl Checkpoint {
-    pub const ALL: [Checkpoint; 5] = [
+    pub const ALL: [Checkpoint; 6] = [
         Checkpoint::Suppressed,
         Checkpoint::VerticalDuplicate,
         Checkpoint::InAuctionDuplicate,
         Checkpoint::ContractDuplicate,
         Checkpoint::DqDuplicate,
+        Checkpoint::PostDuplicate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +50,7 @@ impl Checkpoint {
             Checkpoint::InAuctionDuplicate => "in_auction_duplicate",
             Checkpoint::ContractDuplicate => "contract_duplicate",
             Checkpoint::DqDuplicate => "dq_duplicate",
+            Checkpoint::PostDuplicate => "post_duplicate",
         }
     }
 

@@ -1,1 +1,100 @@
+//! The engine: runs pings and posts over a [`Store`], calls buyers, writes the audit log.
+//!
+//! # Layout
+//! - [`ping`]: checkpoints, DQ questions and real-time bids under one deadline.
+//! - [`post`]: identity binding, atomic sale reservation, delivery, rollback, waterfall.
+//! - [`buyer`]: the buyer protocol (pure) and its HTTP executor.
+//! - [`audit`]: the dedup audit log.
+//! - [`clock`]: injected wall-clock time.
+//! - [`records`]: answers and the ping record kept for the post.
+//!
+//! The engine knows JSON only where buyers need it; partners' JSON is the server's business.
 
+pub mod audit;
+pub mod buyer;
+pub mod clock;
+pub mod error;
+pub mod ping;
+pub mod post;
+pub mod records;
+
+pub use error::EngineError;
+pub use ping::PingRequest;
+pub use post::PostRequest;
+
+use audit::AuditSink;
+use buyer::BuyerClient;
+use clock::Clock;
+use pingpost_core::config::{Config, Partner};
+use pingpost_core::identity::Sha256Hex;
+use pingpost_core::ids::PartnerId;
+use pingpost_store::Store;
+use std::sync::{Arc, RwLock};
+
+/// Everything the engine needs from outside, chosen by the caller (the binary or a test).
+pub struct EngineParts {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub audit: Arc<dyn AuditSink>,
+}
+
+pub struct Engine {
+    config: RwLock<Arc<Config>>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    audit: Arc<dyn AuditSink>,
+    buyers: BuyerClient,
+}
+
+impl Engine {
+    pub fn new(parts: EngineParts) -> Result<Self, reqwest::Error> {
+        Ok(Engine {
+            config: RwLock::new(Arc::new(parts.config)),
+            store: parts.store,
+            clock: parts.clock,
+            audit: parts.audit,
+            buyers: BuyerClient::new()?,
+        })
+    }
+
+    /// The configuration in force; a request keeps the one it started with.
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub fn replace_config(&self, config: Config) {
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
+    }
+
+    /// The partner whose API key this is. Keys are compared by their SHA-256, never kept.
+    pub fn partner_for_key(&self, api_key: &str) -> Option<Partner> {
+        self.config().partner_by_key_hash(&Sha256Hex::digest(api_key)).cloned()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn audit(&self) -> &Arc<dyn AuditSink> {
+        &self.audit
+    }
+
+    pub fn now(&self) -> pingpost_core::Timestamp {
+        self.clock.now()
+    }
+
+    pub async fn ping(&self, partner: &PartnerId, req: PingRequest) -> Result<records::PingAnswer, EngineError> {
+        ping::run(self, partner, req).await
+    }
+
+    pub async fn post(&self, partner: &PartnerId, req: PostRequest) -> Result<records::PostAnswer, EngineError> {
+        post::run(self, partner, req).await
+    }
+
+    /// Forgets dedup state no window can need any more; run periodically.
+    pub async fn sweep(&self) -> Result<pingpost_store::SweepReport, EngineError> {
+        let keep = self.config().longest_window().duration();
+        Ok(self.store.sweep(self.clock.now(), keep).await?)
+    }
+}

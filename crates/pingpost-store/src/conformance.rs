@@ -224,7 +224,7 @@ async fn rollback_marks_the_consumer_as_bought<S: Store + ?Sized>(s: &S) {
 }
 
 async fn dq_records_are_returned_with_history<S: Store + ?Sized>(s: &S) {
-    s.record_dq(vec![email("a")], BuyerId::new("b1"), t0()).await.expect("dq");
+    s.record_dq(vec![email("a")], vec![BuyerId::new("b1")], t0()).await.expect("dq");
     let h = history(admit(s, vec![email("a"), phone("p")], "auto", t0()).await);
     assert_eq!(h.dq.len(), 1);
     assert_eq!((h.dq[0].buyer.as_str(), h.dq[0].matched, h.dq[0].at), ("b1", IdentKind::Email, t0()));

@@ -53,8 +53,8 @@ pub trait Store: Send + Sync + 'static {
     /// Current values of counters (0 for absent ones), in the order asked.
     fn read_counters(&self, keys: Vec<String>) -> StoreFuture<'_, Vec<i64>>;
 
-    /// Records that `buyer` disqualified the consumer now.
-    fn record_dq(&self, idents: Vec<Ident>, buyer: BuyerId, now: Timestamp) -> StoreFuture<'_, ()>;
+    /// Records that each of `buyers` disqualified the consumer now (one call per ping).
+    fn record_dq(&self, idents: Vec<Ident>, buyers: Vec<BuyerId>, now: Timestamp) -> StoreFuture<'_, ()>;
 
     /// Reserves a sale if the buyer has not bought the consumer inside the window (when one
     /// is given) and every debit fits; takes the debits and marks the consumer as reserved.

@@ -332,9 +332,12 @@ impl Store for MemoryStore {
         ready(keys.iter().map(|k| ledger.value(k)).collect())
     }
 
-    fn record_dq(&self, idents: Vec<Ident>, buyer: BuyerId, now: Timestamp) -> StoreFuture<'_, ()> {
+    fn record_dq(&self, idents: Vec<Ident>, buyers: Vec<BuyerId>, now: Timestamp) -> StoreFuture<'_, ()> {
         for (_, _, c) in self.handles(&idents) {
-            lock(&c).dq.insert(buyer.clone(), now);
+            let mut c = lock(&c);
+            for b in &buyers {
+                c.dq.insert(b.clone(), now);
+            }
         }
         ready(())
     }

@@ -1,0 +1,296 @@
+//! A ping: idempotency, checkpoints 1-2 with the vertical reservation (one store call per
+//! ping, whatever the number of contracts), caps read in the same breath, checkpoints 3-5
+//! in the core, then DQ questions and real-time bids in parallel under one deadline fixed
+//! at arrival.
+
+use crate::audit::AuditEntry;
+use crate::buyer::protocol::{bid_request, dq_request, public_lead, read_bid, read_dq};
+use crate::records::{PingAnswer, PingRecord, PingStatus, RejectReason};
+use crate::{Engine, EngineError};
+use futures_util::future::join_all;
+use pingpost_core::auction::{contract_price, rank, Bid};
+use pingpost_core::checkpoint::{counter_keys, eligible, screen, Candidate, Checkpoint};
+use pingpost_core::config::{Offer, Pricing};
+use pingpost_core::identity::{IdentKind, Identity};
+use pingpost_core::ids::{BuyerId, ContractId, PartnerId};
+use pingpost_core::lead::LeadFields;
+use pingpost_core::Timestamp;
+use pingpost_store::{AdmitOutcome, Admission, Claim, ClaimRequest};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// A ping as the server parsed it: identifiers already hashed.
+#[derive(Clone, Debug)]
+pub struct PingRequest {
+    pub offer: String,
+    pub identity: Identity,
+    pub fields: LeadFields,
+    pub idempotency_key: Option<String>,
+}
+
+/// How long a ping's record outlives its TTL, so a late post gets "expired", not "unknown".
+const EXPIRED_GRACE: chrono::Duration = chrono::Duration::hours(1);
+/// How long an idempotency key remembers its answer.
+const IDEMPOTENCY_KEEP: chrono::Duration = chrono::Duration::hours(24);
+
+pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PingRequest) -> Result<PingAnswer, EngineError> {
+    let arrival = Instant::now();
+    let now = engine.clock.now();
+    let config = engine.config();
+    let offer = config.offers.get(req.offer.as_str()).ok_or_else(|| EngineError::UnknownOffer(req.offer.clone()))?;
+    let allowed = config.partners.get(partner).is_some_and(|p| p.offers.contains(&offer.id));
+    if !allowed {
+        return Err(EngineError::OfferNotAllowed(req.offer.clone()));
+    }
+    let key = match &req.idempotency_key {
+        None => return decide(engine, partner, offer, &req, arrival, now).await,
+        Some(k) => match claim_idempotency(engine, partner, k, &req, now).await? {
+            Idempotency::Answered(first) => return Ok(first),
+            Idempotency::Proceed(key) => key,
+        },
+    };
+    match decide(engine, partner, offer, &req, arrival, now).await {
+        Ok(answer) => {
+            let stored = serde_json::to_vec(&answer).map_err(|e| EngineError::Corrupt(e.to_string()))?;
+            if let Err(e) = engine.store.complete_claim(key, stored, now + IDEMPOTENCY_KEEP).await {
+                tracing::warn!(ping_id = %answer.ping_id, error = %e, "idempotency answer not stored");
+            }
+            Ok(answer)
+        }
+        Err(e) => {
+            let _ = engine.store.abandon_claim(key).await;
+            Err(e)
+        }
+    }
+}
+
+enum Idempotency {
+    /// Decide, then store the answer under this store key.
+    Proceed(String),
+    /// The key already has its answer.
+    Answered(PingAnswer),
+}
+
+async fn claim_idempotency(
+    engine: &Engine,
+    partner: &PartnerId,
+    key: &str,
+    req: &PingRequest,
+    now: Timestamp,
+) -> Result<Idempotency, EngineError> {
+    if key.is_empty() || key.len() > 128 || key.chars().any(char::is_control) {
+        return Err(EngineError::invalid("idempotency_key", "must be 1-128 printable characters"));
+    }
+    let store_key = format!("idem:{partner}:{}", hex::encode(Sha256::digest(key.as_bytes())));
+    let mut fp = Sha256::new();
+    fp.update(req.offer.as_bytes());
+    for i in req.identity.idents() {
+        fp.update(i.kind.as_str().as_bytes());
+        fp.update(i.hash.as_str().as_bytes());
+    }
+    let claim = ClaimRequest {
+        key: store_key.clone(),
+        fingerprint: hex::encode(fp.finalize()),
+        lease_until: now + chrono::Duration::seconds(30),
+        now,
+    };
+    match engine.store.claim(claim).await? {
+        Claim::Claimed => Ok(Idempotency::Proceed(store_key)),
+        Claim::Done(bytes) => serde_json::from_slice(&bytes)
+            .map(Idempotency::Answered)
+            .map_err(|e| EngineError::Corrupt(e.to_string())),
+        Claim::InFlight => Err(EngineError::InFlight("a ping with this idempotency_key is in flight")),
+        Claim::Mismatch => Err(EngineError::invalid("idempotency_key", "was already used for a different lead or offer")),
+    }
+}
+
+/// The auction's own deadline: the budget minus a tenth (at least 1 ms) kept for our work.
+fn auction_deadline(arrival: Instant, offer: &Offer) -> Instant {
+    let budget = Duration::from_millis(u64::from(offer.ping_budget_ms));
+    arrival + budget - (budget / 10).max(Duration::from_millis(1)).min(budget)
+}
+
+async fn decide(
+    engine: &Engine,
+    partner: &PartnerId,
+    offer: &Offer,
+    req: &PingRequest,
+    arrival: Instant,
+    now: Timestamp,
+) -> Result<PingAnswer, EngineError> {
+    let config = engine.config();
+    let vertical = config
+        .verticals
+        .get(&offer.vertical)
+        .ok_or_else(|| EngineError::UnknownOffer(offer.id.to_string()))?;
+    let ping_id = uuid::Uuid::new_v4().simple().to_string();
+    let expires_at = now + chrono::Duration::seconds(i64::from(offer.ping_ttl_s));
+    let (candidates_in, _ineligible) = eligible(config.contracts_of(&offer.id), &config.buyers, &req.fields, now);
+    let keys = counter_keys(&candidates_in);
+    let admission = Admission {
+        idents: req.identity.idents(),
+        vertical: vertical.id.clone(),
+        window: vertical.dedup_window,
+        ping_id: ping_id.clone(),
+        now,
+    };
+    // Checkpoints 1-2 and the cap counters in parallel: two store calls, whatever the offer.
+    let counters_call = async {
+        if keys.is_empty() {
+            Ok(Vec::new())
+        } else {
+            engine.store.read_counters(keys.clone()).await
+        }
+    };
+    let (admitted, counters) = tokio::join!(engine.store.admit(admission.clone()), counters_call);
+    let audit = |checkpoint, buyer: Option<BuyerId>, contract: Option<ContractId>, matched: Option<IdentKind>, prior_at| AuditEntry {
+        at: now,
+        ping_id: ping_id.clone(),
+        partner: partner.clone(),
+        vertical: vertical.id.clone(),
+        offer: offer.id.clone(),
+        buyer,
+        contract,
+        checkpoint,
+        matched,
+        prior_at,
+    };
+    let (status, reason, bids) = match admitted? {
+        AdmitOutcome::Suppressed { matched, since } => {
+            engine.audit.record(vec![audit(Checkpoint::Suppressed, None, None, Some(matched), Some(since))]);
+            (PingStatus::Rejected, Some(RejectReason::Suppressed), Vec::new())
+        }
+        AdmitOutcome::VerticalDuplicate { matched, prior_at } => {
+            engine.audit.record(vec![audit(Checkpoint::VerticalDuplicate, None, None, Some(matched), Some(prior_at))]);
+            (PingStatus::Rejected, Some(RejectReason::VerticalDuplicate), Vec::new())
+        }
+        AdmitOutcome::Admitted { history } => {
+            let counters = match counters {
+                Ok(values) => keys.into_iter().zip(values).collect::<HashMap<_, _>>(),
+                Err(e) => {
+                    release(engine, admission).await;
+                    return Err(e.into());
+                }
+            };
+            let screening = screen(candidates_in, &counters, &history, now);
+            engine.audit.record(
+                screening
+                    .drops
+                    .iter()
+                    .map(|d| audit(d.checkpoint, Some(d.buyer.clone()), Some(d.contract.clone()), d.matched, d.prior_at))
+                    .collect(),
+            );
+            let (bids, disqualified) = auction(engine, &ping_id, offer, req, screening.candidates, auction_deadline(arrival, offer)).await;
+            if !disqualified.is_empty() {
+                if let Err(e) = engine.store.record_dq(req.identity.idents(), disqualified, now).await {
+                    release(engine, admission).await;
+                    return Err(e.into());
+                }
+            }
+            if bids.is_empty() {
+                (PingStatus::Rejected, Some(RejectReason::NoBids), bids)
+            } else {
+                (PingStatus::Accepted, None, bids)
+            }
+        }
+    };
+    let record = PingRecord {
+        ping_id: ping_id.clone(),
+        partner: partner.clone(),
+        offer: offer.id.clone(),
+        vertical: vertical.id.clone(),
+        email: req.identity.email().cloned(),
+        phone: req.identity.phone().cloned(),
+        bids: bids.clone(),
+        created_at: now,
+        expires_at,
+    };
+    let bytes = serde_json::to_vec(&record).map_err(|e| EngineError::Corrupt(e.to_string()))?;
+    if let Err(e) = engine.store.put_blob(format!("ping:{ping_id}"), bytes, expires_at + EXPIRED_GRACE).await {
+        if status == PingStatus::Accepted || reason == Some(RejectReason::NoBids) {
+            release(engine, admission).await;
+        }
+        return Err(e.into());
+    }
+    Ok(PingAnswer {
+        ping_id,
+        status,
+        reason,
+        bids,
+        expires_at,
+        decision_us: u64::try_from(arrival.elapsed().as_micros()).unwrap_or(u64::MAX),
+    })
+}
+
+/// Gives the vertical reservation back when the ping cannot be answered, so that the
+/// partner's retry is not turned away as its own duplicate.
+async fn release(engine: &Engine, admission: Admission) {
+    let ping_id = admission.ping_id.clone();
+    if let Err(e) = engine.store.release_admission(admission).await {
+        tracing::warn!(%ping_id, error = %e, "vertical reservation not released");
+    }
+}
+
+/// Asks DQ contracts, then real-time-bid contracts, each in parallel with the others, all
+/// before `deadline`. Answers the ranked bids and the buyers that disqualified the consumer.
+async fn auction(
+    engine: &Engine,
+    ping_id: &str,
+    offer: &Offer,
+    req: &PingRequest,
+    candidates: Vec<Candidate>,
+    deadline: Instant,
+) -> (Vec<Bid>, Vec<BuyerId>) {
+    let needs_call = |c: &Candidate| c.contract.dq.is_some() || matches!(c.contract.pricing, Pricing::RealTime { .. });
+    let lead = candidates.iter().any(needs_call).then(|| public_lead(&req.fields, &req.identity));
+    let lead = lead.unwrap_or(Value::Null);
+    let asks = candidates.iter().map(|c| ask(engine, ping_id, offer, req, c, &lead, deadline));
+    let mut bids = Vec::with_capacity(candidates.len());
+    let mut disqualified = Vec::new();
+    for (c, answer) in candidates.iter().zip(join_all(asks).await) {
+        match answer {
+            Asked::Price(price) => bids.push(Bid {
+                bid_id: uuid::Uuid::new_v4().simple().to_string(),
+                buyer: c.contract.buyer.clone(),
+                contract: c.contract.id.clone(),
+                price,
+            }),
+            Asked::Disqualified => disqualified.push(c.contract.buyer.clone()),
+            Asked::NoBid => {}
+        }
+    }
+    rank(&mut bids);
+    (bids, disqualified)
+}
+
+enum Asked {
+    Price(pingpost_core::money::Money),
+    Disqualified,
+    NoBid,
+}
+
+async fn ask(engine: &Engine, ping_id: &str, offer: &Offer, req: &PingRequest, c: &Candidate, lead: &Value, deadline: Instant) -> Asked {
+    let vertical = offer.vertical.as_str();
+    if let Some(dq) = &c.contract.dq {
+        let body = dq_request(ping_id, offer.id.as_str(), vertical, &req.identity);
+        let answer = engine.buyers.post_json(&dq.url, &body, Duration::from_millis(u64::from(dq.timeout_ms)), deadline).await;
+        match answer.ok().filter(|(status, _)| (200..300).contains(status)).and_then(|(_, b)| read_dq(&b)) {
+            Some(false) => {}
+            Some(true) => return Asked::Disqualified,
+            // No usable answer: the buyer asked to be consulted, so it does not bid blind.
+            None => return Asked::NoBid,
+        }
+    }
+    let answered = match &c.contract.pricing {
+        Pricing::Fixed(_) => None,
+        Pricing::RealTime { url, timeout_ms, .. } => {
+            let body = bid_request(ping_id, offer.id.as_str(), vertical, lead);
+            let answer = engine.buyers.post_json(url, &body, Duration::from_millis(u64::from(*timeout_ms)), deadline).await;
+            answer.ok().filter(|(status, _)| (200..300).contains(status)).and_then(|(_, b)| read_bid(&b))
+        }
+    };
+    contract_price(&c.contract.pricing, answered).map_or(Asked::NoBid, Asked::Price)
+}

@@ -1,0 +1,84 @@
+//! What the engine answers and what it keeps between a ping and its post.
+
+use pingpost_core::auction::Bid;
+use pingpost_core::identity::Sha256Hex;
+use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
+use pingpost_core::money::Money;
+use pingpost_core::Timestamp;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PingStatus {
+    Accepted,
+    Rejected,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    Suppressed,
+    VerticalDuplicate,
+    NoBids,
+}
+
+/// The answer to a ping, as the partner sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PingAnswer {
+    pub ping_id: String,
+    pub status: PingStatus,
+    pub reason: Option<RejectReason>,
+    pub bids: Vec<Bid>,
+    pub expires_at: Timestamp,
+    pub decision_us: u64,
+}
+
+/// A ping kept for its post: hashes only, never plaintext.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PingRecord {
+    pub ping_id: String,
+    pub partner: PartnerId,
+    pub offer: OfferId,
+    pub vertical: VerticalId,
+    pub email: Option<Sha256Hex>,
+    pub phone: Option<Sha256Hex>,
+    pub bids: Vec<Bid>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PostStatus {
+    Sold,
+    Unsold,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sale {
+    pub sale_id: String,
+    pub buyer: BuyerId,
+    pub contract: ContractId,
+    pub price: Money,
+}
+
+/// One try to sell to one bid's contract. `outcome` is the buyer's answer (`accepted`,
+/// `rejected`, `duplicate`, `error`) or `skipped` when the re-check before delivery refused
+/// the contract; `reason` says why for `skipped` and `error`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub buyer: BuyerId,
+    pub contract: ContractId,
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostAnswer {
+    pub ping_id: String,
+    pub status: PostStatus,
+    pub sales: Vec<Sale>,
+    pub attempts: Vec<Attempt>,
+    pub total_price: Money,
+}
