@@ -1,1 +1,183 @@
-fn main() {}
+//! `pingpost serve | check | buyers`. The edge of the system: reads files and the
+//! environment, picks the store, wires the engine to the HTTP server, handles signals.
+
+mod contracts_dir;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use pingpost_engine::audit::MemoryAudit;
+use pingpost_engine::clock::SystemClock;
+use pingpost_engine::{Engine, EngineParts};
+use pingpost_server::{AppState, DEFAULT_BODY_LIMIT};
+use pingpost_store::{MemoryStore, Store};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+#[derive(Parser)]
+#[command(name = "pingpost", version, about = "Ping-post lead auction engine with contract-level dedup")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the engine.
+    Serve(ServeArgs),
+    /// Validate a contracts/ directory and name every error.
+    Check {
+        /// The directory of *.toml files.
+        #[arg(default_value = "contracts")]
+        dir: PathBuf,
+    },
+    /// Run simulated buyers (the example contracts point at them).
+    Buyers {
+        #[arg(long, env = "PINGPOST_BUYERS_LISTEN", default_value = "127.0.0.1:9001")]
+        listen: SocketAddr,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[arg(long, env = "PINGPOST_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[arg(long, env = "PINGPOST_CONTRACTS", default_value = "contracts")]
+    contracts: PathBuf,
+    /// `memory` (embedded), or `redis://host:port` (not yet available).
+    #[arg(long, env = "PINGPOST_STORE", default_value = "memory")]
+    store: String,
+    /// Operator token for /v1/admin (generated and printed once when unset).
+    #[arg(long, env = "PINGPOST_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { dir } => check(&dir),
+        Command::Serve(args) => runtime()?.block_on(serve(args)),
+        Command::Buyers { listen } => runtime()?.block_on(buyers(listen)),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    init_logging();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PINGPOST_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn check(dir: &std::path::Path) -> Result<()> {
+    match contracts_dir::load(dir)? {
+        Ok(config) => {
+            println!(
+                "{}: ok ({} verticals, {} offers, {} partners, {} buyers, {} contracts)",
+                dir.display(),
+                config.verticals.len(),
+                config.offers.len(),
+                config.partners.len(),
+                config.buyers.len(),
+                config.contracts.len()
+            );
+            Ok(())
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            bail!("{}: {} error(s)", dir.display(), errors.len())
+        }
+    }
+}
+
+fn open_store(spec: &str) -> Result<Arc<dyn Store>> {
+    match spec {
+        "memory" => Ok(Arc::new(MemoryStore::new())),
+        other if other.starts_with("redis://") => bail!("the Redis store is not available in this build yet; use --store memory"),
+        other => bail!("unknown store {other:?}: use \"memory\" or redis://host:port"),
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let config = match contracts_dir::load(&args.contracts)? {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            bail!("refusing to start: {} has {} error(s)", args.contracts.display(), errors.len());
+        }
+    };
+    let store = open_store(&args.store)?;
+    if args.admin_token.is_none() {
+        // The admin API arrives with the operators issue; the token is settled now so that
+        // deployments configure it from the start.
+        println!("admin token (generated, shown once): {}", uuid::Uuid::new_v4().simple());
+    }
+    let engine = Arc::new(Engine::new(EngineParts {
+        config,
+        store,
+        clock: Arc::new(SystemClock),
+        audit: Arc::new(MemoryAudit::new(100_000)),
+    })?);
+    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let sweeper = tokio::spawn(sweep_forever(Arc::clone(&engine)));
+    // Tests read this line to learn the port when they bind port 0.
+    println!("pingpost listening on http://{addr}");
+    tracing::info!(%addr, store = %args.store, "pingpost serving");
+    let state = Arc::new(AppState { engine, body_limit: DEFAULT_BODY_LIMIT });
+    pingpost_server::serve(listener, state, shutdown_signal()).await?;
+    sweeper.abort();
+    tracing::info!("pingpost stopped");
+    Ok(())
+}
+
+async fn sweep_forever(engine: Arc<Engine>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        match engine.sweep().await {
+            Ok(report) => tracing::debug!(?report, "swept"),
+            Err(e) => tracing::warn!(error = %e, "sweep failed"),
+        }
+    }
+}
+
+async fn buyers(listen: SocketAddr) -> Result<()> {
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    println!("simulated buyers listening on http://{}", listener.local_addr()?);
+    pingpost_buyersim::serve(listener, pingpost_buyersim::Buyers::new(), shutdown_signal()).await?;
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

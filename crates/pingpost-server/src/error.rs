@@ -1,0 +1,68 @@
+//! `{"error": {"code", "message", "field"?}}` with the right status, for every failure.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use pingpost_engine::EngineError;
+use serde_json::json;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), field: None }
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let message = format!("{field} {}", message.into());
+        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code: "invalid_field", message, field: Some(field) }
+    }
+
+    pub fn unauthorized() -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing or unknown API key (Authorization: Bearer <key>)")
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        let message = e.to_string();
+        match e {
+            EngineError::UnknownOffer(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown_offer", message),
+            EngineError::OfferNotAllowed(_) => ApiError::new(StatusCode::FORBIDDEN, "offer_not_allowed", message),
+            EngineError::UnknownPing(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown_ping", message),
+            EngineError::PingExpired(_) => ApiError::new(StatusCode::GONE, "ping_expired", message),
+            EngineError::InFlight(_) => ApiError::new(StatusCode::CONFLICT, "in_flight", message),
+            EngineError::Invalid { field, message } => ApiError::invalid(lead_field(&field), message),
+            EngineError::Store(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", message),
+            EngineError::Corrupt(_) => {
+                tracing::error!(error = %message, "corrupt stored record");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+            }
+        }
+    }
+}
+
+/// Engine errors name identifier fields bare; in the request they sit under `lead`.
+fn lead_field(field: &str) -> String {
+    match field {
+        "email" | "phone" | "email_sha256" | "phone_sha256" => format!("lead.{field}"),
+        other => other.to_string(),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(field) = self.field {
+            error["field"] = json!(field);
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}

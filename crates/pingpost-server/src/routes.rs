@@ -1,0 +1,87 @@
+//! Handlers. Each one: authenticate, read a bounded body, parse, call the engine, answer.
+
+use crate::error::ApiError;
+use crate::{wire, AppState};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use pingpost_core::config::Partner;
+use pingpost_engine::records::{PingAnswer, PostAnswer};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/ping", post(ping))
+        .route("/v1/post", post(post_lead))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(CatchPanicLayer::custom(panic_answer))
+        .with_state(state)
+}
+
+/// The partner whose `Authorization: Bearer <key>` this is.
+fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Partner, ApiError> {
+    let key = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(ApiError::unauthorized)?;
+    state.engine.partner_for_key(key).ok_or_else(ApiError::unauthorized)
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("request body is larger than {limit} bytes"))
+    })
+}
+
+async fn ping(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<Json<PingAnswer>, ApiError> {
+    let partner = authenticate(&state, &headers)?;
+    let bytes = read_body(body, state.body_limit).await?;
+    let req = wire::ping_request(&bytes)?;
+    Ok(Json(state.engine.ping(&partner.id, req).await?))
+}
+
+async fn post_lead(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<Json<PostAnswer>, ApiError> {
+    let partner = authenticate(&state, &headers)?;
+    let bytes = read_body(body, state.body_limit).await?;
+    let req = wire::post_request(&bytes)?;
+    Ok(Json(state.engine.post(&partner.id, req).await?))
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Ready when the store answers within a second.
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match tokio::time::timeout(Duration::from_secs(1), state.engine.store().health()).await {
+        Ok(Ok(())) => Json(json!({"ready": true})).into_response(),
+        Ok(Err(e)) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()).into_response(),
+        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "store did not answer within 1 s")
+            .into_response(),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint")
+}
+
+fn panic_answer(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
+}
