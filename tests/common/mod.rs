@@ -1,0 +1,229 @@
+//! The integration harness: the real HTTP server in-process on 127.0.0.1:0, real simulated
+//! buyers on another loopback port, the embedded store, and a clock the test moves.
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use chrono::TimeZone;
+use pingpost_buyersim::Buyers;
+use pingpost_core::config::{load_files, SourceFile};
+use pingpost_engine::audit::{AuditEntry, MemoryAudit};
+use pingpost_engine::clock::ManualClock;
+use pingpost_engine::{Engine, EngineParts};
+use pingpost_server::AppState;
+use pingpost_store::MemoryStore;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub const KEY_P1: &str = "partner-one-key-0001";
+pub const KEY_P2: &str = "partner-two-key-0002";
+pub const DAY: i64 = 86_400;
+
+fn sha(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Verticals, offers, partners and buyers b1..b5; tests add their contracts.
+/// `{buyers}` is replaced by the simulated buyers' base URL.
+pub fn base_config() -> String {
+    let mut s = format!(
+        r#"
+[[verticals]]
+id = "auto"
+dedup_window_days = 30
+
+[[verticals]]
+id = "solar"
+dedup_window_days = 1
+
+[[offers]]
+id = "auto-excl"
+vertical = "auto"
+ping_budget_ms = 1000
+
+[[offers]]
+id = "auto-2"
+vertical = "auto"
+ping_budget_ms = 1000
+
+[[offers]]
+id = "auto-multi"
+vertical = "auto"
+mode = "multisell"
+max_buyers = 3
+ping_budget_ms = 1000
+
+[[offers]]
+id = "solar-excl"
+vertical = "solar"
+ping_budget_ms = 1000
+
+[[partners]]
+id = "p1"
+api_key_sha256 = "{}"
+offers = ["auto-excl", "auto-2", "auto-multi", "solar-excl"]
+
+[[partners]]
+id = "p2"
+api_key_sha256 = "{}"
+offers = ["auto-excl", "auto-2"]
+"#,
+        sha(KEY_P1),
+        sha(KEY_P2)
+    );
+    for b in 1..=5 {
+        s.push_str(&format!("\n[[buyers]]\nid = \"b{b}\"\npost_url = \"{{buyers}}/b{b}/post\"\ntimeout_ms = 1000\n"));
+    }
+    s
+}
+
+/// A fixed-price contract on `offer` for `buyer`, plus extra TOML lines.
+pub fn contract(id: &str, buyer: &str, offer: &str, price: &str, extra: &str) -> String {
+    format!("\n[[contracts]]\nid = \"{id}\"\nbuyer = \"{buyer}\"\noffer = \"{offer}\"\nprice = \"{price}\"\n{extra}\n")
+}
+
+pub struct Harness {
+    pub engine: Arc<Engine>,
+    pub clock: Arc<ManualClock>,
+    pub buyers: Arc<Buyers>,
+    pub base: String,
+    http: reqwest::Client,
+}
+
+pub fn start_time() -> chrono::DateTime<chrono::Utc> {
+    // A Monday, 10:00 in New York.
+    chrono::Utc.with_ymd_and_hms(2026, 11, 23, 15, 0, 0).single().expect("valid time")
+}
+
+impl Harness {
+    pub async fn start(config_toml: &str) -> Harness {
+        let buyers = Buyers::new();
+        let buyer_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind buyers");
+        let buyers_url = format!("http://{}", buyer_listener.local_addr().expect("addr"));
+        tokio::spawn(pingpost_buyersim::serve(buyer_listener, Arc::clone(&buyers), std::future::pending()));
+
+        let text = config_toml.replace("{buyers}", &buyers_url);
+        let config = match load_files(&[SourceFile { name: "test.toml".into(), text }]) {
+            Ok(c) => c,
+            Err(errors) => panic!("test config invalid: {errors:#?}"),
+        };
+        let clock = Arc::new(ManualClock::new(start_time()));
+        let engine = Arc::new(
+            Engine::new(EngineParts {
+                config,
+                store: Arc::new(MemoryStore::new()),
+                clock: Arc::clone(&clock) as _,
+                audit: Arc::new(MemoryAudit::new(10_000)),
+            })
+            .expect("engine"),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind api");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = Arc::new(AppState { engine: Arc::clone(&engine), body_limit: pingpost_server::DEFAULT_BODY_LIMIT });
+        tokio::spawn(pingpost_server::serve(listener, state, std::future::pending()));
+        Harness { engine, clock, buyers, base, http: reqwest::Client::new() }
+    }
+
+    pub async fn call(&self, path: &str, key: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+        let mut req = self.http.post(format!("{}{path}", self.base)).body(body);
+        if let Some(k) = key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        let resp = req.send().await.expect("server answers");
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.expect("body");
+        let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("non-JSON answer {status}: {bytes:?}"));
+        (status, value)
+    }
+
+    pub async fn ping_as(&self, key: &str, offer: &str, lead: Value) -> (u16, Value) {
+        self.call("/v1/ping", Some(key), json!({"offer": offer, "lead": lead}).to_string().into_bytes()).await
+    }
+
+    /// Pings as p1 and expects a 200.
+    pub async fn ping(&self, offer: &str, lead: Value) -> Value {
+        let (status, body) = self.ping_as(KEY_P1, offer, lead).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    pub async fn post_as(&self, key: &str, ping_id: &str, lead: Value) -> (u16, Value) {
+        self.call("/v1/post", Some(key), json!({"ping_id": ping_id, "lead": lead}).to_string().into_bytes()).await
+    }
+
+    /// Posts as p1 and expects a 200.
+    pub async fn post(&self, ping_id: &str, lead: Value) -> Value {
+        let (status, body) = self.post_as(KEY_P1, ping_id, lead).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Pings then posts the same lead; answers (ping, post).
+    pub async fn sell(&self, offer: &str, lead: Value) -> (Value, Value) {
+        let ping = self.ping(offer, lead.clone()).await;
+        let post = self.post(ping["ping_id"].as_str().expect("ping_id"), lead).await;
+        (ping, post)
+    }
+
+    pub fn advance_days(&self, days: i64) {
+        self.clock.advance(chrono::Duration::seconds(days * DAY));
+    }
+
+    pub fn advance_secs(&self, secs: i64) {
+        self.clock.advance(chrono::Duration::seconds(secs));
+    }
+
+    pub fn audit(&self) -> Vec<AuditEntry> {
+        self.engine.audit().recent(usize::MAX)
+    }
+
+    /// (contract, checkpoint) of every audit entry, oldest first.
+    pub fn audit_hits(&self) -> Vec<(String, String)> {
+        let mut hits: Vec<(String, String)> = self
+            .audit()
+            .into_iter()
+            .map(|e| (e.contract.map(|c| c.to_string()).unwrap_or_default(), e.checkpoint.as_str().to_string()))
+            .collect();
+        hits.reverse();
+        hits
+    }
+
+    pub async fn counter(&self, key: &str) -> i64 {
+        self.engine.store().read_counters(vec![key.to_string()]).await.expect("store")[0]
+    }
+}
+
+pub fn lead(email: Option<&str>, phone: Option<&str>) -> Value {
+    let mut l = json!({"state": "CA", "zip": "90210", "age": 34});
+    if let Some(e) = email {
+        l["email"] = json!(e);
+    }
+    if let Some(p) = phone {
+        l["phone"] = json!(p);
+    }
+    l
+}
+
+pub fn email(e: &str) -> Value {
+    lead(Some(e), None)
+}
+
+/// The contracts that bid, in rank order.
+pub fn bid_contracts(ping: &Value) -> Vec<String> {
+    ping["bids"].as_array().map(|b| b.iter().filter_map(|x| x["contract"].as_str().map(String::from)).collect()).unwrap_or_default()
+}
+
+pub fn sold_to(post: &Value) -> Vec<String> {
+    post["sales"].as_array().map(|s| s.iter().filter_map(|x| x["buyer"].as_str().map(String::from)).collect()).unwrap_or_default()
+}
+
+pub fn outcomes(post: &Value) -> Vec<(String, String)> {
+    post["attempts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| (x["buyer"].as_str().unwrap_or_default().to_string(), x["outcome"].as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
