@@ -1,1 +1,98 @@
+//! Every bad input gets the spec's JSON error with the right status; nothing panics.
+
 mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+async fn harness() -> Harness {
+    let mut c = base_config();
+    c.push_str(&contract("c1", "b1", "auto-excl", "10.00", ""));
+    Harness::start(&c).await
+}
+
+fn code(answer: &(u16, Value)) -> (u16, &str) {
+    (answer.0, answer.1["error"]["code"].as_str().unwrap_or("<no code>"))
+}
+
+#[tokio::test]
+async fn authentication_and_authorization() {
+    let h = harness().await;
+    let body = json!({"offer": "auto-excl", "lead": email("a@example.com")}).to_string().into_bytes();
+    assert_eq!(code(&h.call("/v1/ping", None, body.clone()).await), (401, "unauthorized"));
+    assert_eq!(code(&h.call("/v1/ping", Some("not-a-key"), body.clone()).await), (401, "unauthorized"));
+    assert_eq!(code(&h.call("/v1/post", None, b"{}".to_vec()).await), (401, "unauthorized"));
+    assert_eq!(code(&h.ping_as(KEY_P2, "auto-multi", email("a@example.com")).await), (403, "offer_not_allowed"));
+    assert_eq!(code(&h.ping_as(KEY_P1, "no-such-offer", email("a@example.com")).await), (404, "unknown_offer"));
+}
+
+#[tokio::test]
+async fn malformed_too_large_and_invalid_bodies() {
+    let h = harness().await;
+    assert_eq!(code(&h.call("/v1/ping", Some(KEY_P1), b"{not json".to_vec()).await), (400, "malformed_json"));
+    assert_eq!(code(&h.call("/v1/post", Some(KEY_P1), b"[1,2]".to_vec()).await), (400, "malformed_json"));
+    let huge = json!({"offer": "auto-excl", "lead": {"email": "a@example.com", "blob": "x".repeat(100_000)}});
+    assert_eq!(code(&h.call("/v1/ping", Some(KEY_P1), huge.to_string().into_bytes()).await), (413, "body_too_large"));
+
+    let invalid = |lead: Value| json!({"offer": "auto-excl", "lead": lead}).to_string().into_bytes();
+    for (lead, field) in [
+        (json!({"email": "not-an-email"}), "lead.email"),
+        (json!({"phone": "12345"}), "lead.phone"),
+        (json!({"email_sha256": "abc"}), "lead.email_sha256"),
+        (json!({"state": "CA"}), "lead.email"),
+        (json!({"email": 42}), "lead.email"),
+    ] {
+        let answer = h.call("/v1/ping", Some(KEY_P1), invalid(lead.clone())).await;
+        assert_eq!(code(&answer), (422, "invalid_field"), "{lead}");
+        assert_eq!(answer.1["error"]["field"], field, "{lead}");
+        assert!(answer.1["error"]["message"].as_str().is_some_and(|m| m.contains(field)), "{}", answer.1);
+    }
+    let no_offer = json!({"lead": email("a@example.com")}).to_string().into_bytes();
+    assert_eq!(h.call("/v1/ping", Some(KEY_P1), no_offer).await.1["error"]["field"], "offer");
+    let no_ping = json!({"lead": email("a@example.com")}).to_string().into_bytes();
+    assert_eq!(h.call("/v1/post", Some(KEY_P1), no_ping).await.1["error"]["field"], "ping_id");
+    assert_eq!(h.buyers.received().len(), 0, "no bad request reached a buyer");
+}
+
+#[tokio::test]
+async fn a_refused_ping_leaves_no_state_behind() {
+    let h = harness().await;
+    let bad = json!({"offer": "auto-excl", "lead": {"email": "fine@example.com", "phone": "123"}});
+    assert_eq!(h.call("/v1/ping", Some(KEY_P1), bad.to_string().into_bytes()).await.0, 422);
+    assert_eq!(h.ping("auto-excl", email("fine@example.com")).await["status"], "accepted", "not a duplicate of the refused one");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json() {
+    let h = harness().await;
+    assert_eq!(code(&h.call("/v1/nope", Some(KEY_P1), vec![]).await), (404, "not_found"));
+    let resp = reqwest::Client::new().get(format!("{}/v1/ping", h.base)).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 405);
+    let body: Value = resp.json_body().await;
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn idempotency_key_returns_the_first_answer_and_refuses_reuse_for_another_lead() {
+    let h = harness().await;
+    let body = |e: &str| json!({"offer": "auto-excl", "lead": email(e), "idempotency_key": "retry-1"}).to_string().into_bytes();
+    let first = h.call("/v1/ping", Some(KEY_P1), body("idem@example.com")).await;
+    let retry = h.call("/v1/ping", Some(KEY_P1), body("idem@example.com")).await;
+    assert_eq!(first.1["status"], "accepted");
+    assert_eq!(first, retry, "the retry is the first answer, not a vertical duplicate");
+    let reuse = h.call("/v1/ping", Some(KEY_P1), body("other@example.com")).await;
+    assert_eq!((reuse.0, reuse.1["error"]["field"].as_str()), (422, Some("idempotency_key")));
+    // Keys are per partner.
+    let (_, p2) = h.call("/v1/ping", Some(KEY_P2), body("idem@example.com")).await;
+    assert_eq!(p2["reason"], "vertical_duplicate");
+}
+
+trait JsonBody {
+    async fn json_body(self) -> Value;
+}
+
+impl JsonBody for reqwest::Response {
+    async fn json_body(self) -> Value {
+        serde_json::from_slice(&self.bytes().await.unwrap()).unwrap()
+    }
+}
