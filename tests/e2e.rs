@@ -1,2 +1,169 @@
-// placeholder, filled below
-fn main() {}
+//! The real `pingpost` binary, started on a contracts/ directory the test writes, driven
+//! over HTTP, selling to simulated buyers on loopback.
+
+use pingpost_buyersim::{Buyers, PostReply};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+const KEY: &str = "e2e-partner-key-000001";
+
+/// A child process killed when the test ends, pass or fail.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pingpost-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn write_contracts(dir: &Path, buyers_url: &str) {
+    let key_hash = hex::encode(Sha256::digest(KEY.as_bytes()));
+    std::fs::write(
+        dir.join("market.toml"),
+        format!(
+            "[[verticals]]\nid = \"auto\"\ndedup_window_days = 30\n\n\
+             [[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\n\n\
+             [[partners]]\nid = \"p1\"\napi_key_sha256 = \"{key_hash}\"\noffers = [\"auto-excl\"]\n"
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("buyers.toml"),
+        format!(
+            "[[buyers]]\nid = \"b1\"\npost_url = \"{buyers_url}/b1/post\"\n\n\
+             [[buyers]]\nid = \"b2\"\npost_url = \"{buyers_url}/b2/post\"\n\n\
+             [[contracts]]\nid = \"c1\"\nbuyer = \"b1\"\noffer = \"auto-excl\"\nprice = \"18.50\"\n\n\
+             [[contracts]]\nid = \"c2\"\nbuyer = \"b2\"\noffer = \"auto-excl\"\nprice = \"12.00\"\n\
+             dq = {{ url = \"{buyers_url}/b2/dq\", window_days = 30, timeout_ms = 500 }}\n"
+        ),
+    )
+    .expect("write");
+}
+
+/// Starts `pingpost serve` on port 0 and answers its base URL, read from its first line.
+fn start_engine(contracts: &Path) -> (Running, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pingpost"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", "memory", "--admin-token", "e2e-admin-token"])
+        .arg("--contracts")
+        .arg(contracts)
+        .env("PINGPOST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start pingpost");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let line = lines.next().expect("pingpost exited before listening").expect("read stdout");
+        if let Some(url) = line.strip_prefix("pingpost listening on ") {
+            break url.to_string();
+        }
+    };
+    (Running(child), base)
+}
+
+async fn call(http: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
+    let resp = http
+        .post(url)
+        .header("authorization", format!("Bearer {KEY}"))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("engine answers");
+    let status = resp.status().as_u16();
+    (status, serde_json::from_slice(&resp.bytes().await.expect("body")).expect("JSON"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_sells_a_lead_end_to_end() {
+    let buyers = Buyers::new();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let buyers_url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(pingpost_buyersim::serve(listener, Arc::clone(&buyers), std::future::pending()));
+    buyers.update("b1", |b| b.post = PostReply::Duplicate);
+
+    let dir = temp_dir("sell");
+    write_contracts(&dir, &buyers_url);
+    let (_engine, base) = start_engine(&dir);
+    let http = reqwest::Client::new();
+
+    let health = http.get(format!("{base}/readyz")).send().await.expect("readyz");
+    assert_eq!(health.status().as_u16(), 200);
+
+    let lead = json!({"email": "e2e@example.com", "phone": "555-010-2030", "state": "CA"});
+    let (status, ping) = call(&http, format!("{base}/v1/ping"), json!({"offer": "auto-excl", "lead": lead})).await;
+    assert_eq!(status, 200, "{ping}");
+    assert_eq!(ping["status"], "accepted");
+    let bids: Vec<&str> = ping["bids"].as_array().unwrap().iter().map(|b| b["contract"].as_str().unwrap()).collect();
+    assert_eq!(bids, ["c1", "c2"]);
+    assert!(ping["decision_us"].as_u64().is_some());
+
+    // b1 answers "duplicate": rolled back, waterfall to b2.
+    let (status, post) = call(&http, format!("{base}/v1/post"), json!({"ping_id": ping["ping_id"], "lead": lead})).await;
+    assert_eq!(status, 200, "{post}");
+    assert_eq!(post["status"], "sold");
+    assert_eq!(post["sales"][0]["buyer"], "b2");
+    assert_eq!(post["attempts"][0]["outcome"], "duplicate");
+    assert_eq!(post["total_price"], "12.00");
+    assert_eq!(buyers.count("b2", "dq"), 1);
+
+    let (_, again) = call(&http, format!("{base}/v1/ping"), json!({"offer": "auto-excl", "lead": lead})).await;
+    assert_eq!(again["reason"], "vertical_duplicate");
+    let (status, err) = call(&http, format!("{base}/v1/ping"), json!({"offer": "auto-excl", "lead": {"email": "x"}})).await;
+    assert_eq!((status, err["error"]["field"].as_str()), (422, Some("lead.email")));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_names_file_line_table_id_and_field_and_serve_refuses_the_config() {
+    let dir = temp_dir("check");
+    std::fs::write(
+        dir.join("bad.toml"),
+        "[[verticals]]\nid = \"auto\"\ndedup_window_days = 366\n\n\
+         [[contracts]]\nid = \"c1\"\nbuyer = \"ghost\"\noffer = \"auto-excl\"\nprice = \"-3.00\"\n\
+         caps = { time_zone = \"Nowhere/City\" }\ndedup = { window_days = 0 }\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_pingpost")).arg("check").arg(&dir).output().expect("run check");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = dir.join("bad.toml").display().to_string();
+    for expected in [
+        format!("{file}:1: [[verticals]] id \"auto\", field \"dedup_window_days\""),
+        format!("{file}:5: [[contracts]] id \"c1\", field \"buyer\": unknown buyer \"ghost\""),
+        format!("{file}:5: [[contracts]] id \"c1\", field \"offer\": unknown offer \"auto-excl\""),
+        "field \"price\": must not be negative".to_string(),
+        "field \"caps.time_zone\": unknown time zone \"Nowhere/City\"".to_string(),
+        "field \"dedup.window_days\": must be a whole number of days in 1..=365, got 0".to_string(),
+    ] {
+        assert!(stderr.contains(&expected), "missing {expected:?} in:\n{stderr}");
+    }
+
+    let serve = Command::new(env!("CARGO_BIN_EXE_pingpost"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--contracts"])
+        .arg(&dir)
+        .output()
+        .expect("run serve");
+    assert!(!serve.status.success(), "serve must refuse an invalid config");
+    assert!(String::from_utf8_lossy(&serve.stderr).contains("refusing to start"));
+
+    let good = Command::new(env!("CARGO_BIN_EXE_pingpost"))
+        .args(["check", concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts")])
+        .output()
+        .expect("run check");
+    assert!(good.status.success(), "the shipped example contracts are valid: {}", String::from_utf8_lossy(&good.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
