@@ -1,5 +1,7 @@
 //! One test per checkpoint, each showing it drops exactly what it should and nothing else.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value in its message
+
 mod common;
 
 use common::*;
@@ -71,7 +73,10 @@ async fn a_missing_identifier_never_matches() {
     assert_eq!(h.ping("auto-excl", lead(Some("a@example.com"), None)).await["status"], "accepted");
     assert_eq!(h.ping("auto-excl", lead(None, Some("555-222-3333"))).await["status"], "accepted");
     assert_eq!(h.ping("auto-excl", lead(Some("b@example.com"), Some(""))).await["status"], "accepted");
-    assert_eq!(h.ping("auto-excl", json!({"email": "c@example.com", "phone": "  ", "state": "CA"})).await["status"], "accepted");
+    assert_eq!(
+        h.ping("auto-excl", json!({"email": "c@example.com", "phone": "  ", "state": "CA"})).await["status"],
+        "accepted"
+    );
 }
 
 #[tokio::test]
@@ -107,7 +112,10 @@ async fn contract_window_skips_the_buyer_that_bought_inside_its_window() {
     let ping = h.ping("auto-excl", lead(Some("sold@example.com"), Some("555-444-0000"))).await;
     assert_eq!(bid_contracts(&ping), ["c2"]);
     let last = h.audit().into_iter().next().expect("audit entry");
-    assert_eq!((last.contract.map(|c| c.to_string()), last.checkpoint.as_str()), (Some("c1".into()), "contract_duplicate"));
+    assert_eq!(
+        (last.contract.map(|c| c.to_string()), last.checkpoint.as_str()),
+        (Some("c1".into()), "contract_duplicate")
+    );
     assert_eq!(last.matched.map(|m| m.as_str()), Some("email"));
     assert_eq!(last.prior_at, Some(start_time()));
 }
@@ -174,7 +182,13 @@ async fn two_contracts_of_one_buyer_in_one_auction_never_both_receive_the_lead()
 #[tokio::test]
 async fn dq_is_recorded_then_not_asked_again_inside_the_dq_window() {
     let mut c = base_config();
-    c.push_str(&contract("c1", "b1", "solar-excl", "20.00", "dq = { url = \"{buyers}/b1/dq\", window_days = 10, timeout_ms = 500 }"));
+    c.push_str(&contract(
+        "c1",
+        "b1",
+        "solar-excl",
+        "20.00",
+        "dq = { url = \"{buyers}/b1/dq\", window_days = 10, timeout_ms = 500 }",
+    ));
     c.push_str(&contract("c2", "b2", "solar-excl", "10.00", ""));
     let h = Harness::start(&c).await;
     h.buyers.update("b1", |b| b.disqualify = true);
@@ -204,7 +218,13 @@ async fn dq_is_recorded_then_not_asked_again_inside_the_dq_window() {
 async fn real_time_bids_are_asked_in_parallel_and_late_or_empty_bids_are_no_bids() {
     let mut c = base_config();
     c.push_str(&contract("fixed", "b1", "auto-excl", "10.00", ""));
-    c.push_str(&contract("rt-ok", "b2", "auto-excl", "1.00", "bid_url = \"{buyers}/b2/bid\"\nbid_timeout_ms = 500\nbid_ceiling = \"30.00\""));
+    c.push_str(&contract(
+        "rt-ok",
+        "b2",
+        "auto-excl",
+        "1.00",
+        "bid_url = \"{buyers}/b2/bid\"\nbid_timeout_ms = 500\nbid_ceiling = \"30.00\"",
+    ));
     c.push_str(&contract("rt-none", "b3", "auto-excl", "1.00", "bid_url = \"{buyers}/b3/bid\"\nbid_timeout_ms = 500"));
     c.push_str(&contract("rt-slow", "b4", "auto-excl", "1.00", "bid_url = \"{buyers}/b4/bid\"\nbid_timeout_ms = 50"));
     let h = Harness::start(&c).await;

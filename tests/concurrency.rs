@@ -1,6 +1,8 @@
 //! What competitors get wrong: dedup and caps under concurrency. Every request here goes
 //! through the real HTTP server at the same time as the others.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value in its message
+
 mod common;
 
 use common::*;
@@ -18,7 +20,9 @@ async fn fifty_concurrent_identical_pings_accept_exactly_one() {
         let h = Arc::clone(&h);
         // Half through each partner: cross-partner dedup races too.
         let key = if i % 2 == 0 { KEY_P1 } else { KEY_P2 };
-        tasks.spawn(async move { h.ping_as(key, "auto-excl", lead(Some("race@example.com"), Some("555-000-9999"))).await });
+        tasks.spawn(
+            async move { h.ping_as(key, "auto-excl", lead(Some("race@example.com"), Some("555-000-9999"))).await },
+        );
     }
     let answers: Vec<(u16, Value)> = tasks.join_all().await;
     assert!(answers.iter().all(|(s, _)| *s == 200));
@@ -94,5 +98,8 @@ async fn one_consumer_on_two_verticals_posted_at_once_sells_to_a_buyer_once() {
     assert_eq!(answers.iter().filter(|p| p["status"] == "sold").count(), 1, "{answers:?}");
     assert_eq!(h.buyers.count("b1", "post"), 1);
     let skipped: Vec<&Value> = answers.iter().filter(|p| p["status"] == "unsold").collect();
-    assert_eq!(skipped[0]["attempts"][0], json!({"buyer": "b1", "contract": skipped[0]["attempts"][0]["contract"], "outcome": "skipped", "reason": "contract_duplicate"}));
+    assert_eq!(
+        skipped[0]["attempts"][0],
+        json!({"buyer": "b1", "contract": skipped[0]["attempts"][0]["contract"], "outcome": "skipped", "reason": "contract_duplicate"})
+    );
 }

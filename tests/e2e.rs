@@ -1,6 +1,8 @@
 //! The real `pingpost` binary, started on a contracts/ directory the test writes, driven
 //! over HTTP, selling to simulated buyers on loopback.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value in its message
+
 use pingpost_buyersim::{Buyers, PostReply};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -112,7 +114,8 @@ async fn the_binary_sells_a_lead_end_to_end() {
     assert!(ping["decision_us"].as_u64().is_some());
 
     // b1 answers "duplicate": rolled back, waterfall to b2.
-    let (status, post) = call(&http, format!("{base}/v1/post"), json!({"ping_id": ping["ping_id"], "lead": lead})).await;
+    let (status, post) =
+        call(&http, format!("{base}/v1/post"), json!({"ping_id": ping["ping_id"], "lead": lead})).await;
     assert_eq!(status, 200, "{post}");
     assert_eq!(post["status"], "sold");
     assert_eq!(post["sales"][0]["buyer"], "b2");
@@ -122,7 +125,8 @@ async fn the_binary_sells_a_lead_end_to_end() {
 
     let (_, again) = call(&http, format!("{base}/v1/ping"), json!({"offer": "auto-excl", "lead": lead})).await;
     assert_eq!(again["reason"], "vertical_duplicate");
-    let (status, err) = call(&http, format!("{base}/v1/ping"), json!({"offer": "auto-excl", "lead": {"email": "x"}})).await;
+    let (status, err) =
+        call(&http, format!("{base}/v1/ping"), json!({"offer": "auto-excl", "lead": {"email": "x"}})).await;
     assert_eq!((status, err["error"]["field"].as_str()), (422, Some("lead.email")));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -164,6 +168,10 @@ fn check_names_file_line_table_id_and_field_and_serve_refuses_the_config() {
         .args(["check", concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts")])
         .output()
         .expect("run check");
-    assert!(good.status.success(), "the shipped example contracts are valid: {}", String::from_utf8_lossy(&good.stderr));
+    assert!(
+        good.status.success(),
+        "the shipped example contracts are valid: {}",
+        String::from_utf8_lossy(&good.stderr)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,6 +1,8 @@
 //! The post: delivery, classification, rollback, waterfall, multisell, identity binding,
 //! expiry and idempotency.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value in its message
+
 mod common;
 
 use common::*;
@@ -37,7 +39,10 @@ async fn accepted_sale_stands_with_caps_spend_and_ledger_updated() {
     assert_eq!(sale.state, pingpost_store::LedgerState::Sold);
     let delivered = h.buyers.received().into_iter().find(|r| r.kind == "post").expect("delivered");
     assert_eq!(delivered.body["lead"], full_lead, "the buyer gets the full posted lead");
-    assert_eq!((delivered.body["sale_id"].as_str(), delivered.body["price"].as_str()), (Some(sale_id.as_str()), Some("18.50")));
+    assert_eq!(
+        (delivered.body["sale_id"].as_str(), delivered.body["price"].as_str()),
+        (Some(sale_id.as_str()), Some("18.50"))
+    );
 }
 
 #[tokio::test]
@@ -126,7 +131,11 @@ async fn a_post_must_carry_the_pinged_consumer() {
     let (status, err) = h.post_as(KEY_P1, id, email("someone.else@example.com")).await;
     assert_eq!((status, err["error"]["field"].as_str()), (422, Some("lead.email")));
     let (status, err) = h.post_as(KEY_P1, id, lead(Some("pinged@example.com"), Some("555-000-1234"))).await;
-    assert_eq!((status, err["error"]["field"].as_str()), (422, Some("lead.phone")), "a phone the ping never deduplicated");
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (422, Some("lead.phone")),
+        "a phone the ping never deduplicated"
+    );
     assert_eq!(h.buyers.count("b1", "post"), 0);
     // The refused posts did not use up the ping.
     let post = h.post(id, email(" Pinged@Example.com")).await;
@@ -196,8 +205,16 @@ async fn prepaid_balance_limits_sales_at_ping_and_post() {
 #[tokio::test]
 async fn a_lower_price_reported_by_the_buyer_is_charged_and_the_difference_given_back() {
     let mut c = base_config();
-    c.push_str("\n[[buyers]]\nid = \"pricey\"\npost_url = \"{buyers}/pricey/post\"\nresponse = { price = \"/paid\" }\n");
-    c.push_str(&contract("c1", "pricey", "auto-excl", "20.00", "caps = { daily_spend = \"100.00\", time_zone = \"America/New_York\" }"));
+    c.push_str(
+        "\n[[buyers]]\nid = \"pricey\"\npost_url = \"{buyers}/pricey/post\"\nresponse = { price = \"/paid\" }\n",
+    );
+    c.push_str(&contract(
+        "c1",
+        "pricey",
+        "auto-excl",
+        "20.00",
+        "caps = { daily_spend = \"100.00\", time_zone = \"America/New_York\" }",
+    ));
     let h = Harness::start(&c).await;
     h.buyers.update("pricey", |b| b.post = PostReply::Raw(200, r#"{"status":"accepted","paid":"12.00"}"#.into()));
     let (_, post) = h.sell("auto-excl", email("cheap@example.com")).await;

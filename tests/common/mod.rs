@@ -210,11 +210,17 @@ pub fn email(e: &str) -> Value {
 
 /// The contracts that bid, in rank order.
 pub fn bid_contracts(ping: &Value) -> Vec<String> {
-    ping["bids"].as_array().map(|b| b.iter().filter_map(|x| x["contract"].as_str().map(String::from)).collect()).unwrap_or_default()
+    ping["bids"]
+        .as_array()
+        .map(|b| b.iter().filter_map(|x| x["contract"].as_str().map(String::from)).collect())
+        .unwrap_or_default()
 }
 
 pub fn sold_to(post: &Value) -> Vec<String> {
-    post["sales"].as_array().map(|s| s.iter().filter_map(|x| x["buyer"].as_str().map(String::from)).collect()).unwrap_or_default()
+    post["sales"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|x| x["buyer"].as_str().map(String::from)).collect())
+        .unwrap_or_default()
 }
 
 pub fn outcomes(post: &Value) -> Vec<(String, String)> {
@@ -222,7 +228,12 @@ pub fn outcomes(post: &Value) -> Vec<(String, String)> {
         .as_array()
         .map(|a| {
             a.iter()
-                .map(|x| (x["buyer"].as_str().unwrap_or_default().to_string(), x["outcome"].as_str().unwrap_or_default().to_string()))
+                .map(|x| {
+                    (
+                        x["buyer"].as_str().unwrap_or_default().to_string(),
+                        x["outcome"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()

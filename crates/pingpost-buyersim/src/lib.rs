@@ -86,13 +86,17 @@ impl Buyers {
     }
 }
 
-async fn handle(State(buyers): State<Arc<Buyers>>, Path((buyer, kind)): Path<(String, String)>, body: Json<Value>) -> Response {
+async fn handle(
+    State(buyers): State<Arc<Buyers>>,
+    Path((buyer, kind)): Path<(String, String)>,
+    body: Json<Value>,
+) -> Response {
     let b = buyers.behaviour(&buyer);
-    buyers
-        .received
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(Received { buyer: buyer.clone(), kind: kind.clone(), body: body.0 });
+    buyers.received.lock().unwrap_or_else(|p| p.into_inner()).push(Received {
+        buyer: buyer.clone(),
+        kind: kind.clone(),
+        body: body.0,
+    });
     if !b.delay.is_zero() {
         tokio::time::sleep(b.delay).await;
     }
@@ -116,6 +120,10 @@ pub fn router(buyers: Arc<Buyers>) -> Router {
 }
 
 /// Serves the simulated buyers on `listener` until `shutdown` resolves.
-pub async fn serve(listener: TcpListener, buyers: Arc<Buyers>, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    buyers: Arc<Buyers>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(listener, router(buyers)).with_graceful_shutdown(shutdown).await
 }

@@ -37,7 +37,12 @@ mod tests {
     use super::*;
 
     fn bid(contract: &str, cents: i64) -> Bid {
-        Bid { bid_id: contract.into(), buyer: BuyerId::new("b"), contract: ContractId::new(contract), price: Money::from_minor(cents) }
+        Bid {
+            bid_id: contract.into(),
+            buyer: BuyerId::new("b"),
+            contract: ContractId::new(contract),
+            price: Money::from_minor(cents),
+        }
     }
 
     #[test]

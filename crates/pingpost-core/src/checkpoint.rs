@@ -6,10 +6,12 @@
 //! same round trips: the consumer's sale and DQ history and the current cap counters.
 //!
 //! The order is fixed and each dropped contract is reported with the first checkpoint that
-//! dropped it:
-//! 1. suppression, 2. vertical dedup, 3. in-auction buyer dedup, 4. per-contract window,
-//! 5. DQ dedup; and after delivery, 6. the buyer's "duplicate" answer. Contracts that are paused, filtered out, out of schedule, capped or out of
-//! balance are not candidates at all (they are "ineligible", not dedup hits).
+//! dropped it: (1) suppression, (2) vertical dedup, (3) in-auction buyer dedup,
+//! (4) per-contract window, (5) DQ dedup; and after delivery, (6) the buyer's "duplicate"
+//! answer.
+//!
+//! Contracts that are paused, filtered out, out of schedule, capped or out of balance are
+//! not candidates at all: they are "ineligible", not dedup hits.
 
 use crate::caps::{sale_debits, Debit};
 use crate::config::{Buyer, Contract, ContractStatus};
@@ -306,7 +308,10 @@ mod tests {
 
     #[test]
     fn two_contracts_of_one_buyer_keep_the_best_priced() {
-        let (kept, drops) = run(&[priced("c1", "b1", 1000), priced("c2", "b1", 2000), priced("c3", "b2", 500)], &ConsumerHistory::default());
+        let (kept, drops) = run(
+            &[priced("c1", "b1", 1000), priced("c2", "b1", 2000), priced("c3", "b2", 500)],
+            &ConsumerHistory::default(),
+        );
         assert_eq!(kept, ["c2", "c3"]);
         assert_eq!(drops, [("c1".to_string(), Checkpoint::InAuctionDuplicate)]);
     }
@@ -346,8 +351,12 @@ mod tests {
     #[test]
     fn a_duplicate_answer_and_a_reservation_in_flight_count_as_bought() {
         for state in [SaleState::Duplicate, SaleState::Reserved] {
-            let history = ConsumerHistory { sales: vec![sale("b1", IdentKind::Email, Duration::days(1), state)], dq: vec![] };
-            assert_eq!(run(&[priced("c1", "b1", 1000)], &history).1, [("c1".to_string(), Checkpoint::ContractDuplicate)]);
+            let history =
+                ConsumerHistory { sales: vec![sale("b1", IdentKind::Email, Duration::days(1), state)], dq: vec![] };
+            assert_eq!(
+                run(&[priced("c1", "b1", 1000)], &history).1,
+                [("c1".to_string(), Checkpoint::ContractDuplicate)]
+            );
         }
     }
 
@@ -355,18 +364,31 @@ mod tests {
     fn dedup_disabled_contract_is_not_dropped_by_its_window() {
         let mut c = contract("c1", "b1", "o1");
         c.dedup.enabled = false;
-        let history = ConsumerHistory { sales: vec![sale("b1", IdentKind::Email, Duration::days(1), SaleState::Sold)], dq: vec![] };
+        let history = ConsumerHistory {
+            sales: vec![sale("b1", IdentKind::Email, Duration::days(1), SaleState::Sold)],
+            dq: vec![],
+        };
         assert_eq!(run(&[Arc::new(c)], &history).0, ["c1"]);
     }
 
     #[test]
     fn dq_inside_its_window_drops_without_asking_again() {
         let mut c = contract("c1", "b1", "o1");
-        c.dq = Some(DqSettings { url: "http://127.0.0.1:1/dq".into(), window: WindowDays::new(7).unwrap(), timeout_ms: 80 });
+        c.dq = Some(DqSettings {
+            url: "http://127.0.0.1:1/dq".into(),
+            window: WindowDays::new(7).unwrap(),
+            timeout_ms: 80,
+        });
         let c = Arc::new(c);
-        let recent = ConsumerHistory { sales: vec![], dq: vec![DqMark { buyer: BuyerId::new("b1"), matched: IdentKind::Email, at: now() - Duration::days(6) }] };
+        let recent = ConsumerHistory {
+            sales: vec![],
+            dq: vec![DqMark { buyer: BuyerId::new("b1"), matched: IdentKind::Email, at: now() - Duration::days(6) }],
+        };
         assert_eq!(run(&[Arc::clone(&c)], &recent).1, [("c1".to_string(), Checkpoint::DqDuplicate)]);
-        let old = ConsumerHistory { sales: vec![], dq: vec![DqMark { buyer: BuyerId::new("b1"), matched: IdentKind::Email, at: now() - Duration::days(7) }] };
+        let old = ConsumerHistory {
+            sales: vec![],
+            dq: vec![DqMark { buyer: BuyerId::new("b1"), matched: IdentKind::Email, at: now() - Duration::days(7) }],
+        };
         assert_eq!(run(&[c], &old).0, ["c1"]);
     }
 
@@ -374,7 +396,11 @@ mod tests {
     fn the_first_checkpoint_that_drops_a_contract_is_the_one_reported() {
         // c1 is bought inside its window AND disqualified: checkpoint 4 comes first.
         let mut c = contract("c1", "b1", "o1");
-        c.dq = Some(DqSettings { url: "http://127.0.0.1:1/dq".into(), window: WindowDays::new(7).unwrap(), timeout_ms: 80 });
+        c.dq = Some(DqSettings {
+            url: "http://127.0.0.1:1/dq".into(),
+            window: WindowDays::new(7).unwrap(),
+            timeout_ms: 80,
+        });
         let history = ConsumerHistory {
             sales: vec![sale("b1", IdentKind::Email, Duration::days(1), SaleState::Sold)],
             dq: vec![DqMark { buyer: BuyerId::new("b1"), matched: IdentKind::Email, at: now() - Duration::days(1) }],

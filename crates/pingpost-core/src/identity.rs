@@ -39,8 +39,7 @@ impl Sha256Hex {
     /// Accepts 64 hex characters in either case.
     pub fn parse(text: &str) -> Option<Self> {
         let t = text.trim();
-        (t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| Sha256Hex(t.to_ascii_lowercase()))
+        (t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Sha256Hex(t.to_ascii_lowercase()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -55,8 +54,7 @@ impl Sha256Hex {
 impl<'de> serde::Deserialize<'de> for Sha256Hex {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        Sha256Hex::parse(&text)
-            .ok_or_else(|| serde::de::Error::custom("must be 64 hexadecimal characters"))
+        Sha256Hex::parse(&text).ok_or_else(|| serde::de::Error::custom("must be 64 hexadecimal characters"))
     }
 }
 
@@ -124,10 +122,7 @@ pub fn normalize_phone(raw: &str) -> Result<String, IdentityError> {
     let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
     let e164 = if digits.len() == 10 { format!("1{digits}") } else { digits };
     if !(11..=15).contains(&e164.len()) {
-        return Err(invalid(
-            "phone",
-            "must have 10 digits (North America) or 11-15 digits with the country code",
-        ));
+        return Err(invalid("phone", "must have 10 digits (North America) or 11-15 digits with the country code"));
     }
     Ok(e164)
 }
@@ -159,10 +154,9 @@ fn one_hash(
         .transpose()?
         .filter(|h| !h.is_empty_digest());
     match (from_plain, from_hash) {
-        (Some(p), Some(h)) if p != h => Err(invalid(
-            hash_field,
-            format!("does not match the SHA-256 of the normalized {plain_field}"),
-        )),
+        (Some(p), Some(h)) if p != h => {
+            Err(invalid(hash_field, format!("does not match the SHA-256 of the normalized {plain_field}")))
+        }
         (p, h) => Ok(p.or(h)),
     }
 }
@@ -239,13 +233,9 @@ mod tests {
 
     #[test]
     fn hash_is_lowercase_hex_sha256_of_normalized_text() {
-        let id = Identity::from_raw(&RawIdentity { email: Some(" Jane@Example.com"), ..Default::default() })
-            .unwrap();
+        let id = Identity::from_raw(&RawIdentity { email: Some(" Jane@Example.com"), ..Default::default() }).unwrap();
         // printf 'jane@example.com' | sha256sum
-        assert_eq!(
-            id.email().unwrap().as_str(),
-            "8c87b489ce35cf2e2f39f80e282cb2e804932a56a213983eeeb428407d43b52d"
-        );
+        assert_eq!(id.email().unwrap().as_str(), "8c87b489ce35cf2e2f39f80e282cb2e804932a56a213983eeeb428407d43b52d");
     }
 
     #[test]

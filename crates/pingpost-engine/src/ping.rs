@@ -15,7 +15,7 @@ use pingpost_core::identity::{IdentKind, Identity};
 use pingpost_core::ids::{BuyerId, ContractId, PartnerId};
 use pingpost_core::lead::LeadFields;
 use pingpost_core::Timestamp;
-use pingpost_store::{AdmitOutcome, Admission, Claim, ClaimRequest};
+use pingpost_store::{Admission, AdmitOutcome, Claim, ClaimRequest};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -99,11 +99,13 @@ async fn claim_idempotency(
     };
     match engine.store.claim(claim).await? {
         Claim::Claimed => Ok(Idempotency::Proceed(store_key)),
-        Claim::Done(bytes) => serde_json::from_slice(&bytes)
-            .map(Idempotency::Answered)
-            .map_err(|e| EngineError::Corrupt(e.to_string())),
+        Claim::Done(bytes) => {
+            serde_json::from_slice(&bytes).map(Idempotency::Answered).map_err(|e| EngineError::Corrupt(e.to_string()))
+        }
         Claim::InFlight => Err(EngineError::InFlight("a ping with this idempotency_key is in flight")),
-        Claim::Mismatch => Err(EngineError::invalid("idempotency_key", "was already used for a different lead or offer")),
+        Claim::Mismatch => {
+            Err(EngineError::invalid("idempotency_key", "was already used for a different lead or offer"))
+        }
     }
 }
 
@@ -122,10 +124,8 @@ async fn decide(
     now: Timestamp,
 ) -> Result<PingAnswer, EngineError> {
     let config = engine.config();
-    let vertical = config
-        .verticals
-        .get(&offer.vertical)
-        .ok_or_else(|| EngineError::UnknownOffer(offer.id.to_string()))?;
+    let vertical =
+        config.verticals.get(&offer.vertical).ok_or_else(|| EngineError::UnknownOffer(offer.id.to_string()))?;
     let ping_id = uuid::Uuid::new_v4().simple().to_string();
     let expires_at = now + chrono::Duration::seconds(i64::from(offer.ping_ttl_s));
     let (candidates_in, _ineligible) = eligible(config.contracts_of(&offer.id), &config.buyers, &req.fields, now);
@@ -146,18 +146,21 @@ async fn decide(
         }
     };
     let (admitted, counters) = tokio::join!(engine.store.admit(admission.clone()), counters_call);
-    let audit = |checkpoint, buyer: Option<BuyerId>, contract: Option<ContractId>, matched: Option<IdentKind>, prior_at| AuditEntry {
-        at: now,
-        ping_id: ping_id.clone(),
-        partner: partner.clone(),
-        vertical: vertical.id.clone(),
-        offer: offer.id.clone(),
-        buyer,
-        contract,
-        checkpoint,
-        matched,
-        prior_at,
-    };
+    let audit =
+        |checkpoint, buyer: Option<BuyerId>, contract: Option<ContractId>, matched: Option<IdentKind>, prior_at| {
+            AuditEntry {
+                at: now,
+                ping_id: ping_id.clone(),
+                partner: partner.clone(),
+                vertical: vertical.id.clone(),
+                offer: offer.id.clone(),
+                buyer,
+                contract,
+                checkpoint,
+                matched,
+                prior_at,
+            }
+        };
     let (status, reason, bids) = match admitted? {
         AdmitOutcome::Suppressed { matched, since } => {
             engine.audit.record(vec![audit(Checkpoint::Suppressed, None, None, Some(matched), Some(since))]);
@@ -180,10 +183,13 @@ async fn decide(
                 screening
                     .drops
                     .iter()
-                    .map(|d| audit(d.checkpoint, Some(d.buyer.clone()), Some(d.contract.clone()), d.matched, d.prior_at))
+                    .map(|d| {
+                        audit(d.checkpoint, Some(d.buyer.clone()), Some(d.contract.clone()), d.matched, d.prior_at)
+                    })
                     .collect(),
             );
-            let (bids, disqualified) = auction(engine, &ping_id, offer, req, screening.candidates, auction_deadline(arrival, offer)).await;
+            let (bids, disqualified) =
+                auction(engine, &ping_id, offer, req, screening.candidates, auction_deadline(arrival, offer)).await;
             if !disqualified.is_empty() {
                 if let Err(e) = engine.store.record_dq(req.identity.idents(), disqualified, now).await {
                     release(engine, admission).await;
@@ -272,11 +278,20 @@ enum Asked {
     NoBid,
 }
 
-async fn ask(engine: &Engine, ping_id: &str, offer: &Offer, req: &PingRequest, c: &Candidate, lead: &Value, deadline: Instant) -> Asked {
+async fn ask(
+    engine: &Engine,
+    ping_id: &str,
+    offer: &Offer,
+    req: &PingRequest,
+    c: &Candidate,
+    lead: &Value,
+    deadline: Instant,
+) -> Asked {
     let vertical = offer.vertical.as_str();
     if let Some(dq) = &c.contract.dq {
         let body = dq_request(ping_id, offer.id.as_str(), vertical, &req.identity);
-        let answer = engine.buyers.post_json(&dq.url, &body, Duration::from_millis(u64::from(dq.timeout_ms)), deadline).await;
+        let answer =
+            engine.buyers.post_json(&dq.url, &body, Duration::from_millis(u64::from(dq.timeout_ms)), deadline).await;
         match answer.ok().filter(|(status, _)| (200..300).contains(status)).and_then(|(_, b)| read_dq(&b)) {
             Some(false) => {}
             Some(true) => return Asked::Disqualified,
@@ -288,7 +303,8 @@ async fn ask(engine: &Engine, ping_id: &str, offer: &Offer, req: &PingRequest, c
         Pricing::Fixed(_) => None,
         Pricing::RealTime { url, timeout_ms, .. } => {
             let body = bid_request(ping_id, offer.id.as_str(), vertical, lead);
-            let answer = engine.buyers.post_json(url, &body, Duration::from_millis(u64::from(*timeout_ms)), deadline).await;
+            let answer =
+                engine.buyers.post_json(url, &body, Duration::from_millis(u64::from(*timeout_ms)), deadline).await;
             answer.ok().filter(|(status, _)| (200..300).contains(status)).and_then(|(_, b)| read_bid(&b))
         }
     };

@@ -56,11 +56,7 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
     check_binding(&record, &req.identity)?;
     let bids = chosen_bids(&record, req.bid_ids.as_deref())?;
     let config = engine.config();
-    let lease: i64 = bids
-        .iter()
-        .filter_map(|b| config.buyers.get(&b.buyer))
-        .map(|b| i64::from(b.timeout_ms))
-        .sum();
+    let lease: i64 = bids.iter().filter_map(|b| config.buyers.get(&b.buyer)).map(|b| i64::from(b.timeout_ms)).sum();
     let key = format!("post:{}", record.ping_id);
     let claim = ClaimRequest {
         key: key.clone(),
@@ -71,7 +67,9 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
     match engine.store.claim(claim).await? {
         Claim::Claimed => {}
         Claim::Done(bytes) => return serde_json::from_slice(&bytes).map_err(|e| EngineError::Corrupt(e.to_string())),
-        Claim::InFlight | Claim::Mismatch => return Err(EngineError::InFlight("a post of this ping is already in flight")),
+        Claim::InFlight | Claim::Mismatch => {
+            return Err(EngineError::InFlight("a post of this ping is already in flight"))
+        }
     }
     if now >= record.expires_at {
         let _ = engine.store.abandon_claim(key).await;
@@ -107,7 +105,10 @@ fn check_binding(record: &PingRecord, posted: &Identity) -> Result<(), EngineErr
                 return Err(EngineError::invalid(field, "does not match the pinged lead's"));
             }
             (None, Some(_)) => {
-                return Err(EngineError::invalid(field, "was not in the ping, so it was never deduplicated; ping the lead with it"));
+                return Err(EngineError::invalid(
+                    field,
+                    "was not in the ping, so it was never deduplicated; ping the lead with it",
+                ));
             }
             _ => {}
         }
@@ -126,7 +127,13 @@ fn chosen_bids(record: &PingRecord, bid_ids: Option<&[String]>) -> Result<Vec<Bi
     Ok(record.bids.iter().filter(|b| ids.contains(&b.bid_id)).cloned().collect())
 }
 
-async fn deliver(engine: &Engine, config: &Config, record: &PingRecord, req: &PostRequest, bids: Vec<Bid>) -> Result<PostAnswer, EngineError> {
+async fn deliver(
+    engine: &Engine,
+    config: &Config,
+    record: &PingRecord,
+    req: &PostRequest,
+    bids: Vec<Bid>,
+) -> Result<PostAnswer, EngineError> {
     let target = match config.offers.get(&record.offer) {
         Some(o) if o.mode == SaleMode::Multisell => usize::from(o.max_buyers),
         _ => 1,
@@ -145,7 +152,12 @@ async fn deliver(engine: &Engine, config: &Config, record: &PingRecord, req: &Po
             match result {
                 Ok(Tried { sale, outcome, reason }) => {
                     sales.extend(sale);
-                    attempts.push(Attempt { buyer: bid.buyer.clone(), contract: bid.contract.clone(), outcome: outcome.into(), reason });
+                    attempts.push(Attempt {
+                        buyer: bid.buyer.clone(),
+                        contract: bid.contract.clone(),
+                        outcome: outcome.into(),
+                        reason,
+                    });
                 }
                 Err(e) => {
                     attempts.push(Attempt {
@@ -187,7 +199,13 @@ fn skipped(reason: &str) -> Tried {
     Tried { sale: None, outcome: "skipped", reason: Some(reason.into()) }
 }
 
-async fn attempt(engine: &Engine, config: &Config, record: &PingRecord, req: &PostRequest, bid: &Bid) -> Result<Tried, StoreError> {
+async fn attempt(
+    engine: &Engine,
+    config: &Config,
+    record: &PingRecord,
+    req: &PostRequest,
+    bid: &Bid,
+) -> Result<Tried, StoreError> {
     let now = engine.clock.now();
     let (Some(contract), Some(buyer)) = (config.contracts.get(&bid.contract), config.buyers.get(&bid.buyer)) else {
         return Ok(skipped("contract_unavailable"));
@@ -224,7 +242,14 @@ async fn attempt(engine: &Engine, config: &Config, record: &PingRecord, req: &Po
     match engine.store.reserve_sale(reservation).await? {
         ReserveOutcome::Reserved => {}
         ReserveOutcome::AlreadyBought { matched, prior_at } => {
-            engine.audit.record(vec![audit(record, bid, now, Checkpoint::ContractDuplicate, Some(matched), Some(prior_at))]);
+            engine.audit.record(vec![audit(
+                record,
+                bid,
+                now,
+                Checkpoint::ContractDuplicate,
+                Some(matched),
+                Some(prior_at),
+            )]);
             return Ok(skipped("contract_duplicate"));
         }
         ReserveOutcome::LimitReached { .. } => return Ok(skipped("cap_reached")),
@@ -268,7 +293,14 @@ fn settle(result: Result<(), StoreError>, sale_id: &str) {
     }
 }
 
-fn audit(record: &PingRecord, bid: &Bid, at: Timestamp, checkpoint: Checkpoint, matched: Option<pingpost_core::identity::IdentKind>, prior_at: Option<Timestamp>) -> AuditEntry {
+fn audit(
+    record: &PingRecord,
+    bid: &Bid,
+    at: Timestamp,
+    checkpoint: Checkpoint,
+    matched: Option<pingpost_core::identity::IdentKind>,
+    prior_at: Option<Timestamp>,
+) -> AuditEntry {
     AuditEntry {
         at,
         ping_id: record.ping_id.clone(),

@@ -26,7 +26,11 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing or unknown API key (Authorization: Bearer <key>)")
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or unknown API key (Authorization: Bearer <key>)",
+        )
     }
 }
 

@@ -26,6 +26,10 @@ pub struct AppState {
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
 /// The caller owns the listener, so tests bind `127.0.0.1:0` and run the real server.
-pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown).await
 }

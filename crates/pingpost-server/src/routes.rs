@@ -41,18 +41,30 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Partner, ApiErr
 
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("request body is larger than {limit} bytes"))
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body is larger than {limit} bytes"),
+        )
     })
 }
 
-async fn ping(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<Json<PingAnswer>, ApiError> {
+async fn ping(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<PingAnswer>, ApiError> {
     let partner = authenticate(&state, &headers)?;
     let bytes = read_body(body, state.body_limit).await?;
     let req = wire::ping_request(&bytes)?;
     Ok(Json(state.engine.ping(&partner.id, req).await?))
 }
 
-async fn post_lead(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<Json<PostAnswer>, ApiError> {
+async fn post_lead(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<PostAnswer>, ApiError> {
     let partner = authenticate(&state, &headers)?;
     let bytes = read_body(body, state.body_limit).await?;
     let req = wire::post_request(&bytes)?;
@@ -67,9 +79,13 @@ async fn healthz() -> Json<serde_json::Value> {
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match tokio::time::timeout(Duration::from_secs(1), state.engine.store().health()).await {
         Ok(Ok(())) => Json(json!({"ready": true})).into_response(),
-        Ok(Err(e)) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()).into_response(),
-        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "store did not answer within 1 s")
-            .into_response(),
+        Ok(Err(e)) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()).into_response()
+        }
+        Err(_) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "store did not answer within 1 s")
+                .into_response()
+        }
     }
 }
 

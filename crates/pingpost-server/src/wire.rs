@@ -12,11 +12,19 @@ const MAX_FIELDS: usize = 200;
 
 fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(axum::http::StatusCode::BAD_REQUEST, "malformed_json", format!("request body is not valid JSON: {e}"))
+        ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("request body is not valid JSON: {e}"),
+        )
     })?;
     match value {
         Value::Object(m) => Ok(m),
-        _ => Err(ApiError::new(axum::http::StatusCode::BAD_REQUEST, "malformed_json", "request body must be a JSON object")),
+        _ => Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "request body must be a JSON object",
+        )),
     }
 }
 
@@ -101,7 +109,11 @@ pub fn post_request(body: &[u8]) -> Result<PostRequest, ApiError> {
         Some(Value::Array(items)) => Some(
             items
                 .iter()
-                .map(|i| i.as_str().map(str::to_string).ok_or_else(|| ApiError::invalid("bid_ids", "must be an array of strings")))
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| ApiError::invalid("bid_ids", "must be an array of strings"))
+                })
                 .collect::<Result<Vec<_>, _>>()?,
         ),
         Some(_) => return Err(ApiError::invalid("bid_ids", "must be an array of strings")),
@@ -145,7 +157,7 @@ mod tests {
     #[test]
     fn identifiers_are_hashed_and_kept_out_of_fields() {
         let p = ping_request(br#"{"offer":"o","lead":{"email":"A@B.co","state":"CA","age":30}}"#).unwrap();
-        assert!(p.fields.get("email").is_none());
+        assert!(!p.fields.contains_key("email"));
         assert_eq!(p.fields.get("age"), Some(&FieldValue::Number(30.0)));
         assert_eq!(p.identity.email().map(|h| h.as_str().len()), Some(64));
     }

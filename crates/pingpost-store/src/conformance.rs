@@ -49,7 +49,13 @@ fn days(n: i64) -> WindowDays {
 }
 
 fn admission(idents: Vec<Ident>, vertical: &str, now: Timestamp) -> Admission {
-    Admission { idents, vertical: VerticalId::new(vertical), window: days(30), ping_id: format!("ping-{}", now.timestamp_nanos_opt().unwrap_or(0)), now }
+    Admission {
+        idents,
+        vertical: VerticalId::new(vertical),
+        window: days(30),
+        ping_id: format!("ping-{}", now.timestamp_nanos_opt().unwrap_or(0)),
+        now,
+    }
 }
 
 async fn admit<S: Store + ?Sized>(s: &S, idents: Vec<Ident>, vertical: &str, now: Timestamp) -> AdmitOutcome {
@@ -144,16 +150,40 @@ fn record(sale_id: &str, buyer: &str, cents: i64, at: Timestamp) -> SaleRecord {
     }
 }
 
-fn reservation(sale_id: &str, idents: Vec<Ident>, window: Option<WindowDays>, debits: Vec<Debit>, at: Timestamp) -> SaleReservation {
-    SaleReservation { idents, window, debits, lease_until: at + Duration::minutes(5), record: record(sale_id, "b1", 1000, at) }
+fn reservation(
+    sale_id: &str,
+    idents: Vec<Ident>,
+    window: Option<WindowDays>,
+    debits: Vec<Debit>,
+    at: Timestamp,
+) -> SaleReservation {
+    SaleReservation {
+        idents,
+        window,
+        debits,
+        lease_until: at + Duration::minutes(5),
+        record: record(sale_id, "b1", 1000, at),
+    }
 }
 
 fn cap(limit: i64) -> Debit {
-    Debit { key: "cap:c1:d:2026-11-22".into(), amount: 1, limit, is_money: false, expires_at: Some(t0() + Duration::days(2)) }
+    Debit {
+        key: "cap:c1:d:2026-11-22".into(),
+        amount: 1,
+        limit,
+        is_money: false,
+        expires_at: Some(t0() + Duration::days(2)),
+    }
 }
 
 fn spend(limit: i64) -> Debit {
-    Debit { key: "spend:c1:d:2026-11-22".into(), amount: 1000, limit, is_money: true, expires_at: Some(t0() + Duration::days(2)) }
+    Debit {
+        key: "spend:c1:d:2026-11-22".into(),
+        amount: 1000,
+        limit,
+        is_money: true,
+        expires_at: Some(t0() + Duration::days(2)),
+    }
 }
 
 async fn reserve<S: Store + ?Sized>(s: &S, r: SaleReservation) -> ReserveOutcome {
@@ -165,23 +195,41 @@ async fn counters<S: Store + ?Sized>(s: &S) -> Vec<i64> {
 }
 
 async fn sale_reservation_respects_the_buyer_window<S: Store + ?Sized>(s: &S) {
-    assert_eq!(reserve(s, reservation("s1", vec![email("a")], Some(days(30)), vec![], t0())).await, ReserveOutcome::Reserved);
+    assert_eq!(
+        reserve(s, reservation("s1", vec![email("a")], Some(days(30)), vec![], t0())).await,
+        ReserveOutcome::Reserved
+    );
     // In flight: a second reservation by phone+email is refused whatever its window.
     let again = reserve(s, reservation("s2", vec![phone("p"), email("a")], Some(days(1)), vec![], t0())).await;
     assert_eq!(again, ReserveOutcome::AlreadyBought { matched: IdentKind::Email, prior_at: t0() });
     s.commit_sale("s1".into(), Money::from_minor(1000), t0()).await.expect("commit");
     let later = t0() + Duration::days(2);
-    assert!(matches!(reserve(s, reservation("s3", vec![email("a")], Some(days(30)), vec![], later)).await, ReserveOutcome::AlreadyBought { .. }));
-    assert_eq!(reserve(s, reservation("s4", vec![email("a")], Some(days(1)), vec![], later)).await, ReserveOutcome::Reserved, "outside a shorter window");
+    assert!(matches!(
+        reserve(s, reservation("s3", vec![email("a")], Some(days(30)), vec![], later)).await,
+        ReserveOutcome::AlreadyBought { .. }
+    ));
+    assert_eq!(
+        reserve(s, reservation("s4", vec![email("a")], Some(days(1)), vec![], later)).await,
+        ReserveOutcome::Reserved,
+        "outside a shorter window"
+    );
     assert_eq!(reserve(s, reservation("s5", vec![email("b")], None, vec![], later)).await, ReserveOutcome::Reserved);
-    assert_eq!(reserve(s, reservation("s6", vec![email("b")], None, vec![], later)).await, ReserveOutcome::Reserved, "dedup disabled");
+    assert_eq!(
+        reserve(s, reservation("s6", vec![email("b")], None, vec![], later)).await,
+        ReserveOutcome::Reserved,
+        "dedup disabled"
+    );
 }
 
 async fn sale_reservation_respects_limits_and_settles<S: Store + ?Sized>(s: &S) {
     let r = |id: &str, who: &str| reservation(id, vec![email(who)], Some(days(30)), vec![cap(2), spend(1500)], t0());
     assert_eq!(reserve(s, r("s1", "a")).await, ReserveOutcome::Reserved);
     assert_eq!(counters(s).await, [1, 1000]);
-    assert_eq!(reserve(s, r("s2", "b")).await, ReserveOutcome::LimitReached { key: spend(0).key }, "spend would pass 15.00");
+    assert_eq!(
+        reserve(s, r("s2", "b")).await,
+        ReserveOutcome::LimitReached { key: spend(0).key },
+        "spend would pass 15.00"
+    );
     assert_eq!(counters(s).await, [1, 1000], "a refused reservation takes nothing");
     s.release_sale("s1".into()).await.expect("release");
     assert_eq!(counters(s).await, [0, 0]);
@@ -231,7 +279,12 @@ async fn dq_records_are_returned_with_history<S: Store + ?Sized>(s: &S) {
 }
 
 async fn claims_are_exclusive_and_remember_answers<S: Store + ?Sized>(s: &S) {
-    let claim = |fp: &str, now: Timestamp| ClaimRequest { key: "post:x".into(), fingerprint: fp.into(), lease_until: now + Duration::seconds(30), now };
+    let claim = |fp: &str, now: Timestamp| ClaimRequest {
+        key: "post:x".into(),
+        fingerprint: fp.into(),
+        lease_until: now + Duration::seconds(30),
+        now,
+    };
     assert_eq!(s.claim(claim("f", t0())).await.ok(), Some(Claim::Claimed));
     assert_eq!(s.claim(claim("f", t0())).await.ok(), Some(Claim::InFlight));
     assert_eq!(s.claim(claim("g", t0())).await.ok(), Some(Claim::Mismatch));

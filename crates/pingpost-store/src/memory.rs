@@ -180,7 +180,10 @@ impl MemoryStore {
                 let prior = c
                     .sales
                     .iter()
-                    .filter(|s| &s.buyer == buyer && (s.state == SaleState::Reserved || window.contains(s.at, req.record.reserved_at)))
+                    .filter(|s| {
+                        &s.buyer == buyer
+                            && (s.state == SaleState::Reserved || window.contains(s.at, req.record.reserved_at))
+                    })
                     .max_by_key(|s| s.at);
                 if let Some(s) = prior {
                     return ReserveOutcome::AlreadyBought { matched: *kind, prior_at: s.at };
@@ -213,8 +216,19 @@ impl MemoryStore {
 
     /// Settles a reservation: `refund` gives back (part of) the debits, `mark` decides what
     /// becomes of the consumer's sale mark (`None` removes it).
-    fn settle(&self, sale_id: &str, state: LedgerState, mark: Option<(SaleState, Timestamp)>, refund: impl Fn(&Debit) -> i64) {
-        let Some(idents) = lock(&self.ledger).sales.get(sale_id).filter(|e| e.record.state == LedgerState::Reserved).map(|e| e.idents.clone()) else {
+    fn settle(
+        &self,
+        sale_id: &str,
+        state: LedgerState,
+        mark: Option<(SaleState, Timestamp)>,
+        refund: impl Fn(&Debit) -> i64,
+    ) {
+        let Some(idents) = lock(&self.ledger)
+            .sales
+            .get(sale_id)
+            .filter(|e| e.record.state == LedgerState::Reserved)
+            .map(|e| e.idents.clone())
+        else {
             return;
         };
         let handles = self.handles(&idents);
@@ -286,7 +300,10 @@ impl MemoryStore {
         use dashmap::mapref::entry::Entry;
         match self.claims.entry(req.key) {
             Entry::Vacant(v) => {
-                v.insert(ClaimEntry { fingerprint: req.fingerprint, state: ClaimState::InFlight { lease_until: req.lease_until } });
+                v.insert(ClaimEntry {
+                    fingerprint: req.fingerprint,
+                    state: ClaimState::InFlight { lease_until: req.lease_until },
+                });
                 Claim::Claimed
             }
             Entry::Occupied(mut o) => {
@@ -349,7 +366,12 @@ impl Store for MemoryStore {
     fn commit_sale(&self, sale_id: String, final_price: Money, now: Timestamp) -> StoreFuture<'_, ()> {
         let reserved = lock(&self.ledger).sales.get(&sale_id).map(|e| e.record.price);
         let discount = reserved.map_or(0, |p| (p.minor() - final_price.minor()).max(0));
-        self.settle(&sale_id, LedgerState::Sold, Some((SaleState::Sold, now)), |d| if d.is_money { discount } else { 0 });
+        self.settle(
+            &sale_id,
+            LedgerState::Sold,
+            Some((SaleState::Sold, now)),
+            |d| if d.is_money { discount } else { 0 },
+        );
         if discount > 0 {
             if let Some(e) = lock(&self.ledger).sales.get_mut(&sale_id) {
                 e.record.price = final_price;

@@ -42,9 +42,14 @@ pub struct SaleReservation {
 pub enum ReserveOutcome {
     Reserved,
     /// The buyer bought (or is buying) this consumer inside the window.
-    AlreadyBought { matched: IdentKind, prior_at: Timestamp },
+    AlreadyBought {
+        matched: IdentKind,
+        prior_at: Timestamp,
+    },
     /// A cap, spend limit or balance has no room; `key` names the counter.
-    LimitReached { key: String },
+    LimitReached {
+        key: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

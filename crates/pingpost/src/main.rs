@@ -99,7 +99,9 @@ fn check(dir: &std::path::Path) -> Result<()> {
 fn open_store(spec: &str) -> Result<Arc<dyn Store>> {
     match spec {
         "memory" => Ok(Arc::new(MemoryStore::new())),
-        other if other.starts_with("redis://") => bail!("the Redis store is not available in this build yet; use --store memory"),
+        other if other.starts_with("redis://") => {
+            bail!("the Redis store is not available in this build yet; use --store memory")
+        }
         other => bail!("unknown store {other:?}: use \"memory\" or redis://host:port"),
     }
 }

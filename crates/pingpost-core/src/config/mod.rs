@@ -168,8 +168,7 @@ impl Config {
         for c in self.contracts.values() {
             self.contracts_by_offer.entry(c.offer.clone()).or_default().push(Arc::clone(c));
         }
-        self.partner_by_key =
-            self.partners.values().map(|p| (p.api_key_sha256.clone(), p.id.clone())).collect();
+        self.partner_by_key = self.partners.values().map(|p| (p.api_key_sha256.clone(), p.id.clone())).collect();
         self
     }
 
@@ -185,9 +184,10 @@ impl Config {
     /// The longest window that can still need a dedup record: records older than this are garbage.
     pub fn longest_window(&self) -> WindowDays {
         let verticals = self.verticals.values().map(|v| v.dedup_window);
-        let contracts = self.contracts.values().flat_map(|c| {
-            std::iter::once(c.dedup.window).chain(c.dq.as_ref().map(|d| d.window))
-        });
+        let contracts = self
+            .contracts
+            .values()
+            .flat_map(|c| std::iter::once(c.dedup.window).chain(c.dq.as_ref().map(|d| d.window)));
         verticals.chain(contracts).max().unwrap_or(WindowDays::MAX)
     }
 }

@@ -119,7 +119,13 @@ impl Errors<'_> {
         url.to_string()
     }
 
-    fn reference<K: Ord + std::borrow::Borrow<str>, V>(&mut self, field: &str, map: &BTreeMap<K, V>, id: &str, what: &str) {
+    fn reference<K: Ord + std::borrow::Borrow<str>, V>(
+        &mut self,
+        field: &str,
+        map: &BTreeMap<K, V>,
+        id: &str,
+        what: &str,
+    ) {
         if !map.contains_key(id) {
             self.push(field, format!("unknown {what} {id:?}"));
         }
@@ -237,7 +243,11 @@ fn buyer(e: &mut Errors<'_>, r: &RawBuyer) -> Buyer {
         None => defaults,
         Some(raw) => ResponseRules {
             accepted: raw.accepted.as_ref().and_then(|x| rule(e, "response.accepted", x)).unwrap_or(defaults.accepted),
-            duplicate: raw.duplicate.as_ref().and_then(|x| rule(e, "response.duplicate", x)).unwrap_or(defaults.duplicate),
+            duplicate: raw
+                .duplicate
+                .as_ref()
+                .and_then(|x| rule(e, "response.duplicate", x))
+                .unwrap_or(defaults.duplicate),
             price: raw.price.clone(),
         },
     };
@@ -352,7 +362,8 @@ fn contract(
         }
     };
     let dedup = r.dedup.clone().unwrap_or_default();
-    let filters: Filters = r.filters.iter().filter(|(_, f)| !f.is_empty()).map(|(k, f)| (k.clone(), f.clone())).collect();
+    let filters: Filters =
+        r.filters.iter().filter(|(_, f)| !f.is_empty()).map(|(k, f)| (k.clone(), f.clone())).collect();
     for (name, f) in &r.filters {
         if f.min.zip(f.max).is_some_and(|(min, max)| min > max) {
             e.push(&format!("filters.{name}.max"), "must not be below min");

@@ -35,7 +35,13 @@ impl BuyerClient {
     }
 
     /// POSTs `body` as JSON and answers (status, body), within `min(now + timeout, deadline)`.
-    pub async fn post_json(&self, url: &str, body: &Value, timeout: Duration, deadline: Instant) -> Result<(u16, Vec<u8>), CallError> {
+    pub async fn post_json(
+        &self,
+        url: &str,
+        body: &Value,
+        timeout: Duration,
+        deadline: Instant,
+    ) -> Result<(u16, Vec<u8>), CallError> {
         let call_deadline = deadline.min(Instant::now() + timeout);
         if call_deadline.saturating_duration_since(Instant::now()) < MIN_CALL {
             return Err(CallError::NoTime);

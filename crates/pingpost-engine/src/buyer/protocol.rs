@@ -70,7 +70,9 @@ pub fn read_dq(body: &[u8]) -> Option<bool> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PostOutcome {
     /// With the price the buyer reports paying, when its rules name a price field.
-    Accepted { reported_price: Option<Money> },
+    Accepted {
+        reported_price: Option<Money>,
+    },
     Rejected,
     Duplicate,
     /// Timeout, connection error or 5xx.
@@ -104,9 +106,7 @@ fn rule_matches(rule: &ResponseRule, status: u16, body: &[u8], json: Option<&Val
             json.and_then(|j| j.pointer(pointer)).is_some_and(|v| scalar_matches(equals, v))
         }
         ResponseRule::HttpStatus(codes) => codes.contains(&status),
-        ResponseRule::Contains(text) => {
-            !text.is_empty() && body.windows(text.len()).any(|w| w == text.as_bytes())
-        }
+        ResponseRule::Contains(text) => !text.is_empty() && body.windows(text.len()).any(|w| w == text.as_bytes()),
     }
 }
 
@@ -181,7 +181,9 @@ mod tests {
 
     #[test]
     fn public_lead_carries_hashes_never_plaintext() {
-        let id = Identity::from_raw(&pingpost_core::identity::RawIdentity { email: Some("a@b.co"), ..Default::default() }).unwrap();
+        let id =
+            Identity::from_raw(&pingpost_core::identity::RawIdentity { email: Some("a@b.co"), ..Default::default() })
+                .unwrap();
         let mut fields = LeadFields::new();
         fields.insert("state".into(), FieldValue::Text("CA".into()));
         let lead = public_lead(&fields, &id);
