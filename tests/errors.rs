@@ -10,7 +10,11 @@ use serde_json::{json, Value};
 async fn harness() -> Harness {
     let mut c = base_config();
     c.push_str(&contract("c1", "b1", "auto-excl", "10.00", ""));
-    Harness::start(&c).await
+    harness_with(&c).await
+}
+
+async fn harness_with(config: &str) -> Harness {
+    Harness::start(config).await
 }
 
 fn code(answer: &(u16, Value)) -> (u16, &str) {
@@ -103,4 +107,36 @@ impl JsonBody for reqwest::Response {
     async fn json_body(self) -> Value {
         serde_json::from_slice(&self.bytes().await.unwrap()).unwrap()
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_whose_partner_hangs_up_still_completes_and_its_retry_gets_the_answer() {
+    let mut c = base_config();
+    c.push_str(&contract("rt", "b1", "auto-excl", "1.00", "bid_url = \"{buyers}/b1/bid\"\nbid_timeout_ms = 800"));
+    let h = harness_with(&c).await;
+    h.buyers.update("b1", |b| b.delay = std::time::Duration::from_millis(300));
+    let body = json!({"offer": "auto-excl", "lead": email("gone@example.com"), "idempotency_key": "k1"}).to_string();
+    let hung_up = reqwest::Client::new()
+        .post(format!("{}/v1/ping", h.base))
+        .header("authorization", format!("Bearer {KEY_P1}"))
+        .timeout(std::time::Duration::from_millis(50))
+        .body(body.clone())
+        .send()
+        .await;
+    assert!(hung_up.is_err(), "the client gave up before the answer");
+
+    // Retry until the first ping has finished (409 while it runs); it must finish well
+    // within the 30 s lease a dropped ping would leave behind.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let answer = loop {
+        let (status, answer) = h.call("/v1/ping", Some(KEY_P1), body.clone().into_bytes()).await;
+        if status != 409 {
+            break (status, answer);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the abandoned ping never completed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(answer.0, 200);
+    assert_eq!(answer.1["status"], "accepted", "{}", answer.1);
+    assert_eq!(h.buyers.count("b1", "bid"), 1, "the retry got the first answer, not a second auction");
 }

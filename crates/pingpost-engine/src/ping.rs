@@ -10,7 +10,7 @@ use crate::{Engine, EngineError};
 use futures_util::future::join_all;
 use pingpost_core::auction::{contract_price, rank, Bid};
 use pingpost_core::checkpoint::{counter_keys, eligible, screen, Candidate, Checkpoint};
-use pingpost_core::config::{Offer, Pricing};
+use pingpost_core::config::{Config, Offer, Pricing};
 use pingpost_core::identity::{IdentKind, Identity};
 use pingpost_core::ids::{BuyerId, ContractId, PartnerId};
 use pingpost_core::lead::LeadFields;
@@ -46,13 +46,13 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PingRequest) 
         return Err(EngineError::OfferNotAllowed(req.offer.clone()));
     }
     let key = match &req.idempotency_key {
-        None => return decide(engine, partner, offer, &req, arrival, now).await,
+        None => return decide(engine, &config, partner, offer, &req, arrival, now).await,
         Some(k) => match claim_idempotency(engine, partner, k, &req, now).await? {
             Idempotency::Answered(first) => return Ok(first),
             Idempotency::Proceed(key) => key,
         },
     };
-    match decide(engine, partner, offer, &req, arrival, now).await {
+    match decide(engine, &config, partner, offer, &req, arrival, now).await {
         Ok(answer) => {
             let stored = serde_json::to_vec(&answer).map_err(|e| EngineError::Corrupt(e.to_string()))?;
             if let Err(e) = engine.store.complete_claim(key, stored, now + IDEMPOTENCY_KEEP).await {
@@ -117,13 +117,13 @@ fn auction_deadline(arrival: Instant, offer: &Offer) -> Instant {
 
 async fn decide(
     engine: &Engine,
+    config: &Config,
     partner: &PartnerId,
     offer: &Offer,
     req: &PingRequest,
     arrival: Instant,
     now: Timestamp,
 ) -> Result<PingAnswer, EngineError> {
-    let config = engine.config();
     let vertical =
         config.verticals.get(&offer.vertical).ok_or_else(|| EngineError::UnknownOffer(offer.id.to_string()))?;
     let ping_id = uuid::Uuid::new_v4().simple().to_string();
@@ -145,7 +145,7 @@ async fn decide(
             engine.store.read_counters(keys.clone()).await
         }
     };
-    let (admitted, counters) = tokio::join!(engine.store.admit(admission.clone()), counters_call);
+    let (admit_outcome, counters) = tokio::join!(engine.store.admit(admission.clone()), counters_call);
     let audit =
         |checkpoint, buyer: Option<BuyerId>, contract: Option<ContractId>, matched: Option<IdentKind>, prior_at| {
             AuditEntry {
@@ -161,7 +161,7 @@ async fn decide(
                 prior_at,
             }
         };
-    let (status, reason, bids) = match admitted? {
+    let (status, reason, bids) = match admit_outcome? {
         AdmitOutcome::Suppressed { matched, since } => {
             engine.audit.record(vec![audit(Checkpoint::Suppressed, None, None, Some(matched), Some(since))]);
             (PingStatus::Rejected, Some(RejectReason::Suppressed), Vec::new())
@@ -203,6 +203,7 @@ async fn decide(
             }
         }
     };
+    let admitted = !matches!(reason, Some(RejectReason::Suppressed | RejectReason::VerticalDuplicate));
     let record = PingRecord {
         ping_id: ping_id.clone(),
         partner: partner.clone(),
@@ -216,7 +217,7 @@ async fn decide(
     };
     let bytes = serde_json::to_vec(&record).map_err(|e| EngineError::Corrupt(e.to_string()))?;
     if let Err(e) = engine.store.put_blob(format!("ping:{ping_id}"), bytes, expires_at + EXPIRED_GRACE).await {
-        if status == PingStatus::Accepted || reason == Some(RejectReason::NoBids) {
+        if admitted {
             release(engine, admission).await;
         }
         return Err(e.into());

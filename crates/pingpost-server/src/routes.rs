@@ -57,7 +57,8 @@ async fn ping(
     let partner = authenticate(&state, &headers)?;
     let bytes = read_body(body, state.body_limit).await?;
     let req = wire::ping_request(&bytes)?;
-    Ok(Json(state.engine.ping(&partner.id, req).await?))
+    let engine = Arc::clone(&state.engine);
+    to_completion(async move { engine.ping(&partner.id, req).await }).await.map(Json)
 }
 
 async fn post_lead(
@@ -68,7 +69,23 @@ async fn post_lead(
     let partner = authenticate(&state, &headers)?;
     let bytes = read_body(body, state.body_limit).await?;
     let req = wire::post_request(&bytes)?;
-    Ok(Json(state.engine.post(&partner.id, req).await?))
+    let engine = Arc::clone(&state.engine);
+    to_completion(async move { engine.post(&partner.id, req).await }).await.map(Json)
+}
+
+/// Runs engine work in its own task. A client that hangs up drops the handler, and with it
+/// any future the handler owns: a ping would keep its vertical reservation without its
+/// record, a post would stop between reserving a sale and settling it. A task finishes.
+async fn to_completion<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, pingpost_engine::EngineError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::spawn(work).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) => {
+            tracing::error!(error = %e, "engine task failed");
+            Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"))
+        }
+    }
 }
 
 async fn healthz() -> Json<serde_json::Value> {
