@@ -258,4 +258,7 @@ async fn filters_schedules_and_paused_contracts_are_not_candidates_and_not_dedup
     let h = Harness::start(&c).await;
     assert_eq!(bid_contracts(&h.ping("auto-excl", email("f@example.com")).await), ["zip9"]);
     assert!(h.audit().is_empty());
+    // Saturday 00:00 in New York: the weekend contract opens.
+    h.advance_secs(4 * DAY + 14 * 3600);
+    assert_eq!(bid_contracts(&h.ping("auto-excl", email("g@example.com")).await), ["weekend", "zip9"]);
 }

@@ -232,3 +232,21 @@ async fn posting_a_rejected_ping_sells_nothing() {
     assert_eq!((post["status"].as_str(), post["attempts"].as_array().map(Vec::len)), (Some("unsold"), Some(0)));
     assert_eq!(h.buyers.count("b1", "post"), 1);
 }
+
+#[tokio::test]
+async fn an_hourly_cap_in_the_contract_time_zone_opens_again_the_next_hour() {
+    let c = ledger_config(&contract(
+        "c1",
+        "b1",
+        "auto-excl",
+        "10.00",
+        "caps = { hourly = 1, time_zone = \"Asia/Kolkata\" }",
+    ));
+    let h = Harness::start(&c).await;
+    assert_eq!(sold_to(&h.sell("auto-excl", email("h1@example.com")).await.1), ["b1"]);
+    // 15:00 UTC is 20:30 in Kolkata: the bucket is the local hour 20.
+    assert_eq!(h.counter("cap:c1:h:2026-11-23T20").await, 1);
+    assert_eq!(h.ping("auto-excl", email("h2@example.com")).await["reason"], "no_bids");
+    h.advance_secs(30 * 60);
+    assert_eq!(bid_contracts(&h.ping("auto-excl", email("h3@example.com")).await), ["c1"], "21:00 local: a new hour");
+}

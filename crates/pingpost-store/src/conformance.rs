@@ -26,6 +26,7 @@ pub async fn run_all<S: Store>(make: impl Fn() -> Arc<S>) {
     dq_records_are_returned_with_history(&*make()).await;
     claims_are_exclusive_and_remember_answers(&*make()).await;
     blobs_expire(&*make()).await;
+    sweep_forgets_old_state_and_keeps_abandoned_sales(&*make()).await;
 }
 
 fn t0() -> Timestamp {
@@ -301,4 +302,28 @@ async fn blobs_expire<S: Store + ?Sized>(s: &S) {
     s.put_blob("ping:1".into(), b"x".to_vec(), t0() + Duration::seconds(300)).await.expect("put");
     assert_eq!(s.get_blob("ping:1".into(), t0()).await.expect("get"), Some(b"x".to_vec()));
     assert_eq!(s.get_blob("ping:1".into(), t0() + Duration::seconds(300)).await.expect("get"), None);
+}
+
+async fn sweep_forgets_old_state_and_keeps_abandoned_sales<S: Store + ?Sized>(s: &S) {
+    assert!(admitted(&admit(s, vec![email("old")], "auto", t0()).await));
+    let r = reservation("s1", vec![email("crash")], Some(days(30)), vec![cap(5)], t0());
+    assert_eq!(reserve(s, r).await, ReserveOutcome::Reserved);
+
+    // Past the reservation's lease: the engine died mid-delivery. Kept as a sale.
+    let report = s.sweep(t0() + Duration::minutes(10), Duration::days(30)).await.expect("sweep");
+    assert_eq!(report.reservations_unconfirmed, 1);
+    assert_eq!(s.sale("s1".into()).await.expect("sale").map(|r| r.state), Some(LedgerState::Unconfirmed));
+    assert_eq!(counters(s).await[0], 1, "its cap stays taken");
+    let again =
+        reserve(s, reservation("s2", vec![email("crash")], Some(days(30)), vec![], t0() + Duration::minutes(11))).await;
+    assert!(matches!(again, ReserveOutcome::AlreadyBought { .. }), "{again:?}");
+
+    // Past the longest window, everything of those consumers is forgotten.
+    let later = t0() + Duration::days(31);
+    let report = s.sweep(later, Duration::days(30)).await.expect("sweep");
+    assert!(report.consumers_removed >= 2, "{report:?}");
+    assert!(report.counters_removed >= 1, "{report:?}");
+    assert_eq!(s.sale("s1".into()).await.expect("sale"), None);
+    let fresh = reserve(s, reservation("s3", vec![email("crash")], Some(days(365)), vec![], later)).await;
+    assert_eq!(fresh, ReserveOutcome::Reserved);
 }
