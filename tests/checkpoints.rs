@@ -242,6 +242,22 @@ async fn real_time_bids_are_asked_in_parallel_and_late_or_empty_bids_are_no_bids
 }
 
 #[tokio::test]
+async fn the_deadline_fixed_at_arrival_cuts_a_bidder_its_own_timeout_would_allow() {
+    let mut c = base_config();
+    c.push_str(&contract("fixed", "b1", "auto-fast", "5.00", ""));
+    c.push_str(&contract("rt", "b2", "auto-fast", "1.00", "bid_url = \"{buyers}/b2/bid\"\nbid_timeout_ms = 5000"));
+    let h = Harness::start(&c).await;
+    // 1 s is inside the contract's 5 s bid timeout but far past the offer's 100 ms budget.
+    h.buyers.update("b2", |b| {
+        b.bid = Some("50.00".into());
+        b.delay = std::time::Duration::from_secs(1);
+    });
+    let ping = h.ping("auto-fast", email("hurry@example.com")).await;
+    assert_eq!(bid_contracts(&ping), ["fixed"]);
+    assert_eq!(h.buyers.count("b2", "bid"), 1, "the bidder was asked, its late answer ignored");
+}
+
+#[tokio::test]
 async fn filters_schedules_and_paused_contracts_are_not_candidates_and_not_dedup_hits() {
     let mut c = base_config();
     c.push_str(&contract("tx-only", "b1", "auto-excl", "20.00", "filters = { state = { in = [\"TX\"] } }"));

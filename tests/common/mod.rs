@@ -58,10 +58,15 @@ id = "solar-excl"
 vertical = "solar"
 ping_budget_ms = 1000
 
+[[offers]]
+id = "auto-fast"
+vertical = "auto"
+ping_budget_ms = 100
+
 [[partners]]
 id = "p1"
 api_key_sha256 = "{}"
-offers = ["auto-excl", "auto-2", "auto-multi", "solar-excl"]
+offers = ["auto-excl", "auto-2", "auto-multi", "solar-excl", "auto-fast"]
 
 [[partners]]
 id = "p2"
