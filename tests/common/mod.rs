@@ -89,6 +89,7 @@ pub fn contract(id: &str, buyer: &str, offer: &str, price: &str, extra: &str) ->
 
 pub struct Harness {
     pub engine: Arc<Engine>,
+    pub store: Arc<MemoryStore>,
     pub clock: Arc<ManualClock>,
     pub buyers: Arc<Buyers>,
     pub base: String,
@@ -113,10 +114,11 @@ impl Harness {
             Err(errors) => panic!("test config invalid: {errors:#?}"),
         };
         let clock = Arc::new(ManualClock::new(start_time()));
+        let store = Arc::new(MemoryStore::new());
         let engine = Arc::new(
             Engine::new(EngineParts {
                 config,
-                store: Arc::new(MemoryStore::new()),
+                store: Arc::clone(&store) as _,
                 clock: Arc::clone(&clock) as _,
                 audit: Arc::new(MemoryAudit::new(10_000)),
             })
@@ -126,7 +128,7 @@ impl Harness {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let state = Arc::new(AppState { engine: Arc::clone(&engine), body_limit: pingpost_server::DEFAULT_BODY_LIMIT });
         tokio::spawn(pingpost_server::serve(listener, state, std::future::pending()));
-        Harness { engine, clock, buyers, base, http: reqwest::Client::new() }
+        Harness { engine, store, clock, buyers, base, http: reqwest::Client::new() }
     }
 
     pub async fn call(&self, path: &str, key: Option<&str>, body: Vec<u8>) -> (u16, Value) {

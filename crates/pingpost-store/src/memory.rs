@@ -121,6 +121,27 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// Everything the store holds, keys and values, as text (blobs decoded as UTF-8), so a
+    /// test can prove what is *not* in it — above all, no plaintext email or phone.
+    pub fn dump(&self) -> String {
+        let mut out = String::new();
+        for entry in self.consumers.iter() {
+            out.push_str(&format!("{:?} {:?}\n", entry.key(), lock(entry.value())));
+        }
+        out.push_str(&format!("{:?}\n", lock(&self.ledger)));
+        for entry in self.blobs.iter() {
+            out.push_str(&format!("{} {}\n", entry.key(), String::from_utf8_lossy(&entry.value().0)));
+        }
+        for entry in self.claims.iter() {
+            let state = match &entry.value().state {
+                ClaimState::InFlight { lease_until } => format!("in flight until {lease_until}"),
+                ClaimState::Done { answer, .. } => String::from_utf8_lossy(answer).into_owned(),
+            };
+            out.push_str(&format!("{} {} {state}\n", entry.key(), entry.value().fingerprint));
+        }
+        out
+    }
+
     fn handles(&self, idents: &[Ident]) -> Vec<(IdentKind, Sha256Hex, Arc<Mutex<Consumer>>)> {
         idents
             .iter()
