@@ -55,10 +55,6 @@ impl Checkpoint {
             Checkpoint::PostDuplicate => "post_duplicate",
         }
     }
-
-    pub fn parse(text: &str) -> Option<Checkpoint> {
-        Checkpoint::ALL.into_iter().find(|c| c.as_str() == text)
-    }
 }
 
 /// Whether a consumer-buyer sale mark is a sale in flight, a sale, or a sale the buyer

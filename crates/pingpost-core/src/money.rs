@@ -73,10 +73,6 @@ impl Money {
     pub fn saturating_add(self, other: Money) -> Money {
         Money(self.0.saturating_add(other.0))
     }
-
-    pub fn saturating_sub(self, other: Money) -> Money {
-        Money(self.0.saturating_sub(other.0))
-    }
 }
 
 impl fmt::Display for Money {

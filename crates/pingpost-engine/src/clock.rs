@@ -26,10 +26,6 @@ impl ManualClock {
         ManualClock(Mutex::new(start))
     }
 
-    pub fn set(&self, now: Timestamp) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = now;
-    }
-
     pub fn advance(&self, by: chrono::Duration) {
         let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
         *t += by;

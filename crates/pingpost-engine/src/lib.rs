@@ -63,10 +63,6 @@ impl Engine {
         Arc::clone(&self.config.read().unwrap_or_else(|p| p.into_inner()))
     }
 
-    pub fn replace_config(&self, config: Config) {
-        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
-    }
-
     /// The partner whose API key this is. Keys are compared by their SHA-256, never kept.
     pub fn partner_for_key(&self, api_key: &str) -> Option<Partner> {
         self.config().partner_by_key_hash(&Sha256Hex::digest(api_key)).cloned()
