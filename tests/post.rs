@@ -159,7 +159,7 @@ async fn a_repeated_post_returns_the_first_result_and_never_sells_twice() {
     let again = h.post(ping["ping_id"].as_str().unwrap(), email("repeat@example.com")).await;
     assert_eq!(first, again);
     assert_eq!(h.buyers.count("b1", "post"), 1);
-    // Even after the ping expires, the answer is the first one.
+    // Even after the ping expires, the answer is the first one (until the record's grace ends).
     h.advance_secs(600);
     assert_eq!(h.post(ping["ping_id"].as_str().unwrap(), email("repeat@example.com")).await, first);
 }
@@ -223,13 +223,13 @@ async fn a_lower_price_reported_by_the_buyer_is_charged_and_the_difference_given
 }
 
 #[tokio::test]
-async fn posting_a_rejected_ping_sells_nothing() {
+async fn a_rejected_ping_cannot_be_posted() {
     let h = Harness::start(&ledger_config(&contract("c1", "b1", "auto-excl", "10.00", ""))).await;
     h.sell("auto-excl", email("twice@example.com")).await;
     let dup = h.ping("auto-excl", email("twice@example.com")).await;
     assert_eq!(dup["reason"], "vertical_duplicate");
-    let post = h.post(dup["ping_id"].as_str().unwrap(), email("twice@example.com")).await;
-    assert_eq!((post["status"].as_str(), post["attempts"].as_array().map(Vec::len)), (Some("unsold"), Some(0)));
+    let (status, err) = h.post_as(KEY_P1, dup["ping_id"].as_str().unwrap(), email("twice@example.com")).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (404, Some("unknown_ping")));
     assert_eq!(h.buyers.count("b1", "post"), 1);
 }
 

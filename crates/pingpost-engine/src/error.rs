@@ -8,7 +8,7 @@ pub enum EngineError {
     UnknownOffer(String),
     #[error("this partner may not ping offer {0:?}")]
     OfferNotAllowed(String),
-    #[error("unknown ping {0:?}")]
+    #[error("unknown ping {0:?} (only pings with bids can be posted)")]
     UnknownPing(String),
     #[error("ping {0:?} expired; ping the lead again")]
     PingExpired(String),

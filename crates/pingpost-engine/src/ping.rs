@@ -5,7 +5,7 @@
 
 use crate::audit::AuditEntry;
 use crate::buyer::protocol::{bid_request, dq_request, public_lead, read_bid, read_dq};
-use crate::records::{PingAnswer, PingRecord, PingStatus, RejectReason};
+use crate::records::{PingAnswer, PingRecord, PingStatus, RejectReason, RECORD_GRACE};
 use crate::{Engine, EngineError};
 use futures_util::future::join_all;
 use pingpost_core::auction::{contract_price, rank, Bid};
@@ -31,10 +31,9 @@ pub struct PingRequest {
     pub idempotency_key: Option<String>,
 }
 
-/// How long a ping's record outlives its TTL, so a late post gets "expired", not "unknown".
-const EXPIRED_GRACE: chrono::Duration = chrono::Duration::hours(1);
-/// How long an idempotency key remembers its answer.
-const IDEMPOTENCY_KEEP: chrono::Duration = chrono::Duration::hours(24);
+/// How long an idempotency key remembers its answer: partners retry within seconds or
+/// minutes, and every remembered answer is memory in the store.
+const IDEMPOTENCY_KEEP: chrono::Duration = chrono::Duration::hours(1);
 
 pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PingRequest) -> Result<PingAnswer, EngineError> {
     let arrival = Instant::now();
@@ -203,24 +202,25 @@ async fn decide(
             }
         }
     };
-    let admitted = !matches!(reason, Some(RejectReason::Suppressed | RejectReason::VerticalDuplicate));
-    let record = PingRecord {
-        ping_id: ping_id.clone(),
-        partner: partner.clone(),
-        offer: offer.id.clone(),
-        vertical: vertical.id.clone(),
-        email: req.identity.email().cloned(),
-        phone: req.identity.phone().cloned(),
-        bids: bids.clone(),
-        created_at: now,
-        expires_at,
-    };
-    let bytes = serde_json::to_vec(&record).map_err(|e| EngineError::Corrupt(e.to_string()))?;
-    if let Err(e) = engine.store.put_blob(format!("ping:{ping_id}"), bytes, expires_at + EXPIRED_GRACE).await {
-        if admitted {
+    // Only a ping with bids can be posted, so only its record is kept: rejected pings (most
+    // of a dedup-heavy stream) cost no write and no memory.
+    if status == PingStatus::Accepted {
+        let record = PingRecord {
+            ping_id: ping_id.clone(),
+            partner: partner.clone(),
+            offer: offer.id.clone(),
+            vertical: vertical.id.clone(),
+            email: req.identity.email().cloned(),
+            phone: req.identity.phone().cloned(),
+            bids: bids.clone(),
+            created_at: now,
+            expires_at,
+        };
+        let bytes = serde_json::to_vec(&record).map_err(|e| EngineError::Corrupt(e.to_string()))?;
+        if let Err(e) = engine.store.put_blob(format!("ping:{ping_id}"), bytes, expires_at + RECORD_GRACE).await {
             release(engine, admission).await;
+            return Err(e.into());
         }
-        return Err(e.into());
     }
     Ok(PingAnswer {
         ping_id,

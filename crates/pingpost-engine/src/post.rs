@@ -7,7 +7,7 @@
 use crate::audit::AuditEntry;
 use crate::buyer::protocol::{classify_post, post_request};
 use crate::buyer::PostOutcome;
-use crate::records::{Attempt, PingRecord, PostAnswer, PostStatus, Sale};
+use crate::records::{Attempt, PingRecord, PostAnswer, PostStatus, Sale, RECORD_GRACE};
 use crate::{Engine, EngineError};
 use futures_util::future::join_all;
 use pingpost_core::auction::Bid;
@@ -36,8 +36,6 @@ pub struct PostRequest {
     pub bid_ids: Option<Vec<String>>,
 }
 
-/// How long a post's answer is remembered after its ping expires, for idempotent repeats.
-const ANSWER_KEEP: chrono::Duration = chrono::Duration::hours(24);
 /// Slack on top of the buyers' own timeouts before a post's claim may be taken over.
 const LEASE_SLACK: chrono::Duration = chrono::Duration::seconds(30);
 
@@ -79,7 +77,7 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
         Ok(answer) => {
             match serde_json::to_vec(&answer) {
                 Ok(stored) => {
-                    if let Err(e) = engine.store.complete_claim(key, stored, record.expires_at + ANSWER_KEEP).await {
+                    if let Err(e) = engine.store.complete_claim(key, stored, record.expires_at + RECORD_GRACE).await {
                         tracing::error!(ping_id = %record.ping_id, error = %e, "post answer not stored; the claim's lease keeps repeats out");
                     }
                 }

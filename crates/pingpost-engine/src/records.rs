@@ -7,6 +7,10 @@ use pingpost_core::money::Money;
 use pingpost_core::Timestamp;
 use serde::{Deserialize, Serialize};
 
+/// How long a ping's record, and its post's answer, outlive the ping's TTL: a late post is
+/// told "expired" (410) rather than "unknown", and a repeated post still gets its first answer.
+pub const RECORD_GRACE: chrono::Duration = chrono::Duration::minutes(15);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PingStatus {
