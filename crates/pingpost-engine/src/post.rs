@@ -7,7 +7,7 @@
 use crate::audit::AuditEntry;
 use crate::buyer::protocol::{classify_post, post_request};
 use crate::buyer::PostOutcome;
-use crate::records::{Attempt, PingRecord, PostAnswer, PostStatus, Sale, RECORD_GRACE};
+use crate::records::{Attempt, AttemptOutcome, PingRecord, PostAnswer, PostStatus, Sale, RECORD_GRACE};
 use crate::{Engine, EngineError};
 use futures_util::future::join_all;
 use pingpost_core::auction::Bid;
@@ -140,6 +140,7 @@ async fn deliver(
     let mut sales: Vec<Sale> = Vec::new();
     let mut attempts: Vec<Attempt> = Vec::new();
     let mut store_failure: Option<StoreError> = None;
+    let mut delivered = false;
     while sales.len() < target && store_failure.is_none() {
         let round: Vec<Bid> = queue.by_ref().take(target - sales.len()).collect();
         if round.is_empty() {
@@ -147,31 +148,22 @@ async fn deliver(
         }
         let tries = round.iter().map(|bid| attempt(engine, config, record, req, bid));
         for (bid, result) in round.iter().zip(join_all(tries).await) {
-            match result {
+            let (outcome, reason) = match result {
                 Ok(Tried { sale, outcome, reason }) => {
                     sales.extend(sale);
-                    attempts.push(Attempt {
-                        buyer: bid.buyer.clone(),
-                        contract: bid.contract.clone(),
-                        outcome: outcome.into(),
-                        reason,
-                    });
+                    delivered |= outcome != AttemptOutcome::Skipped;
+                    (outcome, reason)
                 }
                 Err(e) => {
-                    attempts.push(Attempt {
-                        buyer: bid.buyer.clone(),
-                        contract: bid.contract.clone(),
-                        outcome: "error".into(),
-                        reason: Some("store_unavailable".into()),
-                    });
                     store_failure = Some(e);
+                    (AttemptOutcome::Error, Some("store_unavailable".to_string()))
                 }
-            }
+            };
+            attempts.push(Attempt { buyer: bid.buyer.clone(), contract: bid.contract.clone(), outcome, reason });
         }
     }
-    // A store failure before anything happened is the request's failure (503, retry-able);
-    // after a delivery it is reported in the attempts, because the delivery did happen.
-    let delivered = attempts.iter().any(|a| a.outcome != "skipped" && a.reason.as_deref() != Some("store_unavailable"));
+    // A store failure before any delivery is the request's failure (503, retry-able); after
+    // a delivery it is reported in the attempts, because the delivery did happen.
     if let Some(e) = store_failure {
         if !delivered {
             return Err(e.into());
@@ -189,12 +181,12 @@ async fn deliver(
 
 struct Tried {
     sale: Option<Sale>,
-    outcome: &'static str,
+    outcome: AttemptOutcome,
     reason: Option<String>,
 }
 
 fn skipped(reason: &str) -> Tried {
-    Tried { sale: None, outcome: "skipped", reason: Some(reason.into()) }
+    Tried { sale: None, outcome: AttemptOutcome::Skipped, reason: Some(reason.into()) }
 }
 
 async fn attempt(
@@ -264,20 +256,20 @@ async fn attempt(
             let price = reported_price.filter(|p| *p <= bid.price).unwrap_or(bid.price);
             settle(engine.store.commit_sale(sale_id.clone(), price, settled_at).await, &sale_id);
             let sale = Sale { sale_id, buyer: bid.buyer.clone(), contract: bid.contract.clone(), price };
-            Tried { sale: Some(sale), outcome: "accepted", reason: None }
+            Tried { sale: Some(sale), outcome: AttemptOutcome::Accepted, reason: None }
         }
         PostOutcome::Duplicate => {
             settle(engine.store.rollback_sale(sale_id.clone(), settled_at).await, &sale_id);
             engine.audit.record(vec![audit(record, bid, settled_at, Checkpoint::PostDuplicate, None, None)]);
-            Tried { sale: None, outcome: "duplicate", reason: None }
+            Tried { sale: None, outcome: AttemptOutcome::Duplicate, reason: None }
         }
         PostOutcome::Rejected => {
             settle(engine.store.release_sale(sale_id.clone()).await, &sale_id);
-            Tried { sale: None, outcome: "rejected", reason: None }
+            Tried { sale: None, outcome: AttemptOutcome::Rejected, reason: None }
         }
         PostOutcome::Error(why) => {
             settle(engine.store.release_sale(sale_id.clone()).await, &sale_id);
-            Tried { sale: None, outcome: "error", reason: Some(why.clone()) }
+            Tried { sale: None, outcome: AttemptOutcome::Error, reason: Some(why.clone()) }
         }
     };
     Ok(tried)

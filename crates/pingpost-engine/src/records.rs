@@ -66,14 +66,24 @@ pub struct Sale {
     pub price: Money,
 }
 
-/// One try to sell to one bid's contract. `outcome` is the buyer's answer (`accepted`,
-/// `rejected`, `duplicate`, `error`) or `skipped` when the re-check before delivery refused
-/// the contract; `reason` says why for `skipped` and `error`.
+/// What became of one try to sell to one bid's contract: the buyer's answer, or `skipped`
+/// when the re-check before delivery refused the contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Accepted,
+    Rejected,
+    Duplicate,
+    Error,
+    Skipped,
+}
+
+/// One try to sell to one bid's contract; `reason` says why for `skipped` and `error`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
     pub buyer: BuyerId,
     pub contract: ContractId,
-    pub outcome: String,
+    pub outcome: AttemptOutcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
