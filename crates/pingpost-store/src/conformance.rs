@@ -239,6 +239,7 @@ async fn sale_reservation_respects_limits_and_settles<S: Store + ?Sized>(s: &S) 
     s.commit_sale("s3".into(), Money::from_minor(600), t0()).await.expect("commit");
     assert_eq!(counters(s).await, [1, 600], "a lower final price gives back the difference");
     s.release_sale("s3".into()).await.expect("settled sales are final");
+    s.commit_sale("s3".into(), Money::from_minor(100), t0()).await.expect("settled sales are final");
     assert_eq!(counters(s).await, [1, 600]);
     let sold = s.sale("s3".into()).await.expect("sale").expect("recorded");
     assert_eq!((sold.state, sold.price), (LedgerState::Sold, Money::from_minor(600)));

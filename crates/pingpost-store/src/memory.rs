@@ -242,7 +242,7 @@ impl MemoryStore {
         sale_id: &str,
         state: LedgerState,
         mark: Option<(SaleState, Timestamp)>,
-        refund: impl Fn(&Debit) -> i64,
+        final_price: Option<Money>,
     ) {
         let Some(idents) = lock(&self.ledger)
             .sales
@@ -259,7 +259,17 @@ impl MemoryStore {
             return;
         };
         entry.record.state = state;
+        // Given back: everything for a release or rollback; for a sale at a lower final
+        // price, the difference on the money debits.
+        let refund = |d: &Debit| match (state, final_price) {
+            (LedgerState::Sold, Some(price)) if d.is_money => (d.amount - price.minor()).max(0),
+            (LedgerState::Sold | LedgerState::Unconfirmed, _) => 0,
+            _ => d.amount,
+        };
         let refunds: Vec<(String, i64)> = entry.debits.iter().map(|d| (d.key.clone(), refund(d))).collect();
+        if let Some(price) = final_price.filter(|p| *p < entry.record.price) {
+            entry.record.price = price;
+        }
         for (key, amount) in refunds {
             if amount != 0 {
                 ledger.give_back(&key, amount);
@@ -287,7 +297,7 @@ impl MemoryStore {
             .map(|e| e.record.sale_id.clone())
             .collect();
         for sale_id in &abandoned {
-            self.settle(sale_id, LedgerState::Unconfirmed, Some((SaleState::Sold, now)), |_| 0);
+            self.settle(sale_id, LedgerState::Unconfirmed, Some((SaleState::Sold, now)), None);
         }
         report.reservations_unconfirmed = abandoned.len() as u64;
         for entry in self.consumers.iter() {
@@ -385,29 +395,17 @@ impl Store for MemoryStore {
     }
 
     fn commit_sale(&self, sale_id: String, final_price: Money, now: Timestamp) -> StoreFuture<'_, ()> {
-        let reserved = lock(&self.ledger).sales.get(&sale_id).map(|e| e.record.price);
-        let discount = reserved.map_or(0, |p| (p.minor() - final_price.minor()).max(0));
-        self.settle(
-            &sale_id,
-            LedgerState::Sold,
-            Some((SaleState::Sold, now)),
-            |d| if d.is_money { discount } else { 0 },
-        );
-        if discount > 0 {
-            if let Some(e) = lock(&self.ledger).sales.get_mut(&sale_id) {
-                e.record.price = final_price;
-            }
-        }
+        self.settle(&sale_id, LedgerState::Sold, Some((SaleState::Sold, now)), Some(final_price));
         ready(())
     }
 
     fn release_sale(&self, sale_id: String) -> StoreFuture<'_, ()> {
-        self.settle(&sale_id, LedgerState::Released, None, |d| d.amount);
+        self.settle(&sale_id, LedgerState::Released, None, None);
         ready(())
     }
 
     fn rollback_sale(&self, sale_id: String, now: Timestamp) -> StoreFuture<'_, ()> {
-        self.settle(&sale_id, LedgerState::RolledBack, Some((SaleState::Duplicate, now)), |d| d.amount);
+        self.settle(&sale_id, LedgerState::RolledBack, Some((SaleState::Duplicate, now)), None);
         ready(())
     }
 
