@@ -140,3 +140,86 @@ async fn a_ping_whose_partner_hangs_up_still_completes_and_its_retry_gets_the_an
     assert_eq!(answer.1["status"], "accepted", "{}", answer.1);
     assert_eq!(h.buyers.count("b1", "bid"), 1, "the retry got the first answer, not a second auction");
 }
+
+/// A small deterministic generator, so a failure replays exactly.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+#[tokio::test]
+async fn mangled_bodies_never_make_the_server_fail() {
+    let h = harness().await;
+    let ping = h.ping("auto-excl", email("valid@example.com")).await;
+    let ping_id = ping["ping_id"].as_str().unwrap().to_string();
+    let values = [
+        json!(null),
+        json!(true),
+        json!(-1),
+        json!(1e308),
+        json!(""),
+        json!("\u{0}\u{ffff}"),
+        json!("x".repeat(5000)),
+        json!([]),
+        json!({}),
+        json!({"nested": {"deeper": [1, {"a": null}]}}),
+        json!("not-an-email@"),
+        json!("++1 (555) 000-0000 ext 99"),
+        json!("A".repeat(64)),
+        json!(ping_id),
+    ];
+    let fields = [
+        "offer",
+        "lead",
+        "idempotency_key",
+        "ping_id",
+        "bid_ids",
+        "email",
+        "phone",
+        "email_sha256",
+        "phone_sha256",
+        "state",
+        "age",
+    ];
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    for i in 0..400 {
+        let mut lead = serde_json::Map::new();
+        for _ in 0..(rng.next() % 5) {
+            lead.insert(rng.pick(&fields).to_string(), rng.pick(&values).clone());
+        }
+        let mut body = serde_json::Map::new();
+        body.insert("offer".into(), rng.pick(&[json!("auto-excl"), json!("nope"), json!(7)]).clone());
+        body.insert("ping_id".into(), rng.pick(&[json!(ping_id), json!("zz"), json!(null)]).clone());
+        body.insert("lead".into(), if rng.next() % 5 == 0 { rng.pick(&values).clone() } else { Value::Object(lead) });
+        for _ in 0..(rng.next() % 3) {
+            body.insert(rng.pick(&fields).to_string(), rng.pick(&values).clone());
+        }
+        let mut bytes = Value::Object(body).to_string().into_bytes();
+        if i % 7 == 0 {
+            let cut = (rng.next() as usize) % bytes.len().max(1);
+            bytes.truncate(cut);
+        }
+        let path = if i % 2 == 0 { "/v1/ping" } else { "/v1/post" };
+        let (status, answer) = h.call(path, Some(KEY_P1), bytes.clone()).await;
+        assert!(
+            status == 200 || (400..500).contains(&status),
+            "{path} answered {status} {answer} to {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        if status != 200 {
+            assert!(answer["error"]["code"].is_string(), "{answer}");
+        }
+    }
+    let still = h.ping("auto-excl", email("after.fuzz@example.com")).await;
+    assert_eq!(still["status"], "accepted");
+}
