@@ -200,16 +200,19 @@ async fn mangled_bodies_never_make_the_server_fail() {
         let mut body = serde_json::Map::new();
         body.insert("offer".into(), rng.pick(&[json!("auto-excl"), json!("nope"), json!(7)]).clone());
         body.insert("ping_id".into(), rng.pick(&[json!(ping_id), json!("zz"), json!(null)]).clone());
-        body.insert("lead".into(), if rng.next() % 5 == 0 { rng.pick(&values).clone() } else { Value::Object(lead) });
+        body.insert(
+            "lead".into(),
+            if rng.next().is_multiple_of(5) { rng.pick(&values).clone() } else { Value::Object(lead) },
+        );
         for _ in 0..(rng.next() % 3) {
             body.insert(rng.pick(&fields).to_string(), rng.pick(&values).clone());
         }
         let mut bytes = Value::Object(body).to_string().into_bytes();
-        if i % 7 == 0 {
+        if i.is_multiple_of(7) {
             let cut = (rng.next() as usize) % bytes.len().max(1);
             bytes.truncate(cut);
         }
-        let path = if i % 2 == 0 { "/v1/ping" } else { "/v1/post" };
+        let path = if i.is_multiple_of(2) { "/v1/ping" } else { "/v1/post" };
         let (status, answer) = h.call(path, Some(KEY_P1), bytes.clone()).await;
         assert!(
             status == 200 || (400..500).contains(&status),
