@@ -192,7 +192,7 @@ async fn mangled_bodies_never_make_the_server_fail() {
         "age",
     ];
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
-    for i in 0..400 {
+    for i in 0..400u32 {
         let mut lead = serde_json::Map::new();
         for _ in 0..(rng.next() % 5) {
             lead.insert(rng.pick(&fields).to_string(), rng.pick(&values).clone());
