@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use pingpost_buyersim::PostReply;
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn ledger_config(extra_contracts: &str) -> String {
     let mut c = base_config();
@@ -94,6 +94,8 @@ async fn buyer_timeout_and_server_error_are_errors_that_charge_nothing() {
         [("slow".into(), "error".into()), ("b2".into(), "error".into()), ("b3".into(), "accepted".into())]
     );
     assert_eq!(h.counter("cap:c1:d:2026-11-23").await, 0);
+    let reasons: Vec<_> = post["attempts"].as_array().unwrap().iter().map(|a| a["reason"].clone()).collect();
+    assert_eq!(reasons, [json!("timeout"), json!("http_503"), Value::Null], "codes, never the buyer's URL");
 }
 
 #[tokio::test]
@@ -249,4 +251,17 @@ async fn an_hourly_cap_in_the_contract_time_zone_opens_again_the_next_hour() {
     assert_eq!(h.ping("auto-excl", email("h2@example.com")).await["reason"], "no_bids");
     h.advance_secs(30 * 60);
     assert_eq!(bid_contracts(&h.ping("auto-excl", email("h3@example.com")).await), ["c1"], "21:00 local: a new hour");
+}
+
+#[tokio::test]
+async fn an_unreachable_buyer_is_an_error_and_the_waterfall_goes_on() {
+    let mut c = base_config();
+    // Nothing listens on port 1 of loopback: the connection is refused at once.
+    c.push_str("\n[[buyers]]\nid = \"gone\"\npost_url = \"http://127.0.0.1:1/gone/post\"\n");
+    c.push_str(&contract("c1", "gone", "auto-excl", "30.00", ""));
+    c.push_str(&contract("c2", "b2", "auto-excl", "20.00", ""));
+    let h = Harness::start(&c).await;
+    let (_, post) = h.sell("auto-excl", email("unreachable@example.com")).await;
+    assert_eq!(outcomes(&post), [("gone".into(), "error".into()), ("b2".into(), "accepted".into())]);
+    assert_eq!(post["attempts"][0]["reason"], "unreachable");
 }

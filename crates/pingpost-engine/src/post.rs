@@ -247,7 +247,10 @@ async fn attempt(
     let body = post_request(&record.ping_id, &sale_id, bid.price, &req.lead);
     let outcome = match engine.buyers.post_json(&buyer.post_url, &body, timeout, Instant::now() + timeout).await {
         Ok((status, answer)) => classify_post(&buyer.response, status, &answer),
-        Err(e) => PostOutcome::Error(e.to_string()),
+        Err(e) => {
+            tracing::debug!(ping_id = %record.ping_id, buyer = %bid.buyer, error = %e, "post delivery failed");
+            PostOutcome::Error(e.code().to_string())
+        }
     };
     let settled_at = engine.clock.now();
     let tried = match &outcome {

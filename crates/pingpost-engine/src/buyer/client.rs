@@ -15,6 +15,17 @@ pub enum CallError {
     Connection(String),
 }
 
+impl CallError {
+    /// A short code safe to show a partner: the error's text may name the buyer's URL.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CallError::NoTime => "no_time",
+            CallError::Timeout => "timeout",
+            CallError::Connection(_) => "unreachable",
+        }
+    }
+}
+
 /// Below this much remaining time a call is not made at all: it could not be answered.
 const MIN_CALL: Duration = Duration::from_millis(2);
 

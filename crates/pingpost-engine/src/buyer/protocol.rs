@@ -75,7 +75,7 @@ pub enum PostOutcome {
     },
     Rejected,
     Duplicate,
-    /// Timeout, connection error or 5xx.
+    /// Timeout, connection error or 5xx, as a short code (`timeout`, `unreachable`, `http_503`).
     Error(String),
 }
 
@@ -114,7 +114,7 @@ fn rule_matches(rule: &ResponseRule, status: u16, body: &[u8], json: Option<&Val
 /// duplicate rule (the most specific), then the accepted rule; anything else is a rejection.
 pub fn classify_post(rules: &ResponseRules, status: u16, body: &[u8]) -> PostOutcome {
     if status >= 500 {
-        return PostOutcome::Error(format!("buyer answered HTTP {status}"));
+        return PostOutcome::Error(format!("http_{status}"));
     }
     let json: Option<Value> = serde_json::from_slice(body).ok();
     if rule_matches(&rules.duplicate, status, body, json.as_ref()) {
