@@ -49,9 +49,33 @@ impl Debit {
 /// The debits of selling one lead on `contract` at `price` now.
 pub fn sale_debits(contract: &Contract, buyer: &Buyer, price: Money, now: Timestamp) -> Vec<Debit> {
     let caps = &contract.caps;
+    let mut debits = Vec::new();
+    // Runs for every eligible contract on every ping: most contracts have no caps, and they
+    // must not pay for local-time formatting.
+    let has_caps = caps.hourly.is_some()
+        || caps.daily.is_some()
+        || caps.weekly.is_some()
+        || caps.monthly.is_some()
+        || caps.daily_spend.is_some();
+    if has_caps {
+        cap_debits(contract, price, now, &mut debits);
+    }
+    if let Some(balance) = buyer.balance {
+        debits.push(Debit {
+            key: format!("balance:{}", buyer.id),
+            amount: price.minor(),
+            limit: balance.minor(),
+            is_money: true,
+            expires_at: None,
+        });
+    }
+    debits
+}
+
+fn cap_debits(contract: &Contract, price: Money, now: Timestamp, debits: &mut Vec<Debit>) {
+    let caps = &contract.caps;
     let local = now.with_timezone(&caps.time_zone);
     let day = local.format("%Y-%m-%d").to_string();
-    let iso = local.iso_week();
     let id = contract.id.as_str();
     let count = |period: &str, bucket: String, limit: u32, keep: Duration| Debit {
         key: format!("cap:{id}:{period}:{bucket}"),
@@ -60,7 +84,6 @@ pub fn sale_debits(contract: &Contract, buyer: &Buyer, price: Money, now: Timest
         is_money: false,
         expires_at: Some(now + keep),
     };
-    let mut debits = Vec::new();
     if let Some(limit) = caps.hourly {
         debits.push(count("h", local.format("%Y-%m-%dT%H").to_string(), limit, Duration::hours(2)));
     }
@@ -68,6 +91,7 @@ pub fn sale_debits(contract: &Contract, buyer: &Buyer, price: Money, now: Timest
         debits.push(count("d", day.clone(), limit, Duration::days(2)));
     }
     if let Some(limit) = caps.weekly {
+        let iso = local.iso_week();
         debits.push(count("w", format!("{}-W{:02}", iso.year(), iso.week()), limit, Duration::days(8)));
     }
     if let Some(limit) = caps.monthly {
@@ -82,16 +106,6 @@ pub fn sale_debits(contract: &Contract, buyer: &Buyer, price: Money, now: Timest
             expires_at: Some(now + Duration::days(2)),
         });
     }
-    if let Some(balance) = buyer.balance {
-        debits.push(Debit {
-            key: format!("balance:{}", buyer.id),
-            amount: price.minor(),
-            limit: balance.minor(),
-            is_money: true,
-            expires_at: None,
-        });
-    }
-    debits
 }
 
 #[cfg(test)]
