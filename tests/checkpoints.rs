@@ -215,7 +215,7 @@ async fn dq_is_recorded_then_not_asked_again_inside_the_dq_window() {
 }
 
 #[tokio::test]
-async fn real_time_bids_are_asked_in_parallel_and_late_or_empty_bids_are_no_bids() {
+async fn real_time_bids_late_or_empty_are_no_bids_and_high_ones_are_held_to_the_ceiling() {
     let mut c = base_config();
     c.push_str(&contract("fixed", "b1", "auto-excl", "10.00", ""));
     c.push_str(&contract(
