@@ -192,6 +192,14 @@ dq = { url = "http://127.0.0.1:9001/dq", window_days = 366 }
     }
 
     #[test]
+    fn a_partner_key_given_both_ways_must_agree() {
+        check(
+            "[[partners]]\nid = \"p2\"\napi_key = \"a-long-enough-partner-key\"\napi_key_sha256 = \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"\n",
+            &["[[partners]] id \"p2\", field \"api_key_sha256\": does not match the SHA-256 of api_key"],
+        );
+    }
+
+    #[test]
     fn syntax_and_unknown_fields_are_reported_with_lines() {
         check("[[verticals]]\nid = \"x\"\nwindow = 3\n", &["extra.toml:3: unknown field `window`"]);
         check("this is not toml", &["extra.toml:1"]);

@@ -202,6 +202,11 @@ fn partner(e: &mut Errors<'_>, r: &RawPartner, offers: &BTreeMap<OfferId, Offer>
             Sha256Hex::digest("")
         })
     });
+    if let (Some(plain), Some(hash)) = (&from_plain, &from_hash) {
+        if plain != hash {
+            e.push("api_key_sha256", "does not match the SHA-256 of api_key; give one of them");
+        }
+    }
     let key = from_plain.or(from_hash).unwrap_or_else(|| {
         e.push("api_key_sha256", "a partner needs api_key_sha256 (or api_key through the admin API)");
         Sha256Hex::digest("")
