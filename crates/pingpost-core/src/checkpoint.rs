@@ -19,6 +19,7 @@ use crate::filter::matches_all;
 use crate::identity::IdentKind;
 use crate::ids::{BuyerId, ContractId};
 use crate::lead::LeadFields;
+use crate::window::WindowDays;
 use crate::Timestamp;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -67,6 +68,16 @@ pub enum SaleState {
     Duplicate,
 }
 
+impl SaleState {
+    /// Whether a sale mark in this state from `at` means the buyer has the consumer for a
+    /// contract with `window`: a reservation in flight always does (it may become a sale any
+    /// moment); a sale or a "duplicate" answer does inside the window. The one statement of
+    /// this rule, for checkpoint 4 and for every store's sale reservation.
+    pub fn counts_as_bought(self, at: Timestamp, window: WindowDays, now: Timestamp) -> bool {
+        self == SaleState::Reserved || window.contains(at, now)
+    }
+}
+
 /// A buyer's prior purchase of (or reservation on) this consumer, found by one identifier.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SaleMark {
@@ -92,16 +103,15 @@ pub struct ConsumerHistory {
 }
 
 impl ConsumerHistory {
-    /// The most recent sale mark of `buyer` that is inside `window` (a reservation in flight
-    /// always counts: it may become a sale any moment).
-    pub fn sale_within(&self, buyer: &BuyerId, window: crate::window::WindowDays, now: Timestamp) -> Option<&SaleMark> {
+    /// The most recent sale mark by which `buyer` has the consumer for `window`.
+    pub fn sale_within(&self, buyer: &BuyerId, window: WindowDays, now: Timestamp) -> Option<&SaleMark> {
         self.sales
             .iter()
-            .filter(|m| &m.buyer == buyer && (m.state == SaleState::Reserved || window.contains(m.at, now)))
+            .filter(|m| &m.buyer == buyer && m.state.counts_as_bought(m.at, window, now))
             .max_by_key(|m| m.at)
     }
 
-    pub fn dq_within(&self, buyer: &BuyerId, window: crate::window::WindowDays, now: Timestamp) -> Option<&DqMark> {
+    pub fn dq_within(&self, buyer: &BuyerId, window: WindowDays, now: Timestamp) -> Option<&DqMark> {
         self.dq.iter().filter(|m| &m.buyer == buyer && window.contains(m.at, now)).max_by_key(|m| m.at)
     }
 }

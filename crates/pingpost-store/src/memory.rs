@@ -201,10 +201,7 @@ impl MemoryStore {
                 let prior = c
                     .sales
                     .iter()
-                    .filter(|s| {
-                        &s.buyer == buyer
-                            && (s.state == SaleState::Reserved || window.contains(s.at, req.record.reserved_at))
-                    })
+                    .filter(|s| &s.buyer == buyer && s.state.counts_as_bought(s.at, window, req.record.reserved_at))
                     .max_by_key(|s| s.at);
                 if let Some(s) = prior {
                     return ReserveOutcome::AlreadyBought { matched: *kind, prior_at: s.at };
