@@ -54,7 +54,7 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PingRequest) 
     match decide(engine, &config, partner, offer, &req, arrival, now).await {
         Ok(answer) => {
             let stored = serde_json::to_vec(&answer).map_err(|e| EngineError::Corrupt(e.to_string()))?;
-            if let Err(e) = engine.store.complete_claim(key, stored, now + IDEMPOTENCY_KEEP).await {
+            if let Err(e) = engine.store.complete_claim(key, stored, now, now + IDEMPOTENCY_KEEP).await {
                 tracing::warn!(ping_id = %answer.ping_id, error = %e, "idempotency answer not stored");
             }
             Ok(answer)
@@ -217,7 +217,7 @@ async fn decide(
             expires_at,
         };
         let bytes = serde_json::to_vec(&record).map_err(|e| EngineError::Corrupt(e.to_string()))?;
-        if let Err(e) = engine.store.put_blob(format!("ping:{ping_id}"), bytes, expires_at + RECORD_GRACE).await {
+        if let Err(e) = engine.store.put_blob(format!("ping:{ping_id}"), bytes, now, expires_at + RECORD_GRACE).await {
             release(engine, admission).await;
             return Err(e.into());
         }

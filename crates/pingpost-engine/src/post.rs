@@ -77,7 +77,8 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
         Ok(answer) => {
             match serde_json::to_vec(&answer) {
                 Ok(stored) => {
-                    if let Err(e) = engine.store.complete_claim(key, stored, record.expires_at + RECORD_GRACE).await {
+                    let keep_until = record.expires_at + RECORD_GRACE;
+                    if let Err(e) = engine.store.complete_claim(key, stored, engine.now(), keep_until).await {
                         tracing::error!(ping_id = %record.ping_id, error = %e, "post answer not stored; the claim's lease keeps repeats out");
                     }
                 }

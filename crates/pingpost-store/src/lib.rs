@@ -73,8 +73,8 @@ pub trait Store: Send + Sync + 'static {
     /// One ledger entry.
     fn sale(&self, sale_id: String) -> StoreFuture<'_, Option<SaleRecord>>;
 
-    /// Stores an opaque blob (a ping awaiting its post) until `expires_at`.
-    fn put_blob(&self, key: String, value: Vec<u8>, expires_at: Timestamp) -> StoreFuture<'_, ()>;
+    /// Stores an opaque blob (a ping awaiting its post) from `now` until `expires_at`.
+    fn put_blob(&self, key: String, value: Vec<u8>, now: Timestamp, expires_at: Timestamp) -> StoreFuture<'_, ()>;
 
     fn get_blob(&self, key: String, now: Timestamp) -> StoreFuture<'_, Option<Vec<u8>>>;
 
@@ -83,7 +83,13 @@ pub trait Store: Send + Sync + 'static {
     fn claim(&self, req: ClaimRequest) -> StoreFuture<'_, Claim>;
 
     /// Stores the answer of a claimed key, kept until `keep_until`.
-    fn complete_claim(&self, key: String, answer: Vec<u8>, keep_until: Timestamp) -> StoreFuture<'_, ()>;
+    fn complete_claim(
+        &self,
+        key: String,
+        answer: Vec<u8>,
+        now: Timestamp,
+        keep_until: Timestamp,
+    ) -> StoreFuture<'_, ()>;
 
     /// Gives a claim up without an answer (the request failed before deciding anything).
     fn abandon_claim(&self, key: String) -> StoreFuture<'_, ()>;

@@ -410,7 +410,7 @@ impl Store for MemoryStore {
         ready(lock(&self.ledger).sales.get(&sale_id).map(|e| e.record.clone()))
     }
 
-    fn put_blob(&self, key: String, value: Vec<u8>, expires_at: Timestamp) -> StoreFuture<'_, ()> {
+    fn put_blob(&self, key: String, value: Vec<u8>, _now: Timestamp, expires_at: Timestamp) -> StoreFuture<'_, ()> {
         self.blobs.insert(key, (value, expires_at));
         ready(())
     }
@@ -424,7 +424,13 @@ impl Store for MemoryStore {
         ready(self.claim_now(req))
     }
 
-    fn complete_claim(&self, key: String, answer: Vec<u8>, keep_until: Timestamp) -> StoreFuture<'_, ()> {
+    fn complete_claim(
+        &self,
+        key: String,
+        answer: Vec<u8>,
+        _now: Timestamp,
+        keep_until: Timestamp,
+    ) -> StoreFuture<'_, ()> {
         if let Some(mut c) = self.claims.get_mut(&key) {
             c.state = ClaimState::Done { answer, keep_until };
         }
@@ -475,6 +481,61 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn conformance() {
-        crate::conformance::run_all(|| Arc::new(MemoryStore::new())).await;
+        crate::conformance::run_all(|| async { Arc::new(MemoryStore::new()) }).await;
+    }
+
+    /// The embedded store has no TTLs: its sweep forgets what the longest window no longer
+    /// reaches (Redis does the same with key expiry).
+    #[tokio::test]
+    async fn sweep_forgets_state_older_than_the_longest_window() {
+        use chrono::{Duration, TimeZone, Utc};
+        use pingpost_core::caps::Debit;
+        use pingpost_core::ids::{ContractId, OfferId, PartnerId};
+        use pingpost_core::window::WindowDays;
+        let s = MemoryStore::new();
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).single().expect("valid time");
+        let email = Ident { kind: IdentKind::Email, hash: Sha256Hex::digest("old") };
+        let window = WindowDays::new(30).expect("valid window");
+        let admission = Admission {
+            idents: vec![email.clone()],
+            vertical: VerticalId::new("auto"),
+            window,
+            ping_id: "p".into(),
+            now: t0,
+        };
+        assert!(matches!(s.admit(admission).await, Ok(AdmitOutcome::Admitted { .. })));
+        let debit = Debit {
+            key: "cap:c1:d:x".into(),
+            amount: 1,
+            limit: 5,
+            is_money: false,
+            expires_at: Some(t0 + Duration::days(1)),
+        };
+        let record = SaleRecord {
+            sale_id: "s1".into(),
+            ping_id: "p".into(),
+            partner: PartnerId::new("p1"),
+            offer: OfferId::new("o1"),
+            vertical: VerticalId::new("auto"),
+            buyer: BuyerId::new("b1"),
+            contract: ContractId::new("c1"),
+            price: Money::from_minor(100),
+            reserved_at: t0,
+            state: LedgerState::Reserved,
+        };
+        let r = SaleReservation {
+            idents: vec![Ident { kind: IdentKind::Email, hash: Sha256Hex::digest("sold") }],
+            window: Some(window),
+            debits: vec![debit],
+            lease_until: t0 + Duration::minutes(5),
+            record,
+        };
+        assert_eq!(s.reserve_sale(r).await.ok(), Some(ReserveOutcome::Reserved));
+        s.commit_sale("s1".into(), Money::from_minor(100), t0).await.expect("commit");
+
+        let report = s.sweep(t0 + Duration::days(31), Duration::days(30)).await.expect("sweep");
+        assert_eq!((report.consumers_removed, report.counters_removed), (2, 1), "{report:?}");
+        assert_eq!(s.sale("s1".into()).await.expect("sale"), None);
+        assert!(!s.dump().contains(Sha256Hex::digest("old").as_str()));
     }
 }

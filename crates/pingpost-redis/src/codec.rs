@@ -1,0 +1,202 @@
+//! How values are written in Redis: times as integer milliseconds, marks as `|`-separated
+//! text the Lua scripts can read with a pattern, ledger records as JSON.
+
+use chrono::{TimeZone, Utc};
+use pingpost_core::checkpoint::{DqMark, SaleMark, SaleState};
+use pingpost_core::identity::{Ident, IdentKind, Sha256Hex};
+use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
+use pingpost_core::money::Money;
+use pingpost_core::Timestamp;
+use pingpost_store::{LedgerState, SaleRecord, StoreError};
+
+pub fn ms(t: Timestamp) -> i64 {
+    t.timestamp_millis()
+}
+
+pub fn from_ms(ms: i64) -> Result<Timestamp, StoreError> {
+    Utc.timestamp_millis_opt(ms).single().ok_or_else(|| corrupt(format!("time {ms}")))
+}
+
+pub fn parse_ms(text: &str) -> Result<Timestamp, StoreError> {
+    from_ms(text.parse().map_err(|_| corrupt(format!("time {text:?}")))?)
+}
+
+/// A Redis TTL (ms) for something that must live from `now` until `until`: relative, so
+/// that Redis's own clock never decides a logical expiry (tests run on a manual clock).
+pub fn ttl_ms(now: Timestamp, until: Timestamp) -> i64 {
+    (until - now).num_milliseconds().max(1)
+}
+
+pub fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn kind_code(kind: IdentKind) -> char {
+    match kind {
+        IdentKind::Email => 'e',
+        IdentKind::Phone => 'p',
+    }
+}
+
+/// `e:<hash>,p:<hash>`: hashes only, never the identifiers themselves.
+pub fn encode_idents(idents: &[Ident]) -> String {
+    idents.iter().map(|i| format!("{}:{}", kind_code(i.kind), i.hash.as_str())).collect::<Vec<_>>().join(",")
+}
+
+pub fn decode_idents(text: &str) -> Result<Vec<Ident>, StoreError> {
+    text.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|part| {
+            let (kind, hash) = part.split_once(':').ok_or_else(|| corrupt("identifier list"))?;
+            let kind = match kind {
+                "e" => IdentKind::Email,
+                "p" => IdentKind::Phone,
+                _ => return Err(corrupt("identifier kind")),
+            };
+            let hash = Sha256Hex::parse(hash).ok_or_else(|| corrupt("identifier hash"))?;
+            Ok(Ident { kind, hash })
+        })
+        .collect()
+}
+
+fn sale_state(code: &str) -> Result<SaleState, StoreError> {
+    match code {
+        "R" => Ok(SaleState::Reserved),
+        "S" => Ok(SaleState::Sold),
+        "D" => Ok(SaleState::Duplicate),
+        other => Err(corrupt(format!("sale mark state {other:?}"))),
+    }
+}
+
+/// A consumer-hash field written by the scripts: `s:<sale>` = `<at>|<state>|<buyer>`,
+/// `d:<buyer>` = `<at>`. Other fields are not history.
+pub enum HistoryField {
+    Sale(SaleMark),
+    Dq(DqMark),
+}
+
+pub fn decode_history_field(field: &str, value: &str, matched: IdentKind) -> Result<Option<HistoryField>, StoreError> {
+    if field.starts_with("s:") {
+        let mut parts = value.splitn(3, '|');
+        let (Some(at), Some(state), Some(buyer)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(corrupt("sale mark"));
+        };
+        return Ok(Some(HistoryField::Sale(SaleMark {
+            buyer: BuyerId::new(buyer),
+            matched,
+            at: parse_ms(at)?,
+            state: sale_state(state)?,
+        })));
+    }
+    if let Some(buyer) = field.strip_prefix("d:") {
+        return Ok(Some(HistoryField::Dq(DqMark { buyer: BuyerId::new(buyer), matched, at: parse_ms(value)? })));
+    }
+    Ok(None)
+}
+
+pub fn ledger_code(state: LedgerState) -> &'static str {
+    match state {
+        LedgerState::Reserved => "R",
+        LedgerState::Sold => "S",
+        LedgerState::Released => "B",
+        LedgerState::RolledBack => "D",
+        LedgerState::Unconfirmed => "U",
+    }
+}
+
+fn ledger_state(code: &str) -> Result<LedgerState, StoreError> {
+    [LedgerState::Reserved, LedgerState::Sold, LedgerState::Released, LedgerState::RolledBack, LedgerState::Unconfirmed]
+        .into_iter()
+        .find(|s| ledger_code(*s) == code)
+        .ok_or_else(|| corrupt(format!("ledger state {code:?}")))
+}
+
+/// The parts of a ledger record that never change after the reservation.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredRecord {
+    sale_id: String,
+    ping_id: String,
+    partner: PartnerId,
+    offer: OfferId,
+    vertical: VerticalId,
+    buyer: BuyerId,
+    contract: ContractId,
+    reserved_at_ms: i64,
+}
+
+pub fn encode_record(r: &SaleRecord) -> Result<String, StoreError> {
+    let stored = StoredRecord {
+        sale_id: r.sale_id.clone(),
+        ping_id: r.ping_id.clone(),
+        partner: r.partner.clone(),
+        offer: r.offer.clone(),
+        vertical: r.vertical.clone(),
+        buyer: r.buyer.clone(),
+        contract: r.contract.clone(),
+        reserved_at_ms: ms(r.reserved_at),
+    };
+    serde_json::to_string(&stored).map_err(corrupt)
+}
+
+/// A ledger entry from its `rec`, `price` and `st` fields.
+pub fn decode_record(rec: &str, price: &str, state: &str) -> Result<SaleRecord, StoreError> {
+    let s: StoredRecord = serde_json::from_str(rec).map_err(corrupt)?;
+    Ok(SaleRecord {
+        sale_id: s.sale_id,
+        ping_id: s.ping_id,
+        partner: s.partner,
+        offer: s.offer,
+        vertical: s.vertical,
+        buyer: s.buyer,
+        contract: s.contract,
+        price: Money::from_minor(price.parse().map_err(|_| corrupt("ledger price"))?),
+        reserved_at: from_ms(s.reserved_at_ms)?,
+        state: ledger_state(state)?,
+    })
+}
+
+/// A blob is stored as `<expiry ms>|<bytes>` so a read can honour the caller's clock.
+pub fn encode_blob(value: &[u8], expires_at: Timestamp) -> Vec<u8> {
+    let mut out = format!("{}|", ms(expires_at)).into_bytes();
+    out.extend_from_slice(value);
+    out
+}
+
+pub fn decode_blob(raw: &[u8], now: Timestamp) -> Result<Option<Vec<u8>>, StoreError> {
+    let bar = raw.iter().position(|b| *b == b'|').ok_or_else(|| corrupt("blob"))?;
+    let expiry = std::str::from_utf8(&raw[..bar]).map_err(corrupt)?;
+    if parse_ms(expiry)? <= now {
+        return Ok(None);
+    }
+    Ok(Some(raw[bar + 1..].to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_round_trip_as_hashes_only() {
+        let idents = vec![
+            Ident { kind: IdentKind::Email, hash: Sha256Hex::digest("a") },
+            Ident { kind: IdentKind::Phone, hash: Sha256Hex::digest("p") },
+        ];
+        let text = encode_idents(&idents);
+        assert_eq!(decode_idents(&text).ok(), Some(idents));
+    }
+
+    #[test]
+    fn a_sale_mark_keeps_a_buyer_id_containing_the_separator() {
+        let f = decode_history_field("s:x", "1000|S|odd|buyer", IdentKind::Email).ok().flatten();
+        let Some(HistoryField::Sale(m)) = f else { panic!("sale mark expected") };
+        assert_eq!((m.buyer.as_str(), m.state), ("odd|buyer", SaleState::Sold));
+    }
+
+    #[test]
+    fn blobs_honour_the_callers_clock() {
+        let t = Utc.timestamp_millis_opt(1_000_000).single().unwrap_or_default();
+        let raw = encode_blob(b"a|b", t + chrono::Duration::seconds(1));
+        assert_eq!(decode_blob(&raw, t).ok().flatten(), Some(b"a|b".to_vec()));
+        assert_eq!(decode_blob(&raw, t + chrono::Duration::seconds(1)).ok().flatten(), None);
+    }
+}

@@ -1,0 +1,84 @@
+//! Every key pingpost writes to Redis. The part in braces is the hash tag: keys with the
+//! same tag live in the same slot of a Redis Cluster, which is what lets one Lua script
+//! touch them together. ARCHITECTURE.md ("Redis key layout") lists types, TTLs and why.
+
+use pingpost_core::identity::Sha256Hex;
+
+/// Builds keys under one namespace (`pp` in production; tests use a fresh one per store).
+#[derive(Clone, Debug)]
+pub struct Keys {
+    ns: String,
+}
+
+impl Keys {
+    pub fn new(ns: impl Into<String>) -> Self {
+        Keys { ns: ns.into() }
+    }
+
+    /// String: when the identifier was suppressed (ms). No TTL: suppression is permanent.
+    pub fn suppressed(&self, hash: &Sha256Hex) -> String {
+        format!("{}:{{{}}}:sup", self.ns, hash.as_str())
+    }
+
+    /// Hash: the identifier's dedup state — vertical submissions, sale marks, DQ marks.
+    pub fn consumer(&self, hash: &Sha256Hex) -> String {
+        format!("{}:{{{}}}:c", self.ns, hash.as_str())
+    }
+
+    /// Hash: one sales-ledger entry (state, record, debits, identifiers).
+    pub fn sale(&self, sale_id: &str) -> String {
+        format!("{}:{{ledger}}:sale:{sale_id}", self.ns)
+    }
+
+    /// Sorted set: reserved sales by lease expiry, for the sweep.
+    pub fn leases(&self) -> String {
+        format!("{}:{{ledger}}:leases", self.ns)
+    }
+
+    /// String (integer): a cap, spend or balance counter.
+    pub fn counter(&self, key: &str) -> String {
+        format!("{}:{{ledger}}:ctr:{key}", self.ns)
+    }
+
+    /// String: an opaque blob (a ping awaiting its post), prefixed with its expiry.
+    pub fn blob(&self, key: &str) -> String {
+        format!("{}:blob:{key}", self.ns)
+    }
+
+    /// Hash: a claimed request key (post, idempotent ping) and its answer.
+    pub fn claim(&self, key: &str) -> String {
+        format!("{}:claim:{key}", self.ns)
+    }
+
+    /// Stream: the dedup audit log.
+    pub fn audit(&self) -> String {
+        format!("{}:audit", self.ns)
+    }
+
+    /// Everything of this namespace (for scans in tests and tools).
+    pub fn pattern(&self) -> String {
+        format!("{}:*", self.ns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(key: &str) -> &str {
+        let open = key.find('{').expect("tagged");
+        let close = key[open..].find('}').expect("closed") + open;
+        &key[open + 1..close]
+    }
+
+    #[test]
+    fn consumer_keys_share_the_identifiers_slot_and_ledger_keys_share_one() {
+        let k = Keys::new("pp");
+        let h = Sha256Hex::digest("x");
+        assert_eq!(tag(&k.suppressed(&h)), h.as_str());
+        assert_eq!(tag(&k.consumer(&h)), h.as_str());
+        for key in [k.sale("s1"), k.leases(), k.counter("cap:c1:d:2026-11-22")] {
+            assert_eq!(tag(&key), "ledger");
+        }
+    }
+}

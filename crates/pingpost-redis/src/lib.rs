@@ -1,0 +1,130 @@
+//! The store on Redis and Redis Cluster — how pingpost runs in production, with several
+//! stateless engine nodes sharing one store.
+//!
+//! Every check-then-write is one Lua script whose keys share one hash slot: consumer state
+//! is tagged by identifier hash, the sales ledger and its counters by `{ledger}`. An
+//! operation that spans several slots (a consumer with an email *and* a phone; a sale that
+//! marks the consumer and takes the buyer's caps) runs one script per slot in a fixed
+//! order, each of which refuses or writes atomically, and undoes the earlier steps when a
+//! later one refuses. ARCHITECTURE.md ("Redis key layout", "Why the Redis steps are safe")
+//! gives the argument.
+//!
+//! "Now" always comes from the caller (ARGV), never from Redis's clock, and TTLs are set
+//! relative to it: Redis's expiry only collects garbage, the scripts decide what is expired.
+
+mod codec;
+mod conn;
+mod keys;
+mod scripts;
+mod store;
+
+pub use keys::Keys;
+
+use conn::Conn;
+use pingpost_store::{StoreError, StoreResult};
+use redis::io::tcp::TcpSettings;
+use redis::{IntoConnectionInfo, RedisResult};
+use scripts::Scripts;
+use std::future::Future;
+use std::time::Duration;
+
+/// How the store talks to Redis.
+#[derive(Clone, Debug)]
+pub struct RedisOptions {
+    /// Prefix of every key (`pp`); lets tests share a server without seeing each other.
+    pub namespace: String,
+    /// Upper bound on any one store operation, connection included: past it the request
+    /// fails with 503 instead of hanging.
+    pub op_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    /// How long consumer dedup state and ledger entries are kept after their last write:
+    /// the longest window any contract can be given (365 days) and a day of slack, because
+    /// an operator may lengthen a window and expects older events to count.
+    pub retention: chrono::Duration,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        RedisOptions {
+            namespace: "pp".into(),
+            op_timeout: Duration::from_millis(1000),
+            connect_timeout: Duration::from_millis(500),
+            response_timeout: Duration::from_millis(500),
+            retention: pingpost_core::window::WindowDays::MAX.duration() + chrono::Duration::days(1),
+        }
+    }
+}
+
+/// The Redis store. Cheap to share: the connection is multiplexed.
+pub struct RedisStore {
+    conn: Conn,
+    keys: Keys,
+    scripts: Scripts,
+    opts: RedisOptions,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore").field("keys", &self.keys).finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects to `urls`: one `redis://` URL for a single server, a comma-separated list
+    /// of them for a Redis Cluster (any reachable masters; the rest is discovered).
+    pub async fn connect(urls: &str, opts: RedisOptions) -> StoreResult<Self> {
+        let nodes: Vec<&str> = urls.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
+        let tcp = || TcpSettings::default().set_nodelay(true);
+        let connect = async {
+            match nodes.as_slice() {
+                [] => Err(redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "no Redis URL given"))),
+                [one] => {
+                    let info = one.into_connection_info()?.set_tcp_settings(tcp());
+                    let client = redis::Client::open(info)?;
+                    let config = redis::aio::ConnectionManagerConfig::new()
+                        .set_connection_timeout(Some(opts.connect_timeout))
+                        .set_response_timeout(Some(opts.response_timeout))
+                        .set_number_of_retries(1)
+                        .set_max_delay(Duration::from_millis(200));
+                    Ok(Conn::Single(client.get_connection_manager_with_config(config).await?))
+                }
+                many => {
+                    let client = redis::cluster::ClusterClientBuilder::new(many.to_vec())
+                        .tcp_settings(tcp())
+                        .connection_timeout(opts.connect_timeout)
+                        .response_timeout(opts.response_timeout)
+                        .retries(2)
+                        .build()?;
+                    Ok(Conn::Cluster(client.get_async_connection().await?))
+                }
+            }
+        };
+        let conn = bounded(opts.op_timeout, connect).await?;
+        Ok(RedisStore { conn, keys: Keys::new(opts.namespace.clone()), scripts: Scripts::new(), opts })
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    async fn run<T>(&self, op: impl Future<Output = RedisResult<T>>) -> StoreResult<T> {
+        bounded(self.opts.op_timeout, op).await
+    }
+}
+
+async fn bounded<T>(limit: Duration, op: impl Future<Output = RedisResult<T>>) -> StoreResult<T> {
+    match tokio::time::timeout(limit, op).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(classify(e)),
+        Err(_) => Err(StoreError::Unavailable(format!("no answer from Redis within {} ms", limit.as_millis()))),
+    }
+}
+
+fn classify(e: redis::RedisError) -> StoreError {
+    if e.kind() == redis::ErrorKind::UnexpectedReturnType {
+        StoreError::Corrupt(e.to_string())
+    } else {
+        StoreError::Unavailable(e.to_string())
+    }
+}

@@ -1,0 +1,239 @@
+//! Real Redis for tests: each [`RedisServer`] is a `redis-server` process this test
+//! started on a free loopback port, in its own directory, killed when dropped. Tests never
+//! touch a Redis they did not start (the machine's own on 6379 included).
+//!
+//! `redis-server` and `redis-cli` must be on the PATH; `scripts/test.sh` installs Debian's
+//! `redis-server` package when they are missing.
+
+#![allow(clippy::expect_used, clippy::panic)]
+// Waiting for an external process is wall-clock business: tokio's paused time must not
+// apply to it, so std's Instant is the right clock here.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+const START_ATTEMPTS: usize = 8;
+const READY_WITHIN: Duration = Duration::from_secs(10);
+
+/// One `redis-server` process.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+    cluster: bool,
+}
+
+fn fresh_dir() -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "pingpost-redis-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temporary directory for redis-server");
+    dir
+}
+
+/// A loopback port nobody listens on now (and, for cluster nodes, whose bus port
+/// `port + 10000` is free too).
+fn free_port(cluster: bool) -> u16 {
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = l.local_addr().expect("local address").port();
+        if !cluster {
+            return port;
+        }
+        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Sends one inline command and reads the first reply line (and a bulk body, if any).
+fn command(port: u16, cmd: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(format!("{cmd}\r\n").as_bytes()).ok()?;
+    let mut reader = BufReader::new(s);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    if let Some(len) = line.strip_prefix('$').and_then(|l| l.trim().parse::<usize>().ok()) {
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).ok()?;
+        return Some(String::from_utf8_lossy(&body).into_owned());
+    }
+    Some(line.trim().to_string())
+}
+
+impl RedisServer {
+    /// A standalone server, ready to answer.
+    pub fn start() -> Self {
+        Self::start_mode(false)
+    }
+
+    fn start_mode(cluster: bool) -> Self {
+        let dir = fresh_dir();
+        for _ in 0..START_ATTEMPTS {
+            let mut server = RedisServer { child: None, port: free_port(cluster), dir: dir.clone(), cluster };
+            if server.spawn() {
+                return server;
+            }
+        }
+        panic!("redis-server did not start after {START_ATTEMPTS} attempts (is it installed? see scripts/test.sh)");
+    }
+
+    /// Starts the process on `self.port`; false when it exited (the port was taken meanwhile).
+    fn spawn(&mut self) -> bool {
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--protected-mode", "no", "--loglevel", "warning"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if self.cluster {
+            cmd.args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
+                .args(["--cluster-node-timeout", "5000"]);
+        }
+        let child = cmd.spawn().expect("redis-server on the PATH (scripts/test.sh installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + READY_WITHIN;
+        while Instant::now() < deadline {
+            if command(self.port, "PING").as_deref() == Some("+PONG") {
+                return true;
+            }
+            if let Some(child) = self.child.as_mut() {
+                if child.try_wait().ok().flatten().is_some() {
+                    self.child = None;
+                    return false;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.stop();
+        false
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (an outage, as far as its clients can tell).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (empty: it keeps nothing on disk).
+    pub fn restart(&mut self) {
+        self.stop();
+        assert!(self.spawn(), "redis-server did not restart on port {}", self.port);
+    }
+
+    /// The `INFO commandstats` total of calls, `info` itself excluded.
+    pub fn commands_executed(&self) -> u64 {
+        let info = command(self.port, "INFO commandstats").expect("INFO commandstats");
+        info.lines()
+            .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info:"))
+            .filter_map(|l| l.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Redis Cluster of three masters (no replicas) on loopback.
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start() -> Self {
+        let nodes: Vec<RedisServer> = (0..3).map(|_| RedisServer::start_mode(true)).collect();
+        let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let status = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli on the PATH (Debian's redis-tools, a dependency of redis-server)");
+        assert!(status.success(), "redis-cli --cluster create failed");
+        let deadline = Instant::now() + READY_WITHIN;
+        while !nodes.iter().all(|n| command(n.port, "CLUSTER INFO").is_some_and(|i| i.contains("cluster_state:ok"))) {
+            assert!(Instant::now() < deadline, "the cluster did not reach cluster_state:ok");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        RedisCluster { nodes }
+    }
+
+    /// The comma-separated URL list pingpost takes for a cluster.
+    pub fn urls(&self) -> String {
+        self.nodes.iter().map(RedisServer::url).collect::<Vec<_>>().join(",")
+    }
+
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    pub fn commands_executed(&self) -> u64 {
+        self.nodes.iter().map(RedisServer::commands_executed).sum()
+    }
+}
+
+/// Every key matching `pattern` on every node of `urls`, with its value rendered as text,
+/// so a test can prove what is *not* stored (no plaintext email or phone).
+pub async fn dump(urls: &str, pattern: &str) -> String {
+    use redis::AsyncCommands;
+    let mut out = String::new();
+    for url in urls.split(',') {
+        let client = redis::Client::open(url).expect("a redis:// URL");
+        let mut con = client.get_multiplexed_async_connection().await.expect("connect for a dump");
+        let keys: Vec<String> = {
+            let mut iter: redis::AsyncIter<String> = con.scan_match(pattern).await.expect("SCAN");
+            let mut keys = Vec::new();
+            while let Some(k) = iter.next_item().await {
+                keys.push(k.expect("a key"));
+            }
+            keys
+        };
+        for key in keys {
+            let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut con).await.expect("TYPE");
+            let value = match kind.as_str() {
+                "string" => con.get::<_, Vec<u8>>(&key).await.map(|v| String::from_utf8_lossy(&v).into_owned()),
+                "hash" => con.hgetall::<_, Vec<(String, Vec<u8>)>>(&key).await.map(|v| {
+                    v.iter().map(|(f, x)| format!("{f}={}", String::from_utf8_lossy(x))).collect::<Vec<_>>().join(" ")
+                }),
+                "zset" => con.zrange::<_, Vec<String>>(&key, 0, -1).await.map(|v| v.join(" ")),
+                "stream" => redis::cmd("XRANGE")
+                    .arg(&key)
+                    .arg("-")
+                    .arg("+")
+                    .query_async::<redis::Value>(&mut con)
+                    .await
+                    .map(|v| format!("{v:?}")),
+                other => Ok(format!("<{other}>")),
+            }
+            .expect("read a value");
+            out.push_str(&format!("{key} {value}\n"));
+        }
+    }
+    out
+}
