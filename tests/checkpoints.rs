@@ -32,7 +32,7 @@ async fn suppression_stops_the_lead_by_email_or_phone_and_nothing_else() {
     assert_eq!(other["status"], "accepted");
     assert_eq!(h.buyers.count("b1", "bid") + h.buyers.count("b1", "dq"), 0, "suppressed leads reach no buyer");
 
-    let audit = h.audit();
+    let audit = h.audit().await;
     let suppressed: Vec<_> = audit.iter().filter(|e| e.checkpoint.as_str() == "suppressed").collect();
     assert_eq!(suppressed.len(), 2);
     assert!(suppressed.iter().all(|e| e.buyer.is_none() && e.prior_at == Some(start_time())));
@@ -56,6 +56,7 @@ async fn vertical_dedup_matches_email_only_or_phone_only_across_partners_and_off
 
     let matched: Vec<_> = h
         .audit()
+        .await
         .iter()
         .rev()
         .filter(|e| e.checkpoint.as_str() == "vertical_duplicate")
@@ -98,7 +99,7 @@ async fn in_auction_dedup_keeps_one_contract_per_buyer() {
     let h = Harness::start(&c).await;
     let ping = h.ping("auto-excl", email("one@example.com")).await;
     assert_eq!(bid_contracts(&ping), ["c2", "c3"]);
-    assert_eq!(h.audit_hits(), [("c1".to_string(), "in_auction_duplicate".to_string())]);
+    assert_eq!(h.audit_hits().await, [("c1".to_string(), "in_auction_duplicate".to_string())]);
 }
 
 #[tokio::test]
@@ -111,7 +112,7 @@ async fn contract_window_skips_the_buyer_that_bought_inside_its_window() {
     h.advance_days(31);
     let ping = h.ping("auto-excl", lead(Some("sold@example.com"), Some("555-444-0000"))).await;
     assert_eq!(bid_contracts(&ping), ["c2"]);
-    let last = h.audit().into_iter().next().expect("audit entry");
+    let last = h.audit().await.into_iter().next().expect("audit entry");
     assert_eq!(
         (last.contract.map(|c| c.to_string()), last.checkpoint.as_str()),
         (Some("c1".into()), "contract_duplicate")
@@ -131,7 +132,7 @@ async fn contract_window_matches_by_phone_and_edge_is_half_open() {
     h.advance_secs(45 * DAY - 1);
     let inside = h.ping("auto-excl", lead(Some("new@example.com"), Some("5557770001"))).await;
     assert_eq!(inside["reason"], "no_bids", "bought by phone 1 s inside the window");
-    assert_eq!(h.audit()[0].matched.map(|m| m.as_str()), Some("phone"));
+    assert_eq!(h.audit().await[0].matched.map(|m| m.as_str()), Some("phone"));
 
     // Long past both the contract and the vertical window, c1 bids again.
     h.advance_days(31);
@@ -163,7 +164,7 @@ async fn dedup_disabled_contract_still_bids_for_a_consumer_it_bought() {
     h.advance_days(2);
     let (_, post) = h.sell("solar-excl", email("nurture@example.com")).await;
     assert_eq!(sold_to(&post), ["b1"], "the remarketing buyer buys the same consumer again");
-    assert!(h.audit().is_empty(), "{:?}", h.audit());
+    assert!(h.audit().await.is_empty(), "{:?}", h.audit().await);
 }
 
 #[tokio::test]
@@ -204,7 +205,7 @@ async fn dq_is_recorded_then_not_asked_again_inside_the_dq_window() {
     let second = h.ping("solar-excl", email("dq@example.com")).await;
     assert_eq!(bid_contracts(&second), ["c2"]);
     assert_eq!(h.buyers.count("b1", "dq"), 1, "not asked again");
-    assert_eq!(h.audit_hits(), [("c1".to_string(), "dq_duplicate".to_string())]);
+    assert_eq!(h.audit_hits().await, [("c1".to_string(), "dq_duplicate".to_string())]);
 
     // After the DQ window the buyer is asked again, and this time it qualifies the consumer.
     h.buyers.update("b1", |b| b.disqualify = false);
@@ -273,7 +274,7 @@ async fn filters_schedules_and_paused_contracts_are_not_candidates_and_not_dedup
     c.push_str(&contract("paused", "b5", "auto-excl", "20.00", "status = \"paused\""));
     let h = Harness::start(&c).await;
     assert_eq!(bid_contracts(&h.ping("auto-excl", email("f@example.com")).await), ["zip9"]);
-    assert!(h.audit().is_empty());
+    assert!(h.audit().await.is_empty());
     // Saturday 00:00 in New York: the weekend contract opens.
     h.advance_secs(4 * DAY + 14 * 3600);
     assert_eq!(bid_contracts(&h.ping("auto-excl", email("g@example.com")).await), ["weekend", "zip9"]);

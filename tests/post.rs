@@ -67,7 +67,7 @@ async fn duplicate_answer_rolls_the_sale_back_and_the_next_ping_skips_that_buyer
     let (_, post) = h.sell("auto-excl", lead(Some("dup@example.com"), Some("555-321-0000"))).await;
     assert_eq!(outcomes(&post), [("b1".into(), "duplicate".into()), ("b2".into(), "accepted".into())]);
     assert_eq!((h.counter(DAY_CAP).await, h.counter(DAY_SPEND).await), (0, 0), "cap and spend given back");
-    let rolled_back = h.audit().into_iter().find(|e| e.checkpoint.as_str() == "post_duplicate").expect("audited");
+    let rolled_back = h.audit().await.into_iter().find(|e| e.checkpoint.as_str() == "post_duplicate").expect("audited");
     assert_eq!(rolled_back.contract.map(|c| c.to_string()), Some("c1".into()));
 
     // Next ping of the same consumer (by phone only, past the vertical window): b1 is skipped
@@ -75,7 +75,7 @@ async fn duplicate_answer_rolls_the_sale_back_and_the_next_ping_skips_that_buyer
     h.advance_days(31);
     let ping = h.ping("auto-excl", lead(None, Some("555-321-0000"))).await;
     assert_eq!(bid_contracts(&ping), ["c2"]);
-    assert_eq!(h.audit()[0].checkpoint.as_str(), "contract_duplicate");
+    assert_eq!(h.audit().await[0].checkpoint.as_str(), "contract_duplicate");
 }
 
 #[tokio::test]

@@ -33,8 +33,8 @@ async fn no_plaintext_identifier_is_kept_anywhere_after_pings_posts_rollbacks_an
         .unwrap();
     h.ping("auto-excl", json!({"phone": "555-201-0003"})).await;
 
-    let store = h.store.dump();
-    let audit = serde_json::to_string(&h.audit()).unwrap();
+    let store = h.dump_store().await;
+    let audit = serde_json::to_string(&h.audit().await).unwrap();
     assert!(store.contains("ping:") && audit.contains("vertical_duplicate"), "the dumps hold the run's state");
     let alice = pingpost_core::identity::Sha256Hex::digest("alice.secret@example.com");
     assert!(store.contains(alice.as_str()), "identifiers are there, hashed");

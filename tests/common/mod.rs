@@ -1,15 +1,19 @@
 //! The integration harness: the real HTTP server in-process on 127.0.0.1:0, real simulated
-//! buyers on another loopback port, the embedded store, and a clock the test moves.
+//! buyers on another loopback port, a clock the test moves, and the store named by
+//! `PINGPOST_TEST_STORE`: `memory` (default) or `redis` (a redis-server this harness starts
+//! on a free port). `scripts/test.sh` runs the integration tests on both.
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 use chrono::TimeZone;
 use pingpost_buyersim::Buyers;
 use pingpost_core::config::{load_files, SourceFile};
-use pingpost_engine::audit::{AuditEntry, MemoryAudit};
+use pingpost_engine::audit::{AuditEntry, AuditSink, MemoryAudit};
 use pingpost_engine::clock::ManualClock;
 use pingpost_engine::{Engine, EngineParts};
 use pingpost_server::AppState;
-use pingpost_store::MemoryStore;
+use pingpost_redis::{RedisOptions, RedisStore};
+use pingpost_store::{MemoryStore, Store};
+use pingpost_testkit::RedisServer;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -87,9 +91,32 @@ pub fn contract(id: &str, buyer: &str, offer: &str, price: &str, extra: &str) ->
     format!("\n[[contracts]]\nid = \"{id}\"\nbuyer = \"{buyer}\"\noffer = \"{offer}\"\nprice = \"{price}\"\n{extra}\n")
 }
 
+/// Which store a harness runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    Redis,
+}
+
+impl Backend {
+    pub fn from_env() -> Backend {
+        match std::env::var("PINGPOST_TEST_STORE").as_deref() {
+            Ok("redis") => Backend::Redis,
+            Ok("memory") | Err(_) => Backend::Memory,
+            Ok(other) => panic!("PINGPOST_TEST_STORE={other:?}: use memory or redis"),
+        }
+    }
+}
+
+/// The store under a harness, kept so tests can look inside it.
+enum Backing {
+    Memory(Arc<MemoryStore>),
+    Redis { server: RedisServer, namespace: String },
+}
+
 pub struct Harness {
     pub engine: Arc<Engine>,
-    pub store: Arc<MemoryStore>,
+    backing: Backing,
     pub clock: Arc<ManualClock>,
     pub buyers: Arc<Buyers>,
     pub base: String,
@@ -102,7 +129,12 @@ pub fn start_time() -> chrono::DateTime<chrono::Utc> {
 }
 
 impl Harness {
+    /// A harness on the store `PINGPOST_TEST_STORE` names.
     pub async fn start(config_toml: &str) -> Harness {
+        Self::start_on(Backend::from_env(), config_toml).await
+    }
+
+    pub async fn start_on(backend: Backend, config_toml: &str) -> Harness {
         let buyers = Buyers::new();
         let buyer_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind buyers");
         let buyers_url = format!("http://{}", buyer_listener.local_addr().expect("addr"));
@@ -114,21 +146,28 @@ impl Harness {
             Err(errors) => panic!("test config invalid: {errors:#?}"),
         };
         let clock = Arc::new(ManualClock::new(start_time()));
-        let store = Arc::new(MemoryStore::new());
+        let (store, audit, backing): (Arc<dyn Store>, Arc<dyn AuditSink>, Backing) = match backend {
+            Backend::Memory => {
+                let store = Arc::new(MemoryStore::new());
+                (Arc::clone(&store) as _, Arc::new(MemoryAudit::new(10_000)), Backing::Memory(store))
+            }
+            Backend::Redis => {
+                let server = RedisServer::start();
+                let namespace = "pp".to_string();
+                let opts = RedisOptions { namespace: namespace.clone(), ..RedisOptions::default() };
+                let store = RedisStore::connect(&server.url(), opts).await.expect("connect to the test's Redis");
+                let audit = store.audit_log(10_000);
+                (Arc::new(store), Arc::new(audit), Backing::Redis { server, namespace })
+            }
+        };
         let engine = Arc::new(
-            Engine::new(EngineParts {
-                config,
-                store: Arc::clone(&store) as _,
-                clock: Arc::clone(&clock) as _,
-                audit: Arc::new(MemoryAudit::new(10_000)),
-            })
-            .expect("engine"),
+            Engine::new(EngineParts { config, store, clock: Arc::clone(&clock) as _, audit }).expect("engine"),
         );
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind api");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let state = Arc::new(AppState { engine: Arc::clone(&engine), body_limit: pingpost_server::DEFAULT_BODY_LIMIT });
         tokio::spawn(pingpost_server::serve(listener, state, std::future::pending()));
-        Harness { engine, store, clock, buyers, base, http: reqwest::Client::new() }
+        Harness { engine, backing, clock, buyers, base, http: reqwest::Client::new() }
     }
 
     pub async fn call(&self, path: &str, key: Option<&str>, body: Vec<u8>) -> (u16, Value) {
@@ -180,19 +219,38 @@ impl Harness {
         self.clock.advance(chrono::Duration::seconds(secs));
     }
 
-    pub fn audit(&self) -> Vec<AuditEntry> {
-        self.engine.audit().recent(usize::MAX)
+    /// Every audit entry, newest first (after the log's writer caught up).
+    pub async fn audit(&self) -> Vec<AuditEntry> {
+        self.engine.audit().flush().await.expect("audit flushed");
+        self.engine.audit().recent(usize::MAX).await.expect("audit readable")
     }
 
     /// (contract, checkpoint) of every audit entry, oldest first.
-    pub fn audit_hits(&self) -> Vec<(String, String)> {
+    pub async fn audit_hits(&self) -> Vec<(String, String)> {
         let mut hits: Vec<(String, String)> = self
             .audit()
+            .await
             .into_iter()
             .map(|e| (e.contract.map(|c| c.to_string()).unwrap_or_default(), e.checkpoint.as_str().to_string()))
             .collect();
         hits.reverse();
         hits
+    }
+
+    /// Everything the store holds, keys and values, as text.
+    pub async fn dump_store(&self) -> String {
+        match &self.backing {
+            Backing::Memory(store) => store.dump(),
+            Backing::Redis { server, namespace } => pingpost_testkit::dump(&server.url(), &format!("{namespace}:*")).await,
+        }
+    }
+
+    /// The test's own redis-server, when the harness runs on Redis.
+    pub fn redis(&mut self) -> Option<&mut RedisServer> {
+        match &mut self.backing {
+            Backing::Redis { server, .. } => Some(server),
+            Backing::Memory(_) => None,
+        }
     }
 
     pub async fn counter(&self, key: &str) -> i64 {

@@ -5,10 +5,11 @@ use pingpost_core::checkpoint::Checkpoint;
 use pingpost_core::identity::IdentKind;
 use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
 use pingpost_core::Timestamp;
+use pingpost_store::StoreFuture;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditEntry {
     pub at: Timestamp,
     pub ping_id: String,
@@ -22,11 +23,14 @@ pub struct AuditEntry {
     pub prior_at: Option<Timestamp>,
 }
 
-/// Where audit entries go. Recording never fails a ping.
+/// Where audit entries go. Recording never fails nor slows a ping: a sink that writes
+/// somewhere remote queues the entries and writes them in batches.
 pub trait AuditSink: Send + Sync + 'static {
     fn record(&self, entries: Vec<AuditEntry>);
-    /// Newest first.
-    fn recent(&self, limit: usize) -> Vec<AuditEntry>;
+    /// The newest `limit` entries, newest first.
+    fn recent(&self, limit: usize) -> StoreFuture<'_, Vec<AuditEntry>>;
+    /// Resolves once every entry recorded before the call has been written.
+    fn flush(&self) -> StoreFuture<'_, ()>;
 }
 
 /// Keeps the newest `capacity` entries in memory.
@@ -56,8 +60,13 @@ impl AuditSink for MemoryAudit {
         }
     }
 
-    fn recent(&self, limit: usize) -> Vec<AuditEntry> {
+    fn recent(&self, limit: usize) -> StoreFuture<'_, Vec<AuditEntry>> {
         let log = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        log.iter().rev().take(limit).cloned().collect()
+        let newest: Vec<AuditEntry> = log.iter().rev().take(limit).cloned().collect();
+        Box::pin(std::future::ready(Ok(newest)))
+    }
+
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
     }
 }

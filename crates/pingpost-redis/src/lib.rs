@@ -12,12 +12,14 @@
 //! "Now" always comes from the caller (ARGV), never from Redis's clock, and TTLs are set
 //! relative to it: Redis's expiry only collects garbage, the scripts decide what is expired.
 
+mod audit;
 mod codec;
 mod conn;
 mod keys;
 mod scripts;
 mod store;
 
+pub use audit::RedisAudit;
 pub use keys::Keys;
 
 use conn::Conn;

@@ -5,10 +5,11 @@ mod contracts_dir;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use pingpost_engine::audit::MemoryAudit;
+use pingpost_engine::audit::{AuditSink, MemoryAudit};
 use pingpost_engine::clock::SystemClock;
 use pingpost_engine::{Engine, EngineParts};
 use pingpost_server::{AppState, DEFAULT_BODY_LIMIT};
+use pingpost_redis::{RedisOptions, RedisStore};
 use pingpost_store::{MemoryStore, Store};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -46,7 +47,8 @@ struct ServeArgs {
     listen: SocketAddr,
     #[arg(long, env = "PINGPOST_CONTRACTS", default_value = "contracts")]
     contracts: PathBuf,
-    /// `memory` (embedded), or `redis://host:port` (not yet available).
+    /// `memory` (embedded, one node), `redis://host:port` (one Redis), or a
+    /// comma-separated list of `redis://` URLs (a Redis Cluster).
     #[arg(long, env = "PINGPOST_STORE", default_value = "memory")]
     store: String,
     /// Operator token for /v1/admin (generated and printed once when unset).
@@ -96,14 +98,21 @@ fn check(dir: &std::path::Path) -> Result<()> {
     }
 }
 
-fn open_store(spec: &str) -> Result<Arc<dyn Store>> {
-    match spec {
-        "memory" => Ok(Arc::new(MemoryStore::new())),
-        other if other.starts_with("redis://") => {
-            bail!("the Redis store is not available in this build yet; use --store memory")
-        }
-        other => bail!("unknown store {other:?}: use \"memory\" or redis://host:port"),
+/// Entries the audit log keeps (newest); older ones are dropped.
+const AUDIT_CAPACITY: usize = 100_000;
+
+async fn open_store(spec: &str) -> Result<(Arc<dyn Store>, Arc<dyn AuditSink>)> {
+    if spec == "memory" {
+        return Ok((Arc::new(MemoryStore::new()), Arc::new(MemoryAudit::new(AUDIT_CAPACITY))));
     }
+    if spec.split(',').all(|u| u.trim().starts_with("redis://")) {
+        let store = RedisStore::connect(spec, RedisOptions::default())
+            .await
+            .with_context(|| format!("connecting to Redis at {spec}"))?;
+        let audit = store.audit_log(AUDIT_CAPACITY);
+        return Ok((Arc::new(store), Arc::new(audit)));
+    }
+    bail!("unknown store {spec:?}: use \"memory\", redis://host:port, or a comma-separated list of redis:// URLs")
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
@@ -116,7 +125,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             bail!("refusing to start: {} has {} error(s)", args.contracts.display(), errors.len());
         }
     };
-    let store = open_store(&args.store)?;
+    let (store, audit) = open_store(&args.store).await?;
     if args.admin_token.is_none() {
         // The admin API arrives with the operators issue; the token is settled now so that
         // deployments configure it from the start.
@@ -126,7 +135,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         config,
         store,
         clock: Arc::new(SystemClock),
-        audit: Arc::new(MemoryAudit::new(100_000)),
+        audit,
     })?);
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
@@ -134,9 +143,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
     // Tests read this line to learn the port when they bind port 0.
     println!("pingpost listening on http://{addr}");
     tracing::info!(%addr, store = %args.store, "pingpost serving");
-    let state = Arc::new(AppState { engine, body_limit: DEFAULT_BODY_LIMIT });
+    let state = Arc::new(AppState { engine: Arc::clone(&engine), body_limit: DEFAULT_BODY_LIMIT });
     pingpost_server::serve(listener, state, shutdown_signal()).await?;
     sweeper.abort();
+    if let Err(e) = engine.audit().flush().await {
+        tracing::error!(error = %e, "audit log not flushed at shutdown");
+    }
     tracing::info!("pingpost stopped");
     Ok(())
 }
