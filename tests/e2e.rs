@@ -3,33 +3,18 @@
 
 #![allow(clippy::unwrap_used)] // a test that unwraps fails with the value in its message
 
+mod common;
+
+use common::process::{start_engine, temp_dir};
 use pingpost_buyersim::{Buyers, PostReply};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
 const KEY: &str = "e2e-partner-key-000001";
-
-/// A child process killed when the test ends, pass or fail.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pingpost-e2e-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
 
 fn write_contracts(dir: &Path, buyers_url: &str) {
     let key_hash = hex::encode(Sha256::digest(KEY.as_bytes()));
@@ -55,28 +40,6 @@ fn write_contracts(dir: &Path, buyers_url: &str) {
     .expect("write");
 }
 
-/// Starts `pingpost serve` on port 0 and answers its base URL, read from its first line.
-fn start_engine(contracts: &Path) -> (Running, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pingpost"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--store", "memory", "--admin-token", "e2e-admin-token"])
-        .arg("--contracts")
-        .arg(contracts)
-        .env("PINGPOST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start pingpost");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = lines.next().expect("pingpost exited before listening").expect("read stdout");
-        if let Some(url) = line.strip_prefix("pingpost listening on ") {
-            break url.to_string();
-        }
-    };
-    (Running(child), base)
-}
-
 async fn call(http: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
     let resp = http
         .post(url)
@@ -99,7 +62,7 @@ async fn the_binary_sells_a_lead_end_to_end() {
 
     let dir = temp_dir("sell");
     write_contracts(&dir, &buyers_url);
-    let (_engine, base) = start_engine(&dir);
+    let (_engine, base) = start_engine(&dir, "memory");
     let http = reqwest::Client::new();
 
     let health = http.get(format!("{base}/readyz")).send().await.expect("readyz");

@@ -4,14 +4,16 @@
 //! on a free port). `scripts/test.sh` runs the integration tests on both.
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod process;
+
 use chrono::TimeZone;
 use pingpost_buyersim::Buyers;
 use pingpost_core::config::{load_files, SourceFile};
 use pingpost_engine::audit::{AuditEntry, AuditSink, MemoryAudit};
 use pingpost_engine::clock::ManualClock;
 use pingpost_engine::{Engine, EngineParts};
-use pingpost_server::AppState;
 use pingpost_redis::{RedisOptions, RedisStore};
+use pingpost_server::AppState;
 use pingpost_store::{MemoryStore, Store};
 use pingpost_testkit::RedisServer;
 use serde_json::{json, Value};
@@ -241,7 +243,9 @@ impl Harness {
     pub async fn dump_store(&self) -> String {
         match &self.backing {
             Backing::Memory(store) => store.dump(),
-            Backing::Redis { server, namespace } => pingpost_testkit::dump(&server.url(), &format!("{namespace}:*")).await,
+            Backing::Redis { server, namespace } => {
+                pingpost_testkit::dump(&server.url(), &format!("{namespace}:*")).await
+            }
         }
     }
 

@@ -35,12 +35,8 @@ impl RedisStore {
     /// Starts its writer task: call inside a tokio runtime.
     pub fn audit_log(&self, capacity: usize) -> RedisAudit {
         let (tx, rx) = mpsc::unbounded_channel();
-        let writer = Writer {
-            conn: self.conn.clone(),
-            key: self.keys.audit(),
-            capacity,
-            op_timeout: self.opts.op_timeout,
-        };
+        let writer =
+            Writer { conn: self.conn.clone(), key: self.keys.audit(), capacity, op_timeout: self.opts.op_timeout };
         tokio::spawn(writer.run(rx));
         RedisAudit { tx, conn: self.conn.clone(), key: self.keys.audit(), op_timeout: self.opts.op_timeout }
     }
@@ -82,7 +78,15 @@ impl Writer {
         for e in batch {
             match serde_json::to_string(e) {
                 Ok(json) => {
-                    pipe.cmd("XADD").arg(&self.key).arg("MAXLEN").arg("~").arg(self.capacity).arg("*").arg("e").arg(json).ignore();
+                    pipe.cmd("XADD")
+                        .arg(&self.key)
+                        .arg("MAXLEN")
+                        .arg("~")
+                        .arg(self.capacity)
+                        .arg("*")
+                        .arg("e")
+                        .arg(json)
+                        .ignore();
                 }
                 Err(err) => tracing::error!(ping_id = %e.ping_id, error = %err, "audit entry not serializable"),
             }

@@ -8,8 +8,8 @@ use clap::{Parser, Subcommand};
 use pingpost_engine::audit::{AuditSink, MemoryAudit};
 use pingpost_engine::clock::SystemClock;
 use pingpost_engine::{Engine, EngineParts};
-use pingpost_server::{AppState, DEFAULT_BODY_LIMIT};
 use pingpost_redis::{RedisOptions, RedisStore};
+use pingpost_server::{AppState, DEFAULT_BODY_LIMIT};
 use pingpost_store::{MemoryStore, Store};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -131,12 +131,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         // deployments configure it from the start.
         println!("admin token (generated, shown once): {}", uuid::Uuid::new_v4().simple());
     }
-    let engine = Arc::new(Engine::new(EngineParts {
-        config,
-        store,
-        clock: Arc::new(SystemClock),
-        audit,
-    })?);
+    let engine = Arc::new(Engine::new(EngineParts { config, store, clock: Arc::new(SystemClock), audit })?);
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let sweeper = tokio::spawn(sweep_forever(Arc::clone(&engine)));

@@ -1,0 +1,146 @@
+//! Several engine nodes on one Redis: two real `pingpost` processes share a redis-server
+//! this test starts, and requests are split across them.
+
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value in its message
+
+mod common;
+
+use common::process::{start_engine, temp_dir, Running};
+use futures_util::future::join_all;
+use pingpost_buyersim::Buyers;
+use pingpost_testkit::{RedisCluster, RedisServer};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+const KEY: &str = "nodes-partner-key-00001";
+
+/// The Redis the nodes share, kept alive as long as they run.
+enum Shared {
+    Single(RedisServer),
+    Cluster(RedisCluster),
+}
+
+impl Shared {
+    fn urls(&self) -> String {
+        match self {
+            Shared::Single(s) => s.url(),
+            Shared::Cluster(c) => c.urls(),
+        }
+    }
+}
+
+struct TwoNodes {
+    nodes: [String; 2],
+    buyers: Arc<Buyers>,
+    http: reqwest::Client,
+    _engines: [Running; 2],
+    _redis: Shared,
+}
+
+async fn two_nodes(name: &str) -> TwoNodes {
+    two_nodes_on(name, Shared::Single(RedisServer::start())).await
+}
+
+async fn two_nodes_on(name: &str, redis: Shared) -> TwoNodes {
+    let buyers = Buyers::new();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(pingpost_buyersim::serve(listener, Arc::clone(&buyers), std::future::pending()));
+    let dir = temp_dir(name);
+    let key_hash = hex::encode(Sha256::digest(KEY.as_bytes()));
+    let config = format!(
+        "[[verticals]]\nid = \"auto\"\ndedup_window_days = 30\n\n\
+         [[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\n\n\
+         [[offers]]\nid = \"auto-cap\"\nvertical = \"auto\"\n\n\
+         [[partners]]\nid = \"p1\"\napi_key_sha256 = \"{key_hash}\"\noffers = [\"auto-excl\", \"auto-cap\"]\n\n\
+         [[buyers]]\nid = \"b1\"\npost_url = \"{url}/b1/post\"\n\n\
+         [[buyers]]\nid = \"b2\"\npost_url = \"{url}/b2/post\"\n\n\
+         [[buyers]]\nid = \"b3\"\npost_url = \"{url}/b3/post\"\n\n\
+         [[contracts]]\nid = \"c1\"\nbuyer = \"b1\"\noffer = \"auto-excl\"\nprice = \"20.00\"\n\n\
+         [[contracts]]\nid = \"c2\"\nbuyer = \"b2\"\noffer = \"auto-excl\"\nprice = \"15.00\"\n\n\
+         [[contracts]]\nid = \"c3\"\nbuyer = \"b3\"\noffer = \"auto-cap\"\nprice = \"10.00\"\ncaps = {{ daily = 3 }}\n"
+    );
+    std::fs::write(dir.join("market.toml"), config).unwrap();
+    let (a, base_a) = start_engine(&dir, &redis.urls());
+    let (b, base_b) = start_engine(&dir, &redis.urls());
+    TwoNodes { nodes: [base_a, base_b], buyers, http: reqwest::Client::new(), _engines: [a, b], _redis: redis }
+}
+
+impl TwoNodes {
+    async fn call(&self, node: usize, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.nodes[node % 2]))
+            .header("authorization", format!("Bearer {KEY}"))
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("engine answers");
+        let status = resp.status().as_u16();
+        (status, serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap())
+    }
+
+    async fn ping(&self, node: usize, offer: &str, lead: &Value) -> (u16, Value) {
+        self.call(node, "/v1/ping", json!({"offer": offer, "lead": lead})).await
+    }
+
+    async fn post(&self, node: usize, ping_id: &str, lead: &Value) -> (u16, Value) {
+        self.call(node, "/v1/post", json!({"ping_id": ping_id, "lead": lead})).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_identical_pings_across_two_nodes_accept_exactly_one() {
+    let t = two_nodes("fifty").await;
+    let lead = json!({"email": "race@example.com", "phone": "555-300-0001"});
+    let answers = join_all((0..50).map(|i| t.ping(i, "auto-excl", &lead))).await;
+    assert!(answers.iter().all(|(status, _)| *status == 200), "{answers:?}");
+    let accepted = answers.iter().filter(|(_, a)| a["status"] == "accepted").count();
+    let duplicates = answers.iter().filter(|(_, a)| a["reason"] == "vertical_duplicate").count();
+    assert_eq!((accepted, duplicates), (1, 49));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_of_one_ping_to_both_nodes_make_exactly_one_sale() {
+    let t = two_nodes("posts").await;
+    let lead = json!({"email": "posted@example.com"});
+    let (_, ping) = t.ping(0, "auto-excl", &lead).await;
+    assert_eq!(ping["status"], "accepted", "{ping}");
+    let ping_id = ping["ping_id"].as_str().unwrap();
+    let answers = join_all((0..20).map(|i| t.post(i, ping_id, &lead))).await;
+    let sold: Vec<&Value> =
+        answers.iter().filter(|(s, a)| *s == 200 && a["status"] == "sold").map(|(_, a)| a).collect();
+    assert!(!sold.is_empty(), "{answers:?}");
+    assert!(sold.iter().all(|a| a["sales"] == sold[0]["sales"]), "every answer reports the one sale");
+    assert!(answers.iter().all(|(s, _)| *s == 200 || *s == 409), "{answers:?}");
+    assert_eq!(t.buyers.count("b1", "post") + t.buyers.count("b2", "post"), 1, "the lead was delivered once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cap_of_three_holds_under_concurrent_posts_across_both_nodes() {
+    let t = two_nodes("cap").await;
+    let leads: Vec<Value> = (0..12).map(|i| json!({"email": format!("capped{i}@example.com")})).collect();
+    let pings = join_all(leads.iter().enumerate().map(|(i, l)| t.ping(i, "auto-cap", l))).await;
+    let ping_ids: Vec<&str> = pings.iter().map(|(_, p)| p["ping_id"].as_str().unwrap()).collect();
+    assert!(pings.iter().all(|(_, p)| p["status"] == "accepted"), "before any sale every ping has room: {pings:?}");
+    // Each post goes to the node that did not take its ping.
+    let posts = join_all(ping_ids.iter().zip(&leads).enumerate().map(|(i, (id, l))| t.post(i + 1, id, l))).await;
+    let sold = posts.iter().filter(|(_, p)| p["status"] == "sold").count();
+    assert_eq!(sold, 3, "{posts:?}");
+    assert_eq!(t.buyers.count("b3", "post"), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_a_redis_cluster_accept_one_of_identical_pings_and_sell_it_once() {
+    let t = two_nodes_on("cluster", Shared::Cluster(RedisCluster::start())).await;
+    let lead = json!({"email": "cluster@example.com", "phone": "555-300-0002"});
+    let answers = join_all((0..20).map(|i| t.ping(i, "auto-excl", &lead))).await;
+    let accepted: Vec<&Value> = answers.iter().filter(|(_, a)| a["status"] == "accepted").map(|(_, a)| a).collect();
+    assert_eq!(accepted.len(), 1, "{answers:?}");
+    let ping_id = accepted[0]["ping_id"].as_str().unwrap();
+    let posts = join_all((0..6).map(|i| t.post(i, ping_id, &lead))).await;
+    assert!(posts.iter().any(|(_, p)| p["status"] == "sold"), "{posts:?}");
+    assert_eq!(t.buyers.count("b1", "post") + t.buyers.count("b2", "post"), 1);
+}

@@ -1,0 +1,133 @@
+//! Properties of the engine on Redis: a fixed number of Redis commands per ping whatever
+//! the number of contracts, keys that expire on their own, and a store outage that fails
+//! requests fast (never sells without a dedup check) and heals by itself.
+
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value in its message
+
+mod common;
+
+use common::*;
+use pingpost_buyersim::PostReply;
+use serde_json::json;
+use std::time::Duration;
+
+/// 30 extra buyers, one per contract, so no contract is an in-auction duplicate (which
+/// would add audit writes and blur the count).
+fn many_buyers() -> String {
+    (1..=30).map(|i| format!("\n[[buyers]]\nid = \"x{i}\"\npost_url = \"{{buyers}}/x{i}/post\"\n")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_executes_the_same_redis_commands_with_1_and_30_contracts() {
+    let mut c = base_config();
+    c.push_str(&many_buyers());
+    c.push_str(&contract("one", "x1", "auto-excl", "10.00", "caps = { daily = 100 }"));
+    for i in 1..=30 {
+        c.push_str(&contract(&format!("k{i}"), &format!("x{i}"), "auto-2", "10.00", "caps = { daily = 100 }"));
+    }
+    let mut h = Harness::start_on(Backend::Redis, &c).await;
+    let phones = std::sync::atomic::AtomicU32::new(0);
+    let lead = |n: &str| {
+        let phone = format!("555-400-{:04}", phones.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        lead(Some(&format!("{n}@example.com")), Some(&phone))
+    };
+    // Warm-up: scripts get loaded (NOSCRIPT, SCRIPT LOAD) on first use.
+    h.ping("auto-excl", lead("warm1")).await;
+    h.ping("auto-2", lead("warm2")).await;
+
+    let mut executed = Vec::new();
+    for (offer, who, bids) in [("auto-excl", "one", 1), ("auto-2", "thirty", 30)] {
+        let before = h.redis().unwrap().commands_executed();
+        let ping = h.ping(offer, lead(&format!("{who}-{offer}"))).await;
+        assert_eq!(bid_contracts(&ping).len(), bids, "{ping}");
+        executed.push(h.redis().unwrap().commands_executed() - before);
+    }
+    println!("Redis commands per ping (1 contract, 30 contracts): {executed:?}");
+    assert_eq!(executed[0], executed[1], "commands per ping must not grow with contracts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_expires_on_its_own_but_suppression_and_bounded_structures() {
+    let mut c = base_config();
+    c.push_str(&contract("c1", "b1", "auto-excl", "20.00", "caps = { daily = 10, hourly = 5 }"));
+    c.push_str(&contract("c2", "b2", "auto-excl", "15.00", "dq = { url = \"{buyers}/b2/dq\", window_days = 30 }"));
+    let mut h = Harness::start_on(Backend::Redis, &c).await;
+    h.buyers.update("b1", |b| b.post = PostReply::Duplicate);
+    let l = lead(Some("ttl@example.com"), Some("555-500-0001"));
+    let body = json!({"offer": "auto-excl", "lead": l, "idempotency_key": "k1"});
+    let (_, ping) = h.call("/v1/ping", Some(KEY_P1), body.to_string().into_bytes()).await;
+    h.post(ping["ping_id"].as_str().unwrap(), l.clone()).await; // b1 rolls back, b2 buys
+    h.ping("auto-excl", l).await; // a vertical duplicate
+    let hash = pingpost_core::identity::Sha256Hex::digest("suppressed@example.com");
+    h.engine.store().suppress(vec![hash], h.engine.now()).await.unwrap();
+    h.audit().await;
+
+    let url = h.redis().unwrap().url();
+    let mut con = redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("pp:*").query_async(&mut con).await.unwrap();
+    let retention_ms = Duration::from_secs(366 * 86_400).as_millis() as i64;
+    let mut kinds = std::collections::BTreeSet::new();
+    for key in &keys {
+        let ttl: i64 = redis::cmd("PTTL").arg(key).query_async(&mut con).await.unwrap();
+        let permanent = key.ends_with(":sup") || key.ends_with("{ledger}:leases") || key == "pp:audit";
+        if permanent {
+            assert_eq!(ttl, -1, "{key}");
+        } else {
+            assert!(ttl > 0 && ttl <= retention_ms, "{key} has TTL {ttl} ms");
+        }
+        kinds.insert(key.split(':').nth(2).unwrap_or(key).to_string());
+    }
+    // The run touched every kind of key: consumer state, suppression, ledger, counters,
+    // blobs, claims (the leases set is empty, hence absent, once every sale is settled).
+    for kind in ["c", "sup", "sale", "ctr"] {
+        assert!(kinds.contains(kind), "no {kind} key in {keys:?}");
+    }
+    assert!(keys.iter().any(|k| k.starts_with("pp:blob:")) && keys.iter().any(|k| k.starts_with("pp:claim:")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_requests_fail_fast_with_503_nothing_is_sold_and_the_engine_recovers() {
+    let mut c = base_config();
+    c.push_str(&contract("c1", "b1", "auto-excl", "20.00", ""));
+    let mut h = Harness::start_on(Backend::Redis, &c).await;
+    // A client that gives up long after the store's own bound: a hanging request fails the
+    // test instead of hanging it.
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let readyz = format!("{}/readyz", h.base);
+    let ready = |http: &reqwest::Client| {
+        let (http, url) = (http.clone(), readyz.clone());
+        async move { http.get(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(ready(&http).await, 200);
+    let waiting = h.ping("auto-excl", email("waiting@example.com")).await;
+    assert_eq!(waiting["status"], "accepted");
+
+    h.redis().unwrap().stop();
+    let base = h.base.clone();
+    let send = |path: &str, body: serde_json::Value| {
+        http.post(format!("{base}{path}"))
+            .header("authorization", format!("Bearer {KEY_P1}"))
+            .body(body.to_string())
+            .send()
+    };
+    let ping = send("/v1/ping", json!({"offer": "auto-excl", "lead": email("down@example.com")})).await.unwrap();
+    assert_eq!(ping.status().as_u16(), 503);
+    let body: serde_json::Value = serde_json::from_slice(&ping.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
+    let post =
+        send("/v1/post", json!({"ping_id": waiting["ping_id"], "lead": email("waiting@example.com")})).await.unwrap();
+    assert_eq!(post.status().as_u16(), 503);
+    assert_eq!(h.buyers.count("b1", "post"), 0, "no lead is delivered without its dedup check");
+    assert_eq!(ready(&http).await, 503);
+
+    h.redis().unwrap().restart();
+    // The engine reconnects by itself; readiness is the signal to wait for.
+    let mut waited = 0;
+    while ready(&http).await != 200 {
+        waited += 1;
+        assert!(waited < 200, "the engine did not recover after Redis came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, post) = h.sell("auto-excl", email("back@example.com")).await;
+    assert_eq!(sold_to(&post), ["b1"]);
+}
