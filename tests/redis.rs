@@ -128,6 +128,8 @@ async fn with_redis_down_requests_fail_fast_with_503_nothing_is_sold_and_the_eng
         assert!(waited < 200, "the engine did not recover after Redis came back");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The restarted Redis knows none of the scripts: this sale also goes through EVALSHA ->
+    // NOSCRIPT -> SCRIPT LOAD -> EVALSHA on every script it uses.
     let (_, post) = h.sell("auto-excl", email("back@example.com")).await;
     assert_eq!(sold_to(&post), ["b1"]);
 }
