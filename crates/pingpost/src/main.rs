@@ -98,6 +98,17 @@ fn check(dir: &std::path::Path) -> Result<()> {
     }
 }
 
+/// A store spec safe to print: passwords in `redis://user:pass@host` URLs are masked.
+fn redacted(spec: &str) -> String {
+    spec.split(',')
+        .map(|url| match (url.find("://"), url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => format!("{}***{}", &url[..scheme + 3], &url[at..]),
+            _ => url.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Entries the audit log keeps (newest); older ones are dropped.
 const AUDIT_CAPACITY: usize = 100_000;
 
@@ -108,7 +119,7 @@ async fn open_store(spec: &str) -> Result<(Arc<dyn Store>, Arc<dyn AuditSink>)> 
     if spec.split(',').all(|u| u.trim().starts_with("redis://")) {
         let store = RedisStore::connect(spec, RedisOptions::default())
             .await
-            .with_context(|| format!("connecting to Redis at {spec}"))?;
+            .with_context(|| format!("connecting to Redis at {}", redacted(spec)))?;
         let audit = store.audit_log(AUDIT_CAPACITY);
         return Ok((Arc::new(store), Arc::new(audit)));
     }
@@ -137,7 +148,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let sweeper = tokio::spawn(sweep_forever(Arc::clone(&engine)));
     // Tests read this line to learn the port when they bind port 0.
     println!("pingpost listening on http://{addr}");
-    tracing::info!(%addr, store = %args.store, "pingpost serving");
+    tracing::info!(%addr, store = %redacted(&args.store), "pingpost serving");
     let state = Arc::new(AppState { engine: Arc::clone(&engine), body_limit: DEFAULT_BODY_LIMIT });
     pingpost_server::serve(listener, state, shutdown_signal()).await?;
     sweeper.abort();
@@ -189,4 +200,18 @@ async fn shutdown_signal() {
         () = term => {}
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn store_specs_are_printed_without_passwords() {
+        assert_eq!(
+            redacted("redis://:s3cret@10.0.0.1:6379,redis://10.0.0.2:6379"),
+            "redis://***@10.0.0.1:6379,redis://10.0.0.2:6379"
+        );
+        assert_eq!(redacted("memory"), "memory");
+    }
 }
