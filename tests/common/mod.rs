@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 
 pub const KEY_P1: &str = "partner-one-key-0001";
 pub const KEY_P2: &str = "partner-two-key-0002";
+pub const ADMIN_TOKEN: &str = "operator-token-0009";
 pub const DAY: i64 = 86_400;
 
 fn sha(text: &str) -> String {
@@ -167,7 +168,11 @@ impl Harness {
         );
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind api");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let state = Arc::new(AppState { engine: Arc::clone(&engine), body_limit: pingpost_server::DEFAULT_BODY_LIMIT });
+        let state = Arc::new(AppState {
+            engine: Arc::clone(&engine),
+            body_limit: pingpost_server::DEFAULT_BODY_LIMIT,
+            admin_token: pingpost_server::AdminToken::new(ADMIN_TOKEN),
+        });
         tokio::spawn(pingpost_server::serve(listener, state, std::future::pending()));
         Harness { engine, backing, clock, buyers, base, http: reqwest::Client::new() }
     }
@@ -176,6 +181,28 @@ impl Harness {
         let mut req = self.http.post(format!("{}{path}", self.base)).body(body);
         if let Some(k) = key {
             req = req.header("authorization", format!("Bearer {k}"));
+        }
+        let resp = req.send().await.expect("server answers");
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.expect("body");
+        let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("non-JSON answer {status}: {bytes:?}"));
+        (status, value)
+    }
+
+    /// An admin API call with the operator token: `method` on `/v1/admin{path}`.
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.admin_with(Some(ADMIN_TOKEN), method, path, body).await
+    }
+
+    /// An admin API call with the given bearer token (or none).
+    pub async fn admin_with(&self, token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let mut req = self.http.request(method, format!("{}/v1/admin{path}", self.base));
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
         }
         let resp = req.send().await.expect("server answers");
         let status = resp.status().as_u16();

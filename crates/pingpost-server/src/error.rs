@@ -25,6 +25,19 @@ impl ApiError {
         ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code: "invalid_field", message, field: Some(field) }
     }
 
+    /// The admin API answers this to anything but the operator token (partner keys included).
+    pub fn unauthorized_operator() -> Self {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong operator token (Authorization: Bearer <token>)",
+        )
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+
     pub fn unauthorized() -> Self {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -50,6 +63,12 @@ impl From<EngineError> for ApiError {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
             }
         }
+    }
+}
+
+impl From<pingpost_store::StoreError> for ApiError {
+    fn from(e: pingpost_store::StoreError) -> Self {
+        ApiError::from(EngineError::Store(e))
     }
 }
 

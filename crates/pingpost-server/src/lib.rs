@@ -5,8 +5,10 @@
 //! # Layout
 //! - [`error`]: the JSON error shape and the status of each failure.
 //! - [`wire`]: request bodies → engine requests.
-//! - [`routes`]: handlers, authentication, body limits.
+//! - [`routes`]: partner handlers, authentication, body limits.
+//! - [`admin`]: the operators' API under `/v1/admin/`.
 
+pub mod admin;
 pub mod error;
 pub mod routes;
 pub mod wire;
@@ -19,9 +21,13 @@ use tokio::net::TcpListener;
 /// Largest request body accepted; a lead is a few hundred bytes.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
+pub use admin::auth::AdminToken;
+
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// Limit of partner bodies (pings, posts).
     pub body_limit: usize,
+    pub admin_token: AdminToken,
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.

@@ -1,7 +1,7 @@
 //! Handlers. Each one: authenticate, read a bounded body, parse, call the engine, answer.
 
 use crate::error::ApiError;
-use crate::{wire, AppState};
+use crate::{admin, wire, AppState};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -21,25 +21,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/post", post(post_lead))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .nest("/v1/admin", admin::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_answer))
         .with_state(state)
 }
 
-/// The partner whose `Authorization: Bearer <key>` this is.
+/// The partner whose `Authorization: Bearer <key>` this is. The operator token is not a
+/// partner key: partner writes whose key equals it are refused, so it never matches here.
 fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Partner, ApiError> {
-    let key = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .ok_or_else(ApiError::unauthorized)?;
+    let key = admin::auth::bearer(headers).ok_or_else(ApiError::unauthorized)?;
     state.engine.partner_for_key(key).ok_or_else(ApiError::unauthorized)
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -9,7 +9,7 @@ use pingpost_engine::audit::{AuditSink, MemoryAudit};
 use pingpost_engine::clock::SystemClock;
 use pingpost_engine::{Engine, EngineParts};
 use pingpost_redis::{RedisOptions, RedisStore};
-use pingpost_server::{AppState, DEFAULT_BODY_LIMIT};
+use pingpost_server::{AdminToken, AppState, DEFAULT_BODY_LIMIT};
 use pingpost_store::{MemoryStore, Store};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -137,11 +137,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
         }
     };
     let (store, audit) = open_store(&args.store).await?;
-    if args.admin_token.is_none() {
-        // The admin API arrives with the operators issue; the token is settled now so that
-        // deployments configure it from the start.
-        println!("admin token (generated, shown once): {}", uuid::Uuid::new_v4().simple());
-    }
+    let admin_token = match args.admin_token {
+        Some(t) if !t.trim().is_empty() => AdminToken::new(t.trim()),
+        _ => {
+            let generated = uuid::Uuid::new_v4().simple().to_string();
+            println!("admin token (generated, shown once): {generated}");
+            AdminToken::new(&generated)
+        }
+    };
     let engine = Arc::new(Engine::new(EngineParts { config, store, clock: Arc::new(SystemClock), audit })?);
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
@@ -149,7 +152,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     // Tests read this line to learn the port when they bind port 0.
     println!("pingpost listening on http://{addr}");
     tracing::info!(%addr, store = %redacted(&args.store), "pingpost serving");
-    let state = Arc::new(AppState { engine: Arc::clone(&engine), body_limit: DEFAULT_BODY_LIMIT });
+    let state = Arc::new(AppState { engine: Arc::clone(&engine), body_limit: DEFAULT_BODY_LIMIT, admin_token });
     pingpost_server::serve(listener, state, shutdown_signal()).await?;
     sweeper.abort();
     if let Err(e) = engine.audit().flush().await {

@@ -158,7 +158,6 @@ pub struct Config {
     pub buyers: BTreeMap<BuyerId, Arc<Buyer>>,
     pub contracts: BTreeMap<ContractId, Arc<Contract>>,
     contracts_by_offer: HashMap<OfferId, Vec<Arc<Contract>>>,
-    partner_by_key: HashMap<Sha256Hex, PartnerId>,
 }
 
 impl Config {
@@ -168,7 +167,6 @@ impl Config {
         for c in self.contracts.values() {
             self.contracts_by_offer.entry(c.offer.clone()).or_default().push(Arc::clone(c));
         }
-        self.partner_by_key = self.partners.values().map(|p| (p.api_key_sha256.clone(), p.id.clone())).collect();
         self
     }
 
@@ -177,8 +175,19 @@ impl Config {
         self.contracts_by_offer.get(offer).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// The partner with this key digest. Every partner's digest is compared, in constant
+    /// time and without stopping at a match, so the answer's timing says nothing about
+    /// which digest (or how much of one) matched.
     pub fn partner_by_key_hash(&self, key_hash: &Sha256Hex) -> Option<&Partner> {
-        self.partner_by_key.get(key_hash).and_then(|id| self.partners.get(id))
+        use subtle::ConstantTimeEq;
+        let presented = key_hash.as_str().as_bytes();
+        let mut found = None;
+        for p in self.partners.values() {
+            if bool::from(p.api_key_sha256.as_str().as_bytes().ct_eq(presented)) {
+                found = Some(p);
+            }
+        }
+        found
     }
 
     /// The longest window that can still need a dedup record: records older than this are garbage.

@@ -1,0 +1,77 @@
+//! The operator token. Only its SHA-256 is kept, and a presented token is compared digest
+//! to digest in constant time, so neither the token nor its prefix leaks through timing.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use pingpost_core::identity::Sha256Hex;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+/// The operator token's digest.
+#[derive(Clone)]
+pub struct AdminToken {
+    digest: Sha256Hex,
+}
+
+impl AdminToken {
+    pub fn new(token: &str) -> Self {
+        AdminToken { digest: Sha256Hex::digest(token) }
+    }
+
+    pub fn digest(&self) -> &Sha256Hex {
+        &self.digest
+    }
+
+    pub fn accepts(&self, presented: &str) -> bool {
+        let presented = Sha256Hex::digest(presented);
+        bool::from(presented.as_str().as_bytes().ct_eq(self.digest.as_str().as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+/// `Authorization: Bearer <key>`, trimmed; `None` when absent or empty.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
+
+/// Proof that the request carries the operator token; handlers take it as an argument.
+#[derive(Debug, Clone, Copy)]
+pub struct Operator;
+
+impl FromRequestParts<Arc<AppState>> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        match bearer(&parts.headers) {
+            Some(token) if state.admin_token.accepts(token) => Ok(Operator),
+            _ => Err(ApiError::unauthorized_operator()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_token_is_accepted() {
+        let t = AdminToken::new("s3cret-operator-token");
+        assert!(t.accepts("s3cret-operator-token"));
+        assert!(!t.accepts("s3cret-operator-toke"));
+        assert!(!t.accepts(""));
+        assert!(!format!("{t:?}").contains("s3cret"));
+    }
+}

@@ -1,0 +1,59 @@
+//! Admin request bodies: bounded, parsed with the path of the first bad field, so a 422
+//! names it (`caps.daily`, `dedup.window_days`) the way configuration errors do.
+
+use crate::error::ApiError;
+use axum::body::Body;
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+/// Largest admin JSON body: a contract is a few KiB, a suppression batch of 10 000 hashes ~700 KiB.
+pub const ADMIN_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+pub async fn bytes(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    crate::routes::read_body(body, limit).await
+}
+
+/// Parses JSON into `T`: syntax errors are 400, shape errors 422 naming the field.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_data() {
+            let field = if path == "." { "body".to_string() } else { path };
+            ApiError::invalid(field, inner.to_string())
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("request body is not valid JSON: {inner}"))
+        }
+    })
+}
+
+/// Reads and parses a bounded JSON body.
+pub async fn json<T: DeserializeOwned>(body: Body) -> Result<T, ApiError> {
+    parse(&bytes(body, ADMIN_BODY_LIMIT).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Shape {
+        dedup: Inner,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        window_days: i64,
+    }
+
+    #[test]
+    fn errors_name_the_field_or_say_the_json_is_malformed() {
+        let e = parse::<Shape>(br#"{"dedup": {"window_days": "x"}}"#).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.field.as_deref()), (422, Some("dedup.window_days")));
+        let e = parse::<Shape>(b"{").unwrap_err();
+        assert_eq!(e.status.as_u16(), 400);
+    }
+}

@@ -1,0 +1,33 @@
+//! The operators' API under `/v1/admin/`, behind the operator token. Partner keys are never
+//! accepted here, and the operator token is never accepted on the partner endpoints.
+//!
+//! # Layout
+//! - [`auth`]: the [`auth::Operator`] extractor (constant-time token check).
+//! - [`body`]: bounded JSON bodies whose errors name the field.
+//! - `config`: verticals, offers, partners, buyers, contracts (CRUD, PATCH).
+//! - `suppression`: add / remove / check / bulk import.
+//! - `erasure`: forget a consumer's dedup state.
+//! - `audit`: the `leadDedup` log, filtered and paginated.
+//! - `stats`: dedup counts by partner, buyer or vertical.
+
+mod audit;
+pub mod auth;
+pub mod body;
+mod config;
+mod erasure;
+mod stats;
+mod suppression;
+
+use crate::AppState;
+use axum::Router;
+use std::sync::Arc;
+
+/// Routes relative to `/v1/admin`.
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .merge(config::routes())
+        .merge(suppression::routes())
+        .merge(erasure::routes())
+        .merge(audit::routes())
+        .merge(stats::routes())
+}
