@@ -55,6 +55,11 @@ impl Keys {
         format!("{}:audit", self.ns)
     }
 
+    /// Hash: the configuration document (`doc`) and its version (`v`). No TTL.
+    pub fn config(&self) -> String {
+        format!("{}:config", self.ns)
+    }
+
     /// Everything of this namespace (for scans in tests and tools).
     pub fn pattern(&self) -> String {
         format!("{}:*", self.ns)

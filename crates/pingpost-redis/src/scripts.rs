@@ -15,6 +15,8 @@ pub struct Scripts {
     pub claim: Script,
     pub complete_claim: Script,
     pub abandon_claim: Script,
+    pub erase: Script,
+    pub save_config: Script,
 }
 
 impl Scripts {
@@ -31,6 +33,8 @@ impl Scripts {
             claim: Script::new(include_str!("lua/claim.lua")),
             complete_claim: Script::new(include_str!("lua/complete_claim.lua")),
             abandon_claim: Script::new(include_str!("lua/abandon_claim.lua")),
+            erase: Script::new(include_str!("lua/erase.lua")),
+            save_config: Script::new(include_str!("lua/save_config.lua")),
         }
     }
 }

@@ -459,4 +459,48 @@ impl Store for RedisStore {
             Ok(())
         })
     }
+
+    fn erase(&self, hashes: Vec<Sha256Hex>) -> StoreFuture<'_, Erased> {
+        Box::pin(async move {
+            let mut erased = Erased::default();
+            for h in hashes {
+                let mut con = self.conn.clone();
+                let call = self.scripts.erase.key(self.keys.consumer(&h));
+                let counts: (u64, u64, u64) = self.run(call.invoke_async(&mut con)).await?;
+                erased += Erased { vertical_submissions: counts.0, sales: counts.1, dq: counts.2 };
+            }
+            Ok(erased)
+        })
+    }
+
+    fn config(&self) -> StoreFuture<'_, Option<ConfigDoc>> {
+        Box::pin(async move {
+            let mut con = self.conn.clone();
+            let (version, body): (Option<u64>, Option<Vec<u8>>) =
+                self.run(redis::cmd("HMGET").arg(self.keys.config()).arg("v").arg("doc").query_async(&mut con)).await?;
+            match (version, body) {
+                (Some(version), Some(body)) => Ok(Some(ConfigDoc { version, body })),
+                (None, None) => Ok(None),
+                _ => Err(corrupt("configuration document without its version")),
+            }
+        })
+    }
+
+    fn config_version(&self) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let mut con = self.conn.clone();
+            let version: Option<u64> = self.run(con.hget(self.keys.config(), "v")).await?;
+            Ok(version.unwrap_or(0))
+        })
+    }
+
+    fn save_config(&self, expected: u64, body: Vec<u8>) -> StoreFuture<'_, Option<u64>> {
+        Box::pin(async move {
+            let mut con = self.conn.clone();
+            let mut call = self.scripts.save_config.key(self.keys.config());
+            call.arg(expected).arg(body);
+            let version: i64 = self.run(call.invoke_async(&mut con)).await?;
+            Ok(u64::try_from(version).ok())
+        })
+    }
 }

@@ -34,6 +34,9 @@ where
     claims_are_exclusive_and_remember_answers(&*make().await).await;
     blobs_expire(&*make().await).await;
     sweep_keeps_abandoned_reservations_as_sales(&*make().await).await;
+    erasure_forgets_dedup_state_but_keeps_suppression(&*make().await).await;
+    config_writes_are_compare_and_set(&*make().await).await;
+    concurrent_config_writes_apply_exactly_one(make().await).await;
 }
 
 fn t0() -> Timestamp {
@@ -379,4 +382,49 @@ async fn concurrent_reservations_of_one_consumer_sell_it_once<S: Store>(s: Arc<S
     }
     assert!(!sold.is_empty());
     assert_eq!(counters(&*s).await[0], sold.len() as i64, "refused reservations took nothing");
+}
+
+async fn erasure_forgets_dedup_state_but_keeps_suppression<S: Store + ?Sized>(s: &S) {
+    assert!(admitted(&admit(s, vec![email("a"), phone("p")], "auto", t0()).await));
+    assert!(admitted(&admit(s, vec![email("a")], "solar", t0()).await));
+    let r = reservation("s1", vec![email("a"), phone("p")], Some(days(30)), vec![], t0());
+    assert_eq!(reserve(s, r).await, ReserveOutcome::Reserved);
+    s.commit_sale("s1".into(), Money::from_minor(1000), t0()).await.expect("commit");
+    s.record_dq(vec![email("a")], vec![BuyerId::new("b2")], t0()).await.expect("dq");
+    s.suppress(vec![email("z").hash], t0()).await.expect("suppress");
+    assert!(admitted(&admit(s, vec![email("z2")], "auto", t0()).await));
+
+    let erased = s.erase(vec![email("a").hash, email("z").hash]).await.expect("erase");
+    assert_eq!(erased, Erased { vertical_submissions: 2, sales: 1, dq: 1 });
+    let later = t0() + Duration::minutes(1);
+    let h = history(admit(s, vec![email("a")], "auto", later).await);
+    assert!(h.sales.is_empty() && h.dq.is_empty(), "nothing of the email is left: {h:?}");
+    let by_phone = admit(s, vec![phone("p")], "auto", later).await;
+    assert!(matches!(by_phone, AdmitOutcome::VerticalDuplicate { .. }), "only the erased hash is forgotten");
+    assert!(
+        matches!(admit(s, vec![email("z")], "auto", later).await, AdmitOutcome::Suppressed { .. }),
+        "erasure keeps suppression"
+    );
+    assert_eq!(s.erase(vec![email("nobody").hash]).await.expect("erase"), Erased::default());
+}
+
+async fn config_writes_are_compare_and_set<S: Store + ?Sized>(s: &S) {
+    assert_eq!(s.config().await.expect("config"), None);
+    assert_eq!(s.config_version().await.expect("version"), 0);
+    assert_eq!(s.save_config(0, b"one".to_vec()).await.expect("save"), Some(1));
+    assert_eq!(s.save_config(0, b"stale".to_vec()).await.expect("save"), None, "a stale write is refused");
+    assert_eq!(s.save_config(1, b"two".to_vec()).await.expect("save"), Some(2));
+    assert_eq!(s.config().await.expect("config"), Some(ConfigDoc { version: 2, body: b"two".to_vec() }));
+    assert_eq!(s.config_version().await.expect("version"), 2);
+}
+
+async fn concurrent_config_writes_apply_exactly_one<S: Store>(s: Arc<S>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let s = Arc::clone(&s);
+        tasks.spawn(async move { s.save_config(0, format!("doc {i}").into_bytes()).await.expect("save") });
+    }
+    let won = tasks.join_all().await.into_iter().flatten().count();
+    assert_eq!(won, 1);
+    assert_eq!(s.config_version().await.expect("version"), 1);
 }

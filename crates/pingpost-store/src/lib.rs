@@ -105,4 +105,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the store answers at all (readiness).
     fn health(&self) -> StoreFuture<'_, ()>;
+
+    /// Removes every piece of dedup state of these identifier hashes — vertical
+    /// submissions, sale marks, DQ marks — each hash in one atomic step. Suppression stays.
+    fn erase(&self, hashes: Vec<Sha256Hex>) -> StoreFuture<'_, Erased>;
+
+    /// The configuration document, `None` before the first write.
+    fn config(&self) -> StoreFuture<'_, Option<ConfigDoc>>;
+
+    /// The configuration document's version (0 before the first write). Cheap: every node
+    /// polls it to pick up edits made on another node.
+    fn config_version(&self) -> StoreFuture<'_, u64>;
+
+    /// Replaces the configuration document if its version is still `expected`, answering
+    /// the new version; `None` when another write came first (the caller re-reads and
+    /// retries, so no edit is ever lost or applied over one it did not see).
+    fn save_config(&self, expected: u64, body: Vec<u8>) -> StoreFuture<'_, Option<u64>>;
 }

@@ -103,6 +103,7 @@ pub struct MemoryStore {
     ledger: Mutex<Ledger>,
     blobs: DashMap<String, (Vec<u8>, Timestamp)>,
     claims: DashMap<String, ClaimEntry>,
+    config: Mutex<Option<ConfigDoc>>,
 }
 
 /// A poisoned lock means a panic while holding it; the data is still the last consistent
@@ -468,6 +469,41 @@ impl Store for MemoryStore {
 
     fn sweep(&self, now: Timestamp, keep: chrono::Duration) -> StoreFuture<'_, SweepReport> {
         ready(self.sweep_now(now, keep))
+    }
+
+    fn erase(&self, hashes: Vec<Sha256Hex>) -> StoreFuture<'_, Erased> {
+        let mut erased = Erased::default();
+        for h in hashes {
+            let Some(c) = self.consumers.get(&h).map(|e| Arc::clone(e.value())) else { continue };
+            let mut c = lock(&c);
+            erased += Erased {
+                vertical_submissions: c.vertical.len() as u64,
+                sales: c.sales.len() as u64,
+                dq: c.dq.len() as u64,
+            };
+            c.vertical.clear();
+            c.sales.clear();
+            c.dq.clear();
+        }
+        ready(erased)
+    }
+
+    fn config(&self) -> StoreFuture<'_, Option<ConfigDoc>> {
+        ready(lock(&self.config).clone())
+    }
+
+    fn config_version(&self) -> StoreFuture<'_, u64> {
+        ready(lock(&self.config).as_ref().map_or(0, |d| d.version))
+    }
+
+    fn save_config(&self, expected: u64, body: Vec<u8>) -> StoreFuture<'_, Option<u64>> {
+        let mut doc = lock(&self.config);
+        let current = doc.as_ref().map_or(0, |d| d.version);
+        if current != expected {
+            return ready(None);
+        }
+        *doc = Some(ConfigDoc { version: current + 1, body });
+        ready(Some(current + 1))
     }
 
     fn health(&self) -> StoreFuture<'_, ()> {

@@ -107,3 +107,28 @@ pub struct SweepReport {
     pub blobs_removed: u64,
     pub reservations_unconfirmed: u64,
 }
+
+/// What an erasure removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Erased {
+    pub vertical_submissions: u64,
+    /// Sale marks (sold, reserved, rolled back as "duplicate").
+    pub sales: u64,
+    pub dq: u64,
+}
+
+impl std::ops::AddAssign for Erased {
+    fn add_assign(&mut self, o: Erased) {
+        self.vertical_submissions += o.vertical_submissions;
+        self.sales += o.sales;
+        self.dq += o.dq;
+    }
+}
+
+/// The configuration document as stored: opaque bytes and a version that grows by one
+/// with each write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigDoc {
+    pub version: u64,
+    pub body: Vec<u8>,
+}

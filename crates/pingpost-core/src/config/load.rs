@@ -3,7 +3,7 @@
 
 use super::raw::*;
 use super::validate::{validate, ConfigError, Located, Origin, RawConfig};
-use super::Config;
+use super::{Config, ConfigDocument};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -45,6 +45,12 @@ fn located<T>(file: &SourceFile, items: Vec<Spanned<T>>) -> Vec<Located<T>> {
 
 /// Parses and validates a set of files. Syntax errors and validation errors are all reported.
 pub fn load_files(files: &[SourceFile]) -> Result<Config, Vec<ConfigError>> {
+    load_document(files).map(|(_, config)| config)
+}
+
+/// [`load_files`], also answering the files as one [`ConfigDocument`] (partner keys hashed),
+/// the form the store keeps.
+pub fn load_document(files: &[SourceFile]) -> Result<(ConfigDocument, Config), Vec<ConfigError>> {
     let mut raw = RawConfig::default();
     let mut errors = Vec::new();
     for file in files {
@@ -66,7 +72,7 @@ pub fn load_files(files: &[SourceFile]) -> Result<Config, Vec<ConfigError>> {
         }
     }
     match validate(&raw) {
-        Ok(config) if errors.is_empty() => Ok(config),
+        Ok(config) if errors.is_empty() => Ok((ConfigDocument::from_raw(&raw), config)),
         Ok(_) => Err(errors),
         Err(more) => {
             errors.extend(more);

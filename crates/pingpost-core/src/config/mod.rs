@@ -2,6 +2,7 @@
 //! domain types. [`raw`] holds the wire/file shapes, [`validate`] turns them into these types
 //! and names every error, [`load`] reads a set of TOML texts into one [`Config`].
 
+pub mod document;
 pub mod load;
 pub mod raw;
 pub mod validate;
@@ -16,7 +17,8 @@ use crate::window::WindowDays;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-pub use load::{load_files, SourceFile};
+pub use document::{ConfigDocument, Resource};
+pub use load::{load_document, load_files, SourceFile};
 pub use validate::ConfigError;
 
 #[derive(Clone, Debug, PartialEq)]
