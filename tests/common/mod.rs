@@ -8,9 +8,10 @@ pub mod process;
 
 use chrono::TimeZone;
 use pingpost_buyersim::Buyers;
-use pingpost_core::config::{load_files, SourceFile};
+use pingpost_core::config::{load_document, SourceFile};
 use pingpost_engine::audit::{AuditEntry, AuditSink, MemoryAudit};
 use pingpost_engine::clock::ManualClock;
+use pingpost_engine::config_sync::bootstrap;
 use pingpost_engine::{Engine, EngineParts};
 use pingpost_redis::{RedisOptions, RedisStore};
 use pingpost_server::AppState;
@@ -144,8 +145,8 @@ impl Harness {
         tokio::spawn(pingpost_buyersim::serve(buyer_listener, Arc::clone(&buyers), std::future::pending()));
 
         let text = config_toml.replace("{buyers}", &buyers_url);
-        let config = match load_files(&[SourceFile { name: "test.toml".into(), text }]) {
-            Ok(c) => c,
+        let seed = match load_document(&[SourceFile { name: "test.toml".into(), text }]) {
+            Ok((doc, _)) => doc,
             Err(errors) => panic!("test config invalid: {errors:#?}"),
         };
         let clock = Arc::new(ManualClock::new(start_time()));
@@ -163,9 +164,12 @@ impl Harness {
                 (Arc::new(store), Arc::new(audit), Backing::Redis { server, namespace })
             }
         };
+        let (version, config, _) = bootstrap(store.as_ref(), &seed).await.expect("configuration seeded");
         let engine = Arc::new(
-            Engine::new(EngineParts { config, store, clock: Arc::clone(&clock) as _, audit }).expect("engine"),
+            Engine::new(EngineParts { config: config.clone(), store, clock: Arc::clone(&clock) as _, audit })
+                .expect("engine"),
         );
+        engine.adopt_config(version, config);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind api");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let state = Arc::new(AppState {

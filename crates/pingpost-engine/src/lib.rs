@@ -6,6 +6,7 @@
 //! - [`buyer`]: the buyer protocol (pure) and its HTTP executor.
 //! - [`audit`]: the dedup audit log.
 //! - [`clock`]: injected wall-clock time.
+//! - [`config_sync`]: the configuration document in the store; edits and their propagation.
 //! - [`records`]: answers and the ping record kept for the post.
 //!
 //! The engine knows JSON only where buyers need it; partners' JSON is the server's business.
@@ -13,6 +14,7 @@
 pub mod audit;
 pub mod buyer;
 pub mod clock;
+pub mod config_sync;
 pub mod error;
 pub mod ping;
 pub mod post;
@@ -40,7 +42,8 @@ pub struct EngineParts {
 }
 
 pub struct Engine {
-    config: RwLock<Arc<Config>>,
+    /// The document version in force and its validated configuration.
+    config: RwLock<(u64, Arc<Config>)>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     audit: Arc<dyn AuditSink>,
@@ -50,7 +53,7 @@ pub struct Engine {
 impl Engine {
     pub fn new(parts: EngineParts) -> Result<Self, reqwest::Error> {
         Ok(Engine {
-            config: RwLock::new(Arc::new(parts.config)),
+            config: RwLock::new((0, Arc::new(parts.config))),
             store: parts.store,
             clock: parts.clock,
             audit: parts.audit,
@@ -60,7 +63,7 @@ impl Engine {
 
     /// The configuration in force; a request keeps the one it started with.
     pub fn config(&self) -> Arc<Config> {
-        Arc::clone(&self.config.read().unwrap_or_else(|p| p.into_inner()))
+        Arc::clone(&self.config.read().unwrap_or_else(|p| p.into_inner()).1)
     }
 
     /// The partner whose API key this is. Keys are compared by their SHA-256, never kept.

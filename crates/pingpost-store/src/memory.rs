@@ -133,6 +133,9 @@ impl MemoryStore {
         for entry in self.blobs.iter() {
             out.push_str(&format!("{} {}\n", entry.key(), String::from_utf8_lossy(&entry.value().0)));
         }
+        if let Some(doc) = lock(&self.config).as_ref() {
+            out.push_str(&format!("config v{} {}\n", doc.version, String::from_utf8_lossy(&doc.body)));
+        }
         for entry in self.claims.iter() {
             let state = match &entry.value().state {
                 ClaimState::InFlight { lease_until } => format!("in flight until {lease_until}"),

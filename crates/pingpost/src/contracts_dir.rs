@@ -1,11 +1,12 @@
 //! Reads a contracts/ directory: every `*.toml` file, in name order.
 
 use anyhow::{Context, Result};
-use pingpost_core::config::{load_files, Config, ConfigError, SourceFile};
+use pingpost_core::config::{load_document, Config, ConfigDocument, ConfigError, SourceFile};
 use std::path::Path;
 
 /// `Err` for I/O problems (missing directory); `Ok(Err(..))` for configuration errors.
-pub fn load(dir: &Path) -> Result<Result<Config, Vec<ConfigError>>> {
+/// The files' configuration, and the same as the document a fresh store is seeded with.
+pub fn load(dir: &Path) -> Result<Result<(ConfigDocument, Config), Vec<ConfigError>>> {
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();
@@ -19,5 +20,5 @@ pub fn load(dir: &Path) -> Result<Result<Config, Vec<ConfigError>>> {
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         files.push(SourceFile { name: path.display().to_string(), text });
     }
-    Ok(load_files(&files))
+    Ok(load_document(&files))
 }

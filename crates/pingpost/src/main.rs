@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use pingpost_engine::audit::{AuditSink, MemoryAudit};
 use pingpost_engine::clock::SystemClock;
+use pingpost_engine::config_sync;
 use pingpost_engine::{Engine, EngineParts};
 use pingpost_redis::{RedisOptions, RedisStore};
 use pingpost_server::{AdminToken, AppState, DEFAULT_BODY_LIMIT};
@@ -77,7 +78,7 @@ fn init_logging() {
 
 fn check(dir: &std::path::Path) -> Result<()> {
     match contracts_dir::load(dir)? {
-        Ok(config) => {
+        Ok((_, config)) => {
             println!(
                 "{}: ok ({} verticals, {} offers, {} partners, {} buyers, {} contracts)",
                 dir.display(),
@@ -127,8 +128,8 @@ async fn open_store(spec: &str) -> Result<(Arc<dyn Store>, Arc<dyn AuditSink>)> 
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let config = match contracts_dir::load(&args.contracts)? {
-        Ok(c) => c,
+    let seed = match contracts_dir::load(&args.contracts)? {
+        Ok((doc, _)) => doc,
         Err(errors) => {
             for e in &errors {
                 eprintln!("{e}");
@@ -145,16 +146,32 @@ async fn serve(args: ServeArgs) -> Result<()> {
             AdminToken::new(&generated)
         }
     };
-    let engine = Arc::new(Engine::new(EngineParts { config, store, clock: Arc::new(SystemClock), audit })?);
+    let (version, config, seeded) = config_sync::bootstrap(store.as_ref(), &seed)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the configuration from the store: {e}"))?;
+    if seeded {
+        tracing::info!(contracts = %args.contracts.display(), "store had no configuration: seeded it from the files");
+    } else {
+        tracing::info!(
+            version,
+            "configuration read from the store (files in {} not applied)",
+            args.contracts.display()
+        );
+    }
+    let engine =
+        Arc::new(Engine::new(EngineParts { config: config.clone(), store, clock: Arc::new(SystemClock), audit })?);
+    engine.adopt_config(version, config);
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let sweeper = tokio::spawn(sweep_forever(Arc::clone(&engine)));
+    let config_poller = tokio::spawn(follow_config(Arc::clone(&engine)));
     // Tests read this line to learn the port when they bind port 0.
     println!("pingpost listening on http://{addr}");
     tracing::info!(%addr, store = %redacted(&args.store), "pingpost serving");
     let state = Arc::new(AppState { engine: Arc::clone(&engine), body_limit: DEFAULT_BODY_LIMIT, admin_token });
     pingpost_server::serve(listener, state, shutdown_signal()).await?;
     sweeper.abort();
+    config_poller.abort();
     if let Err(e) = engine.audit().flush().await {
         tracing::error!(error = %e, "audit log not flushed at shutdown");
     }
@@ -169,6 +186,20 @@ async fn sweep_forever(engine: Arc<Engine>) {
         match engine.sweep().await {
             Ok(report) => tracing::debug!(?report, "swept"),
             Err(e) => tracing::warn!(error = %e, "sweep failed"),
+        }
+    }
+}
+
+/// Picks up configuration edits made through any node.
+async fn follow_config(engine: Arc<Engine>) {
+    let mut tick = tokio::time::interval(config_sync::POLL_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match engine.refresh_config().await {
+            Ok(true) => tracing::info!(version = engine.config_version(), "configuration updated"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "configuration not refreshed"),
         }
     }
 }

@@ -48,7 +48,10 @@ impl ConfigDocument {
 
     fn to_raw(&self) -> RawConfig {
         fn located<T: Clone>(items: &[T]) -> Vec<Located<T>> {
-            items.iter().map(|v| Located { origin: Origin { file: ORIGIN.into(), line: None }, value: v.clone() }).collect()
+            items
+                .iter()
+                .map(|v| Located { origin: Origin { file: ORIGIN.into(), line: None }, value: v.clone() })
+                .collect()
         }
         RawConfig {
             verticals: located(&self.verticals),
@@ -152,15 +155,13 @@ mod tests {
     use serde_json::json;
 
     fn doc() -> ConfigDocument {
-        serde_json::from_value(
-            json!({
-                "verticals": [{"id": "auto", "dedup_window_days": 30}],
-                "offers": [{"id": "o1", "vertical": "auto"}],
-                "partners": [{"id": "p1", "api_key": "a-partner-key-of-some-length", "offers": ["o1"]}],
-                "buyers": [{"id": "b1", "post_url": "http://127.0.0.1:9/post"}],
-                "contracts": [{"id": "c1", "buyer": "b1", "offer": "o1", "price": "1.00"}]
-            }),
-        )
+        serde_json::from_value(json!({
+            "verticals": [{"id": "auto", "dedup_window_days": 30}],
+            "offers": [{"id": "o1", "vertical": "auto"}],
+            "partners": [{"id": "p1", "api_key": "a-partner-key-of-some-length", "offers": ["o1"]}],
+            "buyers": [{"id": "b1", "post_url": "http://127.0.0.1:9/post"}],
+            "contracts": [{"id": "c1", "buyer": "b1", "offer": "o1", "price": "1.00"}]
+        }))
         .unwrap()
     }
 

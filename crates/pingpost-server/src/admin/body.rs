@@ -28,6 +28,15 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// Converts an already parsed JSON value into `T`; shape errors are 422 naming the field.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_string() } else { path };
+        ApiError::invalid(field, e.into_inner().to_string())
+    })
+}
+
 /// Reads and parses a bounded JSON body.
 pub async fn json<T: DeserializeOwned>(body: Body) -> Result<T, ApiError> {
     parse(&bytes(body, ADMIN_BODY_LIMIT).await?)

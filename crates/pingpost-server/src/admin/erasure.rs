@@ -1,9 +1,72 @@
-//! Placeholder: filled in by the operators issue.
+//! `POST /v1/admin/erasure`: a consumer's right to be forgotten. Every piece of dedup state
+//! of the identifiers given — vertical submissions, sale marks, DQ marks — goes in one
+//! request; suppression stays unless `"suppression": true` (an opt-out must survive an
+//! erasure request unless the operator decides otherwise).
 
+use super::auth::Operator;
+use super::body;
+use crate::error::ApiError;
 use crate::AppState;
-use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use pingpost_core::identity::{normalize_email, normalize_phone, Sha256Hex};
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
+    Router::new().route("/erasure", post(erase))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ErasureRequest {
+    email: Option<String>,
+    phone: Option<String>,
+    sha256: Option<String>,
+    /// Also remove the identifiers from the suppression list.
+    #[serde(default)]
+    suppression: bool,
+}
+
+impl ErasureRequest {
+    /// The identifiers' hashes, normalized exactly as a ping's are.
+    fn hashes(&self) -> Result<Vec<Sha256Hex>, ApiError> {
+        let mut out = Vec::new();
+        if let Some(e) = &self.email {
+            out.push(Sha256Hex::digest(&normalize_email(e).map_err(|e| ApiError::invalid("email", e.message))?));
+        }
+        if let Some(p) = &self.phone {
+            out.push(Sha256Hex::digest(&normalize_phone(p).map_err(|e| ApiError::invalid("phone", e.message))?));
+        }
+        if let Some(h) = &self.sha256 {
+            out.push(
+                Sha256Hex::parse(h).ok_or_else(|| ApiError::invalid("sha256", "must be 64 hexadecimal characters"))?,
+            );
+        }
+        if out.is_empty() {
+            return Err(ApiError::invalid("email", "is required (or phone, or sha256)"));
+        }
+        out.dedup();
+        Ok(out)
+    }
+}
+
+async fn erase(_: Operator, State(state): State<Arc<AppState>>, body: Body) -> Result<Json<Value>, ApiError> {
+    let req: ErasureRequest = body::json(body).await?;
+    let hashes = req.hashes()?;
+    let store = state.engine.store();
+    let erased = store.erase(hashes.clone()).await?;
+    let mut answer = json!({"erased": {
+        "vertical_submissions": erased.vertical_submissions,
+        "sales": erased.sales,
+        "dq": erased.dq,
+    }});
+    if req.suppression {
+        answer["suppression_removed"] = json!(store.unsuppress(hashes).await?);
+    }
+    // Counts only: the log must not become a list of who asked to be forgotten.
+    tracing::info!(vertical_submissions = erased.vertical_submissions, sales = erased.sales, dq = erased.dq, "erasure");
+    Ok(Json(answer))
 }
