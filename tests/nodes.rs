@@ -35,8 +35,9 @@ struct TwoNodes {
     nodes: [String; 2],
     buyers: Arc<Buyers>,
     http: reqwest::Client,
-    _engines: [Running; 2],
-    _redis: Shared,
+    engines: [Running; 2],
+    redis: Shared,
+    dir: std::path::PathBuf,
 }
 
 async fn two_nodes(name: &str) -> TwoNodes {
@@ -54,18 +55,21 @@ async fn two_nodes_on(name: &str, redis: Shared) -> TwoNodes {
         "[[verticals]]\nid = \"auto\"\ndedup_window_days = 30\n\n\
          [[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\n\n\
          [[offers]]\nid = \"auto-cap\"\nvertical = \"auto\"\n\n\
-         [[partners]]\nid = \"p1\"\napi_key_sha256 = \"{key_hash}\"\noffers = [\"auto-excl\", \"auto-cap\"]\n\n\
+         [[verticals]]\nid = \"home\"\n\n\
+         [[offers]]\nid = \"home-excl\"\nvertical = \"home\"\n\n\
+         [[partners]]\nid = \"p1\"\napi_key_sha256 = \"{key_hash}\"\noffers = [\"auto-excl\", \"auto-cap\", \"home-excl\"]\n\n\
          [[buyers]]\nid = \"b1\"\npost_url = \"{url}/b1/post\"\n\n\
          [[buyers]]\nid = \"b2\"\npost_url = \"{url}/b2/post\"\n\n\
          [[buyers]]\nid = \"b3\"\npost_url = \"{url}/b3/post\"\n\n\
          [[contracts]]\nid = \"c1\"\nbuyer = \"b1\"\noffer = \"auto-excl\"\nprice = \"20.00\"\n\n\
          [[contracts]]\nid = \"c2\"\nbuyer = \"b2\"\noffer = \"auto-excl\"\nprice = \"15.00\"\n\n\
-         [[contracts]]\nid = \"c3\"\nbuyer = \"b3\"\noffer = \"auto-cap\"\nprice = \"10.00\"\ncaps = {{ daily = 3 }}\n"
+         [[contracts]]\nid = \"c3\"\nbuyer = \"b3\"\noffer = \"auto-cap\"\nprice = \"10.00\"\ncaps = {{ daily = 3 }}\n\n\
+         [[contracts]]\nid = \"c4\"\nbuyer = \"b1\"\noffer = \"home-excl\"\nprice = \"9.00\"\n"
     );
     std::fs::write(dir.join("market.toml"), config).unwrap();
     let (a, base_a) = start_engine(&dir, &redis.urls());
     let (b, base_b) = start_engine(&dir, &redis.urls());
-    TwoNodes { nodes: [base_a, base_b], buyers, http: reqwest::Client::new(), _engines: [a, b], _redis: redis }
+    TwoNodes { nodes: [base_a, base_b], buyers, http: reqwest::Client::new(), engines: [a, b], redis, dir }
 }
 
 impl TwoNodes {
@@ -80,6 +84,27 @@ impl TwoNodes {
             .expect("engine answers");
         let status = resp.status().as_u16();
         (status, serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap())
+    }
+
+    /// An admin API call with the operator token the nodes were started with.
+    async fn admin(&self, node: usize, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}/v1/admin{path}", self.nodes[node % 2]))
+            .header("authorization", "Bearer e2e-admin-token");
+        if let Some(b) = body {
+            req = req.body(b.to_string());
+        }
+        let resp = req.send().await.expect("engine answers");
+        let status = resp.status().as_u16();
+        (status, serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap())
+    }
+
+    /// Replaces node `node` by a fresh process on the same files and Redis.
+    fn restart(&mut self, node: usize) {
+        let (engine, base) = start_engine(&self.dir, &self.redis.urls());
+        self.engines[node] = engine;
+        self.nodes[node] = base;
     }
 
     async fn ping(&self, node: usize, offer: &str, lead: &Value) -> (u16, Value) {
@@ -143,4 +168,60 @@ async fn two_nodes_on_a_redis_cluster_accept_one_of_identical_pings_and_sell_it_
     let posts = join_all((0..6).map(|i| t.post(i, ping_id, &lead))).await;
     assert!(posts.iter().any(|(_, p)| p["status"] == "sold"), "{posts:?}");
     assert_eq!(t.buyers.count("b1", "post") + t.buyers.count("b2", "post"), 1);
+}
+
+/// Sells `n` consumers to b1 (through c1 on the auto vertical) and answers their leads.
+async fn sold_to_b1(t: &TwoNodes, n: usize, tag: &str) -> Vec<Value> {
+    let leads: Vec<Value> = (0..n).map(|i| json!({"email": format!("{tag}{i}@example.com")})).collect();
+    for lead in &leads {
+        let (_, ping) = t.ping(0, "auto-excl", lead).await;
+        let (_, post) = t.post(0, ping["ping_id"].as_str().unwrap(), lead).await;
+        assert_eq!(post["sales"][0]["buyer"], "b1", "{post}");
+    }
+    leads
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dedup_edit_on_one_node_is_honoured_by_the_other_within_a_second() {
+    let t = two_nodes("live-edit").await;
+    // Every sale here is seconds old, inside any window of 1 day or more, so what a ping on
+    // the real clock can show of a window edit is dedup switched off for the contract.
+    let leads = sold_to_b1(&t, 40, "live").await;
+    let (_, before) = t.ping(1, "home-excl", &leads[0]).await;
+    assert_eq!(before["reason"], "no_bids", "c4's buyer already bought this consumer: {before}");
+
+    let patch = json!({"dedup": {"enabled": false, "window_days": 7}});
+    let (status, patched) = t.admin(0, reqwest::Method::PATCH, "/contracts/c4", Some(patch)).await;
+    assert_eq!(status, 200, "{patched}");
+    let edited = tokio::time::Instant::now();
+    let mut seen = None;
+    for lead in &leads[1..] {
+        let (_, ping) = t.ping(1, "home-excl", lead).await;
+        if ping["bids"][0]["contract"] == "c4" {
+            seen = Some(edited.elapsed());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await; // poll pacing, not synchronization
+    }
+    let seen = seen.expect("node B never honoured the edit");
+    assert!(seen <= std::time::Duration::from_secs(1), "node B honoured the edit after {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_edits_survive_a_restart_and_the_files_do_not_override_them() {
+    let mut t = two_nodes("restart-config").await;
+    let (status, _) = t.admin(0, reqwest::Method::PATCH, "/contracts/c1", Some(json!({"price": "33.00"}))).await;
+    assert_eq!(status, 200);
+    let new_contract = json!({"buyer": "b3", "offer": "home-excl", "price": "4.00"});
+    let (status, _) = t.admin(1, reqwest::Method::PUT, "/contracts/c5", Some(new_contract)).await;
+    assert_eq!(status, 201);
+
+    t.restart(0);
+    t.restart(1);
+    let (_, c1) = t.admin(0, reqwest::Method::GET, "/contracts/c1", None).await;
+    assert_eq!(c1["price"], "33.00", "the edit, not the file's 20.00: {c1}");
+    let (status, _) = t.admin(1, reqwest::Method::GET, "/contracts/c5", None).await;
+    assert_eq!(status, 200);
+    let (_, ping) = t.ping(1, "auto-excl", &json!({"email": "after-restart@example.com"})).await;
+    assert_eq!(ping["bids"][0]["price"], "33.00", "{ping}");
 }
