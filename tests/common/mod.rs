@@ -11,6 +11,7 @@ use pingpost_buyersim::Buyers;
 use pingpost_core::config::{load_files, SourceFile};
 use pingpost_engine::audit::{AuditEntry, AuditSink, MemoryAudit};
 use pingpost_engine::clock::ManualClock;
+use pingpost_engine::stats::{MemoryStats, StatsSink};
 use pingpost_engine::{Engine, EngineParts};
 use pingpost_redis::{RedisOptions, RedisStore};
 use pingpost_server::AppState;
@@ -149,10 +150,12 @@ impl Harness {
             Err(errors) => panic!("test config invalid: {errors:#?}"),
         };
         let clock = Arc::new(ManualClock::new(start_time()));
-        let (store, audit, backing): (Arc<dyn Store>, Arc<dyn AuditSink>, Backing) = match backend {
+        type Parts = (Arc<dyn Store>, Arc<dyn AuditSink>, Arc<dyn StatsSink>, Backing);
+        let (store, audit, stats, backing): Parts = match backend {
             Backend::Memory => {
                 let store = Arc::new(MemoryStore::new());
-                (Arc::clone(&store) as _, Arc::new(MemoryAudit::new(10_000)), Backing::Memory(store))
+                let stats = Arc::new(MemoryStats::default());
+                (Arc::clone(&store) as _, Arc::new(MemoryAudit::new(10_000)), stats, Backing::Memory(store))
             }
             Backend::Redis => {
                 let server = RedisServer::start();
@@ -160,11 +163,12 @@ impl Harness {
                 let opts = RedisOptions { namespace: namespace.clone(), ..RedisOptions::default() };
                 let store = RedisStore::connect(&server.url(), opts).await.expect("connect to the test's Redis");
                 let audit = store.audit_log(10_000);
-                (Arc::new(store), Arc::new(audit), Backing::Redis { server, namespace })
+                let stats = store.stats_sink(pingpost_engine::stats::DEFAULT_RETENTION);
+                (Arc::new(store), Arc::new(audit), Arc::new(stats), Backing::Redis { server, namespace })
             }
         };
         let engine = Arc::new(
-            Engine::new(EngineParts { config, store, clock: Arc::clone(&clock) as _, audit }).expect("engine"),
+            Engine::new(EngineParts { config, store, clock: Arc::clone(&clock) as _, audit, stats }).expect("engine"),
         );
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind api");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
