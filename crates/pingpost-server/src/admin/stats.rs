@@ -53,7 +53,15 @@ fn parse(params: &[(String, String)], now: Timestamp) -> Result<StatsQuery, ApiE
     let time = |name: &'static str, default: Timestamp| -> Result<Timestamp, ApiError> {
         match get(name) {
             None | Some("") => Ok(default),
+            // An offset's "+" sent unencoded arrives as a space: read it as the "+" it was.
             Some(v) => chrono::DateTime::parse_from_rfc3339(v)
+                .or_else(|e| {
+                    if v.contains(' ') {
+                        chrono::DateTime::parse_from_rfc3339(&v.replace(' ', "+"))
+                    } else {
+                        Err(e)
+                    }
+                })
                 .map(|t| t.with_timezone(&chrono::Utc))
                 .map_err(|_| ApiError::invalid(name, "must be an RFC 3339 time, e.g. 2026-11-22T00:00:00Z")),
         }
@@ -101,6 +109,10 @@ mod tests {
         check(
             &[("by", "vertical"), ("since", "2025-11-22T15:30:00Z")],
             Ok((GroupBy::Vertical, chrono::Utc.with_ymd_and_hms(2025, 11, 22, 15, 30, 0).unwrap(), now())),
+        );
+        check(
+            &[("by", "partner"), ("since", "2026-11-23T10:00:00 01:00")],
+            Ok((GroupBy::Partner, chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(), now())),
         );
         check(&[], Err("by"));
         check(&[("by", "offer")], Err("by"));
