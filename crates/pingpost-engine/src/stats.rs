@@ -198,8 +198,14 @@ pub fn fold_groups(counts: impl IntoIterator<Item = (String, Metric, u64)>) -> V
     groups.into_values().collect()
 }
 
+/// One counter within an hour: group kind, group key, metric.
+pub type Counter = (GroupBy, String, Metric);
+
+/// Sums of counters across hours, keyed by (hour, kind, key, metric).
+pub type Sums = HashMap<(Hour, GroupBy, String, Metric), u64>;
+
 /// Sums increments with the same counter, so a batch writes each counter once.
-pub fn aggregate(into: &mut HashMap<(Hour, GroupBy, String, Metric), u64>, increments: Vec<Increment>) {
+pub fn aggregate(into: &mut Sums, increments: Vec<Increment>) {
     for i in increments {
         let n = into.entry((i.hour, i.by, i.key, i.metric)).or_insert(0);
         *n = n.saturating_add(i.n);
@@ -317,7 +323,7 @@ impl PostFacts<'_> {
 /// Increments of one hour, summed per counter as they are added.
 struct Counts {
     hour: Hour,
-    sums: BTreeMap<(GroupBy, String, Metric), u64>,
+    sums: BTreeMap<Counter, u64>,
 }
 
 impl Counts {
@@ -356,7 +362,7 @@ impl Counts {
 #[derive(Debug)]
 pub struct MemoryStats {
     retention_hours: i64,
-    hours: Mutex<BTreeMap<Hour, HashMap<(GroupBy, String, Metric), u64>>>,
+    hours: Mutex<BTreeMap<Hour, HashMap<Counter, u64>>>,
 }
 
 impl MemoryStats {

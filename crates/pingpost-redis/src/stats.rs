@@ -7,7 +7,7 @@
 use crate::conn::Conn;
 use crate::{bounded, RedisStore};
 use futures_util::future::join_all;
-use pingpost_engine::stats::{aggregate, fold_groups, GroupBy, Hour, Increment, Metric, StatsGroup, StatsSink};
+use pingpost_engine::stats::{aggregate, fold_groups, GroupBy, Hour, Increment, Metric, StatsGroup, StatsSink, Sums};
 use pingpost_store::{StoreError, StoreFuture};
 use redis::AsyncCommands;
 use std::collections::{BTreeMap, HashMap};
@@ -25,8 +25,6 @@ const WRITE_ATTEMPTS: usize = 3;
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// Hourly hashes read at once by a query; a year is 8 784 of them.
 const READ_CHUNK: usize = 256;
-
-type Sums = HashMap<(Hour, GroupBy, String, Metric), u64>;
 
 enum Msg {
     Increments(Vec<Increment>),
