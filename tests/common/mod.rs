@@ -12,6 +12,7 @@ use pingpost_core::config::{load_document, SourceFile};
 use pingpost_engine::audit::{AuditEntry, AuditSink, MemoryAudit};
 use pingpost_engine::clock::ManualClock;
 use pingpost_engine::config_sync::bootstrap;
+use pingpost_engine::stats::{MemoryStats, StatsSink};
 use pingpost_engine::{Engine, EngineParts};
 use pingpost_redis::{RedisOptions, RedisStore};
 use pingpost_server::AppState;
@@ -150,10 +151,12 @@ impl Harness {
             Err(errors) => panic!("test config invalid: {errors:#?}"),
         };
         let clock = Arc::new(ManualClock::new(start_time()));
-        let (store, audit, backing): (Arc<dyn Store>, Arc<dyn AuditSink>, Backing) = match backend {
+        type Parts = (Arc<dyn Store>, Arc<dyn AuditSink>, Arc<dyn StatsSink>, Backing);
+        let (store, audit, stats, backing): Parts = match backend {
             Backend::Memory => {
                 let store = Arc::new(MemoryStore::new());
-                (Arc::clone(&store) as _, Arc::new(MemoryAudit::new(10_000)), Backing::Memory(store))
+                let stats = Arc::new(MemoryStats::default());
+                (Arc::clone(&store) as _, Arc::new(MemoryAudit::new(10_000)), stats, Backing::Memory(store))
             }
             Backend::Redis => {
                 let server = RedisServer::start();
@@ -161,12 +164,13 @@ impl Harness {
                 let opts = RedisOptions { namespace: namespace.clone(), ..RedisOptions::default() };
                 let store = RedisStore::connect(&server.url(), opts).await.expect("connect to the test's Redis");
                 let audit = store.audit_log(10_000);
-                (Arc::new(store), Arc::new(audit), Backing::Redis { server, namespace })
+                let stats = store.stats_sink(pingpost_engine::stats::DEFAULT_RETENTION);
+                (Arc::new(store), Arc::new(audit), Arc::new(stats), Backing::Redis { server, namespace })
             }
         };
         let (version, config, _) = bootstrap(store.as_ref(), &seed).await.expect("configuration seeded");
         let engine = Arc::new(
-            Engine::new(EngineParts { config: config.clone(), store, clock: Arc::clone(&clock) as _, audit })
+            Engine::new(EngineParts { config: config.clone(), store, clock: Arc::clone(&clock) as _, audit, stats })
                 .expect("engine"),
         );
         engine.adopt_config(version, config);

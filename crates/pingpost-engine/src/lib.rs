@@ -5,6 +5,7 @@
 //! - [`post`]: identity binding, atomic sale reservation, delivery, rollback, waterfall.
 //! - [`buyer`]: the buyer protocol (pure) and its HTTP executor.
 //! - [`audit`]: the dedup audit log.
+//! - [`stats`]: dedup statistics, hourly counters by partner, buyer and vertical.
 //! - [`clock`]: injected wall-clock time.
 //! - [`config_sync`]: the configuration document in the store; edits and their propagation.
 //! - [`records`]: answers and the ping record kept for the post.
@@ -19,6 +20,7 @@ pub mod error;
 pub mod ping;
 pub mod post;
 pub mod records;
+pub mod stats;
 
 pub use error::EngineError;
 pub use ping::PingRequest;
@@ -31,6 +33,7 @@ use pingpost_core::config::{Config, Partner};
 use pingpost_core::identity::Sha256Hex;
 use pingpost_core::ids::PartnerId;
 use pingpost_store::Store;
+use stats::StatsSink;
 use std::sync::{Arc, RwLock};
 
 /// Everything the engine needs from outside, chosen by the caller (the binary or a test).
@@ -39,6 +42,7 @@ pub struct EngineParts {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub audit: Arc<dyn AuditSink>,
+    pub stats: Arc<dyn StatsSink>,
 }
 
 pub struct Engine {
@@ -47,6 +51,7 @@ pub struct Engine {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     audit: Arc<dyn AuditSink>,
+    stats: Arc<dyn StatsSink>,
     buyers: BuyerClient,
 }
 
@@ -57,6 +62,7 @@ impl Engine {
             store: parts.store,
             clock: parts.clock,
             audit: parts.audit,
+            stats: parts.stats,
             buyers: BuyerClient::new()?,
         })
     }
@@ -77,6 +83,10 @@ impl Engine {
 
     pub fn audit(&self) -> &Arc<dyn AuditSink> {
         &self.audit
+    }
+
+    pub fn stats(&self) -> &Arc<dyn StatsSink> {
+        &self.stats
     }
 
     pub fn now(&self) -> pingpost_core::Timestamp {

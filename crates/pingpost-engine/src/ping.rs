@@ -6,6 +6,7 @@
 use crate::audit::AuditEntry;
 use crate::buyer::protocol::{bid_request, dq_request, public_lead, read_bid, read_dq};
 use crate::records::{PingAnswer, PingRecord, PingStatus, RejectReason, RECORD_GRACE};
+use crate::stats::PingFacts;
 use crate::{Engine, EngineError};
 use futures_util::future::join_all;
 use pingpost_core::auction::{contract_price, rank, Bid};
@@ -160,12 +161,15 @@ async fn decide(
                 prior_at,
             }
         };
+    let mut facts = PingFacts::new(now, partner, &vertical.id);
     let (status, reason, bids) = match admit_outcome? {
         AdmitOutcome::Suppressed { matched, since } => {
+            facts.stopped(Checkpoint::Suppressed);
             engine.audit.record(vec![audit(Checkpoint::Suppressed, None, None, Some(matched), Some(since))]);
             (PingStatus::Rejected, Some(RejectReason::Suppressed), Vec::new())
         }
         AdmitOutcome::VerticalDuplicate { matched, prior_at } => {
+            facts.stopped(Checkpoint::VerticalDuplicate);
             engine.audit.record(vec![audit(Checkpoint::VerticalDuplicate, None, None, Some(matched), Some(prior_at))]);
             (PingStatus::Rejected, Some(RejectReason::VerticalDuplicate), Vec::new())
         }
@@ -178,6 +182,7 @@ async fn decide(
                 }
             };
             let screening = screen(candidates_in, &counters, &history, now);
+            facts.screened(&screening);
             engine.audit.record(
                 screening
                     .drops
@@ -222,6 +227,10 @@ async fn decide(
             return Err(e.into());
         }
     }
+    // Counted only now that the answer stands: a ping that failed gave its reservation
+    // back and will be counted when its retry is answered.
+    facts.bids(&bids);
+    engine.stats.record(facts.increments());
     Ok(PingAnswer {
         ping_id,
         status,

@@ -8,6 +8,7 @@ use crate::audit::AuditEntry;
 use crate::buyer::protocol::{classify_post, post_request};
 use crate::buyer::PostOutcome;
 use crate::records::{Attempt, AttemptOutcome, PingRecord, PostAnswer, PostStatus, Sale, RECORD_GRACE};
+use crate::stats::PostFacts;
 use crate::{Engine, EngineError};
 use futures_util::future::join_all;
 use pingpost_core::auction::Bid;
@@ -75,6 +76,9 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
     }
     match deliver(engine, &config, &record, &req, bids).await {
         Ok(answer) => {
+            // Counted once, with the answer a repeated post will be given unchanged.
+            let facts = PostFacts { at: engine.now(), partner, vertical: &record.vertical, answer: &answer };
+            engine.stats.record(facts.increments());
             match serde_json::to_vec(&answer) {
                 Ok(stored) => {
                     let keep_until = record.expires_at + RECORD_GRACE;

@@ -60,6 +60,13 @@ impl Keys {
         format!("{}:config", self.ns)
     }
 
+    /// Hash: one UTC hour's statistics counters (`kind|key|metric` → count), expiring the
+    /// retention after its last write. Untagged: each hour lands on its own slot, so no
+    /// Cluster node takes every hour's writes.
+    pub fn stats(&self, hour: &str) -> String {
+        format!("{}:stats:{hour}", self.ns)
+    }
+
     /// Everything of this namespace (for scans in tests and tools).
     pub fn pattern(&self) -> String {
         format!("{}:*", self.ns)

@@ -17,10 +17,12 @@ mod codec;
 mod conn;
 mod keys;
 mod scripts;
+mod stats;
 mod store;
 
 pub use audit::RedisAudit;
 pub use keys::Keys;
+pub use stats::RedisStats;
 
 use conn::Conn;
 use pingpost_store::{StoreError, StoreResult};

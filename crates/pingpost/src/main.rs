@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use pingpost_engine::audit::{AuditSink, MemoryAudit};
 use pingpost_engine::clock::SystemClock;
 use pingpost_engine::config_sync;
+use pingpost_engine::stats::{MemoryStats, StatsSink, DEFAULT_RETENTION};
 use pingpost_engine::{Engine, EngineParts};
 use pingpost_redis::{RedisOptions, RedisStore};
 use pingpost_server::{AdminToken, AppState, DEFAULT_BODY_LIMIT};
@@ -113,16 +114,24 @@ fn redacted(spec: &str) -> String {
 /// Entries the audit log keeps (newest); older ones are dropped.
 const AUDIT_CAPACITY: usize = 100_000;
 
-async fn open_store(spec: &str) -> Result<(Arc<dyn Store>, Arc<dyn AuditSink>)> {
+/// The store, and the audit log and statistics that live beside it.
+type Backing = (Arc<dyn Store>, Arc<dyn AuditSink>, Arc<dyn StatsSink>);
+
+async fn open_store(spec: &str) -> Result<Backing> {
     if spec == "memory" {
-        return Ok((Arc::new(MemoryStore::new()), Arc::new(MemoryAudit::new(AUDIT_CAPACITY))));
+        return Ok((
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemoryAudit::new(AUDIT_CAPACITY)),
+            Arc::new(MemoryStats::new(DEFAULT_RETENTION)),
+        ));
     }
     if spec.split(',').all(|u| u.trim().starts_with("redis://")) {
         let store = RedisStore::connect(spec, RedisOptions::default())
             .await
             .with_context(|| format!("connecting to Redis at {}", redacted(spec)))?;
         let audit = store.audit_log(AUDIT_CAPACITY);
-        return Ok((Arc::new(store), Arc::new(audit)));
+        let stats = store.stats_sink(DEFAULT_RETENTION);
+        return Ok((Arc::new(store), Arc::new(audit), Arc::new(stats)));
     }
     bail!("unknown store {spec:?}: use \"memory\", redis://host:port, or a comma-separated list of redis:// URLs")
 }
@@ -137,7 +146,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             bail!("refusing to start: {} has {} error(s)", args.contracts.display(), errors.len());
         }
     };
-    let (store, audit) = open_store(&args.store).await?;
+    let (store, audit, stats) = open_store(&args.store).await?;
     let admin_token = match args.admin_token {
         Some(t) if !t.trim().is_empty() => AdminToken::new(t.trim()),
         _ => {
@@ -158,8 +167,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
             args.contracts.display()
         );
     }
-    let engine =
-        Arc::new(Engine::new(EngineParts { config: config.clone(), store, clock: Arc::new(SystemClock), audit })?);
+    let engine = Arc::new(Engine::new(EngineParts {
+        config: config.clone(),
+        store,
+        clock: Arc::new(SystemClock),
+        audit,
+        stats,
+    })?);
     engine.adopt_config(version, config);
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
@@ -174,6 +188,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     config_poller.abort();
     if let Err(e) = engine.audit().flush().await {
         tracing::error!(error = %e, "audit log not flushed at shutdown");
+    }
+    if let Err(e) = engine.stats().flush().await {
+        tracing::error!(error = %e, "statistics not flushed at shutdown");
     }
     tracing::info!("pingpost stopped");
     Ok(())
