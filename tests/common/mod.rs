@@ -9,7 +9,7 @@ pub mod process;
 use chrono::TimeZone;
 use pingpost_buyersim::Buyers;
 use pingpost_core::config::{load_files, SourceFile};
-use pingpost_engine::audit::{AuditEntry, AuditSink, MemoryAudit};
+use pingpost_engine::audit::{AuditEntry, AuditRetention, AuditSink, MemoryAudit};
 use pingpost_engine::clock::ManualClock;
 use pingpost_engine::{Engine, EngineParts};
 use pingpost_redis::{RedisOptions, RedisStore};
@@ -152,14 +152,14 @@ impl Harness {
         let (store, audit, backing): (Arc<dyn Store>, Arc<dyn AuditSink>, Backing) = match backend {
             Backend::Memory => {
                 let store = Arc::new(MemoryStore::new());
-                (Arc::clone(&store) as _, Arc::new(MemoryAudit::new(10_000)), Backing::Memory(store))
+                (Arc::clone(&store) as _, Arc::new(MemoryAudit::new(AuditRetention::default())), Backing::Memory(store))
             }
             Backend::Redis => {
                 let server = RedisServer::start();
                 let namespace = "pp".to_string();
                 let opts = RedisOptions { namespace: namespace.clone(), ..RedisOptions::default() };
                 let store = RedisStore::connect(&server.url(), opts).await.expect("connect to the test's Redis");
-                let audit = store.audit_log(10_000);
+                let audit = store.audit_log(AuditRetention::default());
                 (Arc::new(store), Arc::new(audit), Backing::Redis { server, namespace })
             }
         };

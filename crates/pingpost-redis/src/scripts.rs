@@ -15,6 +15,7 @@ pub struct Scripts {
     pub claim: Script,
     pub complete_claim: Script,
     pub abandon_claim: Script,
+    pub audit_append: Script,
 }
 
 impl Scripts {
@@ -31,6 +32,7 @@ impl Scripts {
             claim: Script::new(include_str!("lua/claim.lua")),
             complete_claim: Script::new(include_str!("lua/complete_claim.lua")),
             abandon_claim: Script::new(include_str!("lua/abandon_claim.lua")),
+            audit_append: Script::new(include_str!("lua/audit_append.lua")),
         }
     }
 }
