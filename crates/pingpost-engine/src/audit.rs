@@ -115,7 +115,9 @@ pub trait AuditSink: Send + Sync + 'static {
     fn record(&self, entries: Vec<AuditEntry>);
     /// The newest `limit` entries, newest first.
     fn recent(&self, limit: usize) -> StoreFuture<'_, Vec<AuditEntry>>;
-    /// The entries matching `q`, newest first, at most `q.limit` of them.
+    /// The entries matching `q`, newest first, at most `q.limit` of them. A sink that bounds
+    /// the work of one call (Redis reads at most 20 000 entries) may answer fewer, even none,
+    /// with a `next_cursor`: only a `None` cursor says nothing older matches.
     fn query(&self, q: AuditQuery) -> StoreFuture<'_, AuditPage>;
     /// Resolves once every entry recorded before the call has been written.
     fn flush(&self) -> StoreFuture<'_, ()>;
