@@ -9,7 +9,7 @@ pub mod process;
 use chrono::TimeZone;
 use pingpost_buyersim::Buyers;
 use pingpost_core::config::{load_document, SourceFile};
-use pingpost_engine::audit::{AuditEntry, AuditSink, MemoryAudit};
+use pingpost_engine::audit::{AuditEntry, AuditRetention, AuditSink, MemoryAudit};
 use pingpost_engine::clock::ManualClock;
 use pingpost_engine::config_sync::bootstrap;
 use pingpost_engine::stats::{MemoryStats, StatsSink};
@@ -156,14 +156,19 @@ impl Harness {
             Backend::Memory => {
                 let store = Arc::new(MemoryStore::new());
                 let stats = Arc::new(MemoryStats::default());
-                (Arc::clone(&store) as _, Arc::new(MemoryAudit::new(10_000)), stats, Backing::Memory(store))
+                (
+                    Arc::clone(&store) as _,
+                    Arc::new(MemoryAudit::new(AuditRetention::default())),
+                    stats,
+                    Backing::Memory(store),
+                )
             }
             Backend::Redis => {
                 let server = RedisServer::start();
                 let namespace = "pp".to_string();
                 let opts = RedisOptions { namespace: namespace.clone(), ..RedisOptions::default() };
                 let store = RedisStore::connect(&server.url(), opts).await.expect("connect to the test's Redis");
-                let audit = store.audit_log(10_000);
+                let audit = store.audit_log(AuditRetention::default());
                 let stats = store.stats_sink(pingpost_engine::stats::DEFAULT_RETENTION);
                 (Arc::new(store), Arc::new(audit), Arc::new(stats), Backing::Redis { server, namespace })
             }

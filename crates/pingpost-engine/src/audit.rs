@@ -1,5 +1,11 @@
-//! The dedup audit log (`leadDedup`): one entry per dedup hit. Here an in-memory ring of
-//! bounded size; entries carry hashes' kinds, never identifiers.
+//! The dedup audit log (`leadDedup`): one entry per dedup hit, kept within an
+//! [`AuditRetention`] and queried newest first, filtered, a page at a time. Entries carry
+//! which kind of identifier matched, never an identifier.
+//!
+//! Pages are cut by an opaque cursor each sink chooses (a sequence number in memory, a stream
+//! id on Redis), so a page never shifts when new entries arrive while an operator reads.
+
+pub mod conformance;
 
 use pingpost_core::checkpoint::Checkpoint;
 use pingpost_core::identity::IdentKind;
@@ -23,26 +29,128 @@ pub struct AuditEntry {
     pub prior_at: Option<Timestamp>,
 }
 
+/// What to read from the log: every `Some` filter must match; `since` is inclusive and
+/// `until` exclusive on the entry's `at`. `cursor` continues a previous page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub buyer: Option<BuyerId>,
+    pub partner: Option<PartnerId>,
+    pub vertical: Option<VerticalId>,
+    pub offer: Option<OfferId>,
+    pub checkpoint: Option<Checkpoint>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
+impl AuditQuery {
+    /// Newest `limit` entries, unfiltered.
+    pub fn newest(limit: usize) -> Self {
+        AuditQuery { limit, ..AuditQuery::default() }
+    }
+
+    pub fn matches(&self, e: &AuditEntry) -> bool {
+        fn same<T: PartialEq>(want: &Option<T>, have: Option<&T>) -> bool {
+            want.as_ref().is_none_or(|w| have == Some(w))
+        }
+        same(&self.buyer, e.buyer.as_ref())
+            && same(&self.partner, Some(&e.partner))
+            && same(&self.vertical, Some(&e.vertical))
+            && same(&self.offer, Some(&e.offer))
+            && same(&self.checkpoint, Some(&e.checkpoint))
+            && self.since.is_none_or(|s| e.at >= s)
+            && self.until.is_none_or(|u| e.at < u)
+    }
+}
+
+/// One page, newest first. `next_cursor` is `None` once nothing older can match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    pub next_cursor: Option<String>,
+}
+
+/// Whether `cursor` has the one shape every sink's cursors have: `<digits>` or
+/// `<digits>-<digits>`. Lets the API refuse a mangled cursor (422) before asking a sink.
+pub fn cursor_is_well_formed(cursor: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+    match cursor.split_once('-') {
+        Some((ms, seq)) => digits(ms) && digits(seq),
+        None => digits(cursor),
+    }
+}
+
+/// How much of the log is kept: at most `max_entries`, none older than `max_age` before
+/// the newest entry. A config struct so callers cannot swap two bare numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditRetention {
+    pub max_entries: usize,
+    pub max_age: chrono::Duration,
+}
+
+impl AuditRetention {
+    pub const DEFAULT_DAYS: u32 = 90;
+    pub const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
+
+    pub fn new(max_entries: usize, days: u32) -> Self {
+        AuditRetention { max_entries: max_entries.max(1), max_age: chrono::Duration::days(i64::from(days)) }
+    }
+
+    /// Entries with `at` before this are past the age limit, given the newest entry's time.
+    pub fn cutoff(&self, newest: Timestamp) -> Timestamp {
+        newest.checked_sub_signed(self.max_age).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+    }
+}
+
+impl Default for AuditRetention {
+    fn default() -> Self {
+        AuditRetention::new(Self::DEFAULT_MAX_ENTRIES, Self::DEFAULT_DAYS)
+    }
+}
+
 /// Where audit entries go. Recording never fails nor slows a ping: a sink that writes
 /// somewhere remote queues the entries and writes them in batches.
 pub trait AuditSink: Send + Sync + 'static {
     fn record(&self, entries: Vec<AuditEntry>);
     /// The newest `limit` entries, newest first.
     fn recent(&self, limit: usize) -> StoreFuture<'_, Vec<AuditEntry>>;
+    /// The entries matching `q`, newest first, at most `q.limit` of them. A sink that bounds
+    /// the work of one call (Redis reads at most 20 000 entries) may answer fewer, even none,
+    /// with a `next_cursor`: only a `None` cursor says nothing older matches.
+    fn query(&self, q: AuditQuery) -> StoreFuture<'_, AuditPage>;
     /// Resolves once every entry recorded before the call has been written.
     fn flush(&self) -> StoreFuture<'_, ()>;
 }
 
-/// Keeps the newest `capacity` entries in memory.
+/// Keeps the log in memory within its retention.
+///
+/// The age limit is measured from the newest entry's `at`, not from a clock: the log then
+/// needs no clock of its own (tests move the engine's), behaves like the Redis stream (whose
+/// ids follow `at`), and a quiet period never empties the log an operator is about to read.
+/// Entries older than the newest by more than `max_age` leave from the old end; one written
+/// late (out of `at` order) waits until it reaches that end, as on Redis.
 #[derive(Debug)]
 pub struct MemoryAudit {
-    capacity: usize,
-    entries: Mutex<VecDeque<AuditEntry>>,
+    retention: AuditRetention,
+    log: Mutex<Log>,
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    /// (sequence number, entry), oldest first; sequence numbers only grow and are the cursors.
+    entries: VecDeque<(u64, AuditEntry)>,
+    next_seq: u64,
+    newest_at: Option<Timestamp>,
 }
 
 impl MemoryAudit {
-    pub fn new(capacity: usize) -> Self {
-        MemoryAudit { capacity, entries: Mutex::new(VecDeque::new()) }
+    pub fn new(retention: AuditRetention) -> Self {
+        MemoryAudit { retention, log: Mutex::new(Log::default()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -51,22 +159,100 @@ impl AuditSink for MemoryAudit {
         if entries.is_empty() {
             return;
         }
-        let mut log = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut log = self.lock();
         for e in entries {
-            if log.len() == self.capacity {
-                log.pop_front();
+            log.newest_at = Some(log.newest_at.map_or(e.at, |n| n.max(e.at)));
+            let seq = log.next_seq;
+            log.next_seq += 1;
+            log.entries.push_back((seq, e));
+        }
+        let excess = log.entries.len().saturating_sub(self.retention.max_entries);
+        log.entries.drain(..excess);
+        if let Some(newest) = log.newest_at {
+            let cutoff = self.retention.cutoff(newest);
+            while log.entries.front().is_some_and(|(_, e)| e.at < cutoff) {
+                log.entries.pop_front();
             }
-            log.push_back(e);
         }
     }
 
     fn recent(&self, limit: usize) -> StoreFuture<'_, Vec<AuditEntry>> {
-        let log = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let newest: Vec<AuditEntry> = log.iter().rev().take(limit).cloned().collect();
+        let log = self.lock();
+        let newest: Vec<AuditEntry> = log.entries.iter().rev().take(limit).map(|(_, e)| e.clone()).collect();
         Box::pin(std::future::ready(Ok(newest)))
+    }
+
+    fn query(&self, q: AuditQuery) -> StoreFuture<'_, AuditPage> {
+        // A cursor this sink did not hand out (e.g. a Redis stream id) reads as "nothing
+        // older": the API refuses malformed ones before they get here.
+        let before = match q.cursor.as_deref().map(str::parse::<u64>) {
+            None => u64::MAX,
+            Some(Ok(seq)) => seq,
+            Some(Err(_)) => return Box::pin(std::future::ready(Ok(AuditPage::default()))),
+        };
+        let log = self.lock();
+        let mut matching = log.entries.iter().rev().filter(|(seq, e)| *seq < before && q.matches(e));
+        let entries: Vec<(u64, AuditEntry)> = matching.by_ref().take(q.limit).cloned().collect();
+        let more = !entries.is_empty() && matching.next().is_some();
+        let next_cursor = if more { entries.last().map(|(seq, _)| seq.to_string()) } else { None };
+        let page = AuditPage { entries: entries.into_iter().map(|(_, e)| e).collect(), next_cursor };
+        Box::pin(std::future::ready(Ok(page)))
     }
 
     fn flush(&self) -> StoreFuture<'_, ()> {
         Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn memory_audit_conforms() {
+        conformance::run_all(|retention| async move { Arc::new(MemoryAudit::new(retention)) }).await;
+    }
+
+    #[tokio::test]
+    async fn count_retention_is_exact_in_memory() {
+        let log = MemoryAudit::new(AuditRetention::new(3, 90));
+        log.record((0..10).map(|i| conformance::entry(i, "p1", "b1", Checkpoint::VerticalDuplicate)).collect());
+        let kept: Vec<String> = log.recent(100).await.unwrap().into_iter().map(|e| e.ping_id).collect();
+        assert_eq!(kept, ["ping-9", "ping-8", "ping-7"]);
+    }
+
+    #[tokio::test]
+    async fn age_retention_is_measured_from_the_newest_entry() {
+        let log = MemoryAudit::new(AuditRetention::new(100, 30));
+        let day = |d: i64, n: i64| {
+            let mut e = conformance::entry(n, "p1", "b1", Checkpoint::VerticalDuplicate);
+            e.at = conformance::t0() + chrono::Duration::days(d);
+            e
+        };
+        log.record(vec![day(0, 0), day(10, 1)]);
+        assert_eq!(log.recent(100).await.unwrap().len(), 2, "no clock: nothing ages while the log is quiet");
+        // Day 40: day 0 is 40 days older than the newest, day 10 exactly 30 (kept).
+        log.record(vec![day(40, 2)]);
+        let kept: Vec<String> = log.recent(100).await.unwrap().into_iter().map(|e| e.ping_id).collect();
+        assert_eq!(kept, ["ping-2", "ping-1"]);
+    }
+
+    #[tokio::test]
+    async fn a_foreign_cursor_reads_as_nothing_older() {
+        let log = MemoryAudit::new(AuditRetention::default());
+        log.record(vec![conformance::entry(0, "p1", "b1", Checkpoint::Suppressed)]);
+        let q = AuditQuery { cursor: Some("1700000000000-0".into()), ..AuditQuery::newest(10) };
+        assert_eq!(log.query(q).await.unwrap(), AuditPage::default());
+    }
+
+    #[test]
+    fn cursors_have_one_shape() {
+        for ok in ["0", "17", "1700000000000-3"] {
+            assert!(cursor_is_well_formed(ok), "{ok}");
+        }
+        for bad in ["", "-", "1-", "-1", "a", "1-2-3", "1 2", "+", "123456789012345678901"] {
+            assert!(!cursor_is_well_formed(bad), "{bad}");
+        }
     }
 }

@@ -12,7 +12,7 @@
 //! "Now" always comes from the caller (ARGV), never from Redis's clock, and TTLs are set
 //! relative to it: Redis's expiry only collects garbage, the scripts decide what is expired.
 
-mod audit;
+pub mod audit;
 mod codec;
 mod conn;
 mod keys;

@@ -17,6 +17,7 @@ pub struct Scripts {
     pub abandon_claim: Script,
     pub erase: Script,
     pub save_config: Script,
+    pub audit_append: Script,
 }
 
 impl Scripts {
@@ -35,6 +36,7 @@ impl Scripts {
             abandon_claim: Script::new(include_str!("lua/abandon_claim.lua")),
             erase: Script::new(include_str!("lua/erase.lua")),
             save_config: Script::new(include_str!("lua/save_config.lua")),
+            audit_append: Script::new(include_str!("lua/audit_append.lua")),
         }
     }
 }

@@ -5,7 +5,7 @@ mod contracts_dir;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use pingpost_engine::audit::{AuditSink, MemoryAudit};
+use pingpost_engine::audit::{AuditRetention, AuditSink, MemoryAudit};
 use pingpost_engine::clock::SystemClock;
 use pingpost_engine::config_sync;
 use pingpost_engine::stats::{MemoryStats, StatsSink, DEFAULT_RETENTION};
@@ -56,6 +56,22 @@ struct ServeArgs {
     /// Operator token for /v1/admin (generated and printed once when unset).
     #[arg(long, env = "PINGPOST_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// Days of dedup audit log kept, counted back from the newest entry.
+    #[arg(long, env = "PINGPOST_AUDIT_RETENTION_DAYS", default_value_t = AuditRetention::DEFAULT_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    audit_retention_days: u32,
+    /// Most dedup audit entries kept (the oldest go first). On Redis the stream is trimmed
+    /// approximately (whole stream nodes), so it may hold slightly more.
+    #[arg(long, env = "PINGPOST_AUDIT_MAX_ENTRIES", default_value_t = AuditRetention::DEFAULT_MAX_ENTRIES,
+          value_parser = audit_max_entries)]
+    audit_max_entries: usize,
+}
+
+fn audit_max_entries(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{text:?} is not a number of entries (1 or more)")),
+    }
 }
 
 fn main() -> Result<()> {
@@ -111,17 +127,14 @@ fn redacted(spec: &str) -> String {
         .join(",")
 }
 
-/// Entries the audit log keeps (newest); older ones are dropped.
-const AUDIT_CAPACITY: usize = 100_000;
-
 /// The store, and the audit log and statistics that live beside it.
 type Backing = (Arc<dyn Store>, Arc<dyn AuditSink>, Arc<dyn StatsSink>);
 
-async fn open_store(spec: &str) -> Result<Backing> {
+async fn open_store(spec: &str, retention: AuditRetention) -> Result<Backing> {
     if spec == "memory" {
         return Ok((
             Arc::new(MemoryStore::new()),
-            Arc::new(MemoryAudit::new(AUDIT_CAPACITY)),
+            Arc::new(MemoryAudit::new(retention)),
             Arc::new(MemoryStats::new(DEFAULT_RETENTION)),
         ));
     }
@@ -129,7 +142,7 @@ async fn open_store(spec: &str) -> Result<Backing> {
         let store = RedisStore::connect(spec, RedisOptions::default())
             .await
             .with_context(|| format!("connecting to Redis at {}", redacted(spec)))?;
-        let audit = store.audit_log(AUDIT_CAPACITY);
+        let audit = store.audit_log(retention);
         let stats = store.stats_sink(DEFAULT_RETENTION);
         return Ok((Arc::new(store), Arc::new(audit), Arc::new(stats)));
     }
@@ -146,7 +159,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
             bail!("refusing to start: {} has {} error(s)", args.contracts.display(), errors.len());
         }
     };
-    let (store, audit, stats) = open_store(&args.store).await?;
+    let retention = AuditRetention::new(args.audit_max_entries, args.audit_retention_days);
+    let (store, audit, stats) = open_store(&args.store, retention).await?;
     let admin_token = match args.admin_token {
         Some(t) if !t.trim().is_empty() => AdminToken::new(t.trim()),
         _ => {

@@ -1,0 +1,51 @@
+//! The audit log's conformance suite on a Redis this test starts, and what only the Redis
+//! log does: its entries survive the writer, a scan is bounded, ids follow entries' times.
+
+use pingpost_engine::audit::{conformance, AuditQuery, AuditRetention, AuditSink};
+use pingpost_redis::{RedisAudit, RedisOptions, RedisStore};
+use pingpost_testkit::RedisServer;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+/// A fresh, empty log: a namespace no other check has used.
+async fn fresh(url: &str, retention: AuditRetention) -> Arc<RedisAudit> {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let opts = RedisOptions { namespace: format!("a{}", N.fetch_add(1, Ordering::Relaxed)), ..RedisOptions::default() };
+    let store = RedisStore::connect(url, opts).await.expect("connect to the test's Redis");
+    Arc::new(store.audit_log(retention))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_conformance_on_redis() {
+    let server = RedisServer::start();
+    let url = server.url();
+    conformance::run_all(|retention| {
+        let url = url.clone();
+        async move { fresh(&url, retention).await }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_scans_a_bounded_number_of_entries_and_says_where_to_continue() {
+    let server = RedisServer::start();
+    let log = fresh(&server.url(), AuditRetention::default()).await;
+    let n = pingpost_redis::audit::SCAN_BUDGET as i64 + 500;
+    log.record(
+        (0..n)
+            .map(|i| {
+                let buyer = if i < 10 { "rare" } else { "b1" };
+                conformance::entry(i, "p1", buyer, pingpost_core::checkpoint::Checkpoint::ContractDuplicate)
+            })
+            .collect(),
+    );
+    log.flush().await.expect("flush");
+    let q = AuditQuery { buyer: Some(pingpost_core::ids::BuyerId::new("rare")), ..AuditQuery::newest(100) };
+    let first = log.query(q.clone()).await.expect("query");
+    assert!(first.entries.is_empty(), "the ten matches lie beyond the first scan");
+    let cursor = first.next_cursor.expect("a cursor to continue from");
+    let second = log.query(AuditQuery { cursor: Some(cursor), ..q }).await.expect("query");
+    assert_eq!(second.entries.len(), 10);
+    assert_eq!(second.entries[0].ping_id, "ping-9");
+    assert_eq!(second.next_cursor, None);
+}
