@@ -69,9 +69,13 @@ async fn every_key_expires_on_its_own_but_suppression_and_bounded_structures() {
     let mut kinds = std::collections::BTreeSet::new();
     for key in &keys {
         let ttl: i64 = redis::cmd("PTTL").arg(key).query_async(&mut con).await.unwrap();
-        let permanent = key.ends_with(":sup") || key.ends_with("{ledger}:leases") || key == "pp:audit";
+        let permanent =
+            key.ends_with(":sup") || key.ends_with("{ledger}:leases") || key == "pp:audit" || key == "pp:config";
         if permanent {
             assert_eq!(ttl, -1, "{key}");
+        } else if key.starts_with("pp:stats:") {
+            let stats_ms = pingpost_engine::stats::DEFAULT_RETENTION.num_milliseconds();
+            assert!(ttl > 0 && ttl <= stats_ms, "{key} has TTL {ttl} ms");
         } else {
             assert!(ttl > 0 && ttl <= retention_ms, "{key} has TTL {ttl} ms");
         }
