@@ -12,7 +12,7 @@
 //! Error messages name the column, never the cell's text: a bad cell may be a plaintext
 //! email or phone, and answers and logs must not carry those.
 
-use crate::identity::{normalize_email, normalize_phone, Sha256Hex};
+use crate::identity::{normalize_email, normalize_phone, Ident, IdentKind, Sha256Hex};
 
 /// What one cell holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +32,13 @@ impl Column {
             "email_sha256" => Column::EmailSha256,
             "phone_sha256" => Column::PhoneSha256,
             _ => Column::Ignored,
+        }
+    }
+
+    fn kind(self) -> IdentKind {
+        match self {
+            Column::Phone | Column::PhoneSha256 => IdentKind::Phone,
+            Column::Email | Column::EmailSha256 | Column::Ignored => IdentKind::Email,
         }
     }
 
@@ -60,7 +67,7 @@ pub enum Row {
     /// The header: no identifiers.
     Header,
     /// The hashed identifiers of a valid row, in column order, at least one.
-    Idents(Vec<Sha256Hex>),
+    Idents(Vec<Ident>),
 }
 
 /// Reads rows of one file in order; the first record decides whether there is a header.
@@ -122,7 +129,7 @@ impl RowParser {
             };
             match hash {
                 Ok(h) if h.is_empty_digest() => {}
-                Ok(h) => idents.push(h),
+                Ok(hash) => idents.push(Ident { kind: column.kind(), hash }),
                 Err(message) => {
                     return Err(RowError { line, message: format!("{} (column {}) {message}", column.name(), i + 1) })
                 }
@@ -164,7 +171,7 @@ mod tests {
             let line = record.position().expect("position").line();
             match parser.record(&record) {
                 Ok(Row::Header) => {}
-                Ok(Row::Idents(h)) => out.push((line, Ok(h.iter().map(|h| h.to_string()).collect()))),
+                Ok(Row::Idents(h)) => out.push((line, Ok(h.iter().map(|i| i.hash.to_string()).collect()))),
                 Err(e) => out.push((e.line, Err(e.message))),
             }
         }
@@ -185,6 +192,12 @@ mod tests {
         let rows = check("Jane@Example.com,(555) 123-4567\n5551234568\n");
         assert_eq!(rows[0].1, Ok(vec![sha("jane@example.com"), sha("15551234567")]));
         assert_eq!(rows[1].1, Ok(vec![sha("15551234568")]));
+        let mut parser = RowParser::new();
+        let kinds = match parser.row(["a@example.com", "5551234567", "b@example.com"], 1) {
+            Ok(Row::Idents(i)) => i.iter().map(|i| i.kind).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(kinds, [IdentKind::Email, IdentKind::Phone, IdentKind::Email]);
     }
 
     #[test]
