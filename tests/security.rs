@@ -44,7 +44,8 @@ async fn another_partners_ping_answers_exactly_like_a_ping_that_does_not_exist()
 #[tokio::test]
 async fn idempotency_keys_are_per_partner() {
     let h = Harness::start(&config()).await;
-    let body = json!({"offer": "auto-excl", "lead": email("idem-private@example.com"), "idempotency_key": "shared-key"});
+    let body =
+        json!({"offer": "auto-excl", "lead": email("idem-private@example.com"), "idempotency_key": "shared-key"});
     let (_, first) = h.call("/v1/ping", Some(KEY_P1), body.to_string().into_bytes()).await;
     assert_eq!(first["status"], "accepted");
     let (status, other) = h.call("/v1/ping", Some(KEY_P2), body.to_string().into_bytes()).await;

@@ -46,7 +46,8 @@ impl Sha256Hex {
         &self.0
     }
 
-    fn is_empty_digest(&self) -> bool {
+    /// Whether this is the SHA-256 of the empty string, which must never match anything.
+    pub fn is_empty_digest(&self) -> bool {
         self.0 == EMPTY_SHA256
     }
 }

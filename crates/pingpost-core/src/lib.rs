@@ -12,6 +12,7 @@
 //! - [`checkpoint`]: the checkpoint pipeline of a ping, as a pure decision over a
 //!   snapshot of the store.
 //! - [`auction`]: ranking bids and choosing winners.
+//! - [`suppression_csv`]: the identifiers each row of a suppression CSV names.
 
 pub mod auction;
 pub mod caps;
@@ -23,6 +24,7 @@ pub mod ids;
 pub mod lead;
 pub mod money;
 pub mod schedule;
+pub mod suppression_csv;
 pub mod window;
 
 /// Every instant inside pingpost is UTC.

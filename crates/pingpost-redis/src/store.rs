@@ -1,20 +1,29 @@
 //! `Store` on Redis: each method is one script per slot, composed in a fixed order.
 
 use crate::codec::{self, corrupt, ms, parse_ms, ttl_ms, HistoryField};
+use crate::conn::Conn;
 use crate::RedisStore;
 use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
 use pingpost_core::checkpoint::ConsumerHistory;
 use pingpost_core::identity::{Ident, Sha256Hex};
 use pingpost_core::ids::BuyerId;
 use pingpost_core::money::Money;
 use pingpost_core::Timestamp;
 use pingpost_store::*;
-use redis::AsyncCommands;
+use redis::{AsyncCommands, Value};
+use std::collections::HashMap;
 
 /// How many abandoned reservations one sweep script settles before the next call.
 const SWEEP_BATCH: usize = 256;
-/// How many single-key commands run at once in bulk operations (suppression lists).
+/// How many single-key commands run at once in bulk operations (suppression lists) on a
+/// cluster, where each key may live on another node.
 const BULK_CONCURRENCY: usize = 256;
+/// Commands per pipeline in bulk operations on a single Redis, and pipelines in flight: big
+/// enough that round trips stop mattering, small enough that one pipeline answers well
+/// inside the response timeout.
+const BULK_PIPELINE: usize = 1_000;
+const BULK_PIPELINES_IN_FLIGHT: usize = 4;
 
 /// One identifier's answer to the admission script.
 enum IdentAdmission {
@@ -36,11 +45,78 @@ fn distinct(idents: &[Ident]) -> Vec<Ident> {
     out
 }
 
+/// The distinct hashes of `hashes` in first-seen order, and for each of `hashes` the index
+/// of its distinct hash: a bulk operation touches each key once.
+fn distinct_hashes(hashes: &[Sha256Hex]) -> (Vec<&Sha256Hex>, Vec<usize>) {
+    let mut at: HashMap<&Sha256Hex, usize> = HashMap::with_capacity(hashes.len());
+    let mut distinct = Vec::with_capacity(hashes.len());
+    let index = hashes
+        .iter()
+        .map(|h| {
+            *at.entry(h).or_insert_with(|| {
+                distinct.push(h);
+                distinct.len() - 1
+            })
+        })
+        .collect();
+    (distinct, index)
+}
+
 fn text(reply: &[Vec<u8>], i: usize) -> Result<&str, StoreError> {
     reply.get(i).and_then(|b| std::str::from_utf8(b).ok()).ok_or_else(|| corrupt("script reply"))
 }
 
 impl RedisStore {
+    /// Runs one single-key command per hash's suppression key and reads each answer, in
+    /// order. On a single Redis the commands go in pipelines; on a cluster a pipeline must
+    /// stay in one slot (redis-rs refuses it client-side otherwise) and these keys are spread
+    /// over all slots, so each command goes alone, many at a time on the multiplexed
+    /// connection, which redis-rs routes to the owning node.
+    async fn per_key<T>(
+        &self,
+        hashes: &[&Sha256Hex],
+        cmd: impl Fn(String) -> redis::Cmd,
+        read: impl Fn(Value) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        let cmds: Vec<redis::Cmd> = hashes.iter().map(|h| cmd(self.keys.suppressed(h))).collect();
+        let values: Vec<Value> = match &self.conn {
+            Conn::Single(_) => {
+                let mut pipes: Vec<redis::Pipeline> = Vec::with_capacity(cmds.len().div_ceil(BULK_PIPELINE));
+                for (i, c) in cmds.into_iter().enumerate() {
+                    if i % BULK_PIPELINE == 0 {
+                        pipes.push(redis::pipe());
+                    }
+                    if let Some(pipe) = pipes.last_mut() {
+                        pipe.add_command(c);
+                    }
+                }
+                let pipelines = pipes.into_iter().map(|pipe| {
+                    let mut con = self.conn.clone();
+                    async move { self.run(pipe.query_async::<Vec<Value>>(&mut con)).await }
+                });
+                let answers: Vec<StoreResult<Vec<Value>>> =
+                    stream::iter(pipelines).buffered(BULK_PIPELINES_IN_FLIGHT).collect().await;
+                let mut values = Vec::with_capacity(hashes.len());
+                for a in answers {
+                    values.extend(a?);
+                }
+                values
+            }
+            Conn::Cluster(_) => {
+                let calls = cmds.into_iter().map(|c| {
+                    let mut con = self.conn.clone();
+                    async move { self.run(c.query_async::<Value>(&mut con)).await }
+                });
+                let answers: Vec<StoreResult<Value>> = stream::iter(calls).buffered(BULK_CONCURRENCY).collect().await;
+                answers.into_iter().collect::<StoreResult<_>>()?
+            }
+        };
+        if values.len() != hashes.len() {
+            return Err(corrupt(format!("{} answers to {} commands", values.len(), hashes.len())));
+        }
+        values.into_iter().map(read).collect()
+    }
+
     fn retention_ms(&self) -> i64 {
         self.opts.retention.num_milliseconds()
     }
@@ -407,41 +483,57 @@ impl Store for RedisStore {
         })
     }
 
-    fn suppress(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, u64> {
+    fn suppress(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Vec<bool>> {
         Box::pin(async move {
-            let mut added = 0;
-            for chunk in hashes.chunks(BULK_CONCURRENCY) {
-                let calls = chunk.iter().map(|h| {
-                    let mut con = self.conn.clone();
-                    let key = self.keys.suppressed(h);
-                    async move {
-                        let set: Option<String> =
-                            self.run(redis::cmd("SET").arg(key).arg(ms(now)).arg("NX").query_async(&mut con)).await?;
-                        Ok::<_, StoreError>(u64::from(set.is_some()))
-                    }
-                });
-                for r in join_all(calls).await {
-                    added += r?;
-                }
-            }
-            Ok(added)
+            let (distinct, index) = distinct_hashes(&hashes);
+            let at = ms(now);
+            let set = self
+                .per_key(&distinct, |key| redis::cmd("SET").arg(key).arg(at).arg("NX").clone(), |v| Ok(v != Value::Nil))
+                .await?;
+            // Only the first occurrence of a repeated hash can be the one that was new.
+            let mut seen = vec![false; distinct.len()];
+            Ok(index
+                .into_iter()
+                .map(|d| {
+                    let first = !std::mem::replace(&mut seen[d], true);
+                    first && set[d]
+                })
+                .collect())
         })
     }
 
     fn unsuppress(&self, hashes: Vec<Sha256Hex>) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            let mut removed = 0;
-            for chunk in hashes.chunks(BULK_CONCURRENCY) {
-                let calls = chunk.iter().map(|h| {
-                    let mut con = self.conn.clone();
-                    let key = self.keys.suppressed(h);
-                    async move { self.run(con.del::<_, u64>(key)).await }
-                });
-                for r in join_all(calls).await {
-                    removed += r?;
-                }
-            }
-            Ok(removed)
+            let (distinct, _) = distinct_hashes(&hashes);
+            let removed = self
+                .per_key(
+                    &distinct,
+                    |key| redis::cmd("DEL").arg(key).clone(),
+                    |v| redis::from_redis_value::<u64>(v).map_err(|e| corrupt(format!("DEL answered {e}"))),
+                )
+                .await?;
+            Ok(removed.into_iter().sum())
+        })
+    }
+
+    fn suppression_status(&self, hashes: Vec<Sha256Hex>) -> StoreFuture<'_, Vec<Option<Timestamp>>> {
+        Box::pin(async move {
+            let (distinct, index) = distinct_hashes(&hashes);
+            let status = self
+                .per_key(
+                    &distinct,
+                    |key| redis::cmd("GET").arg(key).clone(),
+                    |v| match v {
+                        Value::Nil => Ok(None),
+                        v => {
+                            let text: String =
+                                redis::from_redis_value(v).map_err(|e| corrupt(format!("GET answered {e}")))?;
+                            parse_ms(&text).map(Some)
+                        }
+                    },
+                )
+                .await?;
+            Ok(index.into_iter().map(|d| status[d]).collect())
         })
     }
 

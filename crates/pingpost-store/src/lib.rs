@@ -94,11 +94,16 @@ pub trait Store: Send + Sync + 'static {
     /// Gives a claim up without an answer (the request failed before deciding anything).
     fn abandon_claim(&self, key: String) -> StoreFuture<'_, ()>;
 
-    /// Adds hashes to the suppression list; answers how many were new.
-    fn suppress(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, u64>;
+    /// Adds hashes to the suppression list, suppressed since `now`; answers, per hash and in
+    /// the order given, whether it was new (a hash repeated in `hashes` is new only once), so
+    /// that an import can tell rows it added from rows it skipped.
+    fn suppress(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Vec<bool>>;
 
     /// Removes hashes from the suppression list; answers how many were there.
     fn unsuppress(&self, hashes: Vec<Sha256Hex>) -> StoreFuture<'_, u64>;
+
+    /// When each hash was suppressed (`None` if it is not), in the order given.
+    fn suppression_status(&self, hashes: Vec<Sha256Hex>) -> StoreFuture<'_, Vec<Option<Timestamp>>>;
 
     /// Forgets what no window can need any more, and settles abandoned reservations.
     fn sweep(&self, now: Timestamp, keep: chrono::Duration) -> StoreFuture<'_, SweepReport>;

@@ -446,16 +446,19 @@ impl Store for MemoryStore {
         ready(())
     }
 
-    fn suppress(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, u64> {
-        let mut added = 0;
-        for h in hashes {
-            let c = Arc::clone(self.consumers.entry(h).or_default().value());
-            let mut c = lock(&c);
-            if c.suppressed_at.is_none() {
-                c.suppressed_at = Some(now);
-                added += 1;
-            }
-        }
+    fn suppress(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Vec<bool>> {
+        let added = hashes
+            .into_iter()
+            .map(|h| {
+                let c = Arc::clone(self.consumers.entry(h).or_default().value());
+                let mut c = lock(&c);
+                let new = c.suppressed_at.is_none();
+                if new {
+                    c.suppressed_at = Some(now);
+                }
+                new
+            })
+            .collect();
         ready(added)
     }
 
@@ -468,6 +471,14 @@ impl Store for MemoryStore {
             }
         }
         ready(removed)
+    }
+
+    fn suppression_status(&self, hashes: Vec<Sha256Hex>) -> StoreFuture<'_, Vec<Option<Timestamp>>> {
+        let status = hashes
+            .iter()
+            .map(|h| self.consumers.get(h).map(|c| Arc::clone(c.value())).and_then(|c| lock(&c).suppressed_at))
+            .collect();
+        ready(status)
     }
 
     fn sweep(&self, now: Timestamp, keep: chrono::Duration) -> StoreFuture<'_, SweepReport> {

@@ -1,7 +1,8 @@
-//! `pingpost serve | check | buyers`. The edge of the system: reads files and the
+//! `pingpost serve | check | buyers | suppress import`. The edge of the system: reads files and the
 //! environment, picks the store, wires the engine to the HTTP server, handles signals.
 
 mod contracts_dir;
+mod suppress;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -36,11 +37,22 @@ enum Command {
         #[arg(default_value = "contracts")]
         dir: PathBuf,
     },
+    /// Manage the suppression list of a running engine.
+    Suppress {
+        #[command(subcommand)]
+        command: SuppressCommand,
+    },
     /// Run simulated buyers (the example contracts point at them).
     Buyers {
         #[arg(long, env = "PINGPOST_BUYERS_LISTEN", default_value = "127.0.0.1:9001")]
         listen: SocketAddr,
     },
+}
+
+#[derive(Subcommand)]
+enum SuppressCommand {
+    /// Import a CSV of emails and phones: hashed here, only hashes are sent.
+    Import(suppress::ImportArgs),
 }
 
 #[derive(clap::Args)]
@@ -80,6 +92,7 @@ fn main() -> Result<()> {
         Command::Check { dir } => check(&dir),
         Command::Serve(args) => runtime()?.block_on(serve(args)),
         Command::Buyers { listen } => runtime()?.block_on(buyers(listen)),
+        Command::Suppress { command: SuppressCommand::Import(args) } => runtime()?.block_on(suppress::import(args)),
     }
 }
 

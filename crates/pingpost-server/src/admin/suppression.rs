@@ -1,9 +1,268 @@
-//! Placeholder: filled in by the operators issue.
+//! Suppression lists: add, remove and check identifiers, and import a CSV file of them.
+//! Emails and phones are normalized and hashed here, at the edge, with the rules of pings;
+//! only hashes go to the store, and no answer or log line repeats a plaintext identifier.
 
+use super::auth::Operator;
+use super::body;
+use crate::error::ApiError;
 use crate::AppState;
-use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use pingpost_core::identity::{normalize_email, normalize_phone, IdentityError, Sha256Hex};
+use pingpost_core::suppression_csv::{self, Row, RowError, RowParser};
+use pingpost_core::Timestamp;
+use pingpost_store::Store;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::Read;
 use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+/// Largest CSV body an import reads. The body is streamed, so this bounds the work of one
+/// request, not memory: a list of tens of millions of rows fits.
+pub const IMPORT_BODY_LIMIT: u64 = 1 << 30;
+/// Rows handed to the store at once: large enough that pipelining pays, small enough that a
+/// batch is a few MiB and one store call stays well inside its time limit.
+const IMPORT_BATCH_ROWS: usize = 10_000;
+/// Batches parsed ahead of the store; parsing and writing overlap, memory stays bounded.
+const BATCHES_AHEAD: usize = 2;
+/// Invalid rows listed in an import's answer (all are counted).
+const LISTED_INVALID_ROWS: usize = 100;
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
+        .route("/suppression", post(add).delete(remove))
+        .route("/suppression/check", get(check))
+        .route("/suppression/import", post(import))
+}
+
+/// `{"emails": [], "phones": [], "sha256": []}`; every list is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Lists {
+    emails: Vec<String>,
+    phones: Vec<String>,
+    sha256: Vec<String>,
+}
+
+fn hash_or_invalid(
+    field: String,
+    raw: &str,
+    normalize: fn(&str) -> Result<String, IdentityError>,
+) -> Result<Sha256Hex, ApiError> {
+    normalize(raw).map(|n| Sha256Hex::digest(&n)).map_err(|e| ApiError::invalid(field, e.message))
+}
+
+fn parse_hash(field: String, raw: &str) -> Result<Sha256Hex, ApiError> {
+    match Sha256Hex::parse(raw) {
+        Some(h) if h.is_empty_digest() => {
+            Err(ApiError::invalid(field, "is the SHA-256 of an empty string, which never matches a consumer"))
+        }
+        Some(h) => Ok(h),
+        None => Err(ApiError::invalid(field, "must be 64 hexadecimal characters")),
+    }
+}
+
+impl Lists {
+    /// Every identifier hashed, or the first invalid one named (`emails[3]`): nothing is
+    /// applied unless everything is valid.
+    fn hashes(&self) -> Result<Vec<Sha256Hex>, ApiError> {
+        let emails =
+            self.emails.iter().enumerate().map(|(i, e)| hash_or_invalid(format!("emails[{i}]"), e, normalize_email));
+        let phones =
+            self.phones.iter().enumerate().map(|(i, p)| hash_or_invalid(format!("phones[{i}]"), p, normalize_phone));
+        let hashes = self.sha256.iter().enumerate().map(|(i, h)| parse_hash(format!("sha256[{i}]"), h));
+        emails.chain(phones).chain(hashes).collect()
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Added {
+    added: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct Removed {
+    removed: u64,
+}
+
+async fn add(_: Operator, State(state): State<Arc<AppState>>, body: Body) -> Result<Json<Added>, ApiError> {
+    let hashes = body::json::<Lists>(body).await?.hashes()?;
+    let new = state.engine.store().suppress(hashes, state.engine.now()).await?;
+    Ok(Json(Added { added: new.into_iter().filter(|n| *n).count() }))
+}
+
+async fn remove(_: Operator, State(state): State<Arc<AppState>>, body: Body) -> Result<Json<Removed>, ApiError> {
+    let hashes = body::json::<Lists>(body).await?.hashes()?;
+    let removed = state.engine.store().unsuppress(hashes).await?;
+    Ok(Json(Removed { removed }))
+}
+
+/// `?email=…`, `?phone=…` or `?sha256=…`: exactly one.
+#[derive(Debug, Deserialize)]
+struct CheckQuery {
+    email: Option<String>,
+    phone: Option<String>,
+    sha256: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Status {
+    suppressed: bool,
+    since: Option<Timestamp>,
+}
+
+async fn check(
+    _: Operator,
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<CheckQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Status>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let hash = match (q.email, q.phone, q.sha256) {
+        (Some(e), None, None) => hash_or_invalid("email".into(), &e, normalize_email)?,
+        (None, Some(p), None) => hash_or_invalid("phone".into(), &p, normalize_phone)?,
+        (None, None, Some(h)) => parse_hash("sha256".into(), &h)?,
+        _ => return Err(ApiError::invalid("query", "must name exactly one of email, phone or sha256")),
+    };
+    let since = state.engine.store().suppression_status(vec![hash]).await?.into_iter().next().flatten();
+    Ok(Json(Status { suppressed: since.is_some(), since }))
+}
+
+/// What an import answers.
+#[derive(Debug, Default, Serialize)]
+struct ImportReport {
+    rows: u64,
+    added: u64,
+    skipped: u64,
+    invalid: u64,
+    invalid_rows: Vec<InvalidRow>,
+}
+
+#[derive(Debug, Serialize)]
+struct InvalidRow {
+    line: u64,
+    error: String,
+}
+
+/// Rows parsed from the body, in file order, for one store call.
+#[derive(Debug, Default)]
+struct Batch {
+    rows: Vec<Vec<Sha256Hex>>,
+    invalid: Vec<RowError>,
+}
+
+/// The body stream ended early or past the limit.
+#[derive(Debug, thiserror::Error)]
+#[error("request body is larger than {IMPORT_BODY_LIMIT} bytes")]
+struct TooLarge;
+
+/// `POST /suppression/import`: a CSV body (see [`suppression_csv`]), read as a stream.
+/// A blocking task parses it with the `csv` crate into batches that this task applies in
+/// order; the bounded channel between them keeps memory flat however large the file is.
+/// An import stopped midway (store down, client gone) has applied its earlier batches;
+/// running it again is harmless, those rows then count as skipped.
+async fn import(_: Operator, State(state): State<Arc<AppState>>, body: Body) -> Result<Json<ImportReport>, ApiError> {
+    let mut read: u64 = 0;
+    let stream = body.into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        read += chunk.len() as u64;
+        if read > IMPORT_BODY_LIMIT {
+            return Err(std::io::Error::other(TooLarge));
+        }
+        Ok(chunk)
+    });
+    let reader = SyncIoBridge::new(StreamReader::new(stream));
+    let (tx, mut rx) = mpsc::channel(BATCHES_AHEAD);
+    let parser = tokio::task::spawn_blocking(move || parse_batches(reader, &tx));
+
+    let store = state.engine.store();
+    let mut report = ImportReport::default();
+    while let Some(batch) = rx.recv().await {
+        apply(&**store, batch?, state.engine.now(), &mut report).await?;
+    }
+    if let Err(e) = parser.await {
+        tracing::error!(error = %e, "suppression import parser failed");
+        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"));
+    }
+    Ok(Json(report))
+}
+
+/// Reads the CSV and sends batches until the end, a read error, or a gone receiver.
+fn parse_batches(reader: impl Read, tx: &mpsc::Sender<Result<Batch, ApiError>>) {
+    let mut csv = suppression_csv::reader_builder().from_reader(reader);
+    let mut parser = RowParser::new();
+    let mut batch = Batch::default();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match csv.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => match parser.record(&record) {
+                Ok(Row::Header) => {}
+                Ok(Row::Idents(idents)) => batch.rows.push(idents.into_iter().map(|i| i.hash).collect()),
+                Err(e) => batch.invalid.push(e),
+            },
+            Err(e) => match e.kind() {
+                csv::ErrorKind::Io(io) => {
+                    let too_large = io.get_ref().is_some_and(|inner| inner.is::<TooLarge>());
+                    let err = if too_large {
+                        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", TooLarge.to_string())
+                    } else {
+                        ApiError::new(StatusCode::BAD_REQUEST, "body_unreadable", "the request body could not be read")
+                    };
+                    let _ = tx.blocking_send(Err(err));
+                    return;
+                }
+                _ => batch.invalid.push(suppression_csv::read_error(&e)),
+            },
+        }
+        if batch.rows.len() + batch.invalid.len() >= IMPORT_BATCH_ROWS
+            && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err()
+        {
+            return;
+        }
+    }
+    let _ = tx.blocking_send(Ok(batch));
+}
+
+/// Suppresses a batch's hashes in one store call and counts its rows: a row is added when
+/// one of its identifiers was new, skipped when all were suppressed already or came earlier
+/// in the file.
+async fn apply(store: &dyn Store, batch: Batch, now: Timestamp, report: &mut ImportReport) -> Result<(), ApiError> {
+    // Each hash is sent once, for the first row naming it: a later row repeating it is a
+    // repeat, not a new suppression, whatever order the store applies a call in.
+    let mut first_row: HashMap<Sha256Hex, usize> = HashMap::new();
+    let mut hashes = Vec::new();
+    let mut owners = Vec::new();
+    for (row, idents) in batch.rows.iter().enumerate() {
+        for h in idents {
+            first_row.entry(h.clone()).or_insert_with(|| {
+                hashes.push(h.clone());
+                owners.push(row);
+                row
+            });
+        }
+    }
+    let new = store.suppress(hashes, now).await?;
+    let mut row_added = vec![false; batch.rows.len()];
+    for (owner, new) in owners.into_iter().zip(new) {
+        if new {
+            row_added[owner] = true;
+        }
+    }
+    let added = row_added.iter().filter(|a| **a).count() as u64;
+    report.added += added;
+    report.skipped += row_added.len() as u64 - added;
+    report.invalid += batch.invalid.len() as u64;
+    report.rows += (row_added.len() + batch.invalid.len()) as u64;
+    for e in batch.invalid {
+        if report.invalid_rows.len() < LISTED_INVALID_ROWS {
+            report.invalid_rows.push(InvalidRow { line: e.line, error: e.message });
+        }
+    }
+    Ok(())
 }
