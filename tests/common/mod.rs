@@ -202,6 +202,12 @@ impl Harness {
         (status, value)
     }
 
+    /// A GET answered in text (`/metrics`): (status, body).
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let resp = self.http.get(format!("{}{path}", self.base)).send().await.expect("server answers");
+        (resp.status().as_u16(), resp.text().await.expect("body"))
+    }
+
     /// An admin API call with the operator token: `method` on `/v1/admin{path}`.
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         self.admin_with(Some(ADMIN_TOKEN), method, path, body).await

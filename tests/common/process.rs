@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
 
 /// A child process killed when the test ends, pass or fail.
 pub struct Running(pub Child);
@@ -25,15 +26,46 @@ pub fn temp_dir(name: &str) -> PathBuf {
 /// Starts `pingpost serve` on port 0 with `store` and answers its base URL, read from the
 /// line it prints once listening.
 pub fn start_engine(contracts: &Path, store: &str) -> (Running, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pingpost"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--store", store, "--admin-token", "e2e-admin-token"])
-        .arg("--contracts")
-        .arg(contracts)
+    let child = engine_command(contracts, store)
         .env("PINGPOST_LOG", "warn")
-        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start pingpost");
+    listening(child)
+}
+
+/// Like [`start_engine`] at log level `info`, also answering the engine's log lines as they
+/// come (each is echoed to the test's stderr too), so a test can await one.
+pub fn start_engine_logged(contracts: &Path, store: &str) -> (Running, String, Receiver<String>) {
+    let mut child = engine_command(contracts, store)
+        .env("PINGPOST_LOG", "info")
+        .env_remove("PINGPOST_LOG_FORMAT")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pingpost");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            let _ = tx.send(line);
+        }
+    });
+    let (running, base) = listening(child);
+    (running, base, rx)
+}
+
+fn engine_command(contracts: &Path, store: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pingpost"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", store, "--admin-token", "e2e-admin-token"])
+        .arg("--contracts")
+        .arg(contracts)
+        .stdout(Stdio::piped());
+    command
+}
+
+fn listening(mut child: Child) -> (Running, String) {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let base = loop {

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 /// How a simulated buyer answers posts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,10 +51,24 @@ pub struct Received {
     pub body: Value,
 }
 
-#[derive(Default)]
 pub struct Buyers {
     behaviours: DashMap<String, Behaviour>,
     received: std::sync::Mutex<Vec<Received>>,
+    /// Bumped on every request received, so tests can await one instead of sleeping.
+    arrivals: watch::Sender<usize>,
+    /// While false, every request is held after being counted, before it is answered.
+    open: watch::Sender<bool>,
+}
+
+impl Default for Buyers {
+    fn default() -> Self {
+        Buyers {
+            behaviours: DashMap::new(),
+            received: std::sync::Mutex::default(),
+            arrivals: watch::Sender::new(0),
+            open: watch::Sender::new(true),
+        }
+    }
 }
 
 impl Buyers {
@@ -84,6 +99,24 @@ impl Buyers {
     pub fn count(&self, buyer: &str, kind: &str) -> usize {
         self.received().iter().filter(|r| r.buyer == buyer && r.kind == kind).count()
     }
+
+    /// Resolves once this buyer has received `n` requests of `kind` (held ones included).
+    pub async fn received_at_least(&self, buyer: &str, kind: &str, n: usize) {
+        let mut arrivals = self.arrivals.subscribe();
+        // The sender lives as long as `self`, so the channel cannot close under us.
+        let _ = arrivals.wait_for(|_| self.count(buyer, kind) >= n).await;
+    }
+
+    /// Holds every request from now on, after counting it, until [`Buyers::release`]: a
+    /// buyer that is "still thinking" for exactly as long as a test needs.
+    pub fn hold(&self) {
+        self.open.send_replace(false);
+    }
+
+    /// Answers the held requests and stops holding.
+    pub fn release(&self) {
+        self.open.send_replace(true);
+    }
 }
 
 async fn handle(
@@ -97,6 +130,9 @@ async fn handle(
         kind: kind.clone(),
         body: body.0,
     });
+    buyers.arrivals.send_modify(|n| *n += 1);
+    let mut open = buyers.open.subscribe();
+    let _ = open.wait_for(|open| *open).await;
     if !b.delay.is_zero() {
         tokio::time::sleep(b.delay).await;
     }

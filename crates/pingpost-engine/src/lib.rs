@@ -9,6 +9,7 @@
 //! - [`clock`]: injected wall-clock time.
 //! - [`config_sync`]: the configuration document in the store; edits and their propagation.
 //! - [`records`]: answers and the ping record kept for the post.
+//! - [`telemetry`]: metric names and what the engine reports to the `metrics` facade.
 //!
 //! The engine knows JSON only where buyers need it; partners' JSON is the server's business.
 
@@ -21,6 +22,7 @@ pub mod ping;
 pub mod post;
 pub mod records;
 pub mod stats;
+pub mod telemetry;
 
 pub use error::EngineError;
 pub use ping::PingRequest;
@@ -53,17 +55,23 @@ pub struct Engine {
     audit: Arc<dyn AuditSink>,
     stats: Arc<dyn StatsSink>,
     buyers: BuyerClient,
+    /// Pings and posts under way, so shutdown can wait for them: the server runs each in a
+    /// task of its own that outlives a client that hung up, and the process must not end it.
+    in_flight: tokio_util::task::TaskTracker,
 }
 
 impl Engine {
+    /// Measures whatever store and audit log it is given (see [`telemetry`]), so the binary
+    /// and the tests report the same metrics without wiring them up.
     pub fn new(parts: EngineParts) -> Result<Self, reqwest::Error> {
         Ok(Engine {
             config: RwLock::new((0, Arc::new(parts.config))),
-            store: parts.store,
+            store: Arc::new(pingpost_store::Timed::new(parts.store)),
             clock: parts.clock,
-            audit: parts.audit,
+            audit: Arc::new(telemetry::CountedAudit::new(parts.audit)),
             stats: parts.stats,
             buyers: BuyerClient::new()?,
+            in_flight: tokio_util::task::TaskTracker::new(),
         })
     }
 
@@ -94,11 +102,20 @@ impl Engine {
     }
 
     pub async fn ping(&self, partner: &PartnerId, req: PingRequest) -> Result<records::PingAnswer, EngineError> {
+        let _in_flight = self.in_flight.token();
         ping::run(self, partner, req).await
     }
 
     pub async fn post(&self, partner: &PartnerId, req: PostRequest) -> Result<records::PostAnswer, EngineError> {
+        let _in_flight = self.in_flight.token();
         post::run(self, partner, req).await
+    }
+
+    /// Resolves once no ping or post is under way. Call it after the server stopped
+    /// accepting requests and before flushing the audit log and statistics.
+    pub async fn drain(&self) {
+        self.in_flight.close();
+        self.in_flight.wait().await;
     }
 
     /// Forgets dedup state no window can need any more; run periodically.

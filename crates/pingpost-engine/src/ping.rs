@@ -4,10 +4,11 @@
 //! at arrival.
 
 use crate::audit::AuditEntry;
+use crate::buyer::client::{CallKind, Target};
 use crate::buyer::protocol::{bid_request, dq_request, public_lead, read_bid, read_dq};
 use crate::records::{PingAnswer, PingRecord, PingStatus, RejectReason, RECORD_GRACE};
 use crate::stats::PingFacts;
-use crate::{Engine, EngineError};
+use crate::{telemetry, Engine, EngineError};
 use futures_util::future::join_all;
 use pingpost_core::auction::{contract_price, rank, Bid};
 use pingpost_core::checkpoint::{counter_keys, eligible, screen, Candidate, Checkpoint};
@@ -36,11 +37,16 @@ pub struct PingRequest {
 /// minutes, and every remembered answer is memory in the store.
 const IDEMPOTENCY_KEEP: chrono::Duration = chrono::Duration::hours(1);
 
+// The span carries the ping id into every log line of the ping. Its fields are filled only
+// with values known to be ours (a configured offer, a generated id): what a partner sends
+// may hold anything, a consumer's email included.
+#[tracing::instrument(name = "ping", skip_all, fields(ping_id = tracing::field::Empty, offer = tracing::field::Empty, partner = %partner))]
 pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PingRequest) -> Result<PingAnswer, EngineError> {
     let arrival = Instant::now();
     let now = engine.clock.now();
     let config = engine.config();
     let offer = config.offers.get(req.offer.as_str()).ok_or_else(|| EngineError::UnknownOffer(req.offer.clone()))?;
+    tracing::Span::current().record("offer", offer.id.as_str());
     let allowed = config.partners.get(partner).is_some_and(|p| p.offers.contains(&offer.id));
     if !allowed {
         return Err(EngineError::OfferNotAllowed(req.offer.clone()));
@@ -127,6 +133,7 @@ async fn decide(
     let vertical =
         config.verticals.get(&offer.vertical).ok_or_else(|| EngineError::UnknownOffer(offer.id.to_string()))?;
     let ping_id = uuid::Uuid::new_v4().simple().to_string();
+    tracing::Span::current().record("ping_id", ping_id.as_str());
     let expires_at = now + chrono::Duration::seconds(i64::from(offer.ping_ttl_s));
     let (candidates_in, _ineligible) = eligible(config.contracts_of(&offer.id), &config.buyers, &req.fields, now);
     let keys = counter_keys(&candidates_in);
@@ -231,14 +238,18 @@ async fn decide(
     // back and will be counted when its retry is answered.
     facts.bids(&bids);
     engine.stats.record(facts.increments());
-    Ok(PingAnswer {
+    let decision = arrival.elapsed();
+    let answer = PingAnswer {
         ping_id,
         status,
         reason,
         bids,
         expires_at,
-        decision_us: u64::try_from(arrival.elapsed().as_micros()).unwrap_or(u64::MAX),
-    })
+        decision_us: u64::try_from(decision.as_micros()).unwrap_or(u64::MAX),
+    };
+    telemetry::ping_answered(&offer.id, &answer, decision);
+    tracing::debug!(status = ?answer.status, reason = ?answer.reason, bids = answer.bids.len(), decision_us = answer.decision_us, "ping answered");
+    Ok(answer)
 }
 
 /// Gives the vertical reservation back when the ping cannot be answered, so that the
@@ -300,8 +311,9 @@ async fn ask(
     let vertical = offer.vertical.as_str();
     if let Some(dq) = &c.contract.dq {
         let body = dq_request(ping_id, offer.id.as_str(), vertical, &req.identity);
+        let to = Target { kind: CallKind::Dq, buyer: &c.contract.buyer, url: &dq.url };
         let answer =
-            engine.buyers.post_json(&dq.url, &body, Duration::from_millis(u64::from(dq.timeout_ms)), deadline).await;
+            engine.buyers.post_json(to, &body, Duration::from_millis(u64::from(dq.timeout_ms)), deadline).await;
         match answer.ok().filter(|(status, _)| (200..300).contains(status)).and_then(|(_, b)| read_dq(&b)) {
             Some(false) => {}
             Some(true) => return Asked::Disqualified,
@@ -313,8 +325,9 @@ async fn ask(
         Pricing::Fixed(_) => None,
         Pricing::RealTime { url, timeout_ms, .. } => {
             let body = bid_request(ping_id, offer.id.as_str(), vertical, lead);
+            let to = Target { kind: CallKind::Bid, buyer: &c.contract.buyer, url };
             let answer =
-                engine.buyers.post_json(url, &body, Duration::from_millis(u64::from(*timeout_ms)), deadline).await;
+                engine.buyers.post_json(to, &body, Duration::from_millis(u64::from(*timeout_ms)), deadline).await;
             answer.ok().filter(|(status, _)| (200..300).contains(status)).and_then(|(_, b)| read_bid(&b))
         }
     };

@@ -5,11 +5,12 @@
 //! up to `max_buyers`, delivering each round in parallel.
 
 use crate::audit::AuditEntry;
+use crate::buyer::client::{CallKind, Target};
 use crate::buyer::protocol::{classify_post, post_request};
 use crate::buyer::PostOutcome;
 use crate::records::{Attempt, AttemptOutcome, PingRecord, PostAnswer, PostStatus, Sale, RECORD_GRACE};
 use crate::stats::PostFacts;
-use crate::{Engine, EngineError};
+use crate::{telemetry, Engine, EngineError};
 use futures_util::future::join_all;
 use pingpost_core::auction::Bid;
 use pingpost_core::caps::sale_debits;
@@ -40,6 +41,9 @@ pub struct PostRequest {
 /// Slack on top of the buyers' own timeouts before a post's claim may be taken over.
 const LEASE_SLACK: chrono::Duration = chrono::Duration::seconds(30);
 
+// The span carries the ping id into every log line of the post. It is filled from the ping's
+// record once found, never from the request: a partner may send anything as a ping id.
+#[tracing::instrument(name = "post", skip_all, fields(ping_id = tracing::field::Empty, offer = tracing::field::Empty, partner = %partner))]
 pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) -> Result<PostAnswer, EngineError> {
     let now = engine.clock.now();
     let unknown = || EngineError::UnknownPing(req.ping_id.clone());
@@ -52,6 +56,9 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
     if &record.partner != partner {
         return Err(unknown());
     }
+    let span = tracing::Span::current();
+    span.record("ping_id", record.ping_id.as_str());
+    span.record("offer", record.offer.as_str());
     check_binding(&record, &req.identity)?;
     let bids = chosen_bids(&record, req.bid_ids.as_deref())?;
     let config = engine.config();
@@ -79,6 +86,8 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
             // Counted once, with the answer a repeated post will be given unchanged.
             let facts = PostFacts { at: engine.now(), partner, vertical: &record.vertical, answer: &answer };
             engine.stats.record(facts.increments());
+            telemetry::post_answered(&record.offer, &answer);
+            tracing::debug!(status = ?answer.status, sales = answer.sales.len(), attempts = answer.attempts.len(), "post answered");
             match serde_json::to_vec(&answer) {
                 Ok(stored) => {
                     let keep_until = record.expires_at + RECORD_GRACE;
@@ -250,7 +259,8 @@ async fn attempt(
         ReserveOutcome::LimitReached { .. } => return Ok(skipped("cap_reached")),
     }
     let body = post_request(&record.ping_id, &sale_id, bid.price, &req.lead);
-    let outcome = match engine.buyers.post_json(&buyer.post_url, &body, timeout, Instant::now() + timeout).await {
+    let to = Target { kind: CallKind::Post, buyer: &bid.buyer, url: &buyer.post_url };
+    let outcome = match engine.buyers.post_json(to, &body, timeout, Instant::now() + timeout).await {
         Ok((status, answer)) => classify_post(&buyer.response, status, &answer),
         Err(e) => {
             tracing::debug!(ping_id = %record.ping_id, buyer = %bid.buyer, error = %e, "post delivery failed");

@@ -82,6 +82,7 @@ fn lead_field(field: &str) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        crate::metrics::error_answered(self.code, self.status.as_u16());
         let mut error = json!({"code": self.code, "message": self.message});
         if let Some(field) = self.field {
             error["field"] = json!(field);

@@ -7,9 +7,11 @@
 //! - [`wire`]: request bodies → engine requests.
 //! - [`routes`]: partner handlers, authentication, body limits.
 //! - [`admin`]: the operators' API under `/v1/admin/`.
+//! - [`metrics`]: the Prometheus recorder (installed once per process) and `/metrics`.
 
 pub mod admin;
 pub mod error;
+pub mod metrics;
 pub mod routes;
 pub mod wire;
 

@@ -4,7 +4,7 @@ use crate::error::ApiError;
 use crate::{admin, wire, AppState};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -21,6 +21,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/post", post(post_lead))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .nest("/v1/admin", admin::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -88,7 +89,8 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Ready when the store answers within a second.
+/// Ready when the store answers within a second. The store's own decorator sets the
+/// `pingpost_store_up` gauge from the answer; a probe that gives up first sets it here.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match tokio::time::timeout(Duration::from_secs(1), state.engine.store().health()).await {
         Ok(Ok(())) => Json(json!({"ready": true})).into_response(),
@@ -96,8 +98,22 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()).into_response()
         }
         Err(_) => {
+            pingpost_store::timed::set_store_up(false);
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "store did not answer within 1 s")
                 .into_response()
+        }
+    }
+}
+
+/// Prometheus text. Unauthenticated like the probes: it carries ids and counts, no lead data,
+/// and is meant to be reached on the internal network only.
+async fn metrics() -> Response {
+    match crate::metrics::handle() {
+        Some(handle) => {
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle.render()).into_response()
+        }
+        None => {
+            ApiError::new(StatusCode::NOT_FOUND, "metrics_disabled", "no metrics recorder is installed").into_response()
         }
     }
 }

@@ -7,12 +7,15 @@
 //! - [`types`]: what the operations take and answer.
 //! - [`memory`]: the embedded, in-process implementation (dashmap + mutexes).
 //! - [`conformance`]: behaviour every implementation must show, run against each of them.
+//! - [`timed`]: a decorator that measures every round trip (metrics).
 
 pub mod conformance;
 pub mod memory;
+pub mod timed;
 pub mod types;
 
 pub use memory::MemoryStore;
+pub use timed::Timed;
 pub use types::*;
 
 use pingpost_core::identity::{Ident, Sha256Hex};

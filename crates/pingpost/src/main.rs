@@ -101,9 +101,22 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")
 }
 
+/// Level from `PINGPOST_LOG`, else `RUST_LOG` (what operators of any Rust service try
+/// first), else `info`; one line of text per event, or one JSON object per line with
+/// `PINGPOST_LOG_FORMAT=json` (for log shippers). Logs go to stderr: stdout carries the lines
+/// tests and scripts read (the listening address, a generated admin token).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PINGPOST_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = ["PINGPOST_LOG", "RUST_LOG"]
+        .into_iter()
+        .find_map(|var| tracing_subscriber::EnvFilter::try_from_env(var).ok())
+        .unwrap_or_else(|| "info".into());
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let json = std::env::var("PINGPOST_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    if json {
+        fmt.json().with_current_span(true).with_span_list(false).init();
+    } else {
+        fmt.init();
+    }
 }
 
 fn check(dir: &std::path::Path) -> Result<()> {
@@ -163,6 +176,7 @@ async fn open_store(spec: &str, retention: AuditRetention) -> Result<Backing> {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
+    let metrics = pingpost_server::metrics::install()?;
     let seed = match contracts_dir::load(&args.contracts)? {
         Ok((doc, _)) => doc,
         Err(errors) => {
@@ -206,13 +220,19 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let addr = listener.local_addr()?;
     let sweeper = tokio::spawn(sweep_forever(Arc::clone(&engine)));
     let config_poller = tokio::spawn(follow_config(Arc::clone(&engine)));
+    let upkeep = tokio::spawn(metrics_upkeep(metrics));
+    let shutdown = shutdown_signal();
     // Tests read this line to learn the port when they bind port 0.
     println!("pingpost listening on http://{addr}");
     tracing::info!(%addr, store = %redacted(&args.store), "pingpost serving");
     let state = Arc::new(AppState { engine: Arc::clone(&engine), body_limit: DEFAULT_BODY_LIMIT, admin_token });
-    pingpost_server::serve(listener, state, shutdown_signal()).await?;
+    pingpost_server::serve(listener, state, shutdown).await?;
+    // Requests whose client hung up are still running in their own tasks; let them finish
+    // before their audit entries and statistics are flushed.
+    engine.drain().await;
     sweeper.abort();
     config_poller.abort();
+    upkeep.abort();
     if let Err(e) = engine.audit().flush().await {
         tracing::error!(error = %e, "audit log not flushed at shutdown");
     }
@@ -234,6 +254,15 @@ async fn sweep_forever(engine: Arc<Engine>) {
     }
 }
 
+/// The recorder is installed without the exporter's own task, so its upkeep is ours.
+async fn metrics_upkeep(handle: pingpost_server::metrics::PrometheusHandle) {
+    let mut tick = tokio::time::interval(pingpost_server::metrics::UPKEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        handle.run_upkeep();
+    }
+}
+
 /// Picks up configuration edits made through any node.
 async fn follow_config(engine: Arc<Engine>) {
     let mut tick = tokio::time::interval(config_sync::POLL_INTERVAL);
@@ -250,34 +279,41 @@ async fn follow_config(engine: Arc<Engine>) {
 
 async fn buyers(listen: SocketAddr) -> Result<()> {
     let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let shutdown = shutdown_signal();
     println!("simulated buyers listening on http://{}", listener.local_addr()?);
-    pingpost_buyersim::serve(listener, pingpost_buyersim::Buyers::new(), shutdown_signal()).await?;
+    pingpost_buyersim::serve(listener, pingpost_buyersim::Buyers::new(), shutdown).await?;
     Ok(())
 }
 
-/// SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Resolves on SIGINT or SIGTERM. The handlers are registered when this is called, not when
+/// the future is first polled: a signal arriving between binding and the server's first poll
+/// must start a graceful shutdown, not kill the process with its audit log unflushed.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    };
+    async move {
+        #[cfg(unix)]
+        match signals {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "signal handlers not installed; stop the process with SIGKILL");
+                std::future::pending::<()>().await;
+            }
+        }
+        #[cfg(not(unix))]
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+        tracing::info!("shutdown signal received; no new connections, finishing in-flight requests");
     }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
 }
 
 #[cfg(test)]

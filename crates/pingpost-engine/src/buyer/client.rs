@@ -1,9 +1,42 @@
 //! The one executor of outbound HTTP to buyers: pooled connections, TCP_NODELAY, and every
 //! call bounded by a deadline fixed by the caller (the auction's, or the post's).
 
+use pingpost_core::ids::BuyerId;
 use serde_json::Value;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// Histogram of outbound buyer calls, labelled `buyer`, `call` and `outcome`.
+pub const BUYER_CALL_SECONDS: &str = "pingpost_buyer_call_seconds";
+/// Calls not made because the deadline left too little time, labelled `buyer` and `call`.
+pub const BUYER_CALLS_SKIPPED_TOTAL: &str = "pingpost_buyer_calls_skipped_total";
+
+/// Which of the three buyer endpoints a call goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallKind {
+    Bid,
+    Dq,
+    Post,
+}
+
+impl CallKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallKind::Bid => "bid",
+            CallKind::Dq => "dq",
+            CallKind::Post => "post",
+        }
+    }
+}
+
+/// Where a call goes: the buyer (for metrics; never its URL, which may carry a secret) and
+/// the URL.
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a> {
+    pub kind: CallKind,
+    pub buyer: &'a BuyerId,
+    pub url: &'a str,
+}
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum CallError {
@@ -46,19 +79,42 @@ impl BuyerClient {
     }
 
     /// POSTs `body` as JSON and answers (status, body), within `min(now + timeout, deadline)`.
+    /// Measures the call by transport outcome (`ok` for 2xx, `http_error`, `timeout`,
+    /// `unreachable`); what the buyer's body said is the caller's business and metric.
     pub async fn post_json(
         &self,
-        url: &str,
+        to: Target<'_>,
         body: &Value,
         timeout: Duration,
         deadline: Instant,
     ) -> Result<(u16, Vec<u8>), CallError> {
-        let call_deadline = deadline.min(Instant::now() + timeout);
-        if call_deadline.saturating_duration_since(Instant::now()) < MIN_CALL {
+        let started = Instant::now();
+        let call_deadline = deadline.min(started + timeout);
+        if call_deadline.saturating_duration_since(started) < MIN_CALL {
+            metrics::counter!(BUYER_CALLS_SKIPPED_TOTAL, "buyer" => to.buyer.to_string(), "call" => to.kind.as_str())
+                .increment(1);
             return Err(CallError::NoTime);
         }
+        let result = self.call(to.url, body, call_deadline).await;
+        let outcome = match &result {
+            Ok((status, _)) if (200..300).contains(status) => "ok",
+            Ok(_) => "http_error",
+            Err(e) => e.code(),
+        };
+        metrics::histogram!(
+            BUYER_CALL_SECONDS,
+            "buyer" => to.buyer.to_string(),
+            "call" => to.kind.as_str(),
+            "outcome" => outcome
+        )
+        .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn call(&self, url: &str, body: &Value, call_deadline: Instant) -> Result<(u16, Vec<u8>), CallError> {
         let bytes = serde_json::to_vec(body).map_err(|e| CallError::Connection(e.to_string()))?;
         let call = async {
+            // `without_url`: a buyer's URL may carry its credentials, and this text is logged.
             let resp = self
                 .http
                 .post(url)
@@ -66,9 +122,9 @@ impl BuyerClient {
                 .body(bytes)
                 .send()
                 .await
-                .map_err(|e| CallError::Connection(e.to_string()))?;
+                .map_err(|e| CallError::Connection(e.without_url().to_string()))?;
             let status = resp.status().as_u16();
-            let body = resp.bytes().await.map_err(|e| CallError::Connection(e.to_string()))?;
+            let body = resp.bytes().await.map_err(|e| CallError::Connection(e.without_url().to_string()))?;
             Ok((status, body.to_vec()))
         };
         tokio::time::timeout_at(call_deadline, call).await.map_err(|_| CallError::Timeout)?

@@ -1,0 +1,105 @@
+//! What the engine reports to the `metrics` facade. Names live here so that the README, the
+//! tests and the code cannot drift apart; labels are ids from the configuration (offer,
+//! buyer, checkpoint) and fixed words, never anything a consumer sent.
+//!
+//! Durations are in seconds (Prometheus' base unit); the exporter's buckets start at 25 µs
+//! so the ping path is resolved. Without an installed recorder every call is a no-op.
+
+use crate::audit::{AuditEntry, AuditPage, AuditQuery, AuditSink};
+use crate::records::{AttemptOutcome, PingAnswer, PingStatus, PostAnswer, PostStatus, RejectReason};
+use pingpost_core::ids::OfferId;
+use pingpost_store::StoreFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use crate::buyer::client::{BUYER_CALLS_SKIPPED_TOTAL, BUYER_CALL_SECONDS};
+pub use pingpost_store::timed::{STORE_ERRORS_TOTAL, STORE_OP_SECONDS, STORE_UP};
+
+pub const PING_DECISION_SECONDS: &str = "pingpost_ping_decision_seconds";
+pub const PINGS_TOTAL: &str = "pingpost_pings_total";
+pub const DROPS_TOTAL: &str = "pingpost_drops_total";
+pub const BIDS_TOTAL: &str = "pingpost_bids_total";
+pub const POSTS_TOTAL: &str = "pingpost_posts_total";
+pub const POST_ATTEMPTS_TOTAL: &str = "pingpost_post_attempts_total";
+pub const SALES_TOTAL: &str = "pingpost_sales_total";
+pub const ROLLBACKS_TOTAL: &str = "pingpost_rollbacks_total";
+
+/// A ping answered (not a replayed idempotent answer): its decision time, its outcome and
+/// one bid per buyer that bid.
+pub fn ping_answered(offer: &OfferId, answer: &PingAnswer, decision: Duration) {
+    let outcome = match (answer.status, answer.reason) {
+        (PingStatus::Accepted, _) => "accepted",
+        (PingStatus::Rejected, Some(RejectReason::Suppressed)) => "suppressed",
+        (PingStatus::Rejected, Some(RejectReason::VerticalDuplicate)) => "vertical_duplicate",
+        (PingStatus::Rejected, _) => "no_bids",
+    };
+    let offer = offer.to_string();
+    metrics::histogram!(PING_DECISION_SECONDS, "offer" => offer.clone()).record(decision.as_secs_f64());
+    metrics::counter!(PINGS_TOTAL, "offer" => offer.clone(), "outcome" => outcome).increment(1);
+    for bid in &answer.bids {
+        metrics::counter!(BIDS_TOTAL, "offer" => offer.clone(), "buyer" => bid.buyer.to_string()).increment(1);
+    }
+}
+
+/// A post answered (once; repeats get the stored answer and are not counted again).
+pub fn post_answered(offer: &OfferId, answer: &PostAnswer) {
+    let offer = offer.to_string();
+    let status = match answer.status {
+        PostStatus::Sold => "sold",
+        PostStatus::Unsold => "unsold",
+    };
+    metrics::counter!(POSTS_TOTAL, "offer" => offer.clone(), "status" => status).increment(1);
+    for a in &answer.attempts {
+        let outcome = match a.outcome {
+            AttemptOutcome::Accepted => "accepted",
+            AttemptOutcome::Rejected => "rejected",
+            AttemptOutcome::Duplicate => "duplicate",
+            AttemptOutcome::Error => "error",
+            AttemptOutcome::Skipped => "skipped",
+        };
+        let buyer = a.buyer.to_string();
+        metrics::counter!(POST_ATTEMPTS_TOTAL, "offer" => offer.clone(), "buyer" => buyer.clone(), "outcome" => outcome)
+            .increment(1);
+        if a.outcome == AttemptOutcome::Duplicate {
+            metrics::counter!(ROLLBACKS_TOTAL, "offer" => offer.clone(), "buyer" => buyer).increment(1);
+        }
+    }
+    for s in &answer.sales {
+        metrics::counter!(SALES_TOTAL, "offer" => offer.clone(), "buyer" => s.buyer.to_string()).increment(1);
+    }
+}
+
+/// Counts every dedup hit by checkpoint and offer on its way into the audit log. Every drop
+/// is audited (the spec requires it), so counting here cannot miss a checkpoint that a
+/// future change adds to the ping or the post, and those files need no hook of their own.
+pub struct CountedAudit {
+    inner: Arc<dyn AuditSink>,
+}
+
+impl CountedAudit {
+    pub fn new(inner: Arc<dyn AuditSink>) -> Self {
+        CountedAudit { inner }
+    }
+}
+
+impl AuditSink for CountedAudit {
+    fn record(&self, entries: Vec<AuditEntry>) {
+        for e in &entries {
+            metrics::counter!(DROPS_TOTAL, "checkpoint" => e.checkpoint.as_str(), "offer" => e.offer.to_string())
+                .increment(1);
+        }
+        self.inner.record(entries);
+    }
+
+    fn recent(&self, limit: usize) -> StoreFuture<'_, Vec<AuditEntry>> {
+        self.inner.recent(limit)
+    }
+
+    fn query(&self, q: AuditQuery) -> StoreFuture<'_, AuditPage> {
+        self.inner.query(q)
+    }
+
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        self.inner.flush()
+    }
+}
