@@ -90,7 +90,7 @@ fn ping_memory(c: &mut Criterion) {
     let mut g = c.benchmark_group("ping_memory_vertical_duplicate");
     g.throughput(Throughput::Elements(1));
     g.warm_up_time(Duration::from_secs(1));
-    g.measurement_time(Duration::from_secs(2));
+    g.measurement_time(Duration::from_secs(3));
     for n in CONTRACT_COUNTS {
         let no_http = &no_http;
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
