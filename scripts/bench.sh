@@ -175,6 +175,19 @@ command_stats() {
     | jq -R -s 'split("\n") | map(select(length > 0) | split(" ") | {(.[0]): (.[1] | tonumber)}) | add // {}'
 }
 
+# Waits (at most 60 s) until Redis sees no more than its idle traffic (argument: commands
+# per second) plus a little, i.e. until the engine has flushed what it had queued.
+wait_quiet() {
+  local a b
+  for _ in $(seq 1 60); do
+    a=$(total_commands)
+    sleep 1
+    b=$(total_commands)
+    if awk -v d="$((b - a))" -v idle="$1" 'BEGIN { exit !(d <= idle + 10) }'; then return 0; fi
+  done
+  echo "  warning: Redis still busy after 60 s; commands per ping will include that traffic" >&2
+}
+
 for n in $CONTRACT_COUNTS; do
   dir=$(contracts_dir "$n")
   for store in memory redis; do
@@ -182,22 +195,28 @@ for n in $CONTRACT_COUNTS; do
     spec=memory
     if [ "$store" = redis ]; then spec=$REDIS_URL; redis-cli -p "$REDIS_PORT" flushall >/dev/null; fi
     start_engine "$store" "$n" "$dir" "$spec"
+    if [ "$store" = redis ]; then
+      # The engine's own background traffic (configuration polling, statistics flushes),
+      # measured on the fresh engine before any load, is subtracted below.
+      idle_before=$(total_commands)
+      sleep 2
+      idle_per_s=$(awk -v a="$(total_commands)" -v b="$idle_before" 'BEGIN { print (a - b) / 2 }')
+    fi
     # shellcheck disable=SC2046
     loadgen "$store-contracts-$n-open-1000" $(ping_args "$ENGINE_URL") "${MIX[@]}" \
       --rate 1000 --max-in-flight 1024 --duration "${DURATION}s" --warmup "${WARMUP}s"
     if [ "$store" = redis ]; then
       # Fresh consumers only: every ping takes the full path (recorded, auctioned, stored),
-      # the most expensive one. The engine's own background traffic (configuration polling,
-      # statistics flushes) is measured while idle and subtracted.
-      idle_before=$(total_commands)
-      sleep 2
-      idle_per_s=$(awk -v a="$(total_commands)" -v b="$idle_before" 'BEGIN { print (a - b) / 2 }')
+      # the most expensive one. The audit log and statistics are written asynchronously, so
+      # wait for the latency run's backlog to drain first, and for this run's after it.
+      wait_quiet "$idle_per_s"
       before=$(total_commands)
       stats_before=$(command_stats)
       t0=$(date +%s.%N)
       # shellcheck disable=SC2046
       loadgen "redis-contracts-$n-commands" $(ping_args "$ENGINE_URL") --connections 8 --warmup 0 \
         --requests "$COMMAND_PINGS"
+      wait_quiet "$idle_per_s"
       t1=$(date +%s.%N)
       after=$(total_commands)
       stats_after=$(command_stats)
@@ -206,7 +225,7 @@ for n in $CONTRACT_COUNTS; do
         --argjson sb "$stats_before" --argjson sa "$stats_after" '{
           contracts: $n, pings: $pings, idle_commands_per_s: $idle, seconds: $secs,
           commands_per_ping: ((($after - $before) - $idle * $secs) / $pings),
-          by_command: ($sa | to_entries | map({key, value: ((.value - ($sb[.key] // 0)) / $pings)})
+          by_command: ($sa | del(.info) | to_entries | map({key, value: ((.value - ($sb[.key] // 0)) / $pings)})
                         | map(select(.value >= 0.01)) | from_entries)
         }' >"$OUT/redis-contracts-$n-commands-per-ping.json"
       jq -r '"  Redis commands per ping: \(.commands_per_ping * 100 | round / 100) \(.by_command)"' \
