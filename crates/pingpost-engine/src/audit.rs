@@ -71,14 +71,12 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
-/// Whether `cursor` has the one shape every sink's cursors have: `<digits>` or
-/// `<digits>-<digits>`. Lets the API refuse a mangled cursor (422) before asking a sink.
+/// Whether `cursor` has a shape some sink's cursors have: up to three groups of digits
+/// joined by `-` (`<seq>` in memory, `<ms>-<seq>-<taken>` on Redis). Lets the API refuse a mangled cursor (422) before asking a sink.
 pub fn cursor_is_well_formed(cursor: &str) -> bool {
     let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
-    match cursor.split_once('-') {
-        Some((ms, seq)) => digits(ms) && digits(seq),
-        None => digits(cursor),
-    }
+    let parts: Vec<&str> = cursor.split('-').collect();
+    parts.len() <= 3 && parts.iter().all(|p| digits(p))
 }
 
 /// How much of the log is kept: at most `max_entries`, none older than `max_age` before
@@ -248,10 +246,10 @@ mod tests {
 
     #[test]
     fn cursors_have_one_shape() {
-        for ok in ["0", "17", "1700000000000-3"] {
+        for ok in ["0", "17", "1700000000000-3", "1700000000000-3-2"] {
             assert!(cursor_is_well_formed(ok), "{ok}");
         }
-        for bad in ["", "-", "1-", "-1", "a", "1-2-3", "1 2", "+", "123456789012345678901"] {
+        for bad in ["", "-", "1-", "-1", "a", "1-2-3-4", "1--2", "1 2", "+", "123456789012345678901"] {
             assert!(!cursor_is_well_formed(bad), "{bad}");
         }
     }

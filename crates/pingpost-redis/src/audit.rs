@@ -7,6 +7,11 @@
 //! clock skew between nodes). Queries use that to bound their scan by time: `since` exactly,
 //! `until` plus [`LATE_MARGIN_MS`].
 //!
+//! One stream entry holds one `record` call's entries — a ping's or a post's dedup hits —
+//! as a JSON array: a ping that drops 300 contracts costs one `XADD`, like one that drops
+//! one, so the log's Redis work per ping does not grow with the number of contracts.
+//! Cursors name a stream entry and how many of its hits were already returned.
+//!
 //! A query filters in Rust while it reads the stream newest first, `SCAN_PAGE` entries per
 //! `XREVRANGE`. It reads at most [`SCAN_BUDGET`] entries per request: a rare filter over a
 //! long log answers what it found so far with a cursor to continue from, so one request
@@ -21,7 +26,8 @@ use redis::{AsyncCommands, Script};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// Most entries written in one script call.
+/// Audit entries (hits, not stream entries) after which a script call is made; a call
+/// never splits one ping's hits.
 const BATCH: usize = 1000;
 /// Tries per batch before it is dropped (and the loss logged): a long outage must not
 /// grow memory without bound.
@@ -76,20 +82,24 @@ struct Writer {
 impl Writer {
     async fn run(self, mut rx: mpsc::UnboundedReceiver<Msg>) {
         while let Some(first) = rx.recv().await {
-            let mut batch = Vec::new();
+            let mut batch: Vec<Vec<AuditEntry>> = Vec::new();
+            let mut hits = 0;
             let mut flushed = Vec::new();
             let mut next = Some(first);
             while let Some(msg) = next.take() {
                 match msg {
-                    Msg::Entries(e) => batch.extend(e),
+                    Msg::Entries(e) => {
+                        hits += e.len();
+                        batch.push(e);
+                    }
                     Msg::Flush(done) => flushed.push(done),
                 }
-                if batch.len() < BATCH {
+                if hits < BATCH {
                     next = rx.try_recv().ok();
                 }
             }
-            for chunk in batch.chunks(BATCH) {
-                self.write(chunk).await;
+            if !batch.is_empty() {
+                self.write(&batch).await;
             }
             for done in flushed {
                 let _ = done.send(());
@@ -97,16 +107,18 @@ impl Writer {
         }
     }
 
-    async fn write(&self, batch: &[AuditEntry]) {
-        let Some(newest) = batch.iter().map(|e| e.at).max() else { return };
+    async fn write(&self, batch: &[Vec<AuditEntry>]) {
+        let Some(newest) = batch.iter().flatten().map(|e| e.at).max() else { return };
         let mut call = self.script.key(&self.key);
         call.arg(self.retention.max_entries).arg(self.retention.cutoff(newest).timestamp_millis().max(0));
-        for e in batch {
-            match serde_json::to_string(e) {
+        for group in batch {
+            // The group's newest time, so no entry of it is younger than its stream id.
+            let Some(at) = group.iter().map(|e| e.at).max() else { continue };
+            match serde_json::to_string(group) {
                 Ok(json) => {
-                    call.arg(e.at.timestamp_millis().max(0)).arg(json);
+                    call.arg(at.timestamp_millis().max(0)).arg(json);
                 }
-                Err(err) => tracing::error!(ping_id = %e.ping_id, error = %err, "audit entry not serializable"),
+                Err(err) => tracing::error!(error = %err, "audit entries not serializable"),
             }
         }
         for attempt in 1..=WRITE_ATTEMPTS {
@@ -122,32 +134,62 @@ impl Writer {
     }
 }
 
-/// An entry as stored, or `None` (logged) when this version cannot read it: one bad entry
-/// must not make the whole log unreadable.
-fn decode(id: &StreamId) -> Option<AuditEntry> {
+/// A stream entry's hits, newest first (reverse of the order they were recorded in, as the
+/// embedded log answers them); empty (and logged) when this version cannot read it: one bad
+/// entry must not make the whole log unreadable.
+fn decode(id: &StreamId) -> Vec<AuditEntry> {
     let json: Option<String> = id.get("e");
-    match json.map(|j| serde_json::from_str(&j)) {
-        Some(Ok(e)) => Some(e),
+    match json.map(|j| serde_json::from_str::<Vec<AuditEntry>>(&j)) {
+        Some(Ok(mut group)) => {
+            group.reverse();
+            group
+        }
         Some(Err(err)) => {
             tracing::warn!(id = %id.id, error = %err, "unreadable audit entry skipped");
-            None
+            Vec::new()
         }
         None => {
             tracing::warn!(id = %id.id, "audit entry without its field skipped");
-            None
+            Vec::new()
         }
+    }
+}
+
+/// Where a page ended: a stream entry, and how many of its hits (newest first) were read.
+struct Position {
+    id: String,
+    taken: usize,
+}
+
+impl Position {
+    /// `<ms>-<seq>-<taken>`, or `<ms>-<seq>` for a whole entry (cursors of older versions).
+    fn parse(cursor: &str) -> Option<Position> {
+        let mut parts = cursor.splitn(3, '-');
+        let (ms, seq) = (parts.next()?, parts.next()?);
+        let taken = match parts.next() {
+            Some(t) => t.parse().ok()?,
+            None => usize::MAX,
+        };
+        Some(Position { id: format!("{ms}-{seq}"), taken })
+    }
+
+    fn cursor(&self) -> String {
+        format!("{}-{}", self.id, self.taken)
     }
 }
 
 impl RedisAudit {
     async fn query_page(&self, q: AuditQuery) -> Result<AuditPage, StoreError> {
-        let mut end = match (&q.cursor, q.until) {
-            // The smallest id (0-0) has nothing before it, and so has a cursor this sink
-            // never hands out; the API refuses malformed ones before they get here.
-            (Some(c), _) if !cursor_is_well_formed(c) || c.split('-').all(|p| p.bytes().all(|b| b == b'0')) => {
-                return Ok(AuditPage::default());
-            }
-            (Some(c), _) => format!("({c}"),
+        let resume = match &q.cursor {
+            Some(c) => match Position::parse(c).filter(|_| cursor_is_well_formed(c)) {
+                Some(p) => Some(p),
+                // The API refuses malformed cursors before they get here.
+                None => return Ok(AuditPage::default()),
+            },
+            None => None,
+        };
+        let mut end = match (&resume, q.until) {
+            (Some(p), _) => p.id.clone(),
             (None, Some(until)) => until.timestamp_millis().saturating_add(LATE_MARGIN_MS).max(0).to_string(),
             (None, None) => "+".to_string(),
         };
@@ -156,30 +198,43 @@ impl RedisAudit {
             return Ok(AuditPage::default());
         }
         let mut entries = Vec::new();
-        let mut last_returned: Option<String> = None;
+        let mut last_returned: Option<Position> = None;
         let mut scanned = 0;
         let mut con = self.conn.clone();
         loop {
-            let count = SCAN_PAGE.min(SCAN_BUDGET - scanned);
+            let count = SCAN_PAGE.min(SCAN_BUDGET.saturating_sub(scanned).max(1));
             let reply: StreamRangeReply =
                 bounded(self.op_timeout, con.xrevrange_count(&self.key, &end, &start, count)).await?;
             for id in &reply.ids {
-                scanned += 1;
-                let Some(e) = decode(id).filter(|e| q.matches(e)) else { continue };
-                if entries.len() == q.limit {
-                    // A match beyond the page: there is more, from the page's last entry on.
-                    return Ok(AuditPage { entries, next_cursor: last_returned });
+                let group = decode(id);
+                // The budget counts hits, not stream entries: one entry may hold hundreds.
+                scanned += group.len().max(1);
+                let skip = match &resume {
+                    Some(p) if p.id == id.id => p.taken,
+                    _ => 0,
+                };
+                for (i, e) in group.into_iter().enumerate().skip(skip) {
+                    if !q.matches(&e) {
+                        continue;
+                    }
+                    if entries.len() == q.limit {
+                        // A match beyond the page: there is more, from the page's last entry on.
+                        return Ok(AuditPage { entries, next_cursor: last_returned.map(|p| p.cursor()) });
+                    }
+                    last_returned = Some(Position { id: id.id.clone(), taken: i + 1 });
+                    entries.push(e);
                 }
-                last_returned = Some(id.id.clone());
-                entries.push(e);
             }
             let Some(last_scanned) = reply.ids.last().filter(|_| reply.ids.len() == count) else {
                 // The range is exhausted: nothing older can match.
                 return Ok(AuditPage { entries, next_cursor: None });
             };
             if scanned >= SCAN_BUDGET {
-                let next = if entries.len() == q.limit { last_returned } else { Some(last_scanned.id.clone()) };
-                return Ok(AuditPage { entries, next_cursor: next });
+                let next = match last_returned {
+                    Some(p) if entries.len() == q.limit => p,
+                    _ => Position { id: last_scanned.id.clone(), taken: usize::MAX },
+                };
+                return Ok(AuditPage { entries, next_cursor: Some(next.cursor()) });
             }
             end = format!("({}", last_scanned.id);
         }
@@ -199,7 +254,7 @@ impl AuditSink for RedisAudit {
             let count = limit.min(1_000_000);
             let reply: StreamRangeReply =
                 bounded(self.op_timeout, con.xrevrange_count(&self.key, "+", "-", count)).await?;
-            Ok(reply.ids.iter().filter_map(decode).collect())
+            Ok(reply.ids.iter().flat_map(decode).take(limit).collect())
         })
     }
 

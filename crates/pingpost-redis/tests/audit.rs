@@ -31,14 +31,10 @@ async fn a_query_scans_a_bounded_number_of_entries_and_says_where_to_continue() 
     let server = RedisServer::start();
     let log = fresh(&server.url(), AuditRetention::default()).await;
     let n = pingpost_redis::audit::SCAN_BUDGET as i64 + 500;
-    log.record(
-        (0..n)
-            .map(|i| {
-                let buyer = if i < 10 { "rare" } else { "b1" };
-                conformance::entry(i, "p1", buyer, pingpost_core::checkpoint::Checkpoint::ContractDuplicate)
-            })
-            .collect(),
-    );
+    for i in 0..n {
+        let buyer = if i < 10 { "rare" } else { "b1" };
+        log.record(vec![conformance::entry(i, "p1", buyer, pingpost_core::checkpoint::Checkpoint::ContractDuplicate)]);
+    }
     log.flush().await.expect("flush");
     let q = AuditQuery { buyer: Some(pingpost_core::ids::BuyerId::new("rare")), ..AuditQuery::newest(100) };
     let first = log.query(q.clone()).await.expect("query");
@@ -48,4 +44,33 @@ async fn a_query_scans_a_bounded_number_of_entries_and_says_where_to_continue() 
     assert_eq!(second.entries.len(), 10);
     assert_eq!(second.entries[0].ping_id, "ping-9");
     assert_eq!(second.next_cursor, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_pings_hits_are_one_stream_entry_and_pages_may_end_inside_it() {
+    use pingpost_core::checkpoint::Checkpoint;
+    let server = RedisServer::start();
+    let log = fresh(&server.url(), AuditRetention::default()).await;
+    // Two pings: one that dropped 300 contracts, then one that dropped 2.
+    log.record((0..300).map(|i| conformance::entry(i, "p1", "b1", Checkpoint::InAuctionDuplicate)).collect());
+    log.record((300..302).map(|i| conformance::entry(i, "p1", "b1", Checkpoint::ContractDuplicate)).collect());
+    log.flush().await.expect("flush");
+    let mut con = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*:audit").query_async(&mut con).await.unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let len: usize = redis::cmd("XLEN").arg(&keys[0]).query_async(&mut con).await.unwrap();
+    assert_eq!(len, 2, "one XADD per ping, whatever its number of hits");
+
+    let mut seen = Vec::new();
+    let mut q = AuditQuery::newest(7);
+    loop {
+        let page = log.query(q.clone()).await.expect("query");
+        seen.extend(page.entries.iter().map(|e| e.ping_id.clone()));
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..302).rev().map(|i| format!("ping-{i}")).collect();
+    assert_eq!(seen, expected, "every hit once, newest first, across pages that split a ping's hits");
 }
