@@ -39,5 +39,13 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // axum leaves Nagle on for accepted connections: small answers would wait for the
+    // client's delayed ACK, adding up to milliseconds to a sub-millisecond ping.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "TCP_NODELAY not set on an accepted connection");
+        }
+    });
     axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown).await
 }

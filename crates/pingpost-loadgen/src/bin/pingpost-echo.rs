@@ -20,6 +20,10 @@ fn main() -> Result<()> {
         let listener =
             tokio::net::TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;
         println!("pingpost-echo listening on http://{}", listener.local_addr()?);
+        // Accepted connections as the engine's: Nagle off, so the ceiling stays comparable.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, pingpost_loadgen::echo::router())
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
