@@ -183,3 +183,17 @@ async fn the_operator_token_and_partner_keys_never_open_each_others_api() {
     let (status, _) = h.ping_as(ADMIN_TOKEN, "auto-excl", email("operator@example.com")).await;
     assert_eq!(status, 401, "the operator token is not a partner key");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_edits_are_all_applied_none_lost() {
+    let h = Harness::start(&base_config()).await;
+    let paths: Vec<String> = (0..20).map(|i| format!("/verticals/v{i}")).collect();
+    let puts = paths.iter().map(|p| h.admin("PUT", p, Some(json!({"dedup_window_days": 10}))));
+    let answers = futures_util::future::join_all(puts).await;
+    assert!(answers.iter().all(|(status, _)| *status == 201), "{answers:?}");
+    let (_, list) = h.admin("GET", "/verticals", None).await;
+    let listed = ids(&list);
+    for i in 0..20 {
+        assert!(listed.contains(&format!("v{i}")), "v{i} lost to a concurrent edit: {listed:?}");
+    }
+}

@@ -16,8 +16,10 @@ use std::time::Duration;
 /// (plus one store round trip), well inside the promised second.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Attempts of one edit against concurrent writers before giving up with a conflict.
+/// Attempts of one edit against other nodes' edits before giving up with a conflict.
 const EDIT_ATTEMPTS: usize = 10;
+/// Pause before a retry, growing with each attempt.
+const EDIT_BACKOFF: Duration = Duration::from_millis(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EditError {
@@ -45,9 +47,10 @@ fn decode(body: &[u8]) -> Result<(ConfigDocument, Config), EditError> {
     Ok((doc, config))
 }
 
-fn encode(doc: &ConfigDocument) -> Vec<u8> {
-    // Raw resources are strings, numbers, booleans and maps of them: always serializable.
-    serde_json::to_vec(doc).unwrap_or_default()
+/// Never falls back to an empty body: writing one would replace the configuration with
+/// nothing on every node.
+fn encode(doc: &ConfigDocument) -> Result<Vec<u8>, EditError> {
+    serde_json::to_vec(doc).map_err(|e| EditError::Corrupt(format!("configuration not serializable: {e}")))
 }
 
 /// The configuration to start with: the store's, or — when the store has none yet — `seed`
@@ -60,7 +63,7 @@ pub async fn bootstrap(store: &dyn Store, seed: &ConfigDocument) -> Result<(u64,
             return Ok((doc.version, config, false));
         }
         let config = seed.validate().map_err(EditError::Invalid)?;
-        if let Some(version) = store.save_config(0, encode(seed)).await? {
+        if let Some(version) = store.save_config(0, encode(seed)?).await? {
             return Ok((version, config, true));
         }
         // Another node seeded it first: use theirs.
@@ -107,14 +110,19 @@ impl Engine {
         &self,
         edit: impl Fn(&mut ConfigDocument) -> Result<T, EditError>,
     ) -> Result<T, EditError> {
-        for _ in 0..EDIT_ATTEMPTS {
+        let _one_at_a_time = self.edits.lock().await;
+        for attempt in 0..EDIT_ATTEMPTS {
+            if attempt > 0 {
+                // Another node won the last round: let it finish before reading again.
+                tokio::time::sleep(EDIT_BACKOFF * attempt as u32).await;
+            }
             let (version, mut doc) = match self.store.config().await? {
                 Some(stored) => (stored.version, decode(&stored.body)?.0),
                 None => (0, ConfigDocument::default()),
             };
             let answer = edit(&mut doc)?;
             let config = doc.validate().map_err(EditError::Invalid)?;
-            if let Some(new_version) = self.store.save_config(version, encode(&doc)).await? {
+            if let Some(new_version) = self.store.save_config(version, encode(&doc)?).await? {
                 self.adopt_config(new_version, config);
                 return Ok(answer);
             }

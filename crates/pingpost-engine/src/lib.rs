@@ -58,6 +58,9 @@ pub struct Engine {
     /// Pings and posts under way, so shutdown can wait for them: the server runs each in a
     /// task of its own that outlives a client that hung up, and the process must not end it.
     in_flight: tokio_util::task::TaskTracker,
+    /// Serializes this node's configuration edits, so they never race each other for the
+    /// document's compare-and-set; races between nodes are left to the compare-and-set.
+    edits: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -72,6 +75,7 @@ impl Engine {
             stats: parts.stats,
             buyers: BuyerClient::new()?,
             in_flight: tokio_util::task::TaskTracker::new(),
+            edits: tokio::sync::Mutex::new(()),
         })
     }
 
