@@ -199,13 +199,19 @@ async fn dq_is_recorded_then_not_asked_again_inside_the_dq_window() {
     assert_eq!(h.buyers.count("b1", "dq"), 1);
     let asked = &h.buyers.received()[0].body;
     assert!(asked["email_sha256"].is_string() && !asked.to_string().contains("dq@example.com"), "{asked}");
+    // The buyer's answer dropped c1 at checkpoint 5: audited, with no prior event known.
+    let live = h.audit().await;
+    assert_eq!(h.audit_hits().await, [("c1".to_string(), "dq_duplicate".to_string())]);
+    assert_eq!((live[0].prior_at, live[0].matched), (None, None));
 
     // Past the 1-day vertical window, inside the 10-day DQ window: dropped without asking.
     h.advance_days(2);
     let second = h.ping("solar-excl", email("dq@example.com")).await;
     assert_eq!(bid_contracts(&second), ["c2"]);
     assert_eq!(h.buyers.count("b1", "dq"), 1, "not asked again");
-    assert_eq!(h.audit_hits().await, [("c1".to_string(), "dq_duplicate".to_string())]);
+    assert_eq!(h.audit_hits().await, vec![("c1".to_string(), "dq_duplicate".to_string()); 2]);
+    let recorded = &h.audit().await[0];
+    assert_eq!(recorded.prior_at, Some(start_time()), "the drop from the record names when it was made");
 
     // After the DQ window the buyer is asked again, and this time it qualifies the consumer.
     h.buyers.update("b1", |b| b.disqualify = false);

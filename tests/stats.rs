@@ -60,7 +60,7 @@ const HOUR_0: &str = "since=2026-11-23T15:00:00Z&until=2026-11-23T16:00:00Z";
 /// Day 0: every kind of fact once, and retries that must not count again.
 async fn day_zero(h: &Harness) {
     // p1, auto: c2 loses to c1 in the auction (in-auction duplicate), b3 disqualifies the
-    // consumer on its first DQ question (not a dedup hit: nothing was known before); c1
+    // consumer on its DQ question (a DQ drop at checkpoint 5, like a recorded one); c1
     // and c3 bid. b1 answers the post "duplicate" (rolled back); the waterfall sells to b2.
     h.buyers.update("b1", |b| b.post = PostReply::Duplicate);
     h.buyers.update("b3", |b| b.disqualify = true);
@@ -106,6 +106,7 @@ async fn counts_per_partner_buyer_and_vertical_each_fact_once() {
                     ("pings", 3),
                     ("suppressed", 1),
                     ("in_auction_duplicate", 1),
+                    ("dq_duplicate", 1),
                     ("bids", 3),
                     ("sales", 1),
                     ("rollbacks", 1)
@@ -123,6 +124,7 @@ async fn counts_per_partner_buyer_and_vertical_each_fact_once() {
                     ("pings", 2),
                     ("vertical_duplicate", 1),
                     ("in_auction_duplicate", 1),
+                    ("dq_duplicate", 1),
                     ("bids", 2),
                     ("sales", 1),
                     ("rollbacks", 1)
@@ -138,7 +140,7 @@ async fn counts_per_partner_buyer_and_vertical_each_fact_once() {
         [
             group("b1", &[("pings", 1), ("in_auction_duplicate", 1), ("bids", 1), ("rollbacks", 1)]),
             group("b2", &[("pings", 1), ("bids", 1), ("sales", 1)]),
-            group("b3", &[("pings", 1)]),
+            group("b3", &[("pings", 1), ("dq_duplicate", 1)]),
             group("b4", &[("pings", 1), ("bids", 1)]),
         ]
     );
@@ -174,7 +176,7 @@ async fn counts_per_partner_buyer_and_vertical_each_fact_once() {
                 ("vertical_duplicate", 1),
                 ("in_auction_duplicate", 2),
                 ("contract_duplicate", 2),
-                ("dq_duplicate", 1),
+                ("dq_duplicate", 2),
                 ("bids", 2),
                 ("sales", 1),
                 ("rollbacks", 1)

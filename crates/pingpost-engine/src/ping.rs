@@ -202,10 +202,22 @@ async fn decide(
             let (bids, disqualified) =
                 auction(engine, &ping_id, offer, req, screening.candidates, auction_deadline(arrival, offer)).await;
             if !disqualified.is_empty() {
-                if let Err(e) = engine.store.record_dq(req.identity.idents(), disqualified, now).await {
+                let buyers = disqualified.iter().map(|(buyer, _)| buyer.clone()).collect();
+                if let Err(e) = engine.store.record_dq(req.identity.idents(), buyers, now).await {
                     release(engine, admission).await;
                     return Err(e.into());
                 }
+                // A buyer's "disqualified" answer drops its contract at checkpoint 5 like a
+                // recorded one does; audited once the record stands (a failed ping is retried).
+                engine.audit.record(
+                    disqualified
+                        .iter()
+                        .map(|(buyer, contract)| {
+                            audit(Checkpoint::DqDuplicate, Some(buyer.clone()), Some(contract.clone()), None, None)
+                        })
+                        .collect(),
+                );
+                facts.disqualified(&disqualified);
             }
             if bids.is_empty() {
                 (PingStatus::Rejected, Some(RejectReason::NoBids), bids)
@@ -262,7 +274,8 @@ async fn release(engine: &Engine, admission: Admission) {
 }
 
 /// Asks DQ contracts, then real-time-bid contracts, each in parallel with the others, all
-/// before `deadline`. Answers the ranked bids and the buyers that disqualified the consumer.
+/// before `deadline`. Answers the ranked bids and the (buyer, contract) of every DQ question
+/// answered "disqualified".
 async fn auction(
     engine: &Engine,
     ping_id: &str,
@@ -270,7 +283,7 @@ async fn auction(
     req: &PingRequest,
     candidates: Vec<Candidate>,
     deadline: Instant,
-) -> (Vec<Bid>, Vec<BuyerId>) {
+) -> (Vec<Bid>, Vec<(BuyerId, ContractId)>) {
     let needs_call = |c: &Candidate| c.contract.dq.is_some() || matches!(c.contract.pricing, Pricing::RealTime { .. });
     let lead = candidates.iter().any(needs_call).then(|| public_lead(&req.fields, &req.identity));
     let lead = lead.unwrap_or(Value::Null);
@@ -288,7 +301,7 @@ async fn auction(
                 contract: c.contract.id.clone(),
                 price,
             }),
-            Asked::Disqualified => disqualified.push(c.contract.buyer.clone()),
+            Asked::Disqualified => disqualified.push((c.contract.buyer.clone(), c.contract.id.clone())),
             Asked::NoBid => {}
         }
     }

@@ -11,7 +11,7 @@
 use crate::records::{AttemptOutcome, PostAnswer};
 use pingpost_core::auction::Bid;
 use pingpost_core::checkpoint::{Checkpoint, Screening};
-use pingpost_core::ids::{BuyerId, PartnerId, VerticalId};
+use pingpost_core::ids::{BuyerId, ContractId, PartnerId, VerticalId};
 use pingpost_core::Timestamp;
 use pingpost_store::StoreFuture;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -264,6 +264,11 @@ impl PingFacts {
         self.buyers.extend(s.candidates.iter().map(|c| c.contract.buyer.clone()));
         self.buyers.extend(s.drops.iter().map(|d| d.buyer.clone()));
         self.drops.extend(s.drops.iter().map(|d| (d.buyer.clone(), d.checkpoint)));
+    }
+
+    /// Contracts whose buyer answered the DQ question "disqualified": dropped at checkpoint 5.
+    pub fn disqualified(&mut self, dropped: &[(BuyerId, ContractId)]) {
+        self.drops.extend(dropped.iter().map(|(buyer, _)| (buyer.clone(), Checkpoint::DqDuplicate)));
     }
 
     pub fn bids(&mut self, bids: &[Bid]) {
