@@ -5,13 +5,14 @@
 
 use super::auth::Operator;
 use super::body;
+use super::identifiers;
 use crate::error::ApiError;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use pingpost_core::identity::{normalize_email, normalize_phone, Sha256Hex};
+use pingpost_core::identity::Sha256Hex;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -31,24 +32,24 @@ struct ErasureRequest {
 }
 
 impl ErasureRequest {
-    /// The identifiers' hashes, normalized exactly as a ping's are.
+    /// The identifiers' hashes, normalized exactly as a ping's are, each once.
     fn hashes(&self) -> Result<Vec<Sha256Hex>, ApiError> {
         let mut out = Vec::new();
         if let Some(e) = &self.email {
-            out.push(Sha256Hex::digest(&normalize_email(e).map_err(|e| ApiError::invalid("email", e.message))?));
+            out.push(identifiers::email("email", e)?);
         }
         if let Some(p) = &self.phone {
-            out.push(Sha256Hex::digest(&normalize_phone(p).map_err(|e| ApiError::invalid("phone", e.message))?));
+            out.push(identifiers::phone("phone", p)?);
         }
         if let Some(h) = &self.sha256 {
-            out.push(
-                Sha256Hex::parse(h).ok_or_else(|| ApiError::invalid("sha256", "must be 64 hexadecimal characters"))?,
-            );
+            let h = identifiers::sha256("sha256", h)?;
+            if !out.contains(&h) {
+                out.push(h);
+            }
         }
         if out.is_empty() {
             return Err(ApiError::invalid("email", "is required (or phone, or sha256)"));
         }
-        out.dedup();
         Ok(out)
     }
 }

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`auth`]: the [`auth::Operator`] extractor (constant-time token check).
 //! - [`body`]: bounded JSON bodies whose errors name the field.
+//! - [`identifiers`]: emails, phones and hashes from operators, hashed as pings' are.
 //! - `config`: verticals, offers, partners, buyers, contracts (CRUD, PATCH).
 //! - `suppression`: add / remove / check / bulk import.
 //! - `erasure`: forget a consumer's dedup state.
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod body;
 mod config;
 mod erasure;
+pub mod identifiers;
 mod stats;
 mod suppression;
 

@@ -4,6 +4,7 @@
 
 use super::auth::Operator;
 use super::body;
+use super::identifiers;
 use crate::error::ApiError;
 use crate::AppState;
 use axum::body::Body;
@@ -12,7 +13,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt;
-use pingpost_core::identity::{normalize_email, normalize_phone, IdentityError, Sha256Hex};
+use pingpost_core::identity::Sha256Hex;
 use pingpost_core::suppression_csv::{self, Row, RowError, RowParser};
 use pingpost_core::Timestamp;
 use pingpost_store::Store;
@@ -50,33 +51,13 @@ struct Lists {
     sha256: Vec<String>,
 }
 
-fn hash_or_invalid(
-    field: String,
-    raw: &str,
-    normalize: fn(&str) -> Result<String, IdentityError>,
-) -> Result<Sha256Hex, ApiError> {
-    normalize(raw).map(|n| Sha256Hex::digest(&n)).map_err(|e| ApiError::invalid(field, e.message))
-}
-
-fn parse_hash(field: String, raw: &str) -> Result<Sha256Hex, ApiError> {
-    match Sha256Hex::parse(raw) {
-        Some(h) if h.is_empty_digest() => {
-            Err(ApiError::invalid(field, "is the SHA-256 of an empty string, which never matches a consumer"))
-        }
-        Some(h) => Ok(h),
-        None => Err(ApiError::invalid(field, "must be 64 hexadecimal characters")),
-    }
-}
-
 impl Lists {
     /// Every identifier hashed, or the first invalid one named (`emails[3]`): nothing is
     /// applied unless everything is valid.
     fn hashes(&self) -> Result<Vec<Sha256Hex>, ApiError> {
-        let emails =
-            self.emails.iter().enumerate().map(|(i, e)| hash_or_invalid(format!("emails[{i}]"), e, normalize_email));
-        let phones =
-            self.phones.iter().enumerate().map(|(i, p)| hash_or_invalid(format!("phones[{i}]"), p, normalize_phone));
-        let hashes = self.sha256.iter().enumerate().map(|(i, h)| parse_hash(format!("sha256[{i}]"), h));
+        let emails = self.emails.iter().enumerate().map(|(i, e)| identifiers::email(format!("emails[{i}]"), e));
+        let phones = self.phones.iter().enumerate().map(|(i, p)| identifiers::phone(format!("phones[{i}]"), p));
+        let hashes = self.sha256.iter().enumerate().map(|(i, h)| identifiers::sha256(format!("sha256[{i}]"), h));
         emails.chain(phones).chain(hashes).collect()
     }
 }
@@ -124,9 +105,9 @@ async fn check(
 ) -> Result<Json<Status>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let hash = match (q.email, q.phone, q.sha256) {
-        (Some(e), None, None) => hash_or_invalid("email".into(), &e, normalize_email)?,
-        (None, Some(p), None) => hash_or_invalid("phone".into(), &p, normalize_phone)?,
-        (None, None, Some(h)) => parse_hash("sha256".into(), &h)?,
+        (Some(e), None, None) => identifiers::email("email", &e)?,
+        (None, Some(p), None) => identifiers::phone("phone", &p)?,
+        (None, None, Some(h)) => identifiers::sha256("sha256", &h)?,
         _ => return Err(ApiError::invalid("query", "must name exactly one of email, phone or sha256")),
     };
     let since = state.engine.store().suppression_status(vec![hash]).await?.into_iter().next().flatten();
