@@ -13,14 +13,21 @@ pub async fn bytes(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiErr
     crate::routes::read_body(body, limit).await
 }
 
+/// The field a deserialization error names: its path, or `body` for the body as a whole.
+fn field_of(path: &serde_path_to_error::Path) -> String {
+    match path.to_string() {
+        p if p == "." => "body".to_string(),
+        p => p,
+    }
+}
+
 /// Parses JSON into `T`: syntax errors are 400, shape errors 422 naming the field.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
+        let field = field_of(e.path());
         let inner = e.into_inner();
         if inner.is_data() {
-            let field = if path == "." { "body".to_string() } else { path };
             ApiError::invalid(field, inner.to_string())
         } else {
             ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("request body is not valid JSON: {inner}"))
@@ -28,13 +35,22 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// Converts an already parsed JSON value into `T`; shape errors are 422 naming the field.
+/// A value that does not have `T`'s shape: the field and what is wrong with it.
+#[derive(Debug)]
+pub struct ShapeError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Converts an already parsed JSON value into `T`.
+pub fn shape<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ShapeError> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| ShapeError { field: field_of(e.path()), message: e.into_inner().to_string() })
+}
+
+/// [`shape`], as a 422 naming the field.
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { "body".to_string() } else { path };
-        ApiError::invalid(field, e.into_inner().to_string())
-    })
+    shape(value).map_err(|e| ApiError::invalid(e.field, e.message))
 }
 
 /// Reads and parses a bounded JSON body.

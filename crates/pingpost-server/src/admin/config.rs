@@ -144,11 +144,8 @@ async fn patch_contract(
                 doc.get::<RawContract>(&target).ok_or_else(|| EditError::NotFound(format!("contracts {target:?}")))?;
             let mut value = json!(current);
             merge_patch(&mut value, &patch);
-            let contract: RawContract = body::from_value(value).map_err(|e| {
-                let field = e.field.unwrap_or_default();
-                let message = e.message.strip_prefix(&format!("{field} ")).unwrap_or(&e.message).to_string();
-                EditError::Refused { field, message }
-            })?;
+            let contract: RawContract =
+                body::shape(value).map_err(|e| EditError::Refused { field: e.field, message: e.message })?;
             doc.put(contract.clone());
             Ok(contract)
         })
