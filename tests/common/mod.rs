@@ -174,11 +174,9 @@ impl Harness {
             }
         };
         let (version, config, _) = bootstrap(store.as_ref(), &seed).await.expect("configuration seeded");
-        let engine = Arc::new(
-            Engine::new(EngineParts { config: config.clone(), store, clock: Arc::clone(&clock) as _, audit, stats })
-                .expect("engine"),
-        );
-        engine.adopt_config(version, config);
+        let clock_dyn = Arc::clone(&clock) as _;
+        let parts = EngineParts { config, config_version: version, store, clock: clock_dyn, audit, stats };
+        let engine = Arc::new(Engine::new(parts).expect("engine"));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind api");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let state = Arc::new(AppState {

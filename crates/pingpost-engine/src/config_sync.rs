@@ -72,7 +72,7 @@ pub async fn bootstrap(store: &dyn Store, seed: &ConfigDocument) -> Result<(u64,
 
 impl Engine {
     /// Makes `config` (of document `version`) the one in force, unless a newer one already is.
-    pub fn adopt_config(&self, version: u64, config: Config) {
+    fn adopt_config(&self, version: u64, config: Config) {
         let mut current = self.config.write().unwrap_or_else(|p| p.into_inner());
         if version > current.0 {
             *current = (version, Arc::new(config));

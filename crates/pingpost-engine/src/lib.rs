@@ -41,6 +41,9 @@ use std::sync::{Arc, RwLock};
 /// Everything the engine needs from outside, chosen by the caller (the binary or a test).
 pub struct EngineParts {
     pub config: Config,
+    /// The version of the stored configuration document `config` is (0 when none is stored):
+    /// the engine adopts only newer versions from then on.
+    pub config_version: u64,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub audit: Arc<dyn AuditSink>,
@@ -68,7 +71,7 @@ impl Engine {
     /// and the tests report the same metrics without wiring them up.
     pub fn new(parts: EngineParts) -> Result<Self, reqwest::Error> {
         Ok(Engine {
-            config: RwLock::new((0, Arc::new(parts.config))),
+            config: RwLock::new((parts.config_version, Arc::new(parts.config))),
             store: Arc::new(pingpost_store::Timed::new(parts.store)),
             clock: parts.clock,
             audit: Arc::new(telemetry::CountedAudit::new(parts.audit)),

@@ -209,13 +209,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         );
     }
     let engine = Arc::new(Engine::new(EngineParts {
-        config: config.clone(),
+        config,
+        config_version: version,
         store,
         clock: Arc::new(SystemClock),
         audit,
         stats,
     })?);
-    engine.adopt_config(version, config);
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let sweeper = tokio::spawn(sweep_forever(Arc::clone(&engine)));
