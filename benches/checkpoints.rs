@@ -70,10 +70,7 @@ fn ping_memory(c: &mut Criterion) {
     let rt = support::runtime();
     let no_http = NoHttp::new();
 
-    let mut g = c.benchmark_group("ping_memory_fresh");
-    g.throughput(Throughput::Elements(1));
-    g.warm_up_time(Duration::from_secs(1));
-    g.measurement_time(Duration::from_secs(3));
+    let mut g = support::ping_group(c, "ping_memory_fresh");
     for n in CONTRACT_COUNTS {
         let no_http = &no_http;
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
@@ -87,20 +84,12 @@ fn ping_memory(c: &mut Criterion) {
     g.finish();
     no_http.assert_untouched();
 
-    let mut g = c.benchmark_group("ping_memory_vertical_duplicate");
-    g.throughput(Throughput::Elements(1));
-    g.warm_up_time(Duration::from_secs(1));
-    g.measurement_time(Duration::from_secs(3));
+    let mut g = support::ping_group(c, "ping_memory_vertical_duplicate");
     for n in CONTRACT_COUNTS {
         let no_http = &no_http;
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
             b.to_async(&rt).iter_custom(|iters| async move {
-                let engine = memory_engine(n, no_http);
-                let first = support::one_consumer();
-                let partner = pingpost_core::ids::PartnerId::new(support::PARTNER);
-                engine.ping(&partner, first.clone()).await.expect("first submission");
-                let repeats = (0..iters).map(|_| first.clone()).collect();
-                support::timed_pings(&engine, repeats, Expect::VerticalDuplicate).await
+                support::timed_duplicate_pings(&memory_engine(n, no_http), iters).await
             })
         });
     }

@@ -13,14 +13,12 @@
 
 mod support;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use pingpost_core::ids::PartnerId;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use pingpost_engine::audit::AuditRetention;
 use pingpost_engine::Engine;
 use pingpost_redis::{RedisOptions, RedisStore};
 use pingpost_testkit::RedisServer;
 use std::sync::Arc;
-use std::time::Duration;
 use support::{Expect, NoHttp};
 
 /// Fewer points than on the embedded store: each costs a real server's time, and these
@@ -51,10 +49,7 @@ fn ping_redis(c: &mut Criterion) {
     let client = redis::Client::open(server.url()).expect("redis URL");
 
     for (group, expect_dup) in [("ping_redis_fresh", false), ("ping_redis_vertical_duplicate", true)] {
-        let mut g = c.benchmark_group(group);
-        g.throughput(Throughput::Elements(1));
-        g.warm_up_time(Duration::from_secs(1));
-        g.measurement_time(Duration::from_secs(3));
+        let mut g = support::ping_group(c, group);
         // A millisecond-scale ping leaves ~3000 pings for 100 samples, too few at 300
         // contracts; 50 samples of more pings each keep the run short and the interval tight.
         g.sample_size(50);
@@ -65,10 +60,7 @@ fn ping_redis(c: &mut Criterion) {
                 b.to_async(&rt).iter_custom(|iters| async move {
                     reset(engine, client).await;
                     if expect_dup {
-                        let first = support::one_consumer();
-                        engine.ping(&PartnerId::new(support::PARTNER), first.clone()).await.expect("first submission");
-                        let repeats = (0..iters).map(|_| first.clone()).collect();
-                        support::timed_pings(engine, repeats, Expect::VerticalDuplicate).await
+                        support::timed_duplicate_pings(engine, iters).await
                     } else {
                         support::timed_pings(engine, support::fresh_requests(iters), Expect::Bids(n)).await
                     }

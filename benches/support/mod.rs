@@ -185,3 +185,24 @@ impl NoHttp {
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
 }
+
+/// A group of whole-ping benches: one ping per element, short enough runs that the set
+/// finishes in minutes on two cores.
+pub fn ping_group<'a>(
+    c: &'a mut criterion::Criterion,
+    name: &str,
+) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.throughput(criterion::Throughput::Elements(1));
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3));
+    g
+}
+
+/// Submits one consumer, then times `iters` pings of it again: each a vertical duplicate.
+pub async fn timed_duplicate_pings(engine: &Engine, iters: u64) -> Duration {
+    let first = one_consumer();
+    engine.ping(&PartnerId::new(PARTNER), first.clone()).await.expect("first submission");
+    let repeats = (0..iters).map(|_| first.clone()).collect();
+    timed_pings(engine, repeats, Expect::VerticalDuplicate).await
+}
