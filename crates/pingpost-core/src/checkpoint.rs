@@ -70,12 +70,37 @@ pub enum SaleState {
 
 impl SaleState {
     /// Whether a sale mark in this state from `at` means the buyer has the consumer for a
-    /// contract with `window`: a reservation in flight always does (it may become a sale any
-    /// moment); a sale or a "duplicate" answer does inside the window. The one statement of
-    /// this rule, for checkpoint 4 and for every store's sale reservation.
-    pub fn counts_as_bought(self, at: Timestamp, window: WindowDays, now: Timestamp) -> bool {
-        self == SaleState::Reserved || window.contains(at, now)
+    /// contract with `window`. A reservation whose lease still runs always does (it may
+    /// become a sale any moment, whatever the window); one whose lease ran out is a sale of
+    /// unknown outcome (its engine died, or its settlement was lost, mid-delivery) and counts
+    /// like a sale from when it was reserved; a sale or a "duplicate" answer counts inside the
+    /// window. So no mark outlives its window plus its lease. The one statement of this rule,
+    /// for checkpoint 4 and for every store's sale reservation.
+    pub fn counts_as_bought(
+        self,
+        at: Timestamp,
+        lease_until: Option<Timestamp>,
+        window: WindowDays,
+        now: Timestamp,
+    ) -> bool {
+        let in_flight = self == SaleState::Reserved && lease_until.is_none_or(|lease| now < lease);
+        in_flight || window.contains(at, now)
     }
+}
+
+/// Whether a vertical submission made at `at` turns a new ping of the consumer away on its
+/// vertical. A submission is *pending* until its ping is answered (`pending_until` is the
+/// end of that lease) and then confirmed: a pending one counts only while its lease runs, so
+/// a ping that failed, or whose engine died, never turns its own retry away for longer than
+/// the lease; a confirmed one counts for the whole window. The one statement of this rule,
+/// for every store's admission.
+pub fn vertical_submission_counts(
+    at: Timestamp,
+    pending_until: Option<Timestamp>,
+    window: WindowDays,
+    now: Timestamp,
+) -> bool {
+    pending_until.is_none_or(|lease| now < lease) && window.contains(at, now)
 }
 
 /// A buyer's prior purchase of (or reservation on) this consumer, found by one identifier.
@@ -85,6 +110,8 @@ pub struct SaleMark {
     pub matched: IdentKind,
     pub at: Timestamp,
     pub state: SaleState,
+    /// Until when a reservation in flight holds the consumer (`None` once settled).
+    pub lease_until: Option<Timestamp>,
 }
 
 /// A buyer's prior disqualification of this consumer, found by one identifier.
@@ -107,7 +134,7 @@ impl ConsumerHistory {
     pub fn sale_within(&self, buyer: &BuyerId, window: WindowDays, now: Timestamp) -> Option<&SaleMark> {
         self.sales
             .iter()
-            .filter(|m| &m.buyer == buyer && m.state.counts_as_bought(m.at, window, now))
+            .filter(|m| &m.buyer == buyer && m.state.counts_as_bought(m.at, m.lease_until, window, now))
             .max_by_key(|m| m.at)
     }
 
@@ -309,7 +336,8 @@ mod tests {
     }
 
     fn sale(b: &str, kind: IdentKind, age: Duration, state: SaleState) -> SaleMark {
-        SaleMark { buyer: BuyerId::new(b), matched: kind, at: now() - age, state }
+        let lease_until = (state == SaleState::Reserved).then(|| now() + Duration::seconds(30));
+        SaleMark { buyer: BuyerId::new(b), matched: kind, at: now() - age, state, lease_until }
     }
 
     #[test]
@@ -364,6 +392,42 @@ mod tests {
                 [("c1".to_string(), Checkpoint::ContractDuplicate)]
             );
         }
+    }
+
+    /// (state, age of the mark, lease left (None = settled), window days, counts?)
+    fn check_bought(state: SaleState, age: Duration, lease_left: Option<Duration>, window: i64, expected: bool) {
+        let w = WindowDays::new(window).unwrap();
+        let lease = lease_left.map(|l| now() + l);
+        assert_eq!(
+            state.counts_as_bought(now() - age, lease, w, now()),
+            expected,
+            "{state:?} aged {age:?}, lease left {lease_left:?}, window {window}"
+        );
+    }
+
+    #[test]
+    fn a_reservation_counts_while_its_lease_runs_then_like_a_sale_from_when_it_was_reserved() {
+        let (day, sec) = (Duration::days(1), Duration::seconds(1));
+        check_bought(SaleState::Reserved, day * 40, Some(sec), 30, true); // in flight: whatever the window
+        check_bought(SaleState::Reserved, day * 40, Some(-sec), 30, false); // lapsed, and past the window
+        check_bought(SaleState::Reserved, day * 29, Some(-sec), 30, true); // lapsed: unconfirmed sale
+        check_bought(SaleState::Reserved, day * 30, Some(Duration::zero()), 30, false); // lease ends now
+        check_bought(SaleState::Sold, day * 30 - sec, None, 30, true);
+        check_bought(SaleState::Sold, day * 30, None, 30, false);
+        check_bought(SaleState::Duplicate, day, None, 1, false);
+    }
+
+    #[test]
+    fn a_pending_vertical_submission_counts_only_while_its_lease_runs() {
+        let w = WindowDays::new(30).unwrap();
+        let at = now() - Duration::seconds(10);
+        assert!(vertical_submission_counts(at, Some(now() + Duration::seconds(50)), w, now()));
+        assert!(!vertical_submission_counts(at, Some(now()), w, now()), "lapsed: its ping never answered");
+        assert!(vertical_submission_counts(at, None, w, now()), "confirmed");
+        assert!(!vertical_submission_counts(now() - Duration::days(30), None, w, now()), "past the window");
+        let young = now() - Duration::days(30) + Duration::seconds(1);
+        assert!(!vertical_submission_counts(now() - Duration::days(31), Some(now() + Duration::seconds(1)), w, now()));
+        assert!(vertical_submission_counts(young, None, w, now()));
     }
 
     #[test]

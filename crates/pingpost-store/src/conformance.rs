@@ -37,6 +37,14 @@ where
     blobs_expire(&*make().await).await;
     sweep_keeps_abandoned_reservations_as_sales(&*make().await).await;
     erasure_forgets_dedup_state_but_keeps_suppression(&*make().await).await;
+    re_sent_calls_recognise_their_own_effects(&*make().await).await;
+    an_unconfirmed_admission_lapses_after_its_lease(&*make().await).await;
+    a_ping_never_has_more_standing_sales_than_its_slots(&*make().await).await;
+    a_release_that_overtakes_its_reservation_fences_it(&*make().await).await;
+    a_lapsed_reservation_mark_counts_for_its_window_and_no_longer(&*make().await).await;
+    a_sale_is_recorded_under_every_identifier_it_was_reserved_with(&*make().await).await;
+    erasure_keeps_reservations_in_flight(&*make().await).await;
+    the_ledger_lists_a_pings_sales(&*make().await).await;
     config_writes_are_compare_and_set(&*make().await).await;
     concurrent_config_writes_apply_exactly_one(make().await).await;
 }
@@ -61,18 +69,34 @@ fn days(n: i64) -> WindowDays {
     WindowDays::new(n).unwrap_or(WindowDays::MAX)
 }
 
+/// Every test ping is another ping: the same ping's admission is its own, not a duplicate.
+fn fresh_ping_id() -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!("ping-{}", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// How long a test ping's submission stays pending (the engine's is a minute too).
+const PENDING: Duration = Duration::seconds(60);
+
 fn admission(idents: Vec<Ident>, vertical: &str, now: Timestamp) -> Admission {
     Admission {
         idents,
         vertical: VerticalId::new(vertical),
         window: days(30),
-        ping_id: format!("ping-{}", now.timestamp_nanos_opt().unwrap_or(0)),
+        ping_id: fresh_ping_id(),
         now,
+        pending_until: now + PENDING,
     }
 }
 
+/// Admits and confirms, as a ping that was answered does.
 async fn admit<S: Store + ?Sized>(s: &S, idents: Vec<Ident>, vertical: &str, now: Timestamp) -> AdmitOutcome {
-    s.admit(admission(idents, vertical, now)).await.expect("store answers")
+    let req = admission(idents, vertical, now);
+    let outcome = s.admit(req.clone()).await.expect("store answers");
+    if admitted(&outcome) {
+        s.confirm_admission(req).await.expect("confirm");
+    }
+    outcome
 }
 
 fn admitted(o: &AdmitOutcome) -> bool {
@@ -178,7 +202,7 @@ async fn concurrent_identical_admissions_admit_exactly_one<S: Store>(s: Arc<S>) 
 fn record(sale_id: &str, buyer: &str, cents: i64, at: Timestamp) -> SaleRecord {
     SaleRecord {
         sale_id: sale_id.into(),
-        ping_id: "ping".into(),
+        ping_id: format!("ping-of-{sale_id}"),
         partner: PartnerId::new("p1"),
         offer: OfferId::new("o1"),
         vertical: VerticalId::new("auto"),
@@ -187,9 +211,13 @@ fn record(sale_id: &str, buyer: &str, cents: i64, at: Timestamp) -> SaleRecord {
         price: Money::from_minor(cents),
         reserved_at: at,
         state: LedgerState::Reserved,
+        holder: "attempt-1".into(),
+        lease_until: at + Duration::minutes(5),
+        reason: None,
     }
 }
 
+/// A reservation of sale `sale_id` (its own ping, one slot) by buyer b1.
 fn reservation(
     sale_id: &str,
     idents: Vec<Ident>,
@@ -197,13 +225,31 @@ fn reservation(
     debits: Vec<Debit>,
     at: Timestamp,
 ) -> SaleReservation {
-    SaleReservation {
-        idents,
-        window,
-        debits,
-        lease_until: at + Duration::minutes(5),
-        record: record(sale_id, "b1", 1000, at),
-    }
+    SaleReservation { idents, window, debits, slots: 1, record: record(sale_id, "b1", 1000, at) }
+}
+
+fn settlement(r: &SaleReservation, end: SaleEnd, at: Timestamp) -> Settlement {
+    Settlement { sale_id: r.record.sale_id.clone(), buyer: r.record.buyer.clone(), idents: r.idents.clone(), end, at }
+}
+
+async fn settle<S: Store + ?Sized>(s: &S, r: &SaleReservation, end: SaleEnd, at: Timestamp) -> Option<LedgerState> {
+    s.settle_sale(settlement(r, end, at)).await.expect("settle")
+}
+
+async fn sold<S: Store + ?Sized>(s: &S, r: &SaleReservation, cents: i64, at: Timestamp) -> Option<LedgerState> {
+    settle(s, r, SaleEnd::Sold { final_price: Money::from_minor(cents) }, at).await
+}
+
+async fn released<S: Store + ?Sized>(s: &S, r: &SaleReservation) -> Option<LedgerState> {
+    settle(s, r, SaleEnd::Released { reason: "rejected".into() }, r.record.reserved_at).await
+}
+
+async fn sale<S: Store + ?Sized>(s: &S, sale_id: &str) -> Option<SaleRecord> {
+    s.ledger(LedgerQuery::Sale(sale_id.into())).await.expect("ledger").pop()
+}
+
+async fn sale_state<S: Store + ?Sized>(s: &S, sale_id: &str) -> Option<LedgerState> {
+    sale(s, sale_id).await.map(|r| r.state)
 }
 
 fn cap(limit: i64) -> Debit {
@@ -235,14 +281,12 @@ async fn counters<S: Store + ?Sized>(s: &S) -> Vec<i64> {
 }
 
 async fn sale_reservation_respects_the_buyer_window<S: Store + ?Sized>(s: &S) {
-    assert_eq!(
-        reserve(s, reservation("s1", vec![email("a")], Some(days(30)), vec![], t0())).await,
-        ReserveOutcome::Reserved
-    );
+    let s1 = reservation("s1", vec![email("a")], Some(days(30)), vec![], t0());
+    assert_eq!(reserve(s, s1.clone()).await, ReserveOutcome::Reserved);
     // In flight: a second reservation by phone+email is refused whatever its window.
     let again = reserve(s, reservation("s2", vec![phone("p"), email("a")], Some(days(1)), vec![], t0())).await;
     assert_eq!(again, ReserveOutcome::AlreadyBought { matched: IdentKind::Email, prior_at: t0() });
-    s.commit_sale("s1".into(), Money::from_minor(1000), t0()).await.expect("commit");
+    assert_eq!(sold(s, &s1, 1000, t0()).await, Some(LedgerState::Sold));
     let later = t0() + Duration::days(2);
     assert!(matches!(
         reserve(s, reservation("s3", vec![email("a")], Some(days(30)), vec![], later)).await,
@@ -263,7 +307,8 @@ async fn sale_reservation_respects_the_buyer_window<S: Store + ?Sized>(s: &S) {
 
 async fn sale_reservation_respects_limits_and_settles<S: Store + ?Sized>(s: &S) {
     let r = |id: &str, who: &str| reservation(id, vec![email(who)], Some(days(30)), vec![cap(2), spend(1500)], t0());
-    assert_eq!(reserve(s, r("s1", "a")).await, ReserveOutcome::Reserved);
+    let s1 = r("s1", "a");
+    assert_eq!(reserve(s, s1.clone()).await, ReserveOutcome::Reserved);
     assert_eq!(counters(s).await, [1, 1000]);
     assert_eq!(
         reserve(s, r("s2", "b")).await,
@@ -271,17 +316,19 @@ async fn sale_reservation_respects_limits_and_settles<S: Store + ?Sized>(s: &S) 
         "spend would pass 15.00"
     );
     assert_eq!(counters(s).await, [1, 1000], "a refused reservation takes nothing");
-    s.release_sale("s1".into()).await.expect("release");
+    assert_eq!(released(s, &s1).await, Some(LedgerState::Released));
     assert_eq!(counters(s).await, [0, 0]);
-    assert_eq!(s.sale("s1".into()).await.expect("sale").map(|r| r.state), Some(LedgerState::Released));
-    assert_eq!(reserve(s, r("s3", "a")).await, ReserveOutcome::Reserved, "released: the buyer never had the consumer");
-    s.commit_sale("s3".into(), Money::from_minor(600), t0()).await.expect("commit");
+    let entry = sale(s, "s1").await.expect("recorded");
+    assert_eq!((entry.state, entry.reason.as_deref()), (LedgerState::Released, Some("rejected")));
+    let s3 = r("s3", "a");
+    assert_eq!(reserve(s, s3.clone()).await, ReserveOutcome::Reserved, "released: the buyer never had the consumer");
+    assert_eq!(sold(s, &s3, 600, t0()).await, Some(LedgerState::Sold));
     assert_eq!(counters(s).await, [1, 600], "a lower final price gives back the difference");
-    s.release_sale("s3".into()).await.expect("settled sales are final");
-    s.commit_sale("s3".into(), Money::from_minor(100), t0()).await.expect("settled sales are final");
+    assert_eq!(released(s, &s3).await, Some(LedgerState::Sold), "settled sales are final");
+    assert_eq!(sold(s, &s3, 100, t0()).await, Some(LedgerState::Sold), "settled sales are final");
     assert_eq!(counters(s).await, [1, 600]);
-    let sold = s.sale("s3".into()).await.expect("sale").expect("recorded");
-    assert_eq!((sold.state, sold.price), (LedgerState::Sold, Money::from_minor(600)));
+    let entry = sale(s, "s3").await.expect("recorded");
+    assert_eq!((entry.state, entry.price), (LedgerState::Sold, Money::from_minor(600)));
 }
 
 async fn concurrent_reservations_never_pass_a_cap<S: Store>(s: Arc<S>) {
@@ -300,11 +347,11 @@ async fn concurrent_reservations_never_pass_a_cap<S: Store>(s: Arc<S>) {
 
 async fn rollback_marks_the_consumer_as_bought<S: Store + ?Sized>(s: &S) {
     let r = reservation("s1", vec![email("a"), phone("p")], Some(days(30)), vec![cap(5), spend(5000)], t0());
-    assert_eq!(reserve(s, r).await, ReserveOutcome::Reserved);
+    assert_eq!(reserve(s, r.clone()).await, ReserveOutcome::Reserved);
     let later = t0() + Duration::minutes(1);
-    s.rollback_sale("s1".into(), later).await.expect("rollback");
+    assert_eq!(settle(s, &r, SaleEnd::RolledBack, later).await, Some(LedgerState::RolledBack));
     assert_eq!(counters(s).await, [0, 0], "cap and spend given back");
-    assert_eq!(s.sale("s1".into()).await.expect("sale").map(|r| r.state), Some(LedgerState::RolledBack));
+    assert_eq!(sale_state(s, "s1").await, Some(LedgerState::RolledBack));
     let h = history(admit(s, vec![phone("p")], "auto", later).await);
     assert_eq!(h.sales.len(), 1);
     assert_eq!((h.sales[0].buyer.as_str(), h.sales[0].state, h.sales[0].at), ("b1", SaleState::Duplicate, later));
@@ -319,23 +366,46 @@ async fn dq_records_are_returned_with_history<S: Store + ?Sized>(s: &S) {
     assert_eq!((h.dq[0].buyer.as_str(), h.dq[0].matched, h.dq[0].at), ("b1", IdentKind::Email, t0()));
 }
 
-async fn claims_are_exclusive_and_remember_answers<S: Store + ?Sized>(s: &S) {
-    let claim = |fp: &str, now: Timestamp| ClaimRequest {
-        key: "post:x".into(),
+fn claim(key: &str, fp: &str, holder: &str, now: Timestamp) -> ClaimRequest {
+    ClaimRequest {
+        key: key.into(),
         fingerprint: fp.into(),
+        holder: holder.into(),
         lease_until: now + Duration::seconds(30),
+        keep_until: now + Duration::hours(1),
         now,
-    };
-    assert_eq!(s.claim(claim("f", t0())).await.ok(), Some(Claim::Claimed));
-    assert_eq!(s.claim(claim("f", t0())).await.ok(), Some(Claim::InFlight));
-    assert_eq!(s.claim(claim("g", t0())).await.ok(), Some(Claim::Mismatch));
+    }
+}
+
+async fn claims_are_exclusive_and_remember_answers<S: Store + ?Sized>(s: &S) {
+    let first = Claim::Claimed { resumed: false };
+    let resumed = Claim::Claimed { resumed: true };
+    assert_eq!(s.claim(claim("post:x", "f", "h1", t0())).await.ok(), Some(first.clone()));
+    assert_eq!(s.claim(claim("post:x", "f", "h1", t0())).await.ok(), Some(first.clone()), "a re-sent claim");
+    assert_eq!(s.claim(claim("post:x", "f", "h2", t0())).await.ok(), Some(Claim::InFlight));
+    assert_eq!(s.claim(claim("post:x", "g", "h2", t0())).await.ok(), Some(Claim::Mismatch));
     let late = t0() + Duration::seconds(31);
-    assert_eq!(s.claim(claim("f", late)).await.ok(), Some(Claim::Claimed), "a dead holder's lease runs out");
-    s.complete_claim("post:x".into(), b"answer".to_vec(), late, late + Duration::hours(1)).await.expect("complete");
-    assert_eq!(s.claim(claim("f", late)).await.ok(), Some(Claim::Done(b"answer".to_vec())));
-    assert_eq!(s.claim(ClaimRequest { key: "post:y".into(), ..claim("f", t0()) }).await.ok(), Some(Claim::Claimed));
-    s.abandon_claim("post:y".into()).await.expect("abandon");
-    assert_eq!(s.claim(ClaimRequest { key: "post:y".into(), ..claim("f", t0()) }).await.ok(), Some(Claim::Claimed));
+    assert_eq!(
+        s.claim(claim("post:x", "f", "h2", late)).await.ok(),
+        Some(resumed.clone()),
+        "a dead holder's lease ran out"
+    );
+    let keep = late + Duration::hours(1);
+    s.complete_claim("post:x".into(), "h1".into(), b"stale".to_vec(), late, keep).await.expect("complete");
+    assert_eq!(
+        s.claim(claim("post:x", "f", "h3", late)).await.ok(),
+        Some(Claim::InFlight),
+        "only the holder completes"
+    );
+    s.complete_claim("post:x".into(), "h2".into(), b"answer".to_vec(), late, keep).await.expect("complete");
+    s.complete_claim("post:x".into(), "h2".into(), b"answer".to_vec(), late, keep).await.expect("re-sent");
+    assert_eq!(s.claim(claim("post:x", "f", "h3", late)).await.ok(), Some(Claim::Done(b"answer".to_vec())));
+
+    assert_eq!(s.claim(claim("post:y", "f", "h1", t0())).await.ok(), Some(first));
+    s.abandon_claim("post:y".into(), "h9".into()).await.expect("abandon");
+    assert_eq!(s.claim(claim("post:y", "f", "h2", t0())).await.ok(), Some(Claim::InFlight), "only the holder abandons");
+    s.abandon_claim("post:y".into(), "h1".into()).await.expect("abandon");
+    assert_eq!(s.claim(claim("post:y", "f", "h2", t0())).await.ok(), Some(resumed), "given up: the next one resumes");
 }
 
 async fn blobs_expire<S: Store + ?Sized>(s: &S) {
@@ -346,30 +416,32 @@ async fn blobs_expire<S: Store + ?Sized>(s: &S) {
 
 async fn sweep_keeps_abandoned_reservations_as_sales<S: Store + ?Sized>(s: &S) {
     let r = reservation("s1", vec![email("crash")], Some(days(30)), vec![cap(5)], t0());
-    assert_eq!(reserve(s, r).await, ReserveOutcome::Reserved);
+    assert_eq!(reserve(s, r.clone()).await, ReserveOutcome::Reserved);
     let report = s.sweep(t0() + Duration::minutes(1), Duration::days(30)).await.expect("sweep");
     assert_eq!(report.reservations_unconfirmed, 0, "inside its lease a reservation is left alone");
 
     // Past the reservation's lease: the engine died mid-delivery. Kept as a sale.
     let swept_at = t0() + Duration::minutes(10);
     let report = s.sweep(swept_at, Duration::days(30)).await.expect("sweep");
-    assert_eq!(report.reservations_unconfirmed, 1);
-    assert_eq!(s.sale("s1".into()).await.expect("sale").map(|r| r.state), Some(LedgerState::Unconfirmed));
+    assert_eq!((report.reservations_unconfirmed, report.unconfirmed), (1, 1));
+    assert_eq!(sale_state(s, "s1").await, Some(LedgerState::Unconfirmed));
+    let listed = s.ledger(LedgerQuery::Unconfirmed { limit: 10 }).await.expect("ledger");
+    assert_eq!(listed.iter().map(|r| r.sale_id.as_str()).collect::<Vec<_>>(), ["s1"]);
     assert_eq!(counters(s).await[0], 1, "its cap stays taken");
     let again =
         reserve(s, reservation("s2", vec![email("crash")], Some(days(30)), vec![], t0() + Duration::minutes(11))).await;
     assert!(matches!(again, ReserveOutcome::AlreadyBought { .. }), "{again:?}");
-    s.commit_sale("s1".into(), Money::from_minor(1), swept_at).await.expect("a late settlement");
-    assert_eq!(
-        s.sale("s1".into()).await.expect("sale").map(|r| r.state),
-        Some(LedgerState::Unconfirmed),
-        "an unconfirmed sale is final"
-    );
 
-    // The unconfirmed sale counts from when it was swept, for the buyer's window.
-    let after_window = swept_at + Duration::days(30);
+    // The unconfirmed sale counts from when it was reserved, for the buyer's window.
+    let after_window = t0() + Duration::days(30);
     let fresh = reserve(s, reservation("s3", vec![email("crash")], Some(days(30)), vec![], after_window)).await;
     assert_eq!(fresh, ReserveOutcome::Reserved);
+
+    // A settlement that arrives late still says what happened.
+    assert_eq!(released(s, &r).await, Some(LedgerState::Released));
+    assert_eq!(counters(s).await[0], 0, "given back once the buyer's answer is known");
+    let report = s.sweep(swept_at, Duration::days(30)).await.expect("sweep");
+    assert_eq!((report.reservations_unconfirmed, report.unconfirmed), (0, 0));
 }
 
 /// Two pings of one consumer, one by email+phone and one by phone alone, racing: the
@@ -417,14 +489,14 @@ async fn erasure_forgets_dedup_state_but_keeps_suppression<S: Store + ?Sized>(s:
     assert!(admitted(&admit(s, vec![email("a"), phone("p")], "auto", t0()).await));
     assert!(admitted(&admit(s, vec![email("a")], "solar", t0()).await));
     let r = reservation("s1", vec![email("a"), phone("p")], Some(days(30)), vec![], t0());
-    assert_eq!(reserve(s, r).await, ReserveOutcome::Reserved);
-    s.commit_sale("s1".into(), Money::from_minor(1000), t0()).await.expect("commit");
+    assert_eq!(reserve(s, r.clone()).await, ReserveOutcome::Reserved);
+    sold(s, &r, 1000, t0()).await;
     s.record_dq(vec![email("a")], vec![BuyerId::new("b2")], t0()).await.expect("dq");
     s.suppress(vec![email("z").hash], t0()).await.expect("suppress");
     assert!(admitted(&admit(s, vec![email("z2")], "auto", t0()).await));
 
-    let erased = s.erase(vec![email("a").hash, email("z").hash]).await.expect("erase");
-    assert_eq!(erased, Erased { vertical_submissions: 2, sales: 1, dq: 1 });
+    let erased = s.erase(vec![email("a").hash, email("z").hash], t0()).await.expect("erase");
+    assert_eq!(erased, Erased { vertical_submissions: 2, sales: 1, dq: 1, kept_in_flight: 0 });
     let later = t0() + Duration::minutes(1);
     let h = history(admit(s, vec![email("a")], "auto", later).await);
     assert!(h.sales.is_empty() && h.dq.is_empty(), "nothing of the email is left: {h:?}");
@@ -434,7 +506,7 @@ async fn erasure_forgets_dedup_state_but_keeps_suppression<S: Store + ?Sized>(s:
         matches!(admit(s, vec![email("z")], "auto", later).await, AdmitOutcome::Suppressed { .. }),
         "erasure keeps suppression"
     );
-    assert_eq!(s.erase(vec![email("nobody").hash]).await.expect("erase"), Erased::default());
+    assert_eq!(s.erase(vec![email("nobody").hash], later).await.expect("erase"), Erased::default());
 }
 
 async fn config_writes_are_compare_and_set<S: Store + ?Sized>(s: &S) {
@@ -443,6 +515,8 @@ async fn config_writes_are_compare_and_set<S: Store + ?Sized>(s: &S) {
     assert_eq!(s.save_config(0, b"one".to_vec()).await.expect("save"), Some(1));
     assert_eq!(s.save_config(0, b"stale".to_vec()).await.expect("save"), None, "a stale write is refused");
     assert_eq!(s.save_config(1, b"two".to_vec()).await.expect("save"), Some(2));
+    assert_eq!(s.save_config(1, b"two".to_vec()).await.expect("save"), Some(2), "a re-sent write is its own");
+    assert_eq!(s.save_config(1, b"other".to_vec()).await.expect("save"), None);
     assert_eq!(s.config().await.expect("config"), Some(ConfigDoc { version: 2, body: b"two".to_vec() }));
     assert_eq!(s.config_version().await.expect("version"), 2);
 }
@@ -456,4 +530,140 @@ async fn concurrent_config_writes_apply_exactly_one<S: Store>(s: Arc<S>) {
     let won = tasks.join_all().await.into_iter().flatten().count();
     assert_eq!(won, 1);
     assert_eq!(s.config_version().await.expect("version"), 1);
+}
+
+/// Every call answers its own earlier effect again instead of refusing or doubling it: the
+/// client, the cluster client or the engine may re-send any of them after a lost reply.
+async fn re_sent_calls_recognise_their_own_effects<S: Store + ?Sized>(s: &S) {
+    let req = admission(vec![email("a"), phone("p")], "auto", t0());
+    assert!(admitted(&s.admit(req.clone()).await.expect("admit")));
+    assert!(admitted(&s.admit(req.clone()).await.expect("admit")), "a re-sent admission is its own, not a duplicate");
+    s.confirm_admission(req.clone()).await.expect("confirm");
+    assert!(admitted(&s.admit(req.clone()).await.expect("admit")), "even once confirmed");
+    s.confirm_admission(req).await.expect("a re-sent confirmation");
+
+    let r = reservation("s1", vec![email("a"), phone("p")], Some(days(30)), vec![cap(5), spend(5000)], t0());
+    assert_eq!(reserve(s, r.clone()).await, ReserveOutcome::Reserved);
+    let again = reserve(s, r.clone()).await;
+    let ReserveOutcome::Existing(entry) = again else { panic!("a re-sent reservation answered {again:?}") };
+    assert_eq!((entry.state, entry.holder.as_str()), (LedgerState::Reserved, "attempt-1"));
+    assert_eq!(counters(s).await, [1, 1000], "debits taken once");
+    assert_eq!(sold(s, &r, 1000, t0()).await, Some(LedgerState::Sold));
+    assert_eq!(sold(s, &r, 1000, t0()).await, Some(LedgerState::Sold));
+    assert_eq!(counters(s).await, [1, 1000]);
+    let again = reserve(s, r).await;
+    assert!(matches!(&again, ReserveOutcome::Existing(e) if e.state == LedgerState::Sold), "{again:?}");
+    assert_eq!(counters(s).await, [1, 1000], "a reservation re-sent after its settlement takes nothing");
+}
+
+/// A ping that was never answered (it failed, or its engine died) leaves a pending
+/// submission that turns the consumer away only while its lease runs.
+async fn an_unconfirmed_admission_lapses_after_its_lease<S: Store + ?Sized>(s: &S) {
+    let failed = admission(vec![email("a"), phone("p")], "auto", t0());
+    assert!(admitted(&s.admit(failed).await.expect("admit")));
+    let retry_soon = admit(s, vec![email("a"), phone("p")], "auto", t0() + PENDING - Duration::seconds(1)).await;
+    assert!(matches!(retry_soon, AdmitOutcome::VerticalDuplicate { .. }), "the ping may still be running");
+    let retry = admit(s, vec![email("a"), phone("p")], "auto", t0() + PENDING).await;
+    assert!(admitted(&retry), "the lease ran out: {retry:?}");
+    let confirmed_dup = admit(s, vec![phone("p")], "auto", t0() + Duration::days(29)).await;
+    assert!(matches!(confirmed_dup, AdmitOutcome::VerticalDuplicate { .. }), "a confirmed one counts for the window");
+}
+
+async fn a_ping_never_has_more_standing_sales_than_its_slots<S: Store + ?Sized>(s: &S) {
+    let of_ping = |sale: &str, buyer: &str, who: &str, slots: u16| SaleReservation {
+        idents: vec![email(who)],
+        window: Some(days(30)),
+        debits: vec![],
+        slots,
+        record: SaleRecord { ping_id: "one-ping".into(), ..record(sale, buyer, 1000, t0()) },
+    };
+    let first = of_ping("x1", "b1", "a", 1);
+    assert_eq!(reserve(s, first.clone()).await, ReserveOutcome::Reserved);
+    assert_eq!(reserve(s, of_ping("x2", "b2", "a", 1)).await, ReserveOutcome::SlotsTaken, "exclusive: one slot");
+    assert_eq!(released(s, &first).await, Some(LedgerState::Released));
+    let second = of_ping("x2", "b2", "a", 1);
+    assert_eq!(reserve(s, second.clone()).await, ReserveOutcome::Reserved, "the released sale gave its slot back");
+    assert_eq!(sold(s, &second, 1000, t0()).await, Some(LedgerState::Sold));
+    assert_eq!(reserve(s, of_ping("x3", "b3", "a", 1)).await, ReserveOutcome::SlotsTaken, "a sale keeps its slot");
+    assert_eq!(reserve(s, of_ping("x3", "b3", "b", 2)).await, ReserveOutcome::Reserved, "multisell: two slots");
+    assert_eq!(reserve(s, of_ping("x4", "b3", "c", 3)).await, ReserveOutcome::SlotsTaken, "distinct buyers");
+}
+
+/// A release of a sale whose reservation has not arrived yet (its reply was lost, or it is
+/// still on the wire behind a stalled store) leaves tombstones: the reservation, when it
+/// comes, takes nothing and marks nobody.
+async fn a_release_that_overtakes_its_reservation_fences_it<S: Store + ?Sized>(s: &S) {
+    let r = reservation("late", vec![email("a"), phone("p")], Some(days(30)), vec![cap(5)], t0());
+    assert_eq!(released(s, &r).await, None, "no entry yet");
+    let outcome = reserve(s, r).await;
+    assert!(matches!(&outcome, ReserveOutcome::Existing(e) if e.state == LedgerState::Released), "{outcome:?}");
+    assert_eq!(counters(s).await[0], 0);
+    let h = history(admit(s, vec![email("a"), phone("p")], "auto", t0()).await);
+    assert!(h.sales.is_empty(), "no mark: {h:?}");
+    let other = reservation("other", vec![phone("p")], Some(days(30)), vec![], t0());
+    assert_eq!(reserve(s, other).await, ReserveOutcome::Reserved, "the buyer is free to buy the consumer");
+}
+
+/// A reservation nobody settled (its engine died) holds the consumer while its lease runs,
+/// then counts as an unconfirmed sale for the window from when it was reserved, then not at
+/// all: no mark outlives its window plus its lease, with or without a sweep.
+async fn a_lapsed_reservation_mark_counts_for_its_window_and_no_longer<S: Store + ?Sized>(s: &S) {
+    let r = reservation("s1", vec![email("a")], Some(days(30)), vec![], t0());
+    assert_eq!(reserve(s, r).await, ReserveOutcome::Reserved);
+    let lapsed_inside = t0() + Duration::days(29);
+    let h = history(admit(s, vec![email("a")], "auto", lapsed_inside).await);
+    assert_eq!(h.sales.len(), 1, "still in the consumer's history");
+    let inside = reserve(s, reservation("s3", vec![email("a")], Some(days(30)), vec![], lapsed_inside)).await;
+    assert!(matches!(inside, ReserveOutcome::AlreadyBought { .. }), "{inside:?}");
+    let after =
+        reserve(s, reservation("s4", vec![email("a")], Some(days(30)), vec![], t0() + Duration::days(30))).await;
+    assert_eq!(after, ReserveOutcome::Reserved, "window and lease both over");
+}
+
+/// Settlements carry the ping's identifiers: a rollback reaches the phone even though the
+/// sale was posted with the email only.
+async fn a_sale_is_recorded_under_every_identifier_it_was_reserved_with<S: Store + ?Sized>(s: &S) {
+    let r = reservation("s1", vec![email("a"), phone("p")], Some(days(30)), vec![], t0());
+    assert_eq!(reserve(s, r.clone()).await, ReserveOutcome::Reserved);
+    assert_eq!(sold(s, &r, 1000, t0()).await, Some(LedgerState::Sold));
+    let h = history(admit(s, vec![phone("p")], "solar", t0()).await);
+    assert_eq!(h.sales.iter().map(|m| (m.buyer.as_str(), m.state)).collect::<Vec<_>>(), [("b1", SaleState::Sold)]);
+    let by_phone = reserve(s, reservation("s2", vec![phone("p")], Some(days(30)), vec![], t0())).await;
+    assert!(matches!(by_phone, ReserveOutcome::AlreadyBought { matched: IdentKind::Phone, .. }), "{by_phone:?}");
+}
+
+/// Erasing a consumer while one of its sales is in flight keeps that reservation: without
+/// it a concurrent post could sell the consumer to the same buyer again.
+async fn erasure_keeps_reservations_in_flight<S: Store + ?Sized>(s: &S) {
+    let r = reservation("s1", vec![email("a")], Some(days(30)), vec![], t0());
+    assert_eq!(reserve(s, r.clone()).await, ReserveOutcome::Reserved);
+    let erased = s.erase(vec![email("a").hash], t0()).await.expect("erase");
+    assert_eq!(erased.kept_in_flight, 1);
+    let again = reserve(s, reservation("s2", vec![email("a")], Some(days(30)), vec![], t0())).await;
+    assert!(matches!(again, ReserveOutcome::AlreadyBought { .. }), "{again:?}");
+    assert_eq!(sold(s, &r, 1000, t0()).await, Some(LedgerState::Sold));
+    let erased = s.erase(vec![email("a").hash], t0()).await.expect("erase once settled");
+    assert_eq!((erased.sales, erased.kept_in_flight), (1, 0));
+}
+
+async fn the_ledger_lists_a_pings_sales<S: Store + ?Sized>(s: &S) {
+    for (i, sale) in ["y1", "y2"].into_iter().enumerate() {
+        let at = t0() + Duration::seconds(i as i64);
+        let r = SaleReservation {
+            idents: vec![email(sale)],
+            window: Some(days(30)),
+            debits: vec![],
+            slots: 1,
+            record: SaleRecord { ping_id: "ping-y".into(), ..record(sale, &format!("b{i}"), 1000, at) },
+        };
+        assert_eq!(reserve(s, r.clone()).await, ReserveOutcome::Reserved);
+        if i == 0 {
+            released(s, &r).await;
+        }
+    }
+    let journal = s.ledger(LedgerQuery::Ping("ping-y".into())).await.expect("ledger");
+    let states: Vec<(&str, LedgerState)> = journal.iter().map(|r| (r.sale_id.as_str(), r.state)).collect();
+    assert_eq!(states, [("y1", LedgerState::Released), ("y2", LedgerState::Reserved)]);
+    assert!(s.ledger(LedgerQuery::Ping("nothing".into())).await.expect("ledger").is_empty());
+    assert!(s.ledger(LedgerQuery::Sale("nothing".into())).await.expect("ledger").is_empty());
 }

@@ -7,13 +7,18 @@
 //! - [`types`]: what the operations take and answer.
 //! - [`memory`]: the embedded, in-process implementation (dashmap + mutexes).
 //! - [`conformance`]: behaviour every implementation must show, run against each of them.
-//! - [`timed`]: a decorator that measures every round trip (metrics).
+//! - [`timed`]: a decorator that measures every round trip (metrics) and applies failpoints.
+//! - [`invariants`]: the sale guarantees, checked over a whole store's snapshot.
+//! - [`faults`]: failpoints at every step boundary, compiled only into test builds.
 
 pub mod conformance;
+pub mod faults;
+pub mod invariants;
 pub mod memory;
 pub mod timed;
 pub mod types;
 
+pub use faults::{Fault, Faults};
 pub use memory::MemoryStore;
 pub use timed::Timed;
 pub use types::*;
@@ -41,13 +46,21 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Boxed so the trait can be used as `dyn Store` and picked at start-up.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'a>>;
 
-/// The engine's atomic units. Every method is one indivisible step on the store: no caller
-/// ever reads state and writes it back in two steps.
+/// The engine's atomic units. Every method is one indivisible step on the store (on Redis,
+/// a fixed sequence of single-slot scripts, each of which refuses or writes, arranged so that
+/// any prefix of the sequence is safe: see ARCHITECTURE.md), and every method is safe to
+/// call again with the same arguments — a re-sent call recognises its own earlier effect
+/// (by ping id, sale id or holder token) and answers it again instead of doubling it.
 pub trait Store: Send + Sync + 'static {
     /// Checkpoints 1 and 2 with the vertical reservation, atomically: if no identifier is
     /// suppressed and none was submitted on the vertical inside its window, record the
-    /// submission for every identifier and answer the consumer's history for checkpoints 4-5.
+    /// submission (pending until `pending_until`) for every identifier and answer the
+    /// consumer's history for checkpoints 4-5. A submission of the same ping is its own, not
+    /// a duplicate.
     fn admit(&self, req: Admission) -> StoreFuture<'_, AdmitOutcome>;
+
+    /// The ping was answered: its pending submissions count for the whole vertical window.
+    fn confirm_admission(&self, req: Admission) -> StoreFuture<'_, ()>;
 
     /// Undoes an admission whose ping could not be answered (so a retry is not a duplicate).
     /// Only marks still belonging to `ping_id` are removed.
@@ -60,21 +73,19 @@ pub trait Store: Send + Sync + 'static {
     fn record_dq(&self, idents: Vec<Ident>, buyers: Vec<BuyerId>, now: Timestamp) -> StoreFuture<'_, ()>;
 
     /// Reserves a sale if the buyer has not bought the consumer inside the window (when one
-    /// is given) and every debit fits; takes the debits and marks the consumer as reserved.
+    /// is given), the ping has a free slot and every debit fits; takes the debits, marks the
+    /// consumer as reserved under every identifier and writes the ledger entry, which is the
+    /// post's journal. A sale reserved before answers [`ReserveOutcome::Existing`].
     fn reserve_sale(&self, req: SaleReservation) -> StoreFuture<'_, ReserveOutcome>;
 
-    /// The buyer accepted: the sale stands. A lower final price refunds the difference.
-    fn commit_sale(&self, sale_id: String, final_price: Money, now: Timestamp) -> StoreFuture<'_, ()>;
+    /// Ends a reserved (or unconfirmed) sale once; answers the entry's state afterwards
+    /// (`None` when there was no entry: a release then leaves a tombstone, so a reservation
+    /// still in transit cannot apply after it). A settled sale is final: settling it again
+    /// changes nothing.
+    fn settle_sale(&self, s: Settlement) -> StoreFuture<'_, Option<LedgerState>>;
 
-    /// The buyer rejected or failed: everything the reservation took is given back.
-    fn release_sale(&self, sale_id: String) -> StoreFuture<'_, ()>;
-
-    /// The buyer answered "duplicate": debits are given back, the ledger entry is marked
-    /// rolled back and the buyer is recorded as having the consumer.
-    fn rollback_sale(&self, sale_id: String, now: Timestamp) -> StoreFuture<'_, ()>;
-
-    /// One ledger entry.
-    fn sale(&self, sale_id: String) -> StoreFuture<'_, Option<SaleRecord>>;
+    /// Ledger entries.
+    fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>>;
 
     /// Stores an opaque blob (a ping awaiting its post) from `now` until `expires_at`.
     fn put_blob(&self, key: String, value: Vec<u8>, now: Timestamp, expires_at: Timestamp) -> StoreFuture<'_, ()>;
@@ -85,17 +96,19 @@ pub trait Store: Send + Sync + 'static {
     /// [`Claim::Claimed`], later ones see it in flight or its stored answer.
     fn claim(&self, req: ClaimRequest) -> StoreFuture<'_, Claim>;
 
-    /// Stores the answer of a claimed key, kept until `keep_until`.
+    /// Stores the answer of a claimed key, kept until `keep_until`, if `holder` still holds it.
     fn complete_claim(
         &self,
         key: String,
+        holder: String,
         answer: Vec<u8>,
         now: Timestamp,
         keep_until: Timestamp,
     ) -> StoreFuture<'_, ()>;
 
-    /// Gives a claim up without an answer (the request failed before deciding anything).
-    fn abandon_claim(&self, key: String) -> StoreFuture<'_, ()>;
+    /// Gives a claim up without an answer, if `holder` still holds it: the next claim of the
+    /// key gets it at once, as resumed.
+    fn abandon_claim(&self, key: String, holder: String) -> StoreFuture<'_, ()>;
 
     /// Adds hashes to the suppression list, suppressed since `now`; answers, per hash and in
     /// the order given, whether it was new (a hash repeated in `hashes` is new only once), so
@@ -108,15 +121,17 @@ pub trait Store: Send + Sync + 'static {
     /// When each hash was suppressed (`None` if it is not), in the order given.
     fn suppression_status(&self, hashes: Vec<Sha256Hex>) -> StoreFuture<'_, Vec<Option<Timestamp>>>;
 
-    /// Forgets what no window can need any more, and settles abandoned reservations.
+    /// Forgets what no window can need any more, and turns reservations past their lease
+    /// into unconfirmed sales.
     fn sweep(&self, now: Timestamp, keep: chrono::Duration) -> StoreFuture<'_, SweepReport>;
 
     /// Whether the store answers at all (readiness).
     fn health(&self) -> StoreFuture<'_, ()>;
 
     /// Removes every piece of dedup state of these identifier hashes — vertical
-    /// submissions, sale marks, DQ marks — each hash in one atomic step. Suppression stays.
-    fn erase(&self, hashes: Vec<Sha256Hex>) -> StoreFuture<'_, Erased>;
+    /// submissions, sale marks, DQ marks — each hash in one atomic step. Suppression stays,
+    /// and so do reservations in flight (see [`Erased::kept_in_flight`]).
+    fn erase(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Erased>;
 
     /// The configuration document, `None` before the first write.
     fn config(&self) -> StoreFuture<'_, Option<ConfigDoc>>;

@@ -6,10 +6,11 @@
 //! takes locks in that same order, so none can deadlock, and each check-then-write happens
 //! under the locks it reads — the same atomicity a Redis script gives.
 
+use crate::invariants::{ConsumerSnap, DebitSnap, MarkSnap, SaleSnap, Snapshot, VerticalSnap};
 use crate::*;
 use dashmap::DashMap;
 use pingpost_core::caps::Debit;
-use pingpost_core::checkpoint::{ConsumerHistory, DqMark, SaleMark, SaleState};
+use pingpost_core::checkpoint::{vertical_submission_counts, ConsumerHistory, DqMark, SaleMark, SaleState};
 use pingpost_core::identity::IdentKind;
 use pingpost_core::ids::VerticalId;
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 struct VerticalMark {
     at: Timestamp,
     ping_id: String,
+    pending_until: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone)]
@@ -26,7 +28,10 @@ struct StoredSale {
     buyer: BuyerId,
     sale_id: String,
     at: Timestamp,
-    state: SaleState,
+    /// `None`: the tombstone of a released sale, which only fences a reservation of the
+    /// same sale that might still be on its way.
+    state: Option<SaleState>,
+    lease_until: Option<Timestamp>,
 }
 
 #[derive(Debug, Default)]
@@ -54,13 +59,16 @@ struct LedgerEntry {
     record: SaleRecord,
     idents: Vec<Ident>,
     debits: Vec<Debit>,
-    lease_until: Timestamp,
 }
 
 #[derive(Debug, Default)]
 struct Ledger {
     counters: HashMap<String, Counter>,
     sales: HashMap<String, LedgerEntry>,
+    /// Each ping's sale ids: its post's journal and its slots.
+    by_ping: HashMap<String, Vec<String>>,
+    /// Sales released before any reservation of them arrived, and when.
+    tombstones: HashMap<String, Timestamp>,
 }
 
 impl Ledger {
@@ -82,18 +90,41 @@ impl Ledger {
             c.value = c.value.saturating_sub(amount);
         }
     }
+
+    /// Whether the ping can take one more standing sale, to `buyer`.
+    fn slot_free(&self, ping_id: &str, buyer: &BuyerId, slots: u16) -> bool {
+        let standing: Vec<&SaleRecord> = self
+            .by_ping
+            .get(ping_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.sales.get(id))
+            .map(|e| &e.record)
+            .filter(|r| r.state.is_standing())
+            .collect();
+        standing.len() < usize::from(slots) && !standing.iter().any(|r| &r.buyer == buyer)
+    }
 }
 
 #[derive(Debug)]
 enum ClaimState {
-    InFlight { lease_until: Timestamp },
-    Done { answer: Vec<u8>, keep_until: Timestamp },
+    InFlight {
+        holder: String,
+        lease_until: Timestamp,
+        resumed: bool,
+    },
+    /// Given up by its holder: the next claim takes it at once.
+    Free,
+    Done {
+        answer: Vec<u8>,
+    },
 }
 
 #[derive(Debug)]
 struct ClaimEntry {
     fingerprint: String,
     state: ClaimState,
+    keep_until: Timestamp,
 }
 
 /// The embedded store.
@@ -111,6 +142,9 @@ pub struct MemoryStore {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+/// How long tombstones are kept: far longer than any call can be on its way.
+const TOMBSTONE_KEEP: chrono::Duration = chrono::Duration::days(1);
 
 /// Locked consumer states of a request's identifiers, in the request's order.
 struct Locked<'a> {
@@ -138,12 +172,58 @@ impl MemoryStore {
         }
         for entry in self.claims.iter() {
             let state = match &entry.value().state {
-                ClaimState::InFlight { lease_until } => format!("in flight until {lease_until}"),
-                ClaimState::Done { answer, .. } => String::from_utf8_lossy(answer).into_owned(),
+                ClaimState::InFlight { lease_until, .. } => format!("in flight until {lease_until}"),
+                ClaimState::Free => "free".to_string(),
+                ClaimState::Done { answer } => String::from_utf8_lossy(answer).into_owned(),
             };
             out.push_str(&format!("{} {} {state}\n", entry.key(), entry.value().fingerprint));
         }
         out
+    }
+
+    /// Every consumer mark, ledger entry and counter, for the invariant check.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut snap = Snapshot::default();
+        for entry in self.consumers.iter() {
+            let c = lock(entry.value());
+            let consumer = ConsumerSnap {
+                suppressed_at: c.suppressed_at,
+                vertical: c
+                    .vertical
+                    .iter()
+                    .map(|(v, m)| VerticalSnap {
+                        vertical: v.clone(),
+                        at: m.at,
+                        ping_id: m.ping_id.clone(),
+                        pending_until: m.pending_until,
+                    })
+                    .collect(),
+                marks: c
+                    .sales
+                    .iter()
+                    .map(|m| MarkSnap {
+                        sale_id: m.sale_id.clone(),
+                        buyer: m.buyer.clone(),
+                        at: m.at,
+                        state: m.state,
+                        lease_until: m.lease_until,
+                    })
+                    .collect(),
+                dq: c.dq.iter().map(|(b, at)| (b.clone(), *at)).collect(),
+            };
+            snap.consumers.insert(entry.key().clone(), consumer);
+        }
+        let ledger = lock(&self.ledger);
+        for (id, e) in &ledger.sales {
+            let debits = e
+                .debits
+                .iter()
+                .map(|d| DebitSnap { key: d.key.clone(), amount: d.amount, limit: d.limit, is_money: d.is_money })
+                .collect();
+            snap.sales.insert(id.clone(), SaleSnap { record: e.record.clone(), idents: e.idents.clone(), debits });
+        }
+        snap.counters = ledger.counters.iter().map(|(k, c)| (k.clone(), c.value)).collect();
+        snap
     }
 
     fn handles(&self, idents: &[Ident]) -> Vec<(IdentKind, Sha256Hex, Arc<Mutex<Consumer>>)> {
@@ -177,42 +257,73 @@ impl MemoryStore {
         }
         for (kind, c) in &locked.guards {
             if let Some(m) = c.vertical.get(&req.vertical) {
-                if req.window.contains(m.at, req.now) {
+                let own = m.ping_id == req.ping_id;
+                if !own && vertical_submission_counts(m.at, m.pending_until, req.window, req.now) {
                     return AdmitOutcome::VerticalDuplicate { matched: *kind, prior_at: m.at };
                 }
             }
         }
         let mut history = ConsumerHistory::default();
         for (kind, c) in &mut locked.guards {
-            c.vertical.insert(req.vertical.clone(), VerticalMark { at: req.now, ping_id: req.ping_id.clone() });
-            history.sales.extend(c.sales.iter().map(|s| SaleMark {
-                buyer: s.buyer.clone(),
-                matched: *kind,
-                at: s.at,
-                state: s.state,
+            // A re-sent admission finds its own mark and leaves it as it is (it may be confirmed).
+            if c.vertical.get(&req.vertical).is_none_or(|m| m.ping_id != req.ping_id) {
+                let mark =
+                    VerticalMark { at: req.now, ping_id: req.ping_id.clone(), pending_until: Some(req.pending_until) };
+                c.vertical.insert(req.vertical.clone(), mark);
+            }
+            history.sales.extend(c.sales.iter().filter_map(|s| {
+                Some(SaleMark {
+                    buyer: s.buyer.clone(),
+                    matched: *kind,
+                    at: s.at,
+                    state: s.state?,
+                    lease_until: s.lease_until,
+                })
             }));
             history.dq.extend(c.dq.iter().map(|(b, at)| DqMark { buyer: b.clone(), matched: *kind, at: *at }));
         }
         AdmitOutcome::Admitted { history }
     }
 
+    fn with_own_vertical_marks(&self, req: &Admission, f: impl Fn(&mut HashMap<VerticalId, VerticalMark>)) {
+        let handles = self.handles(&req.idents);
+        let mut locked = Self::lock_all(&handles);
+        for (_, c) in &mut locked.guards {
+            if c.vertical.get(&req.vertical).is_some_and(|m| m.ping_id == req.ping_id) {
+                f(&mut c.vertical);
+            }
+        }
+    }
+
     fn reserve_now(&self, req: SaleReservation) -> ReserveOutcome {
         let handles = self.handles(&req.idents);
         let mut locked = Self::lock_all(&handles);
+        let mut ledger = lock(&self.ledger);
+        let sale_id = &req.record.sale_id;
+        if let Some(e) = ledger.sales.get(sale_id) {
+            return ReserveOutcome::Existing(e.record.clone());
+        }
+        if ledger.tombstones.contains_key(sale_id) {
+            return ReserveOutcome::Existing(released_before_reserved(req.record));
+        }
         let buyer = &req.record.buyer;
+        let now = req.record.reserved_at;
         if let Some(window) = req.window {
             for (kind, c) in &locked.guards {
                 let prior = c
                     .sales
                     .iter()
-                    .filter(|s| &s.buyer == buyer && s.state.counts_as_bought(s.at, window, req.record.reserved_at))
+                    .filter(|s| &s.buyer == buyer && &s.sale_id != sale_id)
+                    .filter(|s| s.state.is_some_and(|st| st.counts_as_bought(s.at, s.lease_until, window, now)))
                     .max_by_key(|s| s.at);
                 if let Some(s) = prior {
                     return ReserveOutcome::AlreadyBought { matched: *kind, prior_at: s.at };
                 }
             }
         }
-        let mut ledger = lock(&self.ledger);
+        if !ledger.slot_free(&req.record.ping_id, buyer, req.slots) {
+            return ReserveOutcome::SlotsTaken;
+        }
         if let Some(d) = req.debits.iter().find(|d| !d.fits(ledger.value(&d.key))) {
             return ReserveOutcome::LimitReached { key: d.key.clone() };
         }
@@ -220,91 +331,96 @@ impl MemoryStore {
             ledger.take(d);
         }
         for (_, c) in &mut locked.guards {
+            c.sales.retain(|m| &m.sale_id != sale_id);
             c.sales.push(StoredSale {
                 buyer: buyer.clone(),
-                sale_id: req.record.sale_id.clone(),
-                at: req.record.reserved_at,
-                state: SaleState::Reserved,
+                sale_id: sale_id.clone(),
+                at: now,
+                state: Some(SaleState::Reserved),
+                lease_until: Some(req.record.lease_until),
             });
         }
         let mut record = req.record;
         record.state = LedgerState::Reserved;
-        ledger.sales.insert(
-            record.sale_id.clone(),
-            LedgerEntry { record, idents: req.idents, debits: req.debits, lease_until: req.lease_until },
-        );
+        ledger.by_ping.entry(record.ping_id.clone()).or_default().push(record.sale_id.clone());
+        ledger.sales.insert(record.sale_id.clone(), LedgerEntry { record, idents: req.idents, debits: req.debits });
         ReserveOutcome::Reserved
     }
 
-    /// Settles a reservation: `refund` gives back (part of) the debits, `mark` decides what
-    /// becomes of the consumer's sale mark (`None` removes it).
-    fn settle(
-        &self,
-        sale_id: &str,
-        state: LedgerState,
-        mark: Option<(SaleState, Timestamp)>,
-        final_price: Option<Money>,
-    ) {
-        let Some(idents) = lock(&self.ledger)
-            .sales
-            .get(sale_id)
-            .filter(|e| e.record.state == LedgerState::Reserved)
-            .map(|e| e.idents.clone())
-        else {
-            return;
-        };
-        let handles = self.handles(&idents);
+    fn settle_now(&self, s: &Settlement) -> Option<LedgerState> {
+        let handles = self.handles(&s.idents);
         let mut locked = Self::lock_all(&handles);
         let mut ledger = lock(&self.ledger);
-        let Some(entry) = ledger.sales.get_mut(sale_id).filter(|e| e.record.state == LedgerState::Reserved) else {
-            return;
+        let Some(entry) = ledger.sales.get_mut(&s.sale_id) else {
+            if matches!(s.end, SaleEnd::Released { .. }) {
+                ledger.tombstones.insert(s.sale_id.clone(), s.at);
+                drop(ledger);
+                for (_, c) in &mut locked.guards {
+                    settle_mark(c, s, None);
+                }
+            }
+            return None;
         };
-        entry.record.state = state;
-        // Given back: everything for a release or rollback; for a sale at a lower final
-        // price, the difference on the money debits.
-        let refund = |d: &Debit| match (state, final_price) {
-            (LedgerState::Sold, Some(price)) if d.is_money => (d.amount - price.minor()).max(0),
-            (LedgerState::Sold | LedgerState::Unconfirmed, _) => 0,
-            _ => d.amount,
-        };
-        let refunds: Vec<(String, i64)> = entry.debits.iter().map(|d| (d.key.clone(), refund(d))).collect();
-        if let Some(price) = final_price.filter(|p| *p < entry.record.price) {
-            entry.record.price = price;
-        }
-        for (key, amount) in refunds {
-            if amount != 0 {
-                ledger.give_back(&key, amount);
+        if matches!(entry.record.state, LedgerState::Reserved | LedgerState::Unconfirmed) {
+            let (state, final_price) = match &s.end {
+                SaleEnd::Sold { final_price } => (LedgerState::Sold, Some(*final_price)),
+                SaleEnd::Released { reason } => {
+                    entry.record.reason = Some(reason.clone());
+                    (LedgerState::Released, None)
+                }
+                SaleEnd::RolledBack => (LedgerState::RolledBack, None),
+            };
+            entry.record.state = state;
+            let refunds: Vec<(String, i64)> =
+                entry.debits.iter().map(|d| (d.key.clone(), refund(d, state, final_price))).collect();
+            if let Some(price) = final_price.filter(|p| *p < entry.record.price) {
+                entry.record.price = price;
+            }
+            for (key, amount) in refunds {
+                if amount != 0 {
+                    ledger.give_back(&key, amount);
+                }
             }
         }
-        for (_, c) in &mut locked.guards {
-            match mark {
-                Some((s, at)) => c.sales.iter_mut().filter(|m| m.sale_id == sale_id).for_each(|m| {
-                    m.state = s;
-                    m.at = at;
-                }),
-                None => c.sales.retain(|m| m.sale_id != sale_id),
+        let state = ledger.sales.get(&s.sale_id).map(|e| e.record.state);
+        drop(ledger);
+        // The marks follow the ledger's state, whatever this call asked: a settlement re-sent
+        // after the entry was settled otherwise still leaves the marks as the ledger says.
+        let mark = match state {
+            Some(LedgerState::Sold) => Some(SaleState::Sold),
+            Some(LedgerState::RolledBack) => Some(SaleState::Duplicate),
+            _ => None,
+        };
+        if !matches!(state, Some(LedgerState::Reserved | LedgerState::Unconfirmed)) {
+            for (_, c) in &mut locked.guards {
+                settle_mark(c, s, mark);
             }
         }
+        state
     }
 
     fn sweep_now(&self, now: Timestamp, keep: chrono::Duration) -> SweepReport {
         let mut report = SweepReport::default();
         let horizon = now - keep;
-        // Abandoned reservations become unconfirmed sales: kept for dedup and caps.
-        let abandoned: Vec<String> = lock(&self.ledger)
-            .sales
-            .values()
-            .filter(|e| e.record.state == LedgerState::Reserved && e.lease_until <= now)
-            .map(|e| e.record.sale_id.clone())
-            .collect();
-        for sale_id in &abandoned {
-            self.settle(sale_id, LedgerState::Unconfirmed, Some((SaleState::Sold, now)), None);
+        let tombstone_horizon = now - TOMBSTONE_KEEP;
+        {
+            // Reservations past their lease become unconfirmed sales: their debits stay taken,
+            // and their marks already read as sales (their lease ran out).
+            let mut ledger = lock(&self.ledger);
+            for e in ledger.sales.values_mut() {
+                if e.record.state == LedgerState::Reserved && e.record.lease_until <= now {
+                    e.record.state = LedgerState::Unconfirmed;
+                    report.reservations_unconfirmed += 1;
+                }
+            }
         }
-        report.reservations_unconfirmed = abandoned.len() as u64;
         for entry in self.consumers.iter() {
             let mut c = lock(entry.value());
             c.vertical.retain(|_, m| m.at > horizon);
-            c.sales.retain(|s| s.state == SaleState::Reserved || s.at > horizon);
+            c.sales.retain(|s| match s.state {
+                None => s.at > tombstone_horizon,
+                Some(_) => s.lease_until.is_some_and(|l| l > now) || s.at > horizon,
+            });
             c.dq.retain(|_, at| *at > horizon);
         }
         let before = self.consumers.len();
@@ -317,26 +433,33 @@ impl MemoryStore {
         ledger.counters.retain(|_, c| c.expires_at.is_none_or(|e| e > now));
         report.counters_removed = (before - ledger.counters.len()) as u64;
         ledger.sales.retain(|_, e| e.record.state == LedgerState::Reserved || e.record.reserved_at > horizon);
+        let Ledger { sales, by_ping, tombstones, .. } = &mut *ledger;
+        by_ping.retain(|_, ids| {
+            ids.retain(|id| sales.contains_key(id));
+            !ids.is_empty()
+        });
+        tombstones.retain(|_, at| *at > tombstone_horizon);
+        report.unconfirmed = sales.values().filter(|e| e.record.state == LedgerState::Unconfirmed).count() as u64;
         drop(ledger);
         let before = self.blobs.len();
         self.blobs.retain(|_, (_, exp)| *exp > now);
         report.blobs_removed = (before - self.blobs.len()) as u64;
-        self.claims.retain(|_, c| match &c.state {
-            ClaimState::InFlight { lease_until } => *lease_until > now,
-            ClaimState::Done { keep_until, .. } => *keep_until > now,
-        });
+        self.claims.retain(|_, c| c.keep_until > now);
         report
     }
 
     fn claim_now(&self, req: ClaimRequest) -> Claim {
         use dashmap::mapref::entry::Entry;
-        match self.claims.entry(req.key) {
+        let in_flight =
+            |resumed| ClaimState::InFlight { holder: req.holder.clone(), lease_until: req.lease_until, resumed };
+        match self.claims.entry(req.key.clone()) {
             Entry::Vacant(v) => {
                 v.insert(ClaimEntry {
-                    fingerprint: req.fingerprint,
-                    state: ClaimState::InFlight { lease_until: req.lease_until },
+                    fingerprint: req.fingerprint.clone(),
+                    state: in_flight(false),
+                    keep_until: req.keep_until,
                 });
-                Claim::Claimed
+                Claim::Claimed { resumed: false }
             }
             Entry::Occupied(mut o) => {
                 let entry = o.get_mut();
@@ -344,15 +467,89 @@ impl MemoryStore {
                     return Claim::Mismatch;
                 }
                 match &entry.state {
-                    ClaimState::Done { answer, .. } => Claim::Done(answer.clone()),
-                    ClaimState::InFlight { lease_until } if *lease_until > req.now => Claim::InFlight,
-                    ClaimState::InFlight { .. } => {
-                        entry.state = ClaimState::InFlight { lease_until: req.lease_until };
-                        Claim::Claimed
+                    ClaimState::Done { answer } => Claim::Done(answer.clone()),
+                    ClaimState::InFlight { holder, resumed, .. } if holder == &req.holder => {
+                        Claim::Claimed { resumed: *resumed }
+                    }
+                    ClaimState::InFlight { lease_until, .. } if *lease_until > req.now => Claim::InFlight,
+                    ClaimState::InFlight { .. } | ClaimState::Free => {
+                        entry.state = in_flight(true);
+                        entry.keep_until = entry.keep_until.max(req.keep_until);
+                        Claim::Claimed { resumed: true }
                     }
                 }
             }
         }
+    }
+
+    fn ledger_now(&self, q: LedgerQuery) -> Vec<SaleRecord> {
+        let ledger = lock(&self.ledger);
+        match q {
+            LedgerQuery::Sale(id) => ledger.sales.get(&id).map(|e| e.record.clone()).into_iter().collect(),
+            LedgerQuery::Ping(ping) => {
+                let mut out: Vec<SaleRecord> = ledger
+                    .by_ping
+                    .get(&ping)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|id| ledger.sales.get(id))
+                    .map(|e| e.record.clone())
+                    .collect();
+                out.sort_by(|a, b| (a.reserved_at, &a.sale_id).cmp(&(b.reserved_at, &b.sale_id)));
+                out
+            }
+            LedgerQuery::Unconfirmed { limit } => {
+                let mut out: Vec<SaleRecord> = ledger
+                    .sales
+                    .values()
+                    .filter(|e| e.record.state == LedgerState::Unconfirmed)
+                    .map(|e| e.record.clone())
+                    .collect();
+                out.sort_by(|a, b| (b.reserved_at, &b.sale_id).cmp(&(a.reserved_at, &a.sale_id)));
+                out.truncate(limit);
+                out
+            }
+        }
+    }
+}
+
+/// What a settlement gives back of one debit: everything for a release or a rollback; for a
+/// sale at a lower final price, the difference on the money debits.
+fn refund(d: &Debit, state: LedgerState, final_price: Option<Money>) -> i64 {
+    match (state, final_price) {
+        (LedgerState::Sold, Some(price)) if d.is_money => (d.amount - price.minor()).max(0),
+        (LedgerState::Sold | LedgerState::Unconfirmed | LedgerState::Reserved, _) => 0,
+        (LedgerState::Released | LedgerState::RolledBack, _) => d.amount,
+    }
+}
+
+/// A reservation of a sale whose release came first: it stands as released.
+fn released_before_reserved(mut record: SaleRecord) -> SaleRecord {
+    record.state = LedgerState::Released;
+    record.reason = Some("released_before_reserved".into());
+    record
+}
+
+/// Moves one consumer's mark of the settled sale to `state` (`None`: a tombstone), writing
+/// a tombstone where a release finds no mark, so a reservation still on its way cannot
+/// apply after the release.
+fn settle_mark(c: &mut Consumer, s: &Settlement, state: Option<SaleState>) {
+    match c.sales.iter_mut().find(|m| m.sale_id == s.sale_id) {
+        Some(m) if m.state == state && m.lease_until.is_none() => {}
+        Some(m) => {
+            m.state = state;
+            m.at = s.at;
+            m.lease_until = None;
+        }
+        None if state.is_none() => c.sales.push(StoredSale {
+            buyer: s.buyer.clone(),
+            sale_id: s.sale_id.clone(),
+            at: s.at,
+            state: None,
+            lease_until: None,
+        }),
+        // Settled marks that are gone were erased: the erasure stands.
+        None => {}
     }
 }
 
@@ -365,14 +562,19 @@ impl Store for MemoryStore {
         ready(self.admit_now(&req))
     }
 
-    fn release_admission(&self, req: Admission) -> StoreFuture<'_, ()> {
-        let handles = self.handles(&req.idents);
-        let mut locked = Self::lock_all(&handles);
-        for (_, c) in &mut locked.guards {
-            if c.vertical.get(&req.vertical).is_some_and(|m| m.ping_id == req.ping_id) {
-                c.vertical.remove(&req.vertical);
+    fn confirm_admission(&self, req: Admission) -> StoreFuture<'_, ()> {
+        self.with_own_vertical_marks(&req, |marks| {
+            if let Some(m) = marks.get_mut(&req.vertical) {
+                m.pending_until = None;
             }
-        }
+        });
+        ready(())
+    }
+
+    fn release_admission(&self, req: Admission) -> StoreFuture<'_, ()> {
+        self.with_own_vertical_marks(&req, |marks| {
+            marks.remove(&req.vertical);
+        });
         ready(())
     }
 
@@ -395,23 +597,12 @@ impl Store for MemoryStore {
         ready(self.reserve_now(req))
     }
 
-    fn commit_sale(&self, sale_id: String, final_price: Money, now: Timestamp) -> StoreFuture<'_, ()> {
-        self.settle(&sale_id, LedgerState::Sold, Some((SaleState::Sold, now)), Some(final_price));
-        ready(())
+    fn settle_sale(&self, s: Settlement) -> StoreFuture<'_, Option<LedgerState>> {
+        ready(self.settle_now(&s))
     }
 
-    fn release_sale(&self, sale_id: String) -> StoreFuture<'_, ()> {
-        self.settle(&sale_id, LedgerState::Released, None, None);
-        ready(())
-    }
-
-    fn rollback_sale(&self, sale_id: String, now: Timestamp) -> StoreFuture<'_, ()> {
-        self.settle(&sale_id, LedgerState::RolledBack, Some((SaleState::Duplicate, now)), None);
-        ready(())
-    }
-
-    fn sale(&self, sale_id: String) -> StoreFuture<'_, Option<SaleRecord>> {
-        ready(lock(&self.ledger).sales.get(&sale_id).map(|e| e.record.clone()))
+    fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>> {
+        ready(self.ledger_now(q))
     }
 
     fn put_blob(&self, key: String, value: Vec<u8>, _now: Timestamp, expires_at: Timestamp) -> StoreFuture<'_, ()> {
@@ -431,18 +622,26 @@ impl Store for MemoryStore {
     fn complete_claim(
         &self,
         key: String,
+        holder: String,
         answer: Vec<u8>,
         _now: Timestamp,
         keep_until: Timestamp,
     ) -> StoreFuture<'_, ()> {
         if let Some(mut c) = self.claims.get_mut(&key) {
-            c.state = ClaimState::Done { answer, keep_until };
+            if matches!(&c.state, ClaimState::InFlight { holder: h, .. } if h == &holder) {
+                c.state = ClaimState::Done { answer };
+                c.keep_until = keep_until;
+            }
         }
         ready(())
     }
 
-    fn abandon_claim(&self, key: String) -> StoreFuture<'_, ()> {
-        self.claims.remove_if(&key, |_, c| matches!(c.state, ClaimState::InFlight { .. }));
+    fn abandon_claim(&self, key: String, holder: String) -> StoreFuture<'_, ()> {
+        if let Some(mut c) = self.claims.get_mut(&key) {
+            if matches!(&c.state, ClaimState::InFlight { holder: h, .. } if h == &holder) {
+                c.state = ClaimState::Free;
+            }
+        }
         ready(())
     }
 
@@ -485,18 +684,22 @@ impl Store for MemoryStore {
         ready(self.sweep_now(now, keep))
     }
 
-    fn erase(&self, hashes: Vec<Sha256Hex>) -> StoreFuture<'_, Erased> {
+    fn erase(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Erased> {
         let mut erased = Erased::default();
         for h in hashes {
             let Some(c) = self.consumers.get(&h).map(|e| Arc::clone(e.value())) else { continue };
             let mut c = lock(&c);
+            let in_flight =
+                |s: &StoredSale| s.state == Some(SaleState::Reserved) && s.lease_until.is_some_and(|l| l > now);
+            let kept = c.sales.iter().filter(|s| in_flight(s)).count() as u64;
             erased += Erased {
                 vertical_submissions: c.vertical.len() as u64,
-                sales: c.sales.len() as u64,
+                sales: c.sales.iter().filter(|s| s.state.is_some()).count() as u64 - kept,
                 dq: c.dq.len() as u64,
+                kept_in_flight: kept,
             };
             c.vertical.clear();
-            c.sales.clear();
+            c.sales.retain(in_flight);
             c.dq.clear();
         }
         ready(erased)
@@ -513,6 +716,10 @@ impl Store for MemoryStore {
     fn save_config(&self, expected: u64, body: Vec<u8>) -> StoreFuture<'_, Option<u64>> {
         let mut doc = lock(&self.config);
         let current = doc.as_ref().map_or(0, |d| d.version);
+        // A re-sent write that already applied finds its own document one version on.
+        if let Some(d) = doc.as_ref().filter(|d| d.version == expected + 1 && d.body == body) {
+            return ready(Some(d.version));
+        }
         if current != expected {
             return ready(None);
         }
@@ -552,8 +759,10 @@ mod tests {
             window,
             ping_id: "p".into(),
             now: t0,
+            pending_until: t0 + Duration::minutes(1),
         };
-        assert!(matches!(s.admit(admission).await, Ok(AdmitOutcome::Admitted { .. })));
+        assert!(matches!(s.admit(admission.clone()).await, Ok(AdmitOutcome::Admitted { .. })));
+        s.confirm_admission(admission).await.expect("confirm");
         let debit = Debit {
             key: "cap:c1:d:x".into(),
             amount: 1,
@@ -572,20 +781,26 @@ mod tests {
             price: Money::from_minor(100),
             reserved_at: t0,
             state: LedgerState::Reserved,
-        };
-        let r = SaleReservation {
-            idents: vec![Ident { kind: IdentKind::Email, hash: Sha256Hex::digest("sold") }],
-            window: Some(window),
-            debits: vec![debit],
+            holder: "h".into(),
             lease_until: t0 + Duration::minutes(5),
-            record,
+            reason: None,
         };
+        let sold = Ident { kind: IdentKind::Email, hash: Sha256Hex::digest("sold") };
+        let r =
+            SaleReservation { idents: vec![sold.clone()], window: Some(window), debits: vec![debit], slots: 1, record };
         assert_eq!(s.reserve_sale(r).await.ok(), Some(ReserveOutcome::Reserved));
-        s.commit_sale("s1".into(), Money::from_minor(100), t0).await.expect("commit");
+        let settlement = Settlement {
+            sale_id: "s1".into(),
+            buyer: BuyerId::new("b1"),
+            idents: vec![sold],
+            end: SaleEnd::Sold { final_price: Money::from_minor(100) },
+            at: t0,
+        };
+        s.settle_sale(settlement).await.expect("settle");
 
         let report = s.sweep(t0 + Duration::days(31), Duration::days(30)).await.expect("sweep");
         assert_eq!((report.consumers_removed, report.counters_removed), (2, 1), "{report:?}");
-        assert_eq!(s.sale("s1".into()).await.expect("sale"), None);
+        assert_eq!(s.ledger(LedgerQuery::Sale("s1".into())).await.expect("ledger"), []);
         assert!(!s.dump().contains(Sha256Hex::digest("old").as_str()));
     }
 }

@@ -1,4 +1,5 @@
-//! [`Timed`]: a [`Store`] decorator that measures every round trip.
+//! [`Timed`]: a [`Store`] decorator that measures every round trip, and the one place the
+//! trait-level failpoints (`store.<op>`, see [`crate::faults`]) are applied, for every store.
 //!
 //! The engine wraps whatever store it is given, so the embedded store, Redis and Redis
 //! Cluster are measured the same way and no implementation has to remember to. It records
@@ -12,12 +13,11 @@
 //!   could not (the readiness probe moves it too).
 
 use crate::{
-    Admission, AdmitOutcome, Claim, ClaimRequest, ConfigDoc, Erased, ReserveOutcome, SaleRecord, SaleReservation,
-    Store, StoreError, StoreFuture, StoreResult, SweepReport,
+    Admission, AdmitOutcome, Claim, ClaimRequest, ConfigDoc, Erased, Faults, LedgerQuery, LedgerState, ReserveOutcome,
+    SaleRecord, SaleReservation, Settlement, Store, StoreError, StoreFuture, StoreResult, SweepReport,
 };
 use pingpost_core::identity::{Ident, Sha256Hex};
 use pingpost_core::ids::BuyerId;
-use pingpost_core::money::Money;
 use pingpost_core::Timestamp;
 use std::future::Future;
 use std::sync::Arc;
@@ -27,14 +27,29 @@ pub const STORE_OP_SECONDS: &str = "pingpost_store_op_seconds";
 pub const STORE_ERRORS_TOTAL: &str = "pingpost_store_errors_total";
 pub const STORE_UP: &str = "pingpost_store_up";
 
-/// Measures every operation of the store it wraps; see the module documentation.
+/// Measures every operation of the store it wraps, and runs each under its failpoint
+/// (`store.<op>`); see the module documentation.
 pub struct Timed<S: Store + ?Sized> {
     inner: Arc<S>,
+    faults: Faults,
 }
 
 impl<S: Store + ?Sized> Timed<S> {
     pub fn new(inner: Arc<S>) -> Self {
-        Timed { inner }
+        Self::with_faults(inner, Faults::none())
+    }
+
+    pub fn with_faults(inner: Arc<S>, faults: Faults) -> Self {
+        Timed { inner, faults }
+    }
+
+    async fn measured<T>(
+        &self,
+        op: &'static str,
+        point: &'static str,
+        call: impl Future<Output = StoreResult<T>>,
+    ) -> StoreResult<T> {
+        measured(op, self.faults.step(point, call)).await
     }
 
     pub fn inner(&self) -> &Arc<S> {
@@ -69,101 +84,99 @@ async fn measured<T>(op: &'static str, call: impl Future<Output = StoreResult<T>
 
 impl<S: Store + ?Sized> Store for Timed<S> {
     fn admit(&self, req: Admission) -> StoreFuture<'_, AdmitOutcome> {
-        Box::pin(measured("admit", self.inner.admit(req)))
+        Box::pin(self.measured("admit", "store.admit", self.inner.admit(req)))
+    }
+
+    fn confirm_admission(&self, req: Admission) -> StoreFuture<'_, ()> {
+        Box::pin(self.measured("confirm_admission", "store.confirm_admission", self.inner.confirm_admission(req)))
     }
 
     fn release_admission(&self, req: Admission) -> StoreFuture<'_, ()> {
-        Box::pin(measured("release_admission", self.inner.release_admission(req)))
+        Box::pin(self.measured("release_admission", "store.release_admission", self.inner.release_admission(req)))
     }
 
     fn read_counters(&self, keys: Vec<String>) -> StoreFuture<'_, Vec<i64>> {
-        Box::pin(measured("read_counters", self.inner.read_counters(keys)))
+        Box::pin(self.measured("read_counters", "store.read_counters", self.inner.read_counters(keys)))
     }
 
     fn record_dq(&self, idents: Vec<Ident>, buyers: Vec<BuyerId>, now: Timestamp) -> StoreFuture<'_, ()> {
-        Box::pin(measured("record_dq", self.inner.record_dq(idents, buyers, now)))
+        Box::pin(self.measured("record_dq", "store.record_dq", self.inner.record_dq(idents, buyers, now)))
     }
 
     fn reserve_sale(&self, req: SaleReservation) -> StoreFuture<'_, ReserveOutcome> {
-        Box::pin(measured("reserve_sale", self.inner.reserve_sale(req)))
+        Box::pin(self.measured("reserve_sale", "store.reserve_sale", self.inner.reserve_sale(req)))
     }
 
-    fn commit_sale(&self, sale_id: String, final_price: Money, now: Timestamp) -> StoreFuture<'_, ()> {
-        Box::pin(measured("commit_sale", self.inner.commit_sale(sale_id, final_price, now)))
+    fn settle_sale(&self, settlement: Settlement) -> StoreFuture<'_, Option<LedgerState>> {
+        Box::pin(self.measured("settle_sale", "store.settle_sale", self.inner.settle_sale(settlement)))
     }
 
-    fn release_sale(&self, sale_id: String) -> StoreFuture<'_, ()> {
-        Box::pin(measured("release_sale", self.inner.release_sale(sale_id)))
-    }
-
-    fn rollback_sale(&self, sale_id: String, now: Timestamp) -> StoreFuture<'_, ()> {
-        Box::pin(measured("rollback_sale", self.inner.rollback_sale(sale_id, now)))
-    }
-
-    fn sale(&self, sale_id: String) -> StoreFuture<'_, Option<SaleRecord>> {
-        Box::pin(measured("sale", self.inner.sale(sale_id)))
+    fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>> {
+        Box::pin(self.measured("ledger", "store.ledger", self.inner.ledger(q)))
     }
 
     fn put_blob(&self, key: String, value: Vec<u8>, now: Timestamp, expires_at: Timestamp) -> StoreFuture<'_, ()> {
-        Box::pin(measured("put_blob", self.inner.put_blob(key, value, now, expires_at)))
+        Box::pin(self.measured("put_blob", "store.put_blob", self.inner.put_blob(key, value, now, expires_at)))
     }
 
     fn get_blob(&self, key: String, now: Timestamp) -> StoreFuture<'_, Option<Vec<u8>>> {
-        Box::pin(measured("get_blob", self.inner.get_blob(key, now)))
+        Box::pin(self.measured("get_blob", "store.get_blob", self.inner.get_blob(key, now)))
     }
 
     fn claim(&self, req: ClaimRequest) -> StoreFuture<'_, Claim> {
-        Box::pin(measured("claim", self.inner.claim(req)))
+        Box::pin(self.measured("claim", "store.claim", self.inner.claim(req)))
     }
 
     fn complete_claim(
         &self,
         key: String,
+        holder: String,
         answer: Vec<u8>,
         now: Timestamp,
         keep_until: Timestamp,
     ) -> StoreFuture<'_, ()> {
-        Box::pin(measured("complete_claim", self.inner.complete_claim(key, answer, now, keep_until)))
+        let call = self.inner.complete_claim(key, holder, answer, now, keep_until);
+        Box::pin(self.measured("complete_claim", "store.complete_claim", call))
     }
 
-    fn abandon_claim(&self, key: String) -> StoreFuture<'_, ()> {
-        Box::pin(measured("abandon_claim", self.inner.abandon_claim(key)))
+    fn abandon_claim(&self, key: String, holder: String) -> StoreFuture<'_, ()> {
+        Box::pin(self.measured("abandon_claim", "store.abandon_claim", self.inner.abandon_claim(key, holder)))
     }
 
     fn suppress(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Vec<bool>> {
-        Box::pin(measured("suppress", self.inner.suppress(hashes, now)))
+        Box::pin(self.measured("suppress", "store.suppress", self.inner.suppress(hashes, now)))
     }
 
     fn unsuppress(&self, hashes: Vec<Sha256Hex>) -> StoreFuture<'_, u64> {
-        Box::pin(measured("unsuppress", self.inner.unsuppress(hashes)))
+        Box::pin(self.measured("unsuppress", "store.unsuppress", self.inner.unsuppress(hashes)))
     }
 
     fn suppression_status(&self, hashes: Vec<Sha256Hex>) -> StoreFuture<'_, Vec<Option<Timestamp>>> {
-        Box::pin(measured("suppression_status", self.inner.suppression_status(hashes)))
+        Box::pin(self.measured("suppression_status", "store.suppression_status", self.inner.suppression_status(hashes)))
     }
 
     fn sweep(&self, now: Timestamp, keep: chrono::Duration) -> StoreFuture<'_, SweepReport> {
-        Box::pin(measured("sweep", self.inner.sweep(now, keep)))
+        Box::pin(self.measured("sweep", "store.sweep", self.inner.sweep(now, keep)))
     }
 
     fn health(&self) -> StoreFuture<'_, ()> {
-        Box::pin(measured("health", self.inner.health()))
+        Box::pin(self.measured("health", "store.health", self.inner.health()))
     }
 
-    fn erase(&self, hashes: Vec<Sha256Hex>) -> StoreFuture<'_, Erased> {
-        Box::pin(measured("erase", self.inner.erase(hashes)))
+    fn erase(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Erased> {
+        Box::pin(self.measured("erase", "store.erase", self.inner.erase(hashes, now)))
     }
 
     fn config(&self) -> StoreFuture<'_, Option<ConfigDoc>> {
-        Box::pin(measured("config", self.inner.config()))
+        Box::pin(self.measured("config", "store.config", self.inner.config()))
     }
 
     fn config_version(&self) -> StoreFuture<'_, u64> {
-        Box::pin(measured("config_version", self.inner.config_version()))
+        Box::pin(self.measured("config_version", "store.config_version", self.inner.config_version()))
     }
 
     fn save_config(&self, expected: u64, body: Vec<u8>) -> StoreFuture<'_, Option<u64>> {
-        Box::pin(measured("save_config", self.inner.save_config(expected, body)))
+        Box::pin(self.measured("save_config", "store.save_config", self.inner.save_config(expected, body)))
     }
 }
 

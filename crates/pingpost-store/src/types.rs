@@ -16,6 +16,9 @@ pub struct Admission {
     pub window: WindowDays,
     pub ping_id: String,
     pub now: Timestamp,
+    /// The submission is pending until the ping confirms it once answered; a pending one
+    /// stops counting after this instant (see `vertical_submission_counts`).
+    pub pending_until: Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,16 +28,21 @@ pub enum AdmitOutcome {
     Admitted { history: ConsumerHistory },
 }
 
-/// A sale to reserve atomically: the buyer's window on the consumer, then every debit.
+/// A sale to reserve atomically: the buyer's window on the consumer, the ping's slots, then
+/// every debit.
 #[derive(Clone, Debug)]
 pub struct SaleReservation {
+    /// Every identifier of the *ping* (not only those the post repeated): the sale is
+    /// recorded under each, so no later ping of the consumer by any of them passes.
     pub idents: Vec<Ident>,
     /// `None` when the contract has dedup disabled: the sale is still recorded.
     pub window: Option<WindowDays>,
     pub debits: Vec<Debit>,
-    /// After this instant an unsettled reservation is treated as a sale of unknown outcome
-    /// (kept, never silently given back: see ARCHITECTURE.md).
-    pub lease_until: Timestamp,
+    /// How many standing sales (reserved, sold, unconfirmed) the ping may have, each to a
+    /// distinct buyer: 1 for an exclusive offer, `max_buyers` for multisell.
+    pub slots: u16,
+    /// Its `sale_id` is derived from the ping and the bid, so a re-sent or resumed
+    /// reservation names the same sale; its `holder` says which post attempt reserves it.
     pub record: SaleRecord,
 }
 
@@ -50,9 +58,14 @@ pub enum ReserveOutcome {
     LimitReached {
         key: String,
     },
+    /// The ping already has as many standing sales as it has slots, or one to this buyer.
+    SlotsTaken,
+    /// This sale was reserved before (a re-sent call, or an earlier attempt of the post):
+    /// nothing was taken again; here is the entry as it stands.
+    Existing(SaleRecord),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LedgerState {
     /// Delivery in flight.
     Reserved,
@@ -62,11 +75,31 @@ pub enum LedgerState {
     RolledBack,
     /// The buyer rejected or failed; nothing charged.
     Released,
-    /// The engine never settled the reservation (crash); kept as a sale for dedup and caps.
+    /// The reservation's lease ran out before the engine settled it (a crash, a lost
+    /// settlement): the lead may have been delivered, so it is kept as a sale for dedup,
+    /// caps and the ping's slots until a late settlement says otherwise.
     Unconfirmed,
 }
 
-/// A sales-ledger entry.
+impl LedgerState {
+    /// Whether the sale takes one of its ping's slots (and its debits stay taken).
+    pub fn is_standing(self) -> bool {
+        matches!(self, LedgerState::Reserved | LedgerState::Sold | LedgerState::Unconfirmed)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerState::Reserved => "reserved",
+            LedgerState::Sold => "sold",
+            LedgerState::RolledBack => "rolled_back",
+            LedgerState::Released => "released",
+            LedgerState::Unconfirmed => "unconfirmed",
+        }
+    }
+}
+
+/// A sales-ledger entry. It is also the post's journal: it is written before the lead leaves,
+/// so a post resumed on another node learns what was already tried.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SaleRecord {
     pub sale_id: String,
@@ -79,6 +112,47 @@ pub struct SaleRecord {
     pub price: Money,
     pub reserved_at: Timestamp,
     pub state: LedgerState,
+    /// The post attempt (its claim's holder token) that reserved the sale.
+    pub holder: String,
+    /// Until when the reservation may stay unsettled before it counts as unconfirmed.
+    pub lease_until: Timestamp,
+    /// For a released sale, why (`rejected`, or the error's code): a resumed post reports it.
+    pub reason: Option<String>,
+}
+
+/// How a reserved sale ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SaleEnd {
+    /// The buyer accepted; a lower final price gives the difference back.
+    Sold { final_price: Money },
+    /// The buyer rejected or failed (`reason`), or the reservation's outcome was unknown and
+    /// the engine gives it up before delivering: everything it took is given back.
+    Released { reason: String },
+    /// The buyer answered "duplicate": debits given back, the consumer marked as the buyer's.
+    RolledBack,
+}
+
+/// A settlement carries the identifiers (the ping's) rather than reading them back, so a
+/// settlement re-sent or run after a partial failure needs nothing from an earlier step.
+#[derive(Clone, Debug)]
+pub struct Settlement {
+    pub sale_id: String,
+    pub buyer: BuyerId,
+    pub idents: Vec<Ident>,
+    pub end: SaleEnd,
+    pub at: Timestamp,
+}
+
+/// Which ledger entries to list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LedgerQuery {
+    Sale(String),
+    /// A ping's sales: its post's journal.
+    Ping(String),
+    /// Sales whose outcome is unknown, newest first.
+    Unconfirmed {
+        limit: usize,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -86,14 +160,23 @@ pub struct ClaimRequest {
     pub key: String,
     /// What the claimed request was about; a later claim with another fingerprint is refused.
     pub fingerprint: String,
+    /// This attempt's token, unique per attempt: a re-sent claim recognises its own holder,
+    /// and only the holder completes or gives up the claim.
+    pub holder: String,
     /// An in-flight claim older than this may be taken over (its holder died).
     pub lease_until: Timestamp,
+    /// How long the claim (and then its answer) is kept at all.
+    pub keep_until: Timestamp,
     pub now: Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {
-    Claimed,
+    /// The caller holds the claim. `resumed` when an earlier holder had it (it died, its
+    /// lease ran out, or it gave the claim up): what that holder did must be read first.
+    Claimed {
+        resumed: bool,
+    },
     InFlight,
     Done(Vec<u8>),
     /// The key was claimed for a different request.
@@ -105,16 +188,22 @@ pub struct SweepReport {
     pub consumers_removed: u64,
     pub counters_removed: u64,
     pub blobs_removed: u64,
+    /// Reservations this sweep found past their lease and turned unconfirmed.
     pub reservations_unconfirmed: u64,
+    /// Unconfirmed sales in the ledger after the sweep.
+    pub unconfirmed: u64,
 }
 
 /// What an erasure removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Erased {
     pub vertical_submissions: u64,
-    /// Sale marks (sold, reserved, rolled back as "duplicate").
+    /// Sale marks (sold, unconfirmed, rolled back as "duplicate").
     pub sales: u64,
     pub dq: u64,
+    /// Reservations in flight, kept: removing one would let a concurrent post sell the
+    /// consumer to the same buyer again. They settle within their lease; erase again then.
+    pub kept_in_flight: u64,
 }
 
 impl std::ops::AddAssign for Erased {
@@ -122,6 +211,7 @@ impl std::ops::AddAssign for Erased {
         self.vertical_submissions += o.vertical_submissions;
         self.sales += o.sales;
         self.dq += o.dq;
+        self.kept_in_flight += o.kept_in_flight;
     }
 }
 

@@ -1,0 +1,231 @@
+//! The sale guarantees, checked over a whole store rather than over a test's own
+//! bookkeeping: every store can render itself as a [`Snapshot`] (every consumer mark, ledger
+//! entry and counter), and [`check`] states each guarantee of SPEC.md "Sale guarantees" as a
+//! property of that snapshot. Fault-injection, crash and randomized tests end with it.
+
+use crate::{LedgerState, SaleRecord};
+use pingpost_core::checkpoint::SaleState;
+use pingpost_core::identity::{Ident, Sha256Hex};
+use pingpost_core::ids::{BuyerId, ContractId, OfferId, VerticalId};
+use pingpost_core::window::WindowDays;
+use pingpost_core::Timestamp;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// One vertical submission.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerticalSnap {
+    pub vertical: VerticalId,
+    pub at: Timestamp,
+    pub ping_id: String,
+    pub pending_until: Option<Timestamp>,
+}
+
+/// One sale mark; `state` is `None` for the tombstone a released sale leaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MarkSnap {
+    pub sale_id: String,
+    pub buyer: BuyerId,
+    pub at: Timestamp,
+    pub state: Option<SaleState>,
+    pub lease_until: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConsumerSnap {
+    pub suppressed_at: Option<Timestamp>,
+    pub vertical: Vec<VerticalSnap>,
+    pub marks: Vec<MarkSnap>,
+    pub dq: Vec<(BuyerId, Timestamp)>,
+}
+
+/// What a ledger entry took from one counter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DebitSnap {
+    pub key: String,
+    pub amount: i64,
+    pub limit: i64,
+    pub is_money: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaleSnap {
+    pub record: SaleRecord,
+    /// The identifiers it was reserved under (the ping's).
+    pub idents: Vec<Ident>,
+    pub debits: Vec<DebitSnap>,
+}
+
+/// Everything a store holds about consumers, sales and counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub consumers: BTreeMap<Sha256Hex, ConsumerSnap>,
+    pub sales: BTreeMap<String, SaleSnap>,
+    pub counters: BTreeMap<String, i64>,
+}
+
+/// What the check needs from the configuration and the test.
+pub struct Rules<'a> {
+    /// A contract's dedup window (`None`: dedup disabled).
+    pub window: &'a dyn Fn(&ContractId) -> Option<WindowDays>,
+    /// How many standing sales a ping of the offer may have.
+    pub slots: &'a dyn Fn(&OfferId) -> u16,
+    /// Identifier hashes an operator erased during the run: their marks may be gone.
+    pub erased: &'a HashSet<Sha256Hex>,
+    /// The check runs after a sweep at `now`: no reservation may still be past its lease.
+    pub swept_at: Option<Timestamp>,
+}
+
+/// Every guarantee that does not hold, in words; empty when all hold.
+pub fn check(s: &Snapshot, rules: &Rules<'_>) -> Vec<String> {
+    let mut problems = Vec::new();
+    one_consumer_one_buyer_one_window(s, rules, &mut problems);
+    one_ping_its_slots(s, rules, &mut problems);
+    marks_follow_the_ledger(s, rules, &mut problems);
+    counters_are_exact(s, &mut problems);
+    crashes_are_bounded(s, rules, &mut problems);
+    problems
+}
+
+/// Panics with every problem and the snapshot when a guarantee does not hold.
+pub fn assert_holds(s: &Snapshot, rules: &Rules<'_>, context: &str) {
+    let problems = check(s, rules);
+    assert!(problems.is_empty(), "{context}: sale guarantees broken:\n- {}\n\nstore: {s:#?}", problems.join("\n- "));
+}
+
+/// Sales that count as the buyer having the consumer: standing ones, and rolled-back ones
+/// (the buyer said it already had the consumer).
+fn counts_as_bought(state: LedgerState) -> bool {
+    state.is_standing() || state == LedgerState::RolledBack
+}
+
+/// 1. A buyer is never sold one consumer twice inside its contract's window.
+fn one_consumer_one_buyer_one_window(s: &Snapshot, rules: &Rules<'_>, problems: &mut Vec<String>) {
+    let mut by_buyer: BTreeMap<&BuyerId, Vec<&SaleSnap>> = BTreeMap::new();
+    for sale in s.sales.values().filter(|x| counts_as_bought(x.record.state)) {
+        by_buyer.entry(&sale.record.buyer).or_default().push(sale);
+    }
+    for (buyer, mut sales) in by_buyer {
+        sales.sort_by_key(|x| (x.record.reserved_at, x.record.sale_id.clone()));
+        for (i, later) in sales.iter().enumerate() {
+            if !later.record.state.is_standing() {
+                continue;
+            }
+            let Some(window) = (rules.window)(&later.record.contract) else { continue };
+            for earlier in &sales[..i] {
+                let shared = later.idents.iter().any(|a| earlier.idents.iter().any(|b| a.hash == b.hash));
+                if shared && window.contains(earlier.record.reserved_at, later.record.reserved_at) {
+                    problems.push(format!(
+                        "buyer {buyer} sold one consumer twice inside {} days: {} ({:?}) then {} ({:?})",
+                        window.days(),
+                        earlier.record.sale_id,
+                        earlier.record.state,
+                        later.record.sale_id,
+                        later.record.state
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// 2. A ping has at most its slots of standing sales, to distinct buyers.
+fn one_ping_its_slots(s: &Snapshot, rules: &Rules<'_>, problems: &mut Vec<String>) {
+    let mut by_ping: BTreeMap<&str, Vec<&SaleRecord>> = BTreeMap::new();
+    for sale in s.sales.values().filter(|x| x.record.state.is_standing()) {
+        by_ping.entry(&sale.record.ping_id).or_default().push(&sale.record);
+    }
+    for (ping, sales) in by_ping {
+        let slots = usize::from((rules.slots)(&sales[0].offer));
+        if sales.len() > slots {
+            let ids: Vec<&str> = sales.iter().map(|r| r.sale_id.as_str()).collect();
+            problems.push(format!("ping {ping} has {} standing sales for {slots} slots: {ids:?}", sales.len()));
+        }
+        let buyers: BTreeSet<&BuyerId> = sales.iter().map(|r| &r.buyer).collect();
+        if buyers.len() < sales.len() {
+            problems.push(format!("ping {ping} sold twice to one buyer"));
+        }
+    }
+}
+
+/// 1 (continued). A sale is recorded under every identifier of its ping, in the state the
+/// ledger says; a mark without a ledger entry can only be a reservation whose engine died
+/// before the ledger step, and it carries a lease.
+fn marks_follow_the_ledger(s: &Snapshot, rules: &Rules<'_>, problems: &mut Vec<String>) {
+    for (sale_id, sale) in &s.sales {
+        let r = &sale.record;
+        for ident in &sale.idents {
+            let mark = s.consumers.get(&ident.hash).and_then(|c| c.marks.iter().find(|m| &m.sale_id == sale_id));
+            let expected: &[Option<SaleState>] = match r.state {
+                LedgerState::Reserved => &[Some(SaleState::Reserved)],
+                LedgerState::Sold => &[Some(SaleState::Sold)],
+                // The sweep does not touch marks: a lapsed reservation mark reads as the
+                // unconfirmed sale; a late settlement may have made it a sale.
+                LedgerState::Unconfirmed => &[Some(SaleState::Reserved), Some(SaleState::Sold)],
+                LedgerState::RolledBack => &[Some(SaleState::Duplicate)],
+                LedgerState::Released => &[None],
+            };
+            match mark {
+                Some(m) if !expected.contains(&m.state) => problems.push(format!(
+                    "sale {sale_id} is {:?} in the ledger but its {:?} mark is {:?}",
+                    r.state, ident.kind, m.state
+                )),
+                Some(m) if &m.buyer != &r.buyer => {
+                    problems.push(format!("sale {sale_id}'s {:?} mark names buyer {}", ident.kind, m.buyer))
+                }
+                None if r.state != LedgerState::Released && !rules.erased.contains(&ident.hash) => problems
+                    .push(format!("sale {sale_id} ({:?}) has no mark under the ping's {:?}", r.state, ident.kind)),
+                _ => {}
+            }
+        }
+    }
+    for (hash, c) in &s.consumers {
+        for m in &c.marks {
+            if m.state == Some(SaleState::Reserved) && m.lease_until.is_none() {
+                problems.push(format!("reservation mark {} has no lease: it would count for ever", m.sale_id));
+            }
+            let orphan = !s.sales.contains_key(&m.sale_id);
+            if orphan && matches!(m.state, Some(SaleState::Sold | SaleState::Duplicate)) {
+                problems.push(format!("mark {} of {hash:?} is {:?} without a ledger entry", m.sale_id, m.state));
+            }
+        }
+    }
+}
+
+/// 3. Every counter is exactly what its standing sales took: each debit given back exactly
+/// once, never below zero, never past its limit.
+fn counters_are_exact(s: &Snapshot, problems: &mut Vec<String>) {
+    let mut expected: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for sale in s.sales.values() {
+        for d in &sale.debits {
+            let taken = match sale.record.state {
+                LedgerState::Reserved | LedgerState::Unconfirmed => d.amount,
+                LedgerState::Sold if d.is_money => d.amount.min(sale.record.price.minor()),
+                LedgerState::Sold => d.amount,
+                LedgerState::Released | LedgerState::RolledBack => 0,
+            };
+            let e = expected.entry(&d.key).or_insert((0, i64::MIN));
+            e.0 += taken;
+            e.1 = e.1.max(d.limit);
+        }
+    }
+    for (key, value) in &s.counters {
+        let (want, limit) = expected.get(key.as_str()).copied().unwrap_or((0, i64::MAX));
+        if *value != want {
+            problems.push(format!("counter {key} is {value}, its sales took {want}"));
+        }
+        if *value < 0 || *value > limit {
+            problems.push(format!("counter {key} is {value}, outside 0..={limit}"));
+        }
+    }
+}
+
+/// 4. A crash's effects are bounded: after a sweep no reservation is past its lease.
+fn crashes_are_bounded(s: &Snapshot, rules: &Rules<'_>, problems: &mut Vec<String>) {
+    let Some(swept_at) = rules.swept_at else { return };
+    for sale in s.sales.values() {
+        let r = &sale.record;
+        if r.state == LedgerState::Reserved && r.lease_until <= swept_at {
+            problems.push(format!("sale {} is still reserved after its lease and a sweep", r.sale_id));
+        }
+    }
+}
