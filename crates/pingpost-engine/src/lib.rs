@@ -34,7 +34,7 @@ use clock::Clock;
 use pingpost_core::config::{Config, Partner};
 use pingpost_core::identity::Sha256Hex;
 use pingpost_core::ids::PartnerId;
-use pingpost_store::Store;
+use pingpost_store::{Faults, Store};
 use stats::StatsSink;
 use std::sync::{Arc, RwLock};
 
@@ -48,6 +48,9 @@ pub struct EngineParts {
     pub clock: Arc<dyn Clock>,
     pub audit: Arc<dyn AuditSink>,
     pub stats: Arc<dyn StatsSink>,
+    /// Failpoints on every store call and the engine's own step boundaries (tests only;
+    /// `Faults::none()` in production).
+    pub faults: Faults,
 }
 
 pub struct Engine {
@@ -58,6 +61,7 @@ pub struct Engine {
     audit: Arc<dyn AuditSink>,
     stats: Arc<dyn StatsSink>,
     buyers: BuyerClient,
+    faults: Faults,
     /// Pings and posts under way, so shutdown can wait for them: the server runs each in a
     /// task of its own that outlives a client that hung up, and the process must not end it.
     in_flight: tokio_util::task::TaskTracker,
@@ -72,11 +76,12 @@ impl Engine {
     pub fn new(parts: EngineParts) -> Result<Self, reqwest::Error> {
         Ok(Engine {
             config: RwLock::new((parts.config_version, Arc::new(parts.config))),
-            store: Arc::new(pingpost_store::Timed::new(parts.store)),
+            store: Arc::new(pingpost_store::Timed::with_faults(parts.store, parts.faults.clone())),
             clock: parts.clock,
             audit: Arc::new(telemetry::CountedAudit::new(parts.audit)),
             stats: parts.stats,
             buyers: BuyerClient::new()?,
+            faults: parts.faults,
             in_flight: tokio_util::task::TaskTracker::new(),
             edits: tokio::sync::Mutex::new(()),
         })
@@ -125,9 +130,19 @@ impl Engine {
         self.in_flight.wait().await;
     }
 
-    /// Forgets dedup state no window can need any more; run periodically.
+    /// Forgets dedup state no window can need any more and turns reservations past their
+    /// lease into unconfirmed sales (reported as metrics); run periodically.
     pub async fn sweep(&self) -> Result<pingpost_store::SweepReport, EngineError> {
         let keep = self.config().longest_window().duration();
-        Ok(self.store.sweep(self.clock.now(), keep).await?)
+        let report = self.store.sweep(self.clock.now(), keep).await?;
+        telemetry::swept(&report);
+        if report.reservations_unconfirmed > 0 {
+            tracing::warn!(
+                count = report.reservations_unconfirmed,
+                unconfirmed = report.unconfirmed,
+                "reservations past their lease kept as unconfirmed sales; list them with GET /v1/admin/ledger?state=unconfirmed"
+            );
+        }
+        Ok(report)
     }
 }

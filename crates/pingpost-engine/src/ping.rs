@@ -12,7 +12,7 @@ use crate::{telemetry, Engine, EngineError};
 use futures_util::future::join_all;
 use pingpost_core::auction::{contract_price, rank, Bid};
 use pingpost_core::checkpoint::{counter_keys, eligible, screen, Candidate, Checkpoint};
-use pingpost_core::config::{Config, Offer, Pricing};
+use pingpost_core::config::{Config, Offer, Pricing, SaleMode};
 use pingpost_core::identity::{IdentKind, Identity};
 use pingpost_core::ids::{BuyerId, ContractId, PartnerId};
 use pingpost_core::lead::LeadFields;
@@ -37,6 +37,13 @@ pub struct PingRequest {
 /// minutes, and every remembered answer is memory in the store.
 const IDEMPOTENCY_KEEP: chrono::Duration = chrono::Duration::hours(1);
 
+/// How long a ping's vertical submission is pending: it turns other pings of the consumer
+/// away while the ping runs, and lapses unless the ping confirms it once answered. So a ping
+/// that failed (a frozen store, a dead engine, a reply lost) never turns its own retry away
+/// for longer than this, even when its release could not be stored. Far above any ping's
+/// own duration (its budget plus a few store calls bounded by their timeouts).
+pub const ADMISSION_LEASE: chrono::Duration = chrono::Duration::seconds(60);
+
 // The span carries the ping id into every log line of the ping. Its fields are filled only
 // with values known to be ours (a configured offer, a generated id): what a partner sends
 // may hold anything, a consumer's email included.
@@ -51,31 +58,31 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PingRequest) 
     if !allowed {
         return Err(EngineError::OfferNotAllowed(req.offer.clone()));
     }
-    let key = match &req.idempotency_key {
+    let (key, holder) = match &req.idempotency_key {
         None => return decide(engine, &config, partner, offer, &req, arrival, now).await,
         Some(k) => match claim_idempotency(engine, partner, k, &req, now).await? {
             Idempotency::Answered(first) => return Ok(first),
-            Idempotency::Proceed(key) => key,
+            Idempotency::Proceed { key, holder } => (key, holder),
         },
     };
     match decide(engine, &config, partner, offer, &req, arrival, now).await {
         Ok(answer) => {
             let stored = serde_json::to_vec(&answer).map_err(|e| EngineError::Corrupt(e.to_string()))?;
-            if let Err(e) = engine.store.complete_claim(key, stored, now, now + IDEMPOTENCY_KEEP).await {
+            if let Err(e) = engine.store.complete_claim(key, holder, stored, now, now + IDEMPOTENCY_KEEP).await {
                 tracing::warn!(ping_id = %answer.ping_id, error = %e, "idempotency answer not stored");
             }
             Ok(answer)
         }
         Err(e) => {
-            let _ = engine.store.abandon_claim(key).await;
+            let _ = engine.store.abandon_claim(key, holder).await;
             Err(e)
         }
     }
 }
 
 enum Idempotency {
-    /// Decide, then store the answer under this store key.
-    Proceed(String),
+    /// Decide, then store the answer under this store key, as its holder.
+    Proceed { key: String, holder: String },
     /// The key already has its answer.
     Answered(PingAnswer),
 }
@@ -97,14 +104,17 @@ async fn claim_idempotency(
         fp.update(i.kind.as_str().as_bytes());
         fp.update(i.hash.as_str().as_bytes());
     }
+    let holder = uuid::Uuid::new_v4().simple().to_string();
     let claim = ClaimRequest {
         key: store_key.clone(),
         fingerprint: hex::encode(fp.finalize()),
+        holder: holder.clone(),
         lease_until: now + chrono::Duration::seconds(30),
+        keep_until: now + IDEMPOTENCY_KEEP,
         now,
     };
     match engine.store.claim(claim).await? {
-        Claim::Claimed => Ok(Idempotency::Proceed(store_key)),
+        Claim::Claimed { .. } => Ok(Idempotency::Proceed { key: store_key, holder }),
         Claim::Done(bytes) => {
             serde_json::from_slice(&bytes).map(Idempotency::Answered).map_err(|e| EngineError::Corrupt(e.to_string()))
         }
@@ -143,6 +153,7 @@ async fn decide(
         window: vertical.dedup_window,
         ping_id: ping_id.clone(),
         now,
+        pending_until: now + ADMISSION_LEASE,
     };
     // Checkpoints 1-2 and the cap counters in parallel: two store calls, whatever the offer.
     let counters_call = async {
@@ -227,8 +238,13 @@ async fn decide(
         }
     };
     // Only a ping with bids can be posted, so only its record is kept: rejected pings (most
-    // of a dedup-heavy stream) cost no write and no memory.
-    if status == PingStatus::Accepted {
+    // of a dedup-heavy stream) cost no write and no memory. An admitted ping's submission is
+    // confirmed in the same breath, so it counts for the whole window once answered.
+    let admitted = reason.is_none() || reason == Some(RejectReason::NoBids);
+    let keep_record = async {
+        if status != PingStatus::Accepted {
+            return Ok(());
+        }
         let record = PingRecord {
             ping_id: ping_id.clone(),
             partner: partner.clone(),
@@ -239,12 +255,20 @@ async fn decide(
             bids: bids.clone(),
             created_at: now,
             expires_at,
+            slots: offer_slots(offer),
         };
         let bytes = serde_json::to_vec(&record).map_err(|e| EngineError::Corrupt(e.to_string()))?;
-        if let Err(e) = engine.store.put_blob(format!("ping:{ping_id}"), bytes, now, expires_at + RECORD_GRACE).await {
-            release(engine, admission).await;
-            return Err(e.into());
+        Ok(engine.store.put_blob(format!("ping:{ping_id}"), bytes, now, expires_at + RECORD_GRACE).await?)
+    };
+    let confirm = async {
+        if admitted {
+            engine.store.confirm_admission(admission.clone()).await?;
         }
+        Ok::<_, EngineError>(())
+    };
+    if let (Err(e), _) | (_, Err(e)) = tokio::join!(keep_record, confirm) {
+        release(engine, admission).await;
+        return Err(e);
     }
     // Counted only now that the answer stands: a ping that failed gave its reservation
     // back and will be counted when its retry is answered.
@@ -262,6 +286,14 @@ async fn decide(
     telemetry::ping_answered(&offer.id, &answer, decision);
     tracing::debug!(status = ?answer.status, reason = ?answer.reason, bids = answer.bids.len(), decision_us = answer.decision_us, "ping answered");
     Ok(answer)
+}
+
+/// How many standing sales a ping of the offer may have.
+fn offer_slots(offer: &Offer) -> u16 {
+    match offer.mode {
+        SaleMode::Multisell => offer.max_buyers.max(1),
+        SaleMode::Exclusive => 1,
+    }
 }
 
 /// Gives the vertical reservation back when the ping cannot be answered, so that the

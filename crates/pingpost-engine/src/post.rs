@@ -1,29 +1,39 @@
 //! A post: only the pinging partner, once, before expiry, for the consumer that was pinged.
-//! Each bid's contract is re-checked and its sale reserved atomically (window, caps, spend,
-//! balance) before the lead is delivered; the buyer's answer commits, releases or rolls the
-//! sale back. Exclusive offers fall through the ranking (waterfall); multisell offers fill
-//! up to `max_buyers`, delivering each round in parallel.
+//! Each bid's contract is re-checked and its sale reserved atomically (window, the ping's
+//! slots, caps, spend, balance) before the lead is delivered; the buyer's answer commits,
+//! releases or rolls the sale back. Exclusive offers fall through the ranking (waterfall);
+//! multisell offers fill up to `max_buyers`, delivering each round in parallel.
+//!
+//! The ledger is the post's journal: a sale's entry is written (under an id fixed per ping
+//! and bid) before its lead leaves, so a post resumed by another node — its first holder
+//! died, or its answer could not be stored — reads what was tried and continues from there:
+//! it never delivers a bid twice, and an attempt that may have reached its buyer keeps its
+//! slot as an `unconfirmed` sale.
 
 use crate::audit::AuditEntry;
 use crate::buyer::client::{CallKind, Target};
 use crate::buyer::protocol::{classify_post, post_request};
 use crate::buyer::PostOutcome;
-use crate::records::{Attempt, AttemptOutcome, PingRecord, PostAnswer, PostStatus, Sale, RECORD_GRACE};
+use crate::records::{Attempt, AttemptOutcome, PingRecord, PostAnswer, PostStatus, Sale, SaleStatus, RECORD_GRACE};
 use crate::stats::PostFacts;
 use crate::{telemetry, Engine, EngineError};
 use futures_util::future::join_all;
 use pingpost_core::auction::Bid;
 use pingpost_core::caps::sale_debits;
 use pingpost_core::checkpoint::Checkpoint;
-use pingpost_core::config::{Config, ContractStatus, SaleMode};
+use pingpost_core::config::{Config, ContractStatus};
 use pingpost_core::filter::matches_all;
 use pingpost_core::identity::{Identity, Sha256Hex};
 use pingpost_core::ids::PartnerId;
 use pingpost_core::lead::LeadFields;
 use pingpost_core::money::Money;
 use pingpost_core::Timestamp;
-use pingpost_store::{Claim, ClaimRequest, LedgerState, ReserveOutcome, SaleRecord, SaleReservation, StoreError};
+use pingpost_store::{
+    Claim, ClaimRequest, LedgerQuery, LedgerState, ReserveOutcome, SaleEnd, SaleRecord, SaleReservation, Settlement,
+    StoreError,
+};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -40,6 +50,9 @@ pub struct PostRequest {
 
 /// Slack on top of the buyers' own timeouts before a post's claim may be taken over.
 const LEASE_SLACK: chrono::Duration = chrono::Duration::seconds(30);
+/// How often a store call whose outcome matters is sent before the post gives up: each is
+/// safe to re-send, and a re-send after a lost reply learns what the first one did.
+const STORE_TRIES: usize = 3;
 
 // The span carries the ping id into every log line of the post. It is filled from the ping's
 // record once found, never from the request: a partner may send anything as a ping id.
@@ -64,24 +77,33 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
     let config = engine.config();
     let lease: i64 = bids.iter().filter_map(|b| config.buyers.get(&b.buyer)).map(|b| i64::from(b.timeout_ms)).sum();
     let key = format!("post:{}", record.ping_id);
+    let holder = uuid::Uuid::new_v4().simple().to_string();
+    let keep_until = record.expires_at + RECORD_GRACE;
     let claim = ClaimRequest {
         key: key.clone(),
         fingerprint: record.ping_id.clone(),
+        holder: holder.clone(),
         lease_until: now + chrono::Duration::milliseconds(lease) + LEASE_SLACK,
+        keep_until,
         now,
     };
-    match engine.store.claim(claim).await? {
-        Claim::Claimed => {}
+    let resumed = match engine.store.claim(claim).await? {
+        Claim::Claimed { resumed } => resumed,
         Claim::Done(bytes) => return serde_json::from_slice(&bytes).map_err(|e| EngineError::Corrupt(e.to_string())),
         Claim::InFlight | Claim::Mismatch => {
             return Err(EngineError::InFlight("a post of this ping is already in flight"))
         }
-    }
-    if now >= record.expires_at {
-        let _ = engine.store.abandon_claim(key).await;
-        return Err(EngineError::PingExpired(record.ping_id));
-    }
-    match deliver(engine, &config, &record, &req, bids).await {
+    };
+    let post = Post { engine, config: &config, record: &record, req: &req, holder: &holder, resumed };
+    let result = match post.journal().await {
+        Ok(journal) if journal.is_empty() && now >= record.expires_at => {
+            Err(EngineError::PingExpired(record.ping_id.clone()).into())
+        }
+        // An expired ping's post is not tried again, but what earlier attempts did stands.
+        Ok(journal) => post.deliver(bids, journal, now < record.expires_at).await,
+        Err(e) => Err(EngineError::from(e).into()),
+    };
+    match result {
         Ok(answer) => {
             // Counted once, with the answer a repeated post will be given unchanged.
             let facts = PostFacts { at: engine.now(), partner, vertical: &record.vertical, answer: &answer };
@@ -90,19 +112,36 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
             tracing::debug!(status = ?answer.status, sales = answer.sales.len(), attempts = answer.attempts.len(), "post answered");
             match serde_json::to_vec(&answer) {
                 Ok(stored) => {
-                    let keep_until = record.expires_at + RECORD_GRACE;
-                    if let Err(e) = engine.store.complete_claim(key, stored, engine.now(), keep_until).await {
-                        tracing::error!(ping_id = %record.ping_id, error = %e, "post answer not stored; the claim's lease keeps repeats out");
+                    if let Err(e) = engine.store.complete_claim(key, holder, stored, engine.now(), keep_until).await {
+                        // A repeat then resumes from the ledger once the lease runs out, and
+                        // finds these sales there: it never sells again.
+                        tracing::error!(ping_id = %record.ping_id, error = %e, "post answer not stored; a repeat resumes from the ledger");
                     }
                 }
                 Err(e) => tracing::error!(ping_id = %record.ping_id, error = %e, "post answer not serializable"),
             }
             Ok(answer)
         }
-        Err(e) => {
-            let _ = engine.store.abandon_claim(key).await;
-            Err(e)
+        Err(Failed { error, in_doubt }) => {
+            // A reservation whose outcome is unknown keeps the claim until its lease runs
+            // out, so that a repeat finds it settled (or lapsed) rather than in flight.
+            if !in_doubt {
+                let _ = engine.store.abandon_claim(key, holder).await;
+            }
+            Err(error)
         }
+    }
+}
+
+/// A post that failed; `in_doubt` when a reservation it made may stand.
+struct Failed {
+    error: EngineError,
+    in_doubt: bool,
+}
+
+impl From<EngineError> for Failed {
+    fn from(error: EngineError) -> Self {
+        Failed { error, in_doubt: false }
     }
 }
 
@@ -139,60 +178,24 @@ fn chosen_bids(record: &PingRecord, bid_ids: Option<&[String]>) -> Result<Vec<Bi
     Ok(record.bids.iter().filter(|b| ids.contains(&b.bid_id)).cloned().collect())
 }
 
-async fn deliver(
-    engine: &Engine,
-    config: &Config,
-    record: &PingRecord,
-    req: &PostRequest,
-    bids: Vec<Bid>,
-) -> Result<PostAnswer, EngineError> {
-    let target = match config.offers.get(&record.offer) {
-        Some(o) if o.mode == SaleMode::Multisell => usize::from(o.max_buyers),
-        _ => 1,
-    };
-    let mut queue = bids.into_iter();
-    let mut sales: Vec<Sale> = Vec::new();
-    let mut attempts: Vec<Attempt> = Vec::new();
-    let mut store_failure: Option<StoreError> = None;
-    let mut delivered = false;
-    while sales.len() < target && store_failure.is_none() {
-        let round: Vec<Bid> = queue.by_ref().take(target - sales.len()).collect();
-        if round.is_empty() {
-            break;
-        }
-        let tries = round.iter().map(|bid| attempt(engine, config, record, req, bid));
-        for (bid, result) in round.iter().zip(join_all(tries).await) {
-            let (outcome, reason) = match result {
-                Ok(Tried { sale, outcome, reason }) => {
-                    sales.extend(sale);
-                    delivered |= outcome != AttemptOutcome::Skipped;
-                    (outcome, reason)
-                }
-                Err(e) => {
-                    store_failure = Some(e);
-                    (AttemptOutcome::Error, Some("store_unavailable".to_string()))
-                }
-            };
-            attempts.push(Attempt { buyer: bid.buyer.clone(), contract: bid.contract.clone(), outcome, reason });
-        }
-    }
-    // A store failure before any delivery is the request's failure (503, retry-able); after
-    // a delivery it is reported in the attempts, because the delivery did happen.
-    if let Some(e) = store_failure {
-        if !delivered {
-            return Err(e.into());
-        }
-    }
-    let total = sales.iter().fold(Money::ZERO, |acc, s| acc.saturating_add(s.price));
-    Ok(PostAnswer {
-        ping_id: record.ping_id.clone(),
-        status: if sales.is_empty() { PostStatus::Unsold } else { PostStatus::Sold },
-        sales,
-        attempts,
-        total_price: total,
-    })
+/// One post attempt: the claim's holder walking the ping's bids.
+struct Post<'a> {
+    engine: &'a Engine,
+    config: &'a Config,
+    record: &'a PingRecord,
+    req: &'a PostRequest,
+    holder: &'a str,
+    /// An earlier holder had the claim: what it did is in the ledger.
+    resumed: bool,
 }
 
+/// The sale of a bid: one id per (ping, contract), the same on every attempt of the post,
+/// so every store step recognises an earlier attempt's work by it.
+fn sale_id(bid: &Bid) -> String {
+    bid.bid_id.clone()
+}
+
+/// What became of one bid.
 struct Tried {
     sale: Option<Sale>,
     outcome: AttemptOutcome,
@@ -203,101 +206,258 @@ fn skipped(reason: &str) -> Tried {
     Tried { sale: None, outcome: AttemptOutcome::Skipped, reason: Some(reason.into()) }
 }
 
-async fn attempt(
-    engine: &Engine,
-    config: &Config,
-    record: &PingRecord,
-    req: &PostRequest,
-    bid: &Bid,
-) -> Result<Tried, StoreError> {
-    let now = engine.clock.now();
-    let (Some(contract), Some(buyer)) = (config.contracts.get(&bid.contract), config.buyers.get(&bid.buyer)) else {
-        return Ok(skipped("contract_unavailable"));
-    };
-    if contract.status != ContractStatus::Active {
-        return Ok(skipped("contract_paused"));
+impl Post<'_> {
+    /// What earlier attempts of this post recorded, by sale id; nothing for a first attempt.
+    async fn journal(&self) -> Result<HashMap<String, SaleRecord>, StoreError> {
+        if !self.resumed {
+            return Ok(HashMap::new());
+        }
+        let entries = self.engine.store.ledger(LedgerQuery::Ping(self.record.ping_id.clone())).await?;
+        Ok(entries.into_iter().map(|e| (e.sale_id.clone(), e)).collect())
     }
-    if !matches_all(&contract.filters, &req.fields) {
-        return Ok(skipped("filtered"));
+
+    async fn deliver(
+        &self,
+        bids: Vec<Bid>,
+        journal: HashMap<String, SaleRecord>,
+        may_deliver: bool,
+    ) -> Result<PostAnswer, Failed> {
+        let target = usize::from(self.record.slots.max(1));
+        let mut queue = bids.into_iter();
+        let mut sales: Vec<Sale> = Vec::new();
+        let mut attempts: Vec<Attempt> = Vec::new();
+        let mut failure: Option<Failed> = None;
+        let mut delivered = false;
+        while sales.len() < target && failure.is_none() {
+            let round: Vec<Bid> = queue.by_ref().take(target - sales.len()).collect();
+            if round.is_empty() {
+                break;
+            }
+            let tries = round.iter().map(|bid| async {
+                match journal.get(&sale_id(bid)) {
+                    Some(entry) => Ok(self.from_journal(bid, entry).await),
+                    None if may_deliver => self.attempt(bid).await,
+                    None => Ok(skipped("ping_expired")),
+                }
+            });
+            for (bid, result) in round.iter().zip(join_all(tries).await) {
+                let (outcome, reason) = match result {
+                    Ok(Tried { sale, outcome, reason }) => {
+                        sales.extend(sale);
+                        delivered |= !matches!(outcome, AttemptOutcome::Skipped);
+                        (outcome, reason)
+                    }
+                    Err(f) => {
+                        failure = Some(f);
+                        (AttemptOutcome::Error, Some("store_unavailable".to_string()))
+                    }
+                };
+                attempts.push(Attempt { buyer: bid.buyer.clone(), contract: bid.contract.clone(), outcome, reason });
+            }
+        }
+        // A store failure before any delivery is the request's failure (503, retry-able); after
+        // a delivery it is reported in the attempts, because the delivery did happen.
+        if let Some(f) = failure {
+            if !delivered {
+                return Err(f);
+            }
+        }
+        let total = sales.iter().fold(Money::ZERO, |acc, s| acc.saturating_add(s.price));
+        Ok(PostAnswer {
+            ping_id: self.record.ping_id.clone(),
+            status: if sales.is_empty() { PostStatus::Unsold } else { PostStatus::Sold },
+            sales,
+            attempts,
+            total_price: total,
+        })
     }
-    if contract.schedule.as_ref().is_some_and(|s| !s.is_open(now)) {
-        return Ok(skipped("out_of_schedule"));
-    }
-    let sale_id = uuid::Uuid::new_v4().simple().to_string();
-    let timeout = Duration::from_millis(u64::from(buyer.timeout_ms));
-    let reservation = SaleReservation {
-        idents: req.identity.idents(),
-        window: contract.dedup.enabled.then_some(contract.dedup.window),
-        debits: sale_debits(contract, buyer, bid.price, now),
-        lease_until: now + chrono::Duration::milliseconds(i64::from(buyer.timeout_ms)) + LEASE_SLACK,
-        record: SaleRecord {
-            sale_id: sale_id.clone(),
-            ping_id: record.ping_id.clone(),
-            partner: record.partner.clone(),
-            offer: record.offer.clone(),
-            vertical: record.vertical.clone(),
+
+    /// A bid an earlier attempt of this post already tried: its ledger entry says what became
+    /// of it, and nothing is delivered again. A settled entry's marks are settled again (a
+    /// crash may have come between the ledger and the marks); re-sending is harmless.
+    async fn from_journal(&self, bid: &Bid, entry: &SaleRecord) -> Tried {
+        let sale = |status| Sale {
+            sale_id: entry.sale_id.clone(),
             buyer: bid.buyer.clone(),
             contract: bid.contract.clone(),
-            price: bid.price,
-            reserved_at: now,
-            state: LedgerState::Reserved,
-        },
-    };
-    match engine.store.reserve_sale(reservation).await? {
-        ReserveOutcome::Reserved => {}
-        ReserveOutcome::AlreadyBought { matched, prior_at } => {
-            engine.audit.record(vec![audit(
-                record,
-                bid,
-                now,
-                Checkpoint::ContractDuplicate,
-                Some(matched),
-                Some(prior_at),
-            )]);
-            return Ok(skipped("contract_duplicate"));
+            price: entry.price,
+            status,
+        };
+        let end = match entry.state {
+            LedgerState::Sold => Some(SaleEnd::Sold { final_price: entry.price }),
+            LedgerState::RolledBack => Some(SaleEnd::RolledBack),
+            LedgerState::Released => Some(SaleEnd::Released { reason: entry.reason.clone().unwrap_or_default() }),
+            LedgerState::Reserved | LedgerState::Unconfirmed => None,
+        };
+        if let Some(end) = end {
+            if let Err(e) = self.engine.store.settle_sale(self.settlement(bid, end, self.engine.now())).await {
+                tracing::warn!(sale_id = %entry.sale_id, error = %e, "marks of a settled sale not re-settled");
+            }
         }
-        ReserveOutcome::LimitReached { .. } => return Ok(skipped("cap_reached")),
+        match entry.state {
+            LedgerState::Sold => {
+                Tried { sale: Some(sale(SaleStatus::Sold)), outcome: AttemptOutcome::Accepted, reason: None }
+            }
+            LedgerState::Reserved | LedgerState::Unconfirmed => {
+                Tried { sale: Some(sale(SaleStatus::Unconfirmed)), outcome: AttemptOutcome::Unconfirmed, reason: None }
+            }
+            LedgerState::RolledBack => Tried { sale: None, outcome: AttemptOutcome::Duplicate, reason: None },
+            LedgerState::Released => match entry.reason.as_deref() {
+                Some("rejected") => Tried { sale: None, outcome: AttemptOutcome::Rejected, reason: None },
+                Some(code) => Tried { sale: None, outcome: AttemptOutcome::Error, reason: Some(code.to_string()) },
+                None => Tried { sale: None, outcome: AttemptOutcome::Error, reason: Some("store_unavailable".into()) },
+            },
+        }
     }
-    let body = post_request(&record.ping_id, &sale_id, bid.price, &req.lead);
-    let to = Target { kind: CallKind::Post, buyer: &bid.buyer, url: &buyer.post_url };
-    let outcome = match engine.buyers.post_json(to, &body, timeout, Instant::now() + timeout).await {
-        Ok((status, answer)) => classify_post(&buyer.response, status, &answer),
-        Err(e) => {
-            tracing::debug!(ping_id = %record.ping_id, buyer = %bid.buyer, error = %e, "post delivery failed");
-            PostOutcome::Error(e.code().to_string())
-        }
-    };
-    let settled_at = engine.clock.now();
-    let tried = match &outcome {
-        PostOutcome::Accepted { reported_price } => {
-            // A buyer may report paying less than its bid, never more.
-            let price = reported_price.filter(|p| *p <= bid.price).unwrap_or(bid.price);
-            settle(engine.store.commit_sale(sale_id.clone(), price, settled_at).await, &sale_id);
-            let sale = Sale { sale_id, buyer: bid.buyer.clone(), contract: bid.contract.clone(), price };
-            Tried { sale: Some(sale), outcome: AttemptOutcome::Accepted, reason: None }
-        }
-        PostOutcome::Duplicate => {
-            settle(engine.store.rollback_sale(sale_id.clone(), settled_at).await, &sale_id);
-            engine.audit.record(vec![audit(record, bid, settled_at, Checkpoint::PostDuplicate, None, None)]);
-            Tried { sale: None, outcome: AttemptOutcome::Duplicate, reason: None }
-        }
-        PostOutcome::Rejected => {
-            settle(engine.store.release_sale(sale_id.clone()).await, &sale_id);
-            Tried { sale: None, outcome: AttemptOutcome::Rejected, reason: None }
-        }
-        PostOutcome::Error(why) => {
-            settle(engine.store.release_sale(sale_id.clone()).await, &sale_id);
-            Tried { sale: None, outcome: AttemptOutcome::Error, reason: Some(why.clone()) }
-        }
-    };
-    Ok(tried)
-}
 
-/// A settlement the store could not record stays a reservation; when its lease runs out the
-/// store keeps it as an unconfirmed sale (counted for dedup and caps, flagged in the ledger).
-fn settle(result: Result<(), StoreError>, sale_id: &str) {
-    if let Err(e) = result {
-        tracing::error!(%sale_id, error = %e, "sale settlement not recorded; it will be kept as unconfirmed");
+    fn settlement(&self, bid: &Bid, end: SaleEnd, at: Timestamp) -> Settlement {
+        Settlement {
+            sale_id: sale_id(bid),
+            ping_id: self.record.ping_id.clone(),
+            buyer: bid.buyer.clone(),
+            idents: self.record.idents(),
+            end,
+            at,
+        }
+    }
+
+    async fn attempt(&self, bid: &Bid) -> Result<Tried, Failed> {
+        let engine = self.engine;
+        let now = engine.clock.now();
+        let (Some(contract), Some(buyer)) =
+            (self.config.contracts.get(&bid.contract), self.config.buyers.get(&bid.buyer))
+        else {
+            return Ok(skipped("contract_unavailable"));
+        };
+        if contract.status != ContractStatus::Active {
+            return Ok(skipped("contract_paused"));
+        }
+        if !matches_all(&contract.filters, &self.req.fields) {
+            return Ok(skipped("filtered"));
+        }
+        if contract.schedule.as_ref().is_some_and(|s| !s.is_open(now)) {
+            return Ok(skipped("out_of_schedule"));
+        }
+        let record = &self.record;
+        let timeout = Duration::from_millis(u64::from(buyer.timeout_ms));
+        let reservation = SaleReservation {
+            idents: record.idents(),
+            window: contract.dedup.enabled.then_some(contract.dedup.window),
+            debits: sale_debits(contract, buyer, bid.price, now),
+            slots: record.slots,
+            record: SaleRecord {
+                sale_id: sale_id(bid),
+                ping_id: record.ping_id.clone(),
+                partner: record.partner.clone(),
+                offer: record.offer.clone(),
+                vertical: record.vertical.clone(),
+                buyer: bid.buyer.clone(),
+                contract: bid.contract.clone(),
+                price: bid.price,
+                reserved_at: now,
+                state: LedgerState::Reserved,
+                holder: self.holder.to_string(),
+                lease_until: now + chrono::Duration::milliseconds(i64::from(buyer.timeout_ms)) + LEASE_SLACK,
+                reason: None,
+            },
+        };
+        match self.reserve(bid, reservation).await? {
+            ReserveOutcome::Reserved => {}
+            // Our own reservation, answered again to a re-sent call: not delivered yet.
+            ReserveOutcome::Existing(e) if e.holder == self.holder && e.state == LedgerState::Reserved => {}
+            ReserveOutcome::Existing(e) => return Ok(self.from_journal(bid, &e).await),
+            ReserveOutcome::AlreadyBought { matched, prior_at } => {
+                engine.audit.record(vec![audit(
+                    record,
+                    bid,
+                    now,
+                    Checkpoint::ContractDuplicate,
+                    Some(matched),
+                    Some(prior_at),
+                )]);
+                return Ok(skipped("contract_duplicate"));
+            }
+            ReserveOutcome::LimitReached { .. } => return Ok(skipped("cap_reached")),
+            ReserveOutcome::SlotsTaken => return Ok(skipped("slots_taken")),
+        }
+        let sale_id = sale_id(bid);
+        let body = post_request(&record.ping_id, &sale_id, bid.price, &self.req.lead);
+        let to = Target { kind: CallKind::Post, buyer: &bid.buyer, url: &buyer.post_url };
+        let outcome = match engine.buyers.post_json(to, &body, timeout, Instant::now() + timeout).await {
+            Ok((status, answer)) => classify_post(&buyer.response, status, &answer),
+            Err(e) => {
+                tracing::debug!(ping_id = %record.ping_id, buyer = %bid.buyer, error = %e, "post delivery failed");
+                PostOutcome::Error(e.code().to_string())
+            }
+        };
+        engine.faults.crash_point("post.delivered");
+        let settled_at = engine.clock.now();
+        let (end, tried) = match &outcome {
+            PostOutcome::Accepted { reported_price } => {
+                // A buyer may report paying less than its bid, never more.
+                let price = reported_price.filter(|p| *p <= bid.price).unwrap_or(bid.price);
+                let sale = Sale {
+                    sale_id: sale_id.clone(),
+                    buyer: bid.buyer.clone(),
+                    contract: bid.contract.clone(),
+                    price,
+                    status: SaleStatus::Sold,
+                };
+                let tried = Tried { sale: Some(sale), outcome: AttemptOutcome::Accepted, reason: None };
+                (SaleEnd::Sold { final_price: price }, tried)
+            }
+            PostOutcome::Duplicate => {
+                engine.audit.record(vec![audit(record, bid, settled_at, Checkpoint::PostDuplicate, None, None)]);
+                (SaleEnd::RolledBack, Tried { sale: None, outcome: AttemptOutcome::Duplicate, reason: None })
+            }
+            PostOutcome::Rejected => (
+                SaleEnd::Released { reason: "rejected".into() },
+                Tried { sale: None, outcome: AttemptOutcome::Rejected, reason: None },
+            ),
+            PostOutcome::Error(why) => (
+                SaleEnd::Released { reason: why.clone() },
+                Tried { sale: None, outcome: AttemptOutcome::Error, reason: Some(why.clone()) },
+            ),
+        };
+        if let Err(e) = self.settle(bid, end, settled_at).await {
+            // The reservation stays; when its lease runs out the sweep keeps it as an
+            // unconfirmed sale (counted for dedup, caps and the ping's slot).
+            tracing::error!(%sale_id, error = %e, "sale settlement not recorded; it will be kept as unconfirmed");
+        }
+        Ok(tried)
+    }
+
+    /// Reserves, re-sending on a store error (each send recognises an earlier one by the sale
+    /// id). If every send fails, whether the reservation stands is unknown: the sale is given
+    /// up with a release, whose tombstones also fence a reservation still on its way, and the
+    /// post fails without delivering.
+    async fn reserve(&self, bid: &Bid, reservation: SaleReservation) -> Result<ReserveOutcome, Failed> {
+        let mut last = None;
+        for _ in 0..STORE_TRIES {
+            match self.engine.store.reserve_sale(reservation.clone()).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(e) => last = Some(e),
+            }
+        }
+        let error = last.unwrap_or_else(|| StoreError::Unavailable("no reservation attempt".into()));
+        let give_up = SaleEnd::Released { reason: "store_unavailable".into() };
+        let released = self.settle(bid, give_up, self.engine.now()).await.is_ok();
+        if !released {
+            tracing::error!(sale_id = %sale_id(bid), "reservation in doubt and not released; it lapses with its lease");
+        }
+        Err(Failed { error: error.into(), in_doubt: !released })
+    }
+
+    async fn settle(&self, bid: &Bid, end: SaleEnd, at: Timestamp) -> Result<Option<LedgerState>, StoreError> {
+        let settlement = self.settlement(bid, end, at);
+        let mut last = None;
+        for _ in 0..STORE_TRIES {
+            match self.engine.store.settle_sale(settlement.clone()).await {
+                Ok(state) => return Ok(state),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| StoreError::Unavailable("no settlement attempt".into())))
     }
 }
 

@@ -49,6 +49,25 @@ pub struct PingRecord {
     pub bids: Vec<Bid>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// How many standing sales the ping may have (1 exclusive, `max_buyers` multisell), fixed
+    /// at the ping so that an edit of the offer cannot change it between attempts.
+    #[serde(default = "one_slot")]
+    pub slots: u16,
+}
+
+fn one_slot() -> u16 {
+    1
+}
+
+impl PingRecord {
+    /// Every identifier of the ping: what a sale is reserved and settled under, whatever
+    /// the post repeated.
+    pub fn idents(&self) -> Vec<pingpost_core::identity::Ident> {
+        use pingpost_core::identity::{Ident, IdentKind};
+        let email = self.email.iter().map(|h| Ident { kind: IdentKind::Email, hash: h.clone() });
+        let phone = self.phone.iter().map(|h| Ident { kind: IdentKind::Phone, hash: h.clone() });
+        email.chain(phone).collect()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,12 +77,23 @@ pub enum PostStatus {
     Unsold,
 }
 
+/// Whether a sale is known to stand, or its outcome is unknown: an attempt whose engine died
+/// (or whose settlement could not be stored) after the lead may have left. Either way the
+/// sale takes its slot and no other buyer is tried for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaleStatus {
+    Sold,
+    Unconfirmed,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sale {
     pub sale_id: String,
     pub buyer: BuyerId,
     pub contract: ContractId,
     pub price: Money,
+    pub status: SaleStatus,
 }
 
 /// What became of one try to sell to one bid's contract: the buyer's answer, or `skipped`
@@ -76,6 +106,8 @@ pub enum AttemptOutcome {
     Duplicate,
     Error,
     Skipped,
+    /// An earlier attempt of this post (on a node that died) may have delivered the lead.
+    Unconfirmed,
 }
 
 /// One try to sell to one bid's contract; `reason` says why for `skipped` and `error`.

@@ -23,6 +23,15 @@ pub const POSTS_TOTAL: &str = "pingpost_posts_total";
 pub const POST_ATTEMPTS_TOTAL: &str = "pingpost_post_attempts_total";
 pub const SALES_TOTAL: &str = "pingpost_sales_total";
 pub const ROLLBACKS_TOTAL: &str = "pingpost_rollbacks_total";
+pub const SALES_UNCONFIRMED: &str = "pingpost_sales_unconfirmed";
+pub const SALES_UNCONFIRMED_TOTAL: &str = "pingpost_sales_unconfirmed_total";
+
+/// A sweep: reservations it found past their lease (their engine died, or their settlement
+/// was lost) and the unconfirmed sales in the ledger now. Operators alert on both.
+pub fn swept(report: &pingpost_store::SweepReport) {
+    metrics::counter!(SALES_UNCONFIRMED_TOTAL).increment(report.reservations_unconfirmed);
+    metrics::gauge!(SALES_UNCONFIRMED).set(report.unconfirmed as f64);
+}
 
 /// A ping answered (not a replayed idempotent answer): its decision time, its outcome and
 /// one bid per buyer that bid.
@@ -56,6 +65,7 @@ pub fn post_answered(offer: &OfferId, answer: &PostAnswer) {
             AttemptOutcome::Duplicate => "duplicate",
             AttemptOutcome::Error => "error",
             AttemptOutcome::Skipped => "skipped",
+            AttemptOutcome::Unconfirmed => "unconfirmed",
         };
         let buyer = a.buyer.to_string();
         metrics::counter!(POST_ATTEMPTS_TOTAL, "offer" => offer.clone(), "buyer" => buyer.clone(), "outcome" => outcome)

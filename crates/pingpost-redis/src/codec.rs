@@ -59,17 +59,58 @@ pub fn decode_idents(text: &str) -> Result<Vec<Ident>, StoreError> {
         .collect()
 }
 
-fn sale_state(code: &str) -> Result<SaleState, StoreError> {
+fn sale_state(code: &str) -> Result<Option<SaleState>, StoreError> {
     match code {
-        "R" => Ok(SaleState::Reserved),
-        "S" => Ok(SaleState::Sold),
-        "D" => Ok(SaleState::Duplicate),
+        "R" => Ok(Some(SaleState::Reserved)),
+        "S" => Ok(Some(SaleState::Sold)),
+        "D" => Ok(Some(SaleState::Duplicate)),
+        "X" => Ok(None),
         other => Err(corrupt(format!("sale mark state {other:?}"))),
     }
 }
 
-/// A consumer-hash field written by the scripts: `s:<sale>` = `<at>|<state>|<buyer>`,
-/// `d:<buyer>` = `<at>`. Other fields are not history.
+/// A sale mark's value: `<at>|<state>|<lease until>|<holder>|<buyer>` (lease and holder empty
+/// once settled; the buyer last, as it may hold the separator). State `None` is a released
+/// sale's tombstone.
+pub struct StoredMark<'a> {
+    pub at: Timestamp,
+    pub state: Option<SaleState>,
+    pub lease_until: Option<Timestamp>,
+    pub buyer: &'a str,
+}
+
+pub fn decode_mark(value: &str) -> Result<StoredMark<'_>, StoreError> {
+    let mut parts = value.splitn(5, '|');
+    let (Some(at), Some(state), Some(lease), Some(_holder), Some(buyer)) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(corrupt("sale mark"));
+    };
+    let lease_until = if lease.is_empty() { None } else { Some(parse_ms(lease)?) };
+    Ok(StoredMark { at: parse_ms(at)?, state: sale_state(state)?, lease_until, buyer })
+}
+
+/// A vertical mark's value: `<at>|<ping>|<pending until, or empty once confirmed>`.
+pub struct StoredVertical<'a> {
+    pub at: Timestamp,
+    pub ping_id: &'a str,
+    pub pending_until: Option<Timestamp>,
+}
+
+pub fn decode_vertical(value: &str) -> Result<StoredVertical<'_>, StoreError> {
+    let mut parts = value.splitn(3, '|');
+    let (Some(at), Some(ping_id), pending) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(corrupt("vertical mark"));
+    };
+    let pending_until = match pending {
+        None | Some("") => None,
+        Some(p) => Some(parse_ms(p)?),
+    };
+    Ok(StoredVertical { at: parse_ms(at)?, ping_id, pending_until })
+}
+
+/// A consumer-hash field written by the scripts: `s:<sale>` (see [`decode_mark`]),
+/// `d:<buyer>` = `<at>`. Other fields, and tombstones, are not history.
 pub enum HistoryField {
     Sale(SaleMark),
     Dq(DqMark),
@@ -77,15 +118,14 @@ pub enum HistoryField {
 
 pub fn decode_history_field(field: &str, value: &str, matched: IdentKind) -> Result<Option<HistoryField>, StoreError> {
     if field.starts_with("s:") {
-        let mut parts = value.splitn(3, '|');
-        let (Some(at), Some(state), Some(buyer)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(corrupt("sale mark"));
-        };
+        let m = decode_mark(value)?;
+        let Some(state) = m.state else { return Ok(None) };
         return Ok(Some(HistoryField::Sale(SaleMark {
-            buyer: BuyerId::new(buyer),
+            buyer: BuyerId::new(m.buyer),
             matched,
-            at: parse_ms(at)?,
-            state: sale_state(state)?,
+            at: m.at,
+            state,
+            lease_until: m.lease_until,
         })));
     }
     if let Some(buyer) = field.strip_prefix("d:") {
@@ -104,7 +144,7 @@ pub fn ledger_code(state: LedgerState) -> &'static str {
     }
 }
 
-fn ledger_state(code: &str) -> Result<LedgerState, StoreError> {
+pub fn ledger_state(code: &str) -> Result<LedgerState, StoreError> {
     [LedgerState::Reserved, LedgerState::Sold, LedgerState::Released, LedgerState::RolledBack, LedgerState::Unconfirmed]
         .into_iter()
         .find(|s| ledger_code(*s) == code)
@@ -122,6 +162,8 @@ struct StoredRecord {
     buyer: BuyerId,
     contract: ContractId,
     reserved_at_ms: i64,
+    holder: String,
+    lease_until_ms: i64,
 }
 
 pub fn encode_record(r: &SaleRecord) -> Result<String, StoreError> {
@@ -134,12 +176,14 @@ pub fn encode_record(r: &SaleRecord) -> Result<String, StoreError> {
         buyer: r.buyer.clone(),
         contract: r.contract.clone(),
         reserved_at_ms: ms(r.reserved_at),
+        holder: r.holder.clone(),
+        lease_until_ms: ms(r.lease_until),
     };
     serde_json::to_string(&stored).map_err(corrupt)
 }
 
-/// A ledger entry from its `rec`, `price` and `st` fields.
-pub fn decode_record(rec: &str, price: &str, state: &str) -> Result<SaleRecord, StoreError> {
+/// A ledger entry from its `rec`, `price`, `st` and `reason` fields.
+pub fn decode_record(rec: &str, price: &str, state: &str, reason: &str) -> Result<SaleRecord, StoreError> {
     let s: StoredRecord = serde_json::from_str(rec).map_err(corrupt)?;
     Ok(SaleRecord {
         sale_id: s.sale_id,
@@ -152,6 +196,9 @@ pub fn decode_record(rec: &str, price: &str, state: &str) -> Result<SaleRecord, 
         price: Money::from_minor(price.parse().map_err(|_| corrupt("ledger price"))?),
         reserved_at: from_ms(s.reserved_at_ms)?,
         state: ledger_state(state)?,
+        holder: s.holder,
+        lease_until: from_ms(s.lease_until_ms)?,
+        reason: (!reason.is_empty()).then(|| reason.to_string()),
     })
 }
 
@@ -187,7 +234,7 @@ mod tests {
 
     #[test]
     fn a_sale_mark_keeps_a_buyer_id_containing_the_separator() {
-        let f = decode_history_field("s:x", "1000|S|odd|buyer", IdentKind::Email).ok().flatten();
+        let f = decode_history_field("s:x", "1000|S|||odd|buyer", IdentKind::Email).ok().flatten();
         let Some(HistoryField::Sale(m)) = f else { panic!("sale mark expected") };
         assert_eq!((m.buyer.as_str(), m.state), ("odd|buyer", SaleState::Sold));
     }

@@ -35,6 +35,17 @@ impl Keys {
         format!("{}:{{ledger}}:leases", self.ns)
     }
 
+    /// Hash: one ping's sales, `<sale id>` = `<1 standing | 0 not>|<buyer>`: its post's
+    /// journal and its slots.
+    pub fn ping_sales(&self, ping_id: &str) -> String {
+        format!("{}:{{ledger}}:ping:{ping_id}", self.ns)
+    }
+
+    /// Sorted set: unconfirmed sales' entry keys, by when they became unconfirmed.
+    pub fn unconfirmed(&self) -> String {
+        format!("{}:{{ledger}}:unconfirmed", self.ns)
+    }
+
     /// String (integer): a cap, spend or balance counter.
     pub fn counter(&self, key: &str) -> String {
         format!("{}:{{ledger}}:ctr:{key}", self.ns)
@@ -89,7 +100,7 @@ mod tests {
         let h = Sha256Hex::digest("x");
         assert_eq!(tag(&k.suppressed(&h)), h.as_str());
         assert_eq!(tag(&k.consumer(&h)), h.as_str());
-        for key in [k.sale("s1"), k.leases(), k.counter("cap:c1:d:2026-11-22")] {
+        for key in [k.sale("s1"), k.leases(), k.counter("cap:c1:d:2026-11-22"), k.ping_sales("p"), k.unconfirmed()] {
             assert_eq!(tag(&key), "ledger");
         }
     }

@@ -16,12 +16,15 @@ pub mod audit;
 mod codec;
 mod conn;
 mod keys;
+mod sales;
 mod scripts;
+mod snapshot;
 mod stats;
 mod store;
 
 pub use audit::RedisAudit;
 pub use keys::Keys;
+pub use snapshot::snapshot;
 pub use stats::RedisStats;
 
 use conn::Conn;
@@ -46,6 +49,13 @@ pub struct RedisOptions {
     /// the longest window any contract can be given (365 days) and a day of slack, because
     /// an operator may lengthen a window and expects older events to count.
     pub retention: chrono::Duration,
+    /// Replicas every admission and reservation must reach (Redis's `WAIT`) before the
+    /// engine acts on it; 0 does not wait. See the README on what a failover can lose.
+    pub wait_replicas: u32,
+    /// How long such a write waits for its replicas before the request fails (503).
+    pub wait_timeout: Duration,
+    /// Failpoints at every script (tests only; see `pingpost_store::faults`).
+    pub faults: pingpost_store::Faults,
 }
 
 impl Default for RedisOptions {
@@ -56,6 +66,9 @@ impl Default for RedisOptions {
             connect_timeout: Duration::from_millis(500),
             response_timeout: Duration::from_millis(500),
             retention: pingpost_core::window::WindowDays::MAX.duration() + chrono::Duration::days(1),
+            wait_replicas: 0,
+            wait_timeout: Duration::from_millis(200),
+            faults: pingpost_store::Faults::none(),
         }
     }
 }

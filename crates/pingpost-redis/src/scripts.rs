@@ -5,6 +5,7 @@ use redis::Script;
 
 pub struct Scripts {
     pub admit: Script,
+    pub confirm_admission: Script,
     pub release_admission: Script,
     pub reserve_mark: Script,
     pub settle_mark: Script,
@@ -24,6 +25,7 @@ impl Scripts {
     pub fn new() -> Self {
         Scripts {
             admit: Script::new(include_str!("lua/admit.lua")),
+            confirm_admission: Script::new(include_str!("lua/confirm_admission.lua")),
             release_admission: Script::new(include_str!("lua/release_admission.lua")),
             reserve_mark: Script::new(include_str!("lua/reserve_mark.lua")),
             settle_mark: Script::new(include_str!("lua/settle_mark.lua")),

@@ -8,14 +8,11 @@ use futures_util::stream::{self, StreamExt};
 use pingpost_core::checkpoint::ConsumerHistory;
 use pingpost_core::identity::{Ident, Sha256Hex};
 use pingpost_core::ids::BuyerId;
-use pingpost_core::money::Money;
 use pingpost_core::Timestamp;
 use pingpost_store::*;
 use redis::{AsyncCommands, Value};
 use std::collections::HashMap;
 
-/// How many abandoned reservations one sweep script settles before the next call.
-const SWEEP_BATCH: usize = 256;
 /// How many single-key commands run at once in bulk operations (suppression lists) on a
 /// cluster, where each key may live on another node.
 const BULK_CONCURRENCY: usize = 256;
@@ -35,7 +32,7 @@ enum IdentAdmission {
 
 /// The request's identifiers without repeats, in the request's order (email before phone):
 /// the fixed order every multi-slot operation takes them in.
-fn distinct(idents: &[Ident]) -> Vec<Ident> {
+pub(crate) fn distinct(idents: &[Ident]) -> Vec<Ident> {
     let mut out: Vec<Ident> = Vec::with_capacity(idents.len());
     for i in idents {
         if !out.iter().any(|o| o.hash == i.hash) {
@@ -62,7 +59,7 @@ fn distinct_hashes(hashes: &[Sha256Hex]) -> (Vec<&Sha256Hex>, Vec<usize>) {
     (distinct, index)
 }
 
-fn text(reply: &[Vec<u8>], i: usize) -> Result<&str, StoreError> {
+pub(crate) fn text(reply: &[Vec<u8>], i: usize) -> Result<&str, StoreError> {
     reply.get(i).and_then(|b| std::str::from_utf8(b).ok()).ok_or_else(|| corrupt("script reply"))
 }
 
@@ -117,12 +114,39 @@ impl RedisStore {
         values.into_iter().map(read).collect()
     }
 
-    fn retention_ms(&self) -> i64 {
+    pub(crate) fn retention_ms(&self) -> i64 {
         self.opts.retention.num_milliseconds()
     }
 
-    async fn admit_ident(&self, ident: &Ident, req: &Admission, mode: &str) -> StoreResult<IdentAdmission> {
+    /// One script call under its failpoint (see `pingpost_store::faults`).
+    pub(crate) async fn step<T: redis::FromRedisValue>(
+        &self,
+        point: &'static str,
+        call: &redis::ScriptInvocation<'_>,
+    ) -> StoreResult<T> {
         let mut con = self.conn.clone();
+        self.opts.faults.step(point, self.run(call.invoke_async(&mut con))).await
+    }
+
+    /// With `--redis-wait-replicas N`, waits until N replicas have every write this
+    /// connection made so far (Redis's `WAIT`), so that a failover cannot lose the admission
+    /// or reservation the engine is about to act on. Fails like an unavailable store when
+    /// fewer replicas acknowledge in time.
+    pub(crate) async fn replicated(&self) -> StoreResult<()> {
+        let wanted = self.opts.wait_replicas;
+        if wanted == 0 {
+            return Ok(());
+        }
+        let mut con = self.conn.clone();
+        let timeout = u64::try_from(self.opts.wait_timeout.as_millis()).unwrap_or(u64::MAX);
+        let acked: i64 = self.run(redis::cmd("WAIT").arg(wanted).arg(timeout).query_async(&mut con)).await?;
+        if acked < i64::from(wanted) {
+            return Err(StoreError::Unavailable(format!("only {acked} of {wanted} replicas acknowledged the write")));
+        }
+        Ok(())
+    }
+
+    async fn admit_ident(&self, ident: &Ident, req: &Admission, mode: &str) -> StoreResult<IdentAdmission> {
         let mut call = self.scripts.admit.key(self.keys.suppressed(&ident.hash));
         call.key(self.keys.consumer(&ident.hash))
             .arg(mode)
@@ -130,13 +154,16 @@ impl RedisStore {
             .arg(ms(req.now))
             .arg(req.window.duration().num_milliseconds())
             .arg(&req.ping_id)
-            .arg(self.retention_ms());
-        let reply: Vec<Vec<u8>> = self.run(call.invoke_async(&mut con)).await?;
+            .arg(self.retention_ms())
+            .arg(ms(req.pending_until));
+        let point = per_kind(ident, ["redis.admit.email", "redis.admit.phone"]);
+        let reply: Vec<Vec<u8>> = self.step(point, &call).await?;
         match text(&reply, 0)? {
             "S" => Ok(IdentAdmission::Suppressed(parse_ms(text(&reply, 1)?)?)),
             "V" => Ok(IdentAdmission::Duplicate(parse_ms(text(&reply, 1)?)?)),
             "OK" => Ok(IdentAdmission::NotSuppressed),
             "A" => {
+                self.replicated().await?;
                 let mut fields = Vec::with_capacity(reply.len() / 2);
                 for pair in 1..reply.len().div_ceil(2) {
                     let (f, v) = (text(&reply, 2 * pair - 1)?, text(&reply, 2 * pair)?);
@@ -148,21 +175,30 @@ impl RedisStore {
         }
     }
 
-    async fn release_ident(&self, ident: &Ident, req: &Admission) -> StoreResult<()> {
-        let mut con = self.conn.clone();
-        let mut call = self.scripts.release_admission.key(self.keys.consumer(&ident.hash));
-        call.arg(req.vertical.as_str()).arg(&req.ping_id);
-        let _: i64 = self.run(call.invoke_async(&mut con)).await?;
-        Ok(())
+    /// Confirms (`confirm_admission.lua`) or releases (`release_admission.lua`) the ping's
+    /// vertical marks, every identifier in parallel: each is one script on its own slot.
+    async fn own_vertical_marks(&self, req: &Admission, confirm: bool) -> StoreResult<()> {
+        let calls = distinct(&req.idents).into_iter().map(|ident| async move {
+            let (script, point) = if confirm {
+                (&self.scripts.confirm_admission, per_kind(&ident, ["redis.confirm.email", "redis.confirm.phone"]))
+            } else {
+                (&self.scripts.release_admission, per_kind(&ident, ["redis.release.email", "redis.release.phone"]))
+            };
+            let mut call = script.key(self.keys.consumer(&ident.hash));
+            call.arg(req.vertical.as_str()).arg(&req.ping_id);
+            let _: i64 = self.step(point, &call).await?;
+            Ok::<_, StoreError>(())
+        });
+        join_all(calls).await.into_iter().collect()
     }
 
-    /// Undoes the steps a refused or failed admission already took. Best effort: if Redis
-    /// is gone, the stray mark only makes a retry look like a duplicate (never a sale).
-    async fn release_idents(&self, idents: &[Ident], req: &Admission) {
-        for r in join_all(idents.iter().map(|i| self.release_ident(i, req))).await {
-            if let Err(e) = r {
-                tracing::warn!(ping_id = %req.ping_id, error = %e, "vertical reservation not undone");
-            }
+    /// Undoes what a refused or failed admission may have written. Every identifier, the one
+    /// whose script failed included (a script that timed out may still run when Redis
+    /// answers again) and those after it (harmless: only this ping's marks go). Best effort:
+    /// a mark left behind is pending, so it lapses with its lease.
+    async fn release_after_failure(&self, req: &Admission) {
+        if let Err(e) = self.own_vertical_marks(req, false).await {
+            tracing::warn!(ping_id = %req.ping_id, error = %e, "vertical reservation not undone; it lapses with its lease");
         }
     }
 
@@ -173,7 +209,7 @@ impl RedisStore {
             let answer = match self.admit_ident(ident, &req, "admit").await {
                 Ok(a) => a,
                 Err(e) => {
-                    self.release_idents(&idents[..i], &req).await;
+                    self.release_after_failure(&req).await;
                     return Err(e);
                 }
             };
@@ -187,11 +223,11 @@ impl RedisStore {
                     }
                 }
                 IdentAdmission::Suppressed(since) => {
-                    self.release_idents(&idents[..i], &req).await;
+                    self.release_after_failure(&req).await;
                     return Ok(AdmitOutcome::Suppressed { matched: ident.kind, since });
                 }
                 IdentAdmission::Duplicate(prior_at) => {
-                    self.release_idents(&idents[..i], &req).await;
+                    self.release_after_failure(&req).await;
                     // Checkpoint 1 comes before 2: a later identifier may be suppressed.
                     for later in &idents[i + 1..] {
                         if let IdentAdmission::Suppressed(since) = self.admit_ident(later, &req, "check").await? {
@@ -206,167 +242,35 @@ impl RedisStore {
         Ok(AdmitOutcome::Admitted { history })
     }
 
-    async fn reserve_mark(&self, ident: &Ident, req: &SaleReservation) -> StoreResult<Option<Timestamp>> {
-        let mut con = self.conn.clone();
-        let window = req.window.map(|w| w.duration().num_milliseconds().to_string()).unwrap_or_default();
-        let mut call = self.scripts.reserve_mark.key(self.keys.consumer(&ident.hash));
-        call.arg(req.record.buyer.as_str())
-            .arg(&req.record.sale_id)
-            .arg(ms(req.record.reserved_at))
-            .arg(window)
-            .arg(self.retention_ms());
-        let reply: Vec<Vec<u8>> = self.run(call.invoke_async(&mut con)).await?;
-        match text(&reply, 0)? {
-            "R" => Ok(None),
-            "B" => Ok(Some(parse_ms(text(&reply, 1)?)?)),
-            other => Err(corrupt(format!("reserve answered {other:?}"))),
-        }
-    }
-
-    /// Moves one identifier's mark of `sale_id` to `state` ("S", "D") at `at`, or removes
-    /// it ("").
-    async fn settle_mark(&self, ident: &Ident, sale_id: &str, state: &str, at: Timestamp) -> StoreResult<()> {
-        let mut con = self.conn.clone();
-        let mut call = self.scripts.settle_mark.key(self.keys.consumer(&ident.hash));
-        call.arg(sale_id).arg(state).arg(ms(at)).arg(self.retention_ms());
-        let _: i64 = self.run(call.invoke_async(&mut con)).await?;
-        Ok(())
-    }
-
-    async fn settle_marks(&self, idents: &[Ident], sale_id: &str, state: &str, at: Timestamp) -> StoreResult<()> {
-        join_all(idents.iter().map(|i| self.settle_mark(i, sale_id, state, at))).await.into_iter().collect()
-    }
-
-    async fn unmark(&self, idents: &[Ident], req: &SaleReservation) {
-        if let Err(e) = self.settle_marks(idents, &req.record.sale_id, "", req.record.reserved_at).await {
-            // A mark left behind keeps the buyer off this consumer until its window ends:
-            // a lost sale at worst, never a double one.
-            tracing::warn!(sale_id = %req.record.sale_id, error = %e, "reservation mark not undone");
-        }
-    }
-
-    async fn reserve_ledger(&self, req: &SaleReservation) -> StoreResult<Option<usize>> {
-        let mut con = self.conn.clone();
-        let now = req.record.reserved_at;
-        let mut call = self.scripts.reserve_ledger.key(self.keys.sale(&req.record.sale_id));
-        call.key(self.keys.leases())
-            .arg(&req.record.sale_id)
-            .arg(ms(req.lease_until))
-            .arg(self.retention_ms())
-            .arg(codec::encode_record(&req.record)?)
-            .arg(codec::encode_idents(&distinct(&req.idents)))
-            .arg(req.record.price.minor());
-        for d in &req.debits {
-            call.key(self.keys.counter(&d.key))
-                .arg(d.amount)
-                .arg(d.limit)
-                .arg(i64::from(d.is_money))
-                .arg(d.expires_at.map(|e| ttl_ms(now, e).to_string()).unwrap_or_default());
-        }
-        let reply: Vec<Vec<u8>> = self.run(call.invoke_async(&mut con)).await?;
-        match text(&reply, 0)? {
-            "R" => Ok(None),
-            "L" => {
-                let i: usize = text(&reply, 1)?.parse().map_err(|_| corrupt("debit index"))?;
-                Ok(Some(i.saturating_sub(1)))
-            }
-            other => Err(corrupt(format!("ledger answered {other:?}"))),
-        }
-    }
-
-    async fn reserve(&self, req: SaleReservation) -> StoreResult<ReserveOutcome> {
-        let idents = distinct(&req.idents);
-        for (i, ident) in idents.iter().enumerate() {
-            match self.reserve_mark(ident, &req).await {
-                Ok(None) => {}
-                Ok(Some(prior_at)) => {
-                    self.unmark(&idents[..i], &req).await;
-                    return Ok(ReserveOutcome::AlreadyBought { matched: ident.kind, prior_at });
-                }
-                Err(e) => {
-                    self.unmark(&idents[..i], &req).await;
-                    return Err(e);
-                }
-            }
-        }
-        match self.reserve_ledger(&req).await {
-            Ok(None) => Ok(ReserveOutcome::Reserved),
-            Ok(Some(i)) => {
-                self.unmark(&idents, &req).await;
-                let key = req.debits.get(i).map(|d| d.key.clone()).unwrap_or_default();
-                Ok(ReserveOutcome::LimitReached { key })
-            }
-            Err(e) => {
-                self.unmark(&idents, &req).await;
-                Err(e)
-            }
-        }
-    }
-
-    /// Settles the ledger entry (once), then the consumer marks it names.
-    async fn settle(
-        &self,
-        sale_id: &str,
-        state: LedgerState,
-        mark: &str,
-        at: Timestamp,
-        final_price: Option<Money>,
-    ) -> StoreResult<()> {
-        let mut con = self.conn.clone();
-        let mut call = self.scripts.settle_ledger.key(self.keys.sale(sale_id));
-        call.key(self.keys.leases())
-            .arg(codec::ledger_code(state))
-            .arg(final_price.map(|p| p.minor().to_string()).unwrap_or_default())
-            .arg(self.retention_ms());
-        let idents: Option<String> = self.run(call.invoke_async(&mut con)).await?;
-        let Some(idents) = idents else { return Ok(()) };
-        self.settle_marks(&codec::decode_idents(&idents)?, sale_id, mark, at).await
-    }
-
     async fn record_dq_all(&self, idents: Vec<Ident>, buyers: Vec<BuyerId>, now: Timestamp) -> StoreResult<()> {
         if buyers.is_empty() {
             return Ok(());
         }
         let calls = distinct(&idents).into_iter().map(|ident| {
-            let mut con = self.conn.clone();
             let mut call = self.scripts.record_dq.key(self.keys.consumer(&ident.hash));
             call.arg(ms(now)).arg(self.retention_ms());
             for b in &buyers {
                 call.arg(b.as_str());
             }
             async move {
-                let _: i64 = self.run(call.invoke_async(&mut con)).await?;
+                let point = per_kind(&ident, ["redis.record_dq.email", "redis.record_dq.phone"]);
+                let _: i64 = self.step(point, &call).await?;
                 Ok::<_, StoreError>(())
             }
         });
         join_all(calls).await.into_iter().collect()
     }
 
-    async fn sweep_ledger(&self, now: Timestamp) -> StoreResult<u64> {
-        let mut settled = 0;
-        loop {
-            let mut con = self.conn.clone();
-            let mut call = self.scripts.sweep_ledger.key(self.keys.leases());
-            call.arg(ms(now)).arg(SWEEP_BATCH);
-            let reply: Vec<String> = self.run(call.invoke_async(&mut con)).await?;
-            for pair in reply.chunks(2) {
-                let [sale_id, idents] = pair else { return Err(corrupt("sweep reply")) };
-                self.settle_marks(&codec::decode_idents(idents)?, sale_id, "S", now).await?;
-                settled += 1;
-            }
-            if reply.len() / 2 < SWEEP_BATCH {
-                return Ok(settled);
-            }
-        }
-    }
-
     async fn claim_key(&self, req: ClaimRequest) -> StoreResult<Claim> {
-        let mut con = self.conn.clone();
         let mut call = self.scripts.claim.key(self.keys.claim(&req.key));
-        call.arg(&req.fingerprint).arg(ms(req.now)).arg(ms(req.lease_until)).arg(ttl_ms(req.now, req.lease_until));
-        let reply: Vec<Vec<u8>> = self.run(call.invoke_async(&mut con)).await?;
+        call.arg(&req.fingerprint)
+            .arg(ms(req.now))
+            .arg(ms(req.lease_until))
+            .arg(&req.holder)
+            .arg(ttl_ms(req.now, req.keep_until));
+        let reply: Vec<Vec<u8>> = self.step("redis.claim", &call).await?;
         match text(&reply, 0)? {
-            "C" => Ok(Claim::Claimed),
+            "C" => Ok(Claim::Claimed { resumed: text(&reply, 1)? == "1" }),
             "F" => Ok(Claim::InFlight),
             "M" => Ok(Claim::Mismatch),
             "D" => Ok(Claim::Done(reply.get(1).cloned().unwrap_or_default())),
@@ -375,16 +279,25 @@ impl RedisStore {
     }
 }
 
+/// The failpoint of a per-identifier script, by the identifier's kind.
+pub(crate) fn per_kind(ident: &Ident, points: [&'static str; 2]) -> &'static str {
+    match ident.kind {
+        pingpost_core::identity::IdentKind::Email => points[0],
+        pingpost_core::identity::IdentKind::Phone => points[1],
+    }
+}
+
 impl Store for RedisStore {
     fn admit(&self, req: Admission) -> StoreFuture<'_, AdmitOutcome> {
         Box::pin(self.admit_all(req))
     }
 
+    fn confirm_admission(&self, req: Admission) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.own_vertical_marks(&req, true).await })
+    }
+
     fn release_admission(&self, req: Admission) -> StoreFuture<'_, ()> {
-        Box::pin(async move {
-            let idents = distinct(&req.idents);
-            join_all(idents.iter().map(|i| self.release_ident(i, &req))).await.into_iter().collect()
-        })
+        Box::pin(async move { self.own_vertical_marks(&req, false).await })
     }
 
     fn read_counters(&self, keys: Vec<String>) -> StoreFuture<'_, Vec<i64>> {
@@ -407,31 +320,12 @@ impl Store for RedisStore {
         Box::pin(self.reserve(req))
     }
 
-    fn commit_sale(&self, sale_id: String, final_price: Money, now: Timestamp) -> StoreFuture<'_, ()> {
-        Box::pin(async move { self.settle(&sale_id, LedgerState::Sold, "S", now, Some(final_price)).await })
+    fn settle_sale(&self, s: Settlement) -> StoreFuture<'_, Option<LedgerState>> {
+        Box::pin(self.settle(s))
     }
 
-    fn release_sale(&self, sale_id: String) -> StoreFuture<'_, ()> {
-        Box::pin(async move {
-            let epoch = codec::from_ms(0)?;
-            self.settle(&sale_id, LedgerState::Released, "", epoch, None).await
-        })
-    }
-
-    fn rollback_sale(&self, sale_id: String, now: Timestamp) -> StoreFuture<'_, ()> {
-        Box::pin(async move { self.settle(&sale_id, LedgerState::RolledBack, "D", now, None).await })
-    }
-
-    fn sale(&self, sale_id: String) -> StoreFuture<'_, Option<SaleRecord>> {
-        Box::pin(async move {
-            let mut con = self.conn.clone();
-            let (rec, price, state): (Option<String>, Option<String>, Option<String>) =
-                self.run(con.hmget(self.keys.sale(&sale_id), &["rec", "price", "st"])).await?;
-            match (rec, price, state) {
-                (Some(rec), Some(price), Some(state)) => Ok(Some(codec::decode_record(&rec, &price, &state)?)),
-                _ => Ok(None),
-            }
-        })
+    fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>> {
+        Box::pin(self.ledger_entries(q))
     }
 
     fn put_blob(&self, key: String, value: Vec<u8>, now: Timestamp, expires_at: Timestamp) -> StoreFuture<'_, ()> {
@@ -461,24 +355,24 @@ impl Store for RedisStore {
     fn complete_claim(
         &self,
         key: String,
+        holder: String,
         answer: Vec<u8>,
         now: Timestamp,
         keep_until: Timestamp,
     ) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let mut con = self.conn.clone();
             let mut call = self.scripts.complete_claim.key(self.keys.claim(&key));
-            call.arg(answer).arg(ttl_ms(now, keep_until));
-            let _: i64 = self.run(call.invoke_async(&mut con)).await?;
+            call.arg(holder).arg(answer).arg(ttl_ms(now, keep_until));
+            let _: i64 = self.step("redis.complete_claim", &call).await?;
             Ok(())
         })
     }
 
-    fn abandon_claim(&self, key: String) -> StoreFuture<'_, ()> {
+    fn abandon_claim(&self, key: String, holder: String) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let mut con = self.conn.clone();
-            let call = self.scripts.abandon_claim.key(self.keys.claim(&key));
-            let _: i64 = self.run(call.invoke_async(&mut con)).await?;
+            let mut call = self.scripts.abandon_claim.key(self.keys.claim(&key));
+            call.arg(holder);
+            let _: i64 = self.step("redis.abandon_claim", &call).await?;
             Ok(())
         })
     }
@@ -538,9 +432,10 @@ impl Store for RedisStore {
     }
 
     fn sweep(&self, now: Timestamp, _keep: chrono::Duration) -> StoreFuture<'_, SweepReport> {
-        // Everything else expires by TTL; only abandoned reservations need a hand.
+        // Everything else expires by TTL; only reservations past their lease need a hand.
         Box::pin(async move {
-            Ok(SweepReport { reservations_unconfirmed: self.sweep_ledger(now).await?, ..Default::default() })
+            let (settled, unconfirmed) = self.sweep_ledger(now).await?;
+            Ok(SweepReport { reservations_unconfirmed: settled, unconfirmed, ..Default::default() })
         })
     }
 
@@ -552,14 +447,15 @@ impl Store for RedisStore {
         })
     }
 
-    fn erase(&self, hashes: Vec<Sha256Hex>) -> StoreFuture<'_, Erased> {
+    fn erase(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Erased> {
         Box::pin(async move {
             let mut erased = Erased::default();
             for h in hashes {
-                let mut con = self.conn.clone();
-                let call = self.scripts.erase.key(self.keys.consumer(&h));
-                let counts: (u64, u64, u64) = self.run(call.invoke_async(&mut con)).await?;
-                erased += Erased { vertical_submissions: counts.0, sales: counts.1, dq: counts.2 };
+                let mut call = self.scripts.erase.key(self.keys.consumer(&h));
+                call.arg(ms(now));
+                let counts: (u64, u64, u64, u64) = self.step("redis.erase", &call).await?;
+                erased +=
+                    Erased { vertical_submissions: counts.0, sales: counts.1, dq: counts.2, kept_in_flight: counts.3 };
             }
             Ok(erased)
         })
@@ -588,10 +484,9 @@ impl Store for RedisStore {
 
     fn save_config(&self, expected: u64, body: Vec<u8>) -> StoreFuture<'_, Option<u64>> {
         Box::pin(async move {
-            let mut con = self.conn.clone();
             let mut call = self.scripts.save_config.key(self.keys.config());
             call.arg(expected).arg(body);
-            let version: i64 = self.run(call.invoke_async(&mut con)).await?;
+            let version: i64 = self.step("redis.save_config", &call).await?;
             Ok(u64::try_from(version).ok())
         })
     }

@@ -229,7 +229,14 @@ fn reservation(
 }
 
 fn settlement(r: &SaleReservation, end: SaleEnd, at: Timestamp) -> Settlement {
-    Settlement { sale_id: r.record.sale_id.clone(), buyer: r.record.buyer.clone(), idents: r.idents.clone(), end, at }
+    Settlement {
+        sale_id: r.record.sale_id.clone(),
+        ping_id: r.record.ping_id.clone(),
+        buyer: r.record.buyer.clone(),
+        idents: r.idents.clone(),
+        end,
+        at,
+    }
 }
 
 async fn settle<S: Store + ?Sized>(s: &S, r: &SaleReservation, end: SaleEnd, at: Timestamp) -> Option<LedgerState> {

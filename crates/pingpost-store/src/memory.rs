@@ -791,6 +791,7 @@ mod tests {
         assert_eq!(s.reserve_sale(r).await.ok(), Some(ReserveOutcome::Reserved));
         let settlement = Settlement {
             sale_id: "s1".into(),
+            ping_id: "p".into(),
             buyer: BuyerId::new("b1"),
             idents: vec![sold],
             end: SaleEnd::Sold { final_price: Money::from_minor(100) },

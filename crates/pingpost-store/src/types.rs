@@ -137,6 +137,7 @@ pub enum SaleEnd {
 #[derive(Clone, Debug)]
 pub struct Settlement {
     pub sale_id: String,
+    pub ping_id: String,
     pub buyer: BuyerId,
     pub idents: Vec<Ident>,
     pub end: SaleEnd,

@@ -5,9 +5,12 @@
 -- ARGV[1]  'admit' | 'check' ('check' only answers whether the identifier is suppressed)
 -- ARGV[2]  vertical id    ARGV[3] now (ms)    ARGV[4] vertical window (ms)
 -- ARGV[5]  ping id        ARGV[6] retention of consumer state (ms)
+-- ARGV[7]  pending until (ms): the submission lapses then unless its ping confirms it
 --
+-- Vertical marks are 'v:<vertical>' = '<at>|<ping>|<pending until, or empty once confirmed>'.
+-- A mark of this same ping is its own (a re-sent call): never a duplicate, left as it is.
 -- Answers {'S', since} | {'V', prior_at} | {'OK'} | {'A', field, value, ...} where the
--- fields are this identifier's sale marks ('s:<sale>') and DQ marks ('d:<buyer>').
+-- fields are this identifier's sale marks ('s:<sale>', tombstones left out) and DQ marks.
 local since = redis.call('GET', KEYS[1])
 if since then
   return {'S', since}
@@ -16,33 +19,54 @@ if ARGV[1] == 'check' then
   return {'OK'}
 end
 local now = tonumber(ARGV[3])
+local window = tonumber(ARGV[4])
 local retention = tonumber(ARGV[6])
+local day = 86400000
 local vfield = 'v:' .. ARGV[2]
 local all = redis.call('HGETALL', KEYS[2])
 local history = {'A'}
 local stale = {}
+local own = false
 for i = 1, #all, 2 do
   local field, value = all[i], all[i + 1]
+  local kind = string.sub(field, 1, 2)
   local at = tonumber(string.match(value, '^(%-?%d+)'))
-  local reserved = string.sub(field, 1, 2) == 's:' and string.match(value, '^%-?%d+|R|') ~= nil
   if field == vfield then
-    if now - at < tonumber(ARGV[4]) then
-      return {'V', tostring(at)}
+    local ping, pending = string.match(value, '^%-?%d+|([^|]*)|?(%-?%d*)$')
+    if ping == ARGV[5] then
+      own = true
+    else
+      pending = tonumber(pending)
+      if (pending == nil or now < pending) and now - at < window then
+        return {'V', tostring(at)}
+      end
     end
-  elseif now - at >= retention and not reserved then
-    -- Older than any window can reach: forget it while we are here.
-    stale[#stale + 1] = field
-  else
-    local kind = string.sub(field, 1, 2)
-    if kind == 's:' or kind == 'd:' then
+  elseif kind == 's:' then
+    local state, lease = string.match(value, '^%-?%d+|(%a)|(%-?%d*)|')
+    lease = tonumber(lease)
+    local in_flight = state == 'R' and (lease == nil or now < lease)
+    if state == 'X' then
+      -- A released sale's tombstone only fences a reservation still on its way.
+      if now - at >= day then stale[#stale + 1] = field end
+    elseif now - at >= retention and not in_flight then
+      stale[#stale + 1] = field
+    else
       history[#history + 1] = field
       history[#history + 1] = value
     end
+  elseif now - at >= retention then
+    -- Older than any window can reach: forget it while we are here.
+    stale[#stale + 1] = field
+  elseif kind == 'd:' then
+    history[#history + 1] = field
+    history[#history + 1] = value
   end
 end
 if #stale > 0 then
   redis.call('HDEL', KEYS[2], unpack(stale))
 end
-redis.call('HSET', KEYS[2], vfield, ARGV[3] .. '|' .. ARGV[5])
+if not own then
+  redis.call('HSET', KEYS[2], vfield, ARGV[3] .. '|' .. ARGV[5] .. '|' .. ARGV[7])
+end
 redis.call('PEXPIRE', KEYS[2], retention)
 return history

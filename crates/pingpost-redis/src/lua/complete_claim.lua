@@ -1,8 +1,10 @@
--- Stores a claimed key's answer.   KEYS[1] claim (hash)   ARGV[1] answer   ARGV[2] ttl (ms)
-if redis.call('EXISTS', KEYS[1]) == 0 then
+-- Stores a claimed key's answer, if the caller still holds the claim.
+-- KEYS[1] claim (hash)   ARGV[1] holder   ARGV[2] answer   ARGV[3] ttl (ms)
+local cur = redis.call('HMGET', KEYS[1], 'st', 'holder')
+if cur[1] ~= 'F' or cur[2] ~= ARGV[1] then
   return 0
 end
-redis.call('HSET', KEYS[1], 'st', 'D', 'ans', ARGV[1])
-redis.call('HDEL', KEYS[1], 'lease')
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[1], 'st', 'D', 'ans', ARGV[2])
+redis.call('HDEL', KEYS[1], 'lease', 'holder')
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1

@@ -1,11 +1,27 @@
 -- Forgets one identifier's dedup state (vertical submissions v:, sale marks s:, DQ marks d:)
 -- in one step, answering how many of each it removed. The suppression key is not touched.
--- KEYS[1] consumer hash
-local counts = {0, 0, 0}
+-- A reservation in flight (mark R whose lease still runs) is kept and counted apart:
+-- removing it would let a concurrent post sell the consumer to the same buyer again.
+-- KEYS[1] consumer hash   ARGV[1] now (ms)
+local now = tonumber(ARGV[1])
+local counts = {0, 0, 0, 0}
 local slot = {['v:'] = 1, ['s:'] = 2, ['d:'] = 3}
-for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-  local i = slot[string.sub(field, 1, 2)]
-  if i then counts[i] = counts[i] + 1 end
+local all = redis.call('HGETALL', KEYS[1])
+local gone = {}
+for i = 1, #all, 2 do
+  local field, value = all[i], all[i + 1]
+  local kind = string.sub(field, 1, 2)
+  local state, lease = string.match(value, '^%-?%d+|(%a)|(%-?%d*)|')
+  if kind == 's:' and state == 'R' and tonumber(lease) and now < tonumber(lease) then
+    counts[4] = counts[4] + 1
+  else
+    if slot[kind] and not (kind == 's:' and state == 'X') then
+      counts[slot[kind]] = counts[slot[kind]] + 1
+    end
+    gone[#gone + 1] = field
+  end
 end
-redis.call('DEL', KEYS[1])
+if #gone > 0 then
+  redis.call('HDEL', KEYS[1], unpack(gone))
+end
 return counts

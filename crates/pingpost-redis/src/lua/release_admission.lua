@@ -2,7 +2,7 @@
 -- KEYS[1] consumer state (hash)   ARGV[1] vertical id   ARGV[2] ping id
 local vfield = 'v:' .. ARGV[1]
 local mark = redis.call('HGET', KEYS[1], vfield)
-if mark and string.match(mark, '^%-?%d+|(.*)$') == ARGV[2] then
+if mark and string.match(mark, '^%-?%d+|([^|]*)') == ARGV[2] then
   redis.call('HDEL', KEYS[1], vfield)
   return 1
 end

@@ -1,15 +1,42 @@
--- Takes a sale's debits (caps, spend, balance) if every one fits, and writes its ledger
--- entry, atomically. Every key carries the '{ledger}' hash tag: one slot.
--- KEYS[1] sale entry (hash)   KEYS[2] leases (zset)   KEYS[3..] counters, one per debit
+-- Writes a sale's ledger entry, which is also its post's journal, if the ping has a free
+-- slot and every debit (caps, spend, balance) fits; takes the debits with it, atomically.
+-- Every key carries the '{ledger}' hash tag: one slot.
+-- KEYS[1] sale entry (hash)   KEYS[2] leases (zset)   KEYS[3] the ping's sales (hash)
+-- KEYS[4..] counters, one per debit
 -- ARGV[1] sale id   ARGV[2] lease until (ms)   ARGV[3] retention (ms)   ARGV[4] record (json)
--- ARGV[5] identifiers   ARGV[6] price (minor units)
+-- ARGV[5] identifiers   ARGV[6] price (minor units)   ARGV[7] holder   ARGV[8] slots
+-- ARGV[9] buyer
 -- then per debit: amount, limit, is_money (1|0), ttl (ms, '' = never expires)
--- Answers {'L', index} naming the first debit without room (1-based), or {'R'}.
-local first = 7
-local n = #KEYS - 2
+--
+-- The ping's sales hash holds '<sale id>' = '<1 standing | 0 not>|<buyer>' for each of its
+-- sales (reserved, sold and unconfirmed ones stand).
+-- Answers {'E', st, rec, price, reason} for a sale that has an entry already (a re-sent
+-- call, an earlier attempt, or a tombstone left by a release: rec is then ''), {'P'} when
+-- the ping has no free slot (or already a standing sale to this buyer), {'L', index}
+-- naming the first debit without room (1-based), or {'R'}.
+local entry = redis.call('HMGET', KEYS[1], 'st', 'rec', 'price', 'reason')
+if entry[1] then
+  return {'E', entry[1], entry[2] or '', entry[3] or '', entry[4] or ''}
+end
+local standing = 0
+local sales = redis.call('HGETALL', KEYS[3])
+for i = 1, #sales, 2 do
+  local flag, buyer = string.match(sales[i + 1], '^(%d)|(.*)$')
+  if flag == '1' then
+    standing = standing + 1
+    if buyer == ARGV[9] then
+      return {'P'}
+    end
+  end
+end
+if standing >= tonumber(ARGV[8]) then
+  return {'P'}
+end
+local first = 10
+local n = #KEYS - 3
 for i = 1, n do
   local base = first + (i - 1) * 4
-  local current = tonumber(redis.call('GET', KEYS[i + 2]) or '0')
+  local current = tonumber(redis.call('GET', KEYS[i + 3]) or '0')
   if current + tonumber(ARGV[base]) > tonumber(ARGV[base + 1]) then
     return {'L', tostring(i)}
   end
@@ -17,7 +44,7 @@ end
 local debits = {}
 for i = 1, n do
   local base = first + (i - 1) * 4
-  local key = KEYS[i + 2]
+  local key = KEYS[i + 3]
   redis.call('INCRBY', key, ARGV[base])
   local ttl = tonumber(ARGV[base + 3])
   if ttl then
@@ -26,10 +53,12 @@ for i = 1, n do
       redis.call('PEXPIRE', key, ttl)
     end
   end
-  debits[i] = {key, tonumber(ARGV[base]), tonumber(ARGV[base + 2])}
+  debits[i] = {key, tonumber(ARGV[base]), tonumber(ARGV[base + 2]), tonumber(ARGV[base + 1])}
 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'st', 'R', 'rec', ARGV[4], 'idents', ARGV[5],
-  'price', ARGV[6], 'debits', cjson.encode(debits))
+  'price', ARGV[6], 'holder', ARGV[7], 'debits', cjson.encode(debits))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[2], KEYS[1])
+redis.call('HSET', KEYS[3], ARGV[1], '1|' .. ARGV[9])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
 return {'R'}

@@ -1,20 +1,38 @@
 -- Checkpoint 4 at sale time for one identifier, with the buyer's reservation mark.
 -- KEYS[1] consumer state (hash)
 -- ARGV[1] buyer   ARGV[2] sale id   ARGV[3] now (ms)   ARGV[4] window (ms, '' = dedup off)
--- ARGV[5] retention of consumer state (ms)
--- Answers {'B', prior_at} when the buyer has (or is buying) the consumer in the window,
--- else records 's:<sale>' = '<now>|R|<buyer>' and answers {'R'}.
+-- ARGV[5] retention of consumer state (ms)   ARGV[6] lease until (ms)   ARGV[7] holder
+--
+-- Sale marks are 's:<sale>' = '<at>|<state>|<lease until>|<holder>|<buyer>' (lease and
+-- holder empty once settled; the buyer last, as it may hold the separator), state R
+-- reserved, S sold, D the buyer answered "duplicate", X a released sale's tombstone.
+-- A reservation counts as bought while its lease runs, then like a sale from <at>.
+-- Answers {'O', state} when this sale already has its mark (a re-sent call, or an earlier
+-- attempt of the post; a reservation is taken over: its lease and holder renewed), {'B',
+-- prior_at} when the buyer
+-- has (or is buying) the consumer in the window, else writes the mark and answers {'R'}.
 local now = tonumber(ARGV[3])
 local window = tonumber(ARGV[4])
+local field = 's:' .. ARGV[2]
+local mark = redis.call('HGET', KEYS[1], field)
+if mark then
+  local state = string.match(mark, '^%-?%d+|(%a)|')
+  if state == 'R' then
+    redis.call('HSET', KEYS[1], field, ARGV[3] .. '|R|' .. ARGV[6] .. '|' .. ARGV[7] .. '|' .. ARGV[1])
+  end
+  return {'O', state}
+end
 if window then
   local prior = nil
   local all = redis.call('HGETALL', KEYS[1])
   for i = 1, #all, 2 do
     if string.sub(all[i], 1, 2) == 's:' then
-      local at, state, buyer = string.match(all[i + 1], '^(%-?%d+)|(%a)|(.*)$')
+      local at, state, lease, buyer = string.match(all[i + 1], '^(%-?%d+)|(%a)|(%-?%d*)|[^|]*|(.*)$')
       at = tonumber(at)
-      if buyer == ARGV[1] and (state == 'R' or now - at < window) then
-        if prior == nil or at > prior then
+      lease = tonumber(lease)
+      if buyer == ARGV[1] and state ~= 'X' then
+        local in_flight = state == 'R' and (lease == nil or now < lease)
+        if (in_flight or now - at < window) and (prior == nil or at > prior) then
           prior = at
         end
       end
@@ -24,6 +42,6 @@ if window then
     return {'B', tostring(prior)}
   end
 end
-redis.call('HSET', KEYS[1], 's:' .. ARGV[2], ARGV[3] .. '|R|' .. ARGV[1])
+redis.call('HSET', KEYS[1], field, ARGV[3] .. '|R|' .. ARGV[6] .. '|' .. ARGV[7] .. '|' .. ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return {'R'}

@@ -1,13 +1,25 @@
--- Settles a reserved ledger entry once: state, refunds, final price. Settled entries are
--- final, so a second settlement of the same sale does nothing.
--- KEYS[1] sale entry (hash)   KEYS[2] leases (zset)
+-- Settles a reserved (or unconfirmed) ledger entry once: state, refunds, final price,
+-- reason. A settled entry is final, so settling it again does nothing. A release of a sale
+-- that has no entry yet leaves a tombstone entry, so the reservation, if it is still on its
+-- way, finds it and takes nothing.
+-- KEYS[1] sale entry (hash)   KEYS[2] leases (zset)   KEYS[3] the ping's sales (hash)
+-- KEYS[4] unconfirmed sales (zset)
 -- ARGV[1] new state: 'S' sold, 'B' released, 'D' rolled back
 -- ARGV[2] final price (minor units, '' = unchanged)   ARGV[3] retention (ms)
+-- ARGV[4] reason (releases)   ARGV[5] sale id   ARGV[6] tombstone ttl (ms)
 -- The counters to refund are read from the entry; they carry the same '{ledger}' tag, so
 -- they live in this slot.
--- Answers the entry's identifiers, or nil when there was nothing to settle.
-if redis.call('HGET', KEYS[1], 'st') ~= 'R' then
-  return false
+-- Answers the entry's state afterwards, or '' when it has none.
+local current = redis.call('HGET', KEYS[1], 'st')
+if not current then
+  if ARGV[1] == 'B' then
+    redis.call('HSET', KEYS[1], 'st', 'B', 'reason', ARGV[4])
+    redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  end
+  return ''
+end
+if current ~= 'R' and current ~= 'U' then
+  return current
 end
 local state = ARGV[1]
 local final = tonumber(ARGV[2])
@@ -29,7 +41,17 @@ end
 if final and final < price then
   redis.call('HSET', KEYS[1], 'price', ARGV[2])
 end
+if state == 'B' then
+  redis.call('HSET', KEYS[1], 'reason', ARGV[4])
+end
 redis.call('HSET', KEYS[1], 'st', state)
 redis.call('ZREM', KEYS[2], KEYS[1])
+redis.call('ZREM', KEYS[4], KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return redis.call('HGET', KEYS[1], 'idents')
+local sale = redis.call('HGET', KEYS[3], ARGV[5])
+if sale then
+  local flag = '0'
+  if state == 'S' then flag = '1' end
+  redis.call('HSET', KEYS[3], ARGV[5], flag .. string.sub(sale, 2))
+end
+return state

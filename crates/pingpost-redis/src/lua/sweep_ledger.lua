@@ -1,15 +1,20 @@
--- Reservations whose lease ran out (the engine died mid-delivery) become unconfirmed
--- sales: their debits stay taken. Bounded work per call; the caller repeats.
--- KEYS[1] leases (zset)   ARGV[1] now (ms)   ARGV[2] batch size
--- Answers {sale id, identifiers, ...} of the entries it settled.
+-- Reservations whose lease ran out (the engine died mid-delivery, or its settlement was
+-- lost) become unconfirmed sales: their debits stay taken and they keep their ping's slot.
+-- Their consumer marks need nothing: a reservation mark past its lease already reads as a
+-- sale. Bounded work per call; the caller repeats.
+-- KEYS[1] leases (zset)   KEYS[2] unconfirmed sales (zset)
+-- ARGV[1] now (ms)   ARGV[2] batch size   ARGV[3] oldest entry time to keep listed (ms)
+-- Answers {settled, unconfirmed in all}.
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-local out = {}
+local settled = 0
 for _, key in ipairs(due) do
   redis.call('ZREM', KEYS[1], key)
   if redis.call('HGET', key, 'st') == 'R' then
     redis.call('HSET', key, 'st', 'U')
-    out[#out + 1] = redis.call('HGET', key, 'id')
-    out[#out + 1] = redis.call('HGET', key, 'idents')
+    redis.call('ZADD', KEYS[2], ARGV[1], key)
+    settled = settled + 1
   end
 end
-return out
+-- Entries past the ledger's retention are gone; so is their place in the list.
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
+return {settled, redis.call('ZCARD', KEYS[2])}

@@ -1,0 +1,292 @@
+//! Sales on Redis: the reservation (a mark per identifier slot, then the ledger slot), the
+//! settlement (the ledger, then the marks), the ledger's queries and its sweep.
+//!
+//! Each step is one script that recognises its own earlier effect by the sale id, so any
+//! step may be re-sent; each multi-slot sequence is ordered so that stopping after any step
+//! (a crash, a lost reply) leaves something safe that resolves by itself: see ARCHITECTURE.md
+//! ("Why the Redis steps are safe").
+
+use crate::codec::{self, corrupt, ms, ttl_ms};
+use crate::store::{distinct, per_kind, text};
+use crate::RedisStore;
+use futures_util::future::join_all;
+use pingpost_core::identity::Ident;
+use pingpost_core::Timestamp;
+use pingpost_store::*;
+use redis::AsyncCommands;
+
+/// How many lapsed reservations one sweep script turns unconfirmed before the next call.
+const SWEEP_BATCH: usize = 256;
+/// How long a release's tombstone entry fences a reservation still on its way: far longer
+/// than any call can be delayed.
+const TOMBSTONE_TTL: chrono::Duration = chrono::Duration::days(1);
+/// Ledger entries one query reads at most.
+const LEDGER_READ_MAX: usize = 1_000;
+
+/// What one identifier's reservation script did.
+enum Marked {
+    /// This call wrote the mark.
+    Fresh,
+    /// The sale already had its mark (re-sent, or an earlier attempt of the post).
+    Own,
+    /// The buyer has the consumer inside the window.
+    Bought(Timestamp),
+}
+
+/// What the ledger script answered.
+enum Ledgered {
+    Reserved,
+    Existing(SaleRecord),
+    NoSlot,
+    Limit(usize),
+}
+
+impl RedisStore {
+    async fn reserve_mark(&self, ident: &Ident, req: &SaleReservation) -> StoreResult<Marked> {
+        let r = &req.record;
+        let window = req.window.map(|w| w.duration().num_milliseconds().to_string()).unwrap_or_default();
+        let mut call = self.scripts.reserve_mark.key(self.keys.consumer(&ident.hash));
+        call.arg(r.buyer.as_str())
+            .arg(&r.sale_id)
+            .arg(ms(r.reserved_at))
+            .arg(window)
+            .arg(self.retention_ms())
+            .arg(ms(r.lease_until))
+            .arg(&r.holder);
+        let point = per_kind(ident, ["redis.reserve_mark.email", "redis.reserve_mark.phone"]);
+        let reply: Vec<Vec<u8>> = self.step(point, &call).await?;
+        let marked = match text(&reply, 0)? {
+            "R" => Marked::Fresh,
+            "O" => Marked::Own,
+            "B" => return Ok(Marked::Bought(codec::parse_ms(text(&reply, 1)?)?)),
+            other => return Err(corrupt(format!("reserve answered {other:?}"))),
+        };
+        self.replicated().await?;
+        Ok(marked)
+    }
+
+    /// Moves the sale's mark under each identifier to `state` ('S', 'D', 'X'), or removes a
+    /// reservation mark this holder wrote ('U'), every identifier in parallel.
+    async fn settle_marks(&self, idents: &[Ident], s: &MarkSettlement<'_>) -> StoreResult<()> {
+        let calls = idents.iter().map(|ident| async move {
+            let mut call = self.scripts.settle_mark.key(self.keys.consumer(&ident.hash));
+            call.arg(s.sale_id).arg(s.state).arg(ms(s.at)).arg(self.retention_ms()).arg(s.buyer).arg(s.holder);
+            let point = per_kind(ident, ["redis.settle_mark.email", "redis.settle_mark.phone"]);
+            let _: i64 = self.step(point, &call).await?;
+            Ok::<_, StoreError>(())
+        });
+        join_all(calls).await.into_iter().collect()
+    }
+
+    /// Removes the reservation marks this call wrote, after the ledger refused the sale.
+    async fn unmark(&self, fresh: &[Ident], req: &SaleReservation) {
+        let r = &req.record;
+        let undo = MarkSettlement {
+            sale_id: &r.sale_id,
+            state: "U",
+            at: r.reserved_at,
+            buyer: r.buyer.as_str(),
+            holder: &r.holder,
+        };
+        if let Err(e) = self.settle_marks(fresh, &undo).await {
+            // A mark left behind lapses with its lease into an unconfirmed sale of a consumer
+            // that was never delivered: a lost sale for the window, never a double one.
+            tracing::warn!(sale_id = %r.sale_id, error = %e, "reservation mark not undone");
+        }
+    }
+
+    async fn reserve_ledger(&self, req: &SaleReservation) -> StoreResult<Ledgered> {
+        let r = &req.record;
+        let now = r.reserved_at;
+        let mut call = self.scripts.reserve_ledger.key(self.keys.sale(&r.sale_id));
+        call.key(self.keys.leases())
+            .key(self.keys.ping_sales(&r.ping_id))
+            .arg(&r.sale_id)
+            .arg(ms(r.lease_until))
+            .arg(self.retention_ms())
+            .arg(codec::encode_record(r)?)
+            .arg(codec::encode_idents(&distinct(&req.idents)))
+            .arg(r.price.minor())
+            .arg(&r.holder)
+            .arg(req.slots)
+            .arg(r.buyer.as_str());
+        for d in &req.debits {
+            call.key(self.keys.counter(&d.key))
+                .arg(d.amount)
+                .arg(d.limit)
+                .arg(i64::from(d.is_money))
+                .arg(d.expires_at.map(|e| ttl_ms(now, e).to_string()).unwrap_or_default());
+        }
+        let reply: Vec<Vec<u8>> = self.step("redis.reserve_ledger", &call).await?;
+        match text(&reply, 0)? {
+            "R" => {
+                self.replicated().await?;
+                Ok(Ledgered::Reserved)
+            }
+            "E" => {
+                let (state, rec, price, reason) =
+                    (text(&reply, 1)?, text(&reply, 2)?, text(&reply, 3)?, text(&reply, 4)?);
+                if rec.is_empty() {
+                    // A release's tombstone: the sale was given up before this arrived.
+                    let mut gone = r.clone();
+                    gone.state = LedgerState::Released;
+                    gone.reason = Some("released_before_reserved".into());
+                    return Ok(Ledgered::Existing(gone));
+                }
+                Ok(Ledgered::Existing(codec::decode_record(rec, price, state, reason)?))
+            }
+            "P" => Ok(Ledgered::NoSlot),
+            "L" => {
+                let i: usize = text(&reply, 1)?.parse().map_err(|_| corrupt("debit index"))?;
+                Ok(Ledgered::Limit(i.saturating_sub(1)))
+            }
+            other => Err(corrupt(format!("ledger answered {other:?}"))),
+        }
+    }
+
+    /// Marks first, in the fixed identifier order, then the ledger. A refusal undoes the
+    /// marks this call wrote; an error undoes nothing (whether the step applied is unknown),
+    /// and the engine gives the sale up with a release, whose tombstones fence it.
+    pub(crate) async fn reserve(&self, req: SaleReservation) -> StoreResult<ReserveOutcome> {
+        let idents = distinct(&req.idents);
+        let mut fresh: Vec<Ident> = Vec::with_capacity(idents.len());
+        for ident in &idents {
+            match self.reserve_mark(ident, &req).await? {
+                Marked::Fresh => fresh.push(ident.clone()),
+                Marked::Own => {}
+                Marked::Bought(prior_at) => {
+                    self.unmark(&fresh, &req).await;
+                    return Ok(ReserveOutcome::AlreadyBought { matched: ident.kind, prior_at });
+                }
+            }
+        }
+        match self.reserve_ledger(&req).await? {
+            Ledgered::Reserved => Ok(ReserveOutcome::Reserved),
+            Ledgered::Existing(entry) => {
+                if entry.state == LedgerState::Released {
+                    // Marks written for a sale that was already given up must not stand.
+                    let release = MarkSettlement::of(&req.record, "X");
+                    if let Err(e) = self.settle_marks(&fresh, &release).await {
+                        tracing::warn!(sale_id = %entry.sale_id, error = %e, "stray reservation mark not released");
+                    }
+                }
+                Ok(ReserveOutcome::Existing(entry))
+            }
+            Ledgered::NoSlot => {
+                self.unmark(&fresh, &req).await;
+                Ok(ReserveOutcome::SlotsTaken)
+            }
+            Ledgered::Limit(i) => {
+                self.unmark(&fresh, &req).await;
+                let key = req.debits.get(i).map(|d| d.key.clone()).unwrap_or_default();
+                Ok(ReserveOutcome::LimitReached { key })
+            }
+        }
+    }
+
+    /// The ledger entry first (once), then the marks under the identifiers the settlement
+    /// carries, to whatever state the ledger holds afterwards.
+    pub(crate) async fn settle(&self, s: Settlement) -> StoreResult<Option<LedgerState>> {
+        let (code, final_price, reason) = match &s.end {
+            SaleEnd::Sold { final_price } => ("S", final_price.minor().to_string(), ""),
+            SaleEnd::Released { reason } => ("B", String::new(), reason.as_str()),
+            SaleEnd::RolledBack => ("D", String::new(), ""),
+        };
+        let mut call = self.scripts.settle_ledger.key(self.keys.sale(&s.sale_id));
+        call.key(self.keys.leases())
+            .key(self.keys.ping_sales(&s.ping_id))
+            .key(self.keys.unconfirmed())
+            .arg(code)
+            .arg(final_price)
+            .arg(self.retention_ms())
+            .arg(reason)
+            .arg(&s.sale_id)
+            .arg(TOMBSTONE_TTL.num_milliseconds());
+        let state: String = self.step("redis.settle_ledger", &call).await?;
+        let state = if state.is_empty() { None } else { Some(codec::ledger_state(&state)?) };
+        let mark = match (state, &s.end) {
+            (Some(LedgerState::Sold), _) => "S",
+            (Some(LedgerState::RolledBack), _) => "D",
+            (Some(LedgerState::Released), _) | (None, SaleEnd::Released { .. }) => "X",
+            _ => return Ok(state),
+        };
+        let settled =
+            MarkSettlement { sale_id: &s.sale_id, state: mark, at: s.at, buyer: s.buyer.as_str(), holder: "" };
+        self.settle_marks(&distinct(&s.idents), &settled).await?;
+        Ok(state)
+    }
+
+    async fn entries(&self, keys: Vec<String>) -> StoreResult<Vec<SaleRecord>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for k in &keys {
+            pipe.cmd("HMGET").arg(k).arg("rec").arg("price").arg("st").arg("reason");
+        }
+        let mut con = self.conn.clone();
+        type Fields = (Option<String>, Option<String>, Option<String>, Option<String>);
+        let rows: Vec<Fields> = self.run(pipe.query_async(&mut con)).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            // Tombstones (no record) and entries gone with their retention are not sales.
+            if let (Some(rec), Some(price), Some(state)) = (row.0, row.1, row.2) {
+                out.push(codec::decode_record(&rec, &price, &state, row.3.as_deref().unwrap_or(""))?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn ledger_entries(&self, q: LedgerQuery) -> StoreResult<Vec<SaleRecord>> {
+        let mut con = self.conn.clone();
+        match q {
+            LedgerQuery::Sale(id) => self.entries(vec![self.keys.sale(&id)]).await,
+            LedgerQuery::Ping(ping) => {
+                let ids: Vec<String> = self.run(con.hkeys(self.keys.ping_sales(&ping))).await?;
+                let mut out =
+                    self.entries(ids.iter().take(LEDGER_READ_MAX).map(|id| self.keys.sale(id)).collect()).await?;
+                out.sort_by(|a, b| (a.reserved_at, &a.sale_id).cmp(&(b.reserved_at, &b.sale_id)));
+                Ok(out)
+            }
+            LedgerQuery::Unconfirmed { limit } => {
+                let last = isize::try_from(limit.min(LEDGER_READ_MAX)).unwrap_or(0) - 1;
+                let keys: Vec<String> = self.run(con.zrevrange(self.keys.unconfirmed(), 0, last)).await?;
+                let mut out = self.entries(keys).await?;
+                out.retain(|r| r.state == LedgerState::Unconfirmed);
+                out.sort_by(|a, b| (b.reserved_at, &b.sale_id).cmp(&(a.reserved_at, &a.sale_id)));
+                Ok(out)
+            }
+        }
+    }
+
+    /// Turns reservations past their lease into unconfirmed sales, batch by batch; answers
+    /// how many it turned and how many unconfirmed sales there are.
+    pub(crate) async fn sweep_ledger(&self, now: Timestamp) -> StoreResult<(u64, u64)> {
+        let mut settled = 0;
+        let oldest = ms(now) - self.retention_ms();
+        loop {
+            let mut call = self.scripts.sweep_ledger.key(self.keys.leases());
+            call.key(self.keys.unconfirmed()).arg(ms(now)).arg(SWEEP_BATCH).arg(oldest);
+            let (batch, unconfirmed): (u64, u64) = self.step("redis.sweep_ledger", &call).await?;
+            settled += batch;
+            if batch < SWEEP_BATCH as u64 {
+                return Ok((settled, unconfirmed));
+            }
+        }
+    }
+}
+
+/// One settle_mark call's arguments.
+struct MarkSettlement<'a> {
+    sale_id: &'a str,
+    state: &'static str,
+    at: Timestamp,
+    buyer: &'a str,
+    holder: &'a str,
+}
+
+impl<'a> MarkSettlement<'a> {
+    fn of(r: &'a SaleRecord, state: &'static str) -> Self {
+        MarkSettlement { sale_id: &r.sale_id, state, at: r.reserved_at, buyer: r.buyer.as_str(), holder: &r.holder }
+    }
+}
