@@ -35,7 +35,8 @@ async fn accepted_sale_stands_with_caps_spend_and_ledger_updated() {
     assert_eq!((h.counter(DAY_CAP).await, h.counter(DAY_SPEND).await), (1, 1850));
 
     let sale_id = post["sales"][0]["sale_id"].as_str().unwrap().to_string();
-    let sale = h.engine.store().sale(sale_id.clone()).await.unwrap().expect("ledger entry");
+    let ledger = h.engine.store().ledger(pingpost_store::LedgerQuery::Sale(sale_id.clone())).await.unwrap();
+    let sale = ledger.first().expect("ledger entry");
     assert_eq!(sale.state, pingpost_store::LedgerState::Sold);
     let delivered = h.buyers.received().into_iter().find(|r| r.kind == "post").expect("delivered");
     assert_eq!(delivered.body["lead"], full_lead, "the buyer gets the full posted lead");

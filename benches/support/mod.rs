@@ -88,7 +88,17 @@ pub fn start_time() -> Timestamp {
 
 pub fn engine(config: Config, store: Arc<dyn Store>, audit: Arc<dyn AuditSink>, stats: Arc<dyn StatsSink>) -> Engine {
     let clock = Arc::new(ManualClock::new(start_time()));
-    Engine::new(EngineParts { config, config_version: 0, store, clock, audit, stats }).expect("engine")
+    Engine::new(EngineParts {
+        config,
+        config_version: 0,
+        store,
+        clock,
+        audit,
+        stats,
+        faults: pingpost_store::Faults::none(),
+        lease_slack: pingpost_engine::DEFAULT_LEASE_SLACK,
+    })
+    .expect("engine")
 }
 
 pub fn fields() -> LeadFields {

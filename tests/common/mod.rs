@@ -16,7 +16,8 @@ use pingpost_engine::stats::{MemoryStats, StatsSink};
 use pingpost_engine::{Engine, EngineParts};
 use pingpost_redis::{RedisOptions, RedisStore};
 use pingpost_server::AppState;
-use pingpost_store::{MemoryStore, Store};
+use pingpost_store::invariants::{Rules, Snapshot};
+use pingpost_store::{Faults, MemoryStore, Store};
 use pingpost_testkit::RedisServer;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -125,6 +126,8 @@ pub struct Harness {
     pub clock: Arc<ManualClock>,
     pub buyers: Arc<Buyers>,
     pub base: String,
+    /// The failpoints of this harness's store and engine (see `pingpost_store::faults`).
+    pub faults: Faults,
     http: reqwest::Client,
 }
 
@@ -151,6 +154,7 @@ impl Harness {
             Err(errors) => panic!("test config invalid: {errors:#?}"),
         };
         let clock = Arc::new(ManualClock::new(start_time()));
+        let faults = Faults::new();
         type Parts = (Arc<dyn Store>, Arc<dyn AuditSink>, Arc<dyn StatsSink>, Backing);
         let (store, audit, stats, backing): Parts = match backend {
             Backend::Memory => {
@@ -166,7 +170,8 @@ impl Harness {
             Backend::Redis => {
                 let server = RedisServer::start();
                 let namespace = "pp".to_string();
-                let opts = RedisOptions { namespace: namespace.clone(), ..RedisOptions::default() };
+                let opts =
+                    RedisOptions { namespace: namespace.clone(), faults: faults.clone(), ..RedisOptions::default() };
                 let store = RedisStore::connect(&server.url(), opts).await.expect("connect to the test's Redis");
                 let audit = store.audit_log(AuditRetention::default());
                 let stats = store.stats_sink(pingpost_engine::stats::DEFAULT_RETENTION);
@@ -175,7 +180,16 @@ impl Harness {
         };
         let (version, config, _) = bootstrap(store.as_ref(), &seed).await.expect("configuration seeded");
         let clock_dyn = Arc::clone(&clock) as _;
-        let parts = EngineParts { config, config_version: version, store, clock: clock_dyn, audit, stats };
+        let parts = EngineParts {
+            config,
+            config_version: version,
+            store,
+            clock: clock_dyn,
+            audit,
+            stats,
+            faults: faults.clone(),
+            lease_slack: pingpost_engine::DEFAULT_LEASE_SLACK,
+        };
         let engine = Arc::new(Engine::new(parts).expect("engine"));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind api");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -185,7 +199,7 @@ impl Harness {
             admin_token: pingpost_server::AdminToken::new(ADMIN_TOKEN),
         });
         tokio::spawn(pingpost_server::serve(listener, state, std::future::pending()));
-        Harness { engine, backing, clock, buyers, base, http: reqwest::Client::new() }
+        Harness { engine, backing, clock, buyers, base, faults, http: reqwest::Client::new() }
     }
 
     pub async fn call(&self, path: &str, key: Option<&str>, body: Vec<u8>) -> (u16, Value) {
@@ -299,6 +313,34 @@ impl Harness {
             Backing::Redis { server, .. } => Some(server),
             Backing::Memory(_) => None,
         }
+    }
+
+    /// Every consumer mark, ledger entry and counter of the store.
+    pub async fn snapshot(&self) -> Snapshot {
+        match &self.backing {
+            Backing::Memory(store) => store.snapshot(),
+            Backing::Redis { server, namespace } => {
+                pingpost_redis::snapshot(&server.url(), &pingpost_redis::Keys::new(namespace.clone()))
+                    .await
+                    .expect("snapshot of the test's Redis")
+            }
+        }
+    }
+
+    /// The sale guarantees over the whole store, with the windows and slots of the
+    /// configuration in force; `swept_at` when a sweep just ran at that time.
+    pub async fn assert_guarantees(&self, context: &str, swept_at: Option<chrono::DateTime<chrono::Utc>>) {
+        let config = self.engine.config();
+        let window = |c: &pingpost_core::ids::ContractId| {
+            config.contracts.get(c).and_then(|c| c.dedup.enabled.then_some(c.dedup.window))
+        };
+        let slots = |o: &pingpost_core::ids::OfferId| match config.offers.get(o) {
+            Some(o) if o.mode == pingpost_core::config::SaleMode::Multisell => o.max_buyers,
+            _ => 1,
+        };
+        let erased = std::collections::HashSet::new();
+        let rules = Rules { window: &window, slots: &slots, erased: &erased, swept_at };
+        pingpost_store::invariants::assert_holds(&self.snapshot().await, &rules, context);
     }
 
     pub async fn counter(&self, key: &str) -> i64 {

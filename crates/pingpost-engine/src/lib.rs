@@ -51,7 +51,14 @@ pub struct EngineParts {
     /// Failpoints on every store call and the engine's own step boundaries (tests only;
     /// `Faults::none()` in production).
     pub faults: Faults,
+    /// Slack on top of the buyers' timeouts before a post's reservation or claim counts as
+    /// abandoned ([`DEFAULT_LEASE_SLACK`]).
+    pub lease_slack: chrono::Duration,
 }
+
+/// Covers what a live engine can add to a buyer's timeout (store calls, scheduling, a GC-like
+/// pause) with a wide margin: a lease that ran out must mean the engine died.
+pub const DEFAULT_LEASE_SLACK: chrono::Duration = chrono::Duration::seconds(30);
 
 pub struct Engine {
     /// The document version in force and its validated configuration.
@@ -62,6 +69,7 @@ pub struct Engine {
     stats: Arc<dyn StatsSink>,
     buyers: BuyerClient,
     faults: Faults,
+    lease_slack: chrono::Duration,
     /// Pings and posts under way, so shutdown can wait for them: the server runs each in a
     /// task of its own that outlives a client that hung up, and the process must not end it.
     in_flight: tokio_util::task::TaskTracker,
@@ -82,6 +90,7 @@ impl Engine {
             stats: parts.stats,
             buyers: BuyerClient::new()?,
             faults: parts.faults,
+            lease_slack: parts.lease_slack,
             in_flight: tokio_util::task::TaskTracker::new(),
             edits: tokio::sync::Mutex::new(()),
         })

@@ -48,8 +48,6 @@ pub struct PostRequest {
     pub bid_ids: Option<Vec<String>>,
 }
 
-/// Slack on top of the buyers' own timeouts before a post's claim may be taken over.
-const LEASE_SLACK: chrono::Duration = chrono::Duration::seconds(30);
 /// How often a store call whose outcome matters is sent before the post gives up: each is
 /// safe to re-send, and a re-send after a lost reply learns what the first one did.
 const STORE_TRIES: usize = 3;
@@ -83,7 +81,7 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
         key: key.clone(),
         fingerprint: record.ping_id.clone(),
         holder: holder.clone(),
-        lease_until: now + chrono::Duration::milliseconds(lease) + LEASE_SLACK,
+        lease_until: now + chrono::Duration::milliseconds(lease) + engine.lease_slack,
         keep_until,
         now,
     };
@@ -235,7 +233,7 @@ impl Post<'_> {
             }
             let tries = round.iter().map(|bid| async {
                 match journal.get(&sale_id(bid)) {
-                    Some(entry) => Ok(self.from_journal(bid, entry).await),
+                    Some(entry) => Ok(self.as_journaled(bid, entry).await),
                     None if may_deliver => self.attempt(bid).await,
                     None => Ok(skipped("ping_expired")),
                 }
@@ -275,7 +273,7 @@ impl Post<'_> {
     /// A bid an earlier attempt of this post already tried: its ledger entry says what became
     /// of it, and nothing is delivered again. A settled entry's marks are settled again (a
     /// crash may have come between the ledger and the marks); re-sending is harmless.
-    async fn from_journal(&self, bid: &Bid, entry: &SaleRecord) -> Tried {
+    async fn as_journaled(&self, bid: &Bid, entry: &SaleRecord) -> Tried {
         let sale = |status| Sale {
             sale_id: entry.sale_id.clone(),
             buyer: bid.buyer.clone(),
@@ -357,7 +355,7 @@ impl Post<'_> {
                 reserved_at: now,
                 state: LedgerState::Reserved,
                 holder: self.holder.to_string(),
-                lease_until: now + chrono::Duration::milliseconds(i64::from(buyer.timeout_ms)) + LEASE_SLACK,
+                lease_until: now + chrono::Duration::milliseconds(i64::from(buyer.timeout_ms)) + engine.lease_slack,
                 reason: None,
             },
         };
@@ -365,7 +363,7 @@ impl Post<'_> {
             ReserveOutcome::Reserved => {}
             // Our own reservation, answered again to a re-sent call: not delivered yet.
             ReserveOutcome::Existing(e) if e.holder == self.holder && e.state == LedgerState::Reserved => {}
-            ReserveOutcome::Existing(e) => return Ok(self.from_journal(bid, &e).await),
+            ReserveOutcome::Existing(e) => return Ok(self.as_journaled(bid, &e).await),
             ReserveOutcome::AlreadyBought { matched, prior_at } => {
                 engine.audit.record(vec![audit(
                     record,

@@ -36,7 +36,7 @@ enum Marked {
 /// What the ledger script answered.
 enum Ledgered {
     Reserved,
-    Existing(SaleRecord),
+    Existing(Box<SaleRecord>),
     NoSlot,
     Limit(usize),
 }
@@ -131,9 +131,9 @@ impl RedisStore {
                     let mut gone = r.clone();
                     gone.state = LedgerState::Released;
                     gone.reason = Some("released_before_reserved".into());
-                    return Ok(Ledgered::Existing(gone));
+                    return Ok(Ledgered::Existing(Box::new(gone)));
                 }
-                Ok(Ledgered::Existing(codec::decode_record(rec, price, state, reason)?))
+                Ok(Ledgered::Existing(Box::new(codec::decode_record(rec, price, state, reason)?)))
             }
             "P" => Ok(Ledgered::NoSlot),
             "L" => {

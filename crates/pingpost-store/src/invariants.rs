@@ -98,7 +98,7 @@ fn counts_as_bought(state: LedgerState) -> bool {
     state.is_standing() || state == LedgerState::RolledBack
 }
 
-/// 1. A buyer is never sold one consumer twice inside its contract's window.
+/// One consumer, one buyer, one window: a buyer is never sold one consumer twice inside its contract's window.
 fn one_consumer_one_buyer_one_window(s: &Snapshot, rules: &Rules<'_>, problems: &mut Vec<String>) {
     let mut by_buyer: BTreeMap<&BuyerId, Vec<&SaleSnap>> = BTreeMap::new();
     for sale in s.sales.values().filter(|x| counts_as_bought(x.record.state)) {
@@ -128,7 +128,7 @@ fn one_consumer_one_buyer_one_window(s: &Snapshot, rules: &Rules<'_>, problems: 
     }
 }
 
-/// 2. A ping has at most its slots of standing sales, to distinct buyers.
+/// One ping, its slots: a ping has at most its slots of standing sales, to distinct buyers.
 fn one_ping_its_slots(s: &Snapshot, rules: &Rules<'_>, problems: &mut Vec<String>) {
     let mut by_ping: BTreeMap<&str, Vec<&SaleRecord>> = BTreeMap::new();
     for sale in s.sales.values().filter(|x| x.record.state.is_standing()) {
@@ -147,7 +147,7 @@ fn one_ping_its_slots(s: &Snapshot, rules: &Rules<'_>, problems: &mut Vec<String
     }
 }
 
-/// 1 (continued). A sale is recorded under every identifier of its ping, in the state the
+/// One consumer, one buyer, one window (continued): a sale is recorded under every identifier of its ping, in the state the
 /// ledger says; a mark without a ledger entry can only be a reservation whose engine died
 /// before the ledger step, and it carries a lease.
 fn marks_follow_the_ledger(s: &Snapshot, rules: &Rules<'_>, problems: &mut Vec<String>) {
@@ -169,7 +169,7 @@ fn marks_follow_the_ledger(s: &Snapshot, rules: &Rules<'_>, problems: &mut Vec<S
                     "sale {sale_id} is {:?} in the ledger but its {:?} mark is {:?}",
                     r.state, ident.kind, m.state
                 )),
-                Some(m) if &m.buyer != &r.buyer => {
+                Some(m) if m.buyer != r.buyer => {
                     problems.push(format!("sale {sale_id}'s {:?} mark names buyer {}", ident.kind, m.buyer))
                 }
                 None if r.state != LedgerState::Released && !rules.erased.contains(&ident.hash) => problems
@@ -191,8 +191,8 @@ fn marks_follow_the_ledger(s: &Snapshot, rules: &Rules<'_>, problems: &mut Vec<S
     }
 }
 
-/// 3. Every counter is exactly what its standing sales took: each debit given back exactly
-/// once, never below zero, never past its limit.
+/// Caps and money: every counter is exactly what its standing sales took (each debit given
+/// back exactly once), never below zero, never past its limit.
 fn counters_are_exact(s: &Snapshot, problems: &mut Vec<String>) {
     let mut expected: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
     for sale in s.sales.values() {
@@ -219,7 +219,7 @@ fn counters_are_exact(s: &Snapshot, problems: &mut Vec<String>) {
     }
 }
 
-/// 4. A crash's effects are bounded: after a sweep no reservation is past its lease.
+/// Bounded effects of a crash: after a sweep no reservation is past its lease.
 fn crashes_are_bounded(s: &Snapshot, rules: &Rules<'_>, problems: &mut Vec<String>) {
     let Some(swept_at) = rules.swept_at else { return };
     for sale in s.sales.values() {

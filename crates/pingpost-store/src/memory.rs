@@ -301,10 +301,10 @@ impl MemoryStore {
         let mut ledger = lock(&self.ledger);
         let sale_id = &req.record.sale_id;
         if let Some(e) = ledger.sales.get(sale_id) {
-            return ReserveOutcome::Existing(e.record.clone());
+            return ReserveOutcome::Existing(Box::new(e.record.clone()));
         }
         if ledger.tombstones.contains_key(sale_id) {
-            return ReserveOutcome::Existing(released_before_reserved(req.record));
+            return ReserveOutcome::Existing(Box::new(released_before_reserved(req.record)));
         }
         let buyer = &req.record.buyer;
         let now = req.record.reserved_at;

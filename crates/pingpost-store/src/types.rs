@@ -62,7 +62,7 @@ pub enum ReserveOutcome {
     SlotsTaken,
     /// This sale was reserved before (a re-sent call, or an earlier attempt of the post):
     /// nothing was taken again; here is the entry as it stands.
-    Existing(SaleRecord),
+    Existing(Box<SaleRecord>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -77,6 +77,24 @@ struct ServeArgs {
     #[arg(long, env = "PINGPOST_AUDIT_MAX_ENTRIES", default_value_t = AuditRetention::DEFAULT_MAX_ENTRIES,
           value_parser = audit_max_entries)]
     audit_max_entries: usize,
+    /// Redis replicas every admission and reservation must reach (Redis's WAIT) before the
+    /// engine acts on it; 0 does not wait. See the README on what a failover can lose.
+    #[arg(long, env = "PINGPOST_REDIS_WAIT_REPLICAS", default_value_t = 0)]
+    redis_wait_replicas: u32,
+    /// How long such a write waits for its replicas before the request fails with 503.
+    #[arg(long, env = "PINGPOST_REDIS_WAIT_TIMEOUT_MS", default_value_t = 200)]
+    redis_wait_timeout_ms: u64,
+    /// Slack on top of the buyers' timeouts before a post's reservation or claim counts as
+    /// abandoned (its engine died): another node may then resume the post, and the sweep
+    /// keeps the reservation as an unconfirmed sale.
+    #[arg(long, env = "PINGPOST_LEASE_SLACK_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    lease_slack_ms: u64,
+    /// How often reservations past their lease are turned into unconfirmed sales and
+    /// expired state is forgotten.
+    #[arg(long, env = "PINGPOST_SWEEP_INTERVAL_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    sweep_interval_ms: u64,
 }
 
 fn audit_max_entries(text: &str) -> Result<usize, String> {
@@ -156,7 +174,7 @@ fn redacted(spec: &str) -> String {
 /// The store, and the audit log and statistics that live beside it.
 type Backing = (Arc<dyn Store>, Arc<dyn AuditSink>, Arc<dyn StatsSink>);
 
-async fn open_store(spec: &str, retention: AuditRetention) -> Result<Backing> {
+async fn open_store(spec: &str, retention: AuditRetention, options: RedisOptions) -> Result<Backing> {
     if spec == "memory" {
         return Ok((
             Arc::new(MemoryStore::new()),
@@ -165,7 +183,7 @@ async fn open_store(spec: &str, retention: AuditRetention) -> Result<Backing> {
         ));
     }
     if spec.split(',').all(|u| u.trim().starts_with("redis://")) {
-        let store = RedisStore::connect(spec, RedisOptions::default())
+        let store = RedisStore::connect(spec, options)
             .await
             .with_context(|| format!("connecting to Redis at {}", redacted(spec)))?;
         let audit = store.audit_log(retention);
@@ -187,7 +205,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
         }
     };
     let retention = AuditRetention::new(args.audit_max_entries, args.audit_retention_days);
-    let (store, audit, stats) = open_store(&args.store, retention).await?;
+    let faults = failpoints()?;
+    let redis_options = RedisOptions {
+        wait_replicas: args.redis_wait_replicas,
+        wait_timeout: Duration::from_millis(args.redis_wait_timeout_ms),
+        faults: faults.clone(),
+        ..RedisOptions::default()
+    };
+    let (store, audit, stats) = open_store(&args.store, retention, redis_options).await?;
     let admin_token = match args.admin_token {
         Some(t) if !t.trim().is_empty() => AdminToken::new(t.trim()),
         _ => {
@@ -215,10 +240,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
         clock: Arc::new(SystemClock),
         audit,
         stats,
+        faults,
+        lease_slack: chrono::Duration::milliseconds(i64::try_from(args.lease_slack_ms)?),
     })?);
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let sweeper = tokio::spawn(sweep_forever(Arc::clone(&engine)));
+    let sweeper = tokio::spawn(sweep_forever(Arc::clone(&engine), Duration::from_millis(args.sweep_interval_ms)));
     let config_poller = tokio::spawn(follow_config(Arc::clone(&engine)));
     let upkeep = tokio::spawn(metrics_upkeep(metrics));
     let shutdown = shutdown_signal();
@@ -243,8 +270,25 @@ async fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-async fn sweep_forever(engine: Arc<Engine>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+/// Failpoints from `PINGPOST_FAILPOINTS` (test builds only: the crash tests make a real node
+/// die at a chosen step), whose aborts end the process on the spot, as `kill -9` would.
+fn failpoints() -> Result<pingpost_store::Faults> {
+    match std::env::var("PINGPOST_FAILPOINTS") {
+        Ok(spec) if !spec.trim().is_empty() => {
+            let abort = Box::new(|point: &str| {
+                eprintln!("failpoint {point}: aborting the process");
+                std::process::abort()
+            });
+            let faults = pingpost_store::Faults::from_spec(&spec, abort).map_err(anyhow::Error::msg)?;
+            tracing::warn!(%spec, "failpoints armed");
+            Ok(faults)
+        }
+        _ => Ok(pingpost_store::Faults::none()),
+    }
+}
+
+async fn sweep_forever(engine: Arc<Engine>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
         match engine.sweep().await {

@@ -58,16 +58,27 @@ async fn erase(_: Operator, State(state): State<Arc<AppState>>, body: Body) -> R
     let req: ErasureRequest = body::json(body).await?;
     let hashes = req.hashes()?;
     let store = state.engine.store();
-    let erased = store.erase(hashes.clone()).await?;
+    let erased = store.erase(hashes.clone(), state.engine.now()).await?;
     let mut answer = json!({"erased": {
         "vertical_submissions": erased.vertical_submissions,
         "sales": erased.sales,
         "dq": erased.dq,
     }});
+    if erased.kept_in_flight > 0 {
+        // Removing a sale in flight would let a concurrent post sell the consumer to the same
+        // buyer again; it settles within its lease, and erasing again then removes it.
+        answer["kept_in_flight"] = json!(erased.kept_in_flight);
+    }
     if req.suppression {
         answer["suppression_removed"] = json!(store.unsuppress(hashes).await?);
     }
     // Counts only: the log must not become a list of who asked to be forgotten.
-    tracing::info!(vertical_submissions = erased.vertical_submissions, sales = erased.sales, dq = erased.dq, "erasure");
+    tracing::info!(
+        vertical_submissions = erased.vertical_submissions,
+        sales = erased.sales,
+        dq = erased.dq,
+        kept_in_flight = erased.kept_in_flight,
+        "erasure"
+    );
     Ok(Json(answer))
 }

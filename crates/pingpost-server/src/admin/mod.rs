@@ -10,6 +10,7 @@
 //! - `erasure`: forget a consumer's dedup state.
 //! - `audit`: the `leadDedup` log, filtered and paginated.
 //! - `stats`: dedup counts by partner, buyer or vertical.
+//! - `ledger`: sales by id, by ping, and those whose outcome is unknown.
 
 mod audit;
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod body;
 mod config;
 mod erasure;
 pub mod identifiers;
+mod ledger;
 mod stats;
 mod suppression;
 
@@ -32,4 +34,5 @@ pub fn router() -> Router<Arc<AppState>> {
         .merge(erasure::routes())
         .merge(audit::routes())
         .merge(stats::routes())
+        .merge(ledger::routes())
 }

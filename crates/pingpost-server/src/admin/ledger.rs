@@ -1,0 +1,113 @@
+//! `GET /v1/admin/ledger?sale_id=|ping_id=|state=unconfirmed[&limit=]`: sales with their
+//! state. `state=unconfirmed` lists the sales whose outcome is unknown (their engine died, or
+//! their settlement was lost, after the lead may have left): what an operator reconciles with
+//! the buyer by hand.
+
+use crate::admin::auth::Operator;
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use pingpost_store::{LedgerQuery, SaleRecord};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1_000;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new().route("/ledger", get(ledger))
+}
+
+async fn ledger(
+    _: Operator,
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(params) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_query", e.body_text()))?;
+    let q = parse(&params)?;
+    let sales = state.engine.store().ledger(q).await?;
+    Ok(Json(json!({"sales": sales.iter().map(render).collect::<Vec<_>>()})))
+}
+
+fn render(r: &SaleRecord) -> Value {
+    json!({
+        "sale_id": r.sale_id,
+        "ping_id": r.ping_id,
+        "partner": r.partner,
+        "offer": r.offer,
+        "vertical": r.vertical,
+        "buyer": r.buyer,
+        "contract": r.contract,
+        "price": r.price,
+        "state": r.state.as_str(),
+        "reserved_at": r.reserved_at,
+        "lease_until": r.lease_until,
+        "reason": r.reason,
+    })
+}
+
+/// Exactly one of `sale_id`, `ping_id` and `state`; an unknown or repeated parameter is a
+/// 422 (a misspelt filter silently ignored would list the wrong sales).
+fn parse(params: &[(String, String)]) -> Result<LedgerQuery, ApiError> {
+    for (i, (k, _)) in params.iter().enumerate() {
+        if !["sale_id", "ping_id", "state", "limit"].contains(&k.as_str()) {
+            return Err(ApiError::invalid(k.clone(), "is not a ledger filter (sale_id, ping_id, state, limit)"));
+        }
+        if params[..i].iter().any(|(earlier, _)| earlier == k) {
+            return Err(ApiError::invalid(k.clone(), "is given twice"));
+        }
+    }
+    let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim());
+    let limit = match get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => return Err(ApiError::invalid("limit", format!("must be a whole number in 1..={MAX_LIMIT}"))),
+        },
+    };
+    let id = |name: &'static str, v: &str| {
+        if v.is_empty() || v.len() > 128 {
+            Err(ApiError::invalid(name, "must be 1-128 characters"))
+        } else {
+            Ok(v.to_string())
+        }
+    };
+    match (get("sale_id"), get("ping_id"), get("state")) {
+        (Some(v), None, None) => Ok(LedgerQuery::Sale(id("sale_id", v)?)),
+        (None, Some(v), None) => Ok(LedgerQuery::Ping(id("ping_id", v)?)),
+        (None, None, Some("unconfirmed")) => Ok(LedgerQuery::Unconfirmed { limit }),
+        (None, None, Some(_)) => Err(ApiError::invalid("state", "must be unconfirmed")),
+        (None, None, None) => Err(ApiError::invalid("state", "give sale_id, ping_id or state=unconfirmed")),
+        _ => Err(ApiError::invalid("state", "give only one of sale_id, ping_id and state")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(query: &[(&str, &str)], expected: Result<LedgerQuery, &str>) {
+        let params: Vec<(String, String)> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let got = parse(&params).map_err(|e| e.field.unwrap_or_default());
+        assert_eq!(got, expected.map_err(String::from), "{query:?}");
+    }
+
+    #[test]
+    fn one_filter_is_required_and_every_refusal_names_its_field() {
+        check(&[("sale_id", "s1")], Ok(LedgerQuery::Sale("s1".into())));
+        check(&[("ping_id", "p1")], Ok(LedgerQuery::Ping("p1".into())));
+        check(&[("state", "unconfirmed")], Ok(LedgerQuery::Unconfirmed { limit: DEFAULT_LIMIT }));
+        check(&[("state", "unconfirmed"), ("limit", "5")], Ok(LedgerQuery::Unconfirmed { limit: 5 }));
+        check(&[], Err("state"));
+        check(&[("state", "sold")], Err("state"));
+        check(&[("sale_id", "s1"), ("ping_id", "p1")], Err("state"));
+        check(&[("state", "unconfirmed"), ("limit", "0")], Err("limit"));
+        check(&[("sale_id", "")], Err("sale_id"));
+        check(&[("buyer", "b1")], Err("buyer"));
+        check(&[("sale_id", "a"), ("sale_id", "b")], Err("sale_id"));
+    }
+}
