@@ -69,6 +69,28 @@ async fn vertical_dedup_matches_email_only_or_phone_only_across_partners_and_off
 }
 
 #[tokio::test]
+async fn an_invisible_character_does_not_make_a_known_email_new_and_a_bidi_control_is_refused() {
+    let h = Harness::start(&two_buyers()).await;
+    assert_eq!(h.ping("auto-excl", email("jane@example.com")).await["status"], "accepted");
+    let reached_buyers = h.buyers.received().len();
+
+    let zero_width = h.ping("auto-excl", email("ja\u{200B}ne@example.com")).await;
+    assert_eq!(
+        (zero_width["status"].as_str(), zero_width["reason"].as_str()),
+        (Some("rejected"), Some("vertical_duplicate"))
+    );
+
+    let (status, answer) = h.ping_as(KEY_P1, "auto-excl", email("jane@\u{202E}example.com")).await;
+    let error = &answer["error"];
+    assert_eq!(
+        (status, error["code"].as_str(), error["field"].as_str()),
+        (422, Some("invalid_field"), Some("lead.email"))
+    );
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("lead.email") && m.contains("U+202E")), "{answer}");
+    assert_eq!(h.buyers.received().len(), reached_buyers, "neither later ping reached a buyer");
+}
+
+#[tokio::test]
 async fn a_missing_identifier_never_matches() {
     let h = Harness::start(&two_buyers()).await;
     assert_eq!(h.ping("auto-excl", lead(Some("a@example.com"), None)).await["status"], "accepted");

@@ -2,11 +2,16 @@
 //! edge so that plaintext never travels further than the request that carried it.
 //!
 //! Rules (also in the README, so partners can pre-hash):
-//! - email: trim, lower-case; must look like `local@domain.tld`.
-//! - phone: keep the digits; 10 digits get a leading `1` (North America); the result must
-//!   be 11-15 digits (E.164 without `+`).
+//! - email: refuse bidirectional controls and other format characters, remove the invisible
+//!   ones listed in [`chars`], trim, lower-case; must look like `local@domain.tld`.
+//! - phone: keep the digits (fullwidth and Arabic-Indic ones as their ASCII digit, any other
+//!   numeral refused); 10 digits get a leading `1` (North America); the result must be 11-15
+//!   digits (E.164 without `+`).
 //! - hash: SHA-256 of the normalized UTF-8 text, lower-case hex.
 
+mod chars;
+
+use chars::Unseen;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
@@ -103,7 +108,8 @@ fn invalid(field: &'static str, message: impl Into<String>) -> IdentityError {
 }
 
 pub fn normalize_email(raw: &str) -> Result<String, IdentityError> {
-    let email = raw.trim().to_lowercase();
+    // Removing before trimming, so that whitespace next to a byte-order mark is still trimmed.
+    let email = without_unseen(raw)?.trim().to_lowercase();
     let bad = || invalid("email", "is not an email address");
     if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad());
@@ -119,8 +125,56 @@ pub fn normalize_email(raw: &str) -> Result<String, IdentityError> {
     Ok(email)
 }
 
+/// The email with the invisible characters of [`chars::REMOVED`] taken out, or a refusal
+/// naming the first bidirectional control or other format character in it.
+fn without_unseen(raw: &str) -> Result<String, IdentityError> {
+    let mut kept = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match chars::unseen(c) {
+            None => kept.push(c),
+            Some(Unseen::Removed) => {}
+            Some(Unseen::Bidi) => {
+                return Err(invalid(
+                    "email",
+                    format!(
+                    "contains the bidirectional control {}, which changes the order in which the address is displayed",
+                    code_point(c)
+                ),
+                ))
+            }
+            Some(Unseen::Other) => {
+                return Err(invalid("email", format!("contains the invisible format character {}", code_point(c))))
+            }
+        }
+    }
+    Ok(kept)
+}
+
+fn code_point(c: char) -> String {
+    format!("U+{:04X}", u32::from(c))
+}
+
 pub fn normalize_phone(raw: &str) -> Result<String, IdentityError> {
-    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    let mut digits = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match chars::decimal_digit(c) {
+            Some(d) => digits.push(d),
+            // Dropped like punctuation, a digit of another script or a superscript would
+            // silently turn the phone into another number.
+            None if c.is_numeric() => {
+                return Err(invalid(
+                    "phone",
+                    format!(
+                        "contains {}, a numeral other than 0-9 in ASCII, fullwidth or Arabic-Indic digits",
+                        code_point(c)
+                    ),
+                ))
+            }
+            // Punctuation, spaces, and invisible and bidirectional characters: none changes
+            // which digits, in which order, the phone has.
+            None => {}
+        }
+    }
     let e164 = if digits.len() == 10 { format!("1{digits}") } else { digits };
     if !(11..=15).contains(&e164.len()) {
         return Err(invalid("phone", "must have 10 digits (North America) or 11-15 digits with the country code"));
@@ -129,7 +183,8 @@ pub fn normalize_phone(raw: &str) -> Result<String, IdentityError> {
 }
 
 /// The identifier fields as a partner sent them, before normalization. Empty or blank
-/// strings count as absent so that an empty field never matches every other lead.
+/// strings (whitespace and removed invisible characters only) count as absent so that an
+/// empty field never matches every other lead.
 #[derive(Clone, Debug, Default)]
 pub struct RawIdentity<'a> {
     pub email: Option<&'a str>,
@@ -139,7 +194,7 @@ pub struct RawIdentity<'a> {
 }
 
 fn present(v: Option<&str>) -> Option<&str> {
-    v.filter(|s| !s.trim().is_empty())
+    v.filter(|s| s.chars().any(|c| !c.is_whitespace() && chars::unseen(c) != Some(Unseen::Removed)))
 }
 
 fn one_hash(
@@ -269,6 +324,155 @@ mod tests {
         assert_eq!(err.field, "phone_sha256");
         let err = Identity::from_raw(&RawIdentity { email: Some("nope"), ..Default::default() }).unwrap_err();
         assert_eq!(err.field, "email");
+    }
+
+    /// What normalizing one field should give.
+    #[derive(Clone, Copy, Debug)]
+    enum Expected {
+        /// The same hash as this visible spelling of the identifier.
+        SameAs(&'static str),
+        /// A refusal naming the field.
+        Refused,
+    }
+    use Expected::{Refused, SameAs};
+    use IdentKind::{Email, Phone};
+
+    fn check(kind: IdentKind, input: &str, expected: Expected) {
+        let hash = |text: &str| {
+            let raw = match kind {
+                IdentKind::Email => RawIdentity { email: Some(text), ..Default::default() },
+                IdentKind::Phone => RawIdentity { phone: Some(text), ..Default::default() },
+            };
+            Identity::from_raw(&raw).map(|id| id.idents().into_iter().find(|i| i.kind == kind))
+        };
+        match (hash(input), expected) {
+            (Ok(got), SameAs(visible)) => {
+                assert_eq!(got, hash(visible).expect("the visible spelling is valid"), "{input:?} vs {visible:?}")
+            }
+            (Err(e), Refused) => assert_eq!(e.field, kind.as_str(), "{input:?}"),
+            (got, expected) => panic!("{input:?}: expected {expected:?}, got {got:?}"),
+        }
+    }
+
+    const VISIBLE_EMAIL: &str = "Jane.Doe@Example.com";
+
+    /// `c` at the start, middle and end of the local part and of the domain.
+    fn in_every_place(c: char) -> [String; 6] {
+        [
+            format!("{c}Jane.Doe@Example.com"),
+            format!("Jane{c}.Doe@Example.com"),
+            format!("Jane.Doe{c}@Example.com"),
+            format!("Jane.Doe@{c}Example.com"),
+            format!("Jane.Doe@Exam{c}ple.com"),
+            format!("Jane.Doe@Example.com{c}"),
+        ]
+    }
+
+    fn each(ranges: &[std::ops::RangeInclusive<char>]) -> impl Iterator<Item = char> + '_ {
+        ranges.iter().flat_map(|r| r.clone())
+    }
+
+    #[test]
+    fn invisible_formatting_is_removed_so_an_email_hashes_like_the_visible_one() {
+        let named = ['\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{00AD}', '\u{180E}', '\u{2062}'];
+        assert!(named.iter().all(|&c| chars::unseen(c) == Some(Unseen::Removed)));
+        for c in each(chars::REMOVED) {
+            for input in in_every_place(c) {
+                check(Email, &input, SameAs(VISIBLE_EMAIL));
+            }
+        }
+        check(Email, "\u{FEFF} Jane.Doe@Example.com \u{200B}", SameAs(VISIBLE_EMAIL));
+        check(Email, "Ja\u{200B}\u{200D}\u{00AD}ne.Doe@Exa\u{200D}mple.c\u{2060}om", SameAs(VISIBLE_EMAIL));
+    }
+
+    #[test]
+    fn bidirectional_controls_in_an_email_are_refused() {
+        let named = ['\u{202E}', '\u{202D}', '\u{200E}', '\u{200F}', '\u{061C}', '\u{2066}', '\u{2069}'];
+        assert!(named.iter().all(|&c| chars::unseen(c) == Some(Unseen::Bidi)));
+        for c in each(chars::BIDI) {
+            for input in in_every_place(c) {
+                check(Email, &input, Refused);
+            }
+        }
+        // What the override displays is the visible address; what it holds is not.
+        check(Email, "\u{202E}moc.elpmaxe@eod.enaj", Refused);
+    }
+
+    #[test]
+    fn other_format_and_default_ignorable_characters_in_an_email_are_refused() {
+        for c in each(chars::OTHER) {
+            for input in in_every_place(c) {
+                check(Email, &input, Refused);
+            }
+        }
+    }
+
+    #[test]
+    fn controls_anywhere_and_whitespace_inside_an_email_are_refused() {
+        for c in ['\u{0000}', '\u{0007}', '\u{001B}', '\u{007F}', '\u{0080}', '\u{009F}'] {
+            for input in in_every_place(c) {
+                check(Email, &input, Refused);
+            }
+        }
+        for c in ['\t', '\n', ' ', '\u{00A0}', '\u{2028}', '\u{3000}'] {
+            let [start, inside @ .., end] = in_every_place(c);
+            for input in inside {
+                check(Email, &input, Refused);
+            }
+            check(Email, &start, SameAs(VISIBLE_EMAIL));
+            check(Email, &end, SameAs(VISIBLE_EMAIL));
+        }
+    }
+
+    #[test]
+    fn invisible_and_bidirectional_characters_in_a_phone_are_dropped_like_punctuation() {
+        for c in each(chars::REMOVED).chain(each(chars::BIDI)).chain(each(chars::OTHER)) {
+            for input in [format!("{c}(555) 123-4567"), format!("(555) 12{c}3-4567"), format!("(555) 123-4567{c}")] {
+                check(Phone, &input, SameAs("5551234567"));
+            }
+        }
+        check(Phone, "\u{202A}+1 555 123 4567\u{202C}", SameAs("5551234567"));
+        check(Phone, "\u{2066}\u{202E}+1 555 123 4567\u{2069}", SameAs("5551234567"));
+    }
+
+    #[test]
+    fn fullwidth_and_arabic_indic_digits_count_as_their_ascii_digit() {
+        for (input, visible) in [
+            ("５５５１２３４５６７", "5551234567"),
+            ("＋４４ ２０ ７９４６ ０９５８", "+44 20 7946 0958"),
+            ("٥٥٥-١٢٣-٤٥٦٧", "5551234567"),
+            ("۵۵۵۱۲۳۴۵۶۷", "5551234567"),
+            ("555 123 45６٧", "5551234567"),
+            ("555 ٠۰０ 0000", "555 000 0000"),
+        ] {
+            check(Phone, input, SameAs(visible));
+        }
+    }
+
+    #[test]
+    fn numerals_that_are_not_supported_digits_are_refused_in_a_phone() {
+        // Devanagari, Thai and Myanmar digits, mathematical double-struck zero, superscript,
+        // fraction, circled and Roman numerals.
+        for c in ['१', '๑', '၁', '𝟘', '²', '½', '①', 'Ⅲ'] {
+            for input in [format!("{c}5551234567"), format!("555123{c}4567"), format!("5551234567{c}")] {
+                check(Phone, &input, Refused);
+            }
+        }
+    }
+
+    #[test]
+    fn a_field_of_only_removed_invisible_characters_counts_as_absent() {
+        let id = Identity::from_raw(&RawIdentity {
+            email: Some("\u{200B}\u{FEFF} "),
+            email_sha256: Some("\u{FEFF}"),
+            phone: Some("5551234567"),
+            ..Default::default()
+        })
+        .expect("the phone identifies the lead");
+        assert!(id.email().is_none());
+        let err = Identity::from_raw(&RawIdentity { email: Some("\u{200B}"), ..Default::default() }).unwrap_err();
+        assert_eq!(err.field, "email");
+        check(Email, "\u{202E}", Refused);
     }
 
     #[test]
