@@ -148,6 +148,10 @@ async fn malformed_and_oversized_admin_bodies_are_refused() {
     assert_eq!(resp.status().as_u16(), 400);
     let resp = send(vec![b' '; 5 * 1024 * 1024]).await.unwrap();
     assert_eq!(resp.status().as_u16(), 413);
+    let mut at_limit = br#"{"dedup_window_days": 30}"#.to_vec();
+    at_limit.resize(pingpost_server::admin::body::ADMIN_BODY_LIMIT, b' ');
+    let resp = send(at_limit).await.unwrap();
+    assert!(resp.status().is_success(), "a body of exactly the limit is read: {}", resp.status());
 }
 
 #[tokio::test]

@@ -226,3 +226,122 @@ async fn mangled_bodies_never_make_the_server_fail() {
     let still = h.ping("auto-excl", email("after.fuzz@example.com")).await;
     assert_eq!(still["status"], "accepted");
 }
+
+/// Oversized bodies: the 413 must reach the client whatever its HTTP stack does.
+mod body_limits {
+    use super::*;
+    use common::raw_http::{chunked, head, Conn};
+    use std::time::Duration;
+
+    const PING_LIMIT: usize = pingpost_server::DEFAULT_BODY_LIMIT;
+    const ADMIN_LIMIT: usize = pingpost_server::admin::body::ADMIN_BODY_LIMIT;
+    const IMPORT_LIMIT: u64 = 1 << 30;
+
+    fn partner() -> (&'static str, String) {
+        ("authorization", format!("Bearer {KEY_P1}"))
+    }
+
+    fn operator() -> (&'static str, String) {
+        ("authorization", format!("Bearer {ADMIN_TOKEN}"))
+    }
+
+    /// The server must answer without waiting for a body the client will never send; a
+    /// server that does wait fails here instead of hanging the test.
+    async fn answer_without_the_body(conn: &mut Conn) -> common::raw_http::Response {
+        tokio::time::timeout(Duration::from_secs(10), conn.response())
+            .await
+            .expect("the server waited for a body instead of answering")
+            .expect("a complete answer")
+    }
+
+    /// A 3 MB ping (the limit is 64 KiB) from a client that writes all of it before reading,
+    /// as Python's urllib and many partner stacks do. A server that answers at the limit and
+    /// closes resets the connection under the upload, and the client gets a broken pipe
+    /// instead of its 413: on every upload with a small send buffer, on about one in two with
+    /// loopback's megabytes of buffer. Twenty uploads of each framing leave it no chance.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_oversized_body_written_whole_before_reading_gets_its_413() {
+        let h = harness().await;
+        let lead = json!({"email": "big@example.com", "blob": "x".repeat(3_000_000)});
+        let body = json!({"offer": "auto-excl", "lead": lead}).to_string().into_bytes();
+        for i in 0..20 {
+            for framing in ["content-length", "chunked"] {
+                let mut request = match framing {
+                    "chunked" => head("POST", "/v1/ping", &[partner(), ("transfer-encoding", "chunked".into())]),
+                    _ => head("POST", "/v1/ping", &[partner(), ("content-length", body.len().to_string())]),
+                };
+                request.extend(if framing == "chunked" { chunked(&body, 32 * 1024) } else { body.clone() });
+                let mut conn = Conn::open_with_send_buffer(&h.base, 64 * 1024).await.unwrap();
+                conn.send(&request).await.unwrap_or_else(|e| panic!("upload {i} ({framing}) was cut off: {e}"));
+                let answer = conn.response().await.unwrap_or_else(|e| panic!("upload {i} ({framing}): no answer: {e}"));
+                assert_eq!((answer.status, answer.error_code().as_str()), (413, "body_too_large"), "upload {i}");
+                // Read to its end, the body leaves the connection fit for the next request.
+                conn.send(&head("GET", "/healthz", &[])).await.unwrap();
+                assert_eq!(conn.response().await.unwrap().status, 200, "upload {i} ({framing})");
+            }
+        }
+        assert_eq!(h.buyers.received().len(), 0, "no oversized ping reached a buyer");
+    }
+
+    /// With `Expect: 100-continue` the client waits for the server's word before sending its
+    /// body; a length over the route's limit is answered 413 there and then (hyper sends
+    /// `100 Continue` only when a handler starts reading the body).
+    #[tokio::test]
+    async fn an_oversized_length_with_expect_100_continue_is_refused_before_the_body_is_sent() {
+        let h = harness().await;
+        for (method, path, auth, length) in [
+            ("POST", "/v1/ping", partner(), PING_LIMIT as u64 + 1),
+            ("POST", "/v1/post", partner(), 3_000_000),
+            ("PUT", "/v1/admin/contracts/c1", operator(), ADMIN_LIMIT as u64 + 1),
+            ("POST", "/v1/admin/suppression/import", operator(), IMPORT_LIMIT + 1),
+        ] {
+            let mut conn = Conn::open(&h.base).await.unwrap();
+            let headers = [auth, ("content-length", length.to_string()), ("expect", "100-continue".into())];
+            conn.send(&head(method, path, &headers)).await.unwrap();
+            let answer = answer_without_the_body(&mut conn).await;
+            assert_eq!((answer.status, answer.error_code().as_str()), (413, "body_too_large"), "{path}");
+            assert_eq!(answer.header("connection"), Some("close"), "{path}: the announced body was never read");
+            assert!(conn.at_eof().await.unwrap(), "{path}: the server closed the connection");
+        }
+    }
+
+    /// A length past what the server would read and discard is refused at once, Expect or
+    /// not: reading it would cost more than the client's clean answer is worth.
+    #[tokio::test]
+    async fn a_length_past_the_drain_bound_is_refused_without_reading_the_body() {
+        let h = harness().await;
+        for (method, path, auth, length) in [
+            ("POST", "/v1/ping", partner(), 1u64 << 30),
+            ("PUT", "/v1/admin/contracts/c1", operator(), 1u64 << 30),
+            ("POST", "/v1/admin/suppression/import", operator(), 2 * IMPORT_LIMIT),
+        ] {
+            let mut conn = Conn::open(&h.base).await.unwrap();
+            conn.send(&head(method, path, &[auth, ("content-length", length.to_string())])).await.unwrap();
+            let answer = answer_without_the_body(&mut conn).await;
+            assert_eq!((answer.status, answer.error_code().as_str()), (413, "body_too_large"), "{path}");
+            assert_eq!(answer.header("connection"), Some("close"), "{path}");
+        }
+    }
+
+    /// Within the limit (up to exactly the limit), `Expect: 100-continue` gets its `100
+    /// Continue`, then its normal answer; the streamed import too.
+    #[tokio::test]
+    async fn expect_100_continue_within_the_limit_gets_100_continue_then_its_answer() {
+        let h = harness().await;
+        let mut ping = json!({"offer": "auto-excl", "lead": email("expect@example.com")}).to_string();
+        ping.push_str(&" ".repeat(PING_LIMIT - ping.len()));
+        let csv = "email\nexpect.suppressed@example.com\n".to_string();
+        for (path, auth, body, field, value) in [
+            ("/v1/ping", partner(), ping, "status", json!("accepted")),
+            ("/v1/admin/suppression/import", operator(), csv, "added", json!(1)),
+        ] {
+            let mut conn = Conn::open(&h.base).await.unwrap();
+            let headers = [auth, ("content-length", body.len().to_string()), ("expect", "100-continue".into())];
+            conn.send(&head("POST", path, &headers)).await.unwrap();
+            assert_eq!(answer_without_the_body(&mut conn).await.status, 100, "{path}");
+            conn.send(body.as_bytes()).await.unwrap();
+            let answer = conn.response().await.unwrap();
+            assert_eq!((answer.status, &answer.json()[field]), (200, &value), "{path}: {:?}", answer.json());
+        }
+    }
+}

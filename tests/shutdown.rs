@@ -9,6 +9,7 @@ use common::process::{start_engine_logged, temp_dir};
 use pingpost_buyersim::Buyers;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::io::ErrorKind;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -78,18 +79,27 @@ async fn sigterm_finishes_the_post_in_flight_refuses_new_connections_and_exits_c
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let _log = logged(log, "shutdown signal received").await;
 
-    // The listener is dropped right after the signal is seen; from then on connecting fails.
-    let refused = tokio::time::timeout(Duration::from_secs(10), async {
+    // The accept loop stops when it sees the signal and drops the listener. Until then a
+    // connect may still succeed, so those are retried. A connection the kernel had queued in
+    // the backlog when the listener closed is reset, and `connect` reports that reset instead
+    // of success when it lands before the handshake's completion is read: refused as well.
+    // A listener that is still open never resets a connect (its backlog is far from full:
+    // one attempt at a time), so accepting resets cannot let a missing feature pass.
+    let refused = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             match TcpStream::connect(&addr).await {
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => break,
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset) => break,
                 Err(e) => panic!("unexpected connect error: {e}"),
-                Ok(_) => tokio::task::yield_now().await,
             }
         }
     })
     .await;
     assert!(refused.is_ok(), "new connections still accepted after SIGTERM");
+    // Closed for good, not a passing hiccup: with no socket left on the port, the next
+    // attempt is refused outright.
+    let again = TcpStream::connect(&addr).await.map(|_| ()).map_err(|e| e.kind());
+    assert_eq!(again, Err(ErrorKind::ConnectionRefused), "the listener is closed once and for all");
     assert!(!post.is_finished(), "the post must still be waiting for its buyer");
 
     buyers.release();
@@ -102,7 +112,15 @@ async fn sigterm_finishes_the_post_in_flight_refuses_new_connections_and_exits_c
         let status = engine.0.wait().unwrap();
         (engine, status)
     });
-    let (_engine, status) = tokio::time::timeout(Duration::from_secs(30), exit).await.unwrap().unwrap();
+    let (_engine, status) = match tokio::time::timeout(Duration::from_secs(30), exit).await {
+        Ok(done) => done.unwrap(),
+        Err(_) => {
+            // The blocking wait holds the child: kill it by pid, or the runtime would wait for
+            // that task forever and the test would hang instead of failing.
+            let _ = std::process::Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("pingpost did not exit within 30 s of SIGTERM");
+        }
+    };
     assert!(status.success(), "pingpost exited with {status}");
     let _ = std::fs::remove_dir_all(&dir);
 }

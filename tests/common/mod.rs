@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 pub mod process;
+pub mod raw_http;
 
 use chrono::TimeZone;
 use pingpost_buyersim::Buyers;

@@ -3,7 +3,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
 
 /// A child process killed when the test ends, pass or fail.
 pub struct Running(pub Child);
@@ -65,14 +66,27 @@ fn engine_command(contracts: &Path, store: &str) -> Command {
     command
 }
 
+/// How long the engine may take to start listening (a Redis connection included) before the
+/// test fails instead of waiting forever.
+const STARTUP: Duration = Duration::from_secs(60);
+
 fn listening(mut child: Child) -> (Running, String) {
     let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = lines.next().expect("pingpost exited before listening").expect("read stdout");
-        if let Some(url) = line.strip_prefix("pingpost listening on ") {
-            break url.to_string();
+    // Killed if the engine never gets to listen.
+    let running = Running(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Reads stdout to its end, not just to the listening line: closing the pipe early would
+    // make anything the engine prints later a broken pipe, and `println!` panics on that.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("pingpost listening on ") {
+                let _ = tx.send(url.to_string());
+            }
         }
-    };
-    (Running(child), base)
+    });
+    match rx.recv_timeout(STARTUP) {
+        Ok(base) => (running, base),
+        Err(RecvTimeoutError::Disconnected) => panic!("pingpost exited before listening"),
+        Err(RecvTimeoutError::Timeout) => panic!("pingpost did not listen within {STARTUP:?}"),
+    }
 }

@@ -1,6 +1,6 @@
 //! `{"error": {"code", "message", "field"?}}` with the right status, for every failure.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pingpost_engine::EngineError;
@@ -12,17 +12,30 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Answer with `Connection: close`: the request was not read to its end.
+    pub closes_connection: bool,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), field: None }
+        ApiError { status, code, message: message.into(), field: None, closes_connection: false }
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         let field = field.into();
         let message = format!("{field} {}", message.into());
-        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code: "invalid_field", message, field: Some(field) }
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid_field",
+            message,
+            field: Some(field),
+            closes_connection: false,
+        }
+    }
+
+    /// The same answer, closing the connection after it.
+    pub fn closing_connection(self) -> Self {
+        ApiError { closes_connection: true, ..self }
     }
 
     /// The admin API answers this to anything but the operator token (partner keys included).
@@ -87,6 +100,10 @@ impl IntoResponse for ApiError {
         if let Some(field) = self.field {
             error["field"] = json!(field);
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if self.closes_connection {
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
     }
 }

@@ -1,8 +1,8 @@
 //! Handlers. Each one: authenticate, read a bounded body, parse, call the engine, answer.
 
+use crate::body::RequestBody;
 use crate::error::ApiError;
 use crate::{admin, wire, AppState};
-use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -36,23 +36,13 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Partner, ApiErr
     state.engine.partner_for_key(key).ok_or_else(ApiError::unauthorized)
 }
 
-pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("request body is larger than {limit} bytes"),
-        )
-    })
-}
-
 async fn ping(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Body,
+    body: RequestBody,
 ) -> Result<Json<PingAnswer>, ApiError> {
     let partner = authenticate(&state, &headers)?;
-    let bytes = read_body(body, state.body_limit).await?;
+    let bytes = body.bytes(state.body_limit).await?;
     let req = wire::ping_request(&bytes)?;
     let engine = Arc::clone(&state.engine);
     to_completion(async move { engine.ping(&partner.id, req).await }).await.map(Json)
@@ -61,10 +51,10 @@ async fn ping(
 async fn post_lead(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Body,
+    body: RequestBody,
 ) -> Result<Json<PostAnswer>, ApiError> {
     let partner = authenticate(&state, &headers)?;
-    let bytes = read_body(body, state.body_limit).await?;
+    let bytes = body.bytes(state.body_limit).await?;
     let req = wire::post_request(&bytes)?;
     let engine = Arc::clone(&state.engine);
     to_completion(async move { engine.post(&partner.id, req).await }).await.map(Json)

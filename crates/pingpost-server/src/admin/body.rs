@@ -1,17 +1,13 @@
 //! Admin request bodies: bounded, parsed with the path of the first bad field, so a 422
 //! names it (`caps.daily`, `dedup.window_days`) the way configuration errors do.
 
+use crate::body::RequestBody;
 use crate::error::ApiError;
-use axum::body::Body;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 /// Largest admin JSON body: a contract is a few KiB, a suppression batch of 10 000 hashes ~700 KiB.
 pub const ADMIN_BODY_LIMIT: usize = 4 * 1024 * 1024;
-
-pub async fn bytes(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
-    crate::routes::read_body(body, limit).await
-}
 
 /// The field a deserialization error names: its path, or `body` for the body as a whole.
 fn field_of(path: &serde_path_to_error::Path) -> String {
@@ -54,8 +50,8 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Ap
 }
 
 /// Reads and parses a bounded JSON body.
-pub async fn json<T: DeserializeOwned>(body: Body) -> Result<T, ApiError> {
-    parse(&bytes(body, ADMIN_BODY_LIMIT).await?)
+pub async fn json<T: DeserializeOwned>(body: RequestBody) -> Result<T, ApiError> {
+    parse(&body.bytes(ADMIN_BODY_LIMIT).await?)
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@
 
 use super::auth::Operator;
 use super::body;
+use crate::body::RequestBody;
 use crate::error::ApiError;
 use crate::AppState;
-use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -86,7 +86,7 @@ async fn put<R: AdminResource>(
     _: Operator,
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    body: Body,
+    body: RequestBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let value = with_path_id(body::json::<Value>(body).await?, &id)?;
     let mut item: R = body::from_value(value)?;
@@ -127,7 +127,7 @@ async fn patch_contract(
     _: Operator,
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    body: Body,
+    body: RequestBody,
 ) -> Result<Json<Value>, ApiError> {
     let patch = body::json::<Value>(body).await?;
     if !patch.is_object() {

@@ -6,9 +6,9 @@
 use super::auth::Operator;
 use super::body;
 use super::identifiers;
+use crate::body::RequestBody;
 use crate::error::ApiError;
 use crate::AppState;
-use axum::body::Body;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -54,7 +54,7 @@ impl ErasureRequest {
     }
 }
 
-async fn erase(_: Operator, State(state): State<Arc<AppState>>, body: Body) -> Result<Json<Value>, ApiError> {
+async fn erase(_: Operator, State(state): State<Arc<AppState>>, body: RequestBody) -> Result<Json<Value>, ApiError> {
     let req: ErasureRequest = body::json(body).await?;
     let hashes = req.hashes()?;
     let store = state.engine.store();

@@ -5,9 +5,9 @@
 use super::auth::Operator;
 use super::body;
 use super::identifiers;
+use crate::body::{BodyError, RequestBody};
 use crate::error::ApiError;
 use crate::AppState;
-use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -72,13 +72,13 @@ struct Removed {
     removed: u64,
 }
 
-async fn add(_: Operator, State(state): State<Arc<AppState>>, body: Body) -> Result<Json<Added>, ApiError> {
+async fn add(_: Operator, State(state): State<Arc<AppState>>, body: RequestBody) -> Result<Json<Added>, ApiError> {
     let hashes = body::json::<Lists>(body).await?.hashes()?;
     let new = state.engine.store().suppress(hashes, state.engine.now()).await?;
     Ok(Json(Added { added: new.into_iter().filter(|n| *n).count() }))
 }
 
-async fn remove(_: Operator, State(state): State<Arc<AppState>>, body: Body) -> Result<Json<Removed>, ApiError> {
+async fn remove(_: Operator, State(state): State<Arc<AppState>>, body: RequestBody) -> Result<Json<Removed>, ApiError> {
     let hashes = body::json::<Lists>(body).await?.hashes()?;
     let removed = state.engine.store().unsuppress(hashes).await?;
     Ok(Json(Removed { removed }))
@@ -137,26 +137,17 @@ struct Batch {
     invalid: Vec<RowError>,
 }
 
-/// The body stream ended early or past the limit.
-#[derive(Debug, thiserror::Error)]
-#[error("request body is larger than {IMPORT_BODY_LIMIT} bytes")]
-struct TooLarge;
-
 /// `POST /suppression/import`: a CSV body (see [`suppression_csv`]), read as a stream.
 /// A blocking task parses it with the `csv` crate into batches that this task applies in
 /// order; the bounded channel between them keeps memory flat however large the file is.
 /// An import stopped midway (store down, client gone) has applied its earlier batches;
 /// running it again is harmless, those rows then count as skipped.
-async fn import(_: Operator, State(state): State<Arc<AppState>>, body: Body) -> Result<Json<ImportReport>, ApiError> {
-    let mut read: u64 = 0;
-    let stream = body.into_data_stream().map(move |chunk| {
-        let chunk = chunk.map_err(std::io::Error::other)?;
-        read += chunk.len() as u64;
-        if read > IMPORT_BODY_LIMIT {
-            return Err(std::io::Error::other(TooLarge));
-        }
-        Ok(chunk)
-    });
+async fn import(
+    _: Operator,
+    State(state): State<Arc<AppState>>,
+    body: RequestBody,
+) -> Result<Json<ImportReport>, ApiError> {
+    let stream = body.chunks(IMPORT_BODY_LIMIT).await?.into_stream().map(|c| c.map_err(std::io::Error::other));
     let reader = SyncIoBridge::new(StreamReader::new(stream));
     let (tx, mut rx) = mpsc::channel(BATCHES_AHEAD);
     let parser = tokio::task::spawn_blocking(move || parse_batches(reader, &tx));
@@ -189,13 +180,9 @@ fn parse_batches(reader: impl Read, tx: &mpsc::Sender<Result<Batch, ApiError>>) 
             },
             Err(e) => match e.kind() {
                 csv::ErrorKind::Io(io) => {
-                    let too_large = io.get_ref().is_some_and(|inner| inner.is::<TooLarge>());
-                    let err = if too_large {
-                        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", TooLarge.to_string())
-                    } else {
-                        ApiError::new(StatusCode::BAD_REQUEST, "body_unreadable", "the request body could not be read")
-                    };
-                    let _ = tx.blocking_send(Err(err));
+                    // Every error the body stream yields is a BodyError.
+                    let err = io.get_ref().and_then(|e| e.downcast_ref::<BodyError>()).copied();
+                    let _ = tx.blocking_send(Err(ApiError::from(err.unwrap_or(BodyError::Unreadable))));
                     return;
                 }
                 _ => batch.invalid.push(suppression_csv::read_error(&e)),
