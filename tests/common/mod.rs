@@ -99,10 +99,14 @@ pub fn contract(id: &str, buyer: &str, offer: &str, price: &str, extra: &str) ->
 }
 
 /// Which store a harness runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Backend {
     Memory,
+    /// A redis-server of the harness's own.
     Redis,
+    /// A Redis (one URL) or Redis Cluster (a comma-separated list) the test started and
+    /// shares between harnesses, each under a namespace of its own.
+    Shared(String),
 }
 
 impl Backend {
@@ -119,6 +123,23 @@ impl Backend {
 enum Backing {
     Memory(Arc<MemoryStore>),
     Redis { server: RedisServer, namespace: String },
+    Shared { urls: String, namespace: String },
+}
+
+impl Backing {
+    fn redis_urls(&self) -> Option<(String, &str)> {
+        match self {
+            Backing::Memory(_) => None,
+            Backing::Redis { server, namespace } => Some((server.url(), namespace)),
+            Backing::Shared { urls, namespace } => Some((urls.clone(), namespace)),
+        }
+    }
+}
+
+/// A namespace no other harness of this process uses.
+fn fresh_namespace() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    format!("t{}", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
 pub struct Harness {
@@ -168,15 +189,21 @@ impl Harness {
                     Backing::Memory(store),
                 )
             }
-            Backend::Redis => {
-                let server = RedisServer::start();
-                let namespace = "pp".to_string();
-                let opts =
-                    RedisOptions { namespace: namespace.clone(), faults: faults.clone(), ..RedisOptions::default() };
-                let store = RedisStore::connect(&server.url(), opts).await.expect("connect to the test's Redis");
+            Backend::Redis | Backend::Shared(_) => {
+                let backing = match backend {
+                    Backend::Shared(urls) => Backing::Shared { urls, namespace: fresh_namespace() },
+                    _ => Backing::Redis { server: RedisServer::start(), namespace: "pp".to_string() },
+                };
+                let (urls, namespace) = backing.redis_urls().expect("a Redis backing");
+                let opts = RedisOptions {
+                    namespace: namespace.to_string(),
+                    faults: faults.clone(),
+                    ..RedisOptions::default()
+                };
+                let store = RedisStore::connect(&urls, opts).await.expect("connect to the test's Redis");
                 let audit = store.audit_log(AuditRetention::default());
                 let stats = store.stats_sink(pingpost_engine::stats::DEFAULT_RETENTION);
-                (Arc::new(store), Arc::new(audit), Arc::new(stats), Backing::Redis { server, namespace })
+                (Arc::new(store), Arc::new(audit), Arc::new(stats), backing)
             }
         };
         let (version, config, _) = bootstrap(store.as_ref(), &seed).await.expect("configuration seeded");
@@ -300,11 +327,12 @@ impl Harness {
 
     /// Everything the store holds, keys and values, as text.
     pub async fn dump_store(&self) -> String {
-        match &self.backing {
-            Backing::Memory(store) => store.dump(),
-            Backing::Redis { server, namespace } => {
-                pingpost_testkit::dump(&server.url(), &format!("{namespace}:*")).await
-            }
+        match self.backing.redis_urls() {
+            None => match &self.backing {
+                Backing::Memory(store) => store.dump(),
+                _ => unreachable!("only the embedded store has no URL"),
+            },
+            Some((urls, namespace)) => pingpost_testkit::dump(&urls, &format!("{namespace}:*")).await,
         }
     }
 
@@ -312,25 +340,34 @@ impl Harness {
     pub fn redis(&mut self) -> Option<&mut RedisServer> {
         match &mut self.backing {
             Backing::Redis { server, .. } => Some(server),
-            Backing::Memory(_) => None,
+            Backing::Memory(_) | Backing::Shared { .. } => None,
         }
     }
 
     /// Every consumer mark, ledger entry and counter of the store.
     pub async fn snapshot(&self) -> Snapshot {
-        match &self.backing {
-            Backing::Memory(store) => store.snapshot(),
-            Backing::Redis { server, namespace } => {
-                pingpost_redis::snapshot(&server.url(), &pingpost_redis::Keys::new(namespace.clone()))
-                    .await
-                    .expect("snapshot of the test's Redis")
-            }
+        match (&self.backing, self.backing.redis_urls()) {
+            (Backing::Memory(store), _) => store.snapshot(),
+            (_, Some((urls, namespace))) => pingpost_redis::snapshot(&urls, &pingpost_redis::Keys::new(namespace))
+                .await
+                .expect("snapshot of the test's Redis"),
+            (_, None) => unreachable!("every Redis backing has URLs"),
         }
     }
 
     /// The sale guarantees over the whole store, with the windows and slots of the
     /// configuration in force; `swept_at` when a sweep just ran at that time.
     pub async fn assert_guarantees(&self, context: &str, swept_at: Option<chrono::DateTime<chrono::Utc>>) {
+        self.assert_guarantees_erased(context, swept_at, &std::collections::HashSet::new()).await;
+    }
+
+    /// As [`Harness::assert_guarantees`], for a run that erased the `erased` identifier hashes.
+    pub async fn assert_guarantees_erased(
+        &self,
+        context: &str,
+        swept_at: Option<chrono::DateTime<chrono::Utc>>,
+        erased: &std::collections::HashSet<pingpost_core::identity::Sha256Hex>,
+    ) {
         let config = self.engine.config();
         let window = |c: &pingpost_core::ids::ContractId| {
             config.contracts.get(c).and_then(|c| c.dedup.enabled.then_some(c.dedup.window))
@@ -339,8 +376,7 @@ impl Harness {
             Some(o) if o.mode == pingpost_core::config::SaleMode::Multisell => o.max_buyers,
             _ => 1,
         };
-        let erased = std::collections::HashSet::new();
-        let rules = Rules { window: &window, slots: &slots, erased: &erased, swept_at };
+        let rules = Rules { window: &window, slots: &slots, erased, swept_at };
         pingpost_store::invariants::assert_holds(&self.snapshot().await, &rules, context);
     }
 
