@@ -125,7 +125,7 @@ impl RedisStore {
         call: &redis::ScriptInvocation<'_>,
     ) -> StoreResult<T> {
         let mut con = self.conn.clone();
-        self.opts.faults.step(point, self.run(call.invoke_async(&mut con))).await
+        self.opts.faults.step(point, || self.run(call.invoke_async(&mut con))).await
     }
 
     /// With `--redis-wait-replicas N`, waits until N replicas have every write this

@@ -73,16 +73,22 @@ impl Faults {
         }
     }
 
-    /// Runs one step of store work under the failpoint `name`.
+    /// Runs one step of store work under the failpoint `name`. The step is a closure, not a
+    /// future, because some stores do their work when called rather than when polled: a step
+    /// that must not apply is then never called.
     #[inline]
-    pub async fn step<T>(&self, name: &'static str, op: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    pub async fn step<T, F: Future<Output = StoreResult<T>>>(
+        &self,
+        name: &'static str,
+        op: impl FnOnce() -> F,
+    ) -> StoreResult<T> {
         #[cfg(feature = "failpoints")]
         if let Some(registry) = &self.registry {
             return registry.step(name, op).await;
         }
         #[cfg(not(feature = "failpoints"))]
         let _ = name;
-        op.await
+        op().await
     }
 
     /// A boundary of the engine's own work, where only a crash makes sense (the lead has
@@ -159,16 +165,20 @@ mod registry {
             panic!("failpoint {name}: request aborted");
         }
 
-        pub(super) async fn step<T>(&self, name: &str, op: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+        pub(super) async fn step<T, F: Future<Output = StoreResult<T>>>(
+            &self,
+            name: &str,
+            op: impl FnOnce() -> F,
+        ) -> StoreResult<T> {
             match self.fire(name) {
-                None => op.await,
+                None => op().await,
                 Some(Fault::Error) => Err(StoreError::Unavailable(format!("failpoint {name}: not applied"))),
                 Some(Fault::DropReply) => {
-                    let _applied = op.await;
+                    let _applied = op().await;
                     Err(StoreError::Unavailable(format!("failpoint {name}: reply lost")))
                 }
                 Some(Fault::Abort) => {
-                    let _applied = op.await;
+                    let _applied = op().await;
                     self.abort(name)
                 }
             }
@@ -261,13 +271,13 @@ mod registry {
             let f = Faults::new();
             f.arm_spec("a=error*2+1, b=drop_reply").expect("valid spec");
             let ok = || async { Ok::<_, StoreError>(7) };
-            assert_eq!(f.step("a", ok()).await.ok(), Some(7), "skipped once");
-            assert!(f.step("a", ok()).await.is_err());
-            assert!(f.step("a", ok()).await.is_err());
-            assert_eq!(f.step("a", ok()).await.ok(), Some(7), "fired twice, then passes");
+            assert_eq!(f.step("a", ok).await.ok(), Some(7), "skipped once");
+            assert!(f.step("a", ok).await.is_err());
+            assert!(f.step("a", ok).await.is_err());
+            assert_eq!(f.step("a", ok).await.ok(), Some(7), "fired twice, then passes");
             let applied = std::sync::atomic::AtomicBool::new(false);
             let r = f
-                .step("b", async {
+                .step("b", || async {
                     applied.store(true, std::sync::atomic::Ordering::SeqCst);
                     Ok::<_, StoreError>(())
                 })
