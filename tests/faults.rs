@@ -1,1 +1,265 @@
+//! Every failpoint, with every way it can fail, on every store — then the whole store is
+//! checked against the sale guarantees.
+//!
+//! One scenario walks through every step boundary of admission, reservation, delivery and
+//! settlement: an exclusive ping (with a DQ buyer) posted with fewer identifiers than it was
+//! pinged with, falling from a rejecting buyer to one answering "duplicate" to one accepting,
+//! then a multisell ping filled in parallel, then repeats of both posts. A fault-free run
+//! first learns how often each failpoint is reached; then, for every failpoint, every
+//! [`Fault`] and each of its first three reaches, the scenario runs again with that one fault
+//! armed, recovering as a partner would (retrying errors, re-posting after the claim's
+//! lease), and ends with a sweep and these checks:
+//! - the fault fired (so the test cannot pass by never reaching its point);
+//! - `pingpost_store::invariants` hold over the whole store (no consumer sold twice to one
+//!   buyer, no ping over its slots, counters exact, marks under every identifier, no
+//!   reservation left past its lease);
+//! - no sale was delivered twice, and a repeated post answers what the first one did;
+//! - a ping answered with an error (not a crash) has its retry accepted, after at most the
+//!   60 s its pending vertical marks may live.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value in its message
+
+mod common;
+
+use common::*;
+use pingpost_buyersim::PostReply;
+use pingpost_store::Fault;
+use pingpost_testkit::{RedisCluster, RedisServer};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Failpoints of the trait's methods and of the engine, on the path of the scenario.
+const STORE_POINTS: &[&str] = &[
+    "store.admit",
+    "store.read_counters",
+    "store.record_dq",
+    "store.confirm_admission",
+    "store.put_blob",
+    "store.get_blob",
+    "store.claim",
+    "store.reserve_sale",
+    "store.settle_sale",
+    "store.complete_claim",
+    "post.delivered",
+];
+
+/// Failpoints of each script of the Redis store's multi-step operations.
+const REDIS_POINTS: &[&str] = &[
+    "redis.admit.email",
+    "redis.admit.phone",
+    "redis.record_dq.email",
+    "redis.record_dq.phone",
+    "redis.confirm.email",
+    "redis.confirm.phone",
+    "redis.claim",
+    "redis.reserve_mark.email",
+    "redis.reserve_mark.phone",
+    "redis.reserve_ledger",
+    "redis.settle_ledger",
+    "redis.settle_mark.email",
+    "redis.settle_mark.phone",
+    "redis.complete_claim",
+];
+
+/// Reaches of one point tried, from the first.
+const REACHES: u32 = 3;
+
+fn config() -> String {
+    let mut c = base_config();
+    c.push_str("\n[[buyers]]\nid = \"b6\"\npost_url = \"{buyers}/b6/post\"\ntimeout_ms = 1000\nbalance = \"100.00\"\n");
+    let caps = "caps = { daily = 5, daily_spend = \"100.00\", time_zone = \"America/New_York\" }";
+    c.push_str(&contract("x-b1", "b1", "auto-excl", "20.00", caps));
+    c.push_str(&contract("x-b6", "b6", "auto-excl", "15.00", ""));
+    c.push_str(&contract("x-b3", "b3", "auto-excl", "10.00", ""));
+    let dq = "dq = { url = \"{buyers}/b4/dq\", window_days = 30, timeout_ms = 500 }";
+    c.push_str(&contract("x-b4", "b4", "auto-excl", "25.00", dq));
+    c.push_str(&contract("m-b1", "b1", "auto-multi", "12.00", caps));
+    c.push_str(&contract("m-b6", "b6", "auto-multi", "11.00", ""));
+    c.push_str(&contract("m-b3", "b3", "auto-multi", "10.00", ""));
+    c
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Armed {
+    point: &'static str,
+    fault: Fault,
+    skip: u32,
+}
+
+/// What a scenario run saw.
+struct Run {
+    reached: HashMap<&'static str, u64>,
+    /// Each post's final answer: attempts as (buyer, outcome), sales as (buyer, status).
+    answers: Vec<Answer>,
+}
+
+type Answer = (Vec<(String, String)>, Vec<(String, String)>);
+
+fn answer_of(post: &Value) -> Answer {
+    let pairs = |list: &str, a: &str, b: &str| -> Vec<(String, String)> {
+        post[list]
+            .as_array()
+            .map(|xs| {
+                xs.iter()
+                    .map(|x| (x[a].as_str().unwrap_or("").to_string(), x[b].as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    (pairs("attempts", "buyer", "outcome"), pairs("sales", "buyer", "status"))
+}
+
+async fn harness(backend: &Backend) -> Harness {
+    let h = Harness::start_on(backend.clone(), &config()).await;
+    h.buyers.update("b1", |b| b.post = PostReply::Reject);
+    h.buyers.update("b6", |b| b.post = PostReply::Duplicate);
+    h.buyers.update("b4", |b| b.disqualify = true);
+    h
+}
+
+/// Pings until answered, as a partner would; a ping answered with an error must not turn
+/// its own retry away once its pending marks' lease (60 s) is over.
+async fn ping_until_answered(h: &Harness, offer: &str, lead: Value, armed: Option<Armed>) -> Value {
+    let (mut errored, mut waited) = (false, false);
+    for _ in 0..6 {
+        let (status, answer) = h.ping_as(KEY_P1, offer, lead.clone()).await;
+        match status {
+            200 if errored && answer["reason"] == "vertical_duplicate" && !waited => {
+                h.advance_secs(61);
+                waited = true;
+            }
+            200 => {
+                let crashed = armed.is_some_and(|a| a.fault == Fault::Abort);
+                if errored && !crashed {
+                    assert_eq!(answer["status"], "accepted", "{armed:?}: the retry of an errored ping: {answer}");
+                }
+                return answer;
+            }
+            500 | 503 => errored = true,
+            other => panic!("{armed:?}: ping answered {other}: {answer}"),
+        }
+    }
+    panic!("{armed:?}: ping never answered")
+}
+
+/// Posts until answered: an error is retried, a post in flight (its holder died, or its
+/// answer could not be stored) is re-posted once its claim's lease ran out.
+async fn post_until_answered(h: &Harness, ping_id: &str, lead: Value, armed: Option<Armed>) -> Value {
+    for _ in 0..8 {
+        let (status, answer) = h.post_as(KEY_P1, ping_id, lead.clone()).await;
+        match status {
+            200 => return answer,
+            409 => h.advance_secs(40),
+            500 | 503 => {}
+            other => panic!("{armed:?}: post answered {other}: {answer}"),
+        }
+    }
+    panic!("{armed:?}: post never answered")
+}
+
+fn sales(post: &Value) -> Vec<(String, String)> {
+    post["sales"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .map(|x| {
+                    (x["sale_id"].as_str().unwrap_or("").to_string(), x["status"].as_str().unwrap_or("").to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs the scenario; with `expected`, the posts must end as they did without faults (a
+/// fault that is not a crash is retried through, so it must change nothing).
+async fn scenario(
+    backend: &Backend,
+    armed: Option<Armed>,
+    points: &[&'static str],
+    expected: Option<&[Answer]>,
+) -> Run {
+    let h = harness(backend).await;
+    if let Some(a) = armed {
+        h.faults.arm(a.point, a.fault, 1, a.skip);
+    }
+    let x = lead(Some("faulty.x@example.com"), Some("(415) 555-0111"));
+    let x_email_only = lead(Some("faulty.x@example.com"), None);
+    let y = lead(Some("faulty.y@example.com"), Some("(415) 555-0122"));
+    let mut posts = Vec::new();
+    for (offer, pinged, posted) in [("auto-excl", &x, &x_email_only), ("auto-multi", &y, &y)] {
+        let ping = ping_until_answered(&h, offer, pinged.clone(), armed).await;
+        if ping["status"] == "accepted" {
+            let ping_id = ping["ping_id"].as_str().unwrap().to_string();
+            let post = post_until_answered(&h, &ping_id, posted.clone(), armed).await;
+            posts.push((ping_id, posted.clone(), post));
+        }
+    }
+    for (ping_id, posted, first) in &posts {
+        let again = post_until_answered(&h, ping_id, posted.clone(), armed).await;
+        assert_eq!(sales(&again), sales(first), "{armed:?}: a repeated post answers the first one's sales");
+    }
+    if let Some(a) = armed {
+        assert_eq!(h.faults.fired(a.point), 1, "{a:?}: the fault never fired");
+    }
+    let mut delivered: HashMap<String, usize> = HashMap::new();
+    for r in h.buyers.received().into_iter().filter(|r| r.kind == "post") {
+        *delivered.entry(r.body["sale_id"].as_str().unwrap_or("").to_string()).or_default() += 1;
+    }
+    assert!(delivered.values().all(|n| *n == 1), "{armed:?}: a sale delivered twice: {delivered:?}");
+    h.advance_secs(120);
+    h.engine.sweep().await.unwrap();
+    h.assert_guarantees(&format!("{armed:?}"), Some(h.engine.now())).await;
+    let answers: Vec<Answer> = posts.iter().map(|(_, _, post)| answer_of(post)).collect();
+    if let Some(expected) = expected {
+        assert_eq!(answers, expected, "{armed:?}: a fault that is not a crash changed what was sold");
+    }
+    Run { reached: points.iter().map(|p| (*p, h.faults.reached(p))).collect(), answers }
+}
+
+/// Runs the matrix on one store; every failing combination is reported, not only the first.
+async fn every_failpoint(backend: Backend, points: Vec<&'static str>) {
+    let dry = scenario(&backend, None, &points, None).await;
+    assert_eq!(dry.answers.len(), 2, "both posts ran");
+    let off_path: Vec<&&str> = points.iter().filter(|p| dry.reached[*p] == 0).collect();
+    assert!(off_path.is_empty(), "failpoints the scenario never reaches: {off_path:?}");
+    let mut failures = Vec::new();
+    let mut runs = 0;
+    for point in &points {
+        let faults: &[Fault] = if *point == "post.delivered" { &[Fault::Abort] } else { &Fault::ALL };
+        let reaches = u32::try_from(dry.reached[point]).unwrap_or(u32::MAX).min(REACHES);
+        for fault in faults {
+            for skip in 0..reaches {
+                let armed = Armed { point, fault: *fault, skip };
+                let (backend, points) = (backend.clone(), points.clone());
+                let expected = (*fault != Fault::Abort).then(|| dry.answers.clone());
+                runs += 1;
+                let run = async move { scenario(&backend, Some(armed), &points, expected.as_deref()).await };
+                if let Err(e) = tokio::spawn(run).await {
+                    failures.push(format!("{armed:?}: {e}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {runs} fault runs broke a guarantee:\n{}", failures.len(), failures.join("\n"));
+}
+
+fn with_redis_points() -> Vec<&'static str> {
+    STORE_POINTS.iter().chain(REDIS_POINTS).copied().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_failpoint_on_the_embedded_store() {
+    every_failpoint(Backend::Memory, STORE_POINTS.to_vec()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_failpoint_on_redis() {
+    let server = RedisServer::start();
+    every_failpoint(Backend::Shared(server.url()), with_redis_points()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_failpoint_on_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    every_failpoint(Backend::Shared(cluster.urls()), with_redis_points()).await;
+}

@@ -376,8 +376,9 @@ impl Harness {
             Some(o) if o.mode == pingpost_core::config::SaleMode::Multisell => o.max_buyers,
             _ => 1,
         };
+        let snapshot = self.snapshot().await;
         let rules = Rules { window: &window, slots: &slots, erased, swept_at };
-        pingpost_store::invariants::assert_holds(&self.snapshot().await, &rules, context);
+        pingpost_store::invariants::assert_holds(&snapshot, &rules, context);
     }
 
     pub async fn counter(&self, key: &str) -> i64 {
