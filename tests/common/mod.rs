@@ -176,25 +176,38 @@ impl Harness {
             Err(errors) => panic!("test config invalid: {errors:#?}"),
         };
         let clock = Arc::new(ManualClock::new(start_time()));
+        let backing = match backend {
+            Backend::Memory => Backing::Memory(Arc::new(MemoryStore::new())),
+            Backend::Shared(urls) => Backing::Shared { urls, namespace: fresh_namespace() },
+            Backend::Redis => Backing::Redis { server: RedisServer::start(), namespace: "pp".to_string() },
+        };
+        Self::node(backing, clock, buyers, &seed).await
+    }
+
+    /// A second engine node on the same Redis namespace, clock and buyers, with failpoints of
+    /// its own: two engine processes sharing one store, as behind a load balancer.
+    pub async fn another_node(&self) -> Harness {
+        let Some((urls, namespace)) = self.backing.redis_urls() else { panic!("a second node needs Redis") };
+        let backing = Backing::Shared { urls, namespace: namespace.to_string() };
+        let seed = pingpost_core::config::ConfigDocument::default();
+        Self::node(backing, Arc::clone(&self.clock), Arc::clone(&self.buyers), &seed).await
+    }
+
+    async fn node(
+        backing: Backing,
+        clock: Arc<ManualClock>,
+        buyers: Arc<Buyers>,
+        seed: &pingpost_core::config::ConfigDocument,
+    ) -> Harness {
         let faults = Faults::new();
-        type Parts = (Arc<dyn Store>, Arc<dyn AuditSink>, Arc<dyn StatsSink>, Backing);
-        let (store, audit, stats, backing): Parts = match backend {
-            Backend::Memory => {
-                let store = Arc::new(MemoryStore::new());
-                let stats = Arc::new(MemoryStats::default());
-                (
-                    Arc::clone(&store) as _,
-                    Arc::new(MemoryAudit::new(AuditRetention::default())),
-                    stats,
-                    Backing::Memory(store),
-                )
-            }
-            Backend::Redis | Backend::Shared(_) => {
-                let backing = match backend {
-                    Backend::Shared(urls) => Backing::Shared { urls, namespace: fresh_namespace() },
-                    _ => Backing::Redis { server: RedisServer::start(), namespace: "pp".to_string() },
-                };
-                let (urls, namespace) = backing.redis_urls().expect("a Redis backing");
+        type Parts = (Arc<dyn Store>, Arc<dyn AuditSink>, Arc<dyn StatsSink>);
+        let (store, audit, stats): Parts = match (&backing, backing.redis_urls()) {
+            (Backing::Memory(store), _) => (
+                Arc::clone(store) as _,
+                Arc::new(MemoryAudit::new(AuditRetention::default())),
+                Arc::new(MemoryStats::default()),
+            ),
+            (_, Some((urls, namespace))) => {
                 let opts = RedisOptions {
                     namespace: namespace.to_string(),
                     faults: faults.clone(),
@@ -203,10 +216,11 @@ impl Harness {
                 let store = RedisStore::connect(&urls, opts).await.expect("connect to the test's Redis");
                 let audit = store.audit_log(AuditRetention::default());
                 let stats = store.stats_sink(pingpost_engine::stats::DEFAULT_RETENTION);
-                (Arc::new(store), Arc::new(audit), Arc::new(stats), backing)
+                (Arc::new(store), Arc::new(audit), Arc::new(stats))
             }
+            (_, None) => unreachable!("every Redis backing has URLs"),
         };
-        let (version, config, _) = bootstrap(store.as_ref(), &seed).await.expect("configuration seeded");
+        let (version, config, _) = bootstrap(store.as_ref(), seed).await.expect("configuration seeded");
         let clock_dyn = Arc::clone(&clock) as _;
         let parts = EngineParts {
             config,

@@ -69,7 +69,8 @@ pub struct Rules<'a> {
     pub window: &'a dyn Fn(&ContractId) -> Option<WindowDays>,
     /// How many standing sales a ping of the offer may have.
     pub slots: &'a dyn Fn(&OfferId) -> u16,
-    /// Identifier hashes an operator erased during the run: their marks may be gone.
+    /// Identifier hashes an operator erased during the run: their marks may be gone, and a
+    /// buyer may buy them again.
     pub erased: &'a HashSet<Sha256Hex>,
     /// The check runs after a sweep at `now`: no reservation may still be past its lease.
     pub swept_at: Option<Timestamp>,
@@ -112,7 +113,13 @@ fn one_consumer_one_buyer_one_window(s: &Snapshot, rules: &Rules<'_>, problems: 
             }
             let Some(window) = (rules.window)(&later.record.contract) else { continue };
             for earlier in &sales[..i] {
-                let shared = later.idents.iter().any(|a| earlier.idents.iter().any(|b| a.hash == b.hash));
+                // An erased identifier is a consumer the operator made the store forget: a
+                // later sale by it alone is a new consumer as far as dedup may know.
+                let shared = later
+                    .idents
+                    .iter()
+                    .filter(|a| !rules.erased.contains(&a.hash))
+                    .any(|a| earlier.idents.iter().any(|b| a.hash == b.hash));
                 if shared && window.contains(earlier.record.reserved_at, later.record.reserved_at) {
                     problems.push(format!(
                         "buyer {buyer} sold one consumer twice inside {} days: {} ({:?}) then {} ({:?})",
