@@ -481,8 +481,12 @@ async fn concurrent_reservations_of_one_consumer_sell_it_once<S: Store>(s: Arc<S
         });
     }
     let outcomes = tasks.join_all().await;
-    // An email-only and a phone-only ping are two consumers as far as dedup can tell; what
-    // must hold is that no identifier is sold twice.
+    // A reservation carries every identifier of its ping (never only those its post
+    // repeated), so an email-only reservation here stands for a ping that had no phone: an
+    // email-only and a phone-only ping are two consumers as far as dedup can tell. What must
+    // hold is that no identifier is sold twice; a post that repeats fewer identifiers than its
+    // ping is `a_sale_is_recorded_under_every_identifier_it_was_reserved_with` and
+    // tests/guarantees.rs.
     let sold: Vec<&Vec<Ident>> =
         outcomes.iter().filter(|(_, o)| *o == ReserveOutcome::Reserved).map(|(idents, _)| idents).collect();
     for id in [email("one"), phone("one")] {
