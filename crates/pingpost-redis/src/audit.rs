@@ -54,6 +54,9 @@ pub struct RedisAudit {
     op_timeout: Duration,
 }
 
+/// How long a batch's marker outlives it: far longer than its retries take.
+const BATCH_MARKER_TTL_MS: i64 = 3_600_000;
+
 impl RedisStore {
     /// The audit log in this store's namespace, kept within `retention`. Starts its writer
     /// task: call inside a tokio runtime.
@@ -61,6 +64,8 @@ impl RedisStore {
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = Writer {
             conn: self.conn.clone(),
+            faults: self.opts.faults.clone(),
+            keys: self.keys.clone(),
             key: self.keys.audit(),
             script: self.scripts.audit_append.clone(),
             retention,
@@ -73,6 +78,8 @@ impl RedisStore {
 
 struct Writer {
     conn: Conn,
+    faults: pingpost_store::Faults,
+    keys: crate::Keys,
     key: String,
     script: Script,
     retention: AuditRetention,
@@ -109,8 +116,14 @@ impl Writer {
 
     async fn write(&self, batch: &[Vec<AuditEntry>]) {
         let Some(newest) = batch.iter().flatten().map(|e| e.at).max() else { return };
+        // Retries of this batch carry the same marker, so a batch whose reply was lost is not
+        // appended again.
+        let batch_id = uuid::Uuid::new_v4().simple().to_string();
         let mut call = self.script.key(&self.key);
-        call.arg(self.retention.max_entries).arg(self.retention.cutoff(newest).timestamp_millis().max(0));
+        call.key(self.keys.audit_batch(&batch_id))
+            .arg(self.retention.max_entries)
+            .arg(self.retention.cutoff(newest).timestamp_millis().max(0))
+            .arg(BATCH_MARKER_TTL_MS);
         for group in batch {
             // The group's newest time, so no entry of it is younger than its stream id.
             let Some(at) = group.iter().map(|e| e.at).max() else { continue };
@@ -123,7 +136,11 @@ impl Writer {
         }
         for attempt in 1..=WRITE_ATTEMPTS {
             let mut con = self.conn.clone();
-            match bounded(self.op_timeout, call.invoke_async::<i64>(&mut con)).await {
+            match self
+                .faults
+                .step("redis.audit_append", || bounded(self.op_timeout, call.invoke_async::<i64>(&mut con)))
+                .await
+            {
                 Ok(_) => return,
                 Err(e) if attempt == WRITE_ATTEMPTS => {
                     tracing::error!(entries = batch.len(), error = %e, "audit entries lost: Redis unavailable");

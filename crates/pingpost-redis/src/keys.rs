@@ -61,9 +61,15 @@ impl Keys {
         format!("{}:claim:{key}", self.ns)
     }
 
-    /// Stream: the dedup audit log.
+    /// Stream: the dedup audit log. Tagged so that a batch's marker shares its slot.
     pub fn audit(&self) -> String {
-        format!("{}:audit", self.ns)
+        format!("{}:{{audit}}", self.ns)
+    }
+
+    /// String: marks a batch of audit entries as appended, so a re-sent batch is not
+    /// appended twice.
+    pub fn audit_batch(&self, batch: &str) -> String {
+        format!("{}:{{audit}}:batch:{batch}", self.ns)
     }
 
     /// Hash: the configuration document (`doc`) and its version (`v`). No TTL.
@@ -72,10 +78,16 @@ impl Keys {
     }
 
     /// Hash: one UTC hour's statistics counters (`kind|key|metric` → count), expiring the
-    /// retention after its last write. Untagged: each hour lands on its own slot, so no
-    /// Cluster node takes every hour's writes.
+    /// retention after its last write. Tagged by the hour: each hour lands on its own slot
+    /// (no Cluster node takes every hour's writes) with its batch markers.
     pub fn stats(&self, hour: &str) -> String {
-        format!("{}:stats:{hour}", self.ns)
+        format!("{}:stats:{{{hour}}}", self.ns)
+    }
+
+    /// String: marks a batch of one hour's increments as added, in the hour's slot, so a
+    /// re-sent batch is not counted twice.
+    pub fn stats_batch(&self, hour: &str, batch: &str) -> String {
+        format!("{}:stats:{{{hour}}}:batch:{batch}", self.ns)
     }
 
     /// Everything of this namespace (for scans in tests and tools).
@@ -103,5 +115,7 @@ mod tests {
         for key in [k.sale("s1"), k.leases(), k.counter("cap:c1:d:2026-11-22"), k.ping_sales("p"), k.unconfirmed()] {
             assert_eq!(tag(&key), "ledger");
         }
+        assert_eq!(tag(&k.audit()), tag(&k.audit_batch("b")));
+        assert_eq!(tag(&k.stats("2026112310")), tag(&k.stats_batch("2026112310", "b")));
     }
 }

@@ -19,6 +19,7 @@ pub struct Scripts {
     pub erase: Script,
     pub save_config: Script,
     pub audit_append: Script,
+    pub stats_add: Script,
 }
 
 impl Scripts {
@@ -39,6 +40,7 @@ impl Scripts {
             erase: Script::new(include_str!("lua/erase.lua")),
             save_config: Script::new(include_str!("lua/save_config.lua")),
             audit_append: Script::new(include_str!("lua/audit_append.lua")),
+            stats_add: Script::new(include_str!("lua/stats_add.lua")),
         }
     }
 }

@@ -1,8 +1,9 @@
-//! Dedup statistics on Redis: one hash per UTC hour (`{ns}:stats:{yyyymmddhh}`, fields
-//! `kind|key|metric`), written off the ping's path. Pings hand their increments to a
-//! channel; one task per process sums them in memory and writes each batch as one
-//! MULTI/EXEC pipeline of HINCRBY per hour, so Redis sees one write per counter per batch
-//! however many pings there were.
+//! Dedup statistics on Redis: one hash per UTC hour (`{ns}:stats:{yyyymmddhh}`, the hour as
+//! hash tag, fields `kind|key|metric`), written off the ping's path. Pings hand their
+//! increments to a channel; one task per process sums them in memory and writes each batch as
+//! one script per hour (`stats_add.lua`: HINCRBY each counter, once per batch id), so Redis
+//! sees one write per counter per batch however many pings there were, and a retried batch
+//! is never counted twice.
 
 use crate::conn::Conn;
 use crate::{bounded, RedisStore};
@@ -23,6 +24,8 @@ const MAX_COUNTERS: usize = 10_000;
 /// memory without bound.
 const WRITE_ATTEMPTS: usize = 3;
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// How long a batch's marker outlives it: far longer than its retries take.
+const BATCH_MARKER_TTL_MS: i64 = 3_600_000;
 /// Hourly hashes read at once by a query; a year is 8 784 of them.
 const READ_CHUNK: usize = 256;
 
@@ -46,6 +49,8 @@ impl RedisStore {
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = Writer {
             conn: self.conn.clone(),
+            faults: self.opts.faults.clone(),
+            script: self.scripts.stats_add.clone(),
             keys: self.keys.clone(),
             retention_s: retention.num_seconds().max(1),
             op_timeout: self.opts.op_timeout,
@@ -57,6 +62,8 @@ impl RedisStore {
 
 struct Writer {
     conn: Conn,
+    faults: pingpost_store::Faults,
+    script: redis::Script,
     keys: crate::Keys,
     retention_s: i64,
     op_timeout: Duration,
@@ -106,22 +113,26 @@ impl Writer {
         for ((hour, by, key, metric), n) in sums {
             by_hour.entry(hour).or_default().push((field(by, &key, metric), n));
         }
-        // One pipeline per hour: each touches one key, so it stays in one Cluster slot.
+        // One script per hour: each touches the hour's slot only. All of an hour's counters
+        // or none, and each batch once: its retries carry the same marker.
         for (hour, fields) in by_hour {
-            let key = self.keys.stats(&hour.label());
-            let mut pipe = redis::pipe();
-            // All of an hour's counters or none: a failed batch is retried whole.
-            pipe.atomic();
+            let label = hour.label();
+            let batch_id = uuid::Uuid::new_v4().simple().to_string();
+            let mut call = self.script.key(self.keys.stats(&label));
+            call.key(self.keys.stats_batch(&label, &batch_id)).arg(self.retention_s).arg(BATCH_MARKER_TTL_MS);
             for (f, n) in &fields {
-                pipe.cmd("HINCRBY").arg(&key).arg(f).arg(*n).ignore();
+                call.arg(f).arg(*n);
             }
-            pipe.cmd("EXPIRE").arg(&key).arg(self.retention_s).ignore();
             for attempt in 1..=WRITE_ATTEMPTS {
                 let mut con = self.conn.clone();
-                match bounded(self.op_timeout, pipe.query_async::<()>(&mut con)).await {
-                    Ok(()) => break,
+                match self
+                    .faults
+                    .step("redis.stats_add", || bounded(self.op_timeout, call.invoke_async::<i64>(&mut con)))
+                    .await
+                {
+                    Ok(_) => break,
                     Err(e) if attempt == WRITE_ATTEMPTS => {
-                        tracing::error!(hour = %hour.label(), counters = fields.len(), error = %e, "statistics lost: Redis unavailable");
+                        tracing::error!(hour = %label, counters = fields.len(), error = %e, "statistics lost: Redis unavailable");
                     }
                     Err(_) => tokio::time::sleep(RETRY_PAUSE).await,
                 }

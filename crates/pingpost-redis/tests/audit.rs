@@ -56,7 +56,7 @@ async fn one_pings_hits_are_one_stream_entry_and_pages_may_end_inside_it() {
     log.record((300..302).map(|i| conformance::entry(i, "p1", "b1", Checkpoint::ContractDuplicate)).collect());
     log.flush().await.expect("flush");
     let mut con = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS").arg("*:audit").query_async(&mut con).await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*:{audit}").query_async(&mut con).await.unwrap();
     assert_eq!(keys.len(), 1, "{keys:?}");
     let len: usize = redis::cmd("XLEN").arg(&keys[0]).query_async(&mut con).await.unwrap();
     assert_eq!(len, 2, "one XADD per ping, whatever its number of hits");
@@ -73,4 +73,25 @@ async fn one_pings_hits_are_one_stream_entry_and_pages_may_end_inside_it() {
     }
     let expected: Vec<String> = (0..302).rev().map(|i| format!("ping-{i}")).collect();
     assert_eq!(seen, expected, "every hit once, newest first, across pages that split a ping's hits");
+}
+
+/// A batch whose reply was lost is retried by the writer, and its marker keeps the retry
+/// from appending the entries a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_retried_after_a_lost_reply_is_appended_once() {
+    let server = RedisServer::start();
+    let faults = pingpost_store::Faults::new();
+    faults.arm("redis.audit_append", pingpost_store::Fault::DropReply, 1, 0);
+    let opts = RedisOptions { namespace: "retry".into(), faults: faults.clone(), ..RedisOptions::default() };
+    let store = RedisStore::connect(&server.url(), opts).await.expect("connect to the test's Redis");
+    let log = store.audit_log(AuditRetention::default());
+    log.record(vec![conformance::entry(1, "p1", "b1", pingpost_core::checkpoint::Checkpoint::ContractDuplicate)]);
+    log.flush().await.expect("flush");
+    assert_eq!(
+        (faults.fired("redis.audit_append"), faults.reached("redis.audit_append")),
+        (1, 2),
+        "lost, then retried"
+    );
+    let page = log.query(AuditQuery::newest(10)).await.expect("query");
+    assert_eq!(page.entries.len(), 1, "{:?}", page.entries);
 }

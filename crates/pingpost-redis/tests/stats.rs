@@ -60,7 +60,7 @@ async fn check_sink(urls: &str, single: Option<&str>) {
     // The layout ARCHITECTURE.md documents: one hash per hour, `kind|key|metric`, a TTL.
     if let Some(url) = single {
         let mut con = redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
-        let hash: HashMap<String, i64> = con.hgetall("st:stats:2026112310").await.unwrap();
+        let hash: HashMap<String, i64> = con.hgetall("st:stats:{2026112310}").await.unwrap();
         let want: HashMap<String, i64> = [
             ("partner|p1|pings".to_string(), 3),
             ("partner|p2|vertical_duplicate".to_string(), 1),
@@ -68,7 +68,7 @@ async fn check_sink(urls: &str, single: Option<&str>) {
         ]
         .into();
         assert_eq!(hash, want);
-        let ttl: i64 = con.ttl("st:stats:2026112310").await.unwrap();
+        let ttl: i64 = con.ttl("st:stats:{2026112310}").await.unwrap();
         assert!(ttl > 399 * 86_400 && ttl <= 400 * 86_400, "{ttl}");
     }
 
@@ -91,4 +91,21 @@ async fn stats_on_a_single_redis() {
 async fn stats_on_a_redis_cluster() {
     let cluster = RedisCluster::start();
     check_sink(&cluster.urls(), None).await;
+}
+
+/// A batch whose reply was lost is retried by the writer, and its marker keeps the retry
+/// from counting it a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_retried_after_a_lost_reply_is_counted_once() {
+    let server = RedisServer::start();
+    let faults = pingpost_store::Faults::new();
+    faults.arm("redis.stats_add", pingpost_store::Fault::DropReply, 1, 0);
+    let opts = RedisOptions { namespace: "retry".into(), faults: faults.clone(), ..RedisOptions::default() };
+    let store = RedisStore::connect(&server.url(), opts).await.unwrap();
+    let sink = store.stats_sink(chrono::Duration::days(400));
+    sink.record(vec![inc(at(23, 10, 0), GroupBy::Partner, "p1", Metric::Pings, 3)]);
+    sink.flush().await.unwrap();
+    assert_eq!((faults.fired("redis.stats_add"), faults.reached("redis.stats_add")), (1, 2), "lost, then retried");
+    let got = sink.query(GroupBy::Partner, at(23, 10, 0), at(23, 11, 0)).await.unwrap();
+    assert_eq!(got, [group("p1", &[(Metric::Pings, 3)])]);
 }

@@ -3,15 +3,21 @@
 -- go backwards: an entry older than the stream's newest takes the newest's millisecond.
 -- So an entry's id is never earlier than its `at` (readers may start at `since` exactly),
 -- and later than it only by how late the entry was written.
--- KEYS[1] stream   ARGV[1] max entries (MAXLEN ~)   ARGV[2] oldest ms to keep (MINID ~)
--- ARGV[3..] pairs (at ms, entry JSON)
+-- A batch is appended once: its marker (KEYS[2]) makes a re-sent batch (a retry after a lost
+-- reply) a no-op.
+-- KEYS[1] stream   KEYS[2] the batch's marker
+-- ARGV[1] max entries (MAXLEN ~)   ARGV[2] oldest ms to keep (MINID ~)
+-- ARGV[3] marker ttl (ms)   ARGV[4..] pairs (at ms, entry JSON)
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[3]) then
+  return 0
+end
 local key = KEYS[1]
 local top = 0
 local newest = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
 if newest[1] then
   top = tonumber(string.match(newest[1][1], '^(%d+)'))
 end
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local ms = math.max(tonumber(ARGV[i]), top)
   local id = redis.pcall('XADD', key, 'MAXLEN', '~', ARGV[1], string.format('%.0f', ms) .. '-*', 'e', ARGV[i + 1])
   if type(id) == 'table' and id.err then
@@ -22,4 +28,4 @@ for i = 3, #ARGV, 2 do
   top = tonumber(string.match(id, '^(%d+)'))
 end
 redis.call('XTRIM', key, 'MINID', '~', ARGV[2])
-return (#ARGV - 2) / 2
+return (#ARGV - 3) / 2
