@@ -57,8 +57,8 @@ impl Rng {
         self.next() % n
     }
 
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len() as u64) as usize]
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len() as u64) as usize]
     }
 }
 
@@ -118,7 +118,7 @@ async fn worker(nodes: Arc<[Harness; 2]>, world: Arc<Mutex<World>>, mut rng: Rng
         match rng.below(100) {
             0..40 => {
                 let l = consumer_lead(rng.below(CONSUMERS), rng.below(3));
-                let (status, answer) = node.ping_as(KEY_P1, *rng.pick(&OFFERS), l.clone()).await;
+                let (status, answer) = node.ping_as(KEY_P1, rng.pick(&OFFERS), l.clone()).await;
                 if status == 200 && answer["status"] == "accepted" {
                     let id = answer["ping_id"].as_str().unwrap().to_string();
                     world.lock().unwrap().pinged.push((id, l));
@@ -135,7 +135,7 @@ async fn worker(nodes: Arc<[Harness; 2]>, world: Arc<Mutex<World>>, mut rng: Rng
                 }
             }
             78..86 => {
-                let buyer = *rng.pick(&BUYERS);
+                let buyer = rng.pick(&BUYERS);
                 let reply = match rng.below(5) {
                     0 | 1 => PostReply::Accept,
                     2 => PostReply::Reject,
@@ -161,8 +161,8 @@ async fn worker(nodes: Arc<[Harness; 2]>, world: Arc<Mutex<World>>, mut rng: Rng
                 assert!([200, 503].contains(&status), "erasure answered {status}: {answer}");
             }
             90..96 => {
-                let fault = *rng.pick(&Fault::ALL);
-                node.faults.arm(*rng.pick(POINTS), fault, 1, rng.below(3) as u32);
+                let fault = rng.pick(&Fault::ALL);
+                node.faults.arm(rng.pick(POINTS), fault, 1, rng.below(3) as u32);
             }
             _ => node.advance_secs(5 + rng.below(36) as i64),
         }
