@@ -150,3 +150,41 @@ async fn erasure_during_a_post_in_flight_keeps_the_reservation() {
     assert_eq!(sold_to(&post), ["b1"]);
     h.assert_guarantees("after the post", None).await;
 }
+
+/// A reservation whose every send failed is given up for this ping: released with a
+/// tombstone, so a retried post reports it as an error and sells to the next bid at once.
+#[tokio::test]
+async fn a_reservation_that_cannot_be_confirmed_is_given_up_and_the_retry_goes_on() {
+    let h = Harness::start(&two_verticals()).await;
+    let ping = h.ping("auto-excl", both()).await;
+    let ping_id = ping["ping_id"].as_str().unwrap();
+    h.faults.arm("store.reserve_sale", pingpost_store::Fault::DropReply, 3, 0);
+    let (status, failed) = h.post_as(KEY_P1, ping_id, both()).await;
+    assert_eq!((status, failed["error"]["code"].as_str()), (503, Some("store_unavailable")), "{failed}");
+    assert_eq!(h.buyers.count("b1", "post"), 0, "nothing delivered without a confirmed reservation");
+
+    let retried = h.post(ping_id, both()).await;
+    assert_eq!(outcomes(&retried), [("b1".into(), "error".into()), ("b2".into(), "accepted".into())], "{retried}");
+    assert_eq!(retried["attempts"][0]["reason"], "store_unavailable");
+    assert_eq!((h.buyers.count("b1", "post"), h.buyers.count("b2", "post")), (0, 1));
+    h.assert_guarantees("after the retry", None).await;
+}
+
+/// When even the release cannot be stored, the post keeps its claim until the lease runs
+/// out; the resumed post then finds nothing reserved and sells normally.
+#[tokio::test]
+async fn a_reservation_in_doubt_that_cannot_be_released_keeps_the_claim_until_its_lease() {
+    let h = Harness::start(&two_verticals()).await;
+    let ping = h.ping("auto-excl", both()).await;
+    let ping_id = ping["ping_id"].as_str().unwrap();
+    h.faults.arm("store.reserve_sale", pingpost_store::Fault::Error, 3, 0);
+    h.faults.arm("store.settle_sale", pingpost_store::Fault::Error, 3, 0);
+    let (status, _) = h.post_as(KEY_P1, ping_id, both()).await;
+    assert_eq!(status, 503);
+    let (status, again) = h.post_as(KEY_P1, ping_id, both()).await;
+    assert_eq!((status, again["error"]["code"].as_str()), (409, Some("in_flight")), "{again}");
+    h.advance_secs(40);
+    let resumed = h.post(ping_id, both()).await;
+    assert_eq!(outcomes(&resumed), [("b1".into(), "accepted".into())], "{resumed}");
+    h.assert_guarantees("after the resumed post", None).await;
+}

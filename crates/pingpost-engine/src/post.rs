@@ -246,7 +246,9 @@ impl Post<'_> {
                         (outcome, reason)
                     }
                     Err(f) => {
-                        failure = Some(f);
+                        // Of several failed attempts in one round, any in doubt keeps the claim.
+                        let in_doubt = f.in_doubt || failure.as_ref().is_some_and(|earlier| earlier.in_doubt);
+                        failure = Some(Failed { in_doubt, ..f });
                         (AttemptOutcome::Error, Some("store_unavailable".to_string()))
                     }
                 };
@@ -288,7 +290,9 @@ impl Post<'_> {
             LedgerState::Reserved | LedgerState::Unconfirmed => None,
         };
         if let Some(end) = end {
-            if let Err(e) = self.engine.store.settle_sale(self.settlement(bid, end, self.engine.now())).await {
+            // At the reservation's time: close to when it was settled, and never later (a
+            // window must not start anew because its marks were repaired).
+            if let Err(e) = self.engine.store.settle_sale(self.settlement(bid, end, entry.reserved_at)).await {
                 tracing::warn!(sale_id = %entry.sale_id, error = %e, "marks of a settled sale not re-settled");
             }
         }
