@@ -23,6 +23,7 @@ mod common;
 
 use common::*;
 use pingpost_buyersim::PostReply;
+use pingpost_core::checkpoint::SaleState;
 use pingpost_store::Fault;
 use pingpost_testkit::{RedisCluster, RedisServer};
 use serde_json::Value;
@@ -198,6 +199,7 @@ async fn scenario(
         let again = post_until_answered(&h, ping_id, posted.clone(), armed).await;
         assert_eq!(sales(&again), sales(first), "{armed:?}: a repeated post answers the first one's sales");
     }
+    h.engine.quiesce().await;
     if let Some(a) = armed {
         assert_eq!(h.faults.fired(a.point), 1, "{a:?}: the fault never fired");
     }
@@ -262,4 +264,30 @@ async fn every_failpoint_on_redis() {
 async fn every_failpoint_on_a_redis_cluster() {
     let cluster = RedisCluster::start();
     every_failpoint(Backend::Shared(cluster.urls()), with_redis_points()).await;
+}
+
+/// The marks of a settled sale are a step after its ledger entry, on other slots; when that
+/// step never lands (here every try of it fails, as when Redis stalls right after the
+/// ledger step), the sweep settles the marks from the ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marks_that_never_followed_their_settled_sale_are_repaired_by_the_sweep() {
+    let server = RedisServer::start();
+    let h = harness(&Backend::Shared(server.url())).await;
+    h.buyers.update("b6", |b| b.post = PostReply::Accept);
+    h.faults.arm("redis.settle_mark.email", Fault::Error, 100, 0);
+    let x = lead(Some("repair.x@example.com"), Some("(415) 555-0133"));
+    let ping = ping_until_answered(&h, "auto-excl", x.clone(), None).await;
+    let post = post_until_answered(&h, ping["ping_id"].as_str().unwrap(), x, None).await;
+    assert_eq!(answer_of(&post).1, [("b6".to_string(), "sold".to_string())], "{post}");
+    assert!(h.faults.fired("redis.settle_mark.email") >= 2, "the rejection and the sale left their email marks behind");
+    h.faults.disarm_all();
+    let email = pingpost_core::identity::Sha256Hex::digest("repair.x@example.com");
+    let reserved = |snap: &pingpost_store::invariants::Snapshot| {
+        snap.consumers[&email].marks.iter().filter(|m| m.state == Some(SaleState::Reserved)).count()
+    };
+    assert_eq!(reserved(&h.snapshot().await), 2, "the marks are behind the ledger before the sweep");
+    h.advance_secs(120);
+    h.engine.sweep().await.unwrap();
+    h.assert_guarantees("after the repair", Some(h.engine.now())).await;
+    assert_eq!(reserved(&h.snapshot().await), 0);
 }

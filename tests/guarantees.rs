@@ -188,3 +188,27 @@ async fn a_reservation_in_doubt_that_cannot_be_released_keeps_the_claim_until_it
     assert_eq!(outcomes(&resumed), [("b1".into(), "accepted".into())], "{resumed}");
     h.assert_guarantees("after the resumed post", None).await;
 }
+
+/// A ping that fails after its admission, when even its release cannot be stored, leaves a
+/// pending submission that lapses: the partner's retry is accepted after 60 s, not turned
+/// away for the vertical's window.
+#[tokio::test]
+async fn a_ping_answered_with_an_error_never_turns_its_retry_away_for_longer_than_a_minute() {
+    let h = Harness::start(&two_verticals()).await;
+    h.faults.arm("store.put_blob", pingpost_store::Fault::DropReply, 1, 0);
+    h.faults.arm("store.release_admission", pingpost_store::Fault::Error, 1, 0);
+    let (status, failed) = h.ping_as(KEY_P1, "auto-excl", both()).await;
+    assert_eq!((status, failed["error"]["code"].as_str()), (503, Some("store_unavailable")), "{failed}");
+    assert_eq!(h.faults.fired("store.release_admission"), 1, "the release could not be stored");
+
+    let soon = h.ping("auto-excl", both()).await;
+    assert_eq!(soon["reason"], "vertical_duplicate", "the failed ping might still be running: {soon}");
+    h.advance_secs(60);
+    let retry = h.ping("auto-excl", both()).await;
+    assert_eq!(retry["status"], "accepted", "{retry}");
+    // Answered, and confirmed in the background: it now counts for the whole window.
+    h.engine.quiesce().await;
+    h.advance_days(29);
+    let later = h.ping("auto-excl", phone_only()).await;
+    assert_eq!(later["reason"], "vertical_duplicate", "{later}");
+}

@@ -74,6 +74,7 @@ async fn every_key_expires_on_its_own_but_suppression_and_bounded_structures() {
         let permanent = key.ends_with(":sup")
             || key.ends_with("{ledger}:leases")
             || key.ends_with("{ledger}:unconfirmed")
+            || key.ends_with("{ledger}:marks_due")
             || key == "pp:{audit}"
             || key == "pp:config";
         if permanent {

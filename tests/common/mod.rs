@@ -360,6 +360,8 @@ impl Harness {
 
     /// Every consumer mark, ledger entry and counter of the store.
     pub async fn snapshot(&self) -> Snapshot {
+        // What answers left to do in the background (confirmations) is part of the state.
+        self.engine.quiesce().await;
         match (&self.backing, self.backing.redis_urls()) {
             (Backing::Memory(store), _) => store.snapshot(),
             (_, Some((urls, namespace))) => pingpost_redis::snapshot(&urls, &pingpost_redis::Keys::new(namespace))

@@ -139,6 +139,33 @@ impl Engine {
         self.in_flight.wait().await;
     }
 
+    /// Resolves once no ping, post or background confirmation is under way, then takes new
+    /// work again: tests wait here for what an answer left to do in the background.
+    pub async fn quiesce(&self) {
+        self.in_flight.close();
+        self.in_flight.wait().await;
+        self.in_flight.reopen();
+    }
+
+    /// Confirms an answered ping's vertical submission in the background (the answer does not
+    /// wait for it), a few times if the store fails. A confirmation that never lands leaves
+    /// the submission pending, so it counts for `ADMISSION_LEASE` only: vertical dedup for
+    /// that consumer is weakened, never a sale.
+    fn confirm_admission(&self, admission: pingpost_store::Admission) {
+        let store = Arc::clone(&self.store);
+        self.in_flight.spawn(async move {
+            for attempt in 1..=3u64 {
+                match store.confirm_admission(admission.clone()).await {
+                    Ok(()) => return,
+                    Err(e) if attempt == 3 => {
+                        tracing::warn!(ping_id = %admission.ping_id, error = %e, "vertical submission not confirmed; it lapses with its lease");
+                    }
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await,
+                }
+            }
+        });
+    }
+
     /// Forgets dedup state no window can need any more and turns reservations past their
     /// lease into unconfirmed sales (reported as metrics); run periodically.
     pub async fn sweep(&self) -> Result<pingpost_store::SweepReport, EngineError> {

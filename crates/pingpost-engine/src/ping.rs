@@ -38,10 +38,10 @@ pub struct PingRequest {
 const IDEMPOTENCY_KEEP: chrono::Duration = chrono::Duration::hours(1);
 
 /// How long a ping's vertical submission is pending: it turns other pings of the consumer
-/// away while the ping runs, and lapses unless the ping confirms it once answered. So a ping
-/// that failed (a frozen store, a dead engine, a reply lost) never turns its own retry away
-/// for longer than this, even when its release could not be stored. Far above any ping's
-/// own duration (its budget plus a few store calls bounded by their timeouts).
+/// away while the ping runs, and lapses unless the ping confirms it once its answer stands.
+/// So a ping that failed (a frozen store, a dead engine, a reply lost) never turns its own
+/// retry away for longer than this, even when its release could not be stored. Far above any
+/// ping's own duration (its budget plus a few store calls bounded by their timeouts).
 pub const ADMISSION_LEASE: chrono::Duration = chrono::Duration::seconds(60);
 
 // The span carries the ping id into every log line of the ping. Its fields are filled only
@@ -238,13 +238,8 @@ async fn decide(
         }
     };
     // Only a ping with bids can be posted, so only its record is kept: rejected pings (most
-    // of a dedup-heavy stream) cost no write and no memory. An admitted ping's submission is
-    // confirmed in the same breath, so it counts for the whole window once answered.
-    let admitted = reason.is_none() || reason == Some(RejectReason::NoBids);
-    let keep_record = async {
-        if status != PingStatus::Accepted {
-            return Ok(());
-        }
+    // of a dedup-heavy stream) cost no write and no memory.
+    if status == PingStatus::Accepted {
         let record = PingRecord {
             ping_id: ping_id.clone(),
             partner: partner.clone(),
@@ -258,17 +253,17 @@ async fn decide(
             slots: offer_slots(offer),
         };
         let bytes = serde_json::to_vec(&record).map_err(|e| EngineError::Corrupt(e.to_string()))?;
-        Ok(engine.store.put_blob(format!("ping:{ping_id}"), bytes, now, expires_at + RECORD_GRACE).await?)
-    };
-    let confirm = async {
-        if admitted {
-            engine.store.confirm_admission(admission.clone()).await?;
+        if let Err(e) = engine.store.put_blob(format!("ping:{ping_id}"), bytes, now, expires_at + RECORD_GRACE).await {
+            release(engine, admission).await;
+            return Err(e.into());
         }
-        Ok::<_, EngineError>(())
-    };
-    if let (Err(e), _) | (_, Err(e)) = tokio::join!(keep_record, confirm) {
-        release(engine, admission).await;
-        return Err(e);
+    }
+    // The answer stands from here on: nothing after this point can turn it into an error.
+    // So the submission is confirmed only now, and off the answer's path: a ping answered
+    // with an error never confirmed its submission, which therefore lapses with its lease
+    // even when its release could not be stored.
+    if !matches!(reason, Some(RejectReason::Suppressed | RejectReason::VerticalDuplicate)) {
+        engine.confirm_admission(admission);
     }
     // Counted only now that the answer stands: a ping that failed gave its reservation
     // back and will be counted when its retry is answered.

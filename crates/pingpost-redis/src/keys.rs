@@ -46,6 +46,11 @@ impl Keys {
         format!("{}:{{ledger}}:unconfirmed", self.ns)
     }
 
+    /// Sorted set: settled sales' entry keys, by when the sweep settles their marks again.
+    pub fn marks_due(&self) -> String {
+        format!("{}:{{ledger}}:marks_due", self.ns)
+    }
+
     /// String (integer): a cap, spend or balance counter.
     pub fn counter(&self, key: &str) -> String {
         format!("{}:{{ledger}}:ctr:{key}", self.ns)
@@ -112,7 +117,14 @@ mod tests {
         let h = Sha256Hex::digest("x");
         assert_eq!(tag(&k.suppressed(&h)), h.as_str());
         assert_eq!(tag(&k.consumer(&h)), h.as_str());
-        for key in [k.sale("s1"), k.leases(), k.counter("cap:c1:d:2026-11-22"), k.ping_sales("p"), k.unconfirmed()] {
+        for key in [
+            k.sale("s1"),
+            k.leases(),
+            k.counter("cap:c1:d:2026-11-22"),
+            k.ping_sales("p"),
+            k.unconfirmed(),
+            k.marks_due(),
+        ] {
             assert_eq!(tag(&key), "ledger");
         }
         assert_eq!(tag(&k.audit()), tag(&k.audit_batch("b")));

@@ -54,6 +54,11 @@ pub struct RedisOptions {
     pub wait_replicas: u32,
     /// How long such a write waits for its replicas before the request fails (503).
     pub wait_timeout: Duration,
+    /// How long after a settlement the sweep settles the sale's marks once more, in case the
+    /// engine stopped between the ledger and the marks (any value is correct: the repair
+    /// writes what the engine would; shorter repairs sooner, at the cost of repairing more
+    /// sales whose marks were settled already).
+    pub marks_repair_after: chrono::Duration,
     /// Failpoints at every script (tests only; see `pingpost_store::faults`).
     pub faults: pingpost_store::Faults,
 }
@@ -66,6 +71,7 @@ impl Default for RedisOptions {
             connect_timeout: Duration::from_millis(500),
             response_timeout: Duration::from_millis(500),
             retention: pingpost_core::window::WindowDays::MAX.duration() + chrono::Duration::days(1),
+            marks_repair_after: chrono::Duration::seconds(30),
             wait_replicas: 0,
             wait_timeout: Duration::from_millis(200),
             faults: pingpost_store::Faults::none(),

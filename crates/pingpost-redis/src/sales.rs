@@ -196,12 +196,15 @@ impl RedisStore {
         call.key(self.keys.leases())
             .key(self.keys.ping_sales(&s.ping_id))
             .key(self.keys.unconfirmed())
+            .key(self.keys.marks_due())
             .arg(code)
             .arg(final_price)
             .arg(self.retention_ms())
             .arg(reason)
             .arg(&s.sale_id)
-            .arg(TOMBSTONE_TTL.num_milliseconds());
+            .arg(TOMBSTONE_TTL.num_milliseconds())
+            .arg(ms(s.at))
+            .arg(ms(s.at + self.opts.marks_repair_after));
         let state: String = self.step("redis.settle_ledger", &call).await?;
         let state = if state.is_empty() { None } else { Some(codec::ledger_state(&state)?) };
         let mark = match (state, &s.end) {
@@ -255,6 +258,45 @@ impl RedisStore {
                 out.retain(|r| r.state == LedgerState::Unconfirmed);
                 out.sort_by(|a, b| (b.reserved_at, &b.sale_id).cmp(&(a.reserved_at, &a.sale_id)));
                 Ok(out)
+            }
+        }
+    }
+
+    /// Settles once more the marks of sales settled at least `marks_repair_after` ago, so
+    /// that marks follow the ledger even when the engine stopped between the two steps.
+    /// Answers how many sales it went through.
+    pub(crate) async fn repair_marks(&self, now: Timestamp) -> StoreResult<u64> {
+        let mut repaired = 0;
+        loop {
+            let mut call = self.scripts.due_marks.key(self.keys.marks_due());
+            call.arg(ms(now)).arg(SWEEP_BATCH);
+            let reply: Vec<String> = self.step("redis.due_marks", &call).await?;
+            let mut done = Vec::with_capacity(reply.len() / 6);
+            for due in reply.chunks(6) {
+                let [key, sale_id, state, idents, buyer, settled_at] = due else {
+                    return Err(corrupt("due marks reply"));
+                };
+                let mark = match codec::ledger_state(state)? {
+                    LedgerState::Sold => Some("S"),
+                    LedgerState::RolledBack => Some("D"),
+                    LedgerState::Released => Some("X"),
+                    // Only settled entries are listed; nothing to repair otherwise.
+                    LedgerState::Reserved | LedgerState::Unconfirmed => None,
+                };
+                if let Some(mark) = mark {
+                    let at = codec::parse_ms(settled_at)?;
+                    let settled = MarkSettlement { sale_id, state: mark, at, buyer, holder: "" };
+                    self.settle_marks(&codec::decode_idents(idents)?, &settled).await?;
+                }
+                done.push(key.clone());
+            }
+            if !done.is_empty() {
+                let mut con = self.conn.clone();
+                let _: i64 = self.run(con.zrem(self.keys.marks_due(), &done)).await?;
+            }
+            repaired += (reply.len() / 6) as u64;
+            if reply.len() / 6 < SWEEP_BATCH {
+                return Ok(repaired);
             }
         }
     }

@@ -206,7 +206,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     let retention = AuditRetention::new(args.audit_max_entries, args.audit_retention_days);
     let faults = failpoints()?;
+    let lease_slack = chrono::Duration::milliseconds(i64::try_from(args.lease_slack_ms)?);
     let redis_options = RedisOptions {
+        // Past the slack an engine that settled a sale and is still alive has set its marks.
+        marks_repair_after: lease_slack,
         wait_replicas: args.redis_wait_replicas,
         wait_timeout: Duration::from_millis(args.redis_wait_timeout_ms),
         faults: faults.clone(),
@@ -241,7 +244,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         audit,
         stats,
         faults,
-        lease_slack: chrono::Duration::milliseconds(i64::try_from(args.lease_slack_ms)?),
+        lease_slack,
     })?);
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;

@@ -2,11 +2,15 @@
 -- reason. A settled entry is final, so settling it again does nothing. A release of a sale
 -- that has no entry yet leaves a tombstone entry, so the reservation, if it is still on its
 -- way, finds it and takes nothing.
+-- The entry is also listed in KEYS[5] until the sweep has settled its marks once more: the
+-- marks are the next step, on other slots, and a crash or a Redis stall may stop the engine
+-- before it; the sweep's repair makes them follow the ledger all the same.
 -- KEYS[1] sale entry (hash)   KEYS[2] leases (zset)   KEYS[3] the ping's sales (hash)
--- KEYS[4] unconfirmed sales (zset)
+-- KEYS[4] unconfirmed sales (zset)   KEYS[5] settled sales whose marks to repair (zset)
 -- ARGV[1] new state: 'S' sold, 'B' released, 'D' rolled back
 -- ARGV[2] final price (minor units, '' = unchanged)   ARGV[3] retention (ms)
 -- ARGV[4] reason (releases)   ARGV[5] sale id   ARGV[6] tombstone ttl (ms)
+-- ARGV[7] settled at (ms)   ARGV[8] when the sweep may repair the marks (ms)
 -- The counters to refund are read from the entry; they carry the same '{ledger}' tag, so
 -- they live in this slot.
 -- Answers the entry's state afterwards, or '' when it has none.
@@ -44,8 +48,9 @@ end
 if state == 'B' then
   redis.call('HSET', KEYS[1], 'reason', ARGV[4])
 end
-redis.call('HSET', KEYS[1], 'st', state)
+redis.call('HSET', KEYS[1], 'st', state, 'sat', ARGV[7])
 redis.call('ZREM', KEYS[2], KEYS[1])
+redis.call('ZADD', KEYS[5], ARGV[8], KEYS[1])
 redis.call('ZREM', KEYS[4], KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 local sale = redis.call('HGET', KEYS[3], ARGV[5])
