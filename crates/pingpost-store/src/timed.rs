@@ -43,13 +43,15 @@ impl<S: Store + ?Sized> Timed<S> {
         Timed { inner, faults }
     }
 
-    async fn measured<T>(
-        &self,
-        op: &'static str,
-        point: &'static str,
-        call: impl Future<Output = StoreResult<T>>,
-    ) -> StoreResult<T> {
-        measured(op, self.faults.step(point, call)).await
+    /// Runs `call` under its failpoint and measures it. The inner store is called only once
+    /// its step runs: the embedded store does its work when called (its futures are ready at
+    /// once), so calling it first would apply a step that an `error` failpoint reports as
+    /// not applied, and its work would escape the measurement.
+    async fn measured<T, F>(&self, op: &'static str, point: &'static str, call: impl FnOnce() -> F) -> StoreResult<T>
+    where
+        F: Future<Output = StoreResult<T>>,
+    {
+        measured(op, self.faults.step(point, async move { call().await })).await
     }
 
     pub fn inner(&self) -> &Arc<S> {
@@ -84,47 +86,51 @@ async fn measured<T>(op: &'static str, call: impl Future<Output = StoreResult<T>
 
 impl<S: Store + ?Sized> Store for Timed<S> {
     fn admit(&self, req: Admission) -> StoreFuture<'_, AdmitOutcome> {
-        Box::pin(self.measured("admit", "store.admit", self.inner.admit(req)))
+        Box::pin(self.measured("admit", "store.admit", move || self.inner.admit(req)))
     }
 
     fn confirm_admission(&self, req: Admission) -> StoreFuture<'_, ()> {
-        Box::pin(self.measured("confirm_admission", "store.confirm_admission", self.inner.confirm_admission(req)))
+        Box::pin(
+            self.measured("confirm_admission", "store.confirm_admission", move || self.inner.confirm_admission(req)),
+        )
     }
 
     fn release_admission(&self, req: Admission) -> StoreFuture<'_, ()> {
-        Box::pin(self.measured("release_admission", "store.release_admission", self.inner.release_admission(req)))
+        Box::pin(
+            self.measured("release_admission", "store.release_admission", move || self.inner.release_admission(req)),
+        )
     }
 
     fn read_counters(&self, keys: Vec<String>) -> StoreFuture<'_, Vec<i64>> {
-        Box::pin(self.measured("read_counters", "store.read_counters", self.inner.read_counters(keys)))
+        Box::pin(self.measured("read_counters", "store.read_counters", move || self.inner.read_counters(keys)))
     }
 
     fn record_dq(&self, idents: Vec<Ident>, buyers: Vec<BuyerId>, now: Timestamp) -> StoreFuture<'_, ()> {
-        Box::pin(self.measured("record_dq", "store.record_dq", self.inner.record_dq(idents, buyers, now)))
+        Box::pin(self.measured("record_dq", "store.record_dq", move || self.inner.record_dq(idents, buyers, now)))
     }
 
     fn reserve_sale(&self, req: SaleReservation) -> StoreFuture<'_, ReserveOutcome> {
-        Box::pin(self.measured("reserve_sale", "store.reserve_sale", self.inner.reserve_sale(req)))
+        Box::pin(self.measured("reserve_sale", "store.reserve_sale", move || self.inner.reserve_sale(req)))
     }
 
     fn settle_sale(&self, settlement: Settlement) -> StoreFuture<'_, Option<LedgerState>> {
-        Box::pin(self.measured("settle_sale", "store.settle_sale", self.inner.settle_sale(settlement)))
+        Box::pin(self.measured("settle_sale", "store.settle_sale", move || self.inner.settle_sale(settlement)))
     }
 
     fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>> {
-        Box::pin(self.measured("ledger", "store.ledger", self.inner.ledger(q)))
+        Box::pin(self.measured("ledger", "store.ledger", move || self.inner.ledger(q)))
     }
 
     fn put_blob(&self, key: String, value: Vec<u8>, now: Timestamp, expires_at: Timestamp) -> StoreFuture<'_, ()> {
-        Box::pin(self.measured("put_blob", "store.put_blob", self.inner.put_blob(key, value, now, expires_at)))
+        Box::pin(self.measured("put_blob", "store.put_blob", move || self.inner.put_blob(key, value, now, expires_at)))
     }
 
     fn get_blob(&self, key: String, now: Timestamp) -> StoreFuture<'_, Option<Vec<u8>>> {
-        Box::pin(self.measured("get_blob", "store.get_blob", self.inner.get_blob(key, now)))
+        Box::pin(self.measured("get_blob", "store.get_blob", move || self.inner.get_blob(key, now)))
     }
 
     fn claim(&self, req: ClaimRequest) -> StoreFuture<'_, Claim> {
-        Box::pin(self.measured("claim", "store.claim", self.inner.claim(req)))
+        Box::pin(self.measured("claim", "store.claim", move || self.inner.claim(req)))
     }
 
     fn complete_claim(
@@ -135,48 +141,52 @@ impl<S: Store + ?Sized> Store for Timed<S> {
         now: Timestamp,
         keep_until: Timestamp,
     ) -> StoreFuture<'_, ()> {
-        let call = self.inner.complete_claim(key, holder, answer, now, keep_until);
+        let call = move || self.inner.complete_claim(key, holder, answer, now, keep_until);
         Box::pin(self.measured("complete_claim", "store.complete_claim", call))
     }
 
     fn abandon_claim(&self, key: String, holder: String) -> StoreFuture<'_, ()> {
-        Box::pin(self.measured("abandon_claim", "store.abandon_claim", self.inner.abandon_claim(key, holder)))
+        Box::pin(self.measured("abandon_claim", "store.abandon_claim", move || self.inner.abandon_claim(key, holder)))
     }
 
     fn suppress(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Vec<bool>> {
-        Box::pin(self.measured("suppress", "store.suppress", self.inner.suppress(hashes, now)))
+        Box::pin(self.measured("suppress", "store.suppress", move || self.inner.suppress(hashes, now)))
     }
 
     fn unsuppress(&self, hashes: Vec<Sha256Hex>) -> StoreFuture<'_, u64> {
-        Box::pin(self.measured("unsuppress", "store.unsuppress", self.inner.unsuppress(hashes)))
+        Box::pin(self.measured("unsuppress", "store.unsuppress", move || self.inner.unsuppress(hashes)))
     }
 
     fn suppression_status(&self, hashes: Vec<Sha256Hex>) -> StoreFuture<'_, Vec<Option<Timestamp>>> {
-        Box::pin(self.measured("suppression_status", "store.suppression_status", self.inner.suppression_status(hashes)))
+        Box::pin(
+            self.measured("suppression_status", "store.suppression_status", move || {
+                self.inner.suppression_status(hashes)
+            }),
+        )
     }
 
     fn sweep(&self, now: Timestamp, keep: chrono::Duration) -> StoreFuture<'_, SweepReport> {
-        Box::pin(self.measured("sweep", "store.sweep", self.inner.sweep(now, keep)))
+        Box::pin(self.measured("sweep", "store.sweep", move || self.inner.sweep(now, keep)))
     }
 
     fn health(&self) -> StoreFuture<'_, ()> {
-        Box::pin(self.measured("health", "store.health", self.inner.health()))
+        Box::pin(self.measured("health", "store.health", move || self.inner.health()))
     }
 
     fn erase(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Erased> {
-        Box::pin(self.measured("erase", "store.erase", self.inner.erase(hashes, now)))
+        Box::pin(self.measured("erase", "store.erase", move || self.inner.erase(hashes, now)))
     }
 
     fn config(&self) -> StoreFuture<'_, Option<ConfigDoc>> {
-        Box::pin(self.measured("config", "store.config", self.inner.config()))
+        Box::pin(self.measured("config", "store.config", move || self.inner.config()))
     }
 
     fn config_version(&self) -> StoreFuture<'_, u64> {
-        Box::pin(self.measured("config_version", "store.config_version", self.inner.config_version()))
+        Box::pin(self.measured("config_version", "store.config_version", move || self.inner.config_version()))
     }
 
     fn save_config(&self, expected: u64, body: Vec<u8>) -> StoreFuture<'_, Option<u64>> {
-        Box::pin(self.measured("save_config", "store.save_config", self.inner.save_config(expected, body)))
+        Box::pin(self.measured("save_config", "store.save_config", move || self.inner.save_config(expected, body)))
     }
 }
 
@@ -189,5 +199,26 @@ mod tests {
     #[tokio::test]
     async fn a_timed_store_behaves_like_the_store_it_wraps() {
         conformance::run_all(|| async { Arc::new(Timed::new(Arc::new(MemoryStore::new()))) }).await;
+    }
+
+    /// The embedded store does its work when called, not when polled: an `error` failpoint
+    /// must still mean "not applied" there, and `drop_reply` "applied, answer lost".
+    #[cfg(feature = "failpoints")]
+    #[tokio::test]
+    async fn an_error_failpoint_leaves_even_the_embedded_store_untouched() {
+        use crate::Fault;
+        use chrono::TimeZone;
+        let faults = Faults::new();
+        let store = Timed::with_faults(Arc::new(MemoryStore::new()), faults.clone());
+        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).single().expect("valid time");
+        let hash = Sha256Hex::digest("opted-out@example.com");
+
+        faults.arm("store.suppress", Fault::Error, 1, 0);
+        assert!(store.suppress(vec![hash.clone()], now).await.is_err());
+        assert_eq!(store.suppression_status(vec![hash.clone()]).await.expect("status"), [None], "not applied");
+
+        faults.arm("store.suppress", Fault::DropReply, 1, 0);
+        assert!(store.suppress(vec![hash.clone()], now).await.is_err());
+        assert_eq!(store.suppression_status(vec![hash]).await.expect("status"), [Some(now)], "applied, reply lost");
     }
 }
