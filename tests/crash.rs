@@ -129,6 +129,12 @@ struct Market {
     http: reqwest::Client,
 }
 
+impl Drop for Market {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// A `pingpost serve` process and its base URL.
 struct Node {
     process: Running,
