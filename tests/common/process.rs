@@ -27,8 +27,15 @@ pub fn temp_dir(name: &str) -> PathBuf {
 /// Starts `pingpost serve` on port 0 with `store` and answers its base URL, read from the
 /// line it prints once listening.
 pub fn start_engine(contracts: &Path, store: &str) -> (Running, String) {
+    start_engine_with(contracts, store, &[])
+}
+
+/// Like [`start_engine`], with more environment variables (`PINGPOST_LEASE_SLACK_MS`,
+/// `PINGPOST_FAILPOINTS`, or a `PINGPOST_LOG` of its own: a later value of one name wins).
+pub fn start_engine_with(contracts: &Path, store: &str, env: &[(&str, &str)]) -> (Running, String) {
     let child = engine_command(contracts, store)
         .env("PINGPOST_LOG", "warn")
+        .envs(env.iter().copied())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start pingpost");

@@ -198,4 +198,25 @@ mod tests {
     async fn a_timed_store_behaves_like_the_store_it_wraps() {
         conformance::run_all(|| async { Arc::new(Timed::new(Arc::new(MemoryStore::new()))) }).await;
     }
+
+    /// The embedded store does its work when called, not when polled: an `error` failpoint
+    /// must still mean "not applied" there, and `drop_reply` "applied, answer lost".
+    #[cfg(feature = "failpoints")]
+    #[tokio::test]
+    async fn an_error_failpoint_leaves_even_the_embedded_store_untouched() {
+        use crate::Fault;
+        use chrono::TimeZone;
+        let faults = Faults::new();
+        let store = Timed::with_faults(Arc::new(MemoryStore::new()), faults.clone());
+        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).single().expect("valid time");
+        let hash = Sha256Hex::digest("opted-out@example.com");
+
+        faults.arm("store.suppress", Fault::Error, 1, 0);
+        assert!(store.suppress(vec![hash.clone()], now).await.is_err());
+        assert_eq!(store.suppression_status(vec![hash.clone()]).await.expect("status"), [None], "not applied");
+
+        faults.arm("store.suppress", Fault::DropReply, 1, 0);
+        assert!(store.suppress(vec![hash.clone()], now).await.is_err());
+        assert_eq!(store.suppression_status(vec![hash]).await.expect("status"), [Some(now)], "applied, reply lost");
+    }
 }

@@ -2,6 +2,10 @@
 //! started on a free loopback port, in its own directory, killed when dropped. Tests never
 //! touch a Redis they did not start (the machine's own on 6379 included).
 //!
+//! Crash tests start one with persistence ([`RedisServer::start_persistent`]), `kill -9` it
+//! and restart it from its append-only file, or freeze it (`SIGSTOP`) and thaw it, so a
+//! client sees a Redis that hangs rather than one that is gone.
+//!
 //! `redis-server` and `redis-cli` must be on the PATH; `scripts/test.sh` installs Debian's
 //! `redis-server` package when they are missing.
 
@@ -26,6 +30,7 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     cluster: bool,
+    persistent: bool,
 }
 
 fn fresh_dir() -> PathBuf {
@@ -73,13 +78,22 @@ fn command(port: u16, cmd: &str) -> Option<String> {
 impl RedisServer {
     /// A standalone server, ready to answer.
     pub fn start() -> Self {
-        Self::start_mode(false)
+        Self::start_mode(false, false)
     }
 
-    fn start_mode(cluster: bool) -> Self {
+    /// A standalone server that writes every command to its append-only file and fsyncs it
+    /// before answering (`appendonly yes`, `appendfsync always`): whatever a client was told
+    /// is done survives [`RedisServer::kill`] and [`RedisServer::restart`]. Slower per write,
+    /// so only the tests that kill Redis use it.
+    pub fn start_persistent() -> Self {
+        Self::start_mode(false, true)
+    }
+
+    fn start_mode(cluster: bool, persistent: bool) -> Self {
         let dir = fresh_dir();
         for _ in 0..START_ATTEMPTS {
-            let mut server = RedisServer { child: None, port: free_port(cluster), dir: dir.clone(), cluster };
+            let mut server =
+                RedisServer { child: None, port: free_port(cluster), dir: dir.clone(), cluster, persistent };
             if server.spawn() {
                 return server;
             }
@@ -90,12 +104,17 @@ impl RedisServer {
     /// Starts the process on `self.port`; false when it exited (the port was taken meanwhile).
     fn spawn(&mut self) -> bool {
         let mut cmd = Command::new("redis-server");
-        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
             .args(["--protected-mode", "no", "--loglevel", "warning"])
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        if self.persistent {
+            cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            cmd.args(["--appendonly", "no"]);
+        }
         if self.cluster {
             cmd.args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
                 .args(["--cluster-node-timeout", "5000"]);
@@ -104,6 +123,7 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = Instant::now() + READY_WITHIN;
         while Instant::now() < deadline {
+            // A server still loading its append-only file answers `-LOADING`: not ready yet.
             if command(self.port, "PING").as_deref() == Some("+PONG") {
                 return true;
             }
@@ -135,10 +155,40 @@ impl RedisServer {
         }
     }
 
-    /// Starts the server again on the same port (empty: it keeps nothing on disk).
+    /// `kill -9`: the process dies on the spot, with no chance to answer, flush or close
+    /// anything (`Child::kill` sends SIGKILL on Unix). Its directory stays, so a persistent
+    /// server's [`RedisServer::restart`] finds its append-only file. The same as
+    /// [`RedisServer::stop`], named for what crash tests mean by it.
+    pub fn kill(&mut self) {
+        self.stop();
+    }
+
+    /// Starts the server again on the same port and in the same directory: a persistent
+    /// server reloads its append-only file (and answers only once it has), any other starts
+    /// empty, as it kept nothing on disk.
     pub fn restart(&mut self) {
         self.stop();
         assert!(self.spawn(), "redis-server did not restart on port {}", self.port);
+    }
+
+    /// `SIGSTOP`: the process stays alive but runs nothing. The kernel still accepts
+    /// connections and buffers what clients send, so they see a Redis that hangs (every
+    /// call times out) rather than one that refuses; what they sent runs on [`RedisServer::thaw`].
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// `SIGCONT`: a frozen server runs again and works through what was sent meanwhile.
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    /// Sends a signal with kill(1), which needs no unsafe code or libc binding.
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("redis-server is running");
+        let status =
+            Command::new("kill").args([signal, &child.id().to_string()]).status().expect("kill(1) on the PATH");
+        assert!(status.success(), "kill {signal} {} failed: {status}", child.id());
     }
 
     /// The `INFO commandstats` total of calls, `info` itself excluded.
@@ -165,7 +215,7 @@ pub struct RedisCluster {
 
 impl RedisCluster {
     pub fn start() -> Self {
-        let nodes: Vec<RedisServer> = (0..3).map(|_| RedisServer::start_mode(true)).collect();
+        let nodes: Vec<RedisServer> = (0..3).map(|_| RedisServer::start_mode(true, false)).collect();
         let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         let status = Command::new("redis-cli")
             .args(["--cluster", "create"])
@@ -236,4 +286,46 @@ pub async fn dump(urls: &str, pattern: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_persistent_server_keeps_what_it_acknowledged_across_a_kill_and_a_restart() {
+        let mut redis = RedisServer::start_persistent();
+        assert_eq!(command(redis.port(), "SET kept yes").as_deref(), Some("+OK"));
+        redis.kill();
+        assert_eq!(command(redis.port(), "PING"), None, "a killed server answers nothing");
+        redis.restart();
+        assert_eq!(command(redis.port(), "GET kept").as_deref(), Some("yes"), "reloaded from its append-only file");
+    }
+
+    #[test]
+    fn a_server_without_persistence_restarts_empty() {
+        let mut redis = RedisServer::start();
+        assert_eq!(command(redis.port(), "SET lost yes").as_deref(), Some("+OK"));
+        redis.kill();
+        redis.restart();
+        assert_eq!(command(redis.port(), "EXISTS lost").as_deref(), Some(":0"));
+    }
+
+    #[test]
+    fn a_frozen_server_hangs_then_runs_what_was_sent_once_thawed() {
+        let redis = RedisServer::start();
+        redis.freeze();
+        let mut s = TcpStream::connect(("127.0.0.1", redis.port())).expect("the kernel still accepts");
+        s.set_read_timeout(Some(Duration::from_millis(300))).expect("read timeout");
+        s.write_all(b"SET during freeze\r\n").expect("the kernel buffers the command");
+        let mut reader = BufReader::new(s);
+        let mut line = String::new();
+        let hung = reader.read_line(&mut line);
+        assert!(hung.is_err() && line.is_empty(), "a frozen server answers nothing: {hung:?} {line:?}");
+        redis.thaw();
+        reader.get_ref().set_read_timeout(Some(Duration::from_secs(5))).expect("read timeout");
+        reader.read_line(&mut line).expect("the answer once thawed");
+        assert_eq!(line.trim(), "+OK");
+        assert_eq!(command(redis.port(), "GET during").as_deref(), Some("freeze"));
+    }
 }
