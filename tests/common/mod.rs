@@ -165,6 +165,12 @@ impl Harness {
     }
 
     pub async fn start_on(backend: Backend, config_toml: &str) -> Harness {
+        Self::start_with_redis_options(backend, config_toml, RedisOptions::default()).await
+    }
+
+    /// A harness whose Redis store (if `backend` is one) runs with `options`; the harness
+    /// still sets the namespace and the failpoints.
+    pub async fn start_with_redis_options(backend: Backend, config_toml: &str, options: RedisOptions) -> Harness {
         let buyers = Buyers::new();
         let buyer_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind buyers");
         let buyers_url = format!("http://{}", buyer_listener.local_addr().expect("addr"));
@@ -195,11 +201,7 @@ impl Harness {
                     _ => Backing::Redis { server: RedisServer::start(), namespace: "pp".to_string() },
                 };
                 let (urls, namespace) = backing.redis_urls().expect("a Redis backing");
-                let opts = RedisOptions {
-                    namespace: namespace.to_string(),
-                    faults: faults.clone(),
-                    ..RedisOptions::default()
-                };
+                let opts = RedisOptions { namespace: namespace.to_string(), faults: faults.clone(), ..options };
                 let store = RedisStore::connect(&urls, opts).await.expect("connect to the test's Redis");
                 let audit = store.audit_log(AuditRetention::default());
                 let stats = store.stats_sink(pingpost_engine::stats::DEFAULT_RETENTION);
