@@ -95,11 +95,55 @@ async fn with_no_replica_to_wait_for_a_frozen_replica_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_waiting_for_its_replica_does_not_hold_up_the_other_store_calls() {
+    let master = RedisServer::start();
+    let replica = master.start_replica();
+    // A long wait, so that the ping below is still waiting while the health check runs.
+    let h =
+        Harness::start_with_redis_options(Backend::Shared(master.url()), &one_contract(), waiting_for(1, 3_000)).await;
+    h.ping("auto-excl", email("warm@example.com")).await; // scripts loaded
+    replica.freeze();
+    let base = h.base.clone();
+    let ping = tokio::spawn(async move {
+        let body = json!({"offer": "auto-excl", "lead": email("blocked@example.com")}).to_string();
+        reqwest::Client::new()
+            .post(format!("{base}/v1/ping"))
+            .header("authorization", format!("Bearer {KEY_P1}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    let mut polls = 0;
+    while master.blocked_clients() == 0 {
+        polls += 1;
+        assert!(polls < 500, "the ping never reached its WAIT");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Redis reads nothing more from a client blocked in WAIT: a store call that shared its
+    // connection would wait the full 3 s behind it and fail at its own timeout.
+    h.engine.store().health().await.expect("the store answers while a write waits for its replica");
+    assert!(!ping.is_finished(), "the ping stopped waiting before the health check answered");
+    assert_eq!(ping.await.unwrap(), 503);
+    replica.thaw();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_cluster_without_replicas_waiting_for_one_fails_every_admission_with_503() {
     let cluster = RedisCluster::start();
     let urls = cluster.urls();
     let h =
         Harness::start_with_redis_options(Backend::Shared(urls.clone()), &one_contract(), waiting_for(1, 100)).await;
+    // One identifier, one admission: its WAIT goes to the master that has the write, not
+    // to every master.
+    let waits = || cluster.nodes().iter().map(|n| n.calls_of("wait")).collect::<Vec<_>>();
+    let before = waits();
+    let (status, body) = h.ping_as(KEY_P1, "auto-excl", email("one@example.com")).await;
+    assert_store_unavailable(status, &body);
+    let asked: Vec<u64> = waits().iter().zip(&before).map(|(after, before)| after - before).collect();
+    assert_eq!(asked.iter().filter(|&&n| n > 0).count(), 1, "WAITs per master: {asked:?}");
     // Identifiers hashed all over the slots, hence over all three masters.
     for i in 0..6 {
         let l = lead(Some(&format!("cluster{i}@example.com")), Some(&format!("555-600-{i:04}")));
@@ -156,4 +200,19 @@ async fn the_binary_waiting_for_a_replica_that_does_not_exist_answers_pings_503(
     let _replica = master.start_replica();
     let (status, body) = ping().await;
     assert_eq!((status, &body["status"]), (200, &json!("accepted")), "{body}");
+}
+
+/// `WAIT n 0` waits forever in Redis: the binary refuses a zero timeout instead.
+#[test]
+fn the_binary_refuses_a_wait_timeout_of_zero() {
+    let dir = temp_dir("wait-timeout-zero");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pingpost"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", "redis://127.0.0.1:1", "--redis-wait-timeout-ms", "0"])
+        .arg("--contracts")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--redis-wait-timeout-ms"), "{stderr}");
 }
