@@ -18,6 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
+/// The wait for a replica in sync: ample, so that a loaded test machine does not turn a slow
+/// acknowledgement into a 503; a frozen replica makes each waited write take this long.
+const SYNCED_WITHIN_MS: u64 = 1_000;
+
 fn waiting_for(replicas: u32, timeout_ms: u64) -> RedisOptions {
     RedisOptions { wait_replicas: replicas, wait_timeout: Duration::from_millis(timeout_ms), ..RedisOptions::default() }
 }
@@ -37,8 +41,12 @@ fn assert_store_unavailable(status: u16, body: &Value) {
 async fn with_one_replica_to_wait_for_a_sale_reaches_it_and_a_frozen_replica_fails_pings_and_posts_with_503() {
     let master = RedisServer::start();
     let replica = master.start_replica();
-    let h =
-        Harness::start_with_redis_options(Backend::Shared(master.url()), &one_contract(), waiting_for(1, 200)).await;
+    let h = Harness::start_with_redis_options(
+        Backend::Shared(master.url()),
+        &one_contract(),
+        waiting_for(1, SYNCED_WITHIN_MS),
+    )
+    .await;
 
     // In sync: the sale goes through, and what the engine acted on is on the replica.
     let sold = email("sold@example.com");
@@ -85,8 +93,12 @@ async fn with_one_replica_to_wait_for_a_sale_reaches_it_and_a_frozen_replica_fai
 async fn with_no_replica_to_wait_for_a_frozen_replica_changes_nothing() {
     let master = RedisServer::start();
     let replica = master.start_replica();
-    let h =
-        Harness::start_with_redis_options(Backend::Shared(master.url()), &one_contract(), waiting_for(0, 200)).await;
+    let h = Harness::start_with_redis_options(
+        Backend::Shared(master.url()),
+        &one_contract(),
+        waiting_for(0, SYNCED_WITHIN_MS),
+    )
+    .await;
     replica.freeze();
     let (_, post) = h.sell("auto-excl", email("unwaited@example.com")).await;
     assert_eq!(sold_to(&post), ["b1"], "{post}");
@@ -179,7 +191,7 @@ async fn the_binary_waiting_for_a_replica_that_does_not_exist_answers_pings_503(
     );
     std::fs::write(dir.join("market.toml"), config).unwrap();
     let master = RedisServer::start();
-    let flags = ["--redis-wait-replicas", "1", "--redis-wait-timeout-ms", "50"];
+    let flags = ["--redis-wait-replicas", "1", "--redis-wait-timeout-ms", "1000"];
     let (_engine, base) = start_engine_with(&dir, &master.url(), &flags);
     let http = reqwest::Client::new();
     let ping = || async {

@@ -15,7 +15,9 @@ fn waiting(namespace: String) -> RedisOptions {
     RedisOptions {
         namespace,
         wait_replicas: 1,
-        wait_timeout: std::time::Duration::from_millis(100),
+        // Ample for a replica in sync on a loaded test machine; a frozen replica makes each
+        // waited write take this long.
+        wait_timeout: std::time::Duration::from_millis(1_000),
         ..RedisOptions::default()
     }
 }
