@@ -165,6 +165,12 @@ impl Harness {
     }
 
     pub async fn start_on(backend: Backend, config_toml: &str) -> Harness {
+        Self::start_with_redis_options(backend, config_toml, RedisOptions::default()).await
+    }
+
+    /// A harness whose Redis store (if `backend` is one) runs with `options`; the harness
+    /// still sets the namespace and the failpoints.
+    pub async fn start_with_redis_options(backend: Backend, config_toml: &str, options: RedisOptions) -> Harness {
         let buyers = Buyers::new();
         let buyer_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind buyers");
         let buyers_url = format!("http://{}", buyer_listener.local_addr().expect("addr"));
@@ -181,7 +187,7 @@ impl Harness {
             Backend::Shared(urls) => Backing::Shared { urls, namespace: fresh_namespace() },
             Backend::Redis => Backing::Redis { server: RedisServer::start(), namespace: "pp".to_string() },
         };
-        Self::node(backing, clock, buyers, &seed).await
+        Self::node(backing, clock, buyers, &seed, options).await
     }
 
     /// A second engine node on the same Redis namespace, clock and buyers, with failpoints of
@@ -190,7 +196,7 @@ impl Harness {
         let Some((urls, namespace)) = self.backing.redis_urls() else { panic!("a second node needs Redis") };
         let backing = Backing::Shared { urls, namespace: namespace.to_string() };
         let seed = pingpost_core::config::ConfigDocument::default();
-        Self::node(backing, Arc::clone(&self.clock), Arc::clone(&self.buyers), &seed).await
+        Self::node(backing, Arc::clone(&self.clock), Arc::clone(&self.buyers), &seed, RedisOptions::default()).await
     }
 
     async fn node(
@@ -198,6 +204,7 @@ impl Harness {
         clock: Arc<ManualClock>,
         buyers: Arc<Buyers>,
         seed: &pingpost_core::config::ConfigDocument,
+        options: RedisOptions,
     ) -> Harness {
         let faults = Faults::new();
         type Parts = (Arc<dyn Store>, Arc<dyn AuditSink>, Arc<dyn StatsSink>);
@@ -208,11 +215,7 @@ impl Harness {
                 Arc::new(MemoryStats::default()),
             ),
             (_, Some((urls, namespace))) => {
-                let opts = RedisOptions {
-                    namespace: namespace.to_string(),
-                    faults: faults.clone(),
-                    ..RedisOptions::default()
-                };
+                let opts = RedisOptions { namespace: namespace.to_string(), faults: faults.clone(), ..options };
                 let store = RedisStore::connect(&urls, opts).await.expect("connect to the test's Redis");
                 let audit = store.audit_log(AuditRetention::default());
                 let stats = store.stats_sink(pingpost_engine::stats::DEFAULT_RETENTION);

@@ -42,6 +42,17 @@ pub fn start_engine_with(contracts: &Path, store: &str, env: &[(&str, &str)]) ->
     listening(child)
 }
 
+/// Like [`start_engine`], with more `serve` flags.
+pub fn start_engine_with_flags(contracts: &Path, store: &str, flags: &[&str]) -> (Running, String) {
+    let child = engine_command(contracts, store)
+        .args(flags)
+        .env("PINGPOST_LOG", "warn")
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start pingpost");
+    listening(child)
+}
+
 /// Like [`start_engine`] at log level `info`, also answering the engine's log lines as they
 /// come (each is echoed to the test's stderr too), so a test can await one.
 pub fn start_engine_logged(contracts: &Path, store: &str) -> (Running, String, Receiver<String>) {

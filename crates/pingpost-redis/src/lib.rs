@@ -33,7 +33,14 @@ use redis::io::tcp::TcpSettings;
 use redis::{IntoConnectionInfo, RedisResult};
 use scripts::Scripts;
 use std::future::Future;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
+
+/// Connections reserved for the writes followed by `WAIT` (see `RedisStore::waited_step`).
+/// Redis reads nothing more from a client blocked in `WAIT`, so each of them carries one
+/// waiting write at a time; a healthy replica acknowledges within a round trip, so a few
+/// let a node's admissions and reservations wait side by side.
+const WAITED_CONNECTIONS: usize = 8;
 
 /// How the store talks to Redis.
 #[derive(Clone, Debug)]
@@ -52,7 +59,8 @@ pub struct RedisOptions {
     /// Replicas every admission and reservation must reach (Redis's `WAIT`) before the
     /// engine acts on it; 0 does not wait. See the README on what a failover can lose.
     pub wait_replicas: u32,
-    /// How long such a write waits for its replicas before the request fails (503).
+    /// How long such a write waits for its replicas before the request fails (503). At
+    /// least 1 ms is used: Redis reads `WAIT n 0` as "wait forever".
     pub wait_timeout: Duration,
     /// How long after a settlement the sweep settles the sale's marks once more, in case the
     /// engine stopped between the ledger and the marks (any value is correct: the repair
@@ -82,6 +90,11 @@ impl Default for RedisOptions {
 /// The Redis store. Cheap to share: the connection is multiplexed.
 pub struct RedisStore {
     conn: Conn,
+    /// With `wait_replicas > 0`, the connections of the writes followed by `WAIT`, kept
+    /// apart so that a write waiting for its replicas holds up no other store call; empty
+    /// otherwise.
+    waited: Vec<Conn>,
+    next_waited: AtomicUsize,
     keys: Keys,
     scripts: Scripts,
     opts: RedisOptions,
@@ -98,33 +111,27 @@ impl RedisStore {
     /// of them for a Redis Cluster (any reachable masters; the rest is discovered).
     pub async fn connect(urls: &str, opts: RedisOptions) -> StoreResult<Self> {
         let nodes: Vec<&str> = urls.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
-        let tcp = || TcpSettings::default().set_nodelay(true);
         let connect = async {
-            match nodes.as_slice() {
-                [] => Err(redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "no Redis URL given"))),
-                [one] => {
-                    let info = one.into_connection_info()?.set_tcp_settings(tcp());
-                    let client = redis::Client::open(info)?;
-                    let config = redis::aio::ConnectionManagerConfig::new()
-                        .set_connection_timeout(Some(opts.connect_timeout))
-                        .set_response_timeout(Some(opts.response_timeout))
-                        .set_number_of_retries(1)
-                        .set_max_delay(Duration::from_millis(200));
-                    Ok(Conn::Single(client.get_connection_manager_with_config(config).await?))
-                }
-                many => {
-                    let client = redis::cluster::ClusterClientBuilder::new(many.to_vec())
-                        .tcp_settings(tcp())
-                        .connection_timeout(opts.connect_timeout)
-                        .response_timeout(opts.response_timeout)
-                        .retries(2)
-                        .build()?;
-                    Ok(Conn::Cluster(client.get_async_connection().await?))
-                }
-            }
+            let conn = open(&nodes, &opts, opts.response_timeout).await?;
+            let waited = if opts.wait_replicas > 0 {
+                // Their answers come only once the replicas acknowledged, up to the wait.
+                let response_timeout = opts.response_timeout + opts.wait_timeout;
+                let opening = (0..WAITED_CONNECTIONS).map(|_| open(&nodes, &opts, response_timeout));
+                futures_util::future::try_join_all(opening).await?
+            } else {
+                Vec::new()
+            };
+            Ok((conn, waited))
         };
-        let conn = bounded(opts.op_timeout, connect).await?;
-        Ok(RedisStore { conn, keys: Keys::new(opts.namespace.clone()), scripts: Scripts::new(), opts })
+        let (conn, waited) = bounded(opts.op_timeout, connect).await?;
+        Ok(RedisStore {
+            conn,
+            waited,
+            next_waited: AtomicUsize::new(0),
+            keys: Keys::new(opts.namespace.clone()),
+            scripts: Scripts::new(),
+            opts,
+        })
     }
 
     pub fn keys(&self) -> &Keys {
@@ -133,6 +140,33 @@ impl RedisStore {
 
     async fn run<T>(&self, op: impl Future<Output = RedisResult<T>>) -> StoreResult<T> {
         bounded(self.opts.op_timeout, op).await
+    }
+}
+
+/// One connection to `nodes`: a single Redis for one URL, a Redis Cluster for several.
+async fn open(nodes: &[&str], opts: &RedisOptions, response_timeout: Duration) -> RedisResult<Conn> {
+    let tcp = || TcpSettings::default().set_nodelay(true);
+    match nodes {
+        [] => Err(redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "no Redis URL given"))),
+        [one] => {
+            let info = one.into_connection_info()?.set_tcp_settings(tcp());
+            let client = redis::Client::open(info)?;
+            let config = redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(opts.connect_timeout))
+                .set_response_timeout(Some(response_timeout))
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_millis(200));
+            Ok(Conn::Single(client.get_connection_manager_with_config(config).await?))
+        }
+        many => {
+            let client = redis::cluster::ClusterClientBuilder::new(many.to_vec())
+                .tcp_settings(tcp())
+                .connection_timeout(opts.connect_timeout)
+                .response_timeout(response_timeout)
+                .retries(2)
+                .build()?;
+            Ok(Conn::Cluster(client.get_async_connection().await?))
+        }
     }
 }
 

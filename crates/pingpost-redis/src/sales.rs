@@ -7,7 +7,8 @@
 //! ("Why the Redis steps are safe").
 
 use crate::codec::{self, corrupt, ms, ttl_ms};
-use crate::store::{distinct, per_kind, text};
+use crate::scripts::ScriptCall;
+use crate::store::{distinct, per_kind, text, Replicas};
 use crate::RedisStore;
 use futures_util::future::join_all;
 use pingpost_core::identity::Ident;
@@ -45,8 +46,9 @@ impl RedisStore {
     async fn reserve_mark(&self, ident: &Ident, req: &SaleReservation) -> StoreResult<Marked> {
         let r = &req.record;
         let window = req.window.map(|w| w.duration().num_milliseconds().to_string()).unwrap_or_default();
-        let mut call = self.scripts.reserve_mark.key(self.keys.consumer(&ident.hash));
-        call.arg(r.buyer.as_str())
+        let mut call = ScriptCall::new(&self.scripts.reserve_mark);
+        call.key(self.keys.consumer(&ident.hash))
+            .arg(r.buyer.as_str())
             .arg(&r.sale_id)
             .arg(ms(r.reserved_at))
             .arg(window)
@@ -54,14 +56,14 @@ impl RedisStore {
             .arg(ms(r.lease_until))
             .arg(&r.holder);
         let point = per_kind(ident, ["redis.reserve_mark.email", "redis.reserve_mark.phone"]);
-        let reply: Vec<Vec<u8>> = self.step(point, &call).await?;
+        let (reply, replicas): (Vec<Vec<u8>>, Replicas) = self.waited_step(point, &call).await?;
         let marked = match text(&reply, 0)? {
             "R" => Marked::Fresh,
             "O" => Marked::Own,
             "B" => return Ok(Marked::Bought(codec::parse_ms(text(&reply, 1)?)?)),
             other => return Err(corrupt(format!("reserve answered {other:?}"))),
         };
-        self.replicated().await?;
+        replicas.require()?;
         Ok(marked)
     }
 
@@ -98,8 +100,9 @@ impl RedisStore {
     async fn reserve_ledger(&self, req: &SaleReservation) -> StoreResult<Ledgered> {
         let r = &req.record;
         let now = r.reserved_at;
-        let mut call = self.scripts.reserve_ledger.key(self.keys.sale(&r.sale_id));
-        call.key(self.keys.leases())
+        let mut call = ScriptCall::new(&self.scripts.reserve_ledger);
+        call.key(self.keys.sale(&r.sale_id))
+            .key(self.keys.leases())
             .key(self.keys.ping_sales(&r.ping_id))
             .arg(&r.sale_id)
             .arg(ms(r.lease_until))
@@ -117,10 +120,10 @@ impl RedisStore {
                 .arg(i64::from(d.is_money))
                 .arg(d.expires_at.map(|e| ttl_ms(now, e).to_string()).unwrap_or_default());
         }
-        let reply: Vec<Vec<u8>> = self.step("redis.reserve_ledger", &call).await?;
+        let (reply, replicas): (Vec<Vec<u8>>, Replicas) = self.waited_step("redis.reserve_ledger", &call).await?;
         match text(&reply, 0)? {
             "R" => {
-                self.replicated().await?;
+                replicas.require()?;
                 Ok(Ledgered::Reserved)
             }
             "E" => {
@@ -130,10 +133,20 @@ impl RedisStore {
                     // A release's tombstone: the sale was given up before this arrived.
                     let mut gone = r.clone();
                     gone.state = LedgerState::Released;
-                    gone.reason = Some("released_before_reserved".into());
+                    // The reason the release gave (why the sale was given up).
+                    gone.reason = Some(if reason.is_empty() { "store_unavailable" } else { reason }.to_string());
                     return Ok(Ledgered::Existing(Box::new(gone)));
                 }
-                Ok(Ledgered::Existing(Box::new(codec::decode_record(rec, price, state, reason)?)))
+                let entry = codec::decode_record(rec, price, state, reason)?;
+                if entry.state == LedgerState::Reserved && entry.holder == r.holder {
+                    // Our own reservation, answered to a re-sent call: the engine delivers on
+                    // it as on a fresh one. The script rewrote the entry's holder, a write
+                    // this `WAIT` counts, and replication keeps order: acknowledged, it means
+                    // the replicas also have the entry the first call wrote (perhaps through
+                    // another connection, whose writes this `WAIT` does not count).
+                    replicas.require()?;
+                }
+                Ok(Ledgered::Existing(Box::new(entry)))
             }
             "P" => Ok(Ledgered::NoSlot),
             "L" => {

@@ -1,7 +1,7 @@
 //! The Lua scripts, loaded once per process. `redis::Script` sends EVALSHA and, on
 //! NOSCRIPT (a restarted or new node), loads the script and retries.
 
-use redis::Script;
+use redis::{Cmd, Script, ScriptInvocation, ToRedisArgs};
 
 pub struct Scripts {
     pub admit: Script,
@@ -44,5 +44,58 @@ impl Scripts {
             audit_append: Script::new(include_str!("lua/audit_append.lua")),
             stats_add: Script::new(include_str!("lua/stats_add.lua")),
         }
+    }
+}
+
+/// A call of a script whose keys and arguments stay readable, so that it can also travel as
+/// a raw `EVALSHA` inside a pipeline (a `redis::ScriptInvocation` can only be sent alone).
+pub struct ScriptCall<'a> {
+    script: &'a Script,
+    keys: Vec<Vec<u8>>,
+    args: Vec<Vec<u8>>,
+}
+
+impl<'a> ScriptCall<'a> {
+    pub fn new(script: &'a Script) -> Self {
+        ScriptCall { script, keys: Vec::new(), args: Vec::new() }
+    }
+
+    pub fn key(&mut self, key: impl ToRedisArgs) -> &mut Self {
+        key.write_redis_args(&mut self.keys);
+        self
+    }
+
+    pub fn arg(&mut self, arg: impl ToRedisArgs) -> &mut Self {
+        arg.write_redis_args(&mut self.args);
+        self
+    }
+
+    pub fn script(&self) -> &'a Script {
+        self.script
+    }
+
+    /// The call on its own: `redis::Script` sends `EVALSHA` and handles `NOSCRIPT`.
+    pub fn invocation(&self) -> ScriptInvocation<'a> {
+        let mut call = self.script.prepare_invoke();
+        for k in &self.keys {
+            call.key(k.as_slice());
+        }
+        for a in &self.args {
+            call.arg(a.as_slice());
+        }
+        call
+    }
+
+    /// The raw `EVALSHA`, for a pipeline; its sender handles `NOSCRIPT`.
+    pub fn evalsha(&self) -> Cmd {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(self.script.get_hash()).arg(self.keys.len());
+        for k in &self.keys {
+            cmd.arg(k.as_slice());
+        }
+        for a in &self.args {
+            cmd.arg(a.as_slice());
+        }
+        cmd
     }
 }

@@ -2,7 +2,8 @@
 
 use crate::codec::{self, corrupt, ms, parse_ms, ttl_ms, HistoryField};
 use crate::conn::Conn;
-use crate::RedisStore;
+use crate::scripts::ScriptCall;
+use crate::{bounded, RedisStore};
 use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
 use pingpost_core::checkpoint::ConsumerHistory;
@@ -12,6 +13,7 @@ use pingpost_core::Timestamp;
 use pingpost_store::*;
 use redis::{AsyncCommands, Value};
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 /// How many single-key commands run at once in bulk operations (suppression lists) on a
 /// cluster, where each key may live on another node.
@@ -128,27 +130,63 @@ impl RedisStore {
         self.opts.faults.step(point, || self.run(call.invoke_async(&mut con))).await
     }
 
-    /// With `--redis-wait-replicas N`, waits until N replicas have every write this
-    /// connection made so far (Redis's `WAIT`), so that a failover cannot lose the admission
-    /// or reservation the engine is about to act on. Fails like an unavailable store when
-    /// fewer replicas acknowledge in time.
-    pub(crate) async fn replicated(&self) -> StoreResult<()> {
+    /// One script call whose write the engine may act on, under its failpoint. With
+    /// `--redis-wait-replicas N` it travels with `WAIT N timeout` behind it, in one pipeline
+    /// on a connection of its own, and answers how many replicas acknowledged; the caller
+    /// asks [`Replicas::require`] on the answers it acts on (a refusal wrote nothing to wait
+    /// for). Why so:
+    /// - `WAIT` counts the replicas that have what *its connection* wrote. Sent alone after
+    ///   the script, it could go out on a connection the client opened in between (a
+    ///   reconnect, perhaps to a promoted replica), which wrote nothing of ours: Redis then
+    ///   answers at once with every connected replica, a frozen one included, or counts
+    ///   replicas of a server that lacks the write. In one pipeline the two share one
+    ///   connection, or fail together.
+    /// - Redis reads nothing more from a client blocked in `WAIT`: on the shared multiplexed
+    ///   connection every other store call of the node (reads, settlements, health) would
+    ///   queue behind it, up to the wait timeout each time a replica lags.
+    /// - On a Redis Cluster the pipeline goes where its script's keys live, so `WAIT` asks
+    ///   the master that has the write. (Sent alone, redis-rs sends a keyless `WAIT` to every
+    ///   master and answers the least count: also never too high, but each admission would
+    ///   block a connection on every master and fail whenever any master's replica lags.)
+    pub(crate) async fn waited_step<T: redis::FromRedisValue>(
+        &self,
+        point: &'static str,
+        call: &ScriptCall<'_>,
+    ) -> StoreResult<(T, Replicas)> {
         let wanted = self.opts.wait_replicas;
-        if wanted == 0 {
-            return Ok(());
-        }
-        let mut con = self.conn.clone();
-        let timeout = u64::try_from(self.opts.wait_timeout.as_millis()).unwrap_or(u64::MAX);
-        let acked: i64 = self.run(redis::cmd("WAIT").arg(wanted).arg(timeout).query_async(&mut con)).await?;
-        if acked < i64::from(wanted) {
-            return Err(StoreError::Unavailable(format!("only {acked} of {wanted} replicas acknowledged the write")));
-        }
-        Ok(())
+        let Some(mut con) = self.waited_conn().filter(|_| wanted > 0) else {
+            let value = self.step(point, &call.invocation()).await?;
+            return Ok((value, Replicas { acked: 0, wanted: 0 }));
+        };
+        let timeout_ms = u64::try_from(self.opts.wait_timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut pipe = redis::pipe();
+        pipe.add_command(call.evalsha()).cmd("WAIT").arg(wanted).arg(timeout_ms);
+        let send = async {
+            match pipe.query_async::<(T, i64)>(&mut con).await {
+                // A server that lost its scripts (restarted, promoted, new): load, send again.
+                // The `WAIT` that went with the refused call counted nothing of ours.
+                Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                    call.script().load_async(&mut con).await?;
+                    pipe.query_async(&mut con).await
+                }
+                answer => answer,
+            }
+        };
+        let limit = self.opts.op_timeout + self.opts.wait_timeout;
+        let (value, acked) = self.opts.faults.step(point, || bounded(limit, send)).await?;
+        Ok((value, Replicas { acked, wanted }))
+    }
+
+    /// One of the waited-for connections, in turn; none when no replica is waited for.
+    fn waited_conn(&self) -> Option<Conn> {
+        let n = self.next_waited.fetch_add(1, Ordering::Relaxed);
+        self.waited.get(n % self.waited.len().max(1)).cloned()
     }
 
     async fn admit_ident(&self, ident: &Ident, req: &Admission, mode: &str) -> StoreResult<IdentAdmission> {
-        let mut call = self.scripts.admit.key(self.keys.suppressed(&ident.hash));
-        call.key(self.keys.consumer(&ident.hash))
+        let mut call = ScriptCall::new(&self.scripts.admit);
+        call.key(self.keys.suppressed(&ident.hash))
+            .key(self.keys.consumer(&ident.hash))
             .arg(mode)
             .arg(req.vertical.as_str())
             .arg(ms(req.now))
@@ -157,13 +195,13 @@ impl RedisStore {
             .arg(self.retention_ms())
             .arg(ms(req.pending_until));
         let point = per_kind(ident, ["redis.admit.email", "redis.admit.phone"]);
-        let reply: Vec<Vec<u8>> = self.step(point, &call).await?;
+        let (reply, replicas): (Vec<Vec<u8>>, Replicas) = self.waited_step(point, &call).await?;
         match text(&reply, 0)? {
             "S" => Ok(IdentAdmission::Suppressed(parse_ms(text(&reply, 1)?)?)),
             "V" => Ok(IdentAdmission::Duplicate(parse_ms(text(&reply, 1)?)?)),
             "OK" => Ok(IdentAdmission::NotSuppressed),
             "A" => {
-                self.replicated().await?;
+                replicas.require()?;
                 let mut fields = Vec::with_capacity(reply.len() / 2);
                 for pair in 1..reply.len().div_ceil(2) {
                     let (f, v) = (text(&reply, 2 * pair - 1)?, text(&reply, 2 * pair)?);
@@ -276,6 +314,27 @@ impl RedisStore {
             "D" => Ok(Claim::Done(reply.get(1).cloned().unwrap_or_default())),
             other => Err(corrupt(format!("claim answered {other:?}"))),
         }
+    }
+}
+
+/// How many replicas acknowledged a waited step, of how many wanted (0 when none is).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Replicas {
+    acked: i64,
+    wanted: u32,
+}
+
+impl Replicas {
+    /// Fails like an unavailable store when fewer replicas acknowledged than wanted: the
+    /// engine must not act on a write a failover could lose.
+    pub(crate) fn require(self) -> StoreResult<()> {
+        if self.acked < i64::from(self.wanted) {
+            return Err(StoreError::Unavailable(format!(
+                "only {} of {} replicas acknowledged the write",
+                self.acked, self.wanted
+            )));
+        }
+        Ok(())
     }
 }
 

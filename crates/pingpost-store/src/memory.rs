@@ -67,8 +67,8 @@ struct Ledger {
     sales: HashMap<String, LedgerEntry>,
     /// Each ping's sale ids: its post's journal and its slots.
     by_ping: HashMap<String, Vec<String>>,
-    /// Sales released before any reservation of them arrived, and when.
-    tombstones: HashMap<String, Timestamp>,
+    /// Sales released before any reservation of them arrived: when, and why.
+    tombstones: HashMap<String, (Timestamp, String)>,
 }
 
 impl Ledger {
@@ -303,8 +303,8 @@ impl MemoryStore {
         if let Some(e) = ledger.sales.get(sale_id) {
             return ReserveOutcome::Existing(Box::new(e.record.clone()));
         }
-        if ledger.tombstones.contains_key(sale_id) {
-            return ReserveOutcome::Existing(Box::new(released_before_reserved(req.record)));
+        if let Some((_, reason)) = ledger.tombstones.get(sale_id) {
+            return ReserveOutcome::Existing(Box::new(released_before_reserved(req.record, reason)));
         }
         let buyer = &req.record.buyer;
         let now = req.record.reserved_at;
@@ -352,8 +352,8 @@ impl MemoryStore {
         let mut locked = Self::lock_all(&handles);
         let mut ledger = lock(&self.ledger);
         let Some(entry) = ledger.sales.get_mut(&s.sale_id) else {
-            if matches!(s.end, SaleEnd::Released { .. }) {
-                ledger.tombstones.insert(s.sale_id.clone(), s.at);
+            if let SaleEnd::Released { reason } = &s.end {
+                ledger.tombstones.insert(s.sale_id.clone(), (s.at, reason.clone()));
                 drop(ledger);
                 for (_, c) in &mut locked.guards {
                     settle_mark(c, s, None);
@@ -438,7 +438,7 @@ impl MemoryStore {
             ids.retain(|id| sales.contains_key(id));
             !ids.is_empty()
         });
-        tombstones.retain(|_, at| *at > tombstone_horizon);
+        tombstones.retain(|_, (at, _)| *at > tombstone_horizon);
         report.unconfirmed = sales.values().filter(|e| e.record.state == LedgerState::Unconfirmed).count() as u64;
         drop(ledger);
         let before = self.blobs.len();
@@ -523,10 +523,11 @@ fn refund(d: &Debit, state: LedgerState, final_price: Option<Money>) -> i64 {
     }
 }
 
-/// A reservation of a sale whose release came first: it stands as released.
-fn released_before_reserved(mut record: SaleRecord) -> SaleRecord {
+/// A reservation of a sale whose release came first: it stands as released, for the reason
+/// the release gave.
+fn released_before_reserved(mut record: SaleRecord, reason: &str) -> SaleRecord {
     record.state = LedgerState::Released;
-    record.reason = Some("released_before_reserved".into());
+    record.reason = Some(reason.to_string());
     record
 }
 

@@ -1,6 +1,8 @@
 //! Real Redis for tests: each [`RedisServer`] is a `redis-server` process this test
 //! started on a free loopback port, in its own directory, killed when dropped. Tests never
-//! touch a Redis they did not start (the machine's own on 6379 included).
+//! touch a Redis they did not start (the machine's own on 6379 included). A server can be
+//! given replicas ([`RedisServer::start_replica`]), which a test may freeze and thaw to
+//! play a replica that stopped acknowledging.
 //!
 //! Crash tests start one with persistence ([`RedisServer::start_persistent`]), `kill -9` it
 //! and restart it from its append-only file, or freeze it (`SIGSTOP`) and thaw it, so a
@@ -31,6 +33,8 @@ pub struct RedisServer {
     dir: PathBuf,
     cluster: bool,
     persistent: bool,
+    /// The master's port, for a replica.
+    replica_of: Option<u16>,
 }
 
 fn fresh_dir() -> PathBuf {
@@ -92,8 +96,14 @@ impl RedisServer {
     fn start_mode(cluster: bool, persistent: bool) -> Self {
         let dir = fresh_dir();
         for _ in 0..START_ATTEMPTS {
-            let mut server =
-                RedisServer { child: None, port: free_port(cluster), dir: dir.clone(), cluster, persistent };
+            let mut server = RedisServer {
+                child: None,
+                port: free_port(cluster),
+                dir: dir.clone(),
+                cluster,
+                persistent,
+                replica_of: None,
+            };
             if server.spawn() {
                 return server;
             }
@@ -101,11 +111,106 @@ impl RedisServer {
         panic!("redis-server did not start after {START_ATTEMPTS} attempts (is it installed? see scripts/test.sh)");
     }
 
+    /// A replica of this (standalone) server, on a free port and in a directory of its own,
+    /// answered once it is in sync: the master counts one more online replica and the
+    /// replica's link to it is up.
+    pub fn start_replica(&self) -> RedisServer {
+        assert!(!self.cluster, "replicas are for standalone servers");
+        let online_before = self.online_replicas();
+        let dir = fresh_dir();
+        for _ in 0..START_ATTEMPTS {
+            let mut replica = RedisServer {
+                child: None,
+                port: free_port(false),
+                dir: dir.clone(),
+                cluster: false,
+                persistent: false,
+                replica_of: Some(self.port),
+            };
+            if replica.spawn() {
+                let deadline = Instant::now() + READY_WITHIN;
+                while !(self.online_replicas() > online_before && replica.link_up()) {
+                    assert!(Instant::now() < deadline, "replica on port {} did not get in sync", replica.port);
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                return replica;
+            }
+        }
+        panic!("the replica did not start after {START_ATTEMPTS} attempts");
+    }
+
+    /// The master's `INFO replication` counts of replicas that are `connected_slaves` and,
+    /// of those, done with their initial sync (`state=online`; a replica still loading the
+    /// master's snapshot is connected but not online, and acknowledges nothing yet).
+    fn online_replicas(&self) -> usize {
+        let info = command(self.port, "INFO replication").unwrap_or_default();
+        let connected = info
+            .lines()
+            .find_map(|l| l.strip_prefix("connected_slaves:"))
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        let online = info.lines().filter(|l| l.starts_with("slave") && l.contains("state=online")).count();
+        connected.min(online)
+    }
+
+    /// A replica's link to its master is up (`master_link_status:up`).
+    fn link_up(&self) -> bool {
+        command(self.port, "INFO replication").is_some_and(|i| i.contains("master_link_status:up"))
+    }
+
+    /// Waits until this replica has everything its master wrote so far: its link is up and
+    /// its replication offset has reached the master's (a thawed replica catching up).
+    pub fn wait_in_sync(&self) {
+        let master = self.replica_of.expect("wait_in_sync is for replicas");
+        let offset = |port: u16, field: &str| {
+            command(port, "INFO replication")
+                .and_then(|i| i.lines().find_map(|l| l.strip_prefix(field)).and_then(|n| n.trim().parse::<u64>().ok()))
+        };
+        let deadline = Instant::now() + READY_WITHIN;
+        loop {
+            let target = offset(master, "master_repl_offset:");
+            let here = offset(self.port, "slave_repl_offset:");
+            if self.link_up() && target.is_some() && here >= target {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replica on port {} did not catch up ({here:?} of {target:?})",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Stops the process where it stands (SIGSTOP): it keeps its connections open but
+    /// neither reads nor answers. The kernel still accepts connections and buffers what
+    /// clients send, so they see a Redis that hangs (every call times out) rather than one
+    /// that refuses; what they sent runs on [`RedisServer::thaw`]. A frozen replica's master
+    /// still counts it as connected. The testkit's own commands to it would hang: send none.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen process run on (SIGCONT), working through what was sent meanwhile.
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    /// Sends a signal with kill(1), which needs no unsafe code or libc binding.
+    fn signal(&self, which: &str) {
+        let child = self.child.as_ref().expect("a running redis-server");
+        let status = Command::new("kill").args([which, &child.id().to_string()]).status().expect("kill(1) on the PATH");
+        assert!(status.success(), "kill {which} {} failed", child.id());
+    }
+
     /// Starts the process on `self.port`; false when it exited (the port was taken meanwhile).
     fn spawn(&mut self) -> bool {
         let mut cmd = Command::new("redis-server");
         cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
             .args(["--protected-mode", "no", "--loglevel", "warning"])
+            // A replica's first sync starts at once, not after Redis's default 5 s wait
+            // for more replicas to share the snapshot.
+            .args(["--repl-diskless-sync-delay", "0"])
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
@@ -118,6 +223,9 @@ impl RedisServer {
         if self.cluster {
             cmd.args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
                 .args(["--cluster-node-timeout", "5000"]);
+        }
+        if let Some(master) = self.replica_of {
+            cmd.args(["--replicaof", "127.0.0.1", &master.to_string()]);
         }
         let child = cmd.spawn().expect("redis-server on the PATH (scripts/test.sh installs it)");
         self.child = Some(child);
@@ -147,7 +255,8 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Kills the server (an outage, as far as its clients can tell).
+    /// Kills the server (an outage, as far as its clients can tell). A frozen one too:
+    /// SIGKILL ends a stopped process.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -171,26 +280,6 @@ impl RedisServer {
         assert!(self.spawn(), "redis-server did not restart on port {}", self.port);
     }
 
-    /// `SIGSTOP`: the process stays alive but runs nothing. The kernel still accepts
-    /// connections and buffers what clients send, so they see a Redis that hangs (every
-    /// call times out) rather than one that refuses; what they sent runs on [`RedisServer::thaw`].
-    pub fn freeze(&self) {
-        self.signal("-STOP");
-    }
-
-    /// `SIGCONT`: a frozen server runs again and works through what was sent meanwhile.
-    pub fn thaw(&self) {
-        self.signal("-CONT");
-    }
-
-    /// Sends a signal with kill(1), which needs no unsafe code or libc binding.
-    fn signal(&self, signal: &str) {
-        let child = self.child.as_ref().expect("redis-server is running");
-        let status =
-            Command::new("kill").args([signal, &child.id().to_string()]).status().expect("kill(1) on the PATH");
-        assert!(status.success(), "kill {signal} {} failed: {status}", child.id());
-    }
-
     /// The `INFO commandstats` total of calls, `info` itself excluded.
     pub fn commands_executed(&self) -> u64 {
         let info = command(self.port, "INFO commandstats").expect("INFO commandstats");
@@ -198,6 +287,19 @@ impl RedisServer {
             .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info:"))
             .filter_map(|l| l.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
             .sum()
+    }
+
+    /// How often this server ran `name` (lower case, as `INFO commandstats` spells it).
+    pub fn calls_of(&self, name: &str) -> u64 {
+        let info = command(self.port, "INFO commandstats").expect("INFO commandstats");
+        let prefix = format!("cmdstat_{name}:calls=");
+        info.lines().find_map(|l| l.strip_prefix(&prefix)?.split(',').next()?.parse::<u64>().ok()).unwrap_or(0)
+    }
+
+    /// How many clients wait in a blocking command (`WAIT` among them) right now.
+    pub fn blocked_clients(&self) -> u64 {
+        let info = command(self.port, "INFO clients").expect("INFO clients");
+        info.lines().find_map(|l| l.strip_prefix("blocked_clients:")?.trim().parse::<u64>().ok()).unwrap_or(0)
     }
 }
 

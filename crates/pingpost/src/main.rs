@@ -81,8 +81,10 @@ struct ServeArgs {
     /// engine acts on it; 0 does not wait. See the README on what a failover can lose.
     #[arg(long, env = "PINGPOST_REDIS_WAIT_REPLICAS", default_value_t = 0)]
     redis_wait_replicas: u32,
-    /// How long such a write waits for its replicas before the request fails with 503.
-    #[arg(long, env = "PINGPOST_REDIS_WAIT_TIMEOUT_MS", default_value_t = 200)]
+    /// How long such a write waits for its replicas before the request fails with 503 (at
+    /// least 1: Redis reads a WAIT timeout of 0 as "wait forever").
+    #[arg(long, env = "PINGPOST_REDIS_WAIT_TIMEOUT_MS", default_value_t = 200,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
     redis_wait_timeout_ms: u64,
     /// Slack on top of the buyers' timeouts before a post's reservation or claim counts as
     /// abandoned (its engine died): another node may then resume the post, and the sweep

@@ -11,11 +11,18 @@
 -- The ping's sales hash holds '<sale id>' = '<1 standing | 0 not>|<buyer>' for each of its
 -- sales (reserved, sold and unconfirmed ones stand).
 -- Answers {'E', st, rec, price, reason} for a sale that has an entry already (a re-sent
--- call, an earlier attempt, or a tombstone left by a release: rec is then ''), {'P'} when
+-- call, an earlier attempt, or a tombstone left by a release: rec is then ''). A re-sent
+-- call of the holder of a standing reservation rewrites the entry's holder, unchanged: the
+-- engine delivers on that answer, and a WAIT sent behind this call on another connection
+-- than the first call's counts only what this call replicates (Redis 7.2 and later), so it
+-- must replicate something. {'P'} when
 -- the ping has no free slot (or already a standing sale to this buyer), {'L', index}
 -- naming the first debit without room (1-based), or {'R'}.
 local entry = redis.call('HMGET', KEYS[1], 'st', 'rec', 'price', 'reason')
 if entry[1] then
+  if entry[1] == 'R' and redis.call('HGET', KEYS[1], 'holder') == ARGV[7] then
+    redis.call('HSET', KEYS[1], 'holder', ARGV[7])
+  end
   return {'E', entry[1], entry[2] or '', entry[3] or '', entry[4] or ''}
 end
 local standing = 0
