@@ -67,7 +67,7 @@ async fn patching_a_contract_window_changes_what_the_next_ping_sees() {
     let consumer = email("window@example.com");
     let (_, post) = h.sell("solar-excl", consumer.clone()).await;
     assert_eq!(sold_to(&post), ["b1"]);
-    h.advance_days(5);
+    h.advance_days(5).await;
     let (status, patched) = h.admin("PATCH", "/contracts/c1", Some(json!({"dedup": {"window_days": 3}}))).await;
     assert_eq!(status, 200, "{patched}");
     assert_eq!(patched["dedup"]["window_days"], 3);
@@ -75,7 +75,7 @@ async fn patching_a_contract_window_changes_what_the_next_ping_sees() {
     let ping = h.ping("solar-excl", consumer.clone()).await;
     assert_eq!(bid_contracts(&ping), ["c1"], "bought 5 days ago, outside the new 3-day window: {ping}");
 
-    h.advance_days(2);
+    h.advance_days(2).await;
     let (status, _) = h.admin("PATCH", "/contracts/c1", Some(json!({"dedup": {"window_days": 90}}))).await;
     assert_eq!(status, 200);
     let ping = h.ping("solar-excl", consumer).await;
@@ -89,9 +89,9 @@ async fn dedup_can_be_switched_off_and_a_contract_paused() {
             .await;
     let consumer = email("remarketing@example.com");
     h.sell("solar-excl", consumer.clone()).await;
-    h.advance_days(2);
+    h.advance_days(2).await;
     assert_eq!(h.ping("solar-excl", consumer.clone()).await["reason"], "no_bids");
-    h.advance_days(2);
+    h.advance_days(2).await;
     let (status, patched) = h.admin("PATCH", "/contracts/c1", Some(json!({"dedup": {"enabled": false}}))).await;
     assert_eq!((status, &patched["dedup"]["enabled"]), (200, &json!(false)));
     assert_eq!(bid_contracts(&h.ping("solar-excl", consumer).await), ["c1"], "dedup off: the buyer bids again");

@@ -51,14 +51,14 @@ async fn hits_at_several_checkpoints_are_found_by_buyer_partner_checkpoint_and_t
     // t+0: A accepted; c3 loses to c1 (in-auction duplicate).
     assert_eq!(h.ping("auto-excl", email("a@example.com")).await["status"], "accepted");
     // t+60: A again, from p2: a vertical duplicate.
-    h.advance_secs(60);
+    h.advance_secs(60).await;
     let (_, dup) = h.ping_as(KEY_P2, "auto-excl", email("a@example.com")).await;
     assert_eq!(dup["reason"], "vertical_duplicate");
     // t+120: B sold to b1 (c3 dropped in the auction again).
-    h.advance_secs(60);
+    h.advance_secs(60).await;
     assert_eq!(sold_to(&h.sell("auto-excl", email("b@example.com")).await.1), ["b1"]);
     // 31 days later, past the vertical window: c3 loses in the auction, c1 bought B already.
-    h.advance_days(31);
+    h.advance_days(31).await;
     assert_eq!(bid_contracts(&h.ping("auto-excl", email("b@example.com")).await), ["c2"]);
     h.engine.audit().flush().await.unwrap();
 

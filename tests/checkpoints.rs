@@ -106,9 +106,9 @@ async fn a_missing_identifier_never_matches() {
 async fn vertical_window_edge_just_inside_and_just_outside() {
     let h = Harness::start(&two_buyers()).await;
     assert_eq!(h.ping("auto-excl", email("edge@example.com")).await["status"], "accepted");
-    h.advance_secs(30 * DAY - 1);
+    h.advance_secs(30 * DAY - 1).await;
     assert_eq!(h.ping("auto-excl", email("edge@example.com")).await["reason"], "vertical_duplicate");
-    h.advance_secs(1);
+    h.advance_secs(1).await;
     assert_eq!(h.ping("auto-excl", email("edge@example.com")).await["status"], "accepted");
 }
 
@@ -131,7 +131,7 @@ async fn contract_window_skips_the_buyer_that_bought_inside_its_window() {
     assert_eq!(sold_to(&post), ["b1"]);
 
     // Past the vertical window (30 d), inside c1's 90 d window: c1 is dropped, c2 bids.
-    h.advance_days(31);
+    h.advance_days(31).await;
     let ping = h.ping("auto-excl", lead(Some("sold@example.com"), Some("555-444-0000"))).await;
     assert_eq!(bid_contracts(&ping), ["c2"]);
     let last = h.audit().await.into_iter().next().expect("audit entry");
@@ -151,13 +151,13 @@ async fn contract_window_matches_by_phone_and_edge_is_half_open() {
     let (_, post) = h.sell("auto-excl", lead(None, Some("555-777-0001"))).await;
     assert_eq!(sold_to(&post), ["b1"]);
 
-    h.advance_secs(45 * DAY - 1);
+    h.advance_secs(45 * DAY - 1).await;
     let inside = h.ping("auto-excl", lead(Some("new@example.com"), Some("5557770001"))).await;
     assert_eq!(inside["reason"], "no_bids", "bought by phone 1 s inside the window");
     assert_eq!(h.audit().await[0].matched.map(|m| m.as_str()), Some("phone"));
 
     // Long past both the contract and the vertical window, c1 bids again.
-    h.advance_days(31);
+    h.advance_days(31).await;
     let outside = h.ping("auto-excl", lead(None, Some("5557770001"))).await;
     assert_eq!(bid_contracts(&outside), ["c1"]);
 }
@@ -170,9 +170,9 @@ async fn contract_window_edge_at_exactly_n_days_is_outside() {
     h.sell("solar-excl", lead(Some("edge@example.com"), Some("555-888-0001"))).await;
     // Each probe uses one of the two identifiers, so the probe before cannot make the next
     // one a vertical duplicate: only c1's own window decides.
-    h.advance_secs(3 * DAY - 1);
+    h.advance_secs(3 * DAY - 1).await;
     assert_eq!(h.ping("solar-excl", lead(None, Some("555-888-0001"))).await["reason"], "no_bids");
-    h.advance_secs(1);
+    h.advance_secs(1).await;
     assert_eq!(bid_contracts(&h.ping("solar-excl", lead(Some("edge@example.com"), None)).await), ["c1"]);
 }
 
@@ -183,7 +183,7 @@ async fn dedup_disabled_contract_still_bids_for_a_consumer_it_bought() {
     c.push_str(&contract("c2", "b2", "solar-excl", "10.00", "dedup = { window_days = 30 }"));
     let h = Harness::start(&c).await;
     assert_eq!(sold_to(&h.sell("solar-excl", email("nurture@example.com")).await.1), ["b1"]);
-    h.advance_days(2);
+    h.advance_days(2).await;
     let (_, post) = h.sell("solar-excl", email("nurture@example.com")).await;
     assert_eq!(sold_to(&post), ["b1"], "the remarketing buyer buys the same consumer again");
     assert!(h.audit().await.is_empty(), "{:?}", h.audit().await);
@@ -227,7 +227,7 @@ async fn dq_is_recorded_then_not_asked_again_inside_the_dq_window() {
     assert_eq!((live[0].prior_at, live[0].matched), (None, None));
 
     // Past the 1-day vertical window, inside the 10-day DQ window: dropped without asking.
-    h.advance_days(2);
+    h.advance_days(2).await;
     let second = h.ping("solar-excl", email("dq@example.com")).await;
     assert_eq!(bid_contracts(&second), ["c2"]);
     assert_eq!(h.buyers.count("b1", "dq"), 1, "not asked again");
@@ -237,7 +237,7 @@ async fn dq_is_recorded_then_not_asked_again_inside_the_dq_window() {
 
     // After the DQ window the buyer is asked again, and this time it qualifies the consumer.
     h.buyers.update("b1", |b| b.disqualify = false);
-    h.advance_days(9);
+    h.advance_days(9).await;
     let third = h.ping("solar-excl", email("dq@example.com")).await;
     assert_eq!(bid_contracts(&third), ["c1", "c2"]);
     assert_eq!(h.buyers.count("b1", "dq"), 2);
@@ -304,6 +304,6 @@ async fn filters_schedules_and_paused_contracts_are_not_candidates_and_not_dedup
     assert_eq!(bid_contracts(&h.ping("auto-excl", email("f@example.com")).await), ["zip9"]);
     assert!(h.audit().await.is_empty());
     // Saturday 00:00 in New York: the weekend contract opens.
-    h.advance_secs(4 * DAY + 14 * 3600);
+    h.advance_secs(4 * DAY + 14 * 3600).await;
     assert_eq!(bid_contracts(&h.ping("auto-excl", email("g@example.com")).await), ["weekend", "zip9"]);
 }

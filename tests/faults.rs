@@ -126,7 +126,7 @@ async fn ping_until_answered(h: &Harness, offer: &str, lead: Value, armed: Optio
         let (status, answer) = h.ping_as(KEY_P1, offer, lead.clone()).await;
         match status {
             200 if errored && answer["reason"] == "vertical_duplicate" && !waited => {
-                h.advance_secs(61);
+                h.advance_secs(61).await;
                 waited = true;
             }
             200 => {
@@ -150,7 +150,7 @@ async fn post_until_answered(h: &Harness, ping_id: &str, lead: Value, armed: Opt
         let (status, answer) = h.post_as(KEY_P1, ping_id, lead.clone()).await;
         match status {
             200 => return answer,
-            409 => h.advance_secs(40),
+            409 => h.advance_secs(40).await,
             500 | 503 => {}
             other => panic!("{armed:?}: post answered {other}: {answer}"),
         }
@@ -208,7 +208,7 @@ async fn scenario(
         *delivered.entry(r.body["sale_id"].as_str().unwrap_or("").to_string()).or_default() += 1;
     }
     assert!(delivered.values().all(|n| *n == 1), "{armed:?}: a sale delivered twice: {delivered:?}");
-    h.advance_secs(120);
+    h.advance_secs(120).await;
     h.engine.sweep().await.unwrap();
     h.assert_guarantees(&format!("{armed:?}"), Some(h.engine.now())).await;
     let answers: Vec<Answer> = posts.iter().map(|(_, _, post)| answer_of(post)).collect();
@@ -286,7 +286,7 @@ async fn marks_that_never_followed_their_settled_sale_are_repaired_by_the_sweep(
         snap.consumers[&email].marks.iter().filter(|m| m.state == Some(SaleState::Reserved)).count()
     };
     assert_eq!(reserved(&h.snapshot().await), 2, "the marks are behind the ledger before the sweep");
-    h.advance_secs(120);
+    h.advance_secs(120).await;
     h.engine.sweep().await.unwrap();
     h.assert_guarantees("after the repair", Some(h.engine.now())).await;
     assert_eq!(reserved(&h.snapshot().await), 0);

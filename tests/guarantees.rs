@@ -81,7 +81,7 @@ async fn a_repeat_of_a_post_whose_answer_was_lost_answers_from_the_ledger() {
         "inside the claim's lease: {again}"
     );
 
-    h.advance_secs(40);
+    h.advance_secs(40).await;
     let (status, resumed) = h.post_as(KEY_P1, ping_id, both()).await;
     assert_eq!(status, 200, "{resumed}");
     assert_eq!(resumed["sales"], first["sales"], "the same sale, read back from the ledger");
@@ -101,7 +101,7 @@ async fn a_post_whose_engine_died_after_delivery_resumes_as_unconfirmed_and_is_l
     let (status, crashed) = h.post_as(KEY_P1, ping_id, both()).await;
     assert_eq!((status, crashed["error"]["code"].as_str()), (500, Some("internal")), "the request died");
 
-    h.advance_secs(40);
+    h.advance_secs(40).await;
     let (status, resumed) = h.post_as(KEY_P1, ping_id, both()).await;
     assert_eq!(status, 200, "{resumed}");
     assert_eq!(resumed["sales"][0]["status"], "unconfirmed", "{resumed}");
@@ -183,7 +183,7 @@ async fn a_reservation_in_doubt_that_cannot_be_released_keeps_the_claim_until_it
     assert_eq!(status, 503);
     let (status, again) = h.post_as(KEY_P1, ping_id, both()).await;
     assert_eq!((status, again["error"]["code"].as_str()), (409, Some("in_flight")), "{again}");
-    h.advance_secs(40);
+    h.advance_secs(40).await;
     let resumed = h.post(ping_id, both()).await;
     assert_eq!(outcomes(&resumed), [("b1".into(), "accepted".into())], "{resumed}");
     h.assert_guarantees("after the resumed post", None).await;
@@ -203,12 +203,12 @@ async fn a_ping_answered_with_an_error_never_turns_its_retry_away_for_longer_tha
 
     let soon = h.ping("auto-excl", both()).await;
     assert_eq!(soon["reason"], "vertical_duplicate", "the failed ping might still be running: {soon}");
-    h.advance_secs(60);
+    h.advance_secs(60).await;
     let retry = h.ping("auto-excl", both()).await;
     assert_eq!(retry["status"], "accepted", "{retry}");
     // Answered, and confirmed in the background: it now counts for the whole window.
     h.engine.quiesce().await;
-    h.advance_days(29);
+    h.advance_days(29).await;
     let later = h.ping("auto-excl", phone_only()).await;
     assert_eq!(later["reason"], "vertical_duplicate", "{later}");
 }

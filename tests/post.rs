@@ -73,7 +73,7 @@ async fn duplicate_answer_rolls_the_sale_back_and_the_next_ping_skips_that_buyer
 
     // Next ping of the same consumer (by phone only, past the vertical window): b1 is skipped
     // at checkpoint 4 although it never paid for the lead.
-    h.advance_days(31);
+    h.advance_days(31).await;
     let ping = h.ping("auto-excl", lead(None, Some("555-321-0000"))).await;
     assert_eq!(bid_contracts(&ping), ["c2"]);
     assert_eq!(h.audit().await[0].checkpoint.as_str(), "contract_duplicate");
@@ -149,7 +149,7 @@ async fn a_post_must_carry_the_pinged_consumer() {
 async fn an_expired_ping_cannot_be_posted() {
     let h = Harness::start(&ledger_config(&contract("c1", "b1", "auto-excl", "10.00", ""))).await;
     let ping = h.ping("auto-excl", email("late@example.com")).await;
-    h.advance_secs(300);
+    h.advance_secs(300).await;
     let (status, err) = h.post_as(KEY_P1, ping["ping_id"].as_str().unwrap(), email("late@example.com")).await;
     assert_eq!((status, err["error"]["code"].as_str()), (410, Some("ping_expired")));
     assert_eq!(h.buyers.count("b1", "post"), 0);
@@ -163,7 +163,7 @@ async fn a_repeated_post_returns_the_first_result_and_never_sells_twice() {
     assert_eq!(first, again);
     assert_eq!(h.buyers.count("b1", "post"), 1);
     // Even after the ping expires, the answer is the first one (until the record's grace ends).
-    h.advance_secs(600);
+    h.advance_secs(600).await;
     assert_eq!(h.post(ping["ping_id"].as_str().unwrap(), email("repeat@example.com")).await, first);
 }
 
@@ -250,7 +250,7 @@ async fn an_hourly_cap_in_the_contract_time_zone_opens_again_the_next_hour() {
     // 15:00 UTC is 20:30 in Kolkata: the bucket is the local hour 20.
     assert_eq!(h.counter("cap:c1:h:2026-11-23T20").await, 1);
     assert_eq!(h.ping("auto-excl", email("h2@example.com")).await["reason"], "no_bids");
-    h.advance_secs(30 * 60);
+    h.advance_secs(30 * 60).await;
     assert_eq!(bid_contracts(&h.ping("auto-excl", email("h3@example.com")).await), ["c1"], "21:00 local: a new hour");
 }
 

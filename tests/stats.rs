@@ -148,10 +148,10 @@ async fn counts_per_partner_buyer_and_vertical_each_fact_once() {
     // 31 days on, past the vertical window, inside the contracts' and the DQ window: b1
     // (which answered "duplicate") and b2 (which bought) are contract duplicates, b3 a DQ
     // duplicate; c2 still loses to c1 first.
-    h.advance_days(31);
+    h.advance_days(31).await;
     let ping = h.ping("auto-excl", email("alice@example.com")).await;
     assert_eq!(ping["reason"], "no_bids");
-    h.advance_secs(600);
+    h.advance_secs(600).await;
     // The default range, the last 24 hours, holds only today.
     assert_eq!(
         stats(&h, "by=partner").await,
@@ -190,9 +190,9 @@ async fn ranges_count_whole_utc_hours_and_until_is_exclusive() {
     let h = Harness::start(&config()).await;
     let pings = |groups: Vec<Value>| groups.iter().map(|g| g["pings"].as_u64().unwrap()).sum::<u64>();
     h.ping("solar-excl", email("one@example.com")).await; // 15:00:00
-    h.advance_secs(3599);
+    h.advance_secs(3599).await;
     h.ping("solar-excl", email("two@example.com")).await; // 15:59:59
-    h.advance_secs(1);
+    h.advance_secs(1).await;
     h.ping("solar-excl", email("three@example.com")).await; // 16:00:00
 
     // A range inside an hour counts that whole hour.

@@ -25,7 +25,7 @@ fn sha(text: &str) -> String {
 /// A ping of a fresh lead on its own vertical window: the solar vertical's is one day, so
 /// moving the clock two days between pings keeps vertical dedup out of the way.
 async fn ping_reason(h: &Harness, lead: Value) -> String {
-    h.advance_days(2);
+    h.advance_days(2).await;
     let answer = h.ping("solar-excl", lead).await;
     answer["reason"].as_str().unwrap_or(answer["status"].as_str().unwrap_or_default()).to_string()
 }

@@ -316,11 +316,14 @@ impl Harness {
         (ping, post)
     }
 
-    pub fn advance_days(&self, days: i64) {
-        self.clock.advance(chrono::Duration::seconds(days * DAY));
+    /// Moves the clock on, once what the engine still had to do in the background
+    /// (confirmations) is done: time passes after the work of the moment, never in its middle.
+    pub async fn advance_days(&self, days: i64) {
+        self.advance_secs(days * DAY).await;
     }
 
-    pub fn advance_secs(&self, secs: i64) {
+    pub async fn advance_secs(&self, secs: i64) {
+        self.engine.quiesce().await;
         self.clock.advance(chrono::Duration::seconds(secs));
     }
 
