@@ -1,7 +1,8 @@
 //! The store: every piece of shared state of pingpost, behind a trait whose operations are
 //! the atomic units the engine needs. Each operation checks and writes in one step — on the
-//! embedded store under locks, on Redis (later) in one script per hash slot — so that no
-//! engine node ever acts on a read that another node has since invalidated.
+//! embedded store under locks, on Redis in one script per hash slot, in a fixed order — so
+//! that no engine node ever acts on a read that another node has since invalidated; and each
+//! recognises its own earlier effect, so a call re-sent after a lost reply never doubles it.
 //!
 //! # Layout
 //! - [`types`]: what the operations take and answer.
