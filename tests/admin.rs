@@ -26,7 +26,11 @@ async fn every_kind_can_be_listed_read_created_replaced_and_deleted() {
     let h = Harness::start(&config_with(&[("c1", "b1", "auto-excl", "10.00", "")])).await;
     let bodies = [
         ("verticals", "home", json!({"name": "Home insurance", "dedup_window_days": 45})),
-        ("offers", "home-excl", json!({"vertical": "home", "mode": "exclusive", "ping_budget_ms": 500})),
+        (
+            "offers",
+            "home-excl",
+            json!({"vertical": "home", "mode": "exclusive", "ping_budget_ms": 500, "disclosure": "full"}),
+        ),
         ("buyers", "b9", json!({"name": "Nine", "post_url": "http://127.0.0.1:9/post", "timeout_ms": 900})),
         ("partners", "p9", json!({"name": "Nine Media", "api_key": "partner-nine-key-0009", "offers": ["home-excl"]})),
         ("contracts", "c9", json!({"buyer": "b9", "offer": "home-excl", "price": "7.25"})),

@@ -153,7 +153,7 @@ async fn sigterm_while_duplicates_are_answered_loses_no_audit_entry() {
         dir.join("market.toml"),
         format!(
             "[[verticals]]\nid = \"auto\"\ndedup_window_days = 30\n\n\
-             [[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\n\n\
+             [[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\ndisclosure = \"full\"\n\n\
              [[partners]]\nid = \"p1\"\napi_key_sha256 = \"{key_hash}\"\noffers = [\"auto-excl\"]\n\n\
              [[buyers]]\nid = \"b1\"\npost_url = \"http://127.0.0.1:9/post\"\n\n\
              [[contracts]]\nid = \"c1\"\nbuyer = \"b1\"\noffer = \"auto-excl\"\nprice = \"20.00\"\n"

@@ -66,8 +66,8 @@ fn market_toml(buyers_url: &str) -> String {
     };
     [
         "[[verticals]]\nid = \"auto\"\ndedup_window_days = 30\n".to_string(),
-        "[[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\n".to_string(),
-        "[[offers]]\nid = \"auto-multi\"\nvertical = \"auto\"\nmode = \"multisell\"\nmax_buyers = 2\n".to_string(),
+        "[[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\ndisclosure = \"full\"\n".to_string(),
+        "[[offers]]\nid = \"auto-multi\"\nvertical = \"auto\"\ndisclosure = \"full\"\nmode = \"multisell\"\nmax_buyers = 2\n".to_string(),
         format!(
             "[[partners]]\nid = \"p1\"\napi_key_sha256 = \"{key_hash}\"\noffers = [\"auto-excl\", \"auto-multi\"]\n"
         ),

@@ -16,13 +16,22 @@ use tokio::net::TcpListener;
 
 const KEY: &str = "e2e-partner-key-000001";
 
+/// Every object key anywhere in `v`.
+fn keys(v: &Value) -> Vec<String> {
+    match v {
+        Value::Object(m) => m.iter().flat_map(|(k, x)| std::iter::once(k.clone()).chain(keys(x))).collect(),
+        Value::Array(xs) => xs.iter().flat_map(keys).collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn write_contracts(dir: &Path, buyers_url: &str) {
     let key_hash = hex::encode(Sha256::digest(KEY.as_bytes()));
     std::fs::write(
         dir.join("market.toml"),
         format!(
             "[[verticals]]\nid = \"auto\"\ndedup_window_days = 30\n\n\
-             [[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\n\n\
+             [[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\nmargin = {{ percent = \"10.00\" }}\n\n\
              [[partners]]\nid = \"p1\"\napi_key_sha256 = \"{key_hash}\"\noffers = [\"auto-excl\"]\n"
         ),
     )
@@ -72,8 +81,11 @@ async fn the_binary_sells_a_lead_end_to_end() {
     let (status, ping) = call(&http, format!("{base}/v1/ping"), json!({"offer": "auto-excl", "lead": lead})).await;
     assert_eq!(status, 200, "{ping}");
     assert_eq!(ping["status"], "accepted");
-    let bids: Vec<&str> = ping["bids"].as_array().unwrap().iter().map(|b| b["contract"].as_str().unwrap()).collect();
-    assert_eq!(bids, ["c1", "c2"]);
+    // The offer shows payouts only (its default disclosure), net of its 10% margin.
+    let bids = ping["bids"].as_array().unwrap();
+    let payouts: Vec<&str> = bids.iter().map(|b| b["payout"].as_str().unwrap()).collect();
+    assert_eq!(payouts, ["16.65", "10.80"]);
+    assert!(bids.iter().all(|b| b.as_object().unwrap().len() == 2), "bid_id and payout only: {ping}");
     assert!(ping["decision_us"].as_u64().is_some());
 
     // b1 answers "duplicate": rolled back, waterfall to b2.
@@ -81,9 +93,13 @@ async fn the_binary_sells_a_lead_end_to_end() {
         call(&http, format!("{base}/v1/post"), json!({"ping_id": ping["ping_id"], "lead": lead})).await;
     assert_eq!(status, 200, "{post}");
     assert_eq!(post["status"], "sold");
-    assert_eq!(post["sales"][0]["buyer"], "b2");
+    assert_eq!((buyers.count("b1", "post"), buyers.count("b2", "post")), (1, 1));
     assert_eq!(post["attempts"][0]["outcome"], "duplicate");
-    assert_eq!(post["total_price"], "12.00");
+    assert_eq!(post["attempts"][0]["bid_id"], bids[0]["bid_id"]);
+    assert_eq!((post["sales"][0]["payout"].as_str(), post["total_payout"].as_str()), (Some("10.80"), Some("10.80")));
+    for hidden in ["buyer", "contract", "price", "total_price"] {
+        assert!(!keys(&post).contains(&hidden.to_string()), "the partner must not see {hidden}: {post}");
+    }
     assert_eq!(buyers.count("b2", "dq"), 1);
 
     let (_, again) = call(&http, format!("{base}/v1/ping"), json!({"offer": "auto-excl", "lead": lead})).await;

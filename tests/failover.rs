@@ -185,7 +185,7 @@ async fn the_binary_waiting_for_a_replica_that_does_not_exist_answers_pings_503(
     let dir = temp_dir("wait-replicas");
     let key_hash = hex::encode(Sha256::digest(KEY.as_bytes()));
     let config = format!(
-        "[[verticals]]\nid = \"auto\"\n\n[[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\n\n\
+        "[[verticals]]\nid = \"auto\"\n\n[[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\ndisclosure = \"full\"\n\n\
          [[partners]]\nid = \"p1\"\napi_key_sha256 = \"{key_hash}\"\noffers = [\"auto-excl\"]\n\n\
          [[buyers]]\nid = \"b1\"\npost_url = \"{url}/b1/post\"\n\n\
          [[contracts]]\nid = \"c1\"\nbuyer = \"b1\"\noffer = \"auto-excl\"\nprice = \"20.00\"\n"

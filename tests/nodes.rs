@@ -53,10 +53,10 @@ async fn two_nodes_on(name: &str, redis: Shared) -> TwoNodes {
     let key_hash = hex::encode(Sha256::digest(KEY.as_bytes()));
     let config = format!(
         "[[verticals]]\nid = \"auto\"\ndedup_window_days = 30\n\n\
-         [[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\n\n\
-         [[offers]]\nid = \"auto-cap\"\nvertical = \"auto\"\n\n\
+         [[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\ndisclosure = \"full\"\n\n\
+         [[offers]]\nid = \"auto-cap\"\nvertical = \"auto\"\ndisclosure = \"full\"\n\n\
          [[verticals]]\nid = \"home\"\n\n\
-         [[offers]]\nid = \"home-excl\"\nvertical = \"home\"\n\n\
+         [[offers]]\nid = \"home-excl\"\nvertical = \"home\"\ndisclosure = \"full\"\n\n\
          [[partners]]\nid = \"p1\"\napi_key_sha256 = \"{key_hash}\"\noffers = [\"auto-excl\", \"auto-cap\", \"home-excl\"]\n\n\
          [[buyers]]\nid = \"b1\"\npost_url = \"{url}/b1/post\"\n\n\
          [[buyers]]\nid = \"b2\"\npost_url = \"{url}/b2/post\"\n\n\

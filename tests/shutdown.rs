@@ -52,7 +52,7 @@ async fn sigterm_finishes_the_post_in_flight_refuses_new_connections_and_exits_c
         dir.join("market.toml"),
         format!(
             "[[verticals]]\nid = \"auto\"\n\n\
-             [[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\n\n\
+             [[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\ndisclosure = \"full\"\n\n\
              [[partners]]\nid = \"p1\"\napi_key_sha256 = \"{key_hash}\"\noffers = [\"auto-excl\"]\n\n\
              [[buyers]]\nid = \"b1\"\npost_url = \"{buyers_url}/b1/post\"\ntimeout_ms = 60000\n\n\
              [[contracts]]\nid = \"c1\"\nbuyer = \"b1\"\noffer = \"auto-excl\"\nprice = \"18.50\"\n"

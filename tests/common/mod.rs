@@ -34,7 +34,9 @@ fn sha(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// Verticals, offers, partners and buyers b1..b5; tests add their contracts.
+/// Verticals, offers, partners and buyers b1..b5; tests add their contracts. The offers
+/// show partners everything (`disclosure = "full"`), so tests can read who bought; what the
+/// other disclosures hide is tests/money.rs's business.
 /// `{buyers}` is replaced by the simulated buyers' base URL.
 pub fn base_config() -> String {
     let mut s = format!(
@@ -50,16 +52,19 @@ dedup_window_days = 1
 [[offers]]
 id = "auto-excl"
 vertical = "auto"
+disclosure = "full"
 ping_budget_ms = 1000
 
 [[offers]]
 id = "auto-2"
 vertical = "auto"
+disclosure = "full"
 ping_budget_ms = 1000
 
 [[offers]]
 id = "auto-multi"
 vertical = "auto"
+disclosure = "full"
 mode = "multisell"
 max_buyers = 3
 ping_budget_ms = 1000
@@ -67,11 +72,13 @@ ping_budget_ms = 1000
 [[offers]]
 id = "solar-excl"
 vertical = "solar"
+disclosure = "full"
 ping_budget_ms = 1000
 
 [[offers]]
 id = "auto-fast"
 vertical = "auto"
+disclosure = "full"
 ping_budget_ms = 100
 
 [[partners]]

@@ -9,12 +9,25 @@ pub struct Bid {
     pub bid_id: String,
     pub buyer: BuyerId,
     pub contract: ContractId,
+    /// What the buyer pays (gross).
     pub price: Money,
+    /// What the partner earns: the price less the marketplace's margin.
+    #[serde(default)]
+    pub payout: Money,
 }
 
-/// Best first: highest price, then lowest contract id, so the order is deterministic.
+/// Best first for the partner: highest payout, then highest price, then lowest contract id,
+/// so the order is deterministic.
 pub fn rank(bids: &mut [Bid]) {
-    bids.sort_by(|a, b| b.price.cmp(&a.price).then_with(|| a.contract.cmp(&b.contract)));
+    bids.sort_by(|a, b| {
+        b.payout.cmp(&a.payout).then_with(|| b.price.cmp(&a.price)).then_with(|| a.contract.cmp(&b.contract))
+    });
+}
+
+/// Whether a bid paying the partner `payout` may stand: more than zero, and at least the
+/// partner's minimum.
+pub fn payout_acceptable(payout: Money, min_payout: Option<Money>) -> bool {
+    payout > Money::ZERO && min_payout.is_none_or(|min| payout >= min)
 }
 
 /// The price a contract bids, given what its bid URL answered (`None` for no answer).
@@ -36,21 +49,33 @@ pub fn contract_price(pricing: &Pricing, answered: Option<Money>) -> Option<Mone
 mod tests {
     use super::*;
 
-    fn bid(contract: &str, cents: i64) -> Bid {
+    fn bid(contract: &str, cents: i64, payout: i64) -> Bid {
         Bid {
             bid_id: contract.into(),
             buyer: BuyerId::new("b"),
             contract: ContractId::new(contract),
             price: Money::from_minor(cents),
+            payout: Money::from_minor(payout),
         }
     }
 
     #[test]
-    fn best_price_first_ties_by_contract_id() {
-        let mut bids = vec![bid("c3", 100), bid("c2", 500), bid("c1", 100)];
+    fn best_payout_first_ties_by_price_then_contract_id() {
+        let mut bids =
+            vec![bid("c3", 100, 90), bid("c2", 500, 400), bid("c1", 100, 90), bid("c4", 900, 400), bid("c5", 600, 450)];
         rank(&mut bids);
         let order: Vec<&str> = bids.iter().map(|b| b.contract.as_str()).collect();
-        assert_eq!(order, ["c2", "c1", "c3"]);
+        assert_eq!(order, ["c5", "c4", "c2", "c1", "c3"], "a higher gross price never outranks a higher payout");
+    }
+
+    #[test]
+    fn a_bid_must_pay_the_partner_something_and_at_least_its_minimum() {
+        let m = Money::from_minor;
+        assert!(payout_acceptable(m(1), None));
+        assert!(!payout_acceptable(m(0), None));
+        assert!(!payout_acceptable(m(-50), None));
+        assert!(payout_acceptable(m(500), Some(m(500))));
+        assert!(!payout_acceptable(m(499), Some(m(500))));
     }
 
     #[test]

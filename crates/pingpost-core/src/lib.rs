@@ -22,6 +22,7 @@ pub mod filter;
 pub mod identity;
 pub mod ids;
 pub mod lead;
+pub mod margin;
 pub mod money;
 pub mod schedule;
 pub mod suppression_csv;

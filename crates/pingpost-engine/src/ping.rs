@@ -10,12 +10,13 @@ use crate::records::{PingAnswer, PingRecord, PingStatus, RejectReason, RECORD_GR
 use crate::stats::PingFacts;
 use crate::{telemetry, Engine, EngineError};
 use futures_util::future::join_all;
-use pingpost_core::auction::{contract_price, rank, Bid};
+use pingpost_core::auction::{contract_price, payout_acceptable, rank, Bid};
 use pingpost_core::checkpoint::{counter_keys, eligible, screen, Candidate, Checkpoint};
 use pingpost_core::config::{Config, Offer, Pricing, SaleMode};
 use pingpost_core::identity::{IdentKind, Identity};
 use pingpost_core::ids::{BuyerId, ContractId, PartnerId};
 use pingpost_core::lead::LeadFields;
+use pingpost_core::margin::Margin;
 use pingpost_core::Timestamp;
 use pingpost_store::{Admission, AdmitOutcome, Claim, ClaimRequest};
 use serde_json::Value;
@@ -210,8 +211,17 @@ async fn decide(
                     })
                     .collect(),
             );
-            let (bids, disqualified) =
-                auction(engine, &ping_id, offer, req, screening.candidates, auction_deadline(arrival, offer)).await;
+            let (bids, disqualified) = auction(
+                engine,
+                config,
+                partner,
+                &ping_id,
+                offer,
+                req,
+                screening.candidates,
+                auction_deadline(arrival, offer),
+            )
+            .await;
             if !disqualified.is_empty() {
                 let buyers = disqualified.iter().map(|(buyer, _)| buyer.clone()).collect();
                 if let Err(e) = engine.store.record_dq(req.identity.idents(), buyers, now).await {
@@ -272,6 +282,7 @@ async fn decide(
     let decision = arrival.elapsed();
     let answer = PingAnswer {
         ping_id,
+        offer: offer.id.clone(),
         status,
         reason,
         bids,
@@ -301,10 +312,14 @@ async fn release(engine: &Engine, admission: Admission) {
 }
 
 /// Asks DQ contracts, then real-time-bid contracts, each in parallel with the others, all
-/// before `deadline`. Answers the ranked bids and the (buyer, contract) of every DQ question
-/// answered "disqualified".
+/// before `deadline`. Answers the bids ranked by payout (a bid that would pay the partner
+/// nothing, or less than its minimum, is no bid) and the (buyer, contract) of every DQ
+/// question answered "disqualified".
+#[allow(clippy::too_many_arguments)]
 async fn auction(
     engine: &Engine,
+    config: &Config,
+    partner: &PartnerId,
     ping_id: &str,
     offer: &Offer,
     req: &PingRequest,
@@ -317,17 +332,25 @@ async fn auction(
     let asks = candidates.iter().map(|c| ask(engine, ping_id, offer, req, c, &lead, deadline));
     let mut bids = Vec::with_capacity(candidates.len());
     let mut disqualified = Vec::new();
+    let min_payout = config.partners.get(partner).and_then(|p| p.min_payout);
     for (n, (c, answer)) in candidates.iter().zip(join_all(asks).await).enumerate() {
         match answer {
-            Asked::Price(price) => bids.push(Bid {
-                // A bid only means something inside its ping, whose id is the unguessable
-                // part (and a post must come from the ping's partner): deriving bid ids from
-                // it spares a random draw per contract, which showed in profiles at 300.
-                bid_id: format!("{ping_id}-{n}"),
-                buyer: c.contract.buyer.clone(),
-                contract: c.contract.id.clone(),
-                price,
-            }),
+            Asked::Price(price) => {
+                let payout = Margin::payout(config.margin(&offer.id, &c.contract.buyer, partner), price);
+                if !payout_acceptable(payout, min_payout) {
+                    continue;
+                }
+                bids.push(Bid {
+                    // A bid only means something inside its ping, whose id is the unguessable
+                    // part (and a post must come from the ping's partner): deriving bid ids from
+                    // it spares a random draw per contract, which showed in profiles at 300.
+                    bid_id: format!("{ping_id}-{n}"),
+                    buyer: c.contract.buyer.clone(),
+                    contract: c.contract.id.clone(),
+                    price,
+                    payout,
+                })
+            }
             Asked::Disqualified => disqualified.push((c.contract.buyer.clone(), c.contract.id.clone())),
             Asked::NoBid => {}
         }

@@ -18,7 +18,7 @@ use crate::records::{Attempt, AttemptOutcome, PingRecord, PostAnswer, PostStatus
 use crate::stats::PostFacts;
 use crate::{telemetry, Engine, EngineError};
 use futures_util::future::join_all;
-use pingpost_core::auction::Bid;
+use pingpost_core::auction::{payout_acceptable, Bid};
 use pingpost_core::caps::sale_debits;
 use pingpost_core::checkpoint::Checkpoint;
 use pingpost_core::config::{Config, ContractStatus};
@@ -26,6 +26,7 @@ use pingpost_core::filter::matches_all;
 use pingpost_core::identity::{Identity, Sha256Hex};
 use pingpost_core::ids::PartnerId;
 use pingpost_core::lead::LeadFields;
+use pingpost_core::margin::{Disclosure, Margin};
 use pingpost_core::money::Money;
 use pingpost_core::Timestamp;
 use pingpost_store::{
@@ -71,8 +72,9 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
     span.record("ping_id", record.ping_id.as_str());
     span.record("offer", record.offer.as_str());
     check_binding(&record, &req.identity)?;
-    let bids = chosen_bids(&record, req.bid_ids.as_deref())?;
     let config = engine.config();
+    let consent = config.offers.get(&record.offer).is_some_and(|o| o.disclosure == Disclosure::Consent);
+    let bids = chosen_bids(&record, req.bid_ids.as_deref(), consent)?;
     let lease: i64 = bids.iter().filter_map(|b| config.buyers.get(&b.buyer)).map(|b| i64::from(b.timeout_ms)).sum();
     let key = format!("post:{}", record.ping_id);
     let holder = uuid::Uuid::new_v4().simple().to_string();
@@ -165,13 +167,22 @@ fn check_binding(record: &PingRecord, posted: &Identity) -> Result<(), EngineErr
     Ok(())
 }
 
-fn chosen_bids(record: &PingRecord, bid_ids: Option<&[String]>) -> Result<Vec<Bid>, EngineError> {
+/// The bids the post may try, in the order to try them: all of the ping's, or those the
+/// partner named — in the ranking's order, or, on a `consent` offer, in the partner's order
+/// (the consumer consented to those buyers, in that order).
+fn chosen_bids(record: &PingRecord, bid_ids: Option<&[String]>, partner_order: bool) -> Result<Vec<Bid>, EngineError> {
     let Some(ids) = bid_ids else { return Ok(record.bids.clone()) };
     if ids.is_empty() {
         return Err(EngineError::invalid("bid_ids", "must name at least one bid, or be left out"));
     }
     if let Some(unknown) = ids.iter().find(|id| !record.bids.iter().any(|b| &&b.bid_id == id)) {
         return Err(EngineError::invalid("bid_ids", format!("{unknown:?} is not a bid of this ping")));
+    }
+    if let Some((i, repeated)) = ids.iter().enumerate().find(|(i, id)| ids[..*i].contains(id)) {
+        return Err(EngineError::invalid("bid_ids", format!("{repeated:?} is named twice (at {i})")));
+    }
+    if partner_order {
+        return Ok(ids.iter().filter_map(|id| record.bids.iter().find(|b| &b.bid_id == id)).cloned().collect());
     }
     Ok(record.bids.iter().filter(|b| ids.contains(&b.bid_id)).cloned().collect())
 }
@@ -252,7 +263,13 @@ impl Post<'_> {
                         (AttemptOutcome::Error, Some("store_unavailable".to_string()))
                     }
                 };
-                attempts.push(Attempt { buyer: bid.buyer.clone(), contract: bid.contract.clone(), outcome, reason });
+                attempts.push(Attempt {
+                    bid_id: bid.bid_id.clone(),
+                    buyer: bid.buyer.clone(),
+                    contract: bid.contract.clone(),
+                    outcome,
+                    reason,
+                });
             }
         }
         // A store failure before any delivery is the request's failure (503, retry-able); after
@@ -262,13 +279,16 @@ impl Post<'_> {
                 return Err(f);
             }
         }
-        let total = sales.iter().fold(Money::ZERO, |acc, s| acc.saturating_add(s.price));
+        let total_price = sales.iter().fold(Money::ZERO, |acc, s| acc.saturating_add(s.price));
+        let total_payout = sales.iter().fold(Money::ZERO, |acc, s| acc.saturating_add(s.payout));
         Ok(PostAnswer {
             ping_id: self.record.ping_id.clone(),
+            offer: self.record.offer.clone(),
             status: if sales.is_empty() { PostStatus::Unsold } else { PostStatus::Sold },
             sales,
             attempts,
-            total_price: total,
+            total_price,
+            total_payout,
         })
     }
 
@@ -281,10 +301,11 @@ impl Post<'_> {
             buyer: bid.buyer.clone(),
             contract: bid.contract.clone(),
             price: entry.price,
+            payout: entry.payout,
             status,
         };
         let end = match entry.state {
-            LedgerState::Sold => Some(SaleEnd::Sold { final_price: entry.price }),
+            LedgerState::Sold => Some(SaleEnd::Sold { final_price: entry.price, final_payout: entry.payout }),
             LedgerState::RolledBack => Some(SaleEnd::RolledBack),
             LedgerState::Released => Some(SaleEnd::Released { reason: entry.reason.clone().unwrap_or_default() }),
             LedgerState::Reserved | LedgerState::Unconfirmed => None,
@@ -340,6 +361,11 @@ impl Post<'_> {
         if contract.schedule.as_ref().is_some_and(|s| !s.is_open(now)) {
             return Ok(skipped("out_of_schedule"));
         }
+        // The partner's minimum may have been raised since the ping: never sell below it.
+        let min_payout = self.config.partners.get(&self.record.partner).and_then(|p| p.min_payout);
+        if !payout_acceptable(bid.payout, min_payout) {
+            return Ok(skipped("below_min_payout"));
+        }
         let record = &self.record;
         let timeout = Duration::from_millis(u64::from(buyer.timeout_ms));
         let reservation = SaleReservation {
@@ -356,6 +382,7 @@ impl Post<'_> {
                 buyer: bid.buyer.clone(),
                 contract: bid.contract.clone(),
                 price: bid.price,
+                payout: bid.payout,
                 reserved_at: now,
                 state: LedgerState::Reserved,
                 holder: self.holder.to_string(),
@@ -396,17 +423,25 @@ impl Post<'_> {
         let settled_at = engine.clock.now();
         let (end, tried) = match &outcome {
             PostOutcome::Accepted { reported_price } => {
-                // A buyer may report paying less than its bid, never more.
+                // A buyer may report paying less than its bid, never more; the partner's
+                // payout then follows the lower price under the same margin rule (never up).
                 let price = reported_price.filter(|p| *p <= bid.price).unwrap_or(bid.price);
+                let payout = if price < bid.price {
+                    let margin = self.config.margin(&record.offer, &bid.buyer, &record.partner);
+                    Margin::payout(margin, price).min(bid.payout)
+                } else {
+                    bid.payout
+                };
                 let sale = Sale {
                     sale_id: sale_id.clone(),
                     buyer: bid.buyer.clone(),
                     contract: bid.contract.clone(),
                     price,
+                    payout,
                     status: SaleStatus::Sold,
                 };
                 let tried = Tried { sale: Some(sale), outcome: AttemptOutcome::Accepted, reason: None };
-                (SaleEnd::Sold { final_price: price }, tried)
+                (SaleEnd::Sold { final_price: price, final_payout: payout }, tried)
             }
             PostOutcome::Duplicate => {
                 engine.audit.record(vec![audit(record, bid, settled_at, Checkpoint::PostDuplicate, None, None)]);

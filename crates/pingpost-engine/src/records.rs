@@ -26,10 +26,13 @@ pub enum RejectReason {
     NoBids,
 }
 
-/// The answer to a ping, as the partner sees it.
+/// The answer to a ping, whole: the server shows the partner what the offer's disclosure
+/// allows of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PingAnswer {
     pub ping_id: String,
+    #[serde(default)]
+    pub offer: OfferId,
     pub status: PingStatus,
     pub reason: Option<RejectReason>,
     pub bids: Vec<Bid>,
@@ -92,7 +95,11 @@ pub struct Sale {
     pub sale_id: String,
     pub buyer: BuyerId,
     pub contract: ContractId,
+    /// What the buyer pays.
     pub price: Money,
+    /// What the partner earns.
+    #[serde(default)]
+    pub payout: Money,
     pub status: SaleStatus,
 }
 
@@ -113,6 +120,8 @@ pub enum AttemptOutcome {
 /// One try to sell to one bid's contract; `reason` says why for `skipped` and `error`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
+    #[serde(default)]
+    pub bid_id: String,
     pub buyer: BuyerId,
     pub contract: ContractId,
     pub outcome: AttemptOutcome,
@@ -120,11 +129,17 @@ pub struct Attempt {
     pub reason: Option<String>,
 }
 
+/// The answer to a post, whole: the server shows the partner what the offer's disclosure
+/// allows of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostAnswer {
     pub ping_id: String,
+    #[serde(default)]
+    pub offer: OfferId,
     pub status: PostStatus,
     pub sales: Vec<Sale>,
     pub attempts: Vec<Attempt>,
     pub total_price: Money,
+    #[serde(default)]
+    pub total_payout: Money,
 }

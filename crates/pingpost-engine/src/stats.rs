@@ -463,6 +463,7 @@ mod tests {
             buyer: BuyerId::new(buyer),
             contract: ContractId::new(format!("c-{buyer}")),
             price: Money::from_minor(100),
+            payout: Money::from_minor(90),
         }
     }
 
@@ -534,6 +535,7 @@ mod tests {
     #[test]
     fn a_post_counts_sales_rollbacks_and_contract_duplicates_caught_at_the_reservation() {
         let attempt = |buyer: &str, outcome, reason: Option<&str>| Attempt {
+            bid_id: format!("bid-{buyer}"),
             buyer: BuyerId::new(buyer),
             contract: ContractId::new(format!("c-{buyer}")),
             outcome,
@@ -541,6 +543,7 @@ mod tests {
         };
         let answer = PostAnswer {
             ping_id: "x".into(),
+            offer: pingpost_core::ids::OfferId::new("o1"),
             status: PostStatus::Sold,
             sales: Vec::new(),
             attempts: vec![
@@ -552,6 +555,7 @@ mod tests {
                 attempt("b6", AttemptOutcome::Accepted, None),
             ],
             total_price: Money::ZERO,
+            total_payout: Money::ZERO,
         };
         let (p, v) = (PartnerId::new("p1"), VerticalId::new("auto"));
         let facts = PostFacts { at: at(11, 59), partner: &p, vertical: &v, answer: &answer };

@@ -182,8 +182,14 @@ pub fn encode_record(r: &SaleRecord) -> Result<String, StoreError> {
     serde_json::to_string(&stored).map_err(corrupt)
 }
 
-/// A ledger entry from its `rec`, `price`, `st` and `reason` fields.
-pub fn decode_record(rec: &str, price: &str, state: &str, reason: &str) -> Result<SaleRecord, StoreError> {
+/// A ledger entry from its `rec`, `price`, `payout`, `st` and `reason` fields.
+pub fn decode_record(
+    rec: &str,
+    price: &str,
+    payout: &str,
+    state: &str,
+    reason: &str,
+) -> Result<SaleRecord, StoreError> {
     let s: StoredRecord = serde_json::from_str(rec).map_err(corrupt)?;
     Ok(SaleRecord {
         sale_id: s.sale_id,
@@ -194,6 +200,10 @@ pub fn decode_record(rec: &str, price: &str, state: &str, reason: &str) -> Resul
         buyer: s.buyer,
         contract: s.contract,
         price: Money::from_minor(price.parse().map_err(|_| corrupt("ledger price"))?),
+        // Entries written before payouts existed paid the partner the whole price.
+        payout: Money::from_minor(
+            if payout.is_empty() { price } else { payout }.parse().map_err(|_| corrupt("ledger payout"))?,
+        ),
         reserved_at: from_ms(s.reserved_at_ms)?,
         state: ledger_state(state)?,
         holder: s.holder,

@@ -112,7 +112,8 @@ impl RedisStore {
             .arg(r.price.minor())
             .arg(&r.holder)
             .arg(req.slots)
-            .arg(r.buyer.as_str());
+            .arg(r.buyer.as_str())
+            .arg(r.payout.minor());
         for d in &req.debits {
             call.key(self.keys.counter(&d.key))
                 .arg(d.amount)
@@ -137,7 +138,7 @@ impl RedisStore {
                     gone.reason = Some(if reason.is_empty() { "store_unavailable" } else { reason }.to_string());
                     return Ok(Ledgered::Existing(Box::new(gone)));
                 }
-                let entry = codec::decode_record(rec, price, state, reason)?;
+                let entry = codec::decode_record(rec, price, text(&reply, 5)?, state, reason)?;
                 if entry.state == LedgerState::Reserved && entry.holder == r.holder {
                     // Our own reservation, answered to a re-sent call: the engine delivers on
                     // it as on a fresh one. The script rewrote the entry's holder, a write
@@ -200,10 +201,12 @@ impl RedisStore {
     /// The ledger entry first (once), then the marks under the identifiers the settlement
     /// carries, to whatever state the ledger holds afterwards.
     pub(crate) async fn settle(&self, s: Settlement) -> StoreResult<Option<LedgerState>> {
-        let (code, final_price, reason) = match &s.end {
-            SaleEnd::Sold { final_price } => ("S", final_price.minor().to_string(), ""),
-            SaleEnd::Released { reason } => ("B", String::new(), reason.as_str()),
-            SaleEnd::RolledBack => ("D", String::new(), ""),
+        let (code, final_price, final_payout, reason) = match &s.end {
+            SaleEnd::Sold { final_price, final_payout } => {
+                ("S", final_price.minor().to_string(), final_payout.minor().to_string(), "")
+            }
+            SaleEnd::Released { reason } => ("B", String::new(), String::new(), reason.as_str()),
+            SaleEnd::RolledBack => ("D", String::new(), String::new(), ""),
         };
         let mut call = self.scripts.settle_ledger.key(self.keys.sale(&s.sale_id));
         call.key(self.keys.leases())
@@ -217,7 +220,8 @@ impl RedisStore {
             .arg(&s.sale_id)
             .arg(TOMBSTONE_TTL.num_milliseconds())
             .arg(ms(s.at))
-            .arg(ms(s.at + self.opts.marks_repair_after));
+            .arg(ms(s.at + self.opts.marks_repair_after))
+            .arg(final_payout);
         let state: String = self.step("redis.settle_ledger", &call).await?;
         let state = if state.is_empty() { None } else { Some(codec::ledger_state(&state)?) };
         let mark = match (state, &s.end) {
@@ -238,16 +242,17 @@ impl RedisStore {
         }
         let mut pipe = redis::pipe();
         for k in &keys {
-            pipe.cmd("HMGET").arg(k).arg("rec").arg("price").arg("st").arg("reason");
+            pipe.cmd("HMGET").arg(k).arg("rec").arg("price").arg("payout").arg("st").arg("reason");
         }
         let mut con = self.conn.clone();
-        type Fields = (Option<String>, Option<String>, Option<String>, Option<String>);
+        type Fields = (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
         let rows: Vec<Fields> = self.run(pipe.query_async(&mut con)).await?;
         let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
+        for (rec, price, payout, state, reason) in rows {
             // Tombstones (no record) and entries gone with their retention are not sales.
-            if let (Some(rec), Some(price), Some(state)) = (row.0, row.1, row.2) {
-                out.push(codec::decode_record(&rec, &price, &state, row.3.as_deref().unwrap_or(""))?);
+            if let (Some(rec), Some(price), Some(state)) = (rec, price, state) {
+                let payout = payout.unwrap_or_default();
+                out.push(codec::decode_record(&rec, &price, &payout, &state, reason.as_deref().unwrap_or(""))?);
             }
         }
         Ok(out)

@@ -56,6 +56,7 @@ fn reservation(holder: &str) -> SaleReservation {
             buyer: BuyerId::new("b1"),
             contract: ContractId::new("c1"),
             price: Money::from_minor(1000),
+            payout: Money::from_minor(1000),
             reserved_at: at(),
             state: LedgerState::Reserved,
             holder: holder.into(),

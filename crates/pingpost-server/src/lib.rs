@@ -6,12 +6,14 @@
 //! - [`error`]: the JSON error shape and the status of each failure.
 //! - [`body`]: request bodies under a size limit, refused so the client reads the refusal.
 //! - [`wire`]: request bodies → engine requests.
+//! - [`disclose`]: answers → what the offer lets its partner see.
 //! - [`routes`]: partner handlers, authentication.
 //! - [`admin`]: the operators' API under `/v1/admin/`.
 //! - [`metrics`]: the Prometheus recorder (installed once per process) and `/metrics`.
 
 pub mod admin;
 pub mod body;
+pub mod disclose;
 pub mod error;
 pub mod metrics;
 pub mod routes;

@@ -1,6 +1,7 @@
 //! Handlers. Each one: authenticate, read a bounded body, parse, call the engine, answer.
 
 use crate::body::RequestBody;
+use crate::disclose;
 use crate::error::ApiError;
 use crate::{admin, wire, AppState};
 use axum::extract::State;
@@ -9,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use pingpost_core::config::Partner;
-use pingpost_engine::records::{PingAnswer, PostAnswer};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,28 +36,26 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Partner, ApiErr
     state.engine.partner_for_key(key).ok_or_else(ApiError::unauthorized)
 }
 
-async fn ping(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: RequestBody,
-) -> Result<Json<PingAnswer>, ApiError> {
+async fn ping(State(state): State<Arc<AppState>>, headers: HeaderMap, body: RequestBody) -> Result<Response, ApiError> {
     let partner = authenticate(&state, &headers)?;
     let bytes = body.bytes(state.body_limit).await?;
     let req = wire::ping_request(&bytes)?;
     let engine = Arc::clone(&state.engine);
-    to_completion(async move { engine.ping(&partner.id, req).await }).await.map(Json)
+    let answer = to_completion(async move { engine.ping(&partner.id, req).await }).await?;
+    Ok(Json(disclose::ping(&answer, &state.engine.config())).into_response())
 }
 
 async fn post_lead(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: RequestBody,
-) -> Result<Json<PostAnswer>, ApiError> {
+) -> Result<Response, ApiError> {
     let partner = authenticate(&state, &headers)?;
     let bytes = body.bytes(state.body_limit).await?;
     let req = wire::post_request(&bytes)?;
     let engine = Arc::clone(&state.engine);
-    to_completion(async move { engine.post(&partner.id, req).await }).await.map(Json)
+    let answer = to_completion(async move { engine.post(&partner.id, req).await }).await?;
+    Ok(Json(disclose::post(&answer, &state.engine.config())).into_response())
 }
 
 /// Runs engine work in its own task. A client that hangs up drops the handler, and with it

@@ -209,6 +209,7 @@ fn record(sale_id: &str, buyer: &str, cents: i64, at: Timestamp) -> SaleRecord {
         buyer: BuyerId::new(buyer),
         contract: ContractId::new("c1"),
         price: Money::from_minor(cents),
+        payout: Money::from_minor(cents * 9 / 10),
         reserved_at: at,
         state: LedgerState::Reserved,
         holder: "attempt-1".into(),
@@ -244,7 +245,8 @@ async fn settle<S: Store + ?Sized>(s: &S, r: &SaleReservation, end: SaleEnd, at:
 }
 
 async fn sold<S: Store + ?Sized>(s: &S, r: &SaleReservation, cents: i64, at: Timestamp) -> Option<LedgerState> {
-    settle(s, r, SaleEnd::Sold { final_price: Money::from_minor(cents) }, at).await
+    let end = SaleEnd::Sold { final_price: Money::from_minor(cents), final_payout: Money::from_minor(cents * 9 / 10) };
+    settle(s, r, end, at).await
 }
 
 async fn released<S: Store + ?Sized>(s: &S, r: &SaleReservation) -> Option<LedgerState> {
@@ -336,6 +338,7 @@ async fn sale_reservation_respects_limits_and_settles<S: Store + ?Sized>(s: &S) 
     assert_eq!(counters(s).await, [1, 600]);
     let entry = sale(s, "s3").await.expect("recorded");
     assert_eq!((entry.state, entry.price), (LedgerState::Sold, Money::from_minor(600)));
+    assert_eq!(entry.payout, Money::from_minor(540), "the partner's payout follows the lower price");
 }
 
 async fn concurrent_reservations_never_pass_a_cap<S: Store>(s: Arc<S>) {

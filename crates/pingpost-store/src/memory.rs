@@ -363,7 +363,12 @@ impl MemoryStore {
         };
         if matches!(entry.record.state, LedgerState::Reserved | LedgerState::Unconfirmed) {
             let (state, final_price) = match &s.end {
-                SaleEnd::Sold { final_price } => (LedgerState::Sold, Some(*final_price)),
+                SaleEnd::Sold { final_price, final_payout } => {
+                    if *final_price < entry.record.price {
+                        entry.record.payout = (*final_payout).min(entry.record.payout);
+                    }
+                    (LedgerState::Sold, Some(*final_price))
+                }
                 SaleEnd::Released { reason } => {
                     entry.record.reason = Some(reason.clone());
                     (LedgerState::Released, None)
@@ -780,6 +785,7 @@ mod tests {
             buyer: BuyerId::new("b1"),
             contract: ContractId::new("c1"),
             price: Money::from_minor(100),
+            payout: Money::from_minor(90),
             reserved_at: t0,
             state: LedgerState::Reserved,
             holder: "h".into(),
@@ -795,7 +801,7 @@ mod tests {
             ping_id: "p".into(),
             buyer: BuyerId::new("b1"),
             idents: vec![sold],
-            end: SaleEnd::Sold { final_price: Money::from_minor(100) },
+            end: SaleEnd::Sold { final_price: Money::from_minor(100), final_payout: Money::from_minor(90) },
             at: t0,
         };
         s.settle_sale(settlement).await.expect("settle");

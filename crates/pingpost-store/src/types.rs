@@ -109,7 +109,10 @@ pub struct SaleRecord {
     pub vertical: VerticalId,
     pub buyer: BuyerId,
     pub contract: ContractId,
+    /// What the buyer pays (gross).
     pub price: Money,
+    /// What the partner earns: the price less the marketplace's margin.
+    pub payout: Money,
     pub reserved_at: Timestamp,
     pub state: LedgerState,
     /// The post attempt (its claim's holder token) that reserved the sale.
@@ -123,8 +126,9 @@ pub struct SaleRecord {
 /// How a reserved sale ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SaleEnd {
-    /// The buyer accepted; a lower final price gives the difference back.
-    Sold { final_price: Money },
+    /// The buyer accepted; a lower final price gives the difference back, and lowers the
+    /// partner's payout to `final_payout`.
+    Sold { final_price: Money, final_payout: Money },
     /// The buyer rejected or failed (`reason`), or the reservation's outcome was unknown and
     /// the engine gives it up before delivering: everything it took is given back.
     Released { reason: String },

@@ -11,6 +11,7 @@ use crate::caps::Caps;
 use crate::filter::{Filters, Scalar};
 use crate::identity::Sha256Hex;
 use crate::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
+use crate::margin::{Disclosure, Margin};
 use crate::money::Money;
 use crate::schedule::Schedule;
 use crate::window::WindowDays;
@@ -44,6 +45,9 @@ pub struct Offer {
     pub max_buyers: u16,
     pub ping_budget_ms: u32,
     pub ping_ttl_s: u32,
+    /// The margin when neither the buyer nor the partner sets one.
+    pub margin: Option<Margin>,
+    pub disclosure: Disclosure,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -52,6 +56,10 @@ pub struct Partner {
     pub name: String,
     pub api_key_sha256: Sha256Hex,
     pub offers: Vec<OfferId>,
+    /// Overrides the buyer's and the offer's margin on this partner's leads.
+    pub margin: Option<Margin>,
+    /// A bid paying this partner less is no bid.
+    pub min_payout: Option<Money>,
 }
 
 /// How one outcome is recognised in a buyer's answer.
@@ -90,6 +98,17 @@ pub struct Buyer {
     /// Prepaid credit: sales may spend up to this much in total. `None` = unlimited.
     pub balance: Option<Money>,
     pub response: ResponseRules,
+    /// The name partners of `consent` offers show consumers; `name` when not set.
+    pub legal_name: Option<String>,
+    /// Overrides the offer's margin on this buyer's sales.
+    pub margin: Option<Margin>,
+}
+
+impl Buyer {
+    /// The name a consumer consents to be sold to.
+    pub fn consent_name(&self) -> &str {
+        self.legal_name.as_deref().unwrap_or(&self.name)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -192,6 +211,16 @@ impl Config {
         found
     }
 
+    /// The margin on a sale of `buyer`'s to `partner` on `offer`: partner, else buyer, else
+    /// offer (none when the offer, buyer or partner is not configured any more).
+    pub fn margin(&self, offer: &OfferId, buyer: &BuyerId, partner: &PartnerId) -> Option<Margin> {
+        Margin::resolve(
+            self.offers.get(offer).and_then(|o| o.margin),
+            self.buyers.get(buyer).and_then(|b| b.margin),
+            self.partners.get(partner).and_then(|p| p.margin),
+        )
+    }
+
     /// The longest window that can still need a dedup record: records older than this are garbage.
     pub fn longest_window(&self) -> WindowDays {
         let verticals = self.verticals.values().map(|v| v.dedup_window);
@@ -231,6 +260,8 @@ pub(crate) mod tests {
             timeout_ms: 2000,
             balance: None,
             response: ResponseRules::default(),
+            legal_name: None,
+            margin: None,
         }
     }
 }

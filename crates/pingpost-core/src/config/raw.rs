@@ -16,6 +16,16 @@ pub struct RawVertical {
     pub dedup_window_days: Option<i64>,
 }
 
+/// `{percent = "15.00"}` or `{fixed = "2.50"}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMargin {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<String>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawOffer {
@@ -31,6 +41,11 @@ pub struct RawOffer {
     pub ping_budget_ms: Option<i64>,
     #[serde(default)]
     pub ping_ttl_s: Option<i64>,
+    #[serde(default)]
+    pub margin: Option<RawMargin>,
+    /// `payout` (default), `consent` or `full`.
+    #[serde(default)]
+    pub disclosure: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -46,6 +61,10 @@ pub struct RawPartner {
     pub api_key: Option<String>,
     #[serde(default)]
     pub offers: Vec<String>,
+    #[serde(default)]
+    pub margin: Option<RawMargin>,
+    #[serde(default)]
+    pub min_payout: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -85,6 +104,11 @@ pub struct RawBuyer {
     pub balance: Option<String>,
     #[serde(default)]
     pub response: Option<RawResponse>,
+    /// Shown to partners of `consent` offers (else `name`).
+    #[serde(default)]
+    pub legal_name: Option<String>,
+    #[serde(default)]
+    pub margin: Option<RawMargin>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

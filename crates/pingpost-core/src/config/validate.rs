@@ -4,6 +4,7 @@
 use super::raw::*;
 use super::*;
 use crate::filter::FieldFilter;
+use crate::margin::{Disclosure, Margin};
 use crate::schedule::parse_weekday;
 use chrono::NaiveTime;
 use chrono_tz::Tz;
@@ -93,6 +94,20 @@ impl Errors<'_> {
         })
     }
 
+    fn margin(&mut self, field: &str, raw: Option<&RawMargin>) -> Option<Margin> {
+        let raw = raw?;
+        match (&raw.percent, &raw.fixed) {
+            (Some(p), None) => {
+                Margin::parse_percent(p).map_err(|e| self.push(&format!("{field}.percent"), e.to_string())).ok()
+            }
+            (None, Some(f)) => Some(Margin::Fixed(self.money(&format!("{field}.fixed"), f))),
+            _ => {
+                self.push(field, "give exactly one of percent or fixed");
+                None
+            }
+        }
+    }
+
     fn millis(&mut self, field: &str, value: Option<i64>, default: u32, max: u32) -> u32 {
         let v = value.unwrap_or(i64::from(default));
         if v < 1 || v > i64::from(max) {
@@ -176,6 +191,13 @@ fn offer(e: &mut Errors<'_>, r: &RawOffer, verticals: &BTreeMap<VerticalId, Vert
     if !(1..=86_400).contains(&ttl) {
         e.push("ping_ttl_s", format!("must be in 1..=86400 s, got {ttl}"));
     }
+    let disclosure = match r.disclosure.as_deref() {
+        None => Disclosure::default(),
+        Some(d) => Disclosure::parse(d).unwrap_or_else(|| {
+            e.push("disclosure", format!("must be \"payout\", \"consent\" or \"full\", got {d:?}"));
+            Disclosure::default()
+        }),
+    };
     Offer {
         id: OfferId::new(&r.id),
         vertical: VerticalId::new(&r.vertical),
@@ -183,6 +205,8 @@ fn offer(e: &mut Errors<'_>, r: &RawOffer, verticals: &BTreeMap<VerticalId, Vert
         max_buyers,
         ping_budget_ms: e.millis("ping_budget_ms", r.ping_budget_ms, 100, 10_000),
         ping_ttl_s: ttl.clamp(1, 86_400) as u32,
+        margin: e.margin("margin", r.margin.as_ref()),
+        disclosure,
     }
 }
 
@@ -216,6 +240,8 @@ fn partner(e: &mut Errors<'_>, r: &RawPartner, offers: &BTreeMap<OfferId, Offer>
         name: r.name.clone(),
         api_key_sha256: key,
         offers: r.offers.iter().map(OfferId::new).collect(),
+        margin: e.margin("margin", r.margin.as_ref()),
+        min_payout: r.min_payout.as_deref().map(|m| e.money("min_payout", m)),
     }
 }
 
@@ -263,6 +289,8 @@ fn buyer(e: &mut Errors<'_>, r: &RawBuyer) -> Buyer {
         timeout_ms: e.millis("timeout_ms", r.timeout_ms, 2000, 60_000),
         balance: r.balance.as_deref().map(|b| e.money("balance", b)),
         response,
+        legal_name: r.legal_name.as_ref().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
+        margin: e.margin("margin", r.margin.as_ref()),
     }
 }
 

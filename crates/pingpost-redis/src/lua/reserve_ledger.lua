@@ -5,12 +5,12 @@
 -- KEYS[4..] counters, one per debit
 -- ARGV[1] sale id   ARGV[2] lease until (ms)   ARGV[3] retention (ms)   ARGV[4] record (json)
 -- ARGV[5] identifiers   ARGV[6] price (minor units)   ARGV[7] holder   ARGV[8] slots
--- ARGV[9] buyer
+-- ARGV[9] buyer   ARGV[10] payout (minor units)
 -- then per debit: amount, limit, is_money (1|0), ttl (ms, '' = never expires)
 --
 -- The ping's sales hash holds '<sale id>' = '<1 standing | 0 not>|<buyer>' for each of its
 -- sales (reserved, sold and unconfirmed ones stand).
--- Answers {'E', st, rec, price, reason} for a sale that has an entry already (a re-sent
+-- Answers {'E', st, rec, price, reason, payout} for a sale that has an entry already (a re-sent
 -- call, an earlier attempt, or a tombstone left by a release: rec is then ''). A re-sent
 -- call of the holder of a standing reservation rewrites the entry's holder, unchanged: the
 -- engine delivers on that answer, and a WAIT sent behind this call on another connection
@@ -18,12 +18,12 @@
 -- must replicate something. {'P'} when
 -- the ping has no free slot (or already a standing sale to this buyer), {'L', index}
 -- naming the first debit without room (1-based), or {'R'}.
-local entry = redis.call('HMGET', KEYS[1], 'st', 'rec', 'price', 'reason')
+local entry = redis.call('HMGET', KEYS[1], 'st', 'rec', 'price', 'reason', 'payout')
 if entry[1] then
   if entry[1] == 'R' and redis.call('HGET', KEYS[1], 'holder') == ARGV[7] then
     redis.call('HSET', KEYS[1], 'holder', ARGV[7])
   end
-  return {'E', entry[1], entry[2] or '', entry[3] or '', entry[4] or ''}
+  return {'E', entry[1], entry[2] or '', entry[3] or '', entry[4] or '', entry[5] or ''}
 end
 local standing = 0
 local sales = redis.call('HGETALL', KEYS[3])
@@ -39,7 +39,7 @@ end
 if standing >= tonumber(ARGV[8]) then
   return {'P'}
 end
-local first = 10
+local first = 11
 local n = #KEYS - 3
 for i = 1, n do
   local base = first + (i - 1) * 4
@@ -63,7 +63,7 @@ for i = 1, n do
   debits[i] = {key, tonumber(ARGV[base]), tonumber(ARGV[base + 2]), tonumber(ARGV[base + 1])}
 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'st', 'R', 'rec', ARGV[4], 'idents', ARGV[5],
-  'price', ARGV[6], 'holder', ARGV[7], 'debits', cjson.encode(debits))
+  'price', ARGV[6], 'payout', ARGV[10], 'holder', ARGV[7], 'debits', cjson.encode(debits))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[2], KEYS[1])
 redis.call('HSET', KEYS[3], ARGV[1], '1|' .. ARGV[9])

@@ -11,6 +11,7 @@
 -- ARGV[2] final price (minor units, '' = unchanged)   ARGV[3] retention (ms)
 -- ARGV[4] reason (releases)   ARGV[5] sale id   ARGV[6] tombstone ttl (ms)
 -- ARGV[7] settled at (ms)   ARGV[8] when the sweep may repair the marks (ms)
+-- ARGV[9] final payout (minor units, '' = unchanged; taken with a lower final price)
 -- The counters to refund are read from the entry; they carry the same '{ledger}' tag, so
 -- they live in this slot.
 -- Answers the entry's state afterwards, or '' when it has none.
@@ -44,6 +45,11 @@ for _, d in ipairs(cjson.decode(redis.call('HGET', KEYS[1], 'debits'))) do
 end
 if final and final < price then
   redis.call('HSET', KEYS[1], 'price', ARGV[2])
+  local payout = tonumber(redis.call('HGET', KEYS[1], 'payout'))
+  local final_payout = tonumber(ARGV[9])
+  if final_payout and payout and final_payout < payout then
+    redis.call('HSET', KEYS[1], 'payout', ARGV[9])
+  end
 end
 if state == 'B' then
   redis.call('HSET', KEYS[1], 'reason', ARGV[4])

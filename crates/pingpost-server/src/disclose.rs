@@ -1,0 +1,147 @@
+//! What a partner is shown of its ping's bids and its post's sales: the offer's
+//! `disclosure` decides. The engine's answers are whole (they are also what a repeated
+//! request is answered from); this is the one place that cuts them down, so no other code
+//! path can show a partner of a `payout` offer a buyer's identity or a gross price.
+//!
+//! - `payout` (default): bids `{bid_id, payout}`; sales `{sale_id, payout, status}`;
+//!   attempts `{bid_id, outcome, reason?}`; `total_payout`.
+//! - `consent`: bids also carry `buyer_name` (the buyer's legal name, else its name), for
+//!   one-to-one consent forms; the post is as for `payout`.
+//! - `full`: bids `{bid_id, buyer, contract, price, payout}`; sales add `buyer`, `contract`,
+//!   `price`; attempts `{buyer, contract, outcome, reason?}`; `total_price` too.
+
+use pingpost_core::config::Config;
+use pingpost_core::ids::{BuyerId, ContractId, OfferId};
+use pingpost_core::margin::Disclosure;
+use pingpost_core::money::Money;
+use pingpost_core::Timestamp;
+use pingpost_engine::records::{
+    AttemptOutcome, PingAnswer, PingStatus, PostAnswer, PostStatus, RejectReason, SaleStatus,
+};
+use serde::Serialize;
+
+fn disclosure(config: &Config, offer: &OfferId) -> Disclosure {
+    // An offer deleted since the ping shows the least.
+    config.offers.get(offer).map_or(Disclosure::Payout, |o| o.disclosure)
+}
+
+#[derive(Debug, Serialize)]
+pub struct PingView<'a> {
+    ping_id: &'a str,
+    status: PingStatus,
+    reason: Option<RejectReason>,
+    bids: Vec<BidView<'a>>,
+    expires_at: Timestamp,
+    decision_us: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct BidView<'a> {
+    bid_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    buyer: Option<&'a BuyerId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contract: Option<&'a ContractId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    price: Option<Money>,
+    payout: Money,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    buyer_name: Option<&'a str>,
+}
+
+pub fn ping<'a>(answer: &'a PingAnswer, config: &'a Config) -> PingView<'a> {
+    let shown = disclosure(config, &answer.offer);
+    let full = shown == Disclosure::Full;
+    let bids = answer
+        .bids
+        .iter()
+        .map(|b| BidView {
+            bid_id: &b.bid_id,
+            buyer: full.then_some(&b.buyer),
+            contract: full.then_some(&b.contract),
+            price: full.then_some(b.price),
+            payout: b.payout,
+            buyer_name: (shown == Disclosure::Consent)
+                .then(|| config.buyers.get(&b.buyer).map(|buyer| buyer.consent_name()))
+                .flatten(),
+        })
+        .collect();
+    PingView {
+        ping_id: &answer.ping_id,
+        status: answer.status,
+        reason: answer.reason,
+        bids,
+        expires_at: answer.expires_at,
+        decision_us: answer.decision_us,
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PostView<'a> {
+    ping_id: &'a str,
+    status: PostStatus,
+    sales: Vec<SaleView<'a>>,
+    attempts: Vec<AttemptView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_price: Option<Money>,
+    total_payout: Money,
+}
+
+#[derive(Debug, Serialize)]
+struct SaleView<'a> {
+    sale_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    buyer: Option<&'a BuyerId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contract: Option<&'a ContractId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    price: Option<Money>,
+    payout: Money,
+    status: SaleStatus,
+}
+
+#[derive(Debug, Serialize)]
+struct AttemptView<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bid_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    buyer: Option<&'a BuyerId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contract: Option<&'a ContractId>,
+    outcome: AttemptOutcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+pub fn post<'a>(answer: &'a PostAnswer, config: &'a Config) -> PostView<'a> {
+    let full = disclosure(config, &answer.offer) == Disclosure::Full;
+    PostView {
+        ping_id: &answer.ping_id,
+        status: answer.status,
+        sales: answer
+            .sales
+            .iter()
+            .map(|s| SaleView {
+                sale_id: &s.sale_id,
+                buyer: full.then_some(&s.buyer),
+                contract: full.then_some(&s.contract),
+                price: full.then_some(s.price),
+                payout: s.payout,
+                status: s.status,
+            })
+            .collect(),
+        attempts: answer
+            .attempts
+            .iter()
+            .map(|a| AttemptView {
+                bid_id: (!full).then_some(a.bid_id.as_str()),
+                buyer: full.then_some(&a.buyer),
+                contract: full.then_some(&a.contract),
+                outcome: a.outcome,
+                reason: a.reason.as_deref(),
+            })
+            .collect(),
+        total_price: full.then_some(answer.total_price),
+        total_payout: answer.total_payout,
+    }
+}
