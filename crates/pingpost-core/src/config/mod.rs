@@ -105,9 +105,14 @@ pub struct Buyer {
 }
 
 impl Buyer {
-    /// The name a consumer consents to be sold to.
+    /// The name a consumer consents to be sold to: the legal name, else the name, else (a
+    /// buyer configured with neither) its id.
     pub fn consent_name(&self) -> &str {
-        self.legal_name.as_deref().unwrap_or(&self.name)
+        match (&self.legal_name, self.name.trim()) {
+            (Some(legal), _) => legal,
+            (None, "") => self.id.as_str(),
+            (None, name) => name,
+        }
     }
 }
 
