@@ -91,7 +91,13 @@ impl PostgresServer {
             .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"])
             .output()
             .expect("initdb (scripts/test.sh installs Debian's postgresql package)");
-        assert!(initdb.status.success(), "initdb failed: {}", text(&initdb));
+        assert!(
+            initdb.status.success(),
+            "initdb in {} failed (as root, every parent directory must be searchable by {TEST_USER}: \
+             set TMPDIR elsewhere if not): {}",
+            dir.display(),
+            text(&initdb)
+        );
         for _ in 0..START_ATTEMPTS {
             let mut own = OwnServer { child: None, port: free_port(), dir: dir.clone(), user };
             if own.spawn() {
