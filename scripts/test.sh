@@ -1,25 +1,43 @@
 #!/usr/bin/env bash
-# Runs every check and test, as CI does. Needs the Rust toolchain and redis-server; when
-# redis-server (or redis-cli) is missing it installs Debian's redis-server package. The
-# tests start their own redis-server instances, engines and simulated buyers on free
-# loopback ports and never touch a Redis they did not start.
+# Runs every check and test, as CI does. Needs the Rust toolchain, redis-server and
+# PostgreSQL's programs; when they are missing it installs Debian's redis-server and
+# postgresql packages. The tests start their own redis-server and postgres instances,
+# engines and simulated buyers on free loopback ports and never touch a Redis or a database
+# they did not start or create: the books' tests use PINGPOST_TEST_POSTGRES (a postgres://
+# URL) when it is set, creating and dropping databases of their own there, and otherwise
+# start their own PostgreSQL (as the unprivileged user pingpost-test when run as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+sudo_cmd=""
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+apt_updated=false
+apt_install() {
+  echo "== installing $1 (Debian package)"
+  if [ "$apt_updated" = false ]; then $sudo_cmd apt-get update -qq; apt_updated=true; fi
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$1" >/dev/null
+}
+
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
-  echo "== installing redis-server (Debian package)"
-  sudo_cmd=""
-  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq redis-server >/dev/null
+  apt_install redis-server
 fi
 redis-server --version
+
+# Where the testkit looks for them too: Debian's versioned directory, then the PATH.
+have_pg() { compgen -G "/usr/lib/postgresql/*/bin/$1" >/dev/null || command -v "$1" >/dev/null; }
+need_pg=false
+have_pg psql || need_pg=true
+if [ -z "${PINGPOST_TEST_POSTGRES:-}" ]; then
+  { have_pg initdb && have_pg postgres; } || need_pg=true
+fi
+if [ "$need_pg" = true ]; then apt_install postgresql; fi
+psql --version || true
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo test (embedded store; Redis and Redis Cluster for the store's own tests)"
+echo "== cargo test (embedded store; Redis and Redis Cluster for the store's own tests; PostgreSQL for the books')"
 cargo test --workspace --locked
 echo "== integration tests again, on Redis"
 PINGPOST_TEST_STORE=redis cargo test --locked -p pingpost \

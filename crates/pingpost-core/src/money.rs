@@ -73,6 +73,38 @@ impl Money {
     pub fn saturating_add(self, other: Money) -> Money {
         Money(self.0.saturating_add(other.0))
     }
+
+    // Signed arithmetic for the books, where a rollback or a refund is a negative amount.
+    // Checked rather than saturating: a sum of money that does not fit must be an error,
+    // never a silently wrong figure.
+
+    /// `self + other`, `None` on overflow.
+    pub const fn checked_add(self, other: Money) -> Option<Money> {
+        match self.0.checked_add(other.0) {
+            Some(v) => Some(Money(v)),
+            None => None,
+        }
+    }
+
+    /// `self - other`, `None` on overflow.
+    pub const fn checked_sub(self, other: Money) -> Option<Money> {
+        match self.0.checked_sub(other.0) {
+            Some(v) => Some(Money(v)),
+            None => None,
+        }
+    }
+
+    /// `-self`, `None` for the one amount whose negation does not fit (`i64::MIN` minor units).
+    pub const fn checked_neg(self) -> Option<Money> {
+        match self.0.checked_neg() {
+            Some(v) => Some(Money(v)),
+            None => None,
+        }
+    }
+
+    pub const fn is_negative(self) -> bool {
+        self.0 < 0
+    }
 }
 
 impl fmt::Display for Money {
@@ -138,5 +170,19 @@ mod tests {
         assert_eq!(Money::from_minor(1850).to_string(), "18.50");
         assert_eq!(Money::from_minor(5).to_string(), "0.05");
         assert_eq!(Money::from_minor(-5).to_string(), "-0.05");
+    }
+
+    #[test]
+    fn signed_arithmetic_is_exact_or_refused() {
+        let m = Money::from_minor;
+        assert_eq!(m(1850).checked_sub(m(2000)), Some(m(-150)), "a difference may be negative");
+        assert_eq!(m(-150).checked_add(m(150)), Some(Money::ZERO));
+        assert_eq!(m(1850).checked_neg(), Some(m(-1850)));
+        assert_eq!(m(-1850).checked_neg(), Some(m(1850)));
+        assert_eq!(m(i64::MAX).checked_add(m(1)), None);
+        assert_eq!(m(i64::MIN).checked_sub(m(1)), None);
+        assert_eq!(m(i64::MIN).checked_neg(), None);
+        assert!(m(-1).is_negative() && !Money::ZERO.is_negative());
+        assert_eq!(m(-150).to_string(), "-1.50");
     }
 }

@@ -10,11 +10,18 @@
 //!
 //! `redis-server` and `redis-cli` must be on the PATH; `scripts/test.sh` installs Debian's
 //! `redis-server` package when they are missing.
+//!
+//! Real PostgreSQL too: [`PostgresServer`] (in [`postgres`]) is the server the operator
+//! names in `PINGPOST_TEST_POSTGRES`, in which a test creates and drops databases of its
+//! own, or else a server the test starts itself, as an unprivileged user when run as root.
 
 #![allow(clippy::expect_used, clippy::panic)]
 // Waiting for an external process is wall-clock business: tokio's paused time must not
 // apply to it, so std's Instant is the right clock here.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+pub mod postgres;
+pub use postgres::PostgresServer;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
