@@ -75,6 +75,8 @@ async fn every_key_expires_on_its_own_but_suppression_and_bounded_structures() {
             || key.ends_with("{ledger}:leases")
             || key.ends_with("{ledger}:unconfirmed")
             || key.ends_with("{ledger}:marks_due")
+            || key.ends_with("{ledger}:outbox")
+            || key.ends_with("{ledger}:outbox_at")
             || key == "pp:{audit}"
             || key == "pp:config";
         if permanent {

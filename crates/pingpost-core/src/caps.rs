@@ -38,12 +38,35 @@ pub struct Debit {
     pub is_money: bool,
     /// When the counter may be forgotten; `None` for balances, which never expire.
     pub expires_at: Option<Timestamp>,
+    /// A counter whose value raises the limit: a buyer's top-ups and refunds on top of its
+    /// configured balance.
+    pub credit_key: Option<String>,
 }
 
 impl Debit {
-    pub fn fits(&self, current: i64) -> bool {
-        current.saturating_add(self.amount) <= self.limit
+    /// Whether taking the debit keeps the counter within its limit (raised by `credit`, the
+    /// value of `credit_key`).
+    pub fn fits(&self, current: i64, credit: i64) -> bool {
+        current.saturating_add(self.amount) <= self.limit.saturating_add(credit)
     }
+}
+
+/// The counter of a buyer's spending from its prepaid balance.
+pub fn balance_key(buyer: &crate::ids::BuyerId) -> String {
+    format!("balance:{buyer}")
+}
+
+/// The counter of what was added to a buyer's prepaid balance since it was configured: its
+/// top-ups and the refunds of its returns.
+pub fn credit_key(buyer: &crate::ids::BuyerId) -> String {
+    format!("{CREDIT_PREFIX}{buyer}")
+}
+
+const CREDIT_PREFIX: &str = "credit:";
+
+/// Whether a counter is a buyer's credit (added money) rather than something sales take.
+pub fn is_credit_key(key: &str) -> bool {
+    key.starts_with(CREDIT_PREFIX)
 }
 
 /// The debits of selling one lead on `contract` at `price` now.
@@ -62,11 +85,12 @@ pub fn sale_debits(contract: &Contract, buyer: &Buyer, price: Money, now: Timest
     }
     if let Some(balance) = buyer.balance {
         debits.push(Debit {
-            key: format!("balance:{}", buyer.id),
+            key: balance_key(&buyer.id),
             amount: price.minor(),
             limit: balance.minor(),
             is_money: true,
             expires_at: None,
+            credit_key: Some(credit_key(&buyer.id)),
         });
     }
     debits
@@ -83,6 +107,7 @@ fn cap_debits(contract: &Contract, price: Money, now: Timestamp, debits: &mut Ve
         limit: i64::from(limit),
         is_money: false,
         expires_at: Some(now + keep),
+        credit_key: None,
     };
     if let Some(limit) = caps.hourly {
         debits.push(count("h", local.format("%Y-%m-%dT%H").to_string(), limit, Duration::hours(2)));
@@ -104,6 +129,7 @@ fn cap_debits(contract: &Contract, price: Money, now: Timestamp, debits: &mut Ve
             limit: limit.minor(),
             is_money: true,
             expires_at: Some(now + Duration::days(2)),
+            credit_key: None,
         });
     }
 }
@@ -152,8 +178,9 @@ mod tests {
 
     #[test]
     fn a_debit_fits_up_to_its_limit() {
-        let d = Debit { key: "k".into(), amount: 1, limit: 3, is_money: false, expires_at: None };
-        assert!(d.fits(2));
-        assert!(!d.fits(3));
+        let d = Debit { key: "k".into(), amount: 1, limit: 3, is_money: false, expires_at: None, credit_key: None };
+        assert!(d.fits(2, 0));
+        assert!(!d.fits(3, 0));
+        assert!(d.fits(3, 1), "credit raises the limit");
     }
 }

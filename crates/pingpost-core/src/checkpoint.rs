@@ -219,7 +219,10 @@ pub fn eligible(
 
 /// The distinct counter keys the eligible contracts depend on, to read in one store call.
 pub fn counter_keys(eligible: &[Eligible]) -> Vec<String> {
-    let mut keys: Vec<String> = eligible.iter().flat_map(|e| e.debits.iter().map(|d| d.key.clone())).collect();
+    let mut keys: Vec<String> = eligible
+        .iter()
+        .flat_map(|e| e.debits.iter().flat_map(|d| std::iter::once(d.key.clone()).chain(d.credit_key.clone())))
+        .collect();
     keys.sort_unstable();
     keys.dedup();
     keys
@@ -236,7 +239,8 @@ pub fn screen(
     // Caps and balance decide candidacy.
     let mut candidates: Vec<Eligible> = Vec::with_capacity(eligible.len());
     for e in eligible {
-        if e.debits.iter().all(|d| d.fits(counters.get(&d.key).copied().unwrap_or(0))) {
+        let value = |key: &str| counters.get(key).copied().unwrap_or(0);
+        if e.debits.iter().all(|d| d.fits(value(&d.key), d.credit_key.as_deref().map_or(0, value))) {
             candidates.push(e);
         } else {
             s.ineligible.push((e.contract.id.clone(), Ineligible::CapReached));

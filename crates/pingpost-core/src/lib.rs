@@ -24,6 +24,7 @@ pub mod ids;
 pub mod lead;
 pub mod margin;
 pub mod money;
+pub mod movement;
 pub mod schedule;
 pub mod suppression_csv;
 pub mod window;

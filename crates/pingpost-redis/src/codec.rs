@@ -7,7 +7,7 @@ use pingpost_core::identity::{Ident, IdentKind, Sha256Hex};
 use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
 use pingpost_core::money::Money;
 use pingpost_core::Timestamp;
-use pingpost_store::{LedgerState, SaleRecord, StoreError};
+use pingpost_store::{EntryKind, LedgerState, OutboxEntry, OutboxSale, SaleRecord, StoreError};
 
 pub fn ms(t: Timestamp) -> i64 {
     t.timestamp_millis()
@@ -256,4 +256,49 @@ mod tests {
         assert_eq!(decode_blob(&raw, t).ok().flatten(), Some(b"a|b".to_vec()));
         assert_eq!(decode_blob(&raw, t + chrono::Duration::seconds(1)).ok().flatten(), None);
     }
+}
+
+/// A books entry as the money-moving scripts write it to the outbox (`lua/books.lua`):
+/// amounts and time as the text Redis held, so no float ever touches them.
+#[derive(serde::Deserialize)]
+struct StoredOutboxEntry {
+    entry_id: String,
+    kind: String,
+    at: String,
+    buyer: String,
+    sale_id: Option<String>,
+    ping_id: Option<String>,
+    partner: Option<String>,
+    offer: Option<String>,
+    contract: Option<String>,
+    price: String,
+    payout: String,
+    amount: String,
+}
+
+pub fn decode_outbox(body: &str) -> Result<OutboxEntry, StoreError> {
+    let e: StoredOutboxEntry = serde_json::from_str(body).map_err(|err| corrupt(format!("outbox entry: {err}")))?;
+    let minor =
+        |text: &str| text.parse::<i64>().map(Money::from_minor).map_err(|_| corrupt(format!("amount {text:?}")));
+    let sale = match (e.sale_id, e.ping_id, e.partner, e.offer, e.contract) {
+        (Some(sale_id), Some(ping_id), Some(partner), Some(offer), Some(contract)) => Some(OutboxSale {
+            sale_id,
+            ping_id,
+            partner: PartnerId::new(partner),
+            offer: OfferId::new(offer),
+            contract: ContractId::new(contract),
+        }),
+        (None, None, None, None, None) => None,
+        _ => return Err(corrupt(format!("outbox entry {} names part of a sale", e.entry_id))),
+    };
+    Ok(OutboxEntry {
+        kind: e.kind.parse::<EntryKind>().map_err(corrupt)?,
+        at: parse_ms(&e.at)?,
+        buyer: BuyerId::new(e.buyer),
+        sale,
+        price: minor(&e.price)?,
+        payout: minor(&e.payout)?,
+        amount: minor(&e.amount)?,
+        entry_id: e.entry_id,
+    })
 }

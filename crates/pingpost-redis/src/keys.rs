@@ -51,6 +51,21 @@ impl Keys {
         format!("{}:{{ledger}}:marks_due", self.ns)
     }
 
+    /// Hash: books entries waiting for the books, by entry id (JSON).
+    pub fn outbox(&self) -> String {
+        format!("{}:{{ledger}}:outbox", self.ns)
+    }
+
+    /// Sorted set: the outbox's entry ids by time, so the relay takes the oldest first.
+    pub fn outbox_order(&self) -> String {
+        format!("{}:{{ledger}}:outbox_at", self.ns)
+    }
+
+    /// String: a top-up's marker, so a re-sent top-up applies once.
+    pub fn top_up(&self, id: &str) -> String {
+        format!("{}:{{ledger}}:topup:{id}", self.ns)
+    }
+
     /// String (integer): a cap, spend or balance counter.
     pub fn counter(&self, key: &str) -> String {
         format!("{}:{{ledger}}:ctr:{key}", self.ns)

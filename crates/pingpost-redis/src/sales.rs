@@ -11,7 +11,10 @@ use crate::scripts::ScriptCall;
 use crate::store::{distinct, per_kind, text, Replicas};
 use crate::RedisStore;
 use futures_util::future::join_all;
+use pingpost_core::caps::{balance_key, credit_key};
 use pingpost_core::identity::Ident;
+use pingpost_core::ids::BuyerId;
+use pingpost_core::money::Money;
 use pingpost_core::Timestamp;
 use pingpost_store::*;
 use redis::AsyncCommands;
@@ -113,13 +116,27 @@ impl RedisStore {
             .arg(&r.holder)
             .arg(req.slots)
             .arg(r.buyer.as_str())
-            .arg(r.payout.minor());
+            .arg(r.payout.minor())
+            .arg(req.debits.len());
+        // Credit counters go after the debits' own, each once, named by their KEYS index.
+        let mut credits: Vec<&str> = Vec::new();
         for d in &req.debits {
+            let credit = d.credit_key.as_deref().map(|c| {
+                let at = credits.iter().position(|x| *x == c).unwrap_or_else(|| {
+                    credits.push(c);
+                    credits.len() - 1
+                });
+                (3 + req.debits.len() + at + 1).to_string()
+            });
             call.key(self.keys.counter(&d.key))
                 .arg(d.amount)
                 .arg(d.limit)
                 .arg(i64::from(d.is_money))
-                .arg(d.expires_at.map(|e| ttl_ms(now, e).to_string()).unwrap_or_default());
+                .arg(d.expires_at.map(|e| ttl_ms(now, e).to_string()).unwrap_or_default())
+                .arg(credit.unwrap_or_default());
+        }
+        for c in credits {
+            call.key(self.keys.counter(c));
         }
         let (reply, replicas): (Vec<Vec<u8>>, Replicas) = self.waited_step("redis.reserve_ledger", &call).await?;
         match text(&reply, 0)? {
@@ -213,6 +230,8 @@ impl RedisStore {
             .key(self.keys.ping_sales(&s.ping_id))
             .key(self.keys.unconfirmed())
             .key(self.keys.marks_due())
+            .key(self.keys.outbox())
+            .key(self.keys.outbox_order())
             .arg(code)
             .arg(final_price)
             .arg(self.retention_ms())
@@ -326,7 +345,12 @@ impl RedisStore {
         let oldest = ms(now) - self.retention_ms();
         loop {
             let mut call = self.scripts.sweep_ledger.key(self.keys.leases());
-            call.key(self.keys.unconfirmed()).arg(ms(now)).arg(SWEEP_BATCH).arg(oldest);
+            call.key(self.keys.unconfirmed())
+                .key(self.keys.outbox())
+                .key(self.keys.outbox_order())
+                .arg(ms(now))
+                .arg(SWEEP_BATCH)
+                .arg(oldest);
             let (batch, unconfirmed): (u64, u64) = self.step("redis.sweep_ledger", &call).await?;
             settled += batch;
             if batch < SWEEP_BATCH as u64 {
@@ -348,5 +372,56 @@ struct MarkSettlement<'a> {
 impl<'a> MarkSettlement<'a> {
     fn of(r: &'a SaleRecord, state: &'static str) -> Self {
         MarkSettlement { sale_id: &r.sale_id, state, at: r.reserved_at, buyer: r.buyer.as_str(), holder: &r.holder }
+    }
+}
+
+/// How long a top-up's marker is kept: far longer than a re-sent request takes.
+const TOP_UP_MARKER_TTL: chrono::Duration = chrono::Duration::days(1);
+
+impl RedisStore {
+    pub(crate) async fn top_up_credit(&self, t: TopUp) -> StoreResult<BuyerMoney> {
+        let mut call = self.scripts.top_up.key(self.keys.counter(&credit_key(&t.buyer)));
+        call.key(self.keys.counter(&balance_key(&t.buyer)))
+            .key(self.keys.top_up(&t.id))
+            .key(self.keys.outbox())
+            .key(self.keys.outbox_order())
+            .arg(&t.id)
+            .arg(t.amount.minor())
+            .arg(ms(t.at))
+            .arg(t.buyer.as_str())
+            .arg(TOP_UP_MARKER_TTL.num_milliseconds());
+        let (spent, credit): (i64, i64) = self.step("redis.top_up", &call).await?;
+        Ok(BuyerMoney { spent: Money::from_minor(spent), credit: Money::from_minor(credit) })
+    }
+
+    pub(crate) async fn money_of(&self, buyer: &BuyerId) -> StoreResult<BuyerMoney> {
+        let mut con = self.conn.clone();
+        let keys = [self.keys.counter(&balance_key(buyer)), self.keys.counter(&credit_key(buyer))];
+        let values: Vec<Option<i64>> = self.run(con.mget(&keys)).await?;
+        let value = |i: usize| Money::from_minor(values.get(i).copied().flatten().unwrap_or(0));
+        Ok(BuyerMoney { spent: value(0), credit: value(1) })
+    }
+
+    pub(crate) async fn outbox_entries(&self, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
+        let mut con = self.conn.clone();
+        let last = isize::try_from(limit).unwrap_or(isize::MAX).saturating_sub(1);
+        let ids: Vec<String> = self.run(con.zrange(self.keys.outbox_order(), 0, last)).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bodies: Vec<Option<String>> =
+            self.run(redis::cmd("HMGET").arg(self.keys.outbox()).arg(&ids).query_async(&mut con)).await?;
+        // An id without its body was removed between the two reads: delivered already.
+        bodies.into_iter().flatten().map(|b| codec::decode_outbox(&b)).collect()
+    }
+
+    pub(crate) async fn outbox_remove(&self, ids: Vec<String>) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic().hdel(self.keys.outbox(), &ids).ignore().zrem(self.keys.outbox_order(), &ids).ignore();
+        let mut con = self.conn.clone();
+        self.opts.faults.step("redis.outbox_done", || self.run(pipe.query_async::<()>(&mut con))).await
     }
 }

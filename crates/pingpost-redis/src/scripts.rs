@@ -13,6 +13,7 @@ pub struct Scripts {
     pub reserve_ledger: Script,
     pub settle_ledger: Script,
     pub sweep_ledger: Script,
+    pub top_up: Script,
     pub due_marks: Script,
     pub claim: Script,
     pub complete_claim: Script,
@@ -33,8 +34,9 @@ impl Scripts {
             settle_mark: Script::new(include_str!("lua/settle_mark.lua")),
             record_dq: Script::new(include_str!("lua/record_dq.lua")),
             reserve_ledger: Script::new(include_str!("lua/reserve_ledger.lua")),
-            settle_ledger: Script::new(include_str!("lua/settle_ledger.lua")),
-            sweep_ledger: Script::new(include_str!("lua/sweep_ledger.lua")),
+            settle_ledger: with_books(include_str!("lua/settle_ledger.lua")),
+            sweep_ledger: with_books(include_str!("lua/sweep_ledger.lua")),
+            top_up: with_books(include_str!("lua/top_up.lua")),
             due_marks: Script::new(include_str!("lua/due_marks.lua")),
             claim: Script::new(include_str!("lua/claim.lua")),
             complete_claim: Script::new(include_str!("lua/complete_claim.lua")),
@@ -45,6 +47,11 @@ impl Scripts {
             stats_add: Script::new(include_str!("lua/stats_add.lua")),
         }
     }
+}
+
+/// A script that moves money, with the shared books helpers (`lua/books.lua`) before it.
+fn with_books(body: &str) -> Script {
+    Script::new(&format!("{}{body}", include_str!("lua/books.lua")))
 }
 
 /// A call of a script whose keys and arguments stay readable, so that it can also travel as

@@ -97,16 +97,18 @@ fn read_sale(fields: &HashMap<String, String>) -> StoreResult<Option<SaleSnap>> 
         None | Some("{}") => "[]",
         Some(d) => d,
     };
-    let raw: Vec<(String, i64, i64, i64)> =
+    let raw: Vec<(String, i64, i64, i64, String)> =
         serde_json::from_str(debits).map_err(|e| corrupt(format!("debits: {e}")))?;
+    // Debits name their counters by full key; the snapshot by what follows the prefix.
+    let counter = |key: &str| key.split_once("{ledger}:ctr:").map_or(key, |(_, name)| name).to_string();
     let debits = raw
         .into_iter()
-        .map(|(key, amount, is_money, limit)| DebitSnap {
-            // Debits name their counters by full key; the snapshot by what follows the prefix.
-            key: key.split_once("{ledger}:ctr:").map_or(key.as_str(), |(_, name)| name).to_string(),
+        .map(|(key, amount, is_money, limit, credit)| DebitSnap {
+            key: counter(&key),
             amount,
             limit,
             is_money: is_money == 1,
+            credit_key: (!credit.is_empty()).then(|| counter(&credit)),
         })
         .collect();
     Ok(Some(SaleSnap { record, idents, debits }))

@@ -387,6 +387,22 @@ impl Store for RedisStore {
         Box::pin(self.ledger_entries(q))
     }
 
+    fn top_up(&self, t: TopUp) -> StoreFuture<'_, BuyerMoney> {
+        Box::pin(self.top_up_credit(t))
+    }
+
+    fn buyer_money(&self, buyer: BuyerId) -> StoreFuture<'_, BuyerMoney> {
+        Box::pin(async move { self.money_of(&buyer).await })
+    }
+
+    fn outbox(&self, limit: usize) -> StoreFuture<'_, Vec<OutboxEntry>> {
+        Box::pin(self.outbox_entries(limit))
+    }
+
+    fn outbox_done(&self, entry_ids: Vec<String>) -> StoreFuture<'_, ()> {
+        Box::pin(self.outbox_remove(entry_ids))
+    }
+
     fn put_blob(&self, key: String, value: Vec<u8>, now: Timestamp, expires_at: Timestamp) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let mut con = self.conn.clone();

@@ -45,6 +45,8 @@ where
     a_sale_is_recorded_under_every_identifier_it_was_reserved_with(&*make().await).await;
     erasure_keeps_reservations_in_flight(&*make().await).await;
     the_ledger_lists_a_pings_sales(&*make().await).await;
+    top_ups_raise_the_balance_once_each(&*make().await).await;
+    every_charge_and_its_undoing_writes_one_books_entry(&*make().await).await;
     config_writes_are_compare_and_set(&*make().await).await;
     concurrent_config_writes_apply_exactly_one(make().await).await;
 }
@@ -268,6 +270,7 @@ fn cap(limit: i64) -> Debit {
         limit,
         is_money: false,
         expires_at: Some(t0() + Duration::days(2)),
+        credit_key: None,
     }
 }
 
@@ -278,6 +281,7 @@ fn spend(limit: i64) -> Debit {
         limit,
         is_money: true,
         expires_at: Some(t0() + Duration::days(2)),
+        credit_key: None,
     }
 }
 
@@ -680,4 +684,68 @@ async fn the_ledger_lists_a_pings_sales<S: Store + ?Sized>(s: &S) {
     assert_eq!(states, [("y1", LedgerState::Released), ("y2", LedgerState::Reserved)]);
     assert!(s.ledger(LedgerQuery::Ping("nothing".into())).await.expect("ledger").is_empty());
     assert!(s.ledger(LedgerQuery::Sale("nothing".into())).await.expect("ledger").is_empty());
+}
+
+fn balance(limit: i64) -> Debit {
+    let b1 = BuyerId::new("b1");
+    Debit {
+        key: pingpost_core::caps::balance_key(&b1),
+        amount: 1000,
+        limit,
+        is_money: true,
+        expires_at: None,
+        credit_key: Some(pingpost_core::caps::credit_key(&b1)),
+    }
+}
+
+async fn top_ups_raise_the_balance_once_each<S: Store + ?Sized>(s: &S) {
+    let r = |id: &str, who: &str| reservation(id, vec![email(who)], Some(days(30)), vec![balance(1500)], t0());
+    assert_eq!(reserve(s, r("t1", "a")).await, ReserveOutcome::Reserved);
+    assert!(
+        matches!(reserve(s, r("t2", "b")).await, ReserveOutcome::LimitReached { .. }),
+        "15.00 of balance, 10.00 spent"
+    );
+    let top_up = TopUp { id: "top-1".into(), buyer: BuyerId::new("b1"), amount: Money::from_minor(500), at: t0() };
+    let after = s.top_up(top_up.clone()).await.expect("top-up");
+    assert_eq!(after, BuyerMoney { spent: Money::from_minor(1000), credit: Money::from_minor(500) });
+    assert_eq!(s.top_up(top_up).await.expect("re-sent"), after, "a re-sent top-up applies once");
+    assert_eq!(reserve(s, r("t2", "b")).await, ReserveOutcome::Reserved, "20.00 of balance now");
+    assert_eq!(s.buyer_money(BuyerId::new("b1")).await.expect("money").spent, Money::from_minor(2000));
+    let entries = s.outbox(10).await.expect("outbox");
+    assert_eq!(entries.iter().map(|e| e.entry_id.as_str()).collect::<Vec<_>>(), ["top_up:top-1"]);
+    assert_eq!((entries[0].kind, entries[0].amount), (EntryKind::TopUp, Money::from_minor(500)));
+}
+
+/// A sale is charged when it stands (sold) or is kept as unconfirmed; undoing a charged sale
+/// writes its rollback; nothing else moves money. Each movement is one entry, however often
+/// its step is re-sent, and stays in the outbox until the relay says the books have it.
+async fn every_charge_and_its_undoing_writes_one_books_entry<S: Store + ?Sized>(s: &S) {
+    let r = |id: &str, who: &str| reservation(id, vec![email(who)], Some(days(30)), vec![], t0());
+    let (to_sell, to_release, to_lapse) = (r("o1", "a"), r("o2", "b"), r("o3", "c"));
+    for x in [&to_sell, &to_release, &to_lapse] {
+        assert_eq!(reserve(s, x.clone()).await, ReserveOutcome::Reserved);
+    }
+    assert!(s.outbox(10).await.expect("outbox").is_empty(), "a reservation moves no money yet");
+    sold(s, &to_sell, 700, t0()).await;
+    sold(s, &to_sell, 700, t0()).await;
+    released(s, &to_release).await;
+    s.sweep(t0() + Duration::minutes(10), Duration::days(30)).await.expect("sweep");
+    settle(s, &to_lapse, SaleEnd::RolledBack, t0() + Duration::minutes(11)).await;
+    let entries = s.outbox(10).await.expect("outbox");
+    let got: Vec<(&str, EntryKind, i64)> =
+        entries.iter().map(|e| (e.entry_id.as_str(), e.kind, e.price.minor())).collect();
+    assert_eq!(
+        got,
+        [
+            ("sale:o1", EntryKind::Sale, 700),
+            ("sale:o3", EntryKind::Sale, 1000),
+            ("rollback:o3", EntryKind::Rollback, 1000)
+        ]
+    );
+    let first = &entries[0];
+    let sale = first.sale.as_ref().expect("a sale's entry names it");
+    assert_eq!((sale.ping_id.as_str(), first.payout), ("ping-of-o1", Money::from_minor(630)));
+    s.outbox_done(vec!["sale:o1".into(), "never-written".into()]).await.expect("done");
+    s.outbox_done(vec!["sale:o1".into()]).await.expect("done twice");
+    assert_eq!(s.outbox(1).await.expect("outbox").iter().map(|e| e.entry_id.as_str()).collect::<Vec<_>>(), ["sale:o3"]);
 }

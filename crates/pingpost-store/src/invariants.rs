@@ -45,6 +45,8 @@ pub struct DebitSnap {
     pub amount: i64,
     pub limit: i64,
     pub is_money: bool,
+    /// The counter raising the limit (a buyer's top-ups and refunds).
+    pub credit_key: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -202,8 +204,12 @@ fn marks_follow_the_ledger(s: &Snapshot, rules: &Rules<'_>, problems: &mut Vec<S
 /// back exactly once), never below zero, never past its limit.
 fn counters_are_exact(s: &Snapshot, problems: &mut Vec<String>) {
     let mut expected: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    let mut credit_of: BTreeMap<&str, &str> = BTreeMap::new();
     for sale in s.sales.values() {
         for d in &sale.debits {
+            if let Some(credit) = &d.credit_key {
+                credit_of.insert(&d.key, credit);
+            }
             let taken = match sale.record.state {
                 LedgerState::Reserved | LedgerState::Unconfirmed => d.amount,
                 LedgerState::Sold if d.is_money => d.amount.min(sale.record.price.minor()),
@@ -216,7 +222,13 @@ fn counters_are_exact(s: &Snapshot, problems: &mut Vec<String>) {
         }
     }
     for (key, value) in &s.counters {
+        // Credits are what operators and refunds added, not what sales took.
+        if pingpost_core::caps::is_credit_key(key) {
+            continue;
+        }
         let (want, limit) = expected.get(key.as_str()).copied().unwrap_or((0, i64::MAX));
+        let credit = credit_of.get(key.as_str()).and_then(|c| s.counters.get(*c)).copied().unwrap_or(0);
+        let limit = limit.saturating_add(credit);
         if *value != want {
             problems.push(format!("counter {key} is {value}, its sales took {want}"));
         }

@@ -88,6 +88,19 @@ pub trait Store: Send + Sync + 'static {
     /// Ledger entries.
     fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>>;
 
+    /// Adds to a buyer's prepaid balance once per top-up id, with its books entry in the same
+    /// step; answers the buyer's money afterwards.
+    fn top_up(&self, t: TopUp) -> StoreFuture<'_, BuyerMoney>;
+
+    /// A buyer's prepaid money: spent by standing sales, and credited since configured.
+    fn buyer_money(&self, buyer: BuyerId) -> StoreFuture<'_, BuyerMoney>;
+
+    /// Books entries waiting for the books, oldest first, at most `limit`.
+    fn outbox(&self, limit: usize) -> StoreFuture<'_, Vec<OutboxEntry>>;
+
+    /// Removes entries the books now hold. Removing one twice, or one never written, is harmless.
+    fn outbox_done(&self, entry_ids: Vec<String>) -> StoreFuture<'_, ()>;
+
     /// Stores an opaque blob (a ping awaiting its post) from `now` until `expires_at`.
     fn put_blob(&self, key: String, value: Vec<u8>, now: Timestamp, expires_at: Timestamp) -> StoreFuture<'_, ()>;
 

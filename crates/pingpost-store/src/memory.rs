@@ -9,7 +9,7 @@
 use crate::invariants::{ConsumerSnap, DebitSnap, MarkSnap, SaleSnap, Snapshot, VerticalSnap};
 use crate::*;
 use dashmap::DashMap;
-use pingpost_core::caps::Debit;
+use pingpost_core::caps::{balance_key, credit_key, Debit};
 use pingpost_core::checkpoint::{vertical_submission_counts, ConsumerHistory, DqMark, SaleMark, SaleState};
 use pingpost_core::identity::IdentKind;
 use pingpost_core::ids::VerticalId;
@@ -69,6 +69,10 @@ struct Ledger {
     by_ping: HashMap<String, Vec<String>>,
     /// Sales released before any reservation of them arrived: when, and why.
     tombstones: HashMap<String, (Timestamp, String)>,
+    /// Top-ups applied, by id, so a re-sent one applies once.
+    top_ups: HashMap<String, Timestamp>,
+    /// Books entries not yet in the books, by entry id.
+    outbox: HashMap<String, OutboxEntry>,
 }
 
 impl Ledger {
@@ -88,6 +92,22 @@ impl Ledger {
     fn give_back(&mut self, key: &str, amount: i64) {
         if let Some(c) = self.counters.get_mut(key) {
             c.value = c.value.saturating_sub(amount);
+        }
+    }
+
+    fn fits(&self, d: &Debit) -> bool {
+        d.fits(self.value(&d.key), d.credit_key.as_deref().map_or(0, |k| self.value(k)))
+    }
+
+    /// Writes a books entry for the relay; an entry already waiting is kept as it is.
+    fn write_entry(&mut self, entry: OutboxEntry) {
+        self.outbox.entry(entry.entry_id.clone()).or_insert(entry);
+    }
+
+    fn buyer_money(&self, buyer: &BuyerId) -> BuyerMoney {
+        BuyerMoney {
+            spent: Money::from_minor(self.value(&balance_key(buyer))),
+            credit: Money::from_minor(self.value(&credit_key(buyer))),
         }
     }
 
@@ -218,7 +238,13 @@ impl MemoryStore {
             let debits = e
                 .debits
                 .iter()
-                .map(|d| DebitSnap { key: d.key.clone(), amount: d.amount, limit: d.limit, is_money: d.is_money })
+                .map(|d| DebitSnap {
+                    key: d.key.clone(),
+                    amount: d.amount,
+                    limit: d.limit,
+                    is_money: d.is_money,
+                    credit_key: d.credit_key.clone(),
+                })
                 .collect();
             snap.sales.insert(id.clone(), SaleSnap { record: e.record.clone(), idents: e.idents.clone(), debits });
         }
@@ -324,7 +350,7 @@ impl MemoryStore {
         if !ledger.slot_free(&req.record.ping_id, buyer, req.slots) {
             return ReserveOutcome::SlotsTaken;
         }
-        if let Some(d) = req.debits.iter().find(|d| !d.fits(ledger.value(&d.key))) {
+        if let Some(d) = req.debits.iter().find(|d| !ledger.fits(d)) {
             return ReserveOutcome::LimitReached { key: d.key.clone() };
         }
         for d in &req.debits {
@@ -362,7 +388,11 @@ impl MemoryStore {
             return None;
         };
         if matches!(entry.record.state, LedgerState::Reserved | LedgerState::Unconfirmed) {
+            let was_charged = entry.record.state == LedgerState::Unconfirmed;
             let (state, final_price) = match &s.end {
+                // An unconfirmed sale is in the books at its price already: a late acceptance
+                // keeps it so.
+                SaleEnd::Sold { .. } if was_charged => (LedgerState::Sold, None),
                 SaleEnd::Sold { final_price, final_payout } => {
                     if *final_price < entry.record.price {
                         entry.record.payout = (*final_payout).min(entry.record.payout);
@@ -381,10 +411,19 @@ impl MemoryStore {
             if let Some(price) = final_price.filter(|p| *p < entry.record.price) {
                 entry.record.price = price;
             }
+            let books = match (was_charged, state) {
+                (false, LedgerState::Sold) => Some(EntryKind::Sale),
+                (true, LedgerState::Released | LedgerState::RolledBack) => Some(EntryKind::Rollback),
+                _ => None,
+            };
+            let entry = books.map(|kind| OutboxEntry::of_sale(kind, &entry.record, s.at));
             for (key, amount) in refunds {
                 if amount != 0 {
                     ledger.give_back(&key, amount);
                 }
+            }
+            if let Some(e) = entry {
+                ledger.write_entry(e);
             }
         }
         let state = ledger.sales.get(&s.sale_id).map(|e| e.record.state);
@@ -412,11 +451,17 @@ impl MemoryStore {
             // Reservations past their lease become unconfirmed sales: their debits stay taken,
             // and their marks already read as sales (their lease ran out).
             let mut ledger = lock(&self.ledger);
+            let mut charged = Vec::new();
             for e in ledger.sales.values_mut() {
                 if e.record.state == LedgerState::Reserved && e.record.lease_until <= now {
                     e.record.state = LedgerState::Unconfirmed;
                     report.reservations_unconfirmed += 1;
+                    // The lead may have been delivered and its debits stay taken: charged.
+                    charged.push(OutboxEntry::of_sale(EntryKind::Sale, &e.record, now));
                 }
+            }
+            for e in charged {
+                ledger.write_entry(e);
             }
         }
         for entry in self.consumers.iter() {
@@ -611,6 +656,42 @@ impl Store for MemoryStore {
         ready(self.ledger_now(q))
     }
 
+    fn top_up(&self, t: TopUp) -> StoreFuture<'_, BuyerMoney> {
+        let mut ledger = lock(&self.ledger);
+        if !ledger.top_ups.contains_key(&t.id) {
+            ledger.top_ups.insert(t.id.clone(), t.at);
+            ledger.take(&Debit {
+                key: credit_key(&t.buyer),
+                amount: t.amount.minor(),
+                limit: i64::MAX,
+                is_money: true,
+                expires_at: None,
+                credit_key: None,
+            });
+            ledger.write_entry(OutboxEntry::of_top_up(&t));
+        }
+        ready(ledger.buyer_money(&t.buyer))
+    }
+
+    fn buyer_money(&self, buyer: BuyerId) -> StoreFuture<'_, BuyerMoney> {
+        ready(lock(&self.ledger).buyer_money(&buyer))
+    }
+
+    fn outbox(&self, limit: usize) -> StoreFuture<'_, Vec<OutboxEntry>> {
+        let ledger = lock(&self.ledger);
+        let mut waiting: Vec<&OutboxEntry> = ledger.outbox.values().collect();
+        waiting.sort_by(|a, b| (a.at, &a.entry_id).cmp(&(b.at, &b.entry_id)));
+        ready(waiting.into_iter().take(limit).cloned().collect())
+    }
+
+    fn outbox_done(&self, entry_ids: Vec<String>) -> StoreFuture<'_, ()> {
+        let mut ledger = lock(&self.ledger);
+        for id in entry_ids {
+            ledger.outbox.remove(&id);
+        }
+        ready(())
+    }
+
     fn put_blob(&self, key: String, value: Vec<u8>, _now: Timestamp, expires_at: Timestamp) -> StoreFuture<'_, ()> {
         self.blobs.insert(key, (value, expires_at));
         ready(())
@@ -775,6 +856,7 @@ mod tests {
             limit: 5,
             is_money: false,
             expires_at: Some(t0 + Duration::days(1)),
+            credit_key: None,
         };
         let record = SaleRecord {
             sale_id: "s1".into(),

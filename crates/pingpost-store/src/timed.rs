@@ -13,8 +13,9 @@
 //!   could not (the readiness probe moves it too).
 
 use crate::{
-    Admission, AdmitOutcome, Claim, ClaimRequest, ConfigDoc, Erased, Faults, LedgerQuery, LedgerState, ReserveOutcome,
-    SaleRecord, SaleReservation, Settlement, Store, StoreError, StoreFuture, StoreResult, SweepReport,
+    Admission, AdmitOutcome, BuyerMoney, Claim, ClaimRequest, ConfigDoc, Erased, Faults, LedgerQuery, LedgerState,
+    OutboxEntry, ReserveOutcome, SaleRecord, SaleReservation, Settlement, Store, StoreError, StoreFuture, StoreResult,
+    SweepReport, TopUp,
 };
 use pingpost_core::identity::{Ident, Sha256Hex};
 use pingpost_core::ids::BuyerId;
@@ -117,6 +118,22 @@ impl<S: Store + ?Sized> Store for Timed<S> {
 
     fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>> {
         Box::pin(self.measured("ledger", "store.ledger", move || self.inner.ledger(q)))
+    }
+
+    fn top_up(&self, t: TopUp) -> StoreFuture<'_, BuyerMoney> {
+        Box::pin(self.measured("top_up", "store.top_up", move || self.inner.top_up(t)))
+    }
+
+    fn buyer_money(&self, buyer: BuyerId) -> StoreFuture<'_, BuyerMoney> {
+        Box::pin(self.measured("buyer_money", "store.buyer_money", move || self.inner.buyer_money(buyer)))
+    }
+
+    fn outbox(&self, limit: usize) -> StoreFuture<'_, Vec<OutboxEntry>> {
+        Box::pin(self.measured("outbox", "store.outbox", move || self.inner.outbox(limit)))
+    }
+
+    fn outbox_done(&self, entry_ids: Vec<String>) -> StoreFuture<'_, ()> {
+        Box::pin(self.measured("outbox_done", "store.outbox_done", move || self.inner.outbox_done(entry_ids)))
     }
 
     fn put_blob(&self, key: String, value: Vec<u8>, now: Timestamp, expires_at: Timestamp) -> StoreFuture<'_, ()> {

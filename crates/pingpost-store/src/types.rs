@@ -5,6 +5,7 @@ use pingpost_core::checkpoint::ConsumerHistory;
 use pingpost_core::identity::{Ident, IdentKind};
 use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
 use pingpost_core::money::Money;
+pub use pingpost_core::movement::EntryKind;
 use pingpost_core::window::WindowDays;
 use pingpost_core::Timestamp;
 
@@ -226,4 +227,87 @@ impl std::ops::AddAssign for Erased {
 pub struct ConfigDoc {
     pub version: u64,
     pub body: Vec<u8>,
+}
+
+/// A movement of money waiting in the store's outbox for the books. It is written by the
+/// same atomic step as the movement itself (a settlement, a sweep, a top-up), so no movement
+/// happens without its entry; the relay copies entries to the books, idempotently by
+/// `entry_id`, and only then removes them. Amounts are the movement's own, positive: the
+/// books' entries apply their sign conventions (a rollback is its sale negated, and so on).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// `<kind>:<sale id or top-up id>`: the same on every write of the same movement.
+    pub entry_id: String,
+    pub kind: EntryKind,
+    pub at: Timestamp,
+    pub buyer: BuyerId,
+    /// The sale it belongs to; `None` for a top-up.
+    pub sale: Option<OutboxSale>,
+    /// The sale's gross price and the partner's payout (sales and rollbacks).
+    pub price: Money,
+    pub payout: Money,
+    /// A top-up's, refund's or clawback's amount.
+    pub amount: Money,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxSale {
+    pub sale_id: String,
+    pub ping_id: String,
+    pub partner: PartnerId,
+    pub offer: OfferId,
+    pub contract: ContractId,
+}
+
+impl OutboxEntry {
+    /// The entry of a sale becoming charged (`Sale`) or given back (`Rollback`).
+    pub fn of_sale(kind: EntryKind, r: &SaleRecord, at: Timestamp) -> OutboxEntry {
+        OutboxEntry {
+            entry_id: format!("{}:{}", kind.as_str(), r.sale_id),
+            kind,
+            at,
+            buyer: r.buyer.clone(),
+            sale: Some(OutboxSale {
+                sale_id: r.sale_id.clone(),
+                ping_id: r.ping_id.clone(),
+                partner: r.partner.clone(),
+                offer: r.offer.clone(),
+                contract: r.contract.clone(),
+            }),
+            price: r.price,
+            payout: r.payout,
+            amount: Money::ZERO,
+        }
+    }
+
+    /// The entry of a top-up.
+    pub fn of_top_up(t: &TopUp) -> OutboxEntry {
+        OutboxEntry {
+            entry_id: format!("{}:{}", EntryKind::TopUp.as_str(), t.id),
+            kind: EntryKind::TopUp,
+            at: t.at,
+            buyer: t.buyer.clone(),
+            sale: None,
+            price: Money::ZERO,
+            payout: Money::ZERO,
+            amount: t.amount,
+        }
+    }
+}
+
+/// An operator's top-up of a buyer's prepaid balance; `id` makes a re-sent call apply once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopUp {
+    pub id: String,
+    pub buyer: BuyerId,
+    pub amount: Money,
+    pub at: Timestamp,
+}
+
+/// A buyer's prepaid money in the store: what its standing sales took (`spent`) and what
+/// was added since its balance was configured (`credit`: top-ups and refunds).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BuyerMoney {
+    pub spent: Money,
+    pub credit: Money,
 }

@@ -2,11 +2,12 @@
 -- slot and every debit (caps, spend, balance) fits; takes the debits with it, atomically.
 -- Every key carries the '{ledger}' hash tag: one slot.
 -- KEYS[1] sale entry (hash)   KEYS[2] leases (zset)   KEYS[3] the ping's sales (hash)
--- KEYS[4..] counters, one per debit
+-- KEYS[4..3+n] counters, one per debit; then the credit counters some debits name
 -- ARGV[1] sale id   ARGV[2] lease until (ms)   ARGV[3] retention (ms)   ARGV[4] record (json)
 -- ARGV[5] identifiers   ARGV[6] price (minor units)   ARGV[7] holder   ARGV[8] slots
--- ARGV[9] buyer   ARGV[10] payout (minor units)
--- then per debit: amount, limit, is_money (1|0), ttl (ms, '' = never expires)
+-- ARGV[9] buyer   ARGV[10] payout (minor units)   ARGV[11] n, the number of debits
+-- then per debit: amount, limit, is_money (1|0), ttl (ms, '' = never expires), and the KEYS
+-- index of the credit counter raising its limit ('' = none: a buyer's top-ups and refunds)
 --
 -- The ping's sales hash holds '<sale id>' = '<1 standing | 0 not>|<buyer>' for each of its
 -- sales (reserved, sold and unconfirmed ones stand).
@@ -39,18 +40,24 @@ end
 if standing >= tonumber(ARGV[8]) then
   return {'P'}
 end
-local first = 11
-local n = #KEYS - 3
+local first = 12
+local width = 5
+local n = tonumber(ARGV[11])
 for i = 1, n do
-  local base = first + (i - 1) * 4
+  local base = first + (i - 1) * width
   local current = tonumber(redis.call('GET', KEYS[i + 3]) or '0')
-  if current + tonumber(ARGV[base]) > tonumber(ARGV[base + 1]) then
+  local limit = tonumber(ARGV[base + 1])
+  local credit = tonumber(ARGV[base + 4])
+  if credit then
+    limit = limit + tonumber(redis.call('GET', KEYS[credit]) or '0')
+  end
+  if current + tonumber(ARGV[base]) > limit then
     return {'L', tostring(i)}
   end
 end
 local debits = {}
 for i = 1, n do
-  local base = first + (i - 1) * 4
+  local base = first + (i - 1) * width
   local key = KEYS[i + 3]
   redis.call('INCRBY', key, ARGV[base])
   local ttl = tonumber(ARGV[base + 3])
@@ -60,7 +67,8 @@ for i = 1, n do
       redis.call('PEXPIRE', key, ttl)
     end
   end
-  debits[i] = {key, tonumber(ARGV[base]), tonumber(ARGV[base + 2]), tonumber(ARGV[base + 1])}
+  local credit = tonumber(ARGV[base + 4])
+  debits[i] = {key, tonumber(ARGV[base]), tonumber(ARGV[base + 2]), tonumber(ARGV[base + 1]), credit and KEYS[credit] or ''}
 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'st', 'R', 'rec', ARGV[4], 'idents', ARGV[5],
   'price', ARGV[6], 'payout', ARGV[10], 'holder', ARGV[7], 'debits', cjson.encode(debits))

@@ -7,6 +7,11 @@
 -- before it; the sweep's repair makes them follow the ledger all the same.
 -- KEYS[1] sale entry (hash)   KEYS[2] leases (zset)   KEYS[3] the ping's sales (hash)
 -- KEYS[4] unconfirmed sales (zset)   KEYS[5] settled sales whose marks to repair (zset)
+-- KEYS[6] books outbox (hash)   KEYS[7] books outbox order (zset)
+-- A sale is charged (its books entry 'sale') when it becomes sold from reserved; an
+-- unconfirmed one was charged by the sweep, so selling it writes nothing, and releasing or
+-- rolling it back writes its 'rollback'. An unconfirmed sale keeps its price: a lower final
+-- price applies only to a sale settled from reserved.
 -- ARGV[1] new state: 'S' sold, 'B' released, 'D' rolled back
 -- ARGV[2] final price (minor units, '' = unchanged)   ARGV[3] retention (ms)
 -- ARGV[4] reason (releases)   ARGV[5] sale id   ARGV[6] tombstone ttl (ms)
@@ -28,6 +33,8 @@ if current ~= 'R' and current ~= 'U' then
 end
 local state = ARGV[1]
 local final = tonumber(ARGV[2])
+local charged = current == 'U'
+if charged then final = nil end
 local price = tonumber(redis.call('HGET', KEYS[1], 'price'))
 for _, d in ipairs(cjson.decode(redis.call('HGET', KEYS[1], 'debits'))) do
   local key, amount, is_money = d[1], d[2], d[3]
@@ -55,6 +62,11 @@ if state == 'B' then
   redis.call('HSET', KEYS[1], 'reason', ARGV[4])
 end
 redis.call('HSET', KEYS[1], 'st', state, 'sat', ARGV[7])
+if not charged and state == 'S' then
+  to_books(KEYS[6], KEYS[7], sale_entry('sale', KEYS[1], ARGV[7]))
+elseif charged and state ~= 'S' then
+  to_books(KEYS[6], KEYS[7], sale_entry('rollback', KEYS[1], ARGV[7]))
+end
 redis.call('ZREM', KEYS[2], KEYS[1])
 redis.call('ZADD', KEYS[5], ARGV[8], KEYS[1])
 redis.call('ZREM', KEYS[4], KEYS[1])

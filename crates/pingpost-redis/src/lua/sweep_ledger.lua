@@ -2,7 +2,10 @@
 -- lost) become unconfirmed sales: their debits stay taken and they keep their ping's slot.
 -- Their consumer marks need nothing: a reservation mark past its lease already reads as a
 -- sale. Bounded work per call; the caller repeats.
--- KEYS[1] leases (zset)   KEYS[2] unconfirmed sales (zset)
+-- The lead may have been delivered and its debits stay taken: the sale is charged (its
+-- books entry 'sale').
+-- KEYS[1] leases (zset)   KEYS[2] unconfirmed sales (zset)   KEYS[3] books outbox (hash)
+-- KEYS[4] books outbox order (zset)
 -- ARGV[1] now (ms)   ARGV[2] batch size   ARGV[3] oldest entry time to keep listed (ms)
 -- Answers {settled, unconfirmed in all}.
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
@@ -12,6 +15,7 @@ for _, key in ipairs(due) do
   if redis.call('HGET', key, 'st') == 'R' then
     redis.call('HSET', key, 'st', 'U')
     redis.call('ZADD', KEYS[2], ARGV[1], key)
+    to_books(KEYS[3], KEYS[4], sale_entry('sale', key, ARGV[1]))
     settled = settled + 1
   end
 end
