@@ -95,6 +95,7 @@ pub fn engine(config: Config, store: Arc<dyn Store>, audit: Arc<dyn AuditSink>, 
         clock,
         audit,
         stats,
+        books: Arc::new(pingpost_books::MemoryBooks::new()),
         faults: pingpost_store::Faults::none(),
         lease_slack: pingpost_engine::DEFAULT_LEASE_SLACK,
     })

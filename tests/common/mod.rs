@@ -194,7 +194,7 @@ impl Harness {
             Backend::Shared(urls) => Backing::Shared { urls, namespace: fresh_namespace() },
             Backend::Redis => Backing::Redis { server: RedisServer::start(), namespace: "pp".to_string() },
         };
-        Self::node(backing, clock, buyers, &seed, options).await
+        Self::node(backing, clock, buyers, &seed, options, Arc::new(pingpost_books::MemoryBooks::new())).await
     }
 
     /// A second engine node on the same Redis namespace, clock and buyers, with failpoints of
@@ -203,7 +203,9 @@ impl Harness {
         let Some((urls, namespace)) = self.backing.redis_urls() else { panic!("a second node needs Redis") };
         let backing = Backing::Shared { urls, namespace: namespace.to_string() };
         let seed = pingpost_core::config::ConfigDocument::default();
-        Self::node(backing, Arc::clone(&self.clock), Arc::clone(&self.buyers), &seed, RedisOptions::default()).await
+        let books = Arc::clone(self.engine.books());
+        Self::node(backing, Arc::clone(&self.clock), Arc::clone(&self.buyers), &seed, RedisOptions::default(), books)
+            .await
     }
 
     async fn node(
@@ -212,6 +214,7 @@ impl Harness {
         buyers: Arc<Buyers>,
         seed: &pingpost_core::config::ConfigDocument,
         options: RedisOptions,
+        books: Arc<dyn pingpost_books::Books>,
     ) -> Harness {
         let faults = Faults::new();
         type Parts = (Arc<dyn Store>, Arc<dyn AuditSink>, Arc<dyn StatsSink>);
@@ -239,6 +242,7 @@ impl Harness {
             clock: clock_dyn,
             audit,
             stats,
+            books,
             faults: faults.clone(),
             lease_slack: pingpost_engine::DEFAULT_LEASE_SLACK,
         };

@@ -18,6 +18,8 @@ pub enum EngineError {
     Invalid { field: String, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Books(#[from] pingpost_books::BooksError),
     #[error("stored record unreadable: {0}")]
     Corrupt(String),
 }

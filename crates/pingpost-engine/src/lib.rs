@@ -10,6 +10,7 @@
 //! - [`config_sync`]: the configuration document in the store; edits and their propagation.
 //! - [`records`]: answers and the ping record kept for the post.
 //! - [`telemetry`]: metric names and what the engine reports to the `metrics` facade.
+//! - [`relay`]: the books relay, from the store's outbox to the books.
 //!
 //! The engine knows JSON only where buyers need it; partners' JSON is the server's business.
 
@@ -21,6 +22,7 @@ pub mod error;
 pub mod ping;
 pub mod post;
 pub mod records;
+pub mod relay;
 pub mod stats;
 pub mod telemetry;
 
@@ -31,6 +33,7 @@ pub use post::PostRequest;
 use audit::AuditSink;
 use buyer::BuyerClient;
 use clock::Clock;
+use pingpost_books::Books;
 use pingpost_core::config::{Config, Partner};
 use pingpost_core::identity::Sha256Hex;
 use pingpost_core::ids::PartnerId;
@@ -48,6 +51,8 @@ pub struct EngineParts {
     pub clock: Arc<dyn Clock>,
     pub audit: Arc<dyn AuditSink>,
     pub stats: Arc<dyn StatsSink>,
+    /// Where money movements are kept for good (the relay fills it from the store's outbox).
+    pub books: Arc<dyn Books>,
     /// Failpoints on every store call and the engine's own step boundaries (tests only;
     /// `Faults::none()` in production).
     pub faults: Faults,
@@ -67,6 +72,7 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     audit: Arc<dyn AuditSink>,
     stats: Arc<dyn StatsSink>,
+    books: Arc<dyn Books>,
     buyers: BuyerClient,
     faults: Faults,
     lease_slack: chrono::Duration,
@@ -88,6 +94,7 @@ impl Engine {
             clock: parts.clock,
             audit: Arc::new(telemetry::CountedAudit::new(parts.audit)),
             stats: parts.stats,
+            books: parts.books,
             buyers: BuyerClient::new()?,
             faults: parts.faults,
             lease_slack: parts.lease_slack,
@@ -116,6 +123,10 @@ impl Engine {
 
     pub fn stats(&self) -> &Arc<dyn StatsSink> {
         &self.stats
+    }
+
+    pub fn books(&self) -> &Arc<dyn Books> {
+        &self.books
     }
 
     pub fn now(&self) -> pingpost_core::Timestamp {

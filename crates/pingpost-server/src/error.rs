@@ -71,11 +71,20 @@ impl From<EngineError> for ApiError {
             EngineError::InFlight(_) => ApiError::new(StatusCode::CONFLICT, "in_flight", message),
             EngineError::Invalid { field, message } => ApiError::invalid(lead_field(&field), message),
             EngineError::Store(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", message),
-            EngineError::Corrupt(_) => {
-                tracing::error!(error = %message, "corrupt stored record");
+            EngineError::Books(pingpost_books::BooksError::Unavailable(_)) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "books_unavailable", message)
+            }
+            EngineError::Corrupt(_) | EngineError::Books(_) => {
+                tracing::error!(error = %message, "corrupt stored record or books");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
             }
         }
+    }
+}
+
+impl From<pingpost_books::BooksError> for ApiError {
+    fn from(e: pingpost_books::BooksError) -> Self {
+        ApiError::from(EngineError::Books(e))
     }
 }
 

@@ -9,6 +9,7 @@
 //! - [`disclose`]: answers → what the offer lets its partner see.
 //! - [`routes`]: partner handlers, authentication.
 //! - [`admin`]: the operators' API under `/v1/admin/`.
+//! - [`query`]: query-string times and report ranges, shared by the reports.
 //! - [`metrics`]: the Prometheus recorder (installed once per process) and `/metrics`.
 
 pub mod admin;
@@ -16,6 +17,7 @@ pub mod body;
 pub mod disclose;
 pub mod error;
 pub mod metrics;
+pub mod query;
 pub mod routes;
 pub mod wire;
 

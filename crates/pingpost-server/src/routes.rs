@@ -19,6 +19,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/ping", post(ping))
         .route("/v1/post", post(post_lead))
+        .route("/v1/partner/report", get(partner_report))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -56,6 +57,27 @@ async fn post_lead(
     let engine = Arc::clone(&state.engine);
     let answer = to_completion(async move { engine.post(&partner.id, req).await }).await?;
     Ok(Json(disclose::post(&answer, &state.engine.config())).into_response())
+}
+
+/// `GET /v1/partner/report?since=&until=`: the calling partner's own account, from the books
+/// (JSON, or CSV with `Accept: text/csv`). Only the partner's key opens it, and only its own.
+async fn partner_report(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    params: Result<axum::extract::Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let partner = authenticate(&state, &headers)?;
+    let axum::extract::Query(params) =
+        params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_query", e.body_text()))?;
+    crate::query::only_known(&params, &["since", "until"])?;
+    let (since, until) = crate::query::range(&params)?;
+    let q = pingpost_books::AccountsQuery {
+        by: pingpost_books::GroupBy::Partner,
+        since,
+        until,
+        only: Some(partner.id.to_string()),
+    };
+    admin::money::report(&state, &headers, q).await
 }
 
 /// Runs engine work in its own task. A client that hangs up drops the handler, and with it

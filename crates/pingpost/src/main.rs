@@ -65,6 +65,10 @@ struct ServeArgs {
     /// comma-separated list of `redis://` URLs (a Redis Cluster).
     #[arg(long, env = "PINGPOST_STORE", default_value = "memory")]
     store: String,
+    /// Where the books are kept: `postgres://…` (schema created and migrated at start), or
+    /// in this process when unset (they then last as long as it does).
+    #[arg(long, env = "PINGPOST_BOOKS", hide_env_values = true)]
+    books: Option<String>,
     /// Operator token for /v1/admin (generated and printed once when unset).
     #[arg(long, env = "PINGPOST_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -218,6 +222,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ..RedisOptions::default()
     };
     let (store, audit, stats) = open_store(&args.store, retention, redis_options).await?;
+    let books = open_books(args.books.as_deref()).await?;
     let admin_token = match args.admin_token {
         Some(t) if !t.trim().is_empty() => AdminToken::new(t.trim()),
         _ => {
@@ -245,12 +250,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
         clock: Arc::new(SystemClock),
         audit,
         stats,
+        books,
         faults,
         lease_slack,
     })?);
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let sweeper = tokio::spawn(sweep_forever(Arc::clone(&engine), Duration::from_millis(args.sweep_interval_ms)));
+    let relay = tokio::spawn(relay_forever(Arc::clone(&engine)));
     let config_poller = tokio::spawn(follow_config(Arc::clone(&engine)));
     let upkeep = tokio::spawn(metrics_upkeep(metrics));
     let shutdown = shutdown_signal();
@@ -263,7 +270,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
     // before their audit entries and statistics are flushed.
     engine.drain().await;
     sweeper.abort();
+    relay.abort();
     config_poller.abort();
+    // What the last requests moved goes to the books now; what cannot wait in the outbox for
+    // the next start (or another node).
+    if let Err(e) = engine.relay_books().await {
+        tracing::warn!(error = %e, "books not caught up at shutdown; the outbox keeps the rest");
+    }
     upkeep.abort();
     if let Err(e) = engine.audit().flush().await {
         tracing::error!(error = %e, "audit log not flushed at shutdown");
@@ -273,6 +286,36 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     tracing::info!("pingpost stopped");
     Ok(())
+}
+
+/// The books: PostgreSQL when named (`postgres://` or `postgresql://`), else in this process.
+async fn open_books(spec: Option<&str>) -> Result<Arc<dyn pingpost_books::Books>> {
+    match spec.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(Arc::new(pingpost_books::MemoryBooks::new())),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let books = pingpost_books::PgBooks::connect(url)
+                .await
+                .with_context(|| format!("opening the books at {}", redacted(url)))?;
+            tracing::info!(books = %redacted(url), "books in PostgreSQL");
+            Ok(Arc::new(books))
+        }
+        Some(other) => bail!("unknown books {:?}: use a postgres:// URL, or leave it unset", redacted(other)),
+    }
+}
+
+/// How often the books relay empties the outbox: money movements reach the books within
+/// about this, or as soon as the books are back after an outage.
+const RELAY_INTERVAL: Duration = Duration::from_millis(500);
+
+async fn relay_forever(engine: Arc<Engine>) {
+    let mut tick = tokio::time::interval(RELAY_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = engine.relay_books().await {
+            tracing::warn!(error = %e, "books relay paused; the outbox keeps the entries");
+        }
+    }
 }
 
 /// Failpoints from `PINGPOST_FAILPOINTS` (test builds only: the crash tests make a real node

@@ -57,8 +57,8 @@ fn parse(params: &[(String, String)]) -> Result<AuditQuery, ApiError> {
             "vertical" => q.vertical = Some(VerticalId::new(value)),
             "offer" => q.offer = Some(OfferId::new(value)),
             "checkpoint" => q.checkpoint = Some(checkpoint(value)?),
-            "since" => q.since = Some(time("since", value)?),
-            "until" => q.until = Some(time("until", value)?),
+            "since" => q.since = Some(crate::query::time("since", value)?),
+            "until" => q.until = Some(crate::query::time("until", value)?),
             "limit" => q.limit = limit(value)?,
             "cursor" if cursor_is_well_formed(value) => q.cursor = Some(value.to_string()),
             "cursor" => return Err(ApiError::invalid("cursor", "is not a cursor this API returned (next_cursor)")),
@@ -82,12 +82,6 @@ fn checkpoint(value: &str) -> Result<Checkpoint, ApiError> {
         let names: Vec<&str> = Checkpoint::ALL.iter().map(|c| c.as_str()).collect();
         ApiError::invalid("checkpoint", format!("must be one of {}", names.join(", ")))
     })
-}
-
-fn time(field: &str, value: &str) -> Result<Timestamp, ApiError> {
-    chrono::DateTime::parse_from_rfc3339(value)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|_| ApiError::invalid(field, "must be an RFC 3339 time, e.g. 2026-11-23T15:00:00Z"))
 }
 
 fn limit(value: &str) -> Result<usize, ApiError> {

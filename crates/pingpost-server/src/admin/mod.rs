@@ -11,6 +11,7 @@
 //! - `audit`: the `leadDedup` log, filtered and paginated.
 //! - `stats`: dedup counts by partner, buyer or vertical.
 //! - `ledger`: sales by id, by ping, and those whose outcome is unknown.
+//! - `money`: buyers' top-ups and the books' accounts.
 
 mod audit;
 pub mod auth;
@@ -19,6 +20,7 @@ mod config;
 mod erasure;
 pub mod identifiers;
 mod ledger;
+pub(crate) mod money;
 mod stats;
 mod suppression;
 
@@ -35,4 +37,5 @@ pub fn router() -> Router<Arc<AppState>> {
         .merge(audit::routes())
         .merge(stats::routes())
         .merge(ledger::routes())
+        .merge(money::routes())
 }

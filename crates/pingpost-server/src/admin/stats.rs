@@ -53,17 +53,7 @@ fn parse(params: &[(String, String)], now: Timestamp) -> Result<StatsQuery, ApiE
     let time = |name: &'static str, default: Timestamp| -> Result<Timestamp, ApiError> {
         match get(name) {
             None | Some("") => Ok(default),
-            // An offset's "+" sent unencoded arrives as a space: read it as the "+" it was.
-            Some(v) => chrono::DateTime::parse_from_rfc3339(v)
-                .or_else(|e| {
-                    if v.contains(' ') {
-                        chrono::DateTime::parse_from_rfc3339(&v.replace(' ', "+"))
-                    } else {
-                        Err(e)
-                    }
-                })
-                .map(|t| t.with_timezone(&chrono::Utc))
-                .map_err(|_| ApiError::invalid(name, "must be an RFC 3339 time, e.g. 2026-11-22T00:00:00Z")),
+            Some(v) => crate::query::time(name, v),
         }
     };
     let until = time("until", now)?;

@@ -1,0 +1,84 @@
+//! The books relay: copies money movements from the store's outbox to the books, and removes
+//! them from the outbox only once the books hold them. A crash, a lost reply, a stopped
+//! PostgreSQL or a second node relaying the same entries delivers an entry again, never
+//! loses it; the books recognise a delivered entry by its id, so none is doubled.
+
+use crate::{Engine, EngineError};
+use pingpost_books::{Entry, EntryKind, EntryRule, SaleRef};
+use pingpost_store::OutboxEntry;
+
+/// Entries moved per round trip to the books.
+const BATCH: usize = 500;
+
+pub const BOOKS_RELAYED_TOTAL: &str = "pingpost_books_relayed_total";
+/// Entries the books refused or held under another content: an operator must look.
+pub const BOOKS_REFUSED_TOTAL: &str = "pingpost_books_refused_total";
+
+/// What one relay pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Relayed {
+    /// Entries the books took (new or already held).
+    pub relayed: u64,
+    /// Entries the books refused (breaking their conventions) or held with other content;
+    /// logged, counted and taken out of the outbox so they cannot hold up the rest.
+    pub refused: u64,
+}
+
+/// The books entry of a movement, by the books' own sign conventions.
+pub fn to_entry(e: &OutboxEntry) -> Result<Entry, EntryRule> {
+    let sale = e.sale.as_ref().map(|s| SaleRef {
+        sale_id: s.sale_id.clone(),
+        ping_id: s.ping_id.clone(),
+        partner: s.partner.clone(),
+        buyer: e.buyer.clone(),
+        offer: s.offer.clone(),
+        contract: s.contract.clone(),
+    });
+    let sale = || sale.clone().ok_or(EntryRule::MissingSale(e.kind));
+    let id = e.entry_id.clone();
+    match e.kind {
+        EntryKind::Sale => Entry::sale(id, e.at, sale()?, e.price, e.payout),
+        EntryKind::Rollback => Entry::rollback(id, e.at, sale()?, e.price, e.payout),
+        EntryKind::ReturnRefund => Entry::return_refund(id, e.at, sale()?, e.amount),
+        EntryKind::PayoutClawback => Entry::payout_clawback(id, e.at, sale()?, e.amount),
+        EntryKind::TopUp => Entry::top_up(id, e.at, e.buyer.clone(), e.amount),
+    }
+}
+
+impl Engine {
+    /// Moves what waits in the outbox to the books, batch by batch, until it is empty.
+    pub async fn relay_books(&self) -> Result<Relayed, EngineError> {
+        let mut done = Relayed::default();
+        loop {
+            let waiting = self.store.outbox(BATCH).await?;
+            let mut entries = Vec::with_capacity(waiting.len());
+            let mut taken = Vec::with_capacity(waiting.len());
+            for e in &waiting {
+                match to_entry(e) {
+                    Ok(entry) => entries.push(entry),
+                    Err(rule) => {
+                        tracing::error!(entry_id = %e.entry_id, %rule, "books entry refused: it breaks the books' conventions");
+                        done.refused += 1;
+                    }
+                }
+                taken.push(e.entry_id.clone());
+            }
+            if !entries.is_empty() {
+                let appended = self.books.append(entries).await?;
+                for c in &appended.conflicts {
+                    tracing::error!(entry_id = %c.kept.entry_id, "books entry delivered with other content than the books hold");
+                }
+                done.refused += appended.conflicts.len() as u64;
+                done.relayed += (appended.new + appended.already) as u64;
+            }
+            // Only now: a crash before this line delivers the batch again, which the books
+            // recognise by entry id.
+            self.store.outbox_done(taken).await?;
+            if waiting.len() < BATCH {
+                metrics::counter!(BOOKS_RELAYED_TOTAL).increment(done.relayed);
+                metrics::counter!(BOOKS_REFUSED_TOTAL).increment(done.refused);
+                return Ok(done);
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The operators' money: buyers' top-ups and the accounts.
+//! - `POST /v1/admin/buyers/{id}/balance` `{"add": "500.00", "id"?}` adds to a buyer's
+//!   prepaid balance (once per `id`: a client that retries sends the same one) and answers
+//!   the new balance; the top-up is in the books.
+//! - `GET /v1/admin/accounts?by=partner|buyer|offer&since=&until=` the books' accounts, as
+//!   JSON or, with `Accept: text/csv`, CSV.
+
+use crate::admin::auth::Operator;
+use crate::admin::body;
+use crate::body::RequestBody;
+use crate::error::ApiError;
+use crate::query;
+use crate::AppState;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use pingpost_books::{AccountGroup, AccountsQuery, GroupBy};
+use pingpost_core::ids::BuyerId;
+use pingpost_core::money::Money;
+use pingpost_store::TopUp;
+use serde_json::json;
+use std::sync::Arc;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new().route("/buyers/{id}/balance", post(top_up)).route("/accounts", get(accounts))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopUpRequest {
+    add: String,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+async fn top_up(
+    _: Operator,
+    State(state): State<Arc<AppState>>,
+    Path(buyer): Path<String>,
+    body: RequestBody,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let req: TopUpRequest = body::json(body).await?;
+    let config = state.engine.config();
+    let Some(b) = config.buyers.get(buyer.as_str()) else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no buyer {buyer:?}")));
+    };
+    let Some(configured) = b.balance else {
+        return Err(ApiError::invalid("add", "this buyer has no prepaid balance (set its balance first)"));
+    };
+    let amount = Money::parse(&req.add).map_err(|e| ApiError::invalid("add", e.to_string()))?;
+    if amount.is_zero() {
+        return Err(ApiError::invalid("add", "must be more than 0.00"));
+    }
+    let id = match req.id {
+        Some(id) if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) => {
+            return Err(ApiError::invalid("id", "must be 1-128 printable characters"))
+        }
+        Some(id) => id,
+        None => uuid::Uuid::new_v4().simple().to_string(),
+    };
+    let buyer = BuyerId::new(buyer);
+    let t = TopUp { id: id.clone(), buyer: buyer.clone(), amount, at: state.engine.now() };
+    let money = state.engine.store().top_up(t).await?;
+    let balance = configured.minor() + money.credit.minor() - money.spent.minor();
+    tracing::info!(buyer = %buyer, top_up_id = %id, amount = %amount, "balance topped up");
+    Ok(Json(json!({"buyer": buyer, "top_up_id": id, "balance": Money::from_minor(balance)})))
+}
+
+async fn accounts(
+    _: Operator,
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_query", e.body_text()))?;
+    query::only_known(&params, &["by", "since", "until"])?;
+    let by: GroupBy = match query::get(&params, "by") {
+        None => return Err(ApiError::invalid("by", "is required: partner, buyer or offer")),
+        Some(v) => v.parse().map_err(|_| ApiError::invalid("by", "must be partner, buyer or offer"))?,
+    };
+    let (since, until) = query::range(&params)?;
+    report(&state, &headers, AccountsQuery { by, since, until, only: None }).await
+}
+
+/// The books' accounts for `q`, once everything this node moved is in them, as JSON or CSV.
+pub(crate) async fn report(state: &AppState, headers: &HeaderMap, q: AccountsQuery) -> Result<Response, ApiError> {
+    state.engine.relay_books().await?;
+    let groups = state.engine.books().accounts(q).await?;
+    if wants_csv(headers) {
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv(&groups)?).into_response());
+    }
+    Ok(Json(json!({"groups": groups})).into_response())
+}
+
+fn wants_csv(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/csv"))
+}
+
+fn csv(groups: &[AccountGroup]) -> Result<String, ApiError> {
+    let internal = |e: csv::Error| {
+        tracing::error!(error = %e, "accounts not written as CSV");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+    };
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record([
+        "key",
+        "sales",
+        "gross",
+        "refunds",
+        "net_revenue",
+        "payouts",
+        "clawbacks",
+        "net_payout",
+        "margin",
+    ])
+    .map_err(internal)?;
+    for g in groups {
+        let money = [g.gross, g.refunds, g.net_revenue, g.payouts, g.clawbacks, g.net_payout, g.margin];
+        let mut row = vec![g.key.clone(), g.sales.to_string()];
+        row.extend(money.iter().map(Money::to_string));
+        out.write_record(&row).map_err(internal)?;
+    }
+    let bytes = out.into_inner().map_err(|e| internal(e.into_error().into()))?;
+    String::from_utf8(bytes).map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"))
+}
