@@ -205,3 +205,48 @@ async fn concurrent_edits_are_all_applied_none_lost() {
         assert!(listed.contains(&format!("v{i}")), "v{i} lost to a concurrent edit: {listed:?}");
     }
 }
+
+/// Return reasons are a resource kind of their own; buyers' keys are kept as digests, and a
+/// key opens one API only: no buyer may share a partner's key or the operator token.
+#[tokio::test]
+async fn return_reasons_are_managed_like_any_resource_and_buyer_keys_open_one_api_only() {
+    let h = Harness::start(&config_with(&[])).await;
+    let (status, reason) =
+        h.admin("PUT", "/return_reasons/bad_phone", Some(json!({"name": "Bad phone", "claw_back": false}))).await;
+    assert_eq!(status, 201, "{reason}");
+    let (_, list) = h.admin("GET", "/return_reasons", None).await;
+    assert_eq!(ids(&list), ["bad_phone"]);
+    assert_eq!(
+        h.engine.config().return_reasons.keys().collect::<Vec<_>>(),
+        ["bad_phone"],
+        "configured reasons replace the defaults"
+    );
+    let (status, _) = h.admin("DELETE", "/return_reasons/bad_phone", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(h.engine.config().return_reasons.len(), 5, "none configured: the five defaults");
+
+    let buyer = |key: &str| {
+        json!({"name": "B one", "post_url": "http://127.0.0.1:9/b1/post", "api_key": key,
+               "returns": {"window_days": 3, "auto_approve": false}})
+    };
+    let (status, stored) = h.admin("PUT", "/buyers/b1", Some(buyer("buyer-one-key-00001"))).await;
+    assert_eq!(status, 200, "{stored}");
+    assert!(
+        stored.get("api_key").is_none() && stored["api_key_sha256"].as_str().is_some_and(|d| d.len() == 64),
+        "{stored}"
+    );
+    let policy = h.engine.config().buyers[&pingpost_core::ids::BuyerId::new("b1")].returns;
+    assert_eq!((policy.window.days(), policy.max_rate, policy.auto_approve), (3, 2000, false));
+    let (status, err) = h.admin("PUT", "/buyers/b1", Some(buyer(KEY_P1))).await;
+    assert_eq!((status, err["error"]["field"].as_str()), (422, Some("api_key_sha256")), "{err}");
+    let (status, err) = h.admin("PUT", "/buyers/b1", Some(buyer(ADMIN_TOKEN))).await;
+    assert_eq!((status, err["error"]["field"].as_str()), (422, Some("api_key")), "{err}");
+    let (status, err) = h
+        .admin(
+            "PUT",
+            "/buyers/b2",
+            Some(json!({"post_url": "http://127.0.0.1:9/b2/post", "returns": {"max_rate_percent": "101"}})),
+        )
+        .await;
+    assert_eq!((status, err["error"]["field"].as_str()), (422, Some("returns.max_rate_percent")), "{err}");
+}

@@ -22,6 +22,8 @@ pub struct ConfigDocument {
     pub buyers: Vec<RawBuyer>,
     #[serde(default)]
     pub contracts: Vec<RawContract>,
+    #[serde(default)]
+    pub return_reasons: Vec<RawReturnReason>,
 }
 
 /// What every edit of a document is checked against; the file name errors carry.
@@ -39,9 +41,13 @@ impl ConfigDocument {
             partners: values(&raw.partners),
             buyers: values(&raw.buyers),
             contracts: values(&raw.contracts),
+            return_reasons: values(&raw.return_reasons),
         };
         for p in &mut doc.partners {
             hash_partner_key(p);
+        }
+        for b in &mut doc.buyers {
+            hash_buyer_key(b);
         }
         doc
     }
@@ -59,6 +65,7 @@ impl ConfigDocument {
             partners: located(&self.partners),
             buyers: located(&self.buyers),
             contracts: located(&self.contracts),
+            return_reasons: located(&self.return_reasons),
         }
     }
 
@@ -72,14 +79,23 @@ impl ConfigDocument {
 /// given and disagree, the plaintext is kept (unhashed, in memory only) so validation
 /// reports the mismatch.
 pub fn hash_partner_key(p: &mut RawPartner) {
-    let Some(plain) = p.api_key.as_deref() else { return };
-    let digest = Sha256Hex::digest(plain).to_string();
-    match p.api_key_sha256.as_deref() {
+    hash_key(&mut p.api_key, &mut p.api_key_sha256);
+}
+
+/// A buyer's plaintext key, as a partner's: kept only as its SHA-256.
+pub fn hash_buyer_key(b: &mut RawBuyer) {
+    hash_key(&mut b.api_key, &mut b.api_key_sha256);
+}
+
+fn hash_key(plain: &mut Option<String>, hashed: &mut Option<String>) {
+    let Some(key) = plain.as_deref() else { return };
+    let digest = Sha256Hex::digest(key).to_string();
+    match hashed.as_deref() {
         Some(given) if !given.eq_ignore_ascii_case(&digest) => {}
-        _ if plain.len() < 16 => {}
+        _ if key.len() < 16 => {}
         _ => {
-            p.api_key_sha256 = Some(digest);
-            p.api_key = None;
+            *hashed = Some(digest);
+            *plain = None;
         }
     }
 }
@@ -119,6 +135,7 @@ resource!(RawOffer, offers);
 resource!(RawPartner, partners);
 resource!(RawBuyer, buyers);
 resource!(RawContract, contracts);
+resource!(RawReturnReason, return_reasons);
 
 impl ConfigDocument {
     pub fn get<R: Resource>(&self, id: &str) -> Option<&R> {

@@ -27,6 +27,8 @@ struct RawFile {
     buyers: Vec<Spanned<RawBuyer>>,
     #[serde(default)]
     contracts: Vec<Spanned<RawContract>>,
+    #[serde(default)]
+    return_reasons: Vec<Spanned<RawReturnReason>>,
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -61,6 +63,7 @@ pub fn load_document(files: &[SourceFile]) -> Result<(ConfigDocument, Config), V
                 raw.partners.extend(located(file, parsed.partners));
                 raw.buyers.extend(located(file, parsed.buyers));
                 raw.contracts.extend(located(file, parsed.contracts));
+                raw.return_reasons.extend(located(file, parsed.return_reasons));
             }
             Err(e) => errors.push(ConfigError {
                 origin: Origin { file: file.name.clone(), line: e.span().map(|s| line_of(&file.text, s.start)) },

@@ -102,7 +102,57 @@ pub struct Buyer {
     pub legal_name: Option<String>,
     /// Overrides the offer's margin on this buyer's sales.
     pub margin: Option<Margin>,
+    /// Opens the buyers' API (only its digest is kept).
+    pub api_key_sha256: Option<Sha256Hex>,
+    pub returns: ReturnPolicy,
 }
+
+/// When a buyer may return a lead, and whether returns wait for an operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReturnPolicy {
+    /// A sale older than this cannot be returned.
+    pub window: WindowDays,
+    /// Approved (and pending) returns may be at most this share of the buyer's sales of the
+    /// trailing 30 days, in hundredths of a percent.
+    pub max_rate: u32,
+    pub auto_approve: bool,
+}
+
+impl Default for ReturnPolicy {
+    fn default() -> Self {
+        ReturnPolicy { window: WindowDays::new(7).unwrap_or(WindowDays::MAX), max_rate: 2_000, auto_approve: true }
+    }
+}
+
+/// A contract's overrides of its buyer's return policy, field by field.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReturnOverride {
+    pub window: Option<WindowDays>,
+    pub max_rate: Option<u32>,
+    pub auto_approve: Option<bool>,
+}
+
+impl ReturnOverride {
+    pub fn over(self, base: ReturnPolicy) -> ReturnPolicy {
+        ReturnPolicy {
+            window: self.window.unwrap_or(base.window),
+            max_rate: self.max_rate.unwrap_or(base.max_rate),
+            auto_approve: self.auto_approve.unwrap_or(base.auto_approve),
+        }
+    }
+}
+
+/// Why a lead may be returned; `claw_back` takes the partner's payout back with the refund.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReturnReason {
+    pub id: String,
+    pub name: String,
+    pub claw_back: bool,
+}
+
+/// The reasons in force when none is configured.
+pub const DEFAULT_RETURN_REASONS: [&str; 5] =
+    ["invalid_contact", "duplicate", "wrong_vertical", "out_of_area", "fraud"];
 
 impl Buyer {
     /// The name a consumer consents to be sold to: the legal name, else the name, else (a
@@ -173,6 +223,7 @@ pub struct Contract {
     pub schedule: Option<Schedule>,
     pub dedup: DedupSettings,
     pub dq: Option<DqSettings>,
+    pub returns: ReturnOverride,
 }
 
 /// A validated, cross-referenced configuration: every reference resolves.
@@ -183,6 +234,8 @@ pub struct Config {
     pub partners: BTreeMap<PartnerId, Partner>,
     pub buyers: BTreeMap<BuyerId, Arc<Buyer>>,
     pub contracts: BTreeMap<ContractId, Arc<Contract>>,
+    /// The reasons a lead may be returned for: the configured ones, or the defaults.
+    pub return_reasons: BTreeMap<String, ReturnReason>,
     contracts_by_offer: HashMap<OfferId, Vec<Arc<Contract>>>,
 }
 
@@ -214,6 +267,30 @@ impl Config {
             }
         }
         found
+    }
+
+    /// The buyer with this key digest, compared like partners' keys (see
+    /// [`Config::partner_by_key_hash`]).
+    pub fn buyer_by_key_hash(&self, key_hash: &Sha256Hex) -> Option<&Arc<Buyer>> {
+        use subtle::ConstantTimeEq;
+        let presented = key_hash.as_str().as_bytes();
+        let mut found = None;
+        for b in self.buyers.values() {
+            if let Some(digest) = &b.api_key_sha256 {
+                if bool::from(digest.as_str().as_bytes().ct_eq(presented)) {
+                    found = Some(b);
+                }
+            }
+        }
+        found
+    }
+
+    /// The return policy of a sale on `contract`: the contract's overrides over its buyer's
+    /// policy (the defaults when the buyer or contract is no longer configured).
+    pub fn return_policy(&self, contract: &ContractId) -> ReturnPolicy {
+        let Some(c) = self.contracts.get(contract) else { return ReturnPolicy::default() };
+        let base = self.buyers.get(&c.buyer).map(|b| b.returns).unwrap_or_default();
+        c.returns.over(base)
     }
 
     /// The margin on a sale of `buyer`'s to `partner` on `offer`: partner, else buyer, else
@@ -254,6 +331,7 @@ pub(crate) mod tests {
             schedule: None,
             dedup: DedupSettings { enabled: true, window: WindowDays::new(30).unwrap() },
             dq: None,
+            returns: ReturnOverride::default(),
         }
     }
 
@@ -267,6 +345,8 @@ pub(crate) mod tests {
             response: ResponseRules::default(),
             legal_name: None,
             margin: None,
+            api_key_sha256: None,
+            returns: ReturnPolicy::default(),
         }
     }
 }

@@ -109,6 +109,36 @@ pub struct RawBuyer {
     pub legal_name: Option<String>,
     #[serde(default)]
     pub margin: Option<RawMargin>,
+    /// Opens the buyers' API; accepted on write, stored only as its SHA-256.
+    #[serde(default)]
+    pub api_key_sha256: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub api_key: Option<String>,
+    #[serde(default)]
+    pub returns: Option<RawReturns>,
+}
+
+/// A return policy; omitted fields take the buyer's (for a contract) or the defaults.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReturns {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_days: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rate_percent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_approve: Option<bool>,
+}
+
+/// Why a buyer may return a lead, and whether the partner's payout is clawed back for it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReturnReason {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub claw_back: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -187,4 +217,7 @@ pub struct RawContract {
     pub dedup: Option<RawDedup>,
     #[serde(default)]
     pub dq: Option<RawDq>,
+    /// Overrides the buyer's return policy, field by field, for this contract's sales.
+    #[serde(default)]
+    pub returns: Option<RawReturns>,
 }

@@ -32,6 +32,7 @@ pub struct RawConfig {
     pub partners: Vec<Located<RawPartner>>,
     pub buyers: Vec<Located<RawBuyer>>,
     pub contracts: Vec<Located<RawContract>>,
+    pub return_reasons: Vec<Located<RawReturnReason>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -106,6 +107,42 @@ impl Errors<'_> {
                 None
             }
         }
+    }
+
+    /// An API key given as plaintext (hashed here) or as its SHA-256; both must agree.
+    fn api_key(&mut self, plain: Option<&str>, hashed: Option<&str>) -> Option<Sha256Hex> {
+        let from_plain = plain.map(|k| {
+            if k.len() < 16 {
+                self.push("api_key", "must be at least 16 characters");
+            }
+            Sha256Hex::digest(k)
+        });
+        let from_hash = hashed.map(|h| {
+            Sha256Hex::parse(h).unwrap_or_else(|| {
+                self.push("api_key_sha256", "must be 64 hexadecimal characters");
+                Sha256Hex::digest("")
+            })
+        });
+        if let (Some(p), Some(h)) = (&from_plain, &from_hash) {
+            if p != h {
+                self.push("api_key_sha256", "does not match the SHA-256 of api_key; give one of them");
+            }
+        }
+        from_plain.or(from_hash)
+    }
+
+    fn returns(&mut self, field: &str, r: Option<&RawReturns>) -> ReturnOverride {
+        let Some(r) = r else { return ReturnOverride::default() };
+        let window = r.window_days.map(|d| self.window(&format!("{field}.window_days"), Some(d), 7));
+        let max_rate = r.max_rate_percent.as_deref().and_then(|p| match Margin::parse_percent(p) {
+            Ok(Margin::Percent(hundredths)) => Some(hundredths),
+            Ok(Margin::Fixed(_)) => None,
+            Err(e) => {
+                self.push(&format!("{field}.max_rate_percent"), e.to_string());
+                None
+            }
+        });
+        ReturnOverride { window, max_rate, auto_approve: r.auto_approve }
     }
 
     fn millis(&mut self, field: &str, value: Option<i64>, default: u32, max: u32) -> u32 {
@@ -214,24 +251,8 @@ fn partner(e: &mut Errors<'_>, r: &RawPartner, offers: &BTreeMap<OfferId, Offer>
     for (i, o) in r.offers.iter().enumerate() {
         e.reference(&format!("offers[{i}]"), offers, o, "offer");
     }
-    let from_plain = r.api_key.as_deref().map(|k| {
-        if k.len() < 16 {
-            e.push("api_key", "must be at least 16 characters");
-        }
-        Sha256Hex::digest(k)
-    });
-    let from_hash = r.api_key_sha256.as_deref().map(|h| {
-        Sha256Hex::parse(h).unwrap_or_else(|| {
-            e.push("api_key_sha256", "must be 64 hexadecimal characters");
-            Sha256Hex::digest("")
-        })
-    });
-    if let (Some(plain), Some(hash)) = (&from_plain, &from_hash) {
-        if plain != hash {
-            e.push("api_key_sha256", "does not match the SHA-256 of api_key; give one of them");
-        }
-    }
-    let key = from_plain.or(from_hash).unwrap_or_else(|| {
+    let key = e.api_key(r.api_key.as_deref(), r.api_key_sha256.as_deref());
+    let key = key.unwrap_or_else(|| {
         e.push("api_key_sha256", "a partner needs api_key_sha256 (or api_key through the admin API)");
         Sha256Hex::digest("")
     });
@@ -291,6 +312,8 @@ fn buyer(e: &mut Errors<'_>, r: &RawBuyer) -> Buyer {
         response,
         legal_name: r.legal_name.as_ref().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
         margin: e.margin("margin", r.margin.as_ref()),
+        api_key_sha256: e.api_key(r.api_key.as_deref(), r.api_key_sha256.as_deref()),
+        returns: e.returns("returns", r.returns.as_ref()).over(ReturnPolicy::default()),
     }
 }
 
@@ -423,6 +446,7 @@ fn contract(
             window: e.window("dq.window_days", d.window_days, 30),
             timeout_ms: e.millis("dq.timeout_ms", d.timeout_ms, 80, 10_000),
         }),
+        returns: e.returns("returns", r.returns.as_ref()),
     }
 }
 
@@ -441,7 +465,11 @@ macro_rules! identified {
     )*};
 }
 
-identified!(RawVertical, RawOffer, RawPartner, RawBuyer, RawContract);
+identified!(RawVertical, RawOffer, RawPartner, RawBuyer, RawContract, RawReturnReason);
+
+fn return_reason(_: &mut Errors<'_>, r: &RawReturnReason) -> ReturnReason {
+    ReturnReason { id: r.id.clone(), name: r.name.clone(), claw_back: r.claw_back.unwrap_or(true) }
+}
 
 /// Validates one table: ids unique and well-formed, then each entry.
 fn table<R: Identified, T, K: Ord>(
@@ -487,7 +515,18 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
         |e, r| Arc::new(contract(e, r, &offers, &buyers)),
         &mut errors,
     );
-    // A key must identify exactly one partner, or one partner could post another's pings.
+    let mut return_reasons =
+        table("return_reasons", &raw.return_reasons, |s: &str| s.to_string(), return_reason, &mut errors);
+    if raw.return_reasons.is_empty() {
+        return_reasons = DEFAULT_RETURN_REASONS
+            .iter()
+            .map(|id| {
+                (id.to_string(), ReturnReason { id: id.to_string(), name: id.replace('_', " "), claw_back: true })
+            })
+            .collect();
+    }
+    // A key must identify exactly one partner or buyer, or one could act as another (and a
+    // buyer's key must never open the partners' API, nor a partner's the buyers').
     let mut keys = HashSet::new();
     for entry in &raw.partners {
         let Some(p) = partners.get(entry.value.id.as_str()) else { continue };
@@ -496,8 +535,15 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
             e.push("api_key_sha256", "another partner has the same key");
         }
     }
+    for entry in &raw.buyers {
+        let Some(key) = buyers.get(entry.value.id.as_str()).and_then(|b| b.api_key_sha256.clone()) else { continue };
+        if !keys.insert(key) {
+            let mut e = Errors { origin: &entry.origin, table: "buyers", id: &entry.value.id, out: &mut errors };
+            e.push("api_key_sha256", "another buyer or a partner has the same key");
+        }
+    }
     if errors.is_empty() {
-        Ok(Config { verticals, offers, partners, buyers, contracts, ..Config::default() }.indexed())
+        Ok(Config { verticals, offers, partners, buyers, contracts, return_reasons, ..Config::default() }.indexed())
     } else {
         Err(errors)
     }

@@ -1,4 +1,4 @@
-//! Verticals, offers, partners, buyers and contracts: list, read, create-or-replace,
+//! Verticals, offers, partners, buyers, contracts and return reasons: list, read, create-or-replace,
 //! delete, and merge-patch for contracts. Every write goes through
 //! [`Engine::edit_config`](pingpost_engine::Engine::edit_config): the whole configuration is
 //! validated with the change, and the change is stored (and seen by every node) or refused
@@ -13,8 +13,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use pingpost_core::config::document::hash_partner_key;
-use pingpost_core::config::raw::{RawBuyer, RawContract, RawOffer, RawPartner, RawVertical};
+use pingpost_core::config::document::{hash_buyer_key, hash_partner_key};
+use pingpost_core::config::raw::{RawBuyer, RawContract, RawOffer, RawPartner, RawReturnReason, RawVertical};
 use pingpost_core::config::{ConfigDocument, ConfigError, Resource};
 use pingpost_engine::config_sync::EditError;
 use serde_json::{json, Value};
@@ -27,6 +27,7 @@ pub fn routes() -> Router<Arc<AppState>> {
     router = with_resource::<RawOffer>(router);
     router = with_resource::<RawPartner>(router);
     router = with_resource::<RawBuyer>(router);
+    router = with_resource::<RawReturnReason>(router);
     router.route("/contracts", get(list::<RawContract>)).route(
         "/contracts/{id}",
         get(read::<RawContract>).put(put::<RawContract>).delete(delete::<RawContract>).patch(patch_contract),
@@ -48,22 +49,33 @@ trait AdminResource: Resource + Sync {
 
 impl AdminResource for RawVertical {}
 impl AdminResource for RawOffer {}
-impl AdminResource for RawBuyer {}
 impl AdminResource for RawContract {}
+impl AdminResource for RawReturnReason {}
+
+/// Refuses the operator token as a partner's or buyer's key: one secret must never open two
+/// APIs. (Partners' and buyers' keys are kept apart by the configuration's validation.)
+fn not_the_operator_token(state: &AppState, plain: Option<&str>, digest: Option<&str>) -> Result<(), ApiError> {
+    let operator = state.admin_token.digest().as_str().as_bytes();
+    let is_operator = |d: &str| bool::from(d.to_ascii_lowercase().as_bytes().ct_eq(operator));
+    if plain.is_some_and(|k| state.admin_token.accepts(k)) || digest.is_some_and(is_operator) {
+        return Err(ApiError::invalid("api_key", "must not be the operator token"));
+    }
+    Ok(())
+}
 
 impl AdminResource for RawPartner {
-    /// Keeps only the key's digest, and refuses the operator token as a partner key: one
-    /// secret must never open both the partner and the operator API.
+    /// Keeps only the key's digest.
     fn prepare(&mut self, state: &AppState) -> Result<(), ApiError> {
         hash_partner_key(self);
-        let operator = state.admin_token.digest().as_str().as_bytes();
-        let is_operator = |digest: &str| bool::from(digest.to_ascii_lowercase().as_bytes().ct_eq(operator));
-        if self.api_key.as_deref().is_some_and(|k| state.admin_token.accepts(k))
-            || self.api_key_sha256.as_deref().is_some_and(is_operator)
-        {
-            return Err(ApiError::invalid("api_key", "must not be the operator token"));
-        }
-        Ok(())
+        not_the_operator_token(state, self.api_key.as_deref(), self.api_key_sha256.as_deref())
+    }
+}
+
+impl AdminResource for RawBuyer {
+    /// Keeps only the key's digest.
+    fn prepare(&mut self, state: &AppState) -> Result<(), ApiError> {
+        hash_buyer_key(self);
+        not_the_operator_token(state, self.api_key.as_deref(), self.api_key_sha256.as_deref())
     }
 }
 
