@@ -305,7 +305,10 @@ impl Post<'_> {
             status,
         };
         let end = match entry.state {
-            LedgerState::Sold => Some(SaleEnd::Sold { final_price: entry.price, final_payout: entry.payout }),
+            // A returned sale was sold (delivered and accepted) before it was returned.
+            LedgerState::Sold | LedgerState::Returned => {
+                Some(SaleEnd::Sold { final_price: entry.price, final_payout: entry.payout })
+            }
             LedgerState::RolledBack => Some(SaleEnd::RolledBack),
             LedgerState::Released => Some(SaleEnd::Released { reason: entry.reason.clone().unwrap_or_default() }),
             LedgerState::Reserved | LedgerState::Unconfirmed => None,
@@ -318,7 +321,7 @@ impl Post<'_> {
             }
         }
         match entry.state {
-            LedgerState::Sold => {
+            LedgerState::Sold | LedgerState::Returned => {
                 Tried { sale: Some(sale(SaleStatus::Sold)), outcome: AttemptOutcome::Accepted, reason: None }
             }
             LedgerState::Reserved | LedgerState::Unconfirmed => {
@@ -388,6 +391,7 @@ impl Post<'_> {
                 holder: self.holder.to_string(),
                 lease_until: now + chrono::Duration::milliseconds(i64::from(buyer.timeout_ms)) + engine.lease_slack,
                 reason: None,
+                sold_at: None,
             },
         };
         match self.reserve(bid, reservation).await? {

@@ -141,14 +141,22 @@ pub fn ledger_code(state: LedgerState) -> &'static str {
         LedgerState::Released => "B",
         LedgerState::RolledBack => "D",
         LedgerState::Unconfirmed => "U",
+        LedgerState::Returned => "T",
     }
 }
 
 pub fn ledger_state(code: &str) -> Result<LedgerState, StoreError> {
-    [LedgerState::Reserved, LedgerState::Sold, LedgerState::Released, LedgerState::RolledBack, LedgerState::Unconfirmed]
-        .into_iter()
-        .find(|s| ledger_code(*s) == code)
-        .ok_or_else(|| corrupt(format!("ledger state {code:?}")))
+    [
+        LedgerState::Reserved,
+        LedgerState::Sold,
+        LedgerState::Released,
+        LedgerState::RolledBack,
+        LedgerState::Unconfirmed,
+        LedgerState::Returned,
+    ]
+    .into_iter()
+    .find(|s| ledger_code(*s) == code)
+    .ok_or_else(|| corrupt(format!("ledger state {code:?}")))
 }
 
 /// The parts of a ledger record that never change after the reservation.
@@ -182,13 +190,14 @@ pub fn encode_record(r: &SaleRecord) -> Result<String, StoreError> {
     serde_json::to_string(&stored).map_err(corrupt)
 }
 
-/// A ledger entry from its `rec`, `price`, `payout`, `st` and `reason` fields.
+/// A ledger entry from its `rec`, `price`, `payout`, `st`, `reason` and `sold` fields.
 pub fn decode_record(
     rec: &str,
     price: &str,
     payout: &str,
     state: &str,
     reason: &str,
+    sold: &str,
 ) -> Result<SaleRecord, StoreError> {
     let s: StoredRecord = serde_json::from_str(rec).map_err(corrupt)?;
     Ok(SaleRecord {
@@ -209,6 +218,7 @@ pub fn decode_record(
         holder: s.holder,
         lease_until: from_ms(s.lease_until_ms)?,
         reason: (!reason.is_empty()).then(|| reason.to_string()),
+        sold_at: if sold.is_empty() { None } else { Some(parse_ms(sold)?) },
     })
 }
 

@@ -66,6 +66,32 @@ impl Keys {
         format!("{}:{{ledger}}:topup:{id}", self.ns)
     }
 
+    /// Sorted set: a buyer's charged sales (sale ids) by when they were charged: its sales
+    /// list and the base of its return rate. Written by scripts that learn the buyer from the
+    /// ledger entry, so they build it from [`Keys::buyer_sales_prefix`].
+    pub fn buyer_sales(&self, buyer: &str) -> String {
+        format!("{}{buyer}", self.buyer_sales_prefix())
+    }
+
+    pub fn buyer_sales_prefix(&self) -> String {
+        format!("{}:{{ledger}}:bsales:", self.ns)
+    }
+
+    /// Hash: one return (see `lua/returns.lua`).
+    pub fn return_(&self, return_id: &str) -> String {
+        format!("{}:{{ledger}}:return:{return_id}", self.ns)
+    }
+
+    /// Sorted set: returns of one status (`pending`, `approved`, `denied`) by opening time.
+    pub fn returns(&self, status: &str) -> String {
+        format!("{}:{{ledger}}:returns:{status}", self.ns)
+    }
+
+    /// Sorted set: a buyer's pending and approved returns by opening time: its return rate.
+    pub fn buyer_returns(&self, buyer: &str) -> String {
+        format!("{}:{{ledger}}:breturns:{buyer}", self.ns)
+    }
+
     /// String (integer): a cap, spend or balance counter.
     pub fn counter(&self, key: &str) -> String {
         format!("{}:{{ledger}}:ctr:{key}", self.ns)
@@ -139,6 +165,10 @@ mod tests {
             k.ping_sales("p"),
             k.unconfirmed(),
             k.marks_due(),
+            k.buyer_sales("b1"),
+            k.return_("ret-s1"),
+            k.returns("pending"),
+            k.buyer_returns("b1"),
         ] {
             assert_eq!(tag(&key), "ledger");
         }

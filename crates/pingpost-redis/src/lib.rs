@@ -16,6 +16,7 @@ pub mod audit;
 mod codec;
 mod conn;
 mod keys;
+mod returns;
 mod sales;
 mod scripts;
 mod snapshot;

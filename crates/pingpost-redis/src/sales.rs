@@ -155,7 +155,7 @@ impl RedisStore {
                     gone.reason = Some(if reason.is_empty() { "store_unavailable" } else { reason }.to_string());
                     return Ok(Ledgered::Existing(Box::new(gone)));
                 }
-                let entry = codec::decode_record(rec, price, text(&reply, 5)?, state, reason)?;
+                let entry = codec::decode_record(rec, price, text(&reply, 5)?, state, reason, "")?;
                 if entry.state == LedgerState::Reserved && entry.holder == r.holder {
                     // Our own reservation, answered to a re-sent call: the engine delivers on
                     // it as on a fresh one. The script rewrote the entry's holder, a write
@@ -232,6 +232,7 @@ impl RedisStore {
             .key(self.keys.marks_due())
             .key(self.keys.outbox())
             .key(self.keys.outbox_order())
+            .key(self.keys.buyer_sales(s.buyer.as_str()))
             .arg(code)
             .arg(final_price)
             .arg(self.retention_ms())
@@ -240,11 +241,12 @@ impl RedisStore {
             .arg(TOMBSTONE_TTL.num_milliseconds())
             .arg(ms(s.at))
             .arg(ms(s.at + self.opts.marks_repair_after))
-            .arg(final_payout);
+            .arg(final_payout)
+            .arg(self.keys.buyer_sales_prefix());
         let state: String = self.step("redis.settle_ledger", &call).await?;
         let state = if state.is_empty() { None } else { Some(codec::ledger_state(&state)?) };
         let mark = match (state, &s.end) {
-            (Some(LedgerState::Sold), _) => "S",
+            (Some(LedgerState::Sold | LedgerState::Returned), _) => "S",
             (Some(LedgerState::RolledBack), _) => "D",
             (Some(LedgerState::Released), _) | (None, SaleEnd::Released { .. }) => "X",
             _ => return Ok(state),
@@ -255,23 +257,23 @@ impl RedisStore {
         Ok(state)
     }
 
-    async fn entries(&self, keys: Vec<String>) -> StoreResult<Vec<SaleRecord>> {
+    pub(crate) async fn entries(&self, keys: Vec<String>) -> StoreResult<Vec<SaleRecord>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
         for k in &keys {
-            pipe.cmd("HMGET").arg(k).arg("rec").arg("price").arg("payout").arg("st").arg("reason");
+            pipe.cmd("HMGET").arg(k).arg("rec").arg("price").arg("payout").arg("st").arg("reason").arg("sold");
         }
         let mut con = self.conn.clone();
-        type Fields = (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
-        let rows: Vec<Fields> = self.run(pipe.query_async(&mut con)).await?;
+        let rows: Vec<[Option<String>; 6]> = self.run(pipe.query_async(&mut con)).await?;
         let mut out = Vec::with_capacity(rows.len());
-        for (rec, price, payout, state, reason) in rows {
+        for [rec, price, payout, state, reason, sold] in rows {
             // Tombstones (no record) and entries gone with their retention are not sales.
             if let (Some(rec), Some(price), Some(state)) = (rec, price, state) {
                 let payout = payout.unwrap_or_default();
-                out.push(codec::decode_record(&rec, &price, &payout, &state, reason.as_deref().unwrap_or(""))?);
+                let (reason, sold) = (reason.unwrap_or_default(), sold.unwrap_or_default());
+                out.push(codec::decode_record(&rec, &price, &payout, &state, &reason, &sold)?);
             }
         }
         Ok(out)
@@ -296,6 +298,9 @@ impl RedisStore {
                 out.sort_by(|a, b| (b.reserved_at, &b.sale_id).cmp(&(a.reserved_at, &a.sale_id)));
                 Ok(out)
             }
+            LedgerQuery::Buyer { buyer, since, until, after, limit } => {
+                self.buyer_sales_page(&buyer, since, until, after, limit.min(LEDGER_READ_MAX)).await
+            }
         }
     }
 
@@ -314,7 +319,7 @@ impl RedisStore {
                     return Err(corrupt("due marks reply"));
                 };
                 let mark = match codec::ledger_state(state)? {
-                    LedgerState::Sold => Some("S"),
+                    LedgerState::Sold | LedgerState::Returned => Some("S"),
                     LedgerState::RolledBack => Some("D"),
                     LedgerState::Released => Some("X"),
                     // Only settled entries are listed; nothing to repair otherwise.
@@ -350,7 +355,9 @@ impl RedisStore {
                 .key(self.keys.outbox_order())
                 .arg(ms(now))
                 .arg(SWEEP_BATCH)
-                .arg(oldest);
+                .arg(oldest)
+                .arg(self.keys.buyer_sales_prefix())
+                .arg(self.retention_ms());
             let (batch, unconfirmed): (u64, u64) = self.step("redis.sweep_ledger", &call).await?;
             settled += batch;
             if batch < SWEEP_BATCH as u64 {

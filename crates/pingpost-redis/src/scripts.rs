@@ -14,6 +14,8 @@ pub struct Scripts {
     pub settle_ledger: Script,
     pub sweep_ledger: Script,
     pub top_up: Script,
+    pub open_return: Script,
+    pub decide_return: Script,
     pub due_marks: Script,
     pub claim: Script,
     pub complete_claim: Script,
@@ -37,6 +39,8 @@ impl Scripts {
             settle_ledger: with_books(include_str!("lua/settle_ledger.lua")),
             sweep_ledger: with_books(include_str!("lua/sweep_ledger.lua")),
             top_up: with_books(include_str!("lua/top_up.lua")),
+            open_return: with_returns(include_str!("lua/open_return.lua")),
+            decide_return: with_returns(include_str!("lua/decide_return.lua")),
             due_marks: Script::new(include_str!("lua/due_marks.lua")),
             claim: Script::new(include_str!("lua/claim.lua")),
             complete_claim: Script::new(include_str!("lua/complete_claim.lua")),
@@ -52,6 +56,11 @@ impl Scripts {
 /// A script that moves money, with the shared books helpers (`lua/books.lua`) before it.
 fn with_books(body: &str) -> Script {
     Script::new(&format!("{}{body}", include_str!("lua/books.lua")))
+}
+
+/// A script on returns: the books helpers, then the returns' (`lua/returns.lua`).
+fn with_returns(body: &str) -> Script {
+    with_books(&format!("{}{body}", include_str!("lua/returns.lua")))
 }
 
 /// A call of a script whose keys and arguments stay readable, so that it can also travel as

@@ -62,6 +62,7 @@ fn reservation(holder: &str) -> SaleReservation {
             holder: holder.into(),
             lease_until: at() + Duration::minutes(5),
             reason: None,
+            sold_at: None,
         },
     }
 }

@@ -170,6 +170,8 @@ fn marks_follow_the_ledger(s: &Snapshot, rules: &Rules<'_>, problems: &mut Vec<S
                 // The sweep does not touch marks: a lapsed reservation mark reads as the
                 // unconfirmed sale; a late settlement may have made it a sale.
                 LedgerState::Unconfirmed => &[Some(SaleState::Reserved), Some(SaleState::Sold)],
+                // A return leaves dedup as it was (an unconfirmed sale may be returned too).
+                LedgerState::Returned => &[Some(SaleState::Reserved), Some(SaleState::Sold)],
                 LedgerState::RolledBack => &[Some(SaleState::Duplicate)],
                 LedgerState::Released => &[None],
             };
@@ -212,8 +214,9 @@ fn counters_are_exact(s: &Snapshot, problems: &mut Vec<String>) {
             }
             let taken = match sale.record.state {
                 LedgerState::Reserved | LedgerState::Unconfirmed => d.amount,
-                LedgerState::Sold if d.is_money => d.amount.min(sale.record.price.minor()),
-                LedgerState::Sold => d.amount,
+                // A return refunds through the credit: its debits stay taken.
+                LedgerState::Sold | LedgerState::Returned if d.is_money => d.amount.min(sale.record.price.minor()),
+                LedgerState::Sold | LedgerState::Returned => d.amount,
                 LedgerState::Released | LedgerState::RolledBack => 0,
             };
             let e = expected.entry(&d.key).or_insert((0, i64::MIN));

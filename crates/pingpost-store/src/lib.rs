@@ -95,6 +95,25 @@ pub trait Store: Send + Sync + 'static {
     /// A buyer's prepaid money: spent by standing sales, and credited since configured.
     fn buyer_money(&self, buyer: BuyerId) -> StoreFuture<'_, BuyerMoney>;
 
+    /// Opens a return of a sold lead if it is the buyer's, inside its window, under the rate
+    /// cap, and not returned yet — all checked and written in one step, so of concurrent
+    /// returns of one sale one is opened, and concurrent returns of a buyer's sales never pass
+    /// its cap. An approved return (at once, with `approve`) refunds the sale's price to the
+    /// buyer's balance and writes its books entries in the same step.
+    fn open_return(&self, r: ReturnRequest) -> StoreFuture<'_, ReturnOutcome>;
+
+    /// An operator's decision on a pending return: approving refunds as above; denying frees
+    /// its place under the rate cap. A decision is final.
+    fn decide_return(
+        &self,
+        return_id: String,
+        approve: bool,
+        note: Option<String>,
+        at: Timestamp,
+    ) -> StoreFuture<'_, DecideOutcome>;
+
+    fn returns(&self, q: ReturnQuery) -> StoreFuture<'_, Vec<ReturnRecord>>;
+
     /// Books entries waiting for the books, oldest first, at most `limit`.
     fn outbox(&self, limit: usize) -> StoreFuture<'_, Vec<OutboxEntry>>;
 

@@ -13,8 +13,10 @@ use pingpost_core::caps::{balance_key, credit_key, Debit};
 use pingpost_core::checkpoint::{vertical_submission_counts, ConsumerHistory, DqMark, SaleMark, SaleState};
 use pingpost_core::identity::IdentKind;
 use pingpost_core::ids::VerticalId;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+mod returns;
 
 #[derive(Debug, Default)]
 struct VerticalMark {
@@ -73,6 +75,11 @@ struct Ledger {
     top_ups: HashMap<String, Timestamp>,
     /// Books entries not yet in the books, by entry id.
     outbox: HashMap<String, OutboxEntry>,
+    /// Each buyer's charged sales by when they were charged: its sales list and the base
+    /// of its return rate.
+    buyer_sales: HashMap<BuyerId, BTreeSet<(Timestamp, String)>>,
+    /// Returns by return id.
+    returns: HashMap<String, ReturnRecord>,
 }
 
 impl Ledger {
@@ -406,6 +413,9 @@ impl MemoryStore {
                 SaleEnd::RolledBack => (LedgerState::RolledBack, None),
             };
             entry.record.state = state;
+            if !was_charged && state == LedgerState::Sold {
+                entry.record.sold_at = Some(s.at);
+            }
             let refunds: Vec<(String, i64)> =
                 entry.debits.iter().map(|d| (d.key.clone(), refund(d, state, final_price))).collect();
             if let Some(price) = final_price.filter(|p| *p < entry.record.price) {
@@ -416,7 +426,13 @@ impl MemoryStore {
                 (true, LedgerState::Released | LedgerState::RolledBack) => Some(EntryKind::Rollback),
                 _ => None,
             };
-            let entry = books.map(|kind| OutboxEntry::of_sale(kind, &entry.record, s.at));
+            let record = entry.record.clone();
+            let entry = books.map(|kind| OutboxEntry::of_sale(kind, &record, s.at));
+            match books {
+                Some(EntryKind::Sale) => ledger.charged(&record),
+                Some(_) => ledger.uncharged(&record),
+                None => {}
+            }
             for (key, amount) in refunds {
                 if amount != 0 {
                     ledger.give_back(&key, amount);
@@ -431,7 +447,8 @@ impl MemoryStore {
         // The marks follow the ledger's state, whatever this call asked: a settlement re-sent
         // after the entry was settled otherwise still leaves the marks as the ledger says.
         let mark = match state {
-            Some(LedgerState::Sold) => Some(SaleState::Sold),
+            // A returned lead was delivered: dedup stays as it was.
+            Some(LedgerState::Sold | LedgerState::Returned) => Some(SaleState::Sold),
             Some(LedgerState::RolledBack) => Some(SaleState::Duplicate),
             _ => None,
         };
@@ -455,12 +472,16 @@ impl MemoryStore {
             for e in ledger.sales.values_mut() {
                 if e.record.state == LedgerState::Reserved && e.record.lease_until <= now {
                     e.record.state = LedgerState::Unconfirmed;
+                    e.record.sold_at = Some(now);
                     report.reservations_unconfirmed += 1;
                     // The lead may have been delivered and its debits stay taken: charged.
                     charged.push(OutboxEntry::of_sale(EntryKind::Sale, &e.record, now));
                 }
             }
             for e in charged {
+                if let Some(r) = e.sale.as_ref().and_then(|s| ledger.sales.get(&s.sale_id)).map(|e| e.record.clone()) {
+                    ledger.charged(&r);
+                }
                 ledger.write_entry(e);
             }
         }
@@ -483,6 +504,7 @@ impl MemoryStore {
         ledger.counters.retain(|_, c| c.expires_at.is_none_or(|e| e > now));
         report.counters_removed = (before - ledger.counters.len()) as u64;
         ledger.sales.retain(|_, e| e.record.state == LedgerState::Reserved || e.record.reserved_at > horizon);
+        ledger.sweep_returns(horizon);
         let Ledger { sales, by_ping, tombstones, .. } = &mut *ledger;
         by_ping.retain(|_, ids| {
             ids.retain(|id| sales.contains_key(id));
@@ -559,6 +581,9 @@ impl MemoryStore {
                 out.truncate(limit);
                 out
             }
+            LedgerQuery::Buyer { buyer, since, until, after, limit } => {
+                ledger.buyer_sales_page(&buyer, since, until, after, limit)
+            }
         }
     }
 }
@@ -568,7 +593,8 @@ impl MemoryStore {
 fn refund(d: &Debit, state: LedgerState, final_price: Option<Money>) -> i64 {
     match (state, final_price) {
         (LedgerState::Sold, Some(price)) if d.is_money => (d.amount - price.minor()).max(0),
-        (LedgerState::Sold | LedgerState::Unconfirmed | LedgerState::Reserved, _) => 0,
+        // A return refunds through the buyer's credit: the delivery keeps its debits.
+        (LedgerState::Sold | LedgerState::Unconfirmed | LedgerState::Reserved | LedgerState::Returned, _) => 0,
         (LedgerState::Released | LedgerState::RolledBack, _) => d.amount,
     }
 }
@@ -675,6 +701,24 @@ impl Store for MemoryStore {
 
     fn buyer_money(&self, buyer: BuyerId) -> StoreFuture<'_, BuyerMoney> {
         ready(lock(&self.ledger).buyer_money(&buyer))
+    }
+
+    fn open_return(&self, r: ReturnRequest) -> StoreFuture<'_, ReturnOutcome> {
+        ready(lock(&self.ledger).open_return(r))
+    }
+
+    fn decide_return(
+        &self,
+        return_id: String,
+        approve: bool,
+        note: Option<String>,
+        at: Timestamp,
+    ) -> StoreFuture<'_, DecideOutcome> {
+        ready(lock(&self.ledger).decide_return(&return_id, approve, note, at))
+    }
+
+    fn returns(&self, q: ReturnQuery) -> StoreFuture<'_, Vec<ReturnRecord>> {
+        ready(lock(&self.ledger).returns_matching(q))
     }
 
     fn outbox(&self, limit: usize) -> StoreFuture<'_, Vec<OutboxEntry>> {
@@ -873,6 +917,7 @@ mod tests {
             holder: "h".into(),
             lease_until: t0 + Duration::minutes(5),
             reason: None,
+            sold_at: None,
         };
         let sold = Ident { kind: IdentKind::Email, hash: Sha256Hex::digest("sold") };
         let r =

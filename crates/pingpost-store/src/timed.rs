@@ -13,9 +13,9 @@
 //!   could not (the readiness probe moves it too).
 
 use crate::{
-    Admission, AdmitOutcome, BuyerMoney, Claim, ClaimRequest, ConfigDoc, Erased, Faults, LedgerQuery, LedgerState,
-    OutboxEntry, ReserveOutcome, SaleRecord, SaleReservation, Settlement, Store, StoreError, StoreFuture, StoreResult,
-    SweepReport, TopUp,
+    Admission, AdmitOutcome, BuyerMoney, Claim, ClaimRequest, ConfigDoc, DecideOutcome, Erased, Faults, LedgerQuery,
+    LedgerState, OutboxEntry, ReserveOutcome, ReturnOutcome, ReturnQuery, ReturnRecord, ReturnRequest, SaleRecord,
+    SaleReservation, Settlement, Store, StoreError, StoreFuture, StoreResult, SweepReport, TopUp,
 };
 use pingpost_core::identity::{Ident, Sha256Hex};
 use pingpost_core::ids::BuyerId;
@@ -126,6 +126,25 @@ impl<S: Store + ?Sized> Store for Timed<S> {
 
     fn buyer_money(&self, buyer: BuyerId) -> StoreFuture<'_, BuyerMoney> {
         Box::pin(self.measured("buyer_money", "store.buyer_money", move || self.inner.buyer_money(buyer)))
+    }
+
+    fn open_return(&self, r: ReturnRequest) -> StoreFuture<'_, ReturnOutcome> {
+        Box::pin(self.measured("open_return", "store.open_return", move || self.inner.open_return(r)))
+    }
+
+    fn decide_return(
+        &self,
+        return_id: String,
+        approve: bool,
+        note: Option<String>,
+        at: Timestamp,
+    ) -> StoreFuture<'_, DecideOutcome> {
+        let call = move || self.inner.decide_return(return_id, approve, note, at);
+        Box::pin(self.measured("decide_return", "store.decide_return", call))
+    }
+
+    fn returns(&self, q: ReturnQuery) -> StoreFuture<'_, Vec<ReturnRecord>> {
+        Box::pin(self.measured("returns", "store.returns", move || self.inner.returns(q)))
     }
 
     fn outbox(&self, limit: usize) -> StoreFuture<'_, Vec<OutboxEntry>> {

@@ -80,12 +80,15 @@ pub enum LedgerState {
     /// settlement): the lead may have been delivered, so it is kept as a sale for dedup,
     /// caps and the ping's slots until a late settlement says otherwise.
     Unconfirmed,
+    /// Sold, then returned by the buyer with an approved return: its price went back to the
+    /// buyer's balance; the delivery still counts for dedup, caps and spend.
+    Returned,
 }
 
 impl LedgerState {
     /// Whether the sale takes one of its ping's slots (and its debits stay taken).
     pub fn is_standing(self) -> bool {
-        matches!(self, LedgerState::Reserved | LedgerState::Sold | LedgerState::Unconfirmed)
+        matches!(self, LedgerState::Reserved | LedgerState::Sold | LedgerState::Unconfirmed | LedgerState::Returned)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +98,7 @@ impl LedgerState {
             LedgerState::RolledBack => "rolled_back",
             LedgerState::Released => "released",
             LedgerState::Unconfirmed => "unconfirmed",
+            LedgerState::Returned => "returned",
         }
     }
 }
@@ -122,6 +126,8 @@ pub struct SaleRecord {
     pub lease_until: Timestamp,
     /// For a released sale, why (`rejected`, or the error's code): a resumed post reports it.
     pub reason: Option<String>,
+    /// When the sale was charged (sold, or kept as unconfirmed).
+    pub sold_at: Option<Timestamp>,
 }
 
 /// How a reserved sale ends.
@@ -157,6 +163,16 @@ pub enum LedgerQuery {
     Ping(String),
     /// Sales whose outcome is unknown, newest first.
     Unconfirmed {
+        limit: usize,
+    },
+    /// A buyer's charged sales (sold, unconfirmed or returned; also those returned or
+    /// rolled back since), newest sold first, sold in `[since, until)`, strictly after the
+    /// page cursor `after` (the last sale of the previous page: its sold time and id).
+    Buyer {
+        buyer: BuyerId,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+        after: Option<(Timestamp, String)>,
         limit: usize,
     },
 }
@@ -280,6 +296,15 @@ impl OutboxEntry {
         }
     }
 
+    /// The entries of an approved return: the refund and, when clawed back, the clawback.
+    pub fn of_return(r: &ReturnRecord, sale: &SaleRecord, at: Timestamp) -> Vec<OutboxEntry> {
+        let mut out = vec![OutboxEntry { amount: r.refund, ..OutboxEntry::of_sale(EntryKind::ReturnRefund, sale, at) }];
+        if r.claw_back {
+            out.push(OutboxEntry { amount: r.clawback, ..OutboxEntry::of_sale(EntryKind::PayoutClawback, sale, at) });
+        }
+        out
+    }
+
     /// The entry of a top-up.
     pub fn of_top_up(t: &TopUp) -> OutboxEntry {
         OutboxEntry {
@@ -310,4 +335,136 @@ pub struct TopUp {
 pub struct BuyerMoney {
     pub spent: Money,
     pub credit: Money,
+}
+
+/// Where a return stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReturnStatus {
+    /// Waiting for an operator's decision (the buyer's policy does not approve by itself).
+    Pending,
+    Approved,
+    Denied,
+}
+
+impl ReturnStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReturnStatus::Pending => "pending",
+            ReturnStatus::Approved => "approved",
+            ReturnStatus::Denied => "denied",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ReturnStatus> {
+        [ReturnStatus::Pending, ReturnStatus::Approved, ReturnStatus::Denied].into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// A buyer's (or an operator's) return of a sold lead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReturnRecord {
+    /// `ret-<sale id>`: a sale is returned at most once.
+    pub return_id: String,
+    pub sale_id: String,
+    pub buyer: BuyerId,
+    pub reason: String,
+    /// Whether approving it claws the partner's payout back.
+    pub claw_back: bool,
+    pub note: Option<String>,
+    pub status: ReturnStatus,
+    /// The operator's note on the decision.
+    pub decision_note: Option<String>,
+    pub opened_at: Timestamp,
+    pub decided_at: Option<Timestamp>,
+    /// What goes back to the buyer's balance on approval: the sale's price.
+    pub refund: Money,
+    /// What is taken back from the partner on approval (the sale's payout when `claw_back`).
+    pub clawback: Money,
+    /// The request that opened it: a re-sent request is answered the return it opened.
+    pub token: String,
+}
+
+/// A request to return a sale, with everything the store checks atomically.
+#[derive(Clone, Debug)]
+pub struct ReturnRequest {
+    pub sale_id: String,
+    /// The buyer asking: the sale must be this buyer's (another's sale is as good as
+    /// unknown). An operator files for the sale's own buyer.
+    pub buyer: BuyerId,
+    pub reason: String,
+    pub claw_back: bool,
+    pub note: Option<String>,
+    /// The sale's policy: returnable for `window` after it was sold; the buyer's returns in
+    /// the trailing 30 days may be at most `max_rate` (hundredths of a percent) of its sales
+    /// of the same 30 days; approved at once or left pending.
+    pub window: WindowDays,
+    pub max_rate: u32,
+    pub approve: bool,
+    pub at: Timestamp,
+    pub token: String,
+}
+
+/// The span over which a buyer's return rate is taken.
+pub const RETURN_RATE_SPAN: chrono::Duration = chrono::Duration::days(30);
+
+impl ReturnRequest {
+    /// The return's id: one per sale.
+    pub fn return_id(&self) -> String {
+        return_id_of(&self.sale_id)
+    }
+
+    /// Whether one more return keeps the buyer within its cap, given its returns (pending
+    /// and approved) and its charged sales of the trailing [`RETURN_RATE_SPAN`]. Pending
+    /// returns count: they may all be approved. (Mirrored in `open_return.lua`.)
+    pub fn rate_allows(&self, returns: u64, sales: u64) -> bool {
+        (returns + 1).saturating_mul(10_000) <= u64::from(self.max_rate).saturating_mul(sales)
+    }
+
+    /// Whether a sale charged at `sold_at` is still inside the return window.
+    pub fn inside_window(&self, sold_at: Timestamp) -> bool {
+        self.at - sold_at <= self.window.duration()
+    }
+}
+
+/// `ret-<sale id>`: a sale has at most one return.
+pub fn return_id_of(sale_id: &str) -> String {
+    format!("ret-{sale_id}")
+}
+
+/// What an approved return moves: the sale's price back to the buyer, and the partner's
+/// payout when the reason claws it back.
+pub fn return_amounts(sale: &SaleRecord, claw_back: bool) -> (Money, Money) {
+    (sale.price, if claw_back { sale.payout } else { Money::ZERO })
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReturnOutcome {
+    Opened(Box<ReturnRecord>),
+    /// No such sale, or another buyer's.
+    NoSuchSale,
+    /// The sale is not a standing sale to return (released, rolled back, still reserved, or
+    /// unconfirmed).
+    NotReturnable(LedgerState),
+    WindowPassed,
+    RateExceeded,
+    /// The sale has a return already (of another request).
+    AlreadyReturned(Box<ReturnRecord>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecideOutcome {
+    Decided(Box<ReturnRecord>),
+    NoSuchReturn,
+    /// Decided before: a decision is final.
+    AlreadyDecided(Box<ReturnRecord>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReturnQuery {
+    Id(String),
+    /// Newest first.
+    Status {
+        status: ReturnStatus,
+        limit: usize,
+    },
 }

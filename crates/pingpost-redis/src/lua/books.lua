@@ -18,3 +18,22 @@ local function sale_entry(kind, key, at)
     price = e[3], payout = e[4] or e[3], amount = '0'}
 end
 
+
+-- The entry of an approved return's refund or clawback of the sale in `key`: the sale's
+-- references, with the movement's own amount.
+local function return_entry(kind, key, at, amount)
+  local e = sale_entry(kind, key, at)
+  e.amount = amount
+  return e
+end
+
+-- Lists a sale that became charged among its buyer's sales (`prefix` .. buyer, in the
+-- ledger's slot), by when it was charged, trimmed to the ledger's retention.
+local function list_charged(key, prefix, at, retention)
+  local e = redis.call('HMGET', key, 'id', 'rec')
+  local sales = prefix .. cjson.decode(e[2]).buyer
+  redis.call('HSET', key, 'sold', at)
+  redis.call('ZADD', sales, at, e[1])
+  redis.call('ZREMRANGEBYSCORE', sales, '-inf', '(' .. (tonumber(at) - tonumber(retention)))
+  redis.call('PEXPIRE', sales, retention)
+end

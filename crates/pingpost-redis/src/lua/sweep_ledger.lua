@@ -7,6 +7,7 @@
 -- KEYS[1] leases (zset)   KEYS[2] unconfirmed sales (zset)   KEYS[3] books outbox (hash)
 -- KEYS[4] books outbox order (zset)
 -- ARGV[1] now (ms)   ARGV[2] batch size   ARGV[3] oldest entry time to keep listed (ms)
+-- ARGV[4] the buyers' charged-sales key prefix   ARGV[5] retention (ms)
 -- Answers {settled, unconfirmed in all}.
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 local settled = 0
@@ -16,6 +17,7 @@ for _, key in ipairs(due) do
     redis.call('HSET', key, 'st', 'U')
     redis.call('ZADD', KEYS[2], ARGV[1], key)
     to_books(KEYS[3], KEYS[4], sale_entry('sale', key, ARGV[1]))
+    list_charged(key, ARGV[4], ARGV[1], ARGV[5])
     settled = settled + 1
   end
 end

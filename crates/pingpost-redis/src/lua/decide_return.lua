@@ -1,0 +1,16 @@
+-- An operator's decision on a pending return (see decide() in returns.lua); a decision is
+-- final, so deciding again answers the return as it stands. Keys as in returns.lua.
+-- ARGV[1] approve (1|0)   ARGV[2] the operator's note ('' = none)   ARGV[3] at (ms)
+-- Answers {'N'} no such return, {'A', fields...} decided before, {'D', fields...} decided.
+local st = redis.call('HGET', KEYS[1], 'st')
+if not st then
+  return {'N'}
+end
+if st ~= 'P' then
+  return {'A', unpack(return_fields())}
+end
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], 'dnote', ARGV[2])
+end
+decide(ARGV[1] == '1', ARGV[3])
+return {'D', unpack(return_fields())}

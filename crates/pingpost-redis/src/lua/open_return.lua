@@ -1,0 +1,52 @@
+-- Opens the return of a sale: the sale is the asking buyer's, standing (sold or
+-- unconfirmed), inside its window, without a return, and one more return keeps the buyer
+-- within its rate cap — all checked and written in this one step, so of concurrent returns
+-- of one sale one is opened and concurrent returns of a buyer's sales never pass its cap.
+-- Keys as in returns.lua.
+-- ARGV[1] sale id   ARGV[2] buyer   ARGV[3] the return's rec (JSON)   ARGV[4] window (ms)
+-- ARGV[5] max rate (hundredths of a percent)   ARGV[6] approve at once (1|0)   ARGV[7] at (ms)
+-- ARGV[8] the request's token   ARGV[9] the rate's span (ms)   ARGV[10] retention (ms)
+-- ARGV[11] return id
+-- Answers {'N'} no such sale of this buyer's, {'X', state} not returnable, {'W'} window
+-- passed, {'C'} rate exceeded, {'A', fields...} returned already by another request,
+-- {'O', fields...} opened (or re-sent by its own request); fields as return_fields().
+local sale = redis.call('HMGET', KEYS[2], 'rec', 'st', 'price', 'payout', 'sold')
+if not sale[1] or cjson.decode(sale[1]).buyer ~= ARGV[2] then
+  return {'N'}
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local fields = return_fields()
+  local code = 'A'
+  if cjson.decode(fields[1]).token == ARGV[8] then code = 'O' end
+  return {code, unpack(fields)}
+end
+if sale[2] ~= 'S' and sale[2] ~= 'U' then
+  return {'X', sale[2]}
+end
+local at = tonumber(ARGV[7])
+local sold = tonumber(sale[5]) or cjson.decode(sale[1]).reserved_at_ms
+if at - sold > tonumber(ARGV[4]) then
+  return {'W'}
+end
+-- Mirrors ReturnRequest::rate_allows: pending returns count, they may all be approved.
+local since = at - tonumber(ARGV[9])
+local sales = redis.call('ZCOUNT', KEYS[11], since, '+inf')
+local returns = redis.call('ZCOUNT', KEYS[10], since, '+inf')
+if (returns + 1) * 10000 > tonumber(ARGV[5]) * sales then
+  return {'C'}
+end
+local claw = '0'
+if cjson.decode(ARGV[3]).claw_back then claw = sale[4] or sale[3] end
+redis.call('HSET', KEYS[1], 'rec', ARGV[3], 'st', 'P', 'refund', sale[3], 'claw', claw)
+redis.call('PEXPIRE', KEYS[1], ARGV[10])
+redis.call('ZADD', KEYS[10], at, ARGV[11])
+redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', '(' .. since)
+redis.call('PEXPIRE', KEYS[10], ARGV[10])
+for i = 7, 9 do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. (at - tonumber(ARGV[10])))
+end
+redis.call('ZADD', KEYS[7], at, ARGV[11])
+if ARGV[6] == '1' then
+  decide(true, ARGV[7])
+end
+return {'O', unpack(return_fields())}
