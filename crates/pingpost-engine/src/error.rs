@@ -16,6 +16,15 @@ pub enum EngineError {
     InFlight(&'static str),
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// A resource that is not there (or not the caller's to see).
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    /// The request clashes with what another request did first.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// A well-formed request the rules refuse, named by `code`.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -23,6 +23,7 @@ pub mod ping;
 pub mod post;
 pub mod records;
 pub mod relay;
+pub mod returns;
 pub mod stats;
 pub mod telemetry;
 

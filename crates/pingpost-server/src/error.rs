@@ -70,6 +70,9 @@ impl From<EngineError> for ApiError {
             EngineError::PingExpired(_) => ApiError::new(StatusCode::GONE, "ping_expired", message),
             EngineError::InFlight(_) => ApiError::new(StatusCode::CONFLICT, "in_flight", message),
             EngineError::Invalid { field, message } => ApiError::invalid(lead_field(&field), message),
+            EngineError::NotFound { code, .. } => ApiError::new(StatusCode::NOT_FOUND, code, message),
+            EngineError::Conflict { code, .. } => ApiError::new(StatusCode::CONFLICT, code, message),
+            EngineError::Refused { code, .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message),
             EngineError::Store(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", message),
             EngineError::Books(pingpost_books::BooksError::Unavailable(_)) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "books_unavailable", message)

@@ -14,10 +14,12 @@
 
 pub mod admin;
 pub mod body;
+pub mod buyer;
 pub mod disclose;
 pub mod error;
 pub mod metrics;
 pub mod query;
+pub mod returns;
 pub mod routes;
 pub mod wire;
 

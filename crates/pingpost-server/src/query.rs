@@ -51,3 +51,14 @@ pub fn range(params: &[(String, String)]) -> Result<(Option<Timestamp>, Option<T
     }
     Ok((since, until))
 }
+
+/// `limit`: a whole number in `1..=max`, `default` when absent.
+pub fn limit(params: &[(String, String)], default: usize, max: usize) -> Result<usize, ApiError> {
+    match get(params, "limit") {
+        None => Ok(default),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::invalid("limit", format!("must be a whole number in 1..={max}"))),
+        },
+    }
+}

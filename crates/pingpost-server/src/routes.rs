@@ -3,7 +3,7 @@
 use crate::body::RequestBody;
 use crate::disclose;
 use crate::error::ApiError;
-use crate::{admin, wire, AppState};
+use crate::{admin, buyer, wire, AppState};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +23,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .nest("/v1/buyer", buyer::router())
         .nest("/v1/admin", admin::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

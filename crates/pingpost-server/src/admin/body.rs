@@ -24,11 +24,18 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let field = field_of(e.path());
         let inner = e.into_inner();
         if inner.is_data() {
-            ApiError::invalid(field, inner.to_string())
+            ApiError::invalid(missing_field(&field, &inner.to_string()).unwrap_or(field), inner.to_string())
         } else {
             ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("request body is not valid JSON: {inner}"))
         }
     })
+}
+
+/// serde names a missing field only in its message (`missing field `reason``): the error
+/// names that field, under the path of the object that lacks it.
+fn missing_field(path: &str, message: &str) -> Option<String> {
+    let name = message.strip_prefix("missing field `")?.split('`').next()?;
+    Some(if path == "body" { name.to_string() } else { format!("{path}.{name}") })
 }
 
 /// A value that does not have `T`'s shape: the field and what is wrong with it.

@@ -1,5 +1,5 @@
-//! `GET /v1/admin/ledger?sale_id=|ping_id=|state=unconfirmed[&limit=]`: sales with their
-//! state. `state=unconfirmed` lists the sales whose outcome is unknown (their engine died, or
+//! `GET /v1/admin/ledger?sale_id=|ping_id=|buyer=|state=unconfirmed[&limit=]`: sales with
+//! their state (a buyer's: its charged sales, newest first). `state=unconfirmed` lists the sales whose outcome is unknown (their engine died, or
 //! their settlement was lost, after the lead may have left): what an operator reconciles with
 //! the buyer by hand.
 
@@ -11,6 +11,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use pingpost_core::ids::BuyerId;
 use pingpost_store::{LedgerQuery, SaleRecord};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -43,7 +44,9 @@ fn render(r: &SaleRecord) -> Value {
         "buyer": r.buyer,
         "contract": r.contract,
         "price": r.price,
+        "payout": r.payout,
         "state": r.state.as_str(),
+        "sold_at": r.sold_at,
         "reserved_at": r.reserved_at,
         "lease_until": r.lease_until,
         "reason": r.reason,
@@ -54,8 +57,8 @@ fn render(r: &SaleRecord) -> Value {
 /// 422 (a misspelt filter silently ignored would list the wrong sales).
 fn parse(params: &[(String, String)]) -> Result<LedgerQuery, ApiError> {
     for (i, (k, _)) in params.iter().enumerate() {
-        if !["sale_id", "ping_id", "state", "limit"].contains(&k.as_str()) {
-            return Err(ApiError::invalid(k.clone(), "is not a ledger filter (sale_id, ping_id, state, limit)"));
+        if !["sale_id", "ping_id", "buyer", "state", "limit"].contains(&k.as_str()) {
+            return Err(ApiError::invalid(k.clone(), "is not a ledger filter (sale_id, ping_id, buyer, state, limit)"));
         }
         if params[..i].iter().any(|(earlier, _)| earlier == k) {
             return Err(ApiError::invalid(k.clone(), "is given twice"));
@@ -76,13 +79,22 @@ fn parse(params: &[(String, String)]) -> Result<LedgerQuery, ApiError> {
             Ok(v.to_string())
         }
     };
-    match (get("sale_id"), get("ping_id"), get("state")) {
-        (Some(v), None, None) => Ok(LedgerQuery::Sale(id("sale_id", v)?)),
-        (None, Some(v), None) => Ok(LedgerQuery::Ping(id("ping_id", v)?)),
-        (None, None, Some("unconfirmed")) => Ok(LedgerQuery::Unconfirmed { limit }),
-        (None, None, Some(_)) => Err(ApiError::invalid("state", "must be unconfirmed")),
-        (None, None, None) => Err(ApiError::invalid("state", "give sale_id, ping_id or state=unconfirmed")),
-        _ => Err(ApiError::invalid("state", "give only one of sale_id, ping_id and state")),
+    match (get("sale_id"), get("ping_id"), get("buyer"), get("state")) {
+        (Some(v), None, None, None) => Ok(LedgerQuery::Sale(id("sale_id", v)?)),
+        (None, Some(v), None, None) => Ok(LedgerQuery::Ping(id("ping_id", v)?)),
+        (None, None, Some(v), None) => Ok(LedgerQuery::Buyer {
+            buyer: BuyerId::new(id("buyer", v)?),
+            since: None,
+            until: None,
+            after: None,
+            limit,
+        }),
+        (None, None, None, Some("unconfirmed")) => Ok(LedgerQuery::Unconfirmed { limit }),
+        (None, None, None, Some(_)) => Err(ApiError::invalid("state", "must be unconfirmed")),
+        (None, None, None, None) => {
+            Err(ApiError::invalid("state", "give sale_id, ping_id, buyer or state=unconfirmed"))
+        }
+        _ => Err(ApiError::invalid("state", "give only one of sale_id, ping_id, buyer and state")),
     }
 }
 
@@ -107,7 +119,16 @@ mod tests {
         check(&[("sale_id", "s1"), ("ping_id", "p1")], Err("state"));
         check(&[("state", "unconfirmed"), ("limit", "0")], Err("limit"));
         check(&[("sale_id", "")], Err("sale_id"));
-        check(&[("buyer", "b1")], Err("buyer"));
+        let of_b1 = LedgerQuery::Buyer {
+            buyer: BuyerId::new("b1"),
+            since: None,
+            until: None,
+            after: None,
+            limit: DEFAULT_LIMIT,
+        };
+        check(&[("buyer", "b1")], Ok(of_b1));
+        check(&[("buyer", "b1"), ("sale_id", "s1")], Err("state"));
+        check(&[("seller", "b1")], Err("seller"));
         check(&[("sale_id", "a"), ("sale_id", "b")], Err("sale_id"));
     }
 }

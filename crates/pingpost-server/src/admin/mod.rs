@@ -12,6 +12,7 @@
 //! - `stats`: dedup counts by partner, buyer or vertical.
 //! - `ledger`: sales by id, by ping, and those whose outcome is unknown.
 //! - `money`: buyers' top-ups and the books' accounts.
+//! - `returns`: returns filed by operators, decisions, lists.
 
 mod audit;
 pub mod auth;
@@ -21,6 +22,7 @@ mod erasure;
 pub mod identifiers;
 mod ledger;
 pub(crate) mod money;
+mod returns;
 mod stats;
 mod suppression;
 
@@ -38,4 +40,5 @@ pub fn router() -> Router<Arc<AppState>> {
         .merge(stats::routes())
         .merge(ledger::routes())
         .merge(money::routes())
+        .merge(returns::routes())
 }
