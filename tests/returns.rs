@@ -303,3 +303,81 @@ async fn concurrent_returns_of_different_sales_never_pass_the_rate_cap() {
     assert_eq!((taken, refused), (3, 7), "30 % of 10 sales: {answers:?}");
     assert_eq!(credit(&h, "b1").await, Money::from_minor(3 * 2000));
 }
+
+/// `pingpost reconcile` against a running node: its exit status and what it printed.
+async fn reconcile_cli(h: &Harness) -> (i32, String) {
+    let base = h.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pingpost"))
+            .args(["reconcile", "--url", &base, "--admin-token", ADMIN_TOKEN])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test]
+async fn reconcile_finds_books_and_store_agreeing_and_names_every_difference_made_behind_their_backs() {
+    let h = Harness::start(&default_market()).await;
+    let (status, _) = h.admin("POST", "/buyers/b1/balance", Some(json!({"add": "50.00", "id": "t1"}))).await;
+    assert_eq!(status, 200);
+    let returned = sale(&h, "auto-excl", "rc1").await;
+    sale(&h, "auto-excl", "rc2").await;
+    sale(&h, "auto-2", "rc3").await;
+    assert_eq!(buyer_return(&h, KEY_B1, &returned, "fraud").await.0, 201);
+    h.buyers.update("b1", |b| b.post = PostReply::Duplicate);
+    let lead = email("rc4@example.com");
+    let ping = h.ping("auto-excl", lead.clone()).await;
+    h.post(ping["ping_id"].as_str().unwrap(), lead).await;
+
+    let (status, report) = h.admin("GET", "/reconcile", None).await;
+    assert_eq!((status, &report["ok"], &report["differences"]), (200, &json!(true), &json!([])), "{report}");
+    assert_eq!(report["sales"], 3, "{report}");
+    assert_eq!(reconcile_cli(&h).await, (0, String::new()));
+
+    // Behind the store's back: a sale entry the store never made, a top-up the store never saw.
+    let stray = pingpost_books::Entry::sale(
+        "sale:invented",
+        start_time(),
+        pingpost_books::SaleRef {
+            sale_id: "invented".into(),
+            ping_id: "nowhere".into(),
+            partner: pingpost_core::ids::PartnerId::new("p1"),
+            buyer: BuyerId::new("b1"),
+            offer: pingpost_core::ids::OfferId::new("auto-excl"),
+            contract: pingpost_core::ids::ContractId::new("x1"),
+        },
+        Money::from_minor(700),
+        Money::from_minor(630),
+    )
+    .unwrap();
+    h.engine.books().append(vec![stray]).await.unwrap();
+    // Behind the books' back: a movement whose entry is dropped from the outbox unrelayed.
+    h.engine.relay_books().await.unwrap();
+    let top_up = pingpost_store::TopUp {
+        id: "lost".into(),
+        buyer: BuyerId::new("b1"),
+        amount: Money::from_minor(1),
+        at: start_time(),
+    };
+    h.engine.store().top_up(top_up).await.unwrap();
+    h.engine.store().outbox_done(vec!["top_up:lost".into()]).await.unwrap();
+
+    let (status, report) = h.admin("GET", "/reconcile", None).await;
+    assert_eq!((status, &report["ok"]), (200, &json!(false)), "{report}");
+    let found: Vec<(&str, &str)> = report["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["code"].as_str().unwrap(), d["subject"].as_str().unwrap()))
+        .collect();
+    assert_eq!(found, [("entry_without_sale", "sale:invented"), ("balance_differs", "b1")], "{report}");
+    let (code, printed) = reconcile_cli(&h).await;
+    assert_eq!(code, 1, "{printed}");
+    assert!(
+        printed.contains("entry_without_sale\tsale:invented") && printed.contains("balance_differs\tb1"),
+        "{printed}"
+    );
+}

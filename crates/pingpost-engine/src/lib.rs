@@ -21,6 +21,7 @@ pub mod config_sync;
 pub mod error;
 pub mod ping;
 pub mod post;
+pub mod reconcile;
 pub mod records;
 pub mod relay;
 pub mod returns;

@@ -298,6 +298,14 @@ impl RedisStore {
                 out.sort_by(|a, b| (b.reserved_at, &b.sale_id).cmp(&(a.reserved_at, &a.sale_id)));
                 Ok(out)
             }
+            LedgerQuery::Reserved { limit } => {
+                let last = isize::try_from(limit.min(LEDGER_READ_MAX)).unwrap_or(0) - 1;
+                let keys: Vec<String> = self.run(con.zrange(self.keys.leases(), 0, last)).await?;
+                let mut out = self.entries(keys).await?;
+                out.retain(|r| r.state == LedgerState::Reserved);
+                out.sort_by(|a, b| (a.lease_until, &a.sale_id).cmp(&(b.lease_until, &b.sale_id)));
+                Ok(out)
+            }
             LedgerQuery::Buyer { buyer, since, until, after, limit } => {
                 self.buyer_sales_page(&buyer, since, until, after, limit.min(LEDGER_READ_MAX)).await
             }

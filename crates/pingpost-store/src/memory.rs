@@ -584,6 +584,17 @@ impl MemoryStore {
             LedgerQuery::Buyer { buyer, since, until, after, limit } => {
                 ledger.buyer_sales_page(&buyer, since, until, after, limit)
             }
+            LedgerQuery::Reserved { limit } => {
+                let mut out: Vec<SaleRecord> = ledger
+                    .sales
+                    .values()
+                    .filter(|e| e.record.state == LedgerState::Reserved)
+                    .map(|e| e.record.clone())
+                    .collect();
+                out.sort_by(|a, b| (a.lease_until, &a.sale_id).cmp(&(b.lease_until, &b.sale_id)));
+                out.truncate(limit);
+                out
+            }
         }
     }
 }

@@ -165,6 +165,10 @@ pub enum LedgerQuery {
     Unconfirmed {
         limit: usize,
     },
+    /// Reservations in flight (their post has not settled them yet), oldest lease first.
+    Reserved {
+        limit: usize,
+    },
     /// A buyer's charged sales (sold, unconfirmed or returned; also those returned or
     /// rolled back since), newest sold first, sold in `[since, until)`, strictly after the
     /// page cursor `after` (the last sale of the previous page: its sold time and id).

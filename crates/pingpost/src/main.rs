@@ -2,6 +2,7 @@
 //! environment, picks the store, wires the engine to the HTTP server, handles signals.
 
 mod contracts_dir;
+mod reconcile;
 mod suppress;
 
 use anyhow::{bail, Context, Result};
@@ -42,6 +43,8 @@ enum Command {
         #[command(subcommand)]
         command: SuppressCommand,
     },
+    /// Check a running engine's books against its store; exit 1 on any difference.
+    Reconcile(reconcile::ReconcileArgs),
     /// Run simulated buyers (the example contracts point at them).
     Buyers {
         #[arg(long, env = "PINGPOST_BUYERS_LISTEN", default_value = "127.0.0.1:9001")]
@@ -117,6 +120,14 @@ fn main() -> Result<()> {
         Command::Serve(args) => runtime()?.block_on(serve(args)),
         Command::Buyers { listen } => runtime()?.block_on(buyers(listen)),
         Command::Suppress { command: SuppressCommand::Import(args) } => runtime()?.block_on(suppress::import(args)),
+        Command::Reconcile(args) => match runtime()?.block_on(reconcile::run(args)) {
+            Ok(true) => Ok(()),
+            Ok(false) => std::process::exit(reconcile::DIFFERENCES_FOUND),
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                std::process::exit(reconcile::FAILED)
+            }
+        },
     }
 }
 

@@ -4,6 +4,8 @@
 //!   the new balance; the top-up is in the books.
 //! - `GET /v1/admin/accounts?by=partner|buyer|offer&since=&until=` the books' accounts, as
 //!   JSON or, with `Accept: text/csv`, CSV.
+//! - `GET /v1/admin/reconcile`: the books checked against the store; every difference named
+//!   (`"ok": false` when there is one).
 
 use crate::admin::auth::Operator;
 use crate::admin::body;
@@ -25,7 +27,10 @@ use serde_json::json;
 use std::sync::Arc;
 
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/buyers/{id}/balance", post(top_up)).route("/accounts", get(accounts))
+    Router::new()
+        .route("/buyers/{id}/balance", post(top_up))
+        .route("/accounts", get(accounts))
+        .route("/reconcile", get(reconcile))
 }
 
 #[derive(serde::Deserialize)]
@@ -83,6 +88,17 @@ async fn accounts(
     };
     let (since, until) = query::range(&params)?;
     report(&state, &headers, AccountsQuery { by, since, until, only: None }).await
+}
+
+async fn reconcile(_: Operator, State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    let r = state.engine.reconcile().await?;
+    Ok(Json(json!({
+        "ok": r.differences.is_empty(),
+        "sales": r.sales,
+        "entries": r.entries,
+        "balances": r.balances,
+        "differences": r.differences,
+    })))
 }
 
 /// The books' accounts for `q`, once everything this node moved is in them, as JSON or CSV.
