@@ -17,6 +17,7 @@ mod common;
 
 use chrono::{DateTime, Utc};
 use common::process::{start_engine_with, temp_dir, Running};
+use common::wait::{eventually, within};
 use futures_util::future::join_all;
 use pingpost_buyersim::{Buyers, PostReply};
 use pingpost_core::config::{load_files, Config, SaleMode, SourceFile};
@@ -91,27 +92,6 @@ async fn send(http: reqwest::Client, url: String, body: Value) -> Result<(u16, V
     let bytes = resp.bytes().await.map_err(|e| format!("{url}: reading the body: {e}"))?;
     let value = serde_json::from_slice(&bytes).map_err(|e| format!("{url}: non-JSON answer {status}: {e}"))?;
     Ok((status, value))
-}
-
-/// Awaits `what` for at most `bound`, or fails saying what did not happen.
-async fn within<T>(bound: Duration, what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    match tokio::time::timeout(bound, fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: not within {bound:?}"),
-    }
-}
-
-/// Probes every 100 ms until `probe` answers `Ok`, for at most `bound`; then fails with
-/// `what` and the probe's last answer.
-async fn eventually<T>(bound: Duration, what: &str, mut probe: impl AsyncFnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + bound;
-    loop {
-        match probe().await {
-            Ok(v) => return v,
-            Err(last) if Instant::now() >= deadline => panic!("{what}: not within {bound:?}; last: {last}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await, // poll pacing
-        }
-    }
 }
 
 /// The value of an unlabelled metric in Prometheus text.

@@ -6,6 +6,7 @@
 
 pub mod process;
 pub mod raw_http;
+pub mod wait;
 
 use chrono::TimeZone;
 use pingpost_buyersim::Buyers;
