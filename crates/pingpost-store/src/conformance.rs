@@ -943,14 +943,18 @@ async fn concurrent_returns_never_pass_the_rate_cap<S: Store>(s: Arc<S>) {
 }
 
 /// Charged sales only (not a released one, not an unconfirmed one rolled back), newest
-/// first; sales of one millisecond split across pages neither repeat nor go missing.
+/// first, sold times kept to the millisecond; sales of one millisecond split across pages
+/// neither repeat nor go missing.
 async fn a_buyers_sales_page_newest_first_without_gaps_or_repeats<S: Store + ?Sized>(s: &S) {
     let mut expected = Vec::new();
     for (i, minutes) in [0, 1, 1, 1, 2, 3].into_iter().enumerate() {
         let id = format!("pg{i}");
         let r = reservation(&id, vec![email(&id)], Some(days(30)), vec![], t0());
         assert_eq!(reserve(s, r.clone()).await, ReserveOutcome::Reserved);
-        sold(s, &r, 1000, t0() + Duration::minutes(minutes)).await;
+        // Sales of one millisecond apart by microseconds: times are kept to the millisecond,
+        // and the cursor names a place among them by id.
+        let at = t0() + Duration::minutes(minutes) + Duration::microseconds(10 * (6 - i as i64));
+        sold(s, &r, 1000, at).await;
         expected.push((t0() + Duration::minutes(minutes), id));
     }
     let dropped = reservation("pg-released", vec![email("pg-released")], Some(days(30)), vec![], t0());

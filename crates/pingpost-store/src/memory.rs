@@ -414,7 +414,7 @@ impl MemoryStore {
             };
             entry.record.state = state;
             if !was_charged && state == LedgerState::Sold {
-                entry.record.sold_at = Some(s.at);
+                entry.record.sold_at = Some(whole_millis(s.at));
             }
             let refunds: Vec<(String, i64)> =
                 entry.debits.iter().map(|d| (d.key.clone(), refund(d, state, final_price))).collect();
@@ -472,7 +472,7 @@ impl MemoryStore {
             for e in ledger.sales.values_mut() {
                 if e.record.state == LedgerState::Reserved && e.record.lease_until <= now {
                     e.record.state = LedgerState::Unconfirmed;
-                    e.record.sold_at = Some(now);
+                    e.record.sold_at = Some(whole_millis(now));
                     report.reservations_unconfirmed += 1;
                     // The lead may have been delivered and its debits stay taken: charged.
                     charged.push(OutboxEntry::of_sale(EntryKind::Sale, &e.record, now));
@@ -639,6 +639,12 @@ fn settle_mark(c: &mut Consumer, s: &Settlement, state: Option<SaleState>) {
         // Settled marks that are gone were erased: the erasure stands.
         None => {}
     }
+}
+
+/// Times a listing pages by are kept to the millisecond, as Redis keeps them: a cursor (the
+/// last sale's time in ms and id) then names a place in the order exactly.
+fn whole_millis(t: Timestamp) -> Timestamp {
+    chrono::DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
 }
 
 fn ready<T: Send + 'static>(value: T) -> StoreFuture<'static, T> {
