@@ -20,7 +20,7 @@ use pingpost_redis::{RedisOptions, RedisStore};
 use pingpost_server::AppState;
 use pingpost_store::invariants::{Rules, Snapshot};
 use pingpost_store::{Faults, MemoryStore, Store};
-use pingpost_testkit::RedisServer;
+use pingpost_testkit::{PostgresServer, RedisServer};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -159,6 +159,26 @@ pub struct Harness {
     /// The failpoints of this harness's store and engine (see `pingpost_store::faults`).
     pub faults: Faults,
     http: reqwest::Client,
+    /// The PostgreSQL holding the books, when they are there: kept as long as a node uses it.
+    _books_server: Option<Arc<PostgresServer>>,
+}
+
+/// The books a harness writes to: in the process, or with `PINGPOST_TEST_BOOKS=postgres` in
+/// a database of their own in PostgreSQL (`PINGPOST_TEST_POSTGRES`'s server, else one the
+/// test starts), as production keeps them.
+async fn test_books() -> (Arc<dyn pingpost_books::Books>, Option<Arc<PostgresServer>>) {
+    if std::env::var("PINGPOST_TEST_BOOKS").as_deref() != Ok("postgres") {
+        return (Arc::new(pingpost_books::MemoryBooks::new()), None);
+    }
+    let (server, url) = tokio::task::spawn_blocking(|| {
+        let server = PostgresServer::start();
+        let url = server.fresh_database();
+        (server, url)
+    })
+    .await
+    .expect("PostgreSQL for the books");
+    let books = pingpost_books::PgBooks::connect(&url).await.expect("the books in PostgreSQL");
+    (Arc::new(books), Some(Arc::new(server)))
 }
 
 pub fn start_time() -> chrono::DateTime<chrono::Utc> {
@@ -195,7 +215,10 @@ impl Harness {
             Backend::Shared(urls) => Backing::Shared { urls, namespace: fresh_namespace() },
             Backend::Redis => Backing::Redis { server: RedisServer::start(), namespace: "pp".to_string() },
         };
-        Self::node(backing, clock, buyers, &seed, options, Arc::new(pingpost_books::MemoryBooks::new())).await
+        let (books, books_server) = test_books().await;
+        let mut h = Self::node(backing, clock, buyers, &seed, options, books).await;
+        h._books_server = books_server;
+        h
     }
 
     /// A second engine node on the same Redis namespace, clock and buyers, with failpoints of
@@ -205,8 +228,17 @@ impl Harness {
         let backing = Backing::Shared { urls, namespace: namespace.to_string() };
         let seed = pingpost_core::config::ConfigDocument::default();
         let books = Arc::clone(self.engine.books());
-        Self::node(backing, Arc::clone(&self.clock), Arc::clone(&self.buyers), &seed, RedisOptions::default(), books)
-            .await
+        let mut h = Self::node(
+            backing,
+            Arc::clone(&self.clock),
+            Arc::clone(&self.buyers),
+            &seed,
+            RedisOptions::default(),
+            books,
+        )
+        .await;
+        h._books_server = self._books_server.clone();
+        h
     }
 
     async fn node(
@@ -256,7 +288,7 @@ impl Harness {
             admin_token: pingpost_server::AdminToken::new(ADMIN_TOKEN),
         });
         tokio::spawn(pingpost_server::serve(listener, state, std::future::pending()));
-        Harness { engine, backing, clock, buyers, base, faults, http: reqwest::Client::new() }
+        Harness { engine, backing, clock, buyers, base, faults, http: reqwest::Client::new(), _books_server: None }
     }
 
     pub async fn call(&self, path: &str, key: Option<&str>, body: Vec<u8>) -> (u16, Value) {
