@@ -61,7 +61,8 @@ async fn post_lead(
 }
 
 /// `GET /v1/partner/report?since=&until=`: the calling partner's own account, from the books
-/// (JSON, or CSV with `Accept: text/csv`). Only the partner's key opens it, and only its own.
+/// (JSON, or CSV with `Accept: text/csv`). Only the partner's key opens it, and only its own,
+/// with its own side of the money only (payouts, clawbacks, net payout).
 async fn partner_report(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -78,7 +79,7 @@ async fn partner_report(
         until,
         only: Some(partner.id.to_string()),
     };
-    admin::money::report(&state, &headers, q).await
+    admin::money::report(&state, &headers, q, admin::money::Audience::Partner).await
 }
 
 /// Runs engine work in its own task. A client that hangs up drops the handler, and with it

@@ -87,7 +87,42 @@ async fn accounts(
         Some(v) => v.parse().map_err(|_| ApiError::invalid("by", "must be partner, buyer or offer"))?,
     };
     let (since, until) = query::range(&params)?;
-    report(&state, &headers, AccountsQuery { by, since, until, only: None }).await
+    report(&state, &headers, AccountsQuery { by, since, until, only: None }, Audience::Operator).await
+}
+
+/// Who reads an account: the operator sees every figure; a partner only its own side (what
+/// it earned and had clawed back), never what buyers paid or the marketplace kept — a
+/// partner of a `payout` offer sees no gross price anywhere.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Audience {
+    Operator,
+    Partner,
+}
+
+impl Audience {
+    fn columns(self) -> &'static [&'static str] {
+        match self {
+            Audience::Operator => {
+                &["key", "sales", "gross", "refunds", "net_revenue", "payouts", "clawbacks", "net_payout", "margin"]
+            }
+            Audience::Partner => &["key", "sales", "payouts", "clawbacks", "net_payout"],
+        }
+    }
+
+    fn row(self, g: &AccountGroup) -> Vec<(&'static str, serde_json::Value)> {
+        let all = [
+            ("key", json!(g.key)),
+            ("sales", json!(g.sales)),
+            ("gross", json!(g.gross)),
+            ("refunds", json!(g.refunds)),
+            ("net_revenue", json!(g.net_revenue)),
+            ("payouts", json!(g.payouts)),
+            ("clawbacks", json!(g.clawbacks)),
+            ("net_payout", json!(g.net_payout)),
+            ("margin", json!(g.margin)),
+        ];
+        all.into_iter().filter(|(name, _)| self.columns().contains(name)).collect()
+    }
 }
 
 async fn reconcile(_: Operator, State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
@@ -101,42 +136,44 @@ async fn reconcile(_: Operator, State(state): State<Arc<AppState>>) -> Result<Js
     })))
 }
 
-/// The books' accounts for `q`, once everything this node moved is in them, as JSON or CSV.
-pub(crate) async fn report(state: &AppState, headers: &HeaderMap, q: AccountsQuery) -> Result<Response, ApiError> {
+/// The books' accounts for `q`, once everything this node moved is in them, as JSON or CSV,
+/// with the figures `audience` may see.
+pub(crate) async fn report(
+    state: &AppState,
+    headers: &HeaderMap,
+    q: AccountsQuery,
+    audience: Audience,
+) -> Result<Response, ApiError> {
     state.engine.relay_books().await?;
     let groups = state.engine.books().accounts(q).await?;
     if wants_csv(headers) {
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv(&groups)?).into_response());
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv(&groups, audience)?).into_response());
     }
-    Ok(Json(json!({"groups": groups})).into_response())
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> =
+        groups.iter().map(|g| audience.row(g).into_iter().map(|(k, v)| (k.to_string(), v)).collect()).collect();
+    Ok(Json(json!({"groups": rows})).into_response())
 }
 
 fn wants_csv(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/csv"))
 }
 
-fn csv(groups: &[AccountGroup]) -> Result<String, ApiError> {
+fn csv(groups: &[AccountGroup], audience: Audience) -> Result<String, ApiError> {
     let internal = |e: csv::Error| {
         tracing::error!(error = %e, "accounts not written as CSV");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
     };
     let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record([
-        "key",
-        "sales",
-        "gross",
-        "refunds",
-        "net_revenue",
-        "payouts",
-        "clawbacks",
-        "net_payout",
-        "margin",
-    ])
-    .map_err(internal)?;
+    out.write_record(audience.columns()).map_err(internal)?;
     for g in groups {
-        let money = [g.gross, g.refunds, g.net_revenue, g.payouts, g.clawbacks, g.net_payout, g.margin];
-        let mut row = vec![g.key.clone(), g.sales.to_string()];
-        row.extend(money.iter().map(Money::to_string));
+        let row: Vec<String> = audience
+            .row(g)
+            .into_iter()
+            .map(|(_, v)| match v {
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            })
+            .collect();
         out.write_record(&row).map_err(internal)?;
     }
     let bytes = out.into_inner().map_err(|e| internal(e.into_error().into()))?;
