@@ -25,6 +25,8 @@ pub mod lead;
 pub mod margin;
 pub mod money;
 pub mod movement;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod schedule;
 pub mod suppression_csv;
 pub mod window;

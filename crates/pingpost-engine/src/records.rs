@@ -13,6 +13,7 @@ pub const RECORD_GRACE: chrono::Duration = chrono::Duration::minutes(15);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PingStatus {
     Accepted,
     Rejected,
@@ -20,6 +21,7 @@ pub enum PingStatus {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RejectReason {
     Suppressed,
     VerticalDuplicate,
@@ -75,6 +77,7 @@ impl PingRecord {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PostStatus {
     Sold,
     Unsold,
@@ -85,6 +88,7 @@ pub enum PostStatus {
 /// sale takes its slot and no other buyer is tried for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum SaleStatus {
     Sold,
     Unconfirmed,
@@ -107,6 +111,7 @@ pub struct Sale {
 /// when the re-check before delivery refused the contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AttemptOutcome {
     Accepted,
     Rejected,

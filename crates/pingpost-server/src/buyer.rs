@@ -6,29 +6,29 @@
 //!   bad lead; 201 with the return.
 
 use crate::body::RequestBody;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::{admin, query, returns, AppState};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use pingpost_core::identity::Sha256Hex;
-use pingpost_core::ids::BuyerId;
+use pingpost_core::ids::{BuyerId, ContractId, OfferId};
+use pingpost_core::money::Money;
 use pingpost_core::Timestamp;
 use pingpost_engine::returns::Returner;
 use pingpost_store::{LedgerQuery, SaleRecord};
-use serde_json::json;
 use std::sync::Arc;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1_000;
 
 /// Routes relative to `/v1/buyer`.
-pub fn router() -> Router<Arc<AppState>> {
-    Router::new().route("/sales", get(sales)).route("/returns", post(open_return))
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(sales)).routes(routes!(open_return))
 }
 
 /// Proof that the request carries a buyer's key: which buyer.
@@ -45,11 +45,26 @@ impl FromRequestParts<Arc<AppState>> for Buyer {
     }
 }
 
+/// The buyer's own charged sales (sold, unconfirmed, returned), newest first.
+#[utoipa::path(get, path = "/sales", tag = "buyer", security(("buyer_key" = [])),
+    params(
+        ("since" = Option<String>, Query, description = "Sold at or after (RFC 3339).", format = DateTime),
+        ("until" = Option<String>, Query, description = "Sold before (RFC 3339).", format = DateTime),
+        ("limit" = Option<usize>, Query, description = "1 to 1000; 100 when absent.", minimum = 1, maximum = 1000),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."),
+    ),
+    responses(
+        (status = 200, description = "A page of sales.", body = BuyerSales),
+        (status = 400, description = "The query string is malformed.", body = ErrorBody),
+        (status = 401, description = "No or unknown buyer key.", body = ErrorBody),
+        (status = 422, description = "A parameter is invalid or unknown; `field` names it.", body = ErrorBody),
+        (status = 503, description = "The store could not be reached.", body = ErrorBody),
+    ))]
 async fn sales(
     Buyer(buyer): Buyer,
     State(state): State<Arc<AppState>>,
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<BuyerSales>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_query", e.body_text()))?;
     query::only_known(&params, &["since", "until", "limit", "cursor"])?;
     let (since, until) = query::range(&params)?;
@@ -57,20 +72,45 @@ async fn sales(
     let after = query::get(&params, "cursor").map(parse_cursor).transpose()?;
     let q = LedgerQuery::Buyer { buyer, since, until, after, limit };
     let page = state.engine.store().ledger(q).await?;
-    let next = (page.len() == limit).then(|| page.last().map(cursor_of)).flatten();
-    Ok(Json(json!({"sales": page.iter().map(render).collect::<Vec<_>>(), "next_cursor": next})))
+    let next_cursor = (page.len() == limit).then(|| page.last().map(cursor_of)).flatten();
+    Ok(Json(BuyerSales { sales: page.iter().map(BuyerSale::of).collect(), next_cursor }))
 }
 
-fn render(r: &SaleRecord) -> serde_json::Value {
-    json!({
-        "sale_id": r.sale_id,
-        "ping_id": r.ping_id,
-        "offer": r.offer,
-        "contract": r.contract,
-        "price": r.price,
-        "sold_at": r.sold_at,
-        "state": r.state.as_str(),
-    })
+/// A page of a buyer's sales.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct BuyerSales {
+    sales: Vec<BuyerSale>,
+    /// Continues the listing; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+/// One of a buyer's sales.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct BuyerSale {
+    sale_id: String,
+    ping_id: String,
+    offer: OfferId,
+    contract: ContractId,
+    /// What the buyer was charged.
+    price: Money,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    sold_at: Option<Timestamp>,
+    /// `sold`, `unconfirmed` or `returned` (`rolled_back`, `released` once given back).
+    state: &'static str,
+}
+
+impl BuyerSale {
+    fn of(r: &SaleRecord) -> Self {
+        BuyerSale {
+            sale_id: r.sale_id.clone(),
+            ping_id: r.ping_id.clone(),
+            offer: r.offer.clone(),
+            contract: r.contract.clone(),
+            price: r.price,
+            sold_at: r.sold_at,
+            state: r.state.as_str(),
+        }
+    }
 }
 
 /// A cursor is the last listed sale's charge time (ms) and id: stable under new sales.
@@ -88,6 +128,20 @@ fn parse_cursor(text: &str) -> Result<(Timestamp, String), ApiError> {
     Ok((at, id.to_string()))
 }
 
+/// Return a bad lead: refunded at once when the buyer's policy approves by itself, else left
+/// for an operator. A sale is returned at most once.
+#[utoipa::path(post, path = "/returns", tag = "buyer", security(("buyer_key" = [])),
+    request_body = returns::ReturnBody,
+    responses(
+        (status = 201, description = "The return, approved or pending.", body = returns::BuyerReturnView),
+        (status = 400, description = "The body is not valid JSON.", body = ErrorBody),
+        (status = 401, description = "No or unknown buyer key.", body = ErrorBody),
+        (status = 404, description = "No such sale of this buyer's (`unknown_sale`).", body = ErrorBody),
+        (status = 409, description = "The sale has a return already (`already_returned`).", body = ErrorBody),
+        (status = 413, description = "The body is too large.", body = ErrorBody),
+        (status = 422, description = "Refused: `return_window_passed`, `return_rate_exceeded`, `not_returnable`, or an invalid field.", body = ErrorBody),
+        (status = 503, description = "The store could not be reached.", body = ErrorBody),
+    ))]
 async fn open_return(
     Buyer(buyer): Buyer,
     State(state): State<Arc<AppState>>,

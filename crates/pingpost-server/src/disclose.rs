@@ -25,17 +25,21 @@ fn disclosure(config: &Config, offer: &OfferId) -> Disclosure {
     config.offers.get(offer).map_or(Disclosure::Payout, |o| o.disclosure)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// A ping's answer as its partner sees it.
 pub struct PingView<'a> {
     ping_id: &'a str,
     status: PingStatus,
     reason: Option<RejectReason>,
     bids: Vec<BidView<'a>>,
+    #[schema(value_type = String, format = DateTime)]
     expires_at: Timestamp,
     decision_us: u64,
 }
 
-#[derive(Debug, Serialize)]
+/// A bid: `bid_id` and `payout` always; `buyer_name` on a `consent` offer; `buyer`,
+/// `contract` and `price` on a `full` offer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct BidView<'a> {
     bid_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,7 +80,8 @@ pub fn ping<'a>(answer: &'a PingAnswer, config: &'a Config) -> PingView<'a> {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A post's answer as its partner sees it (`total_price` on a `full` offer only).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PostView<'a> {
     ping_id: &'a str,
     status: PostStatus,
@@ -87,7 +92,8 @@ pub struct PostView<'a> {
     total_payout: Money,
 }
 
-#[derive(Debug, Serialize)]
+/// A sale (`buyer`, `contract`, `price` on a `full` offer only).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct SaleView<'a> {
     sale_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,7 +106,8 @@ struct SaleView<'a> {
     status: SaleStatus,
 }
 
-#[derive(Debug, Serialize)]
+/// One try of the waterfall: `bid_id`, or on a `full` offer `buyer` and `contract`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct AttemptView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     bid_id: Option<&'a str>,

@@ -4,7 +4,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pingpost_engine::EngineError;
-use serde_json::json;
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -105,14 +104,30 @@ fn lead_field(field: &str) -> String {
     }
 }
 
+/// Every error answer: `{"error": {"code", "message", "field"?}}`. The API document's error
+/// schema is this type's, so the two cannot drift.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable, e.g. `invalid_field`, `unknown_offer`.
+    pub code: String,
+    /// For people; names the field and what is wrong with it.
+    pub message: String,
+    /// The request field at fault (`lead.email`, `caps.daily`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         crate::metrics::error_answered(self.code, self.status.as_u16());
-        let mut error = json!({"code": self.code, "message": self.message});
-        if let Some(field) = self.field {
-            error["field"] = json!(field);
-        }
-        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        let body =
+            ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message, field: self.field } };
+        let mut response = (self.status, Json(body)).into_response();
         if self.closes_connection {
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }

@@ -10,6 +10,7 @@
 //! - [`routes`]: partner handlers, authentication.
 //! - [`admin`]: the operators' API under `/v1/admin/`.
 //! - [`query`]: query-string times and report ranges, shared by the reports.
+//! - [`openapi`]: the API document, `GET /openapi.json`.
 //! - [`metrics`]: the Prometheus recorder (installed once per process) and `/metrics`.
 
 pub mod admin;
@@ -18,6 +19,7 @@ pub mod buyer;
 pub mod disclose;
 pub mod error;
 pub mod metrics;
+pub mod openapi;
 pub mod query;
 pub mod returns;
 pub mod routes;

@@ -5,13 +5,16 @@
 use crate::admin::body;
 use crate::body::RequestBody;
 use crate::error::ApiError;
+use pingpost_core::ids::BuyerId;
+use pingpost_core::money::Money;
+use pingpost_core::Timestamp;
 use pingpost_engine::returns::ReturnAsk;
-use pingpost_store::ReturnRecord;
-use serde_json::{json, Value};
+use pingpost_store::{ReturnRecord, ReturnStatus};
 
-#[derive(serde::Deserialize)]
+/// A return of a sold lead.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReturnBody {
+pub struct ReturnBody {
     sale_id: String,
     reason: String,
     #[serde(default)]
@@ -47,28 +50,73 @@ pub async fn ask(body: RequestBody) -> Result<ReturnAsk, ApiError> {
     Ok(ReturnAsk { sale_id: b.sale_id, reason: b.reason, note: b.note, token })
 }
 
-/// A return as its buyer sees it.
-pub fn for_buyer(r: &ReturnRecord) -> Value {
-    json!({
-        "return_id": r.return_id,
-        "sale_id": r.sale_id,
-        "status": r.status.as_str(),
-        "refund": r.refund,
-        "reason": r.reason,
-        "note": r.note,
-        "opened_at": r.opened_at,
-        "decided_at": r.decided_at,
-        "decision_note": r.decision_note,
-    })
+/// Where a return stands.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReturnStatusView {
+    Pending,
+    Approved,
+    Denied,
+}
+
+impl From<ReturnStatus> for ReturnStatusView {
+    fn from(s: ReturnStatus) -> Self {
+        match s {
+            ReturnStatus::Pending => ReturnStatusView::Pending,
+            ReturnStatus::Approved => ReturnStatusView::Approved,
+            ReturnStatus::Denied => ReturnStatusView::Denied,
+        }
+    }
+}
+
+/// A return as its buyer sees it: what goes back to its balance, never the partner's payout.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct BuyerReturnView {
+    return_id: String,
+    sale_id: String,
+    status: ReturnStatusView,
+    /// The sale's price, back to the buyer's balance once approved.
+    refund: Money,
+    reason: String,
+    note: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    opened_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    decided_at: Option<Timestamp>,
+    decision_note: Option<String>,
 }
 
 /// A return as the operator sees it: with its buyer and what it claws back.
-pub fn for_operator(r: &ReturnRecord) -> Value {
-    let mut v = for_buyer(r);
-    if let Some(o) = v.as_object_mut() {
-        o.insert("buyer".into(), json!(r.buyer));
-        o.insert("claw_back".into(), json!(r.claw_back));
-        o.insert("clawback".into(), json!(r.clawback));
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct OperatorReturnView {
+    #[serde(flatten)]
+    seen_by_buyer: BuyerReturnView,
+    buyer: BuyerId,
+    /// Whether the reason claws the partner's payout back.
+    claw_back: bool,
+    /// What approval takes back from the partner (zero without `claw_back`).
+    clawback: Money,
+}
+
+pub fn for_buyer(r: &ReturnRecord) -> BuyerReturnView {
+    BuyerReturnView {
+        return_id: r.return_id.clone(),
+        sale_id: r.sale_id.clone(),
+        status: r.status.into(),
+        refund: r.refund,
+        reason: r.reason.clone(),
+        note: r.note.clone(),
+        opened_at: r.opened_at,
+        decided_at: r.decided_at,
+        decision_note: r.decision_note.clone(),
     }
-    v
+}
+
+pub fn for_operator(r: &ReturnRecord) -> OperatorReturnView {
+    OperatorReturnView {
+        seen_by_buyer: for_buyer(r),
+        buyer: r.buyer.clone(),
+        claw_back: r.claw_back,
+        clawback: r.clawback,
+    }
 }

@@ -2,28 +2,38 @@
 
 use crate::body::RequestBody;
 use crate::disclose;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::{admin, buyer, wire, AppState};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use pingpost_core::config::Partner;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// Every documented route, with the document they make up.
+pub fn api() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(ping))
+        .routes(routes!(post_lead))
+        .routes(routes!(partner_report))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .nest("/v1/buyer", buyer::router())
+}
 
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/v1/ping", post(ping))
-        .route("/v1/post", post(post_lead))
-        .route("/v1/partner/report", get(partner_report))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .nest("/v1/buyer", buyer::router())
+    let (documented, doc) = api().split_for_parts();
+    let doc = Arc::new(doc);
+    documented
+        .route("/openapi.json", get(move || std::future::ready(Json(Arc::clone(&doc)))))
         .nest("/v1/admin", admin::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -38,6 +48,23 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Partner, ApiErr
     state.engine.partner_for_key(key).ok_or_else(ApiError::unauthorized)
 }
 
+/// Ping a lead: the checkpoints run in their fixed order, then the buyers bid.
+///
+/// The answer's bids show what the offer's `disclosure` allows. A rejected lead says why
+/// (`suppressed`, `vertical_duplicate`, `no_bids`).
+#[utoipa::path(post, path = "/v1/ping", tag = "partner", security(("partner_key" = [])),
+    request_body = crate::openapi::PingRequest,
+    responses(
+        (status = 200, description = "The lead was auctioned (or rejected, with its reason).", body = disclose::PingView),
+        (status = 400, description = "The body is not a JSON object, or was broken off.", body = ErrorBody),
+        (status = 401, description = "No or unknown partner key.", body = ErrorBody),
+        (status = 403, description = "The partner may not ping this offer.", body = ErrorBody),
+        (status = 404, description = "Unknown offer.", body = ErrorBody),
+        (status = 409, description = "A ping with this idempotency key is in flight.", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
+        (status = 422, description = "A field is invalid; `field` names it.", body = ErrorBody),
+        (status = 503, description = "The store could not be reached; nothing was recorded.", body = ErrorBody),
+    ))]
 async fn ping(State(state): State<Arc<AppState>>, headers: HeaderMap, body: RequestBody) -> Result<Response, ApiError> {
     let partner = authenticate(&state, &headers)?;
     let bytes = body.bytes(state.body_limit).await?;
@@ -47,6 +74,21 @@ async fn ping(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Requ
     Ok(Json(disclose::ping(&answer, &state.engine.config())).into_response())
 }
 
+/// Post the full lead of a ping: delivered to the best bid, and down the waterfall on a
+/// refusal or a "duplicate" (rolled back). A repeat answers the first answer.
+#[utoipa::path(post, path = "/v1/post", tag = "partner", security(("partner_key" = [])),
+    request_body = crate::openapi::PostRequest,
+    responses(
+        (status = 200, description = "What was sold, and every attempt.", body = disclose::PostView),
+        (status = 400, description = "The body is not a JSON object, or was broken off.", body = ErrorBody),
+        (status = 401, description = "No or unknown partner key.", body = ErrorBody),
+        (status = 404, description = "Unknown ping (only pings with bids can be posted).", body = ErrorBody),
+        (status = 409, description = "A post of this ping is in flight.", body = ErrorBody),
+        (status = 410, description = "The ping expired.", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
+        (status = 422, description = "A field is invalid; `field` names it.", body = ErrorBody),
+        (status = 503, description = "The store could not be reached.", body = ErrorBody),
+    ))]
 async fn post_lead(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -63,6 +105,21 @@ async fn post_lead(
 /// `GET /v1/partner/report?since=&until=`: the calling partner's own account, from the books
 /// (JSON, or CSV with `Accept: text/csv`). Only the partner's key opens it, and only its own,
 /// with its own side of the money only (payouts, clawbacks, net payout).
+#[utoipa::path(get, path = "/v1/partner/report", tag = "partner", security(("partner_key" = [])),
+    params(
+        ("since" = Option<String>, Query, description = "RFC 3339; the range is [since, until).", format = DateTime),
+        ("until" = Option<String>, Query, description = "RFC 3339.", format = DateTime),
+    ),
+    responses(
+        (status = 200, description = "The partner's own account: JSON, or CSV with `Accept: text/csv`.", content(
+            (crate::admin::money::PartnerReport = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "The query string is malformed.", body = ErrorBody),
+        (status = 401, description = "No or unknown partner key.", body = ErrorBody),
+        (status = 422, description = "A parameter is invalid or unknown; `field` names it.", body = ErrorBody),
+        (status = 503, description = "The books or the store could not be reached.", body = ErrorBody),
+    ))]
 async fn partner_report(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -97,12 +154,21 @@ async fn to_completion<T: Send + 'static>(
     }
 }
 
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "Alive.", body = Health)))]
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// Ready when the store answers within a second. The store's own decorator sets the
 /// `pingpost_store_up` gauge from the answer; a probe that gives up first sets it here.
+/// Readiness: the store answers within a second.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "Ready.", body = Ready),
+        (status = 503, description = "The store does not answer.", body = ErrorBody),
+    ))]
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match tokio::time::timeout(Duration::from_secs(1), state.engine.store().health()).await {
         Ok(Ok(())) => Json(json!({"ready": true})).into_response(),
@@ -119,6 +185,12 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 
 /// Prometheus text. Unauthenticated like the probes: it carries ids and counts, no lead data,
 /// and is meant to be reached on the internal network only.
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses(
+        (status = 200, description = "The metrics.", body = String, content_type = "text/plain"),
+        (status = 404, description = "No metrics recorder is installed.", body = ErrorBody),
+    ))]
 async fn metrics() -> Response {
     match crate::metrics::handle() {
         Some(handle) => {
@@ -141,4 +213,18 @@ async fn method_not_allowed() -> ApiError {
 fn panic_answer(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
+}
+
+/// `{"status": "ok"}`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents `healthz`'s answer
+struct Health {
+    status: String,
+}
+
+/// `{"ready": true}`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents `readyz`'s answer
+struct Ready {
+    ready: bool,
 }

@@ -90,6 +90,24 @@ async fn accounts(
     report(&state, &headers, AccountsQuery { by, since, until, only: None }, Audience::Operator).await
 }
 
+/// A partner's report (documents [`Audience::Partner`]'s rows).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the answer `report` builds
+pub(crate) struct PartnerReport {
+    groups: Vec<PartnerAccount>,
+}
+
+/// A partner's side of its account over the range.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the answer `report` builds
+struct PartnerAccount {
+    key: String,
+    sales: i64,
+    payouts: Money,
+    clawbacks: Money,
+    net_payout: Money,
+}
+
 /// Who reads an account: the operator sees every figure; a partner only its own side (what
 /// it earned and had clawed back), never what buyers paid or the marketplace kept — a
 /// partner of a `payout` offer sees no gross price anywhere.

@@ -51,7 +51,7 @@ async fn decide(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     body: RequestBody,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<returns::OperatorReturnView>, ApiError> {
     let d: Decision = body::json(body).await?;
     if d.note.as_ref().is_some_and(|n| n.len() > 1_000) {
         return Err(ApiError::invalid("note", "must be at most 1000 bytes"));
@@ -64,7 +64,7 @@ async fn one(
     _: Operator,
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<returns::OperatorReturnView>, ApiError> {
     match state.engine.returns(ReturnQuery::Id(id.clone())).await?.pop() {
         Some(r) => Ok(Json(returns::for_operator(&r))),
         None => Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_return", format!("no return {id:?}"))),

@@ -1,0 +1,164 @@
+//! The API document, `GET /openapi.json` (OpenAPI 3.1), generated from the code: each
+//! handler carries its own description (`#[utoipa::path]`), and the routers that mount the
+//! handlers (`utoipa_axum::OpenApiRouter` with `routes!`) collect them, so a handler cannot be
+//! mounted without one. Answers are documented by the types that produce them (the
+//! disclosure views, [`ErrorBody`]); request bodies that are parsed by hand (a lead's fields
+//! are open-ended) by the schemas below.
+
+use crate::error::ErrorBody;
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::RefOr;
+use utoipa::{Modify, OpenApi, ToSchema};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "pingpost",
+        description = "A ping-post lead auction engine: partners ping leads and post them to the winning buyers; \
+                       buyers read their sales and return bad leads; operators run the marketplace."
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "partner", description = "Lead partners: pings, posts, their own report. Partner key."),
+        (name = "buyer", description = "Buyers: their sales and returns. Buyer key."),
+        (name = "health", description = "Probes and metrics, unauthenticated."),
+    )
+)]
+pub struct ApiDoc;
+
+/// The three credentials, each `Authorization: Bearer <secret>`; none opens another's API.
+/// (Handlers name them as literals: `security(("partner_key" = []))`.)
+const PARTNER_KEY: &str = "partner_key";
+const BUYER_KEY: &str = "buyer_key";
+const OPERATOR_TOKEN: &str = "operator_token";
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, what) in [
+            (PARTNER_KEY, "A lead partner's API key."),
+            (BUYER_KEY, "A buyer's API key (opens /v1/buyer/ only)."),
+            (OPERATOR_TOKEN, "The operators' token (opens /v1/admin/ only)."),
+        ] {
+            let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(what)).build();
+            components.add_security_scheme(name, SecurityScheme::Http(scheme));
+        }
+    }
+}
+
+/// A lead: the consumer's identifiers (each as plaintext or as its SHA-256; at least one of
+/// email and phone) and any qualifying fields (strings, numbers or booleans; at most 200).
+pub struct Lead;
+
+impl utoipa::PartialSchema for Lead {
+    fn schema() -> RefOr<Schema> {
+        let text = |what: &str| ObjectBuilder::new().schema_type(Type::String).description(Some(what)).build();
+        let value = Schema::OneOf(
+            OneOfBuilder::new()
+                .item(ObjectBuilder::new().schema_type(Type::String))
+                .item(ObjectBuilder::new().schema_type(Type::Number))
+                .item(ObjectBuilder::new().schema_type(Type::Boolean))
+                .build(),
+        );
+        ObjectBuilder::new()
+            .description(Some(
+                "The consumer's identifiers and qualifying fields (strings, numbers or booleans; at most 200).",
+            ))
+            .property("email", text("The consumer's email."))
+            .property("phone", text("The consumer's phone."))
+            .property("email_sha256", text("SHA-256 (hex) of the normalized email."))
+            .property("phone_sha256", text("SHA-256 (hex) of the normalized phone (E.164 digits)."))
+            .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(value))))
+            .into()
+    }
+}
+
+impl ToSchema for Lead {}
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents a body parsed by `wire`
+pub struct PingRequest {
+    offer: String,
+    lead: Lead,
+    /// A retry with the same key returns the first answer (remembered an hour).
+    idempotency_key: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents a body parsed by `wire`
+pub struct PostRequest {
+    ping_id: String,
+    /// The full lead; its identifiers must be the pinged ones (one may be left out).
+    lead: Lead,
+    /// The bids to try: on a `consent` offer in this order, elsewhere a narrowing of the ranking.
+    bid_ids: Option<Vec<String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::openapi::path::Operation;
+    use utoipa::openapi::{RefOr, Required};
+
+    fn operations() -> Vec<(String, String, Operation)> {
+        let (_, doc) = crate::routes::api().split_for_parts();
+        let mut out = Vec::new();
+        for (path, item) in doc.paths.paths {
+            let methods = [
+                ("get", item.get),
+                ("put", item.put),
+                ("post", item.post),
+                ("delete", item.delete),
+                ("patch", item.patch),
+            ];
+            for (method, op) in methods {
+                if let Some(op) = op {
+                    out.push((method.to_string(), path.clone(), op));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_document_is_openapi_3_1_with_the_three_credentials() {
+        let (_, doc) = crate::routes::api().split_for_parts();
+        let json = serde_json::to_value(&doc).unwrap_or_default();
+        assert!(json["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "{}", json["openapi"]);
+        let schemes = &json["components"]["securitySchemes"];
+        for name in ["partner_key", "buyer_key", "operator_token"] {
+            assert_eq!(schemes[name]["scheme"], "bearer", "{name}: {schemes}");
+        }
+    }
+
+    /// A handler mounted without its description, or an error status without the error
+    /// object, fails here instead of drifting from the document.
+    #[test]
+    fn every_operation_is_described_secured_and_answers_errors_as_the_error_object() {
+        let ops = operations();
+        assert!(ops.len() >= 8, "{} operations", ops.len());
+        for (method, path, op) in ops {
+            let what = format!("{method} {path}");
+            assert!(op.summary.as_deref().is_some_and(|s| !s.is_empty()), "{what}: no summary");
+            let public = ["/healthz", "/readyz", "/metrics"].contains(&path.as_str());
+            assert_eq!(op.security.as_ref().is_some_and(|s| !s.is_empty()), !public, "{what}: security");
+            assert!(op.tags.as_ref().is_some_and(|t| !t.is_empty()), "{what}: no tag");
+            for (status, response) in &op.responses.responses {
+                let RefOr::T(response) = response else { continue };
+                let json = serde_json::to_value(response).unwrap_or_default();
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert_eq!(
+                        json["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody",
+                        "{what} {status}"
+                    );
+                }
+            }
+            if let Some(body) = &op.request_body {
+                assert!(matches!(body.required, Some(Required::True)), "{what}: a body is required");
+            }
+        }
+    }
+}
