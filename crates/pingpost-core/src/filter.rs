@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 /// A literal in a filter; numbers and text compare by their text form.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum Scalar {
     Bool(bool),
@@ -28,6 +29,7 @@ impl Scalar {
 
 /// Conditions on one field; every condition present must hold.
 #[derive(Clone, Debug, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FieldFilter {
     #[serde(default, skip_serializing_if = "Option::is_none")]

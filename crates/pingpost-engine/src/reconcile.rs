@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// One difference between the books and the store.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Difference {
     /// `missing_entry`, `entry_without_sale`, `entry_differs` or `balance_differs`.
     pub code: &'static str,

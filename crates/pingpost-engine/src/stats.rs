@@ -155,6 +155,7 @@ pub struct Increment {
 
 /// The counters of one group over a range, as the API answers them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatsGroup {
     pub key: String,
     pub pings: u64,

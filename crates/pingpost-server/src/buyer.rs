@@ -128,8 +128,10 @@ fn parse_cursor(text: &str) -> Result<(Timestamp, String), ApiError> {
     Ok((at, id.to_string()))
 }
 
-/// Return a bad lead: refunded at once when the buyer's policy approves by itself, else left
-/// for an operator. A sale is returned at most once.
+/// Return a bad lead.
+///
+/// Refunded at once when the buyer's policy approves by itself, else left for an operator.
+/// A sale is returned at most once.
 #[utoipa::path(post, path = "/returns", tag = "buyer", security(("buyer_key" = [])),
     request_body = returns::ReturnBody,
     responses(

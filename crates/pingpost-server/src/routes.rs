@@ -27,6 +27,7 @@ pub fn api() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(readyz))
         .routes(routes!(metrics))
         .nest("/v1/buyer", buyer::router())
+        .nest("/v1/admin", admin::router())
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -34,7 +35,6 @@ pub fn router(state: Arc<AppState>) -> Router {
     let doc = Arc::new(doc);
     documented
         .route("/openapi.json", get(move || std::future::ready(Json(Arc::clone(&doc)))))
-        .nest("/v1/admin", admin::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_answer))
@@ -74,8 +74,10 @@ async fn ping(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Requ
     Ok(Json(disclose::ping(&answer, &state.engine.config())).into_response())
 }
 
-/// Post the full lead of a ping: delivered to the best bid, and down the waterfall on a
-/// refusal or a "duplicate" (rolled back). A repeat answers the first answer.
+/// Post the full lead of a ping.
+///
+/// Delivered to the best bid, and down the waterfall on a refusal or a "duplicate" (rolled
+/// back). A repeat answers the first answer.
 #[utoipa::path(post, path = "/v1/post", tag = "partner", security(("partner_key" = [])),
     request_body = crate::openapi::PostRequest,
     responses(
@@ -102,9 +104,11 @@ async fn post_lead(
     Ok(Json(disclose::post(&answer, &state.engine.config())).into_response())
 }
 
-/// `GET /v1/partner/report?since=&until=`: the calling partner's own account, from the books
-/// (JSON, or CSV with `Accept: text/csv`). Only the partner's key opens it, and only its own,
-/// with its own side of the money only (payouts, clawbacks, net payout).
+/// The calling partner's own account.
+///
+/// From the books, as JSON or (with `Accept: text/csv`) CSV. Only the partner's key opens
+/// it, and only its own, with its own side of the money only (payouts, clawbacks, net
+/// payout).
 #[utoipa::path(get, path = "/v1/partner/report", tag = "partner", security(("partner_key" = [])),
     params(
         ("since" = Option<String>, Query, description = "RFC 3339; the range is [since, until).", format = DateTime),
@@ -161,9 +165,10 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Ready when the store answers within a second. The store's own decorator sets the
-/// `pingpost_store_up` gauge from the answer; a probe that gives up first sets it here.
 /// Readiness: the store answers within a second.
+///
+/// The store's own decorator sets the `pingpost_store_up` gauge from the answer; a probe
+/// that gives up first sets it here.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready.", body = Ready),
@@ -183,9 +188,10 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// Prometheus text. Unauthenticated like the probes: it carries ids and counts, no lead data,
-/// and is meant to be reached on the internal network only.
 /// Prometheus metrics (text exposition format).
+///
+/// Unauthenticated like the probes: it carries ids and counts, no lead data, and is meant
+/// to be reached on the internal network only.
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses(
         (status = 200, description = "The metrics.", body = String, content_type = "text/plain"),

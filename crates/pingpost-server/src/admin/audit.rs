@@ -3,13 +3,12 @@
 //! sink → encode (RFC 3339 times, the page's cursor).
 
 use super::auth::Operator;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::SecondsFormat;
 use pingpost_core::checkpoint::Checkpoint;
 use pingpost_core::ids::{BuyerId, OfferId, PartnerId, VerticalId};
@@ -17,14 +16,38 @@ use pingpost_core::Timestamp;
 use pingpost_engine::audit::{cursor_is_well_formed, AuditEntry, AuditPage, AuditQuery};
 use serde_json::{json, Value};
 use std::sync::Arc;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/audit", get(list))
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
+/// The dedup audit log, newest first.
+///
+/// One entry per contract a checkpoint dropped; identifiers never appear. Every filter is
+/// optional; an unknown or repeated parameter is refused.
+#[utoipa::path(get, path = "/audit", tag = "operator", security(("operator_token" = [])),
+    params(
+        ("buyer" = Option<String>, Query, description = "Only this buyer's contracts."),
+        ("partner" = Option<String>, Query, description = "Only this partner's pings."),
+        ("vertical" = Option<String>, Query, description = "Only this vertical."),
+        ("offer" = Option<String>, Query, description = "Only this offer."),
+        ("checkpoint" = Option<String>, Query, description = "Only drops at this checkpoint (`suppressed`, `vertical_duplicate`, `in_auction_duplicate`, `contract_duplicate`, `dq_duplicate`)."),
+        ("since" = Option<String>, Query, description = "At or after (RFC 3339).", format = DateTime),
+        ("until" = Option<String>, Query, description = "Before (RFC 3339).", format = DateTime),
+        ("limit" = Option<usize>, Query, description = "1 to 1000; 100 when absent.", minimum = 1, maximum = 1000),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."),
+    ),
+    responses(
+        (status = 200, description = "A page of entries.", body = AuditAnswer),
+        (status = 400, description = "The query string is malformed.", body = ErrorBody),
+        (status = 401, description = "No or wrong operator token.", body = ErrorBody),
+        (status = 422, description = "A parameter is invalid or unknown; `field` names it.", body = ErrorBody),
+        (status = 503, description = "The store could not be reached.", body = ErrorBody),
+    ))]
 async fn list(
     _: Operator,
     State(state): State<Arc<AppState>>,
@@ -108,6 +131,36 @@ fn entry(e: &AuditEntry) -> Value {
         "matched": e.matched.map(|m| m.as_str()),
         "prior_at": e.prior_at.map(rfc3339),
     })
+}
+
+/// A page of the audit log (documents what `encode` writes).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the answer `encode` builds
+struct AuditAnswer {
+    entries: Vec<AuditEntryView>,
+    /// Continues the listing; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+/// One contract dropped by one checkpoint.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the answer `entry` builds
+struct AuditEntryView {
+    #[schema(format = DateTime)]
+    at: String,
+    ping_id: String,
+    partner: String,
+    vertical: String,
+    offer: String,
+    /// The buyer whose contract was dropped (`null` for a whole-ping drop).
+    buyer: Option<String>,
+    contract: Option<String>,
+    checkpoint: String,
+    /// Which identifier matched (`email`, `phone`).
+    matched: Option<String>,
+    /// When the earlier event the lead matched happened.
+    #[schema(format = DateTime)]
+    prior_at: Option<String>,
 }
 
 fn encode(page: &AuditPage) -> Value {

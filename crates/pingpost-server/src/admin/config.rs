@@ -7,12 +7,11 @@
 use super::auth::Operator;
 use super::body;
 use crate::body::RequestBody;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use pingpost_core::config::document::{hash_buyer_key, hash_partner_key};
 use pingpost_core::config::raw::{RawBuyer, RawContract, RawOffer, RawPartner, RawReturnReason, RawVertical};
 use pingpost_core::config::{ConfigDocument, ConfigError, Resource};
@@ -20,24 +19,114 @@ use pingpost_engine::config_sync::EditError;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn routes() -> Router<Arc<AppState>> {
-    let mut router = Router::new();
-    router = with_resource::<RawVertical>(router);
-    router = with_resource::<RawOffer>(router);
-    router = with_resource::<RawPartner>(router);
-    router = with_resource::<RawBuyer>(router);
-    router = with_resource::<RawReturnReason>(router);
-    router.route("/contracts", get(list::<RawContract>)).route(
-        "/contracts/{id}",
-        get(read::<RawContract>).put(put::<RawContract>).delete(delete::<RawContract>).patch(patch_contract),
-    )
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(verticals::list))
+        .routes(routes!(verticals::read, verticals::put, verticals::delete))
+        .routes(routes!(offers::list))
+        .routes(routes!(offers::read, offers::put, offers::delete))
+        .routes(routes!(partners::list))
+        .routes(routes!(partners::read, partners::put, partners::delete))
+        .routes(routes!(buyers::list))
+        .routes(routes!(buyers::read, buyers::put, buyers::delete))
+        .routes(routes!(return_reasons::list))
+        .routes(routes!(return_reasons::read, return_reasons::put, return_reasons::delete))
+        .routes(routes!(contracts::list))
+        .routes(routes!(contracts::read, contracts::put, contracts::delete, patch_contract))
 }
 
-fn with_resource<R: AdminResource>(router: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
-    router
-        .route(&format!("/{}", R::TABLE), get(list::<R>))
-        .route(&format!("/{}/{{id}}", R::TABLE), get(read::<R>).put(put::<R>).delete(delete::<R>))
+/// A resource kind's list, read, create-or-replace and delete, each documented: the
+/// generic handlers below, under the kind's own paths and words.
+macro_rules! resource {
+    ($module:ident, $raw:ty, $list:literal, $item:literal, $kind:literal) => {
+        mod $module {
+            use super::*;
+
+            #[utoipa::path(get, path = $list, tag = "operator", security(("operator_token" = [])),
+                summary = concat!("List the ", $kind, "."),
+                responses(
+                    (status = 200, description = "Every one, as stored.", body = Items<$raw>),
+                    (status = 401, description = "No or wrong operator token.", body = ErrorBody),
+                    (status = 503, description = "The store could not be reached.", body = ErrorBody),
+                ))]
+            pub async fn list(op: Operator, state: State<Arc<AppState>>) -> Result<Json<Items<$raw>>, ApiError> {
+                super::list::<$raw>(op, state).await
+            }
+
+            #[utoipa::path(get, path = $item, tag = "operator", security(("operator_token" = [])),
+                summary = concat!("Read one of the ", $kind, "."),
+                params(("id" = String, Path, description = "Its id.")),
+                responses(
+                    (status = 200, description = "As stored.", body = $raw),
+                    (status = 401, description = "No or wrong operator token.", body = ErrorBody),
+                    (status = 404, description = "No such id.", body = ErrorBody),
+                    (status = 503, description = "The store could not be reached.", body = ErrorBody),
+                ))]
+            pub async fn read(op: Operator, state: State<Arc<AppState>>, id: Path<String>) -> Result<Json<$raw>, ApiError> {
+                super::read::<$raw>(op, state, id).await
+            }
+
+            #[utoipa::path(put, path = $item, tag = "operator", security(("operator_token" = [])),
+                summary = concat!("Create or replace one of the ", $kind, "."),
+                description = "Validated with the whole configuration; applied on every node, or refused with nothing changed.",
+                params(("id" = String, Path, description = "Its id (the body's `id`, when given, must agree).")),
+                request_body = $raw,
+                responses(
+                    (status = 200, description = "Replaced; as stored.", body = $raw),
+                    (status = 201, description = "Created; as stored.", body = $raw),
+                    (status = 400, description = "The body is not valid JSON.", body = ErrorBody),
+                    (status = 401, description = "No or wrong operator token.", body = ErrorBody),
+                    (status = 409, description = "Another edit won; send it again.", body = ErrorBody),
+                    (status = 413, description = "The body is too large.", body = ErrorBody),
+                    (status = 422, description = "A field is invalid, or the change would break another resource; `field` names it.", body = ErrorBody),
+                    (status = 503, description = "The store could not be reached.", body = ErrorBody),
+                ))]
+            pub async fn put(
+                op: Operator,
+                state: State<Arc<AppState>>,
+                id: Path<String>,
+                body: RequestBody,
+            ) -> Result<(StatusCode, Json<$raw>), ApiError> {
+                super::put::<$raw>(op, state, id, body).await
+            }
+
+            #[utoipa::path(delete, path = $item, tag = "operator", security(("operator_token" = [])),
+                summary = concat!("Delete one of the ", $kind, "."),
+                params(("id" = String, Path, description = "Its id.")),
+                responses(
+                    (status = 200, description = "Deleted.", body = Deleted),
+                    (status = 401, description = "No or wrong operator token.", body = ErrorBody),
+                    (status = 404, description = "No such id.", body = ErrorBody),
+                    (status = 409, description = "Another edit won; send it again.", body = ErrorBody),
+                    (status = 422, description = "Others still use it (`id` names them).", body = ErrorBody),
+                    (status = 503, description = "The store could not be reached.", body = ErrorBody),
+                ))]
+            pub async fn delete(op: Operator, state: State<Arc<AppState>>, id: Path<String>) -> Result<Json<Deleted>, ApiError> {
+                super::delete::<$raw>(op, state, id).await
+            }
+        }
+    };
+}
+
+resource!(verticals, RawVertical, "/verticals", "/verticals/{id}", "verticals");
+resource!(offers, RawOffer, "/offers", "/offers/{id}", "offers");
+resource!(partners, RawPartner, "/partners", "/partners/{id}", "partners");
+resource!(buyers, RawBuyer, "/buyers", "/buyers/{id}", "buyers");
+resource!(return_reasons, RawReturnReason, "/return_reasons", "/return_reasons/{id}", "return reasons");
+resource!(contracts, RawContract, "/contracts", "/contracts/{id}", "contracts");
+
+/// `{"items": [...]}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Items<R> {
+    items: Vec<R>,
+}
+
+/// `{"deleted": id}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Deleted {
+    deleted: String,
 }
 
 /// Per-kind preparation of a written resource before it is validated with the rest.
@@ -79,19 +168,19 @@ impl AdminResource for RawBuyer {
     }
 }
 
-async fn list<R: AdminResource>(_: Operator, State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+async fn list<R: AdminResource>(_: Operator, State(state): State<Arc<AppState>>) -> Result<Json<Items<R>>, ApiError> {
     let doc = state.engine.config_document().await.map_err(|e| edit_error(e, R::TABLE, ""))?;
-    Ok(Json(json!({ "items": R::table(&doc) })))
+    Ok(Json(Items { items: R::table(&doc).to_vec() }))
 }
 
 async fn read<R: AdminResource>(
     _: Operator,
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<R>, ApiError> {
     let doc = state.engine.config_document().await.map_err(|e| edit_error(e, R::TABLE, &id))?;
     let item = doc.get::<R>(&id).ok_or_else(|| not_found(R::TABLE, &id))?;
-    Ok(Json(json!(item)))
+    Ok(Json(item.clone()))
 }
 
 async fn put<R: AdminResource>(
@@ -99,7 +188,7 @@ async fn put<R: AdminResource>(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     body: RequestBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<R>), ApiError> {
     let value = with_path_id(body::json::<Value>(body).await?, &id)?;
     let mut item: R = body::from_value(value)?;
     item.prepare(&state)?;
@@ -110,14 +199,14 @@ async fn put<R: AdminResource>(
         .await
         .map_err(|e| edit_error(e, R::TABLE, &id))?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(json!(stored))))
+    Ok((status, Json(stored)))
 }
 
 async fn delete<R: AdminResource>(
     _: Operator,
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Deleted>, ApiError> {
     let target = id.clone();
     state
         .engine
@@ -130,17 +219,33 @@ async fn delete<R: AdminResource>(
         })
         .await
         .map_err(|e| edit_error(e, R::TABLE, &id))?;
-    Ok(Json(json!({ "deleted": id })))
+    Ok(Json(Deleted { deleted: id }))
 }
 
-/// `PATCH /contracts/{id}`: an RFC 7396 merge patch over the stored contract, e.g.
-/// `{"dedup": {"window_days": 90}}`, `{"dedup": {"enabled": false}}`, `{"status": "paused"}`.
+/// Edit a contract with a merge patch.
+///
+/// An RFC 7396 merge patch over the stored contract, e.g. `{"dedup": {"window_days": 90}}`,
+/// `{"dedup": {"enabled": false}}`, `{"status": "paused"}`; validated like a PUT.
+#[utoipa::path(patch, path = "/contracts/{id}", tag = "operator", security(("operator_token" = [])),
+    params(("id" = String, Path, description = "The contract's id.")),
+    request_body(content = Object, content_type = "application/merge-patch+json",
+        description = "Fields to change; `null` removes one."),
+    responses(
+        (status = 200, description = "The contract as stored.", body = RawContract),
+        (status = 400, description = "The body is not valid JSON.", body = ErrorBody),
+        (status = 401, description = "No or wrong operator token.", body = ErrorBody),
+        (status = 404, description = "No such contract.", body = ErrorBody),
+        (status = 409, description = "Another edit won; send it again.", body = ErrorBody),
+        (status = 413, description = "The body is too large.", body = ErrorBody),
+        (status = 422, description = "A field is invalid; `field` names it.", body = ErrorBody),
+        (status = 503, description = "The store could not be reached.", body = ErrorBody),
+    ))]
 async fn patch_contract(
     _: Operator,
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     body: RequestBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RawContract>, ApiError> {
     let patch = body::json::<Value>(body).await?;
     if !patch.is_object() {
         return Err(ApiError::invalid("body", "must be a JSON object (a merge patch)"));
@@ -163,7 +268,7 @@ async fn patch_contract(
         })
         .await
         .map_err(|e| edit_error(e, "contracts", &id))?;
-    Ok(Json(json!(patched)))
+    Ok(Json(patched))
 }
 
 /// The body's `id` defaults to the path's and must agree with it.

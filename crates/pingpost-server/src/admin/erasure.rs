@@ -7,20 +7,20 @@ use super::auth::Operator;
 use super::body;
 use super::identifiers;
 use crate::body::RequestBody;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use pingpost_core::identity::Sha256Hex;
-use serde_json::{json, Value};
 use std::sync::Arc;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/erasure", post(erase))
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(erase))
 }
 
-#[derive(serde::Deserialize)]
+/// The consumer to forget, by any of its identifiers.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ErasureRequest {
     email: Option<String>,
@@ -54,23 +54,53 @@ impl ErasureRequest {
     }
 }
 
-async fn erase(_: Operator, State(state): State<Arc<AppState>>, body: RequestBody) -> Result<Json<Value>, ApiError> {
+/// What an erasure removed, by kind of record.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Erased {
+    erased: ErasedCounts,
+    /// Sales in flight kept (they settle within their lease; erase again then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kept_in_flight: Option<u64>,
+    /// With `"suppression": true`: how many suppression entries were removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suppression_removed: Option<u64>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct ErasedCounts {
+    vertical_submissions: u64,
+    sales: u64,
+    dq: u64,
+}
+
+/// Forget a consumer's dedup state.
+///
+/// Its vertical submissions, sale marks and DQ records, under every identifier given;
+/// its suppression stays unless `"suppression": true`.
+#[utoipa::path(post, path = "/erasure", tag = "operator", security(("operator_token" = [])),
+    request_body = ErasureRequest,
+    responses(
+        (status = 200, description = "Counts of what was removed.", body = Erased),
+        (status = 400, description = "The body is not valid JSON.", body = ErrorBody),
+        (status = 401, description = "No or wrong operator token.", body = ErrorBody),
+        (status = 413, description = "The body is too large.", body = ErrorBody),
+        (status = 422, description = "No identifier, or an invalid one.", body = ErrorBody),
+        (status = 503, description = "The store could not be reached.", body = ErrorBody),
+    ))]
+async fn erase(_: Operator, State(state): State<Arc<AppState>>, body: RequestBody) -> Result<Json<Erased>, ApiError> {
     let req: ErasureRequest = body::json(body).await?;
     let hashes = req.hashes()?;
     let store = state.engine.store();
     let erased = store.erase(hashes.clone(), state.engine.now()).await?;
-    let mut answer = json!({"erased": {
-        "vertical_submissions": erased.vertical_submissions,
-        "sales": erased.sales,
-        "dq": erased.dq,
-    }});
-    if erased.kept_in_flight > 0 {
+    let mut answer = Erased {
+        erased: ErasedCounts { vertical_submissions: erased.vertical_submissions, sales: erased.sales, dq: erased.dq },
         // Removing a sale in flight would let a concurrent post sell the consumer to the same
         // buyer again; it settles within its lease, and erasing again then removes it.
-        answer["kept_in_flight"] = json!(erased.kept_in_flight);
-    }
+        kept_in_flight: (erased.kept_in_flight > 0).then_some(erased.kept_in_flight),
+        suppression_removed: None,
+    };
     if req.suppression {
-        answer["suppression_removed"] = json!(store.unsuppress(hashes).await?);
+        answer.suppression_removed = Some(store.unsuppress(hashes).await?);
     }
     // Counts only: the log must not become a list of who asked to be forgotten.
     tracing::info!(

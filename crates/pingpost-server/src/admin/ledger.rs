@@ -4,53 +4,104 @@
 //! the buyer by hand.
 
 use crate::admin::auth::Operator;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
-use pingpost_core::ids::BuyerId;
+use axum::Json;
+use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
+use pingpost_core::money::Money;
+use pingpost_core::Timestamp;
 use pingpost_store::{LedgerQuery, SaleRecord};
-use serde_json::{json, Value};
 use std::sync::Arc;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1_000;
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/ledger", get(ledger))
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(ledger))
 }
 
+/// Sales with their state, by sale, ping, buyer, or the unconfirmed ones.
+#[utoipa::path(get, path = "/ledger", tag = "operator", security(("operator_token" = [])),
+    params(
+        ("sale_id" = Option<String>, Query, description = "One sale."),
+        ("ping_id" = Option<String>, Query, description = "A ping's sales: what its post tried."),
+        ("buyer" = Option<String>, Query, description = "A buyer's charged sales, newest first."),
+        ("state" = Option<String>, Query, description = "`unconfirmed`: sales whose outcome is unknown."),
+        ("limit" = Option<usize>, Query, description = "1 to 1000; 100 when absent.", minimum = 1, maximum = 1000),
+    ),
+    responses(
+        (status = 200, description = "The sales (exactly one filter given).", body = LedgerAnswer),
+        (status = 400, description = "The query string is malformed.", body = ErrorBody),
+        (status = 401, description = "No or wrong operator token.", body = ErrorBody),
+        (status = 422, description = "Not exactly one filter, or an invalid one; `field` names it.", body = ErrorBody),
+        (status = 503, description = "The store could not be reached.", body = ErrorBody),
+    ))]
 async fn ledger(
     _: Operator,
     State(state): State<Arc<AppState>>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LedgerAnswer>, ApiError> {
     let Query(params) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_query", e.body_text()))?;
     let q = parse(&params)?;
     let sales = state.engine.store().ledger(q).await?;
-    Ok(Json(json!({"sales": sales.iter().map(render).collect::<Vec<_>>()})))
+    Ok(Json(LedgerAnswer { sales: sales.iter().map(LedgerSale::of).collect() }))
 }
 
-fn render(r: &SaleRecord) -> Value {
-    json!({
-        "sale_id": r.sale_id,
-        "ping_id": r.ping_id,
-        "partner": r.partner,
-        "offer": r.offer,
-        "vertical": r.vertical,
-        "buyer": r.buyer,
-        "contract": r.contract,
-        "price": r.price,
-        "payout": r.payout,
-        "state": r.state.as_str(),
-        "sold_at": r.sold_at,
-        "reserved_at": r.reserved_at,
-        "lease_until": r.lease_until,
-        "reason": r.reason,
-    })
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct LedgerAnswer {
+    sales: Vec<LedgerSale>,
+}
+
+/// A sale in the ledger.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct LedgerSale {
+    sale_id: String,
+    ping_id: String,
+    partner: PartnerId,
+    offer: OfferId,
+    vertical: VerticalId,
+    buyer: BuyerId,
+    contract: ContractId,
+    /// What the buyer pays.
+    price: Money,
+    /// What the partner earns.
+    payout: Money,
+    /// `reserved`, `sold`, `rolled_back`, `released`, `unconfirmed` or `returned`.
+    state: &'static str,
+    /// When it was charged (sold, or kept as unconfirmed).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    sold_at: Option<Timestamp>,
+    #[schema(value_type = String, format = DateTime)]
+    reserved_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    lease_until: Timestamp,
+    /// Why a released sale was released (`rejected`, or an error's code).
+    reason: Option<String>,
+}
+
+impl LedgerSale {
+    fn of(r: &SaleRecord) -> Self {
+        LedgerSale {
+            sale_id: r.sale_id.clone(),
+            ping_id: r.ping_id.clone(),
+            partner: r.partner.clone(),
+            offer: r.offer.clone(),
+            vertical: r.vertical.clone(),
+            buyer: r.buyer.clone(),
+            contract: r.contract.clone(),
+            price: r.price,
+            payout: r.payout,
+            state: r.state.as_str(),
+            sold_at: r.sold_at,
+            reserved_at: r.reserved_at,
+            lease_until: r.lease_until,
+            reason: r.reason.clone(),
+        }
+    }
 }
 
 /// Exactly one of `sale_id`, `ping_id` and `state`; an unknown or repeated parameter is a

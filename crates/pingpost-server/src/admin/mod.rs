@@ -27,12 +27,12 @@ mod stats;
 mod suppression;
 
 use crate::AppState;
-use axum::Router;
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
 
-/// Routes relative to `/v1/admin`.
-pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
+/// Routes relative to `/v1/admin`, each with its description in the API document.
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
         .merge(config::routes())
         .merge(suppression::routes())
         .merge(erasure::routes())

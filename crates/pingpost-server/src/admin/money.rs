@@ -10,30 +10,29 @@
 use crate::admin::auth::Operator;
 use crate::admin::body;
 use crate::body::RequestBody;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::query;
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use pingpost_books::{AccountGroup, AccountsQuery, GroupBy};
 use pingpost_core::ids::BuyerId;
 use pingpost_core::money::Money;
+use pingpost_engine::reconcile::Difference;
 use pingpost_store::TopUp;
 use serde_json::json;
 use std::sync::Arc;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/buyers/{id}/balance", post(top_up))
-        .route("/accounts", get(accounts))
-        .route("/reconcile", get(reconcile))
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(top_up)).routes(routes!(accounts)).routes(routes!(reconcile))
 }
 
-#[derive(serde::Deserialize)]
+/// `{"add": "500.00", "id"?}`: `id` makes a retried request apply once.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TopUpRequest {
     add: String,
@@ -41,12 +40,33 @@ struct TopUpRequest {
     id: Option<String>,
 }
 
+/// The buyer's balance after a top-up.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct TopUpAnswer {
+    buyer: BuyerId,
+    top_up_id: String,
+    balance: Money,
+}
+
+/// Add to a buyer's prepaid balance; the top-up is in the books.
+#[utoipa::path(post, path = "/buyers/{id}/balance", tag = "operator", security(("operator_token" = [])),
+    params(("id" = String, Path, description = "The buyer's id.")),
+    request_body = TopUpRequest,
+    responses(
+        (status = 200, description = "The new balance.", body = TopUpAnswer),
+        (status = 400, description = "The body is not valid JSON.", body = ErrorBody),
+        (status = 401, description = "No or wrong operator token.", body = ErrorBody),
+        (status = 404, description = "No such buyer.", body = ErrorBody),
+        (status = 413, description = "The body is too large.", body = ErrorBody),
+        (status = 422, description = "An invalid amount or id, or a buyer without a prepaid balance.", body = ErrorBody),
+        (status = 503, description = "The store could not be reached.", body = ErrorBody),
+    ))]
 async fn top_up(
     _: Operator,
     State(state): State<Arc<AppState>>,
     Path(buyer): Path<String>,
     body: RequestBody,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<TopUpAnswer>, ApiError> {
     let req: TopUpRequest = body::json(body).await?;
     let config = state.engine.config();
     let Some(b) = config.buyers.get(buyer.as_str()) else {
@@ -71,9 +91,26 @@ async fn top_up(
     let money = state.engine.store().top_up(t).await?;
     let balance = configured.minor() + money.credit.minor() - money.spent.minor();
     tracing::info!(buyer = %buyer, top_up_id = %id, amount = %amount, "balance topped up");
-    Ok(Json(json!({"buyer": buyer, "top_up_id": id, "balance": Money::from_minor(balance)})))
+    Ok(Json(TopUpAnswer { buyer, top_up_id: id, balance: Money::from_minor(balance) }))
 }
 
+/// The books' accounts by partner, buyer or offer over a time range.
+#[utoipa::path(get, path = "/accounts", tag = "operator", security(("operator_token" = [])),
+    params(
+        ("by" = String, Query, description = "`partner`, `buyer` or `offer`."),
+        ("since" = Option<String>, Query, description = "RFC 3339; the range is [since, until).", format = DateTime),
+        ("until" = Option<String>, Query, description = "RFC 3339.", format = DateTime),
+    ),
+    responses(
+        (status = 200, description = "One group per key: JSON, or CSV with `Accept: text/csv`.", content(
+            (OperatorReport = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "The query string is malformed.", body = ErrorBody),
+        (status = 401, description = "No or wrong operator token.", body = ErrorBody),
+        (status = 422, description = "A parameter is invalid or unknown; `field` names it.", body = ErrorBody),
+        (status = 503, description = "The books or the store could not be reached.", body = ErrorBody),
+    ))]
 async fn accounts(
     _: Operator,
     State(state): State<Arc<AppState>>,
@@ -143,15 +180,64 @@ impl Audience {
     }
 }
 
-async fn reconcile(_: Operator, State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+/// Whether the books and the store agree, and every difference.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct ReconcileAnswer {
+    /// No difference.
+    ok: bool,
+    /// Sales of the store compared.
+    sales: usize,
+    /// Books entries compared.
+    entries: usize,
+    /// Prepaid buyers' balances compared.
+    balances: usize,
+    differences: Vec<Difference>,
+}
+
+/// Check the books against the store.
+///
+/// Every sale the store charged has its entries, no entry lacks its sale, amounts agree to
+/// the cent, and each prepaid buyer's balance equals its top-ups − charges + refunds.
+#[utoipa::path(get, path = "/reconcile", tag = "operator", security(("operator_token" = [])),
+    responses(
+        (status = 200, description = "The comparison (`ok` is false when there is a difference).", body = ReconcileAnswer),
+        (status = 401, description = "No or wrong operator token.", body = ErrorBody),
+        (status = 503, description = "The books or the store could not be reached.", body = ErrorBody),
+    ))]
+async fn reconcile(_: Operator, State(state): State<Arc<AppState>>) -> Result<Json<ReconcileAnswer>, ApiError> {
     let r = state.engine.reconcile().await?;
-    Ok(Json(json!({
-        "ok": r.differences.is_empty(),
-        "sales": r.sales,
-        "entries": r.entries,
-        "balances": r.balances,
-        "differences": r.differences,
-    })))
+    Ok(Json(ReconcileAnswer {
+        ok: r.differences.is_empty(),
+        sales: r.sales,
+        entries: r.entries,
+        balances: r.balances,
+        differences: r.differences,
+    }))
+}
+
+/// The operators' accounts (documents [`Audience::Operator`]'s rows).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the answer `report` builds
+struct OperatorReport {
+    groups: Vec<OperatorAccount>,
+}
+
+/// One key's account over the range.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the answer `report` builds
+struct OperatorAccount {
+    key: String,
+    sales: i64,
+    /// What buyers were charged, net of rollbacks.
+    gross: Money,
+    refunds: Money,
+    net_revenue: Money,
+    /// What partners earned.
+    payouts: Money,
+    clawbacks: Money,
+    net_payout: Money,
+    /// What the marketplace kept: `net_revenue − net_payout`.
+    margin: Money,
 }
 
 /// The books' accounts for `q`, once everything this node moved is in them, as JSON or CSV,

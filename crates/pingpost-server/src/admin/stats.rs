@@ -2,22 +2,22 @@
 //! over the whole UTC hours overlapping `[since, until)` (default: the last 24 hours).
 
 use crate::admin::auth::Operator;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use pingpost_core::Timestamp;
 use pingpost_engine::stats::{GroupBy, StatsGroup, MAX_RANGE};
 use std::sync::Arc;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/stats", get(stats))
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(stats))
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 struct StatsAnswer {
     groups: Vec<StatsGroup>,
 }
@@ -30,6 +30,20 @@ struct StatsQuery {
     until: Timestamp,
 }
 
+/// Dedup counts per partner, buyer or vertical over the whole UTC hours of a range.
+#[utoipa::path(get, path = "/stats", tag = "operator", security(("operator_token" = [])),
+    params(
+        ("by" = String, Query, description = "`partner`, `buyer` or `vertical`."),
+        ("since" = Option<String>, Query, description = "RFC 3339; 24 hours ago when absent.", format = DateTime),
+        ("until" = Option<String>, Query, description = "RFC 3339; now when absent.", format = DateTime),
+    ),
+    responses(
+        (status = 200, description = "One group per key with counts.", body = StatsAnswer),
+        (status = 400, description = "The query string is malformed.", body = ErrorBody),
+        (status = 401, description = "No or wrong operator token.", body = ErrorBody),
+        (status = 422, description = "A parameter is invalid or unknown; `field` names it.", body = ErrorBody),
+        (status = 503, description = "The store could not be reached.", body = ErrorBody),
+    ))]
 async fn stats(
     _: Operator,
     State(state): State<Arc<AppState>>,

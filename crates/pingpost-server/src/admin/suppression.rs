@@ -6,12 +6,11 @@ use super::auth::Operator;
 use super::body;
 use super::identifiers;
 use crate::body::{BodyError, RequestBody};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use futures_util::StreamExt;
 use pingpost_core::identity::Sha256Hex;
 use pingpost_core::suppression_csv::{self, Row, RowError, RowParser};
@@ -23,6 +22,7 @@ use std::io::Read;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Largest CSV body an import reads. The body is streamed, so this bounds the work of one
 /// request, not memory: a list of tens of millions of rows fits.
@@ -35,15 +35,12 @@ const BATCHES_AHEAD: usize = 2;
 /// Invalid rows listed in an import's answer (all are counted).
 const LISTED_INVALID_ROWS: usize = 100;
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/suppression", post(add).delete(remove))
-        .route("/suppression/check", get(check))
-        .route("/suppression/import", post(import))
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(add, remove)).routes(routes!(check)).routes(routes!(import))
 }
 
 /// `{"emails": [], "phones": [], "sha256": []}`; every list is optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 struct Lists {
     emails: Vec<String>,
@@ -62,22 +59,47 @@ impl Lists {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Added {
     added: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Removed {
     removed: u64,
 }
 
+/// Suppress emails, phones and hashes.
+///
+/// Identifiers are normalized and hashed as a ping's are; nothing is applied unless every
+/// one is valid. Answers how many were not suppressed before.
+#[utoipa::path(post, path = "/suppression", tag = "operator", security(("operator_token" = [])),
+    request_body = Lists,
+    responses(
+        (status = 200, description = "Suppressed.", body = Added),
+        (status = 400, description = "The body is not valid JSON.", body = ErrorBody),
+        (status = 401, description = "No or wrong operator token.", body = ErrorBody),
+        (status = 413, description = "The body is too large.", body = ErrorBody),
+        (status = 422, description = "An identifier is invalid; `field` names it (`emails[3]`).", body = ErrorBody),
+        (status = 503, description = "The store could not be reached.", body = ErrorBody),
+    ))]
 async fn add(_: Operator, State(state): State<Arc<AppState>>, body: RequestBody) -> Result<Json<Added>, ApiError> {
     let hashes = body::json::<Lists>(body).await?.hashes()?;
     let new = state.engine.store().suppress(hashes, state.engine.now()).await?;
     Ok(Json(Added { added: new.into_iter().filter(|n| *n).count() }))
 }
 
+/// Lift the suppression of emails, phones and hashes.
+#[utoipa::path(delete, path = "/suppression", tag = "operator", security(("operator_token" = [])),
+    request_body = Lists,
+    responses(
+        (status = 200, description = "How many were suppressed and are not any more.", body = Removed),
+        (status = 400, description = "The body is not valid JSON.", body = ErrorBody),
+        (status = 401, description = "No or wrong operator token.", body = ErrorBody),
+        (status = 413, description = "The body is too large.", body = ErrorBody),
+        (status = 422, description = "An identifier is invalid; `field` names it.", body = ErrorBody),
+        (status = 503, description = "The store could not be reached.", body = ErrorBody),
+    ))]
 async fn remove(_: Operator, State(state): State<Arc<AppState>>, body: RequestBody) -> Result<Json<Removed>, ApiError> {
     let hashes = body::json::<Lists>(body).await?.hashes()?;
     let removed = state.engine.store().unsuppress(hashes).await?;
@@ -85,19 +107,31 @@ async fn remove(_: Operator, State(state): State<Arc<AppState>>, body: RequestBo
 }
 
 /// `?email=…`, `?phone=…` or `?sha256=…`: exactly one.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CheckQuery {
     email: Option<String>,
     phone: Option<String>,
     sha256: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Status {
     suppressed: bool,
+    /// When it was suppressed.
+    #[schema(value_type = Option<String>, format = DateTime)]
     since: Option<Timestamp>,
 }
 
+/// Whether one identifier is suppressed (exactly one of `email`, `phone`, `sha256`).
+#[utoipa::path(get, path = "/suppression/check", tag = "operator", security(("operator_token" = [])),
+    params(CheckQuery),
+    responses(
+        (status = 200, description = "Whether, and since when.", body = Status),
+        (status = 401, description = "No or wrong operator token.", body = ErrorBody),
+        (status = 422, description = "Not exactly one identifier, or an invalid one.", body = ErrorBody),
+        (status = 503, description = "The store could not be reached.", body = ErrorBody),
+    ))]
 async fn check(
     _: Operator,
     State(state): State<Arc<AppState>>,
@@ -115,7 +149,7 @@ async fn check(
 }
 
 /// What an import answers.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 struct ImportReport {
     rows: u64,
     added: u64,
@@ -124,7 +158,7 @@ struct ImportReport {
     invalid_rows: Vec<InvalidRow>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct InvalidRow {
     line: u64,
     error: String,
@@ -137,11 +171,23 @@ struct Batch {
     invalid: Vec<RowError>,
 }
 
-/// `POST /suppression/import`: a CSV body (see [`suppression_csv`]), read as a stream.
-/// A blocking task parses it with the `csv` crate into batches that this task applies in
+/// Import a CSV file of identifiers to suppress.
+///
+/// The body (see [`suppression_csv`]) is read as a stream. A blocking task parses it with the `csv` crate into batches that this task applies in
 /// order; the bounded channel between them keeps memory flat however large the file is.
 /// An import stopped midway (store down, client gone) has applied its earlier batches;
 /// running it again is harmless, those rows then count as skipped.
+#[utoipa::path(post, path = "/suppression/import", tag = "operator", security(("operator_token" = [])),
+    request_body(content = String, content_type = "text/csv",
+        description = "A header naming `email`, `phone`, `email_sha256`, `phone_sha256` columns, or none (a cell with `@` is an email). Up to 1 GiB, streamed."),
+    responses(
+        (status = 200, description = "Rows read, added, already suppressed (skipped) and invalid (the first 100 listed by line).", body = ImportReport),
+        (status = 400, description = "The body was broken off.", body = ErrorBody),
+        (status = 401, description = "No or wrong operator token.", body = ErrorBody),
+        (status = 413, description = "The body is over 1 GiB.", body = ErrorBody),
+        (status = 422, description = "The CSV cannot be read.", body = ErrorBody),
+        (status = 503, description = "The store could not be reached.", body = ErrorBody),
+    ))]
 async fn import(
     _: Operator,
     State(state): State<Arc<AppState>>,
