@@ -33,6 +33,18 @@ fi
 if [ "$need_pg" = true ]; then apt_install postgresql; fi
 psql --version || true
 
+# schemathesis (PyPI), which tests/schemathesis.rs runs against the real binary, in a
+# virtual environment of the tests' own (pinned: a new release must not change what passes).
+venv=target/test-tools/venv
+if [ ! -x "$venv/bin/schemathesis" ]; then
+  command -v python3 >/dev/null || apt_install python3
+  mkdir -p target/test-tools
+  python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; rm -rf "$venv"; python3 -m venv "$venv"; }
+  echo "== installing schemathesis (PyPI) into $venv"
+  "$venv/bin/pip" install -q "schemathesis==4.32.5"
+fi
+export PINGPOST_SCHEMATHESIS="$PWD/$venv/bin/schemathesis"
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
