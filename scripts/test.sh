@@ -33,6 +33,10 @@ fi
 if [ "$need_pg" = true ]; then apt_install postgresql; fi
 psql --version || true
 
+# Headless Chromium and its WebDriver for the console's browser tests (tests/console.rs).
+command -v chromium >/dev/null || apt_install chromium
+command -v chromedriver >/dev/null || apt_install chromium-driver
+
 # schemathesis (PyPI), which tests/schemathesis.rs runs against the real binary, in a
 # virtual environment of the tests' own (pinned: a new release must not change what passes).
 venv=target/test-tools/venv

@@ -8,6 +8,7 @@
 //! - [`wire`]: request bodies → engine requests.
 //! - [`disclose`]: answers → what the offer lets its partner see.
 //! - [`routes`]: partner handlers, authentication.
+//! - [`console`]: the operators' console (`/console`), a client of the admin API.
 //! - [`admin`]: the operators' API under `/v1/admin/`.
 //! - [`query`]: query-string times and report ranges, shared by the reports.
 //! - [`openapi`]: the API document, `GET /openapi.json`.
@@ -16,6 +17,7 @@
 pub mod admin;
 pub mod body;
 pub mod buyer;
+pub mod console;
 pub mod disclose;
 pub mod error;
 pub mod metrics;

@@ -35,6 +35,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let doc = Arc::new(doc);
     documented
         .route("/openapi.json", get(move || std::future::ready(Json(Arc::clone(&doc)))))
+        .merge(crate::console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_answer))

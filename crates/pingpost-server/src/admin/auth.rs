@@ -1,11 +1,12 @@
 //! The operator token. Only its SHA-256 is kept, and a presented token is compared digest
 //! to digest in constant time, so neither the token nor its prefix leaks through timing.
 
+use crate::console::session;
 use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method, StatusCode};
 use pingpost_core::identity::Sha256Hex;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -54,9 +55,31 @@ pub struct Operator;
 impl FromRequestParts<Arc<AppState>> for Operator {
     type Rejection = ApiError;
 
+    /// The operator token as a bearer, or the console's session cookie — with its CSRF
+    /// token for anything but a read — so the console drives these same handlers.
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        match bearer(&parts.headers) {
-            Some(token) if state.admin_token.accepts(token) => Ok(Operator),
+        if let Some(token) = bearer(&parts.headers) {
+            return if state.admin_token.accepts(token) {
+                Ok(Operator)
+            } else {
+                Err(ApiError::unauthorized_operator())
+            };
+        }
+        let now = state.engine.now().timestamp();
+        match session::from_headers(&parts.headers) {
+            Some(s) if session::valid(&state.admin_token, s, now) => {
+                let safe = matches!(parts.method, Method::GET | Method::HEAD);
+                let csrf = parts.headers.get(session::CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+                if safe || session::csrf_matches(&state.admin_token, s, csrf) {
+                    Ok(Operator)
+                } else {
+                    Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "csrf_failed",
+                        "a console change needs the session's CSRF token (X-CSRF-Token)",
+                    ))
+                }
+            }
             _ => Err(ApiError::unauthorized_operator()),
         }
     }

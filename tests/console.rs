@@ -1,0 +1,263 @@
+//! The operators' console in a real browser: headless Chromium driven through chromedriver
+//! (Debian's `chromium` and `chromium-driver`, installed by `scripts/test.sh`) against the
+//! real binary. Each test saves a screenshot of its page under
+//! `target/console-screenshots/` for a reviewer to look at.
+
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value in its message
+
+mod common;
+
+use common::process::{start_engine, temp_dir, Running};
+use common::wait::eventually;
+use fantoccini::{Client, ClientBuilder, Locator};
+use pingpost_buyersim::Buyers;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+const KEY: &str = "console-partner-key-0001";
+/// The operator token `common::process` starts every engine with.
+const OPERATOR_TOKEN: &str = "e2e-admin-token";
+
+/// Three verticals, an offer in each, and buyer b1 on all three, its contracts deduplicating
+/// for 30 days: a consumer b1 bought on one offer is dropped on the others (checkpoint 4).
+fn market(buyers_url: &str) -> String {
+    let key_hash = hex::encode(Sha256::digest(KEY.as_bytes()));
+    let mut s = String::new();
+    for v in ["auto", "solar", "home"] {
+        s.push_str(&format!("[[verticals]]\nid = \"{v}\"\ndedup_window_days = 30\n\n"));
+        s.push_str(&format!("[[offers]]\nid = \"o-{v}\"\nvertical = \"{v}\"\ndisclosure = \"full\"\n\n"));
+        s.push_str(&format!(
+            "[[contracts]]\nid = \"c-{v}\"\nbuyer = \"b1\"\noffer = \"o-{v}\"\nprice = \"10.00\"\ndedup = {{ window_days = 30 }}\n\n"
+        ));
+    }
+    s.push_str(&format!(
+        "[[partners]]\nid = \"p1\"\napi_key_sha256 = \"{key_hash}\"\noffers = [\"o-auto\", \"o-solar\", \"o-home\"]\n\n"
+    ));
+    s.push_str(&format!("[[buyers]]\nid = \"b1\"\npost_url = \"{buyers_url}/b1/post\"\ntimeout_ms = 2000\n"));
+    s
+}
+
+/// chromedriver on a free port, killed with the test.
+struct Driver {
+    _process: Running,
+    url: String,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (scripts/test.sh installs Debian's chromium-driver)");
+        let process = Running(child);
+        let url = format!("http://127.0.0.1:{port}");
+        eventually(Duration::from_secs(20), "chromedriver to listen", async || {
+            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map(|_| ()).map_err(|e| e.to_string())
+        })
+        .await;
+        Driver { _process: process, url }
+    }
+
+    async fn browser(&self) -> Client {
+        let mut caps = serde_json::Map::new();
+        let mut chrome = json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"]});
+        if std::path::Path::new("/usr/bin/chromium").exists() {
+            chrome["binary"] = json!("/usr/bin/chromium");
+        }
+        caps.insert("goog:chromeOptions".into(), chrome);
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector).capabilities(caps).connect(&self.url).await.expect("a browser session")
+    }
+}
+
+/// The engine, its simulated buyers and a browser.
+struct Console {
+    _engine: Running,
+    base: String,
+    _driver: Driver,
+    browser: Client,
+    _dir: Dir,
+    http: reqwest::Client,
+}
+
+/// The test's contracts directory, removed with the test.
+struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Console {
+    async fn start(name: &str) -> Console {
+        let buyers = Buyers::new();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let buyers_url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(pingpost_buyersim::serve(listener, Arc::clone(&buyers), std::future::pending()));
+        let dir = temp_dir(name);
+        std::fs::write(dir.join("market.toml"), market(&buyers_url)).unwrap();
+        let (engine, base) = start_engine(&dir, "memory");
+        let driver = Driver::start().await;
+        let browser = driver.browser().await;
+        Console { _engine: engine, base, _driver: driver, browser, _dir: Dir(dir), http: reqwest::Client::new() }
+    }
+
+    async fn open(&self, path: &str) {
+        self.browser.goto(&format!("{}{path}", self.base)).await.unwrap();
+    }
+
+    async fn sign_in(&self, token: &str) {
+        self.open("/console").await;
+        let field = self.browser.find(Locator::Css("#token")).await.unwrap();
+        field.send_keys(token).await.unwrap();
+        self.browser.find(Locator::Css("form[action='/console/sign-in'] button")).await.unwrap().click().await.unwrap();
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.browser.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+    }
+
+    /// Waits for the element to read `want` (the console's scripts answer asynchronously).
+    async fn text_becomes(&self, css: &str, want: &str) {
+        eventually(Duration::from_secs(10), &format!("{css} to read {want:?}"), async || {
+            let got = self.text(css).await;
+            if got.contains(want) {
+                Ok(())
+            } else {
+                Err(got)
+            }
+        })
+        .await;
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.browser.screenshot().await.unwrap();
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if path.starts_with("/v1/admin") {
+            req = req.bearer_auth(OPERATOR_TOKEN);
+        } else {
+            req = req.bearer_auth(KEY);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap_or(Value::Null))
+    }
+
+    async fn ping(&self, offer: &str, email: &str) -> Value {
+        let (status, ping) =
+            self.api("POST", "/v1/ping", Some(json!({"offer": offer, "lead": {"email": email}}))).await;
+        assert_eq!(status, 200, "{ping}");
+        ping
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_is_told_so_and_the_right_one_opens_the_console() {
+    let c = Console::start("console-sign-in").await;
+    c.sign_in("not-the-token").await;
+    c.text_becomes("#signin-error", "not the operator token").await;
+    c.screenshot("sign-in-refused").await;
+    c.sign_in(OPERATOR_TOKEN).await;
+    c.text_becomes("h1", "Offers and contracts").await;
+    assert_eq!(c.browser.current_url().await.unwrap().path(), "/console/contracts");
+    c.screenshot("contracts").await;
+    // Signed out, the pages send the browser back to the sign-in form.
+    c.browser.find(Locator::Css("form[action='/console/sign-out'] button")).await.unwrap().click().await.unwrap();
+    c.open("/console/contracts").await;
+    c.text_becomes("h1", "Sign in").await;
+    c.browser.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_is_honoured_by_the_next_ping_and_a_window_of_zero_is_refused_at_its_field() {
+    let c = Console::start("console-edit").await;
+    // b1 buys the consumer on the auto offer: its solar and home contracts now drop it.
+    let ping = c.ping("o-auto", "jane@example.com").await;
+    let (status, post) = c
+        .api("POST", "/v1/post", Some(json!({"ping_id": ping["ping_id"], "lead": {"email": "jane@example.com"}})))
+        .await;
+    assert_eq!((status, post["status"].as_str()), (200, Some("sold")), "{post}");
+
+    c.sign_in(OPERATOR_TOKEN).await;
+    c.text_becomes("h1", "Offers and contracts").await;
+    // A window of 0 is refused next to its field, and nothing changes.
+    let window = c.browser.find(Locator::Css("#c-solar-window")).await.unwrap();
+    window.clear().await.unwrap();
+    window.send_keys("0").await.unwrap();
+    c.browser.find(Locator::Css("form[data-id='c-solar'] button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.text_becomes("form[data-id='c-solar'] .error[data-for='dedup.window_days']", "window_days").await;
+    c.screenshot("window-zero-refused").await;
+    let (_, stored) = c.api("GET", "/v1/admin/contracts/c-solar", None).await;
+    assert_eq!(stored["dedup"], json!({"enabled": null, "window_days": 30}), "{stored}");
+
+    // Dedup off on the solar contract, saved through the console.
+    window.clear().await.unwrap();
+    window.send_keys("30").await.unwrap();
+    c.browser.find(Locator::Css("#c-solar-dedup-enabled")).await.unwrap().click().await.unwrap();
+    c.browser.find(Locator::Css("form[data-id='c-solar'] button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.text_becomes("form[data-id='c-solar'] .status", "Saved").await;
+    c.screenshot("dedup-off-saved").await;
+    let (_, stored) = c.api("GET", "/v1/admin/contracts/c-solar", None).await;
+    assert_eq!(stored["dedup"]["enabled"], json!(false), "{stored}");
+
+    // The next ping honours it: the solar contract bids, the untouched home contract still drops.
+    let solar = c.ping("o-solar", "jane@example.com").await;
+    assert_eq!(solar["bids"].as_array().map(Vec::len), Some(1), "{solar}");
+    let home = c.ping("o-home", "jane@example.com").await;
+    assert_eq!((home["status"].as_str(), home["reason"].as_str()), (Some("rejected"), Some("no_bids")), "{home}");
+    c.browser.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_without_the_session_or_its_csrf_token_are_refused() {
+    let c = Console::start("console-refusals").await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // No session: the admin API refuses, the pages send back to sign in.
+    let resp = http.get(format!("{}/v1/admin/contracts", c.base)).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let resp = http.get(format!("{}/console/contracts", c.base)).send().await.unwrap();
+    assert_eq!((resp.status().as_u16(), resp.headers()["location"].to_str().unwrap()), (303, "/console"));
+    // A session, but a change without its CSRF token (what another site's form would send).
+    let resp =
+        http.post(format!("{}/console/sign-in", c.base)).form(&[("token", OPERATOR_TOKEN)]).send().await.unwrap();
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_string();
+    let resp = http
+        .patch(format!("{}/v1/admin/contracts/c-solar", c.base))
+        .header("cookie", &session)
+        .header("content-type", "application/json")
+        .body(r#"{"status":"paused"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+    let (_, stored) = c.api("GET", "/v1/admin/contracts/c-solar", None).await;
+    assert_eq!(stored["status"], Value::Null, "nothing changed: {stored}");
+    let resp =
+        http.get(format!("{}/v1/admin/contracts/c-solar", c.base)).header("cookie", &session).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "a read with the session needs no CSRF token");
+    c.open("/console/contracts").await;
+    c.text_becomes("h1", "Sign in").await;
+    c.screenshot("no-session").await;
+    c.browser.close().await.unwrap();
+}
