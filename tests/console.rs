@@ -261,3 +261,75 @@ async fn requests_without_the_session_or_its_csrf_token_are_refused() {
     c.screenshot("no-session").await;
     c.browser.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ping_tester_shows_a_vertical_duplicates_checkpoint_and_the_audit_log_filters_to_exactly_its_rows() {
+    let c = Console::start("console-tools").await;
+    c.sign_in(OPERATOR_TOKEN).await;
+    c.text_becomes("h1", "Offers and contracts").await;
+    c.open("/console/ping").await;
+    c.browser.find(Locator::Css("#ping-offer option[value='o-auto']")).await.unwrap().click().await.unwrap();
+    c.browser.find(Locator::Css("#ping-email")).await.unwrap().send_keys("twice@example.com").await.unwrap();
+    let send = c.browser.find(Locator::Css("#ping-form button[type=submit]")).await.unwrap();
+    send.click().await.unwrap();
+    c.text_becomes("#ping-result", "accepted").await;
+    c.text_becomes("#ping-contracts tr[data-contract='c-auto']", "bid 10.00").await;
+    // The same consumer again: turned away at checkpoint 2.
+    send.click().await.unwrap();
+    c.text_becomes("#ping-result", "rejected (vertical_duplicate)").await;
+    c.text_becomes("#ping-contracts tr[data-contract='c-auto']", "dropped: vertical_duplicate").await;
+    c.screenshot("ping-tester-vertical-duplicate").await;
+
+    // A drop of another kind, through the API: b1 bought a consumer, its home contract drops it.
+    let ping = c.ping("o-auto", "bought@example.com").await;
+    let post = json!({"ping_id": ping["ping_id"], "lead": {"email": "bought@example.com"}});
+    assert_eq!(c.api("POST", "/v1/post", Some(post)).await.0, 200);
+    c.ping("o-home", "bought@example.com").await;
+
+    c.open("/console/audit").await;
+    c.browser
+        .find(Locator::Css("#audit-checkpoint option[value='vertical_duplicate']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.browser.find(Locator::Css("#audit-filters button[type=submit]")).await.unwrap().click().await.unwrap();
+    let rows = eventually(Duration::from_secs(10), "the filtered audit rows", async || {
+        let rows = c.browser.find_all(Locator::Css("#audit-table tbody tr")).await.map_err(|e| e.to_string())?;
+        let mut texts = Vec::new();
+        for r in rows {
+            texts.push(r.text().await.map_err(|e| e.to_string())?);
+        }
+        if texts.len() == 1 {
+            Ok(texts)
+        } else {
+            Err(format!("{texts:?}"))
+        }
+    })
+    .await;
+    assert!(rows[0].contains("vertical_duplicate") && rows[0].contains("p1") && rows[0].contains("o-auto"), "{rows:?}");
+    c.screenshot("audit-filtered").await;
+    c.browser
+        .find(Locator::Css("#audit-checkpoint option[value='contract_duplicate']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.browser.find(Locator::Css("#audit-offer")).await.unwrap().send_keys("o-home").await.unwrap();
+    c.browser.find(Locator::Css("#audit-filters button[type=submit]")).await.unwrap().click().await.unwrap();
+    eventually(Duration::from_secs(10), "only the home contract's drop", async || {
+        let rows = c.browser.find_all(Locator::Css("#audit-table tbody tr")).await.map_err(|e| e.to_string())?;
+        let mut texts = Vec::new();
+        for r in rows {
+            texts.push(r.text().await.map_err(|e| e.to_string())?);
+        }
+        match texts.as_slice() {
+            [one] if one.contains("contract_duplicate") && one.contains("c-home") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    c.browser.close().await.unwrap();
+}

@@ -54,7 +54,15 @@ struct BidView<'a> {
 }
 
 pub fn ping<'a>(answer: &'a PingAnswer, config: &'a Config) -> PingView<'a> {
-    let shown = disclosure(config, &answer.offer);
+    ping_shown(answer, config, disclosure(config, &answer.offer))
+}
+
+/// A ping's answer as the operator sees it (the console's ping tester): everything.
+pub fn ping_for_operator<'a>(answer: &'a PingAnswer, config: &'a Config) -> PingView<'a> {
+    ping_shown(answer, config, Disclosure::Full)
+}
+
+fn ping_shown<'a>(answer: &'a PingAnswer, config: &'a Config, shown: Disclosure) -> PingView<'a> {
     let full = shown == Disclosure::Full;
     let bids = answer
         .bids

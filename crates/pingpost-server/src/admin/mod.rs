@@ -13,6 +13,7 @@
 //! - `ledger`: sales by id, by ping, and those whose outcome is unknown.
 //! - `money`: buyers' top-ups and the books' accounts.
 //! - `returns`: returns filed by operators, decisions, lists.
+//! - `test_ping`: the console's ping tester (a real ping as a partner, shown whole).
 
 mod audit;
 pub mod auth;
@@ -25,6 +26,7 @@ pub(crate) mod money;
 mod returns;
 mod stats;
 mod suppression;
+mod test_ping;
 
 use crate::AppState;
 use std::sync::Arc;
@@ -41,4 +43,5 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .merge(ledger::routes())
         .merge(money::routes())
         .merge(returns::routes())
+        .merge(test_ping::routes())
 }

@@ -5,6 +5,7 @@
 //! handlers and validation as any other client, never its own.
 
 pub mod session;
+mod tools;
 
 use crate::AppState;
 use axum::extract::{Form, State};
@@ -25,16 +26,18 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/console/sign-in", post(sign_in))
         .route("/console/sign-out", post(sign_out))
         .route("/console/contracts", get(contracts))
+        .route("/console/audit", get(tools::audit))
+        .route("/console/ping", get(tools::ping_tester))
         .route("/console/assets/console.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], CSS) }))
         .route("/console/assets/console.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], JS) }))
 }
 
 /// The signed-in session's cookie value, if the request carries a valid one.
-fn signed_in<'a>(state: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
+pub(crate) fn signed_in<'a>(state: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
     session::from_headers(headers).filter(|s| session::valid(&state.admin_token, s, state.engine.now().timestamp()))
 }
 
-fn page(title: &str, session: Option<(&str, &str)>, body: Markup) -> Markup {
+pub(crate) fn page(title: &str, session: Option<(&str, &str)>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -49,7 +52,11 @@ fn page(title: &str, session: Option<(&str, &str)>, body: Markup) -> Markup {
                 @if let Some((_, csrf)) = session {
                     header {
                         strong { "pingpost" }
-                        nav aria-label="Console" { a href="/console/contracts" { "Offers and contracts" } }
+                        nav aria-label="Console" {
+                            a href="/console/contracts" { "Offers and contracts" } " "
+                            a href="/console/audit" { "Audit log" } " "
+                            a href="/console/ping" { "Ping tester" }
+                        }
                         form method="post" action="/console/sign-out" {
                             input type="hidden" name="csrf" value=(csrf);
                             button type="submit" { "Sign out" }
@@ -63,7 +70,7 @@ fn page(title: &str, session: Option<(&str, &str)>, body: Markup) -> Markup {
     }
 }
 
-fn html_response(status: StatusCode, markup: Markup) -> Response {
+pub(crate) fn html_response(status: StatusCode, markup: Markup) -> Response {
     (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], markup.into_string()).into_response()
 }
 

@@ -1,0 +1,83 @@
+//! The console's read-and-try pages: the audit log (filters and cursor paging over
+//! `GET /v1/admin/audit`) and the ping tester (`POST /v1/admin/test-ping`). The pages are
+//! forms and empty tables; the console's script fills them from the operators' API.
+
+use super::{html_response, page, session, signed_in};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use pingpost_core::checkpoint::Checkpoint;
+use std::sync::Arc;
+
+pub async fn audit(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let Some(s) = signed_in(&state, &headers) else { return Redirect::to("/console").into_response() };
+    let csrf = session::csrf(&state.admin_token, s);
+    let text = |name: &str, label: &str| {
+        html! { label class="field" for=(format!("audit-{name}")) { (label) } input id=(format!("audit-{name}")) name=(name) type="text"; }
+    };
+    let body = html! {
+        h1 { "Audit log" }
+        form id="audit-filters" aria-label="Filter the audit log" {
+            (text("partner", "Partner")) (text("buyer", "Buyer")) (text("vertical", "Vertical")) (text("offer", "Offer"))
+            label class="field" for="audit-checkpoint" { "Checkpoint" }
+            select id="audit-checkpoint" name="checkpoint" {
+                option value="" { "any" }
+                @for c in Checkpoint::ALL { option value=(c.as_str()) { (c.as_str()) } }
+            }
+            label class="field" for="audit-since" { "Since (RFC 3339)" } input id="audit-since" name="since" type="text" placeholder="2026-12-01T00:00:00Z";
+            label class="field" for="audit-until" { "Until (RFC 3339)" } input id="audit-until" name="until" type="text";
+            p { button type="submit" { "Show" } }
+        }
+        p class="error" id="audit-error" role="alert" {}
+        table id="audit-table" {
+            caption { "Newest first" }
+            thead { tr {
+                th scope="col" { "At" } th scope="col" { "Checkpoint" } th scope="col" { "Partner" } th scope="col" { "Offer" }
+                th scope="col" { "Buyer" } th scope="col" { "Contract" } th scope="col" { "Matched" } th scope="col" { "Prior at" }
+            } }
+            tbody {}
+        }
+        p { button type="button" id="audit-next" hidden { "Next page" } }
+    };
+    html_response(StatusCode::OK, page("Audit log", Some((s, &csrf)), body))
+}
+
+pub async fn ping_tester(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let Some(s) = signed_in(&state, &headers) else { return Redirect::to("/console").into_response() };
+    let csrf = session::csrf(&state.admin_token, s);
+    let config = state.engine.config();
+    let body = html! {
+        h1 { "Ping tester" }
+        p { "Pings a lead as the partner you pick: a real ping, through every checkpoint, recorded like any other. \
+             You see the whole answer and, for each contract of the offer, what dropped it or its bid." }
+        form id="ping-form" aria-label="Ping a lead" {
+            label class="field" for="ping-partner" { "Partner" }
+            select id="ping-partner" name="partner" {
+                @for p in config.partners.values() { option value=(p.id) { (p.id) } }
+            }
+            label class="field" for="ping-offer" { "Offer" }
+            select id="ping-offer" name="offer" {
+                @for o in config.offers.values() {
+                    option value=(o.id) data-contracts=(config.contracts.values().filter(|c| c.offer == o.id).map(|c| c.id.as_str()).collect::<Vec<_>>().join(",")) { (o.id) }
+                }
+            }
+            label class="field" for="ping-email" { "Email" } input id="ping-email" name="email" type="email";
+            label class="field" for="ping-phone" { "Phone" } input id="ping-phone" name="phone" type="tel";
+            label class="field" for="ping-state" { "State" } input id="ping-state" name="state" type="text";
+            label class="field" for="ping-zip" { "ZIP" } input id="ping-zip" name="zip" type="text";
+            p { button type="submit" { "Send ping" } }
+        }
+        p class="error" id="ping-error" role="alert" {}
+        section aria-live="polite" {
+            p id="ping-result" {}
+            table id="ping-contracts" {
+                caption { "Each contract of the offer" }
+                thead { tr { th scope="col" { "Contract" } th scope="col" { "Outcome" } } }
+                tbody {}
+            }
+        }
+    };
+    html_response(StatusCode::OK, page("Ping tester", Some((s, &csrf)), body))
+}
