@@ -122,14 +122,17 @@ impl Console {
         self.browser.find(Locator::Css("form[action='/console/sign-in'] button")).await.unwrap().click().await.unwrap();
     }
 
-    async fn text(&self, css: &str) -> String {
-        self.browser.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+    /// The element's text; an element missing, or replaced by a navigation meanwhile, is an
+    /// error to retry.
+    async fn text(&self, css: &str) -> Result<String, String> {
+        let element = self.browser.find(Locator::Css(css)).await.map_err(|e| e.to_string())?;
+        element.text().await.map_err(|e| e.to_string())
     }
 
     /// Waits for the element to read `want` (the console's scripts answer asynchronously).
     async fn text_becomes(&self, css: &str, want: &str) {
         eventually(Duration::from_secs(10), &format!("{css} to read {want:?}"), async || {
-            let got = self.text(css).await;
+            let got = self.text(css).await?;
             if got.contains(want) {
                 Ok(())
             } else {
@@ -331,5 +334,42 @@ async fn the_ping_tester_shows_a_vertical_duplicates_checkpoint_and_the_audit_lo
         }
     })
     .await;
+    c.browser.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_import_shows_its_progress_to_the_end_with_the_right_counts() {
+    let c = Console::start("console-import").await;
+    c.sign_in(OPERATOR_TOKEN).await;
+    c.text_becomes("h1", "Offers and contracts").await;
+    // 2 000 emails, one of them already suppressed, and one invalid row.
+    assert_eq!(c.api("POST", "/v1/admin/suppression", Some(json!({"emails": ["row7@example.com"]}))).await.0, 200);
+    let mut csv = String::from("email\n");
+    for i in 0..2_000 {
+        csv.push_str(&format!("row{i}@example.com\n"));
+    }
+    csv.push_str("not-an-email\n");
+    let file = c._dir.0.join("suppress.csv");
+    std::fs::write(&file, csv).unwrap();
+
+    c.open("/console/suppression").await;
+    c.browser.find(Locator::Css("#import-file")).await.unwrap().send_keys(file.to_str().unwrap()).await.unwrap();
+    c.browser.find(Locator::Css("#suppress-import button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.text_becomes("#import-result", "Imported 2001 rows: 1999 added, 1 already suppressed, 1 invalid.").await;
+    let progress = c.browser.execute("return document.getElementById('import-progress').value", vec![]).await.unwrap();
+    assert_eq!(progress, json!(100), "the progress bar finished");
+    c.screenshot("import-finished").await;
+
+    // One identifier: checked, then erased with its suppression lifted.
+    let one = c.browser.find(Locator::Css("#suppress-identifier")).await.unwrap();
+    one.send_keys("row42@example.com").await.unwrap();
+    c.browser.find(Locator::Css("#suppress-one button[value=check]")).await.unwrap().click().await.unwrap();
+    c.text_becomes("#suppress-result", "Suppressed since").await;
+    c.browser.find(Locator::Css("#erase-email")).await.unwrap().send_keys("row42@example.com").await.unwrap();
+    c.browser.find(Locator::Css("#erase-suppression")).await.unwrap().click().await.unwrap();
+    c.browser.find(Locator::Css("#erase button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.text_becomes("#erase-result", "1 suppression entries lifted").await;
+    c.browser.find(Locator::Css("#suppress-one button[value=check]")).await.unwrap().click().await.unwrap();
+    c.text_becomes("#suppress-result", "Not suppressed").await;
     c.browser.close().await.unwrap();
 }

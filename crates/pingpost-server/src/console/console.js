@@ -118,3 +118,76 @@ if (pingForm) {
     }
   });
 }
+
+// Suppression of one identifier: an "@" makes it an email, anything else a phone.
+const suppressOne = document.getElementById("suppress-one");
+if (suppressOne) {
+  suppressOne.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const value = suppressOne.elements.identifier.value.trim();
+    const kind = value.includes("@") ? "email" : "phone";
+    const out = document.getElementById("suppress-result");
+    const action = event.submitter?.value ?? "check";
+    let result;
+    if (action === "check") {
+      result = await api("GET", `/v1/admin/suppression/check?${kind}=${encodeURIComponent(value)}`);
+      if (result.ok) out.textContent = result.answer.suppressed ? `Suppressed since ${result.answer.since}` : "Not suppressed";
+    } else {
+      const body = kind === "email" ? { emails: [value] } : { phones: [value] };
+      result = await api(action === "add" ? "POST" : "DELETE", "/v1/admin/suppression", body);
+      if (result.ok) out.textContent = action === "add" ? `Suppressed (${result.answer.added} new)` : `Lifted (${result.answer.removed})`;
+    }
+    if (!result.ok) out.textContent = result.answer.error?.message ?? "refused";
+  });
+}
+
+// CSV import: the file goes up as the request body; XMLHttpRequest reports the upload's
+// progress (fetch does not), and the answer's counts end it.
+const importForm = document.getElementById("suppress-import");
+if (importForm) {
+  importForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const file = importForm.elements.file.files[0];
+    if (!file) return;
+    const bar = document.getElementById("import-progress");
+    const out = document.getElementById("import-result");
+    bar.value = 0;
+    out.textContent = "Importing…";
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/v1/admin/suppression/import");
+    xhr.setRequestHeader("Content-Type", "text/csv");
+    xhr.setRequestHeader("X-CSRF-Token", csrf);
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = Math.floor((e.loaded / e.total) * 99); };
+    xhr.onload = () => {
+      let answer = {};
+      try { answer = JSON.parse(xhr.responseText); } catch (_) { /* not JSON: said below */ }
+      if (xhr.status === 200) {
+        bar.value = 100;
+        out.textContent = `Imported ${answer.rows} rows: ${answer.added} added, ${answer.skipped} already suppressed, ${answer.invalid} invalid.`;
+      } else {
+        out.textContent = answer.error?.message ?? `refused (${xhr.status})`;
+      }
+    };
+    xhr.onerror = () => { out.textContent = "The upload failed."; };
+    xhr.send(file);
+  });
+}
+
+// Erasure, with its counts.
+const eraseForm = document.getElementById("erase");
+if (eraseForm) {
+  eraseForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { suppression: eraseForm.elements.suppression.checked };
+    for (const name of ["email", "phone"]) {
+      const value = eraseForm.elements[name].value.trim();
+      if (value !== "") body[name] = value;
+    }
+    const { ok, answer } = await api("POST", "/v1/admin/erasure", body);
+    const out = document.getElementById("erase-result");
+    if (!ok) { out.textContent = answer.error?.message ?? "refused"; return; }
+    const e = answer.erased;
+    out.textContent = `Erased: ${e.vertical_submissions} vertical submissions, ${e.sales} sales, ${e.dq} DQ records` +
+      (answer.suppression_removed !== undefined ? `; ${answer.suppression_removed} suppression entries lifted` : "") + ".";
+  });
+}

@@ -28,6 +28,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/console/contracts", get(contracts))
         .route("/console/audit", get(tools::audit))
         .route("/console/ping", get(tools::ping_tester))
+        .route("/console/suppression", get(tools::suppression))
         .route("/console/assets/console.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], CSS) }))
         .route("/console/assets/console.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], JS) }))
 }
@@ -55,7 +56,8 @@ pub(crate) fn page(title: &str, session: Option<(&str, &str)>, body: Markup) -> 
                         nav aria-label="Console" {
                             a href="/console/contracts" { "Offers and contracts" } " "
                             a href="/console/audit" { "Audit log" } " "
-                            a href="/console/ping" { "Ping tester" }
+                            a href="/console/ping" { "Ping tester" } " "
+                            a href="/console/suppression" { "Suppression and erasure" }
                         }
                         form method="post" action="/console/sign-out" {
                             input type="hidden" name="csrf" value=(csrf);

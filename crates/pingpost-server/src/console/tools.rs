@@ -81,3 +81,50 @@ pub async fn ping_tester(State(state): State<Arc<AppState>>, headers: HeaderMap)
     };
     html_response(StatusCode::OK, page("Ping tester", Some((s, &csrf)), body))
 }
+
+pub async fn suppression(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let Some(s) = signed_in(&state, &headers) else { return Redirect::to("/console").into_response() };
+    let csrf = session::csrf(&state.admin_token, s);
+    let body = html! {
+        h1 { "Suppression and erasure" }
+        section aria-labelledby="one-heading" {
+            h2 id="one-heading" { "One identifier" }
+            form id="suppress-one" aria-label="Check, suppress or lift one identifier" {
+                label class="field" for="suppress-identifier" { "Email or phone" }
+                input id="suppress-identifier" name="identifier" type="text" required;
+                p {
+                    button type="submit" name="action" value="check" { "Check" } " "
+                    button type="submit" name="action" value="add" { "Suppress" } " "
+                    button type="submit" name="action" value="remove" { "Lift suppression" }
+                }
+            }
+            p id="suppress-result" role="status" {}
+        }
+        section aria-labelledby="import-heading" {
+            h2 id="import-heading" { "Import a CSV file" }
+            p { "A header naming email, phone, email_sha256 or phone_sha256 columns, or none (a cell with @ is an email).                  Rows are hashed by the engine; nothing is applied for an invalid row." }
+            form id="suppress-import" aria-label="Import a CSV file of identifiers to suppress" {
+                label class="field" for="import-file" { "CSV file" }
+                input id="import-file" name="file" type="file" accept=".csv,text/csv" required;
+                p { button type="submit" { "Import" } }
+            }
+            label class="field" for="import-progress" { "Upload" }
+            progress id="import-progress" max="100" value="0" {}
+            p id="import-result" role="status" {}
+        }
+        section aria-labelledby="erase-heading" {
+            h2 id="erase-heading" { "Erase a consumer" }
+            p { "Forgets the consumer's dedup state (vertical submissions, sales, DQ records). Its suppression stays unless you tick the box." }
+            form id="erase" aria-label="Erase a consumer's dedup state" {
+                label class="field" for="erase-email" { "Email" } input id="erase-email" name="email" type="text";
+                label class="field" for="erase-phone" { "Phone" } input id="erase-phone" name="phone" type="text";
+                label class="field" for="erase-suppression" {
+                    input id="erase-suppression" name="suppression" type="checkbox"; " Also lift its suppression"
+                }
+                p { button type="submit" { "Erase" } }
+            }
+            p id="erase-result" role="status" {}
+        }
+    };
+    html_response(StatusCode::OK, page("Suppression and erasure", Some((s, &csrf)), body))
+}
