@@ -39,26 +39,31 @@
 # One thing is left out of the count: quanta's clock calibration (`quanta::Clock::new`, run
 # once at start for the metrics registry), which loops on the wall clock until its estimate
 # settles and so costs a different 3-10 M instructions in every run; counted, it would not
-# cancel out (`--toggle-collect` turns collection off inside it). What still moves from run
-# to run is small: thread interleaving (how often idle tokio workers look for work), hash
-# maps seeded at random, and the engine's timers (configuration poll, books relay, metrics
-# upkeep: ~57 000 instructions per second of wall-clock time under valgrind, i.e. under 1%
-# of the 1-contract figure). Two runs on this project's machine agreed within 0.15%.
-# TOKIO_WORKER_THREADS is fixed (2, this project's machine) so that a machine with more
-# cores measures the same process.
+# cancel out (`--toggle-collect` turns collection off inside it).
+#
+# The servers run on ONE tokio worker thread (TOKIO_WORKER_THREADS=1). With two, which
+# thread runs a task, and so which of glibc malloc's per-thread arenas a block comes from and
+# goes back to, changes from run to run, and the 30- and 300-contract figures moved by ~1%
+# between runs; with one they move by ~0.2% (three runs on this project's machine: echo
+# within 0.15%, 1 contract 0.2%, 30 contracts 0.4%, 300 contracts 0.05%), and their level is
+# the two-worker one within that ~1%. It also makes a machine with more cores measure the
+# same process. What still moves is small: hash maps seeded at random, and the engine's
+# timers (configuration poll, books relay, metrics upkeep), which cost ~57 000 instructions
+# per second of wall-clock time under valgrind whatever the requests do: under 1% of the
+# 1-contract figure.
 #
 # The callgrind files of every run stay in $OUT (callgrind_annotate FILE shows where the
 # instructions go, by function).
 #
 # Knobs (environment): INSTR_WARMUP (W, 20), INSTR_REQUESTS (N, 200), INSTR_CONTRACTS
-# ("1 30 300"), INSTR_WORKER_THREADS (2), INSTR_OUT (bench-results/instructions).
+# ("1 30 300"), INSTR_WORKER_THREADS (1), INSTR_OUT (bench-results/instructions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WARMUP=${INSTR_WARMUP:-20}
 REQUESTS=${INSTR_REQUESTS:-200}
 CONTRACT_COUNTS=${INSTR_CONTRACTS:-"1 30 300"}
-WORKERS=${INSTR_WORKER_THREADS:-2}
+WORKERS=${INSTR_WORKER_THREADS:-1}
 OUT=${INSTR_OUT:-bench-results/instructions}
 KEY=bench-partner-key-0001
 ADMIN_TOKEN=bench-admin-token
