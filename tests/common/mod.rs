@@ -106,6 +106,9 @@ pub fn contract(id: &str, buyer: &str, offer: &str, price: &str, extra: &str) ->
     format!("\n[[contracts]]\nid = \"{id}\"\nbuyer = \"{buyer}\"\noffer = \"{offer}\"\nprice = \"{price}\"\n{extra}\n")
 }
 
+/// A decorator put between a harness's engine and its store (see [`Harness::start_layered`]).
+pub type StoreLayer = Box<dyn FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + Send>;
+
 /// Which store a harness runs on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -199,6 +202,21 @@ impl Harness {
     /// A harness whose Redis store (if `backend` is one) runs with `options`; the harness
     /// still sets the namespace and the failpoints.
     pub async fn start_with_redis_options(backend: Backend, config_toml: &str, options: RedisOptions) -> Harness {
+        Self::start_full(backend, config_toml, options, None).await
+    }
+
+    /// A harness whose engine is given `layer(store)` instead of the store itself: a test's
+    /// decorator sees every store call the engine makes (the engine adds its own on top).
+    pub async fn start_layered(backend: Backend, config_toml: &str, layer: StoreLayer) -> Harness {
+        Self::start_full(backend, config_toml, RedisOptions::default(), Some(layer)).await
+    }
+
+    async fn start_full(
+        backend: Backend,
+        config_toml: &str,
+        options: RedisOptions,
+        layer: Option<StoreLayer>,
+    ) -> Harness {
         let buyers = Buyers::new();
         let buyer_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind buyers");
         let buyers_url = format!("http://{}", buyer_listener.local_addr().expect("addr"));
@@ -216,7 +234,7 @@ impl Harness {
             Backend::Redis => Backing::Redis { server: RedisServer::start(), namespace: "pp".to_string() },
         };
         let (books, books_server) = test_books().await;
-        let mut h = Self::node(backing, clock, buyers, &seed, options, books).await;
+        let mut h = Self::node(backing, clock, buyers, &seed, options, books, layer).await;
         h._books_server = books_server;
         h
     }
@@ -235,6 +253,7 @@ impl Harness {
             &seed,
             RedisOptions::default(),
             books,
+            None,
         )
         .await;
         h._books_server = self._books_server.clone();
@@ -248,6 +267,7 @@ impl Harness {
         seed: &pingpost_core::config::ConfigDocument,
         options: RedisOptions,
         books: Arc<dyn pingpost_books::Books>,
+        layer: Option<StoreLayer>,
     ) -> Harness {
         let faults = Faults::new();
         type Parts = (Arc<dyn Store>, Arc<dyn AuditSink>, Arc<dyn StatsSink>);
@@ -265,6 +285,10 @@ impl Harness {
                 (Arc::new(store), Arc::new(audit), Arc::new(stats))
             }
             (_, None) => unreachable!("every Redis backing has URLs"),
+        };
+        let store = match layer {
+            Some(layer) => layer(store),
+            None => store,
         };
         let (version, config, _) = bootstrap(store.as_ref(), seed).await.expect("configuration seeded");
         let clock_dyn = Arc::clone(&clock) as _;
