@@ -373,3 +373,26 @@ async fn a_csv_import_shows_its_progress_to_the_end_with_the_right_counts() {
     c.text_becomes("#suppress-result", "Not suppressed").await;
     c.browser.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_chart_the_dedup_rate_and_each_checkpoints_drops() {
+    let c = Console::start("console-stats").await;
+    // Two pings of one consumer: the second is a vertical duplicate (1 of 2 turned away).
+    c.ping("o-auto", "charted@example.com").await;
+    c.ping("o-auto", "charted@example.com").await;
+    c.sign_in(OPERATOR_TOKEN).await;
+    c.text_becomes("h1", "Offers and contracts").await;
+    c.open("/console/stats?by=partner").await;
+    c.text_becomes("#chart-rate", "50.0%").await;
+    let bar = c
+        .browser
+        .find(Locator::Css("#chart-drops rect.bar[data-key='p1'][data-checkpoint='vertical_duplicate']"))
+        .await
+        .expect("a bar for p1's vertical duplicates");
+    assert!(bar.attr("width").await.unwrap().is_some_and(|w| w != "0"));
+    c.screenshot("statistics").await;
+    // A bad range is refused with the API's message.
+    c.open("/console/stats?by=partner&since=yesterday").await;
+    c.text_becomes("main .error", "since").await;
+    c.browser.close().await.unwrap();
+}

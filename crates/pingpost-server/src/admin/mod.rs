@@ -24,7 +24,7 @@ pub mod identifiers;
 mod ledger;
 pub(crate) mod money;
 mod returns;
-mod stats;
+pub(crate) mod stats;
 mod suppression;
 mod test_ping;
 

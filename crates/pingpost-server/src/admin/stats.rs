@@ -24,10 +24,10 @@ struct StatsAnswer {
 
 /// What a stats request asks for, validated.
 #[derive(Debug, PartialEq, Eq)]
-struct StatsQuery {
-    by: GroupBy,
-    since: Timestamp,
-    until: Timestamp,
+pub(crate) struct StatsQuery {
+    pub by: GroupBy,
+    pub since: Timestamp,
+    pub until: Timestamp,
 }
 
 /// Dedup counts per partner, buyer or vertical over the whole UTC hours of a range.
@@ -58,7 +58,8 @@ async fn stats(
     Ok(Json(StatsAnswer { groups }))
 }
 
-fn parse(params: &[(String, String)], now: Timestamp) -> Result<StatsQuery, ApiError> {
+/// The query string as a [`StatsQuery`]; the console's charts read theirs with it too.
+pub(crate) fn parse(params: &[(String, String)], now: Timestamp) -> Result<StatsQuery, ApiError> {
     let get = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.trim());
     let by = match get("by") {
         None | Some("") => return Err(ApiError::invalid("by", "is required: partner, buyer or vertical")),

@@ -4,6 +4,7 @@
 //! the session's CSRF token (see [`session`]) — so every change goes through the same
 //! handlers and validation as any other client, never its own.
 
+mod charts;
 pub mod session;
 mod tools;
 
@@ -29,6 +30,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/console/audit", get(tools::audit))
         .route("/console/ping", get(tools::ping_tester))
         .route("/console/suppression", get(tools::suppression))
+        .route("/console/stats", get(charts::stats_page))
         .route("/console/assets/console.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], CSS) }))
         .route("/console/assets/console.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], JS) }))
 }
@@ -57,7 +59,8 @@ pub(crate) fn page(title: &str, session: Option<(&str, &str)>, body: Markup) -> 
                             a href="/console/contracts" { "Offers and contracts" } " "
                             a href="/console/audit" { "Audit log" } " "
                             a href="/console/ping" { "Ping tester" } " "
-                            a href="/console/suppression" { "Suppression and erasure" }
+                            a href="/console/suppression" { "Suppression and erasure" } " "
+                            a href="/console/stats" { "Statistics" }
                         }
                         form method="post" action="/console/sign-out" {
                             input type="hidden" name="csrf" value=(csrf);
