@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 const KEY: &str = "console-partner-key-0001";
+const BUYER_KEY: &str = "console-buyer-key-00001";
 /// The operator token `common::process` starts every engine with.
 const OPERATOR_TOKEN: &str = "e2e-admin-token";
 
@@ -38,7 +39,11 @@ fn market(buyers_url: &str) -> String {
     s.push_str(&format!(
         "[[partners]]\nid = \"p1\"\napi_key_sha256 = \"{key_hash}\"\noffers = [\"o-auto\", \"o-solar\", \"o-home\"]\n\n"
     ));
-    s.push_str(&format!("[[buyers]]\nid = \"b1\"\npost_url = \"{buyers_url}/b1/post\"\ntimeout_ms = 2000\n"));
+    let buyer_hash = hex::encode(Sha256::digest(BUYER_KEY.as_bytes()));
+    s.push_str(&format!(
+        "[[buyers]]\nid = \"b1\"\npost_url = \"{buyers_url}/b1/post\"\ntimeout_ms = 2000\napi_key_sha256 = \"{buyer_hash}\"\n\
+         returns = {{ auto_approve = false, max_rate_percent = \"100.00\" }}\n"
+    ));
     s
 }
 
@@ -154,6 +159,8 @@ impl Console {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if path.starts_with("/v1/admin") {
             req = req.bearer_auth(OPERATOR_TOKEN);
+        } else if path.starts_with("/v1/buyer") {
+            req = req.bearer_auth(BUYER_KEY);
         } else {
             req = req.bearer_auth(KEY);
         }
@@ -394,5 +401,38 @@ async fn statistics_chart_the_dedup_rate_and_each_checkpoints_drops() {
     // A bad range is refused with the API's message.
     c.open("/console/stats?by=partner&since=yesterday").await;
     c.text_becomes("main .error", "since").await;
+    c.browser.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_return_is_approved_from_the_console_and_the_accounts_show_its_refund() {
+    let c = Console::start("console-money").await;
+    let ping = c.ping("o-auto", "returned@example.com").await;
+    let post = json!({"ping_id": ping["ping_id"], "lead": {"email": "returned@example.com"}});
+    let (_, sold) = c.api("POST", "/v1/post", Some(post)).await;
+    let sale_id = sold["sales"][0]["sale_id"].as_str().unwrap().to_string();
+    let (status, ret) = c.api("POST", "/v1/buyer/returns", Some(json!({"sale_id": sale_id, "reason": "fraud"}))).await;
+    assert_eq!((status, ret["status"].as_str()), (201, Some("pending")), "{ret}");
+    let return_id = ret["return_id"].as_str().unwrap().to_string();
+
+    c.sign_in(OPERATOR_TOKEN).await;
+    c.text_becomes("h1", "Offers and contracts").await;
+    c.open("/console/money").await;
+    c.text_becomes(&format!("#returns-table tr[data-return='{return_id}']"), "fraud").await;
+    c.text_becomes("#accounts-table tr[data-key='p1']", "10.00").await;
+    c.screenshot("returns-pending").await;
+    c.browser
+        .find(Locator::Css(&format!("#returns-table tr[data-return='{return_id}'] button[data-decision='approve']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.text_becomes("#returns-result", &format!("{return_id} approved")).await;
+    let (_, stored) = c.api("GET", &format!("/v1/admin/returns/{return_id}"), None).await;
+    assert_eq!(stored["status"], "approved", "{stored}");
+    c.browser.find(Locator::Css("#accounts-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    // p1's row: 1 sale, gross 10.00, refunds 10.00.
+    c.text_becomes("#accounts-table tr[data-key='p1']", "10.00 10.00 0.00").await;
     c.browser.close().await.unwrap();
 }

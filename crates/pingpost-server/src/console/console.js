@@ -191,3 +191,57 @@ if (eraseForm) {
       (answer.suppression_removed !== undefined ? `; ${answer.suppression_removed} suppression entries lifted` : "") + ".";
   });
 }
+
+// Returns awaiting a decision, each approved or denied through the operators' API; and the
+// books' accounts.
+const returnsTable = document.querySelector("#returns-table tbody");
+if (returnsTable) {
+  const loadReturns = async () => {
+    const { ok, answer } = await api("GET", "/v1/admin/returns?status=pending");
+    returnsTable.replaceChildren();
+    if (!ok) return;
+    for (const r of answer.returns) {
+      const row = returnsTable.insertRow();
+      row.dataset.return = r.return_id;
+      for (const v of [r.return_id, r.buyer, r.reason, r.note, r.refund, r.clawback, r.opened_at]) row.insertCell().textContent = v ?? "—";
+      const cell = row.insertCell();
+      for (const decision of ["approve", "deny"]) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.textContent = `${decision === "approve" ? "Approve" : "Deny"} ${r.return_id}`;
+        button.dataset.decision = decision;
+        button.addEventListener("click", async () => {
+          const result = await api("POST", `/v1/admin/returns/${encodeURIComponent(r.return_id)}`, { decision });
+          document.getElementById("returns-result").textContent = result.ok
+            ? `${r.return_id} ${result.answer.status}`
+            : result.answer.error?.message ?? "refused";
+          loadReturns();
+        });
+        cell.append(button, " ");
+      }
+    }
+  };
+  loadReturns();
+}
+
+const accountsForm = document.getElementById("accounts-form");
+if (accountsForm) {
+  const loadAccounts = async () => {
+    const params = new URLSearchParams();
+    for (const [name, value] of new FormData(accountsForm)) if (value.trim() !== "") params.set(name, value.trim());
+    const { ok, answer } = await api("GET", `/v1/admin/accounts?${params}`);
+    document.getElementById("accounts-error").textContent = ok ? "" : answer.error?.message ?? "refused";
+    const table = document.querySelector("#accounts-table tbody");
+    table.replaceChildren();
+    if (!ok) return;
+    for (const g of answer.groups) {
+      const row = table.insertRow();
+      row.dataset.key = g.key;
+      for (const name of ["key", "sales", "gross", "refunds", "net_revenue", "payouts", "clawbacks", "net_payout", "margin"]) {
+        row.insertCell().textContent = g[name];
+      }
+    }
+  };
+  accountsForm.addEventListener("submit", (event) => { event.preventDefault(); loadAccounts(); });
+  loadAccounts();
+}

@@ -31,6 +31,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/console/ping", get(tools::ping_tester))
         .route("/console/suppression", get(tools::suppression))
         .route("/console/stats", get(charts::stats_page))
+        .route("/console/money", get(tools::money))
         .route("/console/assets/console.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], CSS) }))
         .route("/console/assets/console.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], JS) }))
 }
@@ -60,7 +61,8 @@ pub(crate) fn page(title: &str, session: Option<(&str, &str)>, body: Markup) -> 
                             a href="/console/audit" { "Audit log" } " "
                             a href="/console/ping" { "Ping tester" } " "
                             a href="/console/suppression" { "Suppression and erasure" } " "
-                            a href="/console/stats" { "Statistics" }
+                            a href="/console/stats" { "Statistics" } " "
+                            a href="/console/money" { "Returns and accounts" }
                         }
                         form method="post" action="/console/sign-out" {
                             input type="hidden" name="csrf" value=(csrf);

@@ -128,3 +128,40 @@ pub async fn suppression(State(state): State<Arc<AppState>>, headers: HeaderMap)
     };
     html_response(StatusCode::OK, page("Suppression and erasure", Some((s, &csrf)), body))
 }
+
+pub async fn money(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let Some(s) = signed_in(&state, &headers) else { return Redirect::to("/console").into_response() };
+    let csrf = session::csrf(&state.admin_token, s);
+    let body = html! {
+        h1 { "Returns and accounts" }
+        section aria-labelledby="returns-heading" {
+            h2 id="returns-heading" { "Returns awaiting a decision" }
+            p id="returns-result" role="status" {}
+            table id="returns-table" {
+                thead { tr {
+                    th scope="col" { "Return" } th scope="col" { "Buyer" } th scope="col" { "Reason" } th scope="col" { "Note" }
+                    th scope="col" { "Refund" } th scope="col" { "Clawback" } th scope="col" { "Opened" } th scope="col" { "Decision" }
+                } }
+                tbody {}
+            }
+        }
+        section aria-labelledby="accounts-heading" {
+            h2 id="accounts-heading" { "Accounts" }
+            form id="accounts-form" aria-label="Choose the accounts" {
+                label class="field" for="accounts-by" { "By" }
+                select id="accounts-by" name="by" { @for by in ["partner", "buyer", "offer"] { option value=(by) { (by) } } }
+                label class="field" for="accounts-since" { "Since (RFC 3339)" } input id="accounts-since" name="since" type="text";
+                label class="field" for="accounts-until" { "Until (RFC 3339)" } input id="accounts-until" name="until" type="text";
+                p { button type="submit" { "Show" } }
+            }
+            p class="error" id="accounts-error" role="alert" {}
+            table id="accounts-table" {
+                thead { tr { @for name in ["key", "sales", "gross", "refunds", "net_revenue", "payouts", "clawbacks", "net_payout", "margin"] {
+                    th scope="col" { (name) }
+                } } }
+                tbody {}
+            }
+        }
+    };
+    html_response(StatusCode::OK, page("Returns and accounts", Some((s, &csrf)), body))
+}
