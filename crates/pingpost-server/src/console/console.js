@@ -23,8 +23,11 @@ function contractPatch(form) {
     status: value("status"),
     dedup: { enabled: form.elements["dedup.enabled"].checked, window_days: Number(value("dedup.window_days")) },
   };
-  const daily = value("caps.daily");
-  patch.caps = { daily: daily === "" ? null : Number(daily) };
+  patch.caps = {};
+  for (const period of ["hourly", "daily", "weekly", "monthly"]) {
+    const cap = value(`caps.${period}`);
+    patch.caps[period] = cap === "" ? null : Number(cap);
+  }
   return patch;
 }
 

@@ -182,7 +182,15 @@ fn contract_row(c: &RawContract) -> Markup {
     let status = c.status.clone().unwrap_or_else(|| "active".into());
     let dedup_on = c.dedup.as_ref().and_then(|d| d.enabled).unwrap_or(true);
     let window = c.dedup.as_ref().and_then(|d| d.window_days).map(|w| w.to_string()).unwrap_or_default();
-    let daily = c.caps.as_ref().and_then(|caps| caps.daily).map(|d| d.to_string()).unwrap_or_default();
+    let cap = |pick: fn(&pingpost_core::config::raw::RawCaps) -> Option<i64>| {
+        c.caps.as_ref().and_then(pick).map(|d| d.to_string()).unwrap_or_default()
+    };
+    let caps = [
+        ("hourly", "Hourly cap", cap(|k| k.hourly)),
+        ("daily", "Daily cap", cap(|k| k.daily)),
+        ("weekly", "Weekly cap", cap(|k| k.weekly)),
+        ("monthly", "Monthly cap", cap(|k| k.monthly)),
+    ];
     html! {
         tr {
             th scope="row" { (c.id) }
@@ -203,9 +211,11 @@ fn contract_row(c: &RawContract) -> Markup {
                     label class="field" for=(id("window")) { "Dedup window (days)" }
                     input id=(id("window")) type="number" name="dedup.window_days" value=(window) placeholder="vertical's";
                     span class="error" data-for="dedup.window_days" aria-live="polite" {}
-                    label class="field" for=(id("daily")) { "Daily cap" }
-                    input id=(id("daily")) type="number" name="caps.daily" value=(daily) placeholder="none";
-                    span class="error" data-for="caps.daily" aria-live="polite" {}
+                    @for (name, label, value) in &caps {
+                        label class="field" for=(id(name)) { (label) }
+                        input id=(id(name)) type="number" name=(format!("caps.{name}")) value=(value) placeholder="none";
+                        span class="error" data-for=(format!("caps.{name}")) aria-live="polite" {}
+                    }
                     span class="error" data-for="" aria-live="polite" {}
                     p { button type="submit" { "Save " (c.id) } " " span class="status" role="status" {} }
                 }
