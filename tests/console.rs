@@ -83,6 +83,14 @@ impl Driver {
     }
 }
 
+/// Saves the browser's page as `target/console-screenshots/<name>.png`.
+async fn screenshot(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.unwrap();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
 /// The engine, its simulated buyers and a browser.
 struct Console {
     _engine: Running,
@@ -148,10 +156,7 @@ impl Console {
     }
 
     async fn screenshot(&self, name: &str) {
-        let png = self.browser.screenshot().await.unwrap();
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        screenshot(&self.browser, name).await;
     }
 
     async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -435,4 +440,43 @@ async fn a_pending_return_is_approved_from_the_console_and_the_accounts_show_its
     // p1's row: 1 sale, gross 10.00, refunds 10.00.
     c.text_becomes("#accounts-table tr[data-key='p1']", "10.00 10.00 0.00").await;
     c.browser.close().await.unwrap();
+}
+
+/// The window's effect takes days to show, so this one runs the server in-process on a clock
+/// the test moves (the same router and handlers the binary serves), with the same browser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_shortened_in_the_console_is_honoured_by_the_next_ping() {
+    // solar's own vertical window is 1 day, so the contract's window is what decides.
+    let config = format!(
+        "{}{}",
+        common::base_config(),
+        common::contract("c1", "b1", "solar-excl", "10.00", "dedup = { window_days = 30 }")
+    );
+    let h = common::Harness::start(&config).await;
+    let consumer = common::email("window-console@example.com");
+    let (_, post) = h.sell("solar-excl", consumer.clone()).await;
+    assert_eq!(common::sold_to(&post), ["b1"]);
+    h.advance_days(5).await;
+
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    browser.goto(&format!("{}/console", h.base)).await.unwrap();
+    browser.find(Locator::Css("#token")).await.unwrap().send_keys(common::ADMIN_TOKEN).await.unwrap();
+    browser.find(Locator::Css("form[action='/console/sign-in'] button")).await.unwrap().click().await.unwrap();
+    let window = browser.wait().for_element(Locator::Css("#c1-window")).await.unwrap();
+    window.clear().await.unwrap();
+    window.send_keys("3").await.unwrap();
+    browser.find(Locator::Css("form[data-id='c1'] button[type=submit]")).await.unwrap().click().await.unwrap();
+    eventually(Duration::from_secs(10), "the edit to be saved", async || {
+        let status = browser.find(Locator::Css("form[data-id='c1'] .status")).await.map_err(|e| e.to_string())?;
+        match status.text().await.map_err(|e| e.to_string())? {
+            t if t == "Saved" => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+    screenshot(&browser, "window-shortened").await;
+    let ping = h.ping("solar-excl", consumer).await;
+    assert_eq!(common::bid_contracts(&ping), ["c1"], "bought 5 days ago, outside the new 3-day window: {ping}");
+    browser.close().await.unwrap();
 }
