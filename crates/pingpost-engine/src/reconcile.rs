@@ -176,7 +176,10 @@ impl Engine {
     pub async fn reconcile(&self) -> Result<Reconciliation, EngineError> {
         self.relay_books().await?;
         let config = self.config();
-        let since = self.now() - config.longest_window().duration() + chrono::Duration::days(1);
+        // The store forgets sales older than its longest window; a tenth of it is kept as a
+        // margin, so a sale about to be forgotten is not reported as missing.
+        let keep = config.longest_window().duration();
+        let since = self.now() - keep + keep / 10;
         let mut entries = Vec::new();
         let mut after = None;
         loop {
