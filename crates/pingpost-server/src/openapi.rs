@@ -51,6 +51,37 @@ impl Modify for SecuritySchemes {
     }
 }
 
+/// The router and its document, with what every operators' operation may also answer: a
+/// console session's change without the session's CSRF token is refused (403), whichever
+/// handler it was for — stated once here rather than on each handler.
+pub fn split<S: Clone + Send + Sync + 'static>(
+    router: utoipa_axum::router::OpenApiRouter<S>,
+) -> (axum::Router<S>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = router.split_for_parts();
+    let refused = utoipa::openapi::ResponseBuilder::new()
+        .description("A console session's change without the session's CSRF token (`csrf_failed`).")
+        .content(
+            "application/json",
+            utoipa::openapi::ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for item in doc.paths.paths.values_mut() {
+        for op in [&mut item.post, &mut item.put, &mut item.delete, &mut item.patch].into_iter().flatten() {
+            let operator = op
+                .security
+                .iter()
+                .flatten()
+                .any(|s| serde_json::to_value(s).is_ok_and(|v| v.get(OPERATOR_TOKEN).is_some()));
+            if operator {
+                op.responses.responses.entry("403".into()).or_insert_with(|| RefOr::T(refused.clone()));
+            }
+        }
+    }
+    (router, doc)
+}
+
 /// A lead: the consumer's identifiers (each as plaintext or as its SHA-256; at least one of
 /// email and phone) and any qualifying fields (strings, numbers or booleans; at most 200).
 pub struct Lead;
@@ -101,11 +132,12 @@ pub struct PostRequest {
 
 #[cfg(test)]
 mod tests {
+    use super::{split, OPERATOR_TOKEN};
     use utoipa::openapi::path::Operation;
     use utoipa::openapi::{RefOr, Required};
 
     fn operations() -> Vec<(String, String, Operation)> {
-        let (_, doc) = crate::routes::api().split_for_parts();
+        let (_, doc) = split(crate::routes::api());
         let mut out = Vec::new();
         for (path, item) in doc.paths.paths {
             let methods = [
@@ -126,7 +158,7 @@ mod tests {
 
     #[test]
     fn the_document_is_openapi_3_1_with_the_three_credentials() {
-        let (_, doc) = crate::routes::api().split_for_parts();
+        let (_, doc) = split(crate::routes::api());
         let json = serde_json::to_value(&doc).unwrap_or_default();
         assert!(json["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "{}", json["openapi"]);
         let schemes = &json["components"]["securitySchemes"];
@@ -157,6 +189,10 @@ mod tests {
                         "{what} {status}"
                     );
                 }
+            }
+            let operator = serde_json::to_value(&op.security).unwrap_or_default().to_string().contains(OPERATOR_TOKEN);
+            if operator && method != "get" {
+                assert!(op.responses.responses.contains_key("403"), "{what}: a console change without its CSRF token");
             }
             if let Some(body) = &op.request_body {
                 assert!(matches!(body.required, Some(Required::True)), "{what}: a body is required");

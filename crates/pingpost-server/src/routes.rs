@@ -31,7 +31,7 @@ pub fn api() -> OpenApiRouter<Arc<AppState>> {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let (documented, doc) = api().split_for_parts();
+    let (documented, doc) = crate::openapi::split(api());
     let doc = Arc::new(doc);
     documented
         .route("/openapi.json", get(move || std::future::ready(Json(Arc::clone(&doc)))))
