@@ -275,11 +275,13 @@ async fn decide(
     if !matches!(reason, Some(RejectReason::Suppressed | RejectReason::VerticalDuplicate)) {
         engine.confirm_admission(admission);
     }
+    // The decision is taken: what follows (statistics, telemetry) is bookkeeping the answer
+    // does not need, and not part of the time a partner is told it took.
+    let decision = arrival.elapsed();
     // Counted only now that the answer stands: a ping that failed gave its reservation
     // back and will be counted when its retry is answered.
     facts.bids(&bids);
     engine.stats.record(facts.increments());
-    let decision = arrival.elapsed();
     let answer = PingAnswer {
         ping_id,
         offer: offer.id.clone(),
