@@ -54,7 +54,12 @@ impl FieldFilter {
     pub fn matches(&self, value: Option<&FieldValue>) -> bool {
         let Some(value) = value else { return false };
         let text = value.as_text();
-        let same = |s: &Scalar| s.as_text().eq_ignore_ascii_case(&text);
+        // Text literals (most filters) compare in place; only numbers and booleans are
+        // written out first.
+        let same = |s: &Scalar| match s {
+            Scalar::Text(t) => t.eq_ignore_ascii_case(&text),
+            other => other.as_text().eq_ignore_ascii_case(&text),
+        };
         if let Some(eq) = &self.equals {
             if !same(eq) {
                 return false;
@@ -77,8 +82,11 @@ impl FieldFilter {
             }
         }
         if let Some(prefixes) = &self.prefix {
-            let lower = text.to_ascii_lowercase();
-            if !prefixes.iter().any(|p| lower.starts_with(&p.to_ascii_lowercase())) {
+            // ASCII case folding maps bytes one to one, so comparing the leading bytes is
+            // comparing the lower-cased strings, without writing either out.
+            let starts =
+                |p: &String| text.as_bytes().get(..p.len()).is_some_and(|head| head.eq_ignore_ascii_case(p.as_bytes()));
+            if !prefixes.iter().any(starts) {
                 return false;
             }
         }
@@ -132,6 +140,12 @@ mod tests {
         check(r#"prefix = ["9", "10"]"#, text("90210"), true);
         check(r#"prefix = ["9", "10"]"#, Some(FieldValue::Number(10001.0)), true);
         check(r#"prefix = ["9"]"#, text("30301"), false);
+        check(r#"prefix = ["Sa"]"#, text("san diego"), true);
+        check(r#"prefix = ["san diego county"]"#, text("san diego"), false);
+        check(r#"prefix = ["é"]"#, text("École"), false);
+        check(r#"prefix = ["éc"]"#, text("école"), true);
+        check(r#"equals = "CA""#, text("ca"), true);
+        check(r#"in = [94110, true]"#, text("94110"), true);
     }
 
     #[test]
