@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         description = "A ping-post lead auction engine: partners ping leads and post them to the winning buyers; \
                        buyers read their sales and return bad leads; operators run the marketplace."
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, StatsBy, AccountsBy, ReturnStatusParam, CheckpointParam, LedgerStateParam)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "partner", description = "Lead partners: pings, posts, their own report. Partner key."),
@@ -111,6 +111,54 @@ impl utoipa::PartialSchema for Lead {
 
 impl ToSchema for Lead {}
 
+/// What a query parameter may name: the values the handlers accept, stated for the
+/// document (the handlers parse the text themselves and refuse anything else with a 422).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // documents a query parameter
+pub enum StatsBy {
+    Partner,
+    Buyer,
+    Vertical,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // documents a query parameter
+pub enum AccountsBy {
+    Partner,
+    Buyer,
+    Offer,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // documents a query parameter
+pub enum ReturnStatusParam {
+    Pending,
+    Approved,
+    Denied,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // documents a query parameter
+pub enum CheckpointParam {
+    Suppressed,
+    VerticalDuplicate,
+    InAuctionDuplicate,
+    ContractDuplicate,
+    DqDuplicate,
+    PostDuplicate,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // documents a query parameter
+pub enum LedgerStateParam {
+    Unconfirmed,
+}
+
 #[derive(ToSchema)]
 #[allow(dead_code)] // documents a body parsed by `wire`
 pub struct PingRequest {
@@ -197,6 +245,62 @@ mod tests {
             if let Some(body) = &op.request_body {
                 assert!(matches!(body.required, Some(Required::True)), "{what}: a body is required");
             }
+        }
+    }
+
+    fn refs(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    match (k.as_str(), v.as_str()) {
+                        ("$ref", Some(r)) => out.push(r.to_string()),
+                        _ => refs(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    /// A reference to a schema the document does not hold makes the whole operation
+    /// unusable to a client generator (and to schemathesis).
+    #[test]
+    fn every_reference_in_the_document_resolves() {
+        let (_, doc) = split(crate::routes::api());
+        let json = serde_json::to_value(&doc).unwrap_or_default();
+        let mut found = Vec::new();
+        refs(&json, &mut found);
+        assert!(!found.is_empty());
+        for r in found {
+            let name = r.strip_prefix("#/components/schemas/").unwrap_or(&r);
+            assert!(json["components"]["schemas"].get(name).is_some(), "unresolved {r}");
+        }
+    }
+
+    fn enum_values<T: utoipa::PartialSchema>() -> Vec<String> {
+        let json = serde_json::to_value(T::schema()).unwrap_or_default();
+        json["enum"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(String::from)).collect()
+    }
+
+    /// The documented values of query parameters are the handlers' own, named once in the
+    /// domain: a new checkpoint, grouping or status must appear in the document too.
+    #[test]
+    fn documented_parameter_values_are_the_ones_the_handlers_accept() {
+        use pingpost_core::checkpoint::Checkpoint;
+        use pingpost_engine::stats::GroupBy;
+        use pingpost_store::ReturnStatus;
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let checkpoints: Vec<&str> = Checkpoint::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(enum_values::<super::CheckpointParam>(), names(&checkpoints));
+        let groups: Vec<&str> = GroupBy::ALL.iter().map(|g| g.as_str()).collect();
+        assert_eq!(enum_values::<super::StatsBy>(), names(&groups));
+        let statuses: Vec<&str> =
+            [ReturnStatus::Pending, ReturnStatus::Approved, ReturnStatus::Denied].iter().map(|s| s.as_str()).collect();
+        assert_eq!(enum_values::<super::ReturnStatusParam>(), names(&statuses));
+        assert_eq!(enum_values::<super::AccountsBy>(), ["partner", "buyer", "offer"]);
+        for by in ["partner", "buyer", "offer"] {
+            assert!(by.parse::<pingpost_books::GroupBy>().is_ok(), "{by}");
         }
     }
 

@@ -35,7 +35,7 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         ("partner" = Option<String>, Query, description = "Only this partner's pings."),
         ("vertical" = Option<String>, Query, description = "Only this vertical."),
         ("offer" = Option<String>, Query, description = "Only this offer."),
-        ("checkpoint" = Option<String>, Query, description = "Only drops at this checkpoint (`suppressed`, `vertical_duplicate`, `in_auction_duplicate`, `contract_duplicate`, `dq_duplicate`)."),
+        ("checkpoint" = Option<crate::openapi::CheckpointParam>, Query, description = "Only drops at this checkpoint, or a buyer's \"duplicate\" answer to a post (`post_duplicate`)."),
         ("since" = Option<String>, Query, description = "At or after (RFC 3339).", format = DateTime),
         ("until" = Option<String>, Query, description = "Before (RFC 3339).", format = DateTime),
         ("limit" = Option<usize>, Query, description = "1 to 1000; 100 when absent.", minimum = 1, maximum = 1000),

@@ -30,7 +30,7 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         ("sale_id" = Option<String>, Query, description = "One sale."),
         ("ping_id" = Option<String>, Query, description = "A ping's sales: what its post tried."),
         ("buyer" = Option<String>, Query, description = "A buyer's charged sales, newest first."),
-        ("state" = Option<String>, Query, description = "`unconfirmed`: sales whose outcome is unknown."),
+        ("state" = Option<crate::openapi::LedgerStateParam>, Query, description = "`unconfirmed`: sales whose outcome is unknown."),
         ("limit" = Option<usize>, Query, description = "1 to 1000; 100 when absent.", minimum = 1, maximum = 1000),
     ),
     responses(

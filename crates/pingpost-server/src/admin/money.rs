@@ -97,7 +97,7 @@ async fn top_up(
 /// The books' accounts by partner, buyer or offer over a time range.
 #[utoipa::path(get, path = "/accounts", tag = "operator", security(("operator_token" = [])),
     params(
-        ("by" = String, Query, description = "`partner`, `buyer` or `offer`."),
+        ("by" = crate::openapi::AccountsBy, Query, description = "`partner`, `buyer` or `offer`."),
         ("since" = Option<String>, Query, description = "RFC 3339; the range is [since, until).", format = DateTime),
         ("until" = Option<String>, Query, description = "RFC 3339.", format = DateTime),
     ),

@@ -119,7 +119,7 @@ struct ReturnList {
 /// Returns of one status, newest first.
 #[utoipa::path(get, path = "/returns", tag = "operator", security(("operator_token" = [])),
     params(
-        ("status" = Option<String>, Query, description = "`pending` (when absent), `approved` or `denied`."),
+        ("status" = Option<crate::openapi::ReturnStatusParam>, Query, description = "`pending` (when absent), `approved` or `denied`."),
         ("limit" = Option<usize>, Query, description = "1 to 1000; 100 when absent.", minimum = 1, maximum = 1000),
     ),
     responses(

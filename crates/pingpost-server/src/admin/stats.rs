@@ -33,7 +33,7 @@ pub(crate) struct StatsQuery {
 /// Dedup counts per partner, buyer or vertical over the whole UTC hours of a range.
 #[utoipa::path(get, path = "/stats", tag = "operator", security(("operator_token" = [])),
     params(
-        ("by" = String, Query, description = "`partner`, `buyer` or `vertical`."),
+        ("by" = crate::openapi::StatsBy, Query, description = "`partner`, `buyer` or `vertical`."),
         ("since" = Option<String>, Query, description = "RFC 3339; 24 hours ago when absent.", format = DateTime),
         ("until" = Option<String>, Query, description = "RFC 3339; now when absent.", format = DateTime),
     ),
