@@ -266,10 +266,10 @@ fn entry_of(row: &PgRow) -> BooksResult<Entry> {
         kind: kind_of(row)?,
         sale_id: text("sale_id")?,
         ping_id: text("ping_id")?,
-        partner: text("partner")?.map(PartnerId),
-        buyer: BuyerId(get(row, "buyer")?),
-        offer: text("offer")?.map(OfferId),
-        contract: text("contract")?.map(ContractId),
+        partner: text("partner")?.map(PartnerId::new),
+        buyer: BuyerId::new(get::<String>(row, "buyer")?),
+        offer: text("offer")?.map(OfferId::new),
+        contract: text("contract")?.map(ContractId::new),
         price: Money::from_minor(get(row, "price")?),
         payout: Money::from_minor(get(row, "payout")?),
         margin: Money::from_minor(get(row, "margin")?),
@@ -330,10 +330,10 @@ impl Columns {
         self.kind.push(e.kind.as_str());
         self.sale_id.push(e.sale_id.clone());
         self.ping_id.push(e.ping_id.clone());
-        self.partner.push(e.partner.as_ref().map(|p| p.0.clone()));
-        self.buyer.push(e.buyer.0.clone());
-        self.offer.push(e.offer.as_ref().map(|o| o.0.clone()));
-        self.contract.push(e.contract.as_ref().map(|c| c.0.clone()));
+        self.partner.push(e.partner.as_ref().map(|p| p.to_string()));
+        self.buyer.push(e.buyer.to_string());
+        self.offer.push(e.offer.as_ref().map(|o| o.to_string()));
+        self.contract.push(e.contract.as_ref().map(|c| c.to_string()));
         self.price.push(e.price.minor());
         self.payout.push(e.payout.minor());
         self.margin.push(e.margin.minor());

@@ -42,8 +42,9 @@ pub struct PingAnswer {
     pub decision_us: u64,
 }
 
-/// A ping kept for its post: hashes only, never plaintext.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// A ping kept for its post: hashes only, never plaintext. Stored in the compact form of
+/// [`stored`], not field by field.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PingRecord {
     pub ping_id: String,
     pub partner: PartnerId,
@@ -56,12 +57,129 @@ pub struct PingRecord {
     pub expires_at: Timestamp,
     /// How many standing sales the ping may have (1 exclusive, `max_buyers` multisell), fixed
     /// at the ping so that an edit of the offer cannot change it between attempts.
-    #[serde(default = "one_slot")]
     pub slots: u16,
 }
 
-fn one_slot() -> u16 {
-    1
+impl Serialize for PingRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        stored::Ping::of(self).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for PingRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        stored::OwnedPing::deserialize(d)?.into_record().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The stored form of a [`PingRecord`]. Every accepted ping writes one and every post reads
+/// it back, and the embedded store keeps it in memory until the ping's TTL and grace run
+/// out: so it is short. Fields have two-letter names; times are Unix milliseconds (an
+/// RFC 3339 text cost a formatting per time); a bid is a tuple `[id suffix, buyer,
+/// contract, price, payout]` with amounts in minor units and its id without the ping id it
+/// starts with (bid ids are `<ping id>-<n>`; an id that does not start so is kept whole).
+mod stored {
+    use super::PingRecord;
+    use pingpost_core::auction::Bid;
+    use pingpost_core::identity::Sha256Hex;
+    use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
+    use pingpost_core::money::Money;
+    use pingpost_core::Timestamp;
+    use serde::{Deserialize, Serialize, Serializer};
+
+    #[derive(Serialize)]
+    pub(super) struct Ping<'a> {
+        id: &'a str,
+        pa: &'a PartnerId,
+        of: &'a OfferId,
+        ve: &'a VerticalId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        em: Option<&'a Sha256Hex>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ph: Option<&'a Sha256Hex>,
+        at: i64,
+        ex: i64,
+        sl: u16,
+        bids: Bids<'a>,
+    }
+
+    impl<'a> Ping<'a> {
+        pub(super) fn of(r: &'a PingRecord) -> Self {
+            Ping {
+                id: &r.ping_id,
+                pa: &r.partner,
+                of: &r.offer,
+                ve: &r.vertical,
+                em: r.email.as_ref(),
+                ph: r.phone.as_ref(),
+                at: r.created_at.timestamp_millis(),
+                ex: r.expires_at.timestamp_millis(),
+                sl: r.slots,
+                bids: Bids { ping_id: &r.ping_id, bids: &r.bids },
+            }
+        }
+    }
+
+    struct Bids<'a> {
+        ping_id: &'a str,
+        bids: &'a [Bid],
+    }
+
+    impl Serialize for Bids<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.bids.iter().map(|b| {
+                let suffix = b.bid_id.strip_prefix(self.ping_id).filter(|rest| rest.starts_with('-'));
+                (suffix.unwrap_or(&b.bid_id), &b.buyer, &b.contract, b.price.minor(), b.payout.minor())
+            }))
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct OwnedPing {
+        id: String,
+        pa: PartnerId,
+        of: OfferId,
+        ve: VerticalId,
+        #[serde(default)]
+        em: Option<Sha256Hex>,
+        #[serde(default)]
+        ph: Option<Sha256Hex>,
+        at: i64,
+        ex: i64,
+        sl: u16,
+        bids: Vec<(String, BuyerId, ContractId, i64, i64)>,
+    }
+
+    impl OwnedPing {
+        pub(super) fn into_record(self) -> Result<PingRecord, String> {
+            let time = |ms: i64| -> Result<Timestamp, String> {
+                Timestamp::from_timestamp_millis(ms).ok_or_else(|| format!("time out of range: {ms}"))
+            };
+            let bids = self
+                .bids
+                .into_iter()
+                .map(|(id, buyer, contract, price, payout)| Bid {
+                    bid_id: if id.starts_with('-') { format!("{}{id}", self.id) } else { id },
+                    buyer,
+                    contract,
+                    price: Money::from_minor(price),
+                    payout: Money::from_minor(payout),
+                })
+                .collect();
+            Ok(PingRecord {
+                created_at: time(self.at)?,
+                expires_at: time(self.ex)?,
+                ping_id: self.id,
+                partner: self.pa,
+                offer: self.of,
+                vertical: self.ve,
+                email: self.em,
+                phone: self.ph,
+                bids,
+                slots: self.sl,
+            })
+        }
+    }
 }
 
 impl PingRecord {
@@ -147,4 +265,54 @@ pub struct PostAnswer {
     pub total_price: Money,
     #[serde(default)]
     pub total_payout: Money,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(bid_ids: &[&str]) -> PingRecord {
+        let at = |ms| Timestamp::from_timestamp_millis(ms).unwrap_or_default();
+        PingRecord {
+            ping_id: "0123abcd".into(),
+            partner: PartnerId::new("p1"),
+            offer: OfferId::new("auto-us"),
+            vertical: VerticalId::new("auto"),
+            email: Some(Sha256Hex::digest("someone@example.com")),
+            phone: None,
+            bids: bid_ids
+                .iter()
+                .enumerate()
+                .map(|(n, id)| Bid {
+                    bid_id: (*id).to_string(),
+                    buyer: BuyerId::new(format!("b{n}")),
+                    contract: ContractId::new(format!("c{n}")),
+                    price: Money::from_minor(1850 + n as i64),
+                    payout: Money::from_minor(1500),
+                })
+                .collect(),
+            created_at: at(1_764_000_000_123),
+            expires_at: at(1_764_000_300_123),
+            slots: 2,
+        }
+    }
+
+    #[test]
+    fn a_record_reads_back_as_written() {
+        // Ids of the usual form, and one that is not (kept whole).
+        let r = record(&["0123abcd-1", "0123abcd-0", "other-7"]);
+        let bytes = serde_json::to_vec(&r).expect("serializes");
+        let back: PingRecord = serde_json::from_slice(&bytes).expect("reads back");
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn a_record_is_compact() {
+        let r = record(&["0123abcd-0", "0123abcd-1"]);
+        let text = serde_json::to_string(&r).expect("serializes");
+        assert!(text.contains(r#"["-0","b0","c0",1850,1500]"#), "{text}");
+        assert!(!text.contains("0123abcd-"), "bid ids do not repeat the ping id: {text}");
+        assert!(text.contains(r#""at":1764000000123"#), "{text}");
+        assert!(!text.contains("phone") && !text.contains(r#""ph""#), "absent identifiers are left out: {text}");
+    }
 }

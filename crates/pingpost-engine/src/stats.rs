@@ -15,7 +15,7 @@ use pingpost_core::ids::{BuyerId, ContractId, PartnerId, VerticalId};
 use pingpost_core::Timestamp;
 use pingpost_store::StoreFuture;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// How long hourly counters are kept by default: a year and a month, so that this month
 /// can be compared with the same month last year.
@@ -148,7 +148,8 @@ impl Hour {
 pub struct Increment {
     pub hour: Hour,
     pub by: GroupBy,
-    pub key: String,
+    /// The group's id, shared with the configuration's (no copy per increment).
+    pub key: Arc<str>,
     pub metric: Metric,
     pub n: u64,
 }
@@ -200,10 +201,10 @@ pub fn fold_groups(counts: impl IntoIterator<Item = (String, Metric, u64)>) -> V
 }
 
 /// One counter within an hour: group kind, group key, metric.
-pub type Counter = (GroupBy, String, Metric);
+pub type Counter = (GroupBy, Arc<str>, Metric);
 
 /// Sums of counters across hours, keyed by (hour, kind, key, metric).
-pub type Sums = HashMap<(Hour, GroupBy, String, Metric), u64>;
+pub type Sums = HashMap<(Hour, GroupBy, Arc<str>, Metric), u64>;
 
 /// Sums increments with the same counter, so a batch writes each counter once.
 pub fn aggregate(into: &mut Sums, increments: Vec<Increment>) {
@@ -337,18 +338,18 @@ impl Counts {
         Counts { hour, sums: BTreeMap::new() }
     }
 
-    fn add(&mut self, by: GroupBy, key: &str, metric: Metric, n: u64) {
-        *self.sums.entry((by, key.to_string(), metric)).or_insert(0) += n;
+    fn add(&mut self, by: GroupBy, key: &Arc<str>, metric: Metric, n: u64) {
+        *self.sums.entry((by, Arc::clone(key), metric)).or_insert(0) += n;
     }
 
     /// A fact about the lead's source: counted for its partner and its vertical.
     fn source(&mut self, partner: &PartnerId, vertical: &VerticalId, metric: Metric, n: u64) {
-        self.add(GroupBy::Partner, partner.as_str(), metric, n);
-        self.add(GroupBy::Vertical, vertical.as_str(), metric, n);
+        self.add(GroupBy::Partner, &partner.0, metric, n);
+        self.add(GroupBy::Vertical, &vertical.0, metric, n);
     }
 
     fn buyer(&mut self, buyer: &BuyerId, metric: Metric, n: u64) {
-        self.add(GroupBy::Buyer, buyer.as_str(), metric, n);
+        self.add(GroupBy::Buyer, &buyer.0, metric, n);
     }
 
     /// A fact about one buyer's contract: counted for the source and for the buyer.
@@ -406,7 +407,7 @@ impl StatsSink for MemoryStats {
             .range(Hour(*range.start())..=Hour(*range.end()))
             .flat_map(|(_, counters)| counters.iter())
             .filter(|((kind, _, _), _)| *kind == by)
-            .map(|((_, key, metric), n)| (key.clone(), *metric, *n))
+            .map(|((_, key, metric), n)| (key.to_string(), *metric, *n))
             .collect::<Vec<_>>();
         let groups = if range.is_empty() { Vec::new() } else { fold_groups(counts) };
         Box::pin(std::future::ready(Ok(groups)))
