@@ -13,12 +13,13 @@ use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
 use pingpost_core::Timestamp;
 use pingpost_store::StoreFuture;
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditEntry {
     pub at: Timestamp,
-    pub ping_id: String,
+    /// Shared by the ping's entries (a 30-contract ping may write twenty).
+    pub ping_id: Arc<str>,
     pub partner: PartnerId,
     pub vertical: VerticalId,
     pub offer: OfferId,
@@ -216,7 +217,7 @@ mod tests {
     async fn count_retention_is_exact_in_memory() {
         let log = MemoryAudit::new(AuditRetention::new(3, 90));
         log.record((0..10).map(|i| conformance::entry(i, "p1", "b1", Checkpoint::VerticalDuplicate)).collect());
-        let kept: Vec<String> = log.recent(100).await.unwrap().into_iter().map(|e| e.ping_id).collect();
+        let kept: Vec<String> = log.recent(100).await.unwrap().into_iter().map(|e| e.ping_id.to_string()).collect();
         assert_eq!(kept, ["ping-9", "ping-8", "ping-7"]);
     }
 
@@ -232,7 +233,7 @@ mod tests {
         assert_eq!(log.recent(100).await.unwrap().len(), 2, "no clock: nothing ages while the log is quiet");
         // Day 40: day 0 is 40 days older than the newest, day 10 exactly 30 (kept).
         log.record(vec![day(40, 2)]);
-        let kept: Vec<String> = log.recent(100).await.unwrap().into_iter().map(|e| e.ping_id).collect();
+        let kept: Vec<String> = log.recent(100).await.unwrap().into_iter().map(|e| e.ping_id.to_string()).collect();
         assert_eq!(kept, ["ping-2", "ping-1"]);
     }
 

@@ -22,6 +22,7 @@ use pingpost_store::{Admission, AdmitOutcome, Claim, ClaimRequest};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -165,11 +166,12 @@ async fn decide(
         }
     };
     let (admit_outcome, counters) = tokio::join!(engine.store.admit(admission.clone()), counters_call);
+    let audit_ping_id: Arc<str> = Arc::from(ping_id.as_str());
     let audit =
         |checkpoint, buyer: Option<BuyerId>, contract: Option<ContractId>, matched: Option<IdentKind>, prior_at| {
             AuditEntry {
                 at: now,
-                ping_id: ping_id.clone(),
+                ping_id: Arc::clone(&audit_ping_id),
                 partner: partner.clone(),
                 vertical: vertical.id.clone(),
                 offer: offer.id.clone(),

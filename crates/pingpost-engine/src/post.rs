@@ -512,7 +512,7 @@ fn audit(
 ) -> AuditEntry {
     AuditEntry {
         at,
-        ping_id: record.ping_id.clone(),
+        ping_id: record.ping_id.as_str().into(),
         partner: record.partner.clone(),
         vertical: record.vertical.clone(),
         offer: record.offer.clone(),

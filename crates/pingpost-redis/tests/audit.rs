@@ -42,7 +42,7 @@ async fn a_query_scans_a_bounded_number_of_entries_and_says_where_to_continue() 
     let cursor = first.next_cursor.expect("a cursor to continue from");
     let second = log.query(AuditQuery { cursor: Some(cursor), ..q }).await.expect("query");
     assert_eq!(second.entries.len(), 10);
-    assert_eq!(second.entries[0].ping_id, "ping-9");
+    assert_eq!(&*second.entries[0].ping_id, "ping-9");
     assert_eq!(second.next_cursor, None);
 }
 
@@ -65,7 +65,7 @@ async fn one_pings_hits_are_one_stream_entry_and_pages_may_end_inside_it() {
     let mut q = AuditQuery::newest(7);
     loop {
         let page = log.query(q.clone()).await.expect("query");
-        seen.extend(page.entries.iter().map(|e| e.ping_id.clone()));
+        seen.extend(page.entries.iter().map(|e| e.ping_id.to_string()));
         match page.next_cursor {
             Some(c) => q.cursor = Some(c),
             None => break,

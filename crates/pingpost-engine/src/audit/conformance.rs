@@ -40,7 +40,7 @@ pub fn entry(n: i64, partner: &str, buyer: &str, checkpoint: Checkpoint) -> Audi
     let buyer = (!buyer.is_empty()).then(|| BuyerId::new(buyer));
     AuditEntry {
         at: t0() + Duration::seconds(n),
-        ping_id: format!("ping-{n}"),
+        ping_id: format!("ping-{n}").into(),
         partner: PartnerId::new(partner),
         vertical: VerticalId::new(if n % 2 == 0 { "auto" } else { "solar" }),
         offer: OfferId::new(if n % 2 == 0 { "auto-excl" } else { "solar-excl" }),
@@ -58,7 +58,7 @@ async fn pages(sink: &impl AuditSink, q: AuditQuery) -> Vec<Vec<String>> {
     let mut cursor = None;
     loop {
         let page = sink.query(AuditQuery { cursor: cursor.clone(), ..q.clone() }).await.expect("query");
-        out.push(page.entries.into_iter().map(|e| e.ping_id).collect());
+        out.push(page.entries.into_iter().map(|e| e.ping_id.to_string()).collect());
         match page.next_cursor {
             Some(c) => {
                 assert_ne!(Some(&c), cursor.as_ref(), "a cursor must move");
@@ -139,7 +139,7 @@ async fn pages_run_newest_first_and_end_without_a_cursor(sink: &impl AuditSink) 
     sink.record(vec![entry(12, "p1", "b1", Checkpoint::DqDuplicate)]);
     sink.flush().await.expect("flush");
     let next = sink.query(AuditQuery { cursor: first.next_cursor, ..AuditQuery::newest(5) }).await.expect("query");
-    assert_eq!(next.entries.iter().map(|e| e.ping_id.clone()).collect::<Vec<_>>(), ids(&[6, 5, 4, 3, 2]));
+    assert_eq!(next.entries.iter().map(|e| e.ping_id.to_string()).collect::<Vec<_>>(), ids(&[6, 5, 4, 3, 2]));
     // Entries come back whole.
     assert_eq!(first.entries[0], entry(11, "p2", "", Checkpoint::VerticalDuplicate));
 }

@@ -88,7 +88,7 @@ async fn test_ping(
         .await?
         .entries
         .into_iter()
-        .filter(|e| e.ping_id == answer.ping_id)
+        .filter(|e| *e.ping_id == *answer.ping_id)
         .map(|e| Dropped {
             checkpoint: e.checkpoint.as_str().to_string(),
             buyer: e.buyer.map(|b| b.to_string()),
