@@ -21,6 +21,7 @@ use crate::ids::{BuyerId, ContractId};
 use crate::lead::LeadFields;
 use crate::window::WindowDays;
 use crate::Timestamp;
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -248,7 +249,8 @@ pub fn screen(
     }
 
     // 3. In-auction buyer dedup: one contract per buyer, the best-priced (ties: lowest id).
-    let mut best: HashMap<&BuyerId, &Eligible> = HashMap::new();
+    // Fx hashing: the keys are configured buyer ids, and SipHash showed in profiles.
+    let mut best: FxHashMap<&BuyerId, &Eligible> = FxHashMap::default();
     for e in &candidates {
         let slot = best.entry(&e.contract.buyer).or_insert(e);
         let better = (e.contract.pricing.ranking_price(), std::cmp::Reverse(&e.contract.id))
