@@ -99,44 +99,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# contracts_dir N: as scripts/bench.sh's (keep the two in step): one vertical, one offer
-# "bench", two partners, ceil(N/3) buyers of 3 contracts each, N fixed-price contracts
-# without filters. No buyer is ever called (fixed prices, no posts), so their URL is a
-# port nothing listens on.
-contracts_dir() {
-  local n=$1 dir="$WORK/contracts-$1"
-  mkdir -p "$dir"
-  {
-    printf '[[verticals]]\nid = "auto"\ndedup_window_days = 30\n\n'
-    printf '[[offers]]\nid = "bench"\nvertical = "auto"\nmode = "exclusive"\nping_budget_ms = 100\n\n'
-    for key in bench-partner-key-0001 bench-partner-key-0002; do
-      printf '[[partners]]\nid = "%s"\napi_key_sha256 = "%s"\noffers = ["bench"]\n\n' \
-        "p-${key: -1}" "$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)"
-    done
-    for b in $(seq 1 $(((n + 2) / 3))); do
-      printf '[[buyers]]\nid = "b%03d"\npost_url = "http://127.0.0.1:9/b%03d/post"\n\n' "$b" "$b"
-    done
-    for c in $(seq 1 "$n"); do
-      printf '[[contracts]]\nid = "c%04d"\nbuyer = "b%03d"\noffer = "bench"\nprice = "%d.%02d"\n\n' \
-        "$c" $(((c + 2) / 3)) $((10 + c % 20)) $((c % 100))
-    done
-  } >"$dir/market.toml"
-  "$BIN/pingpost" check "$dir" >/dev/null
-  echo "$dir"
-}
-
-# curl_config URL COUNT FILE: COUNT ping transfers, one after the other, each followed by a
-# line "<status> <connections opened>".
-curl_config() {
-  local url=$1 count=$2 file=$3 i
-  for i in $(seq 0 $((count - 1))); do
-    [ "$i" -eq 0 ] || echo next
-    printf 'url = "%s/v1/ping"\n' "$url"
-    printf 'header = "Authorization: Bearer %s"\n' "$KEY"
-    printf 'json = "{\\"offer\\":\\"bench\\",\\"lead\\":{\\"email\\":\\"instr-%06d@bench.example\\",\\"state\\":\\"CA\\",\\"zip\\":\\"90210\\",\\"age\\":34}}"\n' "$i"
-    printf 'write-out = "\\n%%{http_code} %%{num_connects}\\n"\n'
-  done >"$file"
-}
+# contracts_dir and curl_config.
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 
 # run NAME COUNT ACCEPTED STOP_SIGNAL CMD...: CMD under callgrind, COUNT pings, then stopped
 # with STOP_SIGNAL; sets RUN_TOTAL to the run's total instruction count. ACCEPTED=yes checks

@@ -209,7 +209,8 @@ async fn sigterm_while_duplicates_are_answered_loses_no_audit_entry() {
 
     let store = RedisStore::connect(&redis.url(), RedisOptions::default()).await.unwrap();
     let log = store.audit_log(AuditRetention::default());
-    let stored: Vec<String> = log.recent(usize::MAX).await.unwrap().into_iter().map(|e| e.ping_id.to_string()).collect();
+    let stored: Vec<String> =
+        log.recent(usize::MAX).await.unwrap().into_iter().map(|e| e.ping_id.to_string()).collect();
     let stored_set: BTreeSet<String> = stored.iter().cloned().collect();
     let missing: Vec<&String> = answered.difference(&stored_set).collect();
     assert!(missing.is_empty(), "{} answered duplicates missing from the audit log: {missing:?}", missing.len());

@@ -52,17 +52,40 @@ impl AuditQuery {
     }
 
     pub fn matches(&self, e: &AuditEntry) -> bool {
+        self.matches_parts(EntryParts {
+            at: e.at,
+            partner: &e.partner,
+            vertical: &e.vertical,
+            offer: &e.offer,
+            buyer: e.buyer.as_ref(),
+            checkpoint: e.checkpoint,
+        })
+    }
+
+    /// [`AuditQuery::matches`] over the fields a filter reads, for a sink that keeps entries
+    /// in another shape.
+    fn matches_parts(&self, e: EntryParts<'_>) -> bool {
         fn same<T: PartialEq>(want: &Option<T>, have: Option<&T>) -> bool {
             want.as_ref().is_none_or(|w| have == Some(w))
         }
-        same(&self.buyer, e.buyer.as_ref())
-            && same(&self.partner, Some(&e.partner))
-            && same(&self.vertical, Some(&e.vertical))
-            && same(&self.offer, Some(&e.offer))
+        same(&self.buyer, e.buyer)
+            && same(&self.partner, Some(e.partner))
+            && same(&self.vertical, Some(e.vertical))
+            && same(&self.offer, Some(e.offer))
             && same(&self.checkpoint, Some(&e.checkpoint))
             && self.since.is_none_or(|s| e.at >= s)
             && self.until.is_none_or(|u| e.at < u)
     }
+}
+
+/// The fields of an entry that a query filters on.
+struct EntryParts<'a> {
+    at: Timestamp,
+    partner: &'a PartnerId,
+    vertical: &'a VerticalId,
+    offer: &'a OfferId,
+    buyer: Option<&'a BuyerId>,
+    checkpoint: Checkpoint,
 }
 
 /// One page, newest first. `next_cursor` is `None` once nothing older can match.
@@ -137,10 +160,64 @@ pub struct MemoryAudit {
 
 #[derive(Debug, Default)]
 struct Log {
-    /// (sequence number, entry), oldest first; sequence numbers only grow and are the cursors.
-    entries: VecDeque<(u64, AuditEntry)>,
-    next_seq: u64,
+    /// Oldest first. An entry's sequence number, its cursor, is `first_seq` plus its place:
+    /// numbers only grow, and entries leave from the old end only.
+    entries: VecDeque<Kept>,
+    first_seq: u64,
     newest_at: Option<Timestamp>,
+}
+
+/// What a ping's entries have in common, kept once for all of them.
+#[derive(Debug, PartialEq, Eq)]
+struct Ping {
+    at: Timestamp,
+    ping_id: Arc<str>,
+    partner: PartnerId,
+    vertical: VerticalId,
+    offer: OfferId,
+}
+
+/// An entry as the log keeps it: its ping's part shared, its own part inline. 64 bytes
+/// where a whole entry took 136, and a 30-contract ping may write twenty: the audit log was
+/// most of what the embedded store kept per ping (issue 13).
+#[derive(Debug)]
+struct Kept {
+    ping: Arc<Ping>,
+    buyer: Option<BuyerId>,
+    contract: Option<ContractId>,
+    checkpoint: Checkpoint,
+    matched: Option<IdentKind>,
+    prior_at: Option<Timestamp>,
+}
+
+impl Kept {
+    fn entry(&self) -> AuditEntry {
+        let p = &self.ping;
+        AuditEntry {
+            at: p.at,
+            ping_id: Arc::clone(&p.ping_id),
+            partner: p.partner.clone(),
+            vertical: p.vertical.clone(),
+            offer: p.offer.clone(),
+            buyer: self.buyer.clone(),
+            contract: self.contract.clone(),
+            checkpoint: self.checkpoint,
+            matched: self.matched,
+            prior_at: self.prior_at,
+        }
+    }
+
+    fn parts(&self) -> EntryParts<'_> {
+        let p = &self.ping;
+        EntryParts {
+            at: p.at,
+            partner: &p.partner,
+            vertical: &p.vertical,
+            offer: &p.offer,
+            buyer: self.buyer.as_ref(),
+            checkpoint: self.checkpoint,
+        }
+    }
 }
 
 impl MemoryAudit {
@@ -159,25 +236,39 @@ impl AuditSink for MemoryAudit {
             return;
         }
         let mut log = self.lock();
+        let mut ping: Option<Arc<Ping>> = None;
         for e in entries {
             log.newest_at = Some(log.newest_at.map_or(e.at, |n| n.max(e.at)));
-            let seq = log.next_seq;
-            log.next_seq += 1;
-            log.entries.push_back((seq, e));
+            let shared =
+                Ping { at: e.at, ping_id: e.ping_id, partner: e.partner, vertical: e.vertical, offer: e.offer };
+            let ping = match &ping {
+                Some(p) if **p == shared => Arc::clone(p),
+                _ => ping.insert(Arc::new(shared)).clone(),
+            };
+            log.entries.push_back(Kept {
+                ping,
+                buyer: e.buyer,
+                contract: e.contract,
+                checkpoint: e.checkpoint,
+                matched: e.matched,
+                prior_at: e.prior_at,
+            });
         }
         let excess = log.entries.len().saturating_sub(self.retention.max_entries);
         log.entries.drain(..excess);
+        log.first_seq += excess as u64;
         if let Some(newest) = log.newest_at {
             let cutoff = self.retention.cutoff(newest);
-            while log.entries.front().is_some_and(|(_, e)| e.at < cutoff) {
+            while log.entries.front().is_some_and(|k| k.ping.at < cutoff) {
                 log.entries.pop_front();
+                log.first_seq += 1;
             }
         }
     }
 
     fn recent(&self, limit: usize) -> StoreFuture<'_, Vec<AuditEntry>> {
         let log = self.lock();
-        let newest: Vec<AuditEntry> = log.entries.iter().rev().take(limit).map(|(_, e)| e.clone()).collect();
+        let newest: Vec<AuditEntry> = log.entries.iter().rev().take(limit).map(Kept::entry).collect();
         Box::pin(std::future::ready(Ok(newest)))
     }
 
@@ -190,8 +281,16 @@ impl AuditSink for MemoryAudit {
             Some(Err(_)) => return Box::pin(std::future::ready(Ok(AuditPage::default()))),
         };
         let log = self.lock();
-        let mut matching = log.entries.iter().rev().filter(|(seq, e)| *seq < before && q.matches(e));
-        let entries: Vec<(u64, AuditEntry)> = matching.by_ref().take(q.limit).cloned().collect();
+        let first = log.first_seq;
+        let mut matching = log
+            .entries
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, k)| (first + i as u64, k))
+            .filter(|(seq, k)| *seq < before && q.matches_parts(k.parts()));
+        let entries: Vec<(u64, AuditEntry)> =
+            matching.by_ref().take(q.limit).map(|(seq, k)| (seq, k.entry())).collect();
         let more = !entries.is_empty() && matching.next().is_some();
         let next_cursor = if more { entries.last().map(|(seq, _)| seq.to_string()) } else { None };
         let page = AuditPage { entries: entries.into_iter().map(|(_, e)| e).collect(), next_cursor };
@@ -207,6 +306,25 @@ impl AuditSink for MemoryAudit {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn a_kept_entry_is_a_third_of_a_whole_one() {
+        assert!(std::mem::size_of::<Kept>() <= 64, "{}", std::mem::size_of::<Kept>());
+        assert!(std::mem::size_of::<AuditEntry>() >= 128, "{}", std::mem::size_of::<AuditEntry>());
+    }
+
+    #[tokio::test]
+    async fn one_pings_entries_share_their_common_part() {
+        let log = MemoryAudit::new(AuditRetention::default());
+        let one = |n| conformance::entry(n, "p1", "b1", Checkpoint::InAuctionDuplicate);
+        let a = one(1);
+        let b = AuditEntry { buyer: Some(BuyerId::new("b2")), contract: Some(ContractId::new("c-b2")), ..a.clone() };
+        log.record(vec![a.clone(), b.clone(), one(3)]);
+        let kept = log.lock();
+        assert!(Arc::ptr_eq(&kept.entries[0].ping, &kept.entries[1].ping));
+        assert!(!Arc::ptr_eq(&kept.entries[1].ping, &kept.entries[2].ping));
+        assert_eq!(kept.entries[1].entry(), b);
+    }
 
     #[tokio::test]
     async fn memory_audit_conforms() {

@@ -183,7 +183,7 @@ async fn decide(
             }
         };
     let mut facts = PingFacts::new(now, partner, &vertical.id);
-    let (status, reason, bids) = match admit_outcome? {
+    let (status, reason, mut bids) = match admit_outcome? {
         AdmitOutcome::Suppressed { matched, since } => {
             facts.stopped(Checkpoint::Suppressed);
             engine.audit.record(vec![audit(Checkpoint::Suppressed, None, None, Some(matched), Some(since))]);
@@ -259,12 +259,14 @@ async fn decide(
             vertical: vertical.id.clone(),
             email: req.identity.email().cloned(),
             phone: req.identity.phone().cloned(),
-            bids: bids.clone(),
+            // Lent to the record and taken back once it is written: no copy of the bids.
+            bids,
             created_at: now,
             expires_at,
             slots: offer_slots(offer),
         };
         let bytes = serde_json::to_vec(&record).map_err(|e| EngineError::Corrupt(e.to_string()))?;
+        bids = record.bids;
         if let Err(e) =
             engine.store.put_blob(["ping:", ping_id.as_str()].concat(), bytes, now, expires_at + RECORD_GRACE).await
         {

@@ -5,6 +5,11 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use std::net::SocketAddr;
 
+// The engine's allocator (see crates/pingpost/src/main.rs), so the ceiling differs from the
+// engine only in the work done.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "pingpost-echo", version, about = "Minimal axum JSON echo server: the HTTP ceiling for benchmarks")]
 struct Cli {
