@@ -17,6 +17,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 mod returns;
+mod vec_map;
+
+use vec_map::VecMap;
 
 #[derive(Debug, Default)]
 struct VerticalMark {
@@ -39,9 +42,9 @@ struct StoredSale {
 #[derive(Debug, Default)]
 struct Consumer {
     suppressed_at: Option<Timestamp>,
-    vertical: HashMap<VerticalId, VerticalMark>,
+    vertical: VecMap<VerticalId, VerticalMark>,
     sales: Vec<StoredSale>,
-    dq: HashMap<BuyerId, Timestamp>,
+    dq: VecMap<BuyerId, Timestamp>,
 }
 
 impl Consumer {
@@ -318,7 +321,7 @@ impl MemoryStore {
         AdmitOutcome::Admitted { history }
     }
 
-    fn with_own_vertical_marks(&self, req: &Admission, f: impl Fn(&mut HashMap<VerticalId, VerticalMark>)) {
+    fn with_own_vertical_marks(&self, req: &Admission, f: impl Fn(&mut VecMap<VerticalId, VerticalMark>)) {
         let handles = self.handles(&req.idents);
         let mut locked = Self::lock_all(&handles);
         for (_, c) in &mut locked.guards {
@@ -753,7 +756,17 @@ impl Store for MemoryStore {
         ready(())
     }
 
-    fn put_blob(&self, key: String, value: Vec<u8>, _now: Timestamp, expires_at: Timestamp) -> StoreFuture<'_, ()> {
+    fn put_blob(
+        &self,
+        mut key: String,
+        mut value: Vec<u8>,
+        _now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreFuture<'_, ()> {
+        // Kept until it expires, one per accepted ping: without the room a writer left at
+        // the end (a serializer doubles its buffer, so up to half of it).
+        value.shrink_to_fit();
+        key.shrink_to_fit();
         self.blobs.insert(key, (value, expires_at));
         ready(())
     }
