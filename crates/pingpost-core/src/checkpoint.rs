@@ -14,7 +14,7 @@
 //! not candidates at all: they are "ineligible", not dedup hits.
 
 use crate::caps::{sale_debits, Debit};
-use crate::config::{Buyer, Contract, ContractStatus};
+use crate::config::{Buyer, Contract, ContractStatus, Planned};
 use crate::filter::matches_all;
 use crate::identity::IdentKind;
 use crate::ids::{BuyerId, ContractId};
@@ -22,7 +22,7 @@ use crate::lead::LeadFields;
 use crate::window::WindowDays;
 use crate::Timestamp;
 use rustc_hash::FxHashMap;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -189,15 +189,14 @@ pub struct Screening {
 /// Step one, before any store read: which contracts could take this lead now, and the
 /// counters their caps depend on.
 pub fn eligible(
-    contracts: &[Arc<Contract>],
-    buyers: &BTreeMap<BuyerId, Arc<Buyer>>,
+    contracts: &[Planned],
     fields: &LeadFields,
     now: Timestamp,
 ) -> (Vec<Eligible>, Vec<(ContractId, Ineligible)>) {
     let mut out = Vec::with_capacity(contracts.len());
     let mut ineligible = Vec::new();
-    for c in contracts {
-        let buyer = match buyers.get(&c.buyer) {
+    for Planned { contract: c, buyer } in contracts {
+        let buyer = match buyer {
             Some(b) if c.status == ContractStatus::Active => b,
             _ => {
                 ineligible.push((c.id.clone(), Ineligible::Paused));
@@ -316,6 +315,7 @@ mod tests {
     use crate::money::Money;
     use crate::window::WindowDays;
     use chrono::{Duration, TimeZone};
+    use std::collections::BTreeMap;
 
     fn now() -> Timestamp {
         chrono::Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
@@ -333,7 +333,8 @@ mod tests {
 
     /// Runs the pipeline and returns (candidate ids, drops as (contract, checkpoint)).
     fn run(contracts: &[Arc<Contract>], history: &ConsumerHistory) -> (Vec<String>, Vec<(String, Checkpoint)>) {
-        let (el, _) = eligible(contracts, &buyers(&["b1", "b2", "b3"]), &LeadFields::new(), now());
+        let (el, _) =
+            eligible(&crate::config::plan(contracts, &buyers(&["b1", "b2", "b3"])), &LeadFields::new(), now());
         let s = screen(el, &HashMap::new(), history, now());
         (
             s.candidates.iter().map(|c| c.contract.id.to_string()).collect(),
@@ -488,7 +489,7 @@ mod tests {
     fn capped_contracts_are_not_candidates() {
         let mut c = contract("c1", "b1", "o1");
         c.caps.daily = Some(3);
-        let (el, _) = eligible(&[Arc::new(c)], &buyers(&["b1"]), &LeadFields::new(), now());
+        let (el, _) = eligible(&crate::config::plan(&[Arc::new(c)], &buyers(&["b1"])), &LeadFields::new(), now());
         let keys = counter_keys(&el);
         let full: HashMap<String, i64> = keys.iter().map(|k| (k.clone(), 3)).collect();
         let s = screen(el.clone(), &full, &ConsumerHistory::default(), now());

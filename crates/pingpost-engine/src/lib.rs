@@ -84,6 +84,7 @@ pub struct Engine {
     /// Serializes this node's configuration edits, so they never race each other for the
     /// document's compare-and-set; races between nodes are left to the compare-and-set.
     edits: tokio::sync::Mutex<()>,
+    bid_counters: telemetry::BidCounters,
 }
 
 impl Engine {
@@ -102,6 +103,7 @@ impl Engine {
             lease_slack: parts.lease_slack,
             in_flight: tokio_util::task::TaskTracker::new(),
             edits: tokio::sync::Mutex::new(()),
+            bid_counters: telemetry::BidCounters::default(),
         })
     }
 

@@ -147,7 +147,7 @@ async fn decide(
     let ping_id = new_ping_id();
     tracing::Span::current().record("ping_id", ping_id.as_str());
     let expires_at = now + chrono::Duration::seconds(i64::from(offer.ping_ttl_s));
-    let (candidates_in, _ineligible) = eligible(config.contracts_of(&offer.id), &config.buyers, &req.fields, now);
+    let (candidates_in, _ineligible) = eligible(config.contracts_of(&offer.id), &req.fields, now);
     let keys = counter_keys(&candidates_in);
     let admission = Admission {
         idents: req.identity.idents(),
@@ -297,7 +297,7 @@ async fn decide(
         expires_at,
         decision_us: u64::try_from(decision.as_micros()).unwrap_or(u64::MAX),
     };
-    telemetry::ping_answered(&offer.id, &answer, decision);
+    telemetry::ping_answered(&offer.id, &answer, decision, &engine.bid_counters);
     tracing::debug!(status = ?answer.status, reason = ?answer.reason, bids = answer.bids.len(), decision_us = answer.decision_us, "ping answered");
     Ok(answer)
 }
@@ -354,14 +354,26 @@ async fn auction(
     let needs_call = |c: &Candidate| c.contract.dq.is_some() || matches!(c.contract.pricing, Pricing::RealTime { .. });
     let lead = candidates.iter().any(needs_call).then(|| public_lead(&req.fields, &req.identity));
     let lead = lead.unwrap_or(Value::Null);
-    let asks = candidates.iter().map(|c| ask(engine, ping_id, offer, req, c, &lead, deadline));
+    // Only the contracts that ask their buyer wait on a call: a fixed price without a DQ
+    // question is known now, and a future per contract showed in profiles at 300.
+    let asks =
+        candidates.iter().filter(|c| needs_call(c)).map(|c| ask(engine, ping_id, offer, req, c, &lead, deadline));
+    let mut asked = join_all(asks).await.into_iter();
     let mut bids = Vec::with_capacity(candidates.len());
     let mut disqualified = Vec::new();
-    let min_payout = config.partners.get(partner).and_then(|p| p.min_payout);
-    for (n, (c, answer)) in candidates.iter().zip(join_all(asks).await).enumerate() {
+    let partner = config.partners.get(partner);
+    let (min_payout, partner_margin) = (partner.and_then(|p| p.min_payout), partner.and_then(|p| p.margin));
+    for (n, c) in candidates.iter().enumerate() {
+        let answer = if needs_call(c) {
+            asked.next().unwrap_or(Asked::NoBid)
+        } else {
+            contract_price(&c.contract.pricing, None).map_or(Asked::NoBid, Asked::Price)
+        };
         match answer {
             Asked::Price(price) => {
-                let payout = Margin::payout(config.margin(&offer.id, &c.contract.buyer, partner), price);
+                // The candidate's buyer is the configuration's (see `Config::margin`).
+                let margin = Margin::resolve(offer.margin, c.buyer.margin, partner_margin);
+                let payout = Margin::payout(margin, price);
                 if !payout_acceptable(payout, min_payout) {
                     continue;
                 }

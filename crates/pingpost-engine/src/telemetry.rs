@@ -9,7 +9,8 @@ use crate::audit::{AuditEntry, AuditPage, AuditQuery, AuditSink};
 use crate::records::{AttemptOutcome, PingAnswer, PingStatus, PostAnswer, PostStatus, RejectReason};
 use pingpost_core::ids::OfferId;
 use pingpost_store::StoreFuture;
-use std::sync::Arc;
+use rustc_hash::FxHashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use crate::buyer::client::{BUYER_CALLS_SKIPPED_TOTAL, BUYER_CALL_SECONDS};
@@ -35,7 +36,7 @@ pub fn swept(report: &pingpost_store::SweepReport) {
 
 /// A ping answered (not a replayed idempotent answer): its decision time, its outcome and
 /// one bid per buyer that bid.
-pub fn ping_answered(offer: &OfferId, answer: &PingAnswer, decision: Duration) {
+pub fn ping_answered(offer: &OfferId, answer: &PingAnswer, decision: Duration, bid_counters: &BidCounters) {
     let outcome = match (answer.status, answer.reason) {
         (PingStatus::Accepted, _) => "accepted",
         (PingStatus::Rejected, Some(RejectReason::Suppressed)) => "suppressed",
@@ -46,8 +47,36 @@ pub fn ping_answered(offer: &OfferId, answer: &PingAnswer, decision: Duration) {
     let offer = &offer.0;
     metrics::histogram!(PING_DECISION_SECONDS, "offer" => Arc::clone(offer)).record(decision.as_secs_f64());
     metrics::counter!(PINGS_TOTAL, "offer" => Arc::clone(offer), "outcome" => outcome).increment(1);
-    for bid in &answer.bids {
-        metrics::counter!(BIDS_TOTAL, "offer" => Arc::clone(offer), "buyer" => Arc::clone(&bid.buyer.0)).increment(1);
+    bid_counters.count(offer, &answer.bids);
+}
+
+/// The `pingpost_bids_total` counter of each (offer, buyer) that bid, taken from the recorder
+/// once and kept: a ping of 300 contracts has a hundred bids, and a recorder lookup (its key
+/// built, its labels hashed) cost more than a thousand instructions each. One per engine, so
+/// an engine made after the recorder was installed counts into it; the handles live as long
+/// as the recorder's metrics (pingpost's exporter never forgets an idle one), and there are
+/// as many as configured (offer, buyer) pairs.
+#[derive(Debug, Default)]
+pub struct BidCounters(Mutex<FxHashMap<OfferBuyer, metrics::Counter>>);
+
+/// An (offer, buyer) pair of configured ids.
+type OfferBuyer = (Arc<str>, Arc<str>);
+
+impl BidCounters {
+    fn count(&self, offer: &Arc<str>, bids: &[pingpost_core::auction::Bid]) {
+        if bids.is_empty() {
+            return;
+        }
+        let mut counters = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for bid in bids {
+            let key = (Arc::clone(offer), Arc::clone(&bid.buyer.0));
+            counters
+                .entry(key)
+                .or_insert_with_key(|(offer, buyer)| {
+                    metrics::counter!(BIDS_TOTAL, "offer" => Arc::clone(offer), "buyer" => Arc::clone(buyer))
+                })
+                .increment(1);
+        }
     }
 }
 

@@ -236,7 +236,20 @@ pub struct Config {
     pub contracts: BTreeMap<ContractId, Arc<Contract>>,
     /// The reasons a lead may be returned for: the configured ones, or the defaults.
     pub return_reasons: BTreeMap<String, ReturnReason>,
-    contracts_by_offer: HashMap<OfferId, Vec<Arc<Contract>>>,
+    contracts_by_offer: HashMap<OfferId, Vec<Planned>>,
+}
+
+/// A contract of an offer's plan, with its buyer resolved once per configuration rather
+/// than looked up on every ping (`None`: a buyer the configuration does not have).
+#[derive(Clone, Debug)]
+pub struct Planned {
+    pub contract: Arc<Contract>,
+    pub buyer: Option<Arc<Buyer>>,
+}
+
+/// Each contract with its buyer, in the order given.
+pub fn plan(contracts: &[Arc<Contract>], buyers: &BTreeMap<BuyerId, Arc<Buyer>>) -> Vec<Planned> {
+    contracts.iter().map(|c| Planned { contract: Arc::clone(c), buyer: buyers.get(&c.buyer).cloned() }).collect()
 }
 
 impl Config {
@@ -244,13 +257,14 @@ impl Config {
     pub(crate) fn indexed(mut self) -> Self {
         self.contracts_by_offer.clear();
         for c in self.contracts.values() {
-            self.contracts_by_offer.entry(c.offer.clone()).or_default().push(Arc::clone(c));
+            let planned = Planned { contract: Arc::clone(c), buyer: self.buyers.get(&c.buyer).cloned() };
+            self.contracts_by_offer.entry(c.offer.clone()).or_default().push(planned);
         }
         self
     }
 
-    /// The offer's contracts in id order (active or not).
-    pub fn contracts_of(&self, offer: &OfferId) -> &[Arc<Contract>] {
+    /// The offer's contracts in id order (active or not), each with its buyer.
+    pub fn contracts_of(&self, offer: &OfferId) -> &[Planned] {
         self.contracts_by_offer.get(offer).map(Vec::as_slice).unwrap_or(&[])
     }
 
