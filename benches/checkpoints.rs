@@ -41,7 +41,7 @@ fn pipeline(c: &mut Criterion) {
         let config = support::config(n, &no_http);
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
             b.iter(|| {
-                let (eligible, _) = eligible(config.contracts_of(&offer), &config.buyers, &fields, now);
+                let (eligible, _) = eligible(config.contracts_of(&offer), &fields, now);
                 let keys = counter_keys(&eligible);
                 // The engine builds this map from the store's answer; all caps have room.
                 let counters: HashMap<String, i64> = keys.into_iter().map(|k| (k, 0)).collect();
