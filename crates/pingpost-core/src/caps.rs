@@ -7,6 +7,7 @@
 //! starting Monday, month); a bucket's counter expires on its own once the bucket is over.
 
 use crate::config::{Buyer, Contract};
+use crate::ids::ContractId;
 use crate::money::Money;
 use crate::Timestamp;
 use chrono::{Datelike, Duration};
@@ -96,13 +97,84 @@ pub fn sale_debits(contract: &Contract, buyer: &Buyer, price: Money, now: Timest
     debits
 }
 
+/// A contract's counter names up to their time bucket (`cap:<id>:d:` + `2026-11-22`),
+/// written once with the contract: a ping debits every capped contract it considers, and
+/// formatting every name on every ping was most of a capped contract's cost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CounterKeys {
+    hourly: String,
+    daily: String,
+    weekly: String,
+    monthly: String,
+    spend: String,
+}
+
+impl CounterKeys {
+    pub fn new(id: &ContractId) -> Self {
+        CounterKeys {
+            hourly: format!("cap:{id}:h:"),
+            daily: format!("cap:{id}:d:"),
+            weekly: format!("cap:{id}:w:"),
+            monthly: format!("cap:{id}:m:"),
+            spend: format!("spend:{id}:d:"),
+        }
+    }
+}
+
+/// The buckets a moment falls in, in one time zone: `2026-11-22T22`, `2026-11-22`,
+/// `2026-W47`, `2026-11`.
+#[derive(Debug)]
+struct Buckets {
+    hour: String,
+    day: String,
+    week: String,
+    month: String,
+}
+
+impl Buckets {
+    fn of(local: &chrono::DateTime<Tz>) -> Self {
+        let iso = local.iso_week();
+        Buckets {
+            hour: local.format("%Y-%m-%dT%H").to_string(),
+            day: local.format("%Y-%m-%d").to_string(),
+            week: format!("{}-W{:02}", iso.year(), iso.week()),
+            month: local.format("%Y-%m").to_string(),
+        }
+    }
+}
+
+/// How many (time zone, hour) bucket sets a thread keeps: more than the zones a market
+/// uses at once, and when full it starts over.
+const BUCKET_CACHE: usize = 64;
+
+thread_local! {
+    /// Bucket texts per (time zone, local hour since the epoch): they change once an hour, so
+    /// they are written once an hour per zone and thread, not once per capped contract.
+    static BUCKETS: std::cell::RefCell<Vec<(Tz, i64, std::rc::Rc<Buckets>)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn buckets(local: &chrono::DateTime<Tz>) -> std::rc::Rc<Buckets> {
+    let tz = local.timezone();
+    let hour = local.naive_local().and_utc().timestamp().div_euclid(3600);
+    BUCKETS.with_borrow_mut(|cache| {
+        if let Some((_, _, b)) = cache.iter().find(|(z, h, _)| *z == tz && *h == hour) {
+            return std::rc::Rc::clone(b);
+        }
+        if cache.len() >= BUCKET_CACHE {
+            cache.clear();
+        }
+        let b = std::rc::Rc::new(Buckets::of(local));
+        cache.push((tz, hour, std::rc::Rc::clone(&b)));
+        b
+    })
+}
+
 fn cap_debits(contract: &Contract, price: Money, now: Timestamp, debits: &mut Vec<Debit>) {
     let caps = &contract.caps;
-    let local = now.with_timezone(&caps.time_zone);
-    let day = local.format("%Y-%m-%d").to_string();
-    let id = contract.id.as_str();
-    let count = |period: &str, bucket: String, limit: u32, keep: Duration| Debit {
-        key: format!("cap:{id}:{period}:{bucket}"),
+    let buckets = buckets(&now.with_timezone(&caps.time_zone));
+    let keys = &contract.counter_keys;
+    let count = |prefix: &str, bucket: &str, limit: u32, keep: Duration| Debit {
+        key: [prefix, bucket].concat(),
         amount: 1,
         limit: i64::from(limit),
         is_money: false,
@@ -110,21 +182,20 @@ fn cap_debits(contract: &Contract, price: Money, now: Timestamp, debits: &mut Ve
         credit_key: None,
     };
     if let Some(limit) = caps.hourly {
-        debits.push(count("h", local.format("%Y-%m-%dT%H").to_string(), limit, Duration::hours(2)));
+        debits.push(count(&keys.hourly, &buckets.hour, limit, Duration::hours(2)));
     }
     if let Some(limit) = caps.daily {
-        debits.push(count("d", day.clone(), limit, Duration::days(2)));
+        debits.push(count(&keys.daily, &buckets.day, limit, Duration::days(2)));
     }
     if let Some(limit) = caps.weekly {
-        let iso = local.iso_week();
-        debits.push(count("w", format!("{}-W{:02}", iso.year(), iso.week()), limit, Duration::days(8)));
+        debits.push(count(&keys.weekly, &buckets.week, limit, Duration::days(8)));
     }
     if let Some(limit) = caps.monthly {
-        debits.push(count("m", local.format("%Y-%m").to_string(), limit, Duration::days(32)));
+        debits.push(count(&keys.monthly, &buckets.month, limit, Duration::days(32)));
     }
     if let Some(limit) = caps.daily_spend {
         debits.push(Debit {
-            key: format!("spend:{id}:d:{day}"),
+            key: [keys.spend.as_str(), &buckets.day].concat(),
             amount: price.minor(),
             limit: limit.minor(),
             is_money: true,
@@ -168,6 +239,28 @@ mod tests {
                 ("balance:b1".into(), 1850, 50_000),
             ]
         );
+    }
+
+    #[test]
+    fn bucket_texts_are_right_in_every_zone_at_every_hour_edge() {
+        // Half-hour zones (India), a DST change (New York, 2026-11-01 06:00 UTC), year ends.
+        let zones =
+            [chrono_tz::UTC, chrono_tz::Asia::Kolkata, chrono_tz::America::New_York, chrono_tz::Pacific::Chatham];
+        let start = chrono::Utc.with_ymd_and_hms(2026, 10, 31, 22, 0, 0).unwrap();
+        for step in 0..(3 * 24 * 4) {
+            let now = start + Duration::minutes(15 * step);
+            for tz in zones {
+                let local = now.with_timezone(&tz);
+                let iso = local.iso_week();
+                let b = buckets(&local);
+                assert_eq!(b.hour, local.format("%Y-%m-%dT%H").to_string(), "{tz} {now}");
+                assert_eq!(b.day, local.format("%Y-%m-%d").to_string(), "{tz} {now}");
+                assert_eq!(b.week, format!("{}-W{:02}", iso.year(), iso.week()), "{tz} {now}");
+                assert_eq!(b.month, local.format("%Y-%m").to_string(), "{tz} {now}");
+            }
+        }
+        let new_year = chrono::Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(buckets(&new_year.with_timezone(&chrono_tz::UTC)).week, "2026-W53");
     }
 
     #[test]

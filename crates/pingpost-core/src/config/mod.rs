@@ -224,6 +224,8 @@ pub struct Contract {
     pub dedup: DedupSettings,
     pub dq: Option<DqSettings>,
     pub returns: ReturnOverride,
+    /// Its counters' names up to their time bucket, written once with the contract.
+    pub counter_keys: crate::caps::CounterKeys,
 }
 
 /// A validated, cross-referenced configuration: every reference resolves.
@@ -346,6 +348,7 @@ pub(crate) mod tests {
             dedup: DedupSettings { enabled: true, window: WindowDays::new(30).unwrap() },
             dq: None,
             returns: ReturnOverride::default(),
+            counter_keys: crate::caps::CounterKeys::new(&ContractId::new(id)),
         }
     }
 

@@ -428,8 +428,10 @@ fn contract(
             e.push(&format!("filters.{name}"), "a filter needs equals, in, not_in, min, max or prefix");
         }
     }
+    let id = ContractId::new(&r.id);
     Contract {
-        id: ContractId::new(&r.id),
+        counter_keys: crate::caps::CounterKeys::new(&id),
+        id,
         buyer: BuyerId::new(&r.buyer),
         offer: OfferId::new(&r.offer),
         status,
