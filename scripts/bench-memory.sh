@@ -18,7 +18,7 @@
 # its window (submissions) or the audit log's retention run out, all far longer than the
 # run. The allocator keeps freed memory for reuse, so the figure is what the process holds,
 # which is what an operator sizes a machine by. Knobs: MEM_WARMUP (2000), MEM_PINGS (50000),
-# MEM_CONTRACTS (30), MEM_OUT (bench-results/memory).
+# MEM_CONTRACTS (30), MEM_OUT (bench-results/memory), MEM_SERVE_ARGS (extra `serve` options).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +45,9 @@ trap cleanup EXIT
 source scripts/bench-lib.sh
 
 dir=$(contracts_dir "$CONTRACTS")
+# MEM_SERVE_ARGS is split into words on purpose: extra `serve` options, e.g.
+# "--audit-max-entries 1" to see what the audit log's share is.
+# shellcheck disable=SC2086
 PINGPOST_LOG=warn "$BIN/pingpost" serve --listen 127.0.0.1:0 --contracts "$dir" --store memory \
   --admin-token bench-admin-token ${MEM_SERVE_ARGS:-} >"$WORK/out" 2>"$WORK/err" &
 SERVER_PID=$!
