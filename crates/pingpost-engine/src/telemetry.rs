@@ -7,6 +7,7 @@
 
 use crate::audit::{AuditEntry, AuditPage, AuditQuery, AuditSink};
 use crate::records::{AttemptOutcome, PingAnswer, PingStatus, PostAnswer, PostStatus, RejectReason};
+use pingpost_core::checkpoint::Checkpoint;
 use pingpost_core::ids::OfferId;
 use pingpost_store::StoreFuture;
 use rustc_hash::FxHashMap;
@@ -114,11 +115,13 @@ pub fn post_answered(offer: &OfferId, answer: &PostAnswer) {
 /// future change adds to the ping or the post, and those files need no hook of their own.
 pub struct CountedAudit {
     inner: Arc<dyn AuditSink>,
+    /// `pingpost_drops_total` by (checkpoint, offer), kept like [`BidCounters`]' handles.
+    drops: Mutex<FxHashMap<(Checkpoint, Arc<str>), metrics::Counter>>,
 }
 
 impl CountedAudit {
     pub fn new(inner: Arc<dyn AuditSink>) -> Self {
-        CountedAudit { inner }
+        CountedAudit { inner, drops: Mutex::default() }
     }
 }
 
@@ -127,14 +130,20 @@ impl AuditSink for CountedAudit {
         // One ping's entries share their offer and mostly their checkpoint: counted in runs,
         // one registry lookup per run rather than per entry.
         let mut run = entries.iter().peekable();
+        let mut drops = self.drops.lock().unwrap_or_else(|p| p.into_inner());
         while let Some(first) = run.next() {
             let mut n = 1;
             while run.next_if(|e| e.checkpoint == first.checkpoint && e.offer == first.offer).is_some() {
                 n += 1;
             }
-            metrics::counter!(DROPS_TOTAL, "checkpoint" => first.checkpoint.as_str(), "offer" => Arc::clone(&first.offer.0))
+            drops
+                .entry((first.checkpoint, Arc::clone(&first.offer.0)))
+                .or_insert_with_key(|(checkpoint, offer)| {
+                    metrics::counter!(DROPS_TOTAL, "checkpoint" => checkpoint.as_str(), "offer" => Arc::clone(offer))
+                })
                 .increment(n);
         }
+        drop(drops);
         self.inner.record(entries);
     }
 

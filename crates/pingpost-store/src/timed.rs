@@ -20,8 +20,9 @@ use crate::{
 use pingpost_core::identity::{Ident, Sha256Hex};
 use pingpost_core::ids::BuyerId;
 use pingpost_core::Timestamp;
+use rustc_hash::FxHashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::time::Instant;
 
 pub const STORE_OP_SECONDS: &str = "pingpost_store_op_seconds";
@@ -33,6 +34,29 @@ pub const STORE_UP: &str = "pingpost_store_up";
 pub struct Timed<S: Store + ?Sized> {
     inner: Arc<S>,
     faults: Faults,
+    handles: Handles,
+}
+
+/// The metric handles every call records into, taken from the recorder at their first use
+/// and kept: a recorder lookup builds a key and hashes its labels, about a thousand
+/// instructions, and every ping makes three store calls (issue 13's profile). Kept per
+/// decorator, so one made after the recorder was installed records into it; pingpost's
+/// exporter never forgets a metric, so a kept handle stays live.
+#[derive(Default)]
+struct Handles {
+    seconds: Mutex<FxHashMap<&'static str, metrics::Histogram>>,
+    up: OnceLock<metrics::Gauge>,
+}
+
+impl Handles {
+    fn record(&self, op: &'static str, seconds: f64) {
+        let mut kept = self.seconds.lock().unwrap_or_else(|p| p.into_inner());
+        kept.entry(op).or_insert_with(|| metrics::histogram!(STORE_OP_SECONDS, "op" => op)).record(seconds);
+    }
+
+    fn up(&self, up: bool) {
+        self.up.get_or_init(|| metrics::gauge!(STORE_UP)).set(if up { 1.0 } else { 0.0 });
+    }
 }
 
 impl<S: Store + ?Sized> Timed<S> {
@@ -41,7 +65,7 @@ impl<S: Store + ?Sized> Timed<S> {
     }
 
     pub fn with_faults(inner: Arc<S>, faults: Faults) -> Self {
-        Timed { inner, faults }
+        Timed { inner, faults, handles: Handles::default() }
     }
 
     async fn measured<T, F: Future<Output = StoreResult<T>>>(
@@ -50,7 +74,7 @@ impl<S: Store + ?Sized> Timed<S> {
         point: &'static str,
         call: impl FnOnce() -> F,
     ) -> StoreResult<T> {
-        measured(op, self.faults.step(point, call)).await
+        measured(&self.handles, op, self.faults.step(point, call)).await
     }
 
     pub fn inner(&self) -> &Arc<S> {
@@ -64,20 +88,24 @@ pub fn set_store_up(up: bool) {
     metrics::gauge!(STORE_UP).set(if up { 1.0 } else { 0.0 });
 }
 
-async fn measured<T>(op: &'static str, call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+async fn measured<T>(
+    handles: &Handles,
+    op: &'static str,
+    call: impl Future<Output = StoreResult<T>>,
+) -> StoreResult<T> {
     let started = Instant::now();
     let result = call.await;
-    metrics::histogram!(STORE_OP_SECONDS, "op" => op).record(started.elapsed().as_secs_f64());
+    handles.record(op, started.elapsed().as_secs_f64());
     match &result {
-        Ok(_) => set_store_up(true),
+        Ok(_) => handles.up(true),
         Err(StoreError::Unavailable(_)) => {
             metrics::counter!(STORE_ERRORS_TOTAL, "op" => op, "kind" => "unavailable").increment(1);
-            set_store_up(false);
+            handles.up(false);
         }
         // The store answered; what it answered is the problem, not its availability.
         Err(StoreError::Corrupt(_)) => {
             metrics::counter!(STORE_ERRORS_TOTAL, "op" => op, "kind" => "corrupt").increment(1);
-            set_store_up(true);
+            handles.up(true);
         }
     }
     result
