@@ -68,7 +68,10 @@ impl Serialize for PingRecord {
 
 impl<'de> Deserialize<'de> for PingRecord {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        stored::OwnedPing::deserialize(d)?.into_record().map_err(serde::de::Error::custom)
+        match stored::AnyPing::deserialize(d)? {
+            stored::AnyPing::Compact(p) => p.into_record().map_err(serde::de::Error::custom),
+            stored::AnyPing::Whole(p) => Ok(p.into()),
+        }
     }
 }
 
@@ -131,6 +134,53 @@ mod stored {
                 let suffix = b.bid_id.strip_prefix(self.ping_id).filter(|rest| rest.starts_with('-'));
                 (suffix.unwrap_or(&b.bid_id), &b.buyer, &b.contract, b.price.minor(), b.payout.minor())
             }))
+        }
+    }
+
+    /// A record as any engine since the exactly-once store wrote it: the compact form, or the
+    /// whole one engines before issue 13 wrote (field by field, times and amounts as text).
+    /// So a post reaching a new engine during a rolling upgrade still finds its ping, for the
+    /// ping's TTL; the whole form can go once no engine older than the compact form runs.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    pub(super) enum AnyPing {
+        Compact(OwnedPing),
+        Whole(WholePing),
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct WholePing {
+        ping_id: String,
+        partner: PartnerId,
+        offer: OfferId,
+        vertical: VerticalId,
+        email: Option<Sha256Hex>,
+        phone: Option<Sha256Hex>,
+        bids: Vec<Bid>,
+        created_at: Timestamp,
+        expires_at: Timestamp,
+        #[serde(default = "one_slot")]
+        slots: u16,
+    }
+
+    fn one_slot() -> u16 {
+        1
+    }
+
+    impl From<WholePing> for PingRecord {
+        fn from(p: WholePing) -> Self {
+            PingRecord {
+                ping_id: p.ping_id,
+                partner: p.partner,
+                offer: p.offer,
+                vertical: p.vertical,
+                email: p.email,
+                phone: p.phone,
+                bids: p.bids,
+                created_at: p.created_at,
+                expires_at: p.expires_at,
+                slots: p.slots,
+            }
         }
     }
 
@@ -304,6 +354,19 @@ mod tests {
         let bytes = serde_json::to_vec(&r).expect("serializes");
         let back: PingRecord = serde_json::from_slice(&bytes).expect("reads back");
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn a_record_an_older_engine_wrote_field_by_field_still_reads() {
+        let whole = r#"{"ping_id":"0123abcd","partner":"p1","offer":"auto-us","vertical":"auto",
+            "email":"b3e1f7c2a9d84e6f0a1b2c3d4e5f6071893a4b5c6d7e8f90a1b2c3d4e5f60718","phone":null,
+            "bids":[{"bid_id":"0123abcd-0","buyer":"b0","contract":"c0","price":"18.50","payout":"15.00"}],
+            "created_at":"2025-11-24T16:00:00.123Z","expires_at":"2025-11-24T16:05:00.123Z"}"#;
+        let r: PingRecord = serde_json::from_str(whole).expect("the whole form reads");
+        assert_eq!(r.bids[0].price, Money::from_minor(1850));
+        assert_eq!(r.bids[0].bid_id, "0123abcd-0");
+        assert_eq!(r.slots, 1, "records from before slots were exclusive");
+        assert_eq!(r.created_at.timestamp_millis(), 1_764_000_000_123);
     }
 
     #[test]
