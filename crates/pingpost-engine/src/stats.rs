@@ -260,10 +260,11 @@ impl PingFacts {
             self.tallies.buyer(&c.contract.buyer)[Metric::Pings.index()] = 1;
         }
         for d in &s.drops {
-            self.tallies.buyer(&d.buyer)[Metric::Pings.index()] = 1;
-            if let Some(metric) = Metric::of_checkpoint(d.checkpoint) {
-                self.tallies.both(&d.buyer, metric);
-            }
+            let tally = match Metric::of_checkpoint(d.checkpoint) {
+                Some(metric) => self.tallies.both(&d.buyer, metric),
+                None => self.tallies.buyer(&d.buyer),
+            };
+            tally[Metric::Pings.index()] = 1;
         }
     }
 
@@ -278,8 +279,7 @@ impl PingFacts {
     /// checkpoint 3 (counted once whether or not [`PingFacts::screened`] saw it).
     pub fn bids(&mut self, bids: &[Bid]) {
         for b in bids {
-            self.tallies.both(&b.buyer, Metric::Bids);
-            self.tallies.buyer(&b.buyer)[Metric::Pings.index()] = 1;
+            self.tallies.both(&b.buyer, Metric::Bids)[Metric::Pings.index()] = 1;
         }
     }
 
@@ -336,10 +336,13 @@ impl Tallies {
         self.buyers.entry(buyer.clone()).or_default()
     }
 
-    /// A fact about one buyer's contract: counted for the source and for the buyer.
-    fn both(&mut self, buyer: &BuyerId, metric: Metric) {
+    /// A fact about one buyer's contract: counted for the source and for the buyer, whose
+    /// tally is answered.
+    fn both(&mut self, buyer: &BuyerId, metric: Metric) -> &mut Tally {
         self.source[metric.index()] += 1;
-        self.buyer(buyer)[metric.index()] += 1;
+        let tally = self.buyer(buyer);
+        tally[metric.index()] += 1;
+        tally
     }
 
     /// One increment per counter that is not zero.
