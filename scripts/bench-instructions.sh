@@ -70,14 +70,9 @@ ADMIN_TOKEN=bench-admin-token
 # How long a server under valgrind may take to start listening (it runs ~50x slower).
 START_TIMEOUT_S=300
 
-sudo_cmd=""
-if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
-apt_updated=false
-apt_install() {
-  echo "== installing $1 (Debian package)"
-  if [ "$apt_updated" = false ]; then $sudo_cmd apt-get update -qq; apt_updated=true; fi
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$1" >/dev/null
-}
+# apt_install, contracts_dir and curl_config.
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 command -v valgrind >/dev/null || apt_install valgrind
 command -v curl >/dev/null || apt_install curl
 valgrind --version
@@ -98,10 +93,6 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-# contracts_dir and curl_config.
-# shellcheck source=scripts/bench-lib.sh
-source scripts/bench-lib.sh
 
 # run NAME COUNT ACCEPTED STOP_SIGNAL CMD...: CMD under callgrind, COUNT pings, then stopped
 # with STOP_SIGNAL; sets RUN_TOTAL to the run's total instruction count. ACCEPTED=yes checks

@@ -41,8 +41,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-# shellcheck source=scripts/bench-lib.sh
-source scripts/bench-lib.sh
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 dir=$(contracts_dir "$CONTRACTS")
 # MEM_SERVE_ARGS is split into words on purpose: extra `serve` options, e.g.

@@ -38,6 +38,9 @@
 # generator's consumer exactly, an email only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# apt_install and contracts_dir.
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-2}
@@ -75,14 +78,6 @@ esac
 # valgrind), before anything is built or started, so a failed install costs no run.
 OHA=""
 if [ "$ONLY" != loadgen ]; then
-  sudo_cmd=""
-  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
-  apt_updated=false
-  apt_install() {
-    echo "== installing $1 (Debian package)"
-    if [ "$apt_updated" = false ]; then $sudo_cmd apt-get update -qq; apt_updated=true; fi
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$1" >/dev/null
-  }
   command -v wrk >/dev/null || apt_install wrk
   # curl reads the engine's /metrics around each run (how many pings were really fresh).
   command -v curl >/dev/null || apt_install curl
@@ -146,31 +141,6 @@ stop() {
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null \
     || echo $((20000 + RANDOM % 40000))
-}
-
-# contracts_dir N: one vertical, one offer "bench", two partners, ceil(N/3) buyers (3
-# contracts each, as in the example contracts/, so checkpoint 3 has work to do), N
-# fixed-price contracts without filters (every one is a candidate for every ping).
-contracts_dir() {
-  local n=$1 dir="$WORK/contracts-$1"
-  mkdir -p "$dir"
-  {
-    printf '[[verticals]]\nid = "auto"\ndedup_window_days = 30\n\n'
-    printf '[[offers]]\nid = "bench"\nvertical = "auto"\nmode = "exclusive"\nping_budget_ms = 100\n\n'
-    for key in "$KEY1" "$KEY2"; do
-      printf '[[partners]]\nid = "%s"\napi_key_sha256 = "%s"\noffers = ["bench"]\n\n' \
-        "p-${key: -1}" "$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)"
-    done
-    for b in $(seq 1 $(((n + 2) / 3))); do
-      printf '[[buyers]]\nid = "b%03d"\npost_url = "%s/b%03d/post"\n\n' "$b" "$BUYERS_URL" "$b"
-    done
-    for c in $(seq 1 "$n"); do
-      printf '[[contracts]]\nid = "c%04d"\nbuyer = "b%03d"\noffer = "bench"\nprice = "%d.%02d"\n\n' \
-        "$c" $(((c + 2) / 3)) $((10 + c % 20)) $((c % 100))
-    done
-  } >"$dir/market.toml"
-  "$BIN/pingpost" check "$dir" >/dev/null
-  echo "$dir"
 }
 
 # loadgen NAME ARGS...: one run, its report in $OUT/NAME.json, progress in logs/NAME.log.

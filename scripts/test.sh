@@ -9,14 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-sudo_cmd=""
-if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
-apt_updated=false
-apt_install() {
-  echo "== installing $1 (Debian package)"
-  if [ "$apt_updated" = false ]; then $sudo_cmd apt-get update -qq; apt_updated=true; fi
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$1" >/dev/null
-}
+# apt_install.
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
   apt_install redis-server

@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
-# Shared by scripts/bench-instructions.sh and scripts/bench-memory.sh (sourced, not run):
-# the generated market and the curl config of fresh pings. Needs $WORK (a scratch dir),
-# $BIN (the release binaries) and $KEY (a partner key of the generated market).
+# Shared by the scripts (sourced, not run): Debian packages installed when missing, the
+# generated benchmark market and the curl config of fresh pings. contracts_dir needs $WORK
+# (a scratch dir) and $BIN (the release binaries); curl_config needs $KEY (a partner key of
+# the generated market).
 
-# contracts_dir N: as scripts/bench.sh's (keep the two in step): one vertical, one offer
-# "bench", two partners, ceil(N/3) buyers of 3 contracts each, N fixed-price contracts
-# without filters. No buyer is ever called (fixed prices, no posts), so their URL is a
-# port nothing listens on.
+# apt_install PACKAGE: installs a Debian package (with sudo unless root), updating the
+# package lists once per script.
+apt_updated=false
+apt_install() {
+  local sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+  echo "== installing $1 (Debian package)"
+  if [ "$apt_updated" = false ]; then $sudo_cmd apt-get update -qq; apt_updated=true; fi
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$1" >/dev/null
+}
+
+# contracts_dir N: one vertical, one offer "bench", two partners (keys
+# bench-partner-key-0001 and -0002), ceil(N/3) buyers of 3 contracts each (as in the example
+# contracts/, so checkpoint 3 has work to do), N fixed-price contracts without filters (every
+# one a candidate for every ping). Buyers post to $BUYERS_URL/<buyer>/post: by default a
+# port nothing listens on, for runs that never post.
 contracts_dir() {
   local n=$1 dir="$WORK/contracts-$1"
   mkdir -p "$dir"
@@ -18,7 +31,7 @@ contracts_dir() {
         "p-${key: -1}" "$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)"
     done
     for b in $(seq 1 $(((n + 2) / 3))); do
-      printf '[[buyers]]\nid = "b%03d"\npost_url = "http://127.0.0.1:9/b%03d/post"\n\n' "$b" "$b"
+      printf '[[buyers]]\nid = "b%03d"\npost_url = "%s/b%03d/post"\n\n' "$b" "${BUYERS_URL:-http://127.0.0.1:9}" "$b"
     done
     for c in $(seq 1 "$n"); do
       printf '[[contracts]]\nid = "c%04d"\nbuyer = "b%03d"\noffer = "bench"\nprice = "%d.%02d"\n\n' \
