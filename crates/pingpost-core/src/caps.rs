@@ -86,15 +86,29 @@ pub fn sale_debits(contract: &Contract, buyer: &Buyer, price: Money, now: Timest
     }
     if let Some(balance) = buyer.balance {
         debits.push(Debit {
-            key: balance_key(&buyer.id),
+            key: buyer.balance_keys.balance.clone(),
             amount: price.minor(),
             limit: balance.minor(),
             is_money: true,
             expires_at: None,
-            credit_key: Some(credit_key(&buyer.id)),
+            credit_key: Some(buyer.balance_keys.credit.clone()),
         });
     }
     debits
+}
+
+/// A prepaid buyer's counter names ([`balance_key`], [`credit_key`]), written once with the
+/// buyer rather than on every ping that considers one of its contracts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BalanceKeys {
+    balance: String,
+    credit: String,
+}
+
+impl BalanceKeys {
+    pub fn new(buyer: &crate::ids::BuyerId) -> Self {
+        BalanceKeys { balance: balance_key(buyer), credit: credit_key(buyer) }
+    }
 }
 
 /// A contract's counter names up to their time bucket (`cap:<id>:d:` + `2026-11-22`),

@@ -105,6 +105,8 @@ pub struct Buyer {
     /// Opens the buyers' API (only its digest is kept).
     pub api_key_sha256: Option<Sha256Hex>,
     pub returns: ReturnPolicy,
+    /// Its balance's counter names, written once with the buyer.
+    pub balance_keys: crate::caps::BalanceKeys,
 }
 
 /// When a buyer may return a lead, and whether returns wait for an operator.
@@ -364,6 +366,7 @@ pub(crate) mod tests {
             margin: None,
             api_key_sha256: None,
             returns: ReturnPolicy::default(),
+            balance_keys: crate::caps::BalanceKeys::new(&BuyerId::new(id)),
         }
     }
 }

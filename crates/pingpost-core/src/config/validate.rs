@@ -303,8 +303,10 @@ fn buyer(e: &mut Errors<'_>, r: &RawBuyer) -> Buyer {
             price: raw.price.clone(),
         },
     };
+    let id = BuyerId::new(&r.id);
     Buyer {
-        id: BuyerId::new(&r.id),
+        balance_keys: crate::caps::BalanceKeys::new(&id),
+        id,
         name: r.name.clone(),
         post_url: e.url("post_url", &r.post_url),
         timeout_ms: e.millis("timeout_ms", r.timeout_ms, 2000, 60_000),
