@@ -95,7 +95,7 @@ fi
 
 echo "== building release binaries (pingpost, pingpost-loadgen, pingpost-echo)"
 cargo build --release --locked -p pingpost -p pingpost-loadgen
-BIN=target/release
+BIN=${CARGO_TARGET_DIR:-target}/release
 
 mkdir -p "$OUT/logs"
 rm -f "$OUT"/*.json "$OUT"/summary.md "$OUT"/logs/*
