@@ -36,7 +36,7 @@ use audit::AuditSink;
 use buyer::BuyerClient;
 use clock::Clock;
 use pingpost_books::Books;
-use pingpost_core::config::{Config, Partner};
+use pingpost_core::config::Config;
 use pingpost_core::identity::Sha256Hex;
 use pingpost_core::ids::PartnerId;
 use pingpost_store::{Faults, Store};
@@ -113,8 +113,10 @@ impl Engine {
     }
 
     /// The partner whose API key this is. Keys are compared by their SHA-256, never kept.
-    pub fn partner_for_key(&self, api_key: &str) -> Option<Partner> {
-        self.config().partner_by_key_hash(&Sha256Hex::digest(api_key)).cloned()
+    /// The partner an API key belongs to: its id only, which is all a request needs (a whole
+    /// partner, its offers included, was copied on every request).
+    pub fn partner_for_key(&self, api_key: &str) -> Option<PartnerId> {
+        self.config().partner_by_key_hash(&Sha256Hex::digest(api_key)).map(|p| p.id.clone())
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

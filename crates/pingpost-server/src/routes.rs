@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use pingpost_core::config::Partner;
+use pingpost_core::ids::PartnerId;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,7 +44,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// The partner whose `Authorization: Bearer <key>` this is. The operator token is not a
 /// partner key: partner writes whose key equals it are refused, so it never matches here.
-fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Partner, ApiError> {
+fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<PartnerId, ApiError> {
     let key = admin::auth::bearer(headers).ok_or_else(ApiError::unauthorized)?;
     state.engine.partner_for_key(key).ok_or_else(ApiError::unauthorized)
 }
@@ -71,7 +71,7 @@ async fn ping(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Requ
     let bytes = body.bytes(state.body_limit).await?;
     let req = wire::ping_request(&bytes)?;
     let engine = Arc::clone(&state.engine);
-    let answer = to_completion(async move { engine.ping(&partner.id, req).await }).await?;
+    let answer = to_completion(async move { engine.ping(&partner, req).await }).await?;
     let config = state.engine.config();
     let view = disclose::ping(&answer, &config);
     // Written into a buffer sized for the answer (axum's `Json` starts at 128 bytes and grows
@@ -108,7 +108,7 @@ async fn post_lead(
     let bytes = body.bytes(state.body_limit).await?;
     let req = wire::post_request(&bytes)?;
     let engine = Arc::clone(&state.engine);
-    let answer = to_completion(async move { engine.post(&partner.id, req).await }).await?;
+    let answer = to_completion(async move { engine.post(&partner, req).await }).await?;
     Ok(Json(disclose::post(&answer, &state.engine.config())).into_response())
 }
 
@@ -146,7 +146,7 @@ async fn partner_report(
         by: pingpost_books::GroupBy::Partner,
         since,
         until,
-        only: Some(partner.id.to_string()),
+        only: Some(partner.to_string()),
     };
     admin::money::report(&state, &headers, q, admin::money::Audience::Partner).await
 }
