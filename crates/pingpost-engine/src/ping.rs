@@ -183,15 +183,20 @@ async fn decide(
             }
         };
     let mut facts = PingFacts::new(now, partner, &vertical.id);
+    // The dedup hits, audited once the answer stands (see below): checkpoint 1 or 2's, the
+    // contracts checkpoints 3-5 dropped, and those whose buyer answered "disqualified".
+    let mut stopped_by = None;
+    let mut drops = Vec::new();
+    let mut disqualified = Vec::new();
     let (status, reason, mut bids) = match admit_outcome? {
         AdmitOutcome::Suppressed { matched, since } => {
             facts.stopped(Checkpoint::Suppressed);
-            engine.audit.record(vec![audit(Checkpoint::Suppressed, None, None, Some(matched), Some(since))]);
+            stopped_by = Some((Checkpoint::Suppressed, matched, since));
             (PingStatus::Rejected, Some(RejectReason::Suppressed), Vec::new())
         }
         AdmitOutcome::VerticalDuplicate { matched, prior_at } => {
             facts.stopped(Checkpoint::VerticalDuplicate);
-            engine.audit.record(vec![audit(Checkpoint::VerticalDuplicate, None, None, Some(matched), Some(prior_at))]);
+            stopped_by = Some((Checkpoint::VerticalDuplicate, matched, prior_at));
             (PingStatus::Rejected, Some(RejectReason::VerticalDuplicate), Vec::new())
         }
         AdmitOutcome::Admitted { history } => {
@@ -204,16 +209,8 @@ async fn decide(
             };
             let screening = screen(candidates_in, &counters, &history, now);
             facts.screened(&screening);
-            engine.audit.record(
-                screening
-                    .drops
-                    .iter()
-                    .map(|d| {
-                        audit(d.checkpoint, Some(d.buyer.clone()), Some(d.contract.clone()), d.matched, d.prior_at)
-                    })
-                    .collect(),
-            );
-            let (bids, disqualified) = auction(
+            drops = screening.drops;
+            let (bids, dq_answers) = auction(
                 engine,
                 config,
                 partner,
@@ -224,6 +221,7 @@ async fn decide(
                 auction_deadline(arrival, offer),
             )
             .await;
+            disqualified = dq_answers;
             if !disqualified.is_empty() {
                 let buyers = disqualified.iter().map(|(buyer, _)| buyer.clone()).collect();
                 if let Err(e) = engine.store.record_dq(req.identity.idents(), buyers, now).await {
@@ -231,15 +229,7 @@ async fn decide(
                     return Err(e.into());
                 }
                 // A buyer's "disqualified" answer drops its contract at checkpoint 5 like a
-                // recorded one does; audited once the record stands (a failed ping is retried).
-                engine.audit.record(
-                    disqualified
-                        .iter()
-                        .map(|(buyer, contract)| {
-                            audit(Checkpoint::DqDuplicate, Some(buyer.clone()), Some(contract.clone()), None, None)
-                        })
-                        .collect(),
-                );
+                // recorded one does.
                 facts.disqualified(&disqualified);
             }
             if bids.is_empty() {
@@ -283,11 +273,20 @@ async fn decide(
     if !matches!(reason, Some(RejectReason::Suppressed | RejectReason::VerticalDuplicate)) {
         engine.confirm_admission(admission);
     }
-    // The decision is taken: what follows (statistics, telemetry) is bookkeeping the answer
-    // does not need, and not part of the time a partner is told it took.
+    // The decision is taken: what follows (audit log, statistics, telemetry) is bookkeeping
+    // the answer does not need, and not part of the time a partner is told it took.
     let decision = arrival.elapsed();
-    // Counted only now that the answer stands: a ping that failed gave its reservation
-    // back and will be counted when its retry is answered.
+    // Audited and counted only now that the answer stands: a ping that failed gave its
+    // reservation back, and is audited and counted when its retry is answered, once. One
+    // record call, so one stream entry on Redis, per ping.
+    let stop_hit = stopped_by.map(|(checkpoint, matched, at)| audit(checkpoint, None, None, Some(matched), Some(at)));
+    let drop_hits = drops
+        .iter()
+        .map(|d| audit(d.checkpoint, Some(d.buyer.clone()), Some(d.contract.clone()), d.matched, d.prior_at));
+    let dq_hits = disqualified.iter().map(|(buyer, contract)| {
+        audit(Checkpoint::DqDuplicate, Some(buyer.clone()), Some(contract.clone()), None, None)
+    });
+    engine.audit.record(stop_hit.into_iter().chain(drop_hits).chain(dq_hits).collect());
     facts.bids(&bids);
     engine.stats.record(facts.increments());
     let answer = PingAnswer {
