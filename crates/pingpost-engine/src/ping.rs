@@ -166,22 +166,6 @@ async fn decide(
         }
     };
     let (admit_outcome, counters) = tokio::join!(engine.store.admit(admission.clone()), counters_call);
-    let audit_ping_id: Arc<str> = Arc::from(ping_id.as_str());
-    let audit =
-        |checkpoint, buyer: Option<BuyerId>, contract: Option<ContractId>, matched: Option<IdentKind>, prior_at| {
-            AuditEntry {
-                at: now,
-                ping_id: Arc::clone(&audit_ping_id),
-                partner: partner.clone(),
-                vertical: vertical.id.clone(),
-                offer: offer.id.clone(),
-                buyer,
-                contract,
-                checkpoint,
-                matched,
-                prior_at,
-            }
-        };
     let mut facts = PingFacts::new(now, partner, &vertical.id);
     // The dedup hits, audited once the answer stands (see below): checkpoint 1 or 2's, the
     // contracts checkpoints 3-5 dropped, and those whose buyer answered "disqualified".
@@ -279,6 +263,22 @@ async fn decide(
     // Audited and counted only now that the answer stands: a ping that failed gave its
     // reservation back, and is audited and counted when its retry is answered, once. One
     // record call, so one stream entry on Redis, per ping.
+    let audit_ping_id: Arc<str> = Arc::from(ping_id.as_str());
+    let audit =
+        |checkpoint, buyer: Option<BuyerId>, contract: Option<ContractId>, matched: Option<IdentKind>, prior_at| {
+            AuditEntry {
+                at: now,
+                ping_id: Arc::clone(&audit_ping_id),
+                partner: partner.clone(),
+                vertical: vertical.id.clone(),
+                offer: offer.id.clone(),
+                buyer,
+                contract,
+                checkpoint,
+                matched,
+                prior_at,
+            }
+        };
     let stop_hit = stopped_by.map(|(checkpoint, matched, at)| audit(checkpoint, None, None, Some(matched), Some(at)));
     let drop_hits = drops
         .iter()
