@@ -251,9 +251,15 @@ pub struct Planned {
     pub buyer: Option<Arc<Buyer>>,
 }
 
+impl Planned {
+    fn of(contract: &Arc<Contract>, buyers: &BTreeMap<BuyerId, Arc<Buyer>>) -> Self {
+        Planned { contract: Arc::clone(contract), buyer: buyers.get(&contract.buyer).cloned() }
+    }
+}
+
 /// Each contract with its buyer, in the order given.
 pub fn plan(contracts: &[Arc<Contract>], buyers: &BTreeMap<BuyerId, Arc<Buyer>>) -> Vec<Planned> {
-    contracts.iter().map(|c| Planned { contract: Arc::clone(c), buyer: buyers.get(&c.buyer).cloned() }).collect()
+    contracts.iter().map(|c| Planned::of(c, buyers)).collect()
 }
 
 impl Config {
@@ -261,8 +267,7 @@ impl Config {
     pub(crate) fn indexed(mut self) -> Self {
         self.contracts_by_offer.clear();
         for c in self.contracts.values() {
-            let planned = Planned { contract: Arc::clone(c), buyer: self.buyers.get(&c.buyer).cloned() };
-            self.contracts_by_offer.entry(c.offer.clone()).or_default().push(planned);
+            self.contracts_by_offer.entry(c.offer.clone()).or_default().push(Planned::of(c, &self.buyers));
         }
         self
     }
