@@ -98,7 +98,8 @@ pub struct StoredVertical<'a> {
 }
 
 pub fn decode_vertical(value: &str) -> Result<StoredVertical<'_>, StoreError> {
-    let mut parts = value.splitn(3, '|');
+    // A pending mark's fourth part names the ping's other identifiers (see `admission`).
+    let mut parts = value.splitn(4, '|');
     let (Some(at), Some(ping_id), pending) = (parts.next(), parts.next(), parts.next()) else {
         return Err(corrupt("vertical mark"));
     };
@@ -111,6 +112,7 @@ pub fn decode_vertical(value: &str) -> Result<StoredVertical<'_>, StoreError> {
 
 /// A consumer-hash field written by the scripts: `s:<sale>` (see [`decode_mark`]),
 /// `d:<buyer>` = `<at>`. Other fields, and tombstones, are not history.
+#[derive(Debug)]
 pub enum HistoryField {
     Sale(SaleMark),
     Dq(DqMark),

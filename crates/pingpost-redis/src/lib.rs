@@ -12,6 +12,7 @@
 //! "Now" always comes from the caller (ARGV), never from Redis's clock, and TTLs are set
 //! relative to it: Redis's expiry only collects garbage, the scripts decide what is expired.
 
+mod admission;
 pub mod audit;
 mod codec;
 mod conn;
@@ -68,6 +69,10 @@ pub struct RedisOptions {
     /// writes what the engine would; shorter repairs sooner, at the cost of repairing more
     /// sales whose marks were settled already).
     pub marks_repair_after: chrono::Duration,
+    /// How long an admission waits at most for a racing ping of the same consumer that is
+    /// certain to give an identifier up (see `admission`); past it, the ping is answered as
+    /// a duplicate. Only a ping that stopped between its own steps keeps one that long.
+    pub held_wait: Duration,
     /// Failpoints at every script (tests only; see `pingpost_store::faults`).
     pub faults: pingpost_store::Faults,
 }
@@ -83,6 +88,7 @@ impl Default for RedisOptions {
             marks_repair_after: chrono::Duration::seconds(30),
             wait_replicas: 0,
             wait_timeout: Duration::from_millis(200),
+            held_wait: Duration::from_secs(1),
             faults: pingpost_store::Faults::none(),
         }
     }

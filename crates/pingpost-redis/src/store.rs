@@ -1,12 +1,11 @@
 //! `Store` on Redis: each method is one script per slot, composed in a fixed order.
 
-use crate::codec::{self, corrupt, ms, parse_ms, ttl_ms, HistoryField};
+use crate::codec::{self, corrupt, ms, parse_ms, ttl_ms};
 use crate::conn::Conn;
 use crate::scripts::ScriptCall;
 use crate::{bounded, RedisStore};
 use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
-use pingpost_core::checkpoint::ConsumerHistory;
 use pingpost_core::identity::{Ident, Sha256Hex};
 use pingpost_core::ids::BuyerId;
 use pingpost_core::Timestamp;
@@ -23,14 +22,6 @@ const BULK_CONCURRENCY: usize = 256;
 /// inside the response timeout.
 const BULK_PIPELINE: usize = 1_000;
 const BULK_PIPELINES_IN_FLIGHT: usize = 4;
-
-/// One identifier's answer to the admission script.
-enum IdentAdmission {
-    Suppressed(Timestamp),
-    Duplicate(Timestamp),
-    NotSuppressed,
-    Admitted(Vec<HistoryField>),
-}
 
 /// The request's identifiers without repeats, in the request's order (email before phone):
 /// the fixed order every multi-slot operation takes them in.
@@ -183,39 +174,9 @@ impl RedisStore {
         self.waited.get(n % self.waited.len().max(1)).cloned()
     }
 
-    async fn admit_ident(&self, ident: &Ident, req: &Admission, mode: &str) -> StoreResult<IdentAdmission> {
-        let mut call = ScriptCall::new(&self.scripts.admit);
-        call.key(self.keys.suppressed(&ident.hash))
-            .key(self.keys.consumer(&ident.hash))
-            .arg(mode)
-            .arg(req.vertical.as_str())
-            .arg(ms(req.now))
-            .arg(req.window.duration().num_milliseconds())
-            .arg(&req.ping_id)
-            .arg(self.retention_ms())
-            .arg(ms(req.pending_until));
-        let point = per_kind(ident, ["redis.admit.email", "redis.admit.phone"]);
-        let (reply, replicas): (Vec<Vec<u8>>, Replicas) = self.waited_step(point, &call).await?;
-        match text(&reply, 0)? {
-            "S" => Ok(IdentAdmission::Suppressed(parse_ms(text(&reply, 1)?)?)),
-            "V" => Ok(IdentAdmission::Duplicate(parse_ms(text(&reply, 1)?)?)),
-            "OK" => Ok(IdentAdmission::NotSuppressed),
-            "A" => {
-                replicas.require()?;
-                let mut fields = Vec::with_capacity(reply.len() / 2);
-                for pair in 1..reply.len().div_ceil(2) {
-                    let (f, v) = (text(&reply, 2 * pair - 1)?, text(&reply, 2 * pair)?);
-                    fields.extend(codec::decode_history_field(f, v, ident.kind)?);
-                }
-                Ok(IdentAdmission::Admitted(fields))
-            }
-            other => Err(corrupt(format!("admit answered {other:?}"))),
-        }
-    }
-
     /// Confirms (`confirm_admission.lua`) or releases (`release_admission.lua`) the ping's
     /// vertical marks, every identifier in parallel: each is one script on its own slot.
-    async fn own_vertical_marks(&self, req: &Admission, confirm: bool) -> StoreResult<()> {
+    pub(crate) async fn own_vertical_marks(&self, req: &Admission, confirm: bool) -> StoreResult<()> {
         let calls = distinct(&req.idents).into_iter().map(|ident| async move {
             let (script, point) = if confirm {
                 (&self.scripts.confirm_admission, per_kind(&ident, ["redis.confirm.email", "redis.confirm.phone"]))
@@ -228,56 +189,6 @@ impl RedisStore {
             Ok::<_, StoreError>(())
         });
         join_all(calls).await.into_iter().collect()
-    }
-
-    /// Undoes what a refused or failed admission may have written. Every identifier, the one
-    /// whose script failed included (a script that timed out may still run when Redis
-    /// answers again) and those after it (harmless: only this ping's marks go). Best effort:
-    /// a mark left behind is pending, so it lapses with its lease.
-    async fn release_after_failure(&self, req: &Admission) {
-        if let Err(e) = self.own_vertical_marks(req, false).await {
-            tracing::warn!(ping_id = %req.ping_id, error = %e, "vertical reservation not undone; it lapses with its lease");
-        }
-    }
-
-    async fn admit_all(&self, req: Admission) -> StoreResult<AdmitOutcome> {
-        let idents = distinct(&req.idents);
-        let mut history = ConsumerHistory::default();
-        for (i, ident) in idents.iter().enumerate() {
-            let answer = match self.admit_ident(ident, &req, "admit").await {
-                Ok(a) => a,
-                Err(e) => {
-                    self.release_after_failure(&req).await;
-                    return Err(e);
-                }
-            };
-            match answer {
-                IdentAdmission::Admitted(fields) => {
-                    for f in fields {
-                        match f {
-                            HistoryField::Sale(m) => history.sales.push(m),
-                            HistoryField::Dq(m) => history.dq.push(m),
-                        }
-                    }
-                }
-                IdentAdmission::Suppressed(since) => {
-                    self.release_after_failure(&req).await;
-                    return Ok(AdmitOutcome::Suppressed { matched: ident.kind, since });
-                }
-                IdentAdmission::Duplicate(prior_at) => {
-                    self.release_after_failure(&req).await;
-                    // Checkpoint 1 comes before 2: a later identifier may be suppressed.
-                    for later in &idents[i + 1..] {
-                        if let IdentAdmission::Suppressed(since) = self.admit_ident(later, &req, "check").await? {
-                            return Ok(AdmitOutcome::Suppressed { matched: later.kind, since });
-                        }
-                    }
-                    return Ok(AdmitOutcome::VerticalDuplicate { matched: ident.kind, prior_at });
-                }
-                IdentAdmission::NotSuppressed => return Err(corrupt("admit answered a check")),
-            }
-        }
-        Ok(AdmitOutcome::Admitted { history })
     }
 
     async fn record_dq_all(&self, idents: Vec<Ident>, buyers: Vec<BuyerId>, now: Timestamp) -> StoreResult<()> {

@@ -130,6 +130,8 @@ mod registry {
         armed: Mutex<HashMap<String, Armed>>,
         reached: Mutex<HashMap<String, u64>>,
         fired: Mutex<HashMap<String, u64>>,
+        /// Woken at every reach, for tests awaiting a step of another task.
+        progress: tokio::sync::Notify,
         on_abort: OnAbort,
     }
 
@@ -144,6 +146,7 @@ mod registry {
     impl Registry {
         fn fire(&self, name: &str) -> Option<Fault> {
             *lock(&self.reached).entry(name.to_string()).or_default() += 1;
+            self.progress.notify_waiters();
             let mut armed = lock(&self.armed);
             let point = armed.get_mut(name)?;
             if point.skip > 0 {
@@ -204,6 +207,7 @@ mod registry {
                     armed: Mutex::new(HashMap::new()),
                     reached: Mutex::new(HashMap::new()),
                     fired: Mutex::new(HashMap::new()),
+                    progress: tokio::sync::Notify::new(),
                     on_abort,
                 })),
             }
@@ -226,6 +230,22 @@ mod registry {
         /// path it drove, so it cannot pass by never reaching it.
         pub fn reached(&self, name: &str) -> u64 {
             self.registry.as_ref().map_or(0, |r| lock(&r.reached).get(name).copied().unwrap_or(0))
+        }
+
+        /// Resolves once `name` has been reached `times` times: a test awaits a step of a
+        /// call running in another task instead of sleeping. Never resolves without a
+        /// registry, or if the point is not reached that often (the test's own timeout
+        /// then fails it).
+        pub async fn reached_times(&self, name: &str, times: u64) {
+            let Some(r) = &self.registry else { return std::future::pending().await };
+            loop {
+                // Registered before the count is read, so a reach in between still wakes it.
+                let woken = r.progress.notified();
+                if self.reached(name) >= times {
+                    return;
+                }
+                woken.await;
+            }
         }
 
         /// How often `name` fired.

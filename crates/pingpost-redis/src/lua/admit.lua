@@ -1,28 +1,30 @@
 -- Checkpoints 1 and 2 for one identifier, with the vertical reservation, atomically.
--- Both keys carry the identifier's hash tag, so they share one slot.
+-- Both keys carry the identifier's hash tag, so they share one slot. A ping's identifiers are
+-- admitted side by side, one script each (see ARCHITECTURE.md, "Why the Redis steps are safe").
 --
 -- KEYS[1]  suppression marker (string)      KEYS[2]  consumer state (hash)
--- ARGV[1]  'admit' | 'check' ('check' only answers whether the identifier is suppressed)
--- ARGV[2]  vertical id    ARGV[3] now (ms)    ARGV[4] vertical window (ms)
--- ARGV[5]  ping id        ARGV[6] retention of consumer state (ms)
--- ARGV[7]  pending until (ms): the submission lapses then unless its ping confirms it
+-- ARGV[1]  vertical id    ARGV[2] now (ms)    ARGV[3] vertical window (ms)
+-- ARGV[4]  ping id        ARGV[5] retention of consumer state (ms)
+-- ARGV[6]  pending until (ms): the submission lapses then unless its ping confirms it
+-- ARGV[7]  the ping's other identifiers, each by its hash's first 16 characters, ','-joined
 --
--- Vertical marks are 'v:<vertical>' = '<at>|<ping>|<pending until, or empty once confirmed>'.
+-- Vertical marks are 'v:<vertical>' = '<at>|<ping>|<pending until>|<other identifiers>',
+-- '<at>|<ping>|' once confirmed (older engines wrote pending marks without the last part).
 -- A mark of this same ping is its own (a re-sent call): never a duplicate, left as it is.
--- Answers {'S', since} | {'V', prior_at} | {'OK'} | {'A', field, value, ...} where the
--- fields are this identifier's sale marks ('s:<sale>', tombstones left out) and DQ marks.
+-- Answers {'S', since} | {'V', prior_at} | {'P', prior_at, ping, its other
+-- identifiers} | {'A', field, value, ...} where the fields are this identifier's sale marks
+-- ('s:<sale>', tombstones left out) and DQ marks. 'V' is a confirmed submission; 'P' another
+-- ping's pending one: nothing was written, and the caller decides whether that ping is
+-- certain to give the identifier up (then it asks again) or this ping is the duplicate.
 local since = redis.call('GET', KEYS[1])
 if since then
   return {'S', since}
 end
-if ARGV[1] == 'check' then
-  return {'OK'}
-end
-local now = tonumber(ARGV[3])
-local window = tonumber(ARGV[4])
-local retention = tonumber(ARGV[6])
+local now = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+local retention = tonumber(ARGV[5])
 local day = 86400000
-local vfield = 'v:' .. ARGV[2]
+local vfield = 'v:' .. ARGV[1]
 local all = redis.call('HGETALL', KEYS[2])
 local history = {'A'}
 local stale = {}
@@ -32,12 +34,15 @@ for i = 1, #all, 2 do
   local kind = string.sub(field, 1, 2)
   local at = tonumber(string.match(value, '^(%-?%d+)'))
   if field == vfield then
-    local ping, pending = string.match(value, '^%-?%d+|([^|]*)|?(%-?%d*)$')
-    if ping == ARGV[5] then
+    local ping, pending, others = string.match(value, '^%-?%d+|([^|]*)|?(%-?%d*)|?([^|]*)$')
+    if ping == ARGV[4] then
       own = true
     else
       pending = tonumber(pending)
       if (pending == nil or now < pending) and now - at < window then
+        if pending ~= nil then
+          return {'P', tostring(at), ping, others}
+        end
         return {'V', tostring(at)}
       end
     end
@@ -66,7 +71,7 @@ if #stale > 0 then
   redis.call('HDEL', KEYS[2], unpack(stale))
 end
 if not own then
-  redis.call('HSET', KEYS[2], vfield, ARGV[3] .. '|' .. ARGV[5] .. '|' .. ARGV[7])
+  redis.call('HSET', KEYS[2], vfield, ARGV[2] .. '|' .. ARGV[4] .. '|' .. ARGV[6] .. '|' .. ARGV[7])
 end
 redis.call('PEXPIRE', KEYS[2], retention)
 return history
