@@ -11,6 +11,7 @@
 //! after the other. ARCHITECTURE.md ("Why the Redis steps are safe") gives the argument.
 
 use crate::codec::{self, corrupt, ms, parse_ms, HistoryField};
+use crate::held::{ranks_first, HeldWait};
 use crate::scripts::ScriptCall;
 use crate::store::{distinct, per_kind, text, Replicas};
 use crate::RedisStore;
@@ -19,13 +20,6 @@ use pingpost_core::checkpoint::ConsumerHistory;
 use pingpost_core::identity::{Ident, IdentKind, Sha256Hex};
 use pingpost_core::Timestamp;
 use pingpost_store::*;
-use std::time::Duration;
-
-/// The first pause before asking again about an identifier held by a ping certain to give
-/// it up. That ping lets go one round trip after its own admission answered (well under a
-/// millisecond on a healthy store), so the pauses start short and double, up to
-/// `RedisOptions::held_wait` in all.
-const FIRST_HELD_PAUSE: Duration = Duration::from_millis(1);
 
 /// How a ping names its other identifiers in its pending marks: enough of the hash to tell
 /// two consumers' identifiers apart.
@@ -77,7 +71,7 @@ fn decide(ping_id: &str, idents: &[Ident], answers: &[Option<Answer>]) -> Decisi
     let held_by_us: Vec<&str> =
         pairs().filter(|(_, a)| matches!(a, Answer::Admitted(_))).map(|(i, _)| tag(&i.hash)).collect();
     let yields = |ping: &str, others: &str| {
-        ping > ping_id && others.split(',').any(|t| !t.is_empty() && held_by_us.contains(&t))
+        ranks_first(ping_id, ping) && others.split(',').any(|t| !t.is_empty() && held_by_us.contains(&t))
     };
     let mut first_held = None;
     for (i, a) in pairs() {
@@ -156,7 +150,7 @@ impl RedisStore {
             })
             .collect();
         let mut answers: Vec<Option<Answer>> = idents.iter().map(|_| None).collect();
-        let (mut pause, mut waited) = (FIRST_HELD_PAUSE, Duration::ZERO);
+        let mut wait = HeldWait::new(self.opts.held_wait);
         loop {
             let asked: Vec<usize> =
                 (0..idents.len()).filter(|&i| !matches!(answers[i], Some(Answer::Admitted(_)))).collect();
@@ -177,15 +171,12 @@ impl RedisStore {
                     return Ok(outcome);
                 }
                 Decision::AskAgain { unless } => {
-                    if waited >= self.opts.held_wait {
+                    if !wait.pause().await {
                         // The holder stopped between its steps: the race is lost for both,
                         // as a crash can cause, and its mark lapses with its lease.
                         self.release_after_failure(&req).await;
                         return Ok(unless);
                     }
-                    tokio::time::sleep(pause).await;
-                    waited += pause;
-                    pause = (pause * 2).min(self.opts.held_wait.saturating_sub(waited).max(FIRST_HELD_PAUSE));
                 }
             }
         }

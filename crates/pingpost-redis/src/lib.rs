@@ -16,6 +16,7 @@ mod admission;
 pub mod audit;
 mod codec;
 mod conn;
+mod held;
 mod keys;
 mod returns;
 mod sales;

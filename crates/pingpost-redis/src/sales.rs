@@ -7,6 +7,7 @@
 //! ("Why the Redis steps are safe").
 
 use crate::codec::{self, corrupt, ms, ttl_ms};
+use crate::held::{ranks_first, HeldWait};
 use crate::scripts::ScriptCall;
 use crate::store::{distinct, per_kind, text, Replicas};
 use crate::RedisStore;
@@ -35,6 +36,9 @@ enum Marked {
     Own,
     /// The buyer has the consumer inside the window.
     Bought(Timestamp),
+    /// The buyer is buying the consumer: these other sales' reservations are in flight (the
+    /// latest reserved at `at`).
+    Held { at: Timestamp, sales: Vec<String> },
 }
 
 /// What the ledger script answered.
@@ -43,6 +47,46 @@ enum Ledgered {
     Existing(Box<SaleRecord>),
     NoSlot,
     Limit(usize),
+}
+
+/// What the marks' answers so far decide.
+#[derive(Debug, PartialEq, Eq)]
+enum MarksDecision {
+    Marked,
+    Refused(ReserveOutcome),
+    /// Only reservations that rank after this sale stand in the way; should they never go,
+    /// this is the refusal (the first identifier held).
+    AskAgain {
+        unless: ReserveOutcome,
+    },
+}
+
+/// A sale inside the buyer's window, or a reservation in flight that ranks first, refuses;
+/// reservations that rank after this sale are waited for while this sale holds an
+/// identifier of its own (they will meet its mark and give up, or have won without it).
+fn decide_marks(sale_id: &str, idents: &[Ident], marked: &[Option<Marked>]) -> MarksDecision {
+    let mut first_held = None;
+    for (ident, m) in idents.iter().zip(marked) {
+        let bought = |prior_at| ReserveOutcome::AlreadyBought { matched: ident.kind, prior_at };
+        match m {
+            Some(Marked::Bought(prior_at)) => return MarksDecision::Refused(bought(*prior_at)),
+            Some(Marked::Held { at, sales }) if sales.iter().any(|other| !ranks_first(sale_id, other)) => {
+                return MarksDecision::Refused(bought(*at))
+            }
+            Some(Marked::Held { at, .. }) => {
+                first_held.get_or_insert_with(|| bought(*at));
+            }
+            Some(Marked::Fresh | Marked::Own) | None => {}
+        }
+    }
+    // A sale that holds none of its identifiers is not in the race: the other sale holds
+    // them all and needs nothing from it, so it has won.
+    let holds_any = marked.iter().any(|m| matches!(m, Some(Marked::Fresh | Marked::Own)));
+    match first_held {
+        Some(unless) if holds_any => MarksDecision::AskAgain { unless },
+        Some(refused) => MarksDecision::Refused(refused),
+        None => MarksDecision::Marked,
+    }
 }
 
 impl RedisStore {
@@ -64,6 +108,11 @@ impl RedisStore {
             "R" => Marked::Fresh,
             "O" => Marked::Own,
             "B" => return Ok(Marked::Bought(codec::parse_ms(text(&reply, 1)?)?)),
+            "H" => {
+                let sales =
+                    (2..reply.len()).map(|i| text(&reply, i).map(str::to_string)).collect::<StoreResult<_>>()?;
+                return Ok(Marked::Held { at: codec::parse_ms(text(&reply, 1)?)?, sales });
+            }
             other => return Err(corrupt(format!("reserve answered {other:?}"))),
         };
         replicas.require()?;
@@ -175,22 +224,46 @@ impl RedisStore {
         }
     }
 
-    /// Marks first, in the fixed identifier order, then the ledger. A refusal undoes the
+    /// The marks first, every identifier side by side, then the ledger. A refusal undoes the
     /// marks this call wrote; an error undoes nothing (whether the step applied is unknown),
     /// and the engine gives the sale up with a release, whose tombstones fence it.
+    ///
+    /// Two sales of the consumer to one buyer racing over the marks are decided by rank
+    /// (`held`): the one that ranks second gives up when it meets the other's reservation;
+    /// the one that ranks first asks again, a bounded time, for the identifiers the other
+    /// holds, since the other either gives them up when it meets this sale's marks, or has
+    /// won and is delivering (then this sale gives up once the wait is over).
     pub(crate) async fn reserve(&self, req: SaleReservation) -> StoreResult<ReserveOutcome> {
         let idents = distinct(&req.idents);
-        let mut fresh: Vec<Ident> = Vec::with_capacity(idents.len());
-        for ident in &idents {
-            match self.reserve_mark(ident, &req).await? {
-                Marked::Fresh => fresh.push(ident.clone()),
-                Marked::Own => {}
-                Marked::Bought(prior_at) => {
+        let mut marked: Vec<Option<Marked>> = idents.iter().map(|_| None).collect();
+        let mut wait = HeldWait::new(self.opts.held_wait);
+        let fresh = loop {
+            let asked: Vec<usize> =
+                (0..idents.len()).filter(|&i| !matches!(marked[i], Some(Marked::Fresh | Marked::Own))).collect();
+            let replies = join_all(asked.iter().map(|&i| self.reserve_mark(&idents[i], &req))).await;
+            for (&i, reply) in asked.iter().zip(replies) {
+                marked[i] = Some(reply?);
+            }
+            let fresh: Vec<Ident> = idents
+                .iter()
+                .zip(&marked)
+                .filter(|(_, m)| matches!(m, Some(Marked::Fresh)))
+                .map(|(i, _)| i.clone())
+                .collect();
+            match decide_marks(&req.record.sale_id, &idents, &marked) {
+                MarksDecision::Marked => break fresh,
+                MarksDecision::Refused(refused) => {
                     self.unmark(&fresh, &req).await;
-                    return Ok(ReserveOutcome::AlreadyBought { matched: ident.kind, prior_at });
+                    return Ok(refused);
+                }
+                MarksDecision::AskAgain { unless } => {
+                    if !wait.pause().await {
+                        self.unmark(&fresh, &req).await;
+                        return Ok(unless);
+                    }
                 }
             }
-        }
+        };
         match self.reserve_ledger(&req).await? {
             Ledgered::Reserved => Ok(ReserveOutcome::Reserved),
             Ledgered::Existing(entry) => {

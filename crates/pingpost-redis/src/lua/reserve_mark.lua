@@ -9,8 +9,10 @@
 -- A reservation counts as bought while its lease runs, then like a sale from <at>.
 -- Answers {'O', state} when this sale already has its mark (a re-sent call, or an earlier
 -- attempt of the post; a reservation is taken over: its lease and holder renewed), {'B',
--- prior_at} when the buyer
--- has (or is buying) the consumer in the window, else writes the mark and answers {'R'}.
+-- prior_at} when the buyer has the consumer in the window, {'H', at, sale, ...} when the
+-- buyer is only buying it, by the reservations of those other sales still in flight (nothing
+-- written: the caller decides by rank whether to wait for them or give up), else writes the
+-- mark and answers {'R'}. A sale's identifiers are marked side by side (see sales.rs).
 local now = tonumber(ARGV[3])
 local window = tonumber(ARGV[4])
 local field = 's:' .. ARGV[2]
@@ -24,6 +26,7 @@ if mark then
 end
 if window then
   local prior = nil
+  local held_at, held = nil, {}
   local all = redis.call('HGETALL', KEYS[1])
   for i = 1, #all, 2 do
     if string.sub(all[i], 1, 2) == 's:' then
@@ -32,7 +35,10 @@ if window then
       lease = tonumber(lease)
       if buyer == ARGV[1] and state ~= 'X' then
         local in_flight = state == 'R' and (lease == nil or now < lease)
-        if (in_flight or now - at < window) and (prior == nil or at > prior) then
+        if in_flight then
+          if held_at == nil or at > held_at then held_at = at end
+          held[#held + 1] = string.sub(all[i], 3)
+        elseif now - at < window and (prior == nil or at > prior) then
           prior = at
         end
       end
@@ -40,6 +46,9 @@ if window then
   end
   if prior then
     return {'B', tostring(prior)}
+  end
+  if held_at then
+    return {'H', tostring(held_at), unpack(held)}
   end
 end
 redis.call('HSET', KEYS[1], field, ARGV[3] .. '|R|' .. ARGV[6] .. '|' .. ARGV[7] .. '|' .. ARGV[1])
