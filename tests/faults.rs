@@ -40,6 +40,8 @@ const STORE_POINTS: &[&str] = &[
     "store.claim",
     "store.reserve_sale",
     "store.settle_sale",
+    "store.settle_ledger",
+    "store.settle_marks",
     "store.complete_claim",
     "post.delivered",
 ];

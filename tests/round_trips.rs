@@ -52,7 +52,7 @@ use tokio::time::Instant;
 const PING_STORE_CALLS: usize = 2;
 const PING_REDIS_ROUND_TRIPS: usize = 2;
 const POST_STORE_CALLS: usize = 5;
-const POST_REDIS_ROUND_TRIPS: usize = 7;
+const POST_REDIS_ROUND_TRIPS: usize = 6;
 
 /// How long the proxy holds each Redis reply: far longer than the engine takes to send
 /// commands it issues together (microseconds; 100 ms leaves room for a loaded CI machine
@@ -98,7 +98,7 @@ async fn a_fresh_ping_with_email_and_phone_waits_on_at_most_2_store_calls_and_2_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_post_sold_to_its_first_bid_waits_on_at_most_5_store_calls_and_7_redis_round_trips() {
+async fn a_post_sold_to_its_first_bid_waits_on_at_most_5_store_calls_and_6_redis_round_trips() {
     let rig = Rig::start().await;
     rig.warm_up().await;
     let l = lead(Some("sold@example.com"), Some("555-700-0003"));
@@ -298,6 +298,8 @@ counted! {
     record_dq(idents: Vec<Ident>, buyers: Vec<BuyerId>, now: Timestamp) -> ();
     reserve_sale(req: SaleReservation) -> ReserveOutcome;
     settle_sale(s: Settlement) -> Option<LedgerState>;
+    settle_ledger(s: Settlement) -> Option<LedgerState>;
+    settle_marks(s: Settlement, state: Option<LedgerState>) -> ();
     ledger(q: LedgerQuery) -> Vec<SaleRecord>;
     top_up(t: TopUp) -> BuyerMoney;
     buyer_money(buyer: BuyerId) -> BuyerMoney;

@@ -104,22 +104,31 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
         Err(e) => Err(EngineError::from(e).into()),
     };
     match result {
-        Ok(answer) => {
+        Ok((answer, last_round)) => {
             // Counted once, with the answer a repeated post will be given unchanged.
             let facts = PostFacts { at: engine.now(), partner, vertical: &record.vertical, answer: &answer };
             engine.stats.record(facts.increments());
             telemetry::post_answered(&record.offer, &answer);
             tracing::debug!(status = ?answer.status, sales = answer.sales.len(), attempts = answer.attempts.len(), "post answered");
-            match serde_json::to_vec(&answer) {
-                Ok(stored) => {
-                    if let Err(e) = engine.store.complete_claim(key, holder, stored, engine.now(), keep_until).await {
-                        // A repeat then resumes from the ledger once the lease runs out, and
-                        // finds these sales there: it never sells again.
-                        tracing::error!(ping_id = %record.ping_id, error = %e, "post answer not stored; a repeat resumes from the ledger");
+            // The last round's sales are settled in the ledger before the answer is stored,
+            // so a repeat is never told what the ledger does not hold; their marks follow
+            // alongside the storing (the sweep settles any that do not).
+            let settled = post.settle_ledgers(last_round).await;
+            let store_answer = async {
+                match serde_json::to_vec(&answer) {
+                    Ok(stored) => {
+                        let completing =
+                            engine.store.complete_claim(key, holder.clone(), stored, engine.now(), keep_until);
+                        if let Err(e) = completing.await {
+                            // A repeat then resumes from the ledger once the lease runs out,
+                            // and finds these sales there: it never sells again.
+                            tracing::error!(ping_id = %record.ping_id, error = %e, "post answer not stored; a repeat resumes from the ledger");
+                        }
                     }
+                    Err(e) => tracing::error!(ping_id = %record.ping_id, error = %e, "post answer not serializable"),
                 }
-                Err(e) => tracing::error!(ping_id = %record.ping_id, error = %e, "post answer not serializable"),
-            }
+            };
+            futures_util::future::join(post.settle_marks(settled), store_answer).await;
             Ok(answer)
         }
         Err(Failed { error, in_doubt }) => {
@@ -204,15 +213,23 @@ fn sale_id(bid: &Bid) -> String {
     bid.bid_id.clone()
 }
 
-/// What became of one bid.
+/// What became of one bid, and the settlement its buyer's answer calls for.
 struct Tried {
     sale: Option<Sale>,
     outcome: AttemptOutcome,
     reason: Option<String>,
+    due: Option<Settlement>,
+}
+
+impl Tried {
+    /// Nothing left to settle: skipped, or settled by an earlier attempt.
+    fn settled(sale: Option<Sale>, outcome: AttemptOutcome, reason: Option<String>) -> Tried {
+        Tried { sale, outcome, reason, due: None }
+    }
 }
 
 fn skipped(reason: &str) -> Tried {
-    Tried { sale: None, outcome: AttemptOutcome::Skipped, reason: Some(reason.into()) }
+    Tried::settled(None, AttemptOutcome::Skipped, Some(reason.into()))
 }
 
 impl Post<'_> {
@@ -230,18 +247,19 @@ impl Post<'_> {
         bids: Vec<Bid>,
         journal: HashMap<String, SaleRecord>,
         may_deliver: bool,
-    ) -> Result<PostAnswer, Failed> {
+    ) -> Result<(PostAnswer, Vec<Settlement>), Failed> {
         let target = usize::from(self.record.slots.max(1));
-        let mut queue = bids.into_iter();
+        let mut queue = bids.into_iter().peekable();
         let mut sales: Vec<Sale> = Vec::new();
         let mut attempts: Vec<Attempt> = Vec::new();
         let mut failure: Option<Failed> = None;
         let mut delivered = false;
-        while sales.len() < target && failure.is_none() {
+        let mut due: Vec<Settlement> = Vec::new();
+        while sales.len() < target && failure.is_none() && queue.peek().is_some() {
+            // A round reserves only once the round before is settled: a sale rolled back or
+            // released gives its slot back. The last round's settlements are left to `run`.
+            self.settle_all(std::mem::take(&mut due)).await;
             let round: Vec<Bid> = queue.by_ref().take(target - sales.len()).collect();
-            if round.is_empty() {
-                break;
-            }
             let tries = round.iter().map(|bid| async {
                 match journal.get(&sale_id(bid)) {
                     Some(entry) => Ok(self.as_journaled(bid, entry).await),
@@ -251,7 +269,8 @@ impl Post<'_> {
             });
             for (bid, result) in round.iter().zip(join_all(tries).await) {
                 let (outcome, reason) = match result {
-                    Ok(Tried { sale, outcome, reason }) => {
+                    Ok(Tried { sale, outcome, reason, due: settlement }) => {
+                        due.extend(settlement);
                         sales.extend(sale);
                         delivered |= !matches!(outcome, AttemptOutcome::Skipped);
                         (outcome, reason)
@@ -276,12 +295,13 @@ impl Post<'_> {
         // a delivery it is reported in the attempts, because the delivery did happen.
         if let Some(f) = failure {
             if !delivered {
+                self.settle_all(due).await;
                 return Err(f);
             }
         }
         let total_price = sales.iter().fold(Money::ZERO, |acc, s| acc.saturating_add(s.price));
         let total_payout = sales.iter().fold(Money::ZERO, |acc, s| acc.saturating_add(s.payout));
-        Ok(PostAnswer {
+        let answer = PostAnswer {
             ping_id: self.record.ping_id.clone(),
             offer: self.record.offer.clone(),
             status: if sales.is_empty() { PostStatus::Unsold } else { PostStatus::Sold },
@@ -289,7 +309,8 @@ impl Post<'_> {
             attempts,
             total_price,
             total_payout,
-        })
+        };
+        Ok((answer, due))
     }
 
     /// A bid an earlier attempt of this post already tried: its ledger entry says what became
@@ -322,16 +343,16 @@ impl Post<'_> {
         }
         match entry.state {
             LedgerState::Sold | LedgerState::Returned => {
-                Tried { sale: Some(sale(SaleStatus::Sold)), outcome: AttemptOutcome::Accepted, reason: None }
+                Tried::settled(Some(sale(SaleStatus::Sold)), AttemptOutcome::Accepted, None)
             }
             LedgerState::Reserved | LedgerState::Unconfirmed => {
-                Tried { sale: Some(sale(SaleStatus::Unconfirmed)), outcome: AttemptOutcome::Unconfirmed, reason: None }
+                Tried::settled(Some(sale(SaleStatus::Unconfirmed)), AttemptOutcome::Unconfirmed, None)
             }
-            LedgerState::RolledBack => Tried { sale: None, outcome: AttemptOutcome::Duplicate, reason: None },
+            LedgerState::RolledBack => Tried::settled(None, AttemptOutcome::Duplicate, None),
             LedgerState::Released => match entry.reason.as_deref() {
-                Some("rejected") => Tried { sale: None, outcome: AttemptOutcome::Rejected, reason: None },
-                Some(code) => Tried { sale: None, outcome: AttemptOutcome::Error, reason: Some(code.to_string()) },
-                None => Tried { sale: None, outcome: AttemptOutcome::Error, reason: Some("store_unavailable".into()) },
+                Some("rejected") => Tried::settled(None, AttemptOutcome::Rejected, None),
+                Some(code) => Tried::settled(None, AttemptOutcome::Error, Some(code.to_string())),
+                None => Tried::settled(None, AttemptOutcome::Error, Some("store_unavailable".into())),
             },
         }
     }
@@ -444,28 +465,59 @@ impl Post<'_> {
                     payout,
                     status: SaleStatus::Sold,
                 };
-                let tried = Tried { sale: Some(sale), outcome: AttemptOutcome::Accepted, reason: None };
+                let tried = Tried::settled(Some(sale), AttemptOutcome::Accepted, None);
                 (SaleEnd::Sold { final_price: price, final_payout: payout }, tried)
             }
             PostOutcome::Duplicate => {
                 engine.audit.record(vec![audit(record, bid, settled_at, Checkpoint::PostDuplicate, None, None)]);
-                (SaleEnd::RolledBack, Tried { sale: None, outcome: AttemptOutcome::Duplicate, reason: None })
+                (SaleEnd::RolledBack, Tried::settled(None, AttemptOutcome::Duplicate, None))
             }
-            PostOutcome::Rejected => (
-                SaleEnd::Released { reason: "rejected".into() },
-                Tried { sale: None, outcome: AttemptOutcome::Rejected, reason: None },
-            ),
+            PostOutcome::Rejected => {
+                (SaleEnd::Released { reason: "rejected".into() }, Tried::settled(None, AttemptOutcome::Rejected, None))
+            }
             PostOutcome::Error(why) => (
                 SaleEnd::Released { reason: why.clone() },
-                Tried { sale: None, outcome: AttemptOutcome::Error, reason: Some(why.clone()) },
+                Tried::settled(None, AttemptOutcome::Error, Some(why.clone())),
             ),
         };
-        if let Err(e) = self.settle(bid, end, settled_at).await {
-            // The reservation stays; when its lease runs out the sweep keeps it as an
-            // unconfirmed sale (counted for dedup, caps and the ping's slot).
-            tracing::error!(%sale_id, error = %e, "sale settlement not recorded; it will be kept as unconfirmed");
-        }
-        Ok(tried)
+        Ok(Tried { due: Some(self.settlement(bid, end, settled_at)), ..tried })
+    }
+
+    /// Settles sales whose buyers answered, side by side, ledger and marks.
+    async fn settle_all(&self, due: Vec<Settlement>) {
+        join_all(due.into_iter().map(|s| async move {
+            let sale_id = s.sale_id.clone();
+            if let Err(e) = self.settle_with(s, |s| self.engine.store.settle_sale(s)).await {
+                unsettled(&sale_id, &e);
+            }
+        }))
+        .await;
+    }
+
+    /// The ledger half of settling sales whose buyers answered, side by side; answers those
+    /// recorded, with the state each entry now holds, for [`Post::settle_marks`].
+    async fn settle_ledgers(&self, due: Vec<Settlement>) -> Vec<(Settlement, Option<LedgerState>)> {
+        let settling = due.into_iter().map(|s| async move {
+            match self.settle_with(s.clone(), |s| self.engine.store.settle_ledger(s)).await {
+                Ok(state) => Some((s, state)),
+                Err(e) => {
+                    unsettled(&s.sale_id, &e);
+                    None
+                }
+            }
+        });
+        join_all(settling).await.into_iter().flatten().collect()
+    }
+
+    /// The marks half, once: marks that are not settled now are settled by the sweep.
+    async fn settle_marks(&self, settled: Vec<(Settlement, Option<LedgerState>)>) {
+        join_all(settled.into_iter().map(|(s, state)| async move {
+            let sale_id = s.sale_id.clone();
+            if let Err(e) = self.engine.store.settle_marks(s, state).await {
+                tracing::warn!(%sale_id, error = %e, "sale marks not settled; the sweep settles them from the ledger");
+            }
+        }))
+        .await;
     }
 
     /// Reserves, re-sending on a store error (each send recognises an earlier one by the sale
@@ -482,24 +534,36 @@ impl Post<'_> {
         }
         let error = last.unwrap_or_else(|| StoreError::Unavailable("no reservation attempt".into()));
         let give_up = SaleEnd::Released { reason: "store_unavailable".into() };
-        let released = self.settle(bid, give_up, self.engine.now()).await.is_ok();
+        let give_up = self.settlement(bid, give_up, self.engine.now());
+        let released = self.settle_with(give_up, |s| self.engine.store.settle_sale(s)).await.is_ok();
         if !released {
             tracing::error!(sale_id = %sale_id(bid), "reservation in doubt and not released; it lapses with its lease");
         }
         Err(Failed { error: error.into(), in_doubt: !released })
     }
 
-    async fn settle(&self, bid: &Bid, end: SaleEnd, at: Timestamp) -> Result<Option<LedgerState>, StoreError> {
-        let settlement = self.settlement(bid, end, at);
+    /// One settlement step (`settle_sale` or `settle_ledger`), re-sent on a store error: a
+    /// settled sale is final, so a re-send changes nothing.
+    async fn settle_with<'s>(
+        &'s self,
+        settlement: Settlement,
+        step: impl Fn(Settlement) -> pingpost_store::StoreFuture<'s, Option<LedgerState>>,
+    ) -> Result<Option<LedgerState>, StoreError> {
         let mut last = None;
         for _ in 0..STORE_TRIES {
-            match self.engine.store.settle_sale(settlement.clone()).await {
+            match step(settlement.clone()).await {
                 Ok(state) => return Ok(state),
                 Err(e) => last = Some(e),
             }
         }
         Err(last.unwrap_or_else(|| StoreError::Unavailable("no settlement attempt".into())))
     }
+}
+
+/// A settlement that was never recorded: the reservation stays, and when its lease runs out
+/// the sweep keeps it as an unconfirmed sale (counted for dedup, caps and the ping's slot).
+fn unsettled(sale_id: &str, e: &StoreError) {
+    tracing::error!(%sale_id, error = %e, "sale settlement not recorded; it will be kept as unconfirmed");
 }
 
 fn audit(

@@ -291,6 +291,13 @@ impl RedisStore {
     /// The ledger entry first (once), then the marks under the identifiers the settlement
     /// carries, to whatever state the ledger holds afterwards.
     pub(crate) async fn settle(&self, s: Settlement) -> StoreResult<Option<LedgerState>> {
+        let state = self.settle_entry(&s).await?;
+        self.settle_marks_to(&s, state).await?;
+        Ok(state)
+    }
+
+    /// The ledger entry of a settlement, once; answers its state afterwards.
+    pub(crate) async fn settle_entry(&self, s: &Settlement) -> StoreResult<Option<LedgerState>> {
         let (code, final_price, final_payout, reason) = match &s.end {
             SaleEnd::Sold { final_price, final_payout } => {
                 ("S", final_price.minor().to_string(), final_payout.minor().to_string(), "")
@@ -317,17 +324,25 @@ impl RedisStore {
             .arg(final_payout)
             .arg(self.keys.buyer_sales_prefix());
         let state: String = self.step("redis.settle_ledger", &call).await?;
-        let state = if state.is_empty() { None } else { Some(codec::ledger_state(&state)?) };
+        if state.is_empty() {
+            Ok(None)
+        } else {
+            Ok(Some(codec::ledger_state(&state)?))
+        }
+    }
+
+    /// A settlement's marks, to the state its ledger entry holds (`state`, as the ledger
+    /// answered it); a reservation still unsettled keeps its marks.
+    pub(crate) async fn settle_marks_to(&self, s: &Settlement, state: Option<LedgerState>) -> StoreResult<()> {
         let mark = match (state, &s.end) {
             (Some(LedgerState::Sold | LedgerState::Returned), _) => "S",
             (Some(LedgerState::RolledBack), _) => "D",
             (Some(LedgerState::Released), _) | (None, SaleEnd::Released { .. }) => "X",
-            _ => return Ok(state),
+            _ => return Ok(()),
         };
         let settled =
             MarkSettlement { sale_id: &s.sale_id, state: mark, at: s.at, buyer: s.buyer.as_str(), holder: "" };
-        self.settle_marks(&distinct(&s.idents), &settled).await?;
-        Ok(state)
+        self.settle_marks(&distinct(&s.idents), &settled).await
     }
 
     pub(crate) async fn entries(&self, keys: Vec<String>) -> StoreResult<Vec<SaleRecord>> {

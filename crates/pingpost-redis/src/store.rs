@@ -294,6 +294,14 @@ impl Store for RedisStore {
         Box::pin(self.settle(s))
     }
 
+    fn settle_ledger(&self, s: Settlement) -> StoreFuture<'_, Option<LedgerState>> {
+        Box::pin(async move { self.settle_entry(&s).await })
+    }
+
+    fn settle_marks(&self, s: Settlement, state: Option<LedgerState>) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.settle_marks_to(&s, state).await })
+    }
+
     fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>> {
         Box::pin(self.ledger_entries(q))
     }

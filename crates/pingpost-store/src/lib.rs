@@ -85,6 +85,23 @@ pub trait Store: Send + Sync + 'static {
     /// changes nothing.
     fn settle_sale(&self, s: Settlement) -> StoreFuture<'_, Option<LedgerState>>;
 
+    /// [`Store::settle_sale`] in two halves, for a store whose consumer marks live apart from
+    /// its ledger (Redis), so that the caller can do something else while the marks follow
+    /// (the post stores its answer): this settles the ledger entry alone. A store that
+    /// settles both in one step (the embedded one) does all of `settle_sale` here.
+    fn settle_ledger(&self, s: Settlement) -> StoreFuture<'_, Option<LedgerState>> {
+        self.settle_sale(s)
+    }
+
+    /// The second half: the sale's marks under `s.idents`, to `state`, what
+    /// [`Store::settle_ledger`] answered. Safe to repeat; if it never runs, the sweep settles
+    /// the marks from the ledger (`marks_repair_after` later). Nothing to do for a store whose
+    /// `settle_ledger` settled them.
+    fn settle_marks(&self, s: Settlement, state: Option<LedgerState>) -> StoreFuture<'_, ()> {
+        let _ = (s, state);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     /// Ledger entries.
     fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>>;
 
