@@ -51,8 +51,8 @@ use tokio::time::Instant;
 /// (`pingpost_redis::admission`).
 const PING_STORE_CALLS: usize = 2;
 const PING_REDIS_ROUND_TRIPS: usize = 2;
-const POST_STORE_CALLS: usize = 5;
-const POST_REDIS_ROUND_TRIPS: usize = 6;
+const POST_STORE_CALLS: usize = 4;
+const POST_REDIS_ROUND_TRIPS: usize = 5;
 
 /// How long the proxy holds each Redis reply: far longer than the engine takes to send
 /// commands it issues together (microseconds; 100 ms leaves room for a loaded CI machine
@@ -98,7 +98,7 @@ async fn a_fresh_ping_with_email_and_phone_waits_on_at_most_2_store_calls_and_2_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_post_sold_to_its_first_bid_waits_on_at_most_5_store_calls_and_6_redis_round_trips() {
+async fn a_post_sold_to_its_first_bid_waits_on_at_most_4_store_calls_and_5_redis_round_trips() {
     let rig = Rig::start().await;
     rig.warm_up().await;
     let l = lead(Some("sold@example.com"), Some("555-700-0003"));

@@ -62,32 +62,58 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
     if req.ping_id.is_empty() || req.ping_id.len() > 64 {
         return Err(unknown());
     }
-    let bytes = engine.store.get_blob(format!("ping:{}", req.ping_id), now).await?.ok_or_else(unknown)?;
-    let record: PingRecord = serde_json::from_slice(&bytes).map_err(|e| EngineError::Corrupt(e.to_string()))?;
-    // Another partner's ping is "unknown": its existence is not theirs to learn.
-    if &record.partner != partner {
-        return Err(unknown());
-    }
+    // The claim travels with the read of the ping's record, so it cannot use the record:
+    // its lease and life are the configuration's bounds over every offer (longer is safe: a
+    // lease only keeps other nodes from taking over a post whose node died). A claim taken
+    // for a request that then fails is given up at once, and the answer stored at the end
+    // lives exactly as long as the record.
+    let config = engine.config();
+    let bounds = config.post_bounds();
+    let key = format!("post:{}", req.ping_id);
+    let holder = uuid::Uuid::new_v4().simple().to_string();
+    let claim = ClaimRequest {
+        key: key.clone(),
+        fingerprint: req.ping_id.clone(),
+        holder: holder.clone(),
+        lease_until: now + chrono::Duration::milliseconds(bounds.delivery_ms) + engine.lease_slack,
+        keep_until: now
+            + chrono::Duration::seconds(i64::from(bounds.ping_ttl_s))
+            + chrono::Duration::milliseconds(bounds.delivery_ms)
+            + RECORD_GRACE,
+        now,
+    };
+    let (found, claimed) = futures_util::future::join(
+        engine.store.get_blob(format!("ping:{}", req.ping_id), now),
+        engine.store.claim(claim),
+    )
+    .await;
+    let checked = found.map_err(EngineError::from).and_then(|bytes| {
+        let record: PingRecord =
+            serde_json::from_slice(&bytes.ok_or_else(unknown)?).map_err(|e| EngineError::Corrupt(e.to_string()))?;
+        // Another partner's ping is "unknown": its existence, and any answer to its post,
+        // are not theirs to learn.
+        if &record.partner != partner {
+            return Err(unknown());
+        }
+        check_binding(&record, &req.identity)?;
+        let consent = config.offers.get(&record.offer).is_some_and(|o| o.disclosure == Disclosure::Consent);
+        let bids = chosen_bids(&record, req.bid_ids.as_deref(), consent)?;
+        Ok((record, bids))
+    });
+    let (record, bids) = match checked {
+        Ok(checked) => checked,
+        Err(e) => {
+            if matches!(claimed, Ok(Claim::Claimed { .. })) {
+                let _ = engine.store.abandon_claim(key, holder).await;
+            }
+            return Err(e);
+        }
+    };
     let span = tracing::Span::current();
     span.record("ping_id", record.ping_id.as_str());
     span.record("offer", record.offer.as_str());
-    check_binding(&record, &req.identity)?;
-    let config = engine.config();
-    let consent = config.offers.get(&record.offer).is_some_and(|o| o.disclosure == Disclosure::Consent);
-    let bids = chosen_bids(&record, req.bid_ids.as_deref(), consent)?;
-    let lease: i64 = bids.iter().filter_map(|b| config.buyers.get(&b.buyer)).map(|b| i64::from(b.timeout_ms)).sum();
-    let key = format!("post:{}", record.ping_id);
-    let holder = uuid::Uuid::new_v4().simple().to_string();
     let keep_until = record.expires_at + RECORD_GRACE;
-    let claim = ClaimRequest {
-        key: key.clone(),
-        fingerprint: record.ping_id.clone(),
-        holder: holder.clone(),
-        lease_until: now + chrono::Duration::milliseconds(lease) + engine.lease_slack,
-        keep_until,
-        now,
-    };
-    let resumed = match engine.store.claim(claim).await? {
+    let resumed = match claimed? {
         Claim::Claimed { resumed } => resumed,
         Claim::Done(bytes) => return serde_json::from_slice(&bytes).map_err(|e| EngineError::Corrupt(e.to_string())),
         Claim::InFlight | Claim::Mismatch => {

@@ -241,6 +241,18 @@ pub struct Config {
     /// The reasons a lead may be returned for: the configured ones, or the defaults.
     pub return_reasons: BTreeMap<String, ReturnReason>,
     contracts_by_offer: HashMap<OfferId, Vec<Planned>>,
+    post_bounds: PostBounds,
+}
+
+/// Upper bounds over every offer of what a post's claim needs from its ping's record, for a
+/// post that claims before the record is read (both travel together).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PostBounds {
+    /// The longest a post may take to deliver every bid: the largest sum, over an offer's
+    /// contracts, of their buyers' timeouts (ms).
+    pub delivery_ms: i64,
+    /// The longest any offer's pings live (s).
+    pub ping_ttl_s: u32,
 }
 
 /// A contract of an offer's plan, with its buyer resolved once per configuration rather
@@ -269,7 +281,19 @@ impl Config {
         for c in self.contracts.values() {
             self.contracts_by_offer.entry(c.offer.clone()).or_default().push(Planned::of(c, &self.buyers));
         }
+        let delivery = |plan: &Vec<Planned>| -> i64 {
+            plan.iter().filter_map(|p| p.buyer.as_ref()).map(|b| i64::from(b.timeout_ms)).sum()
+        };
+        self.post_bounds = PostBounds {
+            delivery_ms: self.contracts_by_offer.values().map(delivery).max().unwrap_or(0),
+            ping_ttl_s: self.offers.values().map(|o| o.ping_ttl_s).max().unwrap_or(0),
+        };
         self
+    }
+
+    /// See [`PostBounds`].
+    pub fn post_bounds(&self) -> PostBounds {
+        self.post_bounds
     }
 
     /// The offer's contracts in id order (active or not), each with its buyer.
