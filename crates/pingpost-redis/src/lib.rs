@@ -4,10 +4,11 @@
 //! Every check-then-write is one Lua script whose keys share one hash slot: consumer state
 //! is tagged by identifier hash, the sales ledger and its counters by `{ledger}`. An
 //! operation that spans several slots (a consumer with an email *and* a phone; a sale that
-//! marks the consumer and takes the buyer's caps) runs one script per slot in a fixed
-//! order, each of which refuses or writes atomically, and undoes the earlier steps when a
-//! later one refuses. ARCHITECTURE.md ("Redis key layout", "Why the Redis steps are safe")
-//! gives the argument.
+//! marks the consumer and takes the buyer's caps) runs one script per slot — the
+//! identifiers' side by side, a race between two requests of one consumer decided by rank
+//! (`held`), then the ledger's — each of which refuses or writes atomically, and undoes the
+//! other steps when one refuses. ARCHITECTURE.md ("Redis key layout", "Why the Redis steps
+//! are safe") gives the argument.
 //!
 //! "Now" always comes from the caller (ARGV), never from Redis's clock, and TTLs are set
 //! relative to it: Redis's expiry only collects garbage, the scripts decide what is expired.

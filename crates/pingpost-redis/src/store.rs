@@ -1,4 +1,4 @@
-//! `Store` on Redis: each method is one script per slot, composed in a fixed order.
+//! `Store` on Redis: each method is one script per slot, composed as `lib.rs` says.
 
 use crate::codec::{self, corrupt, ms, parse_ms, ttl_ms};
 use crate::conn::Conn;
@@ -24,7 +24,7 @@ const BULK_PIPELINE: usize = 1_000;
 const BULK_PIPELINES_IN_FLIGHT: usize = 4;
 
 /// The request's identifiers without repeats, in the request's order (email before phone):
-/// the fixed order every multi-slot operation takes them in.
+/// the order answers are reported in (the first identifier that matched).
 pub(crate) fn distinct(idents: &[Ident]) -> Vec<Ident> {
     let mut out: Vec<Ident> = Vec::with_capacity(idents.len());
     for i in idents {
