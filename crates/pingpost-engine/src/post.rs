@@ -63,12 +63,12 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
         return Err(unknown());
     }
     // The claim travels with the read of the ping's record, so it cannot use the record:
-    // its lease and life are the configuration's bounds over every offer (longer is safe: a
-    // lease only keeps other nodes from taking over a post whose node died). A claim taken
-    // for a request that then fails is given up at once, and the answer stored at the end
-    // lives exactly as long as the record.
+    // its lease and life are the configuration's bounds over the partner's offers (longer is
+    // safe: a lease only keeps other nodes from taking over a post whose node died). A claim
+    // taken for a request that then fails is given up at once, and the answer stored at the
+    // end lives exactly as long as the record.
     let config = engine.config();
-    let bounds = config.post_bounds();
+    let bounds = config.post_bounds(partner);
     let key = format!("post:{}", req.ping_id);
     let holder = uuid::Uuid::new_v4().simple().to_string();
     let claim = ClaimRequest {

@@ -87,6 +87,8 @@ pub fn load_document(files: &[SourceFile]) -> Result<(ConfigDocument, Config), V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::PostBounds;
+    use crate::ids::PartnerId;
 
     const GOOD: &str = r#"
 [[verticals]]
@@ -145,6 +147,69 @@ dedup = { enabled = true, window_days = 90 }
         assert_eq!(c.dedup.window.days(), 90);
         assert_eq!(config.offers[&crate::ids::OfferId::new("auto-excl")].ping_ttl_s, 300);
         assert_eq!(config.contracts_of(&crate::ids::OfferId::new("auto-excl")).len(), 1);
+    }
+
+    #[test]
+    fn a_partners_post_bounds_are_the_most_any_of_its_offers_needs() {
+        let more = r#"
+[[offers]]
+id = "auto-slow"
+vertical = "auto"
+mode = "exclusive"
+ping_ttl_s = 900
+
+[[offers]]
+id = "not-p1s"
+vertical = "auto"
+mode = "exclusive"
+ping_ttl_s = 3600
+
+[[partners]]
+id = "p2"
+name = "Other"
+api_key_sha256 = "9c87b489ce35cf2e2f39f80e282cb2e804932a56a213983eeeb428407d43b52d"
+offers = ["not-p1s"]
+
+[[buyers]]
+id = "b2"
+name = "Buyer Two"
+post_url = "http://127.0.0.1:9001/b2/post"
+timeout_ms = 700
+
+[[contracts]]
+id = "c2"
+buyer = "b2"
+offer = "auto-excl"
+price = "1.00"
+
+[[contracts]]
+id = "c3"
+buyer = "b1"
+offer = "not-p1s"
+price = "1.00"
+
+[[contracts]]
+id = "c4"
+buyer = "b2"
+offer = "not-p1s"
+price = "1.00"
+
+[[contracts]]
+id = "c5"
+buyer = "b1"
+offer = "not-p1s"
+price = "1.00"
+"#;
+        let p1 = GOOD.replace("offers = [\"auto-excl\"]", "offers = [\"auto-excl\", \"auto-slow\"]");
+        let config = load_files(&[file("good.toml", &p1), file("more.toml", more)]).unwrap();
+        let b1 = i64::from(config.buyers[&crate::ids::BuyerId::new("b1")].timeout_ms);
+        // p1: auto-excl's c1 (b1) and c2 (b2, 700 ms); auto-slow has no contract but the
+        // longer ping TTL. p2's offer is not p1's.
+        let p1_bounds = config.post_bounds(&PartnerId::new("p1"));
+        assert_eq!(p1_bounds, PostBounds { delivery_ms: b1 + 700, ping_ttl_s: 900 });
+        let p2_bounds = config.post_bounds(&PartnerId::new("p2"));
+        assert_eq!(p2_bounds, PostBounds { delivery_ms: 2 * b1 + 700, ping_ttl_s: 3600 });
+        assert_eq!(config.post_bounds(&PartnerId::new("nobody")), PostBounds::default());
     }
 
     #[test]

@@ -241,11 +241,11 @@ pub struct Config {
     /// The reasons a lead may be returned for: the configured ones, or the defaults.
     pub return_reasons: BTreeMap<String, ReturnReason>,
     contracts_by_offer: HashMap<OfferId, Vec<Planned>>,
-    post_bounds: PostBounds,
+    post_bounds: HashMap<PartnerId, PostBounds>,
 }
 
-/// Upper bounds over every offer of what a post's claim needs from its ping's record, for a
-/// post that claims before the record is read (both travel together).
+/// Upper bounds, over the offers a partner may ping, of what a post's claim needs from its
+/// ping's record, for a post that claims before the record is read (both travel together).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PostBounds {
     /// The longest a post may take to deliver every bid: the largest sum, over an offer's
@@ -281,19 +281,28 @@ impl Config {
         for c in self.contracts.values() {
             self.contracts_by_offer.entry(c.offer.clone()).or_default().push(Planned::of(c, &self.buyers));
         }
-        let delivery = |plan: &Vec<Planned>| -> i64 {
-            plan.iter().filter_map(|p| p.buyer.as_ref()).map(|b| i64::from(b.timeout_ms)).sum()
-        };
-        self.post_bounds = PostBounds {
-            delivery_ms: self.contracts_by_offer.values().map(delivery).max().unwrap_or(0),
-            ping_ttl_s: self.offers.values().map(|o| o.ping_ttl_s).max().unwrap_or(0),
-        };
+        let mut bounds = HashMap::with_capacity(self.partners.len());
+        for p in self.partners.values() {
+            let mut b = PostBounds::default();
+            for offer in &p.offers {
+                let delivery: i64 = self
+                    .contracts_of(offer)
+                    .iter()
+                    .filter_map(|c| c.buyer.as_ref())
+                    .map(|buyer| i64::from(buyer.timeout_ms))
+                    .sum();
+                b.delivery_ms = b.delivery_ms.max(delivery);
+                b.ping_ttl_s = b.ping_ttl_s.max(self.offers.get(offer).map_or(0, |o| o.ping_ttl_s));
+            }
+            bounds.insert(p.id.clone(), b);
+        }
+        self.post_bounds = bounds;
         self
     }
 
-    /// See [`PostBounds`].
-    pub fn post_bounds(&self) -> PostBounds {
-        self.post_bounds
+    /// See [`PostBounds`]; nothing for a partner the configuration does not have.
+    pub fn post_bounds(&self, partner: &PartnerId) -> PostBounds {
+        self.post_bounds.get(partner).copied().unwrap_or_default()
     }
 
     /// The offer's contracts in id order (active or not), each with its buyer.
