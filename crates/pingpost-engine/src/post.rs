@@ -136,10 +136,9 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
             engine.stats.record(facts.increments());
             telemetry::post_answered(&record.offer, &answer);
             tracing::debug!(status = ?answer.status, sales = answer.sales.len(), attempts = answer.attempts.len(), "post answered");
-            // The last round's sales are settled in the ledger before the answer is stored,
-            // so a repeat is never told what the ledger does not hold; their marks follow
+            // Every sale is settled in the ledger before the answer is stored, so a repeat is
+            // never told what the ledger does not hold; the last round's marks follow
             // alongside the storing (the sweep settles any that do not).
-            let settled = post.settle_ledgers(last_round).await;
             let store_answer = async {
                 match serde_json::to_vec(&answer) {
                     Ok(stored) => {
@@ -154,7 +153,7 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
                     Err(e) => tracing::error!(ping_id = %record.ping_id, error = %e, "post answer not serializable"),
                 }
             };
-            futures_util::future::join(post.settle_marks(settled), store_answer).await;
+            futures_util::future::join(post.settle_marks(last_round), store_answer).await;
             Ok(answer)
         }
         Err(Failed { error, in_doubt }) => {
@@ -239,16 +238,20 @@ fn sale_id(bid: &Bid) -> String {
     bid.bid_id.clone()
 }
 
-/// What became of one bid, and the settlement its buyer's answer calls for.
+/// What became of one bid, and the marks its settlement leaves to settle (see
+/// [`Post::settle_marks`]).
 struct Tried {
     sale: Option<Sale>,
     outcome: AttemptOutcome,
     reason: Option<String>,
-    due: Option<Settlement>,
+    due: Option<MarksDue>,
 }
 
+/// A settlement whose ledger half is done, and the state the ledger entry holds.
+type MarksDue = (Settlement, Option<LedgerState>);
+
 impl Tried {
-    /// Nothing left to settle: skipped, or settled by an earlier attempt.
+    /// No marks left to settle: skipped, or settled by an earlier attempt.
     fn settled(sale: Option<Sale>, outcome: AttemptOutcome, reason: Option<String>) -> Tried {
         Tried { sale, outcome, reason, due: None }
     }
@@ -273,18 +276,18 @@ impl Post<'_> {
         bids: Vec<Bid>,
         journal: HashMap<String, SaleRecord>,
         may_deliver: bool,
-    ) -> Result<(PostAnswer, Vec<Settlement>), Failed> {
+    ) -> Result<(PostAnswer, Vec<MarksDue>), Failed> {
         let target = usize::from(self.record.slots.max(1));
         let mut queue = bids.into_iter().peekable();
         let mut sales: Vec<Sale> = Vec::new();
         let mut attempts: Vec<Attempt> = Vec::new();
         let mut failure: Option<Failed> = None;
         let mut delivered = false;
-        let mut due: Vec<Settlement> = Vec::new();
+        let mut due: Vec<MarksDue> = Vec::new();
         while sales.len() < target && failure.is_none() && queue.peek().is_some() {
-            // A round reserves only once the round before is settled: a sale rolled back or
-            // released gives its slot back. The last round's settlements are left to `run`.
-            self.settle_all(std::mem::take(&mut due)).await;
+            // A round starts once the round before is settled, marks included; the last
+            // round's marks are left to `run`, to follow alongside the answer's storing.
+            self.settle_marks(std::mem::take(&mut due)).await;
             let round: Vec<Bid> = queue.by_ref().take(target - sales.len()).collect();
             let tries = round.iter().map(|bid| async {
                 match journal.get(&sale_id(bid)) {
@@ -321,7 +324,7 @@ impl Post<'_> {
         // a delivery it is reported in the attempts, because the delivery did happen.
         if let Some(f) = failure {
             if !delivered {
-                self.settle_all(due).await;
+                self.settle_marks(due).await;
                 return Err(f);
             }
         }
@@ -506,37 +509,23 @@ impl Post<'_> {
                 Tried::settled(None, AttemptOutcome::Error, Some(why.clone())),
             ),
         };
-        Ok(Tried { due: Some(self.settlement(bid, end, settled_at)), ..tried })
-    }
-
-    /// Settles sales whose buyers answered, side by side, ledger and marks.
-    async fn settle_all(&self, due: Vec<Settlement>) {
-        join_all(due.into_iter().map(|s| async move {
-            let sale_id = s.sale_id.clone();
-            if let Err(e) = self.settle_with(s, |s| self.engine.store.settle_sale(s)).await {
-                unsettled(&sale_id, &e);
+        // The ledger half at once, as the buyer answered (the reservation's lease is counted
+        // from its own delivery); the marks half is the caller's (`deliver`).
+        let settlement = self.settlement(bid, end, settled_at);
+        match self.settle_with(settlement.clone(), |s| engine.store.settle_ledger(s)).await {
+            Ok(state) => Ok(Tried { due: Some((settlement, state)), ..tried }),
+            Err(e) => {
+                // The reservation stays; when its lease runs out the sweep keeps it as an
+                // unconfirmed sale (counted for dedup, caps and the ping's slot).
+                tracing::error!(%sale_id, error = %e, "sale settlement not recorded; it will be kept as unconfirmed");
+                Ok(tried)
             }
-        }))
-        .await;
+        }
     }
 
-    /// The ledger half of settling sales whose buyers answered, side by side; answers those
-    /// recorded, with the state each entry now holds, for [`Post::settle_marks`].
-    async fn settle_ledgers(&self, due: Vec<Settlement>) -> Vec<(Settlement, Option<LedgerState>)> {
-        let settling = due.into_iter().map(|s| async move {
-            match self.settle_with(s.clone(), |s| self.engine.store.settle_ledger(s)).await {
-                Ok(state) => Some((s, state)),
-                Err(e) => {
-                    unsettled(&s.sale_id, &e);
-                    None
-                }
-            }
-        });
-        join_all(settling).await.into_iter().flatten().collect()
-    }
-
-    /// The marks half, once: marks that are not settled now are settled by the sweep.
-    async fn settle_marks(&self, settled: Vec<(Settlement, Option<LedgerState>)>) {
+    /// The marks half of settlements whose ledger half is done, side by side, once: marks
+    /// not settled now are settled by the sweep from the ledger.
+    async fn settle_marks(&self, settled: Vec<MarksDue>) {
         join_all(settled.into_iter().map(|(s, state)| async move {
             let sale_id = s.sale_id.clone();
             if let Err(e) = self.engine.store.settle_marks(s, state).await {
@@ -584,12 +573,6 @@ impl Post<'_> {
         }
         Err(last.unwrap_or_else(|| StoreError::Unavailable("no settlement attempt".into())))
     }
-}
-
-/// A settlement that was never recorded: the reservation stays, and when its lease runs out
-/// the sweep keeps it as an unconfirmed sale (counted for dedup, caps and the ping's slot).
-fn unsettled(sale_id: &str, e: &StoreError) {
-    tracing::error!(%sale_id, error = %e, "sale settlement not recorded; it will be kept as unconfirmed");
 }
 
 fn audit(

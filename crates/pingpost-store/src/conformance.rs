@@ -381,9 +381,9 @@ async fn rollback_marks_the_consumer_as_bought<S: Store + ?Sized>(s: &S) {
     assert!(matches!(again, ReserveOutcome::AlreadyBought { .. }), "{again:?}");
 }
 
-/// `settle_ledger` then `settle_marks` (what a post does for its last round, storing its
-/// answer between the two) leaves what `settle_sale` leaves; and once the ledger half is done
-/// the sale is final, whatever the marks say until they follow.
+/// `settle_ledger` then `settle_marks` (what a post does; for its last round it stores its
+/// answer between the two) leaves what `settle_sale` leaves; and once the ledger half is
+/// done the sale is final, whatever the marks say until they follow.
 async fn a_settlement_in_two_halves_ends_as_one<S: Store + ?Sized>(s: &S) {
     let r = reservation("s1", vec![email("a"), phone("p")], Some(days(30)), vec![cap(5), spend(5000)], t0());
     assert_eq!(reserve(s, r.clone()).await, ReserveOutcome::Reserved);
