@@ -51,7 +51,7 @@ enum Answer {
 enum Decision {
     Refused(AdmitOutcome),
     /// Every identifier not yet admitted is held by a ping certain to give it up; should it
-    /// never let go, this ping is this duplicate (the first identifier held).
+    /// never let go, this is the refusal (the first identifier held).
     AskAgain {
         unless: AdmitOutcome,
     },
