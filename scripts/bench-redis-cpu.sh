@@ -71,14 +71,16 @@ PIDS+=("$ENGINE_PID")
 url=$(wait_url engine "$WORK/engine.out" "$ENGINE_PID")
 
 keys=bench-partner-key-0001,bench-partner-key-0002
-run() { wrk -t1 -c32 -d"$1" -s scripts/bench/wrk-fresh-ping.lua "$url/v1/ping" "$2" bench "$keys" email+phone; }
+script=scripts/bench/wrk-fresh-ping.lua
 echo "== warm-up, 3 s"
-run 3s "warm$RANDOM$RANDOM" >/dev/null
+wrk -t1 -c32 -d3s -s "$script" "$url/v1/ping" "warm$RANDOM$RANDOM" bench "$keys" email+phone >/dev/null
 redis-cli -p "$REDIS_PORT" config resetstat >/dev/null
 redis0=$(cpu_ticks "$REDIS_PID")
 engine0=$(cpu_ticks "$ENGINE_PID")
 echo "== wrk -t1 -c32 -d${DURATION}s"
-run "${DURATION}s" "run$RANDOM$RANDOM" >"$OUT/wrk.txt" &
+# Started directly (not in a function, which would run it in a subshell) so that its PID is
+# wrk's own.
+wrk -t1 -c32 -d"${DURATION}s" -s "$script" "$url/v1/ping" "run$RANDOM$RANDOM" bench "$keys" email+phone >"$OUT/wrk.txt" &
 WRK_PID=$!
 # wrk's own CPU, read just before it exits.
 sleep "$(echo "$DURATION - 0.3" | bc)"
