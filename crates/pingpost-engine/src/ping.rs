@@ -5,7 +5,7 @@
 
 use crate::audit::AuditEntry;
 use crate::buyer::client::{CallKind, Target};
-use crate::buyer::protocol::{bid_request, dq_request, public_lead, read_bid, read_dq};
+use crate::buyer::protocol::{public_lead, read_bid, read_dq, BidRequest, DqRequest};
 use crate::records::{PingAnswer, PingRecord, PingStatus, RejectReason, RECORD_GRACE};
 use crate::stats::PingFacts;
 use crate::{telemetry, Engine, EngineError};
@@ -19,7 +19,6 @@ use pingpost_core::lead::LeadFields;
 use pingpost_core::margin::Margin;
 use pingpost_core::Timestamp;
 use pingpost_store::{Admission, AdmitOutcome, Claim, ClaimRequest};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -353,12 +352,10 @@ async fn auction(
     deadline: Instant,
 ) -> (Vec<Bid>, Vec<(BuyerId, ContractId)>) {
     let needs_call = |c: &Candidate| c.contract.dq.is_some() || matches!(c.contract.pricing, Pricing::RealTime { .. });
-    let lead = candidates.iter().any(needs_call).then(|| public_lead(&req.fields, &req.identity));
-    let lead = lead.unwrap_or(Value::Null);
+    let bodies = if candidates.iter().any(needs_call) { Bodies::new(ping_id, offer, req) } else { Bodies::default() };
     // Only the contracts that ask their buyer wait on a call: a fixed price without a DQ
     // question is known now, and a future per contract showed in profiles at 300.
-    let asks =
-        candidates.iter().filter(|c| needs_call(c)).map(|c| ask(engine, ping_id, offer, req, c, &lead, deadline));
+    let asks = candidates.iter().filter(|c| needs_call(c)).map(|c| ask(engine, &bodies, c, deadline));
     let mut asked = join_all(asks).await.into_iter();
     let mut bids = Vec::with_capacity(candidates.len());
     let mut disqualified = Vec::new();
@@ -403,21 +400,34 @@ enum Asked {
     NoBid,
 }
 
-async fn ask(
-    engine: &Engine,
-    ping_id: &str,
-    offer: &Offer,
-    req: &PingRequest,
-    c: &Candidate,
-    lead: &Value,
-    deadline: Instant,
-) -> Asked {
-    let vertical = offer.vertical.as_str();
+/// The bodies of a ping's calls to buyers, written once per ping: every buyer asked gets
+/// the same (`None`: it could not be written, and nobody is asked).
+#[derive(Default)]
+struct Bodies {
+    bid: Option<Vec<u8>>,
+    dq: Option<Vec<u8>>,
+}
+
+impl Bodies {
+    fn new(ping_id: &str, offer: &Offer, req: &PingRequest) -> Self {
+        let (id, vertical) = (offer.id.as_str(), offer.vertical.as_str());
+        let lead = public_lead(&req.fields, &req.identity);
+        let written = |r: Result<Vec<u8>, serde_json::Error>| {
+            r.map_err(|e| tracing::error!(%ping_id, error = %e, "buyer request not serializable")).ok()
+        };
+        Bodies {
+            bid: written(serde_json::to_vec(&BidRequest { ping_id, offer: id, vertical, lead: &lead })),
+            dq: written(serde_json::to_vec(&DqRequest::new(ping_id, id, vertical, &req.identity))),
+        }
+    }
+}
+
+async fn ask(engine: &Engine, bodies: &Bodies, c: &Candidate, deadline: Instant) -> Asked {
     if let Some(dq) = &c.contract.dq {
-        let body = dq_request(ping_id, offer.id.as_str(), vertical, &req.identity);
+        let Some(body) = bodies.dq.clone() else { return Asked::NoBid };
         let to = Target { kind: CallKind::Dq, buyer: &c.contract.buyer, url: &dq.url };
         let answer =
-            engine.buyers.post_json(to, &body, Duration::from_millis(u64::from(dq.timeout_ms)), deadline).await;
+            engine.buyers.post_bytes(to, body, Duration::from_millis(u64::from(dq.timeout_ms)), deadline).await;
         match answer.ok().filter(|(status, _)| (200..300).contains(status)).and_then(|(_, b)| read_dq(&b)) {
             Some(false) => {}
             Some(true) => return Asked::Disqualified,
@@ -428,10 +438,10 @@ async fn ask(
     let answered = match &c.contract.pricing {
         Pricing::Fixed(_) => None,
         Pricing::RealTime { url, timeout_ms, .. } => {
-            let body = bid_request(ping_id, offer.id.as_str(), vertical, lead);
+            let Some(body) = bodies.bid.clone() else { return Asked::NoBid };
             let to = Target { kind: CallKind::Bid, buyer: &c.contract.buyer, url };
             let answer =
-                engine.buyers.post_json(to, &body, Duration::from_millis(u64::from(*timeout_ms)), deadline).await;
+                engine.buyers.post_bytes(to, body, Duration::from_millis(u64::from(*timeout_ms)), deadline).await;
             answer.ok().filter(|(status, _)| (200..300).contains(status)).and_then(|(_, b)| read_bid(&b))
         }
     };

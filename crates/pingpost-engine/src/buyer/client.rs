@@ -88,6 +88,19 @@ impl BuyerClient {
         timeout: Duration,
         deadline: Instant,
     ) -> Result<(u16, Vec<u8>), CallError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| CallError::Connection(e.to_string()))?;
+        self.post_bytes(to, bytes, timeout, deadline).await
+    }
+
+    /// [`BuyerClient::post_json`] for a body serialized already: a ping's bid request (or DQ
+    /// question) is the same for every buyer asked, so it is written once per ping.
+    pub async fn post_bytes(
+        &self,
+        to: Target<'_>,
+        body: Vec<u8>,
+        timeout: Duration,
+        deadline: Instant,
+    ) -> Result<(u16, Vec<u8>), CallError> {
         let started = Instant::now();
         let call_deadline = deadline.min(started + timeout);
         if call_deadline.saturating_duration_since(started) < MIN_CALL {
@@ -111,8 +124,7 @@ impl BuyerClient {
         result
     }
 
-    async fn call(&self, url: &str, body: &Value, call_deadline: Instant) -> Result<(u16, Vec<u8>), CallError> {
-        let bytes = serde_json::to_vec(body).map_err(|e| CallError::Connection(e.to_string()))?;
+    async fn call(&self, url: &str, bytes: Vec<u8>, call_deadline: Instant) -> Result<(u16, Vec<u8>), CallError> {
         let call = async {
             // `without_url`: a buyer's URL may carry its credentials, and this text is logged.
             let resp = self

@@ -30,16 +30,32 @@ pub fn public_lead(fields: &LeadFields, identity: &Identity) -> Value {
     Value::Object(lead)
 }
 
-pub fn bid_request(ping_id: &str, offer: &str, vertical: &str, lead: &Value) -> Value {
-    json!({"ping_id": ping_id, "offer": offer, "vertical": vertical, "lead": lead})
+/// A real-time bid request: `{"ping_id", "offer", "vertical", "lead"}`, written straight from
+/// borrowed parts (the lead is not copied into a new `Value`).
+#[derive(serde::Serialize)]
+pub struct BidRequest<'a> {
+    pub ping_id: &'a str,
+    pub offer: &'a str,
+    pub vertical: &'a str,
+    pub lead: &'a Value,
 }
 
-pub fn dq_request(ping_id: &str, offer: &str, vertical: &str, identity: &Identity) -> Value {
-    json!({
-        "ping_id": ping_id, "offer": offer, "vertical": vertical,
-        "email_sha256": identity.email().map(|h| h.to_string()),
-        "phone_sha256": identity.phone().map(|h| h.to_string()),
-    })
+/// A DQ question: `{"ping_id", "offer", "vertical", "email_sha256", "phone_sha256"}` (a
+/// missing identifier is `null`).
+#[derive(serde::Serialize)]
+pub struct DqRequest<'a> {
+    pub ping_id: &'a str,
+    pub offer: &'a str,
+    pub vertical: &'a str,
+    pub email_sha256: Option<&'a str>,
+    pub phone_sha256: Option<&'a str>,
+}
+
+impl<'a> DqRequest<'a> {
+    pub fn new(ping_id: &'a str, offer: &'a str, vertical: &'a str, identity: &'a Identity) -> Self {
+        let (email_sha256, phone_sha256) = (identity.email().map(|h| h.as_str()), identity.phone().map(|h| h.as_str()));
+        DqRequest { ping_id, offer, vertical, email_sha256, phone_sha256 }
+    }
 }
 
 pub fn post_request(ping_id: &str, sale_id: &str, price: Money, lead: &Value) -> Value {
@@ -130,6 +146,24 @@ pub fn classify_post(rules: &ResponseRules, status: u16, body: &[u8]) -> PostOut
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pingpost_core::identity::Sha256Hex;
+
+    #[test]
+    fn a_bid_request_and_a_dq_question_have_the_documented_fields() {
+        let lead = json!({"state": "CA", "email_sha256": "e"});
+        let bid = serde_json::to_value(BidRequest { ping_id: "p1", offer: "o1", vertical: "auto", lead: &lead });
+        let expected =
+            json!({"ping_id": "p1", "offer": "o1", "vertical": "auto", "lead": {"state": "CA", "email_sha256": "e"}});
+        assert_eq!(bid.ok(), Some(expected));
+        let email = Sha256Hex::digest("a@example.com");
+        let identity = Identity::new(Some(email.clone()), None).expect("an identity");
+        let dq = serde_json::to_value(DqRequest::new("p1", "o1", "auto", &identity));
+        let expected = json!({
+            "ping_id": "p1", "offer": "o1", "vertical": "auto",
+            "email_sha256": email.as_str(), "phone_sha256": null,
+        });
+        assert_eq!(dq.ok(), Some(expected), "a missing identifier is null");
+    }
 
     fn check(rules: &ResponseRules, status: u16, body: &str, expected: &str) {
         assert_eq!(classify_post(rules, status, body.as_bytes()).as_str(), expected, "{status} {body}");
