@@ -523,13 +523,20 @@ impl Post<'_> {
         }
     }
 
-    /// The marks half of settlements whose ledger half is done, side by side, once: marks
-    /// not settled now are settled by the sweep from the ledger.
+    /// The marks half of settlements whose ledger half is done, side by side, re-sent on a
+    /// store error like the ledger half (re-settling a mark changes nothing): marks that are
+    /// still not settled are settled by the sweep from the ledger, `marks_repair_after` later.
     async fn settle_marks(&self, settled: Vec<MarksDue>) {
         join_all(settled.into_iter().map(|(s, state)| async move {
-            let sale_id = s.sale_id.clone();
-            if let Err(e) = self.engine.store.settle_marks(s, state).await {
-                tracing::warn!(%sale_id, error = %e, "sale marks not settled; the sweep settles them from the ledger");
+            let mut last = None;
+            for _ in 0..STORE_TRIES {
+                match self.engine.store.settle_marks(s.clone(), state).await {
+                    Ok(()) => return,
+                    Err(e) => last = Some(e),
+                }
+            }
+            if let Some(e) = last {
+                tracing::warn!(sale_id = %s.sale_id, error = %e, "sale marks not settled; the sweep settles them from the ledger");
             }
         }))
         .await;
