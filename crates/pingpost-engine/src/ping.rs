@@ -352,7 +352,7 @@ async fn auction(
     deadline: Instant,
 ) -> (Vec<Bid>, Vec<(BuyerId, ContractId)>) {
     let needs_call = |c: &Candidate| c.contract.dq.is_some() || matches!(c.contract.pricing, Pricing::RealTime { .. });
-    let bodies = if candidates.iter().any(needs_call) { Bodies::new(ping_id, offer, req) } else { Bodies::default() };
+    let bodies = Bodies::new(ping_id, offer, req, &candidates);
     // Only the contracts that ask their buyer wait on a call: a fixed price without a DQ
     // question is known now, and a future per contract showed in profiles at 300.
     let asks = candidates.iter().filter(|c| needs_call(c)).map(|c| ask(engine, &bodies, c, deadline));
@@ -400,25 +400,28 @@ enum Asked {
     NoBid,
 }
 
-/// The bodies of a ping's calls to buyers, written once per ping: every buyer asked gets
-/// the same (`None`: it could not be written, and nobody is asked).
-#[derive(Default)]
+/// The bodies of a ping's calls to buyers, written once per ping, and only those some
+/// candidate asks: every buyer asked gets the same (`None`: not needed, or it could not be
+/// written, and nobody is asked).
 struct Bodies {
     bid: Option<Vec<u8>>,
     dq: Option<Vec<u8>>,
 }
 
 impl Bodies {
-    fn new(ping_id: &str, offer: &Offer, req: &PingRequest) -> Self {
+    fn new(ping_id: &str, offer: &Offer, req: &PingRequest, candidates: &[Candidate]) -> Self {
+        let bids = candidates.iter().any(|c| matches!(c.contract.pricing, Pricing::RealTime { .. }));
+        let dqs = candidates.iter().any(|c| c.contract.dq.is_some());
         let (id, vertical) = (offer.id.as_str(), offer.vertical.as_str());
-        let lead = public_lead(&req.fields, &req.identity);
         let written = |r: Result<Vec<u8>, serde_json::Error>| {
             r.map_err(|e| tracing::error!(%ping_id, error = %e, "buyer request not serializable")).ok()
         };
-        Bodies {
-            bid: written(serde_json::to_vec(&BidRequest { ping_id, offer: id, vertical, lead: &lead })),
-            dq: written(serde_json::to_vec(&DqRequest::new(ping_id, id, vertical, &req.identity))),
-        }
+        let bid = bids.then(|| {
+            let lead = public_lead(&req.fields, &req.identity);
+            written(serde_json::to_vec(&BidRequest { ping_id, offer: id, vertical, lead: &lead }))
+        });
+        let dq = dqs.then(|| written(serde_json::to_vec(&DqRequest::new(ping_id, id, vertical, &req.identity))));
+        Bodies { bid: bid.flatten(), dq: dq.flatten() }
     }
 }
 

@@ -512,7 +512,7 @@ impl Post<'_> {
         // The ledger half at once, as the buyer answered (the reservation's lease is counted
         // from its own delivery); the marks half is the caller's (`deliver`).
         let settlement = self.settlement(bid, end, settled_at);
-        match self.settle_with(settlement.clone(), |s| engine.store.settle_ledger(s)).await {
+        match resent(|| engine.store.settle_ledger(settlement.clone())).await {
             Ok(state) => Ok(Tried { due: Some((settlement, state)), ..tried }),
             Err(e) => {
                 // The reservation stays; when its lease runs out the sweep keeps it as an
@@ -528,14 +528,7 @@ impl Post<'_> {
     /// still not settled are settled by the sweep from the ledger, `marks_repair_after` later.
     async fn settle_marks(&self, settled: Vec<MarksDue>) {
         join_all(settled.into_iter().map(|(s, state)| async move {
-            let mut last = None;
-            for _ in 0..STORE_TRIES {
-                match self.engine.store.settle_marks(s.clone(), state).await {
-                    Ok(()) => return,
-                    Err(e) => last = Some(e),
-                }
-            }
-            if let Some(e) = last {
+            if let Err(e) = resent(|| self.engine.store.settle_marks(s.clone(), state)).await {
                 tracing::warn!(sale_id = %s.sale_id, error = %e, "sale marks not settled; the sweep settles them from the ledger");
             }
         }))
@@ -547,39 +540,32 @@ impl Post<'_> {
     /// up with a release, whose tombstones also fence a reservation still on its way, and the
     /// post fails without delivering.
     async fn reserve(&self, bid: &Bid, reservation: SaleReservation) -> Result<ReserveOutcome, Failed> {
-        let mut last = None;
-        for _ in 0..STORE_TRIES {
-            match self.engine.store.reserve_sale(reservation.clone()).await {
-                Ok(outcome) => return Ok(outcome),
-                Err(e) => last = Some(e),
-            }
-        }
-        let error = last.unwrap_or_else(|| StoreError::Unavailable("no reservation attempt".into()));
+        let error = match resent(|| self.engine.store.reserve_sale(reservation.clone())).await {
+            Ok(outcome) => return Ok(outcome),
+            Err(e) => e,
+        };
         let give_up = SaleEnd::Released { reason: "store_unavailable".into() };
         let give_up = self.settlement(bid, give_up, self.engine.now());
-        let released = self.settle_with(give_up, |s| self.engine.store.settle_sale(s)).await.is_ok();
+        let released = resent(|| self.engine.store.settle_sale(give_up.clone())).await.is_ok();
         if !released {
             tracing::error!(sale_id = %sale_id(bid), "reservation in doubt and not released; it lapses with its lease");
         }
         Err(Failed { error: error.into(), in_doubt: !released })
     }
+}
 
-    /// One settlement step (`settle_sale` or `settle_ledger`), re-sent on a store error: a
-    /// settled sale is final, so a re-send changes nothing.
-    async fn settle_with<'s>(
-        &'s self,
-        settlement: Settlement,
-        step: impl Fn(Settlement) -> pingpost_store::StoreFuture<'s, Option<LedgerState>>,
-    ) -> Result<Option<LedgerState>, StoreError> {
-        let mut last = None;
-        for _ in 0..STORE_TRIES {
-            match step(settlement.clone()).await {
-                Ok(state) => return Ok(state),
-                Err(e) => last = Some(e),
-            }
+/// A store call whose outcome matters, sent up to `STORE_TRIES` times: each is safe to re-send
+/// (it recognises its own earlier effect), and a re-send after a lost reply learns what the
+/// first one did. Answers the last error if every send failed.
+async fn resent<'s, T>(call: impl Fn() -> pingpost_store::StoreFuture<'s, T>) -> Result<T, StoreError> {
+    let mut last = StoreError::Unavailable("not sent".into());
+    for _ in 0..STORE_TRIES {
+        match call().await {
+            Ok(answer) => return Ok(answer),
+            Err(e) => last = e,
         }
-        Err(last.unwrap_or_else(|| StoreError::Unavailable("no settlement attempt".into())))
     }
+    Err(last)
 }
 
 fn audit(
