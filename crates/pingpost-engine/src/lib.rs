@@ -112,9 +112,9 @@ impl Engine {
         Arc::clone(&self.config.read().unwrap_or_else(|p| p.into_inner()).1)
     }
 
-    /// The partner whose API key this is. Keys are compared by their SHA-256, never kept.
-    /// The partner an API key belongs to: its id only, which is all a request needs (a whole
-    /// partner, its offers included, was copied on every request).
+    /// The partner an API key belongs to, by the key's SHA-256 (keys are never kept): its id
+    /// only, which is all a request needs (a whole partner, its offers included, was copied
+    /// on every request).
     pub fn partner_for_key(&self, api_key: &str) -> Option<PartnerId> {
         self.config().partner_by_key_hash(&Sha256Hex::digest(api_key)).map(|p| p.id.clone())
     }
