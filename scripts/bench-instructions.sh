@@ -66,7 +66,7 @@ CONTRACT_COUNTS=${INSTR_CONTRACTS:-"1 30 300"}
 WORKERS=${INSTR_WORKER_THREADS:-1}
 OUT=${INSTR_OUT:-bench-results/instructions}
 KEY=bench-partner-key-0001
-ADMIN_TOKEN=bench-admin-token
+ADMIN_TOKEN=bench-admin-token-000000000
 # How long a server under valgrind may take to start listening (it runs ~50x slower).
 START_TIMEOUT_S=300
 

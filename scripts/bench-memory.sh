@@ -49,7 +49,7 @@ dir=$(contracts_dir "$CONTRACTS")
 # "--audit-max-entries 1" to see what the audit log's share is.
 # shellcheck disable=SC2086
 PINGPOST_LOG=warn "$BIN/pingpost" serve --listen 127.0.0.1:0 --contracts "$dir" --store memory \
-  --admin-token bench-admin-token ${MEM_SERVE_ARGS:-} >"$WORK/out" 2>"$WORK/err" &
+  --admin-token bench-admin-token-000000000 ${MEM_SERVE_ARGS:-} >"$WORK/out" 2>"$WORK/err" &
 SERVER_PID=$!
 url=""
 for _ in $(seq 1 300); do

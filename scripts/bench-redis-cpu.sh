@@ -65,7 +65,7 @@ BUYERS_URL=$(wait_url buyers "$WORK/buyers.out" "$!")
 export BUYERS_URL
 dir=$(contracts_dir 30)
 PINGPOST_LOG=warn "$BIN/pingpost" serve --listen 127.0.0.1:0 --contracts "$dir" \
-  --store "redis://127.0.0.1:$REDIS_PORT" --admin-token bench-admin-token >"$WORK/engine.out" 2>&1 &
+  --store "redis://127.0.0.1:$REDIS_PORT" --admin-token bench-admin-token-000000000 >"$WORK/engine.out" 2>&1 &
 ENGINE_PID=$!
 PIDS+=("$ENGINE_PID")
 url=$(wait_url engine "$WORK/engine.out" "$ENGINE_PID")

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROWS="${1:-1000000}"
-TOKEN="bench-admin-token"
+TOKEN="bench-admin-token-000000000"
 command -v redis-server >/dev/null || { echo "needs redis-server" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "needs GNU time (/usr/bin/time)" >&2; exit 1; }
 

@@ -58,7 +58,7 @@ OUTSIDE_FIELDS=${BENCH_OUTSIDE_FIELDS:-email+phone}
 OHA_VERSION=1.16.0
 KEY1=bench-partner-key-0001
 KEY2=bench-partner-key-0002
-ADMIN_TOKEN=bench-admin-token
+ADMIN_TOKEN=bench-admin-token-000000000
 # Shares of the consumer mix in every ping run but the command count (see there).
 MIX=(--repeat-share 0.2 --suppressed-share 0.05 --suppressed-list 100)
 

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::process::{start_engine, temp_dir};
+use common::process::{start_engine_with, temp_dir, SharedBooks};
 use common::*;
 use pingpost_core::checkpoint::Checkpoint;
 use pingpost_engine::audit::{AuditRetention, AuditSink};
@@ -160,7 +160,8 @@ async fn sigterm_while_duplicates_are_answered_loses_no_audit_entry() {
         ),
     )
     .unwrap();
-    let (mut engine, base) = start_engine(&dir, &redis.url());
+    let books = tokio::task::block_in_place(SharedBooks::start);
+    let (mut engine, base) = start_engine_with(&dir, &redis.url(), &books.env());
     let http = reqwest::Client::new();
     let ping = |http: reqwest::Client, base: String| async move {
         let resp = http

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 const KEY: &str = "console-partner-key-0001";
 const BUYER_KEY: &str = "console-buyer-key-00001";
 /// The operator token `common::process` starts every engine with.
-const OPERATOR_TOKEN: &str = "e2e-admin-token";
+const OPERATOR_TOKEN: &str = "e2e-admin-token-000000000000";
 
 /// Three verticals, an offer in each, and buyer b1 on all three, its contracts deduplicating
 /// for 30 days: a consumer b1 bought on one offer is dropped on the others (checkpoint 4).

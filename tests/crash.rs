@@ -16,7 +16,7 @@
 mod common;
 
 use chrono::{DateTime, Utc};
-use common::process::{start_engine_with, temp_dir, Running};
+use common::process::{start_engine_with_metrics, temp_dir, Running, SharedBooks};
 use common::wait::{eventually, within};
 use futures_util::future::join_all;
 use pingpost_buyersim::{Buyers, PostReply};
@@ -40,7 +40,7 @@ use tokio::time::Instant;
 
 const KEY: &str = "crash-partner-key-00001";
 /// The operator token `common::process` starts every node with.
-const ADMIN_TOKEN: &str = "e2e-admin-token";
+const ADMIN_TOKEN: &str = "e2e-admin-token-000000000000";
 /// Every buyer's delivery timeout. A sale's lease is its buyer's timeout plus the slack; a
 /// post claim's, the sum over the ping's bids plus the slack.
 const BUYER_TIMEOUT_MS: u32 = 2_000;
@@ -107,6 +107,8 @@ struct Market {
     /// The configuration as the nodes load it, for the windows and slots of the check.
     config: Config,
     http: reqwest::Client,
+    /// The books every node shares (a shared store refuses books in the process).
+    books: SharedBooks,
 }
 
 impl Drop for Market {
@@ -119,6 +121,8 @@ impl Drop for Market {
 struct Node {
     process: Running,
     base: String,
+    /// Its metrics address.
+    metrics: String,
 }
 
 impl Node {
@@ -150,7 +154,8 @@ impl Market {
         std::fs::write(dir.join("market.toml"), &text).unwrap();
         let config = load_files(&[SourceFile { name: "market.toml".into(), text }]).unwrap();
         let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().unwrap();
-        Market { redis, buyers, dir, config, http }
+        let books = tokio::task::block_in_place(SharedBooks::start);
+        Market { redis, buyers, dir, config, http, books }
     }
 
     /// A node on the market's Redis with short leases and a frequent sweep; `env` adds to
@@ -158,9 +163,10 @@ impl Market {
     fn node(&self, env: &[(&str, &str)]) -> Node {
         let mut all =
             vec![("PINGPOST_LEASE_SLACK_MS", LEASE_SLACK_MS), ("PINGPOST_SWEEP_INTERVAL_MS", SWEEP_INTERVAL_MS)];
+        all.extend_from_slice(&self.books.env());
         all.extend_from_slice(env);
-        let (process, base) = start_engine_with(&self.dir, &self.redis.url(), &all);
-        Node { process, base }
+        let (process, base, metrics) = start_engine_with_metrics(&self.dir, &self.redis.url(), &all);
+        Node { process, base, metrics }
     }
 
     async fn call(&self, node: &Node, path: &str, body: Value) -> (u16, Value) {
@@ -189,7 +195,7 @@ impl Market {
     }
 
     async fn metrics(&self, node: &Node) -> String {
-        let resp = self.http.get(format!("{}/metrics", node.base)).send().await.expect("the node answers");
+        let resp = self.http.get(format!("{}/metrics", node.metrics)).send().await.expect("the node answers");
         resp.text().await.unwrap()
     }
 

@@ -53,6 +53,57 @@ fn compose_runs_redis_with_persistence_and_the_engine_on_it() {
     assert!(mounts.iter().any(|m| m.split(':').nth(1) == Some(contracts_in)), "{contracts_in} not mounted");
 }
 
+/// With Redis the books must be shared: the engine refuses books in its process, so the
+/// demo keeps them in a PostgreSQL of its own, with its data on a volume.
+#[test]
+fn compose_keeps_the_books_in_postgresql_beside_the_shared_store() {
+    let c = compose();
+    let postgres = &c["services"]["postgres"];
+    assert!(postgres["image"].as_str().unwrap().starts_with("postgres:"), "{postgres:?}");
+    let volume = strings(&postgres["volumes"]);
+    assert!(volume.iter().any(|v| v.ends_with(":/var/lib/postgresql/data")), "{volume:?}");
+    let named = volume[0].split(':').next().unwrap();
+    assert!(c["volumes"].as_mapping().unwrap().contains_key(named), "volume {named} must be declared");
+    assert!(strings(&postgres["healthcheck"]["test"]).join(" ").contains("pg_isready"));
+    let engine = &c["services"]["engine"];
+    let books = engine["environment"]["PINGPOST_BOOKS"].as_str().unwrap();
+    assert!(books.starts_with("postgres://") && books.contains("@postgres:5432/"), "{books}");
+    assert_eq!(engine["depends_on"]["postgres"]["condition"].as_str(), Some("service_healthy"));
+}
+
+/// The demo must not open the admin API to the network with a default token: the token has
+/// no default (compose refuses to start without one), and every published port is bound to
+/// the host's loopback.
+#[test]
+fn compose_requires_the_operator_token_and_publishes_on_loopback_only() {
+    let c = compose();
+    let engine = &c["services"]["engine"];
+    let token = engine["environment"]["PINGPOST_ADMIN_TOKEN"].as_str().unwrap();
+    assert!(token.starts_with("${PINGPOST_ADMIN_TOKEN:?"), "the token must be required, not defaulted: {token}");
+    for (name, service) in c["services"].as_mapping().unwrap() {
+        for port in strings(&service["ports"]) {
+            assert!(port.starts_with("127.0.0.1:"), "{name:?} publishes {port} beyond the loopback");
+        }
+    }
+    let text = std::fs::read_to_string(repo().join("docker-compose.yml")).unwrap();
+    assert!(!text.contains("change-me"), "no default token anywhere");
+}
+
+/// The run image's process has no privilege to lose: a non-root user, by name and number.
+#[test]
+fn the_image_runs_the_engine_as_a_non_root_user() {
+    let text = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let run_stage = text.split("AS build").nth(1).unwrap();
+    let user = run_stage.lines().rfind(|l| l.starts_with("USER ")).expect("a USER in the run stage");
+    let name = user.trim_start_matches("USER ").trim();
+    assert!(name != "root" && name != "0", "{user}");
+    assert!(
+        run_stage.contains(&format!("useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin {name}"))
+    );
+    let entry = run_stage.find("ENTRYPOINT").unwrap();
+    assert!(run_stage.find(user).unwrap() < entry, "USER comes before the entry point");
+}
+
 #[test]
 fn every_build_context_and_bind_mount_exists_in_the_repository() {
     let c = compose();

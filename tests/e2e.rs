@@ -154,3 +154,57 @@ fn check_names_file_line_table_id_and_field_and_serve_refuses_the_config() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs `pingpost serve` with `args` and answers its stderr, expecting it to refuse to start:
+/// an engine that starts instead is killed and fails the test.
+fn refused_to_start(args: &[&str]) -> String {
+    let dir = temp_dir("refused");
+    write_contracts(&dir, "http://127.0.0.1:9");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pingpost"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "off", "--contracts"])
+        .arg(&dir)
+        .args(args)
+        .env_remove("PINGPOST_BOOKS")
+        .env_remove("PINGPOST_ADMIN_TOKEN")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Polled for up to 30 s: a refusal comes in milliseconds, a started engine never exits.
+    for polled in 0.. {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if polled == 1500 {
+            let _ = child.kill();
+            panic!("pingpost started with {args:?} instead of refusing");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "{args:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A shared store with books in the process would keep each node's money entries in its own
+/// memory: lost on a restart, and different on every node.
+#[test]
+fn serve_refuses_a_shared_store_with_books_in_its_process() {
+    let token = "a-long-enough-operator-token-0001";
+    // Nothing listens on port 1: the refusal comes before any connection is tried.
+    let stderr = refused_to_start(&["--store", "redis://127.0.0.1:1", "--admin-token", token]);
+    assert!(stderr.contains("give --books postgres://"), "{stderr}");
+    let stderr = refused_to_start(&["--store", "redis://127.0.0.1:1,redis://127.0.0.1:2", "--admin-token", token]);
+    assert!(stderr.contains("give --books postgres://"), "{stderr}");
+}
+
+/// The operator token opens everything, and the console's sign-in form is open to anyone who
+/// reaches the port: a short one is refused (unset, one is generated).
+#[test]
+fn serve_refuses_an_operator_token_shorter_than_24_characters() {
+    let stderr = refused_to_start(&["--admin-token", "change-me"]);
+    assert!(stderr.contains("at least 24 characters"), "{stderr}");
+    let stderr = refused_to_start(&["--admin-token", "twenty-three-characters"]);
+    assert!(stderr.contains("at least 24 characters"), "{stderr}");
+}

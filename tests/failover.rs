@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::process::{start_engine_with_flags, temp_dir};
+use common::process::{start_engine_with_flags, temp_dir, SharedBooks};
 use common::*;
 use pingpost_buyersim::Buyers;
 use pingpost_redis::RedisOptions;
@@ -192,7 +192,8 @@ async fn the_binary_waiting_for_a_replica_that_does_not_exist_answers_pings_503(
     );
     std::fs::write(dir.join("market.toml"), config).unwrap();
     let master = RedisServer::start();
-    let flags = ["--redis-wait-replicas", "1", "--redis-wait-timeout-ms", "1000"];
+    let books = tokio::task::block_in_place(SharedBooks::start);
+    let flags = ["--redis-wait-replicas", "1", "--redis-wait-timeout-ms", "1000", "--books", &books.url];
     let (_engine, base) = start_engine_with_flags(&dir, &master.url(), &flags);
     let http = reqwest::Client::new();
     let ping = || async {

@@ -60,7 +60,7 @@ async fn loadgen_against_the_engine_counts_every_answer_of_the_mix() {
             .args(["--url", &base, "--offer", "bench", "--key", KEYS[0], "--key", KEYS[1]])
             .args(["--rate", "60", "--duration", "1s", "--warmup", "0", "--quiet"])
             .args(["--repeat-share", "0.3", "--suppressed-share", "0.3", "--suppressed-list", "5"])
-            .args(["--admin-token", "e2e-admin-token", "--json"])
+            .args(["--admin-token", "e2e-admin-token-000000000000", "--json"])
             .arg(&json)
             .output()
             .unwrap()

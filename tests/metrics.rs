@@ -1,6 +1,7 @@
 //! `/metrics` moves the right series: one ping with a known drop and bids, posts that sell
-//! and roll back, an error answer. The recorder is global to the process, so this file holds
-//! a single test and compares deltas of the series it touches.
+//! and roll back, an error answer. The recorder is global to the process, so the test of the
+//! series compares deltas of the series it touches (the other test here moves none of them);
+//! and `/metrics` is served on its own address only.
 
 #![allow(clippy::unwrap_used)] // a test that unwraps fails with the value in its message
 
@@ -46,7 +47,7 @@ impl Scrape {
 }
 
 async fn scrape(h: &Harness) -> Scrape {
-    let (status, text) = h.get_text("/metrics").await;
+    let (status, text) = h.scrape_metrics().await;
     assert_eq!(status, 200, "{text}");
     Scrape(text)
 }
@@ -117,4 +118,18 @@ async fn a_ping_and_its_posts_move_the_right_counters_and_histograms() {
     for needle in ["m1@example.com", "example.com", "@"] {
         assert!(!after.0.contains(needle), "{needle:?} in /metrics");
     }
+}
+
+/// `pingpost_bids_total{buyer}` and `pingpost_sales_total{buyer}` move when a partner's own
+/// lead sells: served where partners connect, they would tell a partner who bought its lead,
+/// which `disclosure = "payout"` hides. The API's address has no `/metrics`.
+#[tokio::test]
+async fn metrics_are_not_served_on_the_partners_address() {
+    pingpost_server::metrics::install().unwrap();
+    let h = Harness::start(&(base_config() + &contract("c1", "b1", "auto-excl", "20.00", ""))).await;
+    let (status, body) = h.get_text("/metrics").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(!body.contains("pingpost_"), "{body}");
+    let (status, _) = h.scrape_metrics().await;
+    assert_eq!(status, 200, "the metrics address serves them");
 }

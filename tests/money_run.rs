@@ -31,7 +31,7 @@ const KEY_B1: &str = "money-run-buyer-one-key";
 const KEY_B2: &str = "money-run-buyer-two-key";
 const KEY_B3: &str = "money-run-buyer-three-k";
 /// The operator token `common::process` starts every node with.
-const ADMIN_TOKEN: &str = "e2e-admin-token";
+const ADMIN_TOKEN: &str = "e2e-admin-token-000000000000";
 const STEPS: usize = 90;
 const PG_DOWN_AT: usize = 30;
 const PG_UP_AT: usize = 50;

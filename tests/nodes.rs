@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::process::{start_engine, temp_dir, Running};
+use common::process::{start_engine_with, temp_dir, Running, SharedBooks};
 use futures_util::future::join_all;
 use pingpost_buyersim::Buyers;
 use pingpost_testkit::{RedisCluster, RedisServer};
@@ -37,6 +37,7 @@ struct TwoNodes {
     http: reqwest::Client,
     engines: [Running; 2],
     redis: Shared,
+    books: SharedBooks,
     dir: std::path::PathBuf,
 }
 
@@ -67,9 +68,10 @@ async fn two_nodes_on(name: &str, redis: Shared) -> TwoNodes {
          [[contracts]]\nid = \"c4\"\nbuyer = \"b1\"\noffer = \"home-excl\"\nprice = \"9.00\"\n"
     );
     std::fs::write(dir.join("market.toml"), config).unwrap();
-    let (a, base_a) = start_engine(&dir, &redis.urls());
-    let (b, base_b) = start_engine(&dir, &redis.urls());
-    TwoNodes { nodes: [base_a, base_b], buyers, http: reqwest::Client::new(), engines: [a, b], redis, dir }
+    let books = tokio::task::block_in_place(SharedBooks::start);
+    let (a, base_a) = start_engine_with(&dir, &redis.urls(), &books.env());
+    let (b, base_b) = start_engine_with(&dir, &redis.urls(), &books.env());
+    TwoNodes { nodes: [base_a, base_b], buyers, http: reqwest::Client::new(), engines: [a, b], redis, books, dir }
 }
 
 impl TwoNodes {
@@ -91,7 +93,7 @@ impl TwoNodes {
         let mut req = self
             .http
             .request(method, format!("{}/v1/admin{path}", self.nodes[node % 2]))
-            .header("authorization", "Bearer e2e-admin-token");
+            .header("authorization", "Bearer e2e-admin-token-000000000000");
         if let Some(b) = body {
             req = req.body(b.to_string());
         }
@@ -102,7 +104,7 @@ impl TwoNodes {
 
     /// Replaces node `node` by a fresh process on the same files and Redis.
     fn restart(&mut self, node: usize) {
-        let (engine, base) = start_engine(&self.dir, &self.redis.urls());
+        let (engine, base) = start_engine_with(&self.dir, &self.redis.urls(), &self.books.env());
         self.engines[node] = engine;
         self.nodes[node] = base;
     }

@@ -130,11 +130,21 @@ async fn with_redis_down_requests_fail_fast_with_503_nothing_is_sold_and_the_eng
     assert_eq!(ping.status().as_u16(), 503);
     let body: serde_json::Value = serde_json::from_slice(&ping.bytes().await.unwrap()).unwrap();
     assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
+    // Redis' own words (its address, the OS error) are for the log, not for partners or the
+    // unauthenticated probe.
+    let store_said = |body: &serde_json::Value| {
+        let message = body["error"]["message"].as_str().unwrap_or_default().to_string();
+        assert_eq!(message, "the store is unavailable; nothing was recorded, retry later", "{body}");
+    };
+    store_said(&body);
     let post =
         send("/v1/post", json!({"ping_id": waiting["ping_id"], "lead": email("waiting@example.com")})).await.unwrap();
     assert_eq!(post.status().as_u16(), 503);
+    store_said(&serde_json::from_slice(&post.bytes().await.unwrap()).unwrap());
     assert_eq!(h.buyers.count("b1", "post"), 0, "no lead is delivered without its dedup check");
     assert_eq!(ready(&http).await, 503);
+    let probe = http.get(&readyz).send().await.unwrap();
+    store_said(&serde_json::from_slice(&probe.bytes().await.unwrap()).unwrap());
 
     h.redis().unwrap().restart();
     // The engine reconnects by itself; readiness is the signal to wait for.

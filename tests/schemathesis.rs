@@ -25,7 +25,7 @@ use std::process::Command;
 /// `common::process` starts every engine with.
 const PARTNER_KEY: &str = "demo-key-acme-0001";
 const BUYER_KEY: &str = "demo-key-buyer-meridian-01";
-const OPERATOR_TOKEN: &str = "e2e-admin-token";
+const OPERATOR_TOKEN: &str = "e2e-admin-token-000000000000";
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
                       response_schema_conformance,response_headers_conformance";
 

@@ -239,7 +239,7 @@ async fn the_cli_hashes_a_file_locally_and_imports_it() {
             .args(["suppress", "import"])
             .arg(&file)
             .args(["--url", &base, "--batch-rows", "2"])
-            .env("PINGPOST_ADMIN_TOKEN", "e2e-admin-token")
+            .env("PINGPOST_ADMIN_TOKEN", "e2e-admin-token-000000000000")
             .output()
             .unwrap()
     };
@@ -250,8 +250,9 @@ async fn the_cli_hashes_a_file_locally_and_imports_it() {
     assert!(stdout.contains("line 3: email (column 1) is not an email address"), "{stdout}");
 
     let client = reqwest::Client::new();
-    let check =
-        |q: &str| client.get(format!("{base}/v1/admin/suppression/check?{q}")).bearer_auth("e2e-admin-token").send();
+    let check = |q: &str| {
+        client.get(format!("{base}/v1/admin/suppression/check?{q}")).bearer_auth("e2e-admin-token-000000000000").send()
+    };
     let body: Value =
         serde_json::from_slice(&check("email=b@example.com").await.unwrap().bytes().await.unwrap()).unwrap();
     assert_eq!(body["suppressed"], true);

@@ -159,6 +159,8 @@ pub struct Harness {
     pub clock: Arc<ManualClock>,
     pub buyers: Arc<Buyers>,
     pub base: String,
+    /// The metrics address (`/metrics` is served there, never on `base`).
+    pub metrics: String,
     /// The failpoints of this harness's store and engine (see `pingpost_store::faults`).
     pub faults: Faults,
     http: reqwest::Client,
@@ -310,9 +312,14 @@ impl Harness {
             engine: Arc::clone(&engine),
             body_limit: pingpost_server::DEFAULT_BODY_LIMIT,
             admin_token: pingpost_server::AdminToken::new(ADMIN_TOKEN),
+            console: Default::default(),
         });
         tokio::spawn(pingpost_server::serve(listener, state, std::future::pending()));
-        Harness { engine, backing, clock, buyers, base, faults, http: reqwest::Client::new(), _books_server: None }
+        let metrics_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind metrics");
+        let metrics = format!("http://{}", metrics_listener.local_addr().expect("addr"));
+        tokio::spawn(pingpost_server::serve_metrics(metrics_listener, std::future::pending()));
+        let http = reqwest::Client::new();
+        Harness { engine, backing, clock, buyers, base, metrics, faults, http, _books_server: None }
     }
 
     pub async fn call(&self, path: &str, key: Option<&str>, body: Vec<u8>) -> (u16, Value) {
@@ -327,9 +334,35 @@ impl Harness {
         (status, value)
     }
 
-    /// A GET answered in text (`/metrics`): (status, body).
+    /// `method` on `path` with the `Authorization` header exactly as given (or none).
+    pub async fn call_authorized(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).header("authorization", authorization);
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        let resp = req.send().await.expect("server answers");
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.expect("body");
+        let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("non-JSON answer {status}: {bytes:?}"));
+        (status, value)
+    }
+
+    /// A GET on the API's address answered in text: (status, body).
     pub async fn get_text(&self, path: &str) -> (u16, String) {
         let resp = self.http.get(format!("{}{path}", self.base)).send().await.expect("server answers");
+        (resp.status().as_u16(), resp.text().await.expect("body"))
+    }
+
+    /// `GET /metrics` on the metrics address: (status, body).
+    pub async fn scrape_metrics(&self) -> (u16, String) {
+        let resp = self.http.get(format!("{}/metrics", self.metrics)).send().await.expect("metrics answer");
         (resp.status().as_u16(), resp.text().await.expect("body"))
     }
 

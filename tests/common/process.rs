@@ -24,6 +24,26 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Books in PostgreSQL for engines on a shared store, which refuse books in their own process:
+/// a database of their own, in a server kept as long as this value.
+pub struct SharedBooks {
+    _server: pingpost_testkit::PostgresServer,
+    pub url: String,
+}
+
+impl SharedBooks {
+    pub fn start() -> Self {
+        let server = pingpost_testkit::PostgresServer::start();
+        let url = server.fresh_database();
+        SharedBooks { _server: server, url }
+    }
+
+    /// The environment that points an engine at these books.
+    pub fn env(&self) -> [(&str, &str); 1] {
+        [("PINGPOST_BOOKS", self.url.as_str())]
+    }
+}
+
 /// Starts `pingpost serve` on port 0 with `store` and answers its base URL, read from the
 /// line it prints once listening.
 pub fn start_engine(contracts: &Path, store: &str) -> (Running, String) {
@@ -56,7 +76,17 @@ pub fn start_engine_with_flags(contracts: &Path, store: &str, flags: &[&str]) ->
 /// Like [`start_engine`] at log level `info`, also answering the engine's log lines as they
 /// come (each is echoed to the test's stderr too), so a test can await one.
 pub fn start_engine_logged(contracts: &Path, store: &str) -> (Running, String, Receiver<String>) {
+    start_engine_logged_with_flags(contracts, store, &[])
+}
+
+/// Like [`start_engine_logged`], with more `serve` flags.
+pub fn start_engine_logged_with_flags(
+    contracts: &Path,
+    store: &str,
+    flags: &[&str],
+) -> (Running, String, Receiver<String>) {
     let mut child = engine_command(contracts, store)
+        .args(flags)
         .env("PINGPOST_LOG", "info")
         .env_remove("PINGPOST_LOG_FORMAT")
         .stderr(Stdio::piped())
@@ -74,21 +104,44 @@ pub fn start_engine_logged(contracts: &Path, store: &str) -> (Running, String, R
     (running, base, rx)
 }
 
+/// The operator token of the engines these helpers start.
+pub const E2E_ADMIN_TOKEN: &str = "e2e-admin-token-000000000000";
+
 fn engine_command(contracts: &Path, store: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pingpost"));
     command
-        .args(["serve", "--listen", "127.0.0.1:0", "--store", store, "--admin-token", "e2e-admin-token"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--store", store])
+        .args(["--admin-token", E2E_ADMIN_TOKEN])
         .arg("--contracts")
         .arg(contracts)
         .stdout(Stdio::piped());
     command
 }
 
+/// Like [`start_engine_with`], also answering the base URL of the engine's metrics address.
+pub fn start_engine_with_metrics(contracts: &Path, store: &str, env: &[(&str, &str)]) -> (Running, String, String) {
+    let child = engine_command(contracts, store)
+        .env("PINGPOST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start pingpost");
+    let (running, base, metrics) = listening_with_metrics(child);
+    (running, base, metrics.expect("the engine serves metrics"))
+}
+
 /// How long the engine may take to start listening (a Redis connection included) before the
 /// test fails instead of waiting forever.
 const STARTUP: Duration = Duration::from_secs(60);
 
-fn listening(mut child: Child) -> (Running, String) {
+fn listening(child: Child) -> (Running, String) {
+    let (running, base, _) = listening_with_metrics(child);
+    (running, base)
+}
+
+/// The engine's base URL, and its metrics address's base URL when it serves one (printed
+/// before the listening line).
+fn listening_with_metrics(mut child: Child) -> (Running, String, Option<String>) {
     let stdout = child.stdout.take().expect("stdout");
     // Killed if the engine never gets to listen.
     let running = Running(child);
@@ -96,14 +149,18 @@ fn listening(mut child: Child) -> (Running, String) {
     // Reads stdout to its end, not just to the listening line: closing the pipe early would
     // make anything the engine prints later a broken pipe, and `println!` panics on that.
     std::thread::spawn(move || {
+        let mut metrics = None;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("pingpost metrics on ") {
+                metrics = Some(url.trim_end_matches("/metrics").to_string());
+            }
             if let Some(url) = line.strip_prefix("pingpost listening on ") {
-                let _ = tx.send(url.to_string());
+                let _ = tx.send((url.to_string(), metrics.clone()));
             }
         }
     });
     match rx.recv_timeout(STARTUP) {
-        Ok(base) => (running, base),
+        Ok((base, metrics)) => (running, base, metrics),
         Err(RecvTimeoutError::Disconnected) => panic!("pingpost exited before listening"),
         Err(RecvTimeoutError::Timeout) => panic!("pingpost did not listen within {STARTUP:?}"),
     }

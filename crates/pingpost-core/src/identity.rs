@@ -182,6 +182,59 @@ pub fn normalize_phone(raw: &str) -> Result<String, IdentityError> {
     Ok(e164)
 }
 
+/// What a lead field other than `email`/`phone` holds when its name says it is an email or
+/// a phone in plaintext (`Email`, `e-mail`, `email_address`, `phone_number`, `mobile`,
+/// `cell`…). Only the exact names are identifiers, hashed at the edge; such a field would go
+/// to every real-time bidder as it was sent, so the ping refuses it. A name is compared with
+/// its letters and digits only, in lower case; a hash's name (ending in `sha256`, `md5` or
+/// `hash`) is not plaintext.
+pub fn plaintext_identifier_name(name: &str) -> Option<IdentKind> {
+    const EMAILS: [&str; 10] = [
+        "email",
+        "emailaddress",
+        "emailaddr",
+        "mail",
+        "emailid",
+        "primaryemail",
+        "workemail",
+        "homeemail",
+        "useremail",
+        "contactemail",
+    ];
+    const PHONES: [&str; 22] = [
+        "phone",
+        "phonenumber",
+        "phoneno",
+        "phonenum",
+        "telephone",
+        "telephonenumber",
+        "tel",
+        "mobile",
+        "mobilephone",
+        "mobilenumber",
+        "mobileno",
+        "cell",
+        "cellphone",
+        "cellnumber",
+        "cellphonenumber",
+        "homephone",
+        "workphone",
+        "primaryphone",
+        "dayphone",
+        "daytimephone",
+        "eveningphone",
+        "msisdn",
+    ];
+    let folded: String = name.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect();
+    if EMAILS.contains(&folded.as_str()) {
+        Some(IdentKind::Email)
+    } else if PHONES.contains(&folded.as_str()) {
+        Some(IdentKind::Phone)
+    } else {
+        None
+    }
+}
+
 /// The identifier fields as a partner sent them, before normalization. Empty or blank
 /// strings (whitespace and removed invisible characters only) count as absent so that an
 /// empty field never matches every other lead.
@@ -252,6 +305,19 @@ impl Identity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_of_plaintext_identifiers_are_recognised_whatever_their_spelling() {
+        for name in ["Email", "EMAIL", "e-mail", "email_address", "E_Mail_Address", "primary email"] {
+            assert_eq!(plaintext_identifier_name(name), Some(IdentKind::Email), "{name}");
+        }
+        for name in ["phone_number", "Phone", "mobile", "cell", "Cell-Phone", "TEL", "home_phone"] {
+            assert_eq!(plaintext_identifier_name(name), Some(IdentKind::Phone), "{name}");
+        }
+        for name in ["email_sha256", "EMAIL_SHA256", "phone_md5", "state", "email_optin", "cellular_carrier", "zip"] {
+            assert_eq!(plaintext_identifier_name(name), None, "{name}");
+        }
+    }
 
     fn email(raw: &str) -> Result<String, String> {
         normalize_email(raw).map_err(|e| e.to_string())

@@ -67,9 +67,12 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
     // safe: a lease only keeps other nodes from taking over a post whose node died). A claim
     // taken for a request that then fails is given up at once, and the answer stored at the
     // end lives exactly as long as the record.
+    // It is the partner's own: taken before the record says whose ping this is, a claim of
+    // the ping alone would let another partner (every real-time buyer that also publishes
+    // sees ping ids) hold the owner's post off with posts of its own.
     let config = engine.config();
     let bounds = config.post_bounds(partner);
-    let key = format!("post:{}", req.ping_id);
+    let key = format!("post:{partner}:{}", req.ping_id);
     let holder = uuid::Uuid::new_v4().simple().to_string();
     let claim = ClaimRequest {
         key: key.clone(),

@@ -44,6 +44,23 @@ pub enum BodyError {
     /// The client broke off, or sent framing that contradicts itself.
     #[error("the request body could not be read")]
     Unreadable,
+    /// The client stopped sending its body for longer than the body-read timeout.
+    #[error("the request body stalled: nothing arrived within the body-read timeout")]
+    Stalled,
+}
+
+impl BodyError {
+    /// What a failed read of the body means: a stall (see [`crate::listen`]) or a broken body.
+    fn of(e: &axum::Error) -> BodyError {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = source {
+            if err.is::<crate::listen::BodyStalled>() {
+                return BodyError::Stalled;
+            }
+            source = err.source();
+        }
+        BodyError::Unreadable
+    }
 }
 
 impl From<BodyError> for ApiError {
@@ -59,6 +76,9 @@ impl From<BodyError> for ApiError {
             }
             BodyError::Unreadable => {
                 ApiError::new(StatusCode::BAD_REQUEST, "body_unreadable", e.to_string()).closing_connection()
+            }
+            BodyError::Stalled => {
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", e.to_string()).closing_connection()
             }
         }
     }
@@ -128,7 +148,7 @@ impl Chunks {
         }
         let item = match self.stream.next().await {
             None => None,
-            Some(Err(_)) => Some(Err(BodyError::Unreadable)),
+            Some(Err(e)) => Some(Err(BodyError::of(&e))),
             Some(Ok(chunk)) => {
                 self.read += chunk.len() as u64;
                 if self.read <= self.limit {

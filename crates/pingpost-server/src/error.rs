@@ -46,6 +46,15 @@ impl ApiError {
         )
     }
 
+    /// 503 for a store that could not be reached, in words that carry nothing of the store.
+    pub fn store_unavailable() -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the store is unavailable; nothing was recorded, retry later",
+        )
+    }
+
     pub fn not_found(what: impl Into<String>) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", what)
     }
@@ -72,9 +81,19 @@ impl From<EngineError> for ApiError {
             EngineError::NotFound { code, .. } => ApiError::new(StatusCode::NOT_FOUND, code, message),
             EngineError::Conflict { code, .. } => ApiError::new(StatusCode::CONFLICT, code, message),
             EngineError::Refused { code, .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message),
-            EngineError::Store(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", message),
+            // The store's and the books' own error text (addresses, server messages) is for
+            // the log, never for a client: partners and the unauthenticated probes read these.
+            EngineError::Store(_) => {
+                tracing::warn!(error = %message, "store unavailable");
+                ApiError::store_unavailable()
+            }
             EngineError::Books(pingpost_books::BooksError::Unavailable(_)) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "books_unavailable", message)
+                tracing::warn!(error = %message, "books unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "books_unavailable",
+                    "the books are unavailable; sales go on, retry the report later",
+                )
             }
             EngineError::Corrupt(_) | EngineError::Books(_) => {
                 tracing::error!(error = %message, "corrupt stored record or books");

@@ -12,7 +12,9 @@
 //! - [`admin`]: the operators' API under `/v1/admin/`.
 //! - [`query`]: query-string times and report ranges, shared by the reports.
 //! - [`openapi`]: the API document, `GET /openapi.json`.
-//! - [`metrics`]: the Prometheus recorder (installed once per process) and `/metrics`.
+//! - [`metrics`]: the Prometheus recorder (installed once per process) and `/metrics`, served
+//!   on an address of its own.
+//! - [`listen`]: the connection loop: timeouts, the connection limit, shutdown's deadline.
 
 pub mod admin;
 pub mod body;
@@ -20,6 +22,7 @@ pub mod buyer;
 pub mod console;
 pub mod disclose;
 pub mod error;
+pub mod listen;
 pub mod metrics;
 pub mod openapi;
 pub mod query;
@@ -36,28 +39,43 @@ use tokio::net::TcpListener;
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
 pub use admin::auth::AdminToken;
+pub use listen::Limits;
 
 pub struct AppState {
     pub engine: Arc<Engine>,
     /// Limit of partner bodies (pings, posts).
     pub body_limit: usize,
     pub admin_token: AdminToken,
+    /// The console's sessions and sign-in attempts.
+    pub console: console::ConsoleState,
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
-/// The caller owns the listener, so tests bind `127.0.0.1:0` and run the real server.
+/// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests,
+/// under the default [`Limits`]. The caller owns the listener, so tests bind `127.0.0.1:0`
+/// and run the real server.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    // axum leaves Nagle on for accepted connections: small answers would wait for the
-    // client's delayed ACK, adding up to milliseconds to a sub-millisecond ping.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "TCP_NODELAY not set on an accepted connection");
-        }
-    });
-    axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown).await
+    serve_with(listener, state, Limits::default(), shutdown).await
+}
+
+/// [`serve`] under `limits`.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    listen::serve(listener, routes::router(state), limits, shutdown).await
+}
+
+/// Serves `GET /metrics` alone on `listener` (its own address, never the partners': per-buyer
+/// counters would tell a partner who bought its lead) until `shutdown` resolves.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    listen::serve(listener, metrics::router(), Limits::default(), shutdown).await
 }

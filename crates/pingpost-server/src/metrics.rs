@@ -2,10 +2,17 @@
 //!
 //! A `metrics` recorder is global to the process and can be set once. [`install`] sets ours
 //! the first time and hands every later caller the same handle, so the binary and any number
-//! of in-process test servers share one. The exporter runs no HTTP listener of its own: the
-//! router serves [`PrometheusHandle::render`], behind the same port, limits and shutdown as
-//! the rest of the API.
+//! of in-process test servers share one. The exporter runs no HTTP listener of its own:
+//! [`router`] serves [`PrometheusHandle::render`] on the metrics address
+//! (`--metrics-listen`), under the same connection limits as the API but never on the
+//! partners' address: `pingpost_bids_total{buyer}` and `pingpost_sales_total{buyer}` move
+//! when a partner's own lead is sold, which is exactly what `disclosure = "payout"` hides.
 
+use crate::error::ApiError;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
 pub use metrics_exporter_prometheus::PrometheusHandle;
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
 use std::sync::OnceLock;
@@ -48,6 +55,25 @@ pub fn handle() -> Option<PrometheusHandle> {
 
 fn builder() -> Result<PrometheusBuilder, BuildError> {
     PrometheusBuilder::new().set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS_BUCKETS)
+}
+
+/// The metrics address's one route, `GET /metrics`; anything else is a JSON 404.
+pub fn router() -> Router {
+    Router::new()
+        .route("/metrics", get(render))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "only /metrics is served here") })
+}
+
+/// Prometheus text (exposition format 0.0.4).
+async fn render() -> Response {
+    match handle() {
+        Some(handle) => {
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle.render()).into_response()
+        }
+        None => {
+            ApiError::new(StatusCode::NOT_FOUND, "metrics_disabled", "no metrics recorder is installed").into_response()
+        }
+    }
 }
 
 /// Counts an error answer. Called where every [`crate::error::ApiError`] becomes a response,

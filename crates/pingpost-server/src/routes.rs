@@ -25,7 +25,6 @@ pub fn api() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(partner_report))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
-        .routes(routes!(metrics))
         .nest("/v1/buyer", buyer::router())
         .nest("/v1/admin", admin::router())
 }
@@ -185,33 +184,11 @@ async fn healthz() -> Json<serde_json::Value> {
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match tokio::time::timeout(Duration::from_secs(1), state.engine.store().health()).await {
         Ok(Ok(())) => Json(json!({"ready": true})).into_response(),
-        Ok(Err(e)) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()).into_response()
-        }
+        Ok(Err(e)) => ApiError::from(e).into_response(),
         Err(_) => {
             pingpost_store::timed::set_store_up(false);
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "store did not answer within 1 s")
-                .into_response()
-        }
-    }
-}
-
-/// Prometheus metrics (text exposition format).
-///
-/// Unauthenticated like the probes: it carries ids and counts, no lead data, and is meant
-/// to be reached on the internal network only.
-#[utoipa::path(get, path = "/metrics", tag = "health",
-    responses(
-        (status = 200, description = "The metrics.", body = String, content_type = "text/plain"),
-        (status = 404, description = "No metrics recorder is installed.", body = ErrorBody),
-    ))]
-async fn metrics() -> Response {
-    match crate::metrics::handle() {
-        Some(handle) => {
-            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle.render()).into_response()
-        }
-        None => {
-            ApiError::new(StatusCode::NOT_FOUND, "metrics_disabled", "no metrics recorder is installed").into_response()
+            tracing::warn!("store did not answer the readiness probe within 1 s");
+            ApiError::store_unavailable().into_response()
         }
     }
 }

@@ -2,7 +2,7 @@
 //! from this point on only their hashes travel.
 
 use crate::error::ApiError;
-use pingpost_core::identity::{Identity, RawIdentity};
+use pingpost_core::identity::{plaintext_identifier_name, Identity, RawIdentity};
 use pingpost_core::lead::{FieldValue, LeadFields};
 use pingpost_engine::{PingRequest, PostRequest};
 use serde_json::{Map, Value};
@@ -69,6 +69,14 @@ fn fields(lead: &Map<String, Value>, strict: bool) -> Result<LeadFields, ApiErro
     for (k, v) in lead {
         if IDENTIFIER_FIELDS.contains(&k.as_str()) {
             continue;
+        }
+        // A ping's fields go to every real-time bidder; a post's only to the buyer that bought.
+        if let Some(kind) = plaintext_identifier_name(k).filter(|_| strict) {
+            let name = kind.as_str();
+            return Err(ApiError::invalid(
+                format!("lead.{k}"),
+                format!("looks like a plaintext {name}, which would reach every bidder: send it as `{name}` (or `{name}_sha256`), which is hashed"),
+            ));
         }
         let value = match v {
             Value::String(s) => FieldValue::Text(s.clone()),
@@ -152,6 +160,10 @@ mod tests {
         check(r#"{"offer":"o","lead":{"email_sha256":"zz"}}"#, 422, Some("lead.email_sha256"));
         check(r#"{"offer":"o","lead":{"email":"a@b.co","state":["CA"]}}"#, 422, Some("lead.state"));
         check(r#"{"offer":"o","lead":{"email":"a@b.co"},"idempotency_key":5}"#, 422, Some("idempotency_key"));
+        for key in ["Email", "EMAIL", "e-mail", "email_address", "phone_number", "mobile", "cell"] {
+            let body = format!(r#"{{"offer":"o","lead":{{"email":"a@b.co","{key}":"x"}}}}"#);
+            check(&body, 422, Some(&format!("lead.{key}")));
+        }
     }
 
     #[test]

@@ -448,7 +448,18 @@ async fn claims_are_exclusive_and_remember_answers<S: Store + ?Sized>(s: &S) {
     s.abandon_claim("post:y".into(), "h9".into()).await.expect("abandon");
     assert_eq!(s.claim(claim("post:y", "f", "h2", t0())).await.ok(), Some(Claim::InFlight), "only the holder abandons");
     s.abandon_claim("post:y".into(), "h1".into()).await.expect("abandon");
-    assert_eq!(s.claim(claim("post:y", "f", "h2", t0())).await.ok(), Some(resumed), "given up: the next one resumes");
+    let fresh = Claim::Claimed { resumed: false };
+    assert_eq!(
+        s.claim(claim("post:y", "g", "h2", t0())).await.ok(),
+        Some(fresh.clone()),
+        "a claim given up by the holder that took it fresh is gone, fingerprint and all"
+    );
+    // Taken over from h2 once its lease ran out, then given up: the next one must read what
+    // h2 and h3 did, so it resumes.
+    let late = t0() + Duration::minutes(10);
+    assert_eq!(s.claim(claim("post:y", "g", "h3", late)).await.ok(), Some(resumed.clone()));
+    s.abandon_claim("post:y".into(), "h3".into()).await.expect("abandon");
+    assert_eq!(s.claim(claim("post:y", "g", "h4", late)).await.ok(), Some(resumed), "given up: the next one resumes");
 }
 
 async fn blobs_expire<S: Store + ?Sized>(s: &S) {

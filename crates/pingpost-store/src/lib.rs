@@ -157,7 +157,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreFuture<'_, ()>;
 
     /// Gives a claim up without an answer, if `holder` still holds it: the next claim of the
-    /// key gets it at once, as resumed.
+    /// key gets it at once — as resumed when this holder had taken it over from an earlier
+    /// one (whose work the next must read), and as new when this holder took it fresh: such
+    /// a claim is removed, so a request refused before any work leaves nothing behind.
     fn abandon_claim(&self, key: String, holder: String) -> StoreFuture<'_, ()>;
 
     /// Adds hashes to the suppression list, suppressed since `now`; answers, per hash and in

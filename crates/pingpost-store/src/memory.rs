@@ -798,8 +798,12 @@ impl Store for MemoryStore {
     }
 
     fn abandon_claim(&self, key: String, holder: String) -> StoreFuture<'_, ()> {
+        // A claim taken fresh goes; one taken over from an earlier holder stays, given up.
+        let held = |c: &ClaimEntry| matches!(&c.state, ClaimState::InFlight { holder: h, .. } if h == &holder);
+        let fresh = |c: &ClaimEntry| matches!(&c.state, ClaimState::InFlight { resumed: false, .. });
+        self.claims.remove_if(&key, |_, c| held(c) && fresh(c));
         if let Some(mut c) = self.claims.get_mut(&key) {
-            if matches!(&c.state, ClaimState::InFlight { holder: h, .. } if h == &holder) {
+            if held(&c) {
                 c.state = ClaimState::Free;
             }
         }

@@ -110,6 +110,49 @@ struct ServeArgs {
     #[arg(long, env = "PINGPOST_SWEEP_INTERVAL_MS", default_value_t = 60_000,
           value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
     sweep_interval_ms: u64,
+    /// Where `/metrics` is served: an address of its own, never the partners' (per-buyer
+    /// counters would tell a partner who bought its lead); `off` serves none.
+    #[arg(long, env = "PINGPOST_METRICS_LISTEN", default_value = "127.0.0.1:9464", value_parser = metrics_listen)]
+    metrics_listen: MetricsListen,
+    /// How long a client may take to send a request's head; also how long a kept-alive
+    /// connection may sit idle between requests.
+    #[arg(long, env = "PINGPOST_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    header_read_timeout_ms: u64,
+    /// How long a request's body may stall between two of its chunks.
+    #[arg(long, env = "PINGPOST_BODY_READ_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    body_read_timeout_ms: u64,
+    /// Connections open at once on the API's address; past it new ones wait to be accepted.
+    #[arg(long, env = "PINGPOST_MAX_CONNECTIONS", default_value_t = 4096,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: u64,
+    /// After SIGTERM, how long requests in flight may take to finish before the engine
+    /// flushes its logs and books and exits anyway.
+    #[arg(long, env = "PINGPOST_SHUTDOWN_TIMEOUT_MS", default_value_t = 20_000,
+          value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    shutdown_timeout_ms: u64,
+    /// Send the console's session cookie with `Secure` (only over HTTPS): for deployments
+    /// behind TLS.
+    #[arg(long, env = "PINGPOST_CONSOLE_SECURE_COOKIE")]
+    console_secure_cookie: bool,
+}
+
+/// The shortest operator token accepted: it opens everything, and the console's sign-in
+/// form can be tried by anyone who reaches the port.
+const MIN_ADMIN_TOKEN_LEN: usize = 24;
+
+#[derive(Clone, Copy, Debug)]
+enum MetricsListen {
+    Off,
+    At(SocketAddr),
+}
+
+fn metrics_listen(text: &str) -> Result<MetricsListen, String> {
+    match text.trim() {
+        "off" => Ok(MetricsListen::Off),
+        addr => addr.parse().map(MetricsListen::At).map_err(|e| format!("{text:?} is not host:port or \"off\": {e}")),
+    }
 }
 
 fn audit_max_entries(text: &str) -> Result<usize, String> {
@@ -238,16 +281,28 @@ async fn serve(args: ServeArgs) -> Result<()> {
         faults: faults.clone(),
         ..RedisOptions::default()
     };
-    let (store, audit, stats) = open_store(&args.store, retention, redis_options).await?;
-    let books = open_books(args.books.as_deref()).await?;
-    let admin_token = match args.admin_token {
-        Some(t) if !t.trim().is_empty() => AdminToken::new(t.trim()),
-        _ => {
-            let generated = uuid::Uuid::new_v4().simple().to_string();
+    let admin_token = match args.admin_token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) if t.chars().count() < MIN_ADMIN_TOKEN_LEN => bail!(
+            "refusing to start: the operator token (--admin-token / PINGPOST_ADMIN_TOKEN) must be at least \
+             {MIN_ADMIN_TOKEN_LEN} characters; leave it unset to have one generated"
+        ),
+        Some(t) => AdminToken::new(t),
+        None => {
+            let generated = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
             println!("admin token (generated, shown once): {generated}");
             AdminToken::new(&generated)
         }
     };
+    let shared_store = args.store != "memory";
+    if shared_store && args.books.as_deref().is_none_or(|b| b.trim().is_empty()) {
+        bail!(
+            "refusing to start: with a shared store ({}) the books must be shared too, or every node keeps \
+             its own and a restart loses the money entries it relayed; give --books postgres://… (PINGPOST_BOOKS)",
+            redacted(&args.store)
+        );
+    }
+    let (store, audit, stats) = open_store(&args.store, retention, redis_options).await?;
+    let books = open_books(args.books.as_deref()).await?;
     let (version, config, seeded) = config_sync::bootstrap(store.as_ref(), &seed)
         .await
         .map_err(|e| anyhow::anyhow!("loading the configuration from the store: {e}"))?;
@@ -273,19 +328,61 @@ async fn serve(args: ServeArgs) -> Result<()> {
     })?);
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let metrics_listener = match args.metrics_listen {
+        MetricsListen::Off => None,
+        MetricsListen::At(at) => {
+            Some(TcpListener::bind(at).await.with_context(|| format!("binding the metrics address {at}"))?)
+        }
+    };
     let sweeper = tokio::spawn(sweep_forever(Arc::clone(&engine), Duration::from_millis(args.sweep_interval_ms)));
     let relay = tokio::spawn(relay_forever(Arc::clone(&engine)));
     let config_poller = tokio::spawn(follow_config(Arc::clone(&engine)));
     let upkeep = tokio::spawn(metrics_upkeep(metrics));
-    let shutdown = shutdown_signal();
+    // One signal stops both servers; the deadline counts from it.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(None::<tokio::time::Instant>);
+    let signal = shutdown_signal();
+    tokio::spawn(async move {
+        signal.await;
+        let _ = stop_tx.send(Some(tokio::time::Instant::now()));
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>| async move {
+        let _ = rx.wait_for(Option::is_some).await;
+    };
+    if let Some(metrics_listener) = metrics_listener {
+        let at = metrics_listener.local_addr()?;
+        // Tests read this line to learn the port when they bind port 0.
+        println!("pingpost metrics on http://{at}/metrics");
+        let stop = stopped(stop_rx.clone());
+        tokio::spawn(async move {
+            if let Err(e) = pingpost_server::serve_metrics(metrics_listener, stop).await {
+                tracing::error!(error = %e, "the metrics server stopped");
+            }
+        });
+    }
     // Tests read this line to learn the port when they bind port 0.
     println!("pingpost listening on http://{addr}");
     tracing::info!(%addr, store = %redacted(&args.store), "pingpost serving");
-    let state = Arc::new(AppState { engine: Arc::clone(&engine), body_limit: DEFAULT_BODY_LIMIT, admin_token });
-    pingpost_server::serve(listener, state, shutdown).await?;
+    let state = Arc::new(AppState {
+        engine: Arc::clone(&engine),
+        body_limit: DEFAULT_BODY_LIMIT,
+        admin_token,
+        console: pingpost_server::console::ConsoleState::new(args.console_secure_cookie),
+    });
+    let grace = Duration::from_millis(args.shutdown_timeout_ms);
+    let limits = pingpost_server::Limits {
+        header_read: Duration::from_millis(args.header_read_timeout_ms),
+        body_read: Duration::from_millis(args.body_read_timeout_ms),
+        max_connections: usize::try_from(args.max_connections)?,
+        shutdown: grace,
+    };
+    pingpost_server::serve_with(listener, state, limits, stopped(stop_rx.clone())).await?;
     // Requests whose client hung up are still running in their own tasks; let them finish
-    // before their audit entries and statistics are flushed.
-    engine.drain().await;
+    // before their audit entries and statistics are flushed, within what is left of the
+    // deadline: past it the flushes run anyway, and those requests end with the process.
+    let deadline = stop_rx.borrow().unwrap_or_else(tokio::time::Instant::now) + grace;
+    if tokio::time::timeout_at(deadline, engine.drain()).await.is_err() {
+        tracing::warn!("requests still running at the shutdown deadline; flushing without them");
+    }
     sweeper.abort();
     relay.abort();
     config_poller.abort();

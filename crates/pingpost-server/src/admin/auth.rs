@@ -38,14 +38,16 @@ impl std::fmt::Debug for AdminToken {
     }
 }
 
-/// `Authorization: Bearer <key>`, trimmed; `None` when absent or empty.
+/// `Authorization: Bearer <key>`, trimmed; `None` when absent or empty. The scheme is
+/// matched without regard to case (RFC 9110, 11.1: `bearer`, `BEARER` are the same scheme),
+/// and may be followed by more than one space.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, key) = value.trim_start().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    Some(key.trim()).filter(|k| !k.is_empty())
 }
 
 /// Proof that the request carries the operator token; handlers take it as an argument.
@@ -65,9 +67,8 @@ impl FromRequestParts<Arc<AppState>> for Operator {
                 Err(ApiError::unauthorized_operator())
             };
         }
-        let now = state.engine.now().timestamp();
-        match session::from_headers(&parts.headers) {
-            Some(s) if session::valid(&state.admin_token, s, now) => {
+        match crate::console::signed_in(state, &parts.headers).await {
+            Some(s) => {
                 let safe = matches!(parts.method, Method::GET | Method::HEAD);
                 let csrf = parts.headers.get(session::CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
                 if safe || session::csrf_matches(&state.admin_token, s, csrf) {
@@ -80,7 +81,7 @@ impl FromRequestParts<Arc<AppState>> for Operator {
                     ))
                 }
             }
-            _ => Err(ApiError::unauthorized_operator()),
+            None => Err(ApiError::unauthorized_operator()),
         }
     }
 }
@@ -88,6 +89,22 @@ impl FromRequestParts<Arc<AppState>> for Operator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn bearer_of(value: &str) -> Option<String> {
+        let mut headers = HeaderMap::new();
+        headers.insert(axum::http::header::AUTHORIZATION, value.parse().expect("a header value"));
+        bearer(&headers).map(str::to_string)
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_matched_without_regard_to_case() {
+        for value in ["Bearer k-1", "bearer k-1", "BEARER k-1", "bEaReR   k-1 "] {
+            assert_eq!(bearer_of(value).as_deref(), Some("k-1"), "{value:?}");
+        }
+        for value in ["Basic k-1", "Bearerk-1", "Bearer ", "Bearer", "k-1", "Token k-1"] {
+            assert_eq!(bearer_of(value), None, "{value:?}");
+        }
+    }
 
     #[test]
     fn only_the_exact_token_is_accepted() {

@@ -37,7 +37,7 @@ pub async fn stats_page(
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    let Some(s) = signed_in(&state, &headers) else { return Redirect::to("/console").into_response() };
+    let Some(s) = signed_in(&state, &headers).await else { return Redirect::to("/console").into_response() };
     let csrf = session::csrf(&state.admin_token, s);
     let mut params = params;
     if !params.iter().any(|(k, _)| k == "by") {

@@ -4,13 +4,16 @@
 //! the session's CSRF token (see [`session`]) — so every change goes through the same
 //! handlers and validation as any other client, never its own.
 
+pub mod access;
 mod charts;
 pub mod session;
 mod tools;
 
+pub use access::{signed_in, ConsoleState};
+
 use crate::AppState;
-use axum::extract::{Form, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, Form, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -26,6 +29,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/console", get(home))
         .route("/console/sign-in", post(sign_in))
         .route("/console/sign-out", post(sign_out))
+        .route("/console/sign-out-everywhere", post(sign_out_everywhere))
         .route("/console/contracts", get(contracts))
         .route("/console/audit", get(tools::audit))
         .route("/console/ping", get(tools::ping_tester))
@@ -34,11 +38,27 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/console/money", get(tools::money))
         .route("/console/assets/console.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], CSS) }))
         .route("/console/assets/console.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], JS) }))
+        .layer(axum::middleware::map_response(protective_headers))
 }
 
-/// The signed-in session's cookie value, if the request carries a valid one.
-pub(crate) fn signed_in<'a>(state: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
-    session::from_headers(headers).filter(|s| session::valid(&state.admin_token, s, state.engine.now().timestamp()))
+/// What every console answer carries: its pages may be framed by no other page (the
+/// one-click approve and edit buttons must not be clickjacked), run only the console's own
+/// script and styles, send forms and requests only to the console's own origin, and are
+/// never kept in a cache (they show the operator's data).
+async fn protective_headers(mut response: Response) -> Response {
+    const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+        connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
 }
 
 pub(crate) fn page(title: &str, session: Option<(&str, &str)>, body: Markup) -> Markup {
@@ -67,6 +87,10 @@ pub(crate) fn page(title: &str, session: Option<(&str, &str)>, body: Markup) -> 
                         form method="post" action="/console/sign-out" {
                             input type="hidden" name="csrf" value=(csrf);
                             button type="submit" { "Sign out" }
+                        }
+                        form method="post" action="/console/sign-out-everywhere" {
+                            input type="hidden" name="csrf" value=(csrf);
+                            button type="submit" title="Ends every console session, on every node and browser" { "Sign out everywhere" }
                         }
                     }
                 }
@@ -98,7 +122,7 @@ fn sign_in_page(status: StatusCode, message: Option<&str>) -> Response {
 }
 
 async fn home(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    match signed_in(&state, &headers) {
+    match signed_in(&state, &headers).await {
         Some(_) => Redirect::to("/console/contracts").into_response(),
         None => sign_in_page(StatusCode::OK, None),
     }
@@ -109,13 +133,33 @@ struct SignIn {
     token: String,
 }
 
-async fn sign_in(State(state): State<Arc<AppState>>, Form(form): Form<SignIn>) -> Response {
+async fn sign_in(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    Form(form): Form<SignIn>,
+) -> Response {
+    let now = state.engine.now().timestamp();
+    if let Some(wait) = state.console.sign_in_blocked(peer.ip(), now) {
+        let message = format!("Too many failed sign-ins from your address. Try again in {wait} s.");
+        let mut response = sign_in_page(StatusCode::TOO_MANY_REQUESTS, Some(&message));
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return response;
+    }
     if !state.admin_token.accepts(form.token.trim()) {
+        state.console.sign_in_failed(peer.ip(), now);
         return sign_in_page(StatusCode::UNAUTHORIZED, Some("That is not the operator token. Check it and try again."));
     }
-    let value = session::issue(&state.admin_token, state.engine.now().timestamp());
+    state.console.sign_in_succeeded(peer.ip());
+    let epoch = match access::current_epoch(&state).await {
+        Ok(epoch) => epoch,
+        Err(e) => {
+            tracing::warn!(error = %e, "console sign-in: the store is unavailable");
+            return sign_in_page(StatusCode::SERVICE_UNAVAILABLE, Some("The store is unavailable. Try again shortly."));
+        }
+    };
+    let value = session::issue(&state.admin_token, now, &epoch);
     let mut response = Redirect::to("/console/contracts").into_response();
-    if let Ok(cookie) = session::set_cookie(&value).parse() {
+    if let Ok(cookie) = session::set_cookie(&value, state.console.secure_cookie).parse() {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
@@ -127,21 +171,46 @@ struct SignOut {
     csrf: String,
 }
 
+/// Signs this session out on every node: its id is revoked in the store, so a copy of its
+/// cookie is refused too.
 async fn sign_out(State(state): State<Arc<AppState>>, headers: HeaderMap, Form(form): Form<SignOut>) -> Response {
-    if let Some(s) = signed_in(&state, &headers) {
-        if !session::csrf_matches(&state.admin_token, s, &form.csrf) {
+    sign_out_with(&state, &headers, &form, false).await
+}
+
+/// Signs every console session out, on every node and browser: a new epoch in the store.
+async fn sign_out_everywhere(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(form): Form<SignOut>,
+) -> Response {
+    sign_out_with(&state, &headers, &form, true).await
+}
+
+async fn sign_out_with(state: &AppState, headers: &HeaderMap, form: &SignOut, everywhere: bool) -> Response {
+    if let Some(value) = signed_in(state, headers).await {
+        if !session::csrf_matches(&state.admin_token, value, &form.csrf) {
             return (StatusCode::FORBIDDEN, "sign-out needs the session's CSRF token").into_response();
+        }
+        let ended = match session::verify(&state.admin_token, value, state.engine.now().timestamp()) {
+            Some(_) if everywhere => access::new_epoch(state).await,
+            Some(s) => access::revoke(state, &s).await,
+            None => Ok(()),
+        };
+        if let Err(e) = ended {
+            tracing::warn!(error = %e, "console sign-out not recorded: the store is unavailable");
+            let body = html! { h1 { "Not signed out" } p class="error" role="alert" { "The store is unavailable, so the session could not be ended on every node. Try again shortly." } };
+            return html_response(StatusCode::SERVICE_UNAVAILABLE, page("Not signed out", None, body));
         }
     }
     let mut response = Redirect::to("/console").into_response();
-    if let Ok(cookie) = session::clear_cookie().parse() {
+    if let Ok(cookie) = session::clear_cookie(state.console.secure_cookie).parse() {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
 }
 
 async fn contracts(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let Some(s) = signed_in(&state, &headers) else { return Redirect::to("/console").into_response() };
+    let Some(s) = signed_in(&state, &headers).await else { return Redirect::to("/console").into_response() };
     let csrf = session::csrf(&state.admin_token, s);
     let doc = match state.engine.config_document().await {
         Ok(doc) => doc,

@@ -12,7 +12,7 @@ use pingpost_core::checkpoint::Checkpoint;
 use std::sync::Arc;
 
 pub async fn audit(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let Some(s) = signed_in(&state, &headers) else { return Redirect::to("/console").into_response() };
+    let Some(s) = signed_in(&state, &headers).await else { return Redirect::to("/console").into_response() };
     let csrf = session::csrf(&state.admin_token, s);
     let text = |name: &str, label: &str| {
         html! { label class="field" for=(format!("audit-{name}")) { (label) } input id=(format!("audit-{name}")) name=(name) type="text"; }
@@ -45,7 +45,7 @@ pub async fn audit(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Re
 }
 
 pub async fn ping_tester(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let Some(s) = signed_in(&state, &headers) else { return Redirect::to("/console").into_response() };
+    let Some(s) = signed_in(&state, &headers).await else { return Redirect::to("/console").into_response() };
     let csrf = session::csrf(&state.admin_token, s);
     let config = state.engine.config();
     let body = html! {
@@ -83,7 +83,7 @@ pub async fn ping_tester(State(state): State<Arc<AppState>>, headers: HeaderMap)
 }
 
 pub async fn suppression(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let Some(s) = signed_in(&state, &headers) else { return Redirect::to("/console").into_response() };
+    let Some(s) = signed_in(&state, &headers).await else { return Redirect::to("/console").into_response() };
     let csrf = session::csrf(&state.admin_token, s);
     let body = html! {
         h1 { "Suppression and erasure" }
@@ -130,7 +130,7 @@ pub async fn suppression(State(state): State<Arc<AppState>>, headers: HeaderMap)
 }
 
 pub async fn money(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let Some(s) = signed_in(&state, &headers) else { return Redirect::to("/console").into_response() };
+    let Some(s) = signed_in(&state, &headers).await else { return Redirect::to("/console").into_response() };
     let csrf = session::csrf(&state.admin_token, s);
     let body = html! {
         h1 { "Returns and accounts" }
