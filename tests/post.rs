@@ -99,6 +99,23 @@ async fn buyer_timeout_and_server_error_are_errors_that_charge_nothing() {
     assert_eq!(reasons, [json!("timeout"), json!("http_503"), Value::Null], "codes, never the buyer's URL");
 }
 
+/// A buyer's redirect would have the engine re-send the full plaintext lead wherever the
+/// buyer's server points (internal addresses included): it is never followed, and the lead,
+/// not taken, falls to the next bid; nothing is charged.
+#[tokio::test]
+async fn a_buyer_answering_a_redirect_has_refused_and_the_lead_goes_nowhere_else() {
+    let mut c = capped("c1", "b1", "auto-excl", "20.00");
+    c.push_str(&contract("c2", "b2", "auto-excl", "15.00", ""));
+    let h = Harness::start(&ledger_config(&c)).await;
+    // b1 points the engine at b5's address, which no contract of the offer uses.
+    let elsewhere = format!("{}/b5/post", h.buyers_url());
+    h.buyers.update("b1", |b| b.post = PostReply::Redirect(elsewhere));
+    let (_, post) = h.sell("auto-excl", email("redirected@example.com")).await;
+    assert_eq!(outcomes(&post), [("b1".into(), "rejected".into()), ("b2".into(), "accepted".into())]);
+    assert_eq!(h.buyers.count("b5", "post"), 0, "the lead followed the redirect");
+    assert_eq!((h.counter(DAY_CAP).await, h.counter(DAY_SPEND).await), (0, 0));
+}
+
 #[tokio::test]
 async fn all_bids_failing_leaves_the_lead_unsold() {
     let h = Harness::start(&ledger_config(&contract("c1", "b1", "auto-excl", "10.00", ""))).await;

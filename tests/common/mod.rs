@@ -158,6 +158,7 @@ pub struct Harness {
     backing: Backing,
     pub clock: Arc<ManualClock>,
     pub buyers: Arc<Buyers>,
+    buyers_url: String,
     pub base: String,
     /// The metrics address (`/metrics` is served there, never on `base`).
     pub metrics: String,
@@ -236,7 +237,7 @@ impl Harness {
             Backend::Redis => Backing::Redis { server: RedisServer::start(), namespace: "pp".to_string() },
         };
         let (books, books_server) = test_books().await;
-        let mut h = Self::node(backing, clock, buyers, &seed, options, books, layer).await;
+        let mut h = Self::node(backing, clock, (buyers, buyers_url), &seed, options, books, layer).await;
         h._books_server = books_server;
         h
     }
@@ -251,7 +252,7 @@ impl Harness {
         let mut h = Self::node(
             backing,
             Arc::clone(&self.clock),
-            Arc::clone(&self.buyers),
+            (Arc::clone(&self.buyers), self.buyers_url.clone()),
             &seed,
             RedisOptions::default(),
             books,
@@ -265,7 +266,7 @@ impl Harness {
     async fn node(
         backing: Backing,
         clock: Arc<ManualClock>,
-        buyers: Arc<Buyers>,
+        (buyers, buyers_url): (Arc<Buyers>, String),
         seed: &pingpost_core::config::ConfigDocument,
         options: RedisOptions,
         books: Arc<dyn pingpost_books::Books>,
@@ -319,7 +320,12 @@ impl Harness {
         let metrics = format!("http://{}", metrics_listener.local_addr().expect("addr"));
         tokio::spawn(pingpost_server::serve_metrics(metrics_listener, std::future::pending()));
         let http = reqwest::Client::new();
-        Harness { engine, backing, clock, buyers, base, metrics, faults, http, _books_server: None }
+        Harness { engine, backing, clock, buyers, buyers_url, base, metrics, faults, http, _books_server: None }
+    }
+
+    /// The simulated buyers' base URL (`http://127.0.0.1:port`).
+    pub fn buyers_url(&self) -> String {
+        self.buyers_url.clone()
     }
 
     pub async fn call(&self, path: &str, key: Option<&str>, body: Vec<u8>) -> (u16, Value) {

@@ -24,6 +24,8 @@ pub enum PostReply {
     Duplicate,
     /// Any status with a fixed body.
     Raw(u16, String),
+    /// `307 Temporary Redirect` to this URL (a buyer that would send the lead elsewhere).
+    Redirect(String),
 }
 
 #[derive(Clone, Debug)]
@@ -146,6 +148,12 @@ async fn handle(
             PostReply::Raw(status, body) => {
                 (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body).into_response()
             }
+            PostReply::Redirect(to) => (
+                StatusCode::TEMPORARY_REDIRECT,
+                [(axum::http::header::LOCATION, to)],
+                Json(json!({"status": "accepted"})),
+            )
+                .into_response(),
         },
         _ => StatusCode::NOT_FOUND.into_response(),
     }

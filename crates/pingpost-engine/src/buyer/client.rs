@@ -1,15 +1,38 @@
 //! The one executor of outbound HTTP to buyers: pooled connections, TCP_NODELAY, and every
 //! call bounded by a deadline fixed by the caller (the auction's, or the post's).
+//!
+//! What a buyer's server can make the engine do is bounded too, since a buyer's URL is
+//! whatever an operator typed and its server is not ours:
+//! - **no redirects**: a 3xx is the buyer's answer (a post reads it as a refusal), never a
+//!   reason to send the lead, plaintext and all, to another address (internal ones included);
+//! - **at most [`MAX_ANSWER_BYTES`] of an answer** are read: a longer one is an error, so an
+//!   endless body cannot grow memory until the call's deadline;
+//! - **at most [`MAX_CALLS_IN_FLIGHT_PER_BUYER`] calls in flight per buyer**: a buyer that
+//!   stops answering holds that many connections and tasks, no more; a call that finds no
+//!   room before its deadline is not made.
 
 use pingpost_core::ids::BuyerId;
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 /// Histogram of outbound buyer calls, labelled `buyer`, `call` and `outcome`.
 pub const BUYER_CALL_SECONDS: &str = "pingpost_buyer_call_seconds";
-/// Calls not made because the deadline left too little time, labelled `buyer` and `call`.
+/// Calls not made, labelled `buyer`, `call` and `reason`: `no_time` (the deadline left too
+/// little time) or `busy` (the buyer had its most calls in flight until the deadline).
 pub const BUYER_CALLS_SKIPPED_TOTAL: &str = "pingpost_buyer_calls_skipped_total";
+
+/// The most of a buyer's answer read. Bids, DQ answers and post acknowledgements are a few
+/// hundred bytes; a buyer that sends more is broken or hostile.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// The most calls to one buyer in flight at once, all kinds together. Well above what a
+/// healthy buyer is asked at the engine's full rate (bids last a ping's budget, posts a
+/// buyer's timeout), far below what would exhaust the engine's connections or memory.
+pub const MAX_CALLS_IN_FLIGHT_PER_BUYER: usize = 512;
 
 /// Which of the three buyer endpoints a call goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +69,10 @@ pub enum CallError {
     Timeout,
     #[error("buyer unreachable: {0}")]
     Connection(String),
+    #[error("the buyer had its most calls in flight until the deadline")]
+    Busy,
+    #[error("the buyer's answer was longer than {MAX_ANSWER_BYTES} bytes")]
+    TooLarge,
 }
 
 impl CallError {
@@ -55,6 +82,8 @@ impl CallError {
             CallError::NoTime => "no_time",
             CallError::Timeout => "timeout",
             CallError::Connection(_) => "unreachable",
+            CallError::Busy => "busy",
+            CallError::TooLarge => "answer_too_large",
         }
     }
 }
@@ -65,17 +94,31 @@ const MIN_CALL: Duration = Duration::from_millis(2);
 #[derive(Clone, Debug)]
 pub struct BuyerClient {
     http: reqwest::Client,
+    /// Each buyer's room for calls in flight, made on its first call.
+    room: Arc<Mutex<HashMap<BuyerId, Arc<Semaphore>>>>,
+    calls_per_buyer: usize,
 }
 
 impl BuyerClient {
     pub fn new() -> Result<Self, reqwest::Error> {
+        Self::with_calls_per_buyer(MAX_CALLS_IN_FLIGHT_PER_BUYER)
+    }
+
+    /// A client allowing `calls` in flight per buyer (tests use a small number).
+    pub fn with_calls_per_buyer(calls: usize) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)
             .connect_timeout(Duration::from_secs(2))
             .build()?;
-        Ok(BuyerClient { http })
+        Ok(BuyerClient { http, room: Arc::default(), calls_per_buyer: calls.max(1) })
+    }
+
+    fn room_of(&self, buyer: &BuyerId) -> Arc<Semaphore> {
+        let mut room = self.room.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(room.entry(buyer.clone()).or_insert_with(|| Arc::new(Semaphore::new(self.calls_per_buyer))))
     }
 
     /// POSTs `body` as JSON and answers (status, body), within `min(now + timeout, deadline)`.
@@ -103,11 +146,19 @@ impl BuyerClient {
     ) -> Result<(u16, Vec<u8>), CallError> {
         let started = Instant::now();
         let call_deadline = deadline.min(started + timeout);
-        if call_deadline.saturating_duration_since(started) < MIN_CALL {
-            metrics::counter!(BUYER_CALLS_SKIPPED_TOTAL, "buyer" => to.buyer.to_string(), "call" => to.kind.as_str())
+        let skipped = |reason: &'static str| {
+            metrics::counter!(BUYER_CALLS_SKIPPED_TOTAL, "buyer" => to.buyer.to_string(), "call" => to.kind.as_str(), "reason" => reason)
                 .increment(1);
+        };
+        if call_deadline.saturating_duration_since(started) < MIN_CALL {
+            skipped("no_time");
             return Err(CallError::NoTime);
         }
+        let Ok(Ok(_in_flight)) = tokio::time::timeout_at(call_deadline, self.room_of(to.buyer).acquire_owned()).await
+        else {
+            skipped("busy");
+            return Err(CallError::Busy);
+        };
         let result = self.call(to.url, body, call_deadline).await;
         let outcome = match &result {
             Ok((status, _)) if (200..300).contains(status) => "ok",
@@ -136,9 +187,24 @@ impl BuyerClient {
                 .await
                 .map_err(|e| CallError::Connection(e.without_url().to_string()))?;
             let status = resp.status().as_u16();
-            let body = resp.bytes().await.map_err(|e| CallError::Connection(e.without_url().to_string()))?;
-            Ok((status, body.to_vec()))
+            Ok((status, bounded_answer(resp).await?))
         };
         tokio::time::timeout_at(call_deadline, call).await.map_err(|_| CallError::Timeout)?
     }
+}
+
+/// The answer's body, read chunk by chunk and refused past [`MAX_ANSWER_BYTES`].
+async fn bounded_answer(mut resp: reqwest::Response) -> Result<Vec<u8>, CallError> {
+    let declared = resp.content_length().unwrap_or(0);
+    if declared > MAX_ANSWER_BYTES as u64 {
+        return Err(CallError::TooLarge);
+    }
+    let mut body = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
+    while let Some(chunk) = resp.chunk().await.map_err(|e| CallError::Connection(e.without_url().to_string()))? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(CallError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }

@@ -132,6 +132,11 @@ pub fn classify_post(rules: &ResponseRules, status: u16, body: &[u8]) -> PostOut
     if status >= 500 {
         return PostOutcome::Error(format!("http_{status}"));
     }
+    // Redirects are not followed (the lead would go where the buyer's server says): a buyer
+    // that answers one has not taken the lead, whatever its body says.
+    if (300..400).contains(&status) {
+        return PostOutcome::Rejected;
+    }
     let json: Option<Value> = serde_json::from_slice(body).ok();
     if rule_matches(&rules.duplicate, status, body, json.as_ref()) {
         return PostOutcome::Duplicate;
@@ -178,6 +183,8 @@ mod tests {
         check(&r, 200, "not json", "rejected");
         check(&r, 400, r#"{"status":"accepted"}"#, "accepted");
         check(&r, 503, r#"{"status":"accepted"}"#, "error");
+        check(&r, 307, r#"{"status":"accepted"}"#, "rejected");
+        check(&r, 302, r#"{"status":"duplicate"}"#, "rejected");
     }
 
     #[test]
