@@ -140,7 +140,8 @@ async fn a_top_up_raises_the_balance_once_and_is_in_the_books() {
 /// or buyer is a client's mistake, answered 409 with nothing moved.
 #[tokio::test]
 async fn a_top_up_id_is_kept_past_a_day_and_refused_with_other_content() {
-    let h = Harness::start(&market().replace("id = \"b2\"\npost_url", "id = \"b2\"\nbalance = \"0.00\"\npost_url")).await;
+    let h =
+        Harness::start(&market().replace("id = \"b2\"\npost_url", "id = \"b2\"\nbalance = \"0.00\"\npost_url")).await;
     let h = &h;
     let top_up = |buyer: &str, add: &str| {
         let path = format!("/buyers/{buyer}/balance");
