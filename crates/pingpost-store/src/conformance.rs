@@ -587,7 +587,7 @@ async fn concurrent_config_writes_apply_exactly_one<S: Store>(s: Arc<S>) {
         let s = Arc::clone(&s);
         tasks.spawn(async move { s.save_config(None, format!("r{i}"), format!("doc {i}").into_bytes()).await });
     }
-    let won: Vec<ConfigStamp> = tasks.join_all().await.into_iter().map(|r| r.expect("save")).flatten().collect();
+    let won: Vec<ConfigStamp> = tasks.join_all().await.into_iter().filter_map(|r| r.expect("save")).collect();
     assert_eq!(won.len(), 1, "{won:?}");
     assert_eq!(s.config_stamp().await.expect("stamp").as_ref(), won.first());
 }
