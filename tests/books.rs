@@ -135,6 +135,38 @@ async fn a_top_up_raises_the_balance_once_and_is_in_the_books() {
     assert_eq!((money[0].top_ups.to_string(), money[0].charges.to_string()), ("25.00".into(), "20.00".into()));
 }
 
+/// The books keep a top-up's id for good, so the store keeps it as long as a retry can come
+/// (a year): a retry days later applies nothing again, and the id sent with another amount
+/// or buyer is a client's mistake, answered 409 with nothing moved.
+#[tokio::test]
+async fn a_top_up_id_is_kept_past_a_day_and_refused_with_other_content() {
+    let h =
+        Harness::start(&market().replace("id = \"b2\"\npost_url", "id = \"b2\"\nbalance = \"0.00\"\npost_url")).await;
+    let h = &h;
+    let top_up = |buyer: &str, add: &str| {
+        let path = format!("/buyers/{buyer}/balance");
+        let body = json!({"add": add, "id": "t-1"});
+        async move { h.admin("POST", &path, Some(body)).await }
+    };
+    let (status, topped) = top_up("b1", "25.00").await;
+    assert_eq!((status, topped["balance"].as_str()), (200, Some("55.00")), "{topped}");
+
+    h.advance_days(2).await;
+    let (status, again) = top_up("b1", "25.00").await;
+    assert_eq!((status, again["balance"].as_str()), (200, Some("55.00")), "a retry two days on applies once: {again}");
+    for (buyer, add) in [("b1", "30.00"), ("b2", "25.00")] {
+        let (status, err) = top_up(buyer, add).await;
+        assert_eq!((status, err["error"]["code"].as_str()), (409, Some("top_up_id_reused")), "{buyer} {add}: {err}");
+    }
+    let money = |b: &str| h.engine.store().buyer_money(pingpost_core::ids::BuyerId::new(b));
+    assert_eq!(money("b1").await.unwrap().credit.to_string(), "25.00");
+    assert_eq!(money("b2").await.unwrap().credit.to_string(), "0.00", "a refused top-up moves nothing");
+    h.engine.relay_books().await.unwrap();
+    let books = h.engine.books().buyer_money(None).await.unwrap();
+    let top_ups: Vec<(&str, String)> = books.iter().map(|m| (m.buyer.as_str(), m.top_ups.to_string())).collect();
+    assert_eq!(top_ups, [("b1", "25.00".to_string())], "one top-up in the books");
+}
+
 #[tokio::test]
 async fn an_unconfirmed_sale_is_charged_in_the_books_when_swept() {
     let h = Harness::start(&market()).await;

@@ -230,3 +230,149 @@ fn the_binary_refuses_a_wait_timeout_of_zero() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--redis-wait-timeout-ms"), "{stderr}");
 }
+
+/// A raw connection to the test's Redis, to leave the store as a failover would.
+async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap()
+}
+
+async fn config_hash(con: &mut redis::aio::MultiplexedConnection) -> Vec<(String, Vec<u8>)> {
+    redis::cmd("HGETALL").arg("pp:config").query_async(con).await.unwrap()
+}
+
+/// What a promoted replica holds when the master's last write never reached it.
+async fn put_back(con: &mut redis::aio::MultiplexedConnection, hash: &[(String, Vec<u8>)]) {
+    let _: () = redis::cmd("DEL").arg("pp:config").query_async(con).await.unwrap();
+    let mut hset = redis::cmd("HSET");
+    hset.arg("pp:config");
+    for (field, value) in hash {
+        hset.arg(field).arg(value);
+    }
+    let _: () = hset.query_async(con).await.unwrap();
+}
+
+fn has_vertical(h: &Harness, id: &str) -> bool {
+    h.engine.config().verticals.contains_key(id)
+}
+
+/// A configuration edit the failover lost is dropped by every node that had it, and the
+/// next edit, made at the version the lost one had, still reaches them: a node reloads
+/// whenever the stored document is another than the one it holds, not only a newer one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_lost_configuration_write_every_node_takes_the_stored_document() {
+    let mut h = Harness::start_on(Backend::Redis, &one_contract()).await;
+    let other = h.another_node().await;
+    let mut con = raw(&h.redis().unwrap().url()).await;
+    let before = config_hash(&mut con).await;
+
+    let (status, body) = h.admin("PUT", "/verticals/home", Some(json!({"dedup_window_days": 45}))).await;
+    assert_eq!(status, 201, "{body}");
+    assert!(other.engine.refresh_config().await.unwrap());
+    assert!(has_vertical(&h, "home") && has_vertical(&other, "home"));
+
+    put_back(&mut con, &before).await;
+    assert!(h.engine.refresh_config().await.unwrap(), "the node that made the lost edit reloads");
+    assert!(!has_vertical(&h, "home"), "the lost edit is still in force");
+
+    let (status, body) = h.admin("PUT", "/verticals/boats", Some(json!({"dedup_window_days": 30}))).await;
+    assert_eq!(status, 201, "{body}");
+    assert!(other.engine.refresh_config().await.unwrap(), "the next edit has the lost one's version");
+    assert!(has_vertical(&other, "boats") && !has_vertical(&other, "home"));
+    assert!(!other.engine.refresh_config().await.unwrap(), "nothing more to take");
+}
+
+/// A store that lost the document altogether refuses edits: saving one edit as the whole
+/// configuration would give every node a configuration of that one resource.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_configuration_document_lost_an_edit_answers_503_and_writes_nothing() {
+    let mut h = Harness::start_on(Backend::Redis, &one_contract()).await;
+    let mut con = raw(&h.redis().unwrap().url()).await;
+    let _: () = redis::cmd("DEL").arg("pp:config").query_async(&mut con).await.unwrap();
+
+    let (status, body) = h.admin("PUT", "/verticals/home", Some(json!({"dedup_window_days": 45}))).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "config_missing", "{body}");
+    assert!(config_hash(&mut con).await.is_empty(), "the refused edit wrote a document");
+    assert!(!h.engine.refresh_config().await.unwrap(), "nothing stored: the node keeps what it holds");
+    assert!(h.engine.config().contracts.contains_key("c1"), "the node still runs its configuration");
+}
+
+/// b1 prepaid, with returns left pending for the operator.
+fn prepaid_with_returns() -> String {
+    one_contract().replace(
+        "id = \"b1\"\npost_url",
+        "id = \"b1\"\nbalance = \"100.00\"\nreturns = { auto_approve = false, max_rate_percent = \"100.00\" }\npost_url",
+    )
+}
+
+/// Every write an operator is told is done — a suppression, its lifting, an erasure, a
+/// top-up, a return opened or decided, a configuration edit — waits for the replicas like
+/// admissions and sales: with the replica frozen each answers 503, so does its retry, and
+/// once the replica is back in sync each goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_one_replica_to_wait_for_every_acknowledged_operator_write_waits_for_it() {
+    let master = RedisServer::start();
+    let replica = master.start_replica();
+    let h = Harness::start_with_redis_options(
+        Backend::Shared(master.url()),
+        &prepaid_with_returns(),
+        waiting_for(1, SYNCED_WITHIN_MS),
+    )
+    .await;
+    let sale = |who: &'static str| {
+        let h = &h;
+        async move {
+            let (_, post) = h.sell("auto-excl", email(&format!("{who}@example.com"))).await;
+            post["sales"][0]["sale_id"].as_str().unwrap_or_else(|| panic!("sold: {post}")).to_string()
+        }
+    };
+    // Before the freeze: what the writes below need.
+    let (to_open, to_decide, open_later, decide_later) =
+        (sale("r1").await, sale("r2").await, sale("r3").await, sale("r4").await);
+    for id in [&to_decide, &decide_later] {
+        let (status, body) = h.admin("POST", "/returns", Some(json!({"sale_id": id, "reason": "duplicate"}))).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = h.admin("POST", "/suppression", Some(json!({"emails": ["lifted@example.com"]}))).await;
+    assert_eq!(status, 200, "{body}");
+    let writes = |round: &str, open: &str, decide: &str| {
+        vec![
+            ("POST", "/suppression".to_string(), json!({"emails": [format!("opt-out-{round}@example.com")]})),
+            ("DELETE", "/suppression".to_string(), json!({"emails": [format!("lifted@example.com")]})),
+            (
+                "POST",
+                "/erasure".to_string(),
+                json!({"email": format!("{}@example.com", if round == "a" { "r1" } else { "r2" })}),
+            ),
+            ("POST", "/buyers/b1/balance".to_string(), json!({"add": "5.00", "id": format!("top-up-{round}")})),
+            ("POST", "/returns".to_string(), json!({"sale_id": open, "reason": "duplicate"})),
+            ("POST", format!("/returns/ret-{decide}"), json!({"decision": "approve"})),
+            ("PUT", format!("/verticals/v-{round}"), json!({"dedup_window_days": 30})),
+        ]
+    };
+
+    replica.freeze();
+    for (method, path, body) in writes("a", &to_open, &to_decide) {
+        // The retry finds what the first call wrote on the master, and waits for it too.
+        // (Lifting a suppression again writes nothing: the consumer stays suppressed should
+        // a failover lose the first removal, the safe way.)
+        let tries = if method == "DELETE" { 1 } else { 2 };
+        for _ in 0..tries {
+            let (status, answer) = h.admin(method, &path, Some(body.clone())).await;
+            assert_eq!(status, 503, "{method} {path}: {answer}");
+            assert_eq!(answer["error"]["code"], "store_unavailable", "{method} {path}: {answer}");
+        }
+    }
+    replica.thaw();
+    replica.wait_in_sync();
+
+    let (status, body) = h.admin("POST", "/suppression", Some(json!({"emails": ["lifted@example.com"]}))).await;
+    assert_eq!(status, 200, "{body}");
+    for (method, path, body) in writes("b", &open_later, &decide_later) {
+        let (status, answer) = h.admin(method, &path, Some(body)).await;
+        assert!(status == 200 || status == 201, "{method} {path}: {status} {answer}");
+    }
+    let on_replica = pingpost_testkit::dump(&replica.url(), "*").await;
+    let opt_out = hex::encode(Sha256::digest(b"opt-out-b@example.com"));
+    assert!(on_replica.contains(&opt_out), "the acknowledged suppression is not on the replica");
+}

@@ -299,7 +299,7 @@ counted! {
     settle_ledger(s: Settlement) -> Option<LedgerState>;
     settle_marks(s: Settlement, state: Option<LedgerState>) -> ();
     ledger(q: LedgerQuery) -> Vec<SaleRecord>;
-    top_up(t: TopUp) -> BuyerMoney;
+    top_up(t: TopUp) -> TopUpOutcome;
     buyer_money(buyer: BuyerId) -> BuyerMoney;
     open_return(r: ReturnRequest) -> ReturnOutcome;
     decide_return(return_id: String, approve: bool, note: Option<String>, at: Timestamp) -> DecideOutcome;
@@ -318,8 +318,8 @@ counted! {
     health() -> ();
     erase(hashes: Vec<Sha256Hex>, now: Timestamp) -> Erased;
     config() -> Option<ConfigDoc>;
-    config_version() -> u64;
-    save_config(expected: u64, body: Vec<u8>) -> Option<u64>;
+    config_stamp() -> Option<ConfigStamp>;
+    save_config(expected: Option<ConfigStamp>, rev: String, body: Vec<u8>) -> Option<ConfigStamp>;
 }
 
 // ---- the counting proxy ------------------------------------------------------------------

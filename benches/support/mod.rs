@@ -90,7 +90,7 @@ pub fn engine(config: Config, store: Arc<dyn Store>, audit: Arc<dyn AuditSink>, 
     let clock = Arc::new(ManualClock::new(start_time()));
     Engine::new(EngineParts {
         config,
-        config_version: 0,
+        config_stamp: None,
         store,
         clock,
         audit,

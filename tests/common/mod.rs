@@ -293,11 +293,11 @@ impl Harness {
             Some(layer) => layer(store),
             None => store,
         };
-        let (version, config, _) = bootstrap(store.as_ref(), seed).await.expect("configuration seeded");
+        let (stamp, config, _) = bootstrap(store.as_ref(), seed).await.expect("configuration seeded");
         let clock_dyn = Arc::clone(&clock) as _;
         let parts = EngineParts {
             config,
-            config_version: version,
+            config_stamp: Some(stamp),
             store,
             clock: clock_dyn,
             audit,

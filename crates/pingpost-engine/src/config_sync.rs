@@ -1,14 +1,21 @@
 //! The configuration in force, kept in the store so every node runs the same one.
 //!
-//! The store holds one versioned document. An edit reads it, changes it, validates the
-//! whole result and writes it back only if nobody wrote in between (compare-and-set),
-//! retrying otherwise: an edit is never half-applied nor lost to a concurrent one. The node
-//! that made the edit adopts it at once; the others notice the new version when they poll
-//! ([`Engine::refresh_config`], every [`POLL_INTERVAL`]).
+//! The store holds one document, stamped by the write that stored it. An edit reads it,
+//! changes it, validates the whole result and writes it back only if nobody wrote in
+//! between (compare-and-set), retrying otherwise: an edit is never half-applied nor lost to
+//! a concurrent one. The node that made the edit adopts it at once; the others notice the
+//! new stamp when they poll ([`Engine::refresh_config`], every [`POLL_INTERVAL`]).
+//!
+//! A store may lose its last writes (a failover, an append-only file short of its last
+//! second). A node then takes whatever document is stored, older or not: it reloads when
+//! the stored stamp is another than the one it holds, not only a newer one, and each write
+//! has an id of its own, so that the next edit, made at the version a lost one had, is still
+//! another document. A store that lost the document altogether refuses edits
+//! ([`EditError::Missing`]): saving one would make that edit the whole configuration.
 
 use crate::Engine;
 use pingpost_core::config::{Config, ConfigDocument, ConfigError};
-use pingpost_store::{Store, StoreError};
+use pingpost_store::{ConfigStamp, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +40,11 @@ pub enum EditError {
     Refused { field: String, message: String },
     #[error("the configuration kept changing under this edit; retry")]
     Conflict,
+    /// The store holds no configuration document (it lost it): nothing was written.
+    #[error(
+        "the store holds no configuration document (lost with its data?); edits wait until a node seeds it at start-up"
+    )]
+    Missing,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("stored configuration unreadable: {0}")]
@@ -53,54 +65,82 @@ fn encode(doc: &ConfigDocument) -> Result<Vec<u8>, EditError> {
     serde_json::to_vec(doc).map_err(|e| EditError::Corrupt(format!("configuration not serializable: {e}")))
 }
 
+/// An id for one write of the document: random, so no two writes share one.
+fn new_rev() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
 /// The configuration to start with: the store's, or — when the store has none yet — `seed`
-/// (the `contracts/` files), written to the store first. Answers its version and whether
-/// the seed was used.
-pub async fn bootstrap(store: &dyn Store, seed: &ConfigDocument) -> Result<(u64, Config, bool), EditError> {
+/// (the `contracts/` files), written to the store first. Answers its stamp and whether the
+/// seed was used.
+///
+/// The seed is written like an edit, waiting for the replicas, but a seed the replicas did
+/// not acknowledge is used all the same (nothing but the files is lost should a failover
+/// lose it: edits are refused until a node starts again and seeds it anew), so that a node
+/// can start, and answer 503 until the replicas are back, with none in sync.
+pub async fn bootstrap(store: &dyn Store, seed: &ConfigDocument) -> Result<(ConfigStamp, Config, bool), EditError> {
+    let rev = new_rev();
     loop {
         if let Some(doc) = store.config().await? {
             let (_, config) = decode(&doc.body)?;
-            return Ok((doc.version, config, false));
+            let own = doc.stamp.rev == rev;
+            return Ok((doc.stamp, config, own));
         }
         let config = seed.validate().map_err(EditError::Invalid)?;
-        if let Some(version) = store.save_config(0, encode(seed)?).await? {
-            return Ok((version, config, true));
+        match store.save_config(None, rev.clone(), encode(seed)?).await {
+            Ok(Some(stamp)) => return Ok((stamp, config, true)),
+            // Another node seeded it first: use theirs.
+            Ok(None) => {}
+            Err(e) => match store.config().await? {
+                Some(doc) if doc.stamp.rev == rev => {
+                    tracing::warn!(error = %e, "configuration seeded, but not acknowledged by the replicas");
+                }
+                _ => return Err(e.into()),
+            },
         }
-        // Another node seeded it first: use theirs.
     }
 }
 
 impl Engine {
-    /// Makes `config` (of document `version`) the one in force, unless a newer one already is.
-    fn adopt_config(&self, version: u64, config: Config) {
-        let mut current = self.config.write().unwrap_or_else(|p| p.into_inner());
-        if version > current.0 {
-            *current = (version, Arc::new(config));
-        }
+    /// Makes `config`, of the stored document `stamp`, the one in force. Under the edits'
+    /// lock: a refresh and an edit of this node never overtake each other.
+    fn adopt_config(&self, _edits: &tokio::sync::MutexGuard<'_, ()>, stamp: ConfigStamp, config: Config) {
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = (Some(stamp), Arc::new(config));
     }
 
+    /// The stamp of the document in force (`None` when it was never stored).
+    pub fn config_stamp(&self) -> Option<ConfigStamp> {
+        self.config.read().unwrap_or_else(|p| p.into_inner()).0.clone()
+    }
+
+    /// The version of the document in force (0 when it was never stored).
     pub fn config_version(&self) -> u64 {
-        self.config.read().unwrap_or_else(|p| p.into_inner()).0
+        self.config_stamp().map_or(0, |s| s.version)
     }
 
-    /// Adopts the store's document if it changed; answers whether it did.
+    /// Adopts the store's document if it is another than the one in force — newer, or older
+    /// after the store lost writes; answers whether it did. A store without a document
+    /// changes nothing: the node keeps what it holds, and edits are refused.
     pub async fn refresh_config(&self) -> Result<bool, EditError> {
-        let version = self.store.config_version().await?;
-        if version <= self.config_version() {
+        let held = self.config_stamp();
+        match self.store.config_stamp().await? {
+            Some(stored) if Some(&stored) != held.as_ref() => {}
+            _ => return Ok(false),
+        }
+        let edits = self.edits.lock().await;
+        let Some(doc) = self.store.config().await? else { return Ok(false) };
+        if Some(&doc.stamp) == self.config_stamp().as_ref() {
             return Ok(false);
         }
-        let Some(doc) = self.store.config().await? else { return Ok(false) };
         let (_, config) = decode(&doc.body)?;
-        self.adopt_config(doc.version, config);
+        self.adopt_config(&edits, doc.stamp, config);
         Ok(true)
     }
 
     /// The document as the store holds it now.
     pub async fn config_document(&self) -> Result<ConfigDocument, EditError> {
-        match self.store.config().await? {
-            Some(doc) => Ok(decode(&doc.body)?.0),
-            None => Ok(ConfigDocument::default()),
-        }
+        let doc = self.store.config().await?.ok_or(EditError::Missing)?;
+        Ok(decode(&doc.body)?.0)
     }
 
     /// Applies `edit` to the current document, validates the result and stores it if no
@@ -110,20 +150,18 @@ impl Engine {
         &self,
         edit: impl Fn(&mut ConfigDocument) -> Result<T, EditError>,
     ) -> Result<T, EditError> {
-        let _one_at_a_time = self.edits.lock().await;
+        let edits = self.edits.lock().await;
         for attempt in 0..EDIT_ATTEMPTS {
             if attempt > 0 {
                 // Another node won the last round: let it finish before reading again.
                 tokio::time::sleep(EDIT_BACKOFF * attempt as u32).await;
             }
-            let (version, mut doc) = match self.store.config().await? {
-                Some(stored) => (stored.version, decode(&stored.body)?.0),
-                None => (0, ConfigDocument::default()),
-            };
+            let stored = self.store.config().await?.ok_or(EditError::Missing)?;
+            let mut doc = decode(&stored.body)?.0;
             let answer = edit(&mut doc)?;
             let config = doc.validate().map_err(EditError::Invalid)?;
-            if let Some(new_version) = self.store.save_config(version, encode(&doc)?).await? {
-                self.adopt_config(new_version, config);
+            if let Some(stamp) = self.store.save_config(Some(stored.stamp), new_rev(), encode(&doc)?).await? {
+                self.adopt_config(&edits, stamp, config);
                 return Ok(answer);
             }
         }

@@ -46,9 +46,9 @@ use std::sync::{Arc, RwLock};
 /// Everything the engine needs from outside, chosen by the caller (the binary or a test).
 pub struct EngineParts {
     pub config: Config,
-    /// The version of the stored configuration document `config` is (0 when none is stored):
-    /// the engine adopts only newer versions from then on.
-    pub config_version: u64,
+    /// The stored configuration document `config` is (`None` when none is stored): the
+    /// engine adopts any other the store holds from then on.
+    pub config_stamp: Option<pingpost_store::ConfigStamp>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub audit: Arc<dyn AuditSink>,
@@ -68,8 +68,8 @@ pub struct EngineParts {
 pub const DEFAULT_LEASE_SLACK: chrono::Duration = chrono::Duration::seconds(30);
 
 pub struct Engine {
-    /// The document version in force and its validated configuration.
-    config: RwLock<(u64, Arc<Config>)>,
+    /// The stored document in force and its validated configuration.
+    config: RwLock<(Option<pingpost_store::ConfigStamp>, Arc<Config>)>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     audit: Arc<dyn AuditSink>,
@@ -81,8 +81,9 @@ pub struct Engine {
     /// Pings and posts under way, so shutdown can wait for them: the server runs each in a
     /// task of its own that outlives a client that hung up, and the process must not end it.
     in_flight: tokio_util::task::TaskTracker,
-    /// Serializes this node's configuration edits, so they never race each other for the
-    /// document's compare-and-set; races between nodes are left to the compare-and-set.
+    /// Serializes this node's configuration edits and reloads, so they never race each other
+    /// for the document's compare-and-set nor adopt over each other; races between nodes are
+    /// left to the compare-and-set.
     edits: tokio::sync::Mutex<()>,
     bid_counters: telemetry::BidCounters,
 }
@@ -92,7 +93,7 @@ impl Engine {
     /// and the tests report the same metrics without wiring them up.
     pub fn new(parts: EngineParts) -> Result<Self, reqwest::Error> {
         Ok(Engine {
-            config: RwLock::new((parts.config_version, Arc::new(parts.config))),
+            config: RwLock::new((parts.config_stamp, Arc::new(parts.config))),
             store: Arc::new(pingpost_store::Timed::with_faults(parts.store, parts.faults.clone())),
             clock: parts.clock,
             audit: Arc::new(telemetry::CountedAudit::new(parts.audit)),

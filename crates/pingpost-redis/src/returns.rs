@@ -5,6 +5,7 @@
 
 use crate::codec::{self, corrupt, ms};
 use crate::scripts::ScriptCall;
+use crate::store::Replicas;
 use crate::RedisStore;
 use pingpost_core::caps::credit_key;
 use pingpost_core::ids::BuyerId;
@@ -108,15 +109,21 @@ impl RedisStore {
             .arg(RETURN_RATE_SPAN.num_milliseconds())
             .arg(self.retention_ms())
             .arg(&return_id);
-        let reply: Vec<String> = self.step("redis.open_return", &call.invocation()).await?;
+        let (reply, replicas): (Vec<String>, Replicas) = self.waited_step("redis.open_return", &call).await?;
         let (code, rest) = reply.split_first().ok_or_else(|| corrupt("open_return reply"))?;
         Ok(match code.as_str() {
             "N" => ReturnOutcome::NoSuchSale,
             "X" => ReturnOutcome::NotReturnable(codec::ledger_state(rest.first().map_or("", String::as_str))?),
             "W" => ReturnOutcome::WindowPassed,
             "C" => ReturnOutcome::RateExceeded,
-            "A" => ReturnOutcome::AlreadyReturned(Box::new(decode_return(rest)?)),
-            "O" => ReturnOutcome::Opened(Box::new(decode_return(rest)?)),
+            "A" => {
+                replicas.require()?;
+                ReturnOutcome::AlreadyReturned(Box::new(decode_return(rest)?))
+            }
+            "O" => {
+                replicas.require()?;
+                ReturnOutcome::Opened(Box::new(decode_return(rest)?))
+            }
             other => return Err(corrupt(format!("open_return answer {other:?}"))),
         })
     }
@@ -135,12 +142,19 @@ impl RedisStore {
         };
         let mut call = self.return_call(&self.scripts.decide_return, &return_id, &current.sale_id, &current.buyer);
         call.arg(if approve { "1" } else { "0" }).arg(note.unwrap_or_default()).arg(ms(at));
-        let reply: Vec<String> = self.step("redis.decide_return", &call.invocation()).await?;
+        let (reply, replicas): (Vec<String>, Replicas) = self.waited_step("redis.decide_return", &call).await?;
         let (code, rest) = reply.split_first().ok_or_else(|| corrupt("decide_return reply"))?;
         Ok(match code.as_str() {
             "N" => DecideOutcome::NoSuchReturn,
-            "A" => DecideOutcome::AlreadyDecided(Box::new(decode_return(rest)?)),
-            "D" => DecideOutcome::Decided(Box::new(decode_return(rest)?)),
+            "A" | "D" => {
+                replicas.require()?;
+                let r = Box::new(decode_return(rest)?);
+                if code == "A" {
+                    DecideOutcome::AlreadyDecided(r)
+                } else {
+                    DecideOutcome::Decided(r)
+                }
+            }
             other => return Err(corrupt(format!("decide_return answer {other:?}"))),
         })
     }

@@ -478,13 +478,14 @@ impl<'a> MarkSettlement<'a> {
     }
 }
 
-/// How long a top-up's marker is kept: far longer than a re-sent request takes.
-const TOP_UP_MARKER_TTL: chrono::Duration = chrono::Duration::days(1);
-
 impl RedisStore {
-    pub(crate) async fn top_up_credit(&self, t: TopUp) -> StoreResult<BuyerMoney> {
-        let mut call = self.scripts.top_up.key(self.keys.counter(&credit_key(&t.buyer)));
-        call.key(self.keys.counter(&balance_key(&t.buyer)))
+    /// The top-up's script, waited for like an admission: an acknowledged top-up must not
+    /// vanish in a failover, to be applied again by a retry. Its marker is kept as long as
+    /// ledger entries: the books keep the id for good, and a retry may come days later.
+    pub(crate) async fn top_up_credit(&self, t: TopUp) -> StoreResult<TopUpOutcome> {
+        let mut call = ScriptCall::new(&self.scripts.top_up);
+        call.key(self.keys.counter(&credit_key(&t.buyer)))
+            .key(self.keys.counter(&balance_key(&t.buyer)))
             .key(self.keys.top_up(&t.id))
             .key(self.keys.outbox())
             .key(self.keys.outbox_order())
@@ -492,9 +493,18 @@ impl RedisStore {
             .arg(t.amount.minor())
             .arg(ms(t.at))
             .arg(t.buyer.as_str())
-            .arg(TOP_UP_MARKER_TTL.num_milliseconds());
-        let (spent, credit): (i64, i64) = self.step("redis.top_up", &call).await?;
-        Ok(BuyerMoney { spent: Money::from_minor(spent), credit: Money::from_minor(credit) })
+            .arg(self.retention_ms());
+        let (reply, replicas): (Vec<Vec<u8>>, Replicas) = self.waited_step("redis.top_up", &call).await?;
+        let minor =
+            |i: usize| text(&reply, i)?.parse::<i64>().map(Money::from_minor).map_err(|_| corrupt("top-up amount"));
+        match text(&reply, 0)? {
+            "A" => {
+                replicas.require()?;
+                Ok(TopUpOutcome::Applied(BuyerMoney { spent: minor(1)?, credit: minor(2)? }))
+            }
+            "R" => Ok(TopUpOutcome::IdReused { buyer: BuyerId::new(text(&reply, 1)?), amount: minor(2)? }),
+            other => Err(corrupt(format!("top-up answered {other:?}"))),
+        }
     }
 
     pub(crate) async fn money_of(&self, buyer: &BuyerId) -> StoreResult<BuyerMoney> {

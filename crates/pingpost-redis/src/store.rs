@@ -56,55 +56,97 @@ pub(crate) fn text(reply: &[Vec<u8>], i: usize) -> Result<&str, StoreError> {
     reply.get(i).and_then(|b| std::str::from_utf8(b).ok()).ok_or_else(|| corrupt("script reply"))
 }
 
+/// Whether a bulk operation's writes wait for the replicas (see [`RedisStore::waited_step`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bulk {
+    Read,
+    Write,
+}
+
+/// Sends `pipe` on `con`. A server that lost its scripts (restarted, promoted, new) refuses
+/// `EVALSHA`: `script` is loaded and the pipeline sent again — every script is safe to
+/// re-send, and a `WAIT` that went with a refused call counted nothing of ours.
+async fn send_reloading<T: redis::FromRedisValue>(
+    con: &mut Conn,
+    pipe: &redis::Pipeline,
+    script: Option<&redis::Script>,
+) -> redis::RedisResult<T> {
+    match (pipe.query_async::<T>(con).await, script) {
+        (Err(e), Some(script)) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            script.load_async(con).await?;
+            pipe.query_async(con).await
+        }
+        (answer, _) => answer,
+    }
+}
+
 impl RedisStore {
     /// Runs one single-key command per hash's suppression key and reads each answer, in
     /// order. On a single Redis the commands go in pipelines; on a cluster a pipeline must
     /// stay in one slot (redis-rs refuses it client-side otherwise) and these keys are spread
     /// over all slots, so each command goes alone, many at a time on the multiplexed
-    /// connection, which redis-rs routes to the owning node.
+    /// connection, which redis-rs routes to the owning node. Writes wait for the replicas as
+    /// [`RedisStore::waited_step`] does, a `WAIT` behind each pipeline (each command, on a
+    /// cluster); `script` is the one the commands call, if any.
     async fn per_key<T>(
         &self,
+        bulk: Bulk,
         hashes: &[&Sha256Hex],
         cmd: impl Fn(String) -> redis::Cmd,
+        script: Option<&redis::Script>,
         read: impl Fn(Value) -> StoreResult<T>,
     ) -> StoreResult<Vec<T>> {
-        let cmds: Vec<redis::Cmd> = hashes.iter().map(|h| cmd(self.keys.suppressed(h))).collect();
-        let values: Vec<Value> = match &self.conn {
-            Conn::Single(_) => {
-                let mut pipes: Vec<redis::Pipeline> = Vec::with_capacity(cmds.len().div_ceil(BULK_PIPELINE));
-                for (i, c) in cmds.into_iter().enumerate() {
-                    if i % BULK_PIPELINE == 0 {
-                        pipes.push(redis::pipe());
-                    }
-                    if let Some(pipe) = pipes.last_mut() {
-                        pipe.add_command(c);
-                    }
-                }
-                let pipelines = pipes.into_iter().map(|pipe| {
-                    let mut con = self.conn.clone();
-                    async move { self.run(pipe.query_async::<Vec<Value>>(&mut con)).await }
-                });
-                let answers: Vec<StoreResult<Vec<Value>>> =
-                    stream::iter(pipelines).buffered(BULK_PIPELINES_IN_FLIGHT).collect().await;
-                let mut values = Vec::with_capacity(hashes.len());
-                for a in answers {
-                    values.extend(a?);
-                }
-                values
-            }
-            Conn::Cluster(_) => {
-                let calls = cmds.into_iter().map(|c| {
-                    let mut con = self.conn.clone();
-                    async move { self.run(c.query_async::<Value>(&mut con)).await }
-                });
-                let answers: Vec<StoreResult<Value>> = stream::iter(calls).buffered(BULK_CONCURRENCY).collect().await;
-                answers.into_iter().collect::<StoreResult<_>>()?
-            }
+        let (per_pipeline, in_flight) = match &self.conn {
+            Conn::Single(_) => (BULK_PIPELINE, BULK_PIPELINES_IN_FLIGHT),
+            Conn::Cluster(_) => (1, BULK_CONCURRENCY),
         };
+        let mut pipes: Vec<redis::Pipeline> = Vec::with_capacity(hashes.len().div_ceil(per_pipeline));
+        for (i, h) in hashes.iter().enumerate() {
+            if i % per_pipeline == 0 {
+                pipes.push(redis::pipe());
+            }
+            if let Some(pipe) = pipes.last_mut() {
+                pipe.add_command(cmd(self.keys.suppressed(h)));
+            }
+        }
+        let sends = pipes.into_iter().map(|pipe| self.bulk_pipeline(bulk, pipe, script));
+        let answers: Vec<StoreResult<Vec<Value>>> = stream::iter(sends).buffered(in_flight).collect().await;
+        let mut values = Vec::with_capacity(hashes.len());
+        for a in answers {
+            values.extend(a?);
+        }
         if values.len() != hashes.len() {
             return Err(corrupt(format!("{} answers to {} commands", values.len(), hashes.len())));
         }
         values.into_iter().map(read).collect()
+    }
+
+    /// One pipeline of a bulk operation, with `WAIT` behind it when it writes and replicas
+    /// are waited for: then on a waited connection, failing like an unavailable store unless
+    /// the replicas acknowledged it. Answers the commands' values.
+    async fn bulk_pipeline(
+        &self,
+        bulk: Bulk,
+        mut pipe: redis::Pipeline,
+        script: Option<&redis::Script>,
+    ) -> StoreResult<Vec<Value>> {
+        let wanted = self.opts.wait_replicas;
+        let Some(mut con) = self.waited_conn().filter(|_| wanted > 0 && bulk == Bulk::Write) else {
+            let mut con = self.conn.clone();
+            return self.run(send_reloading(&mut con, &pipe, script)).await;
+        };
+        pipe.cmd("WAIT").arg(wanted).arg(self.wait_timeout_ms());
+        let limit = self.opts.op_timeout + self.opts.wait_timeout;
+        let mut values: Vec<Value> = bounded(limit, send_reloading(&mut con, &pipe, script)).await?;
+        let acked = values.pop().ok_or_else(|| corrupt("no answer to WAIT"))?;
+        let acked = redis::from_redis_value(acked).map_err(|e| corrupt(format!("WAIT answered {e}")))?;
+        Replicas { acked, wanted }.require()?;
+        Ok(values)
+    }
+
+    /// The wait for replicas in ms, at least 1: Redis reads `WAIT n 0` as "wait forever".
+    fn wait_timeout_ms(&self) -> u64 {
+        u64::try_from(self.opts.wait_timeout.as_millis()).unwrap_or(u64::MAX).max(1)
     }
 
     pub(crate) fn retention_ms(&self) -> i64 {
@@ -149,20 +191,9 @@ impl RedisStore {
             let value = self.step(point, &call.invocation()).await?;
             return Ok((value, Replicas { acked: 0, wanted: 0 }));
         };
-        let timeout_ms = u64::try_from(self.opts.wait_timeout.as_millis()).unwrap_or(u64::MAX).max(1);
         let mut pipe = redis::pipe();
-        pipe.add_command(call.evalsha()).cmd("WAIT").arg(wanted).arg(timeout_ms);
-        let send = async {
-            match pipe.query_async::<(T, i64)>(&mut con).await {
-                // A server that lost its scripts (restarted, promoted, new): load, send again.
-                // The `WAIT` that went with the refused call counted nothing of ours.
-                Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                    call.script().load_async(&mut con).await?;
-                    pipe.query_async(&mut con).await
-                }
-                answer => answer,
-            }
-        };
+        pipe.add_command(call.evalsha()).cmd("WAIT").arg(wanted).arg(self.wait_timeout_ms());
+        let send = send_reloading::<(T, i64)>(&mut con, &pipe, Some(call.script()));
         let limit = self.opts.op_timeout + self.opts.wait_timeout;
         let (value, acked) = self.opts.faults.step(point, || bounded(limit, send)).await?;
         Ok((value, Replicas { acked, wanted }))
@@ -306,7 +337,7 @@ impl Store for RedisStore {
         Box::pin(self.ledger_entries(q))
     }
 
-    fn top_up(&self, t: TopUp) -> StoreFuture<'_, BuyerMoney> {
+    fn top_up(&self, t: TopUp) -> StoreFuture<'_, TopUpOutcome> {
         Box::pin(self.top_up_credit(t))
     }
 
@@ -392,10 +423,12 @@ impl Store for RedisStore {
     fn suppress(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Vec<bool>> {
         Box::pin(async move {
             let (distinct, index) = distinct_hashes(&hashes);
-            let at = ms(now);
-            let set = self
-                .per_key(&distinct, |key| redis::cmd("SET").arg(key).arg(at).arg("NX").clone(), |v| Ok(v != Value::Nil))
-                .await?;
+            let script = &self.scripts.suppress;
+            let suppress = |key: String| ScriptCall::new(script).key(key).arg(ms(now)).evalsha();
+            let new =
+                |v: Value| redis::from_redis_value::<i64>(v).map_err(|e| corrupt(format!("suppress answered {e}")));
+            let set: Vec<bool> =
+                self.per_key(Bulk::Write, &distinct, suppress, Some(script), |v| new(v).map(|n| n == 1)).await?;
             // Only the first occurrence of a repeated hash can be the one that was new.
             let mut seen = vec![false; distinct.len()];
             Ok(index
@@ -413,8 +446,10 @@ impl Store for RedisStore {
             let (distinct, _) = distinct_hashes(&hashes);
             let removed = self
                 .per_key(
+                    Bulk::Write,
                     &distinct,
                     |key| redis::cmd("DEL").arg(key).clone(),
+                    None,
                     |v| redis::from_redis_value::<u64>(v).map_err(|e| corrupt(format!("DEL answered {e}"))),
                 )
                 .await?;
@@ -427,8 +462,10 @@ impl Store for RedisStore {
             let (distinct, index) = distinct_hashes(&hashes);
             let status = self
                 .per_key(
+                    Bulk::Read,
                     &distinct,
                     |key| redis::cmd("GET").arg(key).clone(),
+                    None,
                     |v| match v {
                         Value::Nil => Ok(None),
                         v => {
@@ -464,9 +501,11 @@ impl Store for RedisStore {
         Box::pin(async move {
             let mut erased = Erased::default();
             for h in hashes {
-                let mut call = self.scripts.erase.key(self.keys.consumer(&h));
-                call.arg(ms(now));
-                let counts: (u64, u64, u64, u64) = self.step("redis.erase", &call).await?;
+                let mut call = ScriptCall::new(&self.scripts.erase);
+                call.key(self.keys.consumer(&h)).arg(ms(now));
+                let (counts, replicas): ((u64, u64, u64, u64), Replicas) =
+                    self.waited_step("redis.erase", &call).await?;
+                replicas.require()?;
                 erased +=
                     Erased { vertical_submissions: counts.0, sales: counts.1, dq: counts.2, kept_in_flight: counts.3 };
             }
@@ -477,30 +516,47 @@ impl Store for RedisStore {
     fn config(&self) -> StoreFuture<'_, Option<ConfigDoc>> {
         Box::pin(async move {
             let mut con = self.conn.clone();
-            let (version, body): (Option<u64>, Option<Vec<u8>>) =
-                self.run(redis::cmd("HMGET").arg(self.keys.config()).arg("v").arg("doc").query_async(&mut con)).await?;
+            let mut fields = redis::cmd("HMGET");
+            fields.arg(self.keys.config()).arg(&["v", "rev", "doc"][..]);
+            let (version, rev, body): (Option<u64>, Option<String>, Option<Vec<u8>>) =
+                self.run(fields.query_async(&mut con)).await?;
             match (version, body) {
-                (Some(version), Some(body)) => Ok(Some(ConfigDoc { version, body })),
+                (Some(version), Some(body)) => Ok(Some(ConfigDoc { stamp: config_stamp(version, rev), body })),
                 (None, None) => Ok(None),
                 _ => Err(corrupt("configuration document without its version")),
             }
         })
     }
 
-    fn config_version(&self) -> StoreFuture<'_, u64> {
+    fn config_stamp(&self) -> StoreFuture<'_, Option<ConfigStamp>> {
         Box::pin(async move {
             let mut con = self.conn.clone();
-            let version: Option<u64> = self.run(con.hget(self.keys.config(), "v")).await?;
-            Ok(version.unwrap_or(0))
+            let mut fields = redis::cmd("HMGET");
+            fields.arg(self.keys.config()).arg(&["v", "rev"][..]);
+            let (version, rev): (Option<u64>, Option<String>) = self.run(fields.query_async(&mut con)).await?;
+            Ok(version.map(|v| config_stamp(v, rev)))
         })
     }
 
-    fn save_config(&self, expected: u64, body: Vec<u8>) -> StoreFuture<'_, Option<u64>> {
+    fn save_config(
+        &self,
+        expected: Option<ConfigStamp>,
+        rev: String,
+        body: Vec<u8>,
+    ) -> StoreFuture<'_, Option<ConfigStamp>> {
         Box::pin(async move {
-            let mut call = self.scripts.save_config.key(self.keys.config());
-            call.arg(expected).arg(body);
-            let version: i64 = self.step("redis.save_config", &call).await?;
-            Ok(u64::try_from(version).ok())
+            let (expected_version, expected_rev) = expected.map_or((0, String::new()), |s| (s.version, s.rev));
+            let mut call = ScriptCall::new(&self.scripts.save_config);
+            call.key(self.keys.config()).arg(expected_version).arg(expected_rev).arg(&rev).arg(body);
+            let (version, replicas): (i64, Replicas) = self.waited_step("redis.save_config", &call).await?;
+            let Ok(version) = u64::try_from(version) else { return Ok(None) };
+            replicas.require()?;
+            Ok(Some(ConfigStamp { version, rev }))
         })
     }
+}
+
+/// A stored document's stamp; one written before writes had ids has the empty one.
+fn config_stamp(version: u64, rev: Option<String>) -> ConfigStamp {
+    ConfigStamp { version, rev: rev.unwrap_or_default() }
 }

@@ -47,6 +47,7 @@ where
     erasure_keeps_reservations_in_flight(&*make().await).await;
     the_ledger_lists_a_pings_sales(&*make().await).await;
     top_ups_raise_the_balance_once_each(&*make().await).await;
+    a_top_up_id_is_kept_with_its_buyer_and_amount(&*make().await).await;
     every_charge_and_its_undoing_writes_one_books_entry(&*make().await).await;
     an_approved_return_refunds_once_and_leaves_dedup(&*make().await).await;
     every_return_refusal_has_its_reason(&*make().await).await;
@@ -568,26 +569,38 @@ async fn erasure_forgets_dedup_state_but_keeps_suppression<S: Store + ?Sized>(s:
 }
 
 async fn config_writes_are_compare_and_set<S: Store + ?Sized>(s: &S) {
+    let stamp = |version: u64, rev: &str| ConfigStamp { version, rev: rev.into() };
+    let save = |expected: Option<ConfigStamp>, rev: &str, body: &str| {
+        let (rev, body) = (rev.to_string(), body.as_bytes().to_vec());
+        async move { s.save_config(expected, rev, body).await.expect("save") }
+    };
     assert_eq!(s.config().await.expect("config"), None);
-    assert_eq!(s.config_version().await.expect("version"), 0);
-    assert_eq!(s.save_config(0, b"one".to_vec()).await.expect("save"), Some(1));
-    assert_eq!(s.save_config(0, b"stale".to_vec()).await.expect("save"), None, "a stale write is refused");
-    assert_eq!(s.save_config(1, b"two".to_vec()).await.expect("save"), Some(2));
-    assert_eq!(s.save_config(1, b"two".to_vec()).await.expect("save"), Some(2), "a re-sent write is its own");
-    assert_eq!(s.save_config(1, b"other".to_vec()).await.expect("save"), None);
-    assert_eq!(s.config().await.expect("config"), Some(ConfigDoc { version: 2, body: b"two".to_vec() }));
-    assert_eq!(s.config_version().await.expect("version"), 2);
+    assert_eq!(s.config_stamp().await.expect("stamp"), None);
+    assert_eq!(save(Some(stamp(1, "lost")), "r0", "edit").await, None, "an edit of a document that is gone");
+    assert_eq!(s.config().await.expect("config"), None, "is no document");
+
+    let one = save(None, "r1", "one").await;
+    assert_eq!(one, Some(stamp(1, "r1")));
+    assert_eq!(save(None, "r1", "one").await, one, "a re-sent first write is its own");
+    assert_eq!(save(None, "r2", "seed").await, None, "a document is stored already");
+    let two = save(one.clone(), "r2", "two").await;
+    assert_eq!(two, Some(stamp(2, "r2")));
+    assert_eq!(save(one.clone(), "r2", "two").await, two, "a re-sent write is its own");
+    assert_eq!(save(one, "r3", "other").await, None, "a stale write is refused");
+    assert_eq!(save(Some(stamp(2, "lost")), "r3", "other").await, None, "another write of the same version");
+    assert_eq!(s.config().await.expect("config"), Some(ConfigDoc { stamp: stamp(2, "r2"), body: b"two".to_vec() }));
+    assert_eq!(s.config_stamp().await.expect("stamp"), two);
 }
 
 async fn concurrent_config_writes_apply_exactly_one<S: Store>(s: Arc<S>) {
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..10 {
         let s = Arc::clone(&s);
-        tasks.spawn(async move { s.save_config(0, format!("doc {i}").into_bytes()).await.expect("save") });
+        tasks.spawn(async move { s.save_config(None, format!("r{i}"), format!("doc {i}").into_bytes()).await });
     }
-    let won = tasks.join_all().await.into_iter().flatten().count();
-    assert_eq!(won, 1);
-    assert_eq!(s.config_version().await.expect("version"), 1);
+    let won: Vec<ConfigStamp> = tasks.join_all().await.into_iter().filter_map(|r| r.expect("save")).collect();
+    assert_eq!(won.len(), 1, "{won:?}");
+    assert_eq!(s.config_stamp().await.expect("stamp").as_ref(), won.first());
 }
 
 /// Every call answers its own earlier effect again instead of refusing or doubling it: the
@@ -747,13 +760,39 @@ async fn top_ups_raise_the_balance_once_each<S: Store + ?Sized>(s: &S) {
     );
     let top_up = TopUp { id: "top-1".into(), buyer: BuyerId::new("b1"), amount: Money::from_minor(500), at: t0() };
     let after = s.top_up(top_up.clone()).await.expect("top-up");
-    assert_eq!(after, BuyerMoney { spent: Money::from_minor(1000), credit: Money::from_minor(500) });
+    let money = BuyerMoney { spent: Money::from_minor(1000), credit: Money::from_minor(500) };
+    assert_eq!(after, TopUpOutcome::Applied(money));
     assert_eq!(s.top_up(top_up).await.expect("re-sent"), after, "a re-sent top-up applies once");
     assert_eq!(reserve(s, r("t2", "b")).await, ReserveOutcome::Reserved, "20.00 of balance now");
     assert_eq!(s.buyer_money(BuyerId::new("b1")).await.expect("money").spent, Money::from_minor(2000));
     let entries = s.outbox(10).await.expect("outbox");
     assert_eq!(entries.iter().map(|e| e.entry_id.as_str()).collect::<Vec<_>>(), ["top_up:top-1"]);
     assert_eq!((entries[0].kind, entries[0].amount), (EntryKind::TopUp, Money::from_minor(500)));
+}
+
+/// The books keep a top-up's id for good: a retry however late (the `now` given moves on, as
+/// long as a retry can come) applies nothing again, and the id sent with another buyer or
+/// amount is refused with what it was used for, nothing moved.
+async fn a_top_up_id_is_kept_with_its_buyer_and_amount<S: Store + ?Sized>(s: &S) {
+    let (b1, b2) = (BuyerId::new("b1"), BuyerId::new("b2"));
+    let first = TopUp { id: "top-1".into(), buyer: b1.clone(), amount: Money::from_minor(500), at: t0() };
+    let applied = s.top_up(first.clone()).await.expect("top-up");
+    let money = BuyerMoney { spent: Money::ZERO, credit: Money::from_minor(500) };
+    assert_eq!(applied, TopUpOutcome::Applied(money));
+    for late in [Duration::days(2), Duration::days(365)] {
+        let retry = TopUp { at: t0() + late, ..first.clone() };
+        assert_eq!(s.top_up(retry).await.expect("retry"), applied, "a retry {late} later applies once");
+    }
+    let reused = TopUpOutcome::IdReused { buyer: b1.clone(), amount: Money::from_minor(500) };
+    let other_amount = TopUp { amount: Money::from_minor(600), at: t0() + Duration::days(2), ..first.clone() };
+    let other_buyer = TopUp { buyer: b2.clone(), at: t0() + Duration::days(2), ..first };
+    for other in [other_amount, other_buyer] {
+        assert_eq!(s.top_up(other.clone()).await.expect("top-up"), reused, "{other:?}");
+    }
+    assert_eq!(s.buyer_money(b1).await.expect("money"), money);
+    assert_eq!(s.buyer_money(b2).await.expect("money"), BuyerMoney::default(), "a refused top-up moves nothing");
+    let entries = s.outbox(10).await.expect("outbox");
+    assert_eq!(entries.iter().map(|e| e.entry_id.as_str()).collect::<Vec<_>>(), ["top_up:top-1"]);
 }
 
 /// A sale is charged when it stands (sold) or is kept as unconfirmed; undoing a charged sale

@@ -106,8 +106,10 @@ pub trait Store: Send + Sync + 'static {
     fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>>;
 
     /// Adds to a buyer's prepaid balance once per top-up id, with its books entry in the same
-    /// step; answers the buyer's money afterwards.
-    fn top_up(&self, t: TopUp) -> StoreFuture<'_, BuyerMoney>;
+    /// step; answers the buyer's money afterwards. The id is kept with its buyer and amount
+    /// as long as a retry can come (the ledger's retention: the books keep it for good), and
+    /// an id sent again with another buyer or amount changes nothing.
+    fn top_up(&self, t: TopUp) -> StoreFuture<'_, TopUpOutcome>;
 
     /// A buyer's prepaid money: spent by standing sales, and credited since configured.
     fn buyer_money(&self, buyer: BuyerId) -> StoreFuture<'_, BuyerMoney>;
@@ -185,15 +187,24 @@ pub trait Store: Send + Sync + 'static {
     /// and so do reservations in flight (see [`Erased::kept_in_flight`]).
     fn erase(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Erased>;
 
-    /// The configuration document, `None` before the first write.
+    /// The configuration document, `None` before the first write (or once the store lost it).
     fn config(&self) -> StoreFuture<'_, Option<ConfigDoc>>;
 
-    /// The configuration document's version (0 before the first write). Cheap: every node
-    /// polls it to pick up edits made on another node.
-    fn config_version(&self) -> StoreFuture<'_, u64>;
+    /// The stored configuration document's stamp. Cheap: every node polls it, and reloads
+    /// whenever it differs from the one it holds.
+    fn config_stamp(&self) -> StoreFuture<'_, Option<ConfigStamp>>;
 
-    /// Replaces the configuration document if its version is still `expected`, answering
-    /// the new version; `None` when another write came first (the caller re-reads and
-    /// retries, so no edit is ever lost or applied over one it did not see).
-    fn save_config(&self, expected: u64, body: Vec<u8>) -> StoreFuture<'_, Option<u64>>;
+    /// Stores `body` as the configuration document, stamped with the next version and `rev`
+    /// (an id of this write's own), if the stored document is still `expected` — with
+    /// `None`, if none is stored (the first write, at start-up). Answers the new stamp;
+    /// `None` when the stored document is another or is gone (the caller re-reads, so that
+    /// no edit is lost or applied over one it did not see, and none becomes the whole
+    /// configuration of a store that lost it). A re-sent write finds its own `rev` stored
+    /// and answers it again.
+    fn save_config(
+        &self,
+        expected: Option<ConfigStamp>,
+        rev: String,
+        body: Vec<u8>,
+    ) -> StoreFuture<'_, Option<ConfigStamp>>;
 }

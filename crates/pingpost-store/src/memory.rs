@@ -74,8 +74,9 @@ struct Ledger {
     by_ping: HashMap<String, Vec<String>>,
     /// Sales released before any reservation of them arrived: when, and why.
     tombstones: HashMap<String, (Timestamp, String)>,
-    /// Top-ups applied, by id, so a re-sent one applies once.
-    top_ups: HashMap<String, Timestamp>,
+    /// Top-ups applied, by id, so a re-sent one applies once and an id reused for another
+    /// buyer or amount is told apart.
+    top_ups: HashMap<String, TopUp>,
     /// Books entries not yet in the books, by entry id.
     outbox: HashMap<String, OutboxEntry>,
     /// Each buyer's charged sales by when they were charged: its sales list and the base
@@ -198,7 +199,7 @@ impl MemoryStore {
             out.push_str(&format!("{} {}\n", entry.key(), String::from_utf8_lossy(&entry.value().0)));
         }
         if let Some(doc) = lock(&self.config).as_ref() {
-            out.push_str(&format!("config v{} {}\n", doc.version, String::from_utf8_lossy(&doc.body)));
+            out.push_str(&format!("config v{} {}\n", doc.stamp.version, String::from_utf8_lossy(&doc.body)));
         }
         for entry in self.claims.iter() {
             let state = match &entry.value().state {
@@ -702,10 +703,14 @@ impl Store for MemoryStore {
         ready(self.ledger_now(q))
     }
 
-    fn top_up(&self, t: TopUp) -> StoreFuture<'_, BuyerMoney> {
+    fn top_up(&self, t: TopUp) -> StoreFuture<'_, TopUpOutcome> {
         let mut ledger = lock(&self.ledger);
-        if !ledger.top_ups.contains_key(&t.id) {
-            ledger.top_ups.insert(t.id.clone(), t.at);
+        if let Some(first) = ledger.top_ups.get(&t.id) {
+            if (&first.buyer, first.amount) != (&t.buyer, t.amount) {
+                return ready(TopUpOutcome::IdReused { buyer: first.buyer.clone(), amount: first.amount });
+            }
+        } else {
+            ledger.top_ups.insert(t.id.clone(), t.clone());
             ledger.take(&Debit {
                 key: credit_key(&t.buyer),
                 amount: t.amount.minor(),
@@ -716,7 +721,7 @@ impl Store for MemoryStore {
             });
             ledger.write_entry(OutboxEntry::of_top_up(&t));
         }
-        ready(ledger.buyer_money(&t.buyer))
+        ready(TopUpOutcome::Applied(ledger.buyer_money(&t.buyer)))
     }
 
     fn buyer_money(&self, buyer: BuyerId) -> StoreFuture<'_, BuyerMoney> {
@@ -874,22 +879,27 @@ impl Store for MemoryStore {
         ready(lock(&self.config).clone())
     }
 
-    fn config_version(&self) -> StoreFuture<'_, u64> {
-        ready(lock(&self.config).as_ref().map_or(0, |d| d.version))
+    fn config_stamp(&self) -> StoreFuture<'_, Option<ConfigStamp>> {
+        ready(lock(&self.config).as_ref().map(|d| d.stamp.clone()))
     }
 
-    fn save_config(&self, expected: u64, body: Vec<u8>) -> StoreFuture<'_, Option<u64>> {
+    fn save_config(
+        &self,
+        expected: Option<ConfigStamp>,
+        rev: String,
+        body: Vec<u8>,
+    ) -> StoreFuture<'_, Option<ConfigStamp>> {
         let mut doc = lock(&self.config);
-        let current = doc.as_ref().map_or(0, |d| d.version);
-        // A re-sent write that already applied finds its own document one version on.
-        if let Some(d) = doc.as_ref().filter(|d| d.version == expected + 1 && d.body == body) {
-            return ready(Some(d.version));
+        let stored = doc.as_ref().map(|d| &d.stamp);
+        if let Some(own) = stored.filter(|s| s.rev == rev) {
+            return ready(Some(own.clone()));
         }
-        if current != expected {
+        if stored != expected.as_ref() {
             return ready(None);
         }
-        *doc = Some(ConfigDoc { version: current + 1, body });
-        ready(Some(current + 1))
+        let stamp = ConfigStamp { version: stored.map_or(0, |s| s.version) + 1, rev };
+        *doc = Some(ConfigDoc { stamp: stamp.clone(), body });
+        ready(Some(stamp))
     }
 
     fn health(&self) -> StoreFuture<'_, ()> {

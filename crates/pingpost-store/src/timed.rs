@@ -13,9 +13,10 @@
 //!   could not (the readiness probe moves it too).
 
 use crate::{
-    Admission, AdmitOutcome, BuyerMoney, Claim, ClaimRequest, ConfigDoc, DecideOutcome, Erased, Faults, LedgerQuery,
-    LedgerState, OutboxEntry, ReserveOutcome, ReturnOutcome, ReturnQuery, ReturnRecord, ReturnRequest, SaleRecord,
-    SaleReservation, Settlement, Store, StoreError, StoreFuture, StoreResult, SweepReport, TopUp,
+    Admission, AdmitOutcome, BuyerMoney, Claim, ClaimRequest, ConfigDoc, ConfigStamp, DecideOutcome, Erased, Faults,
+    LedgerQuery, LedgerState, OutboxEntry, ReserveOutcome, ReturnOutcome, ReturnQuery, ReturnRecord, ReturnRequest,
+    SaleRecord, SaleReservation, Settlement, Store, StoreError, StoreFuture, StoreResult, SweepReport, TopUp,
+    TopUpOutcome,
 };
 use pingpost_core::identity::{Ident, Sha256Hex};
 use pingpost_core::ids::BuyerId;
@@ -158,7 +159,7 @@ impl<S: Store + ?Sized> Store for Timed<S> {
         Box::pin(self.measured("ledger", "store.ledger", move || self.inner.ledger(q)))
     }
 
-    fn top_up(&self, t: TopUp) -> StoreFuture<'_, BuyerMoney> {
+    fn top_up(&self, t: TopUp) -> StoreFuture<'_, TopUpOutcome> {
         Box::pin(self.measured("top_up", "store.top_up", move || self.inner.top_up(t)))
     }
 
@@ -253,12 +254,17 @@ impl<S: Store + ?Sized> Store for Timed<S> {
         Box::pin(self.measured("config", "store.config", move || self.inner.config()))
     }
 
-    fn config_version(&self) -> StoreFuture<'_, u64> {
-        Box::pin(self.measured("config_version", "store.config_version", move || self.inner.config_version()))
+    fn config_stamp(&self) -> StoreFuture<'_, Option<ConfigStamp>> {
+        Box::pin(self.measured("config_stamp", "store.config_stamp", move || self.inner.config_stamp()))
     }
 
-    fn save_config(&self, expected: u64, body: Vec<u8>) -> StoreFuture<'_, Option<u64>> {
-        Box::pin(self.measured("save_config", "store.save_config", move || self.inner.save_config(expected, body)))
+    fn save_config(
+        &self,
+        expected: Option<ConfigStamp>,
+        rev: String,
+        body: Vec<u8>,
+    ) -> StoreFuture<'_, Option<ConfigStamp>> {
+        Box::pin(self.measured("save_config", "store.save_config", move || self.inner.save_config(expected, rev, body)))
     }
 }
 

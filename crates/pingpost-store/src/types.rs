@@ -241,11 +241,21 @@ impl std::ops::AddAssign for Erased {
     }
 }
 
-/// The configuration document as stored: opaque bytes and a version that grows by one
-/// with each write.
+/// Which write of the configuration document is stored: its version (1 for the first write,
+/// one more with each) and the random id its writer gave that write. A store that lost its
+/// last writes (a failover, an append-only file short of its last second) may hold an older
+/// version, or another document at a version a node already holds: two stamps that differ
+/// are two documents, whatever their versions.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ConfigStamp {
+    pub version: u64,
+    pub rev: String,
+}
+
+/// The configuration document as stored: opaque bytes and the write that stored them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigDoc {
-    pub version: u64,
+    pub stamp: ConfigStamp,
     pub body: Vec<u8>,
 }
 
@@ -331,6 +341,16 @@ pub struct TopUp {
     pub buyer: BuyerId,
     pub amount: Money,
     pub at: Timestamp,
+}
+
+/// What a top-up did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TopUpOutcome {
+    /// Applied, by this call or by an earlier one with the same id, buyer and amount (a
+    /// retry): the buyer's money afterwards.
+    Applied(BuyerMoney),
+    /// The id is another top-up's, of this buyer and amount: nothing was changed.
+    IdReused { buyer: BuyerId, amount: Money },
 }
 
 /// A buyer's prepaid money in the store: what its standing sales took (`spent`) and what

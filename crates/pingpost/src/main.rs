@@ -303,21 +303,21 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     let (store, audit, stats) = open_store(&args.store, retention, redis_options).await?;
     let books = open_books(args.books.as_deref()).await?;
-    let (version, config, seeded) = config_sync::bootstrap(store.as_ref(), &seed)
+    let (stamp, config, seeded) = config_sync::bootstrap(store.as_ref(), &seed)
         .await
         .map_err(|e| anyhow::anyhow!("loading the configuration from the store: {e}"))?;
     if seeded {
         tracing::info!(contracts = %args.contracts.display(), "store had no configuration: seeded it from the files");
     } else {
         tracing::info!(
-            version,
+            version = stamp.version,
             "configuration read from the store (files in {} not applied)",
             args.contracts.display()
         );
     }
     let engine = Arc::new(Engine::new(EngineParts {
         config,
-        config_version: version,
+        config_stamp: Some(stamp),
         store,
         clock: Arc::new(SystemClock),
         audit,

@@ -2,11 +2,14 @@
 -- final, so deciding again answers the return as it stands. Keys as in returns.lua.
 -- ARGV[1] approve (1|0)   ARGV[2] the operator's note ('' = none)   ARGV[3] at (ms)
 -- Answers {'N'} no such return, {'A', fields...} decided before, {'D', fields...} decided.
+-- A return decided before is written again unchanged: the WAIT sent behind this call counts
+-- only what this call replicates, and must cover the write that decided it.
 local st = redis.call('HGET', KEYS[1], 'st')
 if not st then
   return {'N'}
 end
 if st ~= 'P' then
+  redis.call('HSET', KEYS[1], 'st', st)
   return {'A', unpack(return_fields())}
 end
 if ARGV[2] ~= '' then

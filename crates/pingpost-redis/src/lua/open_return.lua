@@ -10,12 +10,15 @@
 -- Answers {'N'} no such sale of this buyer's, {'X', state} not returnable, {'W'} window
 -- passed, {'C'} rate exceeded, {'A', fields...} returned already by another request,
 -- {'O', fields...} opened (or re-sent by its own request); fields as return_fields().
+-- A return that exists already is written again unchanged: the WAIT sent behind this call
+-- counts only what this call replicates, and must cover the write that opened it.
 local sale = redis.call('HMGET', KEYS[2], 'rec', 'st', 'price', 'payout', 'sold')
 if not sale[1] or cjson.decode(sale[1]).buyer ~= ARGV[2] then
   return {'N'}
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   local fields = return_fields()
+  redis.call('HSET', KEYS[1], 'st', fields[2])
   local code = 'A'
   if cjson.decode(fields[1]).token == ARGV[8] then code = 'O' end
   return {code, unpack(fields)}

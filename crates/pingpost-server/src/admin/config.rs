@@ -81,7 +81,7 @@ macro_rules! resource {
                     (status = 409, description = "Another edit won; send it again.", body = ErrorBody),
                     (status = 413, description = "The body is too large.", body = ErrorBody),
                     (status = 422, description = "A field is invalid, or the change would break another resource; `field` names it.", body = ErrorBody),
-                    (status = 503, description = "The store could not be reached.", body = ErrorBody),
+                    (status = 503, description = "The store could not be reached, or holds no configuration (`config_missing`).", body = ErrorBody),
                 ))]
             pub async fn put(
                 op: Operator,
@@ -101,7 +101,7 @@ macro_rules! resource {
                     (status = 404, description = "No such id.", body = ErrorBody),
                     (status = 409, description = "Another edit won; send it again.", body = ErrorBody),
                     (status = 422, description = "Others still use it (`id` names them).", body = ErrorBody),
-                    (status = 503, description = "The store could not be reached.", body = ErrorBody),
+                    (status = 503, description = "The store could not be reached, or holds no configuration (`config_missing`).", body = ErrorBody),
                 ))]
             pub async fn delete(op: Operator, state: State<Arc<AppState>>, id: Path<String>) -> Result<Json<Deleted>, ApiError> {
                 super::delete::<$raw>(op, state, id).await
@@ -238,7 +238,7 @@ async fn delete<R: AdminResource>(
         (status = 409, description = "Another edit won; send it again.", body = ErrorBody),
         (status = 413, description = "The body is too large.", body = ErrorBody),
         (status = 422, description = "A field is invalid; `field` names it.", body = ErrorBody),
-        (status = 503, description = "The store could not be reached.", body = ErrorBody),
+        (status = 503, description = "The store could not be reached, or holds no configuration (`config_missing`).", body = ErrorBody),
     ))]
 async fn patch_contract(
     _: Operator,
@@ -319,6 +319,10 @@ fn edit_error(e: EditError, table: &str, id: &str) -> ApiError {
         EditError::Refused { field, message } => ApiError::invalid(field, message),
         EditError::Invalid(errors) => invalid_config(&errors, table, id),
         EditError::Conflict => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+        EditError::Missing => {
+            tracing::error!("configuration document missing from the store: edit refused");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "config_missing", e.to_string())
+        }
         EditError::Store(s) => ApiError::from(s),
         EditError::Corrupt(message) => {
             tracing::error!(error = %message, "stored configuration unreadable");

@@ -22,7 +22,7 @@ use pingpost_books::{AccountGroup, AccountsQuery, GroupBy};
 use pingpost_core::ids::BuyerId;
 use pingpost_core::money::Money;
 use pingpost_engine::reconcile::Difference;
-use pingpost_store::TopUp;
+use pingpost_store::{TopUp, TopUpOutcome};
 use serde_json::json;
 use std::sync::Arc;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -57,6 +57,7 @@ struct TopUpAnswer {
         (status = 400, description = "The body is not valid JSON.", body = ErrorBody),
         (status = 401, description = "No or wrong operator token.", body = ErrorBody),
         (status = 404, description = "No such buyer.", body = ErrorBody),
+        (status = 409, description = "The `id` is another top-up's, of another buyer or amount (`top_up_id_reused`); nothing was added.", body = ErrorBody),
         (status = 413, description = "The body is too large.", body = ErrorBody),
         (status = 422, description = "An invalid amount or id, or a buyer without a prepaid balance.", body = ErrorBody),
         (status = 503, description = "The store could not be reached.", body = ErrorBody),
@@ -88,7 +89,13 @@ async fn top_up(
     };
     let buyer = BuyerId::new(buyer);
     let t = TopUp { id: id.clone(), buyer: buyer.clone(), amount, at: state.engine.now() };
-    let money = state.engine.store().top_up(t).await?;
+    let money = match state.engine.store().top_up(t).await? {
+        TopUpOutcome::Applied(money) => money,
+        TopUpOutcome::IdReused { buyer, amount } => {
+            let message = format!("top-up id {id:?} was used for {amount} to buyer {buyer}; send a new id");
+            return Err(ApiError::new(StatusCode::CONFLICT, "top_up_id_reused", message));
+        }
+    };
     let balance = configured.minor() + money.credit.minor() - money.spent.minor();
     tracing::info!(buyer = %buyer, top_up_id = %id, amount = %amount, "balance topped up");
     Ok(Json(TopUpAnswer { buyer, top_up_id: id, balance: Money::from_minor(balance) }))
