@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::process::{start_engine, temp_dir};
+use common::process::{start_engine, temp_dir, test_tool};
 use pingpost_testkit::RedisServer;
 use std::path::PathBuf;
 use std::process::Command;
@@ -35,15 +35,7 @@ fn workspace() -> PathBuf {
 
 /// `PINGPOST_SCHEMATHESIS`, else the one `scripts/test.sh` installs.
 fn schemathesis() -> PathBuf {
-    let path = std::env::var_os("PINGPOST_SCHEMATHESIS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/test-tools/venv/bin/schemathesis"));
-    assert!(
-        path.exists(),
-        "schemathesis not found at {}: run scripts/test.sh (it installs it), or name one in PINGPOST_SCHEMATHESIS",
-        path.display()
-    );
-    path
+    test_tool("PINGPOST_SCHEMATHESIS", "schemathesis")
 }
 
 /// One schemathesis run over the operations `filter` selects, on a fresh engine on `store`.

@@ -3,9 +3,12 @@
 //! handlers (`utoipa_axum::OpenApiRouter` with `routes!`) collect them, so a handler cannot be
 //! mounted without one. Answers are documented by the types that produce them (the
 //! disclosure views, [`ErrorBody`]); request bodies that are parsed by hand (a lead's fields
-//! are open-ended) by the schemas below.
+//! are open-ended) by the schemas below. When the document is assembled ([`split`]) each
+//! operation is named after its method and path (`operationId`), and what every operation of
+//! a kind shares is stated once there.
 
 use crate::error::ErrorBody;
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::RefOr;
@@ -58,6 +61,7 @@ pub fn split<S: Clone + Send + Sync + 'static>(
     router: utoipa_axum::router::OpenApiRouter<S>,
 ) -> (axum::Router<S>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = router.split_for_parts();
+    name_operations(&mut doc);
     let refused = utoipa::openapi::ResponseBuilder::new()
         .description("A console session's change without the session's CSRF token (`csrf_failed`).")
         .content(
@@ -68,7 +72,7 @@ pub fn split<S: Clone + Send + Sync + 'static>(
         )
         .build();
     for item in doc.paths.paths.values_mut() {
-        for op in [&mut item.post, &mut item.put, &mut item.delete, &mut item.patch].into_iter().flatten() {
+        for (_, op) in operations_mut(item).filter(|(method, _)| *method != "get") {
             let operator = op
                 .security
                 .iter()
@@ -80,6 +84,39 @@ pub fn split<S: Clone + Send + Sync + 'static>(
         }
     }
     (router, doc)
+}
+
+/// Every operation of a path, with its method's name.
+fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut Operation)> {
+    [
+        ("get", &mut item.get),
+        ("put", &mut item.put),
+        ("post", &mut item.post),
+        ("delete", &mut item.delete),
+        ("options", &mut item.options),
+        ("head", &mut item.head),
+        ("patch", &mut item.patch),
+        ("trace", &mut item.trace),
+    ]
+    .into_iter()
+    .filter_map(|(method, op)| op.as_mut().map(|op| (method, op)))
+}
+
+/// Names each operation after its method and path (`GET /v1/admin/buyers/{id}` is
+/// `get_v1_admin_buyers_id`). utoipa names an operation after its handler, and the generic
+/// handlers of the configuration resources share theirs (`list`, `read`, …) across six paths,
+/// which OpenAPI forbids (an `operationId` is unique) and client generators trip over.
+fn name_operations(doc: &mut utoipa::openapi::OpenApi) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        for (method, op) in operations_mut(item) {
+            op.operation_id = Some(operation_id(method, path));
+        }
+    }
+}
+
+fn operation_id(method: &str, path: &str) -> String {
+    let words = path.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty());
+    std::iter::once(method).chain(words).collect::<Vec<_>>().join("_")
 }
 
 /// A lead: the consumer's identifiers (each as plaintext or as its SHA-256; at least one of
@@ -180,28 +217,35 @@ pub struct PostRequest {
 
 #[cfg(test)]
 mod tests {
-    use super::{split, OPERATOR_TOKEN};
+    use super::{operations_mut, split, OPERATOR_TOKEN};
     use utoipa::openapi::path::Operation;
     use utoipa::openapi::{RefOr, Required};
 
     fn operations() -> Vec<(String, String, Operation)> {
-        let (_, doc) = split(crate::routes::api());
+        let (_, mut doc) = split(crate::routes::api());
         let mut out = Vec::new();
-        for (path, item) in doc.paths.paths {
-            let methods = [
-                ("get", item.get),
-                ("put", item.put),
-                ("post", item.post),
-                ("delete", item.delete),
-                ("patch", item.patch),
-            ];
-            for (method, op) in methods {
-                if let Some(op) = op {
-                    out.push((method.to_string(), path.clone(), op));
-                }
+        for (path, item) in doc.paths.paths.iter_mut() {
+            for (method, op) in operations_mut(item) {
+                out.push((method.to_string(), path.clone(), op.clone()));
             }
         }
         out
+    }
+
+    /// OpenAPI requires each `operationId` to be unique; handlers that share a name (the
+    /// configuration resources' generic `list`, `read`, …) once gave six operations one id.
+    #[test]
+    fn every_operation_has_its_own_operation_id() {
+        let mut seen = std::collections::BTreeMap::new();
+        for (method, path, op) in operations() {
+            let what = format!("{method} {path}");
+            let id = op.operation_id.unwrap_or_default();
+            assert!(!id.is_empty(), "{what}: no operationId");
+            if let Some(other) = seen.insert(id.clone(), what.clone()) {
+                panic!("{what} and {other} share the operationId {id:?}");
+            }
+        }
+        assert_eq!(seen.get("get_v1_admin_buyers_id").map(String::as_str), Some("get /v1/admin/buyers/{id}"));
     }
 
     #[test]
