@@ -1,9 +1,12 @@
 //! The API checked against its own document from the outside: schemathesis (PyPI; installed
 //! by `scripts/test.sh` into a virtual environment) generates requests for every operation
-//! of `GET /openapi.json` and checks that no answer is a 5xx and that every answer's status,
-//! content type, headers and body are the documented ones — on the real binary, on the
-//! embedded store and on Redis. Anything it finds is fixed in the engine, not silenced in
-//! the document.
+//! of `GET /openapi.json` and checks that no answer is a 5xx, that every answer's status,
+//! content type, headers and body are the documented ones, that a request the document
+//! calls valid is accepted and one it calls invalid is refused — on the real binary, on the
+//! embedded store and on Redis. Anything it finds is fixed in the engine or the document,
+//! not silenced: the rules no request schema can state, and the operations where a valid
+//! request may still be refused for them, are listed with their reasons in
+//! `tests/schemathesis.toml`.
 //!
 //! Two runs per store, each on a fresh engine: the partners', buyers' and health endpoints,
 //! then the operators' (whose fuzzed writes would otherwise remove the keys the others
@@ -27,7 +30,8 @@ const PARTNER_KEY: &str = "demo-key-acme-0001";
 const BUYER_KEY: &str = "demo-key-buyer-meridian-01";
 const OPERATOR_TOKEN: &str = "e2e-admin-token";
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
-                      response_schema_conformance,response_headers_conformance";
+                      response_schema_conformance,response_headers_conformance,\
+                      positive_data_acceptance,negative_data_rejection";
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -42,12 +46,13 @@ fn schemathesis() -> PathBuf {
 fn fuzz(name: &str, store: &str, filter: [&str; 2]) {
     let dir = temp_dir(name);
     let config = dir.join("schemathesis.toml");
+    let rules = std::fs::read_to_string(workspace().join("tests/schemathesis.toml")).unwrap();
     std::fs::write(
         &config,
         format!(
             "[auth.openapi.partner_key]\nbearer = \"{PARTNER_KEY}\"\n\
              [auth.openapi.buyer_key]\nbearer = \"{BUYER_KEY}\"\n\
-             [auth.openapi.operator_token]\nbearer = \"{OPERATOR_TOKEN}\"\n"
+             [auth.openapi.operator_token]\nbearer = \"{OPERATOR_TOKEN}\"\n\n{rules}"
         ),
     )
     .unwrap();
