@@ -43,7 +43,7 @@ if [ ! -x "$venv/bin/pip" ]; then
 fi
 if [ ! -x "$venv/bin/schemathesis" ] || [ ! -x "$venv/bin/openapi-spec-validator" ]; then
   echo "== installing schemathesis and openapi-spec-validator (PyPI) into $venv"
-  "$venv/bin/pip" install -q "schemathesis==4.32.5" "openapi-spec-validator==0.9.0"
+  "$venv/bin/pip" install -q "schemathesis==4.32.5" "hypothesis==6.170.27" "openapi-spec-validator==0.9.0"
 fi
 export PINGPOST_SCHEMATHESIS="$PWD/$venv/bin/schemathesis"
 export PINGPOST_OPENAPI_SPEC_VALIDATOR="$PWD/$venv/bin/openapi-spec-validator"

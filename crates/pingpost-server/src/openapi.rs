@@ -9,7 +9,7 @@
 
 use crate::error::ErrorBody;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
-use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Required};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -138,14 +138,15 @@ fn empty_query_values_are_absent(doc: &mut utoipa::openapi::OpenApi) {
 }
 
 /// A resource's schema as a PUT on its own path (`/…/{id}`) takes it: the path names the
-/// resource, so the body's `id` may be left out, and one that differs from the path's is
-/// refused (422).
+/// resource, so the body's `id` may be left out (or `null`), and one that differs from the
+/// path's is refused (422).
 pub fn id_from_path(schema: RefOr<Schema>) -> RefOr<Schema> {
     let RefOr::T(Schema::Object(mut object)) = schema else { return schema };
     object.required.retain(|name| name != "id");
-    if let Some(RefOr::T(Schema::Object(id))) = object.properties.get_mut("id") {
-        id.description = Some("The path's `id`: may be left out, and must equal it when given.".into());
-    }
+    let id = ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some("The path's `id`: may be left out, and must equal it when given."));
+    object.properties.insert("id".into(), id.into());
     RefOr::T(Schema::Object(object))
 }
 
