@@ -32,17 +32,21 @@ psql --version || true
 command -v chromium >/dev/null || apt_install chromium
 command -v chromedriver >/dev/null || apt_install chromium-driver
 
-# schemathesis (PyPI), which tests/schemathesis.rs runs against the real binary, in a
-# virtual environment of the tests' own (pinned: a new release must not change what passes).
+# schemathesis and openapi-spec-validator (PyPI), which tests/schemathesis.rs and
+# tests/openapi.rs run against the real binary, in a virtual environment of the tests' own
+# (pinned: a new release must not change what passes).
 venv=target/test-tools/venv
-if [ ! -x "$venv/bin/schemathesis" ]; then
+if [ ! -x "$venv/bin/pip" ]; then
   command -v python3 >/dev/null || apt_install python3
   mkdir -p target/test-tools
   python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; rm -rf "$venv"; python3 -m venv "$venv"; }
-  echo "== installing schemathesis (PyPI) into $venv"
-  "$venv/bin/pip" install -q "schemathesis==4.32.5"
+fi
+if [ ! -x "$venv/bin/schemathesis" ] || [ ! -x "$venv/bin/openapi-spec-validator" ]; then
+  echo "== installing schemathesis and openapi-spec-validator (PyPI) into $venv"
+  "$venv/bin/pip" install -q "schemathesis==4.32.5" "hypothesis==6.170.27" "openapi-spec-validator==0.9.0"
 fi
 export PINGPOST_SCHEMATHESIS="$PWD/$venv/bin/schemathesis"
+export PINGPOST_OPENAPI_SPEC_VALIDATOR="$PWD/$venv/bin/openapi-spec-validator"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -165,3 +165,19 @@ fn listening_with_metrics(mut child: Child) -> (Running, String, Option<String>)
         Err(RecvTimeoutError::Timeout) => panic!("pingpost did not listen within {STARTUP:?}"),
     }
 }
+
+/// A test tool from PyPI: the path in the environment variable `var`, else `name` in the
+/// virtual environment `scripts/test.sh` installs. A missing tool fails the test (it never
+/// passes without having run).
+pub fn test_tool(var: &str, name: &str) -> PathBuf {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let path = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target/test-tools/venv/bin").join(name));
+    assert!(
+        path.exists(),
+        "{name} not found at {}: run scripts/test.sh (it installs it), or name one in {var}",
+        path.display()
+    );
+    path
+}

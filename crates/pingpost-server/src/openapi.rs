@@ -3,12 +3,15 @@
 //! handlers (`utoipa_axum::OpenApiRouter` with `routes!`) collect them, so a handler cannot be
 //! mounted without one. Answers are documented by the types that produce them (the
 //! disclosure views, [`ErrorBody`]); request bodies that are parsed by hand (a lead's fields
-//! are open-ended) by the schemas below.
+//! are open-ended) by the schemas below. When the document is assembled ([`split`]) each
+//! operation is named after its method and path (`operationId`), and what every operation of
+//! a kind shares is stated once there.
 
 use crate::error::ErrorBody;
-use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::RefOr;
+use utoipa::openapi::{RefOr, Required};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 #[derive(OpenApi)]
@@ -58,6 +61,8 @@ pub fn split<S: Clone + Send + Sync + 'static>(
     router: utoipa_axum::router::OpenApiRouter<S>,
 ) -> (axum::Router<S>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = router.split_for_parts();
+    name_operations(&mut doc);
+    empty_query_values_are_absent(&mut doc);
     let refused = utoipa::openapi::ResponseBuilder::new()
         .description("A console session's change without the session's CSRF token (`csrf_failed`).")
         .content(
@@ -68,7 +73,7 @@ pub fn split<S: Clone + Send + Sync + 'static>(
         )
         .build();
     for item in doc.paths.paths.values_mut() {
-        for op in [&mut item.post, &mut item.put, &mut item.delete, &mut item.patch].into_iter().flatten() {
+        for (_, op) in operations_mut(item).filter(|(method, _)| *method != "get") {
             let operator = op
                 .security
                 .iter()
@@ -80,6 +85,69 @@ pub fn split<S: Clone + Send + Sync + 'static>(
         }
     }
     (router, doc)
+}
+
+/// Every operation of a path, with its method's name.
+fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut Operation)> {
+    [
+        ("get", &mut item.get),
+        ("put", &mut item.put),
+        ("post", &mut item.post),
+        ("delete", &mut item.delete),
+        ("options", &mut item.options),
+        ("head", &mut item.head),
+        ("patch", &mut item.patch),
+        ("trace", &mut item.trace),
+    ]
+    .into_iter()
+    .filter_map(|(method, op)| op.as_mut().map(|op| (method, op)))
+}
+
+/// Names each operation after its method and path (`GET /v1/admin/buyers/{id}` is
+/// `get_v1_admin_buyers_id`). utoipa names an operation after its handler, and the generic
+/// handlers of the configuration resources share theirs (`list`, `read`, …) across six paths,
+/// which OpenAPI forbids (an `operationId` is unique) and client generators trip over.
+fn name_operations(doc: &mut utoipa::openapi::OpenApi) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        for (method, op) in operations_mut(item) {
+            op.operation_id = Some(operation_id(method, path));
+        }
+    }
+}
+
+fn operation_id(method: &str, path: &str) -> String {
+    let words = path.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty());
+    std::iter::once(method).chain(words).collect::<Vec<_>>().join("_")
+}
+
+/// An optional query parameter sent empty (`?since=`) counts as absent, as
+/// [`crate::query::get`] reads it, so a form or a script may send every field: the document
+/// says so with `allowEmptyValue`, the keyword OpenAPI has for it (discouraged in 3.1 but
+/// valid; utoipa does not model it, so it goes in as an extension would).
+fn empty_query_values_are_absent(doc: &mut utoipa::openapi::OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        for (_, op) in operations_mut(item) {
+            for param in op.parameters.iter_mut().flatten() {
+                if param.parameter_in == ParameterIn::Query && !matches!(param.required, Required::True) {
+                    let keywords = param.extensions.get_or_insert_with(Default::default);
+                    keywords.insert("allowEmptyValue".into(), true.into());
+                }
+            }
+        }
+    }
+}
+
+/// A resource's schema as a PUT on its own path (`/…/{id}`) takes it: the path names the
+/// resource, so the body's `id` may be left out (or `null`), and one that differs from the
+/// path's is refused (422).
+pub fn id_from_path(schema: RefOr<Schema>) -> RefOr<Schema> {
+    let RefOr::T(Schema::Object(mut object)) = schema else { return schema };
+    object.required.retain(|name| name != "id");
+    let id = ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some("The path's `id`: may be left out, and must equal it when given."));
+    object.properties.insert("id".into(), id.into());
+    RefOr::T(Schema::Object(object))
 }
 
 /// A lead: the consumer's identifiers (each as plaintext or as its SHA-256; at least one of
@@ -162,15 +230,18 @@ pub enum LedgerStateParam {
 #[derive(ToSchema)]
 #[allow(dead_code)] // documents a body parsed by `wire`
 pub struct PingRequest {
+    #[schema(min_length = 1)]
     offer: String,
     lead: Lead,
     /// A retry with the same key returns the first answer (remembered an hour).
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     idempotency_key: Option<String>,
 }
 
 #[derive(ToSchema)]
 #[allow(dead_code)] // documents a body parsed by `wire`
 pub struct PostRequest {
+    #[schema(min_length = 1)]
     ping_id: String,
     /// The full lead; its identifiers must be the pinged ones (one may be left out).
     lead: Lead,
@@ -180,28 +251,35 @@ pub struct PostRequest {
 
 #[cfg(test)]
 mod tests {
-    use super::{split, OPERATOR_TOKEN};
+    use super::{operations_mut, split, OPERATOR_TOKEN};
     use utoipa::openapi::path::Operation;
     use utoipa::openapi::{RefOr, Required};
 
     fn operations() -> Vec<(String, String, Operation)> {
-        let (_, doc) = split(crate::routes::api());
+        let (_, mut doc) = split(crate::routes::api());
         let mut out = Vec::new();
-        for (path, item) in doc.paths.paths {
-            let methods = [
-                ("get", item.get),
-                ("put", item.put),
-                ("post", item.post),
-                ("delete", item.delete),
-                ("patch", item.patch),
-            ];
-            for (method, op) in methods {
-                if let Some(op) = op {
-                    out.push((method.to_string(), path.clone(), op));
-                }
+        for (path, item) in doc.paths.paths.iter_mut() {
+            for (method, op) in operations_mut(item) {
+                out.push((method.to_string(), path.clone(), op.clone()));
             }
         }
         out
+    }
+
+    /// OpenAPI requires each `operationId` to be unique; handlers that share a name (the
+    /// configuration resources' generic `list`, `read`, …) once gave six operations one id.
+    #[test]
+    fn every_operation_has_its_own_operation_id() {
+        let mut seen = std::collections::BTreeMap::new();
+        for (method, path, op) in operations() {
+            let what = format!("{method} {path}");
+            let id = op.operation_id.unwrap_or_default();
+            assert!(!id.is_empty(), "{what}: no operationId");
+            if let Some(other) = seen.insert(id.clone(), what.clone()) {
+                panic!("{what} and {other} share the operationId {id:?}");
+            }
+        }
+        assert_eq!(seen.get("get_v1_admin_buyers_id").map(String::as_str), Some("get /v1/admin/buyers/{id}"));
     }
 
     #[test]
@@ -276,6 +354,51 @@ mod tests {
             let name = r.strip_prefix("#/components/schemas/").unwrap_or(&r);
             assert!(json["components"]["schemas"].get(name).is_some(), "unresolved {r}");
         }
+    }
+
+    /// A PUT on a resource's own path takes the id from the path: the server accepts a body
+    /// without one (and refuses one that differs), so the body's schema must not require it.
+    /// Partners and buyers also take their key in plain text, which no answer shows.
+    #[test]
+    fn a_put_on_its_own_path_takes_the_id_from_the_path() {
+        let (_, doc) = split(crate::routes::api());
+        let json = serde_json::to_value(&doc).unwrap_or_default();
+        let mut puts = Vec::new();
+        for (path, item) in json["paths"].as_object().into_iter().flatten() {
+            let Some(op) = item.get("put").filter(|_| path.ends_with("/{id}")) else { continue };
+            let body = &op["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+            let name = body.as_str().and_then(|r| r.strip_prefix("#/components/schemas/")).unwrap_or_default();
+            let schema = &json["components"]["schemas"][name];
+            assert!(schema["properties"]["id"].is_object(), "{path}: {schema}");
+            let required = schema["required"].as_array().cloned().unwrap_or_default();
+            assert!(!required.contains(&"id".into()), "{path}: the body's id is required: {schema}");
+            let plain_key = schema["properties"]["api_key"]["writeOnly"] == true;
+            assert_eq!(plain_key, path.contains("/partners/") || path.contains("/buyers/"), "{path}: api_key");
+            puts.push(path.clone());
+        }
+        assert_eq!(puts.len(), 6, "{puts:?}");
+    }
+
+    /// Every handler reads an empty query value as absent (`query::get`); the document says
+    /// so of each optional parameter, and of no required one.
+    #[test]
+    fn optional_query_parameters_may_be_sent_empty() {
+        let mut optional = 0;
+        for (method, path, op) in operations() {
+            for param in op.parameters.into_iter().flatten() {
+                let json = serde_json::to_value(&param).unwrap_or_default();
+                let what = format!("{method} {path} {}", param.name);
+                let required = json["required"] == true;
+                let empty = json["allowEmptyValue"] == true;
+                if json["in"] == "query" {
+                    assert_eq!(empty, !required, "{what}: {json}");
+                    optional += usize::from(!required);
+                } else {
+                    assert!(!empty, "{what}: {json}");
+                }
+            }
+        }
+        assert!(optional >= 20, "{optional}");
     }
 
     fn enum_values<T: utoipa::PartialSchema>() -> Vec<String> {

@@ -35,9 +35,11 @@ pub fn only_known(params: &[(String, String)], known: &[&str]) -> Result<(), Api
     Ok(())
 }
 
-/// The value of `name`, trimmed; `None` when absent or empty.
+/// The value of `name` as sent; `None` when absent or empty (an empty value is absent, as
+/// the document says with `allowEmptyValue`). Not trimmed: ` partner` is not a value the
+/// document names, and is refused like any other.
 pub fn get<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty())
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
 }
 
 /// `since` and `until` (`[since, until)`), each optional; `until` must be after `since`.
@@ -60,5 +62,22 @@ pub fn limit(params: &[(String, String)], default: usize, max: usize) -> Result<
             Ok(n) if (1..=max).contains(&n) => Ok(n),
             _ => Err(ApiError::invalid("limit", format!("must be a whole number in 1..={max}"))),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn an_empty_value_is_absent_and_no_value_is_trimmed() {
+        let p = params(&[("since", ""), ("by", " partner"), ("until", "2026-11-23T15:00:00Z")]);
+        assert_eq!(super::get(&p, "since"), None);
+        assert_eq!(super::get(&p, "by"), Some(" partner"));
+        assert_eq!(super::get(&p, "cursor"), None);
+        assert!(super::range(&p).is_ok());
+        assert!(super::range(&params(&[("since", " 2026-11-23T15:00:00Z")])).is_err());
     }
 }

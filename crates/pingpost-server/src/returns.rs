@@ -12,14 +12,21 @@ use pingpost_engine::returns::ReturnAsk;
 use pingpost_store::{ReturnRecord, ReturnStatus};
 
 /// A return of a sold lead.
+// The patterns say what `ask` checks: no control character (but a line break in the note);
+// `ask` counts lengths in bytes of UTF-8.
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReturnBody {
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     sale_id: String,
+    /// One of the configured return reasons.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     reason: String,
     #[serde(default)]
+    #[schema(max_length = 1000, pattern = r"^[^\u0000-\u0009\u000b-\u001f\u007f-\u009f]*$")]
     note: Option<String>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     idempotency_key: Option<String>,
 }
 

@@ -70,7 +70,6 @@ fn parse(params: &[(String, String)]) -> Result<AuditQuery, ApiError> {
             return Err(ApiError::invalid(name.as_str(), "is given more than once"));
         }
         seen.push(name);
-        let value = value.trim();
         if value.is_empty() && KNOWN.contains(&name.as_str()) {
             continue;
         }

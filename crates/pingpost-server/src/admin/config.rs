@@ -19,6 +19,8 @@ use pingpost_engine::config_sync::EditError;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::RefOr;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn routes() -> OpenApiRouter<Arc<AppState>> {
@@ -43,6 +45,25 @@ macro_rules! resource {
     ($module:ident, $raw:ty, $list:literal, $item:literal, $kind:literal) => {
         mod $module {
             use super::*;
+
+            /// The body of a PUT: the resource, its `id` taken from the path.
+            pub struct PutBody;
+
+            impl utoipa::PartialSchema for PutBody {
+                fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                    crate::openapi::id_from_path(<$raw as AdminResource>::written())
+                }
+            }
+
+            impl utoipa::ToSchema for PutBody {
+                fn name() -> std::borrow::Cow<'static, str> {
+                    std::borrow::Cow::Borrowed(concat!(stringify!($raw), "Put"))
+                }
+
+                fn schemas(out: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+                    <$raw as utoipa::ToSchema>::schemas(out)
+                }
+            }
 
             #[utoipa::path(get, path = $list, tag = "operator", security(("operator_token" = [])),
                 summary = concat!("List the ", $kind, "."),
@@ -72,7 +93,7 @@ macro_rules! resource {
                 summary = concat!("Create or replace one of the ", $kind, "."),
                 description = "Validated with the whole configuration; applied on every node, or refused with nothing changed.",
                 params(("id" = String, Path, description = "Its id (the body's `id`, when given, must agree).")),
-                request_body = $raw,
+                request_body = PutBody,
                 responses(
                     (status = 200, description = "Replaced; as stored.", body = $raw),
                     (status = 201, description = "Created; as stored.", body = $raw),
@@ -130,9 +151,14 @@ pub struct Deleted {
 }
 
 /// Per-kind preparation of a written resource before it is validated with the rest.
-trait AdminResource: Resource + Sync {
+trait AdminResource: Resource + Sync + utoipa::ToSchema {
     fn prepare(&mut self, _state: &AppState) -> Result<(), ApiError> {
         Ok(())
+    }
+
+    /// The schema of what a write takes: the stored fields, and what `prepare` reads besides.
+    fn written() -> RefOr<Schema> {
+        <Self as utoipa::PartialSchema>::schema()
     }
 }
 
@@ -158,6 +184,10 @@ impl AdminResource for RawPartner {
         hash_partner_key(self);
         not_the_operator_token(state, self.api_key.as_deref(), self.api_key_sha256.as_deref())
     }
+
+    fn written() -> RefOr<Schema> {
+        with_plain_key(<Self as utoipa::PartialSchema>::schema())
+    }
 }
 
 impl AdminResource for RawBuyer {
@@ -166,6 +196,22 @@ impl AdminResource for RawBuyer {
         hash_buyer_key(self);
         not_the_operator_token(state, self.api_key.as_deref(), self.api_key_sha256.as_deref())
     }
+
+    fn written() -> RefOr<Schema> {
+        with_plain_key(<Self as utoipa::PartialSchema>::schema())
+    }
+}
+
+/// A partner's or buyer's schema with `api_key`, which a write accepts and no answer shows
+/// (it is not serialized, so the stored type's schema does not have it).
+fn with_plain_key(schema: RefOr<Schema>) -> RefOr<Schema> {
+    let RefOr::T(Schema::Object(mut object)) = schema else { return schema };
+    let key = ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some("The key in plain text: kept only as its SHA-256 (`api_key_sha256`), never answered."))
+        .write_only(Some(true));
+    object.properties.insert("api_key".into(), key.into());
+    RefOr::T(Schema::Object(object))
 }
 
 async fn list<R: AdminResource>(_: Operator, State(state): State<Arc<AppState>>) -> Result<Json<Items<R>>, ApiError> {

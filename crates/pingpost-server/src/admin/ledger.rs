@@ -115,16 +115,10 @@ fn parse(params: &[(String, String)]) -> Result<LedgerQuery, ApiError> {
             return Err(ApiError::invalid(k.clone(), "is given twice"));
         }
     }
-    let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim());
-    let limit = match get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => return Err(ApiError::invalid("limit", format!("must be a whole number in 1..={MAX_LIMIT}"))),
-        },
-    };
+    let get = |name: &str| crate::query::get(params, name);
+    let limit = crate::query::limit(params, DEFAULT_LIMIT, MAX_LIMIT)?;
     let id = |name: &'static str, v: &str| {
-        if v.is_empty() || v.len() > 128 {
+        if v.len() > 128 {
             Err(ApiError::invalid(name, "must be 1-128 characters"))
         } else {
             Ok(v.to_string())
@@ -169,7 +163,10 @@ mod tests {
         check(&[("state", "sold")], Err("state"));
         check(&[("sale_id", "s1"), ("ping_id", "p1")], Err("state"));
         check(&[("state", "unconfirmed"), ("limit", "0")], Err("limit"));
-        check(&[("sale_id", "")], Err("sale_id"));
+        // An empty value is absent, as in every query string.
+        check(&[("sale_id", "")], Err("state"));
+        check(&[("sale_id", ""), ("state", "unconfirmed")], Ok(LedgerQuery::Unconfirmed { limit: DEFAULT_LIMIT }));
+        check(&[("sale_id", &"s".repeat(129))], Err("sale_id"));
         let of_b1 = LedgerQuery::Buyer {
             buyer: BuyerId::new("b1"),
             since: None,

@@ -60,7 +60,7 @@ async fn stats(
 
 /// The query string as a [`StatsQuery`]; the console's charts read theirs with it too.
 pub(crate) fn parse(params: &[(String, String)], now: Timestamp) -> Result<StatsQuery, ApiError> {
-    let get = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.trim());
+    let get = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let by = match get("by") {
         None | Some("") => return Err(ApiError::invalid("by", "is required: partner, buyer or vertical")),
         Some(v) => GroupBy::parse(v).ok_or_else(|| ApiError::invalid("by", "must be partner, buyer or vertical"))?,

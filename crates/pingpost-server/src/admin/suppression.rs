@@ -138,7 +138,9 @@ async fn check(
     query: Result<Query<CheckQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Status>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let hash = match (q.email, q.phone, q.sha256) {
+    // An empty value is absent, as in every query string (`query::get`).
+    let given = |v: Option<String>| v.filter(|v| !v.is_empty());
+    let hash = match (given(q.email), given(q.phone), given(q.sha256)) {
         (Some(e), None, None) => identifiers::email("email", &e)?,
         (None, Some(p), None) => identifiers::phone("phone", &p)?,
         (None, None, Some(h)) => identifiers::sha256("sha256", &h)?,
