@@ -384,7 +384,7 @@ async fn a_post_settling_while_redis_is_frozen_leaves_marks_that_follow_the_ledg
 
     let store = RedisStore::connect(&m.redis.url(), RedisOptions::default()).await.unwrap();
     let swept_at = Utc::now();
-    store.sweep(swept_at, m.config.longest_window().duration()).await.unwrap();
+    store.sweep(swept_at).await.unwrap();
     m.assert_guarantees("a sale settled while Redis was frozen", Some(swept_at)).await;
 }
 
@@ -717,7 +717,7 @@ async fn redis_frozen_then_killed_and_restarted_under_a_stream_of_pings_and_post
     // its lease may be left.
     let store = RedisStore::connect(&m.redis.url(), RedisOptions::default()).await.unwrap();
     let swept_at = Utc::now();
-    let report = store.sweep(swept_at, m.config.longest_window().duration()).await.unwrap();
+    let report = store.sweep(swept_at).await.unwrap();
     eprintln!("stream: {} posts delivered; sweep {report:?}", by_sale.len());
     m.assert_guarantees("Redis frozen, killed and restarted under a stream", Some(swept_at)).await;
 }

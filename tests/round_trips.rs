@@ -314,7 +314,7 @@ counted! {
     suppress(hashes: Vec<Sha256Hex>, now: Timestamp) -> Vec<bool>;
     unsuppress(hashes: Vec<Sha256Hex>) -> u64;
     suppression_status(hashes: Vec<Sha256Hex>) -> Vec<Option<Timestamp>>;
-    sweep(now: Timestamp, keep: chrono::Duration) -> SweepReport;
+    sweep(now: Timestamp) -> SweepReport;
     health() -> ();
     erase(hashes: Vec<Sha256Hex>, now: Timestamp) -> Erased;
     config() -> Option<ConfigDoc>;

@@ -184,11 +184,11 @@ impl Engine {
         });
     }
 
-    /// Forgets dedup state no window can need any more and turns reservations past their
-    /// lease into unconfirmed sales (reported as metrics); run periodically.
+    /// Forgets what the store keeps past its retention (whatever the windows in force: see
+    /// [`pingpost_store::RETENTION`]) and turns reservations past their lease into
+    /// unconfirmed sales (reported as metrics); run periodically.
     pub async fn sweep(&self) -> Result<pingpost_store::SweepReport, EngineError> {
-        let keep = self.config().longest_window().duration();
-        let report = self.store.sweep(self.clock.now(), keep).await?;
+        let report = self.store.sweep(self.clock.now()).await?;
         telemetry::swept(&report);
         if report.reservations_unconfirmed > 0 {
             tracing::warn!(

@@ -6,7 +6,7 @@
 use crate::audit::AuditEntry;
 use crate::buyer::client::{CallKind, Target};
 use crate::buyer::protocol::{public_lead, read_bid, read_dq, BidRequest, DqRequest};
-use crate::records::{PingAnswer, PingRecord, PingStatus, RejectReason, RECORD_GRACE};
+use crate::records::{PingAnswer, PingRecord, PingStatus, RejectReason, Remembered, StoredAnswer, RECORD_GRACE};
 use crate::stats::PingFacts;
 use crate::{telemetry, Engine, EngineError};
 use futures_util::future::join_all;
@@ -14,7 +14,7 @@ use pingpost_core::auction::{contract_price, payout_acceptable, rank, Bid};
 use pingpost_core::checkpoint::{counter_keys, eligible, screen, Candidate, Checkpoint};
 use pingpost_core::config::{Config, Offer, Pricing, SaleMode};
 use pingpost_core::identity::{IdentKind, Identity};
-use pingpost_core::ids::{BuyerId, ContractId, PartnerId};
+use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId};
 use pingpost_core::lead::LeadFields;
 use pingpost_core::margin::Margin;
 use pingpost_core::Timestamp;
@@ -35,7 +35,8 @@ pub struct PingRequest {
 }
 
 /// How long an idempotency key remembers its answer: partners retry within seconds or
-/// minutes, and every remembered answer is memory in the store.
+/// minutes, and every remembered answer is memory in the store (kept small: see
+/// [`StoredAnswer`]).
 const IDEMPOTENCY_KEEP: chrono::Duration = chrono::Duration::hours(1);
 
 /// How long a ping's vertical submission is pending: it turns other pings of the consumer
@@ -61,14 +62,14 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PingRequest) 
     }
     let (key, holder) = match &req.idempotency_key {
         None => return decide(engine, &config, partner, offer, &req, arrival, now).await,
-        Some(k) => match claim_idempotency(engine, partner, k, &req, now).await? {
+        Some(k) => match claim_idempotency(engine, partner, &offer.id, k, &req, now).await? {
             Idempotency::Answered(first) => return Ok(first),
             Idempotency::Proceed { key, holder } => (key, holder),
         },
     };
     match decide(engine, &config, partner, offer, &req, arrival, now).await {
         Ok(answer) => {
-            let stored = serde_json::to_vec(&answer).map_err(|e| EngineError::Corrupt(e.to_string()))?;
+            let stored = StoredAnswer::of(&answer).encode().map_err(|e| EngineError::Corrupt(e.to_string()))?;
             if let Err(e) = engine.store.complete_claim(key, holder, stored, now, now + IDEMPOTENCY_KEEP).await {
                 tracing::warn!(ping_id = %answer.ping_id, error = %e, "idempotency answer not stored");
             }
@@ -91,6 +92,7 @@ enum Idempotency {
 async fn claim_idempotency(
     engine: &Engine,
     partner: &PartnerId,
+    offer: &OfferId,
     key: &str,
     req: &PingRequest,
     now: Timestamp,
@@ -116,14 +118,30 @@ async fn claim_idempotency(
     };
     match engine.store.claim(claim).await? {
         Claim::Claimed { .. } => Ok(Idempotency::Proceed { key: store_key, holder }),
-        Claim::Done(bytes) => {
-            serde_json::from_slice(&bytes).map(Idempotency::Answered).map_err(|e| EngineError::Corrupt(e.to_string()))
-        }
+        Claim::Done(bytes) => remembered(engine, offer, &bytes, now).await.map(Idempotency::Answered),
         Claim::InFlight => Err(EngineError::InFlight("a ping with this idempotency_key is in flight")),
         Claim::Mismatch => {
             Err(EngineError::invalid("idempotency_key", "was already used for a different lead or offer"))
         }
     }
+}
+
+/// A key's stored answer, whole again. An accepted ping's bids are read from its record,
+/// which holds them until the ping's TTL and grace run out; past that they could no longer
+/// be posted, and the retry is told that the ping expired (410), as a post of it would be.
+async fn remembered(engine: &Engine, offer: &OfferId, bytes: &[u8], now: Timestamp) -> Result<PingAnswer, EngineError> {
+    let stored = match StoredAnswer::decode(bytes).map_err(EngineError::Corrupt)? {
+        Remembered::Compact(stored) => stored,
+        Remembered::Whole(answer) => return Ok(answer),
+    };
+    if stored.status == PingStatus::Rejected {
+        return Ok(stored.answer(offer.clone(), Vec::new()));
+    }
+    let Some(record) = engine.store.get_blob(["ping:", stored.ping_id.as_str()].concat(), now).await? else {
+        return Err(EngineError::PingExpired(stored.ping_id));
+    };
+    let record: PingRecord = serde_json::from_slice(&record).map_err(|e| EngineError::Corrupt(e.to_string()))?;
+    Ok(stored.answer(record.offer, record.bids))
 }
 
 /// The auction's own deadline: the budget minus a tenth (at least 1 ms) kept for our work.

@@ -27,6 +27,9 @@ pub const SALES_TOTAL: &str = "pingpost_sales_total";
 pub const ROLLBACKS_TOTAL: &str = "pingpost_rollbacks_total";
 pub const SALES_UNCONFIRMED: &str = "pingpost_sales_unconfirmed";
 pub const SALES_UNCONFIRMED_TOTAL: &str = "pingpost_sales_unconfirmed_total";
+/// Audit entries a sink that writes them elsewhere lost (Redis': its queue full, or its
+/// writes failing), by `reason`.
+pub const AUDIT_DROPPED_TOTAL: &str = "pingpost_audit_dropped_total";
 
 /// A sweep: reservations it found past their lease (their engine died, or their settlement
 /// was lost) and the unconfirmed sales in the ledger now. Operators alert on both.

@@ -2,6 +2,11 @@
 //! entries to a channel; one task per process writes them in batches, one script call per
 //! batch, which also trims the stream to its retention (count and age).
 //!
+//! The channel holds at most [`QUEUE`] pings' entries. While the writer cannot write (the
+//! audit's slot down, Redis frozen), pings go on adding entries faster than a stalled writer
+//! takes them: past the bound they are dropped and counted (`pingpost_audit_dropped_total`),
+//! never queued in memory without end, and a ping never waits for the log.
+//!
 //! Stream ids follow each entry's `at` (see `lua/audit_append.lua`): an id is never earlier
 //! than its entry's time and later only by how late the entry was written (a batch's delay,
 //! clock skew between nodes). Queries use that to bound their scan by time: `since` exactly,
@@ -20,6 +25,7 @@
 use crate::conn::Conn;
 use crate::{bounded, RedisStore};
 use pingpost_engine::audit::{cursor_is_well_formed, AuditEntry, AuditPage, AuditQuery, AuditRetention, AuditSink};
+use pingpost_engine::telemetry::AUDIT_DROPPED_TOTAL;
 use pingpost_store::{StoreError, StoreFuture};
 use redis::streams::{StreamId, StreamRangeReply};
 use redis::{AsyncCommands, Script};
@@ -40,6 +46,9 @@ const SCAN_PAGE: usize = 1_000;
 /// How much later than its `at` an entry's id may be: batches are written within
 /// milliseconds and retried for about a second; node clocks agree within far less.
 pub const LATE_MARGIN_MS: i64 = 30_000;
+/// Pings' (or posts') entries the writer's channel holds at most: some seconds of a busy
+/// node's hits, a few megabytes.
+pub const QUEUE: usize = 10_000;
 
 enum Msg {
     Entries(Vec<AuditEntry>),
@@ -48,7 +57,7 @@ enum Msg {
 
 /// The audit sink of a Redis-backed engine.
 pub struct RedisAudit {
-    tx: mpsc::UnboundedSender<Msg>,
+    tx: mpsc::Sender<Msg>,
     conn: Conn,
     key: String,
     op_timeout: Duration,
@@ -61,7 +70,7 @@ impl RedisStore {
     /// The audit log in this store's namespace, kept within `retention`. Starts its writer
     /// task: call inside a tokio runtime.
     pub fn audit_log(&self, retention: AuditRetention) -> RedisAudit {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(QUEUE);
         let writer = Writer {
             conn: self.conn.clone(),
             faults: self.opts.faults.clone(),
@@ -87,7 +96,7 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+    async fn run(self, mut rx: mpsc::Receiver<Msg>) {
         while let Some(first) = rx.recv().await {
             let mut batch: Vec<Vec<AuditEntry>> = Vec::new();
             let mut hits = 0;
@@ -143,7 +152,9 @@ impl Writer {
             {
                 Ok(_) => return,
                 Err(e) if attempt == WRITE_ATTEMPTS => {
-                    tracing::error!(entries = batch.len(), error = %e, "audit entries lost: Redis unavailable");
+                    let hits = batch.iter().map(Vec::len).sum();
+                    dropped(hits, Dropped::Unwritten);
+                    tracing::error!(entries = hits, error = %e, "audit entries lost: Redis unavailable");
                 }
                 Err(_) => tokio::time::sleep(RETRY_PAUSE).await,
             }
@@ -258,10 +269,40 @@ impl RedisAudit {
     }
 }
 
+/// Why audit entries were lost.
+#[derive(Clone, Copy)]
+enum Dropped {
+    /// The writer's channel was full: it has been unable to write for a while.
+    QueueFull,
+    /// Written in vain [`WRITE_ATTEMPTS`] times.
+    Unwritten,
+    /// The writer is gone (only after a panic in it).
+    WriterStopped,
+}
+
+/// Counts `hits` audit entries lost, by why.
+fn dropped(hits: usize, why: Dropped) {
+    let reason = match why {
+        Dropped::QueueFull => "queue_full",
+        Dropped::Unwritten => "unwritten",
+        Dropped::WriterStopped => "writer_stopped",
+    };
+    metrics::counter!(AUDIT_DROPPED_TOTAL, "reason" => reason).increment(hits as u64);
+}
+
 impl AuditSink for RedisAudit {
     fn record(&self, entries: Vec<AuditEntry>) {
-        if !entries.is_empty() && self.tx.send(Msg::Entries(entries)).is_err() {
-            tracing::error!("audit writer stopped; entries lost");
+        if entries.is_empty() {
+            return;
+        }
+        match self.tx.try_send(Msg::Entries(entries)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(Msg::Entries(lost))) => dropped(lost.len(), Dropped::QueueFull),
+            Err(mpsc::error::TrySendError::Closed(Msg::Entries(lost))) => {
+                dropped(lost.len(), Dropped::WriterStopped);
+                tracing::error!("audit writer stopped; entries lost");
+            }
+            Err(_) => {}
         }
     }
 
@@ -282,7 +323,8 @@ impl AuditSink for RedisAudit {
     fn flush(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let (done, wait) = oneshot::channel();
-            if self.tx.send(Msg::Flush(done)).is_err() {
+            // Waits for room: a flush is never dropped.
+            if self.tx.send(Msg::Flush(done)).await.is_err() {
                 return Err(StoreError::Unavailable("audit writer stopped".into()));
             }
             wait.await.map_err(|_| StoreError::Unavailable("audit writer stopped".into()))

@@ -56,9 +56,8 @@ pub struct RedisOptions {
     pub op_timeout: Duration,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
-    /// How long consumer dedup state and ledger entries are kept after their last write:
-    /// the longest window any contract can be given (365 days) and a day of slack, because
-    /// an operator may lengthen a window and expects older events to count.
+    /// How long consumer dedup state and ledger entries are kept after their last write
+    /// ([`pingpost_store::RETENTION`], as the embedded store keeps them).
     pub retention: chrono::Duration,
     /// Replicas every admission and reservation must reach (Redis's `WAIT`) before the
     /// engine acts on it; 0 does not wait. See the README on what a failover can lose.
@@ -86,7 +85,7 @@ impl Default for RedisOptions {
             op_timeout: Duration::from_millis(1000),
             connect_timeout: Duration::from_millis(500),
             response_timeout: Duration::from_millis(500),
-            retention: pingpost_core::window::WindowDays::MAX.duration() + chrono::Duration::days(1),
+            retention: pingpost_store::RETENTION,
             marks_repair_after: chrono::Duration::seconds(30),
             wait_replicas: 0,
             wait_timeout: Duration::from_millis(200),

@@ -46,6 +46,9 @@ impl RedisStore {
     /// Statistics in this store's namespace; each hour's hash expires `retention` after its
     /// last write. Starts its writer task: call inside a tokio runtime.
     pub fn stats_sink(&self, retention: chrono::Duration) -> RedisStats {
+        // Unbounded, unlike the audit log's: each round folds all that is queued into one sum
+        // of at most `MAX_COUNTERS`, so what waits is what pings add during one round's
+        // writes, which their timeouts and tries bound.
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = Writer {
             conn: self.conn.clone(),

@@ -480,7 +480,7 @@ impl Store for RedisStore {
         })
     }
 
-    fn sweep(&self, now: Timestamp, _keep: chrono::Duration) -> StoreFuture<'_, SweepReport> {
+    fn sweep(&self, now: Timestamp) -> StoreFuture<'_, SweepReport> {
         // Everything else expires by TTL; only reservations past their lease need a hand.
         Box::pin(async move {
             let (settled, unconfirmed) = self.sweep_ledger(now).await?;

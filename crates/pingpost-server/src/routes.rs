@@ -61,6 +61,7 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<PartnerId, ApiE
         (status = 403, description = "The partner may not ping this offer.", body = ErrorBody),
         (status = 404, description = "Unknown offer.", body = ErrorBody),
         (status = 409, description = "A ping with this idempotency key is in flight.", body = ErrorBody),
+        (status = 410, description = "A retry of this idempotency key, whose accepted ping expired over 15 minutes ago.", body = ErrorBody),
         (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
         (status = 422, description = "A field is invalid; `field` names it.", body = ErrorBody),
         (status = 503, description = "The store could not be reached; nothing was recorded.", body = ErrorBody),

@@ -44,6 +44,13 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// How long every store keeps what a window may look back on — consumers' dedup marks,
+/// sales, returns, buyers' sales lists — after its last write: the longest window a
+/// vertical, contract, DQ or return policy may be given (365 days) and a day of slack.
+/// Whatever the windows in force: an operator may lengthen one live, or undo one mistyped
+/// short, and expects older events to count again.
+pub const RETENTION: chrono::Duration = chrono::Duration::days(366);
+
 /// Boxed so the trait can be used as `dyn Store` and picked at start-up.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'a>>;
 
@@ -175,9 +182,9 @@ pub trait Store: Send + Sync + 'static {
     /// When each hash was suppressed (`None` if it is not), in the order given.
     fn suppression_status(&self, hashes: Vec<Sha256Hex>) -> StoreFuture<'_, Vec<Option<Timestamp>>>;
 
-    /// Forgets what no window can need any more, and turns reservations past their lease
-    /// into unconfirmed sales.
-    fn sweep(&self, now: Timestamp, keep: chrono::Duration) -> StoreFuture<'_, SweepReport>;
+    /// Forgets what is older than [`RETENTION`] (a store that expires keys by TTL has
+    /// nothing to do), and turns reservations past their lease into unconfirmed sales.
+    fn sweep(&self, now: Timestamp) -> StoreFuture<'_, SweepReport>;
 
     /// Whether the store answers at all (readiness).
     fn health(&self) -> StoreFuture<'_, ()>;

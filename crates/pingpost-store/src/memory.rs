@@ -13,10 +13,11 @@ use pingpost_core::caps::{balance_key, credit_key, Debit};
 use pingpost_core::checkpoint::{vertical_submission_counts, ConsumerHistory, DqMark, SaleMark, SaleState};
 use pingpost_core::identity::IdentKind;
 use pingpost_core::ids::VerticalId;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 mod returns;
+mod sweep;
 mod vec_map;
 
 use vec_map::VecMap;
@@ -66,14 +67,19 @@ struct LedgerEntry {
     debits: Vec<Debit>,
 }
 
+// The maps the sweep walks are ordered by key, so that it can walk them a chunk at a time
+// and let go of the lock between chunks (see `MemoryStore::sweep_now`); the counters, read
+// by every ping, stay hashed, with an index of when they expire.
 #[derive(Debug, Default)]
 struct Ledger {
     counters: HashMap<String, Counter>,
-    sales: HashMap<String, LedgerEntry>,
+    /// The counters that expire, by when.
+    expiring: BTreeSet<(Timestamp, String)>,
+    sales: BTreeMap<String, LedgerEntry>,
     /// Each ping's sale ids: its post's journal and its slots.
     by_ping: HashMap<String, Vec<String>>,
     /// Sales released before any reservation of them arrived: when, and why.
-    tombstones: HashMap<String, (Timestamp, String)>,
+    tombstones: BTreeMap<String, (Timestamp, String)>,
     /// Top-ups applied, by id, so a re-sent one applies once and an id reused for another
     /// buyer or amount is told apart.
     top_ups: HashMap<String, TopUp>,
@@ -83,7 +89,7 @@ struct Ledger {
     /// of its return rate.
     buyer_sales: HashMap<BuyerId, BTreeSet<(Timestamp, String)>>,
     /// Returns by return id.
-    returns: HashMap<String, ReturnRecord>,
+    returns: BTreeMap<String, ReturnRecord>,
 }
 
 impl Ledger {
@@ -92,10 +98,26 @@ impl Ledger {
     }
 
     fn take(&mut self, debit: &Debit) {
-        let c = self.counters.entry(debit.key.clone()).or_insert(Counter { value: 0, expires_at: debit.expires_at });
+        use std::collections::hash_map::Entry;
+        let (c, was) = match self.counters.entry(debit.key.clone()) {
+            Entry::Occupied(o) => {
+                let c = o.into_mut();
+                let was = c.expires_at;
+                (c, Some(was))
+            }
+            Entry::Vacant(v) => (v.insert(Counter { value: 0, expires_at: debit.expires_at }), None),
+        };
         c.value = c.value.saturating_add(debit.amount);
         if let (Some(old), Some(new)) = (c.expires_at, debit.expires_at) {
             c.expires_at = Some(old.max(new));
+        }
+        if was != Some(c.expires_at) {
+            if let Some(Some(old)) = was {
+                self.expiring.remove(&(old, debit.key.clone()));
+            }
+            if let Some(new) = c.expires_at {
+                self.expiring.insert((new, debit.key.clone()));
+            }
         }
     }
 
@@ -173,9 +195,6 @@ pub struct MemoryStore {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
-
-/// How long tombstones are kept: far longer than any call can be on its way.
-const TOMBSTONE_KEEP: chrono::Duration = chrono::Duration::days(1);
 
 /// Locked consumer states of a request's identifiers, in the request's order.
 struct Locked<'a> {
@@ -462,66 +481,6 @@ impl MemoryStore {
             }
         }
         state
-    }
-
-    fn sweep_now(&self, now: Timestamp, keep: chrono::Duration) -> SweepReport {
-        let mut report = SweepReport::default();
-        let horizon = now - keep;
-        let tombstone_horizon = now - TOMBSTONE_KEEP;
-        {
-            // Reservations past their lease become unconfirmed sales: their debits stay taken,
-            // and their marks already read as sales (their lease ran out).
-            let mut ledger = lock(&self.ledger);
-            let mut charged = Vec::new();
-            for e in ledger.sales.values_mut() {
-                if e.record.state == LedgerState::Reserved && e.record.lease_until <= now {
-                    e.record.state = LedgerState::Unconfirmed;
-                    e.record.sold_at = Some(whole_millis(now));
-                    report.reservations_unconfirmed += 1;
-                    // The lead may have been delivered and its debits stay taken: charged.
-                    charged.push(OutboxEntry::of_sale(EntryKind::Sale, &e.record, now));
-                }
-            }
-            for e in charged {
-                if let Some(r) = e.sale.as_ref().and_then(|s| ledger.sales.get(&s.sale_id)).map(|e| e.record.clone()) {
-                    ledger.charged(&r);
-                }
-                ledger.write_entry(e);
-            }
-        }
-        for entry in self.consumers.iter() {
-            let mut c = lock(entry.value());
-            c.vertical.retain(|_, m| m.at > horizon);
-            c.sales.retain(|s| match s.state {
-                None => s.at > tombstone_horizon,
-                Some(_) => s.lease_until.is_some_and(|l| l > now) || s.at > horizon,
-            });
-            c.dq.retain(|_, at| *at > horizon);
-        }
-        let before = self.consumers.len();
-        // strong_count == 1 under the shard lock: nobody holds this entry, so nobody can be
-        // about to write into it after it is removed.
-        self.consumers.retain(|_, v| Arc::strong_count(v) > 1 || !lock(v).is_empty());
-        report.consumers_removed = (before - self.consumers.len()) as u64;
-        let mut ledger = lock(&self.ledger);
-        let before = ledger.counters.len();
-        ledger.counters.retain(|_, c| c.expires_at.is_none_or(|e| e > now));
-        report.counters_removed = (before - ledger.counters.len()) as u64;
-        ledger.sales.retain(|_, e| e.record.state == LedgerState::Reserved || e.record.reserved_at > horizon);
-        ledger.sweep_returns(horizon);
-        let Ledger { sales, by_ping, tombstones, .. } = &mut *ledger;
-        by_ping.retain(|_, ids| {
-            ids.retain(|id| sales.contains_key(id));
-            !ids.is_empty()
-        });
-        tombstones.retain(|_, (at, _)| *at > tombstone_horizon);
-        report.unconfirmed = sales.values().filter(|e| e.record.state == LedgerState::Unconfirmed).count() as u64;
-        drop(ledger);
-        let before = self.blobs.len();
-        self.blobs.retain(|_, (_, exp)| *exp > now);
-        report.blobs_removed = (before - self.blobs.len()) as u64;
-        self.claims.retain(|_, c| c.keep_until > now);
-        report
     }
 
     fn claim_now(&self, req: ClaimRequest) -> Claim {
@@ -850,8 +809,8 @@ impl Store for MemoryStore {
         ready(status)
     }
 
-    fn sweep(&self, now: Timestamp, keep: chrono::Duration) -> StoreFuture<'_, SweepReport> {
-        ready(self.sweep_now(now, keep))
+    fn sweep(&self, now: Timestamp) -> StoreFuture<'_, SweepReport> {
+        ready(self.sweep_now(now))
     }
 
     fn erase(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Erased> {
@@ -914,72 +873,5 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn conformance() {
         crate::conformance::run_all(|| async { Arc::new(MemoryStore::new()) }).await;
-    }
-
-    /// The embedded store has no TTLs: its sweep forgets what the longest window no longer
-    /// reaches (Redis does the same with key expiry).
-    #[tokio::test]
-    async fn sweep_forgets_state_older_than_the_longest_window() {
-        use chrono::{Duration, TimeZone, Utc};
-        use pingpost_core::caps::Debit;
-        use pingpost_core::ids::{ContractId, OfferId, PartnerId};
-        use pingpost_core::window::WindowDays;
-        let s = MemoryStore::new();
-        let t0 = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).single().expect("valid time");
-        let email = Ident { kind: IdentKind::Email, hash: Sha256Hex::digest("old") };
-        let window = WindowDays::new(30).expect("valid window");
-        let admission = Admission {
-            idents: vec![email.clone()],
-            vertical: VerticalId::new("auto"),
-            window,
-            ping_id: "p".into(),
-            now: t0,
-            pending_until: t0 + Duration::minutes(1),
-        };
-        assert!(matches!(s.admit(admission.clone()).await, Ok(AdmitOutcome::Admitted { .. })));
-        s.confirm_admission(admission).await.expect("confirm");
-        let debit = Debit {
-            key: "cap:c1:d:x".into(),
-            amount: 1,
-            limit: 5,
-            is_money: false,
-            expires_at: Some(t0 + Duration::days(1)),
-            credit_key: None,
-        };
-        let record = SaleRecord {
-            sale_id: "s1".into(),
-            ping_id: "p".into(),
-            partner: PartnerId::new("p1"),
-            offer: OfferId::new("o1"),
-            vertical: VerticalId::new("auto"),
-            buyer: BuyerId::new("b1"),
-            contract: ContractId::new("c1"),
-            price: Money::from_minor(100),
-            payout: Money::from_minor(90),
-            reserved_at: t0,
-            state: LedgerState::Reserved,
-            holder: "h".into(),
-            lease_until: t0 + Duration::minutes(5),
-            reason: None,
-            sold_at: None,
-        };
-        let sold = Ident { kind: IdentKind::Email, hash: Sha256Hex::digest("sold") };
-        let r =
-            SaleReservation { idents: vec![sold.clone()], window: Some(window), debits: vec![debit], slots: 1, record };
-        assert_eq!(s.reserve_sale(r).await.ok(), Some(ReserveOutcome::Reserved));
-        let settlement = Settlement {
-            sale_id: "s1".into(),
-            ping_id: "p".into(),
-            buyer: BuyerId::new("b1"),
-            idents: vec![sold],
-            end: SaleEnd::Sold { final_price: Money::from_minor(100), final_payout: Money::from_minor(90) },
-            at: t0,
-        };
-        s.settle_sale(settlement).await.expect("settle");
-
-        let report = s.sweep(t0 + Duration::days(31), Duration::days(30)).await.expect("sweep");
-        assert_eq!((report.consumers_removed, report.counters_removed), (2, 1), "{report:?}");
-        assert_eq!(s.ledger(LedgerQuery::Sale("s1".into())).await.expect("ledger"), []);
-        assert!(!s.dump().contains(Sha256Hex::digest("old").as_str()));
     }
 }

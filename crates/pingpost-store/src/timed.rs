@@ -238,8 +238,8 @@ impl<S: Store + ?Sized> Store for Timed<S> {
         )
     }
 
-    fn sweep(&self, now: Timestamp, keep: chrono::Duration) -> StoreFuture<'_, SweepReport> {
-        Box::pin(self.measured("sweep", "store.sweep", move || self.inner.sweep(now, keep)))
+    fn sweep(&self, now: Timestamp) -> StoreFuture<'_, SweepReport> {
+        Box::pin(self.measured("sweep", "store.sweep", move || self.inner.sweep(now)))
     }
 
     fn health(&self) -> StoreFuture<'_, ()> {

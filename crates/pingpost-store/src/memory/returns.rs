@@ -163,13 +163,4 @@ impl Ledger {
             .take(limit)
             .collect()
     }
-
-    /// Forgets returns and listings past the ledger's retention, with their sales.
-    pub(super) fn sweep_returns(&mut self, horizon: Timestamp) {
-        self.returns.retain(|_, r| r.opened_at > horizon);
-        for sales in self.buyer_sales.values_mut() {
-            sales.retain(|(at, _)| *at > horizon);
-        }
-        self.buyer_sales.retain(|_, s| !s.is_empty());
-    }
 }
