@@ -255,7 +255,11 @@ async fn settle<S: Store + ?Sized>(s: &S, r: &SaleReservation, end: SaleEnd, at:
 }
 
 async fn sold<S: Store + ?Sized>(s: &S, r: &SaleReservation, cents: i64, at: Timestamp) -> Option<LedgerState> {
-    let end = SaleEnd::Sold { final_price: Money::from_minor(cents), final_payout: Money::from_minor(cents * 9 / 10) };
+    let end = SaleEnd::Sold {
+        final_price: Money::from_minor(cents),
+        final_payout: Money::from_minor(cents * 9 / 10),
+        reason: None,
+    };
     settle(s, r, end, at).await
 }
 
@@ -388,7 +392,8 @@ async fn a_settlement_in_two_halves_ends_as_one<S: Store + ?Sized>(s: &S) {
     let r = reservation("s1", vec![email("a"), phone("p")], Some(days(30)), vec![cap(5), spend(5000)], t0());
     assert_eq!(reserve(s, r.clone()).await, ReserveOutcome::Reserved);
     let later = t0() + Duration::minutes(1);
-    let end = SaleEnd::Sold { final_price: Money::from_minor(1000), final_payout: Money::from_minor(900) };
+    let end =
+        SaleEnd::Sold { final_price: Money::from_minor(1000), final_payout: Money::from_minor(900), reason: None };
     let state = s.settle_ledger(settlement(&r, end.clone(), later)).await.expect("ledger half");
     assert_eq!(state, Some(LedgerState::Sold));
     assert_eq!(sale_state(s, "s1").await, Some(LedgerState::Sold), "final before the marks follow");
