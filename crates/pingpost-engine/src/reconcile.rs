@@ -413,6 +413,19 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_that_cannot_be_built_and_one_the_books_refused_are_named() {
+        // A sale recorded with a negative payout (as an engine before payouts were held to
+        // [0, price] recorded a buyer's low price): its entry breaks the books' conventions.
+        let broken = SaleRecord { payout: Money::from_minor(-100), ..sale("s1", LedgerState::Sold) };
+        let mut store = view(std::slice::from_ref(&broken));
+        let entry = OutboxEntry::of_sale(EntryKind::Sale, &broken, t0());
+        store.parked.push(ParkedEntry { entry, reason: "payout has the wrong sign".into(), parked_at: t0() });
+        let got = compare(&store, &[], &[]);
+        assert_eq!(codes(&got), [("invalid_entry", "sale:s1"), ("parked_entry", "sale:s1")]);
+        assert!(got[0].detail.contains("wrong sign"), "{}", got[0].detail);
+    }
+
+    #[test]
     fn a_balance_is_compared_with_the_reservations_in_flight_counted() {
         let store = StoreView {
             balances: vec![StoreBalance {
