@@ -390,3 +390,26 @@ async fn a_partners_report_covers_at_most_93_days_and_never_relays() {
     let (_, mine) = get(&h, "/v1/partner/report?until=2026-11-24T00:00:00Z", KEY_P1, false).await;
     assert_eq!(groups(&mine)[0]["sales"], 1, "{mine}");
 }
+
+#[tokio::test]
+async fn both_balance_reads_are_in_the_api_document_under_their_own_operation_ids() {
+    let h = Harness::start(&market()).await;
+    let (status, text) = h.get_text("/openapi.json").await;
+    assert_eq!(status, 200);
+    let doc = json_of(&text);
+    let admin = &doc["paths"]["/v1/admin/buyers/{id}/balance"]["get"];
+    let own = &doc["paths"]["/v1/buyer/balance"]["get"];
+    assert_eq!(
+        (admin["operationId"].as_str(), own["operationId"].as_str()),
+        (Some("read_buyer_balance"), Some("read_own_balance"))
+    );
+    assert_eq!(own["security"], json!([{"buyer_key": []}]));
+    for op in [admin, own] {
+        assert_eq!(
+            op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/BalanceView"
+        );
+    }
+    let fields = doc["components"]["schemas"]["BalanceView"]["required"].as_array().unwrap().clone();
+    assert_eq!(fields, [json!("balance"), json!("credit"), json!("spent"), json!("reserved")]);
+}
