@@ -207,6 +207,46 @@ async fn an_entry_the_books_hold_otherwise_is_parked_not_dropped_and_every_recon
 }
 
 #[tokio::test]
+async fn a_relay_that_stops_after_parking_neither_loses_nor_doubles_an_entry() {
+    let h = Harness::start(&market()).await;
+    let (_, post) = h.sell("auto-excl", email("refused@example.com")).await; // b1 at 20.00
+    let (_, ping) = h.ping_as(KEY_P2, "auto-2", email("accepted@example.com")).await; // b2 at 12.00
+    h.post_as(KEY_P2, ping["ping_id"].as_str().unwrap(), email("accepted@example.com")).await;
+    let sale_id = post["sales"][0]["sale_id"].as_str().unwrap().to_string();
+    let sale = pingpost_books::SaleRef {
+        sale_id: sale_id.clone(),
+        ping_id: post["ping_id"].as_str().unwrap().into(),
+        partner: pingpost_core::ids::PartnerId::new("p1"),
+        buyer: pingpost_core::ids::BuyerId::new("b1"),
+        offer: pingpost_core::ids::OfferId::new("auto-excl"),
+        contract: pingpost_core::ids::ContractId::new("x1"),
+    };
+    let other = pingpost_books::Entry::sale(format!("sale:{sale_id}"), h.engine.now(), sale, cents(100), cents(90));
+    h.engine.books().append(vec![other.unwrap()]).await.unwrap();
+
+    // The park applies, its reply is lost: the pass stops before removing what the books took.
+    h.faults.arm("store.outbox_park", pingpost_store::Fault::DropReply, 1, 0);
+    assert!(h.engine.relay_books().await.is_err());
+    let relayed = h.engine.relay_books().await.unwrap();
+    assert_eq!(
+        (relayed.relayed, relayed.refused),
+        (1, 0),
+        "the good entry again (the books know it), the parked one not"
+    );
+    let money = h.engine.books().buyer_money(Some(pingpost_core::ids::BuyerId::new("b2"))).await.unwrap();
+    assert_eq!(money[0].charges.to_string(), "12.00", "charged once");
+    let subject = format!("sale:{sale_id}");
+    assert_eq!(
+        differences(&h).await,
+        [
+            ("balance_differs".into(), "b1".into()),
+            ("entry_differs".into(), subject.clone()),
+            ("parked_entry".into(), subject)
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_sale_recorded_with_a_negative_payout_is_parked_and_reconciliation_says_it_cannot_be_booked() {
     // As an engine before payouts were held to [0, price] recorded a buyer's low price.
     let h = Harness::start(&market()).await;
