@@ -24,8 +24,9 @@ const BUYER_KEY: &str = "console-buyer-key-00001";
 /// The operator token `common::process` starts every engine with.
 const OPERATOR_TOKEN: &str = "e2e-admin-token-000000000000";
 
-/// Three verticals, an offer in each, and buyer b1 on all three, its contracts deduplicating
-/// for 30 days: a consumer b1 bought on one offer is dropped on the others (checkpoint 4).
+/// Three verticals, an offer in each, and buyer b1 (prepaid 100.00) on all three, its
+/// contracts deduplicating for 30 days: a consumer b1 bought on one offer is dropped on the
+/// others (checkpoint 4).
 fn market(buyers_url: &str) -> String {
     let key_hash = hex::encode(Sha256::digest(KEY.as_bytes()));
     let mut s = String::new();
@@ -41,7 +42,7 @@ fn market(buyers_url: &str) -> String {
     ));
     let buyer_hash = hex::encode(Sha256::digest(BUYER_KEY.as_bytes()));
     s.push_str(&format!(
-        "[[buyers]]\nid = \"b1\"\npost_url = \"{buyers_url}/b1/post\"\ntimeout_ms = 2000\napi_key_sha256 = \"{buyer_hash}\"\n\
+        "[[buyers]]\nid = \"b1\"\npost_url = \"{buyers_url}/b1/post\"\ntimeout_ms = 2000\napi_key_sha256 = \"{buyer_hash}\"\nbalance = \"100.00\"\n\
          returns = {{ auto_approve = false, max_rate_percent = \"100.00\" }}\n"
     ));
     s
@@ -439,6 +440,26 @@ async fn a_pending_return_is_approved_from_the_console_and_the_accounts_show_its
     c.browser.find(Locator::Css("#accounts-form button[type=submit]")).await.unwrap().click().await.unwrap();
     // p1's row: 1 sale, gross 10.00, refunds 10.00.
     c.text_becomes("#accounts-table tr[data-key='p1']", "10.00 10.00 0.00").await;
+    c.browser.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepaid_buyers_balance_shows_beside_the_accounts() {
+    let c = Console::start("console-balance").await;
+    let ping = c.ping("o-auto", "balance@example.com").await;
+    let (status, sold) = c
+        .api("POST", "/v1/post", Some(json!({"ping_id": ping["ping_id"], "lead": {"email": "balance@example.com"}})))
+        .await;
+    assert_eq!((status, sold["status"].as_str()), (200, Some("sold")), "{sold}");
+    let (status, topped) = c.api("POST", "/v1/admin/buyers/b1/balance", Some(json!({"add": "5.00"}))).await;
+    assert_eq!(status, 200, "{topped}");
+
+    c.sign_in(OPERATOR_TOKEN).await;
+    c.text_becomes("h1", "Offers and contracts").await;
+    c.open("/console/money").await;
+    // Buyer, balance, credit, spent, reserved: 100.00 + 5.00 − 10.00.
+    c.text_becomes("#balances-table tr[data-buyer='b1']", "b1 95.00 5.00 10.00 0.00").await;
+    c.screenshot("balances").await;
     c.browser.close().await.unwrap();
 }
 

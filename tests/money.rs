@@ -220,3 +220,74 @@ async fn a_lower_price_reported_by_the_buyer_lowers_the_payout_by_the_same_margi
     let (_, post) = h.sell("auto-excl", email("lower@example.com")).await;
     assert_eq!((post["total_price"].as_str(), post["total_payout"].as_str()), (Some("10.00"), Some("9.00")), "{post}");
 }
+
+/// `market` with b2 (fixed 3.00 margin) reporting the price it pays (`/price`) and b1 refusing
+/// every lead, so b2 buys.
+fn reporting_market() -> String {
+    market("").replace(
+        "post_url = \"{buyers}/b2/post\"",
+        "post_url = \"{buyers}/b2/post\"\nresponse = { price = \"/price\" }",
+    )
+}
+
+/// The ledger entry of the post's one sale.
+async fn ledger_of(h: &Harness, post: &Value) -> pingpost_store::SaleRecord {
+    let sale_id = post["sales"][0]["sale_id"].as_str().unwrap().to_string();
+    h.engine.store().ledger(pingpost_store::LedgerQuery::Sale(sale_id)).await.unwrap().pop().unwrap()
+}
+
+#[tokio::test]
+async fn a_buyer_reporting_less_than_its_fixed_margin_leaves_the_partner_nothing_and_the_sale_in_the_books() {
+    let h = Harness::start(&reporting_market()).await;
+    h.buyers.update("b1", |b| b.post = PostReply::Reject);
+    h.buyers.update("b2", |b| b.post = PostReply::Raw(200, r#"{"status": "accepted", "price": "2.00"}"#.into()));
+    let (_, post) = h.sell("auto-excl", email("cheap@example.com")).await;
+    let sale = &post["sales"][0];
+    assert_eq!(
+        (sale["buyer"].as_str(), sale["price"].as_str(), sale["payout"].as_str()),
+        (Some("b2"), Some("2.00"), Some("0.00")),
+        "2.00 less a fixed 3.00 margin is nothing, never a debt: {post}"
+    );
+    assert_eq!(post["total_payout"], "0.00");
+    let entry = ledger_of(&h, &post).await;
+    assert_eq!((entry.price.to_string(), entry.payout.to_string()), ("2.00".into(), "0.00".into()));
+    assert_eq!(entry.reason.as_deref(), Some("below_min_payout"), "flagged for an operator");
+
+    let relayed = h.engine.relay_books().await.unwrap();
+    assert_eq!((relayed.relayed, relayed.refused), (1, 0), "the books take the sale");
+    let (status, reconciled) = h.admin("GET", "/reconcile", None).await;
+    assert_eq!((status, &reconciled["differences"]), (200, &json!([])), "{reconciled}");
+    let (_, accounts) = h.admin("GET", "/accounts?by=partner", None).await;
+    assert_eq!(
+        accounts["groups"][0],
+        json!({"key": "p1", "sales": 1, "gross": "2.00", "refunds": "0.00", "net_revenue": "2.00",
+               "payouts": "0.00", "clawbacks": "0.00", "net_payout": "0.00", "margin": "2.00"})
+    );
+}
+
+#[tokio::test]
+async fn a_sale_whose_reported_price_takes_the_payout_below_the_partners_minimum_stands_and_is_flagged() {
+    let h = Harness::start(&reporting_market()).await;
+    h.buyers.update("b1", |b| b.post = PostReply::Reject);
+    // p2 keeps 5 % and wants 12.00: b2's 16.00 bid pays it 15.20; 12.50 would pay 11.87.
+    h.buyers.update("b2", |b| b.post = PostReply::Raw(200, r#"{"status": "accepted", "price": "12.50"}"#.into()));
+    let lead = email("below-minimum@example.com");
+    let (_, ping) = h.ping_as(KEY_P2, "auto-excl", lead.clone()).await;
+    let (status, post) = h.post_as(KEY_P2, ping["ping_id"].as_str().unwrap(), lead).await;
+    assert_eq!(status, 200, "{post}");
+    assert_eq!(post["status"], "sold", "delivered and accepted: the sale stands");
+    assert_eq!((post["sales"][0]["price"].as_str(), post["total_payout"].as_str()), (Some("12.50"), Some("11.87")));
+    assert_eq!(h.buyers.count("b3", "post"), 0, "nothing else was tried");
+    let entry = ledger_of(&h, &post).await;
+    assert_eq!(entry.reason.as_deref(), Some("below_min_payout"), "{entry:?}");
+    let (_, listed) = h.admin("GET", &format!("/ledger?sale_id={}", entry.sale_id), None).await;
+    assert_eq!(listed["sales"][0]["reason"], "below_min_payout", "an operator sees why: {listed}");
+
+    // A price that still leaves the partner its minimum is no flag.
+    h.buyers.update("b2", |b| b.post = PostReply::Raw(200, r#"{"status": "accepted", "price": "13.00"}"#.into()));
+    let lead = email("above-minimum@example.com");
+    let (_, ping) = h.ping_as(KEY_P2, "auto-excl", lead.clone()).await;
+    let (_, post) = h.post_as(KEY_P2, ping["ping_id"].as_str().unwrap(), lead).await;
+    assert_eq!(post["total_payout"], "12.35", "{post}");
+    assert_eq!(ledger_of(&h, &post).await.reason, None);
+}

@@ -306,6 +306,8 @@ counted! {
     returns(q: ReturnQuery) -> Vec<ReturnRecord>;
     outbox(limit: usize) -> Vec<OutboxEntry>;
     outbox_done(entry_ids: Vec<String>) -> ();
+    outbox_park(refused: Vec<Refusal>, at: Timestamp) -> ();
+    outbox_parked(after: Option<(Timestamp, String)>, limit: usize) -> Vec<ParkedEntry>;
     put_blob(key: String, value: Vec<u8>, now: Timestamp, expires_at: Timestamp) -> ();
     get_blob(key: String, now: Timestamp) -> Option<Vec<u8>>;
     claim(req: ClaimRequest) -> Claim;

@@ -2,6 +2,7 @@
 
 use crate::config::Pricing;
 use crate::ids::{BuyerId, ContractId};
+use crate::margin::Margin;
 use crate::money::Money;
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -28,6 +29,19 @@ pub fn rank(bids: &mut [Bid]) {
 /// partner's minimum.
 pub fn payout_acceptable(payout: Money, min_payout: Option<Money>) -> bool {
     payout > Money::ZERO && min_payout.is_none_or(|min| payout >= min)
+}
+
+/// What an accepted bid sells at when its buyer reports the price it pays (its answer's
+/// `price`): `(price, payout)`. A buyer may report less than its bid, never more (a higher
+/// report is ignored); the payout then follows the lower price under the same `margin`
+/// ([`Margin::payout`], so within `[0, price]`), and never rises above the bid's. Such a
+/// payout may fall below what [`payout_acceptable`] asks of a bid: the lead was delivered and
+/// accepted, so the sale stands all the same, and the caller records it.
+pub fn reported_sale(bid: &Bid, reported: Option<Money>, margin: Option<Margin>) -> (Money, Money) {
+    match reported.filter(|p| *p < bid.price) {
+        Some(price) => (price, Margin::payout(margin, price).min(bid.payout)),
+        None => (bid.price, bid.payout),
+    }
 }
 
 /// The price a contract bids, given what its bid URL answered (`None` for no answer).
@@ -76,6 +90,26 @@ mod tests {
         assert!(!payout_acceptable(m(-50), None));
         assert!(payout_acceptable(m(500), Some(m(500))));
         assert!(!payout_acceptable(m(499), Some(m(500))));
+    }
+
+    #[test]
+    fn a_lower_reported_price_lowers_the_payout_by_the_margin_within_zero_and_the_price() {
+        let m = Money::from_minor;
+        let fixed = Some(Margin::Fixed(m(300)));
+        let sold = bid("c1", 1600, 1300);
+        // (reported, margin, expected (price, payout))
+        let check = |reported: Option<i64>, margin: Option<Margin>, want: (i64, i64)| {
+            assert_eq!(reported_sale(&sold, reported.map(m), margin), (m(want.0), m(want.1)), "{reported:?}");
+        };
+        check(None, fixed, (1600, 1300));
+        check(Some(1600), fixed, (1600, 1300));
+        check(Some(9900), fixed, (1600, 1300)); // never more than the bid
+        check(Some(1000), fixed, (1000, 700));
+        check(Some(200), fixed, (200, 0)); // the margin is more than the price: nothing, not a debt
+        check(Some(0), fixed, (0, 0));
+        check(Some(1000), None, (1000, 1000));
+        // A payout lowered under a margin changed since the ping never rises above the bid's.
+        check(Some(1500), Margin::parse_percent("1.00").ok(), (1500, 1300));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What the marketplace keeps of a buyer's price, and what the partner earns: `payout = price −
-//! margin`. A margin is a percentage of the price (rounded half-up to the cent) or a fixed
-//! amount, set on the offer, overridden per buyer, and that overridden per partner.
+//! margin`, never below zero nor above the price. A margin is a percentage of the price
+//! (rounded half-up to the cent) or a fixed amount, set on the offer, overridden per buyer,
+//! and that overridden per partner.
 
 use crate::money::{Money, MoneyError};
 
@@ -45,11 +46,14 @@ impl Margin {
         }
     }
 
-    /// The partner's payout for a sale at `price` under `margin` (none: the whole price).
-    /// May be zero or negative: such a bid is no bid.
+    /// The partner's payout for a sale at `price` under `margin` (none: the whole price),
+    /// always within `[0, price]`: a fixed margin above the price leaves the partner nothing,
+    /// never a debt. The one statement of that rule, for bids and for the lower prices buyers
+    /// report alike. A zero payout is no bid ([`crate::auction::payout_acceptable`]).
     pub fn payout(margin: Option<Margin>, price: Money) -> Money {
         let kept = margin.map_or(Money::ZERO, |m| m.of(price));
-        Money::from_minor(price.minor().saturating_sub(kept.minor()))
+        let payout = Money::from_minor(price.minor().saturating_sub(kept.minor()));
+        payout.max(Money::ZERO).min(price.max(Money::ZERO))
     }
 
     /// The margin in force: the partner's, else the buyer's, else the offer's.
@@ -113,7 +117,9 @@ mod tests {
         check("99.99", pct("100.00"), "0.00");
         check("18.50", pct("0"), "18.50");
         check("18.50", Some(Margin::Fixed(m("2.50"))), "16.00");
-        check("2.00", Some(Margin::Fixed(m("2.50"))), "-0.50"); // below zero: no bid
+        check("2.00", Some(Margin::Fixed(m("2.50"))), "0.00"); // never below zero: no bid
+        check("2.50", Some(Margin::Fixed(m("2.50"))), "0.00");
+        check("0.00", Some(Margin::Fixed(m("2.50"))), "0.00");
         check("999999999999.99", pct("33.33"), "666699999999.99");
     }
 

@@ -10,11 +10,14 @@
 //! - [`config_sync`]: the configuration document in the store; edits and their propagation.
 //! - [`records`]: answers and the ping record kept for the post.
 //! - [`telemetry`]: metric names and what the engine reports to the `metrics` facade.
-//! - [`relay`]: the books relay, from the store's outbox to the books.
+//! - [`relay`]: the books relay, from the store's outbox to the books (a refused entry parked).
+//! - [`reconcile`]: the books checked against the store.
+//! - [`balance`]: a prepaid buyer's balance as it stands, reservations in flight apart.
 //!
 //! The engine knows JSON only where buyers need it; partners' JSON is the server's business.
 
 pub mod audit;
+pub mod balance;
 pub mod buyer;
 pub mod clock;
 pub mod config_sync;

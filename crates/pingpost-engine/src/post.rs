@@ -18,7 +18,7 @@ use crate::records::{Attempt, AttemptOutcome, PingRecord, PostAnswer, PostStatus
 use crate::stats::PostFacts;
 use crate::{telemetry, Engine, EngineError};
 use futures_util::future::join_all;
-use pingpost_core::auction::{payout_acceptable, Bid};
+use pingpost_core::auction::{payout_acceptable, reported_sale, Bid};
 use pingpost_core::caps::sale_debits;
 use pingpost_core::checkpoint::Checkpoint;
 use pingpost_core::config::{Config, ContractStatus};
@@ -26,7 +26,7 @@ use pingpost_core::filter::matches_all;
 use pingpost_core::identity::{Identity, Sha256Hex};
 use pingpost_core::ids::PartnerId;
 use pingpost_core::lead::LeadFields;
-use pingpost_core::margin::{Disclosure, Margin};
+use pingpost_core::margin::Disclosure;
 use pingpost_core::money::Money;
 use pingpost_core::Timestamp;
 use pingpost_store::{
@@ -48,6 +48,10 @@ pub struct PostRequest {
     pub lead: Value,
     pub bid_ids: Option<Vec<String>>,
 }
+
+/// Why a bid was skipped (its payout is below the partner's minimum, raised since the ping),
+/// and why a sale was flagged (a buyer's lower price took its payout there after delivery).
+const BELOW_MIN_PAYOUT: &str = "below_min_payout";
 
 /// How often a store call whose outcome matters is sent before the post gives up: each is
 /// safe to re-send, and a re-send after a lost reply learns what the first one did.
@@ -359,9 +363,11 @@ impl Post<'_> {
         };
         let end = match entry.state {
             // A returned sale was sold (delivered and accepted) before it was returned.
-            LedgerState::Sold | LedgerState::Returned => {
-                Some(SaleEnd::Sold { final_price: entry.price, final_payout: entry.payout })
-            }
+            LedgerState::Sold | LedgerState::Returned => Some(SaleEnd::Sold {
+                final_price: entry.price,
+                final_payout: entry.payout,
+                reason: entry.reason.clone(),
+            }),
             LedgerState::RolledBack => Some(SaleEnd::RolledBack),
             LedgerState::Released => Some(SaleEnd::Released { reason: entry.reason.clone().unwrap_or_default() }),
             LedgerState::Reserved | LedgerState::Unconfirmed => None,
@@ -420,7 +426,7 @@ impl Post<'_> {
         // The partner's minimum may have been raised since the ping: never sell below it.
         let min_payout = self.config.partners.get(&self.record.partner).and_then(|p| p.min_payout);
         if !payout_acceptable(bid.payout, min_payout) {
-            return Ok(skipped("below_min_payout"));
+            return Ok(skipped(BELOW_MIN_PAYOUT));
         }
         let record = &self.record;
         let timeout = Duration::from_millis(u64::from(buyer.timeout_ms));
@@ -480,15 +486,16 @@ impl Post<'_> {
         let settled_at = engine.clock.now();
         let (end, tried) = match &outcome {
             PostOutcome::Accepted { reported_price } => {
-                // A buyer may report paying less than its bid, never more; the partner's
-                // payout then follows the lower price under the same margin rule (never up).
-                let price = reported_price.filter(|p| *p <= bid.price).unwrap_or(bid.price);
-                let payout = if price < bid.price {
-                    let margin = self.config.margin(&record.offer, &bid.buyer, &record.partner);
-                    Margin::payout(margin, price).min(bid.payout)
-                } else {
-                    bid.payout
-                };
+                let margin = self.config.margin(&record.offer, &bid.buyer, &record.partner);
+                let (price, payout) = reported_sale(bid, *reported_price, margin);
+                // The lead was delivered and accepted, so the sale stands even when the
+                // buyer's lower price took the payout below what the partner accepts; its
+                // ledger entry says so, for an operator to settle with the partner.
+                let reason = (!payout_acceptable(payout, min_payout)).then(|| {
+                    telemetry::payout_below_minimum(&record.offer);
+                    tracing::warn!(%sale_id, partner = %record.partner, %price, %payout, "a buyer's lower price took the payout below the partner's minimum; the sale stands");
+                    BELOW_MIN_PAYOUT.to_string()
+                });
                 let sale = Sale {
                     sale_id: sale_id.clone(),
                     buyer: bid.buyer.clone(),
@@ -498,7 +505,7 @@ impl Post<'_> {
                     status: SaleStatus::Sold,
                 };
                 let tried = Tried::settled(Some(sale), AttemptOutcome::Accepted, None);
-                (SaleEnd::Sold { final_price: price, final_payout: payout }, tried)
+                (SaleEnd::Sold { final_price: price, final_payout: payout, reason }, tried)
             }
             PostOutcome::Duplicate => {
                 engine.audit.record(vec![audit(record, bid, settled_at, Checkpoint::PostDuplicate, None, None)]);

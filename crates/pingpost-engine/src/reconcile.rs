@@ -8,7 +8,10 @@
 //! - an entry whose sale the store does not hold in a state that explains it;
 //! - an entry whose amounts or references differ from the store's;
 //! - a buyer whose balance in the store (credit − spent, plus the reservations in flight
-//!   that already took their price) differs from the books' top-ups − charges + refunds.
+//!   that already took their price) differs from the books' top-ups − charges + refunds;
+//! - an entry the store's records need that cannot be built, because it would break the
+//!   books' conventions (it could never be delivered);
+//! - an entry the books refused, parked in the store by the relay.
 //!
 //! The comparison ([`compare`]) is pure; [`Engine::reconcile`] gathers its inputs. On a
 //! live system a movement between the two reads shows as a difference that is gone on the
@@ -16,11 +19,12 @@
 
 use crate::relay::to_entry;
 use crate::{Engine, EngineError};
-use pingpost_books::{BuyerMoney as BooksMoney, Entry, EntryKind, EntryQuery};
+use pingpost_books::{BuyerMoney as BooksMoney, Entry, EntryKind, EntryQuery, EntryRule};
 use pingpost_core::ids::BuyerId;
 use pingpost_core::money::Money;
 use pingpost_store::{
-    return_id_of, LedgerQuery, LedgerState, OutboxEntry, ReturnQuery, ReturnRecord, ReturnStatus, SaleRecord,
+    return_id_of, LedgerQuery, LedgerState, OutboxEntry, ParkedEntry, ReturnQuery, ReturnRecord, ReturnStatus,
+    SaleRecord,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,7 +32,9 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Difference {
-    /// `missing_entry`, `entry_without_sale`, `entry_differs` or `balance_differs`.
+    /// `missing_entry`, `entry_without_sale`, `entry_differs`, `balance_differs`,
+    /// `invalid_entry` (needed, but it would break the books' conventions) or `parked_entry`
+    /// (refused by the books, kept in the store).
     pub code: &'static str,
     /// The entry id, or the buyer for a balance.
     pub subject: String,
@@ -66,17 +72,31 @@ pub struct StoreView {
     /// Approved returns by sale id.
     pub returns: BTreeMap<String, ReturnRecord>,
     pub balances: Vec<StoreBalance>,
+    /// Entries the books refused, parked out of the outbox.
+    pub parked: Vec<ParkedEntry>,
+}
+
+/// The entries the store's records say the books hold.
+#[derive(Clone, Debug, Default)]
+pub struct Expected {
+    /// By entry id.
+    pub entries: BTreeMap<String, Entry>,
+    /// Entries needed that break the books' conventions, by entry id: no delivery can ever
+    /// put them in the books.
+    pub invalid: BTreeMap<String, EntryRule>,
 }
 
 /// The entries the store's records say the books hold, by entry id. `booked` tells whether
 /// the books hold a sale's `sale` entry: a sale released or rolled back from reserved was
 /// never charged, one rolled back after it was kept unconfirmed was, and needs its rollback.
-pub fn expected_entries(store: &StoreView, booked: impl Fn(&str) -> bool) -> BTreeMap<String, Entry> {
-    let mut out = BTreeMap::new();
-    let mut add = |e: OutboxEntry| {
-        // An entry the books would refuse is a difference too: it shows as missing.
-        if let Ok(entry) = to_entry(&e) {
-            out.insert(entry.entry_id.clone(), entry);
+pub fn expected_entries(store: &StoreView, booked: impl Fn(&str) -> bool) -> Expected {
+    let mut out = Expected::default();
+    let mut add = |e: OutboxEntry| match to_entry(&e) {
+        Ok(entry) => {
+            out.entries.insert(entry.entry_id.clone(), entry);
+        }
+        Err(rule) => {
+            out.invalid.insert(e.entry_id, rule);
         }
     };
     for sale in store.sales.values() {
@@ -105,8 +125,26 @@ pub fn expected_entries(store: &StoreView, booked: impl Fn(&str) -> bool) -> BTr
 pub fn compare(store: &StoreView, entries: &[Entry], books_money: &[BooksMoney]) -> Vec<Difference> {
     let held: BTreeMap<&str, &Entry> =
         entries.iter().filter(|e| e.kind != EntryKind::TopUp).map(|e| (e.entry_id.as_str(), e)).collect();
-    let expected = expected_entries(store, |id| held.contains_key(id));
+    let Expected { entries: expected, invalid } = expected_entries(store, |id| held.contains_key(id));
     let mut out = Vec::new();
+    for (id, rule) in &invalid {
+        out.push(Difference {
+            code: "invalid_entry",
+            subject: id.clone(),
+            detail: format!("the store's records need it, but it breaks the books' conventions: {rule}"),
+        });
+    }
+    for p in &store.parked {
+        out.push(Difference {
+            code: "parked_entry",
+            subject: p.entry.entry_id.clone(),
+            detail: format!(
+                "the books refused it at {} ({}); it is kept in the store, out of the outbox",
+                p.parked_at.to_rfc3339(),
+                p.reason
+            ),
+        });
+    }
     for (id, want) in &expected {
         match held.get(id.as_str()) {
             None => out.push(Difference {
@@ -169,6 +207,20 @@ fn describe(e: &Entry) -> String {
 const PAGE: usize = 1_000;
 
 impl Engine {
+    /// Every entry the books refused, parked in the store, page by page.
+    async fn parked_entries(&self) -> Result<Vec<ParkedEntry>, EngineError> {
+        let mut parked = Vec::new();
+        loop {
+            let after = parked.last().map(|p: &ParkedEntry| (p.entry.at, p.entry.entry_id.clone()));
+            let page = self.store.outbox_parked(after, PAGE).await?;
+            let last = page.len() < PAGE;
+            parked.extend(page);
+            if last {
+                return Ok(parked);
+            }
+        }
+    }
+
     /// Reconciles the books with the store over the store's memory of sales (its longest
     /// window: older sales are gone from the dedup store while the books keep them) and
     /// over all time for balances. Relays the outbox first, so entries merely waiting are
@@ -218,6 +270,7 @@ impl Engine {
         // A sale of the period whose earlier entries the books hold from before it.
         let held: BTreeSet<String> = entries.iter().map(|e| e.entry_id.clone()).collect();
         let lacking: Vec<String> = expected_entries(&store, |id| held.contains(id))
+            .entries
             .into_values()
             .filter(|e| !held.contains(&e.entry_id))
             .filter_map(|e| e.sale_id)
@@ -234,17 +287,17 @@ impl Engine {
                 store.returns.insert(sale.sale_id.clone(), r);
             }
         }
-        let reserved = self.store.ledger(LedgerQuery::Reserved { limit: PAGE }).await?;
+        let in_flight = self.in_flight().await?;
         for (id, buyer) in config.buyers.iter().filter(|(_, b)| b.balance.is_some()) {
             let money = self.store.buyer_money(id.clone()).await?;
-            let in_flight = reserved.iter().filter(|r| &r.buyer == id).map(|r| r.price.minor()).sum();
             store.balances.push(StoreBalance {
                 buyer: buyer.id.clone(),
                 credit: money.credit,
                 spent: money.spent,
-                in_flight: Money::from_minor(in_flight),
+                in_flight: in_flight.get(id).copied().unwrap_or(Money::ZERO),
             });
         }
+        store.parked = self.parked_entries().await?;
         let books_money = self.books.buyer_money(None).await?;
         let differences = compare(&store, &entries, &books_money);
         for d in &differences {
@@ -357,6 +410,19 @@ mod tests {
         let refund = OutboxEntry::of_return(&ret, &returned, t0()).into_iter().next().and_then(|e| to_entry(&e).ok());
         let books: Vec<Entry> = [Some(entry(EntryKind::Sale, &returned)), refund].into_iter().flatten().collect();
         assert_eq!(codes(&compare(&store, &books, &[])), [("missing_entry", "payout_clawback:s1")]);
+    }
+
+    #[test]
+    fn an_entry_that_cannot_be_built_and_one_the_books_refused_are_named() {
+        // A sale recorded with a negative payout (as an engine before payouts were held to
+        // [0, price] recorded a buyer's low price): its entry breaks the books' conventions.
+        let broken = SaleRecord { payout: Money::from_minor(-100), ..sale("s1", LedgerState::Sold) };
+        let mut store = view(std::slice::from_ref(&broken));
+        let entry = OutboxEntry::of_sale(EntryKind::Sale, &broken, t0());
+        store.parked.push(ParkedEntry { entry, reason: "payout has the wrong sign".into(), parked_at: t0() });
+        let got = compare(&store, &[], &[]);
+        assert_eq!(codes(&got), [("invalid_entry", "sale:s1"), ("parked_entry", "sale:s1")]);
+        assert!(got[0].detail.contains("wrong sign"), "{}", got[0].detail);
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The books relay: copies money movements from the store's outbox to the books, and removes
 //! them from the outbox only once the books hold them. A crash, a lost reply, a stopped
 //! PostgreSQL or a second node relaying the same entries delivers an entry again, never
-//! loses it; the books recognise a delivered entry by its id, so none is doubled.
+//! loses it; the books recognise a delivered entry by its id, so none is doubled. An entry
+//! the books refuse is never removed either: it is parked in the store with why, out of the
+//! way of the rest, and every reconciliation lists it until an operator acts.
 
 use crate::{Engine, EngineError};
 use pingpost_books::{Entry, EntryKind, EntryRule, SaleRef};
-use pingpost_store::OutboxEntry;
+use pingpost_store::{OutboxEntry, Refusal};
 
 /// Entries moved per round trip to the books.
 const BATCH: usize = 500;
@@ -20,7 +22,7 @@ pub struct Relayed {
     /// Entries the books took (new or already held).
     pub relayed: u64,
     /// Entries the books refused (breaking their conventions) or held with other content;
-    /// logged, counted and taken out of the outbox so they cannot hold up the rest.
+    /// logged, counted and parked in the store, so they cannot hold up the rest.
     pub refused: u64,
 }
 
@@ -52,28 +54,35 @@ impl Engine {
         loop {
             let waiting = self.store.outbox(BATCH).await?;
             let mut entries = Vec::with_capacity(waiting.len());
-            let mut taken = Vec::with_capacity(waiting.len());
+            let mut refused = Vec::new();
             for e in &waiting {
                 match to_entry(e) {
                     Ok(entry) => entries.push(entry),
                     Err(rule) => {
-                        tracing::error!(entry_id = %e.entry_id, %rule, "books entry refused: it breaks the books' conventions");
-                        done.refused += 1;
+                        tracing::error!(entry_id = %e.entry_id, %rule, "books entry refused: it breaks the books' conventions; parked");
+                        refused.push(Refusal { entry_id: e.entry_id.clone(), reason: rule.to_string() });
                     }
                 }
-                taken.push(e.entry_id.clone());
             }
             if !entries.is_empty() {
                 let appended = self.books.append(entries).await?;
-                for c in &appended.conflicts {
-                    tracing::error!(entry_id = %c.kept.entry_id, "books entry delivered with other content than the books hold");
+                for c in appended.conflicts {
+                    tracing::error!(entry_id = %c.kept.entry_id, "books entry delivered with other content than the books hold; parked");
+                    let reason = "the books hold this entry id with other content".to_string();
+                    refused.push(Refusal { entry_id: c.refused.entry_id, reason });
                 }
-                done.refused += appended.conflicts.len() as u64;
                 done.relayed += (appended.new + appended.already) as u64;
             }
-            // Only now: a crash before this line delivers the batch again, which the books
-            // recognise by entry id.
-            self.store.outbox_done(taken).await?;
+            done.refused += refused.len() as u64;
+            let delivered: Vec<String> = waiting
+                .iter()
+                .map(|e| e.entry_id.clone())
+                .filter(|id| !refused.iter().any(|r| &r.entry_id == id))
+                .collect();
+            // Parked before the rest is removed, and only now: a crash before either delivers
+            // the batch again, which the books recognise by entry id (and refuse again).
+            self.store.outbox_park(refused, self.now()).await?;
+            self.store.outbox_done(delivered).await?;
             if waiting.len() < BATCH {
                 metrics::counter!(BOOKS_RELAYED_TOTAL).increment(done.relayed);
                 metrics::counter!(BOOKS_REFUSED_TOTAL).increment(done.refused);

@@ -31,6 +31,14 @@ pub const SALES_UNCONFIRMED_TOTAL: &str = "pingpost_sales_unconfirmed_total";
 /// writes failing), by `reason`.
 pub const AUDIT_DROPPED_TOTAL: &str = "pingpost_audit_dropped_total";
 
+pub const PAYOUTS_BELOW_MINIMUM_TOTAL: &str = "pingpost_payouts_below_minimum_total";
+
+/// A sale whose buyer reported a price that took the partner's payout below its minimum (or
+/// to nothing): it stands, flagged in the ledger. Operators alert on it.
+pub fn payout_below_minimum(offer: &OfferId) {
+    metrics::counter!(PAYOUTS_BELOW_MINIMUM_TOTAL, "offer" => Arc::clone(&offer.0)).increment(1);
+}
+
 /// A sweep: reservations it found past their lease (their engine died, or their settlement
 /// was lost) and the unconfirmed sales in the ledger now. Operators alert on both.
 pub fn swept(report: &pingpost_store::SweepReport) {

@@ -7,7 +7,7 @@ use pingpost_core::identity::{Ident, IdentKind, Sha256Hex};
 use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
 use pingpost_core::money::Money;
 use pingpost_core::Timestamp;
-use pingpost_store::{EntryKind, LedgerState, OutboxEntry, OutboxSale, SaleRecord, StoreError};
+use pingpost_store::{EntryKind, LedgerState, OutboxEntry, OutboxSale, ParkedEntry, SaleRecord, StoreError};
 
 pub fn ms(t: Timestamp) -> i64 {
     t.timestamp_millis()
@@ -313,4 +313,18 @@ pub fn decode_outbox(body: &str) -> Result<OutboxEntry, StoreError> {
         amount: minor(&e.amount)?,
         entry_id: e.entry_id,
     })
+}
+
+/// A parked entry as `lua/park_outbox.lua` writes it: the outbox's own text of the entry,
+/// why the books refused it, and when (ms).
+#[derive(serde::Deserialize)]
+struct StoredParked {
+    entry: String,
+    reason: String,
+    parked_at: String,
+}
+
+pub fn decode_parked(body: &str) -> Result<ParkedEntry, StoreError> {
+    let p: StoredParked = serde_json::from_str(body).map_err(|err| corrupt(format!("parked entry: {err}")))?;
+    Ok(ParkedEntry { entry: decode_outbox(&p.entry)?, reason: p.reason, parked_at: parse_ms(&p.parked_at)? })
 }

@@ -61,6 +61,17 @@ impl Keys {
         format!("{}:{{ledger}}:outbox_at", self.ns)
     }
 
+    /// Hash: books entries the books refused, by entry id (`{"entry", "reason",
+    /// "parked_at"}`, the entry as the outbox held it): kept until an operator acts.
+    pub fn outbox_parked(&self) -> String {
+        format!("{}:{{ledger}}:outbox_parked", self.ns)
+    }
+
+    /// Sorted set: the parked entries' ids by the entries' time, in outbox order.
+    pub fn outbox_parked_order(&self) -> String {
+        format!("{}:{{ledger}}:outbox_parked_at", self.ns)
+    }
+
     /// String: a top-up's marker, so a re-sent top-up applies once.
     pub fn top_up(&self, id: &str) -> String {
         format!("{}:{{ledger}}:topup:{id}", self.ns)

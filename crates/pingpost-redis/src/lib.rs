@@ -19,6 +19,7 @@ mod codec;
 mod conn;
 mod held;
 mod keys;
+mod parked;
 mod returns;
 mod sales;
 mod scripts;

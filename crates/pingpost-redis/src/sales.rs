@@ -299,9 +299,12 @@ impl RedisStore {
     /// The ledger entry of a settlement, once; answers its state afterwards.
     pub(crate) async fn settle_entry(&self, s: &Settlement) -> StoreResult<Option<LedgerState>> {
         let (code, final_price, final_payout, reason) = match &s.end {
-            SaleEnd::Sold { final_price, final_payout } => {
-                ("S", final_price.minor().to_string(), final_payout.minor().to_string(), "")
-            }
+            SaleEnd::Sold { final_price, final_payout, reason } => (
+                "S",
+                final_price.minor().to_string(),
+                final_payout.minor().to_string(),
+                reason.as_deref().unwrap_or(""),
+            ),
             SaleEnd::Released { reason } => ("B", String::new(), String::new(), reason.as_str()),
             SaleEnd::RolledBack => ("D", String::new(), String::new(), ""),
         };
@@ -386,18 +389,32 @@ impl RedisStore {
                 out.sort_by(|a, b| (b.reserved_at, &b.sale_id).cmp(&(a.reserved_at, &a.sale_id)));
                 Ok(out)
             }
-            LedgerQuery::Reserved { limit } => {
-                let last = isize::try_from(limit.min(LEDGER_READ_MAX)).unwrap_or(0) - 1;
-                let keys: Vec<String> = self.run(con.zrange(self.keys.leases(), 0, last)).await?;
-                let mut out = self.entries(keys).await?;
-                out.retain(|r| r.state == LedgerState::Reserved);
-                out.sort_by(|a, b| (a.lease_until, &a.sale_id).cmp(&(b.lease_until, &b.sale_id)));
-                Ok(out)
-            }
+            LedgerQuery::Reserved { after, limit } => self.reserved_page(after, limit.min(LEDGER_READ_MAX)).await,
             LedgerQuery::Buyer { buyer, since, until, after, limit } => {
                 self.buyer_sales_page(&buyer, since, until, after, limit.min(LEDGER_READ_MAX)).await
             }
         }
+    }
+
+    /// Reservations in flight after `after`, oldest lease first: the leases' sorted set (by
+    /// lease in ms, then entry key, which orders like the sale id) a page at a time, until
+    /// `limit` are found or it ends; an entry settled between the two reads is skipped.
+    async fn reserved_page(&self, after: Option<(Timestamp, String)>, limit: usize) -> StoreResult<Vec<SaleRecord>> {
+        let mut cursor = after.map(|(lease, sale_id)| (ms(lease), self.keys.sale(&sale_id)));
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let want = limit - out.len();
+            let page = self.zset_page(self.keys.leases(), cursor.take(), want).await?;
+            let full = page.len() == want;
+            cursor = page.last().map(|(key, lease)| (*lease, key.clone()));
+            let mut found = self.entries(page.into_iter().map(|(key, _)| key).collect()).await?;
+            found.retain(|r| r.state == LedgerState::Reserved);
+            out.extend(found);
+            if !full {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// Settles once more the marks of sales settled at least `marks_repair_after` ago, so

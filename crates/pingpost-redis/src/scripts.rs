@@ -25,6 +25,8 @@ pub struct Scripts {
     pub save_config: Script,
     pub audit_append: Script,
     pub stats_add: Script,
+    pub park_outbox: Script,
+    pub zset_page: Script,
 }
 
 impl Scripts {
@@ -51,6 +53,8 @@ impl Scripts {
             save_config: Script::new(include_str!("lua/save_config.lua")),
             audit_append: Script::new(include_str!("lua/audit_append.lua")),
             stats_add: Script::new(include_str!("lua/stats_add.lua")),
+            park_outbox: Script::new(include_str!("lua/park_outbox.lua")),
+            zset_page: Script::new(include_str!("lua/zset_page.lua")),
         }
     }
 }

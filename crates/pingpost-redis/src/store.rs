@@ -371,6 +371,14 @@ impl Store for RedisStore {
         Box::pin(self.outbox_remove(entry_ids))
     }
 
+    fn outbox_park(&self, refused: Vec<Refusal>, at: Timestamp) -> StoreFuture<'_, ()> {
+        Box::pin(self.park(refused, at))
+    }
+
+    fn outbox_parked(&self, after: Option<(Timestamp, String)>, limit: usize) -> StoreFuture<'_, Vec<ParkedEntry>> {
+        Box::pin(self.parked(after, limit))
+    }
+
     fn put_blob(&self, key: String, value: Vec<u8>, now: Timestamp, expires_at: Timestamp) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let mut con = self.conn.clone();

@@ -4,6 +4,8 @@
 //!   newest first; `next_cursor` continues the listing.
 //! - `POST /v1/buyer/returns` `{"sale_id", "reason", "note"?, "idempotency_key"?}`: returns a
 //!   bad lead; 201 with the return.
+//! - `GET /v1/buyer/balance`: the buyer's prepaid balance as it stands (`{"balance", "credit",
+//!   "spent", "reserved"}`), as operators read it.
 
 use crate::body::RequestBody;
 use crate::error::{ApiError, ErrorBody};
@@ -28,7 +30,7 @@ const MAX_LIMIT: usize = 1_000;
 
 /// Routes relative to `/v1/buyer`.
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new().routes(routes!(sales)).routes(routes!(open_return))
+    OpenApiRouter::new().routes(routes!(sales)).routes(routes!(open_return)).routes(routes!(balance))
 }
 
 /// Proof that the request carries a buyer's key: which buyer.
@@ -126,6 +128,26 @@ fn parse_cursor(text: &str) -> Result<(Timestamp, String), ApiError> {
         return Err(bad());
     }
     Ok((at, id.to_string()))
+}
+
+/// The buyer's own prepaid balance as it stands.
+///
+/// `balance` is what its next sales may take: its configured balance, plus `credit` (top-ups
+/// and refunds), less `spent` (charged by sales) and `reserved` (held by posts awaiting its
+/// answer).
+#[utoipa::path(get, path = "/balance", tag = "buyer", security(("buyer_key" = [])),
+    operation_id = "read_own_balance",
+    responses(
+        (status = 200, description = "The balance.", body = admin::money::BalanceView),
+        (status = 401, description = "No or unknown buyer key.", body = ErrorBody),
+        (status = 404, description = "The buyer has no prepaid balance (`no_balance`).", body = ErrorBody),
+        (status = 503, description = "The store could not be reached.", body = ErrorBody),
+    ))]
+async fn balance(
+    Buyer(buyer): Buyer,
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<admin::money::BalanceView>, ApiError> {
+    Ok(Json(state.engine.balance(&buyer).await?.into()))
 }
 
 /// Return a bad lead.

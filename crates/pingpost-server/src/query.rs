@@ -54,6 +54,27 @@ pub fn range(params: &[(String, String)]) -> Result<(Option<Timestamp>, Option<T
     Ok((since, until))
 }
 
+/// A range `[since, until)` of at most `max_days`: `since` defaults to `max_days` before
+/// `until`, or before `now` when `until` is left out, which leaves the range open up to now
+/// (and whatever a clock a little ahead wrote since). A wider range is a 422 naming `since`
+/// when `until` was left out, else `until`.
+pub fn bounded_range(
+    params: &[(String, String)],
+    now: Timestamp,
+    max_days: i64,
+) -> Result<(Timestamp, Option<Timestamp>), ApiError> {
+    let max = chrono::Duration::days(max_days);
+    match range(params)? {
+        (Some(s), None) if s < now - max => {
+            Err(ApiError::invalid("since", format!("must be at most {max_days} days ago when until is left out")))
+        }
+        (Some(s), Some(u)) if u - s > max => {
+            Err(ApiError::invalid("until", format!("must be at most {max_days} days after since")))
+        }
+        (since, until) => Ok((since.unwrap_or(until.unwrap_or(now) - max), until)),
+    }
+}
+
 /// `limit`: a whole number in `1..=max`, `default` when absent.
 pub fn limit(params: &[(String, String)], default: usize, max: usize) -> Result<usize, ApiError> {
     match get(params, "limit") {
@@ -67,6 +88,35 @@ pub fn limit(params: &[(String, String)], default: usize, max: usize) -> Result<
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(text: &str) -> Timestamp {
+        chrono::DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&chrono::Utc)).unwrap_or_default()
+    }
+
+    /// (query, expected range or the field a 422 names), at 2026-11-23T15:00:00Z, 93 days.
+    fn check(query: &[(&str, &str)], want: Result<(&str, Option<&str>), &str>) {
+        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 15, 0, 0).single().unwrap_or_default();
+        let params: Vec<(String, String)> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let got = bounded_range(&params, now, 93).map_err(|e| e.field.unwrap_or_default());
+        let want = want.map(|(s, u)| (at(s), u.map(at))).map_err(str::to_string);
+        assert_eq!(got, want, "{query:?}");
+    }
+
+    #[test]
+    fn a_bounded_range_defaults_to_the_last_93_days_and_refuses_a_wider_one() {
+        check(&[], Ok(("2026-08-22T15:00:00Z", None)));
+        check(&[("until", "2026-10-01T00:00:00Z")], Ok(("2026-06-30T00:00:00Z", Some("2026-10-01T00:00:00Z"))));
+        check(&[("since", "2026-11-01T00:00:00Z")], Ok(("2026-11-01T00:00:00Z", None)));
+        check(&[("since", "2026-08-22T15:00:00Z")], Ok(("2026-08-22T15:00:00Z", None)));
+        check(&[("since", "2026-08-22T14:59:59Z")], Err("since"));
+        let quarter = [("since", "2026-01-01T00:00:00Z"), ("until", "2026-04-04T00:00:00Z")];
+        check(&quarter, Ok(("2026-01-01T00:00:00Z", Some("2026-04-04T00:00:00Z"))));
+        check(&[("since", "2026-01-01T00:00:00Z"), ("until", "2026-04-04T00:00:01Z")], Err("until"));
+        check(&[("since", "2026-11-02T00:00:00Z"), ("until", "2026-11-01T00:00:00Z")], Err("until"));
+    }
+
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }

@@ -112,15 +112,20 @@ async fn post_lead(
     Ok(Json(disclose::post(&answer, &state.engine.config())).into_response())
 }
 
+/// The longest range a partner's report covers: a quarter and a couple of days.
+const REPORT_MAX_DAYS: i64 = 93;
+
 /// The calling partner's own account.
 ///
 /// From the books, as JSON or (with `Accept: text/csv`) CSV. Only the partner's key opens
 /// it, and only its own, with its own side of the money only (payouts, clawbacks, net
-/// payout).
+/// payout). Over at most 93 days: `since` defaults to 93 days before `until`, or before now
+/// when `until` is left out (the range then runs up to now). Entries reach the books within
+/// seconds of the sale (the relay's interval).
 #[utoipa::path(get, path = "/v1/partner/report", tag = "partner", security(("partner_key" = [])),
     params(
-        ("since" = Option<String>, Query, description = "RFC 3339; the range is [since, until).", format = DateTime),
-        ("until" = Option<String>, Query, description = "RFC 3339.", format = DateTime),
+        ("since" = Option<String>, Query, description = "RFC 3339; the range is [since, until), at most 93 days. Default: 93 days before `until`.", format = DateTime),
+        ("until" = Option<String>, Query, description = "RFC 3339. Default: none (up to now).", format = DateTime),
     ),
     responses(
         (status = 200, description = "The partner's own account: JSON, or CSV with `Accept: text/csv`.", content(
@@ -129,8 +134,8 @@ async fn post_lead(
         )),
         (status = 400, description = "The query string is malformed.", body = ErrorBody),
         (status = 401, description = "No or unknown partner key.", body = ErrorBody),
-        (status = 422, description = "A parameter is invalid or unknown; `field` names it.", body = ErrorBody),
-        (status = 503, description = "The books or the store could not be reached.", body = ErrorBody),
+        (status = 422, description = "A parameter is invalid or unknown, or the range is over 93 days; `field` names it.", body = ErrorBody),
+        (status = 503, description = "The books could not be reached.", body = ErrorBody),
     ))]
 async fn partner_report(
     State(state): State<Arc<AppState>>,
@@ -141,10 +146,10 @@ async fn partner_report(
     let axum::extract::Query(params) =
         params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_query", e.body_text()))?;
     crate::query::only_known(&params, &["since", "until"])?;
-    let (since, until) = crate::query::range(&params)?;
+    let (since, until) = crate::query::bounded_range(&params, state.engine.now(), REPORT_MAX_DAYS)?;
     let q = pingpost_books::AccountsQuery {
         by: pingpost_books::GroupBy::Partner,
-        since,
+        since: Some(since),
         until,
         only: Some(partner.to_string()),
     };

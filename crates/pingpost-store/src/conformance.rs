@@ -50,6 +50,8 @@ where
     top_ups_raise_the_balance_once_each(&*make().await).await;
     a_top_up_id_is_kept_with_its_buyer_and_amount(&*make().await).await;
     every_charge_and_its_undoing_writes_one_books_entry(&*make().await).await;
+    entries_the_books_refuse_are_parked_and_kept(&*make().await).await;
+    reservations_in_flight_page_by_lease_without_gaps_or_repeats(&*make().await).await;
     an_approved_return_refunds_once_and_leaves_dedup(&*make().await).await;
     every_return_refusal_has_its_reason(&*make().await).await;
     pending_returns_wait_for_one_final_decision(&*make().await).await;
@@ -257,7 +259,11 @@ async fn settle<S: Store + ?Sized>(s: &S, r: &SaleReservation, end: SaleEnd, at:
 }
 
 async fn sold<S: Store + ?Sized>(s: &S, r: &SaleReservation, cents: i64, at: Timestamp) -> Option<LedgerState> {
-    let end = SaleEnd::Sold { final_price: Money::from_minor(cents), final_payout: Money::from_minor(cents * 9 / 10) };
+    let end = SaleEnd::Sold {
+        final_price: Money::from_minor(cents),
+        final_payout: Money::from_minor(cents * 9 / 10),
+        reason: None,
+    };
     settle(s, r, end, at).await
 }
 
@@ -353,6 +359,19 @@ async fn sale_reservation_respects_limits_and_settles<S: Store + ?Sized>(s: &S) 
     let entry = sale(s, "s3").await.expect("recorded");
     assert_eq!((entry.state, entry.price), (LedgerState::Sold, Money::from_minor(600)));
     assert_eq!(entry.payout, Money::from_minor(540), "the partner's payout follows the lower price");
+    assert_eq!(entry.reason, None);
+    // A reason given with a lower price stays on the sold entry (the engine's flag for a
+    // payout taken below the partner's minimum).
+    let s4 = reservation("s4", vec![email("c")], Some(days(30)), vec![], t0());
+    assert_eq!(reserve(s, s4.clone()).await, ReserveOutcome::Reserved);
+    let flagged = Some("below_min_payout".to_string());
+    let end = SaleEnd::Sold { final_price: Money::from_minor(300), final_payout: Money::ZERO, reason: flagged.clone() };
+    assert_eq!(settle(s, &s4, end, t0()).await, Some(LedgerState::Sold));
+    let entry = sale(s, "s4").await.expect("recorded");
+    assert_eq!(
+        (entry.state, entry.price, entry.payout, entry.reason),
+        (LedgerState::Sold, Money::from_minor(300), Money::ZERO, flagged)
+    );
 }
 
 async fn concurrent_reservations_never_pass_a_cap<S: Store>(s: Arc<S>) {
@@ -390,7 +409,8 @@ async fn a_settlement_in_two_halves_ends_as_one<S: Store + ?Sized>(s: &S) {
     let r = reservation("s1", vec![email("a"), phone("p")], Some(days(30)), vec![cap(5), spend(5000)], t0());
     assert_eq!(reserve(s, r.clone()).await, ReserveOutcome::Reserved);
     let later = t0() + Duration::minutes(1);
-    let end = SaleEnd::Sold { final_price: Money::from_minor(1000), final_payout: Money::from_minor(900) };
+    let end =
+        SaleEnd::Sold { final_price: Money::from_minor(1000), final_payout: Money::from_minor(900), reason: None };
     let state = s.settle_ledger(settlement(&r, end.clone(), later)).await.expect("ledger half");
     assert_eq!(state, Some(LedgerState::Sold));
     assert_eq!(sale_state(s, "s1").await, Some(LedgerState::Sold), "final before the marks follow");
@@ -855,6 +875,73 @@ async fn every_charge_and_its_undoing_writes_one_books_entry<S: Store + ?Sized>(
     s.outbox_done(vec!["sale:o1".into(), "never-written".into()]).await.expect("done");
     s.outbox_done(vec!["sale:o1".into()]).await.expect("done twice");
     assert_eq!(s.outbox(1).await.expect("outbox").iter().map(|e| e.entry_id.as_str()).collect::<Vec<_>>(), ["sale:o3"]);
+}
+
+/// An entry the books refuse leaves the outbox for the parked entries in one step, with why,
+/// and stays there whatever is re-sent; the parked entries page in outbox order (time, then
+/// id), entries of one time included.
+async fn entries_the_books_refuse_are_parked_and_kept<S: Store + ?Sized>(s: &S) {
+    let sales = sell_many(s, "k", 3, t0()).await;
+    let ids = |entries: Vec<OutboxEntry>| entries.into_iter().map(|e| e.entry_id).collect::<Vec<_>>();
+    let parked_ids = |parked: &[ParkedEntry]| parked.iter().map(|p| p.entry.entry_id.clone()).collect::<Vec<_>>();
+    let refusal = |id: &str| Refusal { entry_id: id.into(), reason: format!("refused {id}") };
+    let at = t0() + Duration::minutes(1);
+    s.outbox_park(vec![refusal("sale:k1")], at).await.expect("park");
+    assert_eq!(ids(s.outbox(10).await.expect("outbox")), ["sale:k0", "sale:k2"]);
+    let parked = s.outbox_parked(None, 10).await.expect("parked");
+    assert_eq!(parked_ids(&parked), ["sale:k1"]);
+    assert_eq!((parked[0].reason.as_str(), parked[0].parked_at), ("refused sale:k1", at));
+    assert_eq!((parked[0].entry.kind, parked[0].entry.price), (EntryKind::Sale, Money::from_minor(1000)));
+
+    // Parked again, removed as delivered, its sale settled again, never written: nothing moves.
+    s.outbox_park(vec![refusal("sale:k1"), refusal("never-written")], at + Duration::minutes(1)).await.expect("again");
+    s.outbox_done(vec!["sale:k1".into()]).await.expect("done");
+    sold(s, &sales[1], 1000, at).await;
+    assert_eq!(s.outbox_parked(None, 10).await.expect("parked"), parked, "parked once, as it was");
+    assert_eq!(ids(s.outbox(10).await.expect("outbox")), ["sale:k0", "sale:k2"]);
+
+    s.outbox_park(vec![refusal("sale:k2"), refusal("sale:k0")], at).await.expect("park the rest");
+    assert!(s.outbox(10).await.expect("outbox").is_empty());
+    let first = s.outbox_parked(None, 2).await.expect("page 1");
+    assert_eq!(parked_ids(&first), ["sale:k0", "sale:k1"]);
+    let after = first.last().map(|p| (p.entry.at, p.entry.entry_id.clone()));
+    assert_eq!(parked_ids(&s.outbox_parked(after, 2).await.expect("page 2")), ["sale:k2"]);
+    let gone = Some((t0(), "sale:k05".to_string()));
+    assert_eq!(parked_ids(&s.outbox_parked(gone, 5).await.expect("between")), ["sale:k1", "sale:k2"]);
+}
+
+/// Reservations in flight page by (lease, sale id) without a gap or a repeat, however many
+/// share a lease and whatever settles between pages (the cursor's own sale included).
+async fn reservations_in_flight_page_by_lease_without_gaps_or_repeats<S: Store + ?Sized>(s: &S) {
+    let mut all = Vec::new();
+    for (i, lease_min) in [3, 1, 2, 2, 2, 1, 4, 2].into_iter().enumerate() {
+        let id = format!("f{i}");
+        let mut r = reservation(&id, vec![email(&id)], Some(days(30)), vec![], t0());
+        r.record.lease_until = t0() + Duration::minutes(lease_min);
+        assert_eq!(reserve(s, r.clone()).await, ReserveOutcome::Reserved);
+        all.push(r);
+    }
+    let settled = reservation("f-sold", vec![email("f-sold")], Some(days(30)), vec![], t0());
+    assert_eq!(reserve(s, settled.clone()).await, ReserveOutcome::Reserved);
+    sold(s, &settled, 1000, t0()).await;
+    let page = |after| async move { s.ledger(LedgerQuery::Reserved { after, limit: 3 }).await.expect("ledger") };
+    let cursor = |p: &[SaleRecord]| p.last().map(|r| (r.lease_until, r.sale_id.clone()));
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let got = page(after.clone()).await;
+        seen.extend(got.iter().map(|r| r.sale_id.clone()));
+        if got.len() < 3 {
+            break;
+        }
+        // The cursor's own reservation settles before the next page is read.
+        let last = all.iter().find(|r| Some(&r.record.sale_id) == got.last().map(|g| &g.sale_id));
+        if let Some(r) = last.filter(|r| r.record.sale_id == "f2") {
+            released(s, r).await;
+        }
+        after = cursor(&got);
+    }
+    assert_eq!(seen, ["f1", "f5", "f2", "f3", "f4", "f7", "f0", "f6"], "by lease, then sale id; no settled sale");
 }
 
 /// A return of `sale_id` by `buyer` at `at`: 7-day window, 100 % rate, approved at once,

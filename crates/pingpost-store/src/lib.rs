@@ -146,6 +146,16 @@ pub trait Store: Send + Sync + 'static {
     /// Removes entries the books now hold. Removing one twice, or one never written, is harmless.
     fn outbox_done(&self, entry_ids: Vec<String>) -> StoreFuture<'_, ()>;
 
+    /// Moves entries the books refused out of the outbox and parks them with why, each in one
+    /// step (no moment where it is in neither): they stop holding up the relay and are never
+    /// lost. Parking one that is not waiting (parked already, delivered, never written) does
+    /// nothing.
+    fn outbox_park(&self, refused: Vec<Refusal>, at: Timestamp) -> StoreFuture<'_, ()>;
+
+    /// Parked entries in outbox order (their time, then id), strictly after `after` (the last
+    /// of the previous page), at most `limit`; fewer only on the last page.
+    fn outbox_parked(&self, after: Option<(Timestamp, String)>, limit: usize) -> StoreFuture<'_, Vec<ParkedEntry>>;
+
     /// Stores an opaque blob (a ping awaiting its post) from `now` until `expires_at`.
     fn put_blob(&self, key: String, value: Vec<u8>, now: Timestamp, expires_at: Timestamp) -> StoreFuture<'_, ()>;
 

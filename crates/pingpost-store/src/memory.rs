@@ -85,6 +85,8 @@ struct Ledger {
     top_ups: HashMap<String, TopUp>,
     /// Books entries not yet in the books, by entry id.
     outbox: HashMap<String, OutboxEntry>,
+    /// Entries the books refused, by entry id: out of the outbox, kept for an operator.
+    parked: HashMap<String, ParkedEntry>,
     /// Each buyer's charged sales by when they were charged: its sales list and the base
     /// of its return rate.
     buyer_sales: HashMap<BuyerId, BTreeSet<(Timestamp, String)>>,
@@ -423,9 +425,10 @@ impl MemoryStore {
                 // An unconfirmed sale is in the books at its price already: a late acceptance
                 // keeps it so.
                 SaleEnd::Sold { .. } if was_charged => (LedgerState::Sold, None),
-                SaleEnd::Sold { final_price, final_payout } => {
+                SaleEnd::Sold { final_price, final_payout, reason } => {
                     if *final_price < entry.record.price {
                         entry.record.payout = (*final_payout).min(entry.record.payout);
+                        entry.record.reason.clone_from(reason);
                     }
                     (LedgerState::Sold, Some(*final_price))
                 }
@@ -547,11 +550,14 @@ impl MemoryStore {
             LedgerQuery::Buyer { buyer, since, until, after, limit } => {
                 ledger.buyer_sales_page(&buyer, since, until, after, limit)
             }
-            LedgerQuery::Reserved { limit } => {
+            LedgerQuery::Reserved { after, limit } => {
                 let mut out: Vec<SaleRecord> = ledger
                     .sales
                     .values()
                     .filter(|e| e.record.state == LedgerState::Reserved)
+                    .filter(|e| {
+                        after.as_ref().is_none_or(|(at, id)| (e.record.lease_until, &e.record.sale_id) > (*at, id))
+                    })
                     .map(|e| e.record.clone())
                     .collect();
                 out.sort_by(|a, b| (a.lease_until, &a.sale_id).cmp(&(b.lease_until, &b.sale_id)));
@@ -718,6 +724,27 @@ impl Store for MemoryStore {
             ledger.outbox.remove(&id);
         }
         ready(())
+    }
+
+    fn outbox_park(&self, refused: Vec<Refusal>, at: Timestamp) -> StoreFuture<'_, ()> {
+        let mut ledger = lock(&self.ledger);
+        for r in refused {
+            if let Some(entry) = ledger.outbox.remove(&r.entry_id) {
+                ledger.parked.insert(r.entry_id, ParkedEntry { entry, reason: r.reason, parked_at: whole_millis(at) });
+            }
+        }
+        ready(())
+    }
+
+    fn outbox_parked(&self, after: Option<(Timestamp, String)>, limit: usize) -> StoreFuture<'_, Vec<ParkedEntry>> {
+        let ledger = lock(&self.ledger);
+        let mut parked: Vec<&ParkedEntry> = ledger
+            .parked
+            .values()
+            .filter(|p| after.as_ref().is_none_or(|(at, id)| (p.entry.at, &p.entry.entry_id) > (*at, id)))
+            .collect();
+        parked.sort_by(|a, b| (a.entry.at, &a.entry.entry_id).cmp(&(b.entry.at, &b.entry.entry_id)));
+        ready(parked.into_iter().take(limit).cloned().collect())
     }
 
     fn put_blob(

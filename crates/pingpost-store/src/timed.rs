@@ -14,9 +14,9 @@
 
 use crate::{
     Admission, AdmitOutcome, BuyerMoney, Claim, ClaimRequest, ConfigDoc, ConfigStamp, DecideOutcome, Erased, Faults,
-    LedgerQuery, LedgerState, OutboxEntry, ReserveOutcome, ReturnOutcome, ReturnQuery, ReturnRecord, ReturnRequest,
-    SaleRecord, SaleReservation, Settlement, Store, StoreError, StoreFuture, StoreResult, SweepReport, TopUp,
-    TopUpOutcome,
+    LedgerQuery, LedgerState, OutboxEntry, ParkedEntry, Refusal, ReserveOutcome, ReturnOutcome, ReturnQuery,
+    ReturnRecord, ReturnRequest, SaleRecord, SaleReservation, Settlement, Store, StoreError, StoreFuture, StoreResult,
+    SweepReport, TopUp, TopUpOutcome,
 };
 use pingpost_core::identity::{Ident, Sha256Hex};
 use pingpost_core::ids::BuyerId;
@@ -192,6 +192,14 @@ impl<S: Store + ?Sized> Store for Timed<S> {
 
     fn outbox_done(&self, entry_ids: Vec<String>) -> StoreFuture<'_, ()> {
         Box::pin(self.measured("outbox_done", "store.outbox_done", move || self.inner.outbox_done(entry_ids)))
+    }
+
+    fn outbox_park(&self, refused: Vec<Refusal>, at: Timestamp) -> StoreFuture<'_, ()> {
+        Box::pin(self.measured("outbox_park", "store.outbox_park", move || self.inner.outbox_park(refused, at)))
+    }
+
+    fn outbox_parked(&self, after: Option<(Timestamp, String)>, limit: usize) -> StoreFuture<'_, Vec<ParkedEntry>> {
+        Box::pin(self.measured("outbox_parked", "store.outbox_parked", move || self.inner.outbox_parked(after, limit)))
     }
 
     fn put_blob(&self, key: String, value: Vec<u8>, now: Timestamp, expires_at: Timestamp) -> StoreFuture<'_, ()> {

@@ -125,6 +125,8 @@ pub struct SaleRecord {
     /// Until when the reservation may stay unsettled before it counts as unconfirmed.
     pub lease_until: Timestamp,
     /// For a released sale, why (`rejected`, or the error's code): a resumed post reports it.
+    /// For a sale sold at a lower price than its bid, `below_min_payout` when the payout that
+    /// price left is below what the partner accepts (the sale stands; an operator settles it).
     pub reason: Option<String>,
     /// When the sale was charged (sold, or kept as unconfirmed).
     pub sold_at: Option<Timestamp>,
@@ -133,9 +135,10 @@ pub struct SaleRecord {
 /// How a reserved sale ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SaleEnd {
-    /// The buyer accepted; a lower final price gives the difference back, and lowers the
-    /// partner's payout to `final_payout`.
-    Sold { final_price: Money, final_payout: Money },
+    /// The buyer accepted; a lower final price gives the difference back, lowers the
+    /// partner's payout to `final_payout` and keeps `reason` on the entry (`below_min_payout`
+    /// when that payout is below what the partner accepts).
+    Sold { final_price: Money, final_payout: Money, reason: Option<String> },
     /// The buyer rejected or failed (`reason`), or the reservation's outcome was unknown and
     /// the engine gives it up before delivering: everything it took is given back.
     Released { reason: String },
@@ -165,8 +168,11 @@ pub enum LedgerQuery {
     Unconfirmed {
         limit: usize,
     },
-    /// Reservations in flight (their post has not settled them yet), oldest lease first.
+    /// Reservations in flight (their post has not settled them yet), oldest lease first,
+    /// strictly after the page cursor `after` (the last reservation of the previous page: its
+    /// lease and sale id). Fewer than `limit` only on the last page.
     Reserved {
+        after: Option<(Timestamp, String)>,
         limit: usize,
     },
     /// A buyer's charged sales (sold, unconfirmed or returned; also those returned or
@@ -332,6 +338,23 @@ impl OutboxEntry {
             amount: t.amount,
         }
     }
+}
+
+/// An outbox entry the books refused, and why: it breaks their conventions, or they hold its
+/// id with other content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub entry_id: String,
+    pub reason: String,
+}
+
+/// An entry taken out of the outbox because the books refused it, kept until an operator
+/// acts: never delivered, never lost, listed by every reconciliation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParkedEntry {
+    pub entry: OutboxEntry,
+    pub reason: String,
+    pub parked_at: Timestamp,
 }
 
 /// An operator's top-up of a buyer's prepaid balance; `id` makes a re-sent call apply once.

@@ -15,7 +15,7 @@
 -- price applies only to a sale settled from reserved.
 -- ARGV[1] new state: 'S' sold, 'B' released, 'D' rolled back
 -- ARGV[2] final price (minor units, '' = unchanged)   ARGV[3] retention (ms)
--- ARGV[4] reason (releases)   ARGV[5] sale id   ARGV[6] tombstone ttl (ms)
+-- ARGV[4] reason (releases; a sale at a lower final price: '' or below_min_payout)   ARGV[5] sale id   ARGV[6] tombstone ttl (ms)
 -- ARGV[7] settled at (ms)   ARGV[8] when the sweep may repair the marks (ms)
 -- ARGV[9] final payout (minor units, '' = unchanged; taken with a lower final price)
 -- ARGV[10] the buyers' charged-sales key prefix
@@ -58,6 +58,9 @@ if final and final < price then
   local final_payout = tonumber(ARGV[9])
   if final_payout and payout and final_payout < payout then
     redis.call('HSET', KEYS[1], 'payout', ARGV[9])
+  end
+  if ARGV[4] ~= '' then
+    redis.call('HSET', KEYS[1], 'reason', ARGV[4])
   end
 end
 if state == 'B' then

@@ -79,7 +79,9 @@ struct LedgerSale {
     reserved_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
     lease_until: Timestamp,
-    /// Why a released sale was released (`rejected`, or an error's code).
+    /// Why a released sale was released (`rejected`, or an error's code); on a sale sold at a
+    /// lower price than its bid, `below_min_payout` when the payout that price left is below
+    /// what the partner accepts (the sale stands: settle the difference with the partner).
     reason: Option<String>,
 }
 

@@ -1,7 +1,9 @@
-//! The operators' money: buyers' top-ups and the accounts.
+//! The operators' money: buyers' balances and top-ups, and the accounts.
 //! - `POST /v1/admin/buyers/{id}/balance` `{"add": "500.00", "id"?}` adds to a buyer's
 //!   prepaid balance (once per `id`: a client that retries sends the same one) and answers
 //!   the new balance; the top-up is in the books.
+//! - `GET /v1/admin/buyers/{id}/balance` the balance as it stands (`{"balance", "credit",
+//!   "spent", "reserved"}`); the buyer reads its own at `GET /v1/buyer/balance`.
 //! - `GET /v1/admin/accounts?by=partner|buyer|offer&since=&until=` the books' accounts, as
 //!   JSON or, with `Accept: text/csv`, CSV.
 //! - `GET /v1/admin/reconcile`: the books checked against the store; every difference named
@@ -21,6 +23,7 @@ use axum::Json;
 use pingpost_books::{AccountGroup, AccountsQuery, GroupBy};
 use pingpost_core::ids::BuyerId;
 use pingpost_core::money::Money;
+use pingpost_engine::balance::Balance;
 use pingpost_engine::reconcile::Difference;
 use pingpost_store::{TopUp, TopUpOutcome};
 use serde_json::json;
@@ -28,7 +31,7 @@ use std::sync::Arc;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn routes() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new().routes(routes!(top_up)).routes(routes!(accounts)).routes(routes!(reconcile))
+    OpenApiRouter::new().routes(routes!(top_up, read_balance)).routes(routes!(accounts)).routes(routes!(reconcile))
 }
 
 /// `{"add": "500.00", "id"?}`: `id` makes a retried request apply once.
@@ -101,6 +104,48 @@ async fn top_up(
     Ok(Json(TopUpAnswer { buyer, top_up_id: id, balance: Money::from_minor(balance) }))
 }
 
+/// A prepaid buyer's money as it stands, as decimal strings:
+/// `balance = configured balance + credit − spent − reserved`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct BalanceView {
+    /// What the buyer's next sales may take.
+    balance: Money,
+    /// Top-ups and refunds since the balance was configured.
+    credit: Money,
+    /// Charged by its sales (sold, or kept as unconfirmed).
+    spent: Money,
+    /// Held by its reservations in flight (posts awaiting the buyer's answer).
+    reserved: Money,
+}
+
+impl From<Balance> for BalanceView {
+    fn from(b: Balance) -> Self {
+        BalanceView { balance: b.balance, credit: b.credit, spent: b.spent, reserved: b.reserved }
+    }
+}
+
+/// A prepaid buyer's balance as it stands.
+///
+/// What top-ups and refunds added, what sales were charged and what reservations in flight
+/// hold; the configured starting balance is the buyer's own setting.
+#[utoipa::path(get, path = "/buyers/{id}/balance", tag = "operator", security(("operator_token" = [])),
+    operation_id = "read_buyer_balance",
+    params(("id" = String, Path, description = "The buyer's id.")),
+    responses(
+        (status = 200, description = "The balance.", body = BalanceView),
+        (status = 401, description = "No or wrong operator token.", body = ErrorBody),
+        (status = 404, description = "No such buyer (`not_found`), or one without a prepaid balance (`no_balance`).", body = ErrorBody),
+        (status = 503, description = "The store could not be reached.", body = ErrorBody),
+    ))]
+async fn read_balance(
+    _: Operator,
+    State(state): State<Arc<AppState>>,
+    Path(buyer): Path<String>,
+) -> Result<Json<BalanceView>, ApiError> {
+    let balance = state.engine.balance(&BuyerId::new(buyer)).await?;
+    Ok(Json(balance.into()))
+}
+
 /// The books' accounts by partner, buyer or offer over a time range.
 #[utoipa::path(get, path = "/accounts", tag = "operator", security(("operator_token" = [])),
     params(
@@ -131,6 +176,9 @@ async fn accounts(
         Some(v) => v.parse().map_err(|_| ApiError::invalid("by", "must be partner, buyer or offer"))?,
     };
     let (since, until) = query::range(&params)?;
+    // The operator's accounts include what this node moved last; a partner's report never
+    // relays (see `report`).
+    state.engine.relay_books().await?;
     report(&state, &headers, AccountsQuery { by, since, until, only: None }, Audience::Operator).await
 }
 
@@ -247,15 +295,14 @@ struct OperatorAccount {
     margin: Money,
 }
 
-/// The books' accounts for `q`, once everything this node moved is in them, as JSON or CSV,
-/// with the figures `audience` may see.
+/// The books' accounts for `q` as JSON or CSV, with the figures `audience` may see. It only
+/// reads: the relay moves entries to the books on its own schedule, never on a partner's call.
 pub(crate) async fn report(
     state: &AppState,
     headers: &HeaderMap,
     q: AccountsQuery,
     audience: Audience,
 ) -> Result<Response, ApiError> {
-    state.engine.relay_books().await?;
     let groups = state.engine.books().accounts(q).await?;
     if wants_csv(headers) {
         return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv(&groups, audience)?).into_response());

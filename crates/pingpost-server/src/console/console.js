@@ -227,6 +227,20 @@ if (returnsTable) {
   loadReturns();
 }
 
+// Each prepaid buyer's balance as it stands, from the operators' API.
+const balancesTable = document.querySelector("#balances-table tbody");
+if (balancesTable) {
+  for (const row of balancesTable.rows) {
+    api("GET", `/v1/admin/buyers/${encodeURIComponent(row.dataset.buyer)}/balance`).then(({ ok, answer }) => {
+      if (!ok) {
+        document.getElementById("balances-error").textContent = answer.error?.message ?? "refused";
+        return;
+      }
+      for (const cell of row.querySelectorAll("td[data-field]")) cell.textContent = answer[cell.dataset.field];
+    });
+  }
+}
+
 const accountsForm = document.getElementById("accounts-form");
 if (accountsForm) {
   const loadAccounts = async () => {

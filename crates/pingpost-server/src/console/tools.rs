@@ -132,8 +132,32 @@ pub async fn suppression(State(state): State<Arc<AppState>>, headers: HeaderMap)
 pub async fn money(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let Some(s) = signed_in(&state, &headers).await else { return Redirect::to("/console").into_response() };
     let csrf = session::csrf(&state.admin_token, s);
+    let config = state.engine.config();
+    let mut prepaid: Vec<&str> =
+        config.buyers.values().filter(|b| b.balance.is_some()).map(|b| b.id.as_str()).collect();
+    prepaid.sort_unstable();
     let body = html! {
         h1 { "Returns and accounts" }
+        section aria-labelledby="balances-heading" {
+            h2 id="balances-heading" { "Buyers' balances" }
+            @if prepaid.is_empty() {
+                p { "No buyer has a prepaid balance." }
+            } @else {
+                p { "What each prepaid buyer's next sales may take: its configured balance, plus top-ups and refunds, less what its sales were charged and what its posts in flight hold." }
+                table id="balances-table" {
+                    thead { tr { @for name in ["Buyer", "Balance", "Credit", "Spent", "Reserved"] { th scope="col" { (name) } } } }
+                    tbody {
+                        @for buyer in &prepaid {
+                            tr data-buyer=(buyer) {
+                                th scope="row" { (buyer) }
+                                @for field in ["balance", "credit", "spent", "reserved"] { td data-field=(field) { "…" } }
+                            }
+                        }
+                    }
+                }
+                p class="error" id="balances-error" role="alert" {}
+            }
+        }
         section aria-labelledby="returns-heading" {
             h2 id="returns-heading" { "Returns awaiting a decision" }
             p id="returns-result" role="status" {}
