@@ -473,7 +473,7 @@ async fn both_balance_reads_are_in_the_api_document_under_their_own_operation_id
     let own = &doc["paths"]["/v1/buyer/balance"]["get"];
     assert_eq!(
         (admin["operationId"].as_str(), own["operationId"].as_str()),
-        (Some("read_buyer_balance"), Some("read_own_balance"))
+        (Some("get_v1_admin_buyers_id_balance"), Some("get_v1_buyer_balance"))
     );
     assert_eq!(own["security"], json!([{"buyer_key": []}]));
     for op in [admin, own] {

@@ -20,7 +20,7 @@
 
 mod common;
 
-use common::process::{start_engine, temp_dir, test_tool};
+use common::process::{start_engine_with, temp_dir, test_tool, SharedBooks};
 use pingpost_testkit::RedisServer;
 use std::path::PathBuf;
 use std::process::Command;
@@ -57,7 +57,11 @@ fn fuzz(name: &str, store: &str, filter: [&str; 2]) {
         ),
     )
     .unwrap();
-    let (_engine, base) = start_engine(&workspace().join("contracts"), store);
+    // A shared store takes the books in PostgreSQL (the engine refuses them in its process).
+    let books = (store != "memory").then(SharedBooks::start);
+    let env = books.as_ref().map(SharedBooks::env);
+    let (_engine, base) =
+        start_engine_with(&workspace().join("contracts"), store, env.as_ref().map_or(&[][..], |e| &e[..]));
     let seconds = std::env::var("PINGPOST_FUZZ_SECONDS").unwrap_or_else(|_| "25".into());
     let out = Command::new(schemathesis())
         .current_dir(&dir)

@@ -221,17 +221,16 @@ impl Engine {
         }
     }
 
-    /// Reconciles the books with the store over the store's memory of sales (its longest
-    /// window: older sales are gone from the dedup store while the books keep them) and
-    /// over all time for balances. Relays the outbox first, so entries merely waiting are
-    /// not reported.
+    /// Reconciles the books with the store over the store's memory of sales
+    /// ([`pingpost_store::RETENTION`]: older sales are gone from the store while the books
+    /// keep them) and over all time for balances. Relays the outbox first, so entries merely
+    /// waiting are not reported.
     pub async fn reconcile(&self) -> Result<Reconciliation, EngineError> {
         self.relay_books().await?;
         let config = self.config();
-        // The store forgets sales older than its longest window; a tenth of it is kept as a
-        // margin, so a sale about to be forgotten is not reported as missing.
-        let keep = config.longest_window().duration();
-        let since = self.now() - keep + keep / 10;
+        // A day short of what the store keeps, so a sale forgotten between the two reads is
+        // not reported as missing.
+        let since = self.now() - (pingpost_store::RETENTION - chrono::Duration::days(1));
         let mut entries = Vec::new();
         let mut after = None;
         loop {

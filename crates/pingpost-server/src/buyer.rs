@@ -136,7 +136,6 @@ fn parse_cursor(text: &str) -> Result<(Timestamp, String), ApiError> {
 /// and refunds), less `spent` (charged by sales) and `reserved` (held by posts awaiting its
 /// answer).
 #[utoipa::path(get, path = "/balance", tag = "buyer", security(("buyer_key" = [])),
-    operation_id = "read_own_balance",
     responses(
         (status = 200, description = "The balance.", body = admin::money::BalanceView),
         (status = 401, description = "No or unknown buyer key.", body = ErrorBody),

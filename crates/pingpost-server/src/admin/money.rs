@@ -129,7 +129,6 @@ impl From<Balance> for BalanceView {
 /// What top-ups and refunds added, what sales were charged and what reservations in flight
 /// hold; the configured starting balance is the buyer's own setting.
 #[utoipa::path(get, path = "/buyers/{id}/balance", tag = "operator", security(("operator_token" = [])),
-    operation_id = "read_buyer_balance",
     params(("id" = String, Path, description = "The buyer's id.")),
     responses(
         (status = 200, description = "The balance.", body = BalanceView),

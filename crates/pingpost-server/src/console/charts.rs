@@ -68,7 +68,9 @@ pub async fn stats_page(
             match groups {
                 Ok(groups) => charts(q.by, &groups),
                 Err(e) => {
-                    html! { p class="error" role="alert" { "The statistics could not be read: " (e.to_string()) } }
+                    // The store's own words are for the log (item 17 of issue 19), not the page.
+                    tracing::warn!(error = %e, "console statistics not read");
+                    html! { p class="error" role="alert" { "The statistics could not be read: the store is unavailable. Try again shortly." } }
                 }
             }
         }

@@ -215,7 +215,8 @@ async fn contracts(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Re
     let doc = match state.engine.config_document().await {
         Ok(doc) => doc,
         Err(e) => {
-            let body = html! { h1 { "Offers and contracts" } p class="error" role="alert" { "The store could not be read: " (e.to_string()) } };
+            tracing::warn!(error = %e, "console configuration not read");
+            let body = html! { h1 { "Offers and contracts" } p class="error" role="alert" { "The configuration could not be read: the store is unavailable. Try again shortly." } };
             return html_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 page("Offers and contracts", Some((s, &csrf)), body),

@@ -295,7 +295,11 @@ mod tests {
             ping_id: format!("p{n}"),
             buyer: BuyerId::new("b1"),
             idents: vec![email(&format!("c{n}"))],
-            end: SaleEnd::Sold { final_price: Money::from_minor(100), final_payout: Money::from_minor(90) },
+            end: SaleEnd::Sold {
+                final_price: Money::from_minor(100),
+                final_payout: Money::from_minor(90),
+                reason: None,
+            },
             at,
         };
         assert_eq!(s.settle_now(&settlement), Some(LedgerState::Sold));
