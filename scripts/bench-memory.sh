@@ -48,7 +48,8 @@ dir=$(contracts_dir "$CONTRACTS")
 # MEM_SERVE_ARGS is split into words on purpose: extra `serve` options, e.g.
 # "--audit-max-entries 1" to see what the audit log's share is.
 # shellcheck disable=SC2086
-PINGPOST_LOG=warn "$BIN/pingpost" serve --listen 127.0.0.1:0 --contracts "$dir" --store memory \
+# No metrics listener (nothing reads it), so no fixed port to collide on.
+PINGPOST_LOG=warn "$BIN/pingpost" serve --listen 127.0.0.1:0 --metrics-listen off --contracts "$dir" --store memory \
   --admin-token bench-admin-token-000000000 ${MEM_SERVE_ARGS:-} >"$WORK/out" 2>"$WORK/err" &
 SERVER_PID=$!
 url=""

@@ -5,9 +5,11 @@
 #   scripts/bench-redis-cpu.sh                  # ~30 s after the release build
 #   CPU_DURATION=30 scripts/bench-redis-cpu.sh
 #
-# Starts a redis-server of its own (free port, no persistence), the simulated buyers and
-# `pingpost serve` on that Redis with the benchmark market of 30 fixed-price contracts
-# (scripts/lib.sh's contracts_dir), warms up with 3 s of wrk, then reads each process's CPU
+# Starts a redis-server of its own (free port, no persistence), a PostgreSQL of its own for
+# the books (scripts/lib.sh's start_postgres: `serve` on Redis requires them; nothing here
+# moves money, so it is idle), the simulated buyers and `pingpost serve` on that Redis with
+# the benchmark market of 30 fixed-price contracts (scripts/lib.sh's contracts_dir; no
+# metrics listener, nothing reads it), warms up with 3 s of wrk, then reads each process's CPU
 # time (utime + stime in /proc/<pid>/stat) around `wrk -t1 -c32 -d${CPU_DURATION}s` with
 # scripts/bench/wrk-fresh-ping.lua (a consumer of its own per request, email and phone), and
 # prints CPU microseconds per ping for each, then redis-server's `INFO commandstats`
@@ -31,20 +33,22 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  # After the engine, which flushes its books into it on the way out.
+  stop_postgres
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+# contracts_dir, free_port, start_postgres and stop_postgres.
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # wait_url NAME FILE PID: the URL a server printed ("... listening on http://...").
 wait_url() {
   local url=""
   for _ in $(seq 1 300); do
     url=$(sed -n 's|^.* listening on \(http://.*\)$|\1|p' "$2" | head -n1)
     [ -z "$url" ] || { echo "$url"; return; }
-    kill -0 "$3" 2>/dev/null || { echo "$1 exited" >&2; exit 1; }
+    kill -0 "$3" 2>/dev/null || { echo "$1 exited:" >&2; cat "$2" >&2; exit 1; }
     sleep 0.1
   done
   echo "$1 never listened" >&2
@@ -58,14 +62,16 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >"$
 REDIS_PID=$!
 PIDS+=("$REDIS_PID")
 for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+start_postgres
 
 PINGPOST_LOG=warn "$BIN/pingpost" buyers --listen 127.0.0.1:0 >"$WORK/buyers.out" 2>&1 &
 PIDS+=("$!")
 BUYERS_URL=$(wait_url buyers "$WORK/buyers.out" "$!")
 export BUYERS_URL
 dir=$(contracts_dir 30)
-PINGPOST_LOG=warn "$BIN/pingpost" serve --listen 127.0.0.1:0 --contracts "$dir" \
-  --store "redis://127.0.0.1:$REDIS_PORT" --admin-token bench-admin-token-000000000 >"$WORK/engine.out" 2>&1 &
+PINGPOST_LOG=warn "$BIN/pingpost" serve --listen 127.0.0.1:0 --metrics-listen off --contracts "$dir" \
+  --store "redis://127.0.0.1:$REDIS_PORT" --books "$BOOKS_URL" --admin-token bench-admin-token-000000000 \
+  >"$WORK/engine.out" 2>&1 &
 ENGINE_PID=$!
 PIDS+=("$ENGINE_PID")
 url=$(wait_url engine "$WORK/engine.out" "$ENGINE_PID")

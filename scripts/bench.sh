@@ -7,7 +7,10 @@
 #
 # It builds the release binaries, starts simulated buyers, the echo server, `pingpost serve`
 # on the embedded store and on a redis-server it starts itself (no persistence, free port),
-# each with a generated contracts dir (one offer, N fixed-price contracts, 3 per buyer).
+# each with a generated contracts dir (one offer, N fixed-price contracts, 3 per buyer). An
+# engine on Redis keeps its books in a PostgreSQL the script also starts itself (scripts/
+# lib.sh's start_postgres; installed from Debian when missing), as `serve` requires. Each
+# engine serves /metrics on a port of its own (--metrics-listen 127.0.0.1:0).
 # For each of echo / memory / redis (30 contracts): closed-loop throughput and open-loop
 # latency at each rate. For each contract count: open-loop latency on both stores, and
 # Redis commands per ping (INFO commandstats before and after a fixed number of pings).
@@ -38,7 +41,7 @@
 # generator's consumer exactly, an email only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# apt_install and contracts_dir.
+# apt_install, contracts_dir, free_port, start_postgres and stop_postgres.
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 
@@ -103,7 +106,10 @@ WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # One by one, not a bare `wait`, which would wait for PostgreSQL too: it stops last, after
+  # the engines have flushed their books into it.
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  stop_postgres
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -138,11 +144,6 @@ stop() {
   wait "$1" 2>/dev/null || true
 }
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null \
-    || echo $((20000 + RANDOM % 40000))
-}
-
 # loadgen NAME ARGS...: one run, its report in $OUT/NAME.json, progress in logs/NAME.log.
 loadgen() {
   local name=$1
@@ -165,11 +166,18 @@ run_set() {
   done
 }
 
+# start_engine STORE CONTRACTS DIR SPEC: `pingpost serve` on store SPEC (`memory` or a
+# redis:// URL, whose books go to PostgreSQL); sets ENGINE_PID, ENGINE_URL and
+# ENGINE_METRICS (its /metrics URL, from the line it prints before it listens).
 start_engine() {
+  local books=()
+  [ "$4" = memory ] || books=(--books "$BOOKS_URL")
   start "engine-$1-$2" "pingpost listening on " env PINGPOST_LOG=warn "$BIN/pingpost" serve --listen 127.0.0.1:0 \
-    --contracts "$3" --store "$4" --admin-token "$ADMIN_TOKEN"
+    --metrics-listen 127.0.0.1:0 --contracts "$3" --store "$4" "${books[@]}" --admin-token "$ADMIN_TOKEN"
   ENGINE_PID=$STARTED_PID
   ENGINE_URL=$STARTED_URL
+  ENGINE_METRICS=$(sed -n 's|^pingpost metrics on ||p' "$WORK/engine-$1-$2.out" | head -n1)
+  [ -n "$ENGINE_METRICS" ] || { echo "engine-$1-$2 printed no metrics address" >&2; exit 1; }
 }
 
 # ---- the outside tools (wrk, oha) --------------------------------------------------------
@@ -193,12 +201,13 @@ compilers_now() { pgrep -c -x rustc || true; }
 # A name for one run's consumers, so that no two runs on one store share one.
 random_id() { od -An -N5 -tx1 /dev/urandom | tr -d ' \n'; }
 
-# ping_outcomes URL: the engine's answered pings by outcome (pingpost_pings_total of its
-# /metrics), as JSON {"accepted": n, "vertical_duplicate": n, ...}. Read before and after a
-# run, it says how many of the tool's pings the engine took as fresh consumers. An engine
-# without metrics gives {} (the summary then shows no answers) rather than stopping the run.
+# ping_outcomes METRICS_URL: the engine's answered pings by outcome (pingpost_pings_total
+# of its /metrics), as JSON {"accepted": n, "vertical_duplicate": n, ...}. Read before and
+# after a run, it says how many of the tool's pings the engine took as fresh consumers. An
+# engine without metrics gives {} (the summary then shows no answers) rather than stopping
+# the run.
 ping_outcomes() {
-  { curl -sf "$1/metrics" || true; } \
+  { curl -sf "$1" || true; } \
     | sed -n 's/^pingpost_pings_total{.*outcome="\([a-z_]*\)".*} \([0-9.e+]*\)$/\1 \2/p' \
     | jq -R -s 'split("\n") | map(select(length > 0) | split(" ")) | reduce .[] as $o ({}; .[$o[0]] += ($o[1] | tonumber))'
 }
@@ -208,18 +217,18 @@ answers_delta() {
   jq -n --argjson b "$1" --argjson a "$2" '$a | with_entries(.value -= ($b[.key] // 0)) | with_entries(select(.value > 0))'
 }
 
-# wrk_run NAME BASE_URL [ENGINE]: one closed-loop wrk run; its figures (the script's
-# wrk-json line), its exact command and, for the engine, its answers by outcome, in
-# $OUT/NAME.json; wrk's own report in logs/NAME.txt.
+# wrk_run NAME BASE_URL [METRICS_URL]: one closed-loop wrk run; its figures (the script's
+# wrk-json line), its exact command and, for the engine (whose /metrics is METRICS_URL), its
+# answers by outcome, in $OUT/NAME.json; wrk's own report in logs/NAME.txt.
 wrk_run() {
-  local name=$1 url=$2 engine=${3:-} before="{}" after="{}" c0
+  local name=$1 url=$2 metrics=${3:-} before="{}" after="{}" c0
   local cmd=(wrk -t1 "-c$CONNECTIONS" "-d${DURATION}s" -s scripts/bench/wrk-fresh-ping.lua "$url/v1/ping"
     "$(random_id)" bench "$KEY1,$KEY2" "$OUTSIDE_FIELDS")
-  [ -z "$engine" ] || before=$(ping_outcomes "$url")
+  [ -z "$metrics" ] || before=$(ping_outcomes "$metrics")
   c0=$(compilers_now)
   "${cmd[@]}" >"$OUT/logs/$name.txt" 2>"$OUT/logs/$name.log"
   COMPILERS_SEEN+=("$name $c0/$(compilers_now)")
-  [ -z "$engine" ] || after=$(ping_outcomes "$url")
+  [ -z "$metrics" ] || after=$(ping_outcomes "$metrics")
   if ! grep -q '^wrk-json ' "$OUT/logs/$name.txt"; then
     echo "$name: wrk printed no figures:" >&2
     cat "$OUT/logs/$name.txt" "$OUT/logs/$name.log" >&2
@@ -243,7 +252,7 @@ ping_bodies() {
   }' >"$1"
 }
 
-# oha_run NAME BASE_URL [ENGINE]: open loop at OHA_RATE/s for DURATION s, after WARMUP s at
+# oha_run NAME BASE_URL [METRICS_URL]: open loop at OHA_RATE/s for DURATION s, after WARMUP s at
 # the same rate that are not recorded (oha has no warm-up of its own; the load generator's
 # runs have one). Figures, command and answers in $OUT/NAME.json, oha's JSON in
 # $OUT/NAME.oha.json.
@@ -260,7 +269,7 @@ ping_bodies() {
 # the load generator, leaves the other core to the server.
 OHA_BODY_FACTOR=20
 oha_run() {
-  local name=$1 url=$2 engine=${3:-} before="{}" after="{}" c0
+  local name=$1 url=$2 metrics=${3:-} before="{}" after="{}" c0
   local requests=$((OHA_RATE * DURATION)) warm=$((OHA_RATE * WARMUP))
   # One file, then split, so the warm-up's consumers and the measured ones never meet.
   ping_bodies "$WORK/$name.all" $(((warm + requests) * OHA_BODY_FACTOR))
@@ -273,12 +282,12 @@ oha_run() {
     "$OHA" "${opts[@]}" -z "${WARMUP}s" -Z "$WORK/$name-warmup.bodies" "$url/v1/ping" >"$OUT/logs/$name-warmup.txt" 2>&1
   fi
   local cmd=(oha "${opts[@]}" -z "${DURATION}s" -Z BODIES.jsonl --output-format json "$url/v1/ping")
-  [ -z "$engine" ] || before=$(ping_outcomes "$url")
+  [ -z "$metrics" ] || before=$(ping_outcomes "$metrics")
   c0=$(compilers_now)
   "$OHA" "${opts[@]}" -z "${DURATION}s" -Z "$WORK/$name.bodies" --output-format json "$url/v1/ping" \
     >"$OUT/$name.oha.json" 2>"$OUT/logs/$name.log"
   COMPILERS_SEEN+=("$name $c0/$(compilers_now)")
-  [ -z "$engine" ] || after=$(ping_outcomes "$url")
+  [ -z "$metrics" ] || after=$(ping_outcomes "$metrics")
   rm -f "$WORK/$name.bodies" "$WORK/$name-warmup.bodies"
   jq --arg cmd "$(shell_words "${cmd[@]}")" --argjson answers "$(answers_delta "$before" "$after")" \
     --argjson lines $((requests * OHA_BODY_FACTOR)) '{
@@ -307,7 +316,7 @@ outside_tools() {
     spec=memory
     if [ "$store" = redis ]; then spec=$REDIS_URL; redis-cli -p "$REDIS_PORT" flushall >/dev/null; fi
     start_engine "$store" 30 "$CONTRACTS_30" "$spec"
-    wrk_run "wrk-$store" "$ENGINE_URL" engine
+    wrk_run "wrk-$store" "$ENGINE_URL" "$ENGINE_METRICS"
     stop "$ENGINE_PID"
   done
   echo "== oha, open loop $OHA_RATE/s: echo server"
@@ -315,7 +324,7 @@ outside_tools() {
   echo "== oha, open loop $OHA_RATE/s: pingpost serve, redis store, 30 contracts"
   redis-cli -p "$REDIS_PORT" flushall >/dev/null
   start_engine redis 30 "$CONTRACTS_30" "$REDIS_URL"
-  oha_run "oha-redis-$OHA_RATE" "$ENGINE_URL" engine
+  oha_run "oha-redis-$OHA_RATE" "$ENGINE_URL" "$ENGINE_METRICS"
   stop "$ENGINE_PID"
 }
 
@@ -337,6 +346,7 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --d
 PIDS+=("$!")
 for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+start_postgres
 CONTRACTS_30=$(contracts_dir 30)
 
 if [ "$ONLY" != wrk ]; then

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Shared by the scripts (sourced, not run): Debian packages installed when missing, the
-# generated benchmark market and the curl config of fresh pings. contracts_dir needs $WORK
-# (a scratch dir) and $BIN (the release binaries); curl_config needs $KEY (a partner key of
-# the generated market).
+# generated benchmark market, the curl config of fresh pings, a free loopback port and a
+# throwaway PostgreSQL for the books of an engine on Redis. contracts_dir needs $WORK (a
+# scratch dir) and $BIN (the release binaries); curl_config needs $KEY (a partner key of the
+# generated market); start_postgres needs $WORK.
 
 # apt_install PACKAGE: installs a Debian package (with sudo unless root), updating the
 # package lists once per script.
@@ -56,3 +57,117 @@ curl_config() {
   done >"$file"
 }
 
+
+# free_port: a loopback port nothing listens on now (a random high one without python3).
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null \
+    || echo $((20000 + RANDOM % 40000))
+}
+
+# ---- a throwaway PostgreSQL for the books --------------------------------------------------
+# `pingpost serve` on a shared store (Redis) refuses to start with the books in its own
+# process, so every engine on Redis gets --books "$BOOKS_URL". What follows mirrors
+# crates/pingpost-testkit/src/postgres.rs: initdb into $WORK/postgres with trust
+# authentication, `postgres` on a free loopback port with its unix socket in that directory.
+# PostgreSQL refuses to run as root, so as root both run as the unprivileged system user
+# pingpost-test (created when missing) through `setpriv`, which switches user and then execs
+# the program: the script's child is `postgres` itself, and stopping it stops the server
+# (`runuser` and `su` fork and wait instead, and would leave the server running).
+
+PG_USER=pingpost-test
+POSTGRES_PID=""
+
+# pg_bin NAME: a PostgreSQL program, Debian's newest /usr/lib/postgresql/<version>/bin first,
+# then the PATH; nothing when there is none.
+pg_bin() {
+  local d major best="" best_major=-1
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/$1" ] || continue
+    major=${d#/usr/lib/postgresql/}
+    major=${major%%/*}
+    major=${major%%.*}
+    [[ $major =~ ^[0-9]+$ ]] || continue
+    if [ "$major" -gt "$best_major" ]; then best_major=$major; best="$d/$1"; fi
+  done
+  if [ -n "$best" ]; then echo "$best"; else command -v "$1" || true; fi
+}
+
+# pg_as_user: sets PG_AS, the words put before a PostgreSQL program to run it as the
+# unprivileged user when the script runs as root (creating the user when missing); none else.
+PG_AS=()
+pg_as_user() {
+  PG_AS=()
+  [ "$(id -u)" -eq 0 ] || return 0
+  # Another script may create it meanwhile: only its absence afterwards is an error.
+  id -u "$PG_USER" >/dev/null 2>&1 \
+    || useradd --system --user-group --no-create-home --shell /usr/sbin/nologin "$PG_USER" 2>/dev/null \
+    || id -u "$PG_USER" >/dev/null 2>&1 \
+    || { echo "useradd $PG_USER failed, and PostgreSQL does not run as root" >&2; exit 1; }
+  PG_AS=(setpriv "--reuid=$(id -u "$PG_USER")" "--regid=$(id -g "$PG_USER")" --clear-groups --)
+}
+
+# pg_sql URL SQL: runs one statement; fails fast when the server does not answer yet.
+pg_sql() {
+  PGCONNECT_TIMEOUT=2 "$(pg_bin psql)" -X -q -tA -v ON_ERROR_STOP=1 -d "$1" -c "$2" </dev/null
+}
+
+# start_postgres: the server and one database in it. Sets POSTGRES_PID and exports
+# BOOKS_URL; the script's exit trap calls stop_postgres. Call it in the script's own shell
+# (not in a command substitution), so that the server is the script's child.
+start_postgres() {
+  local dir="$WORK/postgres" port admin_url attempt
+  [ -n "$(pg_bin initdb)" ] || apt_install postgresql
+  mkdir -p "$dir"
+  pg_as_user
+  if [ "${#PG_AS[@]}" -gt 0 ]; then
+    chown "$PG_USER:" "$dir"
+    # mktemp -d made $WORK 0700: the user must be able to pass through it to its directory.
+    chmod a+x "$WORK"
+  fi
+  if ! "${PG_AS[@]}" "$(pg_bin initdb)" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C --no-sync \
+    >"$dir/initdb.log" 2>&1; then
+    echo "initdb in $dir failed (as root, every parent directory must be searchable by $PG_USER):" >&2
+    cat "$dir/initdb.log" >&2
+    exit 1
+  fi
+  for attempt in 1 2 3 4 5 6 7 8; do
+    port=$(free_port)
+    # Throwaway data: no waiting on the disk.
+    "${PG_AS[@]}" "$(pg_bin postgres)" -D "$dir/data" -p "$port" -k "$dir" -c listen_addresses=127.0.0.1 \
+      -c fsync=off -c synchronous_commit=off -c full_page_writes=off >/dev/null 2>"$dir/log" &
+    POSTGRES_PID=$!
+    admin_url="postgres://postgres@127.0.0.1:$port/postgres"
+    for _ in $(seq 1 300); do
+      pg_sql "$admin_url" "SELECT 1" >/dev/null 2>&1 && break
+      kill -0 "$POSTGRES_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    if pg_sql "$admin_url" "SELECT 1" >/dev/null 2>&1; then
+      pg_sql "$admin_url" "CREATE DATABASE pingpost_books TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
+      export BOOKS_URL="postgres://postgres@127.0.0.1:$port/pingpost_books"
+      echo "== PostgreSQL for the books on 127.0.0.1:$port ($("$(pg_bin postgres)" --version))"
+      return 0
+    fi
+    # Its port was taken meanwhile (it exited), or it never answered: try another.
+    stop_postgres
+    echo "  postgres did not start on port $port (attempt $attempt)" >&2
+  done
+  echo "postgres did not start; its log:" >&2
+  cat "$dir/log" >&2
+  exit 1
+}
+
+# stop_postgres: stops the server start_postgres started, if any. SIGQUIT is PostgreSQL's
+# immediate shutdown: it ends its processes and frees its shared memory (which SIGKILL would
+# leave behind); nothing is kept anyway.
+stop_postgres() {
+  [ -n "$POSTGRES_PID" ] || return 0
+  kill -QUIT "$POSTGRES_PID" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    kill -0 "$POSTGRES_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$POSTGRES_PID" 2>/dev/null || true
+  wait "$POSTGRES_PID" 2>/dev/null || true
+  POSTGRES_PID=""
+}
