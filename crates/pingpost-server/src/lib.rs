@@ -68,7 +68,7 @@ pub async fn serve_with(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    listen::serve(listener, routes::router(state), limits, shutdown).await
+    listen::serve(listener, "api", routes::router(state), limits, shutdown).await
 }
 
 /// Serves `GET /metrics` alone on `listener` (its own address, never the partners': per-buyer
@@ -77,5 +77,5 @@ pub async fn serve_metrics(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    listen::serve(listener, metrics::router(), Limits::default(), shutdown).await
+    listen::serve(listener, "metrics", metrics::router(), Limits::default(), shutdown).await
 }

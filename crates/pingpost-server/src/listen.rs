@@ -31,7 +31,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower_service::Service;
 
-/// Gauge of the connections open on the API's address.
+/// Gauge of the connections open, labelled `address` = `api` | `metrics`.
 pub const HTTP_CONNECTIONS: &str = "pingpost_http_connections";
 
 /// What a client may hold of the server (see the module's documentation).
@@ -61,9 +61,11 @@ impl Default for Limits {
 }
 
 /// Serves `router` on `listener` under `limits` until `shutdown` resolves, then lets the
-/// connections finish for at most `limits.shutdown`.
+/// connections finish for at most `limits.shutdown`. `address` names the listener in the
+/// connections gauge.
 pub async fn serve(
     listener: TcpListener,
+    address: &'static str,
     router: Router,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -111,12 +113,12 @@ pub async fn serve(
             .header_read_timeout(limits.header_read)
             .serve_connection(TokioIo::new(tcp), service);
         let connection = graceful.watch(connection);
-        metrics::gauge!(HTTP_CONNECTIONS).increment(1.0);
+        metrics::gauge!(HTTP_CONNECTIONS, "address" => address).increment(1.0);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
-            metrics::gauge!(HTTP_CONNECTIONS).decrement(1.0);
+            metrics::gauge!(HTTP_CONNECTIONS, "address" => address).decrement(1.0);
             drop(slot);
         });
     }
