@@ -340,7 +340,7 @@ impl Harness {
         (status, value)
     }
 
-    /// `method` on `path` with the `Authorization` header exactly as given (or none).
+    /// `method` on `path` with the `Authorization` header exactly as given.
     pub async fn call_authorized(
         &self,
         method: &str,
@@ -348,8 +348,23 @@ impl Harness {
         authorization: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
+        self.json_call(method, path, Some(authorization.to_string()), body).await
+    }
+
+    /// `method` on `path`, with this `Authorization` header if any and a JSON body if any,
+    /// answered in JSON: (status, body).
+    async fn json_call(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<String>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).header("authorization", authorization);
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(a) = authorization {
+            req = req.header("authorization", a);
+        }
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b.to_string());
         }
@@ -379,19 +394,7 @@ impl Harness {
 
     /// An admin API call with the given bearer token (or none).
     pub async fn admin_with(&self, token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
-        let mut req = self.http.request(method, format!("{}/v1/admin{path}", self.base));
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b.to_string());
-        }
-        let resp = req.send().await.expect("server answers");
-        let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.expect("body");
-        let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("non-JSON answer {status}: {bytes:?}"));
-        (status, value)
+        self.json_call(method, &format!("/v1/admin{path}"), token.map(|t| format!("Bearer {t}")), body).await
     }
 
     pub async fn ping_as(&self, key: &str, offer: &str, lead: Value) -> (u16, Value) {

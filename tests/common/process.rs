@@ -53,13 +53,17 @@ pub fn start_engine(contracts: &Path, store: &str) -> (Running, String) {
 /// Like [`start_engine`], with more environment variables (`PINGPOST_LEASE_SLACK_MS`,
 /// `PINGPOST_FAILPOINTS`, or a `PINGPOST_LOG` of its own: a later value of one name wins).
 pub fn start_engine_with(contracts: &Path, store: &str, env: &[(&str, &str)]) -> (Running, String) {
-    let child = engine_command(contracts, store)
+    listening(spawn_with(contracts, store, env))
+}
+
+/// `pingpost serve` at log level `warn` with more environment variables.
+fn spawn_with(contracts: &Path, store: &str, env: &[(&str, &str)]) -> Child {
+    engine_command(contracts, store)
         .env("PINGPOST_LOG", "warn")
         .envs(env.iter().copied())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("start pingpost");
-    listening(child)
+        .expect("start pingpost")
 }
 
 /// Like [`start_engine`], with more `serve` flags.
@@ -120,13 +124,7 @@ fn engine_command(contracts: &Path, store: &str) -> Command {
 
 /// Like [`start_engine_with`], also answering the base URL of the engine's metrics address.
 pub fn start_engine_with_metrics(contracts: &Path, store: &str, env: &[(&str, &str)]) -> (Running, String, String) {
-    let child = engine_command(contracts, store)
-        .env("PINGPOST_LOG", "warn")
-        .envs(env.iter().copied())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start pingpost");
-    let (running, base, metrics) = listening_with_metrics(child);
+    let (running, base, metrics) = listening_with_metrics(spawn_with(contracts, store, env));
     (running, base, metrics.expect("the engine serves metrics"))
 }
 
