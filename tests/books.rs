@@ -299,6 +299,7 @@ async fn a_sale_recorded_with_a_negative_payout_is_parked_and_reconciliation_say
         lease_until: now + chrono::Duration::minutes(1),
         reason: None,
         sold_at: None,
+        lead_id: None,
     };
     let idents = vec![pingpost_core::identity::Ident {
         kind: pingpost_core::identity::IdentKind::Email,
@@ -312,7 +313,12 @@ async fn a_sale_recorded_with_a_negative_payout_is_parked_and_reconciliation_say
         record: record.clone(),
     };
     assert_eq!(h.engine.store().reserve_sale(reservation).await.unwrap(), pingpost_store::ReserveOutcome::Reserved);
-    let end = pingpost_store::SaleEnd::Sold { final_price: record.price, final_payout: record.payout, reason: None };
+    let end = pingpost_store::SaleEnd::Sold {
+        final_price: record.price,
+        final_payout: record.payout,
+        reason: None,
+        lead_id: None,
+    };
     let settled = pingpost_store::Settlement {
         sale_id: record.sale_id.clone(),
         ping_id: record.ping_id.clone(),
@@ -361,6 +367,7 @@ async fn reserve_in_flight(h: &Harness, n: usize) {
             lease_until: now + chrono::Duration::minutes(1),
             reason: None,
             sold_at: None,
+            lead_id: None,
         };
         let reservation = pingpost_store::SaleReservation {
             idents: vec![pingpost_core::identity::Ident {

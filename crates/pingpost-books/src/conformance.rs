@@ -28,7 +28,21 @@ where
     pages_are_bounded(&*make().await).await;
     buyer_money_sums_top_ups_charges_and_refunds(&*make().await).await;
     times_are_kept_to_the_microsecond(&*make().await).await;
+    a_sale_entry_keeps_the_buyers_lead_id(&*make().await).await;
     health_answers(&*make().await).await;
+}
+
+/// A sale's entry names the buyer's own id for the lead, as the store's outbox gave it; the
+/// same id delivered again is the same entry, another one under that id is a conflict.
+async fn a_sale_entry_keeps_the_buyers_lead_id<B: Books + ?Sized>(b: &B) {
+    let s = sale("lead-1", t0(), 1850, 1500).with_lead_id(Some("CX-42".into()));
+    assert_eq!(append(b, vec![s.clone()]).await, appended(1, 0));
+    assert_eq!(append(b, vec![s.clone()]).await, appended(0, 1));
+    let read = all(b, EntryQuery { sale_id: Some("lead-1".into()), ..EntryQuery::default() }).await;
+    assert_eq!(read, vec![s.clone()]);
+    assert_eq!(read[0].lead_id.as_deref(), Some("CX-42"));
+    let other = s.with_lead_id(Some("CX-43".into()));
+    assert_eq!(append(b, vec![other]).await.conflicts.len(), 1, "another id under the same entry");
 }
 
 fn t0() -> Timestamp {

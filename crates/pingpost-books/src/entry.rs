@@ -51,6 +51,9 @@ pub struct Entry {
     /// Money put on the buyer's balance: a top-up's amount (positive), zero on every other kind.
     #[serde(with = "minor_units")]
     pub amount: Money,
+    /// The buyer's own id for the lead, on a sale's entry when its answer gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_id: Option<String>,
 }
 
 /// Why an entry cannot go into the books. Nothing of a batch holding one is written.
@@ -145,6 +148,7 @@ impl Entry {
             payout: Money::ZERO,
             margin: Money::ZERO,
             amount,
+            lead_id: None,
         };
         entry.check()?;
         Ok(entry)
@@ -173,9 +177,15 @@ impl Entry {
             payout,
             margin,
             amount: Money::ZERO,
+            lead_id: None,
         };
         entry.check()?;
         Ok(entry)
+    }
+
+    /// The same entry, naming the buyer's own id for the lead.
+    pub fn with_lead_id(self, lead_id: Option<String>) -> Entry {
+        Entry { lead_id, ..self }
     }
 
     /// The sale this entry belongs to (`None` for a top-up).

@@ -46,7 +46,7 @@ impl Default for PgOptions {
 }
 
 const COLUMNS: &str =
-    "entry_id, at, kind, sale_id, ping_id, partner, buyer, offer, contract, price, payout, margin, amount";
+    "entry_id, at, kind, sale_id, ping_id, partner, buyer, offer, contract, price, payout, margin, amount, lead_id";
 
 pub struct PgBooks {
     pool: PgPool,
@@ -99,13 +99,13 @@ impl PgBooks {
         }
         let inserted: Vec<String> = sqlx::query_scalar(
             "INSERT INTO entries (entry_id, at, kind, sale_id, ping_id, partner, buyer, offer, contract, \
-             price, payout, margin, amount) \
+             price, payout, margin, amount, lead_id) \
              SELECT entry_id, at, kind, sale_id, ping_id, partner, buyer, offer, contract, \
-             price, payout, margin, amount \
+             price, payout, margin, amount, lead_id \
              FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], \
-             $7::text[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::int8[], $13::int8[]) \
+             $7::text[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::text[]) \
              WITH ORDINALITY AS u(entry_id, at, kind, sale_id, ping_id, partner, buyer, offer, contract, \
-             price, payout, margin, amount, n) \
+             price, payout, margin, amount, lead_id, n) \
              ORDER BY n \
              ON CONFLICT (entry_id) DO NOTHING RETURNING entry_id",
         )
@@ -122,6 +122,7 @@ impl PgBooks {
         .bind(cols.payout)
         .bind(cols.margin)
         .bind(cols.amount)
+        .bind(cols.lead_id)
         .fetch_all(&self.pool)
         .await
         .map_err(unavailable)?;
@@ -274,6 +275,7 @@ fn entry_of(row: &PgRow) -> BooksResult<Entry> {
         payout: Money::from_minor(get(row, "payout")?),
         margin: Money::from_minor(get(row, "margin")?),
         amount: Money::from_minor(get(row, "amount")?),
+        lead_id: text("lead_id")?,
     })
 }
 
@@ -303,6 +305,7 @@ struct Columns {
     payout: Vec<i64>,
     margin: Vec<i64>,
     amount: Vec<i64>,
+    lead_id: Vec<Option<String>>,
 }
 
 impl Columns {
@@ -321,6 +324,7 @@ impl Columns {
             payout: Vec::with_capacity(n),
             margin: Vec::with_capacity(n),
             amount: Vec::with_capacity(n),
+            lead_id: Vec::with_capacity(n),
         }
     }
 
@@ -338,6 +342,7 @@ impl Columns {
         self.payout.push(e.payout.minor());
         self.margin.push(e.margin.minor());
         self.amount.push(e.amount.minor());
+        self.lead_id.push(e.lead_id.clone());
     }
 }
 

@@ -367,6 +367,7 @@ impl Post<'_> {
                 final_price: entry.price,
                 final_payout: entry.payout,
                 reason: entry.reason.clone(),
+                lead_id: entry.lead_id.clone(),
             }),
             LedgerState::RolledBack => Some(SaleEnd::RolledBack),
             LedgerState::Released => Some(SaleEnd::Released { reason: entry.reason.clone().unwrap_or_default() }),
@@ -451,6 +452,7 @@ impl Post<'_> {
                 lease_until: now + chrono::Duration::milliseconds(i64::from(buyer.timeout_ms)) + engine.lease_slack,
                 reason: None,
                 sold_at: None,
+                lead_id: None,
             },
         };
         match self.reserve(bid, reservation).await? {
@@ -505,7 +507,7 @@ impl Post<'_> {
                     status: SaleStatus::Sold,
                 };
                 let tried = Tried::settled(Some(sale), AttemptOutcome::Accepted, None);
-                (SaleEnd::Sold { final_price: price, final_payout: payout, reason }, tried)
+                (SaleEnd::Sold { final_price: price, final_payout: payout, reason, lead_id: None }, tried)
             }
             PostOutcome::Duplicate => {
                 engine.audit.record(vec![audit(record, bid, settled_at, Checkpoint::PostDuplicate, None, None)]);

@@ -338,6 +338,7 @@ mod tests {
             lease_until: t0(),
             reason: None,
             sold_at: Some(t0()),
+            lead_id: None,
         }
     }
 

@@ -39,7 +39,8 @@ pub fn to_entry(e: &OutboxEntry) -> Result<Entry, EntryRule> {
     let sale = || sale.clone().ok_or(EntryRule::MissingSale(e.kind));
     let id = e.entry_id.clone();
     match e.kind {
-        EntryKind::Sale => Entry::sale(id, e.at, sale()?, e.price, e.payout),
+        EntryKind::Sale => Entry::sale(id, e.at, sale()?, e.price, e.payout)
+            .map(|entry| entry.with_lead_id(e.sale.as_ref().and_then(|s| s.lead_id.clone()))),
         EntryKind::Rollback => Entry::rollback(id, e.at, sale()?, e.price, e.payout),
         EntryKind::ReturnRefund => Entry::return_refund(id, e.at, sale()?, e.amount),
         EntryKind::PayoutClawback => Entry::payout_clawback(id, e.at, sale()?, e.amount),

@@ -192,15 +192,21 @@ pub fn encode_record(r: &SaleRecord) -> Result<String, StoreError> {
     serde_json::to_string(&stored).map_err(corrupt)
 }
 
-/// A ledger entry from its `rec`, `price`, `payout`, `st`, `reason` and `sold` fields.
-pub fn decode_record(
-    rec: &str,
-    price: &str,
-    payout: &str,
-    state: &str,
-    reason: &str,
-    sold: &str,
-) -> Result<SaleRecord, StoreError> {
+/// A ledger entry's hash fields as stored, `rec` (its fixed part, JSON) and the fields a
+/// settlement changes: `price`, `payout`, `st`, `reason`, `sold` and `lead` (empty when absent).
+pub struct StoredSale<'a> {
+    pub rec: &'a str,
+    pub price: &'a str,
+    pub payout: &'a str,
+    pub state: &'a str,
+    pub reason: &'a str,
+    pub sold: &'a str,
+    pub lead: &'a str,
+}
+
+/// A ledger entry from its hash fields.
+pub fn decode_record(f: StoredSale<'_>) -> Result<SaleRecord, StoreError> {
+    let StoredSale { rec, price, payout, state, reason, sold, lead } = f;
     let s: StoredRecord = serde_json::from_str(rec).map_err(corrupt)?;
     Ok(SaleRecord {
         sale_id: s.sale_id,
@@ -221,6 +227,7 @@ pub fn decode_record(
         lease_until: from_ms(s.lease_until_ms)?,
         reason: (!reason.is_empty()).then(|| reason.to_string()),
         sold_at: if sold.is_empty() { None } else { Some(parse_ms(sold)?) },
+        lead_id: (!lead.is_empty()).then(|| lead.to_string()),
     })
 }
 
@@ -286,6 +293,9 @@ struct StoredOutboxEntry {
     price: String,
     payout: String,
     amount: String,
+    /// The buyer's own id for the lead (a sale's entries; absent in entries of older engines).
+    #[serde(default)]
+    lead_id: Option<String>,
 }
 
 pub fn decode_outbox(body: &str) -> Result<OutboxEntry, StoreError> {
@@ -299,6 +309,7 @@ pub fn decode_outbox(body: &str) -> Result<OutboxEntry, StoreError> {
             partner: PartnerId::new(partner),
             offer: OfferId::new(offer),
             contract: ContractId::new(contract),
+            lead_id: e.lead_id.filter(|l| !l.is_empty()),
         }),
         (None, None, None, None, None) => None,
         _ => return Err(corrupt(format!("outbox entry {} names part of a sale", e.entry_id))),

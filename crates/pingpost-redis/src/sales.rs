@@ -204,7 +204,9 @@ impl RedisStore {
                     gone.reason = Some(if reason.is_empty() { "store_unavailable" } else { reason }.to_string());
                     return Ok(Ledgered::Existing(Box::new(gone)));
                 }
-                let entry = codec::decode_record(rec, price, text(&reply, 5)?, state, reason, "")?;
+                let (payout, lead) = (text(&reply, 5)?, text(&reply, 6)?);
+                let entry =
+                    codec::decode_record(codec::StoredSale { rec, price, payout, state, reason, sold: "", lead })?;
                 if entry.state == LedgerState::Reserved && entry.holder == r.holder {
                     // Our own reservation, answered to a re-sent call: the engine delivers on
                     // it as on a fresh one. The script rewrote the entry's holder, a write
@@ -298,15 +300,16 @@ impl RedisStore {
 
     /// The ledger entry of a settlement, once; answers its state afterwards.
     pub(crate) async fn settle_entry(&self, s: &Settlement) -> StoreResult<Option<LedgerState>> {
-        let (code, final_price, final_payout, reason) = match &s.end {
-            SaleEnd::Sold { final_price, final_payout, reason } => (
+        let (code, final_price, final_payout, reason, lead) = match &s.end {
+            SaleEnd::Sold { final_price, final_payout, reason, lead_id } => (
                 "S",
                 final_price.minor().to_string(),
                 final_payout.minor().to_string(),
                 reason.as_deref().unwrap_or(""),
+                lead_id.as_deref().unwrap_or(""),
             ),
-            SaleEnd::Released { reason } => ("B", String::new(), String::new(), reason.as_str()),
-            SaleEnd::RolledBack => ("D", String::new(), String::new(), ""),
+            SaleEnd::Released { reason } => ("B", String::new(), String::new(), reason.as_str(), ""),
+            SaleEnd::RolledBack => ("D", String::new(), String::new(), "", ""),
         };
         let mut call = self.scripts.settle_ledger.key(self.keys.sale(&s.sale_id));
         call.key(self.keys.leases())
@@ -325,7 +328,8 @@ impl RedisStore {
             .arg(ms(s.at))
             .arg(ms(s.at + self.opts.marks_repair_after))
             .arg(final_payout)
-            .arg(self.keys.buyer_sales_prefix());
+            .arg(self.keys.buyer_sales_prefix())
+            .arg(lead);
         let state: String = self.step("redis.settle_ledger", &call).await?;
         if state.is_empty() {
             Ok(None)
@@ -354,17 +358,33 @@ impl RedisStore {
         }
         let mut pipe = redis::pipe();
         for k in &keys {
-            pipe.cmd("HMGET").arg(k).arg("rec").arg("price").arg("payout").arg("st").arg("reason").arg("sold");
+            pipe.cmd("HMGET")
+                .arg(k)
+                .arg("rec")
+                .arg("price")
+                .arg("payout")
+                .arg("st")
+                .arg("reason")
+                .arg("sold")
+                .arg("lead");
         }
         let mut con = self.conn.clone();
-        let rows: Vec<[Option<String>; 6]> = self.run(pipe.query_async(&mut con)).await?;
+        let rows: Vec<[Option<String>; 7]> = self.run(pipe.query_async(&mut con)).await?;
         let mut out = Vec::with_capacity(rows.len());
-        for [rec, price, payout, state, reason, sold] in rows {
+        for [rec, price, payout, state, reason, sold, lead] in rows {
             // Tombstones (no record) and entries gone with their retention are not sales.
             if let (Some(rec), Some(price), Some(state)) = (rec, price, state) {
-                let payout = payout.unwrap_or_default();
-                let (reason, sold) = (reason.unwrap_or_default(), sold.unwrap_or_default());
-                out.push(codec::decode_record(&rec, &price, &payout, &state, &reason, &sold)?);
+                let (payout, reason) = (payout.unwrap_or_default(), reason.unwrap_or_default());
+                let (sold, lead) = (sold.unwrap_or_default(), lead.unwrap_or_default());
+                out.push(codec::decode_record(codec::StoredSale {
+                    rec: &rec,
+                    price: &price,
+                    payout: &payout,
+                    state: &state,
+                    reason: &reason,
+                    sold: &sold,
+                    lead: &lead,
+                })?);
             }
         }
         Ok(out)

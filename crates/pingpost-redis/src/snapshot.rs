@@ -90,14 +90,15 @@ fn read_sale(fields: &HashMap<String, String>) -> StoreResult<Option<SaleSnap>> 
     let (Some(rec), Some(price), Some(state)) = (field("rec"), field("price"), field("st")) else {
         return Ok(None); // a release's tombstone
     };
-    let record = codec::decode_record(
+    let record = codec::decode_record(codec::StoredSale {
         rec,
         price,
-        field("payout").unwrap_or(""),
+        payout: field("payout").unwrap_or(""),
         state,
-        field("reason").unwrap_or(""),
-        field("sold").unwrap_or(""),
-    )?;
+        reason: field("reason").unwrap_or(""),
+        sold: field("sold").unwrap_or(""),
+        lead: field("lead").unwrap_or(""),
+    })?;
     let idents = codec::decode_idents(field("idents").unwrap_or(""))?;
     // cjson encodes an empty list as an empty object.
     let debits = match field("debits") {

@@ -63,6 +63,7 @@ fn reservation(holder: &str) -> SaleReservation {
             lease_until: at() + Duration::minutes(5),
             reason: None,
             sold_at: None,
+            lead_id: None,
         },
     }
 }

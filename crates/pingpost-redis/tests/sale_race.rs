@@ -59,6 +59,7 @@ fn reservation(sale_id: &str) -> SaleReservation {
             lease_until: now() + Duration::minutes(5),
             reason: None,
             sold_at: None,
+            lead_id: None,
         },
     }
 }

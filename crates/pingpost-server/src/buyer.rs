@@ -99,6 +99,8 @@ pub struct BuyerSale {
     sold_at: Option<Timestamp>,
     /// `sold`, `unconfirmed` or `returned` (`rolled_back`, `released` once given back).
     state: &'static str,
+    /// The buyer's own id for the lead, as its answer to the post gave it.
+    lead_id: Option<String>,
 }
 
 impl BuyerSale {
@@ -111,6 +113,7 @@ impl BuyerSale {
             price: r.price,
             sold_at: r.sold_at,
             state: r.state.as_str(),
+            lead_id: r.lead_id.clone(),
         }
     }
 }

@@ -50,6 +50,7 @@ where
     top_ups_raise_the_balance_once_each(&*make().await).await;
     a_top_up_id_is_kept_with_its_buyer_and_amount(&*make().await).await;
     every_charge_and_its_undoing_writes_one_books_entry(&*make().await).await;
+    a_sales_lead_id_is_kept_with_it_and_on_its_books_entry(&*make().await).await;
     entries_the_books_refuse_are_parked_and_kept(&*make().await).await;
     reservations_in_flight_page_by_lease_without_gaps_or_repeats(&*make().await).await;
     an_approved_return_refunds_once_and_leaves_dedup(&*make().await).await;
@@ -229,6 +230,7 @@ fn record(sale_id: &str, buyer: &str, cents: i64, at: Timestamp) -> SaleRecord {
         lease_until: at + Duration::minutes(5),
         reason: None,
         sold_at: None,
+        lead_id: None,
     }
 }
 
@@ -263,6 +265,7 @@ async fn sold<S: Store + ?Sized>(s: &S, r: &SaleReservation, cents: i64, at: Tim
         final_price: Money::from_minor(cents),
         final_payout: Money::from_minor(cents * 9 / 10),
         reason: None,
+        lead_id: None,
     };
     settle(s, r, end, at).await
 }
@@ -365,7 +368,12 @@ async fn sale_reservation_respects_limits_and_settles<S: Store + ?Sized>(s: &S) 
     let s4 = reservation("s4", vec![email("c")], Some(days(30)), vec![], t0());
     assert_eq!(reserve(s, s4.clone()).await, ReserveOutcome::Reserved);
     let flagged = Some("below_min_payout".to_string());
-    let end = SaleEnd::Sold { final_price: Money::from_minor(300), final_payout: Money::ZERO, reason: flagged.clone() };
+    let end = SaleEnd::Sold {
+        final_price: Money::from_minor(300),
+        final_payout: Money::ZERO,
+        reason: flagged.clone(),
+        lead_id: None,
+    };
     assert_eq!(settle(s, &s4, end, t0()).await, Some(LedgerState::Sold));
     let entry = sale(s, "s4").await.expect("recorded");
     assert_eq!(
@@ -409,8 +417,12 @@ async fn a_settlement_in_two_halves_ends_as_one<S: Store + ?Sized>(s: &S) {
     let r = reservation("s1", vec![email("a"), phone("p")], Some(days(30)), vec![cap(5), spend(5000)], t0());
     assert_eq!(reserve(s, r.clone()).await, ReserveOutcome::Reserved);
     let later = t0() + Duration::minutes(1);
-    let end =
-        SaleEnd::Sold { final_price: Money::from_minor(1000), final_payout: Money::from_minor(900), reason: None };
+    let end = SaleEnd::Sold {
+        final_price: Money::from_minor(1000),
+        final_payout: Money::from_minor(900),
+        reason: None,
+        lead_id: None,
+    };
     let state = s.settle_ledger(settlement(&r, end.clone(), later)).await.expect("ledger half");
     assert_eq!(state, Some(LedgerState::Sold));
     assert_eq!(sale_state(s, "s1").await, Some(LedgerState::Sold), "final before the marks follow");
@@ -1184,4 +1196,29 @@ async fn a_buyers_sales_page_newest_first_without_gaps_or_repeats<S: Store + ?Si
     assert_eq!(window.iter().map(|r| r.sale_id.as_str()).collect::<Vec<_>>(), ["pg3", "pg2", "pg1"]);
     let none = LedgerQuery::Buyer { buyer: BuyerId::new("b2"), since: None, until: None, after: None, limit: 10 };
     assert!(s.ledger(none).await.expect("other buyer").is_empty());
+}
+
+/// The buyer's own id for a lead, as its answer gave it, is what an operator quotes when
+/// settling with the buyer: it stays with the sale in the ledger and goes on its books entry.
+async fn a_sales_lead_id_is_kept_with_it_and_on_its_books_entry<S: Store + ?Sized>(s: &S) {
+    let r = reservation("with-lead", vec![email("lead-id")], Some(days(30)), vec![], t0());
+    assert_eq!(reserve(s, r.clone()).await, ReserveOutcome::Reserved);
+    let end = SaleEnd::Sold {
+        final_price: r.record.price,
+        final_payout: r.record.payout,
+        reason: None,
+        lead_id: Some("CX-000123".into()),
+    };
+    assert_eq!(settle(s, &r, end.clone(), t0()).await, Some(LedgerState::Sold));
+    assert_eq!(settle(s, &r, end, t0()).await, Some(LedgerState::Sold), "re-sent: unchanged");
+    let entry = sale(s, "with-lead").await.expect("recorded");
+    assert_eq!(entry.lead_id.as_deref(), Some("CX-000123"));
+    let waiting = s.outbox(100).await.expect("outbox");
+    let books = waiting.iter().find(|e| e.entry_id == "sale:with-lead").expect("its sale entry");
+    assert_eq!(books.sale.as_ref().and_then(|x| x.lead_id.as_deref()), Some("CX-000123"));
+    // A sale whose buyer gave no id has none.
+    let bare = reservation("without-lead", vec![email("no-lead-id")], Some(days(30)), vec![], t0());
+    assert_eq!(reserve(s, bare.clone()).await, ReserveOutcome::Reserved);
+    assert_eq!(sold(s, &bare, 1000, t0()).await, Some(LedgerState::Sold));
+    assert_eq!(sale(s, "without-lead").await.expect("recorded").lead_id, None);
 }

@@ -424,8 +424,12 @@ impl MemoryStore {
             let (state, final_price) = match &s.end {
                 // An unconfirmed sale is in the books at its price already: a late acceptance
                 // keeps it so.
-                SaleEnd::Sold { .. } if was_charged => (LedgerState::Sold, None),
-                SaleEnd::Sold { final_price, final_payout, reason } => {
+                SaleEnd::Sold { lead_id, .. } if was_charged => {
+                    entry.record.lead_id.clone_from(lead_id);
+                    (LedgerState::Sold, None)
+                }
+                SaleEnd::Sold { final_price, final_payout, reason, lead_id } => {
+                    entry.record.lead_id.clone_from(lead_id);
                     if *final_price < entry.record.price {
                         entry.record.payout = (*final_payout).min(entry.record.payout);
                         entry.record.reason.clone_from(reason);

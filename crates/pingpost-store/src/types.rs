@@ -130,6 +130,8 @@ pub struct SaleRecord {
     pub reason: Option<String>,
     /// When the sale was charged (sold, or kept as unconfirmed).
     pub sold_at: Option<Timestamp>,
+    /// The buyer's own id for the lead, as its post answer gave it (its adapter's `lead_id`).
+    pub lead_id: Option<String>,
 }
 
 /// How a reserved sale ends.
@@ -137,8 +139,9 @@ pub struct SaleRecord {
 pub enum SaleEnd {
     /// The buyer accepted; a lower final price gives the difference back, lowers the
     /// partner's payout to `final_payout` and keeps `reason` on the entry (`below_min_payout`
-    /// when that payout is below what the partner accepts).
-    Sold { final_price: Money, final_payout: Money, reason: Option<String> },
+    /// when that payout is below what the partner accepts); `lead_id` is the buyer's own id
+    /// for the lead, kept with the sale and its books entry.
+    Sold { final_price: Money, final_payout: Money, reason: Option<String>, lead_id: Option<String> },
     /// The buyer rejected or failed (`reason`), or the reservation's outcome was unknown and
     /// the engine gives it up before delivering: everything it took is given back.
     Released { reason: String },
@@ -293,6 +296,8 @@ pub struct OutboxSale {
     pub partner: PartnerId,
     pub offer: OfferId,
     pub contract: ContractId,
+    /// The buyer's own id for the lead, when its answer gave one.
+    pub lead_id: Option<String>,
 }
 
 impl OutboxEntry {
@@ -309,6 +314,7 @@ impl OutboxEntry {
                 partner: r.partner.clone(),
                 offer: r.offer.clone(),
                 contract: r.contract.clone(),
+                lead_id: r.lead_id.clone(),
             }),
             price: r.price,
             payout: r.payout,

@@ -19,12 +19,12 @@
 -- must replicate something. {'P'} when
 -- the ping has no free slot (or already a standing sale to this buyer), {'L', index}
 -- naming the first debit without room (1-based), or {'R'}.
-local entry = redis.call('HMGET', KEYS[1], 'st', 'rec', 'price', 'reason', 'payout')
+local entry = redis.call('HMGET', KEYS[1], 'st', 'rec', 'price', 'reason', 'payout', 'lead')
 if entry[1] then
   if entry[1] == 'R' and redis.call('HGET', KEYS[1], 'holder') == ARGV[7] then
     redis.call('HSET', KEYS[1], 'holder', ARGV[7])
   end
-  return {'E', entry[1], entry[2] or '', entry[3] or '', entry[4] or '', entry[5] or ''}
+  return {'E', entry[1], entry[2] or '', entry[3] or '', entry[4] or '', entry[5] or '', entry[6] or ''}
 end
 local standing = 0
 local sales = redis.call('HGETALL', KEYS[3])

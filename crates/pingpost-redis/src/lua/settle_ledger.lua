@@ -19,6 +19,7 @@
 -- ARGV[7] settled at (ms)   ARGV[8] when the sweep may repair the marks (ms)
 -- ARGV[9] final payout (minor units, '' = unchanged; taken with a lower final price)
 -- ARGV[10] the buyers' charged-sales key prefix
+-- ARGV[11] the buyer's own id for the lead ('' = none; kept with a sale, and on its books entry)
 -- The counters to refund are read from the entry; they carry the same '{ledger}' tag, so
 -- they live in this slot.
 -- Answers the entry's state afterwards, or '' when it has none.
@@ -67,6 +68,9 @@ if state == 'B' then
   redis.call('HSET', KEYS[1], 'reason', ARGV[4])
 end
 redis.call('HSET', KEYS[1], 'st', state, 'sat', ARGV[7])
+if state == 'S' and ARGV[11] ~= '' then
+  redis.call('HSET', KEYS[1], 'lead', ARGV[11])
+end
 if not charged and state == 'S' then
   to_books(KEYS[6], KEYS[7], sale_entry('sale', KEYS[1], ARGV[7]))
   list_charged(KEYS[1], ARGV[10], ARGV[7], ARGV[3])

@@ -83,6 +83,8 @@ struct LedgerSale {
     /// lower price than its bid, `below_min_payout` when the payout that price left is below
     /// what the partner accepts (the sale stands: settle the difference with the partner).
     reason: Option<String>,
+    /// The buyer's own id for the lead, when its answer gave one.
+    lead_id: Option<String>,
 }
 
 impl LedgerSale {
@@ -102,6 +104,7 @@ impl LedgerSale {
             reserved_at: r.reserved_at,
             lease_until: r.lease_until,
             reason: r.reason.clone(),
+            lead_id: r.lead_id.clone(),
         }
     }
 }

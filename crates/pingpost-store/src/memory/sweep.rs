@@ -270,6 +270,7 @@ mod tests {
             lease_until: at + Duration::minutes(5),
             reason: None,
             sold_at: None,
+            lead_id: None,
         };
         let debit = Debit {
             key: counter.into(),
@@ -299,6 +300,7 @@ mod tests {
                 final_price: Money::from_minor(100),
                 final_payout: Money::from_minor(90),
                 reason: None,
+                lead_id: None,
             },
             at,
         };
