@@ -15,6 +15,10 @@ pub struct Bid {
     /// What the partner earns: the price less the marketplace's margin.
     #[serde(default)]
     pub payout: Money,
+    /// The buyer's reference for its bid (its bid answer's `token`), carried to the post as
+    /// `{{ bid.token }}`: the auction id some buyers require back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// Best first for the partner: highest payout, then highest price, then lowest contract id,
@@ -70,6 +74,7 @@ mod tests {
             contract: ContractId::new(contract),
             price: Money::from_minor(cents),
             payout: Money::from_minor(payout),
+            token: None,
         }
     }
 

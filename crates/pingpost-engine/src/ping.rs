@@ -402,6 +402,7 @@ async fn auction(
                     contract: c.contract.id.clone(),
                     price,
                     payout,
+                    token: None,
                 })
             }
             Asked::Disqualified => disqualified.push((c.contract.buyer.clone(), c.contract.id.clone())),

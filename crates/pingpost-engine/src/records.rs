@@ -192,7 +192,8 @@ impl<'de> Deserialize<'de> for PingRecord {
 /// out: so it is short. Fields have two-letter names; times are Unix milliseconds (an
 /// RFC 3339 text cost a formatting per time); a bid is a tuple `[id suffix, buyer,
 /// contract, price, payout]` with amounts in minor units and its id without the ping id it
-/// starts with (bid ids are `<ping id>-<n>`; an id that does not start so is kept whole).
+/// starts with (bid ids are `<ping id>-<n>`; an id that does not start so is kept whole),
+/// and the buyer's token as a sixth element when its bid answer gave one.
 mod stored {
     use super::PingRecord;
     use pingpost_core::auction::Bid;
@@ -244,9 +245,28 @@ mod stored {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             s.collect_seq(self.bids.iter().map(|b| {
                 let suffix = b.bid_id.strip_prefix(self.ping_id).filter(|rest| rest.starts_with('-'));
-                (suffix.unwrap_or(&b.bid_id), &b.buyer, &b.contract, b.price.minor(), b.payout.minor())
+                let id = suffix.unwrap_or(&b.bid_id);
+                match &b.token {
+                    None => StoredBid::Bare(id, &b.buyer, &b.contract, b.price.minor(), b.payout.minor()),
+                    Some(t) => StoredBid::Token(id, &b.buyer, &b.contract, b.price.minor(), b.payout.minor(), t),
+                }
             }))
         }
+    }
+
+    /// A bid as stored: without a token (every bid before buyer adapters), or with one.
+    #[derive(Serialize)]
+    #[serde(untagged)]
+    enum StoredBid<'a> {
+        Bare(&'a str, &'a BuyerId, &'a ContractId, i64, i64),
+        Token(&'a str, &'a BuyerId, &'a ContractId, i64, i64, &'a str),
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    pub(super) enum OwnedBid {
+        Token(String, BuyerId, ContractId, i64, i64, String),
+        Bare(String, BuyerId, ContractId, i64, i64),
     }
 
     /// A record as any engine since the exactly-once store wrote it: the compact form, or the
@@ -309,7 +329,7 @@ mod stored {
         at: i64,
         ex: i64,
         sl: u16,
-        bids: Vec<(String, BuyerId, ContractId, i64, i64)>,
+        bids: Vec<OwnedBid>,
     }
 
     impl OwnedPing {
@@ -320,12 +340,23 @@ mod stored {
             let bids = self
                 .bids
                 .into_iter()
-                .map(|(id, buyer, contract, price, payout)| Bid {
-                    bid_id: if id.starts_with('-') { format!("{}{id}", self.id) } else { id },
-                    buyer,
-                    contract,
-                    price: Money::from_minor(price),
-                    payout: Money::from_minor(payout),
+                .map(|bid| {
+                    let ((id, buyer, contract, price, payout), token) = match bid {
+                        OwnedBid::Bare(id, buyer, contract, price, payout) => {
+                            ((id, buyer, contract, price, payout), None)
+                        }
+                        OwnedBid::Token(id, buyer, contract, price, payout, token) => {
+                            ((id, buyer, contract, price, payout), Some(token))
+                        }
+                    };
+                    Bid {
+                        bid_id: if id.starts_with('-') { format!("{}{id}", self.id) } else { id },
+                        buyer,
+                        contract,
+                        price: Money::from_minor(price),
+                        payout: Money::from_minor(payout),
+                        token,
+                    }
                 })
                 .collect();
             Ok(PingRecord {
@@ -451,6 +482,7 @@ mod tests {
                     contract: ContractId::new(format!("c{n}")),
                     price: Money::from_minor(1850 + n as i64),
                     payout: Money::from_minor(1500),
+                    token: (n == 1).then(|| "auction-77".to_string()),
                 })
                 .collect(),
             created_at: at(1_764_000_000_123),
@@ -525,6 +557,7 @@ mod tests {
         let r = record(&["0123abcd-0", "0123abcd-1"]);
         let text = serde_json::to_string(&r).expect("serializes");
         assert!(text.contains(r#"["-0","b0","c0",1850,1500]"#), "{text}");
+        assert!(text.contains(r#"["-1","b1","c1",1851,1500,"auction-77"]"#), "a token is a sixth element: {text}");
         assert!(!text.contains("0123abcd-"), "bid ids do not repeat the ping id: {text}");
         assert!(text.contains(r#""at":1764000000123"#), "{text}");
         assert!(!text.contains("phone") && !text.contains(r#""ph""#), "absent identifiers are left out: {text}");

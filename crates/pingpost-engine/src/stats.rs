@@ -476,6 +476,7 @@ mod tests {
             contract: ContractId::new(format!("c-{buyer}")),
             price: Money::from_minor(100),
             payout: Money::from_minor(90),
+            token: None,
         }
     }
 
