@@ -246,7 +246,7 @@ fn fold(c: char) -> Option<&'static str> {
     })
 }
 
-/// `truncate(length=255, killwords=false, end='...', leeway=0)`, as in Jinja: a text longer
+/// `truncate(length=255, killwords=false, end='...', leeway=5)`, as in Jinja: a text longer
 /// than `length + leeway` characters is cut to `length` characters including `end`, at a
 /// word boundary unless `killwords`.
 pub(super) fn truncate(
@@ -259,7 +259,7 @@ pub(super) fn truncate(
     let length = kwargs.get::<Option<usize>>("length")?.or(length).unwrap_or(255);
     let killwords = kwargs.get::<Option<bool>>("killwords")?.or(killwords).unwrap_or(false);
     let end = kwargs.get::<Option<String>>("end")?.or(end).unwrap_or_else(|| "...".into());
-    let leeway = kwargs.get::<Option<usize>>("leeway")?.unwrap_or(0);
+    let leeway = kwargs.get::<Option<usize>>("leeway")?.unwrap_or(5);
     kwargs.assert_all_used()?;
     let end_len = end.chars().count();
     if length < end_len {
@@ -358,7 +358,8 @@ mod tests {
         assert_eq!(text(ascii(Value::from("Zoë Łukasz-Ørsted Straße “hi” 😀"))), "Zoe Lukasz-Orsted Strasse \"hi\" ");
         let t =
             |v: &str, n| text(truncate(Value::from(v), Some(n), None, None, Kwargs::from_iter(None::<(&str, Value)>)));
-        assert_eq!(t("hello big world", 12), "hello...");
+        assert_eq!(t("hello big wide world", 12), "hello...");
+        assert_eq!(t("hello big world", 12), "hello big world", "within the leeway of 5");
         assert_eq!(t("short", 12), "short");
     }
 }
