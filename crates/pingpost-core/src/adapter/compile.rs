@@ -80,6 +80,14 @@ pub(super) fn call(
     errors: &mut Vec<AdapterError>,
 ) -> Option<Compiled> {
     let mut c = Call_ { at: format!("calls.{}", kind.as_str()), builder, errors: Vec::new(), secrets: BTreeSet::new() };
+    let compiled = compile_call(&mut c, kind, spec, response);
+    let failed = !c.errors.is_empty();
+    errors.append(&mut c.errors);
+    compiled.filter(|_| !failed)
+}
+
+/// Checks every part of the call (a bad method or encoding does not hide the other errors).
+fn compile_call(c: &mut Call_<'_, '_>, kind: CallKind, spec: &Call, response: &ResponseRules) -> Option<Compiled> {
     let method = match spec.method.as_deref().map(Method::parse) {
         None => Some(Method::Post),
         Some(Some(m)) => Some(m),
@@ -107,22 +115,18 @@ pub(super) fn call(
             None
         }
     });
-    let (method, encoding) = (method?, encoding?);
-    let content_type = content_type(&mut c, spec, method, encoding);
-    let body = body(&mut c, spec, method, encoding, content_type.as_deref());
-    let headers = headers(&mut c, &spec.headers, spec.auth.is_some());
-    let auth = auth(&mut c, spec);
+    let checked_method = method.unwrap_or(Method::Post);
+    let content_type = encoding.and_then(|e| content_type(c, spec, checked_method, e));
+    let body = encoding.and_then(|e| body(c, spec, checked_method, e, content_type.as_deref()));
+    let headers = headers(c, &spec.headers, spec.auth.is_some());
+    let auth = auth(c, spec);
     let reader = match &spec.answer {
         None => Some(Reader::pingpost(kind, response)),
         Some(a) => answer::compile(kind, a, response, &format!("{}.answer", c.at), &mut c.errors),
     };
-    let failed = !c.errors.is_empty();
-    errors.append(&mut c.errors);
-    if failed {
-        return None;
-    }
+    let method = method?;
     let plan = Plan {
-        at: c.at,
+        at: c.at.clone(),
         url,
         sandbox_url,
         method,
@@ -130,7 +134,7 @@ pub(super) fn call(
         headers,
         auth,
         content_type: content_type.filter(|_| method != Method::Get),
-        secrets: c.secrets,
+        secrets: std::mem::take(&mut c.secrets),
     };
     Some(Compiled { plan, reader: reader?, timeout_ms })
 }
