@@ -559,4 +559,15 @@ mod tests {
         let post = buyer.post().request(&ctx, &no_secrets, Mode::live(Some("http://h/")));
         assert_eq!(post.map_err(|e| e.kind), Err(RenderErrorKind::MissingContext), "a post needs its sale");
     }
+
+    #[test]
+    fn what_the_engine_shares_crosses_threads() {
+        fn shared<T: Send + Sync + 'static>() {}
+        shared::<CompiledBuyer>();
+        shared::<Context>();
+        shared::<OutboundRequest>();
+        shared::<RenderError>();
+        shared::<Reading>();
+        shared::<AdapterError>();
+    }
 }

@@ -163,9 +163,36 @@ pub struct AnswerRule {
 }
 
 /// Names → templates in the order written: a buyer's body lists its fields in this order.
-/// Written as a table (TOML) or an object (JSON); a name given twice is refused.
+/// Written as a table (TOML) or an object (JSON); a nested table is the same as dotted names
+/// (`contact = {zip = "…"}` is `"contact.zip" = "…"`, so TOML's own dotted keys mean what
+/// they look like). A name given twice is refused.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Fields(Vec<(String, String)>);
+
+/// One entry as written: a template, or a table of more.
+enum Entry {
+    Template(String),
+    Table(Fields),
+}
+
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> Visitor<'de> for Either {
+            type Value = Entry;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a template (text, quoted) or a table of templates")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Entry, E> {
+                Ok(Entry::Template(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {
+                Fields::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Entry::Table)
+            }
+        }
+        d.deserialize_any(Either)
+    }
+}
 
 impl Fields {
     pub fn new(pairs: Vec<(String, String)>) -> Self {
@@ -211,11 +238,19 @@ impl<'de> Deserialize<'de> for Fields {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
                 let mut pairs: Vec<(String, String)> = Vec::with_capacity(map.size_hint().unwrap_or(0));
-                while let Some((k, v)) = map.next_entry::<String, String>()? {
-                    if pairs.iter().any(|(seen, _)| *seen == k) {
-                        return Err(serde::de::Error::custom(format!("{k:?} is given twice")));
+                while let Some((k, entry)) = map.next_entry::<String, Entry>()? {
+                    let flat = match entry {
+                        Entry::Template(v) => vec![(k, v)],
+                        Entry::Table(inner) => {
+                            inner.0.into_iter().map(|(name, v)| (format!("{k}.{name}"), v)).collect()
+                        }
+                    };
+                    for (name, v) in flat {
+                        if pairs.iter().any(|(seen, _)| *seen == name) {
+                            return Err(serde::de::Error::custom(format!("{name:?} is given twice")));
+                        }
+                        pairs.push((name, v));
                     }
-                    pairs.push((k, v));
                 }
                 Ok(Fields(pairs))
             }
@@ -252,6 +287,48 @@ mod tests {
         let toml: Call = toml::from_str("[fields]\nz = \"1\"\na = \"2\"\n\"m.b\" = \"3\"\n").expect("toml");
         assert_eq!(toml.fields, json.fields);
         assert_eq!(serde_json::to_string(&json.fields).ok().as_deref(), Some(r#"{"z":"1","a":"2","m.b":"3"}"#));
+    }
+
+    #[test]
+    fn nested_tables_are_dotted_names() {
+        let toml: Call = toml::from_str(
+            "[fields]\nid = \"1\"\ncontact.zip = \"2\"\ncontact.phone = \"3\"\n[fields.applicant]\nage = \"4\"\n",
+        )
+        .expect("toml");
+        let names: Vec<&str> = toml.fields.iter().map(|(k, _)| k).collect();
+        assert_eq!(names, ["id", "contact.zip", "contact.phone", "applicant.age"]);
+        let json: Call =
+            serde_json::from_str(r#"{"fields": {"contact": {"zip": "2"}, "contact.zip": "9"}}"#).unwrap_or_default();
+        assert!(json.fields.is_empty(), "contact.zip given twice, once nested");
+        let number = serde_json::from_str::<Call>(r#"{"fields": {"age": 34}}"#);
+        assert!(number.is_err_and(|e| e.to_string().contains("a template (text, quoted)")));
+    }
+
+    #[test]
+    fn a_whole_buyer_reads_from_toml() {
+        let text = r#"
+            [value_maps.gender]
+            male = 1
+            default = 0
+
+            [calls.post]
+            url = "https://api.example/leads"
+            encoding = "xml"
+            xml_root = "lead"
+            fields = { "auction_id" = "{{ bid.token }}", "contact.zip" = "{{ lead.zip }}" }
+            auth = { basic = { username = "u", password = "{{ secret('pw') }}" } }
+            answer = { format = "xml", accepted = { path = "/r/@code", equals = 0 }, price_missing = "reject", price = "/r/p" }
+        "#;
+        #[derive(Deserialize)]
+        struct Buyer {
+            calls: Calls,
+            value_maps: ValueMaps,
+        }
+        let b: Buyer = toml::from_str(text).expect("toml");
+        assert_eq!(b.value_maps["gender"]["male"], Scalar::Int(1));
+        let post = b.calls.post.expect("a post");
+        assert_eq!(post.fields.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["auction_id", "contact.zip"]);
+        assert_eq!(post.answer.and_then(|a| a.accepted).and_then(|r| r.equals), Some(Scalar::Int(0)));
     }
 
     #[test]
