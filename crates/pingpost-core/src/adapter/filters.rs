@@ -122,11 +122,12 @@ pub(super) fn date(v: Value, format: &str) -> Result<Value, Error> {
 
 /// `age`: whole years from a date to the render's `now`.
 pub(super) fn age(state: &State, v: Value) -> Result<Value, Error> {
-    let now = state
-        .lookup(NOW)
-        .and_then(|n| n.as_str().and_then(When::read))
-        .ok_or_else(|| fault("age: no current time"))?
-        .date();
+    let now =
+        state.lookup(NOW).and_then(|n| n.as_str().and_then(When::read)).ok_or_else(|| fault("age: no current time"))?;
+    age_at(now.date(), v)
+}
+
+pub(super) fn age_at(now: NaiveDate, v: Value) -> Result<Value, Error> {
     on_text(v, |text| {
         let born =
             When::read(text).ok_or_else(|| fault("age: not a date (YYYY-MM-DD, MM/DD/YYYY or RFC 3339)"))?.date();
