@@ -527,6 +527,13 @@ mod tests {
             .request(&ctx, &secrets, Mode::live(None))
             .expect_err("fails");
         assert!(!format!("{err} {err:?}").contains("sk_live"), "{err:?}");
+        // A preview (secrets masked, a sample lead) says everything the template engine says.
+        let calls =
+            json!({"post": {"url": "https://b.example/", "fields": {"y": "{{ secret('carrier_key') - lead.email }}"}}});
+        let previewed =
+            compiled(calls, json!({})).expect("compiles").post().request(&ctx, &secrets, Mode::preview(None));
+        let err = previewed.expect_err("fails");
+        assert!(err.message.contains("tried to use - operator") && !err.message.contains("sk_live"), "{err:?}");
         let missing =
             buyer.post().request(&ctx, &std::collections::BTreeMap::new(), Mode::preview(None)).expect_err("fails");
         assert_eq!(missing.kind, RenderErrorKind::MissingSecret);

@@ -54,6 +54,15 @@ pub struct OutboundRequest {
     pub body: String,
 }
 
+impl OutboundRequest {
+    /// Every header the executor sends, `Content-Type` first (`Content-Length` and `Host`
+    /// aside): what a preview shows.
+    pub fn all_headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        let content_type = self.content_type.as_deref().map(|ct| ("Content-Type", ct));
+        content_type.into_iter().chain(self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+}
+
 /// Where secrets' values come from when a request is built.
 pub trait Secrets {
     fn secret(&self, name: &str) -> Option<&str>;
@@ -215,7 +224,7 @@ impl Plan {
         secrets: &dyn Secrets,
         mode: Mode<'_>,
     ) -> Result<OutboundRequest, RenderError> {
-        let scope = Scope::new(ctx, self.secret_values(secrets, mode.masked)?);
+        let scope = Scope::new(ctx, self.secret_values(secrets, mode.masked)?, mode.masked);
         let base = self.base_url(templates, &scope, mode)?;
         let (body, query) = self.body(templates, &scope)?;
         let url = super::url::with_query(&base, &query);

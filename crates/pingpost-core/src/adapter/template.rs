@@ -366,25 +366,27 @@ fn describe(e: &Error, source: &str) -> Refusal {
     text
 }
 
-/// Why a render failed, safe to log and to show: our filters' own words, or only the kind
-/// of a template error (MiniJinja's details may quote a value: a lead's email, a secret).
+/// Why a render failed. On a live request it is safe to log: our filters' own words, or only
+/// the kind of a template error (MiniJinja's details may quote a value — a lead's email, a
+/// secret). On a masked request (a preview or a test, whose secrets are all masked) it says
+/// everything the template engine says, for the operator fixing the template.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct RenderFault {
     pub out_of_fuel: bool,
     pub message: String,
 }
 
-impl From<Error> for RenderFault {
-    fn from(e: Error) -> Self {
-        let ours = std::error::Error::source(&e).is_some_and(|s| s.is::<OwnFault>());
+impl RenderFault {
+    fn new(e: &Error, masked: bool) -> Self {
+        let ours = std::error::Error::source(e).is_some_and(|s| s.is::<OwnFault>());
+        let out_of_fuel = e.kind() == ErrorKind::OutOfFuel;
         let message = match (ours, e.detail()) {
             (true, Some(detail)) => detail.to_string(),
-            _ if e.kind() == ErrorKind::OutOfFuel => {
-                format!("the template ran out of fuel (more than {FUEL} steps): it does too much work")
-            }
+            _ if out_of_fuel => format!("the template ran out of fuel (more than {FUEL} steps): it does too much work"),
+            _ if masked => describe(e, "\n"),
             _ => e.kind().to_string(),
         };
-        RenderFault { out_of_fuel: e.kind() == ErrorKind::OutOfFuel, message }
+        RenderFault { out_of_fuel, message }
     }
 }
 
@@ -439,12 +441,18 @@ fn secret(state: &State, name: &str) -> Result<Tv, Error> {
 pub(super) struct Scope<'c> {
     ctx: &'c Context,
     secrets: BTreeMap<String, String>,
+    /// Whether the secrets are masked, and so an error may say everything.
+    masked: bool,
     root: OnceLock<Tv>,
 }
 
 impl<'c> Scope<'c> {
-    pub fn new(ctx: &'c Context, secrets: BTreeMap<String, String>) -> Self {
-        Scope { ctx, secrets, root: OnceLock::new() }
+    pub fn new(ctx: &'c Context, secrets: BTreeMap<String, String>, masked: bool) -> Self {
+        Scope { ctx, secrets, masked, root: OnceLock::new() }
+    }
+
+    fn fault(&self) -> impl Fn(Error) -> RenderFault + '_ {
+        |e| RenderFault::new(&e, self.masked)
     }
 
     fn root(&self) -> &Tv {
@@ -466,13 +474,13 @@ impl Templates {
             Template::Path(p, natives) => {
                 let mut v = scope.ctx.lookup(p).map_or(Tv::UNDEFINED, |j| super::context::template_value(&j));
                 for native in natives {
-                    v = native.apply(v, scope.ctx, &self.maps)?;
+                    v = native.apply(v, scope.ctx, &self.maps).map_err(scope.fault())?;
                 }
                 Ok(json_value(&v))
             }
             Template::Value(name) => {
-                let template = self.env.get_template(name)?;
-                let captured = template.render_captured(scope.root().clone())?;
+                let template = self.env.get_template(name).map_err(scope.fault())?;
+                let captured = template.render_captured(scope.root().clone()).map_err(scope.fault())?;
                 Ok(captured.state().lookup(VALUE).and_then(|v| json_value(&v)))
             }
             Template::Text(_) => self.text(t, scope).map(|s| Some(Value::String(s))),
@@ -482,7 +490,10 @@ impl Templates {
     /// The template rendered to text, each value escaped as its name says.
     pub fn text(&self, t: &Template, scope: &Scope<'_>) -> Result<String, RenderFault> {
         match t {
-            Template::Text(name) => Ok(self.env.get_template(name)?.render(scope.root().clone())?),
+            Template::Text(name) => {
+                let template = self.env.get_template(name).map_err(scope.fault())?;
+                template.render(scope.root().clone()).map_err(scope.fault())
+            }
             _ => Ok(self.value(t, scope)?.map(|v| text_of_json(&v)).unwrap_or_default()),
         }
     }
@@ -605,7 +616,7 @@ mod fast_path {
                     .map(|t| t.to_utc())
                     .unwrap_or_default(),
             });
-            let scope = Scope::new(&ctx, BTreeMap::new());
+            let scope = Scope::new(&ctx, BTreeMap::new(), false);
             for (e, fast, slow) in &pairs {
                 assert_eq!(templates.value(fast, &scope), templates.value(slow, &scope), "{e} on {lead}");
             }
