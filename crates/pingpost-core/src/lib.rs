@@ -13,7 +13,9 @@
 //!   snapshot of the store.
 //! - [`auction`]: ranking bids and choosing winners.
 //! - [`suppression_csv`]: the identifiers each row of a suppression CSV names.
+//! - [`adapter`]: each buyer's own protocol — requests built and answers read, no I/O.
 
+pub mod adapter;
 pub mod auction;
 pub mod caps;
 pub mod checkpoint;
