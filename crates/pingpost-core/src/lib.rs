@@ -13,6 +13,7 @@
 //!   snapshot of the store.
 //! - [`auction`]: ranking bids and choosing winners.
 //! - [`suppression_csv`]: the identifiers each row of a suppression CSV names.
+//! - [`secret`]: secrets' names and values (a value is never printed).
 
 pub mod auction;
 pub mod caps;
@@ -28,6 +29,7 @@ pub mod movement;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod schedule;
+pub mod secret;
 pub mod suppression_csv;
 pub mod window;
 
