@@ -80,8 +80,8 @@ impl std::borrow::Borrow<str> for SecretName {
     }
 }
 
-/// A secret's value: non-empty text of at most [`SecretValue::MAX_BYTES`] bytes (a key, a
-/// password, a PEM block), kept exactly as given. Cheap to clone.
+/// A secret's value: non-empty text of at most [`SecretValue::MAX_CHARS`] characters (a key,
+/// a password, a PEM block), kept exactly as given. Cheap to clone.
 #[derive(Clone)]
 pub struct SecretValue(Arc<str>);
 
@@ -90,19 +90,20 @@ pub struct SecretValue(Arc<str>);
 pub enum SecretValueError {
     #[error("must not be empty")]
     Empty,
-    #[error("must be at most {} bytes", SecretValue::MAX_BYTES)]
+    #[error("must be at most {} characters", SecretValue::MAX_CHARS)]
     TooLong,
 }
 
 impl SecretValue {
-    pub const MAX_BYTES: usize = 8 * 1024;
+    /// Counted in characters, as the API document's `maxLength` counts them.
+    pub const MAX_CHARS: usize = 8 * 1024;
 
     pub fn new(text: impl Into<String>) -> Result<Self, SecretValueError> {
         let text = text.into();
         if text.is_empty() {
             return Err(SecretValueError::Empty);
         }
-        if text.len() > Self::MAX_BYTES {
+        if text.chars().count() > Self::MAX_CHARS {
             return Err(SecretValueError::TooLong);
         }
         Ok(SecretValue(Arc::from(text)))
@@ -167,6 +168,7 @@ mod tests {
     fn a_value_is_bounded_and_never_printed() {
         assert_eq!(SecretValue::new("").err(), Some(SecretValueError::Empty));
         assert_eq!(SecretValue::new("x".repeat(8 * 1024 + 1)).err(), Some(SecretValueError::TooLong));
+        assert!(SecretValue::new("€".repeat(8 * 1024)).is_ok(), "characters, not bytes");
         let v = SecretValue::new("hunter2|\n€").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(v.expose(), "hunter2|\n€");
         assert_eq!(format!("{v} {v:?}"), "•••••• SecretValue(••••••)");
