@@ -256,6 +256,8 @@ impl Secrets {
 
     async fn put(&self, name: SecretName, value: SecretValue, at: Timestamp) -> Result<SecretWritten, SecretError> {
         self.not_from_environment(&name)?;
+        // What every store keeps of a time (Redis: milliseconds), so the answer is the list's.
+        let at = chrono::SubsecRound::trunc_subsecs(at, 3);
         let put = self.store.put_secret(name.clone(), value, at, new_rev()).await?;
         let created = match put {
             SecretPut::Created => true,
