@@ -196,3 +196,122 @@ async fn a_secrets_value_is_kept_only_under_its_own_key_and_shown_nowhere() {
     }
     assert!(dump.contains("carrier_x_key"), "the store holds the secret");
 }
+
+/// The real binary on Redis, its logs captured at `debug`, a secret from its environment
+/// and one written through the API, then everything an operator, a partner or a scraper can
+/// see — every answer of the secrets' endpoints and their refusals, the console's pages, the
+/// API document, the metrics, the audit log, the log lines up to the engine's exit — and
+/// every key of the store but the secrets' own: no value is in any of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secrets_value_reaches_a_log_line_an_answer_a_console_page_the_document_a_metric_or_another_key() {
+    use common::process::{start_engine_logged_with, temp_dir, SharedBooks, E2E_ADMIN_TOKEN};
+    const FROM_ENV: &str = "env_Hq2Wn7Rd4Tc9Mv6K";
+    const PARTNER: &str = "secrets-e2e-partner-key-01";
+    let redis = pingpost_testkit::RedisServer::start();
+    let books = tokio::task::block_in_place(SharedBooks::start);
+    let buyers = pingpost_buyersim::Buyers::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let buyers_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(pingpost_buyersim::serve(listener, std::sync::Arc::clone(&buyers), std::future::pending()));
+    let dir = temp_dir("secrets-leak");
+    let key_hash = pingpost_core::identity::Sha256Hex::digest(PARTNER);
+    std::fs::write(
+        dir.join("market.toml"),
+        format!(
+            "[[verticals]]\nid = \"auto\"\ndedup_window_days = 30\n\n\
+             [[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\ndisclosure = \"full\"\n\n\
+             [[partners]]\nid = \"p1\"\napi_key_sha256 = \"{}\"\noffers = [\"auto-excl\"]\n\n\
+             [[buyers]]\nid = \"b1\"\npost_url = \"{buyers_url}/b1/post\"\n\n\
+             [[contracts]]\nid = \"c1\"\nbuyer = \"b1\"\noffer = \"auto-excl\"\nprice = \"20.00\"\n",
+            key_hash.as_str()
+        ),
+    )
+    .unwrap();
+    let mut env = books.env().to_vec();
+    env.extend([("PINGPOST_SECRET_FROM_ENV", FROM_ENV), ("PINGPOST_LOG", "debug")]);
+    let (mut engine, base, metrics, log) = start_engine_logged_with(&dir, &redis.url(), &env);
+
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let admin = async |method: &str, path: &str, token: &str, body: Option<Value>| {
+        let mut req = http
+            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), format!("{base}/v1/admin{path}"))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        let resp = req.send().await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    };
+    let calls: Vec<(&str, String, &str, Option<Value>, u16)> = vec![
+        ("PUT", "/secrets/carrier_x_key".into(), E2E_ADMIN_TOKEN, Some(json!({"value": VALUE})), 201),
+        ("PUT", "/secrets/carrier_x_key".into(), E2E_ADMIN_TOKEN, Some(json!({"value": VALUE})), 200),
+        ("PUT", "/secrets/from_env".into(), E2E_ADMIN_TOKEN, Some(json!({"value": FROM_ENV})), 409),
+        ("DELETE", "/secrets/FROM_ENV".into(), E2E_ADMIN_TOKEN, None, 409),
+        ("PUT", "/secrets/carrier-x".into(), E2E_ADMIN_TOKEN, Some(json!({"value": VALUE})), 422),
+        ("PUT", "/secrets/k".into(), E2E_ADMIN_TOKEN, Some(json!({"value": VALUE, "extra": VALUE})), 422),
+        ("PUT", "/secrets/k".into(), VALUE, Some(json!({"value": VALUE})), 401),
+        ("GET", "/secrets".into(), E2E_ADMIN_TOKEN, None, 200),
+        ("DELETE", "/secrets/absent".into(), E2E_ADMIN_TOKEN, None, 404),
+        ("PUT", "/secrets/to_delete".into(), E2E_ADMIN_TOKEN, Some(json!({"value": VALUE_2})), 201),
+        ("DELETE", "/secrets/to_delete".into(), E2E_ADMIN_TOKEN, None, 200),
+    ];
+    for (method, path, token, body, want) in calls {
+        let (status, text) = admin(method, &path, token, body).await;
+        assert_eq!(status, want, "{method} {path}: {text}");
+        seen.push((format!("{method} {path}"), text));
+    }
+    let (_, list) = admin("GET", "/secrets", E2E_ADMIN_TOKEN, None).await;
+    let list: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list["items"][1], json!({"name": "from_env", "updated_at": null, "source": "environment"}));
+
+    // A sale and a duplicate, so that the audit log and the metrics have entries.
+    let partner = async |path: &str, body: Value| {
+        let resp = http.post(format!("{base}{path}")).bearer_auth(PARTNER).body(body.to_string()).send().await.unwrap();
+        serde_json::from_slice::<Value>(&resp.bytes().await.unwrap()).unwrap()
+    };
+    let lead = json!({"email": "secrets-e2e@example.com"});
+    let ping = partner("/v1/ping", json!({"offer": "auto-excl", "lead": lead})).await;
+    let post = partner("/v1/post", json!({"ping_id": ping["ping_id"], "lead": lead})).await;
+    assert_eq!(post["status"], "sold", "{post}");
+    partner("/v1/ping", json!({"offer": "auto-excl", "lead": lead})).await;
+
+    let signed_in =
+        http.post(format!("{base}/console/sign-in")).form(&[("token", E2E_ADMIN_TOKEN)]).send().await.unwrap();
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    for page in ["/console/secrets", "/console/contracts", "/console/audit", "/console/money", "/console/stats"] {
+        let resp = http.get(format!("{base}{page}")).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{page}");
+        seen.push((page.to_string(), resp.text().await.unwrap()));
+    }
+    for (what, url) in
+        [("the API document", format!("{base}/openapi.json")), ("the metrics", format!("{metrics}/metrics"))]
+    {
+        seen.push((what.to_string(), http.get(url).send().await.unwrap().text().await.unwrap()));
+    }
+    let (_, audit) = admin("GET", "/audit?limit=1000", E2E_ADMIN_TOKEN, None).await;
+    assert!(audit.contains("vertical_duplicate"), "the audit log has the duplicate: {audit}");
+    seen.push(("the audit log".into(), audit));
+
+    let dump = pingpost_testkit::dump(&redis.url(), "pp:*").await;
+    let (own, rest): (Vec<&str>, Vec<&str>) = dump.lines().partition(|l| l.starts_with("pp:{secrets} "));
+    assert!(own.iter().any(|l| l.contains(VALUE)), "the store keeps the written secret:\n{dump}");
+    seen.push(("the store's other keys".into(), rest.join("\n")));
+    seen.push(("the secrets' key".into(), own.join("\n").replace(VALUE, "")));
+
+    let pid = engine.0.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let exit = tokio::task::block_in_place(|| engine.0.wait().unwrap());
+    assert!(exit.success(), "pingpost exits cleanly: {exit}");
+    let lines: Vec<String> = log.try_iter().collect();
+    assert!(lines.iter().any(|l| l.contains("secret stored")), "the writes are logged, by name");
+    assert!(lines.iter().any(|l| l.contains("secrets from the environment") && l.contains("from_env")));
+    assert!(lines.iter().any(|l| l.contains("pingpost stopped")), "the log runs to the exit");
+    seen.push(("the log".into(), lines.join("\n")));
+
+    for (what, text) in &seen {
+        for value in [VALUE, VALUE_2, FROM_ENV] {
+            assert!(!text.contains(value), "{what} holds a secret's value:\n{text}");
+        }
+    }
+}
