@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::process::{start_engine, temp_dir, Running};
+use common::process::{start_engine_with, temp_dir, Running};
 use common::wait::eventually;
 use fantoccini::{Client, ClientBuilder, Locator};
 use pingpost_buyersim::Buyers;
@@ -113,13 +113,18 @@ impl Drop for Dir {
 
 impl Console {
     async fn start(name: &str) -> Console {
+        Console::start_with(name, &[]).await
+    }
+
+    /// With more environment variables for the engine.
+    async fn start_with(name: &str, env: &[(&str, &str)]) -> Console {
         let buyers = Buyers::new();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let buyers_url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(pingpost_buyersim::serve(listener, Arc::clone(&buyers), std::future::pending()));
         let dir = temp_dir(name);
         std::fs::write(dir.join("market.toml"), market(&buyers_url)).unwrap();
-        let (engine, base) = start_engine(&dir, "memory");
+        let (engine, base) = start_engine_with(&dir, "memory", env);
         let driver = Driver::start().await;
         let browser = driver.browser().await;
         Console { _engine: engine, base, _driver: driver, browser, _dir: Dir(dir), http: reqwest::Client::new() }
@@ -500,4 +505,60 @@ async fn a_window_shortened_in_the_console_is_honoured_by_the_next_ping() {
     let ping = h.ping("solar-excl", consumer).await;
     assert_eq!(common::bid_contracts(&ping), ["c1"], "bought 5 days ago, outside the new 3-day window: {ping}");
     browser.close().await.unwrap();
+}
+
+/// A secret set, refused and deleted from the console; no page ever holds its value, and one
+/// from the engine's environment is listed as such, without a delete button.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_is_set_refused_at_its_field_and_deleted_from_the_console_and_its_value_never_shown() {
+    const VALUE: &str = "sk_live_Console7Xv3Kp9Wm2";
+    const FROM_ENV: &str = "env_Yh4Jd8Lc1Bf6Gs0U";
+    let c = Console::start_with("console-secrets", &[("PINGPOST_SECRET_FROM_ENV", FROM_ENV)]).await;
+    c.sign_in(OPERATOR_TOKEN).await;
+    c.text_becomes("h1", "Offers and contracts").await;
+    c.browser.find(Locator::LinkText("Secrets")).await.unwrap().click().await.unwrap();
+    c.text_becomes("#secrets-table tr[data-secret='from_env']", "from_env — this node's environment").await;
+    assert!(
+        c.browser.find(Locator::Css("#secrets-table tr[data-secret='from_env'] button")).await.is_err(),
+        "an environment's secret has no delete button"
+    );
+
+    let set = async |name: &str, value: &str| {
+        let field = c.browser.find(Locator::Css("#secret-name")).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(name).await.unwrap();
+        c.browser.find(Locator::Css("#secret-value")).await.unwrap().send_keys(value).await.unwrap();
+        c.browser.find(Locator::Css("#secret-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    };
+    set("carrier-x", VALUE).await;
+    c.text_becomes("#secret-form .error[data-for='name']", "name must be letters, digits and _ only").await;
+    c.screenshot("secret-refused").await;
+    set("carrier_x_key", "").await; // the value field still holds the refused one's
+    c.text_becomes("#secret-form .status", "Created carrier_x_key").await;
+    c.text_becomes("#secrets-table tr[data-secret='carrier_x_key']", "carrier_x_key").await;
+    assert_eq!(c.text("#secret-form .error[data-for='name']").await.unwrap(), "", "the refusal is cleared");
+    let value_field = c.browser.find(Locator::Css("#secret-value")).await.unwrap();
+    assert_eq!(value_field.prop("value").await.unwrap().as_deref(), Some(""), "the value is not kept in the form");
+    c.screenshot("secrets").await;
+
+    let (_, list) = c.api("GET", "/v1/admin/secrets", None).await;
+    let names: Vec<&str> = list["items"].as_array().unwrap().iter().filter_map(|i| i["name"].as_str()).collect();
+    assert_eq!(names, ["carrier_x_key", "from_env"]);
+    for (page, heading) in
+        [("/console/secrets", "Secrets"), ("/console/contracts", "Offers"), ("/console/money", "Returns")]
+    {
+        c.open(page).await;
+        c.text_becomes("h1", heading).await;
+        let source = c.browser.source().await.unwrap();
+        assert!(!source.contains(VALUE) && !source.contains(FROM_ENV), "{page} holds a secret's value");
+    }
+
+    c.open("/console/secrets").await;
+    c.text_becomes("#secrets-table tr[data-secret='carrier_x_key']", "store").await;
+    let delete = c.browser.find(Locator::Css("#secrets-table tr[data-secret='carrier_x_key'] button")).await.unwrap();
+    delete.click().await.unwrap();
+    c.text_becomes("#secret-form .status", "Deleted carrier_x_key").await;
+    let (_, list) = c.api("GET", "/v1/admin/secrets", None).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "only the environment's is left: {list}");
+    c.browser.close().await.unwrap();
 }

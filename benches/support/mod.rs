@@ -98,6 +98,10 @@ pub fn engine(config: Config, store: Arc<dyn Store>, audit: Arc<dyn AuditSink>, 
         books: Arc::new(pingpost_books::MemoryBooks::new()),
         faults: pingpost_store::Faults::none(),
         lease_slack: pingpost_engine::DEFAULT_LEASE_SLACK,
+        secrets: pingpost_engine::secrets::Secrets::new(
+            Arc::new(pingpost_store::MemoryStore::new()),
+            pingpost_engine::secrets::EnvSecrets::default(),
+        ),
     })
     .expect("engine")
 }

@@ -14,12 +14,13 @@ use pingpost_core::config::{load_document, SourceFile};
 use pingpost_engine::audit::{AuditEntry, AuditRetention, AuditSink, MemoryAudit};
 use pingpost_engine::clock::ManualClock;
 use pingpost_engine::config_sync::bootstrap;
+use pingpost_engine::secrets::{EnvSecrets, Secrets};
 use pingpost_engine::stats::{MemoryStats, StatsSink};
 use pingpost_engine::{Engine, EngineParts};
 use pingpost_redis::{RedisOptions, RedisStore};
 use pingpost_server::AppState;
 use pingpost_store::invariants::{Rules, Snapshot};
-use pingpost_store::{Faults, MemoryStore, Store};
+use pingpost_store::{Faults, MemoryStore, SecretStore, Store};
 use pingpost_testkit::{PostgresServer, RedisServer};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -273,9 +274,10 @@ impl Harness {
         layer: Option<StoreLayer>,
     ) -> Harness {
         let faults = Faults::new();
-        type Parts = (Arc<dyn Store>, Arc<dyn AuditSink>, Arc<dyn StatsSink>);
-        let (store, audit, stats): Parts = match (&backing, backing.redis_urls()) {
+        type Parts = (Arc<dyn Store>, Arc<dyn SecretStore>, Arc<dyn AuditSink>, Arc<dyn StatsSink>);
+        let (store, secret_store, audit, stats): Parts = match (&backing, backing.redis_urls()) {
             (Backing::Memory(store), _) => (
+                Arc::clone(store) as _,
                 Arc::clone(store) as _,
                 Arc::new(MemoryAudit::new(AuditRetention::default())),
                 Arc::new(MemoryStats::default()),
@@ -285,7 +287,8 @@ impl Harness {
                 let store = RedisStore::connect(&urls, opts).await.expect("connect to the test's Redis");
                 let audit = store.audit_log(AuditRetention::default());
                 let stats = store.stats_sink(pingpost_engine::stats::DEFAULT_RETENTION);
-                (Arc::new(store), Arc::new(audit), Arc::new(stats))
+                let store = Arc::new(store);
+                (Arc::clone(&store) as _, store, Arc::new(audit), Arc::new(stats))
             }
             (_, None) => unreachable!("every Redis backing has URLs"),
         };
@@ -295,6 +298,7 @@ impl Harness {
         };
         let (stamp, config, _) = bootstrap(store.as_ref(), seed).await.expect("configuration seeded");
         let clock_dyn = Arc::clone(&clock) as _;
+        let secrets = Secrets::load(secret_store, EnvSecrets::default()).await.expect("secrets read");
         let parts = EngineParts {
             config,
             config_stamp: Some(stamp),
@@ -305,6 +309,7 @@ impl Harness {
             books,
             faults: faults.clone(),
             lease_slack: pingpost_engine::DEFAULT_LEASE_SLACK,
+            secrets,
         };
         let engine = Arc::new(Engine::new(parts).expect("engine"));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind api");

@@ -96,6 +96,32 @@ pub fn start_engine_logged_with_flags(
         .stderr(Stdio::piped())
         .spawn()
         .expect("start pingpost");
+    let rx = echoed_lines(&mut child);
+    let (running, base) = listening(child);
+    (running, base, rx)
+}
+
+/// Like [`start_engine_logged`], with more environment variables (a `PINGPOST_LOG` of its own
+/// among them: a later value of one name wins), also answering the metrics address's base URL.
+pub fn start_engine_logged_with(
+    contracts: &Path,
+    store: &str,
+    env: &[(&str, &str)],
+) -> (Running, String, String, Receiver<String>) {
+    let mut child = engine_command(contracts, store)
+        .env("PINGPOST_LOG", "info")
+        .env_remove("PINGPOST_LOG_FORMAT")
+        .envs(env.iter().copied())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pingpost");
+    let rx = echoed_lines(&mut child);
+    let (running, base, metrics) = listening_with_metrics(child);
+    (running, base, metrics.expect("the engine serves metrics"), rx)
+}
+
+/// The child's log lines (stderr) as they come, each echoed to the test's stderr too.
+fn echoed_lines(child: &mut Child) -> Receiver<String> {
     let stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -104,8 +130,7 @@ pub fn start_engine_logged_with_flags(
             let _ = tx.send(line);
         }
     });
-    let (running, base) = listening(child);
-    (running, base, rx)
+    rx
 }
 
 /// The operator token of the engines these helpers start.

@@ -14,6 +14,7 @@
 //! - [`auction`]: ranking bids and choosing winners.
 //! - [`suppression_csv`]: the identifiers each row of a suppression CSV names.
 //! - [`adapter`]: each buyer's own protocol — requests built and answers read, no I/O.
+//! - [`secret`]: secrets' names and values (a value is never printed).
 
 pub mod adapter;
 pub mod auction;
@@ -30,6 +31,7 @@ pub mod movement;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod schedule;
+pub mod secret;
 pub mod suppression_csv;
 pub mod window;
 

@@ -13,6 +13,7 @@
 //! - [`relay`]: the books relay, from the store's outbox to the books (a refused entry parked).
 //! - [`reconcile`]: the books checked against the store.
 //! - [`balance`]: a prepaid buyer's balance as it stands, reservations in flight apart.
+//! - [`secrets`]: the secrets buyers' calls are rendered with (store and environment).
 //!
 //! The engine knows JSON only where buyers need it; partners' JSON is the server's business.
 
@@ -28,6 +29,7 @@ pub mod reconcile;
 pub mod records;
 pub mod relay;
 pub mod returns;
+pub mod secrets;
 pub mod stats;
 pub mod telemetry;
 
@@ -64,6 +66,8 @@ pub struct EngineParts {
     /// Slack on top of the buyers' timeouts before a post's reservation or claim counts as
     /// abandoned ([`DEFAULT_LEASE_SLACK`]).
     pub lease_slack: chrono::Duration,
+    /// The secrets buyers' calls are rendered with: the store's and the node's environment's.
+    pub secrets: secrets::Secrets,
 }
 
 /// Covers what a live engine can add to a buyer's timeout (store calls, scheduling, a GC-like
@@ -89,6 +93,7 @@ pub struct Engine {
     /// left to the compare-and-set.
     edits: tokio::sync::Mutex<()>,
     bid_counters: telemetry::BidCounters,
+    secrets: secrets::Secrets,
 }
 
 impl Engine {
@@ -108,6 +113,7 @@ impl Engine {
             in_flight: tokio_util::task::TaskTracker::new(),
             edits: tokio::sync::Mutex::new(()),
             bid_counters: telemetry::BidCounters::default(),
+            secrets: parts.secrets,
         })
     }
 

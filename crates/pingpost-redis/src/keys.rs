@@ -134,6 +134,17 @@ impl Keys {
         format!("{}:config", self.ns)
     }
 
+    /// Hash: every secret and the set's stamp (see `lua/put_secret.lua`). No TTL. Tagged:
+    /// the secrets and their deleted names' marks share a slot of their own.
+    pub fn secrets(&self) -> String {
+        format!("{}:{{secrets}}", self.ns)
+    }
+
+    /// Hash: each deleted name's delete (its rev), so a re-sent delete answers as it did.
+    pub fn secrets_deleted(&self) -> String {
+        format!("{}:{{secrets}}:deleted", self.ns)
+    }
+
     /// Hash: one UTC hour's statistics counters (`kind|key|metric` → count), expiring the
     /// retention after its last write. Tagged by the hour: each hour lands on its own slot
     /// (no Cluster node takes every hour's writes) with its batch markers.
@@ -184,6 +195,7 @@ mod tests {
             assert_eq!(tag(&key), "ledger");
         }
         assert_eq!(tag(&k.audit()), tag(&k.audit_batch("b")));
+        assert_eq!(tag(&k.secrets()), tag(&k.secrets_deleted()));
         assert_eq!(tag(&k.stats("2026112310")), tag(&k.stats_batch("2026112310", "b")));
     }
 }

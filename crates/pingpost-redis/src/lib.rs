@@ -23,6 +23,7 @@ mod parked;
 mod returns;
 mod sales;
 mod scripts;
+mod secrets;
 mod snapshot;
 mod stats;
 mod store;

@@ -27,6 +27,8 @@ pub struct Scripts {
     pub stats_add: Script,
     pub park_outbox: Script,
     pub zset_page: Script,
+    pub put_secret: Script,
+    pub delete_secret: Script,
 }
 
 impl Scripts {
@@ -55,6 +57,8 @@ impl Scripts {
             stats_add: Script::new(include_str!("lua/stats_add.lua")),
             park_outbox: Script::new(include_str!("lua/park_outbox.lua")),
             zset_page: Script::new(include_str!("lua/zset_page.lua")),
+            put_secret: Script::new(include_str!("lua/put_secret.lua")),
+            delete_secret: Script::new(include_str!("lua/delete_secret.lua")),
         }
     }
 }

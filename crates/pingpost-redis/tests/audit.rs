@@ -142,6 +142,10 @@ price = "10.00"
         books: Arc::new(pingpost_books::MemoryBooks::new()),
         faults: pingpost_store::Faults::none(),
         lease_slack: pingpost_engine::DEFAULT_LEASE_SLACK,
+        secrets: pingpost_engine::secrets::Secrets::new(
+            Arc::new(pingpost_store::MemoryStore::new()),
+            pingpost_engine::secrets::EnvSecrets::default(),
+        ),
     })
     .expect("engine")
 }

@@ -1,5 +1,5 @@
-//! The store conformance suite, unchanged, on a single Redis and on a 3-master Redis
-//! Cluster started by this test.
+//! The store conformance suites (the store's and the secrets'), unchanged, on a single Redis
+//! and on a 3-master Redis Cluster started by this test.
 
 use pingpost_redis::{RedisOptions, RedisStore};
 use pingpost_testkit::{RedisCluster, RedisServer};
@@ -25,4 +25,18 @@ async fn conformance_on_a_redis_cluster() {
     let cluster = RedisCluster::start();
     let urls = cluster.urls();
     pingpost_store::conformance::run_all(|| fresh(&urls)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_conformance_on_a_single_redis() {
+    let server = RedisServer::start();
+    let url = server.url();
+    pingpost_store::secrets::conformance::run_all(|| fresh(&url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_conformance_on_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    let urls = cluster.urls();
+    pingpost_store::secrets::conformance::run_all(|| fresh(&urls)).await;
 }

@@ -4,9 +4,12 @@
 use chrono::{Duration, TimeZone, Utc};
 use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
 use pingpost_core::money::Money;
+use pingpost_core::secret::{SecretName, SecretValue};
 use pingpost_core::Timestamp;
 use pingpost_redis::{RedisOptions, RedisStore};
-use pingpost_store::{LedgerState, ReserveOutcome, SaleRecord, SaleReservation, Store, StoreError};
+use pingpost_store::{
+    LedgerState, ReserveOutcome, SaleRecord, SaleReservation, SecretPut, SecretStore, Store, StoreError,
+};
 use pingpost_testkit::RedisServer;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -34,6 +37,46 @@ async fn conformance_on_a_single_redis_waiting_for_its_replica() {
     };
     pingpost_store::conformance::run_all(fresh).await;
     assert!(master.calls_of("wait") > 0, "the suite never waited for the replica");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_conformance_on_a_single_redis_waiting_for_its_replica() {
+    let master = RedisServer::start();
+    let _replica = master.start_replica();
+    let url = master.url();
+    let fresh = || async {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let opts = waiting(format!("s{}", N.fetch_add(1, Ordering::Relaxed)));
+        Arc::new(RedisStore::connect(&url, opts).await.expect("connect to the test's Redis"))
+    };
+    pingpost_store::secrets::conformance::run_all(fresh).await;
+    assert!(master.calls_of("wait") > 0, "the suite never waited for the replica");
+}
+
+/// A secret's write is an operator write: with a replica to wait for that acknowledges
+/// nothing, it fails (503) instead of being answered as done; a refusal, which wrote
+/// nothing, needs no replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secrets_write_fails_while_its_replica_acknowledges_nothing() {
+    let master = RedisServer::start();
+    let replica = master.start_replica();
+    let store = RedisStore::connect(&master.url(), waiting("pp".into())).await.expect("connect");
+    let name = || SecretName::parse("carrier_key").expect("a name");
+    let value = SecretValue::new("v1").expect("a value");
+    let put = store.put_secret(name(), value.clone(), at(), "r1".into()).await;
+    assert_eq!(put.ok(), Some(SecretPut::Created));
+
+    replica.freeze();
+    let put = store.put_secret(name(), value.clone(), at(), "r2".into()).await;
+    assert!(matches!(put, Err(StoreError::Unavailable(_))), "{put:?}");
+    let delete = store.delete_secret(name(), "r3".into()).await;
+    assert!(matches!(delete, Err(StoreError::Unavailable(_))), "{delete:?}");
+    let absent = store.delete_secret(SecretName::parse("absent").expect("a name"), "r4".into()).await;
+    assert_eq!(absent.ok(), Some(false), "nothing written, nothing to wait for");
+
+    replica.thaw();
+    let again = store.delete_secret(name(), "r3".into()).await;
+    assert_eq!(again.ok(), Some(true), "the delete, re-sent, recognised as done");
 }
 
 fn at() -> Timestamp {

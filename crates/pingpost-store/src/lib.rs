@@ -11,16 +11,19 @@
 //! - [`timed`]: a decorator that measures every round trip (metrics) and applies failpoints.
 //! - [`invariants`]: the sale guarantees, checked over a whole store's snapshot.
 //! - [`faults`]: failpoints at every step boundary, compiled only into test builds.
+//! - [`secrets`]: the secrets buyers' calls carry, a small store trait of their own.
 
 pub mod conformance;
 pub mod faults;
 pub mod invariants;
 pub mod memory;
+pub mod secrets;
 pub mod timed;
 pub mod types;
 
 pub use faults::{Fault, Faults};
 pub use memory::MemoryStore;
+pub use secrets::{SecretPut, SecretSet, SecretStore, SecretsStamp, StoredSecret, MAX_SECRETS};
 pub use timed::Timed;
 pub use types::*;
 

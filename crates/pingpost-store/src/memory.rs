@@ -190,6 +190,7 @@ pub struct MemoryStore {
     blobs: DashMap<String, (Vec<u8>, Timestamp)>,
     claims: DashMap<String, ClaimEntry>,
     config: Mutex<Option<ConfigDoc>>,
+    secrets: Mutex<crate::secrets::memory::SecretTable>,
 }
 
 /// A poisoned lock means a panic while holding it; the data is still the last consistent
@@ -208,6 +209,10 @@ impl MemoryStore {
         Self::default()
     }
 
+    pub(crate) fn secret_table(&self) -> &Mutex<crate::secrets::memory::SecretTable> {
+        &self.secrets
+    }
+
     /// Everything the store holds, keys and values, as text (blobs decoded as UTF-8), so a
     /// test can prove what is *not* in it — above all, no plaintext email or phone.
     pub fn dump(&self) -> String {
@@ -222,6 +227,7 @@ impl MemoryStore {
         if let Some(doc) = lock(&self.config).as_ref() {
             out.push_str(&format!("config v{} {}\n", doc.stamp.version, String::from_utf8_lossy(&doc.body)));
         }
+        out.push_str(&format!("{}\n", lock(&self.secrets).describe()));
         for entry in self.claims.iter() {
             let state = match &entry.value().state {
                 ClaimState::InFlight { lease_until, .. } => format!("in flight until {lease_until}"),

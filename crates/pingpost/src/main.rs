@@ -16,11 +16,12 @@ use clap::{Parser, Subcommand};
 use pingpost_engine::audit::{AuditRetention, AuditSink, MemoryAudit};
 use pingpost_engine::clock::SystemClock;
 use pingpost_engine::config_sync;
+use pingpost_engine::secrets::{EnvSecrets, Secrets};
 use pingpost_engine::stats::{MemoryStats, StatsSink, DEFAULT_RETENTION};
 use pingpost_engine::{Engine, EngineParts};
 use pingpost_redis::{RedisOptions, RedisStore};
 use pingpost_server::{AdminToken, AppState, DEFAULT_BODY_LIMIT};
-use pingpost_store::{MemoryStore, Store};
+use pingpost_store::{MemoryStore, SecretStore, Store};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -237,24 +238,32 @@ fn redacted(spec: &str) -> String {
         .join(",")
 }
 
-/// The store, and the audit log and statistics that live beside it.
-type Backing = (Arc<dyn Store>, Arc<dyn AuditSink>, Arc<dyn StatsSink>);
+/// The store, and the secrets, audit log and statistics that live beside it.
+struct Backing {
+    store: Arc<dyn Store>,
+    secrets: Arc<dyn SecretStore>,
+    audit: Arc<dyn AuditSink>,
+    stats: Arc<dyn StatsSink>,
+}
 
 async fn open_store(spec: &str, retention: AuditRetention, options: RedisOptions) -> Result<Backing> {
     if spec == "memory" {
-        return Ok((
-            Arc::new(MemoryStore::new()),
-            Arc::new(MemoryAudit::new(retention)),
-            Arc::new(MemoryStats::new(DEFAULT_RETENTION)),
-        ));
+        let store = Arc::new(MemoryStore::new());
+        return Ok(Backing {
+            store: Arc::clone(&store) as _,
+            secrets: store,
+            audit: Arc::new(MemoryAudit::new(retention)),
+            stats: Arc::new(MemoryStats::new(DEFAULT_RETENTION)),
+        });
     }
     if spec.split(',').all(|u| u.trim().starts_with("redis://")) {
         let store = RedisStore::connect(spec, options)
             .await
             .with_context(|| format!("connecting to Redis at {}", redacted(spec)))?;
-        let audit = store.audit_log(retention);
-        let stats = store.stats_sink(DEFAULT_RETENTION);
-        return Ok((Arc::new(store), Arc::new(audit), Arc::new(stats)));
+        let audit = Arc::new(store.audit_log(retention));
+        let stats = Arc::new(store.stats_sink(DEFAULT_RETENTION));
+        let store = Arc::new(store);
+        return Ok(Backing { store: Arc::clone(&store) as _, secrets: store, audit, stats });
     }
     bail!("unknown store {spec:?}: use \"memory\", redis://host:port, or a comma-separated list of redis:// URLs")
 }
@@ -270,6 +279,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
             bail!("refusing to start: {} has {} error(s)", args.contracts.display(), errors.len());
         }
     };
+    // Read first: a node must not start without a secret its operator meant to give it.
+    let own_secrets = EnvSecrets::from_vars(std::env::vars_os()).context("reading PINGPOST_SECRET_* variables")?;
     let retention = AuditRetention::new(args.audit_max_entries, args.audit_retention_days);
     let faults = failpoints()?;
     let lease_slack = chrono::Duration::milliseconds(i64::try_from(args.lease_slack_ms)?);
@@ -301,7 +312,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             redacted(&args.store)
         );
     }
-    let (store, audit, stats) = open_store(&args.store, retention, redis_options).await?;
+    let Backing { store, secrets, audit, stats } = open_store(&args.store, retention, redis_options).await?;
     let books = open_books(args.books.as_deref()).await?;
     let (stamp, config, seeded) = config_sync::bootstrap(store.as_ref(), &seed)
         .await
@@ -315,6 +326,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
             args.contracts.display()
         );
     }
+    let own_names: Vec<String> = own_secrets.names().map(ToString::to_string).collect();
+    if !own_names.is_empty() {
+        tracing::info!(secrets = %own_names.join(","), "secrets from the environment: they override the store's");
+    }
+    let secrets = Secrets::load(secrets, own_secrets).await.context("reading the secrets from the store")?;
     let engine = Arc::new(Engine::new(EngineParts {
         config,
         config_stamp: Some(stamp),
@@ -325,6 +341,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         books,
         faults,
         lease_slack,
+        secrets,
     })?);
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
@@ -337,6 +354,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let sweeper = tokio::spawn(sweep_forever(Arc::clone(&engine), Duration::from_millis(args.sweep_interval_ms)));
     let relay = tokio::spawn(relay_forever(Arc::clone(&engine)));
     let config_poller = tokio::spawn(follow_config(Arc::clone(&engine)));
+    let secrets_poller = tokio::spawn(pingpost_engine::secrets::follow(Arc::clone(&engine)));
     let upkeep = tokio::spawn(metrics_upkeep(metrics));
     // One signal stops both servers; the deadline counts from it.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(None::<tokio::time::Instant>);
@@ -386,6 +404,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     sweeper.abort();
     relay.abort();
     config_poller.abort();
+    secrets_poller.abort();
     // What the last requests moved goes to the books now; what cannot wait in the outbox for
     // the next start (or another node).
     if let Err(e) = engine.relay_books().await {

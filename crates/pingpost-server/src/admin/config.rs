@@ -150,6 +150,12 @@ pub struct Deleted {
     deleted: String,
 }
 
+impl Deleted {
+    pub(super) fn new(id: String) -> Self {
+        Deleted { deleted: id }
+    }
+}
+
 /// Per-kind preparation of a written resource before it is validated with the rest.
 trait AdminResource: Resource + Sync + utoipa::ToSchema {
     fn prepare(&mut self, _state: &AppState) -> Result<(), ApiError> {

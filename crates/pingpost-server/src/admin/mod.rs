@@ -14,6 +14,7 @@
 //! - `money`: buyers' top-ups and the books' accounts.
 //! - `returns`: returns filed by operators, decisions, lists.
 //! - `test_ping`: the console's ping tester (a real ping as a partner, shown whole).
+//! - `secrets`: the write-only secrets buyers' calls carry (names listed, values never).
 
 mod audit;
 pub mod auth;
@@ -24,6 +25,7 @@ pub mod identifiers;
 mod ledger;
 pub(crate) mod money;
 mod returns;
+mod secrets;
 pub(crate) mod stats;
 mod suppression;
 mod test_ping;
@@ -44,4 +46,5 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .merge(money::routes())
         .merge(returns::routes())
         .merge(test_ping::routes())
+        .merge(secrets::routes())
 }

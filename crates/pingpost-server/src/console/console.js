@@ -262,3 +262,52 @@ if (accountsForm) {
   accountsForm.addEventListener("submit", (event) => { event.preventDefault(); loadAccounts(); });
   loadAccounts();
 }
+
+// Secrets: names, when each was written and where it comes from, from the operators' API
+// (which never answers a value); the form sets one and empties its value field once sent.
+const secretForm = document.getElementById("secret-form");
+if (secretForm) {
+  const table = document.querySelector("#secrets-table tbody");
+  const status = secretForm.querySelector(".status");
+  const loadSecrets = async () => {
+    const { ok, answer } = await api("GET", "/v1/admin/secrets");
+    document.getElementById("secrets-error").textContent = ok ? "" : answer.error?.message ?? "refused";
+    if (!ok) return;
+    table.replaceChildren();
+    for (const s of answer.items) {
+      const row = table.insertRow();
+      row.dataset.secret = s.name;
+      row.insertCell().textContent = s.name;
+      row.insertCell().textContent = s.updated_at ?? "—";
+      row.insertCell().textContent = s.source === "environment" ? "this node's environment" : "store";
+      const cell = row.insertCell();
+      if (s.source !== "store") continue;
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = `Delete ${s.name}`;
+      button.addEventListener("click", async () => {
+        const result = await api("DELETE", `/v1/admin/secrets/${encodeURIComponent(s.name)}`);
+        status.textContent = result.ok ? `Deleted ${s.name}` : result.answer.error?.message ?? "refused";
+        loadSecrets();
+      });
+      cell.append(button);
+    }
+  };
+  secretForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const name = secretForm.elements.name.value.trim();
+    status.textContent = "Saving…";
+    const { ok, status: code, answer } = await api("PUT", `/v1/admin/secrets/${encodeURIComponent(name)}`,
+      { value: secretForm.elements.value.value });
+    if (ok) {
+      for (const slot of secretForm.querySelectorAll(".error")) slot.textContent = "";
+      secretForm.elements.value.value = "";
+      status.textContent = `${code === 201 ? "Created" : "Replaced"} ${answer.name}`;
+      loadSecrets();
+    } else {
+      status.textContent = "Not saved";
+      showErrors(secretForm, answer.error ?? {});
+    }
+  });
+  loadSecrets();
+}

@@ -6,6 +6,7 @@
 
 pub mod access;
 mod charts;
+mod secrets;
 pub mod session;
 mod tools;
 
@@ -36,6 +37,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/console/suppression", get(tools::suppression))
         .route("/console/stats", get(charts::stats_page))
         .route("/console/money", get(tools::money))
+        .route("/console/secrets", get(secrets::secrets))
         .route("/console/assets/console.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], CSS) }))
         .route("/console/assets/console.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], JS) }))
         .layer(axum::middleware::map_response(protective_headers))
@@ -82,7 +84,8 @@ pub(crate) fn page(title: &str, session: Option<(&str, &str)>, body: Markup) -> 
                             a href="/console/ping" { "Ping tester" } " "
                             a href="/console/suppression" { "Suppression and erasure" } " "
                             a href="/console/stats" { "Statistics" } " "
-                            a href="/console/money" { "Returns and accounts" }
+                            a href="/console/money" { "Returns and accounts" } " "
+                            a href="/console/secrets" { "Secrets" }
                         }
                         form method="post" action="/console/sign-out" {
                             input type="hidden" name="csrf" value=(csrf);
