@@ -79,7 +79,8 @@ pub(super) fn call(
     builder: &mut Builder<'_>,
     errors: &mut Vec<AdapterError>,
 ) -> Option<Compiled> {
-    let mut c = Compiling { at: format!("calls.{}", kind.as_str()), builder, errors: Vec::new(), secrets: BTreeSet::new() };
+    let mut c =
+        Compiling { at: format!("calls.{}", kind.as_str()), builder, errors: Vec::new(), secrets: BTreeSet::new() };
     let compiled = compile_call(&mut c, kind, spec, response);
     let failed = !c.errors.is_empty();
     errors.append(&mut c.errors);
