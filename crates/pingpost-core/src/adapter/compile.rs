@@ -32,14 +32,14 @@ pub(super) struct Compiled {
 }
 
 /// Collects one call's errors and secrets while it compiles.
-struct Call_<'b, 'e> {
+struct Compiling<'b, 'e> {
     at: String,
     builder: &'b mut Builder<'e>,
     errors: Vec<AdapterError>,
     secrets: BTreeSet<String>,
 }
 
-impl Call_<'_, '_> {
+impl Compiling<'_, '_> {
     fn refuse(&mut self, key: &str, message: impl Into<String>) {
         let field = if key.is_empty() { self.at.clone() } else { format!("{}.{key}", self.at) };
         self.errors.push(AdapterError::new(field, message));
@@ -79,7 +79,8 @@ pub(super) fn call(
     builder: &mut Builder<'_>,
     errors: &mut Vec<AdapterError>,
 ) -> Option<Compiled> {
-    let mut c = Call_ { at: format!("calls.{}", kind.as_str()), builder, errors: Vec::new(), secrets: BTreeSet::new() };
+    let mut c =
+        Compiling { at: format!("calls.{}", kind.as_str()), builder, errors: Vec::new(), secrets: BTreeSet::new() };
     let compiled = compile_call(&mut c, kind, spec, response);
     let failed = !c.errors.is_empty();
     errors.append(&mut c.errors);
@@ -87,7 +88,7 @@ pub(super) fn call(
 }
 
 /// Checks every part of the call (a bad method or encoding does not hide the other errors).
-fn compile_call(c: &mut Call_<'_, '_>, kind: CallKind, spec: &Call, response: &ResponseRules) -> Option<Compiled> {
+fn compile_call(c: &mut Compiling<'_, '_>, kind: CallKind, spec: &Call, response: &ResponseRules) -> Option<Compiled> {
     let method = match spec.method.as_deref().map(Method::parse) {
         None => Some(Method::Post),
         Some(Some(m)) => Some(m),
@@ -140,7 +141,7 @@ fn compile_call(c: &mut Call_<'_, '_>, kind: CallKind, spec: &Call, response: &R
 }
 
 /// The content type the body is sent with; refuses one that contradicts the encoding.
-fn content_type(c: &mut Call_<'_, '_>, spec: &Call, method: Method, kind: Kind) -> Option<String> {
+fn content_type(c: &mut Compiling<'_, '_>, spec: &Call, method: Method, kind: Kind) -> Option<String> {
     const FORM: &str = "application/x-www-form-urlencoded";
     let given = spec.content_type.as_deref();
     if method == Method::Get {
@@ -175,13 +176,13 @@ fn content_type(c: &mut Call_<'_, '_>, spec: &Call, method: Method, kind: Kind) 
 }
 
 fn body(
-    c: &mut Call_<'_, '_>,
+    c: &mut Compiling<'_, '_>,
     spec: &Call,
     method: Method,
     kind: Kind,
     content_type: Option<&str>,
 ) -> Option<BodyPlan> {
-    let misplaced = |c: &mut Call_<'_, '_>, key: &str, present: bool, why: &str| {
+    let misplaced = |c: &mut Compiling<'_, '_>, key: &str, present: bool, why: &str| {
         if present {
             c.refuse(key, why);
         }
@@ -243,7 +244,7 @@ fn body(
     Some(BodyPlan::Fields { encoding, names, values: values?, form_field })
 }
 
-fn fields(c: &mut Call_<'_, '_>, fields: &Fields, kind: Kind) -> (Vec<String>, Option<Vec<Template>>) {
+fn fields(c: &mut Compiling<'_, '_>, fields: &Fields, kind: Kind) -> (Vec<String>, Option<Vec<Template>>) {
     let mut names = Vec::with_capacity(fields.len());
     let mut values = Some(Vec::with_capacity(fields.len()));
     for (name, source) in fields.iter() {
@@ -264,7 +265,7 @@ fn fields(c: &mut Call_<'_, '_>, fields: &Fields, kind: Kind) -> (Vec<String>, O
     (names, values)
 }
 
-fn tree(c: &mut Call_<'_, '_>, fields: &Fields) -> Option<Node> {
+fn tree(c: &mut Compiling<'_, '_>, fields: &Fields) -> Option<Node> {
     Node::tree(fields.iter().map(|(name, _)| name))
         .map_err(|(i, message)| {
             let name = fields.iter().nth(i).map_or("", |(name, _)| name);
@@ -273,7 +274,7 @@ fn tree(c: &mut Call_<'_, '_>, fields: &Fields) -> Option<Node> {
         .ok()
 }
 
-fn headers(c: &mut Call_<'_, '_>, headers: &Fields, has_auth: bool) -> Vec<(String, Template)> {
+fn headers(c: &mut Compiling<'_, '_>, headers: &Fields, has_auth: bool) -> Vec<(String, Template)> {
     let mut out = Vec::with_capacity(headers.len());
     for (name, source) in headers.iter() {
         let key = format!("headers.{name}");
@@ -293,7 +294,7 @@ fn headers(c: &mut Call_<'_, '_>, headers: &Fields, has_auth: bool) -> Vec<(Stri
     out
 }
 
-fn auth(c: &mut Call_<'_, '_>, spec: &Call) -> Option<AuthPlan> {
+fn auth(c: &mut Compiling<'_, '_>, spec: &Call) -> Option<AuthPlan> {
     let auth = spec.auth.as_ref()?;
     match (&auth.basic, &auth.bearer) {
         (Some(basic), None) => {
