@@ -120,7 +120,7 @@ mod tests {
     #[test]
     fn real_time_bids_respect_floor_and_ceiling() {
         let rt = Pricing::RealTime {
-            url: "http://x".into(),
+            url: Some("http://x".into()),
             timeout_ms: 80,
             floor: Some(Money::from_minor(500)),
             ceiling: Some(Money::from_minor(2000)),

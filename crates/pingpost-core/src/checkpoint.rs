@@ -452,7 +452,7 @@ mod tests {
     fn dq_inside_its_window_drops_without_asking_again() {
         let mut c = contract("c1", "b1", "o1");
         c.dq = Some(DqSettings {
-            url: "http://127.0.0.1:1/dq".into(),
+            url: Some("http://127.0.0.1:1/dq".into()),
             window: WindowDays::new(7).unwrap(),
             timeout_ms: 80,
         });
@@ -474,7 +474,7 @@ mod tests {
         // c1 is bought inside its window AND disqualified: checkpoint 4 comes first.
         let mut c = contract("c1", "b1", "o1");
         c.dq = Some(DqSettings {
-            url: "http://127.0.0.1:1/dq".into(),
+            url: Some("http://127.0.0.1:1/dq".into()),
             window: WindowDays::new(7).unwrap(),
             timeout_ms: 80,
         });

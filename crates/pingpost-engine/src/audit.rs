@@ -29,6 +29,9 @@ pub struct AuditEntry {
     pub checkpoint: Checkpoint,
     pub matched: Option<IdentKind>,
     pub prior_at: Option<Timestamp>,
+    /// The buyer's own words, on a `post_duplicate` hit whose answer gave a reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// What to read from the log: every `Some` filter must match; `since` is inclusive and
@@ -182,6 +185,8 @@ struct Ping {
     partner: PartnerId,
     vertical: VerticalId,
     offer: OfferId,
+    /// A buyer's reason (post hits only, each recorded alone): kept here, not in every entry.
+    reason: Option<Box<str>>,
 }
 
 /// An entry as the log keeps it: its ping's part shared, its (buyer, contract) by number,
@@ -225,6 +230,7 @@ impl Log {
             checkpoint: k.checkpoint,
             matched: k.matched,
             prior_at: k.prior_at,
+            reason: p.reason.as_deref().map(String::from),
         }
     }
 
@@ -260,8 +266,14 @@ impl AuditSink for MemoryAudit {
         let mut ping: Option<Arc<Ping>> = None;
         for e in entries {
             log.newest_at = Some(log.newest_at.map_or(e.at, |n| n.max(e.at)));
-            let shared =
-                Ping { at: e.at, ping_id: e.ping_id, partner: e.partner, vertical: e.vertical, offer: e.offer };
+            let shared = Ping {
+                at: e.at,
+                ping_id: e.ping_id,
+                partner: e.partner,
+                vertical: e.vertical,
+                offer: e.offer,
+                reason: e.reason.map(String::into_boxed_str),
+            };
             let ping = match &ping {
                 Some(p) if **p == shared => Arc::clone(p),
                 _ => ping.insert(Arc::new(shared)).clone(),

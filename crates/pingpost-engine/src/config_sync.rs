@@ -14,6 +14,7 @@
 //! ([`EditError::Missing`]): saving one would make that edit the whole configuration.
 
 use crate::Engine;
+use pingpost_core::config::validate::SecretNames;
 use pingpost_core::config::{Config, ConfigDocument, ConfigError};
 use pingpost_store::{ConfigStamp, Store, StoreError};
 use std::sync::Arc;
@@ -51,6 +52,9 @@ pub enum EditError {
     Corrupt(String),
 }
 
+/// A stored document, read: its templates may name any secret (one deleted since would
+/// otherwise keep every node from loading the configuration; a call naming it fails, as
+/// `missing_secret`, until it is set again).
 fn decode(body: &[u8]) -> Result<(ConfigDocument, Config), EditError> {
     let doc: ConfigDocument = serde_json::from_slice(body).map_err(|e| EditError::Corrupt(e.to_string()))?;
     let config = doc
@@ -78,7 +82,11 @@ fn new_rev() -> String {
 /// not acknowledge is used all the same (nothing but the files is lost should a failover
 /// lose it: edits are refused until a node starts again and seeds it anew), so that a node
 /// can start, and answer 503 until the replicas are back, with none in sync.
-pub async fn bootstrap(store: &dyn Store, seed: &ConfigDocument) -> Result<(ConfigStamp, Config, bool), EditError> {
+pub async fn bootstrap(
+    store: &dyn Store,
+    seed: &ConfigDocument,
+    secrets: &(dyn SecretNames + Sync),
+) -> Result<(ConfigStamp, Config, bool), EditError> {
     let rev = new_rev();
     loop {
         if let Some(doc) = store.config().await? {
@@ -86,7 +94,7 @@ pub async fn bootstrap(store: &dyn Store, seed: &ConfigDocument) -> Result<(Conf
             let own = doc.stamp.rev == rev;
             return Ok((doc.stamp, config, own));
         }
-        let config = seed.validate().map_err(EditError::Invalid)?;
+        let config = seed.validate_with(secrets).map_err(EditError::Invalid)?;
         match store.save_config(None, rev.clone(), encode(seed)?).await {
             Ok(Some(stamp)) => return Ok((stamp, config, true)),
             // Another node seeded it first: use theirs.
@@ -159,7 +167,9 @@ impl Engine {
             let stored = self.store.config().await?.ok_or(EditError::Missing)?;
             let mut doc = decode(&stored.body)?.0;
             let answer = edit(&mut doc)?;
-            let config = doc.validate().map_err(EditError::Invalid)?;
+            // An edit's templates may name only the secrets set now.
+            let secrets = self.secrets();
+            let config = doc.validate_with(&|name: &str| secrets.contains(name)).map_err(EditError::Invalid)?;
             if let Some(stamp) = self.store.save_config(Some(stored.stamp), new_rev(), encode(&doc)?).await? {
                 self.adopt_config(&edits, stamp, config);
                 return Ok(answer);

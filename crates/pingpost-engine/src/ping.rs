@@ -4,12 +4,14 @@
 //! at arrival.
 
 use crate::audit::AuditEntry;
-use crate::buyer::client::{CallKind, Target};
-use crate::buyer::protocol::{public_lead, read_bid, read_dq, BidRequest, DqRequest};
+use crate::buyer::calls::{self, Route};
+use crate::buyer::lead_view::public_lead;
 use crate::records::{PingAnswer, PingRecord, PingStatus, RejectReason, Remembered, StoredAnswer, RECORD_GRACE};
+use crate::secrets::SecretsView;
 use crate::stats::PingFacts;
 use crate::{telemetry, Engine, EngineError};
 use futures_util::future::join_all;
+use pingpost_core::adapter::{CallKind, CompiledCall, Context, ContextParts, Mode, OutboundRequest, PingInfo, Reading};
 use pingpost_core::auction::{contract_price, payout_acceptable, rank, Bid};
 use pingpost_core::checkpoint::{counter_keys, eligible, screen, Candidate, Checkpoint};
 use pingpost_core::config::{Config, Offer, Pricing, SaleMode};
@@ -294,6 +296,7 @@ async fn decide(
                 checkpoint,
                 matched,
                 prior_at,
+                reason: None,
             }
         };
     let stop_hit = stopped_by.map(|(checkpoint, matched, at)| audit(checkpoint, None, None, Some(matched), Some(at)));
@@ -370,10 +373,10 @@ async fn auction(
     deadline: Instant,
 ) -> (Vec<Bid>, Vec<(BuyerId, ContractId)>) {
     let needs_call = |c: &Candidate| c.contract.dq.is_some() || matches!(c.contract.pricing, Pricing::RealTime { .. });
-    let bodies = Bodies::new(ping_id, offer, req, &candidates);
+    let calls = Calls::new(engine.secrets(), ping_id, offer, req, &candidates, engine.now());
     // Only the contracts that ask their buyer wait on a call: a fixed price without a DQ
     // question is known now, and a future per contract showed in profiles at 300.
-    let asks = candidates.iter().filter(|c| needs_call(c)).map(|c| ask(engine, &bodies, c, deadline));
+    let asks = candidates.iter().filter(|c| needs_call(c)).map(|c| ask(engine, &calls, c, deadline));
     let mut asked = join_all(asks).await.into_iter();
     let mut bids = Vec::with_capacity(candidates.len());
     let mut disqualified = Vec::new();
@@ -383,10 +386,10 @@ async fn auction(
         let answer = if needs_call(c) {
             asked.next().unwrap_or(Asked::NoBid)
         } else {
-            contract_price(&c.contract.pricing, None).map_or(Asked::NoBid, Asked::Price)
+            contract_price(&c.contract.pricing, None).map_or(Asked::NoBid, |price| Asked::Price(price, None))
         };
         match answer {
-            Asked::Price(price) => {
+            Asked::Price(price, token) => {
                 // The candidate's buyer is the configuration's (see `Config::margin`).
                 let margin = Margin::resolve(offer.margin, c.buyer.margin, partner_margin);
                 let payout = Margin::payout(margin, price);
@@ -402,7 +405,7 @@ async fn auction(
                     contract: c.contract.id.clone(),
                     price,
                     payout,
-                    token: None,
+                    token,
                 })
             }
             Asked::Disqualified => disqualified.push((c.contract.buyer.clone(), c.contract.id.clone())),
@@ -414,60 +417,121 @@ async fn auction(
 }
 
 enum Asked {
-    Price(pingpost_core::money::Money),
+    /// A price, and the buyer's token for the post.
+    Price(pingpost_core::money::Money, Option<String>),
     Disqualified,
     NoBid,
 }
 
-/// The bodies of a ping's calls to buyers, written once per ping, and only those some
-/// candidate asks: every buyer asked gets the same (`None`: not needed, or it could not be
-/// written, and nobody is asked).
-struct Bodies {
-    bid: Option<Vec<u8>>,
-    dq: Option<Vec<u8>>,
+/// What a ping's calls to buyers share: the context every template reads, the secrets in
+/// force, and pingpost's own requests, written once per ping for every buyer that speaks
+/// pingpost's protocol (each gets the same body; only the URL is its contract's). Nothing
+/// is built that no candidate asks.
+struct Calls {
+    context: Context,
+    secrets: Arc<SecretsView>,
+    /// pingpost's own bid request and DQ question (`None`: not needed, or not writable, and
+    /// nobody speaking pingpost's protocol is asked).
+    bid: Option<OutboundRequest>,
+    dq: Option<OutboundRequest>,
 }
 
-impl Bodies {
-    fn new(ping_id: &str, offer: &Offer, req: &PingRequest, candidates: &[Candidate]) -> Self {
-        let bids = candidates.iter().any(|c| matches!(c.contract.pricing, Pricing::RealTime { .. }));
-        let dqs = candidates.iter().any(|c| c.contract.dq.is_some());
-        let (id, vertical) = (offer.id.as_str(), offer.vertical.as_str());
-        let written = |r: Result<Vec<u8>, serde_json::Error>| {
-            r.map_err(|e| tracing::error!(%ping_id, error = %e, "buyer request not serializable")).ok()
+impl Calls {
+    fn new(
+        secrets: Arc<SecretsView>,
+        ping_id: &str,
+        offer: &Offer,
+        req: &PingRequest,
+        candidates: &[Candidate],
+        now: Timestamp,
+    ) -> Self {
+        let asks = |kind: CallKind| {
+            candidates.iter().any(|c| {
+                let asked = match kind {
+                    CallKind::Bid => matches!(c.contract.pricing, Pricing::RealTime { .. }),
+                    _ => c.contract.dq.is_some(),
+                };
+                asked && c.buyer.adapter.call(kind).is_pingpost()
+            })
         };
-        let bid = bids.then(|| {
-            let lead = public_lead(&req.fields, &req.identity);
-            written(serde_json::to_vec(&BidRequest { ping_id, offer: id, vertical, lead: &lead }))
+        let context = Context::new(ContextParts {
+            lead: public_lead(&req.fields, &req.identity),
+            email_sha256: req.identity.email().map(|h| h.to_string()),
+            phone_sha256: req.identity.phone().map(|h| h.to_string()),
+            ping: PingInfo {
+                id: ping_id.to_string(),
+                offer: offer.id.to_string(),
+                vertical: offer.vertical.to_string(),
+            },
+            bid: None,
+            sale: None,
+            now,
         });
-        let dq = dqs.then(|| written(serde_json::to_vec(&DqRequest::new(ping_id, id, vertical, &req.identity))));
-        Bodies { bid: bid.flatten(), dq: dq.flatten() }
+        let own = |kind: CallKind| {
+            asks(kind).then(|| {
+                let call = CompiledCall::pingpost(kind, &Default::default());
+                // The URL is each contract's; the body is what every one of them gets.
+                call.request(&context, &*secrets, Mode::live(Some("")))
+                    .map_err(|e| tracing::error!(%ping_id, error = %e, "buyer request not writable"))
+                    .ok()
+            })
+        };
+        let (bid, dq) = (own(CallKind::Bid).flatten(), own(CallKind::Dq).flatten());
+        Calls { context, secrets, bid, dq }
+    }
+
+    /// Asks `c`'s buyer `kind` at `url` (the contract's), its own protocol's request built
+    /// now, pingpost's taken as written once for the ping.
+    async fn make(
+        &self,
+        engine: &Engine,
+        c: &Candidate,
+        kind: CallKind,
+        url: Option<&str>,
+        timeout_ms: u32,
+        deadline: Instant,
+    ) -> Option<Reading> {
+        let call = c.buyer.adapter.call(kind);
+        let timeout = Duration::from_millis(u64::from(call.timeout_ms().unwrap_or(timeout_ms)));
+        let route = Route { buyer: &c.contract.buyer, url, timeout, deadline };
+        let answer = if call.is_pingpost() {
+            let built = match kind {
+                CallKind::Bid => self.bid.as_ref(),
+                _ => self.dq.as_ref(),
+            }?;
+            let req = OutboundRequest { url: url?.to_string(), ..built.clone() };
+            calls::make_built(&engine.buyers, call, &req, route).await
+        } else {
+            calls::make(&engine.buyers, call, &self.context, &*self.secrets, route).await
+        };
+        answer
+            .map_err(
+                |e| tracing::debug!(buyer = %c.contract.buyer, call = kind.as_str(), error = %e, "buyer call failed"),
+            )
+            .ok()
     }
 }
 
-async fn ask(engine: &Engine, bodies: &Bodies, c: &Candidate, deadline: Instant) -> Asked {
+async fn ask(engine: &Engine, calls: &Calls, c: &Candidate, deadline: Instant) -> Asked {
     if let Some(dq) = &c.contract.dq {
-        let Some(body) = bodies.dq.clone() else { return Asked::NoBid };
-        let to = Target { kind: CallKind::Dq, buyer: &c.contract.buyer, url: &dq.url };
-        let answer =
-            engine.buyers.post_bytes(to, body, Duration::from_millis(u64::from(dq.timeout_ms)), deadline).await;
-        match answer.ok().filter(|(status, _)| (200..300).contains(status)).and_then(|(_, b)| read_dq(&b)) {
-            Some(false) => {}
-            Some(true) => return Asked::Disqualified,
+        let reading = calls.make(engine, c, CallKind::Dq, dq.url.as_deref(), dq.timeout_ms, deadline).await;
+        match reading {
+            Some(Reading::Dq(d)) if d.disqualified == Some(false) => {}
+            Some(Reading::Dq(d)) if d.disqualified == Some(true) => return Asked::Disqualified,
             // No usable answer: the buyer asked to be consulted, so it does not bid blind.
-            None => return Asked::NoBid,
+            _ => return Asked::NoBid,
         }
     }
-    let answered = match &c.contract.pricing {
-        Pricing::Fixed(_) => None,
+    let (answered, token) = match &c.contract.pricing {
+        Pricing::Fixed(_) => (None, None),
         Pricing::RealTime { url, timeout_ms, .. } => {
-            let Some(body) = bodies.bid.clone() else { return Asked::NoBid };
-            let to = Target { kind: CallKind::Bid, buyer: &c.contract.buyer, url };
-            let answer =
-                engine.buyers.post_bytes(to, body, Duration::from_millis(u64::from(*timeout_ms)), deadline).await;
-            answer.ok().filter(|(status, _)| (200..300).contains(status)).and_then(|(_, b)| read_bid(&b))
+            match calls.make(engine, c, CallKind::Bid, url.as_deref(), *timeout_ms, deadline).await {
+                Some(Reading::Bid(b)) => (b.price, b.token),
+                _ => (None, None),
+            }
         }
     };
-    contract_price(&c.contract.pricing, answered).map_or(Asked::NoBid, Asked::Price)
+    contract_price(&c.contract.pricing, answered).map_or(Asked::NoBid, |price| Asked::Price(price, token))
 }
 
 #[cfg(test)]

@@ -11,13 +11,12 @@
 //! slot as an `unconfirmed` sale.
 
 use crate::audit::AuditEntry;
-use crate::buyer::client::{CallKind, Target};
-use crate::buyer::protocol::{classify_post, post_request};
-use crate::buyer::PostOutcome;
+use crate::buyer::calls::{self, Route};
 use crate::records::{Attempt, AttemptOutcome, PingRecord, PostAnswer, PostStatus, Sale, SaleStatus, RECORD_GRACE};
 use crate::stats::PostFacts;
 use crate::{telemetry, Engine, EngineError};
 use futures_util::future::join_all;
+use pingpost_core::adapter::{BidInfo, Context, ContextParts, Outcome, PingInfo, PostReading, Reading, SaleInfo};
 use pingpost_core::auction::{payout_acceptable, reported_sale, Bid};
 use pingpost_core::caps::sale_debits;
 use pingpost_core::checkpoint::Checkpoint;
@@ -251,6 +250,8 @@ struct Tried {
     sale: Option<Sale>,
     outcome: AttemptOutcome,
     reason: Option<String>,
+    /// What the buyer's answer said of it, in its own words (for operators).
+    buyer_reason: Option<String>,
     due: Option<MarksDue>,
 }
 
@@ -260,7 +261,7 @@ type MarksDue = (Settlement, Option<LedgerState>);
 impl Tried {
     /// No marks left to settle: skipped, or settled by an earlier attempt.
     fn settled(sale: Option<Sale>, outcome: AttemptOutcome, reason: Option<String>) -> Tried {
-        Tried { sale, outcome, reason, due: None }
+        Tried { sale, outcome, reason, buyer_reason: None, due: None }
     }
 }
 
@@ -304,18 +305,18 @@ impl Post<'_> {
                 }
             });
             for (bid, result) in round.iter().zip(join_all(tries).await) {
-                let (outcome, reason) = match result {
-                    Ok(Tried { sale, outcome, reason, due: settlement }) => {
+                let (outcome, reason, buyer_reason) = match result {
+                    Ok(Tried { sale, outcome, reason, buyer_reason, due: settlement }) => {
                         due.extend(settlement);
                         sales.extend(sale);
                         delivered |= !matches!(outcome, AttemptOutcome::Skipped);
-                        (outcome, reason)
+                        (outcome, reason, buyer_reason)
                     }
                     Err(f) => {
                         // Of several failed attempts in one round, any in doubt keeps the claim.
                         let in_doubt = f.in_doubt || failure.as_ref().is_some_and(|earlier| earlier.in_doubt);
                         failure = Some(Failed { in_doubt, ..f });
-                        (AttemptOutcome::Error, Some("store_unavailable".to_string()))
+                        (AttemptOutcome::Error, Some("store_unavailable".to_string()), None)
                     }
                 };
                 attempts.push(Attempt {
@@ -324,6 +325,7 @@ impl Post<'_> {
                     contract: bid.contract.clone(),
                     outcome,
                     reason,
+                    buyer_reason,
                 });
             }
         }
@@ -360,6 +362,8 @@ impl Post<'_> {
             price: entry.price,
             payout: entry.payout,
             status,
+            // The buyer's redirect went with the first answer; a resumed post has no copy.
+            redirect_url: None,
         };
         let end = match entry.state {
             // A returned sale was sold (delivered and accepted) before it was returned.
@@ -394,6 +398,21 @@ impl Post<'_> {
                 None => Tried::settled(None, AttemptOutcome::Error, Some("store_unavailable".into())),
             },
         }
+    }
+
+    /// What the post call's templates read: the posted lead, the ping's hashes, the bid it
+    /// delivers (with the buyer's token) and the sale it makes.
+    fn context(&self, bid: &Bid, sale_id: &str, now: Timestamp) -> Context {
+        let r = self.record;
+        Context::new(ContextParts {
+            lead: self.req.lead.clone(),
+            email_sha256: r.email.as_ref().map(|h| h.to_string()),
+            phone_sha256: r.phone.as_ref().map(|h| h.to_string()),
+            ping: PingInfo { id: r.ping_id.clone(), offer: r.offer.to_string(), vertical: r.vertical.to_string() },
+            bid: Some(BidInfo { id: bid.bid_id.clone(), price: bid.price, token: bid.token.clone() }),
+            sale: Some(SaleInfo { id: sale_id.to_string(), price: bid.price }),
+            now,
+        })
     }
 
     fn settlement(&self, bid: &Bid, end: SaleEnd, at: Timestamp) -> Settlement {
@@ -475,21 +494,28 @@ impl Post<'_> {
             ReserveOutcome::SlotsTaken => return Ok(skipped("slots_taken")),
         }
         let sale_id = sale_id(bid);
-        let body = post_request(&record.ping_id, &sale_id, bid.price, &self.req.lead);
-        let to = Target { kind: CallKind::Post, buyer: &bid.buyer, url: &buyer.post_url };
-        let outcome = match engine.buyers.post_json(to, &body, timeout, Instant::now() + timeout).await {
-            Ok((status, answer)) => classify_post(&buyer.response, status, &answer),
+        let context = self.context(bid, &sale_id, now);
+        let route =
+            Route { buyer: &bid.buyer, url: buyer.post_url.as_deref(), timeout, deadline: Instant::now() + timeout };
+        let secrets = engine.secrets();
+        let reading = match calls::make(&engine.buyers, buyer.adapter.post(), &context, &*secrets, route).await {
+            Ok(Reading::Post(reading)) => reading,
+            Ok(other) => {
+                tracing::error!(ping_id = %record.ping_id, buyer = %bid.buyer, ?other, "a post read as another call");
+                failed("unreadable")
+            }
             Err(e) => {
                 tracing::debug!(ping_id = %record.ping_id, buyer = %bid.buyer, error = %e, "post delivery failed");
-                PostOutcome::Error(e.code().to_string())
+                failed(e.code())
             }
         };
         engine.faults.crash_point("post.delivered");
         let settled_at = engine.clock.now();
-        let (end, tried) = match &outcome {
-            PostOutcome::Accepted { reported_price } => {
+        let buyer_reason = reading.reason.clone();
+        let (end, tried) = match &reading.outcome {
+            Outcome::Accepted => {
                 let margin = self.config.margin(&record.offer, &bid.buyer, &record.partner);
-                let (price, payout) = reported_sale(bid, *reported_price, margin);
+                let (price, payout) = reported_sale(bid, reading.price, margin);
                 // The lead was delivered and accepted, so the sale stands even when the
                 // buyer's lower price took the payout below what the partner accepts; its
                 // ledger entry says so, for an operator to settle with the partner.
@@ -505,22 +531,27 @@ impl Post<'_> {
                     price,
                     payout,
                     status: SaleStatus::Sold,
+                    redirect_url: reading.redirect_url.clone(),
                 };
                 let tried = Tried::settled(Some(sale), AttemptOutcome::Accepted, None);
-                (SaleEnd::Sold { final_price: price, final_payout: payout, reason, lead_id: None }, tried)
+                let lead_id = reading.lead_id.clone();
+                (SaleEnd::Sold { final_price: price, final_payout: payout, reason, lead_id }, tried)
             }
-            PostOutcome::Duplicate => {
-                engine.audit.record(vec![audit(record, bid, settled_at, Checkpoint::PostDuplicate, None, None)]);
+            Outcome::Duplicate => {
+                let mut entry = audit(record, bid, settled_at, Checkpoint::PostDuplicate, None, None);
+                entry.reason.clone_from(&buyer_reason);
+                engine.audit.record(vec![entry]);
                 (SaleEnd::RolledBack, Tried::settled(None, AttemptOutcome::Duplicate, None))
             }
-            PostOutcome::Rejected => {
+            Outcome::Rejected => {
                 (SaleEnd::Released { reason: "rejected".into() }, Tried::settled(None, AttemptOutcome::Rejected, None))
             }
-            PostOutcome::Error(why) => (
+            Outcome::Error(why) => (
                 SaleEnd::Released { reason: why.clone() },
                 Tried::settled(None, AttemptOutcome::Error, Some(why.clone())),
             ),
         };
+        let tried = Tried { buyer_reason, ..tried };
         // The ledger half at once, as the buyer answered (the reservation's lease is counted
         // from its own delivery); the marks half is the caller's (`deliver`).
         let settlement = self.settlement(bid, end, settled_at);
@@ -566,6 +597,17 @@ impl Post<'_> {
     }
 }
 
+/// A post that got no answer to read: an error, by its code (`timeout`, `unreachable`, …).
+fn failed(code: &str) -> PostReading {
+    PostReading {
+        outcome: Outcome::Error(code.to_string()),
+        price: None,
+        lead_id: None,
+        redirect_url: None,
+        reason: None,
+    }
+}
+
 /// A store call whose outcome matters, sent up to `STORE_TRIES` times: each is safe to re-send
 /// (it recognises its own earlier effect), and a re-send after a lost reply learns what the
 /// first one did. Answers the last error if every send failed.
@@ -599,5 +641,6 @@ fn audit(
         checkpoint,
         matched,
         prior_at,
+        reason: None,
     }
 }

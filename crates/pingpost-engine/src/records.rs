@@ -416,6 +416,9 @@ pub struct Sale {
     #[serde(default)]
     pub payout: Money,
     pub status: SaleStatus,
+    /// Where the buyer asks the partner to send the consumer (its answer's `redirect_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
 }
 
 /// What became of one try to sell to one bid's contract: the buyer's answer, or `skipped`
@@ -443,6 +446,10 @@ pub struct Attempt {
     pub outcome: AttemptOutcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What the buyer's answer said, in its own words: for operators (shown only on `full`
+    /// offers, the marketplace's own sources), never to a partner of another disclosure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buyer_reason: Option<String>,
 }
 
 /// The answer to a post, whole: the server shows the partner what the offer's disclosure

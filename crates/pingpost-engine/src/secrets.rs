@@ -328,6 +328,13 @@ pub async fn follow(engine: Arc<Engine>) {
     }
 }
 
+/// What a buyer's templates read through `secret(name)`.
+impl pingpost_core::adapter::Secrets for SecretsView {
+    fn secret(&self, name: &str) -> Option<&str> {
+        self.entry(name).map(|(v, _)| v.expose())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -559,6 +559,7 @@ mod tests {
             contract: ContractId::new(format!("c-{buyer}")),
             outcome,
             reason: reason.map(String::from),
+            buyer_reason: None,
         };
         let answer = PostAnswer {
             ping_id: "x".into(),

@@ -314,7 +314,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     let Backing { store, secrets, audit, stats } = open_store(&args.store, retention, redis_options).await?;
     let books = open_books(args.books.as_deref()).await?;
-    let (stamp, config, seeded) = config_sync::bootstrap(store.as_ref(), &seed)
+    let own_names: Vec<String> = own_secrets.names().map(ToString::to_string).collect();
+    if !own_names.is_empty() {
+        tracing::info!(secrets = %own_names.join(","), "secrets from the environment: they override the store's");
+    }
+    // Before the configuration: the files' templates may name only secrets that are set.
+    let secrets = Secrets::load(secrets, own_secrets).await.context("reading the secrets from the store")?;
+    let known = secrets.view();
+    let (stamp, config, seeded) = config_sync::bootstrap(store.as_ref(), &seed, &|name: &str| known.contains(name))
         .await
         .map_err(|e| anyhow::anyhow!("loading the configuration from the store: {e}"))?;
     if seeded {
@@ -326,11 +333,6 @@ async fn serve(args: ServeArgs) -> Result<()> {
             args.contracts.display()
         );
     }
-    let own_names: Vec<String> = own_secrets.names().map(ToString::to_string).collect();
-    if !own_names.is_empty() {
-        tracing::info!(secrets = %own_names.join(","), "secrets from the environment: they override the store's");
-    }
-    let secrets = Secrets::load(secrets, own_secrets).await.context("reading the secrets from the store")?;
     let engine = Arc::new(Engine::new(EngineParts {
         config,
         config_stamp: Some(stamp),

@@ -69,9 +69,15 @@ impl ConfigDocument {
         }
     }
 
-    /// Every field, id and reference checked, as for files.
+    /// Every field, id and reference checked, as for files; templates may name any secret
+    /// (see [`ConfigDocument::validate_with`]).
     pub fn validate(&self) -> Result<Config, Vec<ConfigError>> {
-        validate(&self.to_raw())
+        validate(&self.to_raw(), &super::validate::AnySecret)
+    }
+
+    /// [`ConfigDocument::validate`], templates naming only the secrets `secrets` has.
+    pub fn validate_with(&self, secrets: &dyn super::validate::SecretNames) -> Result<Config, Vec<ConfigError>> {
+        validate(&self.to_raw(), secrets)
     }
 }
 

@@ -74,7 +74,9 @@ pub fn load_document(files: &[SourceFile]) -> Result<(ConfigDocument, Config), V
             }),
         }
     }
-    match validate(&raw) {
+    // Files are checked away from the engine's secrets: a template may name any (the engine
+    // checks the names again against its own when it loads or edits the configuration).
+    match validate(&raw, &super::validate::AnySecret) {
         Ok(config) if errors.is_empty() => Ok((ConfigDocument::from_raw(&raw), config)),
         Ok(_) => Err(errors),
         Err(more) => {

@@ -93,7 +93,9 @@ impl Default for ResponseRules {
 pub struct Buyer {
     pub id: BuyerId,
     pub name: String,
-    pub post_url: String,
+    /// The post call's URL when the call does not give its own (`calls.post.url`).
+    pub post_url: Option<String>,
+    /// How long a delivery may take: the post call's `timeout_ms`, else the buyer's.
     pub timeout_ms: u32,
     /// Prepaid credit: sales may spend up to this much in total. `None` = unlimited.
     pub balance: Option<Money>,
@@ -107,6 +109,9 @@ pub struct Buyer {
     pub returns: ReturnPolicy,
     /// Its balance's counter names, written once with the buyer.
     pub balance_keys: crate::caps::BalanceKeys,
+    /// Its three calls, compiled once with the configuration: its own protocol where it
+    /// describes one, pingpost's elsewhere.
+    pub adapter: Arc<crate::adapter::CompiledBuyer>,
 }
 
 /// When a buyer may return a lead, and whether returns wait for an operator.
@@ -180,7 +185,8 @@ pub enum ContractStatus {
 pub enum Pricing {
     Fixed(Money),
     RealTime {
-        url: String,
+        /// The contract's `bid_url`; `None` when its buyer's bid call gives the URL.
+        url: Option<String>,
         timeout_ms: u32,
         floor: Option<Money>,
         ceiling: Option<Money>,
@@ -208,7 +214,8 @@ pub struct DedupSettings {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct DqSettings {
-    pub url: String,
+    /// The contract's `dq.url`; `None` when its buyer's DQ call gives the URL.
+    pub url: Option<String>,
     pub window: WindowDays,
     pub timeout_ms: u32,
 }
@@ -396,7 +403,7 @@ pub(crate) mod tests {
         Buyer {
             id: BuyerId::new(id),
             name: id.into(),
-            post_url: format!("http://127.0.0.1:1/{id}/post"),
+            post_url: Some(format!("http://127.0.0.1:1/{id}/post")),
             timeout_ms: 2000,
             balance: None,
             response: ResponseRules::default(),
@@ -405,6 +412,7 @@ pub(crate) mod tests {
             api_key_sha256: None,
             returns: ReturnPolicy::default(),
             balance_keys: crate::caps::BalanceKeys::new(&BuyerId::new(id)),
+            adapter: Arc::new(crate::adapter::CompiledBuyer::pingpost(&ResponseRules::default())),
         }
     }
 }

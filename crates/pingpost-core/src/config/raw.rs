@@ -104,7 +104,9 @@ pub struct RawBuyer {
     pub id: String,
     #[serde(default)]
     pub name: String,
-    pub post_url: String,
+    /// The post call's URL, unless `calls.post.url` gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_url: Option<String>,
     #[serde(default)]
     pub timeout_ms: Option<i64>,
     #[serde(default)]
@@ -123,6 +125,14 @@ pub struct RawBuyer {
     pub api_key: Option<String>,
     #[serde(default)]
     pub returns: Option<RawReturns>,
+    /// The buyer's own protocol: its `bid`, `dq` and `post` calls (each optional: a call left
+    /// out speaks pingpost's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls: Option<crate::adapter::Calls>,
+    /// Value maps for the calls' `map(name)` filter.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub value_maps: crate::adapter::ValueMaps,
 }
 
 /// A return policy; omitted fields take the buyer's (for a contract) or the defaults.
@@ -195,7 +205,9 @@ pub struct RawDedup {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawDq {
-    pub url: String,
+    /// Where the question goes, unless the buyer's `calls.dq.url` gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     #[serde(default)]
     pub window_days: Option<i64>,
     #[serde(default)]

@@ -3,6 +3,7 @@
 
 use super::raw::*;
 use super::*;
+use crate::adapter::{BuyerCalls, CompiledBuyer};
 use crate::filter::FieldFilter;
 use crate::margin::{Disclosure, Margin};
 use crate::schedule::parse_weekday;
@@ -289,7 +290,28 @@ fn rule(e: &mut Errors<'_>, field: &str, r: &RawRule) -> Option<ResponseRule> {
     }
 }
 
-fn buyer(e: &mut Errors<'_>, r: &RawBuyer) -> Buyer {
+/// The names of the secrets a configuration's templates may use (`secret('name')`).
+pub trait SecretNames {
+    fn has(&self, name: &str) -> bool;
+}
+
+/// Any name: for checking files away from the engine (`pingpost check`), where the secrets
+/// set through the API cannot be seen. A name set nowhere fails the call that renders it.
+pub struct AnySecret;
+
+impl SecretNames for AnySecret {
+    fn has(&self, _: &str) -> bool {
+        true
+    }
+}
+
+impl<F: Fn(&str) -> bool> SecretNames for F {
+    fn has(&self, name: &str) -> bool {
+        self(name)
+    }
+}
+
+fn buyer(e: &mut Errors<'_>, r: &RawBuyer, secrets: &dyn SecretNames) -> Buyer {
     let defaults = ResponseRules::default();
     let response = match &r.response {
         None => defaults,
@@ -303,13 +325,38 @@ fn buyer(e: &mut Errors<'_>, r: &RawBuyer) -> Buyer {
             price: raw.price.clone(),
         },
     };
+    let calls = BuyerCalls { calls: r.calls.as_ref(), value_maps: &r.value_maps, response: &response };
+    let adapter = match crate::adapter::compile(calls, &|name| secrets.has(name)) {
+        Ok(compiled) => compiled,
+        Err(errors) => {
+            for err in errors {
+                e.push(&err.field, err.message);
+            }
+            CompiledBuyer::pingpost(&response)
+        }
+    };
+    let post_url = match &r.post_url {
+        Some(url) => Some(e.url("post_url", url)),
+        None if adapter.post().has_url() => None,
+        None => {
+            e.push("post_url", "is required unless calls.post.url gives the post call's URL");
+            None
+        }
+    };
     let id = BuyerId::new(&r.id);
+    let adapter = Arc::new(adapter);
     Buyer {
         balance_keys: crate::caps::BalanceKeys::new(&id),
+        adapter: Arc::clone(&adapter),
         id,
         name: r.name.clone(),
-        post_url: e.url("post_url", &r.post_url),
-        timeout_ms: e.millis("timeout_ms", r.timeout_ms, 2000, 60_000),
+        post_url,
+        // The post call's own timeout, when it gives one, is the delivery's: reservations'
+        // leases and the claim's are counted from it.
+        timeout_ms: {
+            let buyers = e.millis("timeout_ms", r.timeout_ms, 2000, 60_000);
+            adapter.post().timeout_ms().unwrap_or(buyers)
+        },
         balance: r.balance.as_deref().map(|b| e.money("balance", b)),
         response,
         legal_name: r.legal_name.as_ref().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
@@ -372,10 +419,14 @@ fn schedule(e: &mut Errors<'_>, r: &RawSchedule) -> Schedule {
     Schedule { time_zone: e.time_zone("schedule.time_zone", r.time_zone.as_deref()), days, start, end }
 }
 
-fn pricing(e: &mut Errors<'_>, r: &RawContract) -> Pricing {
+/// A contract bids in real time when it names a `bid_url`, or when its buyer describes a bid
+/// call with a URL of its own (its `price`, if any, is then what it is ranked at until its
+/// bid is in); otherwise its price is fixed.
+fn pricing(e: &mut Errors<'_>, r: &RawContract, buyer: Option<&Buyer>) -> Pricing {
     let price = r.price.as_deref().map(|p| e.money("price", p));
+    let buyer_bids = buyer.is_some_and(|b| b.adapter.bid().has_url());
     match &r.bid_url {
-        None => {
+        None if !buyer_bids => {
             if r.bid_floor.is_some() || r.bid_ceiling.is_some() {
                 e.push("bid_url", "bid_floor and bid_ceiling need a bid_url");
             }
@@ -384,7 +435,7 @@ fn pricing(e: &mut Errors<'_>, r: &RawContract) -> Pricing {
                 Money::ZERO
             }))
         }
-        Some(url) => {
+        url => {
             let floor = r.bid_floor.as_deref().map(|p| e.money("bid_floor", p));
             let ceiling = r.bid_ceiling.as_deref().map(|p| e.money("bid_ceiling", p));
             if let (Some(f), Some(c)) = (floor, ceiling) {
@@ -393,7 +444,7 @@ fn pricing(e: &mut Errors<'_>, r: &RawContract) -> Pricing {
                 }
             }
             Pricing::RealTime {
-                url: e.url("bid_url", url),
+                url: url.as_ref().map(|u| e.url("bid_url", u)),
                 timeout_ms: e.millis("bid_timeout_ms", r.bid_timeout_ms, 80, 10_000),
                 floor,
                 ceiling,
@@ -437,7 +488,7 @@ fn contract(
         buyer: BuyerId::new(&r.buyer),
         offer: OfferId::new(&r.offer),
         status,
-        pricing: pricing(e, r),
+        pricing: pricing(e, r, buyers.get(r.buyer.as_str()).map(|b| &**b)),
         filters,
         caps: caps(e, r.caps.as_ref()),
         schedule: r.schedule.as_ref().map(|s| schedule(e, s)),
@@ -446,7 +497,14 @@ fn contract(
             window: e.window("dedup.window_days", dedup.window_days, 30),
         },
         dq: r.dq.as_ref().map(|d| DqSettings {
-            url: e.url("dq.url", &d.url),
+            url: match &d.url {
+                Some(url) => Some(e.url("dq.url", url)),
+                None if buyers.get(r.buyer.as_str()).is_some_and(|b| b.adapter.dq().has_url()) => None,
+                None => {
+                    e.push("dq.url", "is required unless the buyer's calls.dq.url gives the DQ call's URL");
+                    None
+                }
+            },
             window: e.window("dq.window_days", d.window_days, 30),
             timeout_ms: e.millis("dq.timeout_ms", d.timeout_ms, 80, 10_000),
         }),
@@ -504,14 +562,16 @@ fn table<R: Identified, T, K: Ord>(
     out
 }
 
-/// Validates a whole configuration: every field, every id, every reference.
-pub fn validate(raw: &RawConfig) -> Result<Config, Vec<ConfigError>> {
+/// Validates a whole configuration: every field, every id, every reference; a buyer's calls
+/// are compiled, their templates naming only secrets `secrets` has.
+pub fn validate(raw: &RawConfig, secrets: &dyn SecretNames) -> Result<Config, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let verticals = table("verticals", &raw.verticals, |s: &str| VerticalId::new(s), vertical, &mut errors);
     let offers = table("offers", &raw.offers, |s: &str| OfferId::new(s), |e, r| offer(e, r, &verticals), &mut errors);
     let partners =
         table("partners", &raw.partners, |s: &str| PartnerId::new(s), |e, r| partner(e, r, &offers), &mut errors);
-    let buyers = table("buyers", &raw.buyers, |s: &str| BuyerId::new(s), |e, r| Arc::new(buyer(e, r)), &mut errors);
+    let buyers =
+        table("buyers", &raw.buyers, |s: &str| BuyerId::new(s), |e, r| Arc::new(buyer(e, r, secrets)), &mut errors);
     let contracts = table(
         "contracts",
         &raw.contracts,

@@ -49,6 +49,7 @@ pub fn entry(n: i64, partner: &str, buyer: &str, checkpoint: Checkpoint) -> Audi
         checkpoint,
         matched: Some(if n % 3 == 0 { IdentKind::Phone } else { IdentKind::Email }),
         prior_at: Some(t0() - Duration::days(1)),
+        reason: None,
     }
 }
 

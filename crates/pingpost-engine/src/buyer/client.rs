@@ -11,8 +11,9 @@
 //!   stops answering holds that many connections and tasks, no more; a call that finds no
 //!   room before its deadline is not made.
 
+pub use pingpost_core::adapter::CallKind;
+use pingpost_core::adapter::{Method, OutboundRequest};
 use pingpost_core::ids::BuyerId;
-use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,24 +34,6 @@ pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// healthy buyer is asked at the engine's full rate (bids last a ping's budget, posts a
 /// buyer's timeout), far below what would exhaust the engine's connections or memory.
 pub const MAX_CALLS_IN_FLIGHT_PER_BUYER: usize = 512;
-
-/// Which of the three buyer endpoints a call goes to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CallKind {
-    Bid,
-    Dq,
-    Post,
-}
-
-impl CallKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CallKind::Bid => "bid",
-            CallKind::Dq => "dq",
-            CallKind::Post => "post",
-        }
-    }
-}
 
 /// Where a call goes: the buyer (for metrics; never its URL, which may carry a secret) and
 /// the URL.
@@ -73,6 +56,10 @@ pub enum CallError {
     Busy,
     #[error("the buyer's answer was longer than {MAX_ANSWER_BYTES} bytes")]
     TooLarge,
+    /// The request could not be built (a template that failed, ran out of fuel, or named a
+    /// secret not set): `code` says which, never a value.
+    #[error("the request could not be built: {0}")]
+    Render(&'static str),
 }
 
 impl CallError {
@@ -84,6 +71,7 @@ impl CallError {
             CallError::Connection(_) => "unreachable",
             CallError::Busy => "busy",
             CallError::TooLarge => "answer_too_large",
+            CallError::Render(code) => code,
         }
     }
 }
@@ -121,28 +109,57 @@ impl BuyerClient {
         Arc::clone(room.entry(buyer.clone()).or_insert_with(|| Arc::new(Semaphore::new(self.calls_per_buyer))))
     }
 
-    /// POSTs `body` as JSON and answers (status, body), within `min(now + timeout, deadline)`.
-    /// Measures the call by transport outcome (`ok` for 2xx, `http_error`, `timeout`,
-    /// `unreachable`); what the buyer's body said is the caller's business and metric.
-    pub async fn post_json(
+    /// Sends `req` (an adapter's whole request: method, URL, headers, body) and answers
+    /// (status, body), within `min(now + timeout, deadline)`. Measures the call by transport
+    /// outcome (`ok` for 2xx, `http_error`, `timeout`, `unreachable`, `answer_too_large`);
+    /// what the buyer's body said is the adapter's business.
+    pub async fn send(
         &self,
-        to: Target<'_>,
-        body: &Value,
+        kind: CallKind,
+        buyer: &BuyerId,
+        req: &OutboundRequest,
         timeout: Duration,
         deadline: Instant,
     ) -> Result<(u16, Vec<u8>), CallError> {
-        let bytes = serde_json::to_vec(body).map_err(|e| CallError::Connection(e.to_string()))?;
-        self.post_bytes(to, bytes, timeout, deadline).await
+        let method = match req.method {
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Get => reqwest::Method::GET,
+        };
+        let request = || {
+            let mut r = self.http.request(method.clone(), &req.url);
+            for (name, value) in &req.headers {
+                r = r.header(name.as_str(), value.as_str());
+            }
+            if let Some(content_type) = &req.content_type {
+                r = r.header("content-type", content_type.as_str()).body(req.body.clone());
+            }
+            r
+        };
+        self.measured(Target { kind, buyer, url: &req.url }, timeout, deadline, request).await
     }
 
-    /// [`BuyerClient::post_json`] for a body serialized already: a ping's bid request (or DQ
-    /// question) is the same for every buyer asked, so it is written once per ping.
+    /// POSTs `body` as JSON (pingpost's own protocol, written once per ping for every buyer
+    /// asked) and answers (status, body), as [`BuyerClient::send`] does.
     pub async fn post_bytes(
         &self,
         to: Target<'_>,
         body: Vec<u8>,
         timeout: Duration,
         deadline: Instant,
+    ) -> Result<(u16, Vec<u8>), CallError> {
+        let request = || self.http.post(to.url).header("content-type", "application/json").body(body.clone());
+        self.measured(to, timeout, deadline, request).await
+    }
+
+    /// Makes the call `request` builds, within `min(now + timeout, deadline)` and the buyer's
+    /// room for calls in flight, and measures it.
+    async fn measured(
+        &self,
+        to: Target<'_>,
+        timeout: Duration,
+        deadline: Instant,
+        request: impl FnOnce() -> reqwest::RequestBuilder,
     ) -> Result<(u16, Vec<u8>), CallError> {
         let started = Instant::now();
         let call_deadline = deadline.min(started + timeout);
@@ -159,7 +176,13 @@ impl BuyerClient {
             skipped("busy");
             return Err(CallError::Busy);
         };
-        let result = self.call(to.url, body, call_deadline).await;
+        let call = async {
+            // `without_url`: a buyer's URL may carry its credentials, and this text is logged.
+            let resp = request().send().await.map_err(|e| CallError::Connection(e.without_url().to_string()))?;
+            let status = resp.status().as_u16();
+            Ok((status, bounded_answer(resp).await?))
+        };
+        let result = tokio::time::timeout_at(call_deadline, call).await.map_err(|_| CallError::Timeout).and_then(|r| r);
         let outcome = match &result {
             Ok((status, _)) if (200..300).contains(status) => "ok",
             Ok(_) => "http_error",
@@ -173,23 +196,6 @@ impl BuyerClient {
         )
         .record(started.elapsed().as_secs_f64());
         result
-    }
-
-    async fn call(&self, url: &str, bytes: Vec<u8>, call_deadline: Instant) -> Result<(u16, Vec<u8>), CallError> {
-        let call = async {
-            // `without_url`: a buyer's URL may carry its credentials, and this text is logged.
-            let resp = self
-                .http
-                .post(url)
-                .header("content-type", "application/json")
-                .body(bytes)
-                .send()
-                .await
-                .map_err(|e| CallError::Connection(e.without_url().to_string()))?;
-            let status = resp.status().as_u16();
-            Ok((status, bounded_answer(resp).await?))
-        };
-        tokio::time::timeout_at(call_deadline, call).await.map_err(|_| CallError::Timeout)?
     }
 }
 

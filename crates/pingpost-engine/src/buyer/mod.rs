@@ -1,9 +1,10 @@
-//! Everything pingpost says to buyers. As in prebid-server's adapters, the protocol
-//! ([`protocol`]) builds request bodies and reads answers without doing I/O, and one shared
-//! executor ([`client`]) owns HTTP, deadlines and connection reuse.
+//! Everything pingpost says to buyers. As in prebid-server's adapters, each buyer's adapter
+//! (`pingpost_core::adapter`, compiled with the configuration) builds whole requests and
+//! reads whole answers without doing I/O, and one shared executor ([`client`]) owns HTTP,
+//! deadlines, connection reuse and metrics; [`calls`] puts the two together for one call.
 
+pub mod calls;
 pub mod client;
-pub mod protocol;
+pub mod lead_view;
 
 pub use client::{BuyerClient, CallError};
-pub use protocol::PostOutcome;

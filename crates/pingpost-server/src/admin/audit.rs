@@ -129,6 +129,7 @@ fn entry(e: &AuditEntry) -> Value {
         "checkpoint": e.checkpoint.as_str(),
         "matched": e.matched.map(|m| m.as_str()),
         "prior_at": e.prior_at.map(rfc3339),
+        "reason": e.reason,
     })
 }
 
@@ -160,6 +161,8 @@ struct AuditEntryView {
     /// When the earlier event the lead matched happened.
     #[schema(format = DateTime)]
     prior_at: Option<String>,
+    /// On a `post_duplicate` hit, the buyer's own reason, when its answer gave one.
+    reason: Option<String>,
 }
 
 fn encode(page: &AuditPage) -> Value {

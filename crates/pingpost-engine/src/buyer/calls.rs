@@ -1,0 +1,52 @@
+//! One call to a buyer, whatever its protocol: the buyer's compiled adapter builds the whole
+//! request, the executor ([`super::client`]) sends it, the adapter reads the answer. Nothing
+//! here knows a protocol, and nothing in an adapter does I/O.
+
+use super::client::{BuyerClient, CallError, CallKind};
+use pingpost_core::adapter::{CompiledCall, Context, Mode, OutboundRequest, Reading, Secrets};
+use pingpost_core::ids::BuyerId;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Where a call goes and how long it may take.
+#[derive(Clone, Copy, Debug)]
+pub struct Route<'a> {
+    pub buyer: &'a BuyerId,
+    /// The URL the configuration names for the call (`post_url`, a contract's `bid_url` or
+    /// `dq.url`), used when the call names none of its own.
+    pub url: Option<&'a str>,
+    pub timeout: Duration,
+    pub deadline: Instant,
+}
+
+/// Builds `call`'s request with `ctx`, sends it and reads the answer.
+pub async fn make(
+    client: &BuyerClient,
+    call: &CompiledCall,
+    ctx: &Context,
+    secrets: &(dyn Secrets + Sync),
+    route: Route<'_>,
+) -> Result<Reading, CallError> {
+    let req = call.request(ctx, secrets, Mode::live(route.url)).map_err(|e| CallError::Render(e.kind.code()))?;
+    send(client, call.kind(), &req, route).await.map(|(status, body)| call.read(status, &body))
+}
+
+/// Sends a request already built (pingpost's own protocol writes one body per ping for
+/// every buyer asked; see the ping's `Bodies`), and reads the answer with `call`.
+pub async fn make_built(
+    client: &BuyerClient,
+    call: &CompiledCall,
+    req: &OutboundRequest,
+    route: Route<'_>,
+) -> Result<Reading, CallError> {
+    send(client, call.kind(), req, route).await.map(|(status, body)| call.read(status, &body))
+}
+
+async fn send(
+    client: &BuyerClient,
+    kind: CallKind,
+    req: &OutboundRequest,
+    route: Route<'_>,
+) -> Result<(u16, Vec<u8>), CallError> {
+    client.send(kind, route.buyer, req, route.timeout, route.deadline).await
+}

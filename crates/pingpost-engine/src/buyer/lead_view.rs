@@ -1,0 +1,48 @@
+//! The ping's fields as buyers may see them. What pingpost sends and how it reads answers,
+//! in its own protocol and in each buyer's, is `pingpost_core::adapter`'s (no I/O there).
+
+use pingpost_core::identity::Identity;
+use pingpost_core::lead::{FieldValue, LeadFields};
+use serde_json::{Map, Value};
+
+/// The ping's fields as buyers may see them: qualifying fields plus the identifier hashes,
+/// never a plaintext email or phone.
+pub fn public_lead(fields: &LeadFields, identity: &Identity) -> Value {
+    let mut lead: Map<String, Value> = fields
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                FieldValue::Text(s) => Value::String(s.clone()),
+                FieldValue::Number(n) => serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number),
+                FieldValue::Bool(b) => Value::Bool(*b),
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    if let Some(h) = identity.email() {
+        lead.insert("email_sha256".into(), Value::String(h.to_string()));
+    }
+    if let Some(h) = identity.phone() {
+        lead.insert("phone_sha256".into(), Value::String(h.to_string()));
+    }
+    Value::Object(lead)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn public_lead_carries_hashes_never_plaintext() {
+        let id =
+            Identity::from_raw(&pingpost_core::identity::RawIdentity { email: Some("a@b.co"), ..Default::default() })
+                .unwrap();
+        let mut fields = LeadFields::new();
+        fields.insert("state".into(), FieldValue::Text("CA".into()));
+        let lead = public_lead(&fields, &id);
+        assert_eq!(lead["state"], "CA");
+        assert_eq!(lead["email_sha256"].as_str().map(str::len), Some(64));
+        assert!(!lead.to_string().contains("a@b.co"));
+    }
+}
