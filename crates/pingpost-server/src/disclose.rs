@@ -112,6 +112,10 @@ struct SaleView<'a> {
     price: Option<Money>,
     payout: Money,
     status: SaleStatus,
+    /// Where the buyer asks that the consumer be sent (its answer's `redirect_url`), when it
+    /// gives one: the partner's to follow, whatever the offer's disclosure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redirect_url: Option<&'a str>,
 }
 
 /// One try of the waterfall: `bid_id`, or on a `full` offer `buyer` and `contract`.
@@ -126,6 +130,10 @@ struct AttemptView<'a> {
     outcome: AttemptOutcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
+    /// On a `full` offer, what the buyer's answer said, in its own words (a partner of
+    /// another disclosure is not told what a buyer said: it could name the buyer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    buyer_reason: Option<&'a str>,
 }
 
 pub fn post<'a>(answer: &'a PostAnswer, config: &'a Config) -> PostView<'a> {
@@ -143,6 +151,7 @@ pub fn post<'a>(answer: &'a PostAnswer, config: &'a Config) -> PostView<'a> {
                 price: full.then_some(s.price),
                 payout: s.payout,
                 status: s.status,
+                redirect_url: s.redirect_url.as_deref(),
             })
             .collect(),
         attempts: answer
@@ -154,6 +163,7 @@ pub fn post<'a>(answer: &'a PostAnswer, config: &'a Config) -> PostView<'a> {
                 contract: full.then_some(&a.contract),
                 outcome: a.outcome,
                 reason: a.reason.as_deref(),
+                buyer_reason: a.buyer_reason.as_deref().filter(|_| full),
             })
             .collect(),
         total_price: full.then_some(answer.total_price),
