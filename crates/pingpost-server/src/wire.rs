@@ -96,6 +96,15 @@ fn fields(lead: &Map<String, Value>, strict: bool) -> Result<LeadFields, ApiErro
     Ok(out)
 }
 
+/// An operator's sample lead (a buyer call's preview or test): its identifiers hashed as a
+/// ping's are, when it has any, and its fields as a post carries them.
+pub fn sample_lead(lead: &Value) -> Result<(Option<Identity>, LeadFields), ApiError> {
+    let Value::Object(map) = lead else { return Err(ApiError::invalid("lead", "must be an object")) };
+    let has_identifier = IDENTIFIER_FIELDS.iter().any(|f| map.get(*f).is_some_and(|v| !v.is_null()));
+    let identity = if has_identifier { Some(identity(map)?) } else { None };
+    Ok((identity, fields(map, false)?))
+}
+
 pub fn ping_request(body: &[u8]) -> Result<PingRequest, ApiError> {
     let body = object(body)?;
     let offer = required_str(&body, "offer")?.to_string();

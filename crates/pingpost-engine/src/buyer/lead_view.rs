@@ -8,6 +8,11 @@ use serde_json::{Map, Value};
 /// The ping's fields as buyers may see them: qualifying fields plus the identifier hashes,
 /// never a plaintext email or phone.
 pub fn public_lead(fields: &LeadFields, identity: &Identity) -> Value {
+    public_lead_of(fields, Some(identity))
+}
+
+/// [`public_lead`] of a lead that may have no identifier (an operator's sample lead).
+pub fn public_lead_of(fields: &LeadFields, identity: Option<&Identity>) -> Value {
     let mut lead: Map<String, Value> = fields
         .iter()
         .map(|(k, v)| {
@@ -19,10 +24,10 @@ pub fn public_lead(fields: &LeadFields, identity: &Identity) -> Value {
             (k.clone(), v)
         })
         .collect();
-    if let Some(h) = identity.email() {
+    if let Some(h) = identity.and_then(Identity::email) {
         lead.insert("email_sha256".into(), Value::String(h.to_string()));
     }
-    if let Some(h) = identity.phone() {
+    if let Some(h) = identity.and_then(Identity::phone) {
         lead.insert("phone_sha256".into(), Value::String(h.to_string()));
     }
     Value::Object(lead)

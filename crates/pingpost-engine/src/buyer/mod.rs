@@ -6,5 +6,6 @@
 pub mod calls;
 pub mod client;
 pub mod lead_view;
+pub mod trial;
 
 pub use client::{BuyerClient, CallError};

@@ -15,10 +15,12 @@
 //! - `returns`: returns filed by operators, decisions, lists.
 //! - `test_ping`: the console's ping tester (a real ping as a partner, shown whole).
 //! - `secrets`: the write-only secrets buyers' calls carry (names listed, values never).
+//! - `buyer_calls`: a buyer's call previewed or tested on a sample lead (nothing written).
 
 mod audit;
 pub mod auth;
 pub mod body;
+mod buyer_calls;
 mod config;
 mod erasure;
 pub mod identifiers;
@@ -47,4 +49,5 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .merge(returns::routes())
         .merge(test_ping::routes())
         .merge(secrets::routes())
+        .merge(buyer_calls::routes())
 }
