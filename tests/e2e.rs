@@ -208,3 +208,26 @@ fn serve_refuses_an_operator_token_shorter_than_24_characters() {
     let stderr = refused_to_start(&["--admin-token", "twenty-three-characters"]);
     assert!(stderr.contains("at least 24 characters"), "{stderr}");
 }
+
+/// `pingpost check` names a buyer's call errors as the API does, with the file and line.
+#[test]
+fn check_names_a_buyers_call_errors_by_file_line_and_field_path() {
+    let dir = temp_dir("check-calls");
+    std::fs::write(
+        dir.join("buyers.toml"),
+        "[[buyers]]\nid = \"carrier\"\n\n\
+         [buyers.calls.post]\nurl = \"http://{{ lead.zip }}.example/post\"\nencoding = \"xml\"\nxml_root = \"lead\"\n\n\
+         [buyers.calls.post.fields]\n\"contact.dob\" = \"{{ lead.birth_date | date('%m/%d/%Y') \"\n\
+         \"contact.zip\" = \"{{ lead.zip | no_such_filter }}\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pingpost")).arg("check").arg(&dir).output().expect("run check");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = dir.join("buyers.toml").display().to_string();
+    for field in ["calls.post.url", "calls.post.fields.contact.dob", "calls.post.fields.contact.zip"] {
+        let expected = format!("{file}:1: [[buyers]] id \"carrier\", field \"{field}\"");
+        assert!(stderr.contains(&expected), "missing {expected:?} in:\n{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
