@@ -562,3 +562,107 @@ async fn a_secret_is_set_refused_at_its_field_and_deleted_from_the_console_and_i
     assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "only the environment's is left: {list}");
     c.browser.close().await.unwrap();
 }
+
+/// A buyer's page: its calls edited (a broken template refused next to the calls, nothing
+/// applied; then saved), previewed on the sample lead (exactly the body the adapter builds),
+/// and tested against its sandbox URL (read as accepted) without writing to the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyers_calls_are_edited_previewed_and_tested_from_its_page() {
+    let config = format!("{}{}", common::base_config(), common::contract("c1", "b1", "auto-excl", "10.00", ""));
+    let h = common::Harness::start(&config).await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    browser.goto(&format!("{}/console", h.base)).await.unwrap();
+    browser.find(Locator::Css("#token")).await.unwrap().send_keys(common::ADMIN_TOKEN).await.unwrap();
+    browser.find(Locator::Css("form[action='/console/sign-in'] button")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Css("header nav")).await.unwrap();
+    browser.goto(&format!("{}/console/buyers/b1", h.base)).await.unwrap();
+    browser.wait().for_element(Locator::Css("#buyer-calls-json")).await.unwrap();
+    let set_calls = |calls: Value| {
+        let browser = browser.clone();
+        async move {
+            let script = "document.getElementById('buyer-calls-json').value = arguments[0];";
+            browser.execute(script, vec![json!(calls.to_string())]).await.unwrap();
+            browser.find(Locator::Css("#buyer-calls button[type=submit]")).await.unwrap().click().await.unwrap();
+        }
+    };
+    let post = |zip: &str| {
+        json!({"post": {
+            "url": format!("{}/b1/post", h.buyers_url()),
+            "sandbox_url": format!("{}/b1/post", h.buyers_url()),
+            "encoding": "json",
+            "fields": {"Lead.FirstName": "{{ lead.first_name | upper }}", "Lead.Zip": zip}}})
+    };
+    let before = h.admin("GET", "/buyers/b1", None).await;
+    set_calls(post("{{ lead.zip | no_such_filter }}")).await;
+    let refusal = "#buyer-calls .error[data-for='calls']";
+    eventually(Duration::from_secs(10), "the refusal next to the calls", async || {
+        let text = browser
+            .find(Locator::Css(refusal))
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        if text.contains("calls.post.fields.Lead.Zip") {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    })
+    .await;
+    screenshot(&browser, "buyer-calls-refused").await;
+    assert_eq!(h.admin("GET", "/buyers/b1", None).await, before, "nothing applied");
+
+    set_calls(post("{{ lead.zip }}")).await;
+    eventually(Duration::from_secs(10), "the calls to be saved", async || {
+        let status = browser.find(Locator::Css("#buyer-calls .status")).await.map_err(|e| e.to_string())?;
+        match status.text().await.map_err(|e| e.to_string())? {
+            t if t == "Saved" => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+
+    browser.find(Locator::Css("#buyer-try button[value=preview]")).await.unwrap().click().await.unwrap();
+    let expected = r#"{"Lead":{"FirstName":"JANE","Zip":"90210"}}"#;
+    eventually(Duration::from_secs(10), "the preview", async || {
+        let text = browser
+            .find(Locator::Css("#try-request"))
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        if text.contains(expected) && text.starts_with("POST ") {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    })
+    .await;
+    assert_eq!(h.buyers.count("b1", "post"), 0, "a preview sends nothing");
+
+    let store_before = h.dump_store().await;
+    browser.find(Locator::Css("#buyer-try button[value=test]")).await.unwrap().click().await.unwrap();
+    eventually(Duration::from_secs(10), "the test's answer", async || {
+        let text = browser
+            .find(Locator::Css("#try-answer"))
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        if text.contains(r#""outcome":"accepted""#) {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    })
+    .await;
+    screenshot(&browser, "buyer-call-tested").await;
+    let sent = h.buyers.received().into_iter().find(|r| r.kind == "post").expect("the test reached the buyer");
+    assert_eq!(sent.body.to_string(), expected, "what was tested is what the preview showed");
+    assert_eq!(h.dump_store().await, store_before, "a test writes nothing to the store");
+    browser.close().await.unwrap();
+}

@@ -311,3 +311,83 @@ if (secretForm) {
   });
   loadSecrets();
 }
+
+// A buyer's calls: the JSON of its `calls` and `value_maps` put into the stored buyer, which
+// is saved whole; a refusal names a field path (`calls.post.fields.contact.dob`), shown next
+// to the text area it is in.
+const buyerCalls = document.getElementById("buyer-calls");
+if (buyerCalls) {
+  const id = encodeURIComponent(buyerCalls.dataset.id);
+  buyerCalls.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const status = buyerCalls.querySelector(".status");
+    const parsed = {};
+    for (const name of ["calls", "value_maps"]) {
+      try {
+        parsed[name] = JSON.parse(buyerCalls.elements[name].value || "{}");
+      } catch (e) {
+        status.textContent = "Not saved";
+        showErrors(buyerCalls, { field: name, message: `${name} is not valid JSON: ${e.message}` });
+        return;
+      }
+    }
+    status.textContent = "Saving…";
+    const current = await api("GET", `/v1/admin/buyers/${id}`);
+    if (!current.ok) {
+      status.textContent = "Not saved";
+      showErrors(buyerCalls, current.answer.error ?? {});
+      return;
+    }
+    const buyer = { ...current.answer, calls: parsed.calls, value_maps: parsed.value_maps };
+    const { ok, answer } = await api("PUT", `/v1/admin/buyers/${id}`, buyer);
+    if (ok) {
+      for (const slot of buyerCalls.querySelectorAll(".error")) slot.textContent = "";
+      status.textContent = "Saved";
+    } else {
+      status.textContent = "Not saved";
+      const error = answer.error ?? {};
+      // The slot of the text area the field is in; its message keeps the whole path.
+      const area = ["calls", "value_maps"].find((n) => (error.field ?? "").startsWith(n));
+      showErrors(buyerCalls, { field: area ?? error.field, message: error.message });
+    }
+  });
+}
+
+// Preview or test one of a buyer's calls on the sample lead.
+const buyerTry = document.getElementById("buyer-try");
+if (buyerTry) {
+  const id = encodeURIComponent(buyerTry.dataset.id);
+  const shown = (r) => [`${r.method} ${r.url}`, ...r.headers.map(([k, v]) => `${k}: ${v}`), "", r.body].join("\n");
+  buyerTry.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const action = event.submitter?.value ?? "preview";
+    const out = document.getElementById("try-request");
+    const answerOut = document.getElementById("try-answer");
+    let lead;
+    try {
+      lead = JSON.parse(buyerTry.elements.lead.value);
+    } catch (e) {
+      showErrors(buyerTry, { field: "", message: `The sample lead is not valid JSON: ${e.message}` });
+      return;
+    }
+    const body = { call: buyerTry.elements.call.value, offer: buyerTry.elements.offer.value, lead };
+    if (action === "test" && buyerTry.elements.live.checked) body.live = true;
+    const { ok, answer } = await api("POST", `/v1/admin/buyers/${id}/${action}`, body);
+    if (!ok) {
+      const error = answer.error ?? {};
+      showErrors(buyerTry, { field: "", message: error.field ? `${error.field}: ${error.message}` : error.message });
+      out.textContent = "";
+      answerOut.textContent = "";
+      return;
+    }
+    showErrors(buyerTry, { field: "", message: "" });
+    if (action === "preview") {
+      out.textContent = shown(answer);
+      answerOut.textContent = "(a preview sends nothing)";
+    } else {
+      out.textContent = shown(answer.request);
+      const head = answer.status === null ? `no answer: ${answer.error}` : `${answer.status} in ${answer.elapsed_ms} ms`;
+      answerOut.textContent = [head, answer.body ?? "", "", `read as: ${JSON.stringify(answer.reading)}`].join("\n");
+    }
+  });
+}

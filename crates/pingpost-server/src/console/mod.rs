@@ -5,6 +5,7 @@
 //! handlers and validation as any other client, never its own.
 
 pub mod access;
+mod buyers;
 mod charts;
 mod secrets;
 pub mod session;
@@ -38,6 +39,8 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/console/stats", get(charts::stats_page))
         .route("/console/money", get(tools::money))
         .route("/console/secrets", get(secrets::secrets))
+        .route("/console/buyers", get(buyers::list))
+        .route("/console/buyers/{id}", get(buyers::one))
         .route("/console/assets/console.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], CSS) }))
         .route("/console/assets/console.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], JS) }))
         .layer(axum::middleware::map_response(protective_headers))
@@ -85,6 +88,7 @@ pub(crate) fn page(title: &str, session: Option<(&str, &str)>, body: Markup) -> 
                             a href="/console/suppression" { "Suppression and erasure" } " "
                             a href="/console/stats" { "Statistics" } " "
                             a href="/console/money" { "Returns and accounts" } " "
+                            a href="/console/buyers" { "Buyers" } " "
                             a href="/console/secrets" { "Secrets" }
                         }
                         form method="post" action="/console/sign-out" {
