@@ -222,6 +222,8 @@ async fn crestline_refuses_another_content_type_and_method() {
     assert_eq!(reply.json()["status"], "error");
     let reply = sim.post_raw(CRESTLINE_PING_PATH, "application/json", "{\"ApiToken\": ").await;
     assert_refused(&reply, 400, "not valid JSON");
+    let reply = sim.post_raw(CRESTLINE_PING_PATH, "application/json", "[]").await;
+    assert_refused(&reply, 400, "must be a JSON object");
     assert!(sim.buyers.exchanges().iter().all(|e| e.status >= 400), "nothing opened an auction");
 }
 
@@ -287,6 +289,7 @@ async fn crestline_refuses_each_field_missing_or_in_another_format() {
         (false, "/Lead/State", Some(json!("California"))),
         (false, "/Lead/Age", Some(json!("34"))),
         (false, "/Lead/Age", Some(json!(34.5))),
+        (false, "/Lead/Age", Some(json!(12))),
         (false, "/Lead/Gender", Some(json!("female"))),
         (false, "/Lead/Gender", Some(json!(3))),
         (false, "/Lead/Gender", None),
@@ -296,6 +299,7 @@ async fn crestline_refuses_each_field_missing_or_in_another_format() {
         (true, "/Lead/Email", Some(json!("jane.example.com"))),
         (true, "/Lead/LastName", None),
         (true, "/Lead/FirstName", Some(json!(""))),
+        (true, "/Lead/FirstName", Some(json!("J".repeat(51)))),
     ];
     for (post, pointer, value) in cases {
         let auction = sim.crestline_auction().await;
@@ -398,6 +402,7 @@ async fn ridgeline_refuses_each_field_missing_or_in_another_format() {
         ("Lead.Email", Some("jane@")),
         ("Lead.LastName", None),
         ("Lead.FirstName", Some(" ")),
+        ("Lead.LastName", Some("Doe\r\nX-Injected: 1")),
     ];
     for (name, value) in cases {
         let reply = sim.ridgeline(&ridgeline_with(name, *value)).await;
