@@ -2,152 +2,15 @@
 //! its spec and answers in its own format, and each check refuses the request that breaks it
 //! (every case below passes only while its check is there).
 
+mod common;
+
+use common::*;
 use pingpost_buyersim::strict::{
-    crestline, pinecrest, CRESTLINE, CRESTLINE_PING_PATH, CRESTLINE_POST_PATH, PINECREST, PINECREST_POST_PATH,
-    RIDGELINE, RIDGELINE_POST_PATH, SANDBOX_PREFIX,
+    pinecrest, CRESTLINE, CRESTLINE_PING_PATH, CRESTLINE_POST_PATH, PINECREST, PINECREST_POST_PATH, RIDGELINE,
+    RIDGELINE_POST_PATH, SANDBOX_PREFIX,
 };
-use pingpost_buyersim::{Behaviour, Buyers, Credentials, PostReply};
+use pingpost_buyersim::{Behaviour, Credentials, PostReply};
 use serde_json::{json, Value};
-use std::sync::Arc;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-
-/// Credentials as `pingpost buyers` reads them from the environment, none of them the demo's.
-fn credentials() -> Credentials {
-    Credentials::from_lookup(|var| match var {
-        "PINGPOST_SECRET_CRESTLINE_API_TOKEN" => Some("test-crestline-token".into()),
-        "PINGPOST_SECRET_RIDGELINE_PASSWORD" => Some("test-ridgeline-password".into()),
-        "PINGPOST_SECRET_PINECREST_API_KEY" => Some("test-pinecrest-key".into()),
-        _ => None,
-    })
-}
-
-struct Sim {
-    buyers: Arc<Buyers>,
-    base: String,
-    http: reqwest::Client,
-    _stop: oneshot::Sender<()>,
-}
-
-async fn start() -> Sim {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let buyers = Buyers::with_credentials(credentials());
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(pingpost_buyersim::serve(listener, buyers.clone(), async {
-        let _ = stopped.await;
-    }));
-    Sim { buyers, base, http: reqwest::Client::new(), _stop: stop }
-}
-
-/// An answer: status, content type, body.
-struct Reply {
-    status: u16,
-    content_type: String,
-    headers: reqwest::header::HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-impl Sim {
-    async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let content_type =
-            headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-        Reply { status, content_type, headers, body: response.text().await.unwrap() }
-    }
-
-    async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> Reply {
-        self.send(self.http.post(format!("{}{path}", self.base)).header("content-type", content_type).body(body))
-            .await
-    }
-
-    async fn post_json(&self, path: &str, body: &Value) -> Reply {
-        self.post_raw(path, "application/json", body.to_string()).await
-    }
-
-    /// A form post to ridgeline with Basic auth as configured.
-    async fn ridgeline(&self, fields: &[(&str, &str)]) -> Reply {
-        let creds = credentials();
-        let request = self
-            .http
-            .post(format!("{}{RIDGELINE_POST_PATH}", self.base))
-            .basic_auth(&creds.ridgeline_username, Some(&creds.ridgeline_password))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(fields));
-        self.send(request).await
-    }
-
-    async fn pinecrest(&self, xml: &str) -> Reply {
-        self.post_raw(PINECREST_POST_PATH, "application/x-www-form-urlencoded", form(&[("xml", xml)])).await
-    }
-
-    /// A good crestline ping, answered; its `leadAuctionId`.
-    async fn crestline_auction(&self) -> String {
-        let reply = self.post_json(CRESTLINE_PING_PATH, &crestline_ping()).await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        reply.json()["leadAuctionId"].as_str().unwrap().to_string()
-    }
-}
-
-fn form(fields: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish()
-}
-
-fn crestline_ping() -> Value {
-    json!({"ApiToken": "test-crestline-token", "tagId": crestline::TAG_ID,
-           "Lead": {"ZipCode": "90210", "State": "CA", "Age": 34, "Gender": 2}})
-}
-
-fn crestline_post(auction: &str) -> Value {
-    json!({"ApiToken": "test-crestline-token", "tagId": crestline::TAG_ID, "leadAuctionId": auction,
-           "Lead": {"FirstName": "Jane", "LastName": "Doe", "Email": "jane@example.com", "Phone": "+15551234567",
-                    "DateOfBirth": "1990-04-15", "ZipCode": "90210", "State": "CA"}})
-}
-
-const RIDGELINE_LEAD: [(&str, &str); 8] = [
-    ("Lead.FirstName", "Jane"),
-    ("Lead.LastName", "Doe"),
-    ("Lead.Email", "jane@example.com"),
-    ("Lead.Phone", "5551234567"),
-    ("Lead.DOB", "04/15/1990"),
-    ("Lead.ZipCode", "90210"),
-    ("Lead.State", "CA"),
-    ("Lead.Gender", "F"),
-];
-
-/// The ridgeline lead with one field changed (`None`: left out).
-fn ridgeline_with(name: &str, value: Option<&'static str>) -> Vec<(&'static str, &'static str)> {
-    RIDGELINE_LEAD.iter().filter_map(|&(n, v)| if n == name { value.map(|value| (n, value)) } else { Some((n, v)) }).collect()
-}
-
-/// A pinecrest lead; `swap` replaces one element's whole text (`<phone>…</phone>`).
-fn pinecrest_xml(swap: Option<(&str, &str)>) -> String {
-    let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<lead><source><vendor_id>PP-2207</vendor_id>\
-        <api_key>test-pinecrest-key</api_key></source><contact><first_name>Jane</first_name>\
-        <last_name>O&apos;Brien &amp; &lt;Sons&gt;</last_name><email>jane@example.com</email>\
-        <phone>555-123-4567</phone><zip>90210</zip><state>CA</state></contact>\
-        <applicant><dob>04/15/1990</dob></applicant></lead>";
-    match swap {
-        Some((from, to)) => {
-            assert!(xml.contains(from), "{from} is not in the lead");
-            xml.replacen(from, to, 1)
-        }
-        None => xml.to_string(),
-    }
-}
-
-fn assert_refused(reply: &Reply, status: u16, field: &str) {
-    assert_eq!(reply.status, status, "{}", reply.body);
-    assert!(reply.body.contains(field), "the refusal names {field}: {}", reply.body);
-}
 
 // ---------------------------------------------------------------- crestline (JSON)
 
@@ -198,7 +61,11 @@ async fn crestline_answers_no_bid_and_its_verdicts_in_its_own_format() {
 
     sim.buyers.set(
         CRESTLINE,
-        Behaviour { price: Some("9.00".into()), redirect_url: Some("https://crestline.example/q/1".into()), ..Behaviour::default() },
+        Behaviour {
+            price: Some("9.00".into()),
+            redirect_url: Some("https://crestline.example/q/1".into()),
+            ..Behaviour::default()
+        },
     );
     let auction = sim.crestline_auction().await;
     let post = sim.post_json(CRESTLINE_POST_PATH, &crestline_post(&auction)).await;
@@ -270,9 +137,11 @@ async fn crestline_refuses_a_ping_reference_it_never_issued_or_already_posted() 
     let live_auction = sim.crestline_auction().await;
     let crossed = sim.post_json(CRESTLINE_POST_PATH, &crestline_post(&sandbox_auction)).await;
     assert_refused(&crossed, 400, "leadAuctionId");
-    let crossed = sim.post_json(&format!("{SANDBOX_PREFIX}{CRESTLINE_POST_PATH}"), &crestline_post(&live_auction)).await;
+    let crossed =
+        sim.post_json(&format!("{SANDBOX_PREFIX}{CRESTLINE_POST_PATH}"), &crestline_post(&live_auction)).await;
     assert_refused(&crossed, 400, "leadAuctionId");
-    let sold = sim.post_json(&format!("{SANDBOX_PREFIX}{CRESTLINE_POST_PATH}"), &crestline_post(&sandbox_auction)).await;
+    let sold =
+        sim.post_json(&format!("{SANDBOX_PREFIX}{CRESTLINE_POST_PATH}"), &crestline_post(&sandbox_auction)).await;
     assert_eq!((sold.status, sold.json()["leadId"].as_str()), (200, Some("TCL-000002")));
     assert!(sim.buyers.exchanges().last().unwrap().sandbox);
 }
@@ -303,8 +172,11 @@ async fn crestline_refuses_each_field_missing_or_in_another_format() {
     ];
     for (post, pointer, value) in cases {
         let auction = sim.crestline_auction().await;
-        let (path, mut body) =
-            if *post { (CRESTLINE_POST_PATH, crestline_post(&auction)) } else { (CRESTLINE_PING_PATH, crestline_ping()) };
+        let (path, mut body) = if *post {
+            (CRESTLINE_POST_PATH, crestline_post(&auction))
+        } else {
+            (CRESTLINE_PING_PATH, crestline_ping())
+        };
         let (parent, name) = pointer.rsplit_once('/').unwrap();
         let parent = body.pointer_mut(parent).unwrap().as_object_mut().unwrap();
         match value {
@@ -333,7 +205,9 @@ async fn ridgeline_buys_a_form_post_with_basic_auth_and_answers_in_text() {
     });
     let reply = sim.ridgeline(&RIDGELINE_LEAD).await;
     assert_eq!(reply.body, "SUCCESS|lead_id=RL-000002|price=14.00|redirect=https://ridgeline.example/r/2");
-    for (verdict, expected) in [(PostReply::Duplicate, "DUPLICATE"), (PostReply::Reject, "REJECTED|Lead does not meet buying criteria")] {
+    for (verdict, expected) in
+        [(PostReply::Duplicate, "DUPLICATE"), (PostReply::Reject, "REJECTED|Lead does not meet buying criteria")]
+    {
         sim.buyers.update(RIDGELINE, |b| b.post = verdict);
         assert_eq!(sim.ridgeline(&RIDGELINE_LEAD).await.body, expected);
     }

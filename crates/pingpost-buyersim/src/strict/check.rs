@@ -32,14 +32,19 @@ pub enum Format {
     /// The reference the buyer's own ping answer issued (the buyer checks it is one).
     PingReference,
     /// Free text of 1 to `max` characters, no control characters.
-    Text { max: usize },
+    Text {
+        max: usize,
+    },
     Email,
     /// Exactly five digits.
     Zip,
     /// A US state's (or DC's, or a territory's) two-letter code, upper case.
     State,
     /// An integer in `min..=max`.
-    Integer { min: i64, max: i64 },
+    Integer {
+        min: i64,
+        max: i64,
+    },
     /// One of these codes.
     Code(&'static [&'static str]),
     /// One of these codes, as an integer.
@@ -118,18 +123,11 @@ pub(crate) fn method(method: &Method) -> Result<(), Refusal> {
 
 /// The media type must be `expected`; parameters (`; charset=utf-8`) may follow.
 pub(crate) fn content_type(headers: &HeaderMap, expected: &str) -> Result<(), Refusal> {
-    let media_type = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::trim);
+    let media_type =
+        headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).map(str::trim);
     match media_type {
         Some(media_type) if media_type.eq_ignore_ascii_case(expected) => Ok(()),
-        _ => Err(Refusal::one(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            None,
-            format!("content type must be {expected}"),
-        )),
+        _ => Err(Refusal::one(StatusCode::UNSUPPORTED_MEDIA_TYPE, None, format!("content type must be {expected}"))),
     }
 }
 

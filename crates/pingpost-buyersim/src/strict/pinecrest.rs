@@ -7,7 +7,7 @@
 //! `<result>rejected</result>` with a `<message>`, or `<result>error</result>` with a
 //! `<message>` and a 4xx.
 
-use super::check::{self, Body, Field, Format, FormBody, Refusal};
+use super::check::{self, Body, Field, FormBody, Format, Refusal};
 use super::xml;
 use super::{Answer, Arrival, Desk, Verdict};
 use axum::http::StatusCode;

@@ -5,7 +5,7 @@
 //! `REJECTED|<reason>`, or `ERROR|<what is wrong>` with a 4xx (a 401 with
 //! `WWW-Authenticate`).
 
-use super::check::{self, Field, Format, FormBody, Refusal};
+use super::check::{self, Field, FormBody, Format, Refusal};
 use super::{Answer, Arrival, Desk, Verdict};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
@@ -78,7 +78,8 @@ fn decided(desk: &Desk<'_>) -> Answer {
 }
 
 fn refused(refusal: &Refusal) -> Answer {
-    let mut answer = Answer::new(refusal.status, TEXT, format!("ERROR|{}", refusal.summary())).with_headers_for(refusal);
+    let mut answer =
+        Answer::new(refusal.status, TEXT, format!("ERROR|{}", refusal.summary())).with_headers_for(refusal);
     if refusal.status == StatusCode::UNAUTHORIZED {
         answer.headers.push((WWW_AUTHENTICATE, REALM.to_string()));
     }
