@@ -91,7 +91,7 @@ pub struct Buyers {
     /// The strict buyers' requests as they arrived, with what they answered.
     exchanges: std::sync::Mutex<Vec<Exchange>>,
     /// The strict buyers' own records: the auctions `crestline` opened, the ids they issued.
-    strict: strict::State,
+    strict: strict::Registry,
 }
 
 impl Default for Buyers {
@@ -103,7 +103,7 @@ impl Default for Buyers {
             open: watch::Sender::new(true),
             credentials: Credentials::demo(),
             exchanges: std::sync::Mutex::default(),
-            strict: strict::State::default(),
+            strict: strict::Registry::default(),
         }
     }
 }

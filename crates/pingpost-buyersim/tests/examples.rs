@@ -3,6 +3,7 @@
 //! in its encoding, with its credentials; every field the buyer checks is produced, by a
 //! template that writes it in the buyer's format; and the answer rules read the buyer's real
 //! answers as meant.
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value in its message
 
 mod common;
 
@@ -117,6 +118,7 @@ fn produces(format: Format, template: &str) -> bool {
 #[test]
 fn coded_fields_map_to_exactly_the_buyers_codes() {
     let examples = examples();
+    let map_filter = Regex::new(r"map\('([a-z_]+)'\)").unwrap();
     for (id, name, _, _, spec) in CALLS {
         let fields = call(&examples, id, name)["fields"].as_table().unwrap();
         for field in spec {
@@ -126,7 +128,7 @@ fn coded_fields_map_to_exactly_the_buyers_codes() {
                 _ => continue,
             };
             let template = fields[field.name].as_str().unwrap();
-            let map = Regex::new(r"map\('([a-z_]+)'\)").unwrap().captures(template).unwrap()[1].to_string();
+            let map = map_filter.captures(template).unwrap()[1].to_string();
             let values: BTreeSet<String> = buyer(&examples, id)["value_maps"][&map]
                 .as_table()
                 .unwrap()

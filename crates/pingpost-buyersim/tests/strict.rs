@@ -1,6 +1,7 @@
 //! The strict simulated buyers, over real HTTP on loopback: each takes a request written to
 //! its spec and answers in its own format, and each check refuses the request that breaks it
 //! (every case below passes only while its check is there).
+#![allow(clippy::unwrap_used)] // a test that unwraps fails with the value in its message
 
 mod common;
 

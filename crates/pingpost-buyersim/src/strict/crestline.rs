@@ -11,7 +11,7 @@
 //! `{"errors": [{"field", "message"}], "message": "…", "status": "error"}`.
 
 use super::check::{self, Field, Format, JsonBody, Refusal};
-use super::{json_number, Answer, Arrival, Call, Desk, Verdict};
+use super::{Answer, Arrival, Call, Desk, Verdict};
 use serde_json::{json, Value};
 
 /// The campaign this carrier opened for the marketplace.
@@ -76,7 +76,7 @@ fn read(desk: &Desk<'_>, call: Call, arrival: &Arrival) -> Result<Value, Refusal
 fn ping(desk: &Desk<'_>) -> Answer {
     match &desk.behaviour.bid {
         Some(price) => {
-            let auction = desk.state.open_auction(AUCTION_IDS, desk.sandbox, price);
+            let auction = desk.registry.open_auction(AUCTION_IDS, desk.sandbox, price);
             ok(json!({"status": "success", "leadAuctionId": auction}), Some(price))
         }
         None => ok(json!({"status": "no_bid"}), None),
@@ -85,10 +85,10 @@ fn ping(desk: &Desk<'_>) -> Answer {
 
 fn post(desk: &Desk<'_>, body: &Value) -> Result<Answer, Refusal> {
     let auction = body.get("leadAuctionId").and_then(Value::as_str).unwrap_or_default();
-    let bid = desk.state.post_auction("leadAuctionId", auction, desk.sandbox)?;
+    let bid = desk.registry.post_auction("leadAuctionId", auction, desk.sandbox)?;
     Ok(match desk.verdict {
         Verdict::Accept => {
-            let mut accepted = json!({"status": "accepted", "leadId": desk.state.issue(LEAD_IDS, desk.sandbox)});
+            let mut accepted = json!({"status": "accepted", "leadId": desk.registry.issue(LEAD_IDS, desk.sandbox)});
             if let Some(url) = &desk.behaviour.redirect_url {
                 accepted["redirectUrl"] = json!(url);
             }
@@ -116,4 +116,19 @@ fn refused(refusal: &Refusal) -> Answer {
     let errors: Vec<Value> = refusal.problems.iter().map(|p| json!({"field": p.field, "message": p.message})).collect();
     let body = json!({"status": "error", "message": refusal.summary(), "errors": errors});
     Answer::new(refusal.status, "application/json", body.to_string()).with_headers_for(refusal)
+}
+
+/// A price as a JSON number, written from its decimal text: money never passes through a
+/// float, even in a simulator. Anything but a plain decimal is written as a JSON string.
+fn json_number(price: &str) -> String {
+    let plain = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let decimal = match price.split_once('.') {
+        Some((units, cents)) => plain(units) && plain(cents),
+        None => plain(price),
+    };
+    if decimal {
+        price.to_string()
+    } else {
+        Value::String(price.to_string()).to_string()
+    }
 }

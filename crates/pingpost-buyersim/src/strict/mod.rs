@@ -25,14 +25,19 @@
 //! [`crate::Buyers::hold`] when it answers.
 
 pub mod check;
+mod credentials;
 pub mod crestline;
 pub mod pinecrest;
+mod registry;
 pub mod ridgeline;
 mod xml;
 
+pub use credentials::{Credentials, SECRET_NAMES};
+pub(crate) use registry::Registry;
+
 use crate::{Behaviour, Buyers, PostReply, Received};
 use axum::body::Bytes;
-use axum::extract::State as Shared;
+use axum::extract::State;
 use axum::http::header::{HeaderName, ALLOW, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -40,8 +45,7 @@ use axum::routing::any;
 use axum::Router;
 use check::Refusal;
 use serde_json::Value;
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub const CRESTLINE: &str = "crestline";
 pub const RIDGELINE: &str = "ridgeline";
@@ -53,76 +57,6 @@ pub const RIDGELINE_POST_PATH: &str = "/ridgeline/api/leads";
 pub const PINECREST_POST_PATH: &str = "/pinecrest/api/post";
 /// Put before a path, the buyer's sandbox (staging) endpoint.
 pub const SANDBOX_PREFIX: &str = "/sandbox";
-
-/// The names of the secrets the strict buyers check, as the engine's configuration names
-/// them (`secret('crestline_api_token')`, or the variable `PINGPOST_SECRET_CRESTLINE_API_TOKEN`).
-pub const SECRET_NAMES: [&str; 3] = ["crestline_api_token", "ridgeline_password", "pinecrest_api_key"];
-
-/// What the strict buyers expect in place of a key or a password.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Credentials {
-    /// `ApiToken` in `crestline`'s bodies; the secret `crestline_api_token`.
-    pub crestline_api_token: String,
-    /// `ridgeline`'s Basic auth user name: it names the marketplace, it is no secret.
-    pub ridgeline_username: String,
-    /// `ridgeline`'s Basic auth password; the secret `ridgeline_password`.
-    pub ridgeline_password: String,
-    /// `source.api_key` in `pinecrest`'s XML; the secret `pinecrest_api_key`.
-    pub pinecrest_api_key: String,
-}
-
-impl Credentials {
-    /// The demo values, used where nothing else is configured. They are made to look like
-    /// what they are, so that no one mistakes them for a real buyer's key.
-    pub fn demo() -> Self {
-        Credentials {
-            crestline_api_token: "demo-crestline-api-token".into(),
-            ridgeline_username: "pingpost".into(),
-            ridgeline_password: "demo-ridgeline-password".into(),
-            pinecrest_api_key: "demo-pinecrest-api-key".into(),
-        }
-    }
-
-    /// Each secret from `PINGPOST_SECRET_<NAME>` — the variable the engine reads the same
-    /// secret from, so one `export` serves both — else its demo value.
-    pub fn from_env() -> Self {
-        Credentials::from_lookup(|var| std::env::var(var).ok())
-    }
-
-    /// As [`Credentials::from_env`], with `lookup` in place of the environment.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let mut credentials = Credentials::demo();
-        for name in SECRET_NAMES {
-            if let Some(value) = lookup(&Credentials::env_var(name)).filter(|v| !v.is_empty()) {
-                *credentials.secret_mut(name) = value;
-            }
-        }
-        credentials
-    }
-
-    /// The environment variable a secret is read from: `PINGPOST_SECRET_<NAME>`.
-    pub fn env_var(secret: &str) -> String {
-        format!("PINGPOST_SECRET_{}", secret.to_ascii_uppercase())
-    }
-
-    /// A secret's expected value by its name; `None` for a name not in [`SECRET_NAMES`].
-    pub fn secret(&self, name: &str) -> Option<&str> {
-        match name {
-            "crestline_api_token" => Some(&self.crestline_api_token),
-            "ridgeline_password" => Some(&self.ridgeline_password),
-            "pinecrest_api_key" => Some(&self.pinecrest_api_key),
-            _ => None,
-        }
-    }
-
-    fn secret_mut(&mut self, name: &str) -> &mut String {
-        match name {
-            "crestline_api_token" => &mut self.crestline_api_token,
-            "ridgeline_password" => &mut self.ridgeline_password,
-            _ => &mut self.pinecrest_api_key,
-        }
-    }
-}
 
 /// One request a strict buyer answered: what arrived, byte for byte, and the answer.
 #[derive(Clone, Debug)]
@@ -151,79 +85,6 @@ impl Exchange {
     pub fn body_text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
-}
-
-/// The strict buyers' own records, kept as a buyer's database would.
-#[derive(Default)]
-pub(crate) struct State {
-    records: Mutex<Records>,
-}
-
-#[derive(Default)]
-struct Records {
-    /// The last number issued per id prefix: ids are `PREFIX-000001`, in order, so a test
-    /// knows them in advance.
-    issued: HashMap<&'static str, u64>,
-    auctions: HashMap<String, Auction>,
-    /// Auction ids oldest first, so a long-running demo forgets the oldest.
-    opened: VecDeque<String>,
-}
-
-struct Auction {
-    price: String,
-    sandbox: bool,
-    posted: bool,
-}
-
-/// Auctions a buyer remembers; a post for an older one is refused as unknown, as a real
-/// buyer's expired auction would be.
-const AUCTIONS_KEPT: usize = 100_000;
-
-impl State {
-    fn records(&self) -> std::sync::MutexGuard<'_, Records> {
-        self.records.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The next id of a series (`CL` → `CL-000001`), `T` in front for the sandbox.
-    pub(crate) fn issue(&self, prefix: &'static str, sandbox: bool) -> String {
-        let mut records = self.records();
-        issue(&mut records, prefix, sandbox)
-    }
-
-    /// Opens an auction at `price` and answers its id. A sandbox auction is never known to
-    /// the live endpoint, nor the reverse.
-    pub(crate) fn open_auction(&self, prefix: &'static str, sandbox: bool, price: &str) -> String {
-        let mut records = self.records();
-        let id = issue(&mut records, prefix, sandbox);
-        records.auctions.insert(id.clone(), Auction { price: price.to_string(), sandbox, posted: false });
-        records.opened.push_back(id.clone());
-        if records.opened.len() > AUCTIONS_KEPT {
-            if let Some(oldest) = records.opened.pop_front() {
-                records.auctions.remove(&oldest);
-            }
-        }
-        id
-    }
-
-    /// Marks an auction posted and answers the price bid in it: once only, and only an
-    /// auction opened on the same (live or sandbox) endpoint.
-    pub(crate) fn post_auction(&self, field: &str, id: &str, sandbox: bool) -> Result<String, Refusal> {
-        let mut records = self.records();
-        match records.auctions.get_mut(id).filter(|a| a.sandbox == sandbox) {
-            None => Err(Refusal::invalid(field, "is not an auction this buyer opened")),
-            Some(auction) if auction.posted => Err(Refusal::conflict(field, "was already posted")),
-            Some(auction) => {
-                auction.posted = true;
-                Ok(auction.price.clone())
-            }
-        }
-    }
-}
-
-fn issue(records: &mut Records, prefix: &'static str, sandbox: bool) -> String {
-    let n = records.issued.entry(prefix).or_insert(0);
-    *n += 1;
-    format!("{}{prefix}-{n:06}", if sandbox { "T" } else { "" })
 }
 
 /// A request as the server read it.
@@ -278,7 +139,7 @@ pub(crate) enum Verdict {
 pub(crate) struct Desk<'a> {
     pub credentials: &'a Credentials,
     pub behaviour: &'a Behaviour,
-    pub state: &'a State,
+    pub registry: &'a Registry,
     pub sandbox: bool,
     pub verdict: Verdict,
 }
@@ -350,7 +211,7 @@ pub(crate) fn routes() -> Router<Arc<Buyers>> {
             router = router.route(
                 &at,
                 any(
-                    move |Shared(buyers): Shared<Arc<Buyers>>,
+                    move |State(buyers): State<Arc<Buyers>>,
                           method: Method,
                           uri: Uri,
                           headers: HeaderMap,
@@ -379,7 +240,7 @@ async fn serve(buyers: Arc<Buyers>, endpoint: Endpoint, arrival: Arrival) -> Res
             let desk = Desk {
                 credentials: &buyers.credentials,
                 behaviour: &behaviour,
-                state: &buyers.strict,
+                registry: &buyers.strict,
                 sandbox: endpoint.sandbox,
                 verdict,
             };
@@ -429,20 +290,5 @@ fn exchange(endpoint: Endpoint, arrival: &Arrival, answer: &Answer) -> Exchange 
         body: arrival.body.to_vec(),
         status: answer.status.as_u16(),
         answer: answer.body.clone(),
-    }
-}
-
-/// A price as a JSON number, written from its decimal text: money never passes through a
-/// float, even in a simulator. Anything but a plain decimal is written as a JSON string.
-pub(crate) fn json_number(price: &str) -> String {
-    let plain = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let decimal = match price.split_once('.') {
-        Some((units, cents)) => plain(units) && plain(cents),
-        None => plain(price),
-    };
-    if decimal {
-        price.to_string()
-    } else {
-        Value::String(price.to_string()).to_string()
     }
 }

@@ -60,7 +60,7 @@ fn read(desk: &Desk<'_>, arrival: &Arrival) -> Result<(), Refusal> {
 fn decided(desk: &Desk<'_>) -> Answer {
     let body = match desk.verdict {
         Verdict::Accept => {
-            let lead_id = desk.state.issue(LEAD_IDS, desk.sandbox);
+            let lead_id = desk.registry.issue(LEAD_IDS, desk.sandbox);
             let mut elements = vec![("lead_id", lead_id.as_str())];
             elements.extend(desk.behaviour.price.as_deref().map(|p| ("price", p)));
             elements.extend(desk.behaviour.redirect_url.as_deref().map(|u| ("redirect", u)));

@@ -62,7 +62,7 @@ fn basic_auth(headers: &HeaderMap, username: &str, password: &str) -> Result<(),
 fn decided(desk: &Desk<'_>) -> Answer {
     let body = match desk.verdict {
         Verdict::Accept => {
-            let mut line = format!("SUCCESS|lead_id={}", desk.state.issue(LEAD_IDS, desk.sandbox));
+            let mut line = format!("SUCCESS|lead_id={}", desk.registry.issue(LEAD_IDS, desk.sandbox));
             if let Some(price) = &desk.behaviour.price {
                 line.push_str(&format!("|price={price}"));
             }
