@@ -1,6 +1,13 @@
-//! Simulated buyers on one HTTP server: `POST /{buyer}/post`, `/{buyer}/bid`, `/{buyer}/dq`.
-//! Each buyer's behaviour can be changed while the server runs, and every request received
-//! is counted and kept, so tests can assert what a buyer was (or was not) asked.
+//! Simulated buyers on one HTTP server: `POST /{buyer}/post`, `/{buyer}/bid`, `/{buyer}/dq`
+//! speak pingpost's own protocol and take anything; the strict buyers of [`strict`]
+//! (`crestline`, `ridgeline`, `pinecrest`) each speak their own, modelled on published buyer
+//! posting specs, and refuse what their spec would refuse. Each buyer's behaviour can be
+//! changed while the server runs, and every request received is counted and kept, so tests
+//! can assert what a buyer was (or was not) asked.
+//!
+//! # Layout
+//! - this file: [`Buyers`] (behaviours, what was received, hold/release) and the server;
+//! - [`strict`]: the strict buyers, one module each, with the field checks they share.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,6 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+pub mod strict;
+pub use strict::{Credentials, Exchange};
 
 /// How a simulated buyer answers posts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,11 +46,24 @@ pub struct Behaviour {
     pub disqualify: bool,
     /// Delay before every answer (a slow buyer).
     pub delay: Duration,
+    /// Strict buyers only: the price an accepting post answer states (a decimal such as
+    /// `"12.00"`). `None`: `crestline` states the price it bid for that auction, the others
+    /// state none (so the contract's price applies).
+    pub price: Option<String>,
+    /// Strict buyers only: a URL an accepting post answer carries for the consumer.
+    pub redirect_url: Option<String>,
 }
 
 impl Default for Behaviour {
     fn default() -> Self {
-        Behaviour { post: PostReply::Accept, bid: Some("10.00".into()), disqualify: false, delay: Duration::ZERO }
+        Behaviour {
+            post: PostReply::Accept,
+            bid: Some("10.00".into()),
+            disqualify: false,
+            delay: Duration::ZERO,
+            price: None,
+            redirect_url: None,
+        }
     }
 }
 
@@ -50,6 +73,9 @@ pub struct Received {
     pub buyer: String,
     /// `post`, `bid` or `dq`.
     pub kind: String,
+    /// The JSON body; for a strict buyer's form post, its fields as a JSON object of strings;
+    /// `null` when the body could not be read. The bytes as they arrived are in
+    /// [`Buyers::exchanges`].
     pub body: Value,
 }
 
@@ -60,6 +86,12 @@ pub struct Buyers {
     arrivals: watch::Sender<usize>,
     /// While false, every request is held after being counted, before it is answered.
     open: watch::Sender<bool>,
+    /// What the strict buyers expect in place of a key or password.
+    credentials: Credentials,
+    /// The strict buyers' requests as they arrived, with what they answered.
+    exchanges: std::sync::Mutex<Vec<Exchange>>,
+    /// The strict buyers' own records: the auctions `crestline` opened, the ids they issued.
+    strict: strict::Registry,
 }
 
 impl Default for Buyers {
@@ -69,13 +101,31 @@ impl Default for Buyers {
             received: std::sync::Mutex::default(),
             arrivals: watch::Sender::new(0),
             open: watch::Sender::new(true),
+            credentials: Credentials::demo(),
+            exchanges: std::sync::Mutex::default(),
+            strict: strict::Registry::default(),
         }
     }
 }
 
 impl Buyers {
+    /// Simulated buyers whose strict ones expect the demo credentials ([`Credentials::demo`]).
     pub fn new() -> Arc<Self> {
         Arc::new(Buyers::default())
+    }
+
+    /// Simulated buyers whose strict ones expect these credentials.
+    pub fn with_credentials(credentials: Credentials) -> Arc<Self> {
+        Arc::new(Buyers { credentials, ..Buyers::default() })
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// Every request a strict buyer answered, in the order answered, byte for byte.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.exchanges.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn set(&self, buyer: &str, behaviour: Behaviour) {
@@ -119,6 +169,21 @@ impl Buyers {
     pub fn release(&self) {
         self.open.send_replace(true);
     }
+
+    /// Counts a request as received (waking [`Buyers::received_at_least`]).
+    fn arrive(&self, received: Received) {
+        self.received.lock().unwrap_or_else(|p| p.into_inner()).push(received);
+        self.arrivals.send_modify(|n| *n += 1);
+    }
+
+    /// Waits while requests are held, then for the buyer's delay.
+    async fn answer_when_due(&self, delay: Duration) {
+        let mut open = self.open.subscribe();
+        let _ = open.wait_for(|open| *open).await;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
 }
 
 async fn handle(
@@ -127,17 +192,8 @@ async fn handle(
     body: Json<Value>,
 ) -> Response {
     let b = buyers.behaviour(&buyer);
-    buyers.received.lock().unwrap_or_else(|p| p.into_inner()).push(Received {
-        buyer: buyer.clone(),
-        kind: kind.clone(),
-        body: body.0,
-    });
-    buyers.arrivals.send_modify(|n| *n += 1);
-    let mut open = buyers.open.subscribe();
-    let _ = open.wait_for(|open| *open).await;
-    if !b.delay.is_zero() {
-        tokio::time::sleep(b.delay).await;
-    }
+    buyers.arrive(Received { buyer: buyer.clone(), kind: kind.clone(), body: body.0 });
+    buyers.answer_when_due(b.delay).await;
     match kind.as_str() {
         "bid" => Json(json!({"bid": b.bid})).into_response(),
         "dq" => Json(json!({"disqualified": b.disqualify})).into_response(),
@@ -160,7 +216,8 @@ async fn handle(
 }
 
 pub fn router(buyers: Arc<Buyers>) -> Router {
-    Router::new().route("/{buyer}/{kind}", post(handle)).with_state(buyers)
+    // The strict buyers' paths have more segments than `/{buyer}/{kind}`, so never meet it.
+    Router::new().route("/{buyer}/{kind}", post(handle)).merge(strict::routes()).with_state(buyers)
 }
 
 /// Serves the simulated buyers on `listener` until `shutdown` resolves.

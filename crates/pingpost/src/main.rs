@@ -507,8 +507,16 @@ async fn follow_config(engine: Arc<Engine>) {
 async fn buyers(listen: SocketAddr) -> Result<()> {
     let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let shutdown = shutdown_signal();
+    // The strict buyers expect the secrets the engine sends them: the same variables, read
+    // here too (their demo values where unset). Names only: a secret's value is never shown.
+    for name in pingpost_buyersim::strict::SECRET_NAMES {
+        let var = pingpost_buyersim::Credentials::env_var(name);
+        let from = if std::env::var_os(&var).is_some_and(|v| !v.is_empty()) { "set" } else { "unset: demo value" };
+        println!("strict buyers' secret {name} from {var} ({from})");
+    }
     println!("simulated buyers listening on http://{}", listener.local_addr()?);
-    pingpost_buyersim::serve(listener, pingpost_buyersim::Buyers::new(), shutdown).await?;
+    let buyers = pingpost_buyersim::Buyers::with_credentials(pingpost_buyersim::Credentials::from_env());
+    pingpost_buyersim::serve(listener, buyers, shutdown).await?;
     Ok(())
 }
 
