@@ -296,9 +296,7 @@ impl Harness {
             Some(layer) => layer(store),
             None => store,
         };
-        let (stamp, config, _) = bootstrap(store.as_ref(), seed, &pingpost_core::config::validate::AnySecret)
-            .await
-            .expect("configuration seeded");
+        let (stamp, config, _) = bootstrap(store.as_ref(), seed).await.expect("configuration seeded");
         let clock_dyn = Arc::clone(&clock) as _;
         let secrets = Secrets::load(secret_store, EnvSecrets::default()).await.expect("secrets read");
         let parts = EngineParts {

@@ -1,5 +1,5 @@
-//! `examples.toml` (the configuration that sells to the strict buyers, to be moved into
-//! `contracts/`) stays in step with the simulator: each call goes where the buyer listens,
+//! `contracts/adapters.toml` (the configuration that sells to the strict buyers) stays in
+//! step with the simulator: each call goes where the buyer listens,
 //! in its encoding, with its credentials; every field the buyer checks is produced, by a
 //! template that writes it in the buyer's format; and the answer rules read the buyer's real
 //! answers as meant.
@@ -22,7 +22,7 @@ use toml::Value;
 const SIMULATOR: &str = "http://127.0.0.1:9001";
 
 fn examples() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples.toml");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts/adapters.toml");
     toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -153,7 +153,7 @@ fn credentials_are_secrets_by_the_names_the_simulator_reads() {
         SECRET_NAMES.into_iter().collect(),
         "every secret used is one the simulator checks, and each is used"
     );
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples.toml")).unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts/adapters.toml")).unwrap();
     // No secret's value is written in the file, demo values included.
     let demo = Credentials::demo();
     for name in SECRET_NAMES {

@@ -14,7 +14,6 @@
 //! ([`EditError::Missing`]): saving one would make that edit the whole configuration.
 
 use crate::Engine;
-use pingpost_core::config::validate::SecretNames;
 use pingpost_core::config::{Config, ConfigDocument, ConfigError};
 use pingpost_store::{ConfigStamp, Store, StoreError};
 use std::sync::Arc;
@@ -82,11 +81,11 @@ fn new_rev() -> String {
 /// not acknowledge is used all the same (nothing but the files is lost should a failover
 /// lose it: edits are refused until a node starts again and seeds it anew), so that a node
 /// can start, and answer 503 until the replicas are back, with none in sync.
-pub async fn bootstrap(
-    store: &dyn Store,
-    seed: &ConfigDocument,
-    secrets: &(dyn SecretNames + Sync),
-) -> Result<(ConfigStamp, Config, bool), EditError> {
+///
+/// The files' templates may name secrets not set yet (as `pingpost check` allows): the first
+/// command alone must start a fresh engine, and a call naming a secret still unset fails
+/// (`missing_secret`) until an operator sets it.
+pub async fn bootstrap(store: &dyn Store, seed: &ConfigDocument) -> Result<(ConfigStamp, Config, bool), EditError> {
     let rev = new_rev();
     loop {
         if let Some(doc) = store.config().await? {
@@ -94,7 +93,7 @@ pub async fn bootstrap(
             let own = doc.stamp.rev == rev;
             return Ok((doc.stamp, config, own));
         }
-        let config = seed.validate_with(secrets).map_err(EditError::Invalid)?;
+        let config = seed.validate().map_err(EditError::Invalid)?;
         match store.save_config(None, rev.clone(), encode(seed)?).await {
             Ok(Some(stamp)) => return Ok((stamp, config, true)),
             // Another node seeded it first: use theirs.

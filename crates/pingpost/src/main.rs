@@ -318,10 +318,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if !own_names.is_empty() {
         tracing::info!(secrets = %own_names.join(","), "secrets from the environment: they override the store's");
     }
-    // Before the configuration: the files' templates may name only secrets that are set.
     let secrets = Secrets::load(secrets, own_secrets).await.context("reading the secrets from the store")?;
-    let known = secrets.view();
-    let (stamp, config, seeded) = config_sync::bootstrap(store.as_ref(), &seed, &|name: &str| known.contains(name))
+    let (stamp, config, seeded) = config_sync::bootstrap(store.as_ref(), &seed)
         .await
         .map_err(|e| anyhow::anyhow!("loading the configuration from the store: {e}"))?;
     if seeded {
