@@ -32,7 +32,7 @@ pub const KEY_P2: &str = "partner-two-key-0002";
 pub const ADMIN_TOKEN: &str = "operator-token-0009";
 pub const DAY: i64 = 86_400;
 
-fn sha(text: &str) -> String {
+pub fn sha(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 

@@ -82,6 +82,10 @@ fn read_consumer(c: &mut ConsumerSnap, fields: HashMap<String, String>) -> Store
             c.dq.push((BuyerId::new(buyer), parse_ms(&value)?));
         }
     }
+    // In a fixed order, not the hash map's: two snapshots of one state compare equal.
+    c.vertical.sort_by(|a, b| a.vertical.as_str().cmp(b.vertical.as_str()));
+    c.marks.sort_by(|a, b| a.sale_id.cmp(&b.sale_id));
+    c.dq.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
     Ok(())
 }
 
