@@ -198,9 +198,10 @@ async fn a_secrets_value_is_kept_only_under_its_own_key_and_shown_nowhere() {
 }
 
 /// The real binary on Redis, its logs captured at `debug`, a secret from its environment
-/// and one written through the API, then everything an operator, a partner or a scraper can
-/// see — every answer of the secrets' endpoints and their refusals, the console's pages, the
-/// API document, the metrics, the audit log, the log lines up to the engine's exit — and
+/// and one written through the API, both sent to a buyer in its call's header, credentials
+/// and body, then everything an operator, a partner or a scraper can see — every answer of
+/// the secrets' endpoints and their refusals, a preview, a test whose buyer echoes the values
+/// back, the console's pages (the buyer's among them), the API document, the metrics, the audit log, the log lines up to the engine's exit — and
 /// every key of the store but the secrets' own: no value is in any of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secrets_value_reaches_a_log_line_an_answer_a_console_page_the_document_a_metric_or_another_key() {
@@ -221,7 +222,16 @@ async fn no_secrets_value_reaches_a_log_line_an_answer_a_console_page_the_docume
             "[[verticals]]\nid = \"auto\"\ndedup_window_days = 30\n\n\
              [[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\ndisclosure = \"full\"\n\n\
              [[partners]]\nid = \"p1\"\napi_key_sha256 = \"{}\"\noffers = [\"auto-excl\"]\n\n\
-             [[buyers]]\nid = \"b1\"\npost_url = \"{buyers_url}/b1/post\"\n\n\
+             [[buyers]]\nid = \"b1\"\n\n\
+             [buyers.calls.post]\nurl = \"{buyers_url}/b1/post\"\nsandbox_url = \"{buyers_url}/b1/post\"\n\
+             encoding = \"json\"\nauth = {{ bearer = \"{{{{ secret('from_env') }}}}\" }}\n\
+             headers = {{ \"X-Api-Key\" = \"{{{{ secret('carrier_x_key') }}}}\" }}\n\n\
+             [buyers.calls.post.fields]\napi_key = \"{{{{ secret('carrier_x_key') }}}}\"\n\
+             env_key = \"{{{{ secret('from_env') }}}}\"\nemail = \"{{{{ lead.email }}}}\"\n\n\
+             [buyers.calls.post.answer]\nformat = \"json\"\n\
+             accepted = {{ path = \"/status\", equals = \"accepted\" }}\n\
+             duplicate = {{ path = \"/status\", equals = \"duplicate\" }}\n\
+             reason = \"/echo\"\nprice_missing = \"contract_price\"\n\n\
              [[contracts]]\nid = \"c1\"\nbuyer = \"b1\"\noffer = \"auto-excl\"\nprice = \"20.00\"\n",
             key_hash.as_str()
         ),
@@ -275,11 +285,42 @@ async fn no_secrets_value_reaches_a_log_line_an_answer_a_console_page_the_docume
     let post = partner("/v1/post", json!({"ping_id": ping["ping_id"], "lead": lead})).await;
     assert_eq!(post["status"], "sold", "{post}");
     partner("/v1/ping", json!({"offer": "auto-excl", "lead": lead})).await;
+    // The values were used: the buyer's call carried them (the check below is not vacuous).
+    let sent = buyers.received().into_iter().find(|r| r.buyer == "b1" && r.kind == "post").unwrap();
+    assert_eq!((sent.body["api_key"].as_str(), sent.body["env_key"].as_str()), (Some(VALUE), Some(FROM_ENV)));
+
+    // A preview, and a test whose buyer echoes a secret back in its answer and its reason.
+    let try_call = json!({"call": "post", "offer": "auto-excl", "lead": {"email": "try@example.com"}});
+    let (status, preview) = admin("POST", "/buyers/b1/preview", E2E_ADMIN_TOKEN, Some(try_call.clone())).await;
+    assert_eq!(status, 200, "{preview}");
+    assert!(preview.contains("X-Api-Key") && preview.contains(pingpost_core::adapter::MASK), "{preview}");
+    seen.push(("the preview".into(), preview));
+    let echo = format!(r#"{{"status":"duplicate","echo":"{VALUE} {FROM_ENV}"}}"#);
+    buyers.update("b1", |b| b.post = pingpost_buyersim::PostReply::Raw(200, echo));
+    let (status, tested) = admin("POST", "/buyers/b1/test", E2E_ADMIN_TOKEN, Some(try_call)).await;
+    assert_eq!(status, 200, "{tested}");
+    assert!(tested.contains("duplicate"), "the answer was read: {tested}");
+    seen.push(("the test's answer".into(), tested));
+    // The same echo on a real post: its reason goes to the audit log and the post's attempts.
+    let echoed = json!({"email": "secrets-e2e-echo@example.com"});
+    let ping = partner("/v1/ping", json!({"offer": "auto-excl", "lead": echoed})).await;
+    let post = partner("/v1/post", json!({"ping_id": ping["ping_id"], "lead": echoed})).await;
+    assert_eq!(post["attempts"][0]["outcome"], "duplicate", "{post}");
+    assert!(post["attempts"][0]["buyer_reason"].is_string(), "the reason is shown, masked: {post}");
+    seen.push(("a post's answer".into(), post.to_string()));
 
     let signed_in =
         http.post(format!("{base}/console/sign-in")).form(&[("token", E2E_ADMIN_TOKEN)]).send().await.unwrap();
     let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    for page in ["/console/secrets", "/console/contracts", "/console/audit", "/console/money", "/console/stats"] {
+    for page in [
+        "/console/secrets",
+        "/console/buyers",
+        "/console/buyers/b1",
+        "/console/contracts",
+        "/console/audit",
+        "/console/money",
+        "/console/stats",
+    ] {
         let resp = http.get(format!("{base}{page}")).header("cookie", &cookie).send().await.unwrap();
         assert_eq!(resp.status().as_u16(), 200, "{page}");
         seen.push((page.to_string(), resp.text().await.unwrap()));
@@ -291,6 +332,7 @@ async fn no_secrets_value_reaches_a_log_line_an_answer_a_console_page_the_docume
     }
     let (_, audit) = admin("GET", "/audit?limit=1000", E2E_ADMIN_TOKEN, None).await;
     assert!(audit.contains("vertical_duplicate"), "the audit log has the duplicate: {audit}");
+    assert!(audit.contains("post_duplicate"), "the audit log has the buyer's duplicate: {audit}");
     seen.push(("the audit log".into(), audit));
 
     let dump = pingpost_testkit::dump(&redis.url(), "pp:*").await;

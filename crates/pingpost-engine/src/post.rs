@@ -498,7 +498,8 @@ impl Post<'_> {
         let route =
             Route { buyer: &bid.buyer, url: buyer.post_url.as_deref(), timeout, deadline: Instant::now() + timeout };
         let secrets = engine.secrets();
-        let reading = match calls::make(&engine.buyers, buyer.adapter.post(), &context, &*secrets, route).await {
+        let made = calls::make(&engine.buyers, buyer.adapter.post(), &context, &*secrets, route).await;
+        let reading = match made.map(|r| calls::redacted(r, &secrets)) {
             Ok(Reading::Post(reading)) => reading,
             Ok(other) => {
                 tracing::error!(ping_id = %record.ping_id, buyer = %bid.buyer, ?other, "a post read as another call");

@@ -3,8 +3,10 @@
 //! here knows a protocol, and nothing in an adapter does I/O.
 
 use super::client::{BuyerClient, CallError, CallKind};
+use crate::secrets::SecretsView;
 use pingpost_core::adapter::{CompiledCall, Context, Mode, OutboundRequest, Reading, Secrets};
 use pingpost_core::ids::BuyerId;
+use std::borrow::Cow;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -49,4 +51,21 @@ async fn send(
     route: Route<'_>,
 ) -> Result<(u16, Vec<u8>), CallError> {
     client.send(kind, route.buyer, req, route.timeout, route.deadline).await
+}
+
+/// A post's reading as pingpost keeps and shows it (the audit log, the post's attempts, the
+/// ledger, a test's answer): a buyer may echo what it was sent, secrets included, into the
+/// reason, lead id or redirect URL it answers.
+pub fn redacted(reading: Reading, secrets: &SecretsView) -> Reading {
+    match reading {
+        Reading::Post(mut p) => {
+            for text in [&mut p.reason, &mut p.lead_id, &mut p.redirect_url].into_iter().flatten() {
+                if let Cow::Owned(masked) = secrets.redact(text) {
+                    *text = masked;
+                }
+            }
+            Reading::Post(p)
+        }
+        other => other,
+    }
 }

@@ -78,7 +78,7 @@ impl Engine {
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let (answer, reading) = match answered {
             Ok((status, body)) => {
-                let reading = call.read(status, &body);
+                let reading = super::calls::redacted(call.read(status, &body), &secrets);
                 // A buyer may echo what it was sent, secrets included.
                 let text = secrets.redact(&String::from_utf8_lossy(&body)).into_owned();
                 (Ok((status, text)), Some(reading))
