@@ -55,3 +55,39 @@ async fn every_error_in_a_buyers_calls_is_refused_at_its_field_and_nothing_is_ap
         h.admin("PUT", "/buyers/b9", Some(buyer_with_post(&h, "b9", fields("{{ secret('never_set') }}")))).await;
     assert_eq!(status, 201, "{body}");
 }
+
+/// A secret the configuration already names may be unset (the example files name theirs
+/// before anyone sets them, and a secret in use may be deleted): an edit of anything else is
+/// taken, and so is the buyer naming it; only an edit bringing in a new unset name is refused.
+#[tokio::test]
+async fn an_unset_secret_the_configuration_already_names_refuses_no_other_edit() {
+    let mut c = config();
+    c.push_str(
+        "\n[[buyers]]\nid = \"carrier\"\n\n[buyers.calls.post]\nurl = \"{buyers}/carrier/post\"\n\
+         headers = { \"X-Api-Key\" = \"{{ secret('carrier_key') }}\" }\n",
+    );
+    c.push_str(&contract("c2", "carrier", "auto-excl", "12.00", ""));
+    let h = Harness::start(&c).await;
+
+    let (status, body) = h.admin("PATCH", "/contracts/c1", Some(json!({"price": "11.00"}))).await;
+    assert_eq!(status, 200, "another resource's edit is taken: {body}");
+    let (status, carrier) = h.admin("GET", "/buyers/carrier", None).await;
+    assert_eq!(status, 200);
+    let mut renamed = carrier.clone();
+    renamed["name"] = json!("Carrier Inc.");
+    let (status, body) = h.admin("PUT", "/buyers/carrier", Some(renamed.clone())).await;
+    assert_eq!(status, 200, "the buyer naming it is edited: {body}");
+
+    let mut new_name = renamed;
+    new_name["calls"]["post"]["headers"] = json!({"X-Api-Key": "{{ secret('carrier_key_2') }}"});
+    let (status, body) = h.admin("PUT", "/buyers/carrier", Some(new_name)).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("calls.post.headers.X-Api-Key")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("carrier_key_2"), "{body}");
+
+    // Deleting a secret in use is taken as well, and edits go on.
+    h.admin("PUT", "/secrets/carrier_key", Some(json!({"value": "carrier-value-000001"}))).await;
+    let (status, _) = h.admin("DELETE", "/secrets/carrier_key", None).await;
+    assert_eq!(status, 200);
+    let (status, body) = h.admin("PATCH", "/contracts/c1", Some(json!({"price": "10.50"}))).await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -16,7 +16,8 @@
 use crate::Engine;
 use pingpost_core::config::{Config, ConfigDocument, ConfigError};
 use pingpost_store::{ConfigStamp, Store, StoreError};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How often a node checks the document's version: edits reach every node within this
@@ -69,6 +70,17 @@ fn encode(doc: &ConfigDocument) -> Result<Vec<u8>, EditError> {
 }
 
 /// An id for one write of the document: random, so no two writes share one.
+/// The secrets `doc`'s templates name, in lower case.
+fn named_secrets(doc: &ConfigDocument) -> HashSet<String> {
+    let named = Mutex::new(HashSet::new());
+    // Invalid for another reason or not, every template it compiles has been seen.
+    let _ = doc.validate_with(&|name: &str| {
+        named.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_ascii_lowercase());
+        true
+    });
+    named.into_inner().unwrap_or_else(|p| p.into_inner())
+}
+
 fn new_rev() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
@@ -165,10 +177,14 @@ impl Engine {
             }
             let stored = self.store.config().await?.ok_or(EditError::Missing)?;
             let mut doc = decode(&stored.body)?.0;
+            let named_before = named_secrets(&doc);
             let answer = edit(&mut doc)?;
-            // An edit's templates may name only the secrets set now.
+            // A secret an edit brings in must be set now; one the document already named may
+            // still be unset (the files name secrets before anyone sets them, and a secret
+            // may be deleted), else an edit of anything would be refused for it.
             let secrets = self.secrets();
-            let config = doc.validate_with(&|name: &str| secrets.contains(name)).map_err(EditError::Invalid)?;
+            let known = |name: &str| secrets.contains(name) || named_before.contains(&name.to_ascii_lowercase());
+            let config = doc.validate_with(&known).map_err(EditError::Invalid)?;
             if let Some(stamp) = self.store.save_config(Some(stored.stamp), new_rev(), encode(&doc)?).await? {
                 self.adopt_config(&edits, stamp, config);
                 return Ok(answer);
