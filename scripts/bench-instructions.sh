@@ -3,7 +3,7 @@
 # Unlike a time, an instruction count hardly moves with the machine's load, so one run
 # judges a change, on a busy machine too.
 #
-#   scripts/bench-instructions.sh                           # ~30 s after the release build
+#   scripts/bench-instructions.sh                           # ~1.5 min after the release build
 #   INSTR_REQUESTS=1000 INSTR_CONTRACTS="30" scripts/bench-instructions.sh
 #
 # Needs valgrind and curl (installs Debian's packages when missing, with sudo unless root).
@@ -12,7 +12,28 @@
 # crates/pingpost-loadgen/src/echo.rs); (b) `pingpost serve` on the embedded store with one
 # offer of 1, 30 and 300 fixed-price contracts, generated as scripts/bench.sh generates them
 # (3 contracts per buyer, no filters: every contract is a candidate, checkpoint 3 drops two
-# of each buyer's three, so every ping has audit entries).
+# of each buyer's three, so every ping has audit entries); (c) the same market of 30
+# contracts bidding in real time (issue 20: what rendering a buyer's own request costs a
+# ping), in two variants:
+#   30rt-default  each contract has a `bid_url`: pingpost's default bid request, written
+#                 once per ping and sent to every buyer asked;
+#   30rt-mapped   no `bid_url`; each buyer has `[buyers.calls.bid]`, a JSON request of ten
+#                 mapped fields (a secret, a constant, two literals, ping and lead fields,
+#                 `int` and `upper` filters), rendered for each call, and an answer read at
+#                 a JSON pointer.
+# Checkpoint 3 keeps each buyer's best contract before any buyer is asked, so a ping of
+# either variant makes 10 bid calls (one per buyer), not 30.
+# In both, the buyers are one local process outside valgrind: the simulator's generic
+# endpoint (`pingpost buyers`, POST /{buyer}/bid), which takes any JSON body and answers
+# {"bid": "10.00"}; the mapped answer reads its price at /bid. The strict `crestline` buyer
+# refuses anything but its own six fields, and ten fields of our choosing are the point
+# here. The buyers' process is not counted (only the engine runs under valgrind), so its
+# speed does not matter, as long as it answers: every answer of these runs must carry one
+# bid per buyer (10), and a real-time contract bids only with a price its buyer answered, so
+# the figure counts 10 calls answered. Their offer's ping budget and the contracts' bid
+# timeout are 10 s (the most allowed), since under valgrind the engine is ~50x slower and a
+# call that times out would leave out the very work measured; the fixed-price market's
+# 100 ms is not read on its path.
 #
 # Method. Each target runs twice under `valgrind --tool=callgrind`, each time from a fresh
 # start: once receiving W pings, once receiving W + N. The pings are the same in both runs
@@ -56,13 +77,15 @@
 # instructions go, by function).
 #
 # Knobs (environment): INSTR_WARMUP (W, 20), INSTR_REQUESTS (N, 200), INSTR_CONTRACTS
-# ("1 30 300"), INSTR_WORKER_THREADS (1), INSTR_OUT (bench-results/instructions).
+# ("1 30 300 30rt-default 30rt-mapped": a number is that many fixed-price contracts,
+# <n>rt-default and <n>rt-mapped that many real-time ones), INSTR_WORKER_THREADS (1),
+# INSTR_OUT (bench-results/instructions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WARMUP=${INSTR_WARMUP:-20}
 REQUESTS=${INSTR_REQUESTS:-200}
-CONTRACT_COUNTS=${INSTR_CONTRACTS:-"1 30 300"}
+CONTRACT_COUNTS=${INSTR_CONTRACTS:-"1 30 300 30rt-default 30rt-mapped"}
 WORKERS=${INSTR_WORKER_THREADS:-1}
 OUT=${INSTR_OUT:-bench-results/instructions}
 KEY=bench-partner-key-0001
@@ -85,21 +108,99 @@ mkdir -p "$OUT"
 rm -f "$OUT"/*.callgrind "$OUT"/*.log "$OUT"/summary.md
 WORK=$(mktemp -d)
 SERVER_PID=""
+BUYERS_PID=""
 cleanup() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  local pid
+  for pid in "$SERVER_PID" "$BUYERS_PID"; do
+    if [ -n "$pid" ]; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-# run NAME COUNT ACCEPTED STOP_SIGNAL CMD...: CMD under callgrind, COUNT pings, then stopped
-# with STOP_SIGNAL; sets RUN_TOTAL to the run's total instruction count. ACCEPTED=yes checks
-# that every answer is an accepted ping (the engine), no that it is a 200 (the echo server).
+# The secret the mapped bid request carries (read by the engine from the environment).
+export PINGPOST_SECRET_BENCH_BUYER_KEY=bench-buyer-key-0001
+
+# realtime_contracts_dir N REQUEST: contracts_dir's market (the same offer, partners,
+# buyers and prices, the prices now only ranking the contracts until their bids are in) with
+# its N contracts bidding in real time at the buyers of $BUYERS_URL, through pingpost's
+# default bid request (REQUEST=default) or a mapped JSON one of ten fields (mapped).
+realtime_contracts_dir() {
+  local n=$1 request=$2 dir="$WORK/contracts-$1rt-$2"
+  mkdir -p "$dir"
+  {
+    printf '[[verticals]]\nid = "auto"\ndedup_window_days = 30\n\n'
+    printf '[[offers]]\nid = "bench"\nvertical = "auto"\nmode = "exclusive"\nping_budget_ms = 10000\n\n'
+    for key in bench-partner-key-0001 bench-partner-key-0002; do
+      printf '[[partners]]\nid = "%s"\napi_key_sha256 = "%s"\noffers = ["bench"]\n\n' \
+        "p-${key: -1}" "$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)"
+    done
+    for b in $(seq 1 $(((n + 2) / 3))); do
+      printf '[[buyers]]\nid = "b%03d"\npost_url = "%s/b%03d/post"\n\n' "$b" "$BUYERS_URL" "$b"
+      [ "$request" = mapped ] || continue
+      printf '[buyers.calls.bid]\nurl = "%s/b%03d/bid"\nmethod = "POST"\nencoding = "json"\n\n' "$BUYERS_URL" "$b"
+      cat <<'FIELDS'
+[buyers.calls.bid.fields]
+ApiKey = "{{ secret('bench_buyer_key') }}"
+tagId = "{{ 4417 }}"
+"Source.VendorId" = "PP-2207"
+"Source.Channel" = "ping"
+"Source.PingId" = "{{ ping.id }}"
+"Source.Offer" = "{{ ping.offer }}"
+"Lead.ZipCode" = "{{ lead.zip }}"
+"Lead.State" = "{{ lead.state | upper }}"
+"Lead.Age" = "{{ lead.age | int }}"
+"Lead.EmailHash" = "{{ email_sha256 }}"
+
+[buyers.calls.bid.answer]  # the simulator's generic buyer: {"bid": "10.00"}
+format = "json"
+price = "/bid"
+
+FIELDS
+    done
+    for c in $(seq 1 "$n"); do
+      printf '[[contracts]]\nid = "c%04d"\nbuyer = "b%03d"\noffer = "bench"\nprice = "%d.%02d"\nbid_timeout_ms = 10000\n' \
+        "$c" $(((c + 2) / 3)) $((10 + c % 20)) $((c % 100))
+      [ "$request" = mapped ] || printf 'bid_url = "%s/b%03d/bid"\n' "$BUYERS_URL" $(((c + 2) / 3))
+      echo
+    done
+  } >"$dir/market.toml"
+  "$BIN/pingpost" check "$dir" >/dev/null
+  echo "$dir"
+}
+
+# start_buyers: the simulated buyers (natively, not under valgrind), once for every
+# real-time variant; sets BUYERS_URL.
+start_buyers() {
+  [ -z "$BUYERS_PID" ] || return 0
+  local out="$WORK/buyers.out" waited=0
+  env PINGPOST_LOG=warn "$BIN/pingpost" buyers --listen 127.0.0.1:0 >"$out" 2>"$OUT/buyers.log" &
+  BUYERS_PID=$!
+  BUYERS_URL=""
+  while [ -z "$BUYERS_URL" ]; do
+    BUYERS_URL=$(sed -n 's|^.*simulated buyers listening on \(http://[^ ]*\).*$|\1|p' "$out" | head -n1)
+    [ -z "$BUYERS_URL" ] || break
+    if ! kill -0 "$BUYERS_PID" 2>/dev/null || [ "$waited" -gt 100 ]; then
+      echo "the simulated buyers did not start:" >&2
+      cat "$OUT/buyers.log" >&2
+      exit 1
+    fi
+    waited=$((waited + 1))
+    sleep 0.1
+  done
+}
+
+# run NAME COUNT BIDS STOP_SIGNAL CMD...: CMD under callgrind, COUNT pings, then stopped
+# with STOP_SIGNAL; sets RUN_TOTAL to the run's total instruction count. BIDS=no checks that
+# every answer is a 200 (the echo server); a number, that every answer is also an accepted
+# ping carrying exactly that many bids (the engine), so a run whose buyers did not answer
+# fails rather than measuring less work.
 # Not called in a command substitution: the server's pid must reach the exit trap.
 run() {
-  local name=$1 count=$2 accepted=$3 signal=$4
+  local name=$1 count=$2 bids=$3 signal=$4
   shift 4
   local out="$WORK/$name.out" log="$OUT/$name.log" file="$OUT/$name.callgrind"
   : >"$out"
@@ -134,11 +235,19 @@ run() {
     head -c 2000 "$WORK/$name.answers" >&2
     exit 1
   fi
-  if [ "$accepted" = yes ]; then
+  if [ "$bids" != no ]; then
     local n
     n=$(grep -o '"status":"accepted"' "$WORK/$name.answers" | wc -l)
     if [ "$n" -ne "$count" ]; then
       echo "$name: $n of $count pings accepted" >&2
+      head -c 2000 "$WORK/$name.answers" >&2
+      exit 1
+    fi
+    # Each answer is one line of JSON; its bids are its "bid_id"s.
+    n=$(awk -v want="$bids" '/^\{/ { if (gsub(/"bid_id":/, "&") == want) ok++ } END { print ok + 0 }' \
+      "$WORK/$name.answers")
+    if [ "$n" -ne "$count" ]; then
+      echo "$name: $n of $count answers carry $bids bids" >&2
       head -c 2000 "$WORK/$name.answers" >&2
       exit 1
     fi
@@ -160,17 +269,18 @@ run() {
   RUN_TOTAL=$total
 }
 
-# measure LABEL ACCEPTED SIGNAL CMD...: the two runs; appends a row to the summary.
+# measure LABEL BIDS SIGNAL CMD...: the two runs; appends a row to the summary.
 ROWS=()
 ECHO_PER=""
 measure() {
-  local label=$1 accepted=$2 signal=$3
+  local label=$1 bids=$2 signal=$3
   shift 3
   local tag=${label// /-} warm full per
+  tag=${tag//[^A-Za-z0-9-]/}
   echo "== $label: $WARMUP pings, then $((WARMUP + REQUESTS)) pings, under callgrind"
-  run "$tag-w$WARMUP" "$WARMUP" "$accepted" "$signal" "$@"
+  run "$tag-w$WARMUP" "$WARMUP" "$bids" "$signal" "$@"
   warm=$RUN_TOTAL
-  run "$tag-w$WARMUP-n$REQUESTS" $((WARMUP + REQUESTS)) "$accepted" "$signal" "$@"
+  run "$tag-w$WARMUP-n$REQUESTS" $((WARMUP + REQUESTS)) "$bids" "$signal" "$@"
   full=$RUN_TOTAL
   per=$(awk -v a="$full" -v b="$warm" -v n="$REQUESTS" 'BEGIN { printf "%.0f", (a - b) / n }')
   [ -n "$ECHO_PER" ] || ECHO_PER=$per
@@ -183,10 +293,23 @@ measure() {
 STARTED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 # The echo server shuts down gracefully on SIGINT only, the engine on SIGTERM or SIGINT.
 measure "echo" no INT "$BIN/pingpost-echo" --listen 127.0.0.1:0
-for n in $CONTRACT_COUNTS; do
-  dir=$(contracts_dir "$n")
+for entry in $CONTRACT_COUNTS; do
+  n=${entry%%rt-*}
+  case $entry in
+    *rt-default | *rt-mapped)
+      start_buyers
+      request=${entry#*rt-}
+      dir=$(realtime_contracts_dir "$n" "$request")
+      label="memory $n real-time contracts ($request bid request)"
+      ;;
+    *)
+      dir=$(contracts_dir "$n")
+      label="memory $n contracts"
+      ;;
+  esac
+  # Checkpoint 3 keeps one contract per buyer: one bid per buyer in every answer.
   # No metrics listener: nothing reads it, and an idle one would only add its own start-up.
-  measure "memory $n contracts" yes TERM "$BIN/pingpost" serve --listen 127.0.0.1:0 --metrics-listen off \
+  measure "$label" $(((n + 2) / 3)) TERM "$BIN/pingpost" serve --listen 127.0.0.1:0 --metrics-listen off \
     --contracts "$dir" --store memory --admin-token "$ADMIN_TOKEN"
 done
 
