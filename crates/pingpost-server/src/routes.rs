@@ -68,8 +68,10 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<PartnerId, ApiE
     ))]
 async fn ping(State(state): State<Arc<AppState>>, headers: HeaderMap, body: RequestBody) -> Result<Response, ApiError> {
     let partner = authenticate(&state, &headers)?;
+    // The body is read before its Content-Type is judged: a client that writes its whole
+    // body before reading (see `body`) then reads its 415 rather than a reset connection.
     let bytes = body.bytes(state.body_limit).await?;
-    let req = wire::ping_request(&bytes)?;
+    let req = wire::ping_request(headers.get(header::CONTENT_TYPE), &bytes)?;
     let engine = Arc::clone(&state.engine);
     let answer = to_completion(async move { engine.ping(&partner, req).await }).await?;
     let config = state.engine.config();
@@ -106,7 +108,7 @@ async fn post_lead(
 ) -> Result<Response, ApiError> {
     let partner = authenticate(&state, &headers)?;
     let bytes = body.bytes(state.body_limit).await?;
-    let req = wire::post_request(&bytes)?;
+    let req = wire::post_request(headers.get(header::CONTENT_TYPE), &bytes)?;
     let engine = Arc::clone(&state.engine);
     let answer = to_completion(async move { engine.post(&partner, req).await }).await?;
     Ok(Json(disclose::post(&answer, &state.engine.config())).into_response())
