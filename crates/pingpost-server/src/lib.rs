@@ -1,6 +1,6 @@
-//! The HTTP API. The only crate that knows partners' JSON (and forms): it parses and validates requests
-//! (hashing identifiers at the edge), calls the engine, and maps every failure to the
-//! spec's JSON error with its status.
+//! The HTTP API. The only crate that knows partners' JSON (and forms): it parses and
+//! validates requests (hashing identifiers at the edge), calls the engine, and maps every
+//! failure to the spec's JSON error with its status.
 //!
 //! # Layout
 //! - [`error`]: the JSON error shape and the status of each failure.
