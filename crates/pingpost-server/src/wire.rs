@@ -28,8 +28,9 @@ const MAX_FIELDS: usize = 200;
 pub const OWN_FIELDS: [&str; 5] = ["offer", "idempotency_key", "ping_id", "bid_ids", "test"];
 
 /// A ping's or a post's body, whichever its encoding: each of the request's own fields as its
-/// encoding gave it (typed, not yet required), and the lead. A ping reads the fields a ping
-/// has and a post those a post has; neither refuses the other's.
+/// encoding gave it (its type checked by the reader, whichever endpoint; not yet required),
+/// and the lead. A ping then uses the fields a ping has and a post those a post has; the
+/// others' values are left unused, as other top-level JSON keys always were.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Intake {
     pub offer: Option<String>,
@@ -135,6 +136,7 @@ pub fn post_request(content_type: Option<&HeaderValue>, body: &[u8]) -> Result<P
     post(Intake::read(content_type, body)?)
 }
 
+/// The engine's ping: `offer` and the lead required, the lead's rules applied.
 pub fn ping(intake: Intake) -> Result<PingRequest, ApiError> {
     let offer = required(intake.offer, "offer")?;
     let lead = required_lead(intake.lead)?;
@@ -146,6 +148,7 @@ pub fn ping(intake: Intake) -> Result<PingRequest, ApiError> {
     })
 }
 
+/// The engine's post: `ping_id` and the lead required; the lead goes to the buyer as sent.
 pub fn post(intake: Intake) -> Result<PostRequest, ApiError> {
     let ping_id = required(intake.ping_id, "ping_id")?;
     let lead = required_lead(intake.lead)?;
