@@ -1,11 +1,11 @@
-//! The HTTP API. The only crate that knows partners' JSON: it parses and validates requests
-//! (hashing identifiers at the edge), calls the engine, and maps every failure to the
-//! spec's JSON error with its status.
+//! The HTTP API. The only crate that knows partners' JSON (and forms): it parses and
+//! validates requests (hashing identifiers at the edge), calls the engine, and maps every
+//! failure to the spec's JSON error with its status.
 //!
 //! # Layout
 //! - [`error`]: the JSON error shape and the status of each failure.
 //! - [`body`]: request bodies under a size limit, refused so the client reads the refusal.
-//! - [`wire`]: request bodies → engine requests.
+//! - [`wire`]: request bodies (JSON or forms) → engine requests.
 //! - [`disclose`]: answers → what the offer lets its partner see.
 //! - [`routes`]: partner handlers, authentication.
 //! - [`console`]: the operators' console (`/console`), a client of the admin API.

@@ -236,6 +236,8 @@ pub struct PingRequest {
     /// A retry with the same key returns the first answer (remembered an hour).
     #[schema(min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     idempotency_key: Option<String>,
+    /// Reserved for test leads: read as a boolean (anything else is refused), not acted on yet.
+    test: Option<bool>,
 }
 
 #[derive(ToSchema)]
@@ -247,6 +249,81 @@ pub struct PostRequest {
     lead: Lead,
     /// The bids to try: on a `consent` offer in this order, elsewhere a narrowing of the ranking.
     bid_ids: Option<Vec<String>>,
+    /// Reserved for test leads: read as a boolean (anything else is refused), not acted on yet.
+    test: Option<bool>,
+}
+
+/// A ping as a form (`application/x-www-form-urlencoded`): `offer`, `idempotency_key` and
+/// `test` are the request's own fields, every other field is a lead field (a string).
+pub struct PingForm;
+
+impl utoipa::PartialSchema for PingForm {
+    fn schema() -> RefOr<Schema> {
+        let own = ObjectBuilder::new()
+            .description(Some(
+                "A ping as a form: `offer`, `idempotency_key` and `test` are the request's own fields, every \
+                 other field is a lead field (a string; numeric text passes range filters as a number). The \
+                 lead follows the rules of a JSON ping's. A field given twice is refused.",
+            ))
+            .property("offer", ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)))
+            .required("offer")
+            .property(
+                "idempotency_key",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .max_length(Some(128))
+                    .pattern(Some(r"^[^\u0000-\u001f\u007f-\u009f]*$"))
+                    .description(Some("As a JSON ping's; empty is absent.")),
+            );
+        form(own)
+    }
+}
+
+impl ToSchema for PingForm {}
+
+/// A post as a form: `ping_id`, `bid_ids` (comma-separated) and `test` are the request's own
+/// fields, every other field is a lead field (a string).
+pub struct PostForm;
+
+impl utoipa::PartialSchema for PostForm {
+    fn schema() -> RefOr<Schema> {
+        let own = ObjectBuilder::new()
+            .description(Some(
+                "A post as a form: `ping_id`, `bid_ids` and `test` are the request's own fields, every other \
+                 field is a lead field (a string), forwarded to the buyer as sent. A field given twice is refused.",
+            ))
+            .property("ping_id", ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)))
+            .required("ping_id")
+            .property(
+                "bid_ids",
+                ObjectBuilder::new().schema_type(Type::String).description(Some(
+                    "The bids to try, comma-separated (`a,b`), as a JSON post's `bid_ids`; empty is absent.",
+                )),
+            );
+        form(own)
+    }
+}
+
+impl ToSchema for PostForm {}
+
+/// What a ping's and a post's forms share: `test`, the identifiers, and lead fields as strings.
+fn form(own: ObjectBuilder) -> RefOr<Schema> {
+    let text = |what: &str| ObjectBuilder::new().schema_type(Type::String).description(Some(what)).build();
+    own.property(
+        "test",
+        ObjectBuilder::new().schema_type(Type::Boolean).description(Some(
+            "Reserved for test leads: `true`/`false`, `1`/`0` or `yes`/`no` in any case (empty is absent); \
+             not acted on yet.",
+        )),
+    )
+    .property("email", text("The consumer's email."))
+    .property("phone", text("The consumer's phone."))
+    .property("email_sha256", text("SHA-256 (hex) of the normalized email."))
+    .property("phone_sha256", text("SHA-256 (hex) of the normalized phone (E.164 digits)."))
+    .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(Schema::Object(
+        ObjectBuilder::new().schema_type(Type::String).build(),
+    )))))
+    .into()
 }
 
 #[cfg(test)]
@@ -354,6 +431,28 @@ mod tests {
             let name = r.strip_prefix("#/components/schemas/").unwrap_or(&r);
             assert!(json["components"]["schemas"].get(name).is_some(), "unresolved {r}");
         }
+    }
+
+    /// A ping and a post come as JSON or as a form, each body with its own schema, and any
+    /// other content type is answered 415.
+    #[test]
+    fn ping_and_post_take_json_or_a_form_and_refuse_other_types() {
+        let (_, doc) = split(crate::routes::api());
+        let json = serde_json::to_value(&doc).unwrap_or_default();
+        for (path, schemas) in [("/v1/ping", ["PingRequest", "PingForm"]), ("/v1/post", ["PostRequest", "PostForm"])] {
+            let op = &json["paths"][path]["post"];
+            let content = &op["requestBody"]["content"];
+            let types: Vec<&String> = content.as_object().map(|c| c.keys().collect()).unwrap_or_default();
+            assert_eq!(types, ["application/json", "application/x-www-form-urlencoded"], "{path}");
+            for (content_type, schema) in types.iter().zip(schemas) {
+                let reference = &content[content_type.as_str()]["schema"]["$ref"];
+                assert_eq!(reference.as_str(), Some(format!("#/components/schemas/{schema}").as_str()), "{path}");
+            }
+            assert!(op["responses"]["415"].is_object(), "{path}: no 415");
+        }
+        let form = &json["components"]["schemas"]["PostForm"];
+        assert_eq!(form["additionalProperties"]["type"], "string", "{form}");
+        assert_eq!(form["properties"]["test"]["type"], "boolean", "{form}");
     }
 
     /// A PUT on a resource's own path takes the id from the path: the server accepts a body

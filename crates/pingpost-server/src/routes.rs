@@ -53,23 +53,29 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<PartnerId, ApiE
 /// The answer's bids show what the offer's `disclosure` allows. A rejected lead says why
 /// (`suppressed`, `vertical_duplicate`, `no_bids`).
 #[utoipa::path(post, path = "/v1/ping", tag = "partner", security(("partner_key" = [])),
-    request_body = crate::openapi::PingRequest,
+    request_body(description = "JSON, or the same as a form (its lead's fields at the top level).", content(
+        (crate::openapi::PingRequest = "application/json"),
+        (crate::openapi::PingForm = "application/x-www-form-urlencoded"),
+    )),
     responses(
         (status = 200, description = "The lead was auctioned (or rejected, with its reason).", body = disclose::PingView),
-        (status = 400, description = "The body is not a JSON object, or was broken off.", body = ErrorBody),
+        (status = 400, description = "The body is not a JSON object (or a form's text is not UTF-8), or was broken off.", body = ErrorBody),
         (status = 401, description = "No or unknown partner key.", body = ErrorBody),
         (status = 403, description = "The partner may not ping this offer.", body = ErrorBody),
         (status = 404, description = "Unknown offer.", body = ErrorBody),
         (status = 409, description = "A ping with this idempotency key is in flight.", body = ErrorBody),
         (status = 410, description = "A retry of this idempotency key, whose accepted ping expired over 15 minutes ago.", body = ErrorBody),
         (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
-        (status = 422, description = "A field is invalid; `field` names it.", body = ErrorBody),
+        (status = 415, description = "The body is neither JSON nor a form (no `Content-Type` is JSON).", body = ErrorBody),
+        (status = 422, description = "A field is invalid (a form's field given twice, too); `field` names it.", body = ErrorBody),
         (status = 503, description = "The store could not be reached; nothing was recorded.", body = ErrorBody),
     ))]
 async fn ping(State(state): State<Arc<AppState>>, headers: HeaderMap, body: RequestBody) -> Result<Response, ApiError> {
     let partner = authenticate(&state, &headers)?;
+    // The body is read before its Content-Type is judged: a client that writes its whole
+    // body before reading (see `body`) then reads its 415 rather than a reset connection.
     let bytes = body.bytes(state.body_limit).await?;
-    let req = wire::ping_request(&bytes)?;
+    let req = wire::ping_request(headers.get(header::CONTENT_TYPE), &bytes)?;
     let engine = Arc::clone(&state.engine);
     let answer = to_completion(async move { engine.ping(&partner, req).await }).await?;
     let config = state.engine.config();
@@ -87,16 +93,20 @@ async fn ping(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Requ
 /// Delivered to the best bid, and down the waterfall on a refusal or a "duplicate" (rolled
 /// back). A repeat answers the first answer.
 #[utoipa::path(post, path = "/v1/post", tag = "partner", security(("partner_key" = [])),
-    request_body = crate::openapi::PostRequest,
+    request_body(description = "JSON, or the same as a form (its lead's fields at the top level).", content(
+        (crate::openapi::PostRequest = "application/json"),
+        (crate::openapi::PostForm = "application/x-www-form-urlencoded"),
+    )),
     responses(
         (status = 200, description = "What was sold, and every attempt.", body = disclose::PostView),
-        (status = 400, description = "The body is not a JSON object, or was broken off.", body = ErrorBody),
+        (status = 400, description = "The body is not a JSON object (or a form's text is not UTF-8), or was broken off.", body = ErrorBody),
         (status = 401, description = "No or unknown partner key.", body = ErrorBody),
         (status = 404, description = "Unknown ping (only pings with bids can be posted).", body = ErrorBody),
         (status = 409, description = "A post of this ping is in flight.", body = ErrorBody),
         (status = 410, description = "The ping expired.", body = ErrorBody),
         (status = 413, description = "The body is over 64 KiB.", body = ErrorBody),
-        (status = 422, description = "A field is invalid; `field` names it.", body = ErrorBody),
+        (status = 415, description = "The body is neither JSON nor a form (no `Content-Type` is JSON).", body = ErrorBody),
+        (status = 422, description = "A field is invalid (a form's field given twice, too); `field` names it.", body = ErrorBody),
         (status = 503, description = "The store could not be reached.", body = ErrorBody),
     ))]
 async fn post_lead(
@@ -106,7 +116,7 @@ async fn post_lead(
 ) -> Result<Response, ApiError> {
     let partner = authenticate(&state, &headers)?;
     let bytes = body.bytes(state.body_limit).await?;
-    let req = wire::post_request(&bytes)?;
+    let req = wire::post_request(headers.get(header::CONTENT_TYPE), &bytes)?;
     let engine = Arc::clone(&state.engine);
     let answer = to_completion(async move { engine.post(&partner, req).await }).await?;
     Ok(Json(disclose::post(&answer, &state.engine.config())).into_response())

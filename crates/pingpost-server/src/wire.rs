@@ -1,7 +1,20 @@
 //! Partners' request bodies → engine requests. Identifiers are normalized and hashed here;
 //! from this point on only their hashes travel.
+//!
+//! A ping or a post comes as JSON or as a form ([`encoding`] decides which, from its
+//! `Content-Type`). Each encoding has one reader ([`json`], [`form`]) that turns the bytes
+//! into an [`Intake`]: the request's own fields and the lead. Everything after that (what is
+//! required, the lead's size, identifiers, the fields filters read) is this module's, once
+//! for both.
+
+mod encoding;
+mod form;
+mod json;
+
+pub use encoding::Encoding;
 
 use crate::error::ApiError;
+use axum::http::HeaderValue;
 use pingpost_core::identity::{plaintext_identifier_name, Identity, RawIdentity};
 use pingpost_core::lead::{FieldValue, LeadFields};
 use pingpost_engine::{PingRequest, PostRequest};
@@ -10,43 +23,51 @@ use serde_json::{Map, Value};
 const IDENTIFIER_FIELDS: [&str; 4] = ["email", "email_sha256", "phone", "phone_sha256"];
 const MAX_FIELDS: usize = 200;
 
-fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "malformed_json",
-            format!("request body is not valid JSON: {e}"),
-        )
-    })?;
-    match value {
-        Value::Object(m) => Ok(m),
-        _ => Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "malformed_json",
-            "request body must be a JSON object",
-        )),
-    }
+/// The request's own fields that a form names at its top level; every other form field is
+/// a lead field.
+pub const OWN_FIELDS: [&str; 5] = ["offer", "idempotency_key", "ping_id", "bid_ids", "test"];
+
+/// A ping's or a post's body, whichever its encoding: each of the request's own fields as its
+/// encoding gave it (its type checked by the reader, whichever endpoint; not yet required),
+/// and the lead. A ping then uses the fields a ping has and a post those a post has; the
+/// others' values are left unused, as other top-level JSON keys always were.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Intake {
+    pub offer: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub ping_id: Option<String>,
+    pub bid_ids: Option<Vec<String>>,
+    /// Read and checked (a boolean), not acted on yet: test leads come with their own change,
+    /// which gives the engine's requests this flag.
+    pub test: Option<bool>,
+    /// The lead's fields as sent: a form's are all strings.
+    pub lead: Option<Map<String, Value>>,
 }
 
-fn required_str<'a>(body: &'a Map<String, Value>, field: &str) -> Result<&'a str, ApiError> {
-    match body.get(field) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s),
-        None | Some(Value::Null) => Err(ApiError::invalid(field, "is required")),
-        Some(_) => Err(ApiError::invalid(field, "must be a non-empty string")),
-    }
-}
-
-fn lead_object(body: &Map<String, Value>) -> Result<&Map<String, Value>, ApiError> {
-    match body.get("lead") {
-        Some(Value::Object(m)) => {
-            if m.len() > MAX_FIELDS {
-                return Err(ApiError::invalid("lead", format!("has more than {MAX_FIELDS} fields")));
-            }
-            Ok(m)
+impl Intake {
+    /// `body` read by the encoding its `Content-Type` names.
+    pub fn read(content_type: Option<&HeaderValue>, body: &[u8]) -> Result<Intake, ApiError> {
+        match Encoding::of(content_type, body)? {
+            Encoding::Json => json::read(body),
+            Encoding::Form => form::read(body),
         }
-        None | Some(Value::Null) => Err(ApiError::invalid("lead", "is required")),
-        Some(_) => Err(ApiError::invalid("lead", "must be an object")),
     }
+}
+
+fn required(value: Option<String>, field: &str) -> Result<String, ApiError> {
+    match value {
+        Some(s) if !s.is_empty() => Ok(s),
+        Some(_) => Err(ApiError::invalid(field, "must be a non-empty string")),
+        None => Err(ApiError::invalid(field, "is required")),
+    }
+}
+
+fn required_lead(lead: Option<Map<String, Value>>) -> Result<Map<String, Value>, ApiError> {
+    let lead = lead.ok_or_else(|| ApiError::invalid("lead", "is required"))?;
+    if lead.len() > MAX_FIELDS {
+        return Err(ApiError::invalid("lead", format!("has more than {MAX_FIELDS} fields")));
+    }
+    Ok(lead)
 }
 
 fn identity(lead: &Map<String, Value>) -> Result<Identity, ApiError> {
@@ -105,48 +126,51 @@ pub fn sample_lead(lead: &Value) -> Result<(Option<Identity>, LeadFields), ApiEr
     Ok((identity, fields(map, false)?))
 }
 
-pub fn ping_request(body: &[u8]) -> Result<PingRequest, ApiError> {
-    let body = object(body)?;
-    let offer = required_str(&body, "offer")?.to_string();
-    let lead = lead_object(&body)?;
-    let idempotency_key = match body.get("idempotency_key") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(ApiError::invalid("idempotency_key", "must be a string")),
-    };
-    Ok(PingRequest { offer, identity: identity(lead)?, fields: fields(lead, true)?, idempotency_key })
+/// A ping, from a body of either encoding (no `Content-Type` is JSON).
+pub fn ping_request(content_type: Option<&HeaderValue>, body: &[u8]) -> Result<PingRequest, ApiError> {
+    ping(Intake::read(content_type, body)?)
 }
 
-pub fn post_request(body: &[u8]) -> Result<PostRequest, ApiError> {
-    let body = object(body)?;
-    let ping_id = required_str(&body, "ping_id")?.to_string();
-    let lead = lead_object(&body)?;
-    let bid_ids = match body.get("bid_ids") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(items)) => Some(
-            items
-                .iter()
-                .map(|i| {
-                    i.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| ApiError::invalid("bid_ids", "must be an array of strings"))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-        Some(_) => return Err(ApiError::invalid("bid_ids", "must be an array of strings")),
-    };
+/// A post, from a body of either encoding (no `Content-Type` is JSON).
+pub fn post_request(content_type: Option<&HeaderValue>, body: &[u8]) -> Result<PostRequest, ApiError> {
+    post(Intake::read(content_type, body)?)
+}
+
+/// The engine's ping: `offer` and the lead required, the lead's rules applied.
+pub fn ping(intake: Intake) -> Result<PingRequest, ApiError> {
+    let offer = required(intake.offer, "offer")?;
+    let lead = required_lead(intake.lead)?;
+    Ok(PingRequest {
+        offer,
+        identity: identity(&lead)?,
+        fields: fields(&lead, true)?,
+        idempotency_key: intake.idempotency_key,
+    })
+}
+
+/// The engine's post: `ping_id` and the lead required; the lead goes to the buyer as sent.
+pub fn post(intake: Intake) -> Result<PostRequest, ApiError> {
+    let ping_id = required(intake.ping_id, "ping_id")?;
+    let lead = required_lead(intake.lead)?;
     Ok(PostRequest {
         ping_id,
-        identity: identity(lead)?,
-        fields: fields(lead, false)?,
-        lead: Value::Object(lead.clone()),
-        bid_ids,
+        identity: identity(&lead)?,
+        fields: fields(&lead, false)?,
+        lead: Value::Object(lead),
+        bid_ids: intake.bid_ids,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const FORM: &str = "application/x-www-form-urlencoded";
+
+    fn ping_as(content_type: Option<&str>, body: &str) -> Result<PingRequest, ApiError> {
+        let header = content_type.map(|c| HeaderValue::from_str(c).expect("a header value"));
+        ping_request(header.as_ref(), body.as_bytes())
+    }
 
     fn field_of(result: Result<PingRequest, ApiError>) -> (u16, Option<String>) {
         let e = result.expect_err("should fail");
@@ -156,11 +180,13 @@ mod tests {
     #[test]
     fn bad_bodies_name_their_field() {
         let check = |body: &str, status: u16, field: Option<&str>| {
-            assert_eq!(field_of(ping_request(body.as_bytes())), (status, field.map(String::from)), "{body}");
+            assert_eq!(field_of(ping_request(None, body.as_bytes())), (status, field.map(String::from)), "{body}");
         };
         check("{", 400, None);
         check("[]", 400, None);
         check(r#"{"lead":{"email":"a@b.co"}}"#, 422, Some("offer"));
+        check(r#"{"offer":"","lead":{"email":"a@b.co"}}"#, 422, Some("offer"));
+        check(r#"{"offer":"o"}"#, 422, Some("lead"));
         check(r#"{"offer":"o","lead":"x"}"#, 422, Some("lead"));
         check(r#"{"offer":"o","lead":{}}"#, 422, Some("lead.email"));
         check(r#"{"offer":"o","lead":{"email":"nope"}}"#, 422, Some("lead.email"));
@@ -169,6 +195,7 @@ mod tests {
         check(r#"{"offer":"o","lead":{"email_sha256":"zz"}}"#, 422, Some("lead.email_sha256"));
         check(r#"{"offer":"o","lead":{"email":"a@b.co","state":["CA"]}}"#, 422, Some("lead.state"));
         check(r#"{"offer":"o","lead":{"email":"a@b.co"},"idempotency_key":5}"#, 422, Some("idempotency_key"));
+        check(r#"{"offer":"o","lead":{"email":"a@b.co"},"test":"yes"}"#, 422, Some("test"));
         for key in ["Email", "EMAIL", "e-mail", "email_address", "phone_number", "mobile", "cell"] {
             let body = format!(r#"{{"offer":"o","lead":{{"email":"a@b.co","{key}":"x"}}}}"#);
             check(&body, 422, Some(&format!("lead.{key}")));
@@ -177,9 +204,78 @@ mod tests {
 
     #[test]
     fn identifiers_are_hashed_and_kept_out_of_fields() {
-        let p = ping_request(br#"{"offer":"o","lead":{"email":"A@B.co","state":"CA","age":30}}"#).unwrap();
+        let p = ping_request(None, br#"{"offer":"o","lead":{"email":"A@B.co","state":"CA","age":30}}"#).unwrap();
         assert!(!p.fields.contains_key("email"));
         assert_eq!(p.fields.get("age"), Some(&FieldValue::Number(30.0)));
         assert_eq!(p.identity.email().map(|h| h.as_str().len()), Some(64));
+    }
+
+    /// The same ping as JSON and as a form is the same engine request, but for the form's
+    /// fields being text (which filters read as the numbers they spell).
+    #[test]
+    fn a_form_ping_is_the_json_ping() {
+        let json = r#"{"offer":"auto","idempotency_key":"k","lead":{"email":"Jo@X.co","phone":"(555) 123-4567","zip":"90210","age":34}}"#;
+        let form = "offer=auto&idempotency_key=k&email=Jo%40X.co&phone=%28555%29+123-4567&zip=90210&age=34";
+        for content_type in [None, Some("application/json"), Some("application/json; charset=UTF-8")] {
+            let (from_json, from_form) = (ping_as(content_type, json).unwrap(), ping_as(Some(FORM), form).unwrap());
+            assert_eq!((&from_json.offer, &from_json.idempotency_key), (&from_form.offer, &from_form.idempotency_key));
+            assert_eq!(from_json.identity, from_form.identity);
+            assert_eq!(from_json.fields.get("zip"), from_form.fields.get("zip"));
+            assert_eq!(from_form.fields.get("age"), Some(&FieldValue::Text("34".into())));
+            let age = |p: &PingRequest| p.fields.get("age").and_then(FieldValue::as_number);
+            assert_eq!((age(&from_json), age(&from_form)), (Some(34.0), Some(34.0)));
+        }
+    }
+
+    #[test]
+    fn a_form_posts_as_json_does() {
+        let form = "ping_id=p1&bid_ids=p1-0,p1-2&email=jo%40x.co&first_name=Jo&age=34&test=no";
+        let post = post_request(Some(&HeaderValue::from_static(FORM)), form.as_bytes()).unwrap();
+        assert_eq!(post.ping_id, "p1");
+        assert_eq!(post.bid_ids, Some(vec!["p1-0".to_string(), "p1-2".to_string()]));
+        // The buyer gets the lead as the form sent it, its own fields left out.
+        assert_eq!(post.lead, serde_json::json!({"email": "jo@x.co", "first_name": "Jo", "age": "34"}));
+        assert!(!post.fields.contains_key("email") && post.identity.email().is_some());
+        let empty =
+            post_request(Some(&HeaderValue::from_static(FORM)), b"ping_id=p1&bid_ids=&email=jo%40x.co").unwrap();
+        assert_eq!(empty.bid_ids, None);
+        let missing = post_request(Some(&HeaderValue::from_static(FORM)), b"email=jo%40x.co").map_err(|e| e.field);
+        assert_eq!(missing.err(), Some(Some("ping_id".to_string())));
+    }
+
+    /// The identifiers' rules and the plaintext-name check are the lead's, whichever encoding.
+    #[test]
+    fn a_forms_lead_follows_the_rules_of_a_json_lead() {
+        let check = |form: &str, status: u16, field: &str| {
+            assert_eq!(field_of(ping_as(Some(FORM), form)), (status, Some(field.to_string())), "{form}");
+        };
+        check("email=a%40b.co", 422, "offer");
+        check("offer=", 422, "offer");
+        check("offer=o", 422, "lead.email");
+        check("offer=o&email=nope", 422, "lead.email");
+        check("offer=o&phone=123", 422, "lead.phone");
+        check("offer=o&email_sha256=zz", 422, "lead.email_sha256");
+        check("offer=o&email=a%40b.co&test=maybe", 422, "test");
+        for key in ["Email", "EMAIL", "e-mail", "email_address", "phone_number", "mobile", "cell"] {
+            check(&format!("offer=o&email=a%40b.co&{key}=x"), 422, &format!("lead.{key}"));
+        }
+        let too_many: String = (0..=MAX_FIELDS).map(|i| format!("&f{i}=x")).collect();
+        check(&format!("offer=o&email=a%40b.co{too_many}"), 422, "lead");
+    }
+
+    #[test]
+    fn other_content_types_are_refused_with_415_and_no_header_is_json() {
+        let json = r#"{"offer":"o","lead":{"email":"a@b.co"}}"#;
+        for content_type in ["text/plain", "application/xml", "multipart/form-data; boundary=x"] {
+            let e = ping_as(Some(content_type), json).expect_err(content_type);
+            assert_eq!((e.status.as_u16(), e.code), (415, "unsupported_media_type"), "{content_type}");
+            let e = post_request(Some(&HeaderValue::from_str(content_type).unwrap()), b"ping_id=p").expect_err("415");
+            assert_eq!(e.status.as_u16(), 415, "{content_type}");
+        }
+        assert!(ping_as(None, json).is_ok());
+        assert!(ping_as(Some("application/json;charset=utf-8"), json).is_ok());
+        // `curl -d '{…}'` labels its JSON a form.
+        assert!(ping_as(Some(FORM), json).is_ok());
+        assert_eq!(field_of(ping_as(None, "offer=o&email=a%40b.co")), (400, None), "no header is JSON");
     }
 }
