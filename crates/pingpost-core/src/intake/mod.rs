@@ -11,14 +11,17 @@
 //! - [`states`]: the US state and territory codes and names.
 //! - [`consent`]: the built-in consent and source fields and an offer's [`Consent`].
 //! - [`aliases`]: a partner's names renamed to the vertical's.
+//! - [`check`](mod@check): the whole lead against a vertical and an offer, for one [`Stage`].
 
 pub mod aliases;
+pub mod check;
 pub mod consent;
 pub mod schema;
 pub mod states;
 pub mod types;
 
 pub use aliases::apply_aliases;
+pub use check::check;
 pub use consent::{Consent, ConsentField, ConsentSet};
 pub use schema::{EnumValues, Field, FieldSet, FieldType, UnknownFields};
 
