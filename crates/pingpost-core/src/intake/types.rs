@@ -149,7 +149,8 @@ pub(super) fn boolean(value: &Value) -> Result<bool, String> {
 
 /// `YYYY-MM-DD`, `MM/DD/YYYY` (month and day may have one digit) or RFC 3339 (the date as
 /// written, in its own offset: a birth date must not move a day with the time zone).
-/// The year must have four digits, so `01/02/03` is never read as the year 3.
+/// The year must have four digits and be 1000 or later, so `01/02/03` is never read as the
+/// year 3.
 fn date(value: &Value) -> Result<Value, String> {
     let expected = || "must be a date: YYYY-MM-DD, MM/DD/YYYY or RFC 3339".to_string();
     let t = only_text(value).ok_or_else(expected)?;
@@ -163,9 +164,12 @@ fn date(value: &Value) -> Result<Value, String> {
     } else if let Some((m, (d, y))) = t.split_once('/').and_then(|(m, rest)| Some((m, rest.split_once('/')?))) {
         (digits(m, 1..=2) && digits(d, 1..=2) && digits(y, 4..=4)).then(|| ymd(y, m, d)).flatten()
     } else {
-        DateTime::parse_from_rfc3339(t).ok().map(|dt| dt.date_naive()).filter(|d| (1000..=9999).contains(&d.year()))
+        DateTime::parse_from_rfc3339(t).ok().map(|dt| dt.date_naive())
     };
-    parsed.map(|d| Value::String(d.format("%Y-%m-%d").to_string())).ok_or_else(expected)
+    parsed
+        .filter(|d| (1000..=9999).contains(&d.year()))
+        .map(|d| Value::String(format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())))
+        .ok_or_else(expected)
 }
 
 fn one_of(value: &Value, values: &EnumValues) -> Result<Value, String> {
@@ -358,6 +362,7 @@ mod tests {
                 (json!("1990-02-30"), Err("must be a date")),
                 (json!("13/01/1990"), Err("must be a date")),
                 (json!("01/02/90"), Err("must be a date")),
+                (json!("0999-01-01"), Err("must be a date")),
                 (json!("1990-4-7"), Err("must be a date")),
                 (json!("07.04.1990"), Err("must be a date")),
                 (json!(19900407), Err("must be a date")),
