@@ -7,6 +7,8 @@
 //! - [`window`]: dedup windows of 1..=365 days.
 //! - [`identity`]: email/phone normalization and SHA-256 hashing.
 //! - [`lead`]: the qualifying fields of a lead, as filters see them.
+//! - [`intake`]: a partner's lead checked against its vertical's fields and its offer's
+//!   consent, renamed from the partner's own names, each value in its kept form.
 //! - [`config`]: the resource shapes, their validation and loading from TOML text.
 //! - [`filter`], [`schedule`], [`caps`]: whether a contract may take a lead now.
 //! - [`checkpoint`]: the checkpoint pipeline of a ping, as a pure decision over a
@@ -24,6 +26,7 @@ pub mod config;
 pub mod filter;
 pub mod identity;
 pub mod ids;
+pub mod intake;
 pub mod lead;
 pub mod margin;
 pub mod money;

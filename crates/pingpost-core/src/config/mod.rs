@@ -3,6 +3,7 @@
 //! and names every error, [`load`] reads a set of TOML texts into one [`Config`].
 
 pub mod document;
+mod intake;
 pub mod load;
 pub mod raw;
 pub mod validate;
@@ -11,6 +12,7 @@ use crate::caps::Caps;
 use crate::filter::{Filters, Scalar};
 use crate::identity::Sha256Hex;
 use crate::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
+use crate::intake::{Consent, FieldSet, UnknownFields};
 use crate::margin::{Disclosure, Margin};
 use crate::money::Money;
 use crate::schedule::Schedule;
@@ -27,6 +29,12 @@ pub struct Vertical {
     pub id: VerticalId,
     pub name: String,
     pub dedup_window: WindowDays,
+    /// The fields its leads carry, checked at the edge by [`crate::intake::check`]; `None`
+    /// when it declares none: its leads are then taken as they come, as before fields
+    /// existed (only the built-in consent fields are checked).
+    pub fields: Option<Arc<FieldSet>>,
+    /// What becomes of a field it does not declare; `Refuse` only with declared fields.
+    pub unknown: UnknownFields,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -48,6 +56,8 @@ pub struct Offer {
     /// The margin when neither the buyer nor the partner sets one.
     pub margin: Option<Margin>,
     pub disclosure: Disclosure,
+    /// The consent and source fields its leads must carry.
+    pub consent: Consent,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -60,6 +70,9 @@ pub struct Partner {
     pub margin: Option<Margin>,
     /// A bid paying this partner less is no bid.
     pub min_payout: Option<Money>,
+    /// The partner's field names → the vertical's, applied by
+    /// [`crate::intake::apply_aliases`] before anything reads its leads.
+    pub field_aliases: BTreeMap<String, String>,
 }
 
 /// How one outcome is recognised in a buyer's answer.

@@ -15,6 +15,55 @@ pub struct RawVertical {
     pub name: String,
     #[serde(default)]
     pub dedup_window_days: Option<i64>,
+    /// The fields its leads carry; none declared: leads are taken as they come.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<RawField>,
+    /// `keep` (default) or `refuse`: what becomes of a field the vertical does not declare.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_fields: Option<String>,
+}
+
+/// One field a vertical's leads carry (see [`crate::intake`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawField {
+    pub name: String,
+    /// `text`, `integer`, `number`, `boolean`, `date`, `enum`, `zip`, `state`, `url`, `ip`,
+    /// `email` or `phone`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `ping` (needed on the ping and the post), `post` (on the post only), or absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required: Option<String>,
+    /// Personal data: refused on a ping, only ever sent to the buyer that bought the lead.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pii: bool,
+    /// An `enum` field's values, kept as listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    /// Inclusive bounds of an `integer` or `number` field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// Bounds of a `text` field's length, in characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<i64>,
+}
+
+/// The consent and source fields an offer requires (names of
+/// [`crate::intake::ConsentField`]s): `ping`'s on the ping and the post, `post`'s on the post.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawConsent {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ping: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post: Vec<String>,
 }
 
 /// `{percent = "15.00"}` or `{fixed = "2.50"}`.
@@ -49,6 +98,8 @@ pub struct RawOffer {
     /// `payout` (default), `consent` or `full`.
     #[serde(default)]
     pub disclosure: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<RawConsent>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -69,6 +120,10 @@ pub struct RawPartner {
     pub margin: Option<RawMargin>,
     #[serde(default)]
     pub min_payout: Option<String>,
+    /// The partner's field names → the vertical's (`{"zipcode" = "zip"}`), renamed before
+    /// anything else reads the lead.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub field_aliases: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -64,7 +64,7 @@ impl fmt::Display for ConfigError {
 }
 
 /// Collects the errors of one resource with its context.
-struct Errors<'a> {
+pub(super) struct Errors<'a> {
     origin: &'a Origin,
     table: &'static str,
     id: &'a str,
@@ -72,7 +72,7 @@ struct Errors<'a> {
 }
 
 impl Errors<'_> {
-    fn push(&mut self, field: &str, message: impl Into<String>) {
+    pub(super) fn push(&mut self, field: &str, message: impl Into<String>) {
         self.out.push(ConfigError {
             origin: self.origin.clone(),
             table: self.table,
@@ -196,10 +196,13 @@ fn check_id(e: &mut Errors<'_>, id: &str) {
 }
 
 fn vertical(e: &mut Errors<'_>, r: &RawVertical) -> Vertical {
+    let (fields, unknown) = super::intake::fields(e, r);
     Vertical {
         id: VerticalId::new(&r.id),
         name: r.name.clone(),
         dedup_window: e.window("dedup_window_days", r.dedup_window_days, 30),
+        fields,
+        unknown,
     }
 }
 
@@ -245,6 +248,7 @@ fn offer(e: &mut Errors<'_>, r: &RawOffer, verticals: &BTreeMap<VerticalId, Vert
         ping_ttl_s: ttl.clamp(1, 86_400) as u32,
         margin: e.margin("margin", r.margin.as_ref()),
         disclosure,
+        consent: super::intake::consent(e, r.consent.as_ref()),
     }
 }
 
@@ -264,6 +268,7 @@ fn partner(e: &mut Errors<'_>, r: &RawPartner, offers: &BTreeMap<OfferId, Offer>
         offers: r.offers.iter().map(OfferId::new).collect(),
         margin: e.margin("margin", r.margin.as_ref()),
         min_payout: r.min_payout.as_deref().map(|m| e.money("min_payout", m)),
+        field_aliases: super::intake::aliases(e, &r.field_aliases),
     }
 }
 
