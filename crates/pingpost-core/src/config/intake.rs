@@ -19,8 +19,10 @@ use std::sync::Arc;
 /// the vertical's. Other fields may have the `email` or `phone` type (a second contact,
 /// say): they are read as identity reads those, and are always personal.
 ///
-/// A field may not be named like a built-in consent field either: those have fixed formats
-/// on every vertical, and an offer requires them (`consent.ping` / `consent.post`).
+/// A built-in consent field may be declared only with its own type (`tcpa_optin` as a
+/// `boolean`, as the SPEC's example does): the declaration can make it required on the
+/// vertical, and it keeps its built-in format whatever else is said; an offer requires it
+/// with `consent.ping` / `consent.post` all the same.
 pub(super) fn fields(e: &mut Errors<'_>, r: &RawVertical) -> (Option<Arc<FieldSet>>, UnknownFields) {
     let unknown = match r.unknown_fields.as_deref() {
         None => UnknownFields::Keep,
@@ -54,7 +56,7 @@ pub(super) fn fields(e: &mut Errors<'_>, r: &RawVertical) -> (Option<Arc<FieldSe
 }
 
 fn field(e: &mut Errors<'_>, at: &str, r: &RawField) -> Option<Field> {
-    let name_ok = name(e, at, &r.name);
+    let name_ok = name(e, at, &r.name, &r.kind);
     let required = match r.required.as_deref() {
         None => None,
         Some("ping") => Some(Stage::Ping),
@@ -69,7 +71,7 @@ fn field(e: &mut Errors<'_>, at: &str, r: &RawField) -> Option<Field> {
 }
 
 /// Whether `name` may be declared; pushes why not.
-fn name(e: &mut Errors<'_>, at: &str, name: &str) -> bool {
+fn name(e: &mut Errors<'_>, at: &str, name: &str, kind: &str) -> bool {
     let field = format!("{at}.name");
     let well_formed = !name.is_empty()
         && name.len() <= 64
@@ -83,11 +85,11 @@ fn name(e: &mut Errors<'_>, at: &str, name: &str) -> bool {
             format!("{name:?} is an identifier: it is always personal and hashed on the ping, and is not declared (give another field the email or phone type)"),
         );
         false
-    } else if let Some(c) = ConsentField::from_name(name) {
+    } else if let Some(c) = ConsentField::from_name(name).filter(|c| c.type_name() != kind) {
         e.push(
             &field,
             format!(
-                "{name:?} is a built-in consent field ({}): an offer requires it with consent.ping or consent.post",
+                "{name:?} is a built-in consent field ({}): declare it as that type, or require it with an offer's consent.ping or consent.post",
                 c.type_name()
             ),
         );
@@ -325,7 +327,7 @@ mod tests {
             (json!([{"name": "email", "type": "email"}]), (v, "fields[0].name", "is an identifier")),
             (json!([{"name": "phone_sha256", "type": "text"}]), (v, "fields[0].name", "is an identifier")),
             (
-                json!([{"name": "tcpa_optin", "type": "boolean"}]),
+                json!([{"name": "tcpa_optin", "type": "text"}]),
                 (v, "fields[0].name", "built-in consent field (boolean)"),
             ),
             (json!([{"name": "first name", "type": "text"}]), (v, "fields[0].name", "letters, digits")),

@@ -40,7 +40,11 @@ pub fn check(
             if stage == Stage::Ping && field.is_personal() {
                 return Err(FieldError::new(name, "personal field; send it on the post"));
             }
-            types::read(field.kind(), value)
+            match ConsentField::from_name(name) {
+                // Declared with its own type: its built-in format still holds.
+                Some(consent) => consent.read_on(stage, value),
+                None => types::read(field.kind(), value),
+            }
         } else if let Some(field) = ConsentField::from_name(name) {
             field.read_on(stage, value)
         } else if IDENTIFIER_FIELDS.contains(&name.as_str()) || vertical.unknown == UnknownFields::Keep {
@@ -119,6 +123,35 @@ mod tests {
                 _ => panic!("{stage} {lead}: expected {expected:?}, got {got:?}"),
             }
         }
+    }
+
+    /// The SPEC's example declares `tcpa_optin` on the vertical, required on the post: it is
+    /// required there, and read by its built-in format.
+    #[test]
+    fn a_consent_field_declared_with_its_own_type_is_required_by_the_vertical() {
+        let doc: ConfigDocument = serde_json::from_value(json!({
+            "verticals": [{"id": "auto", "fields": [
+                {"name": "zip", "type": "zip"},
+                {"name": "tcpa_optin", "type": "boolean", "required": "post"}]}]
+        }))
+        .unwrap();
+        let vertical = doc.validate().unwrap().verticals[&VerticalId::new("auto")].clone();
+        check_all(
+            &vertical,
+            &Consent::default(),
+            Stage::Ping,
+            &[(json!({"zip": "90210"}), Ok(json!({"zip": "90210"})))],
+        );
+        check_all(
+            &vertical,
+            &Consent::default(),
+            Stage::Post,
+            &[
+                (json!({"zip": "90210"}), Err(("lead.tcpa_optin", "is required on the post"))),
+                (json!({"zip": "90210", "tcpa_optin": "Y"}), Ok(json!({"zip": "90210", "tcpa_optin": true}))),
+                (json!({"zip": "90210", "tcpa_optin": "maybe"}), Err(("lead.tcpa_optin", "true or false"))),
+            ],
+        );
     }
 
     #[test]
