@@ -1,6 +1,9 @@
 //! The qualifying fields of a lead (state, zip, age, custom), as filters see them.
 //! Identifiers are not here: they are hashed at the edge into an [`crate::identity::Identity`].
 
+use crate::identity::plaintext_identifier_name;
+use crate::intake::{FieldError, Stage, IDENTIFIER_FIELDS};
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// One field's value. Numbers are compared as numbers by range filters; money never
@@ -35,3 +38,40 @@ impl FieldValue {
 
 /// A lead's qualifying fields by name.
 pub type LeadFields = BTreeMap<String, FieldValue>;
+
+/// A lead's qualifying fields: everything but its identifiers, as filters see them. On a
+/// ping, whose fields go to every real-time bidder, a nested value is refused (fields are
+/// for filters) and so is a name that looks like a plaintext identifier (`phone_number`):
+/// it would reach every bidder unhashed. A post's nested values are kept for its buyer and
+/// skipped here.
+pub fn fields_of(lead: &Map<String, Value>, stage: Stage) -> Result<LeadFields, FieldError> {
+    let strict = stage == Stage::Ping;
+    let mut out = LeadFields::new();
+    for (k, v) in lead {
+        if IDENTIFIER_FIELDS.contains(&k.as_str()) {
+            continue;
+        }
+        if let Some(kind) = plaintext_identifier_name(k).filter(|_| strict) {
+            let name = kind.as_str();
+            return Err(FieldError::new(
+                k,
+                format!("looks like a plaintext {name}, which would reach every bidder: send it as `{name}` (or `{name}_sha256`), which is hashed"),
+            ));
+        }
+        let value = match v {
+            Value::String(s) => FieldValue::Text(s.clone()),
+            Value::Number(n) => match n.as_f64() {
+                Some(f) => FieldValue::Number(f),
+                None => continue,
+            },
+            Value::Bool(b) => FieldValue::Bool(*b),
+            Value::Null => continue,
+            Value::Array(_) | Value::Object(_) if strict => {
+                return Err(FieldError::new(k, "must be a string, number or boolean"));
+            }
+            Value::Array(_) | Value::Object(_) => continue,
+        };
+        out.insert(k.clone(), value);
+    }
+    Ok(out)
+}

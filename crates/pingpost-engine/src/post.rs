@@ -24,7 +24,8 @@ use pingpost_core::config::{Config, ContractStatus};
 use pingpost_core::filter::matches_all;
 use pingpost_core::identity::{Identity, Sha256Hex};
 use pingpost_core::ids::PartnerId;
-use pingpost_core::lead::LeadFields;
+use pingpost_core::intake::{self, FieldError, Stage};
+use pingpost_core::lead::{fields_of, LeadFields};
 use pingpost_core::margin::Disclosure;
 use pingpost_core::money::Money;
 use pingpost_core::Timestamp;
@@ -32,7 +33,7 @@ use pingpost_store::{
     Claim, ClaimRequest, LedgerQuery, LedgerState, ReserveOutcome, SaleEnd, SaleRecord, SaleReservation, Settlement,
     StoreError,
 };
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -42,10 +43,29 @@ pub struct PostRequest {
     pub ping_id: String,
     /// The posted lead's identifiers, hashed by the server.
     pub identity: Identity,
-    pub fields: LeadFields,
-    /// The full posted lead, forwarded to buyers as sent.
-    pub lead: Value,
+    /// The full posted lead in the vertical's names, as the partner sent it: checked against
+    /// the ping's offer here (only its record names the offer), then forwarded to buyers in
+    /// its kept form.
+    pub lead: Map<String, Value>,
     pub bid_ids: Option<Vec<String>>,
+}
+
+/// A post's lead once checked: what buyers receive, and what the contracts' filters read.
+struct CheckedLead {
+    lead: Value,
+    fields: LeadFields,
+}
+
+/// `lead` checked against the vertical and consent of the offer `record` was pinged on.
+fn checked_lead(config: &Config, record: &PingRecord, lead: &Map<String, Value>) -> Result<CheckedLead, EngineError> {
+    let invalid = |e: FieldError| EngineError::invalid(e.field, e.message);
+    let kept = match config.lead_rules(&record.offer) {
+        Some((vertical, consent)) => intake::check(vertical, consent, Stage::Post, lead).map_err(invalid)?,
+        // The offer was removed since the ping: its lead is taken as it comes.
+        None => lead.clone(),
+    };
+    let fields = fields_of(&kept, Stage::Post).map_err(invalid)?;
+    Ok(CheckedLead { lead: Value::Object(kept), fields })
 }
 
 /// Why a bid was skipped (its payout is below the partner's minimum, raised since the ping),
@@ -102,11 +122,12 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
             return Err(unknown());
         }
         check_binding(&record, &req.identity)?;
+        let lead = checked_lead(&config, &record, &req.lead)?;
         let consent = config.offers.get(&record.offer).is_some_and(|o| o.disclosure == Disclosure::Consent);
         let bids = chosen_bids(&record, req.bid_ids.as_deref(), consent)?;
-        Ok((record, bids))
+        Ok((record, lead, bids))
     });
-    let (record, bids) = match checked {
+    let (record, lead, bids) = match checked {
         Ok(checked) => checked,
         Err(e) => {
             if matches!(claimed, Ok(Claim::Claimed { .. })) {
@@ -126,7 +147,7 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
             return Err(EngineError::InFlight("a post of this ping is already in flight"))
         }
     };
-    let post = Post { engine, config: &config, record: &record, req: &req, holder: &holder, resumed };
+    let post = Post { engine, config: &config, record: &record, lead: &lead, holder: &holder, resumed };
     let result = match post.journal().await {
         Ok(journal) if journal.is_empty() && now >= record.expires_at => {
             Err(EngineError::PingExpired(record.ping_id.clone()).into())
@@ -232,7 +253,7 @@ struct Post<'a> {
     engine: &'a Engine,
     config: &'a Config,
     record: &'a PingRecord,
-    req: &'a PostRequest,
+    lead: &'a CheckedLead,
     holder: &'a str,
     /// An earlier holder had the claim: what it did is in the ledger.
     resumed: bool,
@@ -405,7 +426,7 @@ impl Post<'_> {
     fn context(&self, bid: &Bid, sale_id: &str, now: Timestamp) -> Context {
         let r = self.record;
         Context::new(ContextParts {
-            lead: self.req.lead.clone(),
+            lead: self.lead.lead.clone(),
             email_sha256: r.email.as_ref().map(|h| h.to_string()),
             phone_sha256: r.phone.as_ref().map(|h| h.to_string()),
             ping: PingInfo { id: r.ping_id.clone(), offer: r.offer.to_string(), vertical: r.vertical.to_string() },
@@ -437,7 +458,7 @@ impl Post<'_> {
         if contract.status != ContractStatus::Active {
             return Ok(skipped("contract_paused"));
         }
-        if !matches_all(&contract.filters, &self.req.fields) {
+        if !matches_all(&contract.filters, &self.lead.fields) {
             return Ok(skipped("filtered"));
         }
         if contract.schedule.as_ref().is_some_and(|s| !s.is_open(now)) {

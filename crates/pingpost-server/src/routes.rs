@@ -75,7 +75,7 @@ async fn ping(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Requ
     // The body is read before its Content-Type is judged: a client that writes its whole
     // body before reading (see `body`) then reads its 415 rather than a reset connection.
     let bytes = body.bytes(state.body_limit).await?;
-    let req = wire::ping_request(headers.get(header::CONTENT_TYPE), &bytes)?;
+    let req = wire::ping_request(headers.get(header::CONTENT_TYPE), &bytes, &state.engine.config(), &partner)?;
     let engine = Arc::clone(&state.engine);
     let answer = to_completion(async move { engine.ping(&partner, req).await }).await?;
     let config = state.engine.config();
@@ -116,7 +116,7 @@ async fn post_lead(
 ) -> Result<Response, ApiError> {
     let partner = authenticate(&state, &headers)?;
     let bytes = body.bytes(state.body_limit).await?;
-    let req = wire::post_request(headers.get(header::CONTENT_TYPE), &bytes)?;
+    let req = wire::post_request(headers.get(header::CONTENT_TYPE), &bytes, &state.engine.config(), &partner)?;
     let engine = Arc::clone(&state.engine);
     let answer = to_completion(async move { engine.post(&partner, req).await }).await?;
     Ok(Json(disclose::post(&answer, &state.engine.config())).into_response())

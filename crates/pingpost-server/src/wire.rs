@@ -15,12 +15,15 @@ pub use encoding::Encoding;
 
 use crate::error::ApiError;
 use axum::http::HeaderValue;
-use pingpost_core::identity::{plaintext_identifier_name, Identity, RawIdentity};
-use pingpost_core::lead::{FieldValue, LeadFields};
+use pingpost_core::config::Config;
+use pingpost_core::identity::{Identity, RawIdentity};
+use pingpost_core::ids::{OfferId, PartnerId};
+use pingpost_core::intake::{self, FieldError, Stage};
+use pingpost_core::lead::{fields_of, LeadFields};
 use pingpost_engine::{PingRequest, PostRequest};
 use serde_json::{Map, Value};
 
-const IDENTIFIER_FIELDS: [&str; 4] = ["email", "email_sha256", "phone", "phone_sha256"];
+use pingpost_core::intake::IDENTIFIER_FIELDS;
 const MAX_FIELDS: usize = 200;
 
 /// The request's own fields that a form names at its top level; every other form field is
@@ -83,89 +86,89 @@ fn identity(lead: &Map<String, Value>) -> Result<Identity, ApiError> {
     Identity::from_raw(&raw).map_err(|e| ApiError::invalid(format!("lead.{}", e.field), e.message))
 }
 
-/// Qualifying fields: everything but the identifiers. `strict` refuses nested values (a
-/// ping's fields are for filters); a post forwards them untouched and filters skip them.
-fn fields(lead: &Map<String, Value>, strict: bool) -> Result<LeadFields, ApiError> {
-    let mut out = LeadFields::new();
-    for (k, v) in lead {
-        if IDENTIFIER_FIELDS.contains(&k.as_str()) {
-            continue;
-        }
-        // A ping's fields go to every real-time bidder; a post's only to the buyer that bought.
-        if let Some(kind) = plaintext_identifier_name(k).filter(|_| strict) {
-            let name = kind.as_str();
-            return Err(ApiError::invalid(
-                format!("lead.{k}"),
-                format!("looks like a plaintext {name}, which would reach every bidder: send it as `{name}` (or `{name}_sha256`), which is hashed"),
-            ));
-        }
-        let value = match v {
-            Value::String(s) => FieldValue::Text(s.clone()),
-            Value::Number(n) => match n.as_f64() {
-                Some(f) => FieldValue::Number(f),
-                None => continue,
-            },
-            Value::Bool(b) => FieldValue::Bool(*b),
-            Value::Null => continue,
-            Value::Array(_) | Value::Object(_) if strict => {
-                return Err(ApiError::invalid(format!("lead.{k}"), "must be a string, number or boolean"));
-            }
-            Value::Array(_) | Value::Object(_) => continue,
-        };
-        out.insert(k.clone(), value);
-    }
-    Ok(out)
-}
-
 /// An operator's sample lead (a buyer call's preview or test): its identifiers hashed as a
 /// ping's are, when it has any, and its fields as a post carries them.
 pub fn sample_lead(lead: &Value) -> Result<(Option<Identity>, LeadFields), ApiError> {
     let Value::Object(map) = lead else { return Err(ApiError::invalid("lead", "must be an object")) };
     let has_identifier = IDENTIFIER_FIELDS.iter().any(|f| map.get(*f).is_some_and(|v| !v.is_null()));
     let identity = if has_identifier { Some(identity(map)?) } else { None };
-    Ok((identity, fields(map, false)?))
+    Ok((identity, fields_of(map, Stage::Post).map_err(invalid)?))
 }
 
 /// A ping, from a body of either encoding (no `Content-Type` is JSON).
-pub fn ping_request(content_type: Option<&HeaderValue>, body: &[u8]) -> Result<PingRequest, ApiError> {
-    ping(Intake::read(content_type, body)?)
+pub fn ping_request(
+    content_type: Option<&HeaderValue>,
+    body: &[u8],
+    config: &Config,
+    partner: &PartnerId,
+) -> Result<PingRequest, ApiError> {
+    ping(Intake::read(content_type, body)?, config, partner)
 }
 
-/// A post, from a body of either encoding (no `Content-Type` is JSON).
-pub fn post_request(content_type: Option<&HeaderValue>, body: &[u8]) -> Result<PostRequest, ApiError> {
-    post(Intake::read(content_type, body)?)
+pub fn post_request(
+    content_type: Option<&HeaderValue>,
+    body: &[u8],
+    config: &Config,
+    partner: &PartnerId,
+) -> Result<PostRequest, ApiError> {
+    post(Intake::read(content_type, body)?, config, partner)
 }
 
-/// The engine's ping: `offer` and the lead required, the lead's rules applied.
-pub fn ping(intake: Intake) -> Result<PingRequest, ApiError> {
+fn invalid(e: FieldError) -> ApiError {
+    ApiError::invalid(e.field, e.message)
+}
+
+/// The lead in the vertical's names: the partner's aliases applied, before anything else.
+fn aliased(lead: &mut Map<String, Value>, config: &Config, partner: &PartnerId) -> Result<(), ApiError> {
+    match config.partners.get(partner) {
+        Some(p) if !p.field_aliases.is_empty() => intake::apply_aliases(lead, &p.field_aliases).map_err(invalid),
+        _ => Ok(()),
+    }
+}
+
+/// A ping's request: its lead checked against its offer's vertical and consent (typed
+/// values in their kept form, personal fields refused), then hashed. An offer the
+/// configuration lacks is left to the engine's 404.
+pub fn ping(intake: Intake, config: &Config, partner: &PartnerId) -> Result<PingRequest, ApiError> {
     let offer = required(intake.offer, "offer")?;
-    let lead = required_lead(intake.lead)?;
+    let mut lead = required_lead(intake.lead)?;
+    aliased(&mut lead, config, partner)?;
+    if let Some((vertical, consent)) = config.lead_rules(&OfferId::new(offer.as_str())) {
+        lead = intake::check(vertical, consent, Stage::Ping, &lead).map_err(invalid)?;
+    }
     Ok(PingRequest {
         offer,
         identity: identity(&lead)?,
-        fields: fields(&lead, true)?,
+        fields: fields_of(&lead, Stage::Ping).map_err(invalid)?,
         idempotency_key: intake.idempotency_key,
     })
 }
 
-/// The engine's post: `ping_id` and the lead required; the lead goes to the buyer as sent.
-pub fn post(intake: Intake) -> Result<PostRequest, ApiError> {
+/// A post's request: the lead in the vertical's names and its identifiers hashed; the
+/// engine checks it against the ping's offer (which only the ping's record names).
+pub fn post(intake: Intake, config: &Config, partner: &PartnerId) -> Result<PostRequest, ApiError> {
     let ping_id = required(intake.ping_id, "ping_id")?;
-    let lead = required_lead(intake.lead)?;
-    Ok(PostRequest {
-        ping_id,
-        identity: identity(&lead)?,
-        fields: fields(&lead, false)?,
-        lead: Value::Object(lead),
-        bid_ids: intake.bid_ids,
-    })
+    let mut lead = required_lead(intake.lead)?;
+    aliased(&mut lead, config, partner)?;
+    Ok(PostRequest { ping_id, identity: identity(&lead)?, lead, bid_ids: intake.bid_ids })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pingpost_core::lead::FieldValue;
 
     const FORM: &str = "application/x-www-form-urlencoded";
+
+    /// No configuration: the offers `o` and `auto` are unknown, so their leads are read as
+    /// they come (the engine answers 404 for them); the typed checks have their own tests.
+    fn ping_request(content_type: Option<&HeaderValue>, body: &[u8]) -> Result<PingRequest, ApiError> {
+        super::ping_request(content_type, body, &Config::default(), &PartnerId::new("p1"))
+    }
+
+    fn post_request(content_type: Option<&HeaderValue>, body: &[u8]) -> Result<PostRequest, ApiError> {
+        super::post_request(content_type, body, &Config::default(), &PartnerId::new("p1"))
+    }
 
     fn ping_as(content_type: Option<&str>, body: &str) -> Result<PingRequest, ApiError> {
         let header = content_type.map(|c| HeaderValue::from_str(c).expect("a header value"));
@@ -234,8 +237,8 @@ mod tests {
         assert_eq!(post.ping_id, "p1");
         assert_eq!(post.bid_ids, Some(vec!["p1-0".to_string(), "p1-2".to_string()]));
         // The buyer gets the lead as the form sent it, its own fields left out.
-        assert_eq!(post.lead, serde_json::json!({"email": "jo@x.co", "first_name": "Jo", "age": "34"}));
-        assert!(!post.fields.contains_key("email") && post.identity.email().is_some());
+        assert_eq!(Value::Object(post.lead), serde_json::json!({"email": "jo@x.co", "first_name": "Jo", "age": "34"}));
+        assert!(post.identity.email().is_some());
         let empty =
             post_request(Some(&HeaderValue::from_static(FORM)), b"ping_id=p1&bid_ids=&email=jo%40x.co").unwrap();
         assert_eq!(empty.bid_ids, None);

@@ -325,6 +325,14 @@ impl Config {
         self.post_bounds.get(partner).copied().unwrap_or_default()
     }
 
+    /// What a lead of `offer` is checked against (its vertical's fields, the offer's consent),
+    /// and the partner's names for the vertical's fields: see [`crate::intake`]. `None` for
+    /// an offer the configuration does not have (the ping answers 404 for it).
+    pub fn lead_rules(&self, offer: &OfferId) -> Option<(&Vertical, &crate::intake::Consent)> {
+        let offer = self.offers.get(offer)?;
+        Some((self.verticals.get(&offer.vertical)?, &offer.consent))
+    }
+
     /// The offer's contracts in id order (active or not), each with its buyer.
     pub fn contracts_of(&self, offer: &OfferId) -> &[Planned] {
         self.contracts_by_offer.get(offer).map(Vec::as_slice).unwrap_or(&[])

@@ -77,7 +77,7 @@ async fn test_ping(
         return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_partner", format!("no partner {:?}", t.partner)));
     }
     let wire = serde_json::json!({"offer": t.offer, "lead": t.lead}).to_string();
-    let req = crate::wire::ping_request(None, wire.as_bytes())?;
+    let req = crate::wire::ping_request(None, wire.as_bytes(), &config, &partner)?;
     let started = state.engine.now() - chrono::Duration::seconds(1);
     let answer = state.engine.ping(&partner, req).await?;
     let audit = state.engine.audit();
