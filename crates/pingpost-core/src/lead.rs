@@ -26,6 +26,17 @@ impl FieldValue {
         }
     }
 
+    /// The value as JSON, a whole number as an integer (a field typed `integer` reads back
+    /// as `34`, not `34.0`).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            FieldValue::Text(s) => Value::String(s.clone()),
+            FieldValue::Number(n) if n.fract() == 0.0 && n.abs() < 9e15 => Value::from(*n as i64),
+            FieldValue::Number(n) => serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number),
+            FieldValue::Bool(b) => Value::Bool(*b),
+        }
+    }
+
     /// The value as a number for range filters; numeric text counts.
     pub fn as_number(&self) -> Option<f64> {
         match self {

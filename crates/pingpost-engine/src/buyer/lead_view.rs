@@ -2,7 +2,7 @@
 //! in its own protocol and in each buyer's, is `pingpost_core::adapter`'s (no I/O there).
 
 use pingpost_core::identity::Identity;
-use pingpost_core::lead::{FieldValue, LeadFields};
+use pingpost_core::lead::LeadFields;
 use serde_json::{Map, Value};
 
 /// The ping's fields as buyers may see them: qualifying fields plus the identifier hashes,
@@ -13,17 +13,7 @@ pub fn public_lead(fields: &LeadFields, identity: &Identity) -> Value {
 
 /// [`public_lead`] of a lead that may have no identifier (an operator's sample lead).
 pub fn public_lead_of(fields: &LeadFields, identity: Option<&Identity>) -> Value {
-    let mut lead: Map<String, Value> = fields
-        .iter()
-        .map(|(k, v)| {
-            let v = match v {
-                FieldValue::Text(s) => Value::String(s.clone()),
-                FieldValue::Number(n) => serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number),
-                FieldValue::Bool(b) => Value::Bool(*b),
-            };
-            (k.clone(), v)
-        })
-        .collect();
+    let mut lead: Map<String, Value> = fields.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
     if let Some(h) = identity.and_then(Identity::email) {
         lead.insert("email_sha256".into(), Value::String(h.to_string()));
     }
@@ -37,6 +27,7 @@ pub fn public_lead_of(fields: &LeadFields, identity: Option<&Identity>) -> Value
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use pingpost_core::lead::FieldValue;
 
     #[test]
     fn public_lead_carries_hashes_never_plaintext() {
