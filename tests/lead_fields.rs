@@ -185,3 +185,73 @@ async fn personal_fields_reach_only_the_buyer_that_bought() {
         assert!(!text.contains(first) && !text.contains(birth), "{what} holds a personal field:\n{text}");
     }
 }
+
+/// The real binary on Redis, logging at `debug`: a lead's personal fields, posted to the
+/// buyer that bought it, are in no log line, metric, key or value of the store, audit entry,
+/// or request a real-time bidder received; and a ping carrying one is refused at the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_fields_are_in_no_log_metric_store_key_or_audit_entry_of_the_real_binary() {
+    use common::process::{start_engine_logged_with, temp_dir, SharedBooks, E2E_ADMIN_TOKEN};
+    let (first, birth) = ("Quintavius", "1961-07-04");
+    let redis = pingpost_testkit::RedisServer::start();
+    let books = tokio::task::block_in_place(SharedBooks::start);
+    let buyers = pingpost_buyersim::Buyers::new();
+    buyers.update("b2", |b| b.bid = Some("30.00".into()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let buyers_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(pingpost_buyersim::serve(listener, std::sync::Arc::clone(&buyers), std::future::pending()));
+    let dir = temp_dir("lead-fields-pii");
+    std::fs::write(dir.join("market.toml"), config().replace("{buyers}", &buyers_url)).unwrap();
+    let mut env = books.env().to_vec();
+    env.push(("PINGPOST_LOG", "debug"));
+    let (mut engine, base, metrics, log) = start_engine_logged_with(&dir, &redis.url(), &env);
+
+    let http = reqwest::Client::new();
+    let send = async |path: &str, body: Value| {
+        let resp = http.post(format!("{base}{path}")).bearer_auth(KEY_P1).body(body.to_string()).send().await.unwrap();
+        (resp.status().as_u16(), serde_json::from_slice::<Value>(&resp.bytes().await.unwrap()).unwrap())
+    };
+    let mut leaky = ping_lead();
+    leaky["first_name"] = json!(first);
+    let (status, refused) = send("/v1/ping", json!({"offer": "auto-excl", "lead": leaky})).await;
+    assert_eq!((status, refused["error"]["field"].as_str()), (422, Some("lead.first_name")), "{refused}");
+    let (status, ping) = send("/v1/ping", json!({"offer": "auto-excl", "lead": ping_lead()})).await;
+    assert_eq!(status, 200, "{ping}");
+    let mut lead = post_lead();
+    lead["first_name"] = json!(first);
+    lead["birth_date"] = json!(birth);
+    let (status, post) = send("/v1/post", json!({"ping_id": ping["ping_id"], "lead": lead})).await;
+    assert_eq!((status, post["status"].as_str()), (200, Some("sold")), "{post}");
+    let delivered = buyers.received().into_iter().find(|r| r.kind == "post").unwrap();
+    assert!(delivered.body.to_string().contains(first), "the buyer that bought has it: {delivered:?}");
+
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for r in buyers.received().into_iter().filter(|r| r.kind != "post") {
+        seen.push((format!("{}'s {} request", r.buyer, r.kind), r.body.to_string()));
+    }
+    seen.push((
+        "the metrics".into(),
+        http.get(format!("{metrics}/metrics")).send().await.unwrap().text().await.unwrap(),
+    ));
+    let audit = http
+        .get(format!("{base}/v1/admin/audit?limit=1000"))
+        .bearer_auth(E2E_ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    seen.push(("the audit log".into(), audit));
+    seen.push(("the store".into(), pingpost_testkit::dump(&redis.url(), "*").await));
+    let pid = engine.0.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let exit = tokio::task::block_in_place(|| engine.0.wait().unwrap());
+    assert!(exit.success(), "pingpost exits cleanly: {exit}");
+    let lines: Vec<String> = log.try_iter().collect();
+    assert!(lines.iter().any(|l| l.contains("post")), "the log has the post's lines");
+    seen.push(("the log".into(), lines.join("\n")));
+    for (what, text) in &seen {
+        assert!(!text.contains(first) && !text.contains(birth), "{what} holds a personal field:\n{text}");
+    }
+}
