@@ -172,6 +172,24 @@ FIELDS
   echo "$dir"
 }
 
+# fields_contracts_dir N: contracts_dir's market, its vertical declaring the example auto
+# vertical's fields (contracts/verticals.toml), so every ping's lead is read in its types
+# (issue 21: what typed validation costs a ping). The ping's state, zip and age are among
+# them; its email is an identifier.
+fields_contracts_dir() {
+  local n=$1 dir
+  dir=$(contracts_dir "$n")
+  local fields
+  fields=$(sed -n '/^id = "auto"/,/^\]/p' contracts/verticals.toml | sed -n '/^fields = \[/,/^\]/p')
+  awk -v fields="$fields" '{ print } /^dedup_window_days = 30$/ && !done { print fields; done = 1 }' \
+    "$dir/market.toml" >"$dir/market.tmp"
+  mv "$dir/market.tmp" "$dir/market.toml"
+  grep -q '^fields = \[' "$dir/market.toml" || { echo "no fields in $dir/market.toml" >&2; exit 1; }
+  "$BIN/pingpost" check "$dir" >/dev/null
+  mv "$dir" "$dir-fields"
+  echo "$dir-fields"
+}
+
 # start_buyers: the simulated buyers (natively, not under valgrind), once for every
 # real-time variant; sets BUYERS_URL.
 start_buyers() {
@@ -301,6 +319,11 @@ for entry in $CONTRACT_COUNTS; do
       request=${entry#*rt-}
       dir=$(realtime_contracts_dir "$n" "$request")
       label="memory $n real-time contracts ($request bid request)"
+      ;;
+    *fields)
+      n=${entry%fields}
+      dir=$(fields_contracts_dir "$n")
+      label="memory $n contracts, the example vertical's fields declared"
       ;;
     *)
       dir=$(contracts_dir "$n")
