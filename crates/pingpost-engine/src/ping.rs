@@ -373,10 +373,17 @@ async fn auction(
     deadline: Instant,
 ) -> (Vec<Bid>, Vec<(BuyerId, ContractId)>) {
     let needs_call = |c: &Candidate| c.contract.dq.is_some() || matches!(c.contract.pricing, Pricing::RealTime { .. });
-    let calls = Calls::new(engine.secrets(), ping_id, offer, req, &candidates, engine.now());
+    // What the calls share (the templates' context above all) is built only when a
+    // candidate asks its buyer: a fixed-price ping pays nothing for adapters.
+    let calls = candidates
+        .iter()
+        .any(needs_call)
+        .then(|| Calls::new(engine.secrets(), ping_id, offer, req, &candidates, engine.now()));
     // Only the contracts that ask their buyer wait on a call: a fixed price without a DQ
     // question is known now, and a future per contract showed in profiles at 300.
-    let asks = candidates.iter().filter(|c| needs_call(c)).map(|c| ask(engine, &calls, c, deadline));
+    let asks = calls
+        .iter()
+        .flat_map(|calls| candidates.iter().filter(|c| needs_call(c)).map(move |c| ask(engine, calls, c, deadline)));
     let mut asked = join_all(asks).await.into_iter();
     let mut bids = Vec::with_capacity(candidates.len());
     let mut disqualified = Vec::new();

@@ -2,7 +2,7 @@
 //! path (`calls.post.fields.contact.dob`).
 
 use super::answer::{self, Reader};
-use super::encode::{self, Node};
+use super::encode::{self, JsonShape, Node};
 use super::request::{AuthPlan, BodyPlan, Encoding, Method, Plan, UrlTemplate};
 use super::spec::{Call, Fields};
 use super::template::{Builder, Escape, Template};
@@ -224,7 +224,7 @@ fn body(
     let (names, values) = fields(c, &spec.fields, kind);
     let encoding = match kind {
         Kind::Form => Encoding::Form,
-        Kind::Json => Encoding::Json(tree(c, &spec.fields)?),
+        Kind::Json => Encoding::Json(JsonShape::new(&tree(c, &spec.fields)?)),
         Kind::Xml => {
             let root = match spec.xml_root.as_deref() {
                 Some(r) if encode::xml_name(r) => r.to_string(),

@@ -8,6 +8,7 @@ use crate::Timestamp;
 use minijinja::value::Value as Tv;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -60,16 +61,20 @@ pub struct ContextParts {
     pub now: Timestamp,
 }
 
-/// A call's context; immutable once built, so the templates' view made from it stays true.
+/// A call's context; immutable once built, so the views made from it stay true.
 #[derive(Clone, Debug)]
 pub struct Context {
     parts: ContextParts,
+    /// What MiniJinja renders with.
     view: OnceLock<Tv>,
+    /// The variables other than `lead` as JSON, for the fast paths to borrow from (the lead
+    /// is read from the parts); built once for every call made with this context.
+    others: OnceLock<Map<String, Value>>,
 }
 
 impl From<ContextParts> for Context {
     fn from(parts: ContextParts) -> Self {
-        Context { parts, view: OnceLock::new() }
+        Context { parts, view: OnceLock::new(), others: OnceLock::new() }
     }
 }
 
@@ -140,23 +145,52 @@ impl Context {
         })
     }
 
-    /// `a.b.c` read straight from the parts, with the same answer the template engine would
-    /// give: the fast path for the commonest field, `{{ lead.zip }}`. `None`: undefined or
-    /// none, so the field is left out.
-    pub(super) fn lookup(&self, path: &[String]) -> Option<Value> {
+    /// The variables other than `lead`, as [`Context::view`] holds them: a missing hash is
+    /// `null` (the view's none), a missing bid or sale absent (undefined).
+    fn others(&self) -> &Map<String, Value> {
+        self.others.get_or_init(|| {
+            ["email_sha256", "phone_sha256", "ping", "bid", "sale", "now"]
+                .into_iter()
+                .filter_map(|name| match self.root(name) {
+                    Some(v) => Some((name.to_string(), v)),
+                    None if name.ends_with("_sha256") => Some((name.to_string(), Value::Null)),
+                    None => None,
+                })
+                .collect()
+        })
+    }
+
+    /// `a.b.c`, borrowed where it is (`None`: undefined; `null`: none). The lead's numbers
+    /// are not normalized yet (see [`normal`]).
+    fn find(&self, path: &[String]) -> Option<&Value> {
         let (first, rest) = path.split_first()?;
-        if first == "lead" {
-            let mut at = &self.parts.lead;
-            for key in rest {
-                at = at.as_object()?.get(key)?;
-            }
-            return Some(normalized(at)).filter(|v| !v.is_null());
-        }
-        let mut at = self.root(first)?;
+        let mut at = if first == "lead" { &self.parts.lead } else { self.others().get(first)? };
         for key in rest {
-            at = at.as_object_mut()?.remove(key)?;
+            at = at.as_object()?.get(key)?;
         }
-        Some(at).filter(|v| !v.is_null())
+        Some(at)
+    }
+
+    /// `a.b.c` read straight from the parts, with the same answer the template engine would
+    /// give, borrowed when it can be: the fast path for the commonest field,
+    /// `{{ lead.zip }}`. `None`: undefined or none, so the field is left out.
+    pub(super) fn lookup(&self, path: &[String]) -> Option<Cow<'_, Value>> {
+        self.find(path).filter(|v| !v.is_null()).map(normal)
+    }
+
+    /// `a.b.c` as the template engine sees it (undefined when missing, none when null).
+    pub(super) fn lookup_template(&self, path: &[String]) -> Tv {
+        self.find(path).map_or(Tv::UNDEFINED, template_value)
+    }
+}
+
+/// A value as templates see it, borrowed unless a number in it must change (see
+/// [`normalized`]).
+fn normal(v: &Value) -> Cow<'_, Value> {
+    match v {
+        Value::Number(n) if !n.is_f64() => Cow::Borrowed(v),
+        Value::Number(_) | Value::Array(_) | Value::Object(_) => Cow::Owned(normalized(v)),
+        _ => Cow::Borrowed(v),
     }
 }
 
@@ -276,9 +310,12 @@ mod tests {
             for key in path(p) {
                 tv = tv.get_attr(&key).unwrap_or(Tv::UNDEFINED);
             }
-            assert_eq!(c.lookup(&path(p)), json_value(&tv), "{p}");
+            assert_eq!(c.lookup(&path(p)).map(Cow::into_owned), json_value(&tv), "{p}");
+            assert_eq!(c.lookup_template(&path(p)), tv, "{p}");
+            assert_eq!(c.lookup_template(&path(p)).kind(), tv.kind(), "{p}");
         }
-        assert_eq!(c.lookup(&path("lead.age")), Some(json!(34)), "an integral float is an integer");
-        assert_eq!(c.lookup(&path("bid.price")), Some(json!("12.50")), "money is exact text");
+        assert_eq!(c.lookup(&path("lead.age")).as_deref(), Some(&json!(34)), "an integral float is an integer");
+        assert_eq!(c.lookup(&path("bid.price")).as_deref(), Some(&json!("12.50")), "money is exact text");
+        assert!(matches!(c.lookup(&path("lead.zip")), Some(Cow::Borrowed(_))), "a string is borrowed");
     }
 }

@@ -86,7 +86,7 @@ impl Node {
         Ok(Node::Branch(root))
     }
 
-    fn any_present(&self, values: &[Option<Value>]) -> bool {
+    fn any_present(&self, values: &[Field<'_>]) -> bool {
         match self {
             Node::Leaf(i) => values.get(*i).is_some_and(Option::is_some),
             Node::Branch(children) => children.iter().any(|(_, c)| c.any_present(values)),
@@ -113,42 +113,139 @@ fn insert(level: &mut Vec<(String, Node)>, parts: &[&str], index: usize) -> Resu
 /// Why a value could not be written.
 pub(super) type Unwritable = (usize, &'static str);
 
-/// A JSON object of the fields present (a value left out, and a parent left empty by that,
-/// is not written).
-pub(super) fn json(tree: &Node, values: &[Option<Value>], out: &mut String) {
-    match tree {
-        Node::Leaf(i) => out.push_str(&values.get(*i).cloned().flatten().unwrap_or(Value::Null).to_string()),
-        Node::Branch(children) => {
-            out.push('{');
-            let mut first = true;
-            for (name, child) in children.iter().filter(|(_, c)| c.any_present(values)) {
-                if !first {
-                    out.push(',');
-                }
-                first = false;
-                out.push_str(&Value::String(name.clone()).to_string());
-                out.push(':');
-                json(child, values, out);
-            }
-            out.push('}');
-        }
+/// A field's value, borrowed from where it was found when it can be (`None`: left out).
+pub(super) type Field<'a> = Option<Cow<'a, Value>>;
+
+/// A JSON body's shape, worked out once per configuration: each key already escaped and
+/// quoted, each object knowing which fields it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct JsonShape {
+    members: Vec<Member>,
+    /// The bytes the keys and the braces take when every field is present.
+    size: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Member {
+    /// `"name":`, escaped.
+    key: String,
+    value: Shape,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Shape {
+    Leaf(usize),
+    /// The members, and every field under them (an object none of them is present in is
+    /// left out).
+    Object(Vec<Member>, Vec<usize>),
+}
+
+impl JsonShape {
+    pub fn new(tree: &Node) -> JsonShape {
+        let members = match tree {
+            Node::Branch(children) => members(children),
+            // Never: a tree's root is a branch ([`Node::tree`]).
+            Node::Leaf(_) => Vec::new(),
+        };
+        let size = 2 + members.iter().map(Member::size).sum::<usize>();
+        JsonShape { members, size }
+    }
+
+    /// A JSON object of the fields present (a value left out, and a parent left empty by
+    /// that, is not written), each value written as `serde_json` writes it.
+    pub fn write(&self, values: &[Field<'_>]) -> String {
+        let texts: usize = values.iter().flatten().map(|v| approximate_size(v)).sum();
+        let mut out = Vec::with_capacity(self.size + texts);
+        object(&self.members, values, &mut out);
+        // Only whole UTF-8 strings were written: nothing is lost.
+        String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 }
 
+impl Member {
+    fn size(&self) -> usize {
+        self.key.len()
+            + 1
+            + match &self.value {
+                Shape::Leaf(_) => 0,
+                Shape::Object(members, _) => 2 + members.iter().map(Member::size).sum::<usize>(),
+            }
+    }
+}
+
+fn members(children: &[(String, Node)]) -> Vec<Member> {
+    children
+        .iter()
+        .map(|(name, node)| {
+            let mut key = Value::String(name.clone()).to_string();
+            key.push(':');
+            let value = match node {
+                Node::Leaf(i) => Shape::Leaf(*i),
+                Node::Branch(below) => Shape::Object(members(below), leaves(node)),
+            };
+            Member { key, value }
+        })
+        .collect()
+}
+
+fn leaves(node: &Node) -> Vec<usize> {
+    match node {
+        Node::Leaf(i) => vec![*i],
+        Node::Branch(children) => children.iter().flat_map(|(_, c)| leaves(c)).collect(),
+    }
+}
+
+/// About the bytes a value takes in JSON (a string's quotes; escapes are extra).
+fn approximate_size(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len() + 2,
+        Value::Array(_) | Value::Object(_) => 64,
+        _ => 8,
+    }
+}
+
+fn object(members: &[Member], values: &[Field<'_>], out: &mut Vec<u8>) {
+    out.push(b'{');
+    let mut first = true;
+    for member in members {
+        let present = match &member.value {
+            Shape::Leaf(i) => values.get(*i).is_some_and(Option::is_some),
+            Shape::Object(_, below) => below.iter().any(|i| values.get(*i).is_some_and(Option::is_some)),
+        };
+        if !present {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        out.extend_from_slice(member.key.as_bytes());
+        match &member.value {
+            Shape::Leaf(i) => {
+                let value = values.get(*i).and_then(Option::as_deref).unwrap_or(&Value::Null);
+                // Writing a `Value` into a Vec cannot fail (`to_string` relies on the same).
+                let _ = serde_json::to_writer(&mut *out, value);
+            }
+            Shape::Object(below, _) => object(below, values, out),
+        }
+    }
+    out.push(b'}');
+}
+
 /// `<?xml …?><root>…</root>`, the fields present nested under `root`.
-pub(super) fn xml(root: &str, tree: &Node, values: &[Option<Value>]) -> Result<String, Unwritable> {
+pub(super) fn xml(root: &str, tree: &Node, values: &[Field<'_>]) -> Result<String, Unwritable> {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
     element(root, tree, values, &mut out)?;
     Ok(out)
 }
 
-fn element(name: &str, node: &Node, values: &[Option<Value>], out: &mut String) -> Result<(), Unwritable> {
+fn element(name: &str, node: &Node, values: &[Field<'_>], out: &mut String) -> Result<(), Unwritable> {
     out.push('<');
     out.push_str(name);
     out.push('>');
     match node {
         Node::Leaf(i) => {
-            let value = values.get(*i).and_then(Option::as_ref).map_or(Some(Cow::Borrowed("")), scalar_text);
+            let value = values.get(*i).and_then(Option::as_deref).map_or(Some(Cow::Borrowed("")), scalar_text);
             let text =
                 value.ok_or((*i, "an XML element takes text, a number or a boolean, not a list or an object"))?;
             out.push_str(&xml_text(&text));
@@ -166,13 +263,10 @@ fn element(name: &str, node: &Node, values: &[Option<Value>], out: &mut String) 
 }
 
 /// `name=value&…` of the fields present, names kept as written (dotted or not).
-pub(super) fn form<'a>(
-    names: impl IntoIterator<Item = &'a str>,
-    values: &[Option<Value>],
-) -> Result<String, Unwritable> {
+pub(super) fn form<'a>(names: impl IntoIterator<Item = &'a str>, values: &[Field<'_>]) -> Result<String, Unwritable> {
     let mut out = String::new();
     for (i, name) in names.into_iter().enumerate() {
-        let Some(value) = values.get(i).and_then(Option::as_ref) else { continue };
+        let Some(value) = values.get(i).and_then(Option::as_deref) else { continue };
         let text =
             scalar_text(value).ok_or((i, "a form value is text, a number or a boolean, not a list or an object"))?;
         pair(&mut out, name, &text);
@@ -200,8 +294,8 @@ mod tests {
         let names = ["contact.zip", "price", "contact.phone", "a.b.c"];
         let tree = Node::tree(names).expect("a tree");
         let values = vec![Some(json!("90210")), Some(json!("1.00")), None, Some(json!(3))];
-        let mut out = String::new();
-        json(&tree, &values, &mut out);
+        let values: Vec<Field<'_>> = values.into_iter().map(|v| v.map(Cow::Owned)).collect();
+        let out = JsonShape::new(&tree).write(&values);
         assert_eq!(out, r#"{"contact":{"zip":"90210"},"price":"1.00","a":{"b":{"c":3}}}"#);
         let xml = xml("lead", &tree, &values).expect("xml");
         assert_eq!(

@@ -4,7 +4,7 @@
 //! the context, each value escaped for where it lands.
 
 use super::context::Context;
-use super::encode::{self, Node};
+use super::encode::{self, JsonShape, Node};
 use super::template::{text_of_json, RenderFault, Scope, Template, Templates, MASK};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -182,7 +182,7 @@ pub(super) struct UrlTemplate {
 /// The body's encoding of a call built from fields.
 #[derive(Clone, Debug)]
 pub(super) enum Encoding {
-    Json(Node),
+    Json(JsonShape),
     Form,
     Xml { root: String, tree: Node },
 }
@@ -230,9 +230,9 @@ impl Plan {
         let url = super::url::with_query(&base, &query);
         let mut headers = Vec::with_capacity(self.headers.len() + 1);
         for (name, template) in &self.headers {
-            let field = format!("{}.headers.{name}", self.at);
-            if let Some(value) = templates.value(template, &scope).map_err(|f| RenderError::from_fault(&field, f))? {
-                headers.push((name.clone(), header_value(&field, text_of_json(&value))?));
+            let field = || format!("{}.headers.{name}", self.at);
+            if let Some(value) = templates.value(template, &scope).map_err(|f| RenderError::from_fault(&field(), f))? {
+                headers.push((name.clone(), header_value(&field(), text_of_json(&value))?));
             }
         }
         if let Some(auth) = &self.auth {
@@ -273,8 +273,9 @@ impl Plan {
                 return Ok(url.to_string());
             }
         };
-        let field = format!("{}.{key}", self.at);
-        let rest = templates.text(&template.rest, scope).map_err(|f| RenderError::from_fault(&field, f))?;
+        let rest = templates
+            .text(&template.rest, scope)
+            .map_err(|f| RenderError::from_fault(&format!("{}.{key}", self.at), f))?;
         Ok(format!("{}{rest}", template.origin))
     }
 
@@ -295,11 +296,7 @@ impl Plan {
         let unwritable = |(i, why): encode::Unwritable| RenderError::new(field(i), RenderErrorKind::Value, why);
         let flat = || encode::form(names.iter().map(String::as_str), &values).map_err(unwritable);
         let document = || match encoding {
-            Encoding::Json(tree) => {
-                let mut out = String::new();
-                encode::json(tree, &values, &mut out);
-                Ok(out)
-            }
+            Encoding::Json(shape) => Ok(shape.write(&values)),
             Encoding::Xml { root, tree } => encode::xml(root, tree, &values).map_err(unwritable),
             Encoding::Form => flat(),
         };

@@ -1,13 +1,22 @@
 //! A buyer's templates: one MiniJinja environment per buyer, owning every template of its
 //! calls, compiled once per configuration and rendered with bounded work ([`FUEL`]).
 //!
-//! A template is one of four things, decided once at compile time:
+//! A template is one of five things, decided once at compile time:
 //! - text without `{{`, `{%` or `{#`: a literal, sent as written;
-//! - exactly one `{{ a.b.c }}` naming a variable, optionally through pingpost's own filters
-//!   with literal arguments (`{{ lead.gender | map('gender') }}`): run natively, without the
-//!   template engine (the fast path, the commonest fields), keeping its type;
+//! - exactly one `{{ expression }}` that reads nothing (`{{ 4417 }}`): a constant, evaluated
+//!   by the template engine once, when compiled, keeping its type;
+//! - exactly one `{{ a.b.c }}` naming a variable, or `{{ secret('name') }}`, optionally
+//!   through filters with literal arguments (pingpost's own, and MiniJinja's pure ones
+//!   listed in [`ENGINE_FILTERS`]: `{{ lead.state | upper }}`): the fast path, the
+//!   commonest fields, run without the template engine's renderer, keeping its type;
 //! - exactly one `{{ expression }}`: evaluated, keeping its type (`{{ lead.age }}` is 34);
 //! - anything else: rendered to a string.
+//!
+//! The fast path answers what the template engine would, or does not answer: the filters
+//! it runs are the very functions the engine calls (ours, and MiniJinja's own through
+//! [`State::apply_filter`]), on the values the engine would read; when one fails, or when
+//! the work could come near [`FUEL`], the engine renders the template instead, so that
+//! errors and running out of fuel are the engine's, word for word.
 //!
 //! Each rendered value is escaped by where it lands, chosen by the template's name (see
 //! [`Escape`]), whatever the template asks (`|safe`, `{% autoescape %}`): a lead value can
@@ -20,9 +29,10 @@ use super::filters::{self, OwnFault};
 use super::spec::ValueMaps;
 use minijinja::machinery::{CompiledTemplate, Instruction, Instructions, TemplateConfig};
 use minijinja::syntax::SyntaxConfig;
-use minijinja::value::{Enumerator, Object, ObjectRepr, Value as Tv};
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value as Tv, ValueKind};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write};
 use std::sync::{Arc, OnceLock};
@@ -41,6 +51,15 @@ const SECRETS: &str = "__pingpost_secrets";
 
 /// The variable a typed expression is evaluated into.
 const VALUE: &str = "__pingpost_value";
+
+/// MiniJinja's fuel, in its units: an instruction costs 64, a byte of data 1.
+const UNITS_PER_FUEL: u64 = 64;
+
+/// MiniJinja's filters the fast path runs (with literal arguments): pure functions of their
+/// arguments that read nothing of the render's state but the environment's undefined
+/// behaviour, and charge no fuel themselves (the engine charges around them: see
+/// [`Fast::answer`]).
+const ENGINE_FILTERS: [&str; 9] = ["upper", "lower", "trim", "capitalize", "title", "int", "float", "default", "d"];
 
 /// Where a template's output lands, and so how each value it renders is escaped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,11 +96,47 @@ impl Escape {
 /// One compiled template (see the module's documentation).
 #[derive(Clone, Debug)]
 pub(super) enum Template {
-    Literal(String),
-    /// A variable's path, then filters.
-    Path(Vec<String>, Vec<Native>),
+    /// Known once compiled: a literal (a string), or a constant expression's value (`None`:
+    /// undefined or none, left out).
+    Constant(Option<Value>),
+    Fast(Box<Fast>),
+    /// A typed expression, by its template's name.
     Value(String),
     Text(String),
+}
+
+impl Template {
+    fn literal(text: &str) -> Template {
+        Template::Constant(Some(Value::String(text.to_string())))
+    }
+}
+
+/// A variable or a secret, then filters: the fast path.
+#[derive(Clone, Debug)]
+pub(super) struct Fast {
+    source: Source,
+    filters: Vec<Filter>,
+    /// The same expression as a template, rendered when the fast path does not answer
+    /// (`None` for a variable alone, which always answers).
+    fallback: Option<String>,
+    /// What the template's instructions cost in fuel, in [`UNITS_PER_FUEL`] units.
+    cost: u64,
+}
+
+#[derive(Clone, Debug)]
+enum Source {
+    /// `lead.zip`.
+    Path(Vec<String>),
+    /// `secret('name')`.
+    Secret(String),
+}
+
+#[derive(Clone, Debug)]
+enum Filter {
+    /// One of pingpost's.
+    Ours(Native),
+    /// One of [`ENGINE_FILTERS`], with its literal arguments.
+    Engine(&'static str, Vec<Tv>),
 }
 
 /// One of pingpost's filters with literal arguments, run natively on the fast path: the same
@@ -189,28 +244,44 @@ impl<'a> Builder<'a> {
     pub fn add(&mut self, path: &str, source: &str, escape: Escape, typed: bool) -> Result<Compiled, Refusal> {
         let plain = |template| Ok(Compiled { template, secrets: BTreeSet::new() });
         if !has_syntax(source) {
-            return plain(Template::Literal(source.to_string()));
+            return plain(Template::literal(source));
         }
         let expression = if typed { single_expression(source) } else { None };
         if let Some(expr) = expression {
             if let Some(vars) = variable_path(expr) {
-                return plain(Template::Path(vars, Vec::new()));
+                let fast = Fast { source: Source::Path(vars), filters: Vec::new(), fallback: None, cost: 0 };
+                return plain(Template::Fast(Box::new(fast)));
             }
             // Refuses what is not one expression (`{{ a }} {{ b }}` was not taken for one).
             self.env.compile_expression(expr).map_err(|e| describe(&e, source))?;
             let name = format!("{}{path}", Escape::Plain.prefix());
             let wrapped = format!("{{% set {VALUE} = {expr} %}}");
             let secrets = self.check(&name, &wrapped, source)?;
-            if let Some((vars, natives)) = pipeline(&wrapped) {
-                return plain(Template::Path(vars, natives));
-            }
+            let shape = shape(&wrapped);
             self.env.add_template_owned(name.clone(), wrapped).map_err(|e| describe(&e, source))?;
-            return Ok(Compiled { template: Template::Value(name), secrets });
+            let template = match shape {
+                Some(Shape::Fast { source, filters, cost }) => {
+                    Template::Fast(Box::new(Fast { source, filters, fallback: Some(name), cost }))
+                }
+                // A constant that fails (`{{ 1 // 0 }}`) fails each call, as the engine says.
+                Some(Shape::Constant) => match self.evaluate(&name) {
+                    Ok(value) => Template::Constant(value),
+                    Err(_) => Template::Value(name),
+                },
+                None => Template::Value(name),
+            };
+            return Ok(Compiled { template, secrets });
         }
         let name = format!("{}{path}", escape.prefix());
         let secrets = self.check(&name, source, source)?;
         self.env.add_template_owned(name.clone(), source.to_string()).map_err(|e| describe(&e, source))?;
         Ok(Compiled { template: Template::Text(name), secrets })
+    }
+
+    /// A typed template that reads nothing, evaluated now as a call would.
+    fn evaluate(&self, name: &str) -> Result<Option<Value>, Error> {
+        let captured = self.env.get_template(name)?.render_captured(Tv::from(()))?;
+        Ok(captured.state().lookup(VALUE).and_then(|v| json_value(&v)))
     }
 
     pub fn finish(self) -> Templates {
@@ -279,37 +350,98 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// `{% set v = a.b | f('x') | g %}` as a variable's path and native filters, when its
-/// instructions are exactly that: a lookup, attributes, then filters of ours whose
-/// arguments are constants.
-fn pipeline(wrapped: &str) -> Option<(Vec<String>, Vec<Native>)> {
+/// What a typed template's instructions make it, when not the template engine's to run.
+enum Shape {
+    /// Reads nothing: its value is the same on every call.
+    Constant,
+    /// A variable or a secret, then filters the fast path runs.
+    Fast { source: Source, filters: Vec<Filter>, cost: u64 },
+}
+
+/// `{% set v = … %}` as a [`Shape`], when its instructions are exactly one: only literals
+/// and operators on them (a constant); or a lookup and attributes, or `secret('name')`,
+/// then filters of ours or of [`ENGINE_FILTERS`] whose arguments are literals.
+fn shape(wrapped: &str) -> Option<Shape> {
     let config = TemplateConfig {
         syntax_config: SyntaxConfig::default(),
         default_auto_escape: Arc::new(|_: &str| AutoEscape::None),
     };
-    let compiled = CompiledTemplate::new("pipeline", wrapped, &config).ok()?;
-    let code = &compiled.instructions;
-    let mut at = 0u32;
-    let mut path = match code.get(at)? {
-        Instruction::Lookup(root) if ROOTS.contains(root) => vec![root.to_string()],
+    let compiled = CompiledTemplate::new("shape", wrapped, &config).ok()?;
+    if !compiled.blocks.is_empty() {
+        return None;
+    }
+    let code: Vec<&Instruction<'_>> = (0..).map_while(|at| compiled.instructions.get(at)).collect();
+    let (last, body) = code.split_last()?;
+    if !matches!(last, Instruction::StoreLocal(VALUE)) {
+        return None;
+    }
+    if body.iter().all(|i| constant(i)) {
+        return Some(Shape::Constant);
+    }
+    let (mut source, mut rest) = match body {
+        [Instruction::Lookup(root), rest @ ..] if ROOTS.contains(root) => (Source::Path(vec![root.to_string()]), rest),
+        [Instruction::LoadConst(name), Instruction::CallFunction("secret", Some(1)), rest @ ..] => {
+            (Source::Secret(name.as_str()?.to_string()), rest)
+        }
         _ => return None,
     };
-    let mut natives = Vec::new();
+    while let [Instruction::GetAttr(name), tail @ ..] = rest {
+        let Source::Path(path) = &mut source else { return None };
+        path.push(name.to_string());
+        rest = tail;
+    }
+    let mut filters = Vec::new();
     let mut args = Vec::new();
-    loop {
-        at += 1;
-        match code.get(at)? {
-            Instruction::GetAttr(name) if natives.is_empty() && args.is_empty() => path.push(name.to_string()),
+    for instruction in rest {
+        match instruction {
             Instruction::LoadConst(v) => args.push(v.clone()),
             Instruction::ApplyFilter(name, Some(n), _) if usize::from(*n) == args.len() + 1 => {
-                natives.push(Native::of(name, &args)?);
+                let filter = match (Native::of(name, &args), ENGINE_FILTERS.iter().find(|f| *f == name)) {
+                    (Some(native), _) => Filter::Ours(native),
+                    (None, Some(engine)) => Filter::Engine(engine, std::mem::take(&mut args)),
+                    (None, None) => return None,
+                };
+                filters.push(filter);
                 args.clear();
             }
-            Instruction::StoreLocal(VALUE) if args.is_empty() => break,
             _ => return None,
         }
     }
-    (code.get(at + 1).is_none() && compiled.blocks.is_empty()).then_some((path, natives))
+    if !args.is_empty() {
+        return None;
+    }
+    // Every instruction costs one fuel at most (some are free).
+    let cost = UNITS_PER_FUEL * u64::try_from(code.len()).ok()?;
+    Some(Shape::Fast { source, filters, cost })
+}
+
+/// Whether an instruction computes on literals only, reading neither the context nor
+/// anything else a call could change.
+fn constant(instruction: &Instruction<'_>) -> bool {
+    use Instruction as I;
+    matches!(
+        instruction,
+        I::LoadConst(_)
+            | I::BuildList(_)
+            | I::BuildMap(_)
+            | I::Neg
+            | I::Add
+            | I::Sub
+            | I::Mul
+            | I::Div
+            | I::IntDiv
+            | I::Rem
+            | I::Pow
+            | I::Eq
+            | I::Ne
+            | I::Gt
+            | I::Gte
+            | I::Lt
+            | I::Lte
+            | I::Not
+            | I::StringConcat
+            | I::In
+    )
 }
 
 fn jump_targets(code: &Instructions<'_>) -> BTreeSet<u32> {
@@ -465,26 +597,28 @@ impl<'c> Scope<'c> {
 }
 
 impl Templates {
-    /// The template's value (`None`: undefined or none, so left out). A literal and a text
-    /// render are strings; a path and an expression keep their type.
-    pub fn value(&self, t: &Template, scope: &Scope<'_>) -> Result<Option<Value>, RenderFault> {
+    /// The template's value (`None`: undefined or none, so left out), borrowed where it is
+    /// (a constant, a lead's value). A literal and a text render are strings; a path and an
+    /// expression keep their type.
+    pub fn value<'a>(&'a self, t: &'a Template, scope: &'a Scope<'_>) -> Result<Option<Cow<'a, Value>>, RenderFault> {
         match t {
-            Template::Literal(s) => Ok(Some(Value::String(s.clone()))),
-            Template::Path(p, natives) if natives.is_empty() => Ok(scope.ctx.lookup(p)),
-            Template::Path(p, natives) => {
-                let mut v = scope.ctx.lookup(p).map_or(Tv::UNDEFINED, |j| super::context::template_value(&j));
-                for native in natives {
-                    v = native.apply(v, scope.ctx, &self.maps).map_err(scope.fault())?;
-                }
-                Ok(json_value(&v))
-            }
-            Template::Value(name) => {
-                let template = self.env.get_template(name).map_err(scope.fault())?;
-                let captured = template.render_captured(scope.root().clone()).map_err(scope.fault())?;
-                Ok(captured.state().lookup(VALUE).and_then(|v| json_value(&v)))
-            }
-            Template::Text(_) => self.text(t, scope).map(|s| Some(Value::String(s))),
+            Template::Constant(v) => Ok(v.as_ref().map(Cow::Borrowed)),
+            Template::Fast(fast) => match (fast.answer(self, scope), &fast.fallback) {
+                (Some(answer), _) => Ok(answer),
+                (None, Some(name)) => Ok(self.evaluate(name, scope)?.map(Cow::Owned)),
+                // Unreachable: only a variable alone has no fallback, and it always answers.
+                (None, None) => Ok(None),
+            },
+            Template::Value(name) => Ok(self.evaluate(name, scope)?.map(Cow::Owned)),
+            Template::Text(_) => self.text(t, scope).map(|s| Some(Cow::Owned(Value::String(s)))),
         }
+    }
+
+    /// A typed expression's value, by the template engine.
+    fn evaluate(&self, name: &str, scope: &Scope<'_>) -> Result<Option<Value>, RenderFault> {
+        let template = self.env.get_template(name).map_err(scope.fault())?;
+        let captured = template.render_captured(scope.root().clone()).map_err(scope.fault())?;
+        Ok(captured.state().lookup(VALUE).and_then(|v| json_value(&v)))
     }
 
     /// The template rendered to text, each value escaped as its name says.
@@ -497,6 +631,55 @@ impl Templates {
             _ => Ok(self.value(t, scope)?.map(|v| text_of_json(&v)).unwrap_or_default()),
         }
     }
+}
+
+impl Fast {
+    /// The value the template engine would give (`Some(None)`: undefined or none), or
+    /// `None` when the engine must say: a filter failed (the engine's error names the
+    /// line), a secret is not there, or the work could come near [`FUEL`].
+    ///
+    /// The fuel: the engine charges each instruction, each byte of a string a filter is
+    /// given, and each byte of a string a filter or a function answers; this counts the
+    /// same (every instruction at full price) and answers only below half the fuel, so the
+    /// engine would not have run out either. A filter answering anything but a string, a
+    /// number, a boolean or none (a list, a map: costed by size) is left to the engine.
+    fn answer<'a>(&'a self, templates: &Templates, scope: &'a Scope<'_>) -> Option<Option<Cow<'a, Value>>> {
+        let mut units = self.cost;
+        let mut v = match &self.source {
+            Source::Path(path) if self.filters.is_empty() => return Some(scope.ctx.lookup(path)),
+            Source::Path(path) => scope.ctx.lookup_template(path),
+            Source::Secret(name) => {
+                let secret = scope.secrets.get(name)?;
+                units = units.saturating_add(text_units(secret));
+                Tv::from(secret.as_str())
+            }
+        };
+        let mut state = None;
+        for filter in &self.filters {
+            units = units.saturating_add(v.as_str().map_or(0, text_units));
+            v = match filter {
+                Filter::Ours(native) => native.apply(v, scope.ctx, &templates.maps).ok()?,
+                Filter::Engine(name, args) => {
+                    let state = state.get_or_insert_with(|| templates.env.empty_state());
+                    let mut all = Vec::with_capacity(args.len() + 1);
+                    all.push(v);
+                    all.extend(args.iter().cloned());
+                    state.apply_filter(name, &all).ok()?
+                }
+            };
+            units = units.saturating_add(match v.kind() {
+                ValueKind::String => v.as_str().map_or(0, text_units),
+                ValueKind::Undefined | ValueKind::None | ValueKind::Bool | ValueKind::Number => 0,
+                _ => return None,
+            });
+        }
+        (units < FUEL * UNITS_PER_FUEL / 2).then(|| json_value(&v).map(Cow::Owned))
+    }
+}
+
+/// What the engine charges for a string, in fuel units (a byte each).
+fn text_units(s: &str) -> u64 {
+    u64::try_from(s.len()).unwrap_or(u64::MAX)
 }
 
 /// A JSON value's text: strings as they are, anything else as JSON.
@@ -536,14 +719,31 @@ mod tests {
         assert_eq!(single_expression("{{ a }} {{ b }}"), None);
         assert_eq!(single_expression(" {{ a }}"), None);
         assert_eq!(variable_path(" lead.zip "), Some(vec!["lead".to_string(), "zip".to_string()]));
-        let native =
-            |expr: &str| pipeline(&format!("{{% set {VALUE} = {expr} %}}")).map(|(p, n)| (p.join("."), n.len()));
+        let native = |expr: &str| match shape(&format!("{{% set {VALUE} = {expr} %}}")) {
+            Some(Shape::Fast { source: Source::Path(p), filters, .. }) => Some((p.join("."), filters.len())),
+            Some(Shape::Fast { source: Source::Secret(name), filters, .. }) => {
+                Some((format!("secret {name}"), filters.len()))
+            }
+            Some(Shape::Constant) => Some(("constant".into(), 0)),
+            None => None,
+        };
         assert_eq!(native("lead.gender | map('gender') | yes_no('Y', 'N')"), Some(("lead.gender".into(), 2)));
         assert_eq!(native("lead.dob | date('%Y') | digits"), Some(("lead.dob".into(), 2)));
-        assert_eq!(native("lead.a | upper"), None, "MiniJinja's own filters run in the engine");
+        assert_eq!(native("lead.a | upper"), Some(("lead.a".into(), 1)));
+        assert_eq!(native("lead.a.b | trim('x') | default('y', true) | int"), Some(("lead.a.b".into(), 3)));
+        assert_eq!(native("secret('k')"), Some(("secret k".into(), 0)));
+        assert_eq!(native("secret('k') | lower"), Some(("secret k".into(), 1)));
+        assert_eq!(native("4417"), Some(("constant".into(), 0)));
+        assert_eq!(native("-1.5 ~ 'x'"), Some(("constant".into(), 0)));
+        assert_eq!(native("'x' | upper"), None, "a filter on a literal is the engine's");
+        assert_eq!(native("secret('k').x"), None);
+        assert_eq!(native("secret(lead.k)"), None);
+        assert_eq!(native("lead.a | int(default=0)"), Some(("lead.a".into(), 1)), "literal keywords are literals");
+        assert_eq!(native("lead.a | join(',')"), None, "not a filter the fast path runs");
         assert_eq!(native("lead.a | phone(lead.f)"), None);
         assert_eq!(native("lead.a ~ 'x'"), None);
         assert_eq!(native("lead.a | map('g').x"), None);
+        assert_eq!(native("range(3)"), None);
         assert_eq!(variable_path("lead.zip | upper"), None);
         assert_eq!(variable_path("other.zip"), None);
         assert!(!has_syntax("plain text { not a template }"));
@@ -557,18 +757,79 @@ mod fast_path {
     use crate::adapter::context::{ContextParts, PingInfo};
     use serde_json::json;
 
-    /// Every filter the fast path runs, on values of every shape (missing, none, numbers,
-    /// booleans, bad input): its answer — value or error — is the template engine's.
+    fn context(lead: Value) -> Context {
+        Context::new(ContextParts {
+            lead,
+            email_sha256: Some("e".repeat(64)),
+            phone_sha256: None,
+            ping: PingInfo { id: "p-1".into(), offer: "o\"1".into(), vertical: "auto".into() },
+            bid: Some(crate::adapter::BidInfo {
+                id: "b".into(),
+                price: crate::money::Money::from_minor(1250),
+                token: None,
+            }),
+            sale: None,
+            now: chrono::DateTime::parse_from_rfc3339("2024-02-28T23:00:00Z").map(|t| t.to_utc()).unwrap_or_default(),
+        })
+    }
+
+    /// Templates compiled twice: as `add` compiles them (the fast path, a constant), and
+    /// forced through the template engine; and a check that both give the same answer.
+    struct Pairs {
+        templates: Templates,
+        pairs: Vec<(String, Template, Template)>,
+        /// Calls the fast path answered itself (not through its fallback).
+        answered: usize,
+    }
+
+    impl Pairs {
+        fn new(maps: &ValueMaps, secrets: &[&str], expressions: &[&str], fast: fn(&Template) -> bool) -> Pairs {
+            let exists = |name: &str| secrets.contains(&name);
+            let mut builder = Builder::new(maps, &exists);
+            let mut pairs = Vec::new();
+            for (i, e) in expressions.iter().enumerate() {
+                let compiled = builder.add(&format!("fast{i}"), &format!("{{{{ {e} }}}}"), Escape::Json, true);
+                let template = compiled.expect(e).template;
+                assert!(fast(&template), "{e} is not compiled as expected: {template:?}");
+                let slow = format!("plain:slow{i}");
+                builder.env.add_template_owned(slow.clone(), format!("{{% set {VALUE} = {e} %}}")).expect(e);
+                pairs.push((e.to_string(), template, Template::Value(slow)));
+            }
+            Pairs { templates: builder.finish(), pairs, answered: 0 }
+        }
+
+        /// Every template on `scope`: the fast answer is the engine's, value or error; and
+        /// when the fast path answers itself, it answers what the engine does.
+        fn check(&mut self, scope: &Scope<'_>, on: &str) {
+            for (e, fast, slow) in &self.pairs {
+                let engine = self.templates.value(slow, scope).map(|v| v.map(Cow::into_owned));
+                let ours = self.templates.value(fast, scope).map(|v| v.map(Cow::into_owned));
+                assert_eq!(ours, engine, "{e} on {on}");
+                if let Template::Fast(f) = fast {
+                    if let Some(answer) = f.answer(&self.templates, scope) {
+                        assert_eq!(Ok(answer.map(Cow::into_owned)), engine, "{e} on {on}, answered");
+                        self.answered += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_fast(t: &Template) -> bool {
+        matches!(t, Template::Fast(f) if !f.filters.is_empty())
+    }
+
+    /// Every filter of ours the fast path runs, on values of every shape (missing, none,
+    /// numbers, booleans, bad input): its answer — value or error — is the template engine's.
     #[test]
     fn the_fast_path_answers_what_the_engine_answers() {
         let maps: ValueMaps = serde_json::from_value(json!({"gender": {"male": 1, "default": "0"}})).expect("maps");
-        let never = |_: &str| false;
-        let mut builder = Builder::new(&maps, &never);
         let expressions = [
             "lead.gender | map('gender')",
             "lead.tcpa | yes_no('Y', 'N')",
             "lead.tcpa | yes_no(true, 0)",
             "lead.phone | phone('dashed')",
+            "lead.phone | phone('digits10')",
             "lead.phone | phone('nope')",
             "lead.dob | date('%m/%d/%Y')",
             "lead.dob | date('%Q')",
@@ -583,16 +844,7 @@ mod fast_path {
             "now | date('%Y')",
             "lead.nested.x | digits",
         ];
-        let mut pairs = Vec::new();
-        for (i, e) in expressions.iter().enumerate() {
-            let fast =
-                builder.add(&format!("fast{i}"), &format!("{{{{ {e} }}}}"), Escape::Plain, true).expect(e).template;
-            assert!(matches!(&fast, Template::Path(_, natives) if !natives.is_empty()), "{e} takes the fast path");
-            let slow = format!("plain:slow{i}");
-            builder.env.add_template_owned(slow.clone(), format!("{{% set {VALUE} = {e} %}}")).expect(e);
-            pairs.push((e, fast, Template::Value(slow)));
-        }
-        let templates = builder.finish();
+        let mut pairs = Pairs::new(&maps, &[], &expressions, is_fast);
         let leads = [
             json!({"gender": "Male", "tcpa": "yes", "phone": "(555) 123-4567", "dob": "1990-07-04", "email": "a@b.co",
                    "city": "Zürich", "age": 1.0, "nested": {"x": "a1b2"}, "none": null}),
@@ -601,25 +853,201 @@ mod fast_path {
             json!({"gender": true, "tcpa": "maybe", "phone": 5551234567_i64, "dob": "2000-02-29T10:00:00+09:00", "age": "y"}),
         ];
         for lead in leads {
-            let ctx = Context::new(ContextParts {
-                lead: lead.clone(),
-                email_sha256: None,
-                phone_sha256: None,
-                ping: PingInfo::default(),
-                bid: Some(crate::adapter::BidInfo {
-                    id: "b".into(),
-                    price: crate::money::Money::from_minor(1250),
-                    token: None,
-                }),
-                sale: None,
-                now: chrono::DateTime::parse_from_rfc3339("2024-02-28T23:00:00Z")
-                    .map(|t| t.to_utc())
-                    .unwrap_or_default(),
-            });
-            let scope = Scope::new(&ctx, BTreeMap::new(), false);
-            for (e, fast, slow) in &pairs {
-                assert_eq!(templates.value(fast, &scope), templates.value(slow, &scope), "{e} on {lead}");
+            let ctx = context(lead.clone());
+            pairs.check(&Scope::new(&ctx, BTreeMap::new(), false), &lead.to_string());
+        }
+        assert!(pairs.answered > 20, "the fast path answered {} times", pairs.answered);
+    }
+
+    /// Values a lead may carry, the tricky ones above all.
+    fn values() -> Vec<Value> {
+        let mut values = vec![
+            json!(null),
+            json!(""),
+            json!("90210"),
+            json!("  padded \t\n"),
+            json!("ca"),
+            json!("new YORK city"),
+            json!("Zürich ß ǅ ŉ ΐ"),
+            json!("Robert\"); DROP TABLE leads;--"),
+            json!("O'Brien <script>alert(1)</script> &amp;"),
+            json!("]]> \"}, \"admin\": true, {\""),
+            json!("line1\nline2\r\n\ttab"),
+            json!("nul\u{0}bell\u{7}esc\u{1b}del\u{7f}"),
+            json!("😀 emoji 👍🏽"),
+            json!("34"),
+            json!("34.0"),
+            json!("34.5"),
+            json!("-7"),
+            json!("+7"),
+            json!("0x1f"),
+            json!("1e3"),
+            json!("1_000"),
+            json!(" 12 "),
+            json!("nan"),
+            json!("inf"),
+            json!("true"),
+            json!("xx12xx"),
+            json!(34),
+            json!(34.0),
+            json!(34.5),
+            json!(-0.0),
+            json!(-1),
+            json!(1e300),
+            json!(i64::MAX),
+            json!(i64::MIN),
+            json!(u64::MAX),
+            json!(true),
+            json!(false),
+            json!([1, "a", null]),
+            json!({"k": "v", "n": 1.0}),
+        ];
+        values.push(Value::String("x".repeat(1_000_000)));
+        values
+    }
+
+    /// MiniJinja's filters, constants and secrets on the fast path, on every value of
+    /// [`values`] (and a missing one): the same answers, and errors, as the engine.
+    #[test]
+    fn engine_filters_and_secrets_answer_what_the_engine_answers() {
+        let expressions = [
+            "lead.v",
+            "lead.v.x",
+            "lead.v | upper",
+            "lead.v | lower",
+            "lead.v | trim",
+            "lead.v | trim('x')",
+            "lead.v | capitalize",
+            "lead.v | title",
+            "lead.v | int",
+            "lead.v | int(7)",
+            "lead.v | int(7, 16)",
+            "lead.v | int(default=7, base=8)",
+            "lead.v | float",
+            "lead.v | float(1.5)",
+            "lead.v | default('d')",
+            "lead.v | default('d', true)",
+            "lead.v | default(0, false)",
+            "lead.v | d(none)",
+            "lead.v | trim | upper | default('none', true)",
+            "lead.v | int | default(3)",
+            "lead.v | upper | phone('digits10')",
+            "lead.v | phone('digits10') | upper",
+            "lead.v | upper | upper",
+            "lead.missing | upper",
+            "lead.missing | int",
+            "lead.missing | default('m')",
+            "lead.missing.deeper | lower",
+            "ping.offer | upper",
+            "email_sha256 | upper",
+            "phone_sha256 | default('none')",
+            "phone_sha256 | upper",
+            "sale.id | default('no sale')",
+            "bid.price | float",
+            "secret('k')",
+            "secret('k') | upper",
+            "secret('k') | int(0)",
+        ];
+        let fast = |t: &Template| matches!(t, Template::Fast(_));
+        let mut pairs = Pairs::new(&ValueMaps::default(), &["k"], &expressions, fast);
+        let secrets = |v: &str| BTreeMap::from([("k".to_string(), v.to_string())]);
+        for (n, v) in values().into_iter().enumerate() {
+            let on = v.to_string().chars().take(60).collect::<String>();
+            let ctx = context(json!({ "v": v }));
+            let secret = v.as_str().unwrap_or("s3cr\"et<&>");
+            pairs.check(&Scope::new(&ctx, secrets(secret), false), &on);
+            if n % 8 == 0 {
+                pairs.check(&Scope::new(&ctx, secrets(MASK), true), &format!("{on}, masked"));
             }
         }
+        let ctx = context(json!({}));
+        pairs.check(&Scope::new(&ctx, secrets("s"), false), "a lead without the value");
+        pairs.check(&Scope::new(&ctx, BTreeMap::new(), false), "a call without the secret");
+        let tried = expressions.len() * (values().len() + 2);
+        assert!(pairs.answered * 10 > tried * 7, "the fast path answered {} of {tried}", pairs.answered);
+    }
+
+    /// A constant is evaluated once, to what the engine gives each call.
+    #[test]
+    fn constants_are_the_engines_values() {
+        let expressions = [
+            "4417",
+            "-1",
+            "1.5",
+            "2.0",
+            "1e300",
+            "'text with \"quotes\" & <tags>'",
+            "\"]]>\\n\"",
+            "true",
+            "none",
+            "[1, 'a', none]",
+            "{'a': 1, 'b': [2.0]}",
+            "'a' ~ 1 ~ none",
+            "1 + 2 * 3",
+            "7 // 2",
+            "7 / 2",
+            "2 ** 10",
+            "not 0",
+            "1 in [1, 2]",
+            "'b' < 'a'",
+        ];
+        let constant = |t: &Template| matches!(t, Template::Constant(_));
+        let mut pairs = Pairs::new(&ValueMaps::default(), &[], &expressions, constant);
+        let ctx = context(json!({"v": 1}));
+        pairs.check(&Scope::new(&ctx, BTreeMap::new(), false), "any lead");
+        let Template::Constant(Some(v)) = &pairs.pairs[0].1 else { panic!("4417 is a constant") };
+        assert_eq!(v, &json!(4417), "typed: a number, not text");
+        // A constant that fails stays the engine's, failing every call as it says.
+        let failing = |t: &Template| matches!(t, Template::Value(_));
+        let mut pairs = Pairs::new(&ValueMaps::default(), &[], &["1 // 0", "'a' - 1"], failing);
+        pairs.check(&Scope::new(&ctx, BTreeMap::new(), false), "any lead");
+    }
+
+    /// A JSON body written from fields: byte for byte what writing each value with
+    /// `to_string` and each key as a fresh JSON string gave, for values of every kind.
+    #[test]
+    fn json_bodies_are_written_as_before() {
+        use super::super::encode::{Field, JsonShape, Node};
+        fn before(tree: &Node, values: &[Option<Value>], out: &mut String) {
+            fn any(node: &Node, values: &[Option<Value>]) -> bool {
+                match node {
+                    Node::Leaf(i) => values.get(*i).is_some_and(Option::is_some),
+                    Node::Branch(c) => c.iter().any(|(_, c)| any(c, values)),
+                }
+            }
+            match tree {
+                Node::Leaf(i) => out.push_str(&values.get(*i).cloned().flatten().unwrap_or(Value::Null).to_string()),
+                Node::Branch(children) => {
+                    out.push('{');
+                    for (n, (name, child)) in children.iter().filter(|(_, c)| any(c, values)).enumerate() {
+                        if n > 0 {
+                            out.push(',');
+                        }
+                        out.push_str(&Value::String(name.clone()).to_string());
+                        out.push(':');
+                        before(child, values, out);
+                    }
+                    out.push('}');
+                }
+            }
+        }
+        let names = ["a", "b.c", "k\"ey\n<&>😀", "b.d.e", "f", "b.g", "h.i.j"];
+        let tree = Node::tree(names).expect("a tree");
+        let shape = JsonShape::new(&tree);
+        let values: Vec<Value> = values().into_iter().filter(|v| v.to_string().len() < 1000).collect();
+        for start in 0..values.len() {
+            for gaps in [0usize, 1, 2, 3, 5] {
+                let row: Vec<Option<Value>> = (0..names.len())
+                    .map(|i| {
+                        (gaps == 0 || (i + start) % gaps != 0).then(|| values[(start + i * 7) % values.len()].clone())
+                    })
+                    .collect();
+                let mut old = String::new();
+                before(&tree, &row, &mut old);
+                let fields: Vec<Field<'_>> = row.iter().map(|v| v.as_ref().map(Cow::Borrowed)).collect();
+                assert_eq!(shape.write(&fields), old, "{start} {gaps}");
+            }
+        }
+        assert_eq!(shape.write(&vec![None; names.len()]), "{}");
     }
 }
