@@ -175,6 +175,7 @@ async fn decide(
         ping_id: ping_id.clone(),
         now,
         pending_until: now + ADMISSION_LEASE,
+        dry_run: false,
     };
     // Checkpoints 1-2 and the cap counters in parallel: two store calls, whatever the offer.
     let counters_call = async {
