@@ -60,6 +60,16 @@ pub struct Partner {
     pub margin: Option<Margin>,
     /// A bid paying this partner less is no bid.
     pub min_payout: Option<Money>,
+    pub mode: PartnerMode,
+}
+
+/// Whether a partner's pings are real or all test leads (SPEC "Test leads"): new partners
+/// may be created in test mode and switched to live by an operator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PartnerMode {
+    #[default]
+    Live,
+    Test,
 }
 
 /// How one outcome is recognised in a buyer's answer.

@@ -69,6 +69,9 @@ pub struct RawPartner {
     pub margin: Option<RawMargin>,
     #[serde(default)]
     pub min_payout: Option<String>,
+    /// `live` (the default) or `test`: every ping of a partner in test mode is a test lead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

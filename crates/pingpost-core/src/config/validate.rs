@@ -264,6 +264,14 @@ fn partner(e: &mut Errors<'_>, r: &RawPartner, offers: &BTreeMap<OfferId, Offer>
         offers: r.offers.iter().map(OfferId::new).collect(),
         margin: e.margin("margin", r.margin.as_ref()),
         min_payout: r.min_payout.as_deref().map(|m| e.money("min_payout", m)),
+        mode: match r.mode.as_deref() {
+            None | Some("live") => PartnerMode::Live,
+            Some("test") => PartnerMode::Test,
+            Some(other) => {
+                e.push("mode", format!("must be \"live\" or \"test\", got {other:?}"));
+                PartnerMode::Live
+            }
+        },
     }
 }
 
