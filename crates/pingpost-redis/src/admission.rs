@@ -69,10 +69,8 @@ fn decide(ping_id: &str, idents: &[Ident], answers: &[Option<Answer>], dry_run: 
     }) {
         return Decision::Refused(AdmitOutcome::Suppressed { matched: i.kind, since });
     }
-    let held_by_us: Vec<&str> = pairs()
-        .filter(|(_, a)| !dry_run && matches!(a, Answer::Admitted(_)))
-        .map(|(i, _)| tag(&i.hash))
-        .collect();
+    let held_by_us: Vec<&str> =
+        pairs().filter(|(_, a)| !dry_run && matches!(a, Answer::Admitted(_))).map(|(i, _)| tag(&i.hash)).collect();
     let yields = |ping: &str, others: &str| {
         ranks_first(ping_id, ping) && others.split(',').any(|t| !t.is_empty() && held_by_us.contains(&t))
     };

@@ -37,8 +37,7 @@ pub struct Intake {
     pub idempotency_key: Option<String>,
     pub ping_id: Option<String>,
     pub bid_ids: Option<Vec<String>>,
-    /// Read and checked (a boolean), not acted on yet: test leads come with their own change,
-    /// which gives the engine's requests this flag.
+    /// A test lead (SPEC "Test leads"): a boolean; absent is live.
     pub test: Option<bool>,
     /// The lead's fields as sent: a form's are all strings.
     pub lead: Option<Map<String, Value>>,
@@ -145,6 +144,7 @@ pub fn ping(intake: Intake) -> Result<PingRequest, ApiError> {
         identity: identity(&lead)?,
         fields: fields(&lead, true)?,
         idempotency_key: intake.idempotency_key,
+        test: intake.test.unwrap_or(false),
     })
 }
 
@@ -158,6 +158,7 @@ pub fn post(intake: Intake) -> Result<PostRequest, ApiError> {
         fields: fields(&lead, false)?,
         lead: Value::Object(lead),
         bid_ids: intake.bid_ids,
+        test: intake.test.unwrap_or(false),
     })
 }
 
