@@ -211,9 +211,27 @@ async fn a_partner_in_test_mode_sends_only_test_leads() {
     assert!(calls(&h).iter().all(|(buyer, _)| buyer.ends_with("-sandbox")), "{:?}", calls(&h));
     assert_same(&before, &everything(&h, Some(ping_id)).await);
     // Its consumer is new to a live partner.
-    let (status, live) = h.ping_as(KEY_P2, "auto-excl", lead).await;
+    let (status, live) = h.ping_as(KEY_P2, "auto-excl", lead.clone()).await;
     assert_eq!((status, live["status"].as_str()), (200, Some("accepted")), "{live}");
     assert!(live.get("test").is_none(), "{live}");
+
+    // An operator switches the partner to live: its pings are live from then on, and a test
+    // ping it made before stays a test.
+    let pending = email("p3-pending@example.com");
+    let (_, earlier) = h.ping_as(KEY_P3, "auto-excl", pending.clone()).await;
+    let earlier_id = earlier["ping_id"].as_str().unwrap();
+    let (status, mut p3) = h.admin("GET", "/partners/p3", None).await;
+    assert_eq!((status, p3["mode"].as_str()), (200, Some("test")), "{p3}");
+    p3["mode"] = json!("live");
+    let (status, body) = h.admin("PUT", "/partners/p3", Some(p3)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, ping) = h.ping_as(KEY_P3, "auto-excl", email("p3-live@example.com")).await;
+    assert_eq!((status, ping["status"].as_str()), (200, Some("accepted")), "{ping}");
+    assert!(ping.get("test").is_none(), "{ping}");
+    let (status, refused) = h.post_as(KEY_P3, earlier_id, pending.clone()).await;
+    assert_eq!((status, refused["error"]["field"].as_str()), (422, Some("test")), "{refused}");
+    let (status, post) = post_test(&h, KEY_P3, earlier_id, pending).await;
+    assert_eq!((status, post["test"].as_bool()), (200, Some(true)), "{post}");
 }
 
 #[tokio::test]
