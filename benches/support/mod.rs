@@ -125,7 +125,7 @@ pub fn consumer(n: u64) -> Identity {
 }
 
 pub fn request(identity: Identity) -> PingRequest {
-    PingRequest { offer: OFFER.into(), identity, fields: fields(), idempotency_key: None }
+    PingRequest { offer: OFFER.into(), identity, fields: fields(), idempotency_key: None, test: false }
 }
 
 /// Numbers consumers across samples and benches, so a "fresh" consumer never repeats even

@@ -35,16 +35,20 @@ pub enum Checkpoint {
     DqDuplicate,
     /// After delivery: the buyer answered "duplicate" and the sale was rolled back.
     PostDuplicate,
+    /// Not a dedup hit: a test lead left the contract out because its buyer has no
+    /// `sandbox_url` for a call the contract needs (bid, DQ or post).
+    NoSandbox,
 }
 
 impl Checkpoint {
-    pub const ALL: [Checkpoint; 6] = [
+    pub const ALL: [Checkpoint; 7] = [
         Checkpoint::Suppressed,
         Checkpoint::VerticalDuplicate,
         Checkpoint::InAuctionDuplicate,
         Checkpoint::ContractDuplicate,
         Checkpoint::DqDuplicate,
         Checkpoint::PostDuplicate,
+        Checkpoint::NoSandbox,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +59,7 @@ impl Checkpoint {
             Checkpoint::ContractDuplicate => "contract_duplicate",
             Checkpoint::DqDuplicate => "dq_duplicate",
             Checkpoint::PostDuplicate => "post_duplicate",
+            Checkpoint::NoSandbox => "no_sandbox",
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct AuditEntry {
     /// The buyer's own words, on a `post_duplicate` hit whose answer gave a reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// A test lead's hit: it wrote no dedup state and counts in no statistics.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 /// What to read from the log: every `Some` filter must match; `since` is inclusive and
@@ -187,6 +190,7 @@ struct Ping {
     offer: OfferId,
     /// A buyer's reason (post hits only, each recorded alone): kept here, not in every entry.
     reason: Option<Box<str>>,
+    test: bool,
 }
 
 /// An entry as the log keeps it: its ping's part shared, its (buyer, contract) by number,
@@ -231,6 +235,7 @@ impl Log {
             matched: k.matched,
             prior_at: k.prior_at,
             reason: p.reason.as_deref().map(String::from),
+            test: p.test,
         }
     }
 
@@ -273,6 +278,7 @@ impl AuditSink for MemoryAudit {
                 vertical: e.vertical,
                 offer: e.offer,
                 reason: e.reason.map(String::into_boxed_str),
+                test: e.test,
             };
             let ping = match &ping {
                 Some(p) if **p == shared => Arc::clone(p),

@@ -2,6 +2,12 @@
 //! ping, whatever the number of contracts), caps read in the same breath, checkpoints 3-5
 //! in the core, then DQ questions and real-time bids in parallel under one deadline fixed
 //! at arrival.
+//!
+//! A test lead (`test: true`, or any ping of a partner in test mode) runs the same steps with
+//! the same verdicts, but writes no dedup state (a dry-run admission, no DQ record, nothing
+//! to confirm), counts in no statistics, asks only sandbox URLs (a contract whose buyer has
+//! none for a call it needs is left out, audited `no_sandbox`), and says `test` in its record,
+//! its audit entries and its answer.
 
 use crate::audit::AuditEntry;
 use crate::buyer::calls::{self, Route};
@@ -14,7 +20,7 @@ use futures_util::future::join_all;
 use pingpost_core::adapter::{CallKind, CompiledCall, Context, ContextParts, Mode, OutboundRequest, PingInfo, Reading};
 use pingpost_core::auction::{contract_price, payout_acceptable, rank, Bid};
 use pingpost_core::checkpoint::{counter_keys, eligible, screen, Candidate, Checkpoint};
-use pingpost_core::config::{Config, Offer, Pricing, SaleMode};
+use pingpost_core::config::{Config, Offer, PartnerMode, Pricing, SaleMode};
 use pingpost_core::identity::{IdentKind, Identity};
 use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId};
 use pingpost_core::lead::LeadFields;
@@ -34,6 +40,8 @@ pub struct PingRequest {
     pub identity: Identity,
     pub fields: LeadFields,
     pub idempotency_key: Option<String>,
+    /// The request asked for a test lead (a partner in test mode makes every ping one).
+    pub test: bool,
 }
 
 /// How long an idempotency key remembers its answer: partners retry within seconds or
@@ -58,10 +66,12 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PingRequest) 
     let config = engine.config();
     let offer = config.offers.get(req.offer.as_str()).ok_or_else(|| EngineError::UnknownOffer(req.offer.clone()))?;
     tracing::Span::current().record("offer", offer.id.as_str());
-    let allowed = config.partners.get(partner).is_some_and(|p| p.offers.contains(&offer.id));
-    if !allowed {
+    let partner_config = config.partners.get(partner);
+    if !partner_config.is_some_and(|p| p.offers.contains(&offer.id)) {
         return Err(EngineError::OfferNotAllowed(req.offer.clone()));
     }
+    let mut req = req;
+    req.test |= partner_config.is_some_and(|p| p.mode == PartnerMode::Test);
     let (key, holder) = match &req.idempotency_key {
         None => return decide(engine, &config, partner, offer, &req, arrival, now).await,
         Some(k) => match claim_idempotency(engine, partner, &offer.id, k, &req, now).await? {
@@ -108,6 +118,11 @@ async fn claim_idempotency(
     for i in req.identity.idents() {
         fp.update(i.kind.as_str().as_bytes());
         fp.update(i.hash.as_str().as_bytes());
+    }
+    // A key used for a live ping and then a test one (or the reverse) is a mismatch; a live
+    // ping's fingerprint is as it always was.
+    if req.test {
+        fp.update(b"test");
     }
     let holder = uuid::Uuid::new_v4().simple().to_string();
     let claim = ClaimRequest {
@@ -175,6 +190,7 @@ async fn decide(
         ping_id: ping_id.clone(),
         now,
         pending_until: now + ADMISSION_LEASE,
+        dry_run: req.test,
     };
     // Checkpoints 1-2 and the cap counters in parallel: two store calls, whatever the offer.
     let counters_call = async {
@@ -191,6 +207,7 @@ async fn decide(
     let mut stopped_by = None;
     let mut drops = Vec::new();
     let mut disqualified = Vec::new();
+    let mut no_sandbox = Vec::new();
     let (status, reason, mut bids) = match admit_outcome? {
         AdmitOutcome::Suppressed { matched, since } => {
             facts.stopped(Checkpoint::Suppressed);
@@ -210,9 +227,18 @@ async fn decide(
                     return Err(e.into());
                 }
             };
-            let screening = screen(candidates_in, &counters, &history, now);
+            let mut screening = screen(candidates_in, &counters, &history, now);
             facts.screened(&screening);
             drops = screening.drops;
+            if req.test {
+                screening.candidates.retain(|c| {
+                    let sandboxed = has_sandbox(c);
+                    if !sandboxed {
+                        no_sandbox.push((c.contract.buyer.clone(), c.contract.id.clone()));
+                    }
+                    sandboxed
+                });
+            }
             let (bids, dq_answers) = auction(
                 engine,
                 config,
@@ -225,7 +251,8 @@ async fn decide(
             )
             .await;
             disqualified = dq_answers;
-            if !disqualified.is_empty() {
+            // A test lead's DQ answers are audited, never recorded.
+            if !disqualified.is_empty() && !req.test {
                 let buyers = disqualified.iter().map(|(buyer, _)| buyer.clone()).collect();
                 if let Err(e) = engine.store.record_dq(req.identity.idents(), buyers, now).await {
                     release(engine, admission).await;
@@ -257,6 +284,7 @@ async fn decide(
             created_at: now,
             expires_at,
             slots: offer_slots(offer),
+            test: req.test,
         };
         // Sized for the compact form (some 200 bytes and ~35 per bid): no regrowth.
         let mut bytes = Vec::with_capacity(256 + 48 * record.bids.len());
@@ -273,7 +301,8 @@ async fn decide(
     // So the submission is confirmed only now, and off the answer's path: a ping answered
     // with an error never confirmed its submission, which therefore lapses with its lease
     // even when its release could not be stored.
-    if !matches!(reason, Some(RejectReason::Suppressed | RejectReason::VerticalDuplicate)) {
+    // A test lead's dry-run admission wrote nothing to confirm.
+    if !req.test && !matches!(reason, Some(RejectReason::Suppressed | RejectReason::VerticalDuplicate)) {
         engine.confirm_admission(admission);
     }
     // The decision is taken: what follows (audit log, statistics, telemetry) is bookkeeping
@@ -297,6 +326,7 @@ async fn decide(
                 matched,
                 prior_at,
                 reason: None,
+                test: req.test,
             }
         };
     let stop_hit = stopped_by.map(|(checkpoint, matched, at)| audit(checkpoint, None, None, Some(matched), Some(at)));
@@ -306,9 +336,14 @@ async fn decide(
     let dq_hits = disqualified.iter().map(|(buyer, contract)| {
         audit(Checkpoint::DqDuplicate, Some(buyer.clone()), Some(contract.clone()), None, None)
     });
-    engine.audit.record(stop_hit.into_iter().chain(drop_hits).chain(dq_hits).collect());
-    facts.bids(&bids);
-    engine.stats.record(facts.increments());
+    let sandbox_hits = no_sandbox
+        .into_iter()
+        .map(|(buyer, contract)| audit(Checkpoint::NoSandbox, Some(buyer), Some(contract), None, None));
+    engine.audit.record(stop_hit.into_iter().chain(drop_hits).chain(dq_hits).chain(sandbox_hits).collect());
+    if !req.test {
+        facts.bids(&bids);
+        engine.stats.record(facts.increments());
+    }
     let answer = PingAnswer {
         ping_id,
         offer: offer.id.clone(),
@@ -317,6 +352,7 @@ async fn decide(
         bids,
         expires_at,
         decision_us: u64::try_from(decision.as_micros()).unwrap_or(u64::MAX),
+        test: req.test,
     };
     telemetry::ping_answered(&offer.id, &answer, decision, &engine.bid_counters);
     tracing::debug!(status = ?answer.status, reason = ?answer.reason, bids = answer.bids.len(), decision_us = answer.decision_us, "ping answered");
@@ -349,12 +385,27 @@ fn offer_slots(offer: &Offer) -> u16 {
 }
 
 /// Gives the vertical reservation back when the ping cannot be answered, so that the
-/// partner's retry is not turned away as its own duplicate.
+/// partner's retry is not turned away as its own duplicate. A dry run reserved nothing.
 async fn release(engine: &Engine, admission: Admission) {
+    if admission.dry_run {
+        return;
+    }
     let ping_id = admission.ping_id.clone();
     if let Err(e) = engine.store.release_admission(admission).await {
         tracing::warn!(%ping_id, error = %e, "vertical reservation not released");
     }
+}
+
+/// Whether a test lead may keep `c`: its buyer has a `sandbox_url` for every call the
+/// contract needs — its real-time bid, its DQ question, and the post any sale makes.
+/// pingpost's own protocol has none, so a buyer speaking it is never in a test lead.
+fn has_sandbox(c: &Candidate) -> bool {
+    let needed = [
+        matches!(c.contract.pricing, Pricing::RealTime { .. }).then_some(CallKind::Bid),
+        c.contract.dq.is_some().then_some(CallKind::Dq),
+        Some(CallKind::Post),
+    ];
+    needed.into_iter().flatten().all(|kind| c.buyer.adapter.call(kind).has_sandbox_url())
 }
 
 /// Asks DQ contracts, then real-time-bid contracts, each in parallel with the others, all
@@ -441,6 +492,8 @@ struct Calls {
     /// nobody speaking pingpost's protocol is asked).
     bid: Option<OutboundRequest>,
     dq: Option<OutboundRequest>,
+    /// A test lead's calls: each to its `sandbox_url`.
+    sandbox: bool,
 }
 
 impl Calls {
@@ -484,7 +537,7 @@ impl Calls {
             })
         };
         let (bid, dq) = (own(CallKind::Bid).flatten(), own(CallKind::Dq).flatten());
-        Calls { context, secrets, bid, dq }
+        Calls { context, secrets, bid, dq, sandbox: req.test }
     }
 
     /// Asks `c`'s buyer `kind` at `url` (the contract's), its own protocol's request built
@@ -500,7 +553,7 @@ impl Calls {
     ) -> Option<Reading> {
         let call = c.buyer.adapter.call(kind);
         let timeout = Duration::from_millis(u64::from(call.timeout_ms().unwrap_or(timeout_ms)));
-        let route = Route { buyer: &c.contract.buyer, url, timeout, deadline };
+        let route = Route { buyer: &c.contract.buyer, url, timeout, deadline, sandbox: self.sandbox };
         let answer = if call.is_pingpost() {
             let built = match kind {
                 CallKind::Bid => self.bid.as_ref(),

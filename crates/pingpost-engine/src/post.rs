@@ -9,6 +9,11 @@
 //! died, or its answer could not be stored — reads what was tried and continues from there:
 //! it never delivers a bid twice, and an attempt that may have reached its buyer keeps its
 //! slot as an `unconfirmed` sale.
+//!
+//! A test lead's post walks the same waterfall with the same re-checks and the same reading
+//! of each answer, but delivers to the buyers' sandbox post URLs and reserves and settles
+//! nothing: no mark, cap, spend, balance, ledger or books entry, and no statistics. A test
+//! ping is only posted as a test, and a live ping never as one (422, field `test`).
 
 use crate::audit::AuditEntry;
 use crate::buyer::calls::{self, Route};
@@ -20,7 +25,7 @@ use pingpost_core::adapter::{BidInfo, Context, ContextParts, Outcome, PingInfo, 
 use pingpost_core::auction::{payout_acceptable, reported_sale, Bid};
 use pingpost_core::caps::sale_debits;
 use pingpost_core::checkpoint::Checkpoint;
-use pingpost_core::config::{Config, ContractStatus};
+use pingpost_core::config::{Buyer, Config, Contract, ContractStatus, PartnerMode};
 use pingpost_core::filter::matches_all;
 use pingpost_core::identity::{Identity, Sha256Hex};
 use pingpost_core::ids::PartnerId;
@@ -35,6 +40,7 @@ use pingpost_store::{
 };
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -48,6 +54,8 @@ pub struct PostRequest {
     /// its kept form.
     pub lead: Map<String, Value>,
     pub bid_ids: Option<Vec<String>>,
+    /// The request posts a test lead (a partner in test mode posts only test leads).
+    pub test: bool,
 }
 
 /// A post's lead once checked: what buyers receive, and what the contracts' filters read.
@@ -122,6 +130,8 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
             return Err(unknown());
         }
         check_binding(&record, &req.identity)?;
+        let test = req.test || config.partners.get(partner).is_some_and(|p| p.mode == PartnerMode::Test);
+        check_test(&record, test)?;
         let lead = checked_lead(&config, &record, &req.lead)?;
         let consent = config.offers.get(&record.offer).is_some_and(|o| o.disclosure == Disclosure::Consent);
         let bids = chosen_bids(&record, req.bid_ids.as_deref(), consent)?;
@@ -158,9 +168,12 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
     };
     match result {
         Ok((answer, last_round)) => {
-            // Counted once, with the answer a repeated post will be given unchanged.
-            let facts = PostFacts { at: engine.now(), partner, vertical: &record.vertical, answer: &answer };
-            engine.stats.record(facts.increments());
+            // Counted once, with the answer a repeated post will be given unchanged; a test
+            // lead's never.
+            if !record.test {
+                let facts = PostFacts { at: engine.now(), partner, vertical: &record.vertical, answer: &answer };
+                engine.stats.record(facts.increments());
+            }
             telemetry::post_answered(&record.offer, &answer);
             tracing::debug!(status = ?answer.status, sales = answer.sales.len(), attempts = answer.attempts.len(), "post answered");
             // Every sale is settled in the ledger before the answer is stored, so a repeat is
@@ -228,6 +241,18 @@ fn check_binding(record: &PingRecord, posted: &Identity) -> Result<(), EngineErr
     Ok(())
 }
 
+/// A test ping can only be posted as a test, and a live ping never as one: a test lead
+/// must not become a sale, nor a real consumer be posted where nothing is recorded.
+fn check_test(record: &PingRecord, test: bool) -> Result<(), EngineError> {
+    match (record.test, test) {
+        (true, false) => {
+            Err(EngineError::invalid("test", "the ping was a test lead: post it as a test (\"test\": true)"))
+        }
+        (false, true) => Err(EngineError::invalid("test", "the ping was live: a live ping cannot be posted as a test")),
+        _ => Ok(()),
+    }
+}
+
 /// The bids the post may try, in the order to try them: all of the ping's, or those the
 /// partner named — in the ranking's order, or, on a `consent` offer, in the partner's order
 /// (the consumer consented to those buyers, in that order).
@@ -293,7 +318,8 @@ fn skipped(reason: &str) -> Tried {
 impl Post<'_> {
     /// What earlier attempts of this post recorded, by sale id; nothing for a first attempt.
     async fn journal(&self) -> Result<HashMap<String, SaleRecord>, StoreError> {
-        if !self.resumed {
+        // A test lead's post keeps no journal: the ledger never holds its sales.
+        if !self.resumed || self.record.test {
             return Ok(HashMap::new());
         }
         let entries = self.engine.store.ledger(LedgerQuery::Ping(self.record.ping_id.clone())).await?;
@@ -321,6 +347,7 @@ impl Post<'_> {
             let tries = round.iter().map(|bid| async {
                 match journal.get(&sale_id(bid)) {
                     Some(entry) => Ok(self.as_journaled(bid, entry).await),
+                    None if may_deliver && self.record.test => Ok(self.attempt_test(bid).await),
                     None if may_deliver => self.attempt(bid).await,
                     None => Ok(skipped("ping_expired")),
                 }
@@ -368,6 +395,7 @@ impl Post<'_> {
             attempts,
             total_price,
             total_payout,
+            test: self.record.test,
         };
         Ok((answer, due))
     }
@@ -447,30 +475,54 @@ impl Post<'_> {
         }
     }
 
-    async fn attempt(&self, bid: &Bid) -> Result<Tried, Failed> {
-        let engine = self.engine;
-        let now = engine.clock.now();
+    /// The re-checks before a bid's delivery: its contract and buyer as configured now, or
+    /// why the bid is skipped (the attempt's reason).
+    fn recheck(&self, bid: &Bid, now: Timestamp) -> Result<(&Arc<Contract>, &Arc<Buyer>), &'static str> {
         let (Some(contract), Some(buyer)) =
             (self.config.contracts.get(&bid.contract), self.config.buyers.get(&bid.buyer))
         else {
-            return Ok(skipped("contract_unavailable"));
+            return Err("contract_unavailable");
         };
         if contract.status != ContractStatus::Active {
-            return Ok(skipped("contract_paused"));
+            return Err("contract_paused");
         }
         if !matches_all(&contract.filters, &self.lead.fields) {
-            return Ok(skipped("filtered"));
+            return Err("filtered");
         }
         if contract.schedule.as_ref().is_some_and(|s| !s.is_open(now)) {
-            return Ok(skipped("out_of_schedule"));
+            return Err("out_of_schedule");
         }
         // The partner's minimum may have been raised since the ping: never sell below it.
-        let min_payout = self.config.partners.get(&self.record.partner).and_then(|p| p.min_payout);
-        if !payout_acceptable(bid.payout, min_payout) {
-            return Ok(skipped(BELOW_MIN_PAYOUT));
+        if !payout_acceptable(bid.payout, self.min_payout()) {
+            return Err(BELOW_MIN_PAYOUT);
         }
+        Ok((contract, buyer))
+    }
+
+    fn min_payout(&self) -> Option<Money> {
+        self.config.partners.get(&self.record.partner).and_then(|p| p.min_payout)
+    }
+
+    /// A test lead's try of one bid: the live re-checks, then delivery to the buyer's sandbox
+    /// post URL, its answer read as a live one is; nothing reserved, settled or charged.
+    async fn attempt_test(&self, bid: &Bid) -> Tried {
+        let now = self.engine.clock.now();
+        let buyer = match self.recheck(bid, now) {
+            Ok((_, buyer)) => buyer,
+            Err(reason) => return skipped(reason),
+        };
+        let reading = self.deliver_to(bid, buyer, now).await;
+        self.judge(bid, reading, self.engine.clock.now()).1
+    }
+
+    async fn attempt(&self, bid: &Bid) -> Result<Tried, Failed> {
+        let engine = self.engine;
+        let now = engine.clock.now();
+        let (contract, buyer) = match self.recheck(bid, now) {
+            Ok(found) => found,
+            Err(reason) => return Ok(skipped(reason)),
+        };
         let record = &self.record;
-        let timeout = Duration::from_millis(u64::from(buyer.timeout_ms));
         let reservation = SaleReservation {
             idents: record.idents(),
             window: contract.dedup.enabled.then_some(contract.dedup.window),
@@ -514,13 +566,41 @@ impl Post<'_> {
             ReserveOutcome::LimitReached { .. } => return Ok(skipped("cap_reached")),
             ReserveOutcome::SlotsTaken => return Ok(skipped("slots_taken")),
         }
-        let sale_id = sale_id(bid);
-        let context = self.context(bid, &sale_id, now);
-        let route =
-            Route { buyer: &bid.buyer, url: buyer.post_url.as_deref(), timeout, deadline: Instant::now() + timeout };
+        let reading = self.deliver_to(bid, buyer, now).await;
+        engine.faults.crash_point("post.delivered");
+        let settled_at = engine.clock.now();
+        let (end, tried) = self.judge(bid, reading, settled_at);
+        // The ledger half at once, as the buyer answered (the reservation's lease is counted
+        // from its own delivery); the marks half is the caller's (`deliver`).
+        let settlement = self.settlement(bid, end, settled_at);
+        match resent(|| engine.store.settle_ledger(settlement.clone())).await {
+            Ok(state) => Ok(Tried { due: Some((settlement, state)), ..tried }),
+            Err(e) => {
+                // The reservation stays; when its lease runs out the sweep keeps it as an
+                // unconfirmed sale (counted for dedup, caps and the ping's slot).
+                tracing::error!(sale_id = %sale_id(bid), error = %e, "sale settlement not recorded; it will be kept as unconfirmed");
+                Ok(tried)
+            }
+        }
+    }
+
+    /// Delivers the lead to `bid`'s buyer (a test lead to its sandbox post URL) and reads the
+    /// answer; no answer to read is an error by its code.
+    async fn deliver_to(&self, bid: &Bid, buyer: &Buyer, now: Timestamp) -> PostReading {
+        let engine = self.engine;
+        let record = self.record;
+        let context = self.context(bid, &sale_id(bid), now);
+        let timeout = Duration::from_millis(u64::from(buyer.timeout_ms));
+        let route = Route {
+            buyer: &bid.buyer,
+            url: buyer.post_url.as_deref(),
+            timeout,
+            deadline: Instant::now() + timeout,
+            sandbox: record.test,
+        };
         let secrets = engine.secrets();
         let made = calls::make(&engine.buyers, buyer.adapter.post(), &context, &*secrets, route).await;
-        let reading = match made.map(|r| calls::redacted(r, &secrets)) {
+        match made.map(|r| calls::redacted(r, &secrets)) {
             Ok(Reading::Post(reading)) => reading,
             Ok(other) => {
                 tracing::error!(ping_id = %record.ping_id, buyer = %bid.buyer, ?other, "a post read as another call");
@@ -530,24 +610,31 @@ impl Post<'_> {
                 tracing::debug!(ping_id = %record.ping_id, buyer = %bid.buyer, error = %e, "post delivery failed");
                 failed(e.code())
             }
-        };
-        engine.faults.crash_point("post.delivered");
-        let settled_at = engine.clock.now();
+        }
+    }
+
+    /// What the buyer's answer makes of the sale: how it ends, and what the attempt reports.
+    /// A "duplicate" answer is audited here (marked test for a test lead).
+    fn judge(&self, bid: &Bid, reading: PostReading, settled_at: Timestamp) -> (SaleEnd, Tried) {
+        let record = self.record;
         let buyer_reason = reading.reason.clone();
         let (end, tried) = match &reading.outcome {
             Outcome::Accepted => {
                 let margin = self.config.margin(&record.offer, &bid.buyer, &record.partner);
                 let (price, payout) = reported_sale(bid, reading.price, margin);
+                let sale_id = sale_id(bid);
                 // The lead was delivered and accepted, so the sale stands even when the
                 // buyer's lower price took the payout below what the partner accepts; its
                 // ledger entry says so, for an operator to settle with the partner.
-                let reason = (!payout_acceptable(payout, min_payout)).then(|| {
-                    telemetry::payout_below_minimum(&record.offer);
-                    tracing::warn!(%sale_id, partner = %record.partner, %price, %payout, "a buyer's lower price took the payout below the partner's minimum; the sale stands");
+                let reason = (!payout_acceptable(payout, self.min_payout())).then(|| {
+                    if !record.test {
+                        telemetry::payout_below_minimum(&record.offer);
+                    }
+                    tracing::warn!(%sale_id, partner = %record.partner, %price, %payout, test = record.test, "a buyer's lower price took the payout below the partner's minimum; the sale stands");
                     BELOW_MIN_PAYOUT.to_string()
                 });
                 let sale = Sale {
-                    sale_id: sale_id.clone(),
+                    sale_id,
                     buyer: bid.buyer.clone(),
                     contract: bid.contract.clone(),
                     price,
@@ -562,7 +649,7 @@ impl Post<'_> {
             Outcome::Duplicate => {
                 let mut entry = audit(record, bid, settled_at, Checkpoint::PostDuplicate, None, None);
                 entry.reason.clone_from(&buyer_reason);
-                engine.audit.record(vec![entry]);
+                self.engine.audit.record(vec![entry]);
                 (SaleEnd::RolledBack, Tried::settled(None, AttemptOutcome::Duplicate, None))
             }
             Outcome::Rejected => {
@@ -573,19 +660,7 @@ impl Post<'_> {
                 Tried::settled(None, AttemptOutcome::Error, Some(why.clone())),
             ),
         };
-        let tried = Tried { buyer_reason, ..tried };
-        // The ledger half at once, as the buyer answered (the reservation's lease is counted
-        // from its own delivery); the marks half is the caller's (`deliver`).
-        let settlement = self.settlement(bid, end, settled_at);
-        match resent(|| engine.store.settle_ledger(settlement.clone())).await {
-            Ok(state) => Ok(Tried { due: Some((settlement, state)), ..tried }),
-            Err(e) => {
-                // The reservation stays; when its lease runs out the sweep keeps it as an
-                // unconfirmed sale (counted for dedup, caps and the ping's slot).
-                tracing::error!(%sale_id, error = %e, "sale settlement not recorded; it will be kept as unconfirmed");
-                Ok(tried)
-            }
-        }
+        (end, Tried { buyer_reason, ..tried })
     }
 
     /// The marks half of settlements whose ledger half is done, side by side, re-sent on a
@@ -664,5 +739,6 @@ fn audit(
         matched,
         prior_at,
         reason: None,
+        test: record.test,
     }
 }

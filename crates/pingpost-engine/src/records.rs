@@ -40,6 +40,14 @@ pub struct PingAnswer {
     pub bids: Vec<Bid>,
     pub expires_at: Timestamp,
     pub decision_us: u64,
+    /// A test lead's (SPEC "Test leads"): written only when true, so a live answer is as
+    /// it always was.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub test: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// An idempotency key's answer as it is stored: only what cannot be read again elsewhere,
@@ -48,7 +56,7 @@ pub struct PingAnswer {
 /// record's, which holds them as they were ranked until the ping's TTL and grace run out; its
 /// offer is the request's own, which the key's fingerprint covers. Stored as a JSON tuple
 /// `[ping id, outcome, expires_at (ms), decision_us]`, the outcome `a` accepted, `s`
-/// suppressed, `v` vertical duplicate, `n` no bids.
+/// suppressed, `v` vertical duplicate, `n` no bids; a test lead's has a fifth element, `1`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredAnswer {
     pub ping_id: String,
@@ -56,6 +64,7 @@ pub struct StoredAnswer {
     pub reason: Option<RejectReason>,
     pub expires_at: Timestamp,
     pub decision_us: u64,
+    pub test: bool,
 }
 
 /// An idempotency key's stored answer as any engine since the whole-answer form wrote it.
@@ -75,25 +84,33 @@ impl StoredAnswer {
             reason: answer.reason,
             expires_at: answer.expires_at,
             decision_us: answer.decision_us,
+            test: answer.test,
         }
     }
 
     pub fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
         let outcome = stored_answer::Outcome::of(self.status, self.reason);
-        serde_json::to_vec(&(&self.ping_id, outcome, self.expires_at.timestamp_millis(), self.decision_us))
+        let (ping_id, expires_ms) = (&self.ping_id, self.expires_at.timestamp_millis());
+        if self.test {
+            return serde_json::to_vec(&(ping_id, outcome, expires_ms, self.decision_us, 1));
+        }
+        serde_json::to_vec(&(ping_id, outcome, expires_ms, self.decision_us))
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Remembered, String> {
         use stored_answer::Any;
-        match serde_json::from_slice(bytes).map_err(|e| e.to_string())? {
-            Any::Compact((ping_id, outcome, expires_ms, decision_us)) => {
-                let (status, reason) = outcome.status();
-                let expires_at = Timestamp::from_timestamp_millis(expires_ms)
-                    .ok_or_else(|| format!("time out of range: {expires_ms}"))?;
-                Ok(Remembered::Compact(StoredAnswer { ping_id, status, reason, expires_at, decision_us }))
-            }
-            Any::Whole(answer) => Ok(Remembered::Whole(answer)),
-        }
+        let ((ping_id, outcome, expires_ms, decision_us), test) =
+            match serde_json::from_slice(bytes).map_err(|e| e.to_string())? {
+                Any::Test((ping_id, outcome, expires_ms, decision_us, _)) => {
+                    ((ping_id, outcome, expires_ms, decision_us), true)
+                }
+                Any::Compact(live) => (live, false),
+                Any::Whole(answer) => return Ok(Remembered::Whole(answer)),
+            };
+        let (status, reason) = outcome.status();
+        let expires_at =
+            Timestamp::from_timestamp_millis(expires_ms).ok_or_else(|| format!("time out of range: {expires_ms}"))?;
+        Ok(Remembered::Compact(StoredAnswer { ping_id, status, reason, expires_at, decision_us, test }))
     }
 
     /// The answer whole again, with its offer and its bids (none for a rejected ping).
@@ -106,6 +123,7 @@ impl StoredAnswer {
             bids,
             expires_at: self.expires_at,
             decision_us: self.decision_us,
+            test: self.test,
         }
     }
 }
@@ -149,6 +167,8 @@ mod stored_answer {
     #[derive(Deserialize)]
     #[serde(untagged)]
     pub(super) enum Any {
+        /// A test lead's: the compact form and a fifth element.
+        Test((String, Outcome, i64, u64, u8)),
         Compact((String, Outcome, i64, u64)),
         Whole(PingAnswer),
     }
@@ -170,6 +190,8 @@ pub struct PingRecord {
     /// How many standing sales the ping may have (1 exclusive, `max_buyers` multisell), fixed
     /// at the ping so that an edit of the offer cannot change it between attempts.
     pub slots: u16,
+    /// A test lead: it can only be posted as a test, and a live ping never as one.
+    pub test: bool,
 }
 
 impl Serialize for PingRecord {
@@ -217,6 +239,8 @@ mod stored {
         ex: i64,
         sl: u16,
         bids: Bids<'a>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        te: bool,
     }
 
     impl<'a> Ping<'a> {
@@ -232,6 +256,7 @@ mod stored {
                 ex: r.expires_at.timestamp_millis(),
                 sl: r.slots,
                 bids: Bids { ping_id: &r.ping_id, bids: &r.bids },
+                te: r.test,
             }
         }
     }
@@ -312,6 +337,8 @@ mod stored {
                 created_at: p.created_at,
                 expires_at: p.expires_at,
                 slots: p.slots,
+                // The whole form is older than test leads.
+                test: false,
             }
         }
     }
@@ -330,6 +357,9 @@ mod stored {
         ex: i64,
         sl: u16,
         bids: Vec<OwnedBid>,
+        /// Absent in a live ping's record, and in every record older than test leads.
+        #[serde(default)]
+        te: bool,
     }
 
     impl OwnedPing {
@@ -370,6 +400,7 @@ mod stored {
                 phone: self.ph,
                 bids,
                 slots: self.sl,
+                test: self.te,
             })
         }
     }
@@ -465,6 +496,9 @@ pub struct PostAnswer {
     pub total_price: Money,
     #[serde(default)]
     pub total_payout: Money,
+    /// The post of a test lead: nothing it sold was charged or recorded.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub test: bool,
 }
 
 #[cfg(test)]
@@ -495,6 +529,7 @@ mod tests {
             created_at: at(1_764_000_000_123),
             expires_at: at(1_764_000_300_123),
             slots: 2,
+            test: false,
         }
     }
 
@@ -530,6 +565,7 @@ mod tests {
             bids: r.bids,
             expires_at: r.expires_at,
             decision_us: 412,
+            test: false,
         }
     }
 
@@ -549,6 +585,21 @@ mod tests {
         }
         let bytes = StoredAnswer::of(&answer(PingStatus::Accepted, None, 30)).encode().expect("encodes");
         assert_eq!(String::from_utf8_lossy(&bytes), r#"["0123abcd","a",1764000300123,412]"#);
+    }
+
+    #[test]
+    fn a_test_leads_record_and_answer_say_so_and_a_live_ones_are_unchanged() {
+        let test = PingRecord { test: true, ..record(&["0123abcd-0"]) };
+        let text = serde_json::to_string(&test).expect("serializes");
+        assert!(text.contains(r#""te":true"#), "{text}");
+        assert_eq!(serde_json::from_str::<PingRecord>(&text).expect("reads back"), test);
+        let live = serde_json::to_string(&record(&["0123abcd-0"])).expect("serializes");
+        assert!(!live.contains("te\""), "a live record has no flag: {live}");
+        let whole = PingAnswer { test: true, ..answer(PingStatus::Rejected, Some(RejectReason::NoBids), 0) };
+        let bytes = StoredAnswer::of(&whole).encode().expect("encodes");
+        assert_eq!(String::from_utf8_lossy(&bytes), r#"["0123abcd","n",1764000300123,412,1]"#);
+        let Ok(Remembered::Compact(stored)) = StoredAnswer::decode(&bytes) else { panic!("reads back") };
+        assert_eq!(stored.answer(whole.offer.clone(), Vec::new()), whole);
     }
 
     #[test]

@@ -111,7 +111,8 @@ impl Metric {
             Checkpoint::InAuctionDuplicate => Some(Metric::InAuctionDuplicate),
             Checkpoint::ContractDuplicate => Some(Metric::ContractDuplicate),
             Checkpoint::DqDuplicate => Some(Metric::DqDuplicate),
-            Checkpoint::PostDuplicate => None,
+            // Test leads count in no statistics; a post's duplicate is counted from its answer.
+            Checkpoint::PostDuplicate | Checkpoint::NoSandbox => None,
         }
     }
 }
@@ -576,6 +577,7 @@ mod tests {
             ],
             total_price: Money::ZERO,
             total_payout: Money::ZERO,
+            test: false,
         };
         let (p, v) = (PartnerId::new("p1"), VerticalId::new("auto"));
         let facts = PostFacts { at: at(11, 59), partner: &p, vertical: &v, answer: &answer };

@@ -4,6 +4,11 @@
 //!
 //! Durations are in seconds (Prometheus' base unit); the exporter's buckets start at 25 µs
 //! so the ping path is resolved. Without an installed recorder every call is a no-op.
+//!
+//! Test leads move no business figure (pings, bids, drops, posts, attempts, sales,
+//! rollbacks, payouts below minimum): operators' dashboards show live traffic only. What
+//! measures the machinery still counts them: the ping's decision time, the buyer calls' time
+//! (sandbox calls, under the buyer's id) and the store operations'.
 
 use crate::audit::{AuditEntry, AuditPage, AuditQuery, AuditSink};
 use crate::records::{AttemptOutcome, PingAnswer, PingStatus, PostAnswer, PostStatus, RejectReason};
@@ -58,6 +63,11 @@ pub fn ping_answered(offer: &OfferId, answer: &PingAnswer, decision: Duration, b
     // Labels share the configuration's ids: no copy of a label per metric.
     let offer = &offer.0;
     metrics::histogram!(PING_DECISION_SECONDS, "offer" => Arc::clone(offer)).record(decision.as_secs_f64());
+    // A test lead's decision time is the engine's like any other; its outcome and bids are
+    // not business, and move no counter an operator watches.
+    if answer.test {
+        return;
+    }
     metrics::counter!(PINGS_TOTAL, "offer" => Arc::clone(offer), "outcome" => outcome).increment(1);
     bid_counters.count(offer, &answer.bids);
 }
@@ -94,6 +104,10 @@ impl BidCounters {
 
 /// A post answered (once; repeats get the stored answer and are not counted again).
 pub fn post_answered(offer: &OfferId, answer: &PostAnswer) {
+    // A test lead's post sells nothing: no post, attempt, sale or rollback is counted.
+    if answer.test {
+        return;
+    }
     let offer = offer.to_string();
     let status = match answer.status {
         PostStatus::Sold => "sold",
@@ -140,7 +154,8 @@ impl AuditSink for CountedAudit {
     fn record(&self, entries: Vec<AuditEntry>) {
         // One ping's entries share their offer and mostly their checkpoint: counted in runs,
         // one registry lookup per run rather than per entry.
-        let mut run = entries.iter().peekable();
+        // A test lead's hits are logged but not counted: test traffic moves no dashboard.
+        let mut run = entries.iter().filter(|e| !e.test).peekable();
         let mut drops = self.drops.lock().unwrap_or_else(|p| p.into_inner());
         while let Some(first) = run.next() {
             let mut n = 1;

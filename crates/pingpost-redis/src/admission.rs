@@ -59,8 +59,9 @@ enum Decision {
 }
 
 /// Checkpoint 1 before 2, each in the identifiers' order; a held identifier is a duplicate
-/// unless its holder ranks after this ping and needs an identifier this ping holds.
-fn decide(ping_id: &str, idents: &[Ident], answers: &[Option<Answer>]) -> Decision {
+/// unless its holder ranks after this ping and needs an identifier this ping holds. A dry
+/// run holds none (its script wrote nothing), so a held identifier is always its duplicate.
+fn decide(ping_id: &str, idents: &[Ident], answers: &[Option<Answer>], dry_run: bool) -> Decision {
     let pairs = || idents.iter().zip(answers).filter_map(|(i, a)| Some((i, a.as_ref()?)));
     if let Some((i, since)) = pairs().find_map(|(i, a)| match a {
         Answer::Suppressed(since) => Some((i, *since)),
@@ -69,7 +70,7 @@ fn decide(ping_id: &str, idents: &[Ident], answers: &[Option<Answer>]) -> Decisi
         return Decision::Refused(AdmitOutcome::Suppressed { matched: i.kind, since });
     }
     let held_by_us: Vec<&str> =
-        pairs().filter(|(_, a)| matches!(a, Answer::Admitted(_))).map(|(i, _)| tag(&i.hash)).collect();
+        pairs().filter(|(_, a)| !dry_run && matches!(a, Answer::Admitted(_))).map(|(i, _)| tag(&i.hash)).collect();
     let yields = |ping: &str, others: &str| {
         ranks_first(ping_id, ping) && others.split(',').any(|t| !t.is_empty() && held_by_us.contains(&t))
     };
@@ -107,7 +108,8 @@ impl RedisStore {
             .arg(&req.ping_id)
             .arg(self.retention_ms())
             .arg(ms(req.pending_until))
-            .arg(others);
+            .arg(others)
+            .arg(if req.dry_run { "1" } else { "0" });
         let point = per_kind(ident, ["redis.admit.email", "redis.admit.phone"]);
         let (reply, replicas): (Vec<Vec<u8>>, Replicas) = self.waited_step(point, &call).await?;
         match text(&reply, 0)? {
@@ -119,7 +121,10 @@ impl RedisStore {
                 others: text(&reply, 3)?.to_string(),
             }),
             "A" => {
-                replicas.require()?;
+                // A dry run wrote nothing for a replica to hold.
+                if !req.dry_run {
+                    replicas.require()?;
+                }
                 let mut fields = Vec::with_capacity(reply.len() / 2);
                 for pair in 1..reply.len().div_ceil(2) {
                     let (f, v) = (text(&reply, 2 * pair - 1)?, text(&reply, 2 * pair)?);
@@ -136,6 +141,9 @@ impl RedisStore {
     /// run when Redis answers again). Best effort: a mark left behind is pending, so it lapses
     /// with its lease.
     async fn release_after_failure(&self, req: &Admission) {
+        if req.dry_run {
+            return;
+        }
         if let Err(e) = self.own_vertical_marks(req, false).await {
             tracing::warn!(ping_id = %req.ping_id, error = %e, "vertical reservation not undone; it lapses with its lease");
         }
@@ -164,7 +172,7 @@ impl RedisStore {
                     }
                 }
             }
-            match decide(&req.ping_id, &idents, &answers) {
+            match decide(&req.ping_id, &idents, &answers, req.dry_run) {
                 Decision::Admitted => return Ok(AdmitOutcome::Admitted { history: history(answers) }),
                 Decision::Refused(outcome) => {
                     self.release_after_failure(&req).await;
@@ -225,7 +233,15 @@ mod tests {
         let ids = idents();
         let email_tag = tag(&ids[0].hash).to_string();
         let unless = duplicate(IdentKind::Phone, at(7));
-        assert_eq!(decide("1", &ids, &[admitted(), held("2", &email_tag)]), Decision::AskAgain { unless });
+        assert_eq!(decide("1", &ids, &[admitted(), held("2", &email_tag)], false), Decision::AskAgain { unless });
+    }
+
+    #[test]
+    fn a_dry_run_holds_nothing_so_a_held_identifier_is_its_duplicate() {
+        let ids = idents();
+        let email_tag = tag(&ids[0].hash).to_string();
+        let refused = Decision::Refused(duplicate(IdentKind::Phone, at(7)));
+        assert_eq!(decide("1", &ids, &[admitted(), held("2", &email_tag)], true), refused);
     }
 
     #[test]
@@ -233,7 +249,7 @@ mod tests {
         let ids = idents();
         let email_tag = tag(&ids[0].hash).to_string();
         let refused = Decision::Refused(duplicate(IdentKind::Phone, at(7)));
-        assert_eq!(decide("3", &ids, &[admitted(), held("2", &email_tag)]), refused);
+        assert_eq!(decide("3", &ids, &[admitted(), held("2", &email_tag)], false), refused);
     }
 
     #[test]
@@ -241,12 +257,12 @@ mod tests {
         let ids = idents();
         // The holder has another email: nothing forces it to give the phone up.
         let refused = Decision::Refused(duplicate(IdentKind::Phone, at(7)));
-        assert_eq!(decide("1", &ids, &[admitted(), held("2", "0123456789abcdef")]), refused);
+        assert_eq!(decide("1", &ids, &[admitted(), held("2", "0123456789abcdef")], false), refused);
         // It holds both of this ping's identifiers: it has won.
         let phone_tag = tag(&ids[1].hash).to_string();
         let email_tag = tag(&ids[0].hash).to_string();
         assert_eq!(
-            decide("1", &ids, &[held("2", &phone_tag), held("2", &email_tag)]),
+            decide("1", &ids, &[held("2", &phone_tag), held("2", &email_tag)], false),
             Decision::Refused(duplicate(IdentKind::Email, at(7)))
         );
     }
@@ -256,13 +272,13 @@ mod tests {
         let ids = idents();
         let email_tag = tag(&ids[0].hash).to_string();
         assert_eq!(
-            decide("1", &ids, &[Some(Answer::Duplicate(at(5))), Some(Answer::Suppressed(at(3)))]),
+            decide("1", &ids, &[Some(Answer::Duplicate(at(5))), Some(Answer::Suppressed(at(3)))], false),
             Decision::Refused(AdmitOutcome::Suppressed { matched: IdentKind::Phone, since: at(3) })
         );
         assert_eq!(
-            decide("1", &ids, &[Some(Answer::Duplicate(at(5))), held("2", &email_tag)]),
+            decide("1", &ids, &[Some(Answer::Duplicate(at(5))), held("2", &email_tag)], false),
             Decision::Refused(duplicate(IdentKind::Email, at(5)))
         );
-        assert_eq!(decide("1", &ids, &[admitted(), admitted()]), Decision::Admitted);
+        assert_eq!(decide("1", &ids, &[admitted(), admitted()], false), Decision::Admitted);
     }
 }

@@ -43,6 +43,7 @@ fn admission(ping_id: &str, idents: Vec<Ident>) -> Admission {
         ping_id: ping_id.into(),
         now: now(),
         pending_until: now() + chrono::Duration::seconds(60),
+        dry_run: false,
     }
 }
 

@@ -153,8 +153,13 @@ price = "10.00"
 async fn ping(engine: &pingpost_engine::Engine, who: &str) -> pingpost_engine::records::PingAnswer {
     use pingpost_core::identity::{Identity, Sha256Hex};
     let identity = Identity::new(Some(Sha256Hex::digest(who)), None).expect("an identifier");
-    let req =
-        pingpost_engine::PingRequest { offer: "o".into(), identity, fields: Default::default(), idempotency_key: None };
+    let req = pingpost_engine::PingRequest {
+        offer: "o".into(),
+        identity,
+        fields: Default::default(),
+        idempotency_key: None,
+        test: false,
+    };
     engine.ping(&pingpost_core::ids::PartnerId::new("p1"), req).await.expect("answered")
 }
 

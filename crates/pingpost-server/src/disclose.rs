@@ -9,6 +9,9 @@
 //!   one-to-one consent forms; the post is as for `payout`.
 //! - `full`: bids `{bid_id, buyer, contract, price, payout}`; sales add `buyer`, `contract`,
 //!   `price`; attempts `{buyer, contract, outcome, reason?}`; `total_price` too.
+//!
+//! Whatever the disclosure, a test lead's answers say `"test": true`; a live answer has no
+//! `test` key at all, so it reads as it did before test leads.
 
 use pingpost_core::config::Config;
 use pingpost_core::ids::{BuyerId, ContractId, OfferId};
@@ -35,6 +38,10 @@ pub struct PingView<'a> {
     #[schema(value_type = String, format = DateTime)]
     expires_at: Timestamp,
     decision_us: u64,
+    /// `true` for a test lead (left out otherwise): nothing of it was recorded, and its post
+    /// must be a test too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test: Option<bool>,
 }
 
 /// A bid: `bid_id` and `payout` always; `buyer_name` on a `consent` offer; `buyer`,
@@ -85,6 +92,7 @@ fn ping_shown<'a>(answer: &'a PingAnswer, config: &'a Config, shown: Disclosure)
         bids,
         expires_at: answer.expires_at,
         decision_us: answer.decision_us,
+        test: answer.test.then_some(true),
     }
 }
 
@@ -98,6 +106,10 @@ pub struct PostView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     total_price: Option<Money>,
     total_payout: Money,
+    /// `true` for a test lead's post (left out otherwise): delivered to sandbox URLs only,
+    /// and its sales were never charged nor recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test: Option<bool>,
 }
 
 /// A sale (`buyer`, `contract`, `price` on a `full` offer only).
@@ -168,5 +180,6 @@ pub fn post<'a>(answer: &'a PostAnswer, config: &'a Config) -> PostView<'a> {
             .collect(),
         total_price: full.then_some(answer.total_price),
         total_payout: answer.total_payout,
+        test: answer.test.then_some(true),
     }
 }

@@ -218,6 +218,7 @@ pub enum CheckpointParam {
     ContractDuplicate,
     DqDuplicate,
     PostDuplicate,
+    NoSandbox,
 }
 
 #[derive(ToSchema)]
@@ -236,7 +237,9 @@ pub struct PingRequest {
     /// A retry with the same key returns the first answer (remembered an hour).
     #[schema(min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     idempotency_key: Option<String>,
-    /// Reserved for test leads: read as a boolean (anything else is refused), not acted on yet.
+    /// A test lead: every checkpoint and the auction run, but nothing is recorded, charged or
+    /// counted, and buyers are called only at their sandbox URLs. Every ping of a partner in
+    /// test mode is one.
     test: Option<bool>,
 }
 
@@ -249,7 +252,8 @@ pub struct PostRequest {
     lead: Lead,
     /// The bids to try: on a `consent` offer in this order, elsewhere a narrowing of the ranking.
     bid_ids: Option<Vec<String>>,
-    /// Reserved for test leads: read as a boolean (anything else is refused), not acted on yet.
+    /// Must say what the ping was: a test ping is only posted as a test, a live ping never
+    /// (else 422, field `test`). A partner in test mode posts only test leads.
     test: Option<bool>,
 }
 
@@ -312,8 +316,8 @@ fn form(own: ObjectBuilder) -> RefOr<Schema> {
     own.property(
         "test",
         ObjectBuilder::new().schema_type(Type::Boolean).description(Some(
-            "Reserved for test leads: `true`/`false`, `1`/`0` or `yes`/`no` in any case (empty is absent); \
-             not acted on yet.",
+            "A test lead: `true`/`false`, `1`/`0` or `yes`/`no` in any case (empty is absent, which is \
+             live).",
         )),
     )
     .property("email", text("The consumer's email."))
@@ -453,6 +457,19 @@ mod tests {
         let form = &json["components"]["schemas"]["PostForm"];
         assert_eq!(form["additionalProperties"]["type"], "string", "{form}");
         assert_eq!(form["properties"]["test"]["type"], "boolean", "{form}");
+    }
+
+    /// A test lead's answers say `test`, which a live answer leaves out: optional, boolean.
+    #[test]
+    fn the_answers_document_their_test_mark() {
+        let (_, doc) = split(crate::routes::api());
+        let json = serde_json::to_value(&doc).unwrap_or_default();
+        for view in ["PingView", "PostView"] {
+            let schema = &json["components"]["schemas"][view];
+            assert!(schema["properties"]["test"].to_string().contains("boolean"), "{view}: {schema}");
+            let required = schema["required"].as_array().cloned().unwrap_or_default();
+            assert!(!required.contains(&serde_json::json!("test")), "{view}: {schema}");
+        }
     }
 
     /// A PUT on a resource's own path takes the id from the path: the server accepts a body

@@ -40,8 +40,7 @@ pub struct Intake {
     pub idempotency_key: Option<String>,
     pub ping_id: Option<String>,
     pub bid_ids: Option<Vec<String>>,
-    /// Read and checked (a boolean), not acted on yet: test leads come with their own change,
-    /// which gives the engine's requests this flag.
+    /// A test lead (SPEC "Test leads"): a boolean; absent is live.
     pub test: Option<bool>,
     /// The lead's fields as sent: a form's are all strings.
     pub lead: Option<Map<String, Value>>,
@@ -141,6 +140,7 @@ pub fn ping(intake: Intake, config: &Config, partner: &PartnerId) -> Result<Ping
         identity: identity(&lead)?,
         fields: fields_of(&lead, Stage::Ping).map_err(invalid)?,
         idempotency_key: intake.idempotency_key,
+        test: intake.test.unwrap_or(false),
     })
 }
 
@@ -150,7 +150,13 @@ pub fn post(intake: Intake, config: &Config, partner: &PartnerId) -> Result<Post
     let ping_id = required(intake.ping_id, "ping_id")?;
     let mut lead = required_lead(intake.lead)?;
     aliased(&mut lead, config, partner)?;
-    Ok(PostRequest { ping_id, identity: identity(&lead)?, lead, bid_ids: intake.bid_ids })
+    Ok(PostRequest {
+        ping_id,
+        identity: identity(&lead)?,
+        lead,
+        bid_ids: intake.bid_ids,
+        test: intake.test.unwrap_or(false),
+    })
 }
 
 #[cfg(test)]

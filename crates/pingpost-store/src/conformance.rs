@@ -25,6 +25,7 @@ where
     a_missing_identifier_never_matches(&*make().await).await;
     vertical_window_edge(&*make().await).await;
     released_admission_lets_a_retry_pass(&*make().await).await;
+    a_dry_run_admission_answers_like_a_real_one_and_writes_nothing(&*make().await).await;
     concurrent_identical_admissions_admit_exactly_one(make().await).await;
     concurrent_admissions_by_overlapping_identifiers_admit_at_most_one(make().await).await;
     sale_reservation_respects_the_buyer_window(&*make().await).await;
@@ -100,6 +101,7 @@ fn admission(idents: Vec<Ident>, vertical: &str, now: Timestamp) -> Admission {
         ping_id: fresh_ping_id(),
         now,
         pending_until: now + PENDING,
+        dry_run: false,
     }
 }
 
@@ -196,6 +198,44 @@ async fn released_admission_lets_a_retry_pass<S: Store + ?Sized>(s: &S) {
     assert!(admitted(&s.admit(req.clone()).await.expect("admit")));
     s.release_admission(req).await.expect("release");
     assert!(admitted(&admit(s, vec![email("a"), phone("p")], "auto", t0()).await));
+}
+
+/// A test ping's admission: the verdict and history a real one would get, and no write that
+/// could turn a later ping away or outlive it.
+async fn a_dry_run_admission_answers_like_a_real_one_and_writes_nothing<S: Store + ?Sized>(s: &S) {
+    let dry = |idents, vertical| Admission { dry_run: true, ..admission(idents, vertical, t0() + Duration::hours(1)) };
+    let answer = |req: Admission| async move { s.admit(req).await.expect("store answers") };
+    // A consumer with a submission on auto, a sale under its email and a DQ under its phone.
+    assert!(admitted(&admit(s, vec![email("a"), phone("p")], "auto", t0()).await));
+    let r = reservation("s1", vec![email("a")], Some(days(30)), vec![], t0());
+    assert_eq!(reserve(s, r.clone()).await, ReserveOutcome::Reserved);
+    sold(s, &r, 1000, t0()).await;
+    s.record_dq(vec![phone("p")], vec![BuyerId::new("b2")], t0()).await.expect("dq");
+    s.suppress(vec![email("z").hash], t0()).await.expect("suppress");
+
+    let duplicate = AdmitOutcome::VerticalDuplicate { matched: IdentKind::Email, prior_at: t0() };
+    assert_eq!(answer(dry(vec![email("a")], "auto")).await, duplicate, "checkpoint 2 as for a real ping");
+    let suppressed = AdmitOutcome::Suppressed { matched: IdentKind::Email, since: t0() };
+    assert_eq!(answer(dry(vec![email("z")], "auto")).await, suppressed, "checkpoint 1 as for a real ping");
+    // Another ping's pending submission: a dry run holds no identifier for a race to be
+    // decided by, so it is the duplicate at once.
+    let later = t0() + Duration::hours(1);
+    let pending = admission(vec![email("q")], "auto", later);
+    assert!(admitted(&answer(pending.clone()).await));
+    let held = answer(dry(vec![phone("q2"), email("q")], "auto")).await;
+    assert_eq!(held, AdmitOutcome::VerticalDuplicate { matched: IdentKind::Email, prior_at: later });
+    s.release_admission(pending).await.expect("release");
+
+    // Admitted with the consumer's history, as often as asked: it left no submission behind.
+    let first = history(answer(dry(vec![email("a"), phone("p")], "solar")).await);
+    assert_eq!((first.sales.len(), first.dq.len()), (1, 1), "{first:?}");
+    assert_eq!(history(answer(dry(vec![email("a"), phone("p")], "solar")).await), first, "its retry passes");
+    let real = history(admit(s, vec![email("a"), phone("p")], "solar", later).await);
+    assert_eq!(real, first, "a real ping after it passes too, with the same history");
+    // Nothing at all was written for a consumer only dry runs saw (nor for the phone "q2").
+    assert!(admitted(&answer(dry(vec![email("fresh")], "auto")).await));
+    let erased = s.erase(vec![email("fresh").hash, phone("q2").hash], t0()).await.expect("erase");
+    assert_eq!(erased, Erased::default());
 }
 
 async fn concurrent_identical_admissions_admit_exactly_one<S: Store>(s: Arc<S>) {

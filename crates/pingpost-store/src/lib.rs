@@ -67,7 +67,9 @@ pub trait Store: Send + Sync + 'static {
     /// suppressed and none was submitted on the vertical inside its window, record the
     /// submission (pending until `pending_until`) for every identifier and answer the
     /// consumer's history for checkpoints 4-5. A submission of the same ping is its own, not
-    /// a duplicate.
+    /// a duplicate. A `dry_run` admission (a test ping's) answers the same and writes
+    /// nothing: another ping's pending submission is a duplicate to it, as it cannot hold an
+    /// identifier for a race to be decided.
     fn admit(&self, req: Admission) -> StoreFuture<'_, AdmitOutcome>;
 
     /// The ping was answered: its pending submissions count for the whole vertical window.

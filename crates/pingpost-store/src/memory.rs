@@ -300,6 +300,18 @@ impl MemoryStore {
             .collect()
     }
 
+    /// [`Self::handles`] without adding a consumer: one never seen gets a fresh state of its
+    /// own, dropped after use.
+    fn existing_handles(&self, idents: &[Ident]) -> Vec<(IdentKind, Sha256Hex, Arc<Mutex<Consumer>>)> {
+        idents
+            .iter()
+            .map(|i| {
+                let arc = self.consumers.get(&i.hash).map_or_else(Default::default, |c| Arc::clone(c.value()));
+                (i.kind, i.hash.clone(), arc)
+            })
+            .collect()
+    }
+
     /// Locks each distinct identifier once, in hash order (the global lock order).
     fn lock_all<'a>(handles: &'a [(IdentKind, Sha256Hex, Arc<Mutex<Consumer>>)]) -> Locked<'a> {
         let mut order: Vec<usize> = (0..handles.len()).collect();
@@ -312,7 +324,8 @@ impl MemoryStore {
     }
 
     fn admit_now(&self, req: &Admission) -> AdmitOutcome {
-        let handles = self.handles(&req.idents);
+        // A dry run looks consumers up without adding an entry for one never seen.
+        let handles = if req.dry_run { self.existing_handles(&req.idents) } else { self.handles(&req.idents) };
         let mut locked = Self::lock_all(&handles);
         for (kind, c) in &locked.guards {
             if let Some(since) = c.suppressed_at {
@@ -330,7 +343,7 @@ impl MemoryStore {
         let mut history = ConsumerHistory::default();
         for (kind, c) in &mut locked.guards {
             // A re-sent admission finds its own mark and leaves it as it is (it may be confirmed).
-            if c.vertical.get(&req.vertical).is_none_or(|m| m.ping_id != req.ping_id) {
+            if !req.dry_run && c.vertical.get(&req.vertical).is_none_or(|m| m.ping_id != req.ping_id) {
                 let mark =
                     VerticalMark { at: req.now, ping_id: req.ping_id.clone(), pending_until: Some(req.pending_until) };
                 c.vertical.insert(req.vertical.clone(), mark);

@@ -20,6 +20,9 @@ pub struct Admission {
     /// The submission is pending until the ping confirms it once answered; a pending one
     /// stops counting after this instant (see `vertical_submission_counts`).
     pub pending_until: Timestamp,
+    /// A test ping's: checked and answered exactly as a real one, but nothing is written
+    /// (no pending submission, no housekeeping), so it never turns another ping away.
+    pub dry_run: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -276,6 +276,19 @@ dq = { url = "http://127.0.0.1:9001/dq", window_days = 366 }
     }
 
     #[test]
+    fn a_partner_is_live_unless_put_in_test_mode() {
+        let config = load_files(&[file("good.toml", GOOD)]).unwrap();
+        assert_eq!(config.partners[&PartnerId::new("p1")].mode, crate::config::PartnerMode::Live);
+        let test = "[[partners]]\nid = \"p2\"\napi_key = \"a-long-enough-partner-key\"\nmode = \"test\"\n";
+        let config = load_files(&[file("good.toml", GOOD), file("extra.toml", test)]).unwrap();
+        assert_eq!(config.partners[&PartnerId::new("p2")].mode, crate::config::PartnerMode::Test);
+        check(
+            &test.replace("\"test\"", "\"sandbox\""),
+            &["[[partners]] id \"p2\", field \"mode\": must be \"live\" or \"test\", got \"sandbox\""],
+        );
+    }
+
+    #[test]
     fn syntax_and_unknown_fields_are_reported_with_lines() {
         check("[[verticals]]\nid = \"x\"\nwindow = 3\n", &["extra.toml:3: unknown field `window`"]);
         check("this is not toml", &["extra.toml:1"]);

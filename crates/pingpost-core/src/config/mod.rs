@@ -73,6 +73,16 @@ pub struct Partner {
     /// The partner's field names → the vertical's, applied by
     /// [`crate::intake::apply_aliases`] before anything reads its leads.
     pub field_aliases: BTreeMap<String, String>,
+    pub mode: PartnerMode,
+}
+
+/// Whether a partner's pings are real or all test leads (SPEC "Test leads"): new partners
+/// may be created in test mode and switched to live by an operator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PartnerMode {
+    #[default]
+    Live,
+    Test,
 }
 
 /// How one outcome is recognised in a buyer's answer.

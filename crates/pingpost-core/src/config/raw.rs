@@ -124,6 +124,9 @@ pub struct RawPartner {
     /// anything else reads the lead.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub field_aliases: BTreeMap<String, String>,
+    /// `live` (the default) or `test`: every ping of a partner in test mode is a test lead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -269,6 +269,14 @@ fn partner(e: &mut Errors<'_>, r: &RawPartner, offers: &BTreeMap<OfferId, Offer>
         margin: e.margin("margin", r.margin.as_ref()),
         min_payout: r.min_payout.as_deref().map(|m| e.money("min_payout", m)),
         field_aliases: super::intake::aliases(e, &r.field_aliases),
+        mode: match r.mode.as_deref() {
+            None | Some("live") => PartnerMode::Live,
+            Some("test") => PartnerMode::Test,
+            Some(other) => {
+                e.push("mode", format!("must be \"live\" or \"test\", got {other:?}"));
+                PartnerMode::Live
+            }
+        },
     }
 }
 

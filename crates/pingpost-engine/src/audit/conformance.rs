@@ -35,7 +35,8 @@ pub fn t0() -> Timestamp {
     Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).single().expect("valid time")
 }
 
-/// Entry number `n`, at `t0 + n` seconds, by `partner`, for `buyer` (`""`: none).
+/// Entry number `n`, at `t0 + n` seconds, by `partner`, for `buyer` (`""`: none); a test
+/// lead's when `n % 4 == 3`.
 pub fn entry(n: i64, partner: &str, buyer: &str, checkpoint: Checkpoint) -> AuditEntry {
     let buyer = (!buyer.is_empty()).then(|| BuyerId::new(buyer));
     AuditEntry {
@@ -50,6 +51,8 @@ pub fn entry(n: i64, partner: &str, buyer: &str, checkpoint: Checkpoint) -> Audi
         matched: Some(if n % 3 == 0 { IdentKind::Phone } else { IdentKind::Email }),
         prior_at: Some(t0() - Duration::days(1)),
         reason: None,
+        // Some are a test lead's, so the flag is shown to come back from every sink.
+        test: n % 4 == 3,
     }
 }
 

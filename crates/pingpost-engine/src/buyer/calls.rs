@@ -19,6 +19,8 @@ pub struct Route<'a> {
     pub url: Option<&'a str>,
     pub timeout: Duration,
     pub deadline: Instant,
+    /// A test lead's call: to the call's `sandbox_url`, never where it really goes.
+    pub sandbox: bool,
 }
 
 /// Builds `call`'s request with `ctx`, sends it and reads the answer.
@@ -29,7 +31,8 @@ pub async fn make(
     secrets: &(dyn Secrets + Sync),
     route: Route<'_>,
 ) -> Result<Reading, CallError> {
-    let req = call.request(ctx, secrets, Mode::live(route.url)).map_err(|e| CallError::Render(e.kind.code()))?;
+    let mode = Mode { sandbox: route.sandbox, ..Mode::live(route.url) };
+    let req = call.request(ctx, secrets, mode).map_err(|e| CallError::Render(e.kind.code()))?;
     send(client, call.kind(), &req, route).await.map(|(status, body)| call.read(status, &body))
 }
 
@@ -41,6 +44,11 @@ pub async fn make_built(
     req: &OutboundRequest,
     route: Route<'_>,
 ) -> Result<Reading, CallError> {
+    // pingpost's own protocol has no sandbox URL: a test lead never asks it (it leaves such
+    // contracts out), and this keeps one that did from reaching a live URL.
+    if route.sandbox {
+        return Err(CallError::Render(pingpost_core::adapter::RenderErrorKind::NoSandboxUrl.code()));
+    }
     send(client, call.kind(), req, route).await.map(|(status, body)| call.read(status, &body))
 }
 

@@ -7,6 +7,8 @@
 -- ARGV[4]  ping id        ARGV[5] retention of consumer state (ms)
 -- ARGV[6]  pending until (ms): the submission lapses then unless its ping confirms it
 -- ARGV[7]  the ping's other identifiers, each by its hash's first 16 characters, ','-joined
+-- ARGV[8]  '1' for a dry run (a test ping): the same checks and answer, and no write at all
+--          (no mark, no forgetting, no expiry), so a 'P' answer is final for it
 --
 -- Vertical marks are 'v:<vertical>' = '<at>|<ping>|<pending until>|<other identifiers>',
 -- '<at>|<ping>|' once confirmed (older engines wrote pending marks without the last part).
@@ -16,6 +18,8 @@
 -- ('s:<sale>', tombstones left out) and DQ marks. 'V' is a confirmed submission; 'P' another
 -- ping's pending one: nothing was written, and the caller decides whether that ping is
 -- certain to give the identifier up (then it asks again) or this ping is the duplicate.
+assert(#KEYS == 2 and #ARGV == 8, 'admit: 2 keys, 8 arguments')
+local dry = ARGV[8] == '1'
 local since = redis.call('GET', KEYS[1])
 if since then
   return {'S', since}
@@ -66,6 +70,9 @@ for i = 1, #all, 2 do
     history[#history + 1] = field
     history[#history + 1] = value
   end
+end
+if dry then
+  return history
 end
 if #stale > 0 then
   redis.call('HDEL', KEYS[2], unpack(stale))

@@ -118,7 +118,7 @@ fn rfc3339(t: Timestamp) -> String {
 }
 
 fn entry(e: &AuditEntry) -> Value {
-    json!({
+    let mut entry = json!({
         "at": rfc3339(e.at),
         "ping_id": e.ping_id,
         "partner": e.partner.as_str(),
@@ -130,7 +130,12 @@ fn entry(e: &AuditEntry) -> Value {
         "matched": e.matched.map(|m| m.as_str()),
         "prior_at": e.prior_at.map(rfc3339),
         "reason": e.reason,
-    })
+    });
+    // Only on a test lead's entries, so a live entry reads as it always did.
+    if e.test {
+        entry["test"] = Value::Bool(true);
+    }
+    entry
 }
 
 /// A page of the audit log (documents what `encode` writes).
@@ -142,7 +147,8 @@ struct AuditAnswer {
     next_cursor: Option<String>,
 }
 
-/// One contract dropped by one checkpoint.
+/// One contract dropped by one checkpoint (`no_sandbox`: left out of a test lead, its buyer
+/// having no sandbox URL for a call the contract needs).
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // documents the answer `entry` builds
 struct AuditEntryView {
@@ -163,6 +169,9 @@ struct AuditEntryView {
     prior_at: Option<String>,
     /// On a `post_duplicate` hit, the buyer's own reason, when its answer gave one.
     reason: Option<String>,
+    /// `true` on a test lead's entry (left out otherwise): it wrote no dedup state.
+    #[schema(nullable = false)]
+    test: Option<bool>,
 }
 
 fn encode(page: &AuditPage) -> Value {

@@ -70,7 +70,8 @@ if (auditForm) {
     if (!cursor) table.replaceChildren();
     for (const e of answer.entries) {
       const row = table.insertRow();
-      for (const v of [e.at, e.checkpoint, e.partner, e.offer, e.buyer, e.contract, e.matched, e.prior_at]) {
+      const checkpoint = e.test ? `${e.checkpoint} (test lead)` : e.checkpoint;
+      for (const v of [e.at, checkpoint, e.partner, e.offer, e.buyer, e.contract, e.matched, e.prior_at]) {
         row.insertCell().textContent = v ?? "—";
       }
     }

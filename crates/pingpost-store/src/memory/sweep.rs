@@ -244,6 +244,7 @@ mod tests {
             ping_id: format!("ping-{seed}-{}", now.timestamp()),
             now,
             pending_until: now + Duration::minutes(1),
+            dry_run: false,
         }
     }
 
