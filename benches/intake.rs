@@ -61,18 +61,18 @@ fn intake(c: &mut Criterion) {
     let mut post_renamed = post.clone();
     apply_aliases(&mut post_renamed, aliases).unwrap();
     // Each lead must pass, so the bench measures the path real pings take.
-    assert_eq!(check(vertical, &consent, Stage::Ping, &ping_renamed).unwrap()["zip"], "90210");
-    assert_eq!(check(vertical, &consent, Stage::Post, &post_renamed).unwrap()["birth_date"], "1990-04-07");
+    assert_eq!(check(vertical, &consent, Stage::Ping, ping_renamed.clone()).unwrap()["zip"], "90210");
+    assert_eq!(check(vertical, &consent, Stage::Post, post_renamed.clone()).unwrap()["birth_date"], "1990-04-07");
 
     let mut g = c.benchmark_group("intake");
     g.throughput(Throughput::Elements(1));
     g.warm_up_time(Duration::from_millis(500));
     g.measurement_time(Duration::from_secs(2));
     g.bench_function("check_ping", |b| {
-        b.iter(|| check(vertical, &consent, Stage::Ping, black_box(&ping_renamed)).unwrap())
+        b.iter(|| check(vertical, &consent, Stage::Ping, black_box(ping_renamed.clone())).unwrap())
     });
     g.bench_function("check_post", |b| {
-        b.iter(|| check(vertical, &consent, Stage::Post, black_box(&post_renamed)).unwrap())
+        b.iter(|| check(vertical, &consent, Stage::Post, black_box(post_renamed.clone())).unwrap())
     });
     // Cloning the lead is part of the figure: the alias pass renames in place.
     g.bench_function("aliases_ping", |b| {

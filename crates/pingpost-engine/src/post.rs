@@ -68,7 +68,7 @@ struct CheckedLead {
 fn checked_lead(config: &Config, record: &PingRecord, lead: &Map<String, Value>) -> Result<CheckedLead, EngineError> {
     let invalid = |e: FieldError| EngineError::invalid(e.field, e.message);
     let kept = match config.lead_rules(&record.offer) {
-        Some((vertical, consent)) => intake::check(vertical, consent, Stage::Post, lead).map_err(invalid)?,
+        Some((vertical, consent)) => intake::check(vertical, consent, Stage::Post, lead.clone()).map_err(invalid)?,
         // The offer was removed since the ping: its lead is taken as it comes.
         None => lead.clone(),
     };

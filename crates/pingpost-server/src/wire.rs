@@ -133,7 +133,7 @@ pub fn ping(intake: Intake, config: &Config, partner: &PartnerId) -> Result<Ping
     let mut lead = required_lead(intake.lead)?;
     aliased(&mut lead, config, partner)?;
     if let Some((vertical, consent)) = config.lead_rules(&OfferId::new(offer.as_str())) {
-        lead = intake::check(vertical, consent, Stage::Ping, &lead).map_err(invalid)?;
+        lead = intake::check(vertical, consent, Stage::Ping, lead).map_err(invalid)?;
     }
     Ok(PingRequest {
         offer,
