@@ -9,7 +9,8 @@
 //!   buyers' filters usually read), and the consent fields the offer requires on the ping.
 //!   Never a personal field.
 //! - **The post**: the ping's lead, plus every field required on the post, every personal
-//!   field, and the consent fields the offer requires on the post.
+//!   field, and the consent fields the offer requires on the post. A TrustedForm field is a
+//!   certificate URL there (what buyers claim), where the ping carries a ping URL.
 
 use super::consent::{Consent, ConsentField};
 use super::schema::{Field, FieldType};
@@ -50,8 +51,15 @@ pub fn post_lead(vertical: &Vertical, consent: &Consent) -> Map<String, Value> {
     for field in consent.required_on(Stage::Post).iter() {
         lead.entry(field.name()).or_insert_with(|| field.example());
     }
+    if let Some(url) = lead.get_mut(ConsentField::TrustedformCertUrl.name()) {
+        *url = Value::String(TRUSTEDFORM_CERTIFICATE.into());
+    }
     lead
 }
+
+/// A TrustedForm certificate URL, for the post (a ping refuses one: see
+/// [`ConsentField::read_on`]).
+pub const TRUSTEDFORM_CERTIFICATE: &str = "https://cert.trustedform.com/0123456789abcdef0123456789abcdef01234567";
 
 /// A declared field's example: a consent field declared with its own type keeps its
 /// built-in format, so its example is the built-in one.
@@ -95,7 +103,11 @@ mod tests {
                 assert!(post.contains_key(field.name()), "{} on the post", field.name());
             }
         }
-        assert!(ping.iter().all(|(k, v)| post.get(k) == Some(v)), "the post repeats the ping");
+        let certificate = ConsentField::TrustedformCertUrl.name();
+        assert!(ping.iter().all(|(k, v)| post.get(k) == Some(v) || k == certificate), "the post repeats the ping");
+        if let Some(url) = post.get(certificate) {
+            assert_eq!(url, TRUSTEDFORM_CERTIFICATE, "the post carries the certificate");
+        }
     }
 
     #[test]
@@ -137,7 +149,7 @@ mod tests {
         assert_eq!(
             Value::Object(post_lead(&bare, &split)),
             json!({"email": "consumer@example.com", "phone": "12025550143",
-                   "jornaya_leadid": JornayaLeadid.example(), "trustedform_cert_url": TrustedformCertUrl.example(),
+                   "jornaya_leadid": JornayaLeadid.example(), "trustedform_cert_url": TRUSTEDFORM_CERTIFICATE,
                    "tcpa_optin": true})
         );
     }
