@@ -666,3 +666,82 @@ async fn a_buyers_calls_are_edited_previewed_and_tested_from_its_page() {
     assert_eq!(h.dump_store().await, store_before, "a test writes nothing to the store");
     browser.close().await.unwrap();
 }
+
+/// From the console's partners list to a partner's posting instructions: the page the
+/// partner reads at `GET /v1/partner/docs`, with its fields, consent, aliases and examples.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partners_posting_instructions_open_from_the_console() {
+    let config = format!(
+        r#"
+[[verticals]]
+id = "auto"
+name = "Auto insurance"
+dedup_window_days = 30
+fields = [
+  {{ name = "zip", type = "zip", required = "ping" }},
+  {{ name = "state", type = "state", required = "ping" }},
+  {{ name = "age", type = "integer", min = 18, max = 120 }},
+  {{ name = "gender", type = "enum", values = ["male", "female", "other"] }},
+  {{ name = "first_name", type = "text", required = "post", pii = true, max_length = 100 }},
+  {{ name = "birth_date", type = "date", pii = true }},
+]
+
+[[offers]]
+id = "auto-excl"
+name = "Auto insurance, exclusive"
+vertical = "auto"
+consent = {{ ping = ["jornaya_leadid"], post = ["tcpa_optin", "trustedform_cert_url"] }}
+
+[[partners]]
+id = "acme"
+name = "Acme Media"
+api_key_sha256 = "{}"
+offers = ["auto-excl"]
+field_aliases = {{ zipcode = "zip", leadid_token = "jornaya_leadid" }}
+
+[[buyers]]
+id = "b1"
+name = "Hidden Buyer Inc"
+post_url = "{{buyers}}/b1/post"
+timeout_ms = 1000
+"#,
+        hex::encode(Sha256::digest(KEY.as_bytes()))
+    ) + &common::contract("c-hidden", "b1", "auto-excl", "31.75", "");
+    let h = common::Harness::start(&config).await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    browser.goto(&format!("{}/console", h.base)).await.unwrap();
+    browser.find(Locator::Css("#token")).await.unwrap().send_keys(common::ADMIN_TOKEN).await.unwrap();
+    browser.find(Locator::Css("form[action='/console/sign-in'] button")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Css("header nav")).await.unwrap();
+    browser.find(Locator::LinkText("Partners")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Css("#partners-table")).await.unwrap();
+    browser
+        .find(Locator::Css("#partners-table a[href='/console/partners/acme/docs']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let h1 = browser.wait().for_element(Locator::Css("h1")).await.unwrap();
+    assert_eq!(h1.text().await.unwrap(), "Posting instructions for Acme Media (acme)");
+    assert_eq!(browser.current_url().await.unwrap().path(), "/console/partners/acme/docs");
+    let text = browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    for shown in [
+        "Offer auto-excl",
+        "first_name",
+        "yes: on the post only",
+        "male, female, other",
+        "jornaya_leadid",
+        "zipcode",
+        "YOUR_API_KEY",
+        "curl -s",
+    ] {
+        assert!(text.contains(shown), "the page lacks {shown:?}: {text}");
+    }
+    for hidden in ["Hidden Buyer", "c-hidden", "31.75", KEY] {
+        assert!(!text.contains(hidden), "the page shows {hidden:?}: {text}");
+    }
+    screenshot(&browser, "partner-docs").await;
+    browser.close().await.unwrap();
+}

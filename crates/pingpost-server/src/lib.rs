@@ -8,6 +8,8 @@
 //! - [`wire`]: request bodies (JSON or forms) → engine requests.
 //! - [`disclose`]: answers → what the offer lets its partner see.
 //! - [`routes`]: partner handlers, authentication.
+//! - [`partner_docs`]: a partner's posting instructions, as JSON and as a page (its own and
+//!   the console's).
 //! - [`console`]: the operators' console (`/console`), a client of the admin API.
 //! - [`admin`]: the operators' API under `/v1/admin/`.
 //! - [`query`]: query-string times and report ranges, shared by the reports.
@@ -25,6 +27,7 @@ pub mod error;
 pub mod listen;
 pub mod metrics;
 pub mod openapi;
+pub mod partner_docs;
 pub mod query;
 pub mod returns;
 pub mod routes;

@@ -23,6 +23,7 @@ pub fn api() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(ping))
         .routes(routes!(post_lead))
         .routes(routes!(partner_report))
+        .routes(routes!(partner_docs))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .nest("/v1/buyer", buyer::router())
@@ -164,6 +165,36 @@ async fn partner_report(
         only: Some(partner.to_string()),
     };
     admin::money::report(&state, &headers, q, admin::money::Audience::Partner).await
+}
+
+/// The calling partner's posting instructions.
+///
+/// For each offer the partner may ping: its fields (type, when required, allowed values,
+/// whether personal), the identifiers' rules, the consent fields it requires, and an example
+/// ping and post that pass validation (the post's `ping_id` a placeholder); then the partner's
+/// aliases, the content types and the errors. Nothing of buyers, contracts or prices, and
+/// never a key (`YOUR_API_KEY` stands for it). With `Accept: text/html`, the same as a page.
+#[utoipa::path(get, path = "/v1/partner/docs", tag = "partner", security(("partner_key" = [])),
+    responses(
+        (status = 200, description = "The partner's instructions: JSON, or a page with `Accept: text/html`.", content(
+            (crate::partner_docs::PartnerDocs = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 401, description = "No or unknown partner key.", body = ErrorBody),
+    ))]
+async fn partner_docs(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let partner = authenticate(&state, &headers)?;
+    let config = state.engine.config();
+    let base = crate::partner_docs::base_url(&headers);
+    let docs = crate::partner_docs::build(&config, &partner, base).ok_or_else(ApiError::unauthorized)?;
+    let html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
+    if !html {
+        return Ok(Json(docs).into_response());
+    }
+    // The console's page, served under the console's protections.
+    let mut response = crate::console::html_response(StatusCode::OK, crate::partner_docs::standalone(&docs));
+    crate::console::protect(response.headers_mut());
+    Ok(response)
 }
 
 /// Runs engine work in its own task. A client that hangs up drops the handler, and with it

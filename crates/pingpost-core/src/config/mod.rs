@@ -47,6 +47,8 @@ pub enum SaleMode {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Offer {
     pub id: OfferId,
+    /// What partners read it as (the partners' docs); may be empty.
+    pub name: String,
     pub vertical: VerticalId,
     pub mode: SaleMode,
     /// 1 for exclusive offers.

@@ -241,6 +241,7 @@ fn offer(e: &mut Errors<'_>, r: &RawOffer, verticals: &BTreeMap<VerticalId, Vert
     };
     Offer {
         id: OfferId::new(&r.id),
+        name: r.name.clone(),
         vertical: VerticalId::new(&r.vertical),
         mode,
         max_buyers,

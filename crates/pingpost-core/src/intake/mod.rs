@@ -12,10 +12,13 @@
 //! - [`consent`]: the built-in consent and source fields and an offer's [`Consent`].
 //! - [`aliases`]: a partner's names renamed to the vertical's.
 //! - [`check`](mod@check): the whole lead against a vertical and an offer, for one [`Stage`].
+//! - [`example`]: the example ping and post of a partner's posting instructions, each passing
+//!   [`check()`] on its stage.
 
 pub mod aliases;
 pub mod check;
 pub mod consent;
+pub mod example;
 pub mod schema;
 pub mod states;
 pub mod types;

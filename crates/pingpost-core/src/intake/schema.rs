@@ -85,14 +85,12 @@ impl FieldType {
                 }
                 Value::String(text)
             }
-            FieldType::Integer { min, max } => {
-                let n = min.map(f64::ceil).or(max.map(f64::floor)).unwrap_or(1.0);
-                json!(n as i64)
+            // A typical value (34: an adult's age, a modest amount) moved into the bounds,
+            // rather than a bound itself, which buyers' own filters often exclude.
+            FieldType::Integer { min, max } => json!(typical(min.map(f64::ceil), max.map(f64::floor)) as i64),
+            FieldType::Number { min, max } => {
+                serde_json::Number::from_f64(typical(*min, *max)).map_or(json!(1), Value::Number)
             }
-            FieldType::Number { min, max } => match min.or(*max) {
-                Some(n) => serde_json::Number::from_f64(n).map_or(json!(1), Value::Number),
-                None => json!(1),
-            },
             FieldType::Boolean => json!(true),
             FieldType::Date => json!("1990-01-31"),
             FieldType::Enum(values) => values.listed().first().map_or(Value::Null, |v| json!(v)),
@@ -104,6 +102,12 @@ impl FieldType {
             FieldType::Phone => json!("12025550143"),
         }
     }
+}
+
+/// 34, moved into `[min, max]` (the lower bound wins should they cross).
+fn typical(min: Option<f64>, max: Option<f64>) -> f64 {
+    let n = max.map_or(34.0, |m| m.min(34.0));
+    min.map_or(n, |m| m.max(n))
 }
 
 /// An enum's values as listed, and folded to lower case once for matching.

@@ -7,6 +7,7 @@
 pub mod access;
 mod buyers;
 mod charts;
+mod partners;
 mod secrets;
 pub mod session;
 mod tools;
@@ -41,6 +42,8 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/console/secrets", get(secrets::secrets))
         .route("/console/buyers", get(buyers::list))
         .route("/console/buyers/{id}", get(buyers::one))
+        .route("/console/partners", get(partners::list))
+        .route("/console/partners/{id}/docs", get(partners::docs))
         .route("/console/assets/console.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], CSS) }))
         .route("/console/assets/console.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], JS) }))
         .layer(axum::middleware::map_response(protective_headers))
@@ -51,9 +54,15 @@ pub fn router() -> Router<Arc<AppState>> {
 /// script and styles, send forms and requests only to the console's own origin, and are
 /// never kept in a cache (they show the operator's data).
 async fn protective_headers(mut response: Response) -> Response {
+    protect(response.headers_mut());
+    response
+}
+
+/// [`protective_headers`]' headers, for a page served outside `/console` (a partner's
+/// instructions).
+pub(crate) fn protect(headers: &mut HeaderMap) {
     const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-    let headers = response.headers_mut();
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -63,7 +72,6 @@ async fn protective_headers(mut response: Response) -> Response {
     ] {
         headers.insert(name, HeaderValue::from_static(value));
     }
-    response
 }
 
 pub(crate) fn page(title: &str, session: Option<(&str, &str)>, body: Markup) -> Markup {
@@ -89,6 +97,7 @@ pub(crate) fn page(title: &str, session: Option<(&str, &str)>, body: Markup) -> 
                             a href="/console/stats" { "Statistics" } " "
                             a href="/console/money" { "Returns and accounts" } " "
                             a href="/console/buyers" { "Buyers" } " "
+                            a href="/console/partners" { "Partners" } " "
                             a href="/console/secrets" { "Secrets" }
                         }
                         form method="post" action="/console/sign-out" {
