@@ -231,3 +231,86 @@ fn check_names_a_buyers_call_errors_by_file_line_and_field_path() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The example `contracts/` as the README's first command serves them (embedded store), its
+/// buyers' URLs pointed at this test's simulated buyers and the strict buyers' secrets in the
+/// environment: a form ping and post sell with the vertical's typed fields; a personal field
+/// on the ping is refused at its field; a test lead goes to the buyers' sandboxes only and
+/// says so; and the partner's posting instructions list its offers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_market_takes_forms_typed_fields_and_test_leads_and_documents_itself() {
+    use pingpost_buyersim::strict::SECRET_NAMES;
+    const ACME: &str = "demo-key-acme-0001";
+    let buyers = Buyers::new();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let buyers_url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(pingpost_buyersim::serve(listener, Arc::clone(&buyers), std::future::pending()));
+    let dir = temp_dir("example-market");
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap().replace("http://127.0.0.1:9001", &buyers_url);
+        std::fs::write(dir.join(path.file_name().unwrap()), text).unwrap();
+    }
+    let env: Vec<(String, String)> = SECRET_NAMES
+        .iter()
+        .map(|n| (pingpost_buyersim::Credentials::env_var(n), buyers.credentials().secret(n).unwrap().to_string()))
+        .collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (_engine, base) = common::process::start_engine_with(&dir, "memory", &env);
+    let http = reqwest::Client::new();
+    let form = async |path: &str, body: &str| {
+        let resp = http
+            .post(format!("{base}{path}"))
+            .bearer_auth(ACME)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, serde_json::from_slice::<Value>(&resp.bytes().await.unwrap()).unwrap())
+    };
+
+    let (status, ping) =
+        form("/v1/ping", "offer=auto-excl&email=ex%40example.com&state=california&zip=90210&age=34").await;
+    assert_eq!((status, ping["status"].as_str()), (200, Some("accepted")), "{ping}");
+    let post_body = format!(
+        "ping_id={}&email=ex%40example.com&state=CA&zip=90210&age=34&first_name=Ex&birth_date=04%2F15%2F1990",
+        ping["ping_id"].as_str().unwrap()
+    );
+    let (status, post) = form("/v1/post", &post_body).await;
+    assert_eq!((status, post["status"].as_str()), (200, Some("sold")), "{post}");
+    let sold = buyers.received().into_iter().find(|r| r.kind == "post").unwrap();
+    assert_eq!((&sold.body["lead"]["state"], &sold.body["lead"]["birth_date"]), (&json!("CA"), &json!("1990-04-15")));
+
+    let (status, refused) = form("/v1/ping", "offer=auto-excl&email=ex2%40example.com&state=CA&first_name=Ex").await;
+    assert_eq!((status, refused["error"]["field"].as_str()), (422, Some("lead.first_name")), "{refused}");
+
+    let (status, test_ping) = form(
+        "/v1/ping",
+        "offer=auto-multi&test=true&email=t%40example.com&phone=5551234567&state=CA&zip=90210&age=34&gender=male",
+    )
+    .await;
+    assert_eq!((status, test_ping["test"].as_bool()), (200, Some(true)), "{test_ping}");
+    assert_eq!(test_ping["status"], "accepted", "the strict buyers have sandboxes: {test_ping}");
+    let test_post = format!(
+        "ping_id={}&test=true&email=t%40example.com&phone=5551234567&state=CA&zip=90210&age=34&gender=male\
+         &first_name=Tess&last_name=Tee&birth_date=1990-04-15",
+        test_ping["ping_id"].as_str().unwrap()
+    );
+    let (status, test_sold) = form("/v1/post", &test_post).await;
+    assert_eq!(
+        (status, test_sold["status"].as_str(), test_sold["test"].as_bool()),
+        (200, Some("sold"), Some(true)),
+        "{test_sold}"
+    );
+    let strict = buyers.exchanges();
+    assert!(!strict.is_empty() && strict.iter().all(|e| e.sandbox), "a test lead reaches sandboxes only: {strict:#?}");
+
+    let docs = http.get(format!("{base}/v1/partner/docs")).bearer_auth(ACME).send().await.unwrap();
+    assert_eq!(docs.status().as_u16(), 200);
+    let docs: Value = serde_json::from_slice(&docs.bytes().await.unwrap()).unwrap();
+    let offers: Vec<&str> = docs["offers"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+    assert_eq!(offers, ["auto-excl", "auto-multi", "solar-excl"], "{docs}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
