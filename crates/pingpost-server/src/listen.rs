@@ -158,14 +158,18 @@ impl Body for StallBounded {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.get_mut();
+        if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
+            this.sleep = None;
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        // The clock starts only once the body keeps us waiting: a body that arrived with its
+        // headers (every ping's) costs no timer at all.
         let bound = this.bound;
         let sleep = this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(bound)));
-        if sleep.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Some(Err(Box::new(BodyStalled))));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyStalled)))),
+            Poll::Pending => Poll::Pending,
         }
-        let frame = std::task::ready!(Pin::new(&mut this.body).poll_frame(cx));
-        this.sleep = None;
-        Poll::Ready(frame.map(|f| f.map_err(Into::into)))
     }
 
     fn is_end_stream(&self) -> bool {
