@@ -39,6 +39,11 @@ disclosure = "full"
 ping_budget_ms = 1000
 consent = {{ ping = ["jornaya_leadid"], post = ["tcpa_optin"] }}
 
+[[offers]]
+id = "auto-closed"
+vertical = "auto"
+ping_budget_ms = 1000
+
 [[partners]]
 id = "p1"
 api_key_sha256 = "{}"
@@ -135,6 +140,9 @@ async fn a_value_that_does_not_read_as_its_type_is_refused_at_its_field_and_noth
         assert!(message.contains(expected), "{body}: {message:?} should say {expected:?}");
     }
     assert_eq!(h.dump_store().await, before, "a refused ping writes nothing");
+    // An offer the partner may not ping tells it nothing of its fields: 403 before any.
+    let (status, answer) = h.ping_as(KEY_P1, "auto-closed", json!({"email": "x@example.com", "age": "abc"})).await;
+    assert_eq!(status, 403, "{answer}");
 
     let ping = h.ping("auto-excl", ping_lead()).await;
     let ping_id = ping["ping_id"].as_str().unwrap();

@@ -127,12 +127,15 @@ fn aliased(lead: &mut Map<String, Value>, config: &Config, partner: &PartnerId) 
 
 /// A ping's request: its lead checked against its offer's vertical and consent (typed
 /// values in their kept form, personal fields refused), then hashed. An offer the
-/// configuration lacks is left to the engine's 404.
+/// configuration lacks, or the partner may not ping, is left to the engine's 404 or 403: a
+/// partner learns nothing of an offer's fields that is not its own.
 pub fn ping(intake: Intake, config: &Config, partner: &PartnerId) -> Result<PingRequest, ApiError> {
     let offer = required(intake.offer, "offer")?;
     let mut lead = required_lead(intake.lead)?;
     aliased(&mut lead, config, partner)?;
-    if let Some((vertical, consent)) = config.lead_rules(&OfferId::new(offer.as_str())) {
+    let offer_id = OfferId::new(offer.as_str());
+    let allowed = config.partners.get(partner).is_some_and(|p| p.offers.contains(&offer_id));
+    if let Some((vertical, consent)) = config.lead_rules(&offer_id).filter(|_| allowed) {
         lead = intake::check(vertical, consent, Stage::Ping, lead).map_err(invalid)?;
     }
     Ok(PingRequest {
