@@ -232,20 +232,6 @@ async fn the_examples_sell_and_the_docs_show_only_the_partners_own_side() {
     assert_eq!(status, 401);
 }
 
-/// Every file of `contracts/`, its buyers' URLs pointed at this test's simulated buyers (as
-/// tests/strict_buyers.rs runs it).
-fn example_configuration() -> String {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts");
-    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    let text: String = files
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .map(|p| std::fs::read_to_string(p).unwrap() + "\n")
-        .collect();
-    text.replace("http://127.0.0.1:9001", "{buyers}")
-}
-
 /// The demo market's instructions for acme: each offer's examples sell, the strict buyers
 /// among them taking what their own specs demand.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,19 +22,11 @@ use serde_json::{json, Value};
 const PARTNER_KEY: &str = "demo-key-acme-0001";
 const CRESTLINE_BUYER_KEY: &str = "crestline-buyer-key-0001";
 
-/// Every file of `contracts/`, its buyers' URLs pointed at this test's simulated buyers, and
-/// Crestline given a buyers' API key.
-fn example_configuration() -> String {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts");
-    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    let text: String = files
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .map(|p| std::fs::read_to_string(p).unwrap() + "\n")
-        .collect();
+/// The example `contracts/`, Crestline given a buyers' API key.
+fn example_market() -> String {
+    let text = example_configuration();
     assert!(text.contains("id = \"crestline\"\n"), "contracts/ holds the strict buyers");
-    text.replace("http://127.0.0.1:9001", "{buyers}").replace(
+    text.replace(
         "id = \"crestline\"\n",
         &format!("id = \"crestline\"\napi_key_sha256 = \"{}\"\n", sha(CRESTLINE_BUYER_KEY)),
     )
@@ -43,7 +35,7 @@ fn example_configuration() -> String {
 /// The example market, its strict buyers' secrets written through the API (the values the
 /// simulated buyers expect).
 async fn market() -> Harness {
-    let h = Harness::start(&example_configuration()).await;
+    let h = Harness::start(&example_market()).await;
     for name in SECRET_NAMES {
         let value = h.buyers.credentials().secret(name).unwrap().to_string();
         let (status, answer) = h.admin("PUT", &format!("/secrets/{name}"), Some(json!({"value": value}))).await;

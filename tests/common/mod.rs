@@ -102,6 +102,21 @@ offers = ["auto-excl", "auto-2"]
     s
 }
 
+/// Every file of the example `contracts/` as one configuration, its buyers' URLs (the
+/// simulated buyers' port 9001) turned into `{buyers}`, for the harness to point at its own.
+pub fn example_configuration() -> String {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts");
+    let mut files: Vec<_> =
+        std::fs::read_dir(dir).expect("contracts/").map(|e| e.expect("a directory entry").path()).collect();
+    files.sort();
+    let text: String = files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .map(|p| std::fs::read_to_string(p).expect("a contracts/ file") + "\n")
+        .collect();
+    text.replace("http://127.0.0.1:9001", "{buyers}")
+}
+
 /// A fixed-price contract on `offer` for `buyer`, plus extra TOML lines.
 pub fn contract(id: &str, buyer: &str, offer: &str, price: &str, extra: &str) -> String {
     format!("\n[[contracts]]\nid = \"{id}\"\nbuyer = \"{buyer}\"\noffer = \"{offer}\"\nprice = \"{price}\"\n{extra}\n")
