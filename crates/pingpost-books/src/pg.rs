@@ -1,6 +1,22 @@
 //! The books in PostgreSQL: one append-only `entries` table (`migrations/`), created and
 //! migrated by [`PgBooks::connect`]. Queries are plain SQL checked at run time, so building
 //! needs no database.
+//!
+//! # Schema
+//! One append-only table, `entries` (`migrations/0001_entries.sql`, embedded in the binary and
+//! applied by [`PgBooks::connect`] through sqlx's migrator under its advisory lock, so two
+//! nodes starting together migrate once): `entry_id` (primary key, `COLLATE "C"`: ids sort by
+//! bytes as in the embedded books), `at`, `kind` (checked to the five kinds), `sale_id`,
+//! `ping_id`, `partner`, `buyer`, `offer`, `contract`, and the signed `BIGINT` minor units
+//! `price`, `payout`, `margin` (checked: `margin = price − payout`) and `amount` (a top-up's
+//! credit); `lead_id` (the buyer's own id for the lead, on a sale's entries;
+//! `0002_lead_id.sql`). Indexes serve listings by time, a buyer's money, a partner's or
+//! offer's account and a sale's or ping's entries. Triggers refuse `UPDATE`, `DELETE` and
+//! `TRUNCATE`: a mistake is corrected by another entry.
+//!
+//! An append is one `INSERT … ON CONFLICT (entry_id) DO NOTHING` per batch, rows in entry id
+//! order so that overlapping batches cannot deadlock; sums are taken in `NUMERIC`, and a
+//! figure that does not fit in i64 minor units is an error, not a wrong number.
 
 use crate::account::{KindTotals, Totals};
 use crate::{

@@ -12,6 +12,30 @@
 //! has an id of its own, so that the next edit, made at the version a lost one had, is still
 //! another document. A store that lost the document altogether refuses edits
 //! ([`EditError::Missing`]): saving one would make that edit the whole configuration.
+//!
+//! The document (`ConfigDocument`) holds every resource in its raw shape, partner keys as
+//! digests. An edit (put, delete, or an RFC 7396 merge patch of a contract) is validated as a
+//! *whole* document by the same code that validates the `contracts/` files, so an invalid edit
+//! is refused whole (422 naming the field) and every node that reads the document reads a
+//! valid one. The compare-and-set (`save_config.lua` on Redis) waits for the replicas like an
+//! admission. Edits of one node are serialized by a lock, so they never race each other;
+//! against other nodes' an edit is tried up to `EDIT_ATTEMPTS` (10) times with a growing pause,
+//! then answered 409. A store without a document answers `config_missing` (503). An edit is
+//! in force everywhere within about [`POLL_INTERVAL`] (the promise is 1 s;
+//! `tests/nodes.rs::a_dedup_edit_on_one_node_is_honoured_by_the_other_within_a_second`); a
+//! request keeps the `Arc<Config>` it started with, so a reload never changes a ping half-way.
+//!
+//! A store without a document is seeded from the `contracts/` files by the first node to start
+//! ([`bootstrap`]: of two nodes starting together, one seeds and the other reads its seed; a
+//! seed the replicas did not acknowledge is used all the same, the files still have it). A
+//! store with a document ignores the files, so API edits survive restarts and a redeploy with
+//! old files cannot silently undo them
+//! (`tests/nodes.rs::configuration_edits_survive_a_restart_and_the_files_do_not_override_them`).
+//!
+//! Why one document rather than a key per resource: every validation rule crosses resources
+//! (a contract's buyer and offer, a partner's offers, unique partner keys), and one
+//! compare-and-set makes "validate everything, then apply" atomic without a multi-key
+//! transaction. A configuration is small (300 contracts ≈ 150 KB) and edits are rare.
 
 use crate::Engine;
 use pingpost_core::config::{Config, ConfigDocument, ConfigError};

@@ -17,6 +17,16 @@
 //! A value is never written to a log line, an error or an answer: the types see to it
 //! ([`SecretValue`] prints as [`MASK`]), and [`SecretsView::redact`] masks whatever text may
 //! hold a rendered one.
+//!
+//! Secrets are a resource of their own, apart from the configuration document (whose
+//! `contracts/` files must hold none) and from the dedup store: the store crate's
+//! `SecretStore` trait (a stamp, the whole set, put, delete; each write re-sendable by its
+//! `rev`), at most `MAX_SECRETS` (1 000) per store, run through
+//! `pingpost_store::secrets::conformance` on both stores. Values are kept as given: the store
+//! is as sensitive as the secrets. The configuration is validated against secret *names*: the
+//! files and a stored document accept any name (`AnySecret`; a call naming one not set fails
+//! `missing_secret`), an edit only the names set now. Since an edit validates the whole
+//! document, a buyer naming a secret set nowhere makes every edit refused until it is set.
 
 use crate::Engine;
 use pingpost_core::secret::{self, SecretNameError, SecretValueError, ENV_PREFIX};

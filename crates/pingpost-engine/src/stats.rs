@@ -7,6 +7,13 @@
 //! key, metric, n) — which a [`StatsSink`] adds up. Sinks keep hourly aggregates only, never
 //! events, so their size grows with hours × configured ids, not with traffic; and no key
 //! holds an identifier (hashed or not).
+//!
+//! A ping's facts are described after its record is stored (a failed ping gave its
+//! reservation back and is counted when its retry is answered), a post's from its answer.
+//! The mapping from facts to increments is a pure function, unit-tested here. `record` never
+//! blocks or fails a ping: [`MemoryStats`] adds under a mutex and forgets hours past its
+//! retention ([`DEFAULT_RETENTION`], 400 days, counted back from the newest hour recorded);
+//! the Redis sink (`pingpost_redis::RedisStats`) hands increments to a writer task.
 
 use crate::records::{AttemptOutcome, PostAnswer};
 use pingpost_core::auction::Bid;

@@ -9,6 +9,17 @@
 //! rollbacks, payouts below minimum): operators' dashboards show live traffic only. What
 //! measures the machinery still counts them: the ping's decision time, the buyer calls' time
 //! (sandbox calls, under the buyer's id) and the store operations'.
+//!
+//! `Engine::new` wraps whatever store it is given in `pingpost_store::Timed` (one histogram
+//! per operation, error counters, the `pingpost_store_up` gauge; its names live in
+//! `pingpost_store::timed`) and its audit sink in [`CountedAudit`]: every drop is audited, so
+//! counting drops at the audit log cannot miss a checkpoint, and ping and post code make one
+//! call here each when they answer. Outbound buyer calls (an operator's test call included)
+//! are timed in the single executor, `BuyerClient::send` (and `post_bytes`, through the same
+//! measured path). Handles are taken from the recorder once per label set and kept (per
+//! engine or per decorator, so one made after the recorder is installed records into it).
+//! The server owns the recorder (`pingpost_server::metrics::install`) and serves `/metrics`
+//! on an address of its own, never the API's.
 
 use crate::audit::{AuditEntry, AuditPage, AuditQuery, AuditSink};
 use crate::records::{AttemptOutcome, PingAnswer, PingStatus, PostAnswer, PostStatus, RejectReason};

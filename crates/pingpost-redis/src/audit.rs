@@ -21,6 +21,17 @@
 //! `XREVRANGE`. It reads at most [`SCAN_BUDGET`] entries per request: a rare filter over a
 //! long log answers what it found so far with a cursor to continue from, so one request
 //! never holds Redis or the engine for long.
+//!
+//! The writer appends a batch of about a thousand hits with one `audit_append.lua` call,
+//! which appends it once: a marker key per batch id (same slot, an hour's TTL) makes the
+//! writer's retry after a lost reply a no-op. The same call trims the stream by count
+//! (`XADD MAXLEN ~`) and by age (`XTRIM MINID ~`, the newest entry's time minus the
+//! retention). Age is measured from the newest entry rather than a clock, so both sinks behave
+//! alike, tests need no clock, and a quiet period never empties the log. On shutdown the
+//! binary stops taking requests, lets in-flight ones finish, then flushes the writer (the
+//! channel is FIFO, so the flush marker comes after every recorded entry). The embedded
+//! `pingpost_engine::audit::MemoryAudit` keeps the same retention in a ring with
+//! sequence-number cursors; both pass `pingpost_engine::audit::conformance`.
 
 use crate::conn::Conn;
 use crate::{bounded, RedisStore};

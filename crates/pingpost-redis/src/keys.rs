@@ -1,6 +1,39 @@
 //! Every key pingpost writes to Redis. The part in braces is the hash tag: keys with the
 //! same tag live in the same slot of a Redis Cluster, which is what lets one Lua script
-//! touch them together. ARCHITECTURE.md ("Redis key layout") lists types, TTLs and why.
+//! touch them together.
+//!
+//! # Layout
+//! `pp` is the namespace (tests use others).
+//!
+//! | key | type | holds | TTL | why |
+//! |---|---|---|---|---|
+//! | `pp:{<identifier sha256>}:sup` | string | when the identifier was suppressed (ms) | none | suppression is permanent until an operator lifts it |
+//! | `pp:{<identifier sha256>}:c` | hash | `v:<vertical>` = `<at>\|<ping>\|<pending until>\|<the ping's other identifiers: 16-character hash prefixes, comma-separated>` while pending, `<at>\|<ping>\|` once confirmed (vertical submission); `s:<sale>` = `<at>\|<R\|S\|D\|X>\|<lease until>\|<holder>\|<buyer>` (a buyer's reservation with its lease and holder, sale, rolled-back duplicate, or a released sale's tombstone; lease and holder empty once settled); `d:<buyer>` = `<at>` (DQ) | `pingpost_store::RETENTION` (366 days) from the last write; fields older than that (tombstones: a day) are dropped when the admission script passes | 365 days is the longest window a vertical, contract or DQ rule may be given, and operators can lengthen windows live, so an event is kept as long as *some* window could still reach it |
+//! | `pp:{ledger}:sale:<sale id>` | hash | `st` (R reserved, S sold, B released, D rolled back, U unconfirmed, T returned), `rec` (JSON: ids, reserved at, holder, lease), `price`, `payout`, `sold` (when charged, ms), `sat` (when settled), `reason` (why released), `lead` (the buyer's lead id), `idents` (kind:hash list), `debits` (JSON: counter, amount, is money, limit), `holder` | 366 days; a release's tombstone (no `rec`) a day | the sales ledger and the post's journal; the sale id is `<ping id>-<bid>`, the same on every attempt |
+//! | `pp:{ledger}:ping:<ping id>` | hash | `<sale id>` = `<1 standing\|0 not>\|<buyer>` for each of the ping's sales | 366 days | the ping's slots (checked by the reservation) and its journal (read by a resumed post) |
+//! | `pp:{ledger}:leases` | zset | reserved sales by lease expiry | none (empty → gone) | the sweep finds reservations whose engine died; members leave when settled |
+//! | `pp:{ledger}:marks_due` | zset | settled sales' entries by when the sweep settles their marks once more | none (members leave when repaired) | marks follow the ledger even when the engine stopped between the two |
+//! | `pp:{ledger}:unconfirmed` | zset | unconfirmed sales by when they became so | none; entries past the ledger's retention are trimmed by the sweep | `GET /v1/admin/ledger?state=unconfirmed` and the gauge |
+//! | `pp:{ledger}:bsales:<buyer>` | zset | the buyer's charged sales (sale ids) by when charged | 366 days from the last write; older members trimmed on each write | its sales list (`GET /v1/buyer/sales`, cursor = time and id) and the base of its return rate |
+//! | `pp:{ledger}:return:ret-<sale id>` | hash | `rec` (JSON: what never changes, with the opening request's token), `st` (P pending, A approved, N denied), `refund`, `claw`, `dat` (decided), `dnote` | 366 days | one return per sale, checked and written with its refund by one script |
+//! | `pp:{ledger}:returns:<pending\|approved\|denied>` | zset | return ids by opening time | members older than 366 days trimmed on each opening | the operators' lists |
+//! | `pp:{ledger}:breturns:<buyer>` | zset | the buyer's pending and approved returns by opening time | 366 days; members past 30 days trimmed | the buyer's return rate over the trailing 30 days |
+//! | `pp:{ledger}:outbox`, `pp:{ledger}:outbox_at`, `pp:{ledger}:topup:<id>` | hash, zset, hash | books entries waiting for the books (JSON by entry id), their order, a top-up's marker (`buyer`, `amount`, `at`) | entries: until relayed; marker: the retention (366 days) | the outbox written with each movement (see `pingpost_engine::relay`); the books keep a top-up's id for good, so its retry is recognised as long as one can come, and the id reused for another buyer or amount is refused (409) |
+//! | `pp:{ledger}:outbox_parked`, `pp:{ledger}:outbox_parked_at` | hash, zset | books entries the books refused (`{"entry", "reason", "parked_at"}` by entry id), in outbox order | none: until an operator acts | never drop money the books refuse; every reconciliation lists them |
+//! | `pp:{ledger}:ctr:<counter>` | string (integer) | cap (`cap:<contract>:h\|d\|w\|m:<bucket>`), spend (`spend:<contract>:d:<day>`), spent balance (`balance:<buyer>`) and credit (`credit:<buyer>`) counters | cap and spend: until their bucket ends; balance and credit: none | one MGET per ping reads every eligible contract's counters |
+//! | `pp:blob:ping:<ping id>` | string | `<expiry ms>\|<ping record JSON>` (hashes, bids; never the lead) | ping TTL + 15 min | a post may reach any node |
+//! | `pp:blob:console:epoch`, `pp:blob:console:revoked:<nonce>` | string | the console sessions' epoch; a signed-out session | 366 days; until the session would have expired | sign-out ends a session on every node |
+//! | `pp:claim:post:<partner>:<ping id>`, `pp:claim:idem:<partner>:<sha256(key)>` | hash | `fp` fingerprint, `st` (F in flight, A given up, D done), `lease`, `holder` (the attempt's token), `res` (1 when resumed from an earlier holder), `ans` (the answer: a post's whole; a key's `[ping id, outcome, expires_at ms, decision_us]`, ~60 bytes, an accepted ping's bids being read from its record while it lives) | as long as the ping record (a post) or an hour (a key), so that "absent" means "never claimed" | one post per ping, one answer per idempotency key, across nodes; a taker-over knows to read the journal |
+//! | `pp:{audit}` (and `pp:{audit}:batch:<id>`, an hour) | stream | one entry per ping (or post) with dedup hits: its hits as a JSON array, no identifiers; ids follow the hits' time (`<at ms>-<seq>`) | none; trimmed by count (`MAXLEN ~`) and age (`MINID ~`) on every batch | bounded by length and by age (`--audit-max-entries`, `--audit-retention-days`) |
+//! | `pp:config` | hash | `doc` (the configuration document, JSON; partner keys as digests only), `v` (its version) and `rev` (the id of the write that stored it) | none | the configuration in force; replaced whole by a compare-and-set script |
+//! | `pp:{secrets}`, `pp:{secrets}:deleted` | hash, hash | `s:<name>` = `<updated ms>\|<rev>\|<c\|r>\|<value>`, the set's `v` and `rev`; the rev of each delete by name | none | buyers' credentials, apart from the configuration; every node polls the stamp |
+//! | `pp:stats:{<yyyymmddhh>}` (and `…:batch:<id>`, an hour) | hash | `<partner\|buyer\|vertical>\|<id>\|<metric>` = count, for one UTC hour | 400 days after its last write | dedup statistics; tagged by the hour, so hours spread over Cluster slots |
+//!
+//! Consumer state is tagged by identifier hash, never by vertical or buyer: the checks of one
+//! identifier are one script on one slot, and consumers spread evenly over a cluster. The
+//! ledger (counters and sale entries) shares one tag so that a ping reads every counter it
+//! needs with one MGET and a reservation takes all its debits in one script; that slot sees
+//! one MGET per ping and a few scripts per post. The test below checks the tags.
 
 use pingpost_core::identity::Sha256Hex;
 
@@ -72,7 +105,8 @@ impl Keys {
         format!("{}:{{ledger}}:outbox_parked_at", self.ns)
     }
 
-    /// String: a top-up's marker, so a re-sent top-up applies once.
+    /// Hash: a top-up's marker (`buyer`, `amount`, `at`), so a re-sent top-up applies once
+    /// and an id reused for another buyer or amount is told apart.
     pub fn top_up(&self, id: &str) -> String {
         format!("{}:{{ledger}}:topup:{id}", self.ns)
     }
@@ -129,7 +163,8 @@ impl Keys {
         format!("{}:{{audit}}:batch:{batch}", self.ns)
     }
 
-    /// Hash: the configuration document (`doc`) and its version (`v`). No TTL.
+    /// Hash: the configuration document (`doc`), its version (`v`) and the id of the write
+    /// that stored it (`rev`). No TTL.
     pub fn config(&self) -> String {
         format!("{}:config", self.ns)
     }

@@ -7,11 +7,141 @@
 //! marks the consumer and takes the buyer's caps) runs one script per slot — the
 //! identifiers' side by side, a race between two requests of one consumer decided by rank
 //! (`held`), then the ledger's — each of which refuses or writes atomically, and undoes the
-//! other steps when one refuses. ARCHITECTURE.md ("Redis key layout", "Why the Redis steps
-//! are safe") gives the argument.
+//! other steps when one refuses. The key layout is in `keys`, every script's checks and
+//! writes in `scripts`, and the argument below.
 //!
 //! "Now" always comes from the caller (ARGV), never from Redis's clock, and TTLs are set
 //! relative to it: Redis's expiry only collects garbage, the scripts decide what is expired.
+//!
+//! # Why the steps are safe
+//!
+//! Each script runs atomically on its node. What needs care is the composition of scripts on
+//! different slots (an email and a phone; consumer marks and the ledger), and what is left when
+//! the sequence stops after any step — a crash, a reply lost after Redis applied the script, a
+//! Redis frozen while the client timed out (the script may still run when it wakes). The rules:
+//!
+//! 1. **Each step refuses or writes, and recognises its own earlier write.** A request's
+//!    identifiers are taken side by side, each by one script that checks *and* writes its mark;
+//!    a race between two requests of one consumer over them is decided by rank (rule 2, 3).
+//!    Every script finds a mark or entry it wrote before — by ping id, sale id or holder token —
+//!    and answers it again, so the engine, redis-rs' cluster client or a re-sent call after a
+//!    lost reply can repeat any step. A refusal undoes the marks this call wrote; an error undoes
+//!    nothing in the store layer (whether the step applied is unknown) and is resolved by rule 5.
+//! 2. **Admission** (`admit.lua`, per identifier, all of a ping's side by side): suppressed? →
+//!    refuse; submitted on the vertical inside its window by *another* ping and confirmed? →
+//!    refuse; by another ping still pending (lease: 60 s)? → answer that ping and its other
+//!    identifiers, writing nothing; else record a *pending* submission naming this ping's other
+//!    identifiers (the first 16 characters of each hash) and answer the history. The engine
+//!    decides the race (`pingpost_redis::admission`), so that two racing pings that each won one
+//!    identifier cannot turn each other away and lose the lead: a pending holder that *ranks
+//!    after* this ping (greater ping id, in byte order, compared in Rust so no node's locale
+//!    matters) *and needs an identifier this ping already holds* is certain to give its
+//!    identifier up — its own script there finds this ping's pending mark, which outranks it —
+//!    so this ping asks again (pauses doubling from 1 ms, at most `RedisOptions::held_wait`,
+//!    1 s); any other holder makes this ping a duplicate at once. Suppression on any identifier
+//!    outranks a duplicate (checkpoint 1 before 2: every identifier's script answers suppression
+//!    first, in the same round). Whoever holds every identifier has won. Of two pings that
+//!    each hold an identifier the other needs, the one that ranks second meets the other's mark
+//!    and gives up, and the one that ranks first waits for exactly that; a ping gives up at once
+//!    only for a holder that may win without it. So two racing pings cannot both pass nor both
+//!    lose — unless a holder stops between its steps for longer than the wait (a crash), which
+//!    loses that race for both, as a crash can. Once the ping is
+//!    answered, `confirm_admission.lua` makes its submissions count for the window. A refused,
+//!    given-up or failed admission releases every identifier's mark of this ping (releasing what
+//!    was never written is harmless); a mark the release could not remove lapses with its lease.
+//!    Tested step by step with failpoints in `crates/pingpost-redis/tests/admission.rs`.
+//! 3. **Sale reservation**: first `reserve_mark.lua` per identifier of the ping, side by side
+//!    (has the buyer bought the consumer inside the window? else is another sale's reservation
+//!    of it in flight? answer those sales, writing nothing; else write a *reserved* mark with the
+//!    sale's lease and holder; a mark of this same sale is its own and is taken over), then
+//!    `reserve_ledger.lua` on the ledger slot (does the sale have an entry already? answer it;
+//!    does the ping have a free slot and no standing sale to this buyer? does every debit fit?
+//!    then take them all and write the entry, its lease and its place in the ping's journal). A
+//!    reserved mark counts as bought for every other reservation while its lease runs, so two
+//!    posts of one consumer to one buyer cannot both pass the marks. Their race is decided by
+//!    rank like the admission's (`sales::decide_marks`): the sale that ranks second gives up on
+//!    meeting the other's reservation; the one that ranks first asks again (at most
+//!    `held_wait`) while it holds an identifier of its own — the other gives it up on meeting
+//!    its mark, or won without needing it — and a sale that holds none of its identifiers has
+//!    lost at once. The slot and cap check-and-take are one script. A slot or cap refusal
+//!    removes the marks this holder wrote. Tested in `crates/pingpost-redis/tests/sale_race.rs`.
+//! 4. **Settlement** (`settle_ledger.lua` then `settle_mark.lua` per identifier the settlement
+//!    carries — the ping's, never read back): the ledger entry moves from reserved (or
+//!    unconfirmed) exactly once; a second settlement finds it settled and changes nothing, and the
+//!    marks are then set to whatever the ledger holds. A post settles each sale's ledger entry
+//!    as its buyer answers (`Store::settle_ledger`) and its marks before the next round
+//!    (`settle_marks`); the last round's marks follow while the answer is stored, so a repeat is
+//!    never told what the ledger does not hold, and marks that do not follow are the sweep's. A release of a sale that has no entry yet
+//!    writes tombstones (ledger and marks) that a reservation still on its way finds and stops at.
+//! 5. **What a stop between steps leaves, and how it resolves by itself.**
+//!    - After some reservation marks, before the ledger: marks with a lease and no entry. While
+//!      the lease runs they hold the consumer for the buyer; after it they read as an
+//!      unconfirmed sale from their time, for the contract's window — a lost sale for at most the
+//!      window plus the lease, never a double one. A resumed post of the same ping takes them over.
+//!    - After the ledger, before or during delivery: an entry *reserved* under a dead holder. The
+//!      post's claim keeps other nodes out until its lease runs out (the sum of its bids' buyer
+//!      timeouts plus the slack); the resumed post finds the entry, delivers nothing for it, and
+//!      reports it `unconfirmed`, keeping its slot. The sweep turns it `unconfirmed` (debits kept)
+//!      within its lease plus one sweep interval; a late settlement still records the truth.
+//!    - An unknown reservation outcome (every re-send failed): the engine releases the sale; the
+//!      tombstones fence a reservation still in transit. If the release fails too, the post keeps
+//!      its claim until the lease runs out, by which time the reservation has lapsed.
+//!    - After the ledger's settlement, before the marks': the settlement listed the entry in
+//!      `marks_due`, and the sweep settles its marks from the ledger `marks_repair_after` later
+//!      (the binary uses the lease slack); a resumed post also re-settles the marks of every
+//!      settled entry of its journal. Until then the marks stay reserved, and read as a sale once
+//!      their lease runs out.
+//!    - A post's claim taken for a request that then failed (an unknown ping, another
+//!      partner's, a lead that is not the pinged consumer): given up at once. If even that
+//!      fails, it lapses with its lease — the longest delivery of the partner's offers (the
+//!      largest sum of an offer's buyer timeouts) plus the slack, since the claim travels with
+//!      the read of the record and cannot use it — and the owner's post is answered `409` until
+//!      then.
+//!    - A ping that failed after admission, when even its release failed: the submission was never
+//!      confirmed (confirmation comes only after the answer stands), so it lapses after 60 s and
+//!      the partner's retry is never turned away for longer. A confirmation that is lost after a
+//!      successful answer leaves the submission counting 60 s instead of the window: weaker
+//!      vertical dedup for that consumer, never a sale.
+//! 6. **Transient refusals are possible**: while ping A holds a mark it may later undo, ping B of
+//!    the same consumer is refused. With the identifiers taken side by side this includes a ping
+//!    refused on its email that marked its phone for one round trip: a third ping sharing only
+//!    that phone and ranking after it is refused meanwhile. All concern one consumer within
+//!    milliseconds, and a refusal is the safe side.
+//!
+//! The audit log's `audit_append.lua` and the statistics' `stats_add.lua` take a batch marker
+//! (`SET NX` with an hour's TTL, in their key's slot) and do nothing for a batch already applied.
+//!
+//! Single commands (and pipelines of them) are reads or writes that need no check: among them
+//! `MGET` (counters), `SET … PX` and `GET` (ping records; the expiry inside the value is checked
+//! against the caller's clock), `DEL` (lifting a suppression), `XREVRANGE` (audit queries),
+//! `HKEYS`/`HMGET`/`ZRANGE`/`ZREVRANGE`/`ZREM` (ledger queries, the outbox), `PING`
+//! (readiness), `WAIT` (with `--redis-wait-replicas`).
+//!
+//! Timeouts (`RedisOptions`): connection 500 ms, response 500 ms, and every Redis call — one
+//! command, one script, one pipeline, a reconnection included — at most `op_timeout` (1 s)
+//! (`RedisStore::run`, `bounded`). That bounds each *call*, not each store operation: an
+//! operation that is a sequence of calls takes one bound per call, and admission and sale
+//! reservation may also wait up to `held_wait` (1 s) in all for a racing request of the same
+//! consumer to give an identifier up (rule 2, 3), so either can take a few seconds when Redis is
+//! slow. A call past its bound is `StoreError::Unavailable`: the ping answers 503 and no buyer
+//! is called for it; the post re-sends a reservation or settlement up to three times before it
+//! gives the bid up (see the README, "Decisions the spec left open", Post).
+//!
+//! With `--redis-wait-replicas N` (`RedisOptions::wait_replicas`), `admit.lua`, `reserve_mark.lua`,
+//! `reserve_ledger.lua` and the operators' writes (`suppress.lua` and lifting's `DEL`, a
+//! pipeline of them behind one `WAIT`; `erase.lua`, `top_up.lua`, `open_return.lua`,
+//! `decide_return.lua`, `save_config.lua`) each travel in one pipeline with `WAIT N t`, `t` being
+//! `--redis-wait-timeout-ms` (default 200 ms, at least 1: Redis reads 0 as "forever"). One
+//! pipeline, because `WAIT` counts what its own connection wrote; on a Cluster it goes to the
+//! master of the script's keys. Those pipelines use 8 connections of their own, since Redis
+//! serves nothing else on a connection blocked in `WAIT`; their response timeout and operation
+//! bound are the ones above plus `t`. Fewer than N acknowledgements on an answer the engine acts
+//! on (an admission, a reservation, its own reservation answered again, an operator's write done
+//! now or before) is a 503 like an unreachable store; a refusal is answered as it is. A script
+//! answering a write done before (a retry after such a 503) writes it again unchanged, because
+//! `WAIT` counts only what its own call replicated, and replication keeps order. The README says what a failover can still
+//! lose. `TCP_NODELAY` is set on every Redis connection (redis-rs leaves it off by
+//! default), which matters for a store answered in tens of microseconds.
 
 mod admission;
 pub mod audit;

@@ -1,5 +1,35 @@
 //! The Lua scripts, loaded once per process. `redis::Script` sends EVALSHA and, on
 //! NOSCRIPT (a restarted or new node), loads the script and retries.
+//!
+//! Every script, its slot, what it checks and then writes in one step, and why it is safe to
+//! re-send (the argument for the whole: the crate's docs, "Why the steps are safe"):
+//!
+//! | script | slot | checks, then writes — in one script | re-sent |
+//! |---|---|---|---|
+//! | `admit.lua` | identifier | suppression, vertical window (other pings: confirmed → refused, pending → answered with their ping and its other identifiers) → pending vertical mark naming this ping's other identifiers; answers sale and DQ marks | its own mark is not a duplicate |
+//! | `confirm_admission.lua` | identifier | the mark belongs to this ping → confirmed | idempotent |
+//! | `release_admission.lua` | identifier | the mark belongs to this ping → removed | idempotent |
+//! | `reserve_mark.lua` | identifier | this sale's mark? → answered (a reservation taken over); the buyer's marks inside the window → refused; other sales' reservations in flight → answered with their ids; else → reserved mark with lease and holder | answers `O` (own) |
+//! | `settle_mark.lua` | identifier | the sale's mark → sold / duplicate / tombstone; or, undoing a refused reservation, removed if still this holder's | idempotent |
+//! | `record_dq.lua` | identifier | (no check) DQ marks and the TTL together | idempotent |
+//! | `reserve_ledger.lua` | `{ledger}` | the entry exists → answered; the ping's slots and buyers; every debit fits → takes all, writes the entry, its lease and its journal line | answers `E` (the entry) |
+//! | `settle_ledger.lua` | `{ledger}` | reserved or unconfirmed → state, refunds, final price, reason, lease and unconfirmed index, listed for the marks' repair; no entry and a release → tombstone | settled entries are final |
+//! | `due_marks.lua` | `{ledger}` | settled entries due for the marks' repair → their sale, state, identifiers, buyer (the sweep then settles the marks and unlists them) | read-only but for dropping expired entries |
+//! | `sweep_ledger.lua` | `{ledger}` | leases past due and still reserved → unconfirmed (debits kept), listed | idempotent |
+//! | `claim.lua` | the claim key | absent / other fingerprint / done / own holder / lease alive / lease run out or given up → claim (fresh or resumed) or answer | its own holder is answered again |
+//! | `complete_claim.lua`, `abandon_claim.lua` | the claim key | still in flight under this holder → answer stored / given up | idempotent; a holder that lost the claim changes nothing |
+//! | `erase.lua` | identifier | reservation in flight → kept; the rest → removed and counted | idempotent |
+//! | `suppress.lua` | identifier | not suppressed → suppressed since now, answered new | suppressed already: answered not new |
+//! | `save_config.lua` | `pp:config` | the stamp still the one read (none stored, for the seed) → written with the next version and this write's id | its own id stored: answered |
+//! | `top_up.lua` | `{ledger}` | the top-up id unknown → credit added, marker and books entry written; known with another buyer or amount → refused | the same top-up: answered applied |
+//! | `open_return.lua`, `decide_return.lua` (sharing `returns.lua`) | `{ledger}` | the asking buyer's sale, sold or unconfirmed, inside its window, no return yet, under the rate cap → the return; approved → the sale `T`, the refund credited, the books entries | a return (its token) or decision already there: answered as it stands |
+//! | `park_outbox.lua` | `{ledger}` | entries still waiting in the outbox → moved to the parked ones, with why | an entry not waiting is left alone |
+//! | `put_secret.lua`, `delete_secret.lua` | `{secrets}` | at most `MAX_SECRETS` names → written / removed, with the set's stamp | its own `rev` found: answered as before |
+//! | `zset_page.lua` | any zset | (read only) a page after a cursor that names a place, not a rank | — |
+//!
+//! The scripts that move money (`settle_ledger.lua`, `sweep_ledger.lua`, `top_up.lua`, the
+//! returns') are prepended with `books.lua`: the movement's books entry goes to the outbox
+//! (`HSETNX`) in the same step as the movement, once however often the script is re-sent.
 
 use redis::{Cmd, Script, ScriptInvocation, ToRedisArgs};
 

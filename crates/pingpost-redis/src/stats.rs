@@ -4,6 +4,17 @@
 //! one script per hour (`stats_add.lua`: HINCRBY each counter, once per batch id), so Redis
 //! sees one write per counter per batch however many pings there were, and a retried batch
 //! is never counted twice.
+//!
+//! The hour is the hash tag, so hours spread over Cluster slots and each call stays in one;
+//! the batch marker (`SET NX`, an hour's TTL) lives in the hour's slot. A batch the writer
+//! cannot write after `WRITE_ATTEMPTS` (3) tries is dropped and logged, like the audit log's:
+//! statistics may miss a batch during a long Redis outage, never count one twice. The channel
+//! needs no bound: each round folds everything queued into one sum, whose size grows with
+//! hours × configured ids (and is written early past `MAX_COUNTERS`), so what waits is at most
+//! what pings add during one round's writes, themselves bounded by their timeouts and tries.
+//! A query reads the hours overlapping `[since, until)` (at most 366 days) and sums them; the
+//! admin handler flushes its own node's pending counts first, so a node always sees what it
+//! has just answered.
 
 use crate::conn::Conn;
 use crate::{bounded, RedisStore};

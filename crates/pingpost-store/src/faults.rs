@@ -6,6 +6,14 @@
 //!
 //! They exist only in builds with the `failpoints` feature, which only tests turn on: without
 //! it [`Faults`] is an empty type and [`Faults::step`] compiles down to running the step.
+//!
+//! The sale guarantees are tested against faults at four levels, each ending with
+//! `invariants::assert_holds` over the whole store: the conformance suite (re-sent calls,
+//! lapsed leases, tombstones, slots, erasure in flight) on every store; the workspace's
+//! `tests/faults.rs`, every failpoint with every fault at each of its first three reaches, on
+//! the embedded store, Redis and a 3-master cluster; `tests/chaos.rs`, a seeded random run of
+//! two nodes on Redis; and `tests/crash.rs`, real processes killed with SIGKILL (an engine
+//! mid-post, Redis itself) and Redis frozen with SIGSTOP.
 
 use crate::StoreResult;
 use std::future::Future;

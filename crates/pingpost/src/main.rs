@@ -1,5 +1,16 @@
-//! `pingpost serve | check | buyers | suppress import`. The edge of the system: reads files and the
-//! environment, picks the store, wires the engine to the HTTP server, handles signals.
+//! `pingpost serve | check | buyers | suppress import | reconcile`. The edge of the system:
+//! reads files and the environment, picks the store, wires the engine to the HTTP server,
+//! runs the periodic sweep, handles signals.
+//!
+//! Shutdown (SIGINT, SIGTERM): the signal stops the accept loop (new connections are refused)
+//! and asks every connection to finish its request and close; `Engine::drain` waits for pings
+//! and posts still running in their own tasks (the server runs engine work in a task, so a
+//! client that hangs up cannot cut a post between reservation and settlement); then the audit
+//! log and statistics are flushed (their channels are FIFO, so the flush marker follows every
+//! entry recorded). All of it is bounded by `--shutdown-timeout-ms` from the signal: requests
+//! still open then are abandoned and the flushes run anyway, so a half-sent request cannot
+//! keep the process up. The workspace's `tests/shutdown.rs`, `tests/connections.rs` and
+//! `tests/audit.rs` check it with the real binary.
 
 mod contracts_dir;
 mod reconcile;

@@ -23,6 +23,10 @@
 //! that is down or misconfigured would), `bid` the price `crestline` bids (`None`: no bid),
 //! `price` and `redirect_url` what an accepting answer states, `delay` and
 //! [`crate::Buyers::hold`] when it answers.
+//!
+//! `contracts/adapters.toml` is the configuration that sells to them (this crate's
+//! `tests/examples.rs` keeps the two in step), and the workspace's `tests/strict_buyers.rs`
+//! sells through all three on real HTTP, checking each request byte for byte.
 
 pub mod check;
 mod credentials;

@@ -29,6 +29,47 @@
 //! The same [`CompiledCall::request`] builds what is sent, what a preview shows
 //! ([`Mode::preview`]) and what a test sends, so a preview is provably what is sent; the
 //! fixtures in `tests/fixtures/buyers/` pin both ends of every call.
+//!
+//! # What a buyer's calls may do
+//! - **Compiled once per configuration version.** Validation compiles every buyer
+//!   (`config::validate` → [`compile`], kept as `Buyer::adapter: Arc<CompiledBuyer>`), so the
+//!   files, a stored document a node adopts and an edit are compiled when loaded, and a ping
+//!   compiles nothing. A template is decided at compile time to be a literal, a constant
+//!   (`{{ 4417 }}`, evaluated once), a variable or `secret('name')` through filters with
+//!   literal arguments (pingpost's own and MiniJinja's pure ones, run without the renderer:
+//!   the common field; it answers what the engine would or hands the template to the engine,
+//!   so errors and fuel stay the engine's), one typed expression, or text. Compilation reads
+//!   each template's instructions (MiniJinja's `unstable_machinery`, hence the pinned version)
+//!   and refuses an unknown filter, test or function, a `secret()` or `map()` whose name is
+//!   not a quoted literal, a value map the buyer lacks and a secret that is not set; every
+//!   error names its field (`calls.post.fields.contact.dob`).
+//! - **Bounded work.** Each render has [`FUEL`] of MiniJinja's fuel; a template that runs out
+//!   fails its call (`out_of_fuel`), never the process or the ping.
+//! - **Escaping by construction.** Bodies are built from `fields` by the encoder, never by
+//!   text substitution; a `template` body escapes each value it renders for JSON or XML by its
+//!   content type, whatever the template asks (`|safe`); a header value holding a line break
+//!   fails the call. A URL is split at compile time into its literal origin and a templated
+//!   path and query (`url`): the scheme, host and port are never templated.
+//! - **A preview is provably what is sent.** [`Mode`] only picks the URL (the call's, or its
+//!   `sandbox_url`) and writes each secret as [`MASK`]. The fixtures check that the masked
+//!   request differs from the sent one only where a secret is, and the workspace's
+//!   `tests/strict_buyers.rs` that a preview is byte for byte what a sale then sends.
+//! - **Nothing a buyer says is trusted.** A reading is bounded here (a token or lead id of at
+//!   most 256 characters, a reason of 500, a redirect only as an `http(s)` URL), and the
+//!   engine masks every text of it for secrets (`pingpost_engine::buyer::calls::redacted`)
+//!   before it is stored, logged or shown: a buyer may echo its credentials. A render error
+//!   names a field and a code, never a lead's value or a secret's.
+//!
+//! # What an answer carries, and where it goes
+//! A bid's `token` is kept in the ping record (a sixth element of the stored bid) and rendered
+//! into the post as `{{ bid.token }}`. A post's `lead_id` travels with the settlement
+//! (`SaleEnd::Sold { lead_id }`): the store writes it on the sale (on Redis,
+//! `settle_ledger.lua`, field `lead`) and in its books entry in the outbox, the relay appends
+//! that entry with it (`Entry::lead_id`; PostgreSQL's column from `0002_lead_id.sql`), and the
+//! ledger (`GET /v1/admin/ledger`) and the buyer's `GET /v1/buyer/sales` show it. A
+//! `redirect_url` goes on the post answer's sale; a `reason` on the attempt (`buyer_reason`,
+//! shown only on `full` offers by the server's `disclose`) and, for a "duplicate", on the
+//! audit log's `post_duplicate` entry.
 
 mod answer;
 mod compile;

@@ -10,6 +10,14 @@
 //! - **at most [`MAX_CALLS_IN_FLIGHT_PER_BUYER`] calls in flight per buyer**: a buyer that
 //!   stops answering holds that many connections and tasks, no more; a call that finds no
 //!   room before its deadline is not made.
+//!
+//! It knows no buyer's protocol: the pure adapter (`pingpost_core::adapter`) builds each
+//! request and reads each answer, as prebid-server splits its bidder adapters from its one
+//! executor, and `buyer::calls::make` puts the two together for one call. Each call runs
+//! within `min(now + timeout, deadline)` by `timeout_at` (the auction's deadline on a ping);
+//! with under `MIN_CALL` (2 ms) left it is not made. Metrics are by transport outcome only.
+//! pingpost's own bid and DQ bodies are the same for every buyer asked, so the ping writes
+//! them once and sends them through [`BuyerClient::post_bytes`], the same measured path.
 
 pub use pingpost_core::adapter::CallKind;
 use pingpost_core::adapter::{Method, OutboundRequest};

@@ -2,6 +2,15 @@
 //! of the identifiers given — vertical submissions, sale marks, DQ marks — goes in one
 //! request; suppression stays unless `"suppression": true` (an opt-out must survive an
 //! erasure request unless the operator decides otherwise).
+//!
+//! The store erases each identifier hash's whole record in one step (`erase.lua` on Redis;
+//! the embedded store clears the three maps under the consumer's lock) and answers the counts
+//! — except reservations in flight (a reservation mark whose lease still runs), which it
+//! keeps and counts as `kept_in_flight`: removing one would let a concurrent post of the same
+//! consumer to the same buyer pass. They settle within their lease; erasing again then
+//! removes them. Not erased: sales-ledger entries, which are financial records and keep the
+//! hashes they were sold under for the ledger's retention (366 days), and pings awaiting
+//! their post (minutes).
 
 use super::auth::Operator;
 use super::body;

@@ -1,6 +1,20 @@
 //! Suppression lists: add, remove and check identifiers, and import a CSV file of them.
 //! Emails and phones are normalized and hashed here, at the edge, with the rules of pings;
 //! only hashes go to the store, and no answer or log line repeats a plaintext identifier.
+//!
+//! A suppression entry lives with that consumer's dedup state (on Redis, `pp:{<hash>}:sup`
+//! in the identifier's slot, no TTL), so the admission checks it atomically with the vertical
+//! reservation. The `pingpost suppress import` CLI hashes on the operator's machine and sends
+//! only a CSV of hashes; reading a suppression CSV (header detection, the email/phone guess,
+//! line numbers) is the pure `pingpost_core::suppression_csv`, so server and CLI agree.
+//!
+//! The import endpoint never holds the body: a blocking task parses the stream with the `csv`
+//! crate into batches of 10 000 rows, passed through a channel of 2 to the handler, which
+//! makes one store `suppress` call per batch; that call answers per hash whether it was new,
+//! which is how rows are counted as added or skipped. On Redis, bulk suppression uses
+//! pipelines of 1 000 commands (4 in flight) on a single server; on a cluster it sends
+//! single-key commands, 256 at a time, because the keys spread over all slots and redis-rs
+//! refuses cross-slot pipelines.
 
 use super::auth::Operator;
 use super::body;
