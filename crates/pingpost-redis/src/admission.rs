@@ -8,7 +8,7 @@
 //! but only when the other is *certain* to: when it also needs an identifier this ping
 //! already holds (its script will find this ping's pending mark there, which outranks it). In
 //! every other case this ping is the duplicate at once, as when the identifiers went one
-//! after the other. ARCHITECTURE.md ("Why the Redis steps are safe") gives the argument.
+//! after the other. The crate's docs ("Why the steps are safe") give the argument.
 
 use crate::codec::{self, corrupt, ms, parse_ms, HistoryField};
 use crate::held::{ranks_first, HeldWait};

@@ -3,8 +3,8 @@
 //!
 //! Each step is one script that recognises its own earlier effect by the sale id, so any
 //! step may be re-sent; each multi-slot sequence is ordered so that stopping after any step
-//! (a crash, a lost reply) leaves something safe that resolves by itself: see ARCHITECTURE.md
-//! ("Why the Redis steps are safe").
+//! (a crash, a lost reply) leaves something safe that resolves by itself: see the crate's docs
+//! ("Why the steps are safe").
 
 use crate::codec::{self, corrupt, ms, ttl_ms};
 use crate::held::{ranks_first, HeldWait};

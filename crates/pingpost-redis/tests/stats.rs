@@ -57,7 +57,7 @@ async fn check_sink(urls: &str, single: Option<&str>) {
     assert_eq!(got, [], "until is exclusive: 24th 00:00 is outside");
     assert_eq!(sink.query(GroupBy::Vertical, at(24, 0, 0), at(24, 0, 1)).await.unwrap().len(), 1);
 
-    // The layout ARCHITECTURE.md documents: one hash per hour, `kind|key|metric`, a TTL.
+    // The layout `keys.rs` documents: one hash per hour, `kind|key|metric`, a TTL.
     if let Some(url) = single {
         let mut con = redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
         let hash: HashMap<String, i64> = con.hgetall("st:stats:{2026112310}").await.unwrap();

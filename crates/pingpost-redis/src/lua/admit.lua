@@ -1,6 +1,6 @@
 -- Checkpoints 1 and 2 for one identifier, with the vertical reservation, atomically.
 -- Both keys carry the identifier's hash tag, so they share one slot. A ping's identifiers are
--- admitted side by side, one script each (see ARCHITECTURE.md, "Why the Redis steps are safe").
+-- admitted side by side, one script each (see the crate docs, lib.rs, "Why the steps are safe").
 --
 -- KEYS[1]  suppression marker (string)      KEYS[2]  consumer state (hash)
 -- ARGV[1]  vertical id    ARGV[2] now (ms)    ARGV[3] vertical window (ms)
