@@ -240,7 +240,12 @@ pub fn screen(
     history: &ConsumerHistory,
     now: Timestamp,
 ) -> Screening {
-    let mut s = Screening::default();
+    // Sized for the most each list can take: growing them showed in profiles.
+    let mut s = Screening {
+        candidates: Vec::with_capacity(eligible.len()),
+        drops: Vec::with_capacity(eligible.len()),
+        ineligible: Vec::new(),
+    };
     // Caps and balance decide candidacy.
     let mut candidates: Vec<Eligible> = Vec::with_capacity(eligible.len());
     for e in eligible {

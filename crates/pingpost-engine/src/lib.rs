@@ -42,9 +42,9 @@ use buyer::BuyerClient;
 use clock::Clock;
 use pingpost_books::Books;
 use pingpost_core::config::Config;
-use pingpost_core::identity::Sha256Hex;
 use pingpost_core::ids::PartnerId;
 use pingpost_store::{Faults, Store};
+use sha2::Digest;
 use stats::StatsSink;
 use std::sync::{Arc, RwLock};
 
@@ -126,7 +126,8 @@ impl Engine {
     /// only, which is all a request needs (a whole partner, its offers included, was copied
     /// on every request).
     pub fn partner_for_key(&self, api_key: &str) -> Option<PartnerId> {
-        self.config().partner_by_key_hash(&Sha256Hex::digest(api_key)).map(|p| p.id.clone())
+        let digest: [u8; 32] = sha2::Sha256::digest(api_key.as_bytes()).into();
+        self.config().partner_by_key_digest(&digest).map(|p| p.id.clone())
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -112,7 +112,7 @@ async fn claim_idempotency(
     if key.is_empty() || key.len() > 128 || key.chars().any(char::is_control) {
         return Err(EngineError::invalid("idempotency_key", "must be 1-128 printable characters"));
     }
-    let store_key = format!("idem:{partner}:{}", hex::encode(Sha256::digest(key.as_bytes())));
+    let store_key = format!("idem:{partner}:{}", pingpost_core::identity::lower_hex(&Sha256::digest(key.as_bytes())));
     let mut fp = Sha256::new();
     fp.update(req.offer.as_bytes());
     for i in req.identity.idents() {
@@ -127,7 +127,7 @@ async fn claim_idempotency(
     let holder = uuid::Uuid::new_v4().simple().to_string();
     let claim = ClaimRequest {
         key: store_key.clone(),
-        fingerprint: hex::encode(fp.finalize()),
+        fingerprint: pingpost_core::identity::lower_hex(&fp.finalize()),
         holder: holder.clone(),
         lease_until: now + chrono::Duration::seconds(30),
         keep_until: now + IDEMPOTENCY_KEEP,

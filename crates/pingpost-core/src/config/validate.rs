@@ -265,6 +265,7 @@ fn partner(e: &mut Errors<'_>, r: &RawPartner, offers: &BTreeMap<OfferId, Offer>
     Partner {
         id: PartnerId::new(&r.id),
         name: r.name.clone(),
+        api_key_digest: key.to_bytes(),
         api_key_sha256: key,
         offers: r.offers.iter().map(OfferId::new).collect(),
         margin: e.margin("margin", r.margin.as_ref()),
