@@ -288,7 +288,7 @@ pub(crate) fn per_kind(ident: &Ident, points: [&'static str; 2]) -> &'static str
     }
 }
 
-impl Store for RedisStore {
+impl Admissions for RedisStore {
     fn admit(&self, req: Admission) -> StoreFuture<'_, AdmitOutcome> {
         Box::pin(self.admit_all(req))
     }
@@ -301,6 +301,12 @@ impl Store for RedisStore {
         Box::pin(async move { self.own_vertical_marks(&req, false).await })
     }
 
+    fn record_dq(&self, idents: Vec<Ident>, buyers: Vec<BuyerId>, now: Timestamp) -> StoreFuture<'_, ()> {
+        Box::pin(self.record_dq_all(idents, buyers, now))
+    }
+}
+
+impl Counters for RedisStore {
     fn read_counters(&self, keys: Vec<String>) -> StoreFuture<'_, Vec<i64>> {
         Box::pin(async move {
             if keys.is_empty() {
@@ -312,11 +318,9 @@ impl Store for RedisStore {
             Ok(values.into_iter().map(|v| v.unwrap_or(0)).collect())
         })
     }
+}
 
-    fn record_dq(&self, idents: Vec<Ident>, buyers: Vec<BuyerId>, now: Timestamp) -> StoreFuture<'_, ()> {
-        Box::pin(self.record_dq_all(idents, buyers, now))
-    }
-
+impl Sales for RedisStore {
     fn reserve_sale(&self, req: SaleReservation) -> StoreFuture<'_, ReserveOutcome> {
         Box::pin(self.reserve(req))
     }
@@ -336,7 +340,9 @@ impl Store for RedisStore {
     fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>> {
         Box::pin(self.ledger_entries(q))
     }
+}
 
+impl Balances for RedisStore {
     fn top_up(&self, t: TopUp) -> StoreFuture<'_, TopUpOutcome> {
         Box::pin(self.top_up_credit(t))
     }
@@ -344,7 +350,9 @@ impl Store for RedisStore {
     fn buyer_money(&self, buyer: BuyerId) -> StoreFuture<'_, BuyerMoney> {
         Box::pin(async move { self.money_of(&buyer).await })
     }
+}
 
+impl Returns for RedisStore {
     fn open_return(&self, r: ReturnRequest) -> StoreFuture<'_, ReturnOutcome> {
         Box::pin(self.open_return_now(r))
     }
@@ -362,7 +370,9 @@ impl Store for RedisStore {
     fn returns(&self, q: ReturnQuery) -> StoreFuture<'_, Vec<ReturnRecord>> {
         Box::pin(self.returns_matching(q))
     }
+}
 
+impl Outbox for RedisStore {
     fn outbox(&self, limit: usize) -> StoreFuture<'_, Vec<OutboxEntry>> {
         Box::pin(self.outbox_entries(limit))
     }
@@ -378,7 +388,9 @@ impl Store for RedisStore {
     fn outbox_parked(&self, after: Option<(Timestamp, String)>, limit: usize) -> StoreFuture<'_, Vec<ParkedEntry>> {
         Box::pin(self.parked(after, limit))
     }
+}
 
+impl Blobs for RedisStore {
     fn put_blob(&self, key: String, value: Vec<u8>, now: Timestamp, expires_at: Timestamp) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let mut con = self.conn.clone();
@@ -398,7 +410,9 @@ impl Store for RedisStore {
             }
         })
     }
+}
 
+impl Claims for RedisStore {
     fn claim(&self, req: ClaimRequest) -> StoreFuture<'_, Claim> {
         Box::pin(self.claim_key(req))
     }
@@ -427,7 +441,9 @@ impl Store for RedisStore {
             Ok(())
         })
     }
+}
 
+impl Suppression for RedisStore {
     fn suppress(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Vec<bool>> {
         Box::pin(async move {
             let (distinct, index) = distinct_hashes(&hashes);
@@ -487,7 +503,27 @@ impl Store for RedisStore {
             Ok(index.into_iter().map(|d| status[d]).collect())
         })
     }
+}
 
+impl Erasure for RedisStore {
+    fn erase(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Erased> {
+        Box::pin(async move {
+            let mut erased = Erased::default();
+            for h in hashes {
+                let mut call = ScriptCall::new(&self.scripts.erase);
+                call.key(self.keys.consumer(&h)).arg(ms(now));
+                let (counts, replicas): ((u64, u64, u64, u64), Replicas) =
+                    self.waited_step("redis.erase", &call).await?;
+                replicas.require()?;
+                erased +=
+                    Erased { vertical_submissions: counts.0, sales: counts.1, dq: counts.2, kept_in_flight: counts.3 };
+            }
+            Ok(erased)
+        })
+    }
+}
+
+impl Upkeep for RedisStore {
     fn sweep(&self, now: Timestamp) -> StoreFuture<'_, SweepReport> {
         // Everything else expires by TTL; only reservations past their lease need a hand.
         Box::pin(async move {
@@ -504,23 +540,9 @@ impl Store for RedisStore {
             Ok(())
         })
     }
+}
 
-    fn erase(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Erased> {
-        Box::pin(async move {
-            let mut erased = Erased::default();
-            for h in hashes {
-                let mut call = ScriptCall::new(&self.scripts.erase);
-                call.key(self.keys.consumer(&h)).arg(ms(now));
-                let (counts, replicas): ((u64, u64, u64, u64), Replicas) =
-                    self.waited_step("redis.erase", &call).await?;
-                replicas.require()?;
-                erased +=
-                    Erased { vertical_submissions: counts.0, sales: counts.1, dq: counts.2, kept_in_flight: counts.3 };
-            }
-            Ok(erased)
-        })
-    }
-
+impl ConfigDocs for RedisStore {
     fn config(&self) -> StoreFuture<'_, Option<ConfigDoc>> {
         Box::pin(async move {
             let mut con = self.conn.clone();

@@ -643,7 +643,7 @@ fn ready<T: Send + 'static>(value: T) -> StoreFuture<'static, T> {
     Box::pin(std::future::ready(Ok(value)))
 }
 
-impl Store for MemoryStore {
+impl Admissions for MemoryStore {
     fn admit(&self, req: Admission) -> StoreFuture<'_, AdmitOutcome> {
         ready(self.admit_now(&req))
     }
@@ -664,11 +664,6 @@ impl Store for MemoryStore {
         ready(())
     }
 
-    fn read_counters(&self, keys: Vec<String>) -> StoreFuture<'_, Vec<i64>> {
-        let ledger = lock(&self.ledger);
-        ready(keys.iter().map(|k| ledger.value(k)).collect())
-    }
-
     fn record_dq(&self, idents: Vec<Ident>, buyers: Vec<BuyerId>, now: Timestamp) -> StoreFuture<'_, ()> {
         for (_, _, c) in self.handles(&idents) {
             let mut c = lock(&c);
@@ -678,7 +673,16 @@ impl Store for MemoryStore {
         }
         ready(())
     }
+}
 
+impl Counters for MemoryStore {
+    fn read_counters(&self, keys: Vec<String>) -> StoreFuture<'_, Vec<i64>> {
+        let ledger = lock(&self.ledger);
+        ready(keys.iter().map(|k| ledger.value(k)).collect())
+    }
+}
+
+impl Sales for MemoryStore {
     fn reserve_sale(&self, req: SaleReservation) -> StoreFuture<'_, ReserveOutcome> {
         ready(self.reserve_now(req))
     }
@@ -690,7 +694,9 @@ impl Store for MemoryStore {
     fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>> {
         ready(self.ledger_now(q))
     }
+}
 
+impl Balances for MemoryStore {
     fn top_up(&self, t: TopUp) -> StoreFuture<'_, TopUpOutcome> {
         let mut ledger = lock(&self.ledger);
         if let Some(first) = ledger.top_ups.get(&t.id) {
@@ -715,7 +721,9 @@ impl Store for MemoryStore {
     fn buyer_money(&self, buyer: BuyerId) -> StoreFuture<'_, BuyerMoney> {
         ready(lock(&self.ledger).buyer_money(&buyer))
     }
+}
 
+impl Returns for MemoryStore {
     fn open_return(&self, r: ReturnRequest) -> StoreFuture<'_, ReturnOutcome> {
         ready(lock(&self.ledger).open_return(r))
     }
@@ -733,7 +741,9 @@ impl Store for MemoryStore {
     fn returns(&self, q: ReturnQuery) -> StoreFuture<'_, Vec<ReturnRecord>> {
         ready(lock(&self.ledger).returns_matching(q))
     }
+}
 
+impl Outbox for MemoryStore {
     fn outbox(&self, limit: usize) -> StoreFuture<'_, Vec<OutboxEntry>> {
         let ledger = lock(&self.ledger);
         let mut waiting: Vec<&OutboxEntry> = ledger.outbox.values().collect();
@@ -769,7 +779,9 @@ impl Store for MemoryStore {
         parked.sort_by(|a, b| (a.entry.at, &a.entry.entry_id).cmp(&(b.entry.at, &b.entry.entry_id)));
         ready(parked.into_iter().take(limit).cloned().collect())
     }
+}
 
+impl Blobs for MemoryStore {
     fn put_blob(
         &self,
         mut key: String,
@@ -789,7 +801,9 @@ impl Store for MemoryStore {
         let value = self.blobs.get(&key).filter(|b| b.1 > now).map(|b| b.0.clone());
         ready(value)
     }
+}
 
+impl Claims for MemoryStore {
     fn claim(&self, req: ClaimRequest) -> StoreFuture<'_, Claim> {
         ready(self.claim_now(req))
     }
@@ -823,7 +837,9 @@ impl Store for MemoryStore {
         }
         ready(())
     }
+}
 
+impl Suppression for MemoryStore {
     fn suppress(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Vec<bool>> {
         let added = hashes
             .into_iter()
@@ -858,11 +874,9 @@ impl Store for MemoryStore {
             .collect();
         ready(status)
     }
+}
 
-    fn sweep(&self, now: Timestamp) -> StoreFuture<'_, SweepReport> {
-        ready(self.sweep_now(now))
-    }
-
+impl Erasure for MemoryStore {
     fn erase(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Erased> {
         let mut erased = Erased::default();
         for h in hashes {
@@ -883,7 +897,19 @@ impl Store for MemoryStore {
         }
         ready(erased)
     }
+}
 
+impl Upkeep for MemoryStore {
+    fn sweep(&self, now: Timestamp) -> StoreFuture<'_, SweepReport> {
+        ready(self.sweep_now(now))
+    }
+
+    fn health(&self) -> StoreFuture<'_, ()> {
+        ready(())
+    }
+}
+
+impl ConfigDocs for MemoryStore {
     fn config(&self) -> StoreFuture<'_, Option<ConfigDoc>> {
         ready(lock(&self.config).clone())
     }
@@ -909,10 +935,6 @@ impl Store for MemoryStore {
         let stamp = ConfigStamp { version: stored.map_or(0, |s| s.version) + 1, rev };
         *doc = Some(ConfigDoc { stamp: stamp.clone(), body });
         ready(Some(stamp))
-    }
-
-    fn health(&self) -> StoreFuture<'_, ()> {
-        ready(())
     }
 }
 
