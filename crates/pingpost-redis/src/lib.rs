@@ -24,12 +24,14 @@ mod returns;
 mod sales;
 mod scripts;
 mod secrets;
+#[cfg(feature = "testing")]
 mod snapshot;
 mod stats;
 mod store;
 
 pub use audit::RedisAudit;
 pub use keys::Keys;
+#[cfg(feature = "testing")]
 pub use snapshot::snapshot;
 pub use stats::RedisStats;
 

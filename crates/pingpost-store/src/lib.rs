@@ -26,8 +26,10 @@ mod sales;
 mod suppression;
 mod upkeep;
 
+#[cfg(feature = "testing")]
 pub mod conformance;
 pub mod faults;
+#[cfg(feature = "testing")]
 pub mod invariants;
 pub mod memory;
 pub mod secrets;

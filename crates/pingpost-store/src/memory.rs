@@ -6,6 +6,7 @@
 //! takes locks in that same order, so none can deadlock, and each check-then-write happens
 //! under the locks it reads — the same atomicity a Redis script gives.
 
+#[cfg(feature = "testing")]
 use crate::invariants::{ConsumerSnap, DebitSnap, MarkSnap, SaleSnap, Snapshot, VerticalSnap};
 use crate::*;
 use dashmap::DashMap;
@@ -63,6 +64,8 @@ struct Counter {
 #[derive(Debug)]
 struct LedgerEntry {
     record: SaleRecord,
+    /// The sale's identifiers, for the snapshot alone (its settlements carry their own).
+    #[cfg(feature = "testing")]
     idents: Vec<Ident>,
     debits: Vec<Debit>,
 }
@@ -239,7 +242,8 @@ impl MemoryStore {
         out
     }
 
-    /// Every consumer mark, ledger entry and counter, for the invariant check.
+    /// Every consumer mark, ledger entry and counter, for the invariant check (tests only).
+    #[cfg(feature = "testing")]
     pub fn snapshot(&self) -> Snapshot {
         let mut snap = Snapshot::default();
         for entry in self.consumers.iter() {
@@ -420,7 +424,15 @@ impl MemoryStore {
         let mut record = req.record;
         record.state = LedgerState::Reserved;
         ledger.by_ping.entry(record.ping_id.clone()).or_default().push(record.sale_id.clone());
-        ledger.sales.insert(record.sale_id.clone(), LedgerEntry { record, idents: req.idents, debits: req.debits });
+        ledger.sales.insert(
+            record.sale_id.clone(),
+            LedgerEntry {
+                record,
+                #[cfg(feature = "testing")]
+                idents: req.idents,
+                debits: req.debits,
+            },
+        );
         ReserveOutcome::Reserved
     }
 
