@@ -15,11 +15,17 @@
 
 mod admission;
 pub mod audit;
+mod balances;
+mod blobs;
+mod claims;
 mod codec;
+mod config_docs;
 mod conn;
+mod counters;
+mod erasure;
 mod held;
 mod keys;
-mod parked;
+mod outbox;
 mod returns;
 mod sales;
 mod scripts;
@@ -28,6 +34,8 @@ mod secrets;
 mod snapshot;
 mod stats;
 mod store;
+mod suppression;
+mod upkeep;
 
 pub use audit::RedisAudit;
 pub use keys::Keys;
