@@ -1,17 +1,30 @@
-//! The store: every piece of shared state of pingpost, behind a trait whose operations are
-//! the atomic units the engine needs. Each operation checks and writes in one step — on the
-//! embedded store under locks, on Redis in one script per hash slot, in a fixed order — so
-//! that no engine node ever acts on a read that another node has since invalidated; and each
-//! recognises its own earlier effect, so a call re-sent after a lost reply never doubles it.
+//! The store: every piece of shared state of pingpost, behind small traits, one per concern,
+//! each with a contract every implementation keeps (stated on the trait), and [`Store`], the
+//! umbrella of them all that the binary picks at start-up. Writes check and apply in steps
+//! that each refuse or apply whole — on the embedded store under locks, on Redis one script
+//! per hash slot, in a fixed order — so that no engine node ever acts on a read another node
+//! has since invalidated; and each recognises its own earlier effect, so a call re-sent
+//! after a lost reply never doubles it.
 //!
 //! # Layout
+//! - The concerns, a trait each: [`Admissions`] (checkpoints 1-2, DQ marks), [`Counters`]
+//!   (the caps' counters), [`Sales`] (reservations, settlements, the ledger), [`Balances`]
+//!   (prepaid money), [`Returns`], [`Outbox`] (books entries waiting for the relay),
+//!   [`Blobs`], [`Claims`] (one request per key), [`Suppression`], [`Erasure`], [`Upkeep`]
+//!   (the sweep, readiness) and [`ConfigDocs`] (the configuration document); [`Store`] is
+//!   all of them. Callers ask for the concerns they use (`&dyn Claims`, `Arc<dyn Outbox>`).
 //! - [`types`]: what the operations take and answer.
-//! - [`memory`]: the embedded, in-process implementation (dashmap + mutexes).
-//! - [`conformance`]: behaviour every implementation must show, run against each of them.
-//! - [`timed`]: a decorator that measures every round trip (metrics) and applies failpoints.
-//! - [`invariants`]: the sale guarantees, checked over a whole store's snapshot.
-//! - [`faults`]: failpoints at every step boundary, compiled only into test builds.
+//! - [`memory`]: the embedded, in-process implementation (dashmap + mutexes), one file per
+//!   concern.
+//! - [`timed`]: a decorator of every concern that measures each round trip (metrics) and
+//!   applies failpoints.
+//! - [`faults`]: failpoints at every step boundary, compiled in only with the `failpoints`
+//!   feature (tests).
 //! - [`secrets`]: the secrets buyers' calls carry, a small store trait of their own.
+//! - Test code, compiled only with the `testing` feature (test targets turn it on through
+//!   `[dev-dependencies]`; release builds never do): `conformance`, the behaviour every
+//!   implementation must show, one module per concern, run against each of them; and
+//!   `invariants`, the sale guarantees checked over a whole store's snapshot.
 
 mod admissions;
 mod balances;

@@ -4,8 +4,9 @@
 use crate::{LedgerQuery, LedgerState, ReserveOutcome, SaleRecord, SaleReservation, Settlement, StoreFuture};
 
 /// A post's sale, from reservation to its end. On every implementation:
-/// - No consumer is sold to one buyer twice inside the buyer's window, whatever races: of
-///   reservations of one consumer by one buyer, by any of its identifiers, one stands.
+/// - No consumer is sold to one buyer twice inside the buyer's window (when the reservation
+///   gives one), whatever races: of reservations of one consumer by one buyer, by any of
+///   its identifiers, one stands.
 /// - No cap counter passes its limit and no ping has more standing sales than its slots.
 /// - Every call is safe to re-send: a reservation re-sent names the same sale (its id) and
 ///   answers [`ReserveOutcome::Existing`]; a settled sale is final, settling it again
