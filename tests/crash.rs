@@ -24,7 +24,7 @@ use pingpost_core::config::{load_files, Config, SaleMode, SourceFile};
 use pingpost_core::ids::{ContractId, OfferId};
 use pingpost_redis::{Keys, RedisOptions, RedisStore};
 use pingpost_store::invariants::{assert_holds, Rules};
-use pingpost_store::Store;
+use pingpost_store::Upkeep;
 use pingpost_testkit::RedisServer;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};

@@ -278,50 +278,74 @@ impl Counted {
 }
 
 macro_rules! counted {
-    ($($op:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {
-        impl Store for Counted {
+    ($($concern:ident { $($op:ident($($arg:ident: $ty:ty),*) -> $out:ty;)* })*) => {
+        $(impl $concern for Counted {
             $(fn $op(&self, $($arg: $ty),*) -> StoreFuture<'_, $out> {
                 let start = self.timeline.tick();
                 self.count(stringify!($op), start, self.inner.$op($($arg),*))
             })*
-        }
+        })*
     };
 }
 
 counted! {
-    admit(req: Admission) -> AdmitOutcome;
-    confirm_admission(req: Admission) -> ();
-    release_admission(req: Admission) -> ();
-    read_counters(keys: Vec<String>) -> Vec<i64>;
-    record_dq(idents: Vec<Ident>, buyers: Vec<BuyerId>, now: Timestamp) -> ();
-    reserve_sale(req: SaleReservation) -> ReserveOutcome;
-    settle_sale(s: Settlement) -> Option<LedgerState>;
-    settle_ledger(s: Settlement) -> Option<LedgerState>;
-    settle_marks(s: Settlement, state: Option<LedgerState>) -> ();
-    ledger(q: LedgerQuery) -> Vec<SaleRecord>;
-    top_up(t: TopUp) -> TopUpOutcome;
-    buyer_money(buyer: BuyerId) -> BuyerMoney;
-    open_return(r: ReturnRequest) -> ReturnOutcome;
-    decide_return(return_id: String, approve: bool, note: Option<String>, at: Timestamp) -> DecideOutcome;
-    returns(q: ReturnQuery) -> Vec<ReturnRecord>;
-    outbox(limit: usize) -> Vec<OutboxEntry>;
-    outbox_done(entry_ids: Vec<String>) -> ();
-    outbox_park(refused: Vec<Refusal>, at: Timestamp) -> ();
-    outbox_parked(after: Option<(Timestamp, String)>, limit: usize) -> Vec<ParkedEntry>;
-    put_blob(key: String, value: Vec<u8>, now: Timestamp, expires_at: Timestamp) -> ();
-    get_blob(key: String, now: Timestamp) -> Option<Vec<u8>>;
-    claim(req: ClaimRequest) -> Claim;
-    complete_claim(key: String, holder: String, answer: Vec<u8>, now: Timestamp, keep_until: Timestamp) -> ();
-    abandon_claim(key: String, holder: String) -> ();
-    suppress(hashes: Vec<Sha256Hex>, now: Timestamp) -> Vec<bool>;
-    unsuppress(hashes: Vec<Sha256Hex>) -> u64;
-    suppression_status(hashes: Vec<Sha256Hex>) -> Vec<Option<Timestamp>>;
-    sweep(now: Timestamp) -> SweepReport;
-    health() -> ();
-    erase(hashes: Vec<Sha256Hex>, now: Timestamp) -> Erased;
-    config() -> Option<ConfigDoc>;
-    config_stamp() -> Option<ConfigStamp>;
-    save_config(expected: Option<ConfigStamp>, rev: String, body: Vec<u8>) -> Option<ConfigStamp>;
+    Admissions {
+        admit(req: Admission) -> AdmitOutcome;
+        confirm_admission(req: Admission) -> ();
+        release_admission(req: Admission) -> ();
+        record_dq(idents: Vec<Ident>, buyers: Vec<BuyerId>, now: Timestamp) -> ();
+    }
+    Counters {
+        read_counters(keys: Vec<String>) -> Vec<i64>;
+    }
+    Sales {
+        reserve_sale(req: SaleReservation) -> ReserveOutcome;
+        settle_sale(s: Settlement) -> Option<LedgerState>;
+        settle_ledger(s: Settlement) -> Option<LedgerState>;
+        settle_marks(s: Settlement, state: Option<LedgerState>) -> ();
+        ledger(q: LedgerQuery) -> Vec<SaleRecord>;
+    }
+    Balances {
+        top_up(t: TopUp) -> TopUpOutcome;
+        buyer_money(buyer: BuyerId) -> BuyerMoney;
+    }
+    Returns {
+        open_return(r: ReturnRequest) -> ReturnOutcome;
+        decide_return(return_id: String, approve: bool, note: Option<String>, at: Timestamp) -> DecideOutcome;
+        returns(q: ReturnQuery) -> Vec<ReturnRecord>;
+    }
+    Outbox {
+        outbox(limit: usize) -> Vec<OutboxEntry>;
+        outbox_done(entry_ids: Vec<String>) -> ();
+        outbox_park(refused: Vec<Refusal>, at: Timestamp) -> ();
+        outbox_parked(after: Option<(Timestamp, String)>, limit: usize) -> Vec<ParkedEntry>;
+    }
+    Blobs {
+        put_blob(key: String, value: Vec<u8>, now: Timestamp, expires_at: Timestamp) -> ();
+        get_blob(key: String, now: Timestamp) -> Option<Vec<u8>>;
+    }
+    Claims {
+        claim(req: ClaimRequest) -> Claim;
+        complete_claim(key: String, holder: String, answer: Vec<u8>, now: Timestamp, keep_until: Timestamp) -> ();
+        abandon_claim(key: String, holder: String) -> ();
+    }
+    Suppression {
+        suppress(hashes: Vec<Sha256Hex>, now: Timestamp) -> Vec<bool>;
+        unsuppress(hashes: Vec<Sha256Hex>) -> u64;
+        suppression_status(hashes: Vec<Sha256Hex>) -> Vec<Option<Timestamp>>;
+    }
+    Erasure {
+        erase(hashes: Vec<Sha256Hex>, now: Timestamp) -> Erased;
+    }
+    Upkeep {
+        sweep(now: Timestamp) -> SweepReport;
+        health() -> ();
+    }
+    ConfigDocs {
+        config() -> Option<ConfigDoc>;
+        config_stamp() -> Option<ConfigStamp>;
+        save_config(expected: Option<ConfigStamp>, rev: String, body: Vec<u8>) -> Option<ConfigStamp>;
+    }
 }
 
 // ---- the counting proxy ------------------------------------------------------------------

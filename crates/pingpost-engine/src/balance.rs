@@ -7,7 +7,7 @@
 use crate::{Engine, EngineError};
 use pingpost_core::ids::BuyerId;
 use pingpost_core::money::Money;
-use pingpost_store::LedgerQuery;
+use pingpost_store::{LedgerQuery, Sales};
 use std::collections::BTreeMap;
 
 /// Reservations read per page.
@@ -26,22 +26,27 @@ pub struct Balance {
     pub reserved: Money,
 }
 
-impl Engine {
-    /// What the reservations in flight hold, per buyer, over every page of them.
-    pub async fn in_flight(&self) -> Result<BTreeMap<BuyerId, Money>, EngineError> {
-        let mut held: BTreeMap<BuyerId, Money> = BTreeMap::new();
-        let mut after = None;
-        loop {
-            let page = self.store.ledger(LedgerQuery::Reserved { after, limit: PAGE }).await?;
-            for r in &page {
-                let sum = held.entry(r.buyer.clone()).or_insert(Money::ZERO);
-                *sum = sum.saturating_add(r.price);
-            }
-            if page.len() < PAGE {
-                return Ok(held);
-            }
-            after = page.last().map(|r| (r.lease_until, r.sale_id.clone()));
+/// What the reservations in flight hold, per buyer, over every page of them.
+pub async fn in_flight(sales: &dyn Sales) -> Result<BTreeMap<BuyerId, Money>, EngineError> {
+    let mut held: BTreeMap<BuyerId, Money> = BTreeMap::new();
+    let mut after = None;
+    loop {
+        let page = sales.ledger(LedgerQuery::Reserved { after, limit: PAGE }).await?;
+        for r in &page {
+            let sum = held.entry(r.buyer.clone()).or_insert(Money::ZERO);
+            *sum = sum.saturating_add(r.price);
         }
+        if page.len() < PAGE {
+            return Ok(held);
+        }
+        after = page.last().map(|r| (r.lease_until, r.sale_id.clone()));
+    }
+}
+
+impl Engine {
+    /// What the reservations in flight hold, per buyer (see [`in_flight`]).
+    pub async fn in_flight(&self) -> Result<BTreeMap<BuyerId, Money>, EngineError> {
+        in_flight(&*self.store).await
     }
 
     /// The buyer's balance; `NotFound` for an unknown buyer or one without a prepaid balance.

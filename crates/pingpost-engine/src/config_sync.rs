@@ -39,7 +39,7 @@
 
 use crate::Engine;
 use pingpost_core::config::{Config, ConfigDocument, ConfigError};
-use pingpost_store::{ConfigStamp, Store, StoreError};
+use pingpost_store::{ConfigDocs, ConfigStamp, StoreError};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -121,7 +121,10 @@ fn new_rev() -> String {
 /// The files' templates may name secrets not set yet (as `pingpost check` allows): the first
 /// command alone must start a fresh engine, and a call naming a secret still unset fails
 /// (`missing_secret`) until an operator sets it.
-pub async fn bootstrap(store: &dyn Store, seed: &ConfigDocument) -> Result<(ConfigStamp, Config, bool), EditError> {
+pub async fn bootstrap(
+    store: &dyn ConfigDocs,
+    seed: &ConfigDocument,
+) -> Result<(ConfigStamp, Config, bool), EditError> {
     let rev = new_rev();
     loop {
         if let Some(doc) = store.config().await? {

@@ -180,7 +180,7 @@ impl Engine {
     /// the submission pending, so it counts for `ADMISSION_LEASE` only: vertical dedup for
     /// that consumer is weakened, never a sale.
     fn confirm_admission(&self, admission: pingpost_store::Admission) {
-        let store = Arc::clone(&self.store);
+        let store: Arc<dyn pingpost_store::Admissions> = Arc::clone(&self.store) as _;
         self.in_flight.spawn(async move {
             for attempt in 1..=3u64 {
                 match store.confirm_admission(admission.clone()).await {

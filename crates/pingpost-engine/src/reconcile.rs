@@ -23,7 +23,7 @@ use pingpost_books::{BuyerMoney as BooksMoney, Entry, EntryKind, EntryQuery, Ent
 use pingpost_core::ids::BuyerId;
 use pingpost_core::money::Money;
 use pingpost_store::{
-    return_id_of, LedgerQuery, LedgerState, OutboxEntry, ParkedEntry, ReturnQuery, ReturnRecord, ReturnStatus,
+    return_id_of, LedgerQuery, LedgerState, Outbox, OutboxEntry, ParkedEntry, ReturnQuery, ReturnRecord, ReturnStatus,
     SaleRecord,
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -206,21 +206,21 @@ fn describe(e: &Entry) -> String {
 /// Entries read per page of the books, sales per page of the store.
 const PAGE: usize = 1_000;
 
-impl Engine {
-    /// Every entry the books refused, parked in the store, page by page.
-    async fn parked_entries(&self) -> Result<Vec<ParkedEntry>, EngineError> {
-        let mut parked = Vec::new();
-        loop {
-            let after = parked.last().map(|p: &ParkedEntry| (p.entry.at, p.entry.entry_id.clone()));
-            let page = self.store.outbox_parked(after, PAGE).await?;
-            let last = page.len() < PAGE;
-            parked.extend(page);
-            if last {
-                return Ok(parked);
-            }
+/// Every entry the books refused, parked in the store, page by page.
+async fn parked_entries(outbox: &dyn Outbox) -> Result<Vec<ParkedEntry>, EngineError> {
+    let mut parked = Vec::new();
+    loop {
+        let after = parked.last().map(|p: &ParkedEntry| (p.entry.at, p.entry.entry_id.clone()));
+        let page = outbox.outbox_parked(after, PAGE).await?;
+        let last = page.len() < PAGE;
+        parked.extend(page);
+        if last {
+            return Ok(parked);
         }
     }
+}
 
+impl Engine {
     /// Reconciles the books with the store over the store's memory of sales
     /// ([`pingpost_store::RETENTION`]: older sales are gone from the store while the books
     /// keep them) and over all time for balances. Relays the outbox first, so entries merely
@@ -296,7 +296,7 @@ impl Engine {
                 in_flight: in_flight.get(id).copied().unwrap_or(Money::ZERO),
             });
         }
-        store.parked = self.parked_entries().await?;
+        store.parked = parked_entries(&*self.store).await?;
         let books_money = self.books.buyer_money(None).await?;
         let differences = compare(&store, &entries, &books_money);
         for d in &differences {

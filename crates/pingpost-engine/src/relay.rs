@@ -5,9 +5,10 @@
 //! the books refuse is never removed either: it is parked in the store with why, out of the
 //! way of the rest, and every reconciliation lists it until an operator acts.
 
+use crate::clock::Clock;
 use crate::{Engine, EngineError};
-use pingpost_books::{Entry, EntryKind, EntryRule, SaleRef};
-use pingpost_store::{OutboxEntry, Refusal};
+use pingpost_books::{Books, Entry, EntryKind, EntryRule, SaleRef};
+use pingpost_store::{Outbox, OutboxEntry, Refusal};
 
 /// Entries moved per round trip to the books.
 const BATCH: usize = 500;
@@ -49,46 +50,52 @@ pub fn to_entry(e: &OutboxEntry) -> Result<Entry, EntryRule> {
 }
 
 impl Engine {
-    /// Moves what waits in the outbox to the books, batch by batch, until it is empty.
+    /// Moves what waits in the store's outbox to the books (see [`relay`]).
     pub async fn relay_books(&self) -> Result<Relayed, EngineError> {
-        let mut done = Relayed::default();
-        loop {
-            let waiting = self.store.outbox(BATCH).await?;
-            let mut entries = Vec::with_capacity(waiting.len());
-            let mut refused = Vec::new();
-            for e in &waiting {
-                match to_entry(e) {
-                    Ok(entry) => entries.push(entry),
-                    Err(rule) => {
-                        tracing::error!(entry_id = %e.entry_id, %rule, "books entry refused: it breaks the books' conventions; parked");
-                        refused.push(Refusal { entry_id: e.entry_id.clone(), reason: rule.to_string() });
-                    }
+        relay(&*self.store, &*self.books, &*self.clock).await
+    }
+}
+
+/// Moves what waits in `outbox` to `books`, batch by batch, until it is empty: the relay
+/// needs nothing of the store but its outbox.
+pub async fn relay(outbox: &dyn Outbox, books: &dyn Books, clock: &dyn Clock) -> Result<Relayed, EngineError> {
+    let mut done = Relayed::default();
+    loop {
+        let waiting = outbox.outbox(BATCH).await?;
+        let mut entries = Vec::with_capacity(waiting.len());
+        let mut refused = Vec::new();
+        for e in &waiting {
+            match to_entry(e) {
+                Ok(entry) => entries.push(entry),
+                Err(rule) => {
+                    tracing::error!(entry_id = %e.entry_id, %rule, "books entry refused: it breaks the books' conventions; parked");
+                    refused.push(Refusal { entry_id: e.entry_id.clone(), reason: rule.to_string() });
                 }
             }
-            if !entries.is_empty() {
-                let appended = self.books.append(entries).await?;
-                for c in appended.conflicts {
-                    tracing::error!(entry_id = %c.kept.entry_id, "books entry delivered with other content than the books hold; parked");
-                    let reason = "the books hold this entry id with other content".to_string();
-                    refused.push(Refusal { entry_id: c.refused.entry_id, reason });
-                }
-                done.relayed += (appended.new + appended.already) as u64;
+        }
+        if !entries.is_empty() {
+            let appended = books.append(entries).await?;
+            for c in appended.conflicts {
+                tracing::error!(entry_id = %c.kept.entry_id, "books entry delivered with other content than the books hold; parked");
+                let reason = "the books hold this entry id with other content".to_string();
+                refused.push(Refusal { entry_id: c.refused.entry_id, reason });
             }
-            done.refused += refused.len() as u64;
-            let delivered: Vec<String> = waiting
-                .iter()
-                .map(|e| e.entry_id.clone())
-                .filter(|id| !refused.iter().any(|r| &r.entry_id == id))
-                .collect();
-            // Parked before the rest is removed, and only now: a crash before either delivers
-            // the batch again, which the books recognise by entry id (and refuse again).
-            self.store.outbox_park(refused, self.now()).await?;
-            self.store.outbox_done(delivered).await?;
-            if waiting.len() < BATCH {
-                metrics::counter!(BOOKS_RELAYED_TOTAL).increment(done.relayed);
-                metrics::counter!(BOOKS_REFUSED_TOTAL).increment(done.refused);
-                return Ok(done);
-            }
+            done.relayed += (appended.new + appended.already) as u64;
+        }
+        done.refused += refused.len() as u64;
+        let delivered: Vec<String> = waiting
+            .iter()
+            .map(|e| e.entry_id.clone())
+            .filter(|id| !refused.iter().any(|r| &r.entry_id == id))
+            .collect();
+        // Parked before the rest is removed, and only now: a crash before either delivers
+        // the batch again, which the books recognise by entry id (and refuse again).
+        outbox.outbox_park(refused, clock.now()).await?;
+        outbox.outbox_done(delivered).await?;
+        if waiting.len() < BATCH {
+            metrics::counter!(BOOKS_RELAYED_TOTAL).increment(done.relayed);
+            metrics::counter!(BOOKS_REFUSED_TOTAL).increment(done.refused);
+            return Ok(done);
         }
     }
 }

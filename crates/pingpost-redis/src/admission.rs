@@ -18,6 +18,7 @@ use crate::RedisStore;
 use futures_util::future::join_all;
 use pingpost_core::checkpoint::ConsumerHistory;
 use pingpost_core::identity::{Ident, IdentKind, Sha256Hex};
+use pingpost_core::ids::BuyerId;
 use pingpost_core::Timestamp;
 use pingpost_store::*;
 
@@ -203,6 +204,62 @@ fn history(answers: Vec<Option<Answer>>) -> ConsumerHistory {
         }
     }
     history
+}
+
+impl RedisStore {
+    /// Confirms (`confirm_admission.lua`) or releases (`release_admission.lua`) the ping's
+    /// vertical marks, every identifier in parallel: each is one script on its own slot.
+    pub(crate) async fn own_vertical_marks(&self, req: &Admission, confirm: bool) -> StoreResult<()> {
+        let calls = distinct(&req.idents).into_iter().map(|ident| async move {
+            let (script, point) = if confirm {
+                (&self.scripts.confirm_admission, per_kind(&ident, ["redis.confirm.email", "redis.confirm.phone"]))
+            } else {
+                (&self.scripts.release_admission, per_kind(&ident, ["redis.release.email", "redis.release.phone"]))
+            };
+            let mut call = script.key(self.keys.consumer(&ident.hash));
+            call.arg(req.vertical.as_str()).arg(&req.ping_id);
+            let _: i64 = self.step(point, &call).await?;
+            Ok::<_, StoreError>(())
+        });
+        join_all(calls).await.into_iter().collect()
+    }
+
+    async fn record_dq_all(&self, idents: Vec<Ident>, buyers: Vec<BuyerId>, now: Timestamp) -> StoreResult<()> {
+        if buyers.is_empty() {
+            return Ok(());
+        }
+        let calls = distinct(&idents).into_iter().map(|ident| {
+            let mut call = self.scripts.record_dq.key(self.keys.consumer(&ident.hash));
+            call.arg(ms(now)).arg(self.retention_ms());
+            for b in &buyers {
+                call.arg(b.as_str());
+            }
+            async move {
+                let point = per_kind(&ident, ["redis.record_dq.email", "redis.record_dq.phone"]);
+                let _: i64 = self.step(point, &call).await?;
+                Ok::<_, StoreError>(())
+            }
+        });
+        join_all(calls).await.into_iter().collect()
+    }
+}
+
+impl Admissions for RedisStore {
+    fn admit(&self, req: Admission) -> StoreFuture<'_, AdmitOutcome> {
+        Box::pin(self.admit_all(req))
+    }
+
+    fn confirm_admission(&self, req: Admission) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.own_vertical_marks(&req, true).await })
+    }
+
+    fn release_admission(&self, req: Admission) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.own_vertical_marks(&req, false).await })
+    }
+
+    fn record_dq(&self, idents: Vec<Ident>, buyers: Vec<BuyerId>, now: Timestamp) -> StoreFuture<'_, ()> {
+        Box::pin(self.record_dq_all(idents, buyers, now))
+    }
 }
 
 #[cfg(test)]

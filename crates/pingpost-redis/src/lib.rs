@@ -145,21 +145,31 @@
 
 mod admission;
 pub mod audit;
+mod balances;
+mod blobs;
+mod claims;
 mod codec;
+mod config_docs;
 mod conn;
+mod counters;
+mod erasure;
 mod held;
 mod keys;
-mod parked;
+mod outbox;
 mod returns;
 mod sales;
 mod scripts;
 mod secrets;
+#[cfg(feature = "testing")]
 mod snapshot;
 mod stats;
 mod store;
+mod suppression;
+mod upkeep;
 
 pub use audit::RedisAudit;
 pub use keys::Keys;
+#[cfg(feature = "testing")]
 pub use snapshot::snapshot;
 pub use stats::RedisStats;
 

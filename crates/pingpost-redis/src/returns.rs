@@ -232,3 +232,23 @@ impl RedisStore {
         self.entries(ids).await
     }
 }
+
+impl Returns for RedisStore {
+    fn open_return(&self, r: ReturnRequest) -> StoreFuture<'_, ReturnOutcome> {
+        Box::pin(self.open_return_now(r))
+    }
+
+    fn decide_return(
+        &self,
+        return_id: String,
+        approve: bool,
+        note: Option<String>,
+        at: Timestamp,
+    ) -> StoreFuture<'_, DecideOutcome> {
+        Box::pin(self.decide_return_now(return_id, approve, note, at))
+    }
+
+    fn returns(&self, q: ReturnQuery) -> StoreFuture<'_, Vec<ReturnRecord>> {
+        Box::pin(self.returns_matching(q))
+    }
+}

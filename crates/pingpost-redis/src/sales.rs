@@ -12,10 +12,7 @@ use crate::scripts::ScriptCall;
 use crate::store::{distinct, per_kind, text, Replicas};
 use crate::RedisStore;
 use futures_util::future::join_all;
-use pingpost_core::caps::{balance_key, credit_key};
 use pingpost_core::identity::Ident;
-use pingpost_core::ids::BuyerId;
-use pingpost_core::money::Money;
 use pingpost_core::Timestamp;
 use pingpost_store::*;
 use redis::AsyncCommands;
@@ -515,63 +512,24 @@ impl<'a> MarkSettlement<'a> {
     }
 }
 
-impl RedisStore {
-    /// The top-up's script, waited for like an admission: an acknowledged top-up must not
-    /// vanish in a failover, to be applied again by a retry. Its marker is kept as long as
-    /// ledger entries: the books keep the id for good, and a retry may come days later.
-    pub(crate) async fn top_up_credit(&self, t: TopUp) -> StoreResult<TopUpOutcome> {
-        let mut call = ScriptCall::new(&self.scripts.top_up);
-        call.key(self.keys.counter(&credit_key(&t.buyer)))
-            .key(self.keys.counter(&balance_key(&t.buyer)))
-            .key(self.keys.top_up(&t.id))
-            .key(self.keys.outbox())
-            .key(self.keys.outbox_order())
-            .arg(&t.id)
-            .arg(t.amount.minor())
-            .arg(ms(t.at))
-            .arg(t.buyer.as_str())
-            .arg(self.retention_ms());
-        let (reply, replicas): (Vec<Vec<u8>>, Replicas) = self.waited_step("redis.top_up", &call).await?;
-        let minor =
-            |i: usize| text(&reply, i)?.parse::<i64>().map(Money::from_minor).map_err(|_| corrupt("top-up amount"));
-        match text(&reply, 0)? {
-            "A" => {
-                replicas.require()?;
-                Ok(TopUpOutcome::Applied(BuyerMoney { spent: minor(1)?, credit: minor(2)? }))
-            }
-            "R" => Ok(TopUpOutcome::IdReused { buyer: BuyerId::new(text(&reply, 1)?), amount: minor(2)? }),
-            other => Err(corrupt(format!("top-up answered {other:?}"))),
-        }
+impl Sales for RedisStore {
+    fn reserve_sale(&self, req: SaleReservation) -> StoreFuture<'_, ReserveOutcome> {
+        Box::pin(self.reserve(req))
     }
 
-    pub(crate) async fn money_of(&self, buyer: &BuyerId) -> StoreResult<BuyerMoney> {
-        let mut con = self.conn.clone();
-        let keys = [self.keys.counter(&balance_key(buyer)), self.keys.counter(&credit_key(buyer))];
-        let values: Vec<Option<i64>> = self.run(con.mget(&keys)).await?;
-        let value = |i: usize| Money::from_minor(values.get(i).copied().flatten().unwrap_or(0));
-        Ok(BuyerMoney { spent: value(0), credit: value(1) })
+    fn settle_sale(&self, s: Settlement) -> StoreFuture<'_, Option<LedgerState>> {
+        Box::pin(self.settle(s))
     }
 
-    pub(crate) async fn outbox_entries(&self, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
-        let mut con = self.conn.clone();
-        let last = isize::try_from(limit).unwrap_or(isize::MAX).saturating_sub(1);
-        let ids: Vec<String> = self.run(con.zrange(self.keys.outbox_order(), 0, last)).await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let bodies: Vec<Option<String>> =
-            self.run(redis::cmd("HMGET").arg(self.keys.outbox()).arg(&ids).query_async(&mut con)).await?;
-        // An id without its body was removed between the two reads: delivered already.
-        bodies.into_iter().flatten().map(|b| codec::decode_outbox(&b)).collect()
+    fn settle_ledger(&self, s: Settlement) -> StoreFuture<'_, Option<LedgerState>> {
+        Box::pin(async move { self.settle_entry(&s).await })
     }
 
-    pub(crate) async fn outbox_remove(&self, ids: Vec<String>) -> StoreResult<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = redis::pipe();
-        pipe.atomic().hdel(self.keys.outbox(), &ids).ignore().zrem(self.keys.outbox_order(), &ids).ignore();
-        let mut con = self.conn.clone();
-        self.opts.faults.step("redis.outbox_done", || self.run(pipe.query_async::<()>(&mut con))).await
+    fn settle_marks(&self, s: Settlement, state: Option<LedgerState>) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.settle_marks_to(&s, state).await })
+    }
+
+    fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>> {
+        Box::pin(self.ledger_entries(q))
     }
 }

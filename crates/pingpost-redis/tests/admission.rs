@@ -11,7 +11,7 @@ use pingpost_core::ids::VerticalId;
 use pingpost_core::window::WindowDays;
 use pingpost_core::Timestamp;
 use pingpost_redis::{RedisOptions, RedisStore};
-use pingpost_store::{Admission, AdmitOutcome, Fault, Faults, Store};
+use pingpost_store::{Admission, Admissions, AdmitOutcome, Fault, Faults};
 use pingpost_testkit::RedisServer;
 use std::time::Duration;
 

@@ -8,7 +8,7 @@ use pingpost_core::secret::{SecretName, SecretValue};
 use pingpost_core::Timestamp;
 use pingpost_redis::{RedisOptions, RedisStore};
 use pingpost_store::{
-    LedgerState, ReserveOutcome, SaleRecord, SaleReservation, SecretPut, SecretStore, Store, StoreError,
+    LedgerState, ReserveOutcome, SaleRecord, SaleReservation, Sales, SecretPut, SecretStore, StoreError,
 };
 use pingpost_testkit::RedisServer;
 use std::sync::atomic::{AtomicU32, Ordering};

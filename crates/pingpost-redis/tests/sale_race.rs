@@ -13,7 +13,7 @@ use pingpost_core::window::WindowDays;
 use pingpost_core::Timestamp;
 use pingpost_redis::{RedisOptions, RedisStore};
 use pingpost_store::{
-    Fault, Faults, LedgerState, ReserveOutcome, SaleEnd, SaleRecord, SaleReservation, Settlement, Store,
+    Fault, Faults, LedgerState, ReserveOutcome, SaleEnd, SaleRecord, SaleReservation, Sales, Settlement,
 };
 use pingpost_testkit::RedisServer;
 use std::sync::Arc;

@@ -5,7 +5,7 @@ use chrono::{TimeZone, Utc};
 use pingpost_core::ids::BuyerId;
 use pingpost_core::money::Money;
 use pingpost_redis::{RedisOptions, RedisStore};
-use pingpost_store::{Store, TopUp};
+use pingpost_store::{Balances, TopUp};
 use pingpost_testkit::RedisServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@
 //! earlier effect by it, so a write re-sent after a lost reply answers what it answered
 //! first, changing nothing more.
 
+#[cfg(feature = "testing")]
 pub mod conformance;
 pub(crate) mod memory;
 

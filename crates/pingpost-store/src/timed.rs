@@ -1,5 +1,7 @@
-//! [`Timed`]: a [`Store`] decorator that measures every round trip, and the one place the
-//! trait-level failpoints (`store.<op>`, see [`crate::faults`]) are applied, for every store.
+//! [`Timed`]: a decorator of every store trait that measures every round trip, and the one
+//! place the trait-level failpoints (`store.<op>`, see [`crate::faults`]) are applied, for
+//! every store. A `Timed<S>` implements each concern `S` does, so it is a
+//! [`Store`](crate::Store) when `S` is.
 //!
 //! The engine wraps whatever store it is given, so the embedded store, Redis and Redis
 //! Cluster are measured the same way and no implementation has to remember to. It records
@@ -13,10 +15,11 @@
 //!   could not (the readiness probe moves it too).
 
 use crate::{
-    Admission, AdmitOutcome, BuyerMoney, Claim, ClaimRequest, ConfigDoc, ConfigStamp, DecideOutcome, Erased, Faults,
-    LedgerQuery, LedgerState, OutboxEntry, ParkedEntry, Refusal, ReserveOutcome, ReturnOutcome, ReturnQuery,
-    ReturnRecord, ReturnRequest, SaleRecord, SaleReservation, Settlement, Store, StoreError, StoreFuture, StoreResult,
-    SweepReport, TopUp, TopUpOutcome,
+    Admission, Admissions, AdmitOutcome, Balances, Blobs, BuyerMoney, Claim, ClaimRequest, Claims, ConfigDoc,
+    ConfigDocs, ConfigStamp, Counters, DecideOutcome, Erased, Erasure, Faults, LedgerQuery, LedgerState, Outbox,
+    OutboxEntry, ParkedEntry, Refusal, ReserveOutcome, ReturnOutcome, ReturnQuery, ReturnRecord, ReturnRequest,
+    Returns, SaleRecord, SaleReservation, Sales, Settlement, StoreError, StoreFuture, StoreResult, Suppression,
+    SweepReport, TopUp, TopUpOutcome, Upkeep,
 };
 use pingpost_core::identity::{Ident, Sha256Hex};
 use pingpost_core::ids::BuyerId;
@@ -32,7 +35,7 @@ pub const STORE_UP: &str = "pingpost_store_up";
 
 /// Measures every operation of the store it wraps, and runs each under its failpoint
 /// (`store.<op>`); see the module documentation.
-pub struct Timed<S: Store + ?Sized> {
+pub struct Timed<S: ?Sized> {
     inner: Arc<S>,
     faults: Faults,
     handles: Handles,
@@ -60,7 +63,7 @@ impl Handles {
     }
 }
 
-impl<S: Store + ?Sized> Timed<S> {
+impl<S: ?Sized> Timed<S> {
     pub fn new(inner: Arc<S>) -> Self {
         Self::with_faults(inner, Faults::none())
     }
@@ -112,7 +115,7 @@ async fn measured<T>(
     result
 }
 
-impl<S: Store + ?Sized> Store for Timed<S> {
+impl<S: Admissions + ?Sized> Admissions for Timed<S> {
     fn admit(&self, req: Admission) -> StoreFuture<'_, AdmitOutcome> {
         Box::pin(self.measured("admit", "store.admit", move || self.inner.admit(req)))
     }
@@ -129,14 +132,18 @@ impl<S: Store + ?Sized> Store for Timed<S> {
         )
     }
 
-    fn read_counters(&self, keys: Vec<String>) -> StoreFuture<'_, Vec<i64>> {
-        Box::pin(self.measured("read_counters", "store.read_counters", move || self.inner.read_counters(keys)))
-    }
-
     fn record_dq(&self, idents: Vec<Ident>, buyers: Vec<BuyerId>, now: Timestamp) -> StoreFuture<'_, ()> {
         Box::pin(self.measured("record_dq", "store.record_dq", move || self.inner.record_dq(idents, buyers, now)))
     }
+}
 
+impl<S: Counters + ?Sized> Counters for Timed<S> {
+    fn read_counters(&self, keys: Vec<String>) -> StoreFuture<'_, Vec<i64>> {
+        Box::pin(self.measured("read_counters", "store.read_counters", move || self.inner.read_counters(keys)))
+    }
+}
+
+impl<S: Sales + ?Sized> Sales for Timed<S> {
     fn reserve_sale(&self, req: SaleReservation) -> StoreFuture<'_, ReserveOutcome> {
         Box::pin(self.measured("reserve_sale", "store.reserve_sale", move || self.inner.reserve_sale(req)))
     }
@@ -158,7 +165,9 @@ impl<S: Store + ?Sized> Store for Timed<S> {
     fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>> {
         Box::pin(self.measured("ledger", "store.ledger", move || self.inner.ledger(q)))
     }
+}
 
+impl<S: Balances + ?Sized> Balances for Timed<S> {
     fn top_up(&self, t: TopUp) -> StoreFuture<'_, TopUpOutcome> {
         Box::pin(self.measured("top_up", "store.top_up", move || self.inner.top_up(t)))
     }
@@ -166,7 +175,9 @@ impl<S: Store + ?Sized> Store for Timed<S> {
     fn buyer_money(&self, buyer: BuyerId) -> StoreFuture<'_, BuyerMoney> {
         Box::pin(self.measured("buyer_money", "store.buyer_money", move || self.inner.buyer_money(buyer)))
     }
+}
 
+impl<S: Returns + ?Sized> Returns for Timed<S> {
     fn open_return(&self, r: ReturnRequest) -> StoreFuture<'_, ReturnOutcome> {
         Box::pin(self.measured("open_return", "store.open_return", move || self.inner.open_return(r)))
     }
@@ -185,7 +196,9 @@ impl<S: Store + ?Sized> Store for Timed<S> {
     fn returns(&self, q: ReturnQuery) -> StoreFuture<'_, Vec<ReturnRecord>> {
         Box::pin(self.measured("returns", "store.returns", move || self.inner.returns(q)))
     }
+}
 
+impl<S: Outbox + ?Sized> Outbox for Timed<S> {
     fn outbox(&self, limit: usize) -> StoreFuture<'_, Vec<OutboxEntry>> {
         Box::pin(self.measured("outbox", "store.outbox", move || self.inner.outbox(limit)))
     }
@@ -201,7 +214,9 @@ impl<S: Store + ?Sized> Store for Timed<S> {
     fn outbox_parked(&self, after: Option<(Timestamp, String)>, limit: usize) -> StoreFuture<'_, Vec<ParkedEntry>> {
         Box::pin(self.measured("outbox_parked", "store.outbox_parked", move || self.inner.outbox_parked(after, limit)))
     }
+}
 
+impl<S: Blobs + ?Sized> Blobs for Timed<S> {
     fn put_blob(&self, key: String, value: Vec<u8>, now: Timestamp, expires_at: Timestamp) -> StoreFuture<'_, ()> {
         Box::pin(self.measured("put_blob", "store.put_blob", move || self.inner.put_blob(key, value, now, expires_at)))
     }
@@ -209,7 +224,9 @@ impl<S: Store + ?Sized> Store for Timed<S> {
     fn get_blob(&self, key: String, now: Timestamp) -> StoreFuture<'_, Option<Vec<u8>>> {
         Box::pin(self.measured("get_blob", "store.get_blob", move || self.inner.get_blob(key, now)))
     }
+}
 
+impl<S: Claims + ?Sized> Claims for Timed<S> {
     fn claim(&self, req: ClaimRequest) -> StoreFuture<'_, Claim> {
         Box::pin(self.measured("claim", "store.claim", move || self.inner.claim(req)))
     }
@@ -229,7 +246,9 @@ impl<S: Store + ?Sized> Store for Timed<S> {
     fn abandon_claim(&self, key: String, holder: String) -> StoreFuture<'_, ()> {
         Box::pin(self.measured("abandon_claim", "store.abandon_claim", move || self.inner.abandon_claim(key, holder)))
     }
+}
 
+impl<S: Suppression + ?Sized> Suppression for Timed<S> {
     fn suppress(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Vec<bool>> {
         Box::pin(self.measured("suppress", "store.suppress", move || self.inner.suppress(hashes, now)))
     }
@@ -245,7 +264,15 @@ impl<S: Store + ?Sized> Store for Timed<S> {
             }),
         )
     }
+}
 
+impl<S: Erasure + ?Sized> Erasure for Timed<S> {
+    fn erase(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Erased> {
+        Box::pin(self.measured("erase", "store.erase", move || self.inner.erase(hashes, now)))
+    }
+}
+
+impl<S: Upkeep + ?Sized> Upkeep for Timed<S> {
     fn sweep(&self, now: Timestamp) -> StoreFuture<'_, SweepReport> {
         Box::pin(self.measured("sweep", "store.sweep", move || self.inner.sweep(now)))
     }
@@ -253,11 +280,9 @@ impl<S: Store + ?Sized> Store for Timed<S> {
     fn health(&self) -> StoreFuture<'_, ()> {
         Box::pin(self.measured("health", "store.health", move || self.inner.health()))
     }
+}
 
-    fn erase(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> StoreFuture<'_, Erased> {
-        Box::pin(self.measured("erase", "store.erase", move || self.inner.erase(hashes, now)))
-    }
-
+impl<S: ConfigDocs + ?Sized> ConfigDocs for Timed<S> {
     fn config(&self) -> StoreFuture<'_, Option<ConfigDoc>> {
         Box::pin(self.measured("config", "store.config", move || self.inner.config()))
     }

@@ -29,7 +29,7 @@ use futures_util::StreamExt;
 use pingpost_core::identity::Sha256Hex;
 use pingpost_core::suppression_csv::{self, Row, RowError, RowParser};
 use pingpost_core::Timestamp;
-use pingpost_store::Store;
+use pingpost_store::Suppression;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Read;
@@ -262,7 +262,12 @@ fn parse_batches(reader: impl Read, tx: &mpsc::Sender<Result<Batch, ApiError>>) 
 /// Suppresses a batch's hashes in one store call and counts its rows: a row is added when
 /// one of its identifiers was new, skipped when all were suppressed already or came earlier
 /// in the file.
-async fn apply(store: &dyn Store, batch: Batch, now: Timestamp, report: &mut ImportReport) -> Result<(), ApiError> {
+async fn apply(
+    store: &dyn Suppression,
+    batch: Batch,
+    now: Timestamp,
+    report: &mut ImportReport,
+) -> Result<(), ApiError> {
     // Each hash is sent once, for the first row naming it: a later row repeating it is a
     // repeat, not a new suppression, whatever order the store applies a call in.
     let mut first_row: HashMap<Sha256Hex, usize> = HashMap::new();

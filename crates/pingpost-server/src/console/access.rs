@@ -5,6 +5,7 @@ use super::session::{self, Session};
 use crate::AppState;
 use axum::http::HeaderMap;
 use pingpost_core::Timestamp;
+use pingpost_store::Blobs;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -87,14 +88,13 @@ impl ConsoleState {
 pub async fn signed_in<'a>(state: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
     let value = session::from_headers(headers)?;
     let s = session::verify(&state.admin_token, value, state.engine.now().timestamp())?;
-    standing(state, &s).await.then_some(value)
+    standing(&**state.engine.store(), state.engine.now(), &s).await.then_some(value)
 }
 
-async fn standing(state: &AppState, s: &Session<'_>) -> bool {
-    let store = state.engine.store();
-    let now = state.engine.now();
+/// Whether the session is of the current epoch and not revoked, as the blobs say at `now`.
+async fn standing(blobs: &dyn Blobs, now: Timestamp, s: &Session<'_>) -> bool {
     let (epoch, revoked) =
-        futures_util::future::join(store.get_blob(EPOCH_KEY.into(), now), store.get_blob(revoked_key(s.nonce), now))
+        futures_util::future::join(blobs.get_blob(EPOCH_KEY.into(), now), blobs.get_blob(revoked_key(s.nonce), now))
             .await;
     match (epoch, revoked) {
         (Ok(epoch), Ok(None)) => epoch.as_deref().unwrap_or(FIRST_EPOCH.as_bytes()) == s.epoch.as_bytes(),

@@ -2,7 +2,7 @@
 //! each check-then-write is as atomic as the Redis scripts (`open_return.lua`,
 //! `decide_return.lua`).
 
-use super::{Ledger, LedgerEntry};
+use super::{lock, ready, Ledger, LedgerEntry, MemoryStore};
 use crate::*;
 use pingpost_core::caps::{credit_key, Debit};
 use std::collections::BTreeSet;
@@ -162,5 +162,25 @@ impl Ledger {
             .map(|e| e.record.clone())
             .take(limit)
             .collect()
+    }
+}
+
+impl Returns for MemoryStore {
+    fn open_return(&self, r: ReturnRequest) -> StoreFuture<'_, ReturnOutcome> {
+        ready(lock(&self.ledger).open_return(r))
+    }
+
+    fn decide_return(
+        &self,
+        return_id: String,
+        approve: bool,
+        note: Option<String>,
+        at: Timestamp,
+    ) -> StoreFuture<'_, DecideOutcome> {
+        ready(lock(&self.ledger).decide_return(&return_id, approve, note, at))
+    }
+
+    fn returns(&self, q: ReturnQuery) -> StoreFuture<'_, Vec<ReturnRecord>> {
+        ready(lock(&self.ledger).returns_matching(q))
     }
 }

@@ -12,7 +12,7 @@
 //! Counts are of what was removed, never a difference of sizes: writers add entries while
 //! the sweep runs.
 
-use super::{lock, whole_millis, Ledger, MemoryStore, StoredSale};
+use super::{lock, ready, whole_millis, Ledger, MemoryStore, StoredSale};
 use crate::*;
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -217,6 +217,16 @@ fn chunk<V, T>(
     }
     let next = if seen == SWEEP_CHUNK { last.cloned() } else { None };
     (picked, next)
+}
+
+impl Upkeep for MemoryStore {
+    fn sweep(&self, now: Timestamp) -> StoreFuture<'_, SweepReport> {
+        ready(self.sweep_now(now))
+    }
+
+    fn health(&self) -> StoreFuture<'_, ()> {
+        ready(())
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,50 @@
+//! [`Sales`]: the ledger of sales — reserved by a post, settled by it or by the sweep — with
+//! the debits they take and the consumer marks they leave.
+
+use crate::{LedgerQuery, LedgerState, ReserveOutcome, SaleRecord, SaleReservation, Settlement, StoreFuture};
+
+/// A post's sale, from reservation to its end. On every implementation:
+/// - No consumer is sold to one buyer twice inside the buyer's window (when the reservation
+///   gives one), whatever races: of reservations of one consumer by one buyer, by any of
+///   its identifiers, one stands.
+/// - No cap counter passes its limit and no ping has more standing sales than its slots.
+/// - Every call is safe to re-send: a reservation re-sent names the same sale (its id) and
+///   answers [`ReserveOutcome::Existing`]; a settled sale is final, settling it again
+///   changes nothing and answers its state.
+/// - Every movement of money (a charge, its undoing) writes exactly one books entry to the
+///   [`Outbox`](crate::Outbox), in the same step as the movement.
+pub trait Sales: Send + Sync {
+    /// Reserves a sale if the buyer has not bought the consumer inside the window (when one
+    /// is given), the ping has a free slot and every debit fits; takes the debits, marks the
+    /// consumer as reserved under every identifier and writes the ledger entry, which is the
+    /// post's journal. A sale reserved before answers [`ReserveOutcome::Existing`].
+    fn reserve_sale(&self, req: SaleReservation) -> StoreFuture<'_, ReserveOutcome>;
+
+    /// Ends a reserved (or unconfirmed) sale once — the ledger entry and the consumer marks —
+    /// and answers the entry's state afterwards (`None` when there was no entry: a release
+    /// then leaves a tombstone, so a reservation still in transit cannot apply after it).
+    fn settle_sale(&self, s: Settlement) -> StoreFuture<'_, Option<LedgerState>>;
+
+    /// [`Sales::settle_sale`] in two halves, so that the caller can do something else in
+    /// between (the post stores its answer). This half ends the ledger entry exactly as
+    /// `settle_sale` would — state, debits, books entry — and answers the same; from then on
+    /// the sale is final. The consumer marks may still show the sale reserved until
+    /// [`Sales::settle_marks`] ran with this answer, or a sweep repaired them
+    /// ([`Upkeep::sweep`](crate::Upkeep::sweep)). (Provided: all of `settle_sale`, for a
+    /// store that settles both in one step.)
+    fn settle_ledger(&self, s: Settlement) -> StoreFuture<'_, Option<LedgerState>> {
+        self.settle_sale(s)
+    }
+
+    /// The second half: brings the sale's marks under `s.idents` to `state`, what
+    /// [`Sales::settle_ledger`] answered. Safe to repeat; once it answered, marks and ledger
+    /// agree as after `settle_sale`. (Provided: nothing, for a store whose `settle_ledger`
+    /// settled the marks.)
+    fn settle_marks(&self, s: Settlement, state: Option<LedgerState>) -> StoreFuture<'_, ()> {
+        let _ = (s, state);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Ledger entries, as [`LedgerQuery`] says, each as one step left it.
+    fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>>;
+}
