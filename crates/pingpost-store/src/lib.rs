@@ -108,7 +108,7 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send
 ///   earlier effect by ping id, sale id, holder token or write id).
 /// - A write the engine acts on is checked and made in steps that each refuse or apply
 ///   whole (on Redis, single-slot scripts, arranged so that any prefix of them is safe: see
-///   ARCHITECTURE.md), so no engine node acts on a read another node has since invalidated.
+///   `pingpost-redis/src/lib.rs`), so no engine node acts on a read another node has since invalidated.
 /// - A failure is [`StoreError::Unavailable`] or [`StoreError::Corrupt`]; the caller fails
 ///   the request rather than proceeding without the store's answer.
 pub trait Store:
