@@ -1,6 +1,13 @@
 //! The Lua scripts, loaded once per process. `redis::Script` sends EVALSHA and, on
 //! NOSCRIPT (a restarted or new node), loads the script and retries.
 //!
+//! Every script is `lua/prelude.lua` and then its own body. The prelude holds what they
+//! share: the check of the call's keys and arguments each script begins with (a caller of
+//! another version fails loudly rather than act on a missing argument read as nil), and the
+//! one codec of the values scripts read back (sale, vertical and ping-sale marks, and when
+//! a reservation is in flight). The tests below keep both rules: no script skips the check,
+//! and none parses or writes a mark's format itself.
+//!
 //! Every script, its slot, what it checks and then writes in one step, and why it is safe to
 //! re-send (the argument for the whole: the crate's docs, "Why the steps are safe"):
 //!
@@ -64,38 +71,45 @@ pub struct Scripts {
 impl Scripts {
     pub fn new() -> Self {
         Scripts {
-            admit: Script::new(include_str!("lua/admit.lua")),
-            confirm_admission: Script::new(include_str!("lua/confirm_admission.lua")),
-            release_admission: Script::new(include_str!("lua/release_admission.lua")),
-            reserve_mark: Script::new(include_str!("lua/reserve_mark.lua")),
-            settle_mark: Script::new(include_str!("lua/settle_mark.lua")),
-            record_dq: Script::new(include_str!("lua/record_dq.lua")),
-            reserve_ledger: Script::new(include_str!("lua/reserve_ledger.lua")),
+            admit: script(include_str!("lua/admit.lua")),
+            confirm_admission: script(include_str!("lua/confirm_admission.lua")),
+            release_admission: script(include_str!("lua/release_admission.lua")),
+            reserve_mark: script(include_str!("lua/reserve_mark.lua")),
+            settle_mark: script(include_str!("lua/settle_mark.lua")),
+            record_dq: script(include_str!("lua/record_dq.lua")),
+            reserve_ledger: script(include_str!("lua/reserve_ledger.lua")),
             settle_ledger: with_books(include_str!("lua/settle_ledger.lua")),
             sweep_ledger: with_books(include_str!("lua/sweep_ledger.lua")),
             top_up: with_books(include_str!("lua/top_up.lua")),
             open_return: with_returns(include_str!("lua/open_return.lua")),
             decide_return: with_returns(include_str!("lua/decide_return.lua")),
-            due_marks: Script::new(include_str!("lua/due_marks.lua")),
-            claim: Script::new(include_str!("lua/claim.lua")),
-            complete_claim: Script::new(include_str!("lua/complete_claim.lua")),
-            abandon_claim: Script::new(include_str!("lua/abandon_claim.lua")),
-            erase: Script::new(include_str!("lua/erase.lua")),
-            suppress: Script::new(include_str!("lua/suppress.lua")),
-            save_config: Script::new(include_str!("lua/save_config.lua")),
-            audit_append: Script::new(include_str!("lua/audit_append.lua")),
-            stats_add: Script::new(include_str!("lua/stats_add.lua")),
-            park_outbox: Script::new(include_str!("lua/park_outbox.lua")),
-            zset_page: Script::new(include_str!("lua/zset_page.lua")),
-            put_secret: Script::new(include_str!("lua/put_secret.lua")),
-            delete_secret: Script::new(include_str!("lua/delete_secret.lua")),
+            due_marks: script(include_str!("lua/due_marks.lua")),
+            claim: script(include_str!("lua/claim.lua")),
+            complete_claim: script(include_str!("lua/complete_claim.lua")),
+            abandon_claim: script(include_str!("lua/abandon_claim.lua")),
+            erase: script(include_str!("lua/erase.lua")),
+            suppress: script(include_str!("lua/suppress.lua")),
+            save_config: script(include_str!("lua/save_config.lua")),
+            audit_append: script(include_str!("lua/audit_append.lua")),
+            stats_add: script(include_str!("lua/stats_add.lua")),
+            park_outbox: script(include_str!("lua/park_outbox.lua")),
+            zset_page: script(include_str!("lua/zset_page.lua")),
+            put_secret: script(include_str!("lua/put_secret.lua")),
+            delete_secret: script(include_str!("lua/delete_secret.lua")),
         }
     }
 }
 
 /// A script that moves money, with the shared books helpers (`lua/books.lua`) before it.
+/// Every script starts with the prelude: its argument check and the one codec of marks.
+fn script(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}{body}"))
+}
+
+const PRELUDE: &str = include_str!("lua/prelude.lua");
+
 fn with_books(body: &str) -> Script {
-    Script::new(&format!("{}{body}", include_str!("lua/books.lua")))
+    script(&format!("{}{body}", include_str!("lua/books.lua")))
 }
 
 /// A script on returns: the books helpers, then the returns' (`lua/returns.lua`).
@@ -153,5 +167,118 @@ impl<'a> ScriptCall<'a> {
             cmd.arg(a.as_slice());
         }
         cmd
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::decode_mark;
+    use pingpost_core::checkpoint::SaleState;
+
+    /// Every file of `lua/`, read from disk so that a script added later is checked too.
+    fn lua_files() -> Vec<(String, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lua");
+        let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+            .expect("src/lua")
+            .map(|e| {
+                let path = e.expect("a directory entry").path();
+                let name = path.file_name().expect("a file name").to_string_lossy().into_owned();
+                let text = std::fs::read_to_string(&path).expect("a readable script");
+                (name, text)
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Prepended pieces, not scripts of their own.
+    const PIECES: [&str; 3] = ["prelude.lua", "books.lua", "returns.lua"];
+
+    #[test]
+    fn every_script_checks_its_keys_and_arguments_before_anything_else() {
+        let scripts: Vec<_> = lua_files().into_iter().filter(|(name, _)| !PIECES.contains(&name.as_str())).collect();
+        assert!(scripts.len() >= 25, "found only {} scripts", scripts.len());
+        for (name, text) in scripts {
+            let stem = name.trim_end_matches(".lua");
+            let code: Vec<&str> = text.lines().filter(|l| !l.starts_with("--") && !l.trim().is_empty()).collect();
+            // reserve_ledger reads its group count first, to check the groups' shape.
+            let check = code.iter().position(|l| l.starts_with("expect(") || l.starts_with("expect_at_least("));
+            let first = match (stem, check) {
+                ("reserve_ledger", Some(1)) | (_, Some(0)) => code[check.unwrap_or(0)],
+                _ => panic!("{name} does not begin by checking its keys and arguments"),
+            };
+            assert!(first.contains(&format!("'{stem}'")), "{name} names itself in its check: {first}");
+        }
+    }
+
+    #[test]
+    fn marks_are_parsed_and_written_only_by_the_prelude() {
+        // The patterns and concatenations of a mark's parts ('<at>|<state>|...', '<flag>|<buyer>').
+        let forms = ["'^%-?%d+|", "'^(%-?%d+)|", "'^(%d)|", "'|R|'", "'|||'", "'1|' ..", "'0|' .."];
+        for (name, text) in lua_files() {
+            if name == "prelude.lua" {
+                continue;
+            }
+            for form in forms {
+                assert!(!text.contains(form), "{name} handles a mark's format itself ({form}): use prelude.lua");
+            }
+        }
+    }
+
+    async fn connection(server: &pingpost_testkit::RedisServer) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(server.url())
+            .expect("client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("a connection to the test's Redis")
+    }
+
+    #[tokio::test]
+    async fn a_script_sent_a_missing_argument_is_refused_and_writes_nothing() {
+        let server = pingpost_testkit::RedisServer::start();
+        let mut con = connection(&server).await;
+        let scripts = Scripts::new();
+        // reserve_mark without its holder (6 arguments of 7).
+        let mut call = ScriptCall::new(&scripts.reserve_mark);
+        call.key("t:{c}:c").arg("b1").arg("s1").arg(1_000).arg(60_000).arg(1_000_000).arg(61_000);
+        let refused: redis::RedisResult<redis::Value> = call.invocation().invoke_async(&mut con).await;
+        let err = refused.expect_err("a call one argument short is refused");
+        assert!(
+            err.to_string().contains("reserve_mark: expected 1 keys and 7 arguments, got 1 and 6"),
+            "the refusal says which script and what it expected: {err}"
+        );
+        let exists: i64 = redis::cmd("EXISTS").arg("t:{c}:c").query_async(&mut con).await.expect("EXISTS");
+        assert_eq!(exists, 0, "nothing was written");
+
+        // reserve_ledger with a debit group cut short.
+        let mut call = ScriptCall::new(&scripts.reserve_ledger);
+        call.key("t:{l}:sale").key("t:{l}:leases").key("t:{l}:ping").key("t:{l}:ctr");
+        for a in ["s1", "2000", "9000", "{}", "", "100", "h", "1", "b1", "90", "1", "100", "500", "1"] {
+            call.arg(a);
+        }
+        let refused: redis::RedisResult<redis::Value> = call.invocation().invoke_async(&mut con).await;
+        assert!(refused.is_err(), "a debit group of 3 arguments of 5 is refused");
+        let keys: Vec<String> = redis::cmd("KEYS").arg("t:*").query_async(&mut con).await.expect("KEYS");
+        assert!(keys.is_empty(), "nothing was written: {keys:?}");
+    }
+
+    #[tokio::test]
+    async fn the_lua_and_rust_codecs_read_a_sale_mark_alike() {
+        let server = pingpost_testkit::RedisServer::start();
+        let mut con = connection(&server).await;
+        // A buyer id may hold the separator: it comes last.
+        let body = "local m = sale_mark(encode_sale_mark('1700000000000', 'R', '1700000005000', 'h-1', 'b|x')) \
+                    return {encode_sale_mark('1700000000000', 'R', '1700000005000', 'h-1', 'b|x'), m.state, \
+                    tostring(m.lease), m.holder, m.buyer, tostring(in_flight(m, 1700000004999)), \
+                    tostring(in_flight(m, 1700000005000))}";
+        let answer: Vec<String> =
+            redis::cmd("EVAL").arg(format!("{PRELUDE}{body}")).arg(0).query_async(&mut con).await.expect("EVAL");
+        assert_eq!(&answer[1..], ["R", "1700000005000", "h-1", "b|x", "true", "false"]);
+        let rust = decode_mark(&answer[0]).expect("Rust reads what Lua wrote");
+        assert_eq!(rust.state, Some(SaleState::Reserved));
+        assert_eq!(rust.buyer, "b|x");
+        assert_eq!(rust.at.timestamp_millis(), 1_700_000_000_000);
+        assert_eq!(rust.lease_until.map(|t| t.timestamp_millis()), Some(1_700_000_005_000));
     }
 }

@@ -4,6 +4,7 @@
 -- one taken over from an earlier holder is kept, marked given up, so the next claim reads
 -- what that holder did. A completed claim keeps its answer.
 -- KEYS[1] claim (hash)   ARGV[1] holder
+expect('abandon_claim', 1, 1)
 local cur = redis.call('HMGET', KEYS[1], 'st', 'holder', 'res')
 if cur[1] == 'F' and cur[2] == ARGV[1] then
   if cur[3] == '0' then

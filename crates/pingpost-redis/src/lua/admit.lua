@@ -10,15 +10,13 @@
 -- ARGV[8]  '1' for a dry run (a test ping): the same checks and answer, and no write at all
 --          (no mark, no forgetting, no expiry), so a 'P' answer is final for it
 --
--- Vertical marks are 'v:<vertical>' = '<at>|<ping>|<pending until>|<other identifiers>',
--- '<at>|<ping>|' once confirmed (older engines wrote pending marks without the last part).
--- A mark of this same ping is its own (a re-sent call): never a duplicate, left as it is.
+-- Vertical and sale marks as prelude.lua encodes them. A mark of this same ping is its own (a re-sent call): never a duplicate, left as it is.
 -- Answers {'S', since} | {'V', prior_at} | {'P', prior_at, ping, its other
 -- identifiers} | {'A', field, value, ...} where the fields are this identifier's sale marks
 -- ('s:<sale>', tombstones left out) and DQ marks. 'V' is a confirmed submission; 'P' another
 -- ping's pending one: nothing was written, and the caller decides whether that ping is
 -- certain to give the identifier up (then it asks again) or this ping is the duplicate.
-assert(#KEYS == 2 and #ARGV == 8, 'admit: 2 keys, 8 arguments')
+expect('admit', 2, 8)
 local dry = ARGV[8] == '1'
 local since = redis.call('GET', KEYS[1])
 if since then
@@ -36,28 +34,25 @@ local own = false
 for i = 1, #all, 2 do
   local field, value = all[i], all[i + 1]
   local kind = string.sub(field, 1, 2)
-  local at = tonumber(string.match(value, '^(%-?%d+)'))
+  local at = mark_at(value)
   if field == vfield then
-    local ping, pending, others = string.match(value, '^%-?%d+|([^|]*)|?(%-?%d*)|?([^|]*)$')
-    if ping == ARGV[4] then
+    local v = vertical_mark(value)
+    if v.ping == ARGV[4] then
       own = true
     else
-      pending = tonumber(pending)
-      if (pending == nil or now < pending) and now - at < window then
-        if pending ~= nil then
-          return {'P', tostring(at), ping, others}
+      if (v.pending == nil or now < v.pending) and now - at < window then
+        if v.pending ~= nil then
+          return {'P', tostring(at), v.ping, v.others}
         end
         return {'V', tostring(at)}
       end
     end
   elseif kind == 's:' then
-    local state, lease = string.match(value, '^%-?%d+|(%a)|(%-?%d*)|')
-    lease = tonumber(lease)
-    local in_flight = state == 'R' and (lease == nil or now < lease)
-    if state == 'X' then
+    local mark = sale_mark(value)
+    if mark.state == 'X' then
       -- A released sale's tombstone only fences a reservation still on its way.
       if now - at >= day then stale[#stale + 1] = field end
-    elseif now - at >= retention and not in_flight then
+    elseif now - at >= retention and not in_flight(mark, now) then
       stale[#stale + 1] = field
     else
       history[#history + 1] = field
@@ -78,7 +73,7 @@ if #stale > 0 then
   redis.call('HDEL', KEYS[2], unpack(stale))
 end
 if not own then
-  redis.call('HSET', KEYS[2], vfield, ARGV[2] .. '|' .. ARGV[4] .. '|' .. ARGV[6] .. '|' .. ARGV[7])
+  redis.call('HSET', KEYS[2], vfield, encode_vertical_mark(ARGV[2], ARGV[4], ARGV[6], ARGV[7]))
 end
 redis.call('PEXPIRE', KEYS[2], retention)
 return history

@@ -8,6 +8,7 @@
 -- KEYS[1] stream   KEYS[2] the batch's marker
 -- ARGV[1] max entries (MAXLEN ~)   ARGV[2] oldest ms to keep (MINID ~)
 -- ARGV[3] marker ttl (ms)   ARGV[4..] pairs (at ms, entry JSON)
+expect_at_least('audit_append', 2, 3, #KEYS == 2 and #ARGV % 2 == 1)
 if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[3]) then
   return 0
 end

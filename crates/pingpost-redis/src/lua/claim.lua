@@ -5,6 +5,7 @@
 -- ARGV[5] keep ttl (ms): the claim, then its answer, lives that long
 -- Answers {'C', resumed 0|1} claimed (again, to its own holder), {'F'} in flight,
 -- {'D', answer} done, {'M'} another request's key.
+expect('claim', 1, 5)
 local cur = redis.call('HMGET', KEYS[1], 'fp', 'st', 'lease', 'holder', 'res', 'ans')
 if not cur[1] then
   redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'st', 'F', 'lease', ARGV[3], 'holder', ARGV[4], 'res', '0')

@@ -4,6 +4,7 @@
 -- Answers {'N'} no such return, {'A', fields...} decided before, {'D', fields...} decided.
 -- A return decided before is written again unchanged: the WAIT sent behind this call counts
 -- only what this call replicates, and must cover the write that decided it.
+expect('decide_return', 11, 3)
 local st = redis.call('HGET', KEYS[1], 'st')
 if not st then
   return {'N'}

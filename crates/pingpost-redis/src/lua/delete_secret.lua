@@ -4,7 +4,7 @@
 -- KEYS[1] secrets (hash, see put_secret.lua)   KEYS[2] deleted names (hash)
 -- ARGV[1] name   ARGV[2] this delete's rev
 -- Answers 1 when the secret was there (or this delete had removed it), 0 otherwise.
-assert(#KEYS == 2 and #ARGV == 2, 'delete_secret: 2 keys; name, rev')
+expect('delete_secret', 2, 2)
 if redis.call('HDEL', KEYS[1], 's:' .. ARGV[1]) == 1 then
   redis.call('HSET', KEYS[1], 'rev', ARGV[2])
   redis.call('HINCRBY', KEYS[1], 'v', 1)

@@ -3,6 +3,7 @@
 -- settled. Entries gone with their retention are dropped from the list here.
 -- KEYS[1] settled sales whose marks to repair (zset)   ARGV[1] now (ms)   ARGV[2] batch size
 -- Answers {entry key, sale id, state, identifiers, buyer, settled at, ...}.
+expect('due_marks', 1, 2)
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 local out = {}
 for _, key in ipairs(due) do

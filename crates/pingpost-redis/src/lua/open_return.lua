@@ -12,6 +12,7 @@
 -- {'O', fields...} opened (or re-sent by its own request); fields as return_fields().
 -- A return that exists already is written again unchanged: the WAIT sent behind this call
 -- counts only what this call replicates, and must cover the write that opened it.
+expect('open_return', 11, 11)
 local sale = redis.call('HMGET', KEYS[2], 'rec', 'st', 'price', 'payout', 'sold')
 if not sale[1] or cjson.decode(sale[1]).buyer ~= ARGV[2] then
   return {'N'}

@@ -4,7 +4,7 @@
 -- KEYS[1] books outbox (hash)   KEYS[2] books outbox order (zset)
 -- KEYS[3] parked entries (hash)   KEYS[4] parked entries' order (zset)
 -- ARGV[1] parked at (ms)   ARGV[2], ARGV[3], ...: entry id, reason, entry id, reason, ...
-assert(#KEYS == 4 and #ARGV % 2 == 1, 'park_outbox: 4 keys; the time, then (entry id, reason) pairs')
+expect_at_least('park_outbox', 4, 1, #KEYS == 4 and #ARGV % 2 == 1)
 for i = 2, #ARGV, 2 do
   local id = ARGV[i]
   local body = redis.call('HGET', KEYS[1], id)

@@ -7,7 +7,7 @@
 -- ARGV[1] name   ARGV[2] value   ARGV[3] now (ms)   ARGV[4] this write's rev
 -- ARGV[5] most secrets kept
 -- Answers 'c' (created), 'r' (replaced) or 'full'.
-assert(#KEYS == 2 and #ARGV == 5, 'put_secret: 2 keys; name, value, now, rev, most secrets')
+expect('put_secret', 2, 5)
 local field = 's:' .. ARGV[1]
 local stored = redis.call('HGET', KEYS[1], field)
 if stored then

@@ -9,8 +9,7 @@
 -- then per debit: amount, limit, is_money (1|0), ttl (ms, '' = never expires), and the KEYS
 -- index of the credit counter raising its limit ('' = none: a buyer's top-ups and refunds)
 --
--- The ping's sales hash holds '<sale id>' = '<1 standing | 0 not>|<buyer>' for each of its
--- sales (reserved, sold and unconfirmed ones stand).
+-- The ping's sales hash holds each of its sales as prelude.lua's ping_sale encodes it.
 -- Answers {'E', st, rec, price, reason, payout} for a sale that has an entry already (a re-sent
 -- call, an earlier attempt, or a tombstone left by a release: rec is then ''). A re-sent
 -- call of the holder of a standing reservation rewrites the entry's holder, unchanged: the
@@ -19,6 +18,8 @@
 -- must replicate something. {'P'} when
 -- the ping has no free slot (or already a standing sale to this buyer), {'L', index}
 -- naming the first debit without room (1-based), or {'R'}.
+local groups = tonumber(ARGV[11] or '') or -1
+expect_at_least('reserve_ledger', 3, 11, groups >= 0 and #ARGV == 11 + 5 * groups and #KEYS >= 3 + groups)
 local entry = redis.call('HMGET', KEYS[1], 'st', 'rec', 'price', 'reason', 'payout', 'lead')
 if entry[1] then
   if entry[1] == 'R' and redis.call('HGET', KEYS[1], 'holder') == ARGV[7] then
@@ -29,10 +30,10 @@ end
 local standing = 0
 local sales = redis.call('HGETALL', KEYS[3])
 for i = 1, #sales, 2 do
-  local flag, buyer = string.match(sales[i + 1], '^(%d)|(.*)$')
-  if flag == '1' then
+  local sale = ping_sale(sales[i + 1])
+  if sale.standing then
     standing = standing + 1
-    if buyer == ARGV[9] then
+    if sale.buyer == ARGV[9] then
       return {'P'}
     end
   end
@@ -74,6 +75,6 @@ redis.call('HSET', KEYS[1], 'id', ARGV[1], 'st', 'R', 'rec', ARGV[4], 'idents', 
   'price', ARGV[6], 'payout', ARGV[10], 'holder', ARGV[7], 'debits', cjson.encode(debits))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[2], KEYS[1])
-redis.call('HSET', KEYS[3], ARGV[1], '1|' .. ARGV[9])
+redis.call('HSET', KEYS[3], ARGV[1], encode_ping_sale(true, ARGV[9]))
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
 return {'R'}

@@ -9,6 +9,7 @@
 -- ARGV[4] document
 -- A re-sent write finds its own rev and answers its version again, writing the rev again
 -- unchanged: the WAIT sent behind this call counts only what this call replicates.
+expect('save_config', 1, 4)
 local stored = redis.call('HMGET', KEYS[1], 'v', 'rev')
 local version, rev = tonumber(stored[1]) or 0, stored[2] or ''
 if version > 0 and rev == ARGV[3] then

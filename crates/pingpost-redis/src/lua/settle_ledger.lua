@@ -23,6 +23,7 @@
 -- The counters to refund are read from the entry; they carry the same '{ledger}' tag, so
 -- they live in this slot.
 -- Answers the entry's state afterwards, or '' when it has none.
+expect('settle_ledger', 8, 11)
 local current = redis.call('HGET', KEYS[1], 'st')
 if not current then
   if ARGV[1] == 'B' then
@@ -85,8 +86,6 @@ redis.call('ZREM', KEYS[4], KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 local sale = redis.call('HGET', KEYS[3], ARGV[5])
 if sale then
-  local flag = '0'
-  if state == 'S' then flag = '1' end
-  redis.call('HSET', KEYS[3], ARGV[5], flag .. string.sub(sale, 2))
+  redis.call('HSET', KEYS[3], ARGV[5], encode_ping_sale(state == 'S', ping_sale(sale).buyer))
 end
 return state

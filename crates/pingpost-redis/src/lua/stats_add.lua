@@ -2,6 +2,7 @@
 -- re-sent batch (a retry after a lost reply) a no-op. Both keys carry the hour's tag.
 -- KEYS[1] the hour's counters (hash)   KEYS[2] the batch's marker
 -- ARGV[1] retention (s)   ARGV[2] marker ttl (ms)   ARGV[3..] pairs (field, increment)
+expect_at_least('stats_add', 2, 2, #KEYS == 2 and #ARGV % 2 == 0)
 if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then
   return 0
 end

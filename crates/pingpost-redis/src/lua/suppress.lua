@@ -3,6 +3,7 @@
 -- unchanged: the WAIT sent behind this call counts only what this call replicates, and an
 -- answer of "suppressed already" must not rest on an earlier write a failover could lose.
 -- KEYS[1] the hash's suppression key   ARGV[1] now (ms)
+expect('suppress', 1, 1)
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
   return 1
 end

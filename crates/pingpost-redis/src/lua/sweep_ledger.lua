@@ -9,6 +9,7 @@
 -- ARGV[1] now (ms)   ARGV[2] batch size   ARGV[3] oldest entry time to keep listed (ms)
 -- ARGV[4] the buyers' charged-sales key prefix   ARGV[5] retention (ms)
 -- Answers {settled, unconfirmed in all}.
+expect('sweep_ledger', 4, 5)
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 local settled = 0
 for _, key in ipairs(due) do

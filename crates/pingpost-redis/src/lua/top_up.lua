@@ -9,6 +9,7 @@
 -- the same buyer and amount; {'R', buyer, amount} when the id is another top-up's, nothing
 -- done. A retry writes the marker again, unchanged: the WAIT sent behind this call counts
 -- only what this call replicates, and must cover the write of the call it repeats.
+expect('top_up', 5, 5)
 local kind = redis.call('TYPE', KEYS[3]).ok
 if kind == 'none' then
   redis.call('HSET', KEYS[3], 'buyer', ARGV[4], 'amount', ARGV[2], 'at', ARGV[3])

@@ -5,7 +5,7 @@
 -- member is gone. Among members of the cursor's score the place is found by bisection over
 -- ranks, comparing bytes as Redis orders them (Lua's own string order follows the locale).
 -- KEYS[1] the sorted set   ARGV[1] cursor score   ARGV[2] cursor member   ARGV[3] page size
-assert(#KEYS == 1 and #ARGV == 3, 'zset_page: 1 key, 3 arguments')
+expect('zset_page', 1, 3)
 local key, score, cursor, size = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
 assert(size and size > 0, 'zset_page: the page size must be positive')
 

@@ -1,0 +1,73 @@
+-- Prepended to every script (scripts.rs): the argument check every script starts with, and
+-- the one codec of the values scripts read back — consumer marks and a ping's sales. A
+-- format is written and parsed here and nowhere else; `codec.rs` is its Rust twin.
+
+-- Refuses a call whose keys or arguments are not the ones the script reads (`keys`, `args`
+-- numbers; a script with repeated groups checks their shape with `expect_at_least` and its
+-- own test), so a caller of another version fails loudly instead of acting on a missing
+-- argument read as nil.
+local function expect(name, keys, args)
+  if #KEYS ~= keys or #ARGV ~= args then
+    error(name .. ': expected ' .. keys .. ' keys and ' .. args .. ' arguments, got ' .. #KEYS .. ' and ' .. #ARGV, 0)
+  end
+end
+
+local function expect_at_least(name, keys, args, shape_ok)
+  if #KEYS < keys or #ARGV < args or not shape_ok then
+    error(name .. ': expected at least ' .. keys .. ' keys and ' .. args .. ' arguments in their groups, got ' .. #KEYS .. ' and ' .. #ARGV, 0)
+  end
+end
+
+-- When any mark was written (ms): every mark starts with it.
+local function mark_at(value)
+  return tonumber(string.match(value, '^(%-?%d+)'))
+end
+
+-- A sale mark, 's:<sale>' = '<at>|<state>|<lease until>|<holder>|<buyer>': the lease and
+-- holder are empty once settled, and the buyer comes last, as it may hold the separator.
+-- States: R reserved, S sold, D the buyer answered "duplicate", X a released sale's
+-- tombstone (it only fences a reservation still on its way).
+local function sale_mark(value)
+  local at, state, lease, holder, buyer = string.match(value, '^(%-?%d+)|(%a)|(%-?%d*)|([^|]*)|(.*)$')
+  return {at = tonumber(at), state = state, lease = tonumber(lease), holder = holder, buyer = buyer}
+end
+
+local function encode_sale_mark(at, state, lease, holder, buyer)
+  return at .. '|' .. state .. '|' .. lease .. '|' .. holder .. '|' .. buyer
+end
+
+-- A reservation is in flight while its lease runs; past it, it counts as a sale from its
+-- time (the lead may have been delivered).
+local function in_flight(mark, now)
+  return mark.state == 'R' and (mark.lease == nil or now < mark.lease)
+end
+
+-- A vertical submission, 'v:<vertical>' = '<at>|<ping>|<pending until>|<other identifiers>'
+-- while its ping is unanswered, '<at>|<ping>|' once confirmed (engines before the pending
+-- part wrote '<at>|<ping>|<pending until>'). `pending` is nil once confirmed.
+local function vertical_mark(value)
+  local at, ping, pending, others = string.match(value, '^(%-?%d+)|([^|]*)|?(%-?%d*)|?([^|]*)$')
+  return {at = tonumber(at), at_text = at, ping = ping, pending = tonumber(pending), others = others}
+end
+
+local function encode_vertical_mark(at, ping, pending, others)
+  return at .. '|' .. ping .. '|' .. pending .. '|' .. others
+end
+
+-- `at` as the text it was read as (`at_text`): Lua prints large numbers in exponent form.
+local function encode_confirmed_vertical_mark(at, ping)
+  return at .. '|' .. ping .. '|'
+end
+
+-- One of a ping's sales, '<sale id>' = '<1 standing | 0 not>|<buyer>' (reserved, sold and
+-- unconfirmed sales stand).
+local function ping_sale(value)
+  local flag, buyer = string.match(value, '^(%d)|(.*)$')
+  return {standing = flag == '1', buyer = buyer}
+end
+
+local function encode_ping_sale(standing, buyer)
+  if standing then return '1|' .. buyer end
+  return '0|' .. buyer
+end
+
