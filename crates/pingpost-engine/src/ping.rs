@@ -161,6 +161,13 @@ async fn remembered(engine: &Engine, offer: &OfferId, bytes: &[u8], now: Timesta
     Ok(stored.answer(record.offer, record.bids))
 }
 
+/// How long admission may wait for a racing ping of the same consumer (a store that decides
+/// such races by rank, Redis): half the ping's budget, so that a ping that waited still has
+/// the rest for its buyers, and answers in time.
+fn admission_wait_until(arrival: Instant, offer: &Offer) -> Instant {
+    arrival + Duration::from_millis(u64::from(offer.ping_budget_ms)) / 2
+}
+
 /// The auction's own deadline: the budget minus a tenth (at least 1 ms) kept for our work.
 fn auction_deadline(arrival: Instant, offer: &Offer) -> Instant {
     let budget = Duration::from_millis(u64::from(offer.ping_budget_ms));
@@ -191,6 +198,7 @@ async fn decide(
         now,
         pending_until: now + ADMISSION_LEASE,
         dry_run: req.test,
+        wait_until: Some(admission_wait_until(arrival, offer)),
     };
     // Checkpoints 1-2 and the cap counters in parallel: two store calls, whatever the offer.
     let counters_call = async {

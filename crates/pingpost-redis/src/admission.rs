@@ -159,7 +159,7 @@ impl RedisStore {
             })
             .collect();
         let mut answers: Vec<Option<Answer>> = idents.iter().map(|_| None).collect();
-        let mut wait = HeldWait::new(self.opts.held_wait);
+        let mut wait = HeldWait::ending_by(self.opts.held_wait, req.wait_until);
         loop {
             let asked: Vec<usize> =
                 (0..idents.len()).filter(|&i| !matches!(answers[i], Some(Answer::Admitted(_)))).collect();

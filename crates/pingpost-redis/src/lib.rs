@@ -38,7 +38,7 @@
 //!    matters) *and needs an identifier this ping already holds* is certain to give its
 //!    identifier up — its own script there finds this ping's pending mark, which outranks it —
 //!    so this ping asks again (pauses doubling from 1 ms, at most `RedisOptions::held_wait`,
-//!    1 s); any other holder makes this ping a duplicate at once. Suppression on any identifier
+//!    1 s, and never past `Admission::wait_until`, half the ping's own budget); any other holder makes this ping a duplicate at once. Suppression on any identifier
 //!    outranks a duplicate (checkpoint 1 before 2: every identifier's script answers suppression
 //!    first, in the same round). Whoever holds every identifier has won. Of two pings that
 //!    each hold an identifier the other needs, the one that ranks second meets the other's mark
@@ -122,7 +122,8 @@
 //! (`RedisStore::run`, `bounded`). That bounds each *call*, not each store operation: an
 //! operation that is a sequence of calls takes one bound per call, and admission and sale
 //! reservation may also wait up to `held_wait` (1 s) in all for a racing request of the same
-//! consumer to give an identifier up (rule 2, 3), so either can take a few seconds when Redis is
+//! consumer to give an identifier up (rule 2, 3; an admission no longer than half its ping's
+//! budget), so either can take a few seconds when Redis is
 //! slow. A call past its bound is `StoreError::Unavailable`: the ping answers 503 and no buyer
 //! is called for it; the post re-sends a reservation or settlement up to three times before it
 //! gives the bid up (see the README, "Decisions the spec left open", Post).
@@ -214,7 +215,8 @@ pub struct RedisOptions {
     pub marks_repair_after: chrono::Duration,
     /// How long an admission waits at most for a racing ping of the same consumer that is
     /// certain to give an identifier up (see `admission`); past it, the ping is answered as
-    /// a duplicate. Only a ping that stopped between its own steps keeps one that long.
+    /// a duplicate. Only a ping that stopped between its own steps keeps one that long; and a
+    /// ping's own budget ends its wait sooner (`Admission::wait_until`).
     pub held_wait: Duration,
     /// Failpoints at every script (tests only; see `pingpost_store::faults`).
     pub faults: pingpost_store::Faults,

@@ -44,6 +44,7 @@ fn admission(ping_id: &str, idents: Vec<Ident>) -> Admission {
         now: now(),
         pending_until: now() + chrono::Duration::seconds(60),
         dry_run: false,
+        wait_until: None,
     }
 }
 
@@ -156,5 +157,29 @@ async fn a_holder_that_stopped_between_its_steps_makes_the_waiting_ping_a_duplic
     );
     assert!(first_faults.reached("redis.admit.phone") >= 2, "it waited");
     // Its email mark is undone: the consumer is free once the holder's mark lapses.
+    assert_eq!(marks(&redis, &first).await, vec![(IdentKind::Phone, SECOND.to_string(), true)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_waits_for_a_racing_ping_no_longer_than_its_own_budget_allows() {
+    let redis = RedisServer::start();
+    // The store's own bound is an hour: only the ping's deadline can end this wait.
+    let (first, first_faults) = node(&redis, Duration::from_secs(3600)).await;
+    let (second, second_faults) = node(&redis, Duration::from_secs(30)).await;
+    // The holder needs the email but never comes back for it.
+    second_holds_the_phone(&second, &second_faults, email()).await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(20);
+    let ask = Admission { wait_until: Some(deadline), ..admission(FIRST, vec![email(), phone()]) };
+    let answer = tokio::time::timeout(Duration::from_secs(60), first.admit(ask))
+        .await
+        .expect("the wait ends with the ping's deadline, not the store's hour")
+        .unwrap();
+    assert!(
+        matches!(answer, AdmitOutcome::VerticalDuplicate { matched: IdentKind::Phone, .. }),
+        "a duplicate once its own deadline passed: {answer:?}"
+    );
+    assert!(first_faults.reached("redis.admit.phone") >= 2, "it waited before giving up");
+    assert!(tokio::time::Instant::now() >= deadline, "it waited until its deadline");
     assert_eq!(marks(&redis, &first).await, vec![(IdentKind::Phone, SECOND.to_string(), true)]);
 }
