@@ -52,11 +52,11 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== the binary's normal dependencies leave the stores' test code out (features testing, failpoints)"
+echo "== the binary's normal dependencies leave the test code out (features testing, failpoints of the stores, engine and books)"
 # Tests turn them on through [dev-dependencies]; a release build must never compile the
 # conformance suites, the snapshots or the failpoints. The second tree (with the test
 # edges) must show them, or the first check proves nothing.
-test_only='pingpost-(store|redis) feature "(testing|failpoints)"'
+test_only='pingpost-(store|redis|engine|books) feature "(testing|failpoints)"'
 if cargo tree --locked -p pingpost -e features -e normal | grep -E "$test_only"; then
   echo "a normal dependency of pingpost turns on test-only features" >&2
   exit 1

@@ -47,6 +47,7 @@
 //! refunds over all time, which a reconciliation compares with the balance the store enforces.
 
 pub mod account;
+#[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 pub mod entry;
 pub mod memory;

@@ -5,6 +5,7 @@
 //! Pages are cut by an opaque cursor each sink chooses (a sequence number in memory, a stream
 //! id on Redis), so a page never shifts when new entries arrive while an operator reads.
 
+#[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 
 use pingpost_core::checkpoint::Checkpoint;
