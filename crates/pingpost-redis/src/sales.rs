@@ -325,7 +325,6 @@ impl RedisStore {
             .arg(ms(s.at))
             .arg(ms(s.at + self.opts.marks_repair_after))
             .arg(final_payout)
-            .arg(self.keys.buyer_sales_prefix())
             .arg(lead);
         let state: String = self.step("redis.settle_ledger", &call).await?;
         if state.is_empty() {

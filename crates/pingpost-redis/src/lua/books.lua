@@ -27,13 +27,11 @@ local function return_entry(kind, key, at, amount)
   return e
 end
 
--- Lists a sale that became charged among its buyer's sales (`prefix` .. buyer, in the
+-- Lists a sale that became charged among its buyer's sales (the zset `sales`, in the
 -- ledger's slot), by when it was charged, trimmed to the ledger's retention.
-local function list_charged(key, prefix, at, retention)
-  local e = redis.call('HMGET', key, 'id', 'rec')
-  local sales = prefix .. cjson.decode(e[2]).buyer
+local function list_charged(key, sales, at, retention)
   redis.call('HSET', key, 'sold', at)
-  redis.call('ZADD', sales, at, e[1])
+  redis.call('ZADD', sales, at, redis.call('HGET', key, 'id'))
   redis.call('ZREMRANGEBYSCORE', sales, '-inf', '(' .. (tonumber(at) - tonumber(retention)))
   redis.call('PEXPIRE', sales, retention)
 end

@@ -8,7 +8,7 @@
 -- KEYS[1] sale entry (hash)   KEYS[2] leases (zset)   KEYS[3] the ping's sales (hash)
 -- KEYS[4] unconfirmed sales (zset)   KEYS[5] settled sales whose marks to repair (zset)
 -- KEYS[6] books outbox (hash)   KEYS[7] books outbox order (zset)
--- KEYS[8] the buyer's charged sales (zset; its name without the buyer is ARGV[10])
+-- KEYS[8] the buyer's charged sales (zset)
 -- A sale is charged (its books entry 'sale') when it becomes sold from reserved; an
 -- unconfirmed one was charged by the sweep, so selling it writes nothing, and releasing or
 -- rolling it back writes its 'rollback'. An unconfirmed sale keeps its price: a lower final
@@ -18,12 +18,11 @@
 -- ARGV[4] reason (releases; a sale at a lower final price: '' or below_min_payout)   ARGV[5] sale id   ARGV[6] tombstone ttl (ms)
 -- ARGV[7] settled at (ms)   ARGV[8] when the sweep may repair the marks (ms)
 -- ARGV[9] final payout (minor units, '' = unchanged; taken with a lower final price)
--- ARGV[10] the buyers' charged-sales key prefix
--- ARGV[11] the buyer's own id for the lead ('' = none; kept with a sale, and on its books entry)
+-- ARGV[10] the buyer's own id for the lead ('' = none; kept with a sale, and on its books entry)
 -- The counters to refund are read from the entry; they carry the same '{ledger}' tag, so
 -- they live in this slot.
 -- Answers the entry's state afterwards, or '' when it has none.
-expect('settle_ledger', 8, 11)
+expect('settle_ledger', 8, 10)
 local current = redis.call('HGET', KEYS[1], 'st')
 if not current then
   if ARGV[1] == 'B' then
@@ -69,12 +68,12 @@ if state == 'B' then
   redis.call('HSET', KEYS[1], 'reason', ARGV[4])
 end
 redis.call('HSET', KEYS[1], 'st', state, 'sat', ARGV[7])
-if state == 'S' and ARGV[11] ~= '' then
-  redis.call('HSET', KEYS[1], 'lead', ARGV[11])
+if state == 'S' and ARGV[10] ~= '' then
+  redis.call('HSET', KEYS[1], 'lead', ARGV[10])
 end
 if not charged and state == 'S' then
   to_books(KEYS[6], KEYS[7], sale_entry('sale', KEYS[1], ARGV[7]))
-  list_charged(KEYS[1], ARGV[10], ARGV[7], ARGV[3])
+  list_charged(KEYS[1], KEYS[8], ARGV[7], ARGV[3])
 elseif charged and state ~= 'S' then
   to_books(KEYS[6], KEYS[7], sale_entry('rollback', KEYS[1], ARGV[7]))
   -- Given back: no sale of the buyer's any more (not listed, not in its return rate).

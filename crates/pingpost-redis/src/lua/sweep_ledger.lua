@@ -18,7 +18,9 @@ for _, key in ipairs(due) do
     redis.call('HSET', key, 'st', 'U')
     redis.call('ZADD', KEYS[2], ARGV[1], key)
     to_books(KEYS[3], KEYS[4], sale_entry('sale', key, ARGV[1]))
-    list_charged(key, ARGV[4], ARGV[1], ARGV[5])
+    -- Its buyer's list is named by the entry, not in KEYS: one call sweeps every buyer's
+    -- leases (all in the ledger's slot), until the ledger is spread by buyer.
+    list_charged(key, ARGV[4] .. cjson.decode(redis.call('HGET', key, 'rec')).buyer, ARGV[1], ARGV[5])
     settled = settled + 1
   end
 end
