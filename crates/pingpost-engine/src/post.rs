@@ -104,7 +104,7 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
     let config = engine.config();
     let bounds = config.post_bounds(partner);
     let key = format!("post:{partner}:{}", req.ping_id);
-    let holder = uuid::Uuid::new_v4().simple().to_string();
+    let holder = engine.ids.token();
     let claim = ClaimRequest {
         key: key.clone(),
         fingerprint: req.ping_id.clone(),
