@@ -14,6 +14,7 @@ use pingpost_core::config::{load_document, SourceFile};
 use pingpost_engine::audit::{AuditEntry, AuditRetention, AuditSink, MemoryAudit};
 use pingpost_engine::clock::ManualClock;
 use pingpost_engine::config_sync::bootstrap;
+use pingpost_engine::ids::{Ids, RandomIds, SequentialIds};
 use pingpost_engine::secrets::{EnvSecrets, Secrets};
 use pingpost_engine::stats::{MemoryStats, StatsSink};
 use pingpost_engine::{Engine, EngineParts};
@@ -221,13 +222,19 @@ impl Harness {
     /// A harness whose Redis store (if `backend` is one) runs with `options`; the harness
     /// still sets the namespace and the failpoints.
     pub async fn start_with_redis_options(backend: Backend, config_toml: &str, options: RedisOptions) -> Harness {
-        Self::start_full(backend, config_toml, options, None).await
+        Self::start_full(backend, config_toml, options, None, Arc::new(RandomIds)).await
+    }
+
+    /// A harness whose ping ids and tokens are counted ([`SequentialIds`], seed 0) rather than
+    /// drawn, so a test can write them down (the whole-auction fixtures).
+    pub async fn start_deterministic(backend: Backend, config_toml: &str) -> Harness {
+        Self::start_full(backend, config_toml, RedisOptions::default(), None, Arc::new(SequentialIds::new(0))).await
     }
 
     /// A harness whose engine is given `layer(store)` instead of the store itself: a test's
     /// decorator sees every store call the engine makes (the engine adds its own on top).
     pub async fn start_layered(backend: Backend, config_toml: &str, layer: StoreLayer) -> Harness {
-        Self::start_full(backend, config_toml, RedisOptions::default(), Some(layer)).await
+        Self::start_full(backend, config_toml, RedisOptions::default(), Some(layer), Arc::new(RandomIds)).await
     }
 
     async fn start_full(
@@ -235,6 +242,7 @@ impl Harness {
         config_toml: &str,
         options: RedisOptions,
         layer: Option<StoreLayer>,
+        ids: Arc<dyn Ids>,
     ) -> Harness {
         let buyers = Buyers::new();
         let buyer_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind buyers");
@@ -253,7 +261,7 @@ impl Harness {
             Backend::Redis => Backing::Redis { server: RedisServer::start(), namespace: "pp".to_string() },
         };
         let (books, books_server) = test_books().await;
-        let mut h = Self::node(backing, clock, (buyers, buyers_url), &seed, options, books, layer).await;
+        let mut h = Self::node(backing, clock, ids, (buyers, buyers_url), &seed, options, books, layer).await;
         h._books_server = books_server;
         h
     }
@@ -268,6 +276,7 @@ impl Harness {
         let mut h = Self::node(
             backing,
             Arc::clone(&self.clock),
+            Arc::new(RandomIds),
             (Arc::clone(&self.buyers), self.buyers_url.clone()),
             &seed,
             RedisOptions::default(),
@@ -279,9 +288,11 @@ impl Harness {
         h
     }
 
+    #[allow(clippy::too_many_arguments)] // a node is all of these; a test names each
     async fn node(
         backing: Backing,
         clock: Arc<ManualClock>,
+        ids: Arc<dyn Ids>,
         (buyers, buyers_url): (Arc<Buyers>, String),
         seed: &pingpost_core::config::ConfigDocument,
         options: RedisOptions,
@@ -319,6 +330,7 @@ impl Harness {
             config_stamp: Some(stamp),
             store,
             clock: clock_dyn,
+            ids,
             audit,
             stats,
             books,

@@ -212,7 +212,7 @@ impl Engine {
             let secrets = self.secrets();
             let known = |name: &str| secrets.contains(name) || named_before.contains(&name.to_ascii_lowercase());
             let config = doc.validate_with(&known).map_err(EditError::Invalid)?;
-            if let Some(stamp) = self.store.save_config(Some(stored.stamp), new_rev(), encode(&doc)?).await? {
+            if let Some(stamp) = self.store.save_config(Some(stored.stamp), self.ids.token(), encode(&doc)?).await? {
                 self.adopt_config(&edits, stamp, config);
                 return Ok(answer);
             }

@@ -7,6 +7,7 @@
 //! - [`audit`]: the dedup audit log.
 //! - [`stats`]: dedup statistics, hourly counters by partner, buyer and vertical.
 //! - [`clock`]: injected wall-clock time.
+//! - [`ids`]: injected ids (pings' ids, claims' holders, write and top-up ids).
 //! - [`config_sync`]: the configuration document in the store; edits and their propagation.
 //! - [`records`]: answers and the ping record kept for the post.
 //! - [`telemetry`]: metric names and what the engine reports to the `metrics` facade.
@@ -23,6 +24,7 @@ pub mod buyer;
 pub mod clock;
 pub mod config_sync;
 pub mod error;
+pub mod ids;
 pub mod ping;
 pub mod post;
 pub mod reconcile;
@@ -40,6 +42,7 @@ pub use post::PostRequest;
 use audit::AuditSink;
 use buyer::BuyerClient;
 use clock::Clock;
+use ids::Ids;
 use pingpost_books::Books;
 use pingpost_core::config::Config;
 use pingpost_core::ids::PartnerId;
@@ -56,6 +59,8 @@ pub struct EngineParts {
     pub config_stamp: Option<pingpost_store::ConfigStamp>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    /// Where ping ids and tokens come from ([`ids::RandomIds`] in production).
+    pub ids: Arc<dyn Ids>,
     pub audit: Arc<dyn AuditSink>,
     pub stats: Arc<dyn StatsSink>,
     /// Where money movements are kept for good (the relay fills it from the store's outbox).
@@ -79,6 +84,7 @@ pub struct Engine {
     config: RwLock<(Option<pingpost_store::ConfigStamp>, Arc<Config>)>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    ids: Arc<dyn Ids>,
     audit: Arc<dyn AuditSink>,
     stats: Arc<dyn StatsSink>,
     books: Arc<dyn Books>,
@@ -104,6 +110,7 @@ impl Engine {
             config: RwLock::new((parts.config_stamp, Arc::new(parts.config))),
             store: Arc::new(pingpost_store::Timed::with_faults(parts.store, parts.faults.clone())),
             clock: parts.clock,
+            ids: parts.ids,
             audit: Arc::new(telemetry::CountedAudit::new(parts.audit)),
             stats: parts.stats,
             books: parts.books,
@@ -148,6 +155,11 @@ impl Engine {
 
     pub fn now(&self) -> pingpost_core::Timestamp {
         self.clock.now()
+    }
+
+    /// The injected source of ids: a new token (a top-up's or a return's id, a holder).
+    pub fn new_token(&self) -> String {
+        self.ids.token()
     }
 
     pub async fn ping(&self, partner: &PartnerId, req: PingRequest) -> Result<records::PingAnswer, EngineError> {

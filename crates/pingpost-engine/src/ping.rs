@@ -19,10 +19,10 @@ use crate::{telemetry, Engine, EngineError};
 use futures_util::future::join_all;
 use pingpost_core::adapter::{CallKind, CompiledCall, Context, ContextParts, Mode, OutboundRequest, PingInfo, Reading};
 use pingpost_core::auction::{contract_price, payout_acceptable, rank, Bid};
-use pingpost_core::checkpoint::{counter_keys, eligible, screen, Candidate, Checkpoint};
-use pingpost_core::config::{Config, Offer, PartnerMode, Pricing, SaleMode};
+use pingpost_core::checkpoint::{counter_keys, eligible, screen, Candidate, Checkpoint, Drop, Eligible};
+use pingpost_core::config::{Config, Offer, PartnerMode, Pricing, SaleMode, Vertical};
 use pingpost_core::identity::{IdentKind, Identity};
-use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId};
+use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
 use pingpost_core::lead::LeadFields;
 use pingpost_core::margin::Margin;
 use pingpost_core::Timestamp;
@@ -124,7 +124,7 @@ async fn claim_idempotency(
     if req.test {
         fp.update(b"test");
     }
-    let holder = uuid::Uuid::new_v4().simple().to_string();
+    let holder = engine.ids.token();
     let claim = ClaimRequest {
         key: store_key.clone(),
         fingerprint: pingpost_core::identity::lower_hex(&fp.finalize()),
@@ -174,6 +174,114 @@ fn auction_deadline(arrival: Instant, offer: &Offer) -> Instant {
     arrival + budget - (budget / 10).max(Duration::from_millis(1)).min(budget)
 }
 
+/// What a ping asks of the store, planned from the configuration, the request, its id and
+/// "now" alone (no I/O): the contracts that could take the lead, the cap counters they read,
+/// and the admission (checkpoints 1-2 and the pending vertical submission).
+struct PingPlan {
+    candidates: Vec<Eligible>,
+    counter_keys: Vec<String>,
+    admission: Admission,
+    expires_at: Timestamp,
+}
+
+fn plan(
+    config: &Config,
+    vertical: &Vertical,
+    offer: &Offer,
+    req: &PingRequest,
+    ping_id: &str,
+    now: Timestamp,
+    arrival: Instant,
+) -> PingPlan {
+    let (candidates, _ineligible) = eligible(config.contracts_of(&offer.id), &req.fields, now);
+    let counter_keys = counter_keys(&candidates);
+    let admission = Admission {
+        idents: req.identity.idents(),
+        vertical: vertical.id.clone(),
+        window: vertical.dedup_window,
+        ping_id: ping_id.to_string(),
+        now,
+        pending_until: now + ADMISSION_LEASE,
+        dry_run: req.test,
+        wait_until: Some(admission_wait_until(arrival, offer)),
+    };
+    let expires_at = now + chrono::Duration::seconds(i64::from(offer.ping_ttl_s));
+    PingPlan { candidates, counter_keys, admission, expires_at }
+}
+
+/// The dedup hits of a ping, audited once its answer stands: checkpoint 1 or 2's stop, the
+/// contracts checkpoints 3-5 dropped, those whose buyer answered "disqualified", and those a
+/// test lead left out for want of a sandbox.
+#[derive(Default)]
+struct Hits {
+    stopped_by: Option<(Checkpoint, IdentKind, Timestamp)>,
+    drops: Vec<Drop>,
+    disqualified: Vec<(BuyerId, ContractId)>,
+    no_sandbox: Vec<(BuyerId, ContractId)>,
+}
+
+/// What the checkpoints and the auction made of a ping, before its record is kept.
+struct Decided {
+    status: PingStatus,
+    reason: Option<RejectReason>,
+    bids: Vec<Bid>,
+    hits: Hits,
+    facts: PingFacts,
+}
+
+/// A ping's audit entries, in the order of its checkpoints (pure): one record call, so one
+/// stream entry on Redis, per ping.
+fn audit_entries(
+    hits: Hits,
+    ping_id: &str,
+    partner: &PartnerId,
+    vertical: &VerticalId,
+    offer: &OfferId,
+    test: bool,
+    now: Timestamp,
+) -> Vec<AuditEntry> {
+    let audit_ping_id: Arc<str> = Arc::from(ping_id);
+    let audit =
+        |checkpoint, buyer: Option<BuyerId>, contract: Option<ContractId>, matched: Option<IdentKind>, prior_at| {
+            AuditEntry {
+                at: now,
+                ping_id: Arc::clone(&audit_ping_id),
+                partner: partner.clone(),
+                vertical: vertical.clone(),
+                offer: offer.clone(),
+                buyer,
+                contract,
+                checkpoint,
+                matched,
+                prior_at,
+                reason: None,
+                test,
+            }
+        };
+    let Hits { stopped_by, drops, disqualified, no_sandbox } = hits;
+    let stop_hit = stopped_by.map(|(checkpoint, matched, at)| audit(checkpoint, None, None, Some(matched), Some(at)));
+    let drop_hits =
+        drops.into_iter().map(|d| audit(d.checkpoint, Some(d.buyer), Some(d.contract), d.matched, d.prior_at));
+    let dq_hits = disqualified
+        .into_iter()
+        .map(|(buyer, contract)| audit(Checkpoint::DqDuplicate, Some(buyer), Some(contract), None, None));
+    let sandbox_hits = no_sandbox
+        .into_iter()
+        .map(|(buyer, contract)| audit(Checkpoint::NoSandbox, Some(buyer), Some(contract), None, None));
+    stop_hit.into_iter().chain(drop_hits).chain(dq_hits).chain(sandbox_hits).collect()
+}
+
+/// Rejected for want of bids, or accepted with them (pure).
+fn verdict(bids: &[Bid]) -> (PingStatus, Option<RejectReason>) {
+    if bids.is_empty() {
+        (PingStatus::Rejected, Some(RejectReason::NoBids))
+    } else {
+        (PingStatus::Accepted, None)
+    }
+}
+
+/// A ping in three parts: [`plan`] (pure), the store and buyers ([`checkpoints_and_auction`],
+/// the record kept), and the answer with its audit entries and statistics ([`audit_entries`]).
 async fn decide(
     engine: &Engine,
     config: &Config,
@@ -185,96 +293,19 @@ async fn decide(
 ) -> Result<PingAnswer, EngineError> {
     let vertical =
         config.verticals.get(&offer.vertical).ok_or_else(|| EngineError::UnknownOffer(offer.id.to_string()))?;
-    let ping_id = new_ping_id();
+    let ping_id = engine.ids.ping_id();
     tracing::Span::current().record("ping_id", ping_id.as_str());
-    let expires_at = now + chrono::Duration::seconds(i64::from(offer.ping_ttl_s));
-    let (candidates_in, _ineligible) = eligible(config.contracts_of(&offer.id), &req.fields, now);
-    let keys = counter_keys(&candidates_in);
-    let admission = Admission {
-        idents: req.identity.idents(),
-        vertical: vertical.id.clone(),
-        window: vertical.dedup_window,
-        ping_id: ping_id.clone(),
-        now,
-        pending_until: now + ADMISSION_LEASE,
-        dry_run: req.test,
-        wait_until: Some(admission_wait_until(arrival, offer)),
-    };
-    // Checkpoints 1-2 and the cap counters in parallel: two store calls, whatever the offer.
-    let counters_call = async {
-        if keys.is_empty() {
-            Ok(Vec::new())
-        } else {
-            engine.store.read_counters(keys.clone()).await
-        }
-    };
-    let (admit_outcome, counters) = tokio::join!(engine.store.admit(admission.clone()), counters_call);
-    let mut facts = PingFacts::new(now, partner, &vertical.id);
-    // The dedup hits, audited once the answer stands (see below): checkpoint 1 or 2's, the
-    // contracts checkpoints 3-5 dropped, and those whose buyer answered "disqualified".
-    let mut stopped_by = None;
-    let mut drops = Vec::new();
-    let mut disqualified = Vec::new();
-    let mut no_sandbox = Vec::new();
-    let (status, reason, mut bids) = match admit_outcome? {
-        AdmitOutcome::Suppressed { matched, since } => {
-            facts.stopped(Checkpoint::Suppressed);
-            stopped_by = Some((Checkpoint::Suppressed, matched, since));
-            (PingStatus::Rejected, Some(RejectReason::Suppressed), Vec::new())
-        }
-        AdmitOutcome::VerticalDuplicate { matched, prior_at } => {
-            facts.stopped(Checkpoint::VerticalDuplicate);
-            stopped_by = Some((Checkpoint::VerticalDuplicate, matched, prior_at));
-            (PingStatus::Rejected, Some(RejectReason::VerticalDuplicate), Vec::new())
-        }
-        AdmitOutcome::Admitted { history } => {
-            let counters = match counters {
-                Ok(values) => keys.into_iter().zip(values).collect::<HashMap<_, _>>(),
-                Err(e) => {
-                    release(engine, admission).await;
-                    return Err(e.into());
-                }
-            };
-            let mut screening = screen(candidates_in, &counters, &history, now);
-            facts.screened(&screening);
-            drops = screening.drops;
-            if req.test {
-                screening.candidates.retain(|c| {
-                    let sandboxed = has_sandbox(c);
-                    if !sandboxed {
-                        no_sandbox.push((c.contract.buyer.clone(), c.contract.id.clone()));
-                    }
-                    sandboxed
-                });
-            }
-            let (bids, dq_answers) = auction(
-                engine,
-                config,
-                partner,
-                &ping_id,
-                offer,
-                req,
-                screening.candidates,
-                auction_deadline(arrival, offer),
-            )
-            .await;
-            disqualified = dq_answers;
-            // A test lead's DQ answers are audited, never recorded.
-            if !disqualified.is_empty() && !req.test {
-                let buyers = disqualified.iter().map(|(buyer, _)| buyer.clone()).collect();
-                if let Err(e) = engine.store.record_dq(req.identity.idents(), buyers, now).await {
-                    release(engine, admission).await;
-                    return Err(e.into());
-                }
-                // A buyer's "disqualified" answer drops its contract at checkpoint 5 like a
-                // recorded one does.
-                facts.disqualified(&disqualified);
-            }
-            if bids.is_empty() {
-                (PingStatus::Rejected, Some(RejectReason::NoBids), bids)
-            } else {
-                (PingStatus::Accepted, None, bids)
-            }
+    let PingPlan { candidates, counter_keys, admission, expires_at } =
+        plan(config, vertical, offer, req, &ping_id, now, arrival);
+    let ping = Ping { engine, config, partner, offer, req, ping_id: &ping_id, now };
+    let decided = ping.checkpoints_and_auction(candidates, counter_keys, &admission, arrival).await;
+    let Decided { status, reason, mut bids, hits, mut facts } = match decided {
+        Ok(decided) => decided,
+        // The admission itself failed: there is nothing known to give back.
+        Err(Unanswered { error, admitted: false }) => return Err(error),
+        Err(Unanswered { error, admitted: true }) => {
+            release(engine, admission).await;
+            return Err(error);
         }
     };
     // Only a ping with bids can be posted, so only its record is kept: rejected pings (most
@@ -317,37 +348,8 @@ async fn decide(
     // the answer does not need, and not part of the time a partner is told it took.
     let decision = arrival.elapsed();
     // Audited and counted only now that the answer stands: a ping that failed gave its
-    // reservation back, and is audited and counted when its retry is answered, once. One
-    // record call, so one stream entry on Redis, per ping.
-    let audit_ping_id: Arc<str> = Arc::from(ping_id.as_str());
-    let audit =
-        |checkpoint, buyer: Option<BuyerId>, contract: Option<ContractId>, matched: Option<IdentKind>, prior_at| {
-            AuditEntry {
-                at: now,
-                ping_id: Arc::clone(&audit_ping_id),
-                partner: partner.clone(),
-                vertical: vertical.id.clone(),
-                offer: offer.id.clone(),
-                buyer,
-                contract,
-                checkpoint,
-                matched,
-                prior_at,
-                reason: None,
-                test: req.test,
-            }
-        };
-    let stop_hit = stopped_by.map(|(checkpoint, matched, at)| audit(checkpoint, None, None, Some(matched), Some(at)));
-    let drop_hits = drops
-        .iter()
-        .map(|d| audit(d.checkpoint, Some(d.buyer.clone()), Some(d.contract.clone()), d.matched, d.prior_at));
-    let dq_hits = disqualified.iter().map(|(buyer, contract)| {
-        audit(Checkpoint::DqDuplicate, Some(buyer.clone()), Some(contract.clone()), None, None)
-    });
-    let sandbox_hits = no_sandbox
-        .into_iter()
-        .map(|(buyer, contract)| audit(Checkpoint::NoSandbox, Some(buyer), Some(contract), None, None));
-    engine.audit.record(stop_hit.into_iter().chain(drop_hits).chain(dq_hits).chain(sandbox_hits).collect());
+    // reservation back, and is audited and counted when its retry is answered, once.
+    engine.audit.record(audit_entries(hits, &ping_id, partner, &vertical.id, &offer.id, req.test, now));
     if !req.test {
         facts.bids(&bids);
         engine.stats.record(facts.increments());
@@ -367,13 +369,100 @@ async fn decide(
     Ok(answer)
 }
 
-/// 32 random hex digits, written without the formatting machinery (per ping, like every
-/// string below: issue 13's profile found a thousand instructions per `format!`).
-fn new_ping_id() -> String {
-    String::from(&*uuid::Uuid::new_v4().simple().encode_lower(&mut uuid::Uuid::encode_buffer()))
+/// A ping that could not be decided; `admitted` when its admission stands, to be released.
+struct Unanswered {
+    error: EngineError,
+    admitted: bool,
 }
 
-/// The id of the ping's `n`th bid: `<ping id>-<n>`.
+impl From<pingpost_store::StoreError> for Unanswered {
+    fn from(e: pingpost_store::StoreError) -> Self {
+        Unanswered { error: e.into(), admitted: true }
+    }
+}
+
+/// One ping's I/O steps, on what [`plan`] decided to ask.
+struct Ping<'a> {
+    engine: &'a Engine,
+    config: &'a Config,
+    partner: &'a PartnerId,
+    offer: &'a Offer,
+    req: &'a PingRequest,
+    ping_id: &'a str,
+    now: Timestamp,
+}
+
+impl Ping<'_> {
+    /// Checkpoints 1-2 and the cap counters (two store calls side by side, whatever the
+    /// offer), checkpoints 3-5 in the core, then the buyers asked and a "disqualified" answer
+    /// recorded. An error after the admission leaves it to the caller to release.
+    async fn checkpoints_and_auction(
+        &self,
+        candidates: Vec<Eligible>,
+        keys: Vec<String>,
+        admission: &Admission,
+        arrival: Instant,
+    ) -> Result<Decided, Unanswered> {
+        let (engine, req, now) = (self.engine, self.req, self.now);
+        let counters_call = async {
+            if keys.is_empty() {
+                Ok(Vec::new())
+            } else {
+                engine.store.read_counters(keys.clone()).await
+            }
+        };
+        let (admit_outcome, counters) = tokio::join!(engine.store.admit(admission.clone()), counters_call);
+        let mut facts = PingFacts::new(now, self.partner, &admission.vertical);
+        let mut hits = Hits::default();
+        let admitted = admit_outcome.map_err(|e| Unanswered { error: e.into(), admitted: false })?;
+        let history = match admitted {
+            AdmitOutcome::Suppressed { matched, since } => {
+                facts.stopped(Checkpoint::Suppressed);
+                hits.stopped_by = Some((Checkpoint::Suppressed, matched, since));
+                let reason = Some(RejectReason::Suppressed);
+                return Ok(Decided { status: PingStatus::Rejected, reason, bids: Vec::new(), hits, facts });
+            }
+            AdmitOutcome::VerticalDuplicate { matched, prior_at } => {
+                facts.stopped(Checkpoint::VerticalDuplicate);
+                hits.stopped_by = Some((Checkpoint::VerticalDuplicate, matched, prior_at));
+                let reason = Some(RejectReason::VerticalDuplicate);
+                return Ok(Decided { status: PingStatus::Rejected, reason, bids: Vec::new(), hits, facts });
+            }
+            AdmitOutcome::Admitted { history } => history,
+        };
+        let counters = keys.into_iter().zip(counters?).collect::<HashMap<_, _>>();
+        let mut screening = screen(candidates, &counters, &history, now);
+        facts.screened(&screening);
+        hits.drops = screening.drops;
+        if req.test {
+            screening.candidates.retain(|c| {
+                let sandboxed = has_sandbox(c);
+                if !sandboxed {
+                    hits.no_sandbox.push((c.contract.buyer.clone(), c.contract.id.clone()));
+                }
+                sandboxed
+            });
+        }
+        let deadline = auction_deadline(arrival, self.offer);
+        let (bids, disqualified) =
+            auction(engine, self.config, self.partner, self.ping_id, self.offer, req, screening.candidates, deadline)
+                .await;
+        // A test lead's DQ answers are audited, never recorded.
+        if !disqualified.is_empty() && !req.test {
+            let buyers = disqualified.iter().map(|(buyer, _)| buyer.clone()).collect();
+            engine.store.record_dq(req.identity.idents(), buyers, now).await?;
+            // A buyer's "disqualified" answer drops its contract at checkpoint 5 like a
+            // recorded one does.
+            facts.disqualified(&disqualified);
+        }
+        hits.disqualified = disqualified;
+        let (status, reason) = verdict(&bids);
+        Ok(Decided { status, reason, bids, hits, facts })
+    }
+}
+
+/// The id of the ping's `n`th bid: `<ping id>-<n>`, written without the formatting
+/// machinery (per bid: issue 13's profile found a thousand instructions per `format!`).
 fn bid_id(ping_id: &str, n: usize) -> String {
     let mut digits = itoa::Buffer::new();
     let n = digits.format(n);
@@ -606,12 +695,141 @@ async fn ask(engine: &Engine, calls: &Calls, c: &Candidate, deadline: Instant) -
 mod tests {
     use super::*;
 
+    use pingpost_core::config::{load_files, SourceFile};
+    use pingpost_core::identity::Sha256Hex;
+    use pingpost_core::lead::FieldValue;
+    use pingpost_core::money::Money;
+
+    fn t0() -> Timestamp {
+        chrono::DateTime::parse_from_rfc3339("2026-11-23T15:00:00Z").expect("a time").into()
+    }
+
+    fn config() -> Config {
+        let text = r#"
+[[verticals]]
+id = "auto"
+dedup_window_days = 30
+
+[[offers]]
+id = "o"
+vertical = "auto"
+ping_ttl_s = 120
+
+[[partners]]
+id = "p1"
+api_key = "partner-key-for-unit-tests"
+offers = ["o"]
+
+[[buyers]]
+id = "b1"
+post_url = "http://127.0.0.1:1/post"
+
+[[contracts]]
+id = "c1"
+buyer = "b1"
+offer = "o"
+price = "10.00"
+caps = { daily = 5 }
+
+[[contracts]]
+id = "tx"
+buyer = "b1"
+offer = "o"
+price = "30.00"
+filters = { state = { in = ["TX"] } }
+"#;
+        load_files(&[SourceFile { name: "unit.toml".into(), text: text.into() }]).expect("a valid configuration")
+    }
+
+    fn request(test: bool) -> PingRequest {
+        PingRequest {
+            offer: "o".into(),
+            identity: Identity::new(Some(Sha256Hex::digest("jane@example.com")), None).expect("an identity"),
+            fields: [("state".to_string(), FieldValue::Text("CA".into()))].into_iter().collect(),
+            idempotency_key: None,
+            test,
+        }
+    }
+
     #[test]
-    fn ids_have_their_documented_shape() {
-        let id = new_ping_id();
-        assert_eq!(id.len(), 32, "{id}");
-        assert!(id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{id}");
-        assert_ne!(new_ping_id(), id);
+    fn a_plan_asks_for_the_eligible_contracts_counters_and_a_pending_admission() {
+        let config = config();
+        let offer = &config.offers[&OfferId::new("o")];
+        let vertical = &config.verticals[&offer.vertical];
+        let arrival = Instant::now();
+        let planned = plan(&config, vertical, offer, &request(false), "ping-1", t0(), arrival);
+        let kept: Vec<&str> = planned.candidates.iter().map(|c| c.contract.id.as_str()).collect();
+        assert_eq!(kept, ["c1"], "the Texan-only contract is no candidate");
+        assert!(
+            !planned.counter_keys.is_empty() && planned.counter_keys.iter().all(|k| k.contains("c1")),
+            "{:?}",
+            planned.counter_keys
+        );
+        assert_eq!(planned.admission.ping_id, "ping-1");
+        assert_eq!(planned.admission.vertical.as_str(), "auto");
+        assert_eq!(planned.admission.pending_until, t0() + ADMISSION_LEASE);
+        assert_eq!(planned.admission.idents.len(), 1);
+        assert!(!planned.admission.dry_run);
+        let half_budget = Duration::from_millis(u64::from(offer.ping_budget_ms)) / 2;
+        assert_eq!(
+            planned.admission.wait_until,
+            Some(arrival + half_budget),
+            "a racing ping costs half the budget at most"
+        );
+        assert_eq!(planned.expires_at, t0() + chrono::Duration::seconds(120));
+        assert!(
+            plan(&config, vertical, offer, &request(true), "ping-2", t0(), Instant::now()).admission.dry_run,
+            "a test lead writes nothing"
+        );
+    }
+
+    #[test]
+    fn audit_entries_follow_the_checkpoints_order() {
+        let (b, c) = (|s: &str| BuyerId::new(s), |s: &str| ContractId::new(s));
+        let hits = Hits {
+            stopped_by: None,
+            drops: vec![Drop {
+                contract: c("c1"),
+                buyer: b("b1"),
+                checkpoint: Checkpoint::InAuctionDuplicate,
+                matched: None,
+                prior_at: None,
+            }],
+            disqualified: vec![(b("b2"), c("c2"))],
+            no_sandbox: vec![(b("b3"), c("c3"))],
+        };
+        let (p, v, o) = (PartnerId::new("p1"), VerticalId::new("auto"), OfferId::new("o"));
+        let entries = audit_entries(hits, "ping-1", &p, &v, &o, true, t0());
+        let seen: Vec<(&str, &str)> =
+            entries.iter().map(|e| (e.contract.as_ref().map_or("", |c| c.as_str()), e.checkpoint.as_str())).collect();
+        assert_eq!(seen, [("c1", "in_auction_duplicate"), ("c2", "dq_duplicate"), ("c3", "no_sandbox")]);
+        assert!(entries.iter().all(|e| &*e.ping_id == "ping-1" && e.test && e.at == t0()));
+
+        let stopped = Hits { stopped_by: Some((Checkpoint::Suppressed, IdentKind::Email, t0())), ..Hits::default() };
+        let entries = audit_entries(stopped, "ping-2", &p, &v, &o, false, t0());
+        assert_eq!(entries.len(), 1);
+        assert_eq!(
+            (entries[0].checkpoint, entries[0].matched, entries[0].contract.as_ref()),
+            (Checkpoint::Suppressed, Some(IdentKind::Email), None)
+        );
+    }
+
+    #[test]
+    fn a_ping_without_bids_is_rejected() {
+        assert_eq!(verdict(&[]), (PingStatus::Rejected, Some(RejectReason::NoBids)));
+        let bid = Bid {
+            bid_id: "p-0".into(),
+            buyer: BuyerId::new("b1"),
+            contract: ContractId::new("c1"),
+            price: Money::parse("10.00").expect("money"),
+            payout: Money::parse("10.00").expect("money"),
+            token: None,
+        };
+        assert_eq!(verdict(&[bid]), (PingStatus::Accepted, None));
+    }
+
+    #[test]
+    fn bid_ids_have_their_documented_shape() {
         assert_eq!(bid_id("abc", 0), "abc-0");
         assert_eq!(bid_id("abc", 12_345), "abc-12345");
     }

@@ -104,7 +104,7 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
     let config = engine.config();
     let bounds = config.post_bounds(partner);
     let key = format!("post:{partner}:{}", req.ping_id);
-    let holder = uuid::Uuid::new_v4().simple().to_string();
+    let holder = engine.ids.token();
     let claim = ClaimRequest {
         key: key.clone(),
         fingerprint: req.ping_id.clone(),
@@ -512,9 +512,16 @@ impl Post<'_> {
             Err(reason) => return skipped(reason),
         };
         let reading = self.deliver_to(bid, buyer, now).await;
-        self.judge(bid, reading, self.engine.clock.now()).1
+        let (_, tried, hit) = self.judge(bid, reading, self.engine.clock.now());
+        if let Some(hit) = hit {
+            self.engine.audit.record(vec![hit]);
+        }
+        tried
     }
 
+    /// One bid's sale in three parts: the re-checks and the reservation planned (pure:
+    /// [`reservation`]), the store and buyer steps (reserve, deliver, settle the ledger), and
+    /// what each answer makes of it (pure: [`after_reserve`], [`Post::judge`]).
     async fn attempt(&self, bid: &Bid) -> Result<Tried, Failed> {
         let engine = self.engine;
         let now = engine.clock.now();
@@ -522,54 +529,25 @@ impl Post<'_> {
             Ok(found) => found,
             Err(reason) => return Ok(skipped(reason)),
         };
-        let record = &self.record;
-        let reservation = SaleReservation {
-            idents: record.idents(),
-            window: contract.dedup.enabled.then_some(contract.dedup.window),
-            debits: sale_debits(contract, buyer, bid.price, now),
-            slots: record.slots,
-            record: SaleRecord {
-                sale_id: sale_id(bid),
-                ping_id: record.ping_id.clone(),
-                partner: record.partner.clone(),
-                offer: record.offer.clone(),
-                vertical: record.vertical.clone(),
-                buyer: bid.buyer.clone(),
-                contract: bid.contract.clone(),
-                price: bid.price,
-                payout: bid.payout,
-                reserved_at: now,
-                state: LedgerState::Reserved,
-                holder: self.holder.to_string(),
-                lease_until: now + chrono::Duration::milliseconds(i64::from(buyer.timeout_ms)) + engine.lease_slack,
-                reason: None,
-                sold_at: None,
-                lead_id: None,
-            },
-        };
-        match self.reserve(bid, reservation).await? {
-            ReserveOutcome::Reserved => {}
-            // Our own reservation, answered again to a re-sent call: not delivered yet.
-            ReserveOutcome::Existing(e) if e.holder == self.holder && e.state == LedgerState::Reserved => {}
-            ReserveOutcome::Existing(e) => return Ok(self.as_journaled(bid, &e).await),
-            ReserveOutcome::AlreadyBought { matched, prior_at } => {
-                engine.audit.record(vec![audit(
-                    record,
-                    bid,
-                    now,
-                    Checkpoint::ContractDuplicate,
-                    Some(matched),
-                    Some(prior_at),
-                )]);
-                return Ok(skipped("contract_duplicate"));
+        let reservation = reservation(self.record, bid, contract, buyer, self.holder, now, engine.lease_slack);
+        let reserved = self.reserve(bid, reservation).await?;
+        match after_reserve(self.record, bid, self.holder, reserved, now) {
+            AfterReserve::Deliver => {}
+            AfterReserve::Journaled(entry) => return Ok(self.as_journaled(bid, &entry).await),
+            AfterReserve::Skip(reason, hit) => {
+                if let Some(hit) = hit {
+                    engine.audit.record(vec![hit]);
+                }
+                return Ok(skipped(reason));
             }
-            ReserveOutcome::LimitReached { .. } => return Ok(skipped("cap_reached")),
-            ReserveOutcome::SlotsTaken => return Ok(skipped("slots_taken")),
         }
         let reading = self.deliver_to(bid, buyer, now).await;
         engine.faults.crash_point("post.delivered");
         let settled_at = engine.clock.now();
-        let (end, tried) = self.judge(bid, reading, settled_at);
+        let (end, tried, hit) = self.judge(bid, reading, settled_at);
+        if let Some(hit) = hit {
+            engine.audit.record(vec![hit]);
+        }
         // The ledger half at once, as the buyer answered (the reservation's lease is counted
         // from its own delivery); the marks half is the caller's (`deliver`).
         let settlement = self.settlement(bid, end, settled_at);
@@ -613,11 +591,14 @@ impl Post<'_> {
         }
     }
 
-    /// What the buyer's answer makes of the sale: how it ends, and what the attempt reports.
-    /// A "duplicate" answer is audited here (marked test for a test lead).
-    fn judge(&self, bid: &Bid, reading: PostReading, settled_at: Timestamp) -> (SaleEnd, Tried) {
+    /// What the buyer's answer makes of the sale: how it ends, what the attempt reports, and
+    /// the audit entry of a "duplicate" answer (marked test for a test lead), for the caller
+    /// to record. Pure but for the log line and metric of a payout a lower price took below
+    /// the partner's minimum.
+    fn judge(&self, bid: &Bid, reading: PostReading, settled_at: Timestamp) -> (SaleEnd, Tried, Option<AuditEntry>) {
         let record = self.record;
         let buyer_reason = reading.reason.clone();
+        let mut hit = None;
         let (end, tried) = match &reading.outcome {
             Outcome::Accepted => {
                 let margin = self.config.margin(&record.offer, &bid.buyer, &record.partner);
@@ -649,7 +630,7 @@ impl Post<'_> {
             Outcome::Duplicate => {
                 let mut entry = audit(record, bid, settled_at, Checkpoint::PostDuplicate, None, None);
                 entry.reason.clone_from(&buyer_reason);
-                self.engine.audit.record(vec![entry]);
+                hit = Some(entry);
                 (SaleEnd::RolledBack, Tried::settled(None, AttemptOutcome::Duplicate, None))
             }
             Outcome::Rejected => {
@@ -660,7 +641,7 @@ impl Post<'_> {
                 Tried::settled(None, AttemptOutcome::Error, Some(why.clone())),
             ),
         };
-        (end, Tried { buyer_reason, ..tried })
+        (end, Tried { buyer_reason, ..tried }, hit)
     }
 
     /// The marks half of settlements whose ledger half is done, side by side, re-sent on a
@@ -691,6 +672,78 @@ impl Post<'_> {
             tracing::error!(sale_id = %sale_id(bid), "reservation in doubt and not released; it lapses with its lease");
         }
         Err(Failed { error: error.into(), in_doubt: !released })
+    }
+}
+
+/// The sale reservation of `bid` (pure): the buyer's window on the consumer under every
+/// identifier of the ping, the ping's slots, the contract's and buyer's debits, and the
+/// ledger entry the post journals before the lead leaves, leased for the buyer's timeout
+/// and `lease_slack`.
+fn reservation(
+    record: &PingRecord,
+    bid: &Bid,
+    contract: &Contract,
+    buyer: &Buyer,
+    holder: &str,
+    now: Timestamp,
+    lease_slack: chrono::Duration,
+) -> SaleReservation {
+    SaleReservation {
+        idents: record.idents(),
+        window: contract.dedup.enabled.then_some(contract.dedup.window),
+        debits: sale_debits(contract, buyer, bid.price, now),
+        slots: record.slots,
+        record: SaleRecord {
+            sale_id: sale_id(bid),
+            ping_id: record.ping_id.clone(),
+            partner: record.partner.clone(),
+            offer: record.offer.clone(),
+            vertical: record.vertical.clone(),
+            buyer: bid.buyer.clone(),
+            contract: bid.contract.clone(),
+            price: bid.price,
+            payout: bid.payout,
+            reserved_at: now,
+            state: LedgerState::Reserved,
+            holder: holder.to_string(),
+            lease_until: now + chrono::Duration::milliseconds(i64::from(buyer.timeout_ms)) + lease_slack,
+            reason: None,
+            sold_at: None,
+            lead_id: None,
+        },
+    }
+}
+
+/// What a reservation's outcome leaves to do.
+#[derive(Debug)]
+enum AfterReserve {
+    /// Reserved (or our own reservation answered again to a re-sent call): deliver.
+    Deliver,
+    /// An earlier attempt's entry: report it as the journal says, deliver nothing.
+    Journaled(Box<SaleRecord>),
+    /// Refused: skip the bid for this reason, auditing the hit if any.
+    Skip(&'static str, Option<AuditEntry>),
+}
+
+/// What the store's answer to a reservation makes of the bid (pure).
+fn after_reserve(
+    record: &PingRecord,
+    bid: &Bid,
+    holder: &str,
+    outcome: ReserveOutcome,
+    now: Timestamp,
+) -> AfterReserve {
+    match outcome {
+        ReserveOutcome::Reserved => AfterReserve::Deliver,
+        // Our own reservation, answered again to a re-sent call: not delivered yet.
+        ReserveOutcome::Existing(e) if e.holder == holder && e.state == LedgerState::Reserved => AfterReserve::Deliver,
+        ReserveOutcome::Existing(e) => AfterReserve::Journaled(e),
+        ReserveOutcome::AlreadyBought { matched, prior_at } => {
+            let hit = audit(record, bid, now, Checkpoint::ContractDuplicate, Some(matched), Some(prior_at));
+            AfterReserve::Skip("contract_duplicate", Some(hit))
+        }
+        ReserveOutcome::LimitReached { .. } => AfterReserve::Skip("cap_reached", None),
+        ReserveOutcome::SlotsTaken => AfterReserve::Skip("slots_taken", None),
     }
 }
 
@@ -740,5 +793,127 @@ fn audit(
         prior_at,
         reason: None,
         test: record.test,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pingpost_core::config::{load_files, SourceFile};
+    use pingpost_core::identity::IdentKind;
+    use pingpost_core::ids::{BuyerId, ContractId};
+
+    fn t0() -> Timestamp {
+        chrono::DateTime::parse_from_rfc3339("2026-11-23T15:00:00Z").expect("a time").into()
+    }
+
+    fn config() -> Config {
+        let text = r#"
+[[verticals]]
+id = "auto"
+dedup_window_days = 30
+
+[[offers]]
+id = "o"
+vertical = "auto"
+
+[[partners]]
+id = "p1"
+api_key = "partner-key-for-unit-tests"
+offers = ["o"]
+
+[[buyers]]
+id = "b1"
+post_url = "http://127.0.0.1:1/post"
+timeout_ms = 2000
+
+[[contracts]]
+id = "c1"
+buyer = "b1"
+offer = "o"
+price = "10.00"
+dedup = { window_days = 45 }
+
+[[contracts]]
+id = "open"
+buyer = "b1"
+offer = "o"
+price = "10.00"
+dedup = { enabled = false }
+"#;
+        load_files(&[SourceFile { name: "unit.toml".into(), text: text.into() }]).expect("a valid configuration")
+    }
+
+    fn bid(contract: &str) -> Bid {
+        Bid {
+            bid_id: "ping-1-0".into(),
+            buyer: BuyerId::new("b1"),
+            contract: ContractId::new(contract),
+            price: Money::parse("10.00").expect("money"),
+            payout: Money::parse("8.00").expect("money"),
+            token: None,
+        }
+    }
+
+    fn record() -> PingRecord {
+        PingRecord {
+            ping_id: "ping-1".into(),
+            partner: PartnerId::new("p1"),
+            offer: pingpost_core::ids::OfferId::new("o"),
+            vertical: pingpost_core::ids::VerticalId::new("auto"),
+            email: Some(Sha256Hex::digest("jane@example.com")),
+            phone: None,
+            bids: vec![bid("c1")],
+            created_at: t0(),
+            expires_at: t0() + chrono::Duration::minutes(5),
+            slots: 1,
+            test: false,
+        }
+    }
+
+    #[test]
+    fn a_reservation_holds_the_contracts_window_the_pings_slots_and_a_leased_journal_entry() {
+        let config = config();
+        let buyer = &config.buyers[&BuyerId::new("b1")];
+        let (c1, open) = (&config.contracts[&ContractId::new("c1")], &config.contracts[&ContractId::new("open")]);
+        let slack = chrono::Duration::seconds(30);
+        let r = reservation(&record(), &bid("c1"), c1, buyer, "holder-1", t0(), slack);
+        assert_eq!(r.window.map(|w| w.days()), Some(45));
+        assert_eq!((r.slots, r.idents.len()), (1, 1));
+        assert_eq!((r.record.sale_id.as_str(), r.record.holder.as_str()), ("ping-1-0", "holder-1"));
+        assert_eq!((r.record.state, r.record.reserved_at), (LedgerState::Reserved, t0()));
+        assert_eq!(r.record.lease_until, t0() + chrono::Duration::milliseconds(2000) + slack);
+        assert_eq!(r.record.payout, Money::parse("8.00").expect("money"));
+        let r = reservation(&record(), &bid("open"), open, buyer, "holder-1", t0(), slack);
+        assert_eq!(r.window, None, "a contract without dedup reserves no window");
+    }
+
+    #[test]
+    fn a_reservations_outcome_says_deliver_report_or_skip() {
+        let (record, bid) = (record(), bid("c1"));
+        let config = config();
+        let (c1, buyer) = (&config.contracts[&ContractId::new("c1")], &config.buyers[&BuyerId::new("b1")]);
+        let entry = reservation(&record, &bid, c1, buyer, "holder-1", t0(), chrono::Duration::zero()).record;
+        let after = |outcome| after_reserve(&record, &bid, "holder-1", outcome, t0());
+        assert!(matches!(after(ReserveOutcome::Reserved), AfterReserve::Deliver));
+        assert!(
+            matches!(after(ReserveOutcome::Existing(Box::new(entry.clone()))), AfterReserve::Deliver),
+            "our own, re-sent"
+        );
+        let theirs = SaleRecord { holder: "holder-0".into(), ..entry.clone() };
+        assert!(matches!(after(ReserveOutcome::Existing(Box::new(theirs))), AfterReserve::Journaled(_)));
+        let sold = SaleRecord { state: LedgerState::Sold, ..entry };
+        assert!(matches!(after(ReserveOutcome::Existing(Box::new(sold))), AfterReserve::Journaled(_)));
+        match after(ReserveOutcome::AlreadyBought { matched: IdentKind::Email, prior_at: t0() }) {
+            AfterReserve::Skip("contract_duplicate", Some(hit)) => {
+                assert_eq!(
+                    (hit.checkpoint, hit.matched, hit.prior_at),
+                    (Checkpoint::ContractDuplicate, Some(IdentKind::Email), Some(t0()))
+                );
+                assert_eq!(hit.contract.as_ref().map(|c| c.as_str()), Some("c1"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(after(ReserveOutcome::SlotsTaken), AfterReserve::Skip("slots_taken", None)));
     }
 }

@@ -137,6 +137,7 @@ price = "10.00"
         config_stamp: None,
         store: Arc::new(pingpost_store::MemoryStore::new()),
         clock: Arc::new(clock),
+        ids: Arc::new(pingpost_engine::ids::RandomIds),
         audit,
         stats: Arc::new(pingpost_engine::stats::MemoryStats::default()),
         books: Arc::new(pingpost_books::MemoryBooks::new()),

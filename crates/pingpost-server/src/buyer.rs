@@ -173,7 +173,7 @@ async fn open_return(
     State(state): State<Arc<AppState>>,
     body: RequestBody,
 ) -> Result<Response, ApiError> {
-    let ask = returns::ask(body).await?;
+    let ask = returns::ask(body, &state.engine).await?;
     let r = state.engine.open_return(Returner::Buyer(buyer), ask).await?;
     Ok((StatusCode::CREATED, Json(returns::for_buyer(&r))).into_response())
 }

@@ -32,8 +32,9 @@ pub struct ReturnBody {
 
 const NOTE_MAX: usize = 1_000;
 
-/// `{"sale_id", "reason", "note"?, "idempotency_key"?}`.
-pub async fn ask(body: RequestBody) -> Result<ReturnAsk, ApiError> {
+/// `{"sale_id", "reason", "note"?, "idempotency_key"?}`; without a key, the return's token
+/// is the engine's (see [`pingpost_engine::ids`]).
+pub async fn ask(body: RequestBody, engine: &pingpost_engine::Engine) -> Result<ReturnAsk, ApiError> {
     let b: ReturnBody = body::json(body).await?;
     let printable = |s: &str, max: usize| !s.is_empty() && s.len() <= max && !s.chars().any(char::is_control);
     if !printable(&b.sale_id, 128) {
@@ -52,7 +53,7 @@ pub async fn ask(body: RequestBody) -> Result<ReturnAsk, ApiError> {
             return Err(ApiError::invalid("idempotency_key", "must be 1-128 printable characters"))
         }
         Some(k) => format!("key:{k}"),
-        None => uuid::Uuid::new_v4().simple().to_string(),
+        None => engine.new_token(),
     };
     Ok(ReturnAsk { sale_id: b.sale_id, reason: b.reason, note: b.note, token })
 }

@@ -347,6 +347,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         config_stamp: Some(stamp),
         store,
         clock: Arc::new(SystemClock),
+        ids: Arc::new(pingpost_engine::ids::RandomIds),
         audit,
         stats,
         books,

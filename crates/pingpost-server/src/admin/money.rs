@@ -88,7 +88,7 @@ async fn top_up(
             return Err(ApiError::invalid("id", "must be 1-128 printable characters"))
         }
         Some(id) => id,
-        None => uuid::Uuid::new_v4().simple().to_string(),
+        None => state.engine.new_token(),
     };
     let buyer = BuyerId::new(buyer);
     let t = TopUp { id: id.clone(), buyer: buyer.clone(), amount, at: state.engine.now() };

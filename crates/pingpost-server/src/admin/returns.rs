@@ -38,7 +38,7 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         (status = 503, description = "The store could not be reached.", body = ErrorBody),
     ))]
 async fn file(_: Operator, State(state): State<Arc<AppState>>, body: RequestBody) -> Result<Response, ApiError> {
-    let ask = returns::ask(body).await?;
+    let ask = returns::ask(body, &state.engine).await?;
     let r = state.engine.open_return(Returner::Operator, ask).await?;
     Ok((StatusCode::CREATED, Json(returns::for_operator(&r))).into_response())
 }
