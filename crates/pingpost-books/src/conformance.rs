@@ -7,6 +7,7 @@
 use crate::*;
 use chrono::{Duration, TimeZone, Utc};
 use pingpost_core::ids::{ContractId, OfferId, PartnerId};
+use pingpost_core::money::Money;
 use pingpost_core::Timestamp;
 use std::sync::Arc;
 

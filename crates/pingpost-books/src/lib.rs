@@ -12,7 +12,7 @@
 //! - [`conformance`]: the behaviour both must show, run unchanged on each.
 //!
 //! # Sign conventions
-//! Amounts are signed integer minor units ([`Money`]), from the marketplace's point of view:
+//! Amounts are signed integer minor units ([`Money`](pingpost_core::money::Money)), from the marketplace's point of view:
 //! `price` is what the buyer pays (gross), `payout` what the partner earns, `margin` what the
 //! marketplace keeps, and `margin == price − payout` on **every** entry.
 //!
@@ -61,7 +61,6 @@ pub use pg::{PgBooks, PgOptions};
 pub use query::{Cursor, EntryPage, EntryQuery, MAX_PAGE};
 
 use pingpost_core::ids::BuyerId;
-use pingpost_core::money::Money;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Redis bytes per sale: what a sold lead leaves in Redis (issue 22 item 2's figure).
+#
+#   scripts/bench-redis-bytes.sh                   # ~2 minutes after the release build
+#   BYTES_SALES=5000 scripts/bench-redis-bytes.sh
+#
+# Starts a redis-server of its own (free loopback port, no persistence), a throwaway
+# PostgreSQL for the books (lib.sh's start_postgres), the simulated buyers (`pingpost
+# buyers`, which accept every post) and `pingpost serve` on that Redis with the market of
+# scripts/bench-instructions.sh (one exclusive offer of BYTES_CONTRACTS fixed-price
+# contracts, 3 per buyer). It then sells BYTES_WARMUP leads (a fresh ping, then its post, one
+# after the other over one keep-alive connection), waits until the books' relay has emptied
+# the outbox, reads Redis's `used_memory` and, by key family, the sum of `MEMORY USAGE` of
+# every key; sells BYTES_SALES more, waits for the relay again, reads both again, and prints
+#
+#   bytes per sale = (used_memory after - used_memory after warm-up) / BYTES_SALES
+#
+# with the same difference per key family (a key's family is its name with ids, hashes and
+# dates replaced by placeholders). Everything a sale leaves is kept far longer than the run
+# (marks and entries for the retention, 366 days), so the figure is what a sold lead costs
+# for a year. Only sales are measured: the pings' own audit entries and vertical marks are
+# in the figure too, as every sale has its ping. Knobs: BYTES_WARMUP (200), BYTES_SALES
+# (2000), BYTES_CONTRACTS (30), BYTES_OUT (bench-results/redis-bytes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WARMUP=${BYTES_WARMUP:-200}
+SALES=${BYTES_SALES:-2000}
+CONTRACTS=${BYTES_CONTRACTS:-30}
+OUT=${BYTES_OUT:-bench-results/redis-bytes}
+KEY=bench-partner-key-0001
+ADMIN_TOKEN=bench-admin-token-000000000
+
+for tool in redis-server redis-cli python3 curl; do
+  command -v "$tool" >/dev/null || { echo "bench-redis-bytes.sh needs $tool" >&2; exit 1; }
+done
+echo "== building release binaries"
+cargo build --release --locked -p pingpost
+BIN=${CARGO_TARGET_DIR:-target}/release
+
+mkdir -p "$OUT"
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  stop_postgres
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+
+# start NAME PREFIX COMMAND...: runs COMMAND in the background until it prints PREFIX<url>.
+start() {
+  local name=$1 prefix=$2
+  shift 2
+  : >"$WORK/$name.out"
+  "$@" >"$WORK/$name.out" 2>"$OUT/$name.log" &
+  PIDS+=("$!")
+  for _ in $(seq 1 200); do
+    STARTED_URL=$(sed -n "s|^$prefix||p" "$WORK/$name.out" | head -n1)
+    [ -z "$STARTED_URL" ] || return 0
+    kill -0 "$!" 2>/dev/null || { cat "$OUT/$name.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "$name did not start" >&2
+  exit 1
+}
+
+REDIS_PORT=$(free_port)
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+  >"$OUT/redis.log" 2>&1 &
+PIDS+=("$!")
+for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+start_postgres
+
+start buyers "simulated buyers listening on " env PINGPOST_LOG=warn "$BIN/pingpost" buyers --listen 127.0.0.1:0
+export BUYERS_URL=$STARTED_URL
+dir=$(contracts_dir "$CONTRACTS")
+start engine "pingpost listening on " env PINGPOST_LOG=warn "$BIN/pingpost" serve --listen 127.0.0.1:0 \
+  --metrics-listen off --contracts "$dir" --store "redis://127.0.0.1:$REDIS_PORT" --books "$BOOKS_URL" \
+  --admin-token "$ADMIN_TOKEN"
+ENGINE_URL=$STARTED_URL
+
+# sell FIRST COUNT: COUNT fresh leads from number FIRST, each pinged then posted; fails unless
+# every one is sold.
+sell() {
+  python3 - "$ENGINE_URL" "$KEY" "$1" "$2" <<'EOF'
+import http.client, json, sys, urllib.parse
+url, key, first, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+u = urllib.parse.urlparse(url)
+con = http.client.HTTPConnection(u.hostname, u.port)
+headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+def call(path, body):
+    con.request("POST", path, json.dumps(body), headers)
+    r = con.getresponse()
+    answer = json.loads(r.read())
+    if r.status != 200:
+        sys.exit(f"{path} answered {r.status}: {answer}")
+    return answer
+for i in range(first, first + count):
+    lead = {"email": f"bytes-{i:07d}@bench.example", "phone": f"555{i:07d}", "state": "CA", "zip": "90210", "age": 34}
+    ping = call("/v1/ping", {"offer": "bench", "lead": lead})
+    post = call("/v1/post", {"ping_id": ping["ping_id"], "lead": lead})
+    if post.get("status") != "sold":
+        sys.exit(f"lead {i} was not sold: {post}")
+EOF
+}
+
+rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
+
+# drained: waits until the books' relay has taken every outbox entry.
+drained() {
+  local key
+  key=$(rcli --scan --pattern 'pp:*outbox' | head -n1)
+  for _ in $(seq 1 600); do
+    [ -z "$key" ] || [ "$(rcli hlen "$key")" -eq 0 ] && return 0
+    sleep 0.1
+  done
+  echo "the outbox did not drain" >&2
+  exit 1
+}
+
+# families FILE: the sum of MEMORY USAGE per key family, and used_memory, into FILE.
+families() {
+  python3 - "$REDIS_PORT" >"$1" <<'EOF'
+import re, subprocess, sys, collections
+port = sys.argv[1]
+def cli(*args):
+    return subprocess.run(["redis-cli", "-p", port, *args], capture_output=True, text=True, check=True).stdout
+sums = collections.Counter()
+counts = collections.Counter()
+for key in cli("--scan", "--pattern", "pp:*").split():
+    fam = re.sub(r"[0-9a-f]{64}", "<hash>", key)
+    fam = re.sub(r"[0-9a-f]{32}(-\d+)?", "<id>", fam)
+    fam = re.sub(r"\d{4}-\d{2}-\d{2}", "<day>", fam)
+    fam = re.sub(r"\d{10}", "<hour>", fam)
+    fam = re.sub(r"b\d{3}", "<buyer>", fam)
+    fam = re.sub(r"c\d{4}", "<contract>", fam)
+    sums[fam] += int(cli("MEMORY", "USAGE", key, "SAMPLES", "0").strip() or 0)
+    counts[fam] += 1
+used = re.search(r"^used_memory:(\d+)", cli("INFO", "memory"), re.M).group(1)
+print(f"used_memory {used}")
+for fam in sorted(sums):
+    print(f"family {fam} {counts[fam]} {sums[fam]}")
+EOF
+}
+
+echo "== warm-up: $WARMUP sales"
+sell 0 "$WARMUP"
+drained
+families "$WORK/before"
+echo "== measured: $SALES sales"
+sell "$WARMUP" "$SALES"
+drained
+families "$WORK/after"
+
+python3 - "$WORK/before" "$WORK/after" "$SALES" "$CONTRACTS" <<'EOF' | tee "$OUT/summary.md"
+import sys
+def read(path):
+    used, fams = 0, {}
+    for line in open(path):
+        parts = line.split()
+        if parts[0] == "used_memory":
+            used = int(parts[1])
+        else:
+            fams[parts[1]] = (int(parts[2]), int(parts[3]))
+    return used, fams
+(u0, f0), (u1, f1) = read(sys.argv[1]), read(sys.argv[2])
+n = int(sys.argv[3])
+print(f"## Redis bytes per sale ({n} sales of a {sys.argv[4]}-contract exclusive offer, every one sold)\n")
+print(f"used_memory: {u0} -> {u1}: **{(u1 - u0) / n:.0f} bytes per sale**\n")
+print("| key family | keys before | keys after | MEMORY USAGE per sale |")
+print("|---|---:|---:|---:|")
+for fam in sorted(set(f0) | set(f1)):
+    k0, b0 = f0.get(fam, (0, 0))
+    k1, b1 = f1.get(fam, (0, 0))
+    if b1 != b0:
+        print(f"| `{fam}` | {k0} | {k1} | {(b1 - b0) / n:.0f} |")
+EOF
