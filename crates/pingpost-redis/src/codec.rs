@@ -7,7 +7,7 @@ use pingpost_core::identity::{Ident, IdentKind, Sha256Hex};
 use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
 use pingpost_core::money::Money;
 use pingpost_core::Timestamp;
-use pingpost_store::{EntryKind, LedgerState, OutboxEntry, OutboxSale, ParkedEntry, SaleRecord, StoreError};
+use pingpost_store::{EntryKind, LedgerState, MarkAfter, OutboxEntry, OutboxSale, ParkedEntry, SaleRecord, StoreError};
 
 pub fn ms(t: Timestamp) -> i64 {
     t.timestamp_millis()
@@ -57,6 +57,17 @@ pub fn decode_idents(text: &str) -> Result<Vec<Ident>, StoreError> {
             Ok(Ident { kind, hash })
         })
         .collect()
+}
+
+/// The code a script writes for a settled mark (`lua/prelude.lua`'s states); `None` when the
+/// marks stay as they are.
+pub fn mark_code(after: MarkAfter) -> Option<&'static str> {
+    match after {
+        MarkAfter::Unchanged | MarkAfter::Settled(SaleState::Reserved) => None,
+        MarkAfter::Settled(SaleState::Sold) => Some("S"),
+        MarkAfter::Settled(SaleState::Duplicate) => Some("D"),
+        MarkAfter::Released => Some("X"),
+    }
 }
 
 fn sale_state(code: &str) -> Result<Option<SaleState>, StoreError> {

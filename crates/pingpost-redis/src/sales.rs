@@ -337,11 +337,8 @@ impl RedisStore {
     /// A settlement's marks, to the state its ledger entry holds (`state`, as the ledger
     /// answered it); a reservation still unsettled keeps its marks.
     pub(crate) async fn settle_marks_to(&self, s: &Settlement, state: Option<LedgerState>) -> StoreResult<()> {
-        let mark = match (state, &s.end) {
-            (Some(LedgerState::Sold | LedgerState::Returned), _) => "S",
-            (Some(LedgerState::RolledBack), _) => "D",
-            (Some(LedgerState::Released), _) | (None, SaleEnd::Released { .. }) => "X",
-            _ => return Ok(()),
+        let Some(mark) = codec::mark_code(marks_after(state, &s.end)) else {
+            return Ok(());
         };
         let settled =
             MarkSettlement { sale_id: &s.sale_id, state: mark, at: s.at, buyer: s.buyer.as_str(), holder: "" };
@@ -447,13 +444,9 @@ impl RedisStore {
                 let [key, sale_id, state, idents, buyer, settled_at] = due else {
                     return Err(corrupt("due marks reply"));
                 };
-                let mark = match codec::ledger_state(state)? {
-                    LedgerState::Sold | LedgerState::Returned => Some("S"),
-                    LedgerState::RolledBack => Some("D"),
-                    LedgerState::Released => Some("X"),
-                    // Only settled entries are listed; nothing to repair otherwise.
-                    LedgerState::Reserved | LedgerState::Unconfirmed => None,
-                };
+                // Only settled entries are listed, so the end asked for does not matter.
+                let ended = SaleEnd::RolledBack;
+                let mark = codec::mark_code(marks_after(Some(codec::ledger_state(state)?), &ended));
                 if let Some(mark) = mark {
                     let at = codec::parse_ms(settled_at)?;
                     let settled = MarkSettlement { sale_id, state: mark, at, buyer, holder: "" };

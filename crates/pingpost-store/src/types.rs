@@ -1,7 +1,7 @@
 //! What store operations take and answer.
 
 use pingpost_core::caps::Debit;
-use pingpost_core::checkpoint::ConsumerHistory;
+use pingpost_core::checkpoint::{ConsumerHistory, SaleState};
 use pingpost_core::identity::{Ident, IdentKind};
 use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
 use pingpost_core::money::Money;
@@ -154,6 +154,34 @@ pub enum SaleEnd {
     Released { reason: String },
     /// The buyer answered "duplicate": debits given back, the consumer marked as the buyer's.
     RolledBack,
+}
+
+/// What a settlement leaves on its sale's consumer marks, by the state its ledger entry holds
+/// afterwards (`None`: no entry) and the end it asked for: the one rule both stores and the
+/// whole-store invariant check follow. The marks follow the ledger, whatever the call asked:
+/// a settlement re-sent after the entry was settled leaves them as the ledger says.
+pub fn marks_after(ledger: Option<LedgerState>, end: &SaleEnd) -> MarkAfter {
+    match ledger {
+        // A returned lead was delivered: dedup stays as it was.
+        Some(LedgerState::Sold | LedgerState::Returned) => MarkAfter::Settled(SaleState::Sold),
+        Some(LedgerState::RolledBack) => MarkAfter::Settled(SaleState::Duplicate),
+        // Released, or a release that found no entry (its tombstone fences a reservation
+        // still on its way).
+        Some(LedgerState::Released) => MarkAfter::Released,
+        None if matches!(end, SaleEnd::Released { .. }) => MarkAfter::Released,
+        // Not settled: the reservation mark stays, and reads as a sale once its lease ends.
+        Some(LedgerState::Reserved | LedgerState::Unconfirmed) | None => MarkAfter::Unchanged,
+    }
+}
+
+/// See [`marks_after`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MarkAfter {
+    Unchanged,
+    /// The mark now reads this state, without a lease.
+    Settled(SaleState),
+    /// The mark becomes a released sale's tombstone.
+    Released,
 }
 
 /// A settlement carries the identifiers (the ping's) rather than reading them back, so a
@@ -527,4 +555,33 @@ pub enum ReturnQuery {
         status: ReturnStatus,
         limit: usize,
     },
+}
+
+#[cfg(test)]
+mod marks_after_tests {
+    use super::*;
+
+    #[test]
+    fn the_marks_follow_the_ledger_and_only_a_release_marks_what_has_no_entry() {
+        let sold = SaleEnd::Sold {
+            final_price: Money::from_minor(100),
+            final_payout: Money::from_minor(80),
+            reason: None,
+            lead_id: None,
+        };
+        let released = SaleEnd::Released { reason: "rejected".into() };
+        let table = [
+            (Some(LedgerState::Sold), &released, MarkAfter::Settled(SaleState::Sold)),
+            (Some(LedgerState::Returned), &sold, MarkAfter::Settled(SaleState::Sold)),
+            (Some(LedgerState::RolledBack), &sold, MarkAfter::Settled(SaleState::Duplicate)),
+            (Some(LedgerState::Released), &sold, MarkAfter::Released),
+            (Some(LedgerState::Reserved), &released, MarkAfter::Unchanged),
+            (Some(LedgerState::Unconfirmed), &released, MarkAfter::Unchanged),
+            (None, &released, MarkAfter::Released),
+            (None, &sold, MarkAfter::Unchanged),
+        ];
+        for (ledger, end, expected) in table {
+            assert_eq!(marks_after(ledger, end), expected, "{ledger:?} after {end:?}");
+        }
+    }
 }

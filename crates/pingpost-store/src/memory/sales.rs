@@ -134,18 +134,13 @@ impl MemoryStore {
         }
         let state = ledger.sales.get(&s.sale_id).map(|e| e.record.state);
         drop(ledger);
-        // The marks follow the ledger's state, whatever this call asked: a settlement re-sent
-        // after the entry was settled otherwise still leaves the marks as the ledger says.
-        let mark = match state {
-            // A returned lead was delivered: dedup stays as it was.
-            Some(LedgerState::Sold | LedgerState::Returned) => Some(SaleState::Sold),
-            Some(LedgerState::RolledBack) => Some(SaleState::Duplicate),
-            _ => None,
+        let mark = match marks_after(state, &s.end) {
+            MarkAfter::Unchanged => return state,
+            MarkAfter::Settled(mark) => Some(mark),
+            MarkAfter::Released => None,
         };
-        if !matches!(state, Some(LedgerState::Reserved | LedgerState::Unconfirmed)) {
-            for (_, c) in &mut locked.guards {
-                settle_mark(c, s, mark);
-            }
+        for (_, c) in &mut locked.guards {
+            settle_mark(c, s, mark);
         }
         state
     }
