@@ -120,7 +120,8 @@ async fn run(name: &str, fixture: &Value) -> Value {
 }
 
 /// One earlier event, through the public API: a ping (posted too with `"post": true`), a
-/// suppression, time passing, or buyers answering otherwise from then on.
+/// suppression, time passing, buyers answering otherwise from then on, or an operator's
+/// admin API call (a configuration edit between a ping and its post).
 async fn history_step(h: &Harness, key: &str, step: &Value) -> Result<(), String> {
     if let Some(ping) = step.get("ping") {
         let (status, answer) = h.call("/v1/ping", Some(key), ping.to_string().into_bytes()).await;
@@ -143,6 +144,14 @@ async fn history_step(h: &Harness, key: &str, step: &Value) -> Result<(), String
         h.advance_secs(secs).await;
     } else if let Some(buyers) = step.get("buyers") {
         set_buyers(h, buyers);
+    } else if let Some(call) = step.get("admin") {
+        let method = call["method"].as_str().unwrap_or("PUT");
+        let path = call["path"].as_str().ok_or(format!("an admin step names its path: {step}"))?;
+        let body = call.get("body").cloned();
+        let (status, answer) = h.admin(method, path, body).await;
+        if !(200..300).contains(&status) {
+            return Err(format!("{method} {path} answered {status}: {answer}"));
+        }
     } else {
         return Err(format!("not a history step: {step}"));
     }
