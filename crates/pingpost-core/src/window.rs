@@ -34,7 +34,14 @@ impl WindowDays {
     /// Whether an event at `prior` is inside this window looking back from `now`.
     /// The window is half-open: an event exactly N days old is outside.
     pub fn contains(self, prior: Timestamp, now: Timestamp) -> bool {
-        now - prior < self.duration()
+        prior > self.counts_after(now)
+    }
+
+    /// The instant an event must be later than to count, looking back from `now`: the one
+    /// statement of the window's edge. A store that cannot call [`WindowDays::contains`] (a
+    /// Redis script) is given this threshold and only compares numbers.
+    pub fn counts_after(self, now: Timestamp) -> Timestamp {
+        now - self.duration()
     }
 }
 
@@ -66,5 +73,16 @@ mod tests {
         assert!(w.contains(now - Duration::seconds(30 * 86_400 - 1), now));
         assert!(!w.contains(now - Duration::seconds(30 * 86_400), now));
         assert!(w.contains(now, now));
+    }
+
+    #[test]
+    fn the_threshold_a_script_compares_with_is_the_windows_own_edge() {
+        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
+        let w = WindowDays::new(30).unwrap();
+        let edge = w.counts_after(now);
+        assert_eq!(edge, now - Duration::days(30));
+        for prior in [edge - Duration::milliseconds(1), edge, edge + Duration::milliseconds(1)] {
+            assert_eq!(w.contains(prior, now), prior > edge, "{prior}");
+        }
     }
 }

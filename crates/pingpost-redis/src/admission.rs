@@ -105,7 +105,7 @@ impl RedisStore {
             .key(self.keys.consumer(&ident.hash))
             .arg(req.vertical.as_str())
             .arg(ms(req.now))
-            .arg(req.window.duration().num_milliseconds())
+            .arg(ms(req.window.counts_after(req.now)))
             .arg(&req.ping_id)
             .arg(self.retention_ms())
             .arg(ms(req.pending_until))

@@ -89,13 +89,13 @@ fn decide_marks(sale_id: &str, idents: &[Ident], marked: &[Option<Marked>]) -> M
 impl RedisStore {
     async fn reserve_mark(&self, ident: &Ident, req: &SaleReservation) -> StoreResult<Marked> {
         let r = &req.record;
-        let window = req.window.map(|w| w.duration().num_milliseconds().to_string()).unwrap_or_default();
+        let counts_after = req.window.map(|w| ms(w.counts_after(r.reserved_at)).to_string()).unwrap_or_default();
         let mut call = ScriptCall::new(&self.scripts.reserve_mark);
         call.key(self.keys.consumer(&ident.hash))
             .arg(r.buyer.as_str())
             .arg(&r.sale_id)
             .arg(ms(r.reserved_at))
-            .arg(window)
+            .arg(counts_after)
             .arg(self.retention_ms())
             .arg(ms(r.lease_until))
             .arg(&r.holder);

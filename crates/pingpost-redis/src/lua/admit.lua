@@ -3,7 +3,8 @@
 -- admitted side by side, one script each (see the crate docs, lib.rs, "Why the steps are safe").
 --
 -- KEYS[1]  suppression marker (string)      KEYS[2]  consumer state (hash)
--- ARGV[1]  vertical id    ARGV[2] now (ms)    ARGV[3] vertical window (ms)
+-- ARGV[1]  vertical id    ARGV[2] now (ms)
+-- ARGV[3]  a submission counts if made after this (ms): `WindowDays::counts_after`
 -- ARGV[4]  ping id        ARGV[5] retention of consumer state (ms)
 -- ARGV[6]  pending until (ms): the submission lapses then unless its ping confirms it
 -- ARGV[7]  the ping's other identifiers, each by its hash's first 16 characters, ','-joined
@@ -23,7 +24,7 @@ if since then
   return {'S', since}
 end
 local now = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
+local counts_after = tonumber(ARGV[3])
 local retention = tonumber(ARGV[5])
 local day = 86400000
 local vfield = 'v:' .. ARGV[1]
@@ -40,7 +41,7 @@ for i = 1, #all, 2 do
     if v.ping == ARGV[4] then
       own = true
     else
-      if (v.pending == nil or now < v.pending) and now - at < window then
+      if (v.pending == nil or now < v.pending) and at > counts_after then
         if v.pending ~= nil then
           return {'P', tostring(at), v.ping, v.others}
         end

@@ -1,6 +1,7 @@
 -- Checkpoint 4 at sale time for one identifier, with the buyer's reservation mark.
 -- KEYS[1] consumer state (hash)
--- ARGV[1] buyer   ARGV[2] sale id   ARGV[3] now (ms)   ARGV[4] window (ms, '' = dedup off)
+-- ARGV[1] buyer   ARGV[2] sale id   ARGV[3] now (ms)
+-- ARGV[4] a sale counts if made after this (ms, `WindowDays::counts_after`; '' = dedup off)
 -- ARGV[5] retention of consumer state (ms)   ARGV[6] lease until (ms)   ARGV[7] holder
 --
 -- Sale marks as prelude.lua encodes them; a reservation counts as bought while its lease
@@ -13,7 +14,7 @@
 -- mark and answers {'R'}. A sale's identifiers are marked side by side (see sales.rs).
 expect('reserve_mark', 1, 7)
 local now = tonumber(ARGV[3])
-local window = tonumber(ARGV[4])
+local counts_after = tonumber(ARGV[4])
 local field = 's:' .. ARGV[2]
 local mark = redis.call('HGET', KEYS[1], field)
 if mark then
@@ -23,7 +24,7 @@ if mark then
   end
   return {'O', state}
 end
-if window then
+if counts_after then
   local prior = nil
   local held_at, held = nil, {}
   local all = redis.call('HGETALL', KEYS[1])
@@ -35,7 +36,7 @@ if window then
         if in_flight(m, now) then
           if held_at == nil or at > held_at then held_at = at end
           held[#held + 1] = string.sub(all[i], 3)
-        elseif now - at < window and (prior == nil or at > prior) then
+        elseif at > counts_after and (prior == nil or at > prior) then
           prior = at
         end
       end
