@@ -43,12 +43,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
-/// Today's figures (issue 13's targets, met at da990cd): lower them as the engine improves,
-/// never raise them. The targets are in Redis round trips (a ping 2, a post 5), not store
-/// calls: on Redis `reserve_sale` marks the identifiers (side by side), then writes the
-/// ledger, so a post's 4 calls in a row are 5 round trips.
+/// Today's figures: lower them as the engine improves, never raise them without saying why.
+/// The targets are in Redis round trips, not store calls. A ping: 3 (issue 13 met 2 with
+/// its identifiers admitted side by side; issue 22 chose one after the other, email then
+/// phone, which costs a ping with both one round trip and takes the rank, the tags and the
+/// waits of racing pings out of admission: see `pingpost_redis::admission`). A post: on Redis
+/// `reserve_sale` marks the identifiers (side by side), then writes the ledger, so a post's
+/// 4 calls in a row are 5 round trips.
 const PING_STORE_CALLS: usize = 2;
-const PING_REDIS_ROUND_TRIPS: usize = 2;
+const PING_REDIS_ROUND_TRIPS: usize = 3;
 const POST_STORE_CALLS: usize = 4;
 const POST_REDIS_ROUND_TRIPS: usize = 5;
 
@@ -59,7 +62,7 @@ const POST_REDIS_ROUND_TRIPS: usize = 5;
 const REPLY_DELAY: Duration = Duration::from_millis(100);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fresh_ping_with_email_and_phone_waits_on_at_most_2_store_calls_and_2_redis_round_trips() {
+async fn a_fresh_ping_with_email_and_phone_waits_on_at_most_2_store_calls_and_3_redis_round_trips() {
     let rig = Rig::start().await;
     rig.warm_up().await;
 

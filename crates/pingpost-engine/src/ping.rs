@@ -161,13 +161,6 @@ async fn remembered(engine: &Engine, offer: &OfferId, bytes: &[u8], now: Timesta
     Ok(stored.answer(record.offer, record.bids))
 }
 
-/// How long admission may wait for a racing ping of the same consumer (a store that decides
-/// such races by rank, Redis): half the ping's budget, so that a ping that waited still has
-/// the rest for its buyers, and answers in time.
-fn admission_wait_until(arrival: Instant, offer: &Offer) -> Instant {
-    arrival + Duration::from_millis(u64::from(offer.ping_budget_ms)) / 2
-}
-
 /// The auction's own deadline: the budget minus a tenth (at least 1 ms) kept for our work.
 fn auction_deadline(arrival: Instant, offer: &Offer) -> Instant {
     let budget = Duration::from_millis(u64::from(offer.ping_budget_ms));
@@ -191,7 +184,6 @@ fn plan(
     req: &PingRequest,
     ping_id: &str,
     now: Timestamp,
-    arrival: Instant,
 ) -> PingPlan {
     let (candidates, _ineligible) = eligible(config.contracts_of(&offer.id), &req.fields, now);
     let counter_keys = counter_keys(&candidates);
@@ -203,7 +195,6 @@ fn plan(
         now,
         pending_until: now + ADMISSION_LEASE,
         dry_run: req.test,
-        wait_until: Some(admission_wait_until(arrival, offer)),
     };
     let expires_at = now + chrono::Duration::seconds(i64::from(offer.ping_ttl_s));
     PingPlan { candidates, counter_keys, admission, expires_at }
@@ -296,7 +287,7 @@ async fn decide(
     let ping_id = engine.ids.ping_id();
     tracing::Span::current().record("ping_id", ping_id.as_str());
     let PingPlan { candidates, counter_keys, admission, expires_at } =
-        plan(config, vertical, offer, req, &ping_id, now, arrival);
+        plan(config, vertical, offer, req, &ping_id, now);
     let ping = Ping { engine, config, partner, offer, req, ping_id: &ping_id, now };
     let decided = ping.checkpoints_and_auction(candidates, counter_keys, &admission, arrival).await;
     let Decided { status, reason, mut bids, hits, mut facts } = match decided {
@@ -756,8 +747,7 @@ filters = { state = { in = ["TX"] } }
         let config = config();
         let offer = &config.offers[&OfferId::new("o")];
         let vertical = &config.verticals[&offer.vertical];
-        let arrival = Instant::now();
-        let planned = plan(&config, vertical, offer, &request(false), "ping-1", t0(), arrival);
+        let planned = plan(&config, vertical, offer, &request(false), "ping-1", t0());
         let kept: Vec<&str> = planned.candidates.iter().map(|c| c.contract.id.as_str()).collect();
         assert_eq!(kept, ["c1"], "the Texan-only contract is no candidate");
         assert!(
@@ -770,15 +760,9 @@ filters = { state = { in = ["TX"] } }
         assert_eq!(planned.admission.pending_until, t0() + ADMISSION_LEASE);
         assert_eq!(planned.admission.idents.len(), 1);
         assert!(!planned.admission.dry_run);
-        let half_budget = Duration::from_millis(u64::from(offer.ping_budget_ms)) / 2;
-        assert_eq!(
-            planned.admission.wait_until,
-            Some(arrival + half_budget),
-            "a racing ping costs half the budget at most"
-        );
         assert_eq!(planned.expires_at, t0() + chrono::Duration::seconds(120));
         assert!(
-            plan(&config, vertical, offer, &request(true), "ping-2", t0(), Instant::now()).admission.dry_run,
+            plan(&config, vertical, offer, &request(true), "ping-2", t0()).admission.dry_run,
             "a test lead writes nothing"
         );
     }

@@ -1,105 +1,53 @@
-//! Checkpoints 1 and 2 on Redis: a ping's identifiers admitted side by side, one
-//! `admit.lua` per identifier (each lives in a slot of its own), so a ping with an email and
-//! a phone waits on one round trip, not one per identifier.
+//! Checkpoints 1 and 2 on Redis: a ping's identifiers admitted one after the other, email
+//! before phone, one `admit.lua` each (each identifier lives in a slot of its own).
 //!
-//! Side by side, two racing pings of one consumer could each win one identifier and turn
-//! each other away, and the lead would be lost. So a race is decided by rank (the lesser ping
-//! id wins), and the ping that ranks first waits for the other to give its identifier up —
-//! but only when the other is *certain* to: when it also needs an identifier this ping
-//! already holds (its script will find this ping's pending mark there, which outranks it). In
-//! every other case this ping is the duplicate at once, as when the identifiers went one
-//! after the other. The crate's docs ("Why the steps are safe") give the argument.
+//! The order is what makes a race between two pings of one consumer safe without waiting:
+//! both take the identifiers in the same order, so they meet first at the first identifier
+//! they share, where one script sees the other's pending submission and that ping is the
+//! duplicate at once; neither can hold one identifier while the other holds the other, the
+//! case in which side-by-side admission had to decide by rank and wait. A refused or failed
+//! admission releases what it took. The price is one round trip more for a ping with both
+//! identifiers (measured by `tests/round_trips.rs`: 3 in a row instead of 2), which the
+//! issue that asked for it accepted against the rank, the tags of other identifiers in
+//! pending marks and a wait of up to a second (`ARCHITECTURE.md`, "Store round trips").
 
 use crate::codec::{self, corrupt, ms, parse_ms, HistoryField};
-use crate::held::{ranks_first, HeldWait};
 use crate::scripts::ScriptCall;
 use crate::store::{distinct, per_kind, text, Replicas};
 use crate::RedisStore;
 use futures_util::future::join_all;
 use pingpost_core::checkpoint::ConsumerHistory;
-use pingpost_core::identity::{Ident, IdentKind, Sha256Hex};
+use pingpost_core::identity::{Ident, IdentKind};
 use pingpost_core::ids::BuyerId;
 use pingpost_core::Timestamp;
 use pingpost_store::*;
-
-/// How a ping names its other identifiers in its pending marks: enough of the hash to tell
-/// two consumers' identifiers apart.
-const TAG_LEN: usize = 16;
-
-fn tag(hash: &Sha256Hex) -> &str {
-    hash.as_str().get(..TAG_LEN).unwrap_or(hash.as_str())
-}
 
 /// One identifier's answer to the admission script.
 #[derive(Debug)]
 enum Answer {
     Suppressed(Timestamp),
-    /// A confirmed submission inside the window.
+    /// A submission inside the window that counts: confirmed, or another ping's pending one.
     Duplicate(Timestamp),
-    /// Another ping's pending submission inside the window; `others` are the tags of that
-    /// ping's other identifiers.
-    Held {
-        prior_at: Timestamp,
-        ping: String,
-        others: String,
-    },
     /// This ping's pending mark is written; the identifier's sale and DQ marks.
     Admitted(Vec<HistoryField>),
-}
-
-/// What the answers so far decide.
-#[derive(Debug, PartialEq, Eq)]
-enum Decision {
-    Refused(AdmitOutcome),
-    /// Every identifier not yet admitted is held by a ping certain to give it up; should it
-    /// never let go, this is the refusal (the first identifier held).
-    AskAgain {
-        unless: AdmitOutcome,
-    },
-    Admitted,
-}
-
-/// Checkpoint 1 before 2, each in the identifiers' order; a held identifier is a duplicate
-/// unless its holder ranks after this ping and needs an identifier this ping holds. A dry
-/// run holds none (its script wrote nothing), so a held identifier is always its duplicate.
-fn decide(ping_id: &str, idents: &[Ident], answers: &[Option<Answer>], dry_run: bool) -> Decision {
-    let pairs = || idents.iter().zip(answers).filter_map(|(i, a)| Some((i, a.as_ref()?)));
-    if let Some((i, since)) = pairs().find_map(|(i, a)| match a {
-        Answer::Suppressed(since) => Some((i, *since)),
-        _ => None,
-    }) {
-        return Decision::Refused(AdmitOutcome::Suppressed { matched: i.kind, since });
-    }
-    let held_by_us: Vec<&str> =
-        pairs().filter(|(_, a)| !dry_run && matches!(a, Answer::Admitted(_))).map(|(i, _)| tag(&i.hash)).collect();
-    let yields = |ping: &str, others: &str| {
-        ranks_first(ping_id, ping) && others.split(',').any(|t| !t.is_empty() && held_by_us.contains(&t))
-    };
-    let mut first_held = None;
-    for (i, a) in pairs() {
-        match a {
-            Answer::Duplicate(prior_at) => return Decision::Refused(duplicate(i.kind, *prior_at)),
-            Answer::Held { prior_at, ping, others } if !yields(ping, others) => {
-                return Decision::Refused(duplicate(i.kind, *prior_at))
-            }
-            Answer::Held { prior_at, .. } => {
-                first_held.get_or_insert_with(|| duplicate(i.kind, *prior_at));
-            }
-            Answer::Suppressed(_) | Answer::Admitted(_) => {}
-        }
-    }
-    match first_held {
-        Some(unless) => Decision::AskAgain { unless },
-        None => Decision::Admitted,
-    }
 }
 
 fn duplicate(matched: IdentKind, prior_at: Timestamp) -> AdmitOutcome {
     AdmitOutcome::VerticalDuplicate { matched, prior_at }
 }
 
+/// The answer for a ping whose identifier `at` is a duplicate: suppression on an identifier
+/// not asked yet outranks it (checkpoint 1 before 2, on every identifier), so `later` holds
+/// the suppression status of those, in order.
+fn refusal(at: &Ident, prior_at: Timestamp, later: &[(IdentKind, Option<Timestamp>)]) -> AdmitOutcome {
+    match later.iter().find_map(|(kind, since)| since.map(|since| (*kind, since))) {
+        Some((matched, since)) => AdmitOutcome::Suppressed { matched, since },
+        None => duplicate(at.kind, prior_at),
+    }
+}
+
 impl RedisStore {
-    async fn admit_ident(&self, ident: &Ident, others: &str, req: &Admission) -> StoreResult<Answer> {
+    async fn admit_ident(&self, ident: &Ident, req: &Admission) -> StoreResult<Answer> {
         let mut call = ScriptCall::new(&self.scripts.admit);
         call.key(self.keys.suppressed(&ident.hash))
             .key(self.keys.consumer(&ident.hash))
@@ -109,18 +57,13 @@ impl RedisStore {
             .arg(&req.ping_id)
             .arg(self.retention_ms())
             .arg(ms(req.pending_until))
-            .arg(others)
+            .arg("")
             .arg(if req.dry_run { "1" } else { "0" });
         let point = per_kind(ident, ["redis.admit.email", "redis.admit.phone"]);
         let (reply, replicas): (Vec<Vec<u8>>, Replicas) = self.waited_step(point, &call).await?;
         match text(&reply, 0)? {
             "S" => Ok(Answer::Suppressed(parse_ms(text(&reply, 1)?)?)),
-            "V" => Ok(Answer::Duplicate(parse_ms(text(&reply, 1)?)?)),
-            "P" => Ok(Answer::Held {
-                prior_at: parse_ms(text(&reply, 1)?)?,
-                ping: text(&reply, 2)?.to_string(),
-                others: text(&reply, 3)?.to_string(),
-            }),
+            "V" | "P" => Ok(Answer::Duplicate(parse_ms(text(&reply, 1)?)?)),
             "A" => {
                 // A dry run wrote nothing for a replica to hold.
                 if !req.dry_run {
@@ -151,59 +94,51 @@ impl RedisStore {
     }
 
     pub(crate) async fn admit_all(&self, req: Admission) -> StoreResult<AdmitOutcome> {
-        let idents = distinct(&req.idents);
-        let others: Vec<String> = (0..idents.len())
-            .map(|i| {
-                let tags = idents.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, o)| tag(&o.hash));
-                tags.collect::<Vec<_>>().join(",")
-            })
-            .collect();
-        let mut answers: Vec<Option<Answer>> = idents.iter().map(|_| None).collect();
-        let mut wait = HeldWait::ending_by(self.opts.held_wait, req.wait_until);
-        loop {
-            let asked: Vec<usize> =
-                (0..idents.len()).filter(|&i| !matches!(answers[i], Some(Answer::Admitted(_)))).collect();
-            let replies = join_all(asked.iter().map(|&i| self.admit_ident(&idents[i], &others[i], &req))).await;
-            for (&i, reply) in asked.iter().zip(replies) {
-                match reply {
-                    Ok(answer) => answers[i] = Some(answer),
-                    Err(e) => {
-                        self.release_after_failure(&req).await;
-                        return Err(e);
-                    }
-                }
-            }
-            match decide(&req.ping_id, &idents, &answers, req.dry_run) {
-                Decision::Admitted => return Ok(AdmitOutcome::Admitted { history: history(answers) }),
-                Decision::Refused(outcome) => {
+        // One order for every ping, whatever order its caller gave: email before phone, then
+        // by hash.
+        let mut idents = distinct(&req.idents);
+        idents.sort_by(|a, b| {
+            (a.kind == IdentKind::Phone, a.hash.as_str()).cmp(&(b.kind == IdentKind::Phone, b.hash.as_str()))
+        });
+        let mut history = ConsumerHistory::default();
+        for (i, ident) in idents.iter().enumerate() {
+            let answer = match self.admit_ident(ident, &req).await {
+                Ok(answer) => answer,
+                Err(e) => {
                     self.release_after_failure(&req).await;
-                    return Ok(outcome);
+                    return Err(e);
                 }
-                Decision::AskAgain { unless } => {
-                    if !wait.pause().await {
-                        // The holder stopped between its steps: the race is lost for both,
-                        // as a crash can cause, and its mark lapses with its lease.
-                        self.release_after_failure(&req).await;
-                        return Ok(unless);
+            };
+            let refused = match answer {
+                Answer::Admitted(fields) => {
+                    for field in fields {
+                        match field {
+                            HistoryField::Sale(m) => history.sales.push(m),
+                            HistoryField::Dq(m) => history.dq.push(m),
+                        }
                     }
+                    continue;
                 }
-            }
+                Answer::Suppressed(since) => Ok(AdmitOutcome::Suppressed { matched: ident.kind, since }),
+                // The rest were not asked: only their suppression can outrank this.
+                Answer::Duplicate(prior_at) => {
+                    self.suppressed(&idents[i + 1..]).await.map(|later| refusal(ident, prior_at, &later))
+                }
+            };
+            self.release_after_failure(&req).await;
+            return refused;
         }
+        Ok(AdmitOutcome::Admitted { history })
     }
-}
 
-fn history(answers: Vec<Option<Answer>>) -> ConsumerHistory {
-    let mut history = ConsumerHistory::default();
-    for field in answers.into_iter().flat_map(|a| match a {
-        Some(Answer::Admitted(fields)) => fields,
-        _ => Vec::new(),
-    }) {
-        match field {
-            HistoryField::Sale(m) => history.sales.push(m),
-            HistoryField::Dq(m) => history.dq.push(m),
+    /// The suppression status of identifiers, in order (one read each, side by side).
+    async fn suppressed(&self, idents: &[Ident]) -> StoreResult<Vec<(IdentKind, Option<Timestamp>)>> {
+        if idents.is_empty() {
+            return Ok(Vec::new());
         }
+        let status = self.suppression_status(idents.iter().map(|i| i.hash.clone()).collect()).await?;
+        Ok(idents.iter().map(|i| i.kind).zip(status).collect())
     }
-    history
 }
 
 impl RedisStore {
@@ -265,77 +200,22 @@ impl Admissions for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn idents() -> Vec<Ident> {
-        vec![
-            Ident { kind: IdentKind::Email, hash: Sha256Hex::digest("a@example.com") },
-            Ident { kind: IdentKind::Phone, hash: Sha256Hex::digest("5550001111") },
-        ]
-    }
+    use pingpost_core::identity::Sha256Hex;
 
     fn at(ms: i64) -> Timestamp {
         Timestamp::from_timestamp_millis(ms).unwrap_or_default()
     }
 
-    fn held(ping: &str, others: &str) -> Option<Answer> {
-        Some(Answer::Held { prior_at: at(7), ping: ping.into(), others: others.into() })
-    }
-
-    fn admitted() -> Option<Answer> {
-        Some(Answer::Admitted(Vec::new()))
-    }
-
     #[test]
-    fn a_ping_that_ranks_first_waits_for_a_holder_that_needs_what_it_holds() {
-        let ids = idents();
-        let email_tag = tag(&ids[0].hash).to_string();
-        let unless = duplicate(IdentKind::Phone, at(7));
-        assert_eq!(decide("1", &ids, &[admitted(), held("2", &email_tag)], false), Decision::AskAgain { unless });
-    }
-
-    #[test]
-    fn a_dry_run_holds_nothing_so_a_held_identifier_is_its_duplicate() {
-        let ids = idents();
-        let email_tag = tag(&ids[0].hash).to_string();
-        let refused = Decision::Refused(duplicate(IdentKind::Phone, at(7)));
-        assert_eq!(decide("1", &ids, &[admitted(), held("2", &email_tag)], true), refused);
-    }
-
-    #[test]
-    fn a_ping_that_ranks_second_is_the_duplicate_at_once() {
-        let ids = idents();
-        let email_tag = tag(&ids[0].hash).to_string();
-        let refused = Decision::Refused(duplicate(IdentKind::Phone, at(7)));
-        assert_eq!(decide("3", &ids, &[admitted(), held("2", &email_tag)], false), refused);
-    }
-
-    #[test]
-    fn a_holder_that_does_not_need_what_this_ping_holds_may_win_so_this_ping_is_the_duplicate() {
-        let ids = idents();
-        // The holder has another email: nothing forces it to give the phone up.
-        let refused = Decision::Refused(duplicate(IdentKind::Phone, at(7)));
-        assert_eq!(decide("1", &ids, &[admitted(), held("2", "0123456789abcdef")], false), refused);
-        // It holds both of this ping's identifiers: it has won.
-        let phone_tag = tag(&ids[1].hash).to_string();
-        let email_tag = tag(&ids[0].hash).to_string();
+    fn suppression_on_an_identifier_not_asked_yet_outranks_a_duplicate() {
+        let email = Ident { kind: IdentKind::Email, hash: Sha256Hex::digest("a@example.com") };
+        let suppressed = [(IdentKind::Phone, Some(at(3)))];
         assert_eq!(
-            decide("1", &ids, &[held("2", &phone_tag), held("2", &email_tag)], false),
-            Decision::Refused(duplicate(IdentKind::Email, at(7)))
+            refusal(&email, at(7), &suppressed),
+            AdmitOutcome::Suppressed { matched: IdentKind::Phone, since: at(3) }
         );
-    }
-
-    #[test]
-    fn suppression_outranks_a_duplicate_and_a_confirmed_submission_outranks_waiting() {
-        let ids = idents();
-        let email_tag = tag(&ids[0].hash).to_string();
-        assert_eq!(
-            decide("1", &ids, &[Some(Answer::Duplicate(at(5))), Some(Answer::Suppressed(at(3)))], false),
-            Decision::Refused(AdmitOutcome::Suppressed { matched: IdentKind::Phone, since: at(3) })
-        );
-        assert_eq!(
-            decide("1", &ids, &[Some(Answer::Duplicate(at(5))), held("2", &email_tag)], false),
-            Decision::Refused(duplicate(IdentKind::Email, at(5)))
-        );
-        assert_eq!(decide("1", &ids, &[admitted(), admitted()], false), Decision::Admitted);
+        let free = [(IdentKind::Phone, None)];
+        assert_eq!(refusal(&email, at(7), &free), duplicate(IdentKind::Email, at(7)));
+        assert_eq!(refusal(&email, at(7), &[]), duplicate(IdentKind::Email, at(7)));
     }
 }

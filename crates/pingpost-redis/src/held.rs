@@ -1,11 +1,10 @@
-//! A race between two requests of one consumer over identifiers marked side by side, one
-//! script per identifier slot: two pings over their vertical submission (`admission`), two
-//! sales of the consumer to one buyer (`sales`). Each could win one identifier and turn the
-//! other away, losing both; so a race is decided by rank, and the request that ranks first
-//! waits — a bounded time — for the other to give its identifier up.
+//! A race between two sales of one consumer to one buyer, whose identifiers are marked side
+//! by side, one script per identifier slot (`sales`). Each could win one identifier and turn
+//! the other away, losing both; so a race is decided by rank, and the sale that ranks first
+//! waits — a bounded time — for the other to give its identifier up. (Admission takes its
+//! identifiers one after the other instead, and never waits: see `admission`.)
 
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// Whether the request `ours` outranks `theirs` (ping ids, sale ids): the lesser id, in byte
 /// order, the same on every node whatever its locale (so it is compared here, not in Lua).
@@ -22,30 +21,19 @@ pub(crate) struct HeldWait {
     next: Duration,
     waited: Duration,
     limit: Duration,
-    until: Option<Instant>,
 }
 
 impl HeldWait {
     pub(crate) fn new(limit: Duration) -> Self {
-        HeldWait { next: Duration::from_millis(1), waited: Duration::ZERO, limit, until: None }
-    }
-
-    /// A wait that also ends at `until` (a ping's share of its own budget), whichever
-    /// comes first. The clock is read only once a pause is due: most requests never wait.
-    pub(crate) fn ending_by(limit: Duration, until: Option<Instant>) -> Self {
-        HeldWait { until, ..HeldWait::new(limit) }
+        HeldWait { next: Duration::from_millis(1), waited: Duration::ZERO, limit }
     }
 
     /// Pauses before the next question; `false`, without pausing, once the wait is over.
     pub(crate) async fn pause(&mut self) -> bool {
-        let mut left = self.limit.saturating_sub(self.waited);
-        if let Some(until) = self.until {
-            left = left.min(until.saturating_duration_since(Instant::now()));
-        }
-        if left.is_zero() {
+        if self.waited >= self.limit {
             return false;
         }
-        let pause = self.next.min(left);
+        let pause = self.next.min(self.limit - self.waited);
         tokio::time::sleep(pause).await;
         self.waited += pause;
         self.next = pause * 2;
@@ -73,19 +61,5 @@ mod tests {
         }
         // 1 + 2 + 4 + 3 (the rest of the limit).
         assert_eq!((pauses, start.elapsed()), (4, Duration::from_millis(10)));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_wait_ends_by_its_deadline_before_its_limit() {
-        let start = tokio::time::Instant::now();
-        let mut wait = HeldWait::ending_by(Duration::from_secs(1), Some(start + Duration::from_millis(5)));
-        let mut pauses = 0;
-        while wait.pause().await {
-            pauses += 1;
-        }
-        // 1 + 2 + 2 (the rest until the deadline), not a second.
-        assert_eq!((pauses, start.elapsed()), (3, Duration::from_millis(5)));
-        let mut late = HeldWait::ending_by(Duration::from_secs(1), Some(start));
-        assert!(!late.pause().await, "a wait whose deadline passed does not pause at all");
     }
 }

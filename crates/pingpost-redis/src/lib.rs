@@ -4,9 +4,9 @@
 //! Every check-then-write is one Lua script whose keys share one hash slot: consumer state
 //! is tagged by identifier hash, the sales ledger and its counters by `{ledger}`. An
 //! operation that spans several slots (a consumer with an email *and* a phone; a sale that
-//! marks the consumer and takes the buyer's caps) runs one script per slot — the
-//! identifiers' side by side, a race between two requests of one consumer decided by rank
-//! (`held`), then the ledger's — each of which refuses or writes atomically, and undoes the
+//! marks the consumer and takes the buyer's caps) runs one script per slot — a ping's
+//! identifiers one after the other, a sale's side by side with a race between two sales
+//! decided by rank (`held`), then the ledger's — each of which refuses or writes atomically, and undoes the
 //! other steps when one refuses. The key layout is in `keys`, every script's checks and
 //! writes in `scripts`, and the argument below.
 //!
@@ -21,34 +21,26 @@
 //! Redis frozen while the client timed out (the script may still run when it wakes). The rules:
 //!
 //! 1. **Each step refuses or writes, and recognises its own earlier write.** A request's
-//!    identifiers are taken side by side, each by one script that checks *and* writes its mark;
-//!    a race between two requests of one consumer over them is decided by rank (rule 2, 3).
+//!    identifiers are taken each by one script that checks *and* writes its mark — a ping's one
+//!    after the other (rule 2), a sale's side by side with races decided by rank (rule 3).
 //!    Every script finds a mark or entry it wrote before — by ping id, sale id or holder token —
 //!    and answers it again, so the engine, redis-rs' cluster client or a re-sent call after a
 //!    lost reply can repeat any step. A refusal undoes the marks this call wrote; an error undoes
 //!    nothing in the store layer (whether the step applied is unknown) and is resolved by rule 5.
-//! 2. **Admission** (`admit.lua`, per identifier, all of a ping's side by side): suppressed? →
-//!    refuse; submitted on the vertical inside its window by *another* ping and confirmed? →
-//!    refuse; by another ping still pending (lease: 60 s)? → answer that ping and its other
-//!    identifiers, writing nothing; else record a *pending* submission naming this ping's other
-//!    identifiers (the first 16 characters of each hash) and answer the history. The engine
-//!    decides the race (`pingpost_redis::admission`), so that two racing pings that each won one
-//!    identifier cannot turn each other away and lose the lead: a pending holder that *ranks
-//!    after* this ping (greater ping id, in byte order, compared in Rust so no node's locale
-//!    matters) *and needs an identifier this ping already holds* is certain to give its
-//!    identifier up — its own script there finds this ping's pending mark, which outranks it —
-//!    so this ping asks again (pauses doubling from 1 ms, at most `RedisOptions::held_wait`,
-//!    1 s, and never past `Admission::wait_until`, half the ping's own budget); any other holder makes this ping a duplicate at once. Suppression on any identifier
-//!    outranks a duplicate (checkpoint 1 before 2: every identifier's script answers suppression
-//!    first, in the same round). Whoever holds every identifier has won. Of two pings that
-//!    each hold an identifier the other needs, the one that ranks second meets the other's mark
-//!    and gives up, and the one that ranks first waits for exactly that; a ping gives up at once
-//!    only for a holder that may win without it. So two racing pings cannot both pass nor both
-//!    lose — unless a holder stops between its steps for longer than the wait (a crash), which
-//!    loses that race for both, as a crash can. Once the ping is
-//!    answered, `confirm_admission.lua` makes its submissions count for the window. A refused,
-//!    given-up or failed admission releases every identifier's mark of this ping (releasing what
-//!    was never written is harmless); a mark the release could not remove lapses with its lease.
+//! 2. **Admission** (`admit.lua`, per identifier, one after the other: email before phone,
+//!    then by hash, the same order for every ping): suppressed? → refuse; submitted on the
+//!    vertical inside its window by *another* ping, confirmed or still pending (lease: 60 s)?
+//!    → refuse, writing nothing; else record a *pending* submission and answer the history.
+//!    Two racing pings of one consumer take their identifiers in the same order, so they meet
+//!    first at the first identifier they share, where one of them is refused at once: neither
+//!    can hold one identifier while the other holds another, so they can neither both pass
+//!    (each identifier's script is atomic) nor both lose to each other, and nobody waits
+//!    (`pingpost_redis::admission`). A refusal on a duplicate still answers suppression first
+//!    when an identifier not asked yet is suppressed (checkpoint 1 before 2: one read of their
+//!    suppression keys, on the refusal only). Once the ping is answered,
+//!    `confirm_admission.lua` makes its submissions count for the window. A refused or failed
+//!    admission releases every identifier's mark of this ping (releasing what was never
+//!    written is harmless); a mark the release could not remove lapses with its lease.
 //!    Tested step by step with failpoints in `crates/pingpost-redis/tests/admission.rs`.
 //! 3. **Sale reservation**: first `reserve_mark.lua` per identifier of the ping, side by side
 //!    (has the buyer bought the consumer inside the window? else is another sale's reservation
@@ -103,10 +95,10 @@
 //!      successful answer leaves the submission counting 60 s instead of the window: weaker
 //!      vertical dedup for that consumer, never a sale.
 //! 6. **Transient refusals are possible**: while ping A holds a mark it may later undo, ping B of
-//!    the same consumer is refused. With the identifiers taken side by side this includes a ping
-//!    refused on its email that marked its phone for one round trip: a third ping sharing only
-//!    that phone and ranking after it is refused meanwhile. All concern one consumer within
-//!    milliseconds, and a refusal is the safe side.
+//!    the same consumer is refused. This includes a ping that took its email and is then
+//!    refused on its phone: until it releases the email (one round trip), a third ping of that
+//!    email is refused. All concern one consumer within milliseconds, and a refusal is the
+//!    safe side.
 //!
 //! The audit log's `audit_append.lua` and the statistics' `stats_add.lua` take a batch marker
 //! (`SET NX` with an hour's TTL, in their key's slot) and do nothing for a batch already applied.
@@ -120,8 +112,8 @@
 //! Timeouts (`RedisOptions`): connection 500 ms, response 500 ms, and every Redis call — one
 //! command, one script, one pipeline, a reconnection included — at most `op_timeout` (1 s)
 //! (`RedisStore::run`, `bounded`). That bounds each *call*, not each store operation: an
-//! operation that is a sequence of calls takes one bound per call, and admission and sale
-//! reservation may also wait up to `held_wait` (1 s) in all for a racing request of the same
+//! operation that is a sequence of calls takes one bound per call, and a sale reservation
+//! may also wait up to `held_wait` (1 s) in all for a racing request of the same
 //! consumer to give an identifier up (rule 2, 3; an admission no longer than half its ping's
 //! budget), so either can take a few seconds when Redis is
 //! slow. A call past its bound is `StoreError::Unavailable`: the ping answers 503 and no buyer
@@ -213,10 +205,10 @@ pub struct RedisOptions {
     /// writes what the engine would; shorter repairs sooner, at the cost of repairing more
     /// sales whose marks were settled already).
     pub marks_repair_after: chrono::Duration,
-    /// How long an admission waits at most for a racing ping of the same consumer that is
-    /// certain to give an identifier up (see `admission`); past it, the ping is answered as
-    /// a duplicate. Only a ping that stopped between its own steps keeps one that long; and a
-    /// ping's own budget ends its wait sooner (`Admission::wait_until`).
+    /// How long a sale reservation waits at most for a racing sale of the same consumer to
+    /// the same buyer that is certain to give an identifier up (see `sales`); past it, the
+    /// reservation gives up. Only a sale that stopped between its own steps keeps one that
+    /// long. (Admission never waits: its identifiers go one after the other.)
     pub held_wait: Duration,
     /// Failpoints at every script (tests only; see `pingpost_store::faults`).
     pub faults: pingpost_store::Faults,

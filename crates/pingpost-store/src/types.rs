@@ -23,10 +23,6 @@ pub struct Admission {
     /// A test ping's: checked and answered exactly as a real one, but nothing is written
     /// (no pending submission, no housekeeping), so it never turns another ping away.
     pub dry_run: bool,
-    /// The latest instant a store that waits for a racing ping of the same consumer (Redis:
-    /// see its admission) may still be waiting: a ping's wait comes out of its own budget.
-    /// `None`: the store's own bound alone. A store that never waits ignores it.
-    pub wait_until: Option<tokio::time::Instant>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

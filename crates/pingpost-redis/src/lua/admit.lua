@@ -1,22 +1,25 @@
 -- Checkpoints 1 and 2 for one identifier, with the vertical reservation, atomically.
 -- Both keys carry the identifier's hash tag, so they share one slot. A ping's identifiers are
--- admitted side by side, one script each (see the crate docs, lib.rs, "Why the steps are safe").
+-- admitted one after the other, one script each (see the crate docs, lib.rs, "Why the steps
+-- are safe").
 --
 -- KEYS[1]  suppression marker (string)      KEYS[2]  consumer state (hash)
 -- ARGV[1]  vertical id    ARGV[2] now (ms)
 -- ARGV[3]  a submission counts if made after this (ms): `WindowDays::counts_after`
 -- ARGV[4]  ping id        ARGV[5] retention of consumer state (ms)
 -- ARGV[6]  pending until (ms): the submission lapses then unless its ping confirms it
--- ARGV[7]  the ping's other identifiers, each by its hash's first 16 characters, ','-joined
+-- ARGV[7]  kept in the pending mark as given: empty from engines that admit one identifier
+--          after the other (engines that decided races by rank named the ping's other
+--          identifiers here, and read an empty one as "never yields")
 -- ARGV[8]  '1' for a dry run (a test ping): the same checks and answer, and no write at all
---          (no mark, no forgetting, no expiry), so a 'P' answer is final for it
+--          (no mark, no forgetting, no expiry)
 --
--- Vertical and sale marks as prelude.lua encodes them. A mark of this same ping is its own (a re-sent call): never a duplicate, left as it is.
--- Answers {'S', since} | {'V', prior_at} | {'P', prior_at, ping, its other
--- identifiers} | {'A', field, value, ...} where the fields are this identifier's sale marks
--- ('s:<sale>', tombstones left out) and DQ marks. 'V' is a confirmed submission; 'P' another
--- ping's pending one: nothing was written, and the caller decides whether that ping is
--- certain to give the identifier up (then it asks again) or this ping is the duplicate.
+-- Vertical and sale marks as prelude.lua encodes them. A mark of this same ping is its own
+-- (a re-sent call): never a duplicate, left as it is.
+-- Answers {'S', since} | {'V', prior_at} | {'P', prior_at, ping, its ARGV[7]} | {'A', field,
+-- value, ...} where the fields are this identifier's sale marks ('s:<sale>', tombstones left
+-- out) and DQ marks. 'V' is a confirmed submission, 'P' another ping's pending one: either
+-- way a duplicate, and nothing was written.
 expect('admit', 2, 8)
 local dry = ARGV[8] == '1'
 local since = redis.call('GET', KEYS[1])

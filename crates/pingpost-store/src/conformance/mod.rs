@@ -88,7 +88,6 @@ fn admission(idents: Vec<Ident>, vertical: &str, now: Timestamp) -> Admission {
         now,
         pending_until: now + PENDING,
         dry_run: false,
-        wait_until: None,
     }
 }
 

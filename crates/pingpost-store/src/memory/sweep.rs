@@ -255,7 +255,6 @@ mod tests {
             now,
             pending_until: now + Duration::minutes(1),
             dry_run: false,
-            wait_until: None,
         }
     }
 
