@@ -86,6 +86,12 @@ fn command(port: u16, cmd: &str) -> Option<String> {
     Some(line.trim().to_string())
 }
 
+/// The process id of the server answering on `port`.
+fn process_id(port: u16) -> Option<u32> {
+    let info = command(port, "INFO server")?;
+    info.lines().find_map(|l| l.strip_prefix("process_id:")).and_then(|pid| pid.trim().parse().ok())
+}
+
 impl RedisServer {
     /// A standalone server, ready to answer.
     pub fn start() -> Self {
@@ -240,7 +246,15 @@ impl RedisServer {
         while Instant::now() < deadline {
             // A server still loading its append-only file answers `-LOADING`: not ready yet.
             if command(self.port, "PING").as_deref() == Some("+PONG") {
-                return true;
+                // The port may have gone to another test's server between `free_port` and
+                // this one binding it (which then fails): its PONG is not ours, and two
+                // harnesses on one server would read each other's configuration.
+                let ours = self.child.as_ref().map(Child::id);
+                if ours.is_some() && process_id(self.port) == ours {
+                    return true;
+                }
+                self.stop();
+                return false;
             }
             if let Some(child) = self.child.as_mut() {
                 if child.try_wait().ok().flatten().is_some() {
@@ -409,6 +423,23 @@ mod tests {
         assert_eq!(command(redis.port(), "PING"), None, "a killed server answers nothing");
         redis.restart();
         assert_eq!(command(redis.port(), "GET kept").as_deref(), Some("yes"), "reloaded from its append-only file");
+    }
+
+    #[test]
+    fn a_server_whose_port_another_server_took_first_does_not_take_that_server_for_its_own() {
+        // What two tests starting at once can meet: the same free port handed to both.
+        let first = RedisServer::start();
+        let mut second = RedisServer {
+            child: None,
+            port: first.port(),
+            dir: fresh_dir(),
+            cluster: false,
+            persistent: false,
+            replica_of: None,
+        };
+        assert!(!second.spawn(), "the first server's PONG is not the second's");
+        assert!(second.child.is_none(), "nothing of the second is left running");
+        assert_eq!(command(first.port(), "PING").as_deref(), Some("+PONG"), "the first is untouched");
     }
 
     #[test]

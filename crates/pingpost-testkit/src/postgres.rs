@@ -203,9 +203,16 @@ impl OwnServer {
         self.child = Some(child);
         let url = format!("postgres://postgres@127.0.0.1:{}/postgres", self.port);
         let deadline = Instant::now() + READY_WITHIN;
+        let data = self.dir.join("data");
         while Instant::now() < deadline {
-            if psql(&url, "SELECT 1").is_ok() {
-                return true;
+            if let Ok(serving) = psql(&url, "SHOW data_directory") {
+                // The port may have gone to another test's server between `free_port` and
+                // this one binding it: that server answers, but it is not ours.
+                if std::path::Path::new(&serving) == data {
+                    return true;
+                }
+                self.stop(Signal::Immediate);
+                return false;
             }
             if let Some(child) = self.child.as_mut() {
                 if child.try_wait().ok().flatten().is_some() {
