@@ -34,6 +34,8 @@ pub mod returns;
 pub mod secrets;
 pub mod stats;
 pub mod telemetry;
+#[cfg(test)]
+mod unit_market;
 
 pub use error::EngineError;
 pub use ping::PingRequest;

@@ -686,35 +686,14 @@ async fn ask(engine: &Engine, calls: &Calls, c: &Candidate, deadline: Instant) -
 mod tests {
     use super::*;
 
-    use pingpost_core::config::{load_files, SourceFile};
+    use crate::unit_market::{market, t0};
     use pingpost_core::identity::Sha256Hex;
     use pingpost_core::lead::FieldValue;
     use pingpost_core::money::Money;
 
-    fn t0() -> Timestamp {
-        chrono::DateTime::parse_from_rfc3339("2026-11-23T15:00:00Z").expect("a time").into()
-    }
-
     fn config() -> Config {
-        let text = r#"
-[[verticals]]
-id = "auto"
-dedup_window_days = 30
-
-[[offers]]
-id = "o"
-vertical = "auto"
-ping_ttl_s = 120
-
-[[partners]]
-id = "p1"
-api_key = "partner-key-for-unit-tests"
-offers = ["o"]
-
-[[buyers]]
-id = "b1"
-post_url = "http://127.0.0.1:1/post"
-
+        market(
+            r#"
 [[contracts]]
 id = "c1"
 buyer = "b1"
@@ -728,8 +707,8 @@ buyer = "b1"
 offer = "o"
 price = "30.00"
 filters = { state = { in = ["TX"] } }
-"#;
-        load_files(&[SourceFile { name: "unit.toml".into(), text: text.into() }]).expect("a valid configuration")
+"#,
+        )
     }
 
     fn request(test: bool) -> PingRequest {

@@ -799,34 +799,13 @@ fn audit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pingpost_core::config::{load_files, SourceFile};
+    use crate::unit_market::{market, t0};
     use pingpost_core::identity::IdentKind;
     use pingpost_core::ids::{BuyerId, ContractId};
 
-    fn t0() -> Timestamp {
-        chrono::DateTime::parse_from_rfc3339("2026-11-23T15:00:00Z").expect("a time").into()
-    }
-
     fn config() -> Config {
-        let text = r#"
-[[verticals]]
-id = "auto"
-dedup_window_days = 30
-
-[[offers]]
-id = "o"
-vertical = "auto"
-
-[[partners]]
-id = "p1"
-api_key = "partner-key-for-unit-tests"
-offers = ["o"]
-
-[[buyers]]
-id = "b1"
-post_url = "http://127.0.0.1:1/post"
-timeout_ms = 2000
-
+        market(
+            r#"
 [[contracts]]
 id = "c1"
 buyer = "b1"
@@ -840,8 +819,8 @@ buyer = "b1"
 offer = "o"
 price = "10.00"
 dedup = { enabled = false }
-"#;
-        load_files(&[SourceFile { name: "unit.toml".into(), text: text.into() }]).expect("a valid configuration")
+"#,
+        )
     }
 
     fn bid(contract: &str) -> Bid {
