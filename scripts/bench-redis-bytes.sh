@@ -51,23 +51,6 @@ trap cleanup EXIT
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 
-# start NAME PREFIX COMMAND...: runs COMMAND in the background until it prints PREFIX<url>.
-start() {
-  local name=$1 prefix=$2
-  shift 2
-  : >"$WORK/$name.out"
-  "$@" >"$WORK/$name.out" 2>"$OUT/$name.log" &
-  PIDS+=("$!")
-  for _ in $(seq 1 200); do
-    STARTED_URL=$(sed -n "s|^$prefix||p" "$WORK/$name.out" | head -n1)
-    [ -z "$STARTED_URL" ] || return 0
-    kill -0 "$!" 2>/dev/null || { cat "$OUT/$name.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  echo "$name did not start" >&2
-  exit 1
-}
-
 REDIS_PORT=$(free_port)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
   >"$OUT/redis.log" 2>&1 &
@@ -75,13 +58,16 @@ PIDS+=("$!")
 for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 start_postgres
 
-start buyers "simulated buyers listening on " env PINGPOST_LOG=warn "$BIN/pingpost" buyers --listen 127.0.0.1:0
-export BUYERS_URL=$STARTED_URL
+PINGPOST_LOG=warn "$BIN/pingpost" buyers --listen 127.0.0.1:0 >"$WORK/buyers.out" 2>"$OUT/buyers.log" &
+PIDS+=("$!")
+BUYERS_URL=$(wait_url buyers "$WORK/buyers.out" "$!")
+export BUYERS_URL
 dir=$(contracts_dir "$CONTRACTS")
-start engine "pingpost listening on " env PINGPOST_LOG=warn "$BIN/pingpost" serve --listen 127.0.0.1:0 \
-  --metrics-listen off --contracts "$dir" --store "redis://127.0.0.1:$REDIS_PORT" --books "$BOOKS_URL" \
-  --admin-token "$ADMIN_TOKEN"
-ENGINE_URL=$STARTED_URL
+PINGPOST_LOG=warn "$BIN/pingpost" serve --listen 127.0.0.1:0 --metrics-listen off --contracts "$dir" \
+  --store "redis://127.0.0.1:$REDIS_PORT" --books "$BOOKS_URL" --admin-token "$ADMIN_TOKEN" \
+  >"$WORK/engine.out" 2>"$OUT/engine.log" &
+PIDS+=("$!")
+ENGINE_URL=$(wait_url engine "$WORK/engine.out" "$!")
 
 # sell FIRST COUNT: COUNT fresh leads from number FIRST, each pinged then posted; fails unless
 # every one is sold.

@@ -38,22 +38,10 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-# contracts_dir, free_port, start_postgres and stop_postgres.
+# contracts_dir, free_port, wait_url, start_postgres and stop_postgres.
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 
-# wait_url NAME FILE PID: the URL a server printed ("... listening on http://...").
-wait_url() {
-  local url=""
-  for _ in $(seq 1 300); do
-    url=$(sed -n 's|^.* listening on \(http://.*\)$|\1|p' "$2" | head -n1)
-    [ -z "$url" ] || { echo "$url"; return; }
-    kill -0 "$3" 2>/dev/null || { echo "$1 exited:" >&2; cat "$2" >&2; exit 1; }
-    sleep 0.1
-  done
-  echo "$1 never listened" >&2
-  exit 1
-}
 # cpu_ticks PID: the process's user + system CPU time, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 

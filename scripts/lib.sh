@@ -3,7 +3,8 @@
 # generated benchmark market, the curl config of fresh pings, a free loopback port and a
 # throwaway PostgreSQL for the books of an engine on Redis. contracts_dir needs $WORK (a
 # scratch dir) and $BIN (the release binaries); curl_config needs $KEY (a partner key of the
-# generated market); start_postgres needs $WORK.
+# generated market); start_postgres needs $WORK; wait_url waits for a server started in the
+# background to print where it listens.
 
 # apt_install PACKAGE: installs a Debian package (with sudo unless root), updating the
 # package lists once per script.
@@ -62,6 +63,19 @@ curl_config() {
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null \
     || echo $((20000 + RANDOM % 40000))
+}
+
+# wait_url NAME FILE PID: the URL a server printed ("... listening on http://...").
+wait_url() {
+  local url=""
+  for _ in $(seq 1 300); do
+    url=$(sed -n 's|^.* listening on \(http://.*\)$|\1|p' "$2" | head -n1)
+    [ -z "$url" ] || { echo "$url"; return; }
+    kill -0 "$3" 2>/dev/null || { echo "$1 exited:" >&2; cat "$2" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "$1 never listened" >&2
+  exit 1
 }
 
 # ---- a throwaway PostgreSQL for the books --------------------------------------------------
