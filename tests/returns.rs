@@ -363,7 +363,7 @@ async fn reconcile_finds_books_and_store_agreeing_and_names_every_difference_mad
         at: start_time(),
     };
     h.engine.store().top_up(top_up).await.unwrap();
-    h.engine.store().outbox_done(vec!["top_up:lost".into()]).await.unwrap();
+    h.engine.store().outbox_done(vec![(BuyerId::new("b1"), "top_up:lost".into())]).await.unwrap();
 
     let (status, report) = h.admin("GET", "/reconcile", None).await;
     assert_eq!((status, &report["ok"]), (200, &json!(false)), "{report}");

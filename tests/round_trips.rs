@@ -307,6 +307,7 @@ counted! {
         settle_ledger(s: Settlement) -> Option<LedgerState>;
         settle_marks(s: Settlement, state: Option<LedgerState>) -> ();
         ledger(q: LedgerQuery) -> Vec<SaleRecord>;
+        take_over(t: TakeOver) -> Vec<SaleRecord>;
     }
     Balances {
         top_up(t: TopUp) -> TopUpOutcome;
@@ -319,7 +320,7 @@ counted! {
     }
     Outbox {
         outbox(limit: usize) -> Vec<OutboxEntry>;
-        outbox_done(entry_ids: Vec<String>) -> ();
+        outbox_done(entries: Vec<(BuyerId, String)>) -> ();
         outbox_park(refused: Vec<Refusal>, at: Timestamp) -> ();
         outbox_parked(after: Option<(Timestamp, String)>, limit: usize) -> Vec<ParkedEntry>;
     }

@@ -52,22 +52,33 @@ impl Debit {
     }
 }
 
+/// Every counter belongs to one buyer, whose sales alone move it, and its name says which:
+/// `<buyer>/<what>` (`b1/cap:c1:d:2026-11-22`, `b1/balance`). A store may keep a buyer's
+/// counters together with its sales (the Redis store does, in the buyer's Cluster slot), so
+/// that a reservation takes every debit where it writes the sale. Ids never hold a `/`.
+const OWNER_END: char = '/';
+
+/// The buyer a counter belongs to (the part of its name before the first `/`).
+pub fn counter_owner(key: &str) -> &str {
+    key.split_once(OWNER_END).map_or("", |(owner, _)| owner)
+}
+
 /// The counter of a buyer's spending from its prepaid balance.
 pub fn balance_key(buyer: &crate::ids::BuyerId) -> String {
-    format!("balance:{buyer}")
+    format!("{buyer}{OWNER_END}balance")
 }
 
 /// The counter of what was added to a buyer's prepaid balance since it was configured: its
 /// top-ups and the refunds of its returns.
 pub fn credit_key(buyer: &crate::ids::BuyerId) -> String {
-    format!("{CREDIT_PREFIX}{buyer}")
+    format!("{buyer}{OWNER_END}{CREDIT}")
 }
 
-const CREDIT_PREFIX: &str = "credit:";
+const CREDIT: &str = "credit";
 
 /// Whether a counter is a buyer's credit (added money) rather than something sales take.
 pub fn is_credit_key(key: &str) -> bool {
-    key.starts_with(CREDIT_PREFIX)
+    key.split_once(OWNER_END).is_some_and(|(_, what)| what == CREDIT)
 }
 
 /// The debits of selling one lead on `contract` at `price` now.
@@ -124,13 +135,14 @@ pub struct CounterKeys {
 }
 
 impl CounterKeys {
-    pub fn new(id: &ContractId) -> Self {
+    /// The counters of contract `id` of `buyer` (their owner, see [`counter_owner`]).
+    pub fn new(buyer: &crate::ids::BuyerId, id: &ContractId) -> Self {
         CounterKeys {
-            hourly: format!("cap:{id}:h:"),
-            daily: format!("cap:{id}:d:"),
-            weekly: format!("cap:{id}:w:"),
-            monthly: format!("cap:{id}:m:"),
-            spend: format!("spend:{id}:d:"),
+            hourly: format!("{buyer}{OWNER_END}cap:{id}:h:"),
+            daily: format!("{buyer}{OWNER_END}cap:{id}:d:"),
+            weekly: format!("{buyer}{OWNER_END}cap:{id}:w:"),
+            monthly: format!("{buyer}{OWNER_END}cap:{id}:m:"),
+            spend: format!("{buyer}{OWNER_END}spend:{id}:d:"),
         }
     }
 }
@@ -245,12 +257,12 @@ mod tests {
         assert_eq!(
             keys,
             vec![
-                ("cap:c1:h:2026-11-22T22".into(), 1, 5),
-                ("cap:c1:d:2026-11-22".into(), 1, 10),
-                ("cap:c1:w:2026-W47".into(), 1, 50),
-                ("cap:c1:m:2026-11".into(), 1, 100),
-                ("spend:c1:d:2026-11-22".into(), 1850, 10_000),
-                ("balance:b1".into(), 1850, 50_000),
+                ("b1/cap:c1:h:2026-11-22T22".into(), 1, 5),
+                ("b1/cap:c1:d:2026-11-22".into(), 1, 10),
+                ("b1/cap:c1:w:2026-W47".into(), 1, 50),
+                ("b1/cap:c1:m:2026-11".into(), 1, 100),
+                ("b1/spend:c1:d:2026-11-22".into(), 1850, 10_000),
+                ("b1/balance".into(), 1850, 50_000),
             ]
         );
     }

@@ -35,8 +35,8 @@ use pingpost_core::margin::Disclosure;
 use pingpost_core::money::Money;
 use pingpost_core::Timestamp;
 use pingpost_store::{
-    Claim, ClaimRequest, LedgerQuery, LedgerState, ReserveOutcome, SaleEnd, SaleRecord, SaleReservation, Settlement,
-    StoreError,
+    Claim, ClaimRequest, LedgerState, ReserveOutcome, SaleEnd, SaleRecord, SaleReservation, Settlement, StoreError,
+    TakeOver,
 };
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -158,7 +158,7 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
         }
     };
     let post = Post { engine, config: &config, record: &record, lead: &lead, holder: &holder, resumed };
-    let result = match post.journal().await {
+    let result = match post.journal(keep_until).await {
         Ok(journal) if journal.is_empty() && now >= record.expires_at => {
             Err(EngineError::PingExpired(record.ping_id.clone()).into())
         }
@@ -317,12 +317,17 @@ fn skipped(reason: &str) -> Tried {
 
 impl Post<'_> {
     /// What earlier attempts of this post recorded, by sale id; nothing for a first attempt.
-    async fn journal(&self) -> Result<HashMap<String, SaleRecord>, StoreError> {
+    /// Taking the post over fences every bid of the ping's ranking against the earlier
+    /// holders (until the claim ends), so the standing sales found here are all there will be
+    /// besides this holder's own.
+    async fn journal(&self, keep_until: Timestamp) -> Result<HashMap<String, SaleRecord>, StoreError> {
         // A test lead's post keeps no journal: the ledger never holds its sales.
         if !self.resumed || self.record.test {
             return Ok(HashMap::new());
         }
-        let entries = self.engine.store.ledger(LedgerQuery::Ping(self.record.ping_id.clone())).await?;
+        let sales = self.record.bids.iter().map(|b| (b.buyer.clone(), sale_id(b))).collect();
+        let take_over = TakeOver { sales, holder: self.holder.to_string(), keep_until, now: self.engine.now() };
+        let entries = self.engine.store.take_over(take_over).await?;
         Ok(entries.into_iter().map(|e| (e.sale_id.clone(), e)).collect())
     }
 

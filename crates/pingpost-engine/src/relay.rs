@@ -8,6 +8,7 @@
 use crate::clock::Clock;
 use crate::{Engine, EngineError};
 use pingpost_books::{Books, Entry, EntryKind, EntryRule, SaleRef};
+use pingpost_core::ids::BuyerId;
 use pingpost_store::{Outbox, OutboxEntry, Refusal};
 
 /// Entries moved per round trip to the books.
@@ -69,7 +70,7 @@ pub async fn relay(outbox: &dyn Outbox, books: &dyn Books, clock: &dyn Clock) ->
                 Ok(entry) => entries.push(entry),
                 Err(rule) => {
                     tracing::error!(entry_id = %e.entry_id, %rule, "books entry refused: it breaks the books' conventions; parked");
-                    refused.push(Refusal { entry_id: e.entry_id.clone(), reason: rule.to_string() });
+                    refused.push(Refusal { buyer: e.buyer.clone(), entry_id: e.entry_id.clone(), reason: rule.to_string() });
                 }
             }
         }
@@ -78,15 +79,18 @@ pub async fn relay(outbox: &dyn Outbox, books: &dyn Books, clock: &dyn Clock) ->
             for c in appended.conflicts {
                 tracing::error!(entry_id = %c.kept.entry_id, "books entry delivered with other content than the books hold; parked");
                 let reason = "the books hold this entry id with other content".to_string();
-                refused.push(Refusal { entry_id: c.refused.entry_id, reason });
+                let entry_id = c.refused.entry_id;
+                if let Some(e) = waiting.iter().find(|e| e.entry_id == entry_id) {
+                    refused.push(Refusal { buyer: e.buyer.clone(), entry_id, reason });
+                }
             }
             done.relayed += (appended.new + appended.already) as u64;
         }
         done.refused += refused.len() as u64;
-        let delivered: Vec<String> = waiting
+        let delivered: Vec<(BuyerId, String)> = waiting
             .iter()
-            .map(|e| e.entry_id.clone())
-            .filter(|id| !refused.iter().any(|r| &r.entry_id == id))
+            .filter(|e| !refused.iter().any(|r| r.entry_id == e.entry_id))
+            .map(|e| (e.buyer.clone(), e.entry_id.clone()))
             .collect();
         // Parked before the rest is removed, and only now: a crash before either delivers
         // the batch again, which the books recognise by entry id (and refuse again).

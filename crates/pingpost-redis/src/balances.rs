@@ -1,6 +1,6 @@
-//! Buyers' prepaid money on Redis: two counters in the ledger's slot (spent, credit), and
-//! top-ups by one script that credits once per id and writes the books entry beside it
-//! (`lua/top_up.lua`).
+//! Buyers' prepaid money on Redis: two counters in the buyer's slot (spent, credit), and
+//! top-ups by one script there that credits once per id and writes the books entry beside it
+//! (`lua/top_up.lua`), after the id is claimed for its buyer and amount marketplace-wide.
 
 use crate::codec::{corrupt, ms};
 use crate::scripts::ScriptCall;
@@ -17,12 +17,36 @@ impl RedisStore {
     /// vanish in a failover, to be applied again by a retry. Its marker is kept as long as
     /// ledger entries: the books keep the id for good, and a retry may come days later.
     pub(crate) async fn top_up_credit(&self, t: TopUp) -> StoreResult<TopUpOutcome> {
+        // The id first, outside the buyer's slot: another buyer's top-up under the same id
+        // lives in another slot. A crash after this leaves the id claimed for this very
+        // top-up, which its retry then applies.
+        let claimed = format!("{}|{}", t.buyer, t.amount.minor());
+        let mut con = self.conn.clone();
+        let first: Option<String> = self
+            .run(
+                redis::cmd("SET")
+                    .arg(self.keys.top_up_id(&t.id))
+                    .arg(&claimed)
+                    .arg("NX")
+                    .arg("GET")
+                    .arg("PX")
+                    .arg(self.retention_ms())
+                    .query_async(&mut con),
+            )
+            .await?;
+        if let Some(first) = first.filter(|f| *f != claimed) {
+            let (buyer, amount) = first.rsplit_once('|').ok_or_else(|| corrupt("top-up id"))?;
+            let amount = amount.parse::<i64>().map(Money::from_minor).map_err(|_| corrupt("top-up amount"))?;
+            return Ok(TopUpOutcome::IdReused { buyer: BuyerId::new(buyer), amount });
+        }
+        self.register_buyer(t.buyer.as_str()).await?;
+        let buyer = t.buyer.as_str();
         let mut call = ScriptCall::new(&self.scripts.top_up);
         call.key(self.keys.counter(&credit_key(&t.buyer)))
             .key(self.keys.counter(&balance_key(&t.buyer)))
-            .key(self.keys.top_up(&t.id))
-            .key(self.keys.outbox())
-            .key(self.keys.outbox_order())
+            .key(self.keys.top_up(buyer, &t.id))
+            .key(self.keys.outbox(buyer))
+            .key(self.keys.outbox_order(buyer))
             .arg(&t.id)
             .arg(t.amount.minor())
             .arg(ms(t.at))

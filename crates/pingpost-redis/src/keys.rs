@@ -58,88 +58,114 @@ impl Keys {
         format!("{}:{{{}}}:c", self.ns, hash.as_str())
     }
 
-    /// Hash: one sales-ledger entry (state, record, debits, identifiers).
-    pub fn sale(&self, sale_id: &str) -> String {
-        format!("{}:{{ledger}}:sale:{sale_id}", self.ns)
+    /// Everything of one buyer's sales lives under this prefix, tagged by the buyer: its
+    /// ledger entries, counters, lists, returns, top-ups and books outbox share one Cluster
+    /// slot, so a reservation or a settlement is one script there, and buyers spread over
+    /// the masters.
+    fn buyer(&self, buyer: &str) -> String {
+        format!("{}:{{b:{buyer}}}", self.ns)
     }
 
-    /// Sorted set: reserved sales by lease expiry, for the sweep.
-    pub fn leases(&self) -> String {
-        format!("{}:{{ledger}}:leases", self.ns)
+    /// Set: every buyer that may have state under [`Keys::buyer`]'s prefix, so that the
+    /// sweep, the relay and cross-buyer listings know which slots to visit. Added to before
+    /// a buyer's first write; never shrunk.
+    pub fn buyers(&self) -> String {
+        format!("{}:buyers", self.ns)
     }
 
-    /// Hash: one ping's sales, `<sale id>` = `<1 standing | 0 not>|<buyer>`: its post's
-    /// journal and its slots.
+    /// Hash: one sales-ledger entry (state, record, debits, identifiers), or the fence of a
+    /// post's holder that took the post over (`fence` alone, see `lua/fence.lua`).
+    pub fn sale(&self, buyer: &str, sale_id: &str) -> String {
+        format!("{}:sale:{sale_id}", self.buyer(buyer))
+    }
+
+    /// The prefix of a buyer's sale entries, for scripts that name an entry by its sale id.
+    pub fn sale_prefix(&self, buyer: &str) -> String {
+        format!("{}:sale:", self.buyer(buyer))
+    }
+
+    /// Sorted set: the buyer's reserved sales by lease expiry, for the sweep.
+    pub fn leases(&self, buyer: &str) -> String {
+        format!("{}:leases", self.buyer(buyer))
+    }
+
+    /// Hash: one ping's sales, `<sale id>` = `<buyer>`: where to find them, for the
+    /// operators' `?ping_id=` lookup. Written beside each reservation, never read to decide
+    /// anything (a post taken over finds its journal through the fences).
     pub fn ping_sales(&self, ping_id: &str) -> String {
-        format!("{}:{{ledger}}:ping:{ping_id}", self.ns)
+        format!("{}:ping:{ping_id}", self.ns)
     }
 
-    /// Sorted set: unconfirmed sales' entry keys, by when they became unconfirmed.
-    pub fn unconfirmed(&self) -> String {
-        format!("{}:{{ledger}}:unconfirmed", self.ns)
+    /// Sorted set: the buyer's unconfirmed sales' entry keys, by when they became so.
+    pub fn unconfirmed(&self, buyer: &str) -> String {
+        format!("{}:unconfirmed", self.buyer(buyer))
     }
 
-    /// Sorted set: settled sales' entry keys, by when the sweep settles their marks again.
-    pub fn marks_due(&self) -> String {
-        format!("{}:{{ledger}}:marks_due", self.ns)
+    /// Sorted set: the buyer's settled sales' entry keys, by when the sweep settles their
+    /// marks again.
+    pub fn marks_due(&self, buyer: &str) -> String {
+        format!("{}:marks_due", self.buyer(buyer))
     }
 
-    /// Hash: books entries waiting for the books, by entry id (JSON).
-    pub fn outbox(&self) -> String {
-        format!("{}:{{ledger}}:outbox", self.ns)
+    /// Hash: the buyer's books entries waiting for the books, by entry id (JSON).
+    pub fn outbox(&self, buyer: &str) -> String {
+        format!("{}:outbox", self.buyer(buyer))
     }
 
     /// Sorted set: the outbox's entry ids by time, so the relay takes the oldest first.
-    pub fn outbox_order(&self) -> String {
-        format!("{}:{{ledger}}:outbox_at", self.ns)
+    pub fn outbox_order(&self, buyer: &str) -> String {
+        format!("{}:outbox_at", self.buyer(buyer))
     }
 
     /// Hash: books entries the books refused, by entry id (`{"entry", "reason",
     /// "parked_at"}`, the entry as the outbox held it): kept until an operator acts.
-    pub fn outbox_parked(&self) -> String {
-        format!("{}:{{ledger}}:outbox_parked", self.ns)
+    pub fn outbox_parked(&self, buyer: &str) -> String {
+        format!("{}:outbox_parked", self.buyer(buyer))
     }
 
     /// Sorted set: the parked entries' ids by the entries' time, in outbox order.
-    pub fn outbox_parked_order(&self) -> String {
-        format!("{}:{{ledger}}:outbox_parked_at", self.ns)
+    pub fn outbox_parked_order(&self, buyer: &str) -> String {
+        format!("{}:outbox_parked_at", self.buyer(buyer))
     }
 
-    /// Hash: a top-up's marker (`buyer`, `amount`, `at`), so a re-sent top-up applies once
-    /// and an id reused for another buyer or amount is told apart.
-    pub fn top_up(&self, id: &str) -> String {
-        format!("{}:{{ledger}}:topup:{id}", self.ns)
+    /// Hash: a top-up's marker in its buyer's slot (`buyer`, `amount`, `at`), so a re-sent
+    /// top-up applies once.
+    pub fn top_up(&self, buyer: &str, id: &str) -> String {
+        format!("{}:topup:{id}", self.buyer(buyer))
+    }
+
+    /// String: which buyer and amount a top-up id was first used for (`<buyer>|<amount>`),
+    /// so an id reused for another buyer is told apart wherever that buyer lives.
+    pub fn top_up_id(&self, id: &str) -> String {
+        format!("{}:topup:{id}", self.ns)
     }
 
     /// Sorted set: a buyer's charged sales (sale ids) by when they were charged: its sales
-    /// list and the base of its return rate. Written by scripts that learn the buyer from the
-    /// ledger entry, so they build it from [`Keys::buyer_sales_prefix`].
+    /// list and the base of its return rate.
     pub fn buyer_sales(&self, buyer: &str) -> String {
-        format!("{}{buyer}", self.buyer_sales_prefix())
+        format!("{}:sales", self.buyer(buyer))
     }
 
-    pub fn buyer_sales_prefix(&self) -> String {
-        format!("{}:{{ledger}}:bsales:", self.ns)
+    /// Hash: one return of one of the buyer's sales (see `lua/returns.lua`).
+    pub fn return_(&self, buyer: &str, return_id: &str) -> String {
+        format!("{}:return:{return_id}", self.buyer(buyer))
     }
 
-    /// Hash: one return (see `lua/returns.lua`).
-    pub fn return_(&self, return_id: &str) -> String {
-        format!("{}:{{ledger}}:return:{return_id}", self.ns)
-    }
-
-    /// Sorted set: returns of one status (`pending`, `approved`, `denied`) by opening time.
-    pub fn returns(&self, status: &str) -> String {
-        format!("{}:{{ledger}}:returns:{status}", self.ns)
+    /// Sorted set: the buyer's returns of one status (`pending`, `approved`, `denied`) by
+    /// opening time.
+    pub fn returns(&self, buyer: &str, status: &str) -> String {
+        format!("{}:returns:{status}", self.buyer(buyer))
     }
 
     /// Sorted set: a buyer's pending and approved returns by opening time: its return rate.
     pub fn buyer_returns(&self, buyer: &str) -> String {
-        format!("{}:{{ledger}}:breturns:{buyer}", self.ns)
+        format!("{}:breturns", self.buyer(buyer))
     }
 
-    /// String (integer): a cap, spend or balance counter.
+    /// String (integer): a cap, spend or balance counter, in its owner's slot
+    /// ([`pingpost_core::caps::counter_owner`]).
     pub fn counter(&self, key: &str) -> String {
-        format!("{}:{{ledger}}:ctr:{key}", self.ns)
+        format!("{}:ctr:{key}", self.buyer(pingpost_core::caps::counter_owner(key)))
     }
 
     /// String: an opaque blob (a ping awaiting its post), prefixed with its expiry.
@@ -210,25 +236,32 @@ mod tests {
     }
 
     #[test]
-    fn consumer_keys_share_the_identifiers_slot_and_ledger_keys_share_one() {
+    fn consumer_keys_share_the_identifiers_slot_and_a_buyers_sales_share_the_buyers() {
         let k = Keys::new("pp");
         let h = Sha256Hex::digest("x");
         assert_eq!(tag(&k.suppressed(&h)), h.as_str());
         assert_eq!(tag(&k.consumer(&h)), h.as_str());
         for key in [
-            k.sale("s1"),
-            k.leases(),
-            k.counter("cap:c1:d:2026-11-22"),
-            k.ping_sales("p"),
-            k.unconfirmed(),
-            k.marks_due(),
+            k.sale("b1", "s1"),
+            k.leases("b1"),
+            k.counter("b1/cap:c1:d:2026-11-22"),
+            k.counter("b1/balance"),
+            k.unconfirmed("b1"),
+            k.marks_due("b1"),
+            k.outbox("b1"),
+            k.outbox_order("b1"),
+            k.outbox_parked("b1"),
+            k.outbox_parked_order("b1"),
+            k.top_up("b1", "t1"),
             k.buyer_sales("b1"),
-            k.return_("ret-s1"),
-            k.returns("pending"),
+            k.return_("b1", "ret-s1"),
+            k.returns("b1", "pending"),
             k.buyer_returns("b1"),
         ] {
-            assert_eq!(tag(&key), "ledger");
+            assert_eq!(tag(&key), "b:b1", "{key}");
         }
+        assert_ne!(tag(&k.sale("b1", "s1")), tag(&k.sale("b2", "s1")));
+        assert!(k.sale("b1", "s1").starts_with(&k.sale_prefix("b1")));
         assert_eq!(tag(&k.audit()), tag(&k.audit_batch("b")));
         assert_eq!(tag(&k.secrets()), tag(&k.secrets_deleted()));
         assert_eq!(tag(&k.stats("2026112310")), tag(&k.stats_batch("2026112310", "b")));

@@ -139,6 +139,7 @@
 mod admission;
 pub mod audit;
 mod balances;
+mod buyers;
 mod blobs;
 mod claims;
 mod codec;
@@ -242,6 +243,8 @@ pub struct RedisStore {
     keys: Keys,
     scripts: Scripts,
     opts: RedisOptions,
+    /// Buyers this node knows are in `pp:buyers` (see `buyers.rs`).
+    known_buyers: dashmap::DashSet<String>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -275,6 +278,7 @@ impl RedisStore {
             keys: Keys::new(opts.namespace.clone()),
             scripts: Scripts::new(),
             opts,
+            known_buyers: dashmap::DashSet::new(),
         })
     }
 

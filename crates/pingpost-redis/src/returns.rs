@@ -1,7 +1,8 @@
 //! Returns on Redis: opened and decided by one script each (`lua/open_return.lua`,
-//! `lua/decide_return.lua`, sharing `lua/returns.lua`), in the ledger's slot with the sale,
+//! `lua/decide_return.lua`, sharing `lua/returns.lua`), in the buyer's slot with the sale,
 //! the buyer's credit and the books outbox, so a return, its refund and its entries happen
-//! together or not at all. The buyer's sales list reads its charged-sales index.
+//! together or not at all. The buyer's sales list reads its charged-sales index. What spans
+//! buyers (the operators' lists, a return named by its id alone) reads every buyer's slot.
 
 use crate::codec::{self, corrupt, ms};
 use crate::scripts::ScriptCall;
@@ -71,15 +72,16 @@ impl RedisStore {
         sale_id: &str,
         buyer: &BuyerId,
     ) -> ScriptCall<'a> {
+        let b = buyer.as_str();
         let mut call = ScriptCall::new(script);
-        call.key(self.keys.return_(return_id))
-            .key(self.keys.sale(sale_id))
+        call.key(self.keys.return_(b, return_id))
+            .key(self.keys.sale(b, sale_id))
             .key(self.keys.counter(&credit_key(buyer)))
-            .key(self.keys.outbox())
-            .key(self.keys.outbox_order())
-            .key(self.keys.unconfirmed());
+            .key(self.keys.outbox(b))
+            .key(self.keys.outbox_order(b))
+            .key(self.keys.unconfirmed(b));
         for status in [ReturnStatus::Pending, ReturnStatus::Approved, ReturnStatus::Denied] {
-            call.key(self.keys.returns(status_name(status)));
+            call.key(self.keys.returns(b, status_name(status)));
         }
         call.key(self.keys.buyer_returns(buyer.as_str())).key(self.keys.buyer_sales(buyer.as_str()));
         call
@@ -137,7 +139,7 @@ impl RedisStore {
     ) -> StoreResult<DecideOutcome> {
         // The buyer's keys are the script's: learn the buyer from the return first (it never
         // changes once opened).
-        let Some(current) = self.read_returns(vec![return_id.clone()]).await?.into_iter().next() else {
+        let Some(current) = self.find_return(&return_id).await?.into_iter().next() else {
             return Ok(DecideOutcome::NoSuchReturn);
         };
         let mut call = self.return_call(&self.scripts.decide_return, &return_id, &current.sale_id, &current.buyer);
@@ -159,13 +161,21 @@ impl RedisStore {
         })
     }
 
-    async fn read_returns(&self, ids: Vec<String>) -> StoreResult<Vec<ReturnRecord>> {
+    /// A return named by its id alone: whose it is is not in the id, so every buyer's slot
+    /// is asked.
+    async fn find_return(&self, return_id: &str) -> StoreResult<Vec<ReturnRecord>> {
+        let found = self.per_buyer(|b| async move { self.read_returns(&b, vec![return_id.to_string()]).await }).await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// The buyer's returns `ids`, in order; those gone with their retention left out.
+    async fn read_returns(&self, buyer: &str, ids: Vec<String>) -> StoreResult<Vec<ReturnRecord>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
         for id in &ids {
-            pipe.cmd("HMGET").arg(self.keys.return_(id)).arg(&["rec", "st", "refund", "claw", "dat", "dnote"][..]);
+            pipe.cmd("HMGET").arg(self.keys.return_(buyer, id)).arg(&["rec", "st", "refund", "claw", "dat", "dnote"][..]);
         }
         let mut con = self.conn.clone();
         let rows: Vec<[Option<String>; 6]> = self.run(pipe.query_async(&mut con)).await?;
@@ -178,15 +188,24 @@ impl RedisStore {
 
     pub(crate) async fn returns_matching(&self, q: ReturnQuery) -> StoreResult<Vec<ReturnRecord>> {
         match q {
-            ReturnQuery::Id(id) => self.read_returns(vec![id]).await,
+            ReturnQuery::Id(id) => self.find_return(&id).await,
             ReturnQuery::Status { status, limit } => {
-                let last = isize::try_from(limit.min(RETURNS_READ_MAX)).unwrap_or(0) - 1;
-                let mut con = self.conn.clone();
-                let ids: Vec<String> = self.run(con.zrevrange(self.keys.returns(status_name(status)), 0, last)).await?;
-                let mut out = self.read_returns(ids).await?;
+                let limit = limit.min(RETURNS_READ_MAX);
+                let last = isize::try_from(limit).unwrap_or(0) - 1;
+                let lists = self
+                    .per_buyer(|b| async move {
+                        let mut con = self.conn.clone();
+                        let ids: Vec<String> =
+                            self.run(con.zrevrange(self.keys.returns(&b, status_name(status)), 0, last)).await?;
+                        self.read_returns(&b, ids).await
+                    })
+                    .await?;
+                let mut out: Vec<ReturnRecord> = lists.into_iter().flatten().collect();
                 // Listed under the status it had when read; a decision between the two reads
                 // moved it.
                 out.retain(|r| r.status == status);
+                out.sort_by(|a, b| (b.opened_at, &b.return_id).cmp(&(a.opened_at, &a.return_id)));
+                out.truncate(limit);
                 Ok(out)
             }
         }
@@ -222,7 +241,7 @@ impl RedisStore {
                 // Members of the cursor's own millisecond come after it only below its id.
                 let past_cursor = after.as_ref().is_none_or(|(at, last)| *score < ms(*at) || id < last);
                 if past_cursor && ids.len() < limit {
-                    ids.push(self.keys.sale(id));
+                    ids.push(self.keys.sale(buyer.as_str(), id));
                 }
             }
             if page.len() < batch {

@@ -1,5 +1,6 @@
-//! Sales on Redis: the reservation (a mark per identifier slot, then the ledger slot), the
-//! settlement (the ledger, then the marks), the ledger's queries and its sweep.
+//! Sales on Redis: the reservation (a mark per identifier slot, then the buyer's slot), the
+//! settlement (the buyer's slot, then the marks), a post's take-over (fences in the buyers'
+//! slots), the ledger's queries and its sweep, buyer by buyer.
 //!
 //! Each step is one script that recognises its own earlier effect by the sale id, so any
 //! step may be re-sent; each multi-slot sequence is ordered so that stopping after any step
@@ -13,6 +14,7 @@ use crate::store::{distinct, per_kind, text, Replicas};
 use crate::RedisStore;
 use futures_util::future::join_all;
 use pingpost_core::identity::Ident;
+use pingpost_core::ids::BuyerId;
 use pingpost_core::Timestamp;
 use pingpost_store::*;
 use redis::AsyncCommands;
@@ -149,10 +151,10 @@ impl RedisStore {
     async fn reserve_ledger(&self, req: &SaleReservation) -> StoreResult<Ledgered> {
         let r = &req.record;
         let now = r.reserved_at;
+        let buyer = r.buyer.as_str();
         let mut call = ScriptCall::new(&self.scripts.reserve_ledger);
-        call.key(self.keys.sale(&r.sale_id))
-            .key(self.keys.leases())
-            .key(self.keys.ping_sales(&r.ping_id))
+        call.key(self.keys.sale(buyer, &r.sale_id))
+            .key(self.keys.leases(buyer))
             .arg(&r.sale_id)
             .arg(ms(r.lease_until))
             .arg(self.retention_ms())
@@ -160,8 +162,6 @@ impl RedisStore {
             .arg(codec::encode_idents(&distinct(&req.idents)))
             .arg(r.price.minor())
             .arg(&r.holder)
-            .arg(req.slots)
-            .arg(r.buyer.as_str())
             .arg(r.payout.minor())
             .arg(req.debits.len());
         // Credit counters go after the debits' own, each once, named by their KEYS index.
@@ -172,7 +172,7 @@ impl RedisStore {
                     credits.push(c);
                     credits.len() - 1
                 });
-                (3 + req.debits.len() + at + 1).to_string()
+                (2 + req.debits.len() + at + 1).to_string()
             });
             call.key(self.keys.counter(&d.key))
                 .arg(d.amount)
@@ -214,7 +214,8 @@ impl RedisStore {
                 }
                 Ok(Ledgered::Existing(Box::new(entry)))
             }
-            "P" => Ok(Ledgered::NoSlot),
+            // Fenced: a later holder of the post took it over.
+            "F" => Ok(Ledgered::NoSlot),
             "L" => {
                 let i: usize = text(&reply, 1)?.parse().map_err(|_| corrupt("debit index"))?;
                 Ok(Ledgered::Limit(i.saturating_sub(1)))
@@ -233,6 +234,11 @@ impl RedisStore {
     /// holds, since the other either gives them up when it meets this sale's marks, or has
     /// won and is delivering (then this sale gives up once the wait is over).
     pub(crate) async fn reserve(&self, req: SaleReservation) -> StoreResult<ReserveOutcome> {
+        // Beside the first marks, not before them: where to find the sale (its buyer's slot
+        // for the sweep and relay, its ping's list for operators) costs no round trip.
+        let (known, indexed) = tokio::join!(self.register_buyer(req.record.buyer.as_str()), self.index_sale(&req));
+        known?;
+        indexed?;
         let idents = distinct(&req.idents);
         let mut marked: Vec<Option<Marked>> = idents.iter().map(|_| None).collect();
         let mut wait = HeldWait::new(self.opts.held_wait);
@@ -308,14 +314,14 @@ impl RedisStore {
             SaleEnd::Released { reason } => ("B", String::new(), String::new(), reason.as_str(), ""),
             SaleEnd::RolledBack => ("D", String::new(), String::new(), "", ""),
         };
-        let mut call = self.scripts.settle_ledger.key(self.keys.sale(&s.sale_id));
-        call.key(self.keys.leases())
-            .key(self.keys.ping_sales(&s.ping_id))
-            .key(self.keys.unconfirmed())
-            .key(self.keys.marks_due())
-            .key(self.keys.outbox())
-            .key(self.keys.outbox_order())
-            .key(self.keys.buyer_sales(s.buyer.as_str()))
+        let buyer = s.buyer.as_str();
+        let mut call = self.scripts.settle_ledger.key(self.keys.sale(buyer, &s.sale_id));
+        call.key(self.keys.leases(buyer))
+            .key(self.keys.unconfirmed(buyer))
+            .key(self.keys.marks_due(buyer))
+            .key(self.keys.outbox(buyer))
+            .key(self.keys.outbox_order(buyer))
+            .key(self.keys.buyer_sales(buyer))
             .arg(code)
             .arg(final_price)
             .arg(self.retention_ms())
@@ -345,27 +351,19 @@ impl RedisStore {
         self.settle_marks(&distinct(&s.idents), &settled).await
     }
 
+    /// The ledger entries under `keys` (in any buyers' slots: one read each, side by side),
+    /// in their order; tombstones, fences and entries gone with their retention left out.
     pub(crate) async fn entries(&self, keys: Vec<String>) -> StoreResult<Vec<SaleRecord>> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for k in &keys {
-            pipe.cmd("HMGET")
-                .arg(k)
-                .arg("rec")
-                .arg("price")
-                .arg("payout")
-                .arg("st")
-                .arg("reason")
-                .arg("sold")
-                .arg("lead");
-        }
-        let mut con = self.conn.clone();
-        let rows: Vec<[Option<String>; 7]> = self.run(pipe.query_async(&mut con)).await?;
+        let reads = keys.iter().map(|k| async move {
+            let mut con = self.conn.clone();
+            let fields = ["rec", "price", "payout", "st", "reason", "sold", "lead"];
+            let row: [Option<String>; 7] = self.run(redis::cmd("HMGET").arg(k).arg(&fields[..]).query_async(&mut con)).await?;
+            StoreResult::Ok(row)
+        });
+        let rows = join_all(reads).await;
         let mut out = Vec::with_capacity(rows.len());
-        for [rec, price, payout, state, reason, sold, lead] in rows {
-            // Tombstones (no record) and entries gone with their retention are not sales.
+        for row in rows {
+            let [rec, price, payout, state, reason, sold, lead] = row?;
             if let (Some(rec), Some(price), Some(state)) = (rec, price, state) {
                 let (payout, reason) = (payout.unwrap_or_default(), reason.unwrap_or_default());
                 let (sold, lead) = (sold.unwrap_or_default(), lead.unwrap_or_default());
@@ -383,41 +381,77 @@ impl RedisStore {
         Ok(out)
     }
 
+    /// Lists the sale under its ping, for the operators' lookup by ping (never read to
+    /// decide anything: a reservation the ledger refuses leaves its line, which finds no entry).
+    async fn index_sale(&self, req: &SaleReservation) -> StoreResult<()> {
+        let r = &req.record;
+        let mut pipe = redis::pipe();
+        pipe.hset(self.keys.ping_sales(&r.ping_id), &r.sale_id, r.buyer.as_str())
+            .ignore()
+            .pexpire(self.keys.ping_sales(&r.ping_id), self.retention_ms())
+            .ignore();
+        let mut con = self.conn.clone();
+        self.run(pipe.query_async::<()>(&mut con)).await
+    }
+
     pub(crate) async fn ledger_entries(&self, q: LedgerQuery) -> StoreResult<Vec<SaleRecord>> {
         let mut con = self.conn.clone();
         match q {
-            LedgerQuery::Sale(id) => self.entries(vec![self.keys.sale(&id)]).await,
+            LedgerQuery::Sale(id) => {
+                // The sale id alone does not say whose it is: ask every buyer's slot.
+                let buyers = self.buyers_with_state().await?;
+                self.entries(buyers.iter().map(|b| self.keys.sale(b, &id)).collect()).await
+            }
             LedgerQuery::Ping(ping) => {
-                let ids: Vec<String> = self.run(con.hkeys(self.keys.ping_sales(&ping))).await?;
-                let mut out =
-                    self.entries(ids.iter().take(LEDGER_READ_MAX).map(|id| self.keys.sale(id)).collect()).await?;
+                let listed: Vec<(String, String)> = self.run(con.hgetall(self.keys.ping_sales(&ping))).await?;
+                let keys = listed.iter().take(LEDGER_READ_MAX).map(|(id, buyer)| self.keys.sale(buyer, id)).collect();
+                let mut out = self.entries(keys).await?;
                 out.sort_by(|a, b| (a.reserved_at, &a.sale_id).cmp(&(b.reserved_at, &b.sale_id)));
                 Ok(out)
             }
             LedgerQuery::Unconfirmed { limit } => {
                 let last = isize::try_from(limit.min(LEDGER_READ_MAX)).unwrap_or(0) - 1;
-                let keys: Vec<String> = self.run(con.zrevrange(self.keys.unconfirmed(), 0, last)).await?;
-                let mut out = self.entries(keys).await?;
+                let lists = self
+                    .per_buyer(|b| async move {
+                        let mut con = self.conn.clone();
+                        self.run(con.zrevrange::<_, Vec<String>>(self.keys.unconfirmed(&b), 0, last)).await
+                    })
+                    .await?;
+                let mut out = self.entries(lists.into_iter().flatten().collect()).await?;
                 out.retain(|r| r.state == LedgerState::Unconfirmed);
                 out.sort_by(|a, b| (b.reserved_at, &b.sale_id).cmp(&(a.reserved_at, &a.sale_id)));
+                out.truncate(limit.min(LEDGER_READ_MAX));
                 Ok(out)
             }
-            LedgerQuery::Reserved { after, limit } => self.reserved_page(after, limit.min(LEDGER_READ_MAX)).await,
+            LedgerQuery::Reserved { after, limit } => {
+                let limit = limit.min(LEDGER_READ_MAX);
+                let after = &after;
+                let pages = self.per_buyer(|b| async move { self.reserved_page(&b, after.clone(), limit).await }).await?;
+                let mut out: Vec<SaleRecord> = pages.into_iter().flatten().collect();
+                out.sort_by(|a, b| (a.lease_until, &a.sale_id).cmp(&(b.lease_until, &b.sale_id)));
+                out.truncate(limit);
+                Ok(out)
+            }
             LedgerQuery::Buyer { buyer, since, until, after, limit } => {
                 self.buyer_sales_page(&buyer, since, until, after, limit.min(LEDGER_READ_MAX)).await
             }
         }
     }
 
-    /// Reservations in flight after `after`, oldest lease first: the leases' sorted set (by
-    /// lease in ms, then entry key, which orders like the sale id) a page at a time, until
+    /// A buyer's reservations in flight after `after`, oldest lease first: its leases' sorted
+    /// set (by lease in ms, then entry key, which orders like the sale id) a page at a time, until
     /// `limit` are found or it ends; an entry settled between the two reads is skipped.
-    async fn reserved_page(&self, after: Option<(Timestamp, String)>, limit: usize) -> StoreResult<Vec<SaleRecord>> {
-        let mut cursor = after.map(|(lease, sale_id)| (ms(lease), self.keys.sale(&sale_id)));
+    async fn reserved_page(
+        &self,
+        buyer: &str,
+        after: Option<(Timestamp, String)>,
+        limit: usize,
+    ) -> StoreResult<Vec<SaleRecord>> {
+        let mut cursor = after.map(|(lease, sale_id)| (ms(lease), self.keys.sale(buyer, &sale_id)));
         let mut out = Vec::new();
         while out.len() < limit {
             let want = limit - out.len();
-            let page = self.zset_page(self.keys.leases(), cursor.take(), want).await?;
+            let page = self.zset_page(self.keys.leases(buyer), cursor.take(), want).await?;
             let full = page.len() == want;
             cursor = page.last().map(|(key, lease)| (*lease, key.clone()));
             let mut found = self.entries(page.into_iter().map(|(key, _)| key).collect()).await?;
@@ -434,9 +468,14 @@ impl RedisStore {
     /// that marks follow the ledger even when the engine stopped between the two steps.
     /// Answers how many sales it went through.
     pub(crate) async fn repair_marks(&self, now: Timestamp) -> StoreResult<u64> {
+        let counts = self.per_buyer(|b| async move { self.repair_marks_of(&b, now).await }).await?;
+        Ok(counts.into_iter().sum())
+    }
+
+    async fn repair_marks_of(&self, buyer: &str, now: Timestamp) -> StoreResult<u64> {
         let mut repaired = 0;
         loop {
-            let mut call = self.scripts.due_marks.key(self.keys.marks_due());
+            let mut call = self.scripts.due_marks.key(self.keys.marks_due(buyer));
             call.arg(ms(now)).arg(SWEEP_BATCH);
             let reply: Vec<String> = self.step("redis.due_marks", &call).await?;
             let mut done = Vec::with_capacity(reply.len() / 6);
@@ -456,7 +495,7 @@ impl RedisStore {
             }
             if !done.is_empty() {
                 let mut con = self.conn.clone();
-                let _: i64 = self.run(con.zrem(self.keys.marks_due(), &done)).await?;
+                let _: i64 = self.run(con.zrem(self.keys.marks_due(buyer), &done)).await?;
             }
             repaired += (reply.len() / 6) as u64;
             if reply.len() / 6 < SWEEP_BATCH {
@@ -468,17 +507,22 @@ impl RedisStore {
     /// Turns reservations past their lease into unconfirmed sales, batch by batch; answers
     /// how many it turned and how many unconfirmed sales there are.
     pub(crate) async fn sweep_ledger(&self, now: Timestamp) -> StoreResult<(u64, u64)> {
+        let swept = self.per_buyer(|b| async move { self.sweep_ledger_of(&b, now).await }).await?;
+        Ok(swept.into_iter().fold((0, 0), |(s, u), (s1, u1)| (s + s1, u + u1)))
+    }
+
+    async fn sweep_ledger_of(&self, buyer: &str, now: Timestamp) -> StoreResult<(u64, u64)> {
         let mut settled = 0;
         let oldest = ms(now) - self.retention_ms();
         loop {
-            let mut call = self.scripts.sweep_ledger.key(self.keys.leases());
-            call.key(self.keys.unconfirmed())
-                .key(self.keys.outbox())
-                .key(self.keys.outbox_order())
+            let mut call = self.scripts.sweep_ledger.key(self.keys.leases(buyer));
+            call.key(self.keys.unconfirmed(buyer))
+                .key(self.keys.outbox(buyer))
+                .key(self.keys.outbox_order(buyer))
+                .key(self.keys.buyer_sales(buyer))
                 .arg(ms(now))
                 .arg(SWEEP_BATCH)
                 .arg(oldest)
-                .arg(self.keys.buyer_sales_prefix())
                 .arg(self.retention_ms());
             let (batch, unconfirmed): (u64, u64) = self.step("redis.sweep_ledger", &call).await?;
             settled += batch;
@@ -486,6 +530,35 @@ impl RedisStore {
                 return Ok((settled, unconfirmed));
             }
         }
+    }
+}
+
+impl RedisStore {
+    /// Fences each of a post's sales against every holder but `holder`, in the sales'
+    /// buyers' slots side by side, and answers the entries earlier holders wrote.
+    pub(crate) async fn take_over_sales(
+        &self,
+        sales: Vec<(BuyerId, String)>,
+        holder: String,
+        keep_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Vec<SaleRecord>> {
+        let keep = ttl_ms(now, keep_until);
+        let holder = &holder;
+        let fences = sales.iter().map(|(buyer, sale_id)| async move {
+            let key = self.keys.sale(buyer.as_str(), sale_id);
+            let mut call = ScriptCall::new(&self.scripts.fence);
+            call.key(key.clone()).arg(holder).arg(keep);
+            let (reply, replicas): (Vec<Vec<u8>>, Replicas) = self.waited_step("redis.fence", &call).await?;
+            // Acknowledged by the replicas, or a failover could lose the fence and let an
+            // earlier holder reserve behind this one's back.
+            replicas.require()?;
+            StoreResult::Ok((text(&reply, 0)? == "E").then_some(key))
+        });
+        let found: Vec<String> = join_all(fences).await.into_iter().collect::<StoreResult<Vec<_>>>()?.into_iter().flatten().collect();
+        let mut out = self.entries(found).await?;
+        out.sort_by(|a, b| (a.reserved_at, &a.sale_id).cmp(&(b.reserved_at, &b.sale_id)));
+        Ok(out)
     }
 }
 
@@ -523,5 +596,9 @@ impl Sales for RedisStore {
 
     fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>> {
         Box::pin(self.ledger_entries(q))
+    }
+
+    fn take_over(&self, t: TakeOver) -> StoreFuture<'_, Vec<SaleRecord>> {
+        Box::pin(self.take_over_sales(t.sales, t.holder, t.keep_until, t.now))
     }
 }

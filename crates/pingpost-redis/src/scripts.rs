@@ -19,18 +19,19 @@
 //! | `reserve_mark.lua` | identifier | this sale's mark? → answered (a reservation taken over); the buyer's marks inside the window → refused; other sales' reservations in flight → answered with their ids; else → reserved mark with lease and holder | answers `O` (own) |
 //! | `settle_mark.lua` | identifier | the sale's mark → sold / duplicate / tombstone; or, undoing a refused reservation, removed if still this holder's | idempotent |
 //! | `record_dq.lua` | identifier | (no check) DQ marks and the TTL together | idempotent |
-//! | `reserve_ledger.lua` | `{ledger}` | the entry exists → answered; the ping's slots and buyers; every debit fits → takes all, writes the entry, its lease and its journal line | answers `E` (the entry) |
-//! | `settle_ledger.lua` | `{ledger}` | reserved or unconfirmed → state, refunds, final price, reason, lease and unconfirmed index, listed for the marks' repair; no entry and a release → tombstone | settled entries are final |
-//! | `due_marks.lua` | `{ledger}` | settled entries due for the marks' repair → their sale, state, identifiers, buyer (the sweep then settles the marks and unlists them) | read-only but for dropping expired entries |
-//! | `sweep_ledger.lua` | `{ledger}` | leases past due and still reserved → unconfirmed (debits kept), listed | idempotent |
+//! | `reserve_ledger.lua` | buyer | the entry exists → answered; fenced by another holder → refused; every debit fits → takes all, writes the entry (the journal) and its lease | answers `E` (the entry) |
+//! | `fence.lua` | buyer | the entry exists → answered; else → fenced for the holder taking the post over | a fence rewritten for the same holder |
+//! | `settle_ledger.lua` | buyer | reserved or unconfirmed → state, refunds, final price, reason, lease and unconfirmed index, listed for the marks' repair; no entry and a release → tombstone | settled entries are final |
+//! | `due_marks.lua` | buyer | settled entries due for the marks' repair → their sale, state, identifiers, buyer (the sweep then settles the marks and unlists them) | read-only but for dropping expired entries |
+//! | `sweep_ledger.lua` | buyer | leases past due and still reserved → unconfirmed (debits kept), listed | idempotent |
 //! | `claim.lua` | the claim key | absent / other fingerprint / done / own holder / lease alive / lease run out or given up → claim (fresh or resumed) or answer | its own holder is answered again |
 //! | `complete_claim.lua`, `abandon_claim.lua` | the claim key | still in flight under this holder → answer stored / given up | idempotent; a holder that lost the claim changes nothing |
 //! | `erase.lua` | identifier | reservation in flight → kept; the rest → removed and counted | idempotent |
 //! | `suppress.lua` | identifier | not suppressed → suppressed since now, answered new | suppressed already: answered not new |
 //! | `save_config.lua` | `pp:config` | the stamp still the one read (none stored, for the seed) → written with the next version and this write's id | its own id stored: answered |
-//! | `top_up.lua` | `{ledger}` | the top-up id unknown → credit added, marker and books entry written; known with another buyer or amount → refused | the same top-up: answered applied |
-//! | `open_return.lua`, `decide_return.lua` (sharing `returns.lua`) | `{ledger}` | the asking buyer's sale, sold or unconfirmed, inside its window, no return yet, under the rate cap → the return; approved → the sale `T`, the refund credited, the books entries | a return (its token) or decision already there: answered as it stands |
-//! | `park_outbox.lua` | `{ledger}` | entries still waiting in the outbox → moved to the parked ones, with why | an entry not waiting is left alone |
+//! | `top_up.lua` | buyer | the top-up id unknown → credit added, marker and books entry written; known with another buyer or amount → refused | the same top-up: answered applied |
+//! | `open_return.lua`, `decide_return.lua` (sharing `returns.lua`) | buyer | the asking buyer's sale, sold or unconfirmed, inside its window, no return yet, under the rate cap → the return; approved → the sale `T`, the refund credited, the books entries | a return (its token) or decision already there: answered as it stands |
+//! | `park_outbox.lua` | buyer | entries still waiting in the outbox → moved to the parked ones, with why | an entry not waiting is left alone |
 //! | `put_secret.lua`, `delete_secret.lua` | `{secrets}` | at most `MAX_SECRETS` names → written / removed, with the set's stamp | its own `rev` found: answered as before |
 //! | `zset_page.lua` | any zset | (read only) a page after a cursor that names a place, not a rank | — |
 //!
@@ -49,6 +50,7 @@ pub struct Scripts {
     pub record_dq: Script,
     pub reserve_ledger: Script,
     pub settle_ledger: Script,
+    pub fence: Script,
     pub sweep_ledger: Script,
     pub top_up: Script,
     pub open_return: Script,
@@ -79,6 +81,7 @@ impl Scripts {
             record_dq: script(include_str!("lua/record_dq.lua")),
             reserve_ledger: script(include_str!("lua/reserve_ledger.lua")),
             settle_ledger: with_books(include_str!("lua/settle_ledger.lua")),
+            fence: script(include_str!("lua/fence.lua")),
             sweep_ledger: with_books(include_str!("lua/sweep_ledger.lua")),
             top_up: with_books(include_str!("lua/top_up.lua")),
             open_return: with_returns(include_str!("lua/open_return.lua")),
@@ -214,8 +217,8 @@ mod tests {
 
     #[test]
     fn marks_are_parsed_and_written_only_by_the_prelude() {
-        // The patterns and concatenations of a mark's parts ('<at>|<state>|...', '<flag>|<buyer>').
-        let forms = ["'^%-?%d+|", "'^(%-?%d+)|", "'^(%d)|", "'|R|'", "'|||'", "'1|' ..", "'0|' .."];
+        // The patterns and concatenations of a mark's parts ('<at>|<state>|...').
+        let forms = ["'^%-?%d+|", "'^(%-?%d+)|", "'|R|'", "'|||'"];
         for (name, text) in lua_files() {
             if name == "prelude.lua" {
                 continue;
@@ -253,8 +256,8 @@ mod tests {
 
         // reserve_ledger with a debit group cut short.
         let mut call = ScriptCall::new(&scripts.reserve_ledger);
-        call.key("t:{l}:sale").key("t:{l}:leases").key("t:{l}:ping").key("t:{l}:ctr");
-        for a in ["s1", "2000", "9000", "{}", "", "100", "h", "1", "b1", "90", "1", "100", "500", "1"] {
+        call.key("t:{l}:sale").key("t:{l}:leases").key("t:{l}:ctr");
+        for a in ["s1", "2000", "9000", "{}", "", "100", "h", "90", "1", "100", "500", "1"] {
             call.arg(a);
         }
         let refused: redis::RedisResult<redis::Value> = call.invocation().invoke_async(&mut con).await;

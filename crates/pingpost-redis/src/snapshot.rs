@@ -40,12 +40,12 @@ pub async fn snapshot(urls: &str, keys: &Keys) -> StoreResult<Snapshot> {
             } else if let Some(hash) = rest.strip_prefix('{').and_then(|r| r.strip_suffix("}:sup")) {
                 let since: String = con.get(&name).await.map_err(unavailable)?;
                 consumer_entry(&mut snap, hash)?.suppressed_at = Some(parse_ms(&since)?);
-            } else if let Some(id) = rest.strip_prefix("{ledger}:sale:") {
+            } else if let Some((_, id)) = rest.strip_prefix("{b:").and_then(|r| r.split_once("}:sale:")) {
                 let fields: HashMap<String, String> = con.hgetall(&name).await.map_err(unavailable)?;
                 if let Some(sale) = read_sale(&fields)? {
                     snap.sales.insert(id.to_string(), sale);
                 }
-            } else if let Some(counter) = rest.strip_prefix("{ledger}:ctr:") {
+            } else if let Some((_, counter)) = rest.strip_prefix("{b:").and_then(|r| r.split_once("}:ctr:")) {
                 let value: i64 = con.get(&name).await.map_err(unavailable)?;
                 snap.counters.insert(counter.to_string(), value);
             }
@@ -92,7 +92,7 @@ fn read_consumer(c: &mut ConsumerSnap, fields: HashMap<String, String>) -> Store
 fn read_sale(fields: &HashMap<String, String>) -> StoreResult<Option<SaleSnap>> {
     let field = |name: &str| fields.get(name).map(String::as_str);
     let (Some(rec), Some(price), Some(state)) = (field("rec"), field("price"), field("st")) else {
-        return Ok(None); // a release's tombstone
+        return Ok(None); // a release's tombstone, or a take-over's fence
     };
     let record = codec::decode_record(codec::StoredSale {
         rec,
@@ -112,7 +112,7 @@ fn read_sale(fields: &HashMap<String, String>) -> StoreResult<Option<SaleSnap>> 
     let raw: Vec<(String, i64, i64, i64, String)> =
         serde_json::from_str(debits).map_err(|e| corrupt(format!("debits: {e}")))?;
     // Debits name their counters by full key; the snapshot by what follows the prefix.
-    let counter = |key: &str| key.split_once("{ledger}:ctr:").map_or(key, |(_, name)| name).to_string();
+    let counter = |key: &str| key.split_once("}:ctr:").map_or(key, |(_, name)| name).to_string();
     let debits = raw
         .into_iter()
         .map(|(key, amount, is_money, limit, credit)| DebitSnap {

@@ -23,7 +23,10 @@ async fn a_top_up_marker_is_kept_as_long_as_the_ledger() {
         .get_multiplexed_async_connection()
         .await
         .expect("connection");
-    let ttl: i64 = redis::cmd("PTTL").arg(store.keys().top_up("t-1")).query_async(&mut con).await.expect("PTTL");
     let year = chrono::Duration::days(365).num_milliseconds();
-    assert!(ttl > year, "the marker expires in {ttl} ms, before a year (retention {retention})");
+    // The id's claim for its buyer and amount, and the buyer's own marker.
+    for key in [store.keys().top_up_id("t-1"), store.keys().top_up("b1", "t-1")] {
+        let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut con).await.expect("PTTL");
+        assert!(ttl > year, "{key} expires in {ttl} ms, before a year (retention {retention})");
+    }
 }

@@ -15,7 +15,7 @@ use dashmap::DashMap;
 use pingpost_core::caps::{balance_key, credit_key, Debit};
 use pingpost_core::checkpoint::{vertical_submission_counts, ConsumerHistory, DqMark, SaleMark, SaleState};
 use pingpost_core::identity::IdentKind;
-use pingpost_core::ids::VerticalId;
+use pingpost_core::ids::{BuyerId, VerticalId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -95,6 +95,8 @@ struct Ledger {
     sales: BTreeMap<String, LedgerEntry>,
     /// Each ping's sale ids: its post's journal and its slots.
     by_ping: HashMap<String, Vec<String>>,
+    /// Sales fenced by the holder that took their post over (see `Sales::take_over`), until when.
+    fences: HashMap<String, (String, Timestamp)>,
     /// Sales released before any reservation of them arrived: when, and why.
     tombstones: BTreeMap<String, (Timestamp, String)>,
     /// Top-ups applied, by id, so a re-sent one applies once and an id reused for another

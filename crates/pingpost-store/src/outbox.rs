@@ -2,6 +2,7 @@
 //! the relay to copy them to the books.
 
 use crate::{OutboxEntry, ParkedEntry, Refusal, StoreFuture};
+use pingpost_core::ids::BuyerId;
 use pingpost_core::Timestamp;
 
 /// Books entries waiting for the books. On every implementation an entry leaves the outbox
@@ -12,8 +13,9 @@ pub trait Outbox: Send + Sync {
     /// Entries waiting for the books, oldest first (their time, then id), at most `limit`.
     fn outbox(&self, limit: usize) -> StoreFuture<'_, Vec<OutboxEntry>>;
 
-    /// Removes entries the books now hold. Removing one twice, or one never written, is harmless.
-    fn outbox_done(&self, entry_ids: Vec<String>) -> StoreFuture<'_, ()>;
+    /// Removes entries the books now hold, each named by its buyer and id (a store may keep
+    /// each buyer's entries apart). Removing one twice, or one never written, is harmless.
+    fn outbox_done(&self, entries: Vec<(BuyerId, String)>) -> StoreFuture<'_, ()>;
 
     /// Moves entries the books refused out of the outbox and parks them with why, each in one
     /// step (no moment where it is in neither): they stop holding up the relay and are never

@@ -1,13 +1,16 @@
 //! [`Sales`]: the ledger of sales — reserved by a post, settled by it or by the sweep — with
 //! the debits they take and the consumer marks they leave.
 
-use crate::{LedgerQuery, LedgerState, ReserveOutcome, SaleRecord, SaleReservation, Settlement, StoreFuture};
+use crate::{LedgerQuery, LedgerState, ReserveOutcome, SaleRecord, SaleReservation, Settlement, StoreFuture, TakeOver};
 
 /// A post's sale, from reservation to its end. On every implementation:
 /// - No consumer is sold to one buyer twice inside the buyer's window (when the reservation
 ///   gives one), whatever races: of reservations of one consumer by one buyer, by any of
 ///   its identifiers, one stands.
-/// - No cap counter passes its limit and no ping has more standing sales than its slots.
+/// - No cap counter passes its limit. A ping has no more standing sales than its slots as
+///   long as one holder of its post reserves at a time: the post's claim gives one holder
+///   the post, and [`Sales::take_over`] fences out the holders before it (a store may also
+///   count the slots in the reservation; the embedded store does).
 /// - Every call is safe to re-send: a reservation re-sent names the same sale (its id) and
 ///   answers [`ReserveOutcome::Existing`]; a settled sale is final, settling it again
 ///   changes nothing and answers its state.
@@ -47,4 +50,11 @@ pub trait Sales: Send + Sync {
 
     /// Ledger entries, as [`LedgerQuery`] says, each as one step left it.
     fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>>;
+
+    /// A holder taking a post over from an earlier one: answers the entries of `t.sales` that
+    /// earlier holders reserved (the post's journal), and from then until `t.keep_until`
+    /// refuses a reservation of any of the others by any holder but `t.holder`
+    /// ([`ReserveOutcome::SlotsTaken`]), so an earlier holder that stalled past its claim
+    /// cannot sell behind this one's back. Safe to re-send; a later take-over fences for itself.
+    fn take_over(&self, t: TakeOver) -> StoreFuture<'_, Vec<SaleRecord>>;
 }

@@ -19,7 +19,7 @@ use crate::{
     ConfigDocs, ConfigStamp, Counters, DecideOutcome, Erased, Erasure, Faults, LedgerQuery, LedgerState, Outbox,
     OutboxEntry, ParkedEntry, Refusal, ReserveOutcome, ReturnOutcome, ReturnQuery, ReturnRecord, ReturnRequest,
     Returns, SaleRecord, SaleReservation, Sales, Settlement, StoreError, StoreFuture, StoreResult, Suppression,
-    SweepReport, TopUp, TopUpOutcome, Upkeep,
+    SweepReport, TakeOver, TopUp, TopUpOutcome, Upkeep,
 };
 use pingpost_core::identity::{Ident, Sha256Hex};
 use pingpost_core::ids::BuyerId;
@@ -165,6 +165,10 @@ impl<S: Sales + ?Sized> Sales for Timed<S> {
     fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>> {
         Box::pin(self.measured("ledger", "store.ledger", move || self.inner.ledger(q)))
     }
+
+    fn take_over(&self, t: TakeOver) -> StoreFuture<'_, Vec<SaleRecord>> {
+        Box::pin(self.measured("take_over", "store.take_over", move || self.inner.take_over(t)))
+    }
 }
 
 impl<S: Balances + ?Sized> Balances for Timed<S> {
@@ -203,8 +207,8 @@ impl<S: Outbox + ?Sized> Outbox for Timed<S> {
         Box::pin(self.measured("outbox", "store.outbox", move || self.inner.outbox(limit)))
     }
 
-    fn outbox_done(&self, entry_ids: Vec<String>) -> StoreFuture<'_, ()> {
-        Box::pin(self.measured("outbox_done", "store.outbox_done", move || self.inner.outbox_done(entry_ids)))
+    fn outbox_done(&self, entries: Vec<(BuyerId, String)>) -> StoreFuture<'_, ()> {
+        Box::pin(self.measured("outbox_done", "store.outbox_done", move || self.inner.outbox_done(entries)))
     }
 
     fn outbox_park(&self, refused: Vec<Refusal>, at: Timestamp) -> StoreFuture<'_, ()> {

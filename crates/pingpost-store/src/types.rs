@@ -62,7 +62,8 @@ pub enum ReserveOutcome {
     LimitReached {
         key: String,
     },
-    /// The ping already has as many standing sales as it has slots, or one to this buyer.
+    /// The ping already has as many standing sales as it has slots, or one to this buyer; or
+    /// a later holder of its post took the post over (see [`TakeOver`]) and holds them.
     SlotsTaken,
     /// This sale was reserved before (a re-sent call, or an earlier attempt of the post):
     /// nothing was taken again; here is the entry as it stands.
@@ -219,6 +220,18 @@ pub enum LedgerQuery {
         after: Option<(Timestamp, String)>,
         limit: usize,
     },
+}
+
+/// A post taken over from an earlier holder (see [`Sales::take_over`](crate::Sales::take_over)).
+#[derive(Clone, Debug)]
+pub struct TakeOver {
+    /// Every sale the post may make: the buyer and sale id of each bid of the ping's ranking.
+    pub sales: Vec<(BuyerId, String)>,
+    /// The holder taking over.
+    pub holder: String,
+    /// Until when an earlier holder could still try to reserve: the end of the post's claim.
+    pub keep_until: Timestamp,
+    pub now: Timestamp,
 }
 
 #[derive(Clone, Debug)]
@@ -381,6 +394,8 @@ impl OutboxEntry {
 /// id with other content.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
+    /// The entry's buyer (a store may keep each buyer's entries apart).
+    pub buyer: BuyerId,
     pub entry_id: String,
     pub reason: String,
 }

@@ -430,7 +430,7 @@ pub(crate) mod tests {
             dedup: DedupSettings { enabled: true, window: WindowDays::new(30).unwrap() },
             dq: None,
             returns: ReturnOverride::default(),
-            counter_keys: crate::caps::CounterKeys::new(&ContractId::new(id)),
+            counter_keys: crate::caps::CounterKeys::new(&BuyerId::new(buyer), &ContractId::new(id)),
         }
     }
 

@@ -497,10 +497,11 @@ fn contract(
         }
     }
     let id = ContractId::new(&r.id);
+    let buyer = BuyerId::new(&r.buyer);
     Contract {
-        counter_keys: crate::caps::CounterKeys::new(&id),
+        counter_keys: crate::caps::CounterKeys::new(&buyer, &id),
         id,
-        buyer: BuyerId::new(&r.buyer),
+        buyer,
         offer: OfferId::new(&r.offer),
         status,
         pricing: pricing(e, r, buyers.get(r.buyer.as_str()).map(|b| &**b)),

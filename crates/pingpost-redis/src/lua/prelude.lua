@@ -1,5 +1,5 @@
 -- Prepended to every script (scripts.rs): the argument check every script starts with, and
--- the one codec of the values scripts read back — consumer marks and a ping's sales. A
+-- the one codec of the values scripts read back — consumer marks. A
 -- format is written and parsed here and nowhere else; `codec.rs` is its Rust twin.
 
 -- Refuses a call whose keys or arguments are not the ones the script reads (`keys`, `args`
@@ -58,16 +58,3 @@ end
 local function encode_confirmed_vertical_mark(at, ping)
   return at .. '|' .. ping .. '|'
 end
-
--- One of a ping's sales, '<sale id>' = '<1 standing | 0 not>|<buyer>' (reserved, sold and
--- unconfirmed sales stand).
-local function ping_sale(value)
-  local flag, buyer = string.match(value, '^(%d)|(.*)$')
-  return {standing = flag == '1', buyer = buyer}
-end
-
-local function encode_ping_sale(standing, buyer)
-  if standing then return '1|' .. buyer end
-  return '0|' .. buyer
-end
-

@@ -5,10 +5,11 @@
 -- The entry is also listed in KEYS[5] until the sweep has settled its marks once more: the
 -- marks are the next step, on other slots, and a crash or a Redis stall may stop the engine
 -- before it; the sweep's repair makes them follow the ledger all the same.
--- KEYS[1] sale entry (hash)   KEYS[2] leases (zset)   KEYS[3] the ping's sales (hash)
--- KEYS[4] unconfirmed sales (zset)   KEYS[5] settled sales whose marks to repair (zset)
--- KEYS[6] books outbox (hash)   KEYS[7] books outbox order (zset)
--- KEYS[8] the buyer's charged sales (zset)
+-- Every key is in the sale's buyer's slot:
+-- KEYS[1] sale entry (hash)   KEYS[2] leases (zset)
+-- KEYS[3] unconfirmed sales (zset)   KEYS[4] settled sales whose marks to repair (zset)
+-- KEYS[5] books outbox (hash)   KEYS[6] books outbox order (zset)
+-- KEYS[7] the buyer's charged sales (zset)
 -- A sale is charged (its books entry 'sale') when it becomes sold from reserved; an
 -- unconfirmed one was charged by the sweep, so selling it writes nothing, and releasing or
 -- rolling it back writes its 'rollback'. An unconfirmed sale keeps its price: a lower final
@@ -19,10 +20,10 @@
 -- ARGV[7] settled at (ms)   ARGV[8] when the sweep may repair the marks (ms)
 -- ARGV[9] final payout (minor units, '' = unchanged; taken with a lower final price)
 -- ARGV[10] the buyer's own id for the lead ('' = none; kept with a sale, and on its books entry)
--- The counters to refund are read from the entry; they carry the same '{ledger}' tag, so
--- they live in this slot.
+-- The counters to refund are read from the entry; they are the buyer's, so they live in
+-- this slot.
 -- Answers the entry's state afterwards, or '' when it has none.
-expect('settle_ledger', 8, 10)
+expect('settle_ledger', 7, 10)
 local current = redis.call('HGET', KEYS[1], 'st')
 if not current then
   if ARGV[1] == 'B' then
@@ -72,19 +73,15 @@ if state == 'S' and ARGV[10] ~= '' then
   redis.call('HSET', KEYS[1], 'lead', ARGV[10])
 end
 if not charged and state == 'S' then
-  to_books(KEYS[6], KEYS[7], sale_entry('sale', KEYS[1], ARGV[7]))
-  list_charged(KEYS[1], KEYS[8], ARGV[7], ARGV[3])
+  to_books(KEYS[5], KEYS[6], sale_entry('sale', KEYS[1], ARGV[7]))
+  list_charged(KEYS[1], KEYS[7], ARGV[7], ARGV[3])
 elseif charged and state ~= 'S' then
-  to_books(KEYS[6], KEYS[7], sale_entry('rollback', KEYS[1], ARGV[7]))
+  to_books(KEYS[5], KEYS[6], sale_entry('rollback', KEYS[1], ARGV[7]))
   -- Given back: no sale of the buyer's any more (not listed, not in its return rate).
-  redis.call('ZREM', KEYS[8], ARGV[5])
+  redis.call('ZREM', KEYS[7], ARGV[5])
 end
 redis.call('ZREM', KEYS[2], KEYS[1])
-redis.call('ZADD', KEYS[5], ARGV[8], KEYS[1])
-redis.call('ZREM', KEYS[4], KEYS[1])
+redis.call('ZADD', KEYS[4], ARGV[8], KEYS[1])
+redis.call('ZREM', KEYS[3], KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-local sale = redis.call('HGET', KEYS[3], ARGV[5])
-if sale then
-  redis.call('HSET', KEYS[3], ARGV[5], encode_ping_sale(state == 'S', ping_sale(sale).buyer))
-end
 return state

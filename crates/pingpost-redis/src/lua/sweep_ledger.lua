@@ -4,12 +4,12 @@
 -- sale. Bounded work per call; the caller repeats.
 -- The lead may have been delivered and its debits stay taken: the sale is charged (its
 -- books entry 'sale').
--- KEYS[1] leases (zset)   KEYS[2] unconfirmed sales (zset)   KEYS[3] books outbox (hash)
--- KEYS[4] books outbox order (zset)
+-- One buyer's: KEYS[1] leases (zset)   KEYS[2] unconfirmed sales (zset)
+-- KEYS[3] books outbox (hash)   KEYS[4] books outbox order (zset)   KEYS[5] charged sales (zset)
 -- ARGV[1] now (ms)   ARGV[2] batch size   ARGV[3] oldest entry time to keep listed (ms)
--- ARGV[4] the buyers' charged-sales key prefix   ARGV[5] retention (ms)
--- Answers {settled, unconfirmed in all}.
-expect('sweep_ledger', 4, 5)
+-- ARGV[4] retention (ms)
+-- Answers {settled, the buyer's unconfirmed sales}.
+expect('sweep_ledger', 5, 4)
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 local settled = 0
 for _, key in ipairs(due) do
@@ -18,9 +18,7 @@ for _, key in ipairs(due) do
     redis.call('HSET', key, 'st', 'U')
     redis.call('ZADD', KEYS[2], ARGV[1], key)
     to_books(KEYS[3], KEYS[4], sale_entry('sale', key, ARGV[1]))
-    -- Its buyer's list is named by the entry, not in KEYS: one call sweeps every buyer's
-    -- leases (all in the ledger's slot), until the ledger is spread by buyer.
-    list_charged(key, ARGV[4] .. cjson.decode(redis.call('HGET', key, 'rec')).buyer, ARGV[1], ARGV[5])
+    list_charged(key, KEYS[5], ARGV[1], ARGV[4])
     settled = settled + 1
   end
 end

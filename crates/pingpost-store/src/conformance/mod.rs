@@ -144,6 +144,11 @@ fn reservation(
     SaleReservation { idents, window, debits, slots: 1, record: record(sale_id, "b1", 1000, at) }
 }
 
+/// Books entries of buyer `b1` (every helper's buyer), by id, as the relay names them done.
+fn of_b1(ids: &[&str]) -> Vec<(BuyerId, String)> {
+    ids.iter().map(|id| (BuyerId::new("b1"), id.to_string())).collect()
+}
+
 fn settlement(r: &SaleReservation, end: SaleEnd, at: Timestamp) -> Settlement {
     Settlement {
         sale_id: r.record.sale_id.clone(),

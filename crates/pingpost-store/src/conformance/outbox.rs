@@ -42,8 +42,8 @@ async fn every_charge_and_its_undoing_writes_one_books_entry<S: Store + ?Sized>(
     let first = &entries[0];
     let sale = first.sale.as_ref().expect("a sale's entry names it");
     assert_eq!((sale.ping_id.as_str(), first.payout), ("ping-of-o1", Money::from_minor(630)));
-    s.outbox_done(vec!["sale:o1".into(), "never-written".into()]).await.expect("done");
-    s.outbox_done(vec!["sale:o1".into()]).await.expect("done twice");
+    s.outbox_done(of_b1(&["sale:o1", "never-written"])).await.expect("done");
+    s.outbox_done(of_b1(&["sale:o1"])).await.expect("done twice");
     assert_eq!(s.outbox(1).await.expect("outbox").iter().map(|e| e.entry_id.as_str()).collect::<Vec<_>>(), ["sale:o3"]);
 }
 
@@ -54,7 +54,7 @@ async fn entries_the_books_refuse_are_parked_and_kept<S: Store + ?Sized>(s: &S) 
     let sales = sell_many(s, "k", 3, t0()).await;
     let ids = |entries: Vec<OutboxEntry>| entries.into_iter().map(|e| e.entry_id).collect::<Vec<_>>();
     let parked_ids = |parked: &[ParkedEntry]| parked.iter().map(|p| p.entry.entry_id.clone()).collect::<Vec<_>>();
-    let refusal = |id: &str| Refusal { entry_id: id.into(), reason: format!("refused {id}") };
+    let refusal = |id: &str| Refusal { buyer: BuyerId::new("b1"), entry_id: id.into(), reason: format!("refused {id}") };
     let at = t0() + Duration::minutes(1);
     s.outbox_park(vec![refusal("sale:k1")], at).await.expect("park");
     assert_eq!(ids(s.outbox(10).await.expect("outbox")), ["sale:k0", "sale:k2"]);
@@ -65,7 +65,7 @@ async fn entries_the_books_refuse_are_parked_and_kept<S: Store + ?Sized>(s: &S) 
 
     // Parked again, removed as delivered, its sale settled again, never written: nothing moves.
     s.outbox_park(vec![refusal("sale:k1"), refusal("never-written")], at + Duration::minutes(1)).await.expect("again");
-    s.outbox_done(vec!["sale:k1".into()]).await.expect("done");
+    s.outbox_done(of_b1(&["sale:k1"])).await.expect("done");
     sold(s, &sales[1], 1000, at).await;
     assert_eq!(s.outbox_parked(None, 10).await.expect("parked"), parked, "parked once, as it was");
     assert_eq!(ids(s.outbox(10).await.expect("outbox")), ["sale:k0", "sale:k2"]);

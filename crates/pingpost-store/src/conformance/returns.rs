@@ -23,7 +23,7 @@ async fn an_approved_return_refunds_once_and_leaves_dedup<S: Store + ?Sized>(s: 
     let r = reservation("r1", vec![email("ret-a"), phone("ret-a")], Some(days(30)), vec![balance(5000)], t0());
     assert_eq!(reserve(s, r.clone()).await, ReserveOutcome::Reserved);
     sold(s, &r, 700, t0()).await;
-    s.outbox_done(vec!["sale:r1".into()]).await.expect("relayed");
+    s.outbox_done(of_b1(&["sale:r1"])).await.expect("relayed");
     let at = t0() + Duration::hours(1);
     let ret = opened(open(s, return_of("r1", "b1", at, "req-1")).await);
     assert_eq!(
@@ -81,7 +81,7 @@ async fn every_return_refusal_has_its_reason<S: Store + ?Sized>(s: &S) {
 /// a decision is final; approving without clawback writes only the refund.
 async fn pending_returns_wait_for_one_final_decision<S: Store + ?Sized>(s: &S) {
     sell_many(s, "pd", 2, t0()).await;
-    s.outbox_done(vec!["sale:pd0".into(), "sale:pd1".into()]).await.expect("relayed");
+    s.outbox_done(of_b1(&["sale:pd0", "sale:pd1"])).await.expect("relayed");
     let at = t0() + Duration::hours(2);
     let pending = |sale: &str| ReturnRequest {
         approve: false,

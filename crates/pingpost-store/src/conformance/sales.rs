@@ -15,7 +15,7 @@ where
     concurrent_reservations_of_one_consumer_sell_it_once(make().await).await;
     rollback_marks_the_consumer_as_bought(&*make().await).await;
     a_settlement_in_two_halves_ends_as_one(&*make().await).await;
-    a_ping_never_has_more_standing_sales_than_its_slots(&*make().await).await;
+    a_post_taken_over_fences_its_earlier_holder(&*make().await).await;
     a_release_that_overtakes_its_reservation_fences_it(&*make().await).await;
     a_lapsed_reservation_mark_counts_for_its_window_and_no_longer(&*make().await).await;
     a_sale_is_recorded_under_every_identifier_it_was_reserved_with(&*make().await).await;
@@ -182,24 +182,41 @@ async fn a_settlement_in_two_halves_ends_as_one<S: Store + ?Sized>(s: &S) {
     assert_eq!((h.sales.len(), h.sales[0].state), (1, SaleState::Sold), "under every identifier");
 }
 
-async fn a_ping_never_has_more_standing_sales_than_its_slots<S: Store + ?Sized>(s: &S) {
-    let of_ping = |sale: &str, buyer: &str, who: &str, slots: u16| SaleReservation {
+/// A holder taking a post over learns what the earlier holders reserved and fences the
+/// rest: an earlier holder, stalled past its claim, can no longer reserve any of the ping's
+/// sales, while the new holder can (the ping's slots are then the new holder's to count).
+async fn a_post_taken_over_fences_its_earlier_holder<S: Store + ?Sized>(s: &S) {
+    let of_ping = |sale: &str, buyer: &str, who: &str, holder: &str| SaleReservation {
         idents: vec![email(who)],
         window: Some(days(30)),
         debits: vec![],
-        slots,
-        record: SaleRecord { ping_id: "one-ping".into(), ..record(sale, buyer, 1000, t0()) },
+        slots: 2,
+        record: SaleRecord {
+            ping_id: "one-ping".into(),
+            holder: holder.into(),
+            ..record(sale, buyer, 1000, t0())
+        },
     };
-    let first = of_ping("x1", "b1", "a", 1);
-    assert_eq!(reserve(s, first.clone()).await, ReserveOutcome::Reserved);
-    assert_eq!(reserve(s, of_ping("x2", "b2", "a", 1)).await, ReserveOutcome::SlotsTaken, "exclusive: one slot");
-    assert_eq!(released(s, &first).await, Some(LedgerState::Released));
-    let second = of_ping("x2", "b2", "a", 1);
-    assert_eq!(reserve(s, second.clone()).await, ReserveOutcome::Reserved, "the released sale gave its slot back");
-    assert_eq!(sold(s, &second, 1000, t0()).await, Some(LedgerState::Sold));
-    assert_eq!(reserve(s, of_ping("x3", "b3", "a", 1)).await, ReserveOutcome::SlotsTaken, "a sale keeps its slot");
-    assert_eq!(reserve(s, of_ping("x3", "b3", "b", 2)).await, ReserveOutcome::Reserved, "multisell: two slots");
-    assert_eq!(reserve(s, of_ping("x4", "b3", "c", 3)).await, ReserveOutcome::SlotsTaken, "distinct buyers");
+    assert_eq!(reserve(s, of_ping("x1", "b1", "a", "first")).await, ReserveOutcome::Reserved);
+    let take_over = |holder: &str| TakeOver {
+        sales: vec![(BuyerId::new("b1"), "x1".into()), (BuyerId::new("b2"), "x2".into())],
+        holder: holder.into(),
+        keep_until: t0() + Duration::minutes(20),
+        now: t0() + Duration::minutes(1),
+    };
+    let found = s.take_over(take_over("second")).await.expect("take over");
+    let found: Vec<(&str, &str, LedgerState)> =
+        found.iter().map(|r| (r.sale_id.as_str(), r.holder.as_str(), r.state)).collect();
+    assert_eq!(found, [("x1", "first", LedgerState::Reserved)], "the journal: what the first holder reserved");
+    assert_eq!(
+        reserve(s, of_ping("x2", "b2", "a", "first")).await,
+        ReserveOutcome::SlotsTaken,
+        "the earlier holder is fenced out"
+    );
+    assert_eq!(reserve(s, of_ping("x2", "b2", "a", "second")).await, ReserveOutcome::Reserved, "the new one is not");
+    let again = s.take_over(take_over("second")).await.expect("re-sent");
+    assert_eq!(again.iter().map(|r| r.sale_id.as_str()).collect::<Vec<_>>(), ["x1", "x2"], "re-sent: both found");
+    assert!(s.take_over(take_over("third")).await.expect("a later take-over").len() == 2);
 }
 
 /// A release of a sale whose reservation has not arrived yet (its reply was lost, or it is

@@ -10,10 +10,12 @@ impl Outbox for MemoryStore {
         ready(waiting.into_iter().take(limit).cloned().collect())
     }
 
-    fn outbox_done(&self, entry_ids: Vec<String>) -> StoreFuture<'_, ()> {
+    fn outbox_done(&self, entries: Vec<(BuyerId, String)>) -> StoreFuture<'_, ()> {
         let mut ledger = lock(&self.ledger);
-        for id in entry_ids {
-            ledger.outbox.remove(&id);
+        for (buyer, id) in entries {
+            if ledger.outbox.get(&id).is_some_and(|e| e.buyer == buyer) {
+                ledger.outbox.remove(&id);
+            }
         }
         ready(())
     }
@@ -21,6 +23,9 @@ impl Outbox for MemoryStore {
     fn outbox_park(&self, refused: Vec<Refusal>, at: Timestamp) -> StoreFuture<'_, ()> {
         let mut ledger = lock(&self.ledger);
         for r in refused {
+            if ledger.outbox.get(&r.entry_id).is_none_or(|e| e.buyer != r.buyer) {
+                continue;
+            }
             if let Some(entry) = ledger.outbox.remove(&r.entry_id) {
                 ledger.parked.insert(r.entry_id, ParkedEntry { entry, reason: r.reason, parked_at: whole_millis(at) });
             }

@@ -18,6 +18,11 @@ impl MemoryStore {
         }
         let buyer = &req.record.buyer;
         let now = req.record.reserved_at;
+        if let Some((holder, until)) = ledger.fences.get(sale_id) {
+            if *holder != req.record.holder && now < *until {
+                return ReserveOutcome::SlotsTaken;
+            }
+        }
         if let Some(window) = req.window {
             for (kind, c) in &locked.guards {
                 let prior = c
@@ -63,6 +68,21 @@ impl MemoryStore {
             },
         );
         ReserveOutcome::Reserved
+    }
+
+    pub(super) fn take_over_now(&self, t: TakeOver) -> Vec<SaleRecord> {
+        let mut ledger = lock(&self.ledger);
+        ledger.fences.retain(|_, (_, until)| *until > t.now);
+        let mut found = Vec::new();
+        for (_, sale_id) in t.sales {
+            if let Some(e) = ledger.sales.get(&sale_id) {
+                found.push(e.record.clone());
+            } else if !ledger.tombstones.contains_key(&sale_id) {
+                ledger.fences.insert(sale_id, (t.holder.clone(), t.keep_until));
+            }
+        }
+        found.sort_by(|a, b| (a.reserved_at, &a.sale_id).cmp(&(b.reserved_at, &b.sale_id)));
+        found
     }
 
     pub(super) fn settle_now(&self, s: &Settlement) -> Option<LedgerState> {
@@ -246,5 +266,9 @@ impl Sales for MemoryStore {
 
     fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>> {
         ready(self.ledger_now(q))
+    }
+
+    fn take_over(&self, t: TakeOver) -> StoreFuture<'_, Vec<SaleRecord>> {
+        ready(self.take_over_now(t))
     }
 }
