@@ -76,7 +76,7 @@ async fn a_cap_of_three_under_twenty_concurrent_posts_sells_exactly_three() {
     assert_eq!(h.buyers.count("b1", "post"), 3);
     let capped = answers.iter().filter(|b| b["attempts"][0]["reason"] == "cap_reached").count();
     assert_eq!(capped, 17);
-    assert_eq!(h.counter("cap:c1:d:2026-11-23").await, 3);
+    assert_eq!(h.counter("b1/cap:c1:d:2026-11-23").await, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -294,3 +294,64 @@ async fn marks_that_never_followed_their_settled_sale_are_repaired_by_the_sweep(
     h.assert_guarantees("after the repair", Some(h.engine.now())).await;
     assert_eq!(reserved(&h.snapshot().await), 0);
 }
+
+/// One post taken over from a holder that died after delivering (`post.delivered` aborts),
+/// with `armed` failing a step of the take-over: the partner's retries see it through, the
+/// lead reaches its buyer once, and the whole store keeps every guarantee.
+async fn taken_over(backend: &Backend, armed: Armed) {
+    let h = harness(backend).await;
+    h.buyers.update("b6", |b| b.post = PostReply::Accept);
+    h.faults.arm("post.delivered", Fault::Abort, 1, 0);
+    h.faults.arm(armed.point, armed.fault, 1, armed.skip);
+    let x = lead(Some("taken.over@example.com"), Some("(415) 555-0144"));
+    let ping = ping_until_answered(&h, "auto-excl", x.clone(), None).await;
+    let post = post_until_answered(&h, ping["ping_id"].as_str().unwrap(), x.clone(), Some(armed)).await;
+    assert_eq!(h.faults.fired("post.delivered"), 1, "{armed:?}: the first holder died after delivering");
+    assert_eq!(h.faults.fired(armed.point), 1, "{armed:?}: the fault never fired");
+    assert_eq!(answer_of(&post).1, [("b6".to_string(), "unconfirmed".to_string())], "{armed:?}: {post}");
+    let mut delivered: HashMap<String, usize> = HashMap::new();
+    for r in h.buyers.received().into_iter().filter(|r| r.kind == "post") {
+        *delivered.entry(r.body["sale_id"].as_str().unwrap_or("").to_string()).or_default() += 1;
+    }
+    assert_eq!(delivered.values().copied().collect::<Vec<_>>(), [1], "{armed:?}: delivered once: {delivered:?}");
+    h.engine.quiesce().await;
+    h.advance_secs(600).await;
+    h.engine.sweep().await.unwrap();
+    h.assert_guarantees(&format!("{armed:?}"), Some(h.engine.now())).await;
+}
+
+/// Every way a post's take-over can fail, at each of its steps: the take-over as one call,
+/// and on Redis each fence it writes in a bid's buyer slot (`redis.fence`, one per bid).
+async fn every_take_over_fault(backend: Backend, points: &[&'static str]) {
+    let mut failures = Vec::new();
+    for point in points {
+        let reaches = if *point == "redis.fence" { 2 } else { 1 };
+        for fault in Fault::ALL {
+            for skip in 0..reaches {
+                let armed = Armed { point, fault, skip };
+                let backend = backend.clone();
+                if let Err(e) = tokio::spawn(async move { taken_over(&backend, armed).await }).await {
+                    failures.push(format!("{armed:?}: {e}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "take-over faults broke a guarantee:\n{}", failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_take_over_fault_on_the_embedded_store() {
+    every_take_over_fault(Backend::Memory, &["store.take_over"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_take_over_fault_on_redis() {
+    let server = RedisServer::start();
+    every_take_over_fault(Backend::Shared(server.url()), &["store.take_over", "redis.fence"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_take_over_fault_on_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    every_take_over_fault(Backend::Shared(cluster.urls()), &["store.take_over", "redis.fence"]).await;
+}

@@ -20,8 +20,8 @@ fn capped(id: &str, buyer: &str, offer: &str, price: &str) -> String {
 }
 
 // 15:00 UTC on 2026-11-23 is 10:00 in New York.
-const DAY_CAP: &str = "cap:c1:d:2026-11-23";
-const DAY_SPEND: &str = "spend:c1:d:2026-11-23";
+const DAY_CAP: &str = "b1/cap:c1:d:2026-11-23";
+const DAY_SPEND: &str = "b1/spend:c1:d:2026-11-23";
 
 #[tokio::test]
 async fn accepted_sale_stands_with_caps_spend_and_ledger_updated() {
@@ -94,7 +94,7 @@ async fn buyer_timeout_and_server_error_are_errors_that_charge_nothing() {
         outcomes(&post),
         [("slow".into(), "error".into()), ("b2".into(), "error".into()), ("b3".into(), "accepted".into())]
     );
-    assert_eq!(h.counter("cap:c1:d:2026-11-23").await, 0);
+    assert_eq!(h.counter("b1/cap:c1:d:2026-11-23").await, 0);
     let reasons: Vec<_> = post["attempts"].as_array().unwrap().iter().map(|a| a["reason"].clone()).collect();
     assert_eq!(reasons, [json!("timeout"), json!("http_503"), Value::Null], "codes, never the buyer's URL");
 }
@@ -225,7 +225,7 @@ async fn prepaid_balance_limits_sales_at_ping_and_post() {
     let h = Harness::start(&c).await;
     assert_eq!(sold_to(&h.sell("auto-excl", email("first@example.com")).await.1), ["prepaid"]);
     assert_eq!(h.ping("auto-excl", email("second@example.com")).await["reason"], "no_bids", "5.00 left");
-    assert_eq!(h.counter("balance:prepaid").await, 2000);
+    assert_eq!(h.counter("prepaid/balance").await, 2000);
 }
 
 #[tokio::test]
@@ -245,7 +245,7 @@ async fn a_lower_price_reported_by_the_buyer_is_charged_and_the_difference_given
     h.buyers.update("pricey", |b| b.post = PostReply::Raw(200, r#"{"status":"accepted","paid":"12.00"}"#.into()));
     let (_, post) = h.sell("auto-excl", email("cheap@example.com")).await;
     assert_eq!(post["total_price"], "12.00");
-    assert_eq!(h.counter(DAY_SPEND).await, 1200);
+    assert_eq!(h.counter("pricey/spend:c1:d:2026-11-23").await, 1200);
 }
 
 #[tokio::test]
@@ -271,7 +271,7 @@ async fn an_hourly_cap_in_the_contract_time_zone_opens_again_the_next_hour() {
     let h = Harness::start(&c).await;
     assert_eq!(sold_to(&h.sell("auto-excl", email("h1@example.com")).await.1), ["b1"]);
     // 15:00 UTC is 20:30 in Kolkata: the bucket is the local hour 20.
-    assert_eq!(h.counter("cap:c1:h:2026-11-23T20").await, 1);
+    assert_eq!(h.counter("b1/cap:c1:h:2026-11-23T20").await, 1);
     assert_eq!(h.ping("auto-excl", email("h2@example.com")).await["reason"], "no_bids");
     h.advance_secs(30 * 60).await;
     assert_eq!(bid_contracts(&h.ping("auto-excl", email("h3@example.com")).await), ["c1"], "21:00 local: a new hour");

@@ -70,7 +70,11 @@ pub async fn relay(outbox: &dyn Outbox, books: &dyn Books, clock: &dyn Clock) ->
                 Ok(entry) => entries.push(entry),
                 Err(rule) => {
                     tracing::error!(entry_id = %e.entry_id, %rule, "books entry refused: it breaks the books' conventions; parked");
-                    refused.push(Refusal { buyer: e.buyer.clone(), entry_id: e.entry_id.clone(), reason: rule.to_string() });
+                    refused.push(Refusal {
+                        buyer: e.buyer.clone(),
+                        entry_id: e.entry_id.clone(),
+                        reason: rule.to_string(),
+                    });
                 }
             }
         }

@@ -139,8 +139,8 @@
 mod admission;
 pub mod audit;
 mod balances;
-mod buyers;
 mod blobs;
+mod buyers;
 mod claims;
 mod codec;
 mod config_docs;

@@ -175,7 +175,9 @@ impl RedisStore {
         }
         let mut pipe = redis::pipe();
         for id in &ids {
-            pipe.cmd("HMGET").arg(self.keys.return_(buyer, id)).arg(&["rec", "st", "refund", "claw", "dat", "dnote"][..]);
+            pipe.cmd("HMGET")
+                .arg(self.keys.return_(buyer, id))
+                .arg(&["rec", "st", "refund", "claw", "dat", "dnote"][..]);
         }
         let mut con = self.conn.clone();
         let rows: Vec<[Option<String>; 6]> = self.run(pipe.query_async(&mut con)).await?;

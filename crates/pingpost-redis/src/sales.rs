@@ -357,7 +357,8 @@ impl RedisStore {
         let reads = keys.iter().map(|k| async move {
             let mut con = self.conn.clone();
             let fields = ["rec", "price", "payout", "st", "reason", "sold", "lead"];
-            let row: [Option<String>; 7] = self.run(redis::cmd("HMGET").arg(k).arg(&fields[..]).query_async(&mut con)).await?;
+            let row: [Option<String>; 7] =
+                self.run(redis::cmd("HMGET").arg(k).arg(&fields[..]).query_async(&mut con)).await?;
             StoreResult::Ok(row)
         });
         let rows = join_all(reads).await;
@@ -426,7 +427,8 @@ impl RedisStore {
             LedgerQuery::Reserved { after, limit } => {
                 let limit = limit.min(LEDGER_READ_MAX);
                 let after = &after;
-                let pages = self.per_buyer(|b| async move { self.reserved_page(&b, after.clone(), limit).await }).await?;
+                let pages =
+                    self.per_buyer(|b| async move { self.reserved_page(&b, after.clone(), limit).await }).await?;
                 let mut out: Vec<SaleRecord> = pages.into_iter().flatten().collect();
                 out.sort_by(|a, b| (a.lease_until, &a.sale_id).cmp(&(b.lease_until, &b.sale_id)));
                 out.truncate(limit);
@@ -555,7 +557,8 @@ impl RedisStore {
             replicas.require()?;
             StoreResult::Ok((text(&reply, 0)? == "E").then_some(key))
         });
-        let found: Vec<String> = join_all(fences).await.into_iter().collect::<StoreResult<Vec<_>>>()?.into_iter().flatten().collect();
+        let found: Vec<String> =
+            join_all(fences).await.into_iter().collect::<StoreResult<Vec<_>>>()?.into_iter().flatten().collect();
         let mut out = self.entries(found).await?;
         out.sort_by(|a, b| (a.reserved_at, &a.sale_id).cmp(&(b.reserved_at, &b.sale_id)));
         Ok(out)

@@ -188,7 +188,7 @@ async fn sale_state<S: Store + ?Sized>(s: &S, sale_id: &str) -> Option<LedgerSta
 
 fn cap(limit: i64) -> Debit {
     Debit {
-        key: "cap:c1:d:2026-11-22".into(),
+        key: "b1/cap:c1:d:2026-11-22".into(),
         amount: 1,
         limit,
         is_money: false,
@@ -199,7 +199,7 @@ fn cap(limit: i64) -> Debit {
 
 fn spend(limit: i64) -> Debit {
     Debit {
-        key: "spend:c1:d:2026-11-22".into(),
+        key: "b1/spend:c1:d:2026-11-22".into(),
         amount: 1000,
         limit,
         is_money: true,

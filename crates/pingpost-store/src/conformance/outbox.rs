@@ -54,7 +54,8 @@ async fn entries_the_books_refuse_are_parked_and_kept<S: Store + ?Sized>(s: &S) 
     let sales = sell_many(s, "k", 3, t0()).await;
     let ids = |entries: Vec<OutboxEntry>| entries.into_iter().map(|e| e.entry_id).collect::<Vec<_>>();
     let parked_ids = |parked: &[ParkedEntry]| parked.iter().map(|p| p.entry.entry_id.clone()).collect::<Vec<_>>();
-    let refusal = |id: &str| Refusal { buyer: BuyerId::new("b1"), entry_id: id.into(), reason: format!("refused {id}") };
+    let refusal =
+        |id: &str| Refusal { buyer: BuyerId::new("b1"), entry_id: id.into(), reason: format!("refused {id}") };
     let at = t0() + Duration::minutes(1);
     s.outbox_park(vec![refusal("sale:k1")], at).await.expect("park");
     assert_eq!(ids(s.outbox(10).await.expect("outbox")), ["sale:k0", "sale:k2"]);

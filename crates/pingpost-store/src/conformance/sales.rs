@@ -191,11 +191,7 @@ async fn a_post_taken_over_fences_its_earlier_holder<S: Store + ?Sized>(s: &S) {
         window: Some(days(30)),
         debits: vec![],
         slots: 2,
-        record: SaleRecord {
-            ping_id: "one-ping".into(),
-            holder: holder.into(),
-            ..record(sale, buyer, 1000, t0())
-        },
+        record: SaleRecord { ping_id: "one-ping".into(), holder: holder.into(), ..record(sale, buyer, 1000, t0()) },
     };
     assert_eq!(reserve(s, of_ping("x1", "b1", "a", "first")).await, ReserveOutcome::Reserved);
     let take_over = |holder: &str| TakeOver {

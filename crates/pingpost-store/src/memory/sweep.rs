@@ -341,7 +341,7 @@ mod tests {
                 m.pending_until = None;
             }
         });
-        reserve(&s, 1, "cap:c1:d:x", t0());
+        reserve(&s, 1, "b1/cap:c1:d:x", t0());
         sell(&s, 1, t0());
 
         let report = s.sweep_now(t0() + Duration::days(300));
@@ -365,7 +365,7 @@ mod tests {
         let s = MemoryStore::new();
         let n = 2 * SWEEP_CHUNK + 7;
         for i in 0..n {
-            reserve(&s, i, &format!("cap:c{i}:d:x"), t0());
+            reserve(&s, i, &format!("b1/cap:c{i}:d:x"), t0());
             if i % 2 == 0 {
                 sell(&s, i, t0());
             }
