@@ -35,10 +35,8 @@ const POINTS: &[&str] = &[
     "post.delivered",
     "redis.admit.phone",
     "redis.confirm.phone",
-    "redis.reserve_mark.phone",
-    "redis.reserve_ledger",
-    "redis.settle_ledger",
-    "redis.settle_mark.email",
+    "redis.reserve_sale",
+    "redis.settle_sale",
 ];
 
 /// splitmix64: small, seedable, and the same on every machine.

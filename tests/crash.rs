@@ -337,12 +337,8 @@ async fn a_node_aborting_after_its_buyer_accepted_leaves_the_sale_unconfirmed_an
 }
 
 /// Redis freezes while node A settles a sale its buyer has just accepted: each try of the
-/// ledger's settlement script times out on the node, waits in Redis's socket buffer and runs
-/// on the thaw, while the scripts that settle the consumer's marks are never sent. After the
-/// thaw the marks must still come to say what the ledger says.
-///
-/// Fails today: the ledger says sold, the marks stay reserved for good (the sweep only looks
-/// at reservations, and a repeated post answers the stored answer without settling again).
+/// settlement script times out on the node, waits in Redis's socket buffer and runs on the
+/// thaw. After the thaw the marks say what the ledger says (one script settles both).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_settling_while_redis_is_frozen_leaves_marks_that_follow_the_ledger() {
     let m = Market::start("crash-frozen-settle", RedisServer::start()).await;

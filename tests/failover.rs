@@ -53,7 +53,7 @@ async fn with_one_replica_to_wait_for_a_sale_reaches_it_and_a_frozen_replica_fai
     let (_, post) = h.sell("auto-excl", sold).await;
     assert_eq!(sold_to(&post), ["b1"], "{post}");
     let sale_id = post["sales"][0]["sale_id"].as_str().unwrap();
-    let on_replica = pingpost_testkit::dump(&replica.url(), &format!("*:{{ledger}}:sale:{sale_id}")).await;
+    let on_replica = pingpost_testkit::dump(&replica.url(), &format!("*:{{b:b1}}:sale:{sale_id}")).await;
     assert!(on_replica.contains(sale_id), "the sale's ledger entry is not on the replica: {on_replica:?}");
     assert!(master.calls_of("wait") > 0, "the engine never sent WAIT");
     let later = email("later@example.com");

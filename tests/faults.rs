@@ -39,10 +39,7 @@ const STORE_POINTS: &[&str] = &[
     "store.get_blob",
     "store.claim",
     "store.reserve_sale",
-    // (`store.settle_sale` is off this path: only a resumed post and a release after a
-    // reservation in doubt settle whole; tests/crash.rs resumes posts.)
-    "store.settle_ledger",
-    "store.settle_marks",
+    "store.settle_sale",
     "store.complete_claim",
     "post.delivered",
 ];
@@ -56,12 +53,8 @@ const REDIS_POINTS: &[&str] = &[
     "redis.confirm.email",
     "redis.confirm.phone",
     "redis.claim",
-    "redis.reserve_mark.email",
-    "redis.reserve_mark.phone",
-    "redis.reserve_ledger",
-    "redis.settle_ledger",
-    "redis.settle_mark.email",
-    "redis.settle_mark.phone",
+    "redis.reserve_sale",
+    "redis.settle_sale",
     "redis.complete_claim",
 ];
 

@@ -73,16 +73,18 @@ async fn every_key_expires_on_its_own_but_suppression_and_bounded_structures() {
     let mut kinds = std::collections::BTreeSet::new();
     for key in &keys {
         let ttl: i64 = redis::cmd("PTTL").arg(key).query_async(&mut con).await.unwrap();
-        // Bounded by other means: suppression lives until lifted, the leases and unconfirmed
-        // sets lose members as sales settle or age out, the stream is trimmed on every append.
+        // Bounded by other means: suppression lives until lifted, a buyer's leases and
+        // unconfirmed sets lose members as sales settle or age out and its outbox as the
+        // relay delivers, the stream is trimmed on every append, the buyers' set holds one
+        // name per buyer.
         let permanent = key.ends_with(":sup")
-            || key.ends_with("{ledger}:leases")
-            || key.ends_with("{ledger}:unconfirmed")
-            || key.ends_with("{ledger}:marks_due")
-            || key.ends_with("{ledger}:outbox")
-            || key.ends_with("{ledger}:outbox_at")
+            || key.ends_with("}:leases")
+            || key.ends_with("}:unconfirmed")
+            || key.ends_with("}:outbox")
+            || key.ends_with("}:outbox_at")
             || key == "pp:{audit}"
-            || key == "pp:config";
+            || key == "pp:config"
+            || key == "pp:buyers";
         if permanent {
             assert_eq!(ttl, -1, "{key}");
         } else if key.starts_with("pp:stats:") {
@@ -91,11 +93,14 @@ async fn every_key_expires_on_its_own_but_suppression_and_bounded_structures() {
         } else {
             assert!(ttl > 0 && ttl <= retention_ms, "{key} has TTL {ttl} ms");
         }
-        kinds.insert(key.split(':').nth(2).unwrap_or(key).to_string());
+        // What follows the hash tag (`pp:{b:b1}:sale:…` → `sale`), or the namespace.
+        let rest = key.split_once("}:").map_or_else(|| key.trim_start_matches("pp:"), |(_, r)| r);
+        kinds.insert(rest.split(':').next().unwrap_or(rest).to_string());
     }
-    // The run touched every kind of key: consumer state, suppression, ledger, counters,
-    // blobs, claims (the leases set is empty, hence absent, once every sale is settled).
-    for kind in ["c", "sup", "sale", "ctr"] {
+    // The run touched every kind of key: consumer state, suppression, ledger, the buyers'
+    // marks, counters, blobs, claims (the leases set is empty, hence absent, once every sale
+    // is settled).
+    for kind in ["c", "sup", "sale", "bought", "ctr"] {
         assert!(kinds.contains(kind), "no {kind} key in {keys:?}");
     }
     assert!(keys.iter().any(|k| k.starts_with("pp:blob:")) && keys.iter().any(|k| k.starts_with("pp:claim:")));

@@ -8,8 +8,8 @@
 //!   calls (`admit`, `put_blob`, ...), whatever the store;
 //! - a TCP proxy between the store and `redis-server`, which reads the RESP traffic: the
 //!   Redis round trips, including those a store call makes inside (on Redis each identifier
-//!   lives in a slot of its own: `admit` runs one script per identifier, side by side; a
-//!   reservation marks each identifier, then writes the ledger).
+//!   lives in a slot of its own: `admit` runs one script per identifier, one after the other,
+//!   beside the read of the offer's buyers' marks).
 //!
 //! "Sequential" is the longest chain of calls in which each starts only after the one
 //! before it has answered: calls the engine issues together (`admit` beside the counter
@@ -47,13 +47,13 @@ use tokio::time::Instant;
 /// The targets are in Redis round trips, not store calls. A ping: 3 (issue 13 met 2 with
 /// its identifiers admitted side by side; issue 22 chose one after the other, email then
 /// phone, which costs a ping with both one round trip and takes the rank, the tags and the
-/// waits of racing pings out of admission: see `pingpost_redis::admission`). A post: on Redis
-/// `reserve_sale` marks the identifiers (side by side), then writes the ledger, so a post's
-/// 4 calls in a row are 5 round trips.
+/// waits of racing pings out of admission: see `pingpost_redis::admission`). A post: 4 (issue
+/// 22: the reservation and the settlement are one script each, on the buyer's slot, where
+/// until then a reservation marked the identifiers and then wrote the ledger, 5 in all).
 const PING_STORE_CALLS: usize = 2;
 const PING_REDIS_ROUND_TRIPS: usize = 3;
 const POST_STORE_CALLS: usize = 4;
-const POST_REDIS_ROUND_TRIPS: usize = 5;
+const POST_REDIS_ROUND_TRIPS: usize = 4;
 
 /// How long the proxy holds each Redis reply: far longer than the engine takes to send
 /// commands it issues together (microseconds; 100 ms leaves room for a loaded CI machine
@@ -99,7 +99,7 @@ async fn a_fresh_ping_with_email_and_phone_waits_on_at_most_2_store_calls_and_3_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_post_sold_to_its_first_bid_waits_on_at_most_4_store_calls_and_5_redis_round_trips() {
+async fn a_post_sold_to_its_first_bid_waits_on_at_most_4_store_calls_and_4_redis_round_trips() {
     let rig = Rig::start().await;
     rig.warm_up().await;
     let l = lead(Some("sold@example.com"), Some("555-700-0003"));
@@ -304,8 +304,6 @@ counted! {
     Sales {
         reserve_sale(req: SaleReservation) -> ReserveOutcome;
         settle_sale(s: Settlement) -> Option<LedgerState>;
-        settle_ledger(s: Settlement) -> Option<LedgerState>;
-        settle_marks(s: Settlement, state: Option<LedgerState>) -> ();
         ledger(q: LedgerQuery) -> Vec<SaleRecord>;
         take_over(t: TakeOver) -> Vec<SaleRecord>;
     }

@@ -167,7 +167,7 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
         Err(e) => Err(EngineError::from(e).into()),
     };
     match result {
-        Ok((answer, last_round)) => {
+        Ok(answer) => {
             // Counted once, with the answer a repeated post will be given unchanged; a test
             // lead's never.
             if !record.test {
@@ -176,24 +176,19 @@ pub(crate) async fn run(engine: &Engine, partner: &PartnerId, req: PostRequest) 
             }
             telemetry::post_answered(&record.offer, &answer);
             tracing::debug!(status = ?answer.status, sales = answer.sales.len(), attempts = answer.attempts.len(), "post answered");
-            // Every sale is settled in the ledger before the answer is stored, so a repeat is
-            // never told what the ledger does not hold; the last round's marks follow
-            // alongside the storing (the sweep settles any that do not).
-            let store_answer = async {
-                match serde_json::to_vec(&answer) {
-                    Ok(stored) => {
-                        let completing =
-                            engine.store.complete_claim(key, holder.clone(), stored, engine.now(), keep_until);
-                        if let Err(e) = completing.await {
-                            // A repeat then resumes from the ledger once the lease runs out,
-                            // and finds these sales there: it never sells again.
-                            tracing::error!(ping_id = %record.ping_id, error = %e, "post answer not stored; a repeat resumes from the ledger");
-                        }
+            // Every sale is settled before the answer is stored, so a repeat is never told what
+            // the ledger does not hold.
+            match serde_json::to_vec(&answer) {
+                Ok(stored) => {
+                    let completing = engine.store.complete_claim(key, holder.clone(), stored, engine.now(), keep_until);
+                    if let Err(e) = completing.await {
+                        // A repeat then resumes from the ledger once the lease runs out, and
+                        // finds these sales there: it never sells again.
+                        tracing::error!(ping_id = %record.ping_id, error = %e, "post answer not stored; a repeat resumes from the ledger");
                     }
-                    Err(e) => tracing::error!(ping_id = %record.ping_id, error = %e, "post answer not serializable"),
                 }
-            };
-            futures_util::future::join(post.settle_marks(last_round), store_answer).await;
+                Err(e) => tracing::error!(ping_id = %record.ping_id, error = %e, "post answer not serializable"),
+            }
             Ok(answer)
         }
         Err(Failed { error, in_doubt }) => {
@@ -290,24 +285,18 @@ fn sale_id(bid: &Bid) -> String {
     bid.bid_id.clone()
 }
 
-/// What became of one bid, and the marks its settlement leaves to settle (see
-/// [`Post::settle_marks`]).
+/// What became of one bid.
 struct Tried {
     sale: Option<Sale>,
     outcome: AttemptOutcome,
     reason: Option<String>,
     /// What the buyer's answer said of it, in its own words (for operators).
     buyer_reason: Option<String>,
-    due: Option<MarksDue>,
 }
 
-/// A settlement whose ledger half is done, and the state the ledger entry holds.
-type MarksDue = (Settlement, Option<LedgerState>);
-
 impl Tried {
-    /// No marks left to settle: skipped, or settled by an earlier attempt.
     fn settled(sale: Option<Sale>, outcome: AttemptOutcome, reason: Option<String>) -> Tried {
-        Tried { sale, outcome, reason, buyer_reason: None, due: None }
+        Tried { sale, outcome, reason, buyer_reason: None }
     }
 }
 
@@ -336,18 +325,14 @@ impl Post<'_> {
         bids: Vec<Bid>,
         journal: HashMap<String, SaleRecord>,
         may_deliver: bool,
-    ) -> Result<(PostAnswer, Vec<MarksDue>), Failed> {
+    ) -> Result<PostAnswer, Failed> {
         let target = usize::from(self.record.slots.max(1));
         let mut queue = bids.into_iter().peekable();
         let mut sales: Vec<Sale> = Vec::new();
         let mut attempts: Vec<Attempt> = Vec::new();
         let mut failure: Option<Failed> = None;
         let mut delivered = false;
-        let mut due: Vec<MarksDue> = Vec::new();
         while sales.len() < target && failure.is_none() && queue.peek().is_some() {
-            // A round starts once the round before is settled, marks included; the last
-            // round's marks are left to `run`, to follow alongside the answer's storing.
-            self.settle_marks(std::mem::take(&mut due)).await;
             let round: Vec<Bid> = queue.by_ref().take(target - sales.len()).collect();
             let tries = round.iter().map(|bid| async {
                 match journal.get(&sale_id(bid)) {
@@ -359,8 +344,7 @@ impl Post<'_> {
             });
             for (bid, result) in round.iter().zip(join_all(tries).await) {
                 let (outcome, reason, buyer_reason) = match result {
-                    Ok(Tried { sale, outcome, reason, buyer_reason, due: settlement }) => {
-                        due.extend(settlement);
+                    Ok(Tried { sale, outcome, reason, buyer_reason }) => {
                         sales.extend(sale);
                         delivered |= !matches!(outcome, AttemptOutcome::Skipped);
                         (outcome, reason, buyer_reason)
@@ -386,7 +370,6 @@ impl Post<'_> {
         // a delivery it is reported in the attempts, because the delivery did happen.
         if let Some(f) = failure {
             if !delivered {
-                self.settle_marks(due).await;
                 return Err(f);
             }
         }
@@ -402,7 +385,7 @@ impl Post<'_> {
             total_payout,
             test: self.record.test,
         };
-        Ok((answer, due))
+        Ok(answer)
     }
 
     /// A bid an earlier attempt of this post already tried: its ledger entry says what became
@@ -419,25 +402,6 @@ impl Post<'_> {
             // The buyer's redirect went with the first answer; a resumed post has no copy.
             redirect_url: None,
         };
-        let end = match entry.state {
-            // A returned sale was sold (delivered and accepted) before it was returned.
-            LedgerState::Sold | LedgerState::Returned => Some(SaleEnd::Sold {
-                final_price: entry.price,
-                final_payout: entry.payout,
-                reason: entry.reason.clone(),
-                lead_id: entry.lead_id.clone(),
-            }),
-            LedgerState::RolledBack => Some(SaleEnd::RolledBack),
-            LedgerState::Released => Some(SaleEnd::Released { reason: entry.reason.clone().unwrap_or_default() }),
-            LedgerState::Reserved | LedgerState::Unconfirmed => None,
-        };
-        if let Some(end) = end {
-            // At the reservation's time: close to when it was settled, and never later (a
-            // window must not start anew because its marks were repaired).
-            if let Err(e) = self.engine.store.settle_sale(self.settlement(bid, end, entry.reserved_at)).await {
-                tracing::warn!(sale_id = %entry.sale_id, error = %e, "marks of a settled sale not re-settled");
-            }
-        }
         match entry.state {
             LedgerState::Sold | LedgerState::Returned => {
                 Tried::settled(Some(sale(SaleStatus::Sold)), AttemptOutcome::Accepted, None)
@@ -553,11 +517,11 @@ impl Post<'_> {
         if let Some(hit) = hit {
             engine.audit.record(vec![hit]);
         }
-        // The ledger half at once, as the buyer answered (the reservation's lease is counted
-        // from its own delivery); the marks half is the caller's (`deliver`).
+        // At once, as the buyer answered (the reservation's lease is counted from its own
+        // delivery): the entry and the marks in one step.
         let settlement = self.settlement(bid, end, settled_at);
-        match resent(|| engine.store.settle_ledger(settlement.clone())).await {
-            Ok(state) => Ok(Tried { due: Some((settlement, state)), ..tried }),
+        match resent(|| engine.store.settle_sale(settlement.clone())).await {
+            Ok(_) => Ok(tried),
             Err(e) => {
                 // The reservation stays; when its lease runs out the sweep keeps it as an
                 // unconfirmed sale (counted for dedup, caps and the ping's slot).
@@ -647,18 +611,6 @@ impl Post<'_> {
             ),
         };
         (end, Tried { buyer_reason, ..tried }, hit)
-    }
-
-    /// The marks half of settlements whose ledger half is done, side by side, re-sent on a
-    /// store error like the ledger half (re-settling a mark changes nothing): marks that are
-    /// still not settled are settled by the sweep from the ledger, `marks_repair_after` later.
-    async fn settle_marks(&self, settled: Vec<MarksDue>) {
-        join_all(settled.into_iter().map(|(s, state)| async move {
-            if let Err(e) = resent(|| self.engine.store.settle_marks(s.clone(), state)).await {
-                tracing::warn!(sale_id = %s.sale_id, error = %e, "sale marks not settled; the sweep settles them from the ledger");
-            }
-        }))
-        .await;
     }
 
     /// Reserves, re-sending on a store error (each send recognises an earlier one by the sale

@@ -11,12 +11,12 @@
 //! issue that asked for it accepted against the rank, the tags of other identifiers in
 //! pending marks and a wait of up to a second (`ARCHITECTURE.md`, "Store round trips").
 
-use crate::codec::{self, corrupt, ms, parse_ms, HistoryField};
+use crate::codec::{self, corrupt, ms, parse_ms};
 use crate::scripts::ScriptCall;
 use crate::store::{distinct, per_kind, text, Replicas};
 use crate::RedisStore;
 use futures_util::future::join_all;
-use pingpost_core::checkpoint::ConsumerHistory;
+use pingpost_core::checkpoint::{ConsumerHistory, DqMark, SaleMark};
 use pingpost_core::identity::{Ident, IdentKind};
 use pingpost_core::ids::BuyerId;
 use pingpost_core::Timestamp;
@@ -28,8 +28,8 @@ enum Answer {
     Suppressed(Timestamp),
     /// A submission inside the window that counts: confirmed, or another ping's pending one.
     Duplicate(Timestamp),
-    /// This ping's pending mark is written; the identifier's sale and DQ marks.
-    Admitted(Vec<HistoryField>),
+    /// This ping's pending mark is written; the identifier's DQ marks.
+    Admitted(Vec<DqMark>),
 }
 
 fn duplicate(matched: IdentKind, prior_at: Timestamp) -> AdmitOutcome {
@@ -72,7 +72,7 @@ impl RedisStore {
                 let mut fields = Vec::with_capacity(reply.len() / 2);
                 for pair in 1..reply.len().div_ceil(2) {
                     let (f, v) = (text(&reply, 2 * pair - 1)?, text(&reply, 2 * pair)?);
-                    fields.extend(codec::decode_history_field(f, v, ident.kind)?);
+                    fields.extend(codec::decode_dq_field(f, v, ident.kind)?);
                 }
                 Ok(Answer::Admitted(fields))
             }
@@ -93,6 +93,9 @@ impl RedisStore {
         }
     }
 
+    /// Admission (the identifiers one after the other) beside the read of the offer's
+    /// buyers' sale marks on the consumer, which live in the buyers' slots: the history
+    /// costs no round trip of its own.
     pub(crate) async fn admit_all(&self, req: Admission) -> StoreResult<AdmitOutcome> {
         // One order for every ping, whatever order its caller gave: email before phone, then
         // by hash.
@@ -100,6 +103,52 @@ impl RedisStore {
         idents.sort_by(|a, b| {
             (a.kind == IdentKind::Phone, a.hash.as_str()).cmp(&(b.kind == IdentKind::Phone, b.hash.as_str()))
         });
+        let (admitted, sales) = tokio::join!(self.admit_in_order(&idents, &req), self.sale_marks(&idents, &req.buyers));
+        let mut outcome = admitted?;
+        if let AdmitOutcome::Admitted { history } = &mut outcome {
+            match sales {
+                Ok(sales) => history.sales = sales,
+                Err(e) => {
+                    self.release_after_failure(&req).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Each buyer's sale marks on the identifiers (one read per buyer, side by side).
+    async fn sale_marks(&self, idents: &[Ident], buyers: &[BuyerId]) -> StoreResult<Vec<SaleMark>> {
+        let reads = buyers.iter().map(|buyer| async move {
+            let mut pipe = redis::pipe();
+            for ident in idents {
+                pipe.hgetall(self.keys.bought(buyer.as_str(), &ident.hash));
+            }
+            let mut con = self.conn.clone();
+            let found: Vec<Vec<(String, String)>> = self.run(pipe.query_async(&mut con)).await?;
+            let mut marks = Vec::new();
+            for (ident, fields) in idents.iter().zip(found) {
+                for (_, value) in fields {
+                    let m = codec::decode_mark(&value)?;
+                    if let Some(state) = m.state {
+                        let buyer = buyer.clone();
+                        marks.push(SaleMark {
+                            buyer,
+                            matched: ident.kind,
+                            at: m.at,
+                            state,
+                            lease_until: m.lease_until,
+                        });
+                    }
+                }
+            }
+            StoreResult::Ok(marks)
+        });
+        Ok(join_all(reads).await.into_iter().collect::<StoreResult<Vec<_>>>()?.into_iter().flatten().collect())
+    }
+
+    async fn admit_in_order(&self, idents: &[Ident], req: &Admission) -> StoreResult<AdmitOutcome> {
+        let req = req.clone();
         let mut history = ConsumerHistory::default();
         for (i, ident) in idents.iter().enumerate() {
             let answer = match self.admit_ident(ident, &req).await {
@@ -111,12 +160,7 @@ impl RedisStore {
             };
             let refused = match answer {
                 Answer::Admitted(fields) => {
-                    for field in fields {
-                        match field {
-                            HistoryField::Sale(m) => history.sales.push(m),
-                            HistoryField::Dq(m) => history.dq.push(m),
-                        }
-                    }
+                    history.dq.extend(fields);
                     continue;
                 }
                 Answer::Suppressed(since) => Ok(AdmitOutcome::Suppressed { matched: ident.kind, since }),

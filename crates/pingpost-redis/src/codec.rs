@@ -2,7 +2,7 @@
 //! text the Lua scripts can read with a pattern, ledger records as JSON.
 
 use chrono::{TimeZone, Utc};
-use pingpost_core::checkpoint::{DqMark, SaleMark, SaleState};
+use pingpost_core::checkpoint::{DqMark, SaleState};
 use pingpost_core::identity::{Ident, IdentKind, Sha256Hex};
 use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
 use pingpost_core::money::Money;
@@ -43,6 +43,7 @@ pub fn encode_idents(idents: &[Ident]) -> String {
     idents.iter().map(|i| format!("{}:{}", kind_code(i.kind), i.hash.as_str())).collect::<Vec<_>>().join(",")
 }
 
+#[cfg(any(test, feature = "testing"))]
 pub fn decode_idents(text: &str) -> Result<Vec<Ident>, StoreError> {
     text.split(',')
         .filter(|p| !p.is_empty())
@@ -124,30 +125,13 @@ pub fn decode_vertical(value: &str) -> Result<StoredVertical<'_>, StoreError> {
     Ok(StoredVertical { at: parse_ms(at)?, ping_id, pending_until })
 }
 
-/// A consumer-hash field written by the scripts: `s:<sale>` (see [`decode_mark`]),
-/// `d:<buyer>` = `<at>`. Other fields, and tombstones, are not history.
-#[derive(Debug)]
-pub enum HistoryField {
-    Sale(SaleMark),
-    Dq(DqMark),
-}
-
-pub fn decode_history_field(field: &str, value: &str, matched: IdentKind) -> Result<Option<HistoryField>, StoreError> {
-    if field.starts_with("s:") {
-        let m = decode_mark(value)?;
-        let Some(state) = m.state else { return Ok(None) };
-        return Ok(Some(HistoryField::Sale(SaleMark {
-            buyer: BuyerId::new(m.buyer),
-            matched,
-            at: m.at,
-            state,
-            lease_until: m.lease_until,
-        })));
+/// A consumer-hash field the admission answers: `d:<buyer>` = `<at>`, a DQ mark. Other
+/// fields are not history.
+pub fn decode_dq_field(field: &str, value: &str, matched: IdentKind) -> Result<Option<DqMark>, StoreError> {
+    match field.strip_prefix("d:") {
+        Some(buyer) => Ok(Some(DqMark { buyer: BuyerId::new(buyer), matched, at: parse_ms(value)? })),
+        None => Ok(None),
     }
-    if let Some(buyer) = field.strip_prefix("d:") {
-        return Ok(Some(HistoryField::Dq(DqMark { buyer: BuyerId::new(buyer), matched, at: parse_ms(value)? })));
-    }
-    Ok(None)
 }
 
 pub fn ledger_code(state: LedgerState) -> &'static str {
@@ -277,9 +261,8 @@ mod tests {
 
     #[test]
     fn a_sale_mark_keeps_a_buyer_id_containing_the_separator() {
-        let f = decode_history_field("s:x", "1000|S|||odd|buyer", IdentKind::Email).ok().flatten();
-        let Some(HistoryField::Sale(m)) = f else { panic!("sale mark expected") };
-        assert_eq!((m.buyer.as_str(), m.state), ("odd|buyer", SaleState::Sold));
+        let m = decode_mark("1000|S|||odd|buyer").ok();
+        assert_eq!(m.map(|m| (m.buyer, m.state)), Some(("odd|buyer", Some(SaleState::Sold))));
     }
 
     #[test]

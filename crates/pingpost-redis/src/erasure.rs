@@ -1,4 +1,5 @@
-//! Erasure on Redis: one script per hash (`lua/erase.lua`), in the consumer's slot, waited
+//! Erasure on Redis: per hash, one script in the consumer's slot (`lua/erase.lua`) and one
+//! in each buyer's (`lua/erase_bought.lua`, its sale marks on the identifier), each waited
 //! for like an admission.
 
 use crate::codec::ms;
@@ -21,6 +22,20 @@ impl Erasure for RedisStore {
                 replicas.require()?;
                 erased +=
                     Erased { vertical_submissions: counts.0, sales: counts.1, dq: counts.2, kept_in_flight: counts.3 };
+                let h = &h;
+                let per_buyer = self
+                    .per_buyer(|b| async move {
+                        let mut call = ScriptCall::new(&self.scripts.erase_bought);
+                        call.key(self.keys.bought(&b, h)).arg(ms(now));
+                        let (counts, replicas): ((u64, u64), Replicas) =
+                            self.waited_step("redis.erase_bought", &call).await?;
+                        replicas.require()?;
+                        Ok(counts)
+                    })
+                    .await?;
+                for (removed, kept) in per_buyer {
+                    erased += Erased { sales: removed, kept_in_flight: kept, ..Erased::default() };
+                }
             }
             Ok(erased)
         })

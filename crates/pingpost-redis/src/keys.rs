@@ -101,10 +101,11 @@ impl Keys {
         format!("{}:unconfirmed", self.buyer(buyer))
     }
 
-    /// Sorted set: the buyer's settled sales' entry keys, by when the sweep settles their
-    /// marks again.
-    pub fn marks_due(&self, buyer: &str) -> String {
-        format!("{}:marks_due", self.buyer(buyer))
+    /// Hash: the buyer's sale marks on one identifier (`<sale id>` = the mark, as
+    /// `lua/prelude.lua` encodes it): what checkpoint 4 asks of this buyer, kept where the
+    /// buyer's reservation checks and writes it.
+    pub fn bought(&self, buyer: &str, hash: &Sha256Hex) -> String {
+        format!("{}:bought:{}", self.buyer(buyer), hash.as_str())
     }
 
     /// Hash: the buyer's books entries waiting for the books, by entry id (JSON).
@@ -247,7 +248,7 @@ mod tests {
             k.counter("b1/cap:c1:d:2026-11-22"),
             k.counter("b1/balance"),
             k.unconfirmed("b1"),
-            k.marks_due("b1"),
+            k.bought("b1", &h),
             k.outbox("b1"),
             k.outbox_order("b1"),
             k.outbox_parked("b1"),

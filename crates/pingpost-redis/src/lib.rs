@@ -2,13 +2,12 @@
 //! stateless engine nodes sharing one store.
 //!
 //! Every check-then-write is one Lua script whose keys share one hash slot: consumer state
-//! is tagged by identifier hash, the sales ledger and its counters by `{ledger}`. An
-//! operation that spans several slots (a consumer with an email *and* a phone; a sale that
-//! marks the consumer and takes the buyer's caps) runs one script per slot — a ping's
-//! identifiers one after the other, a sale's side by side with a race between two sales
-//! decided by rank (`held`), then the ledger's — each of which refuses or writes atomically, and undoes the
-//! other steps when one refuses. The key layout is in `keys`, every script's checks and
-//! writes in `scripts`, and the argument below.
+//! (suppression, vertical submissions, DQ marks) is tagged by identifier hash, and everything
+//! of one buyer's sales — its ledger entries, its marks on consumers, its counters, lists,
+//! returns and books outbox — by the buyer (`{b:<buyer>}`), so a sale is one script and the
+//! buyers spread over a cluster's masters. A ping's identifiers, which live in slots of their
+//! own, are admitted one after the other. The key layout is in `keys`, every script's checks
+//! and writes in `scripts`, and the argument below.
 //!
 //! "Now" always comes from the caller (ARGV), never from Redis's clock, and TTLs are set
 //! relative to it: Redis's expiry only collects garbage, the scripts decide what is expired.
@@ -20,13 +19,11 @@
 //! the sequence stops after any step — a crash, a reply lost after Redis applied the script, a
 //! Redis frozen while the client timed out (the script may still run when it wakes). The rules:
 //!
-//! 1. **Each step refuses or writes, and recognises its own earlier write.** A request's
-//!    identifiers are taken each by one script that checks *and* writes its mark — a ping's one
-//!    after the other (rule 2), a sale's side by side with races decided by rank (rule 3).
-//!    Every script finds a mark or entry it wrote before — by ping id, sale id or holder token —
-//!    and answers it again, so the engine, redis-rs' cluster client or a re-sent call after a
-//!    lost reply can repeat any step. A refusal undoes the marks this call wrote; an error undoes
-//!    nothing in the store layer (whether the step applied is unknown) and is resolved by rule 5.
+//! 1. **Each step refuses or writes, and recognises its own earlier write.** Every script
+//!    finds a mark or entry it wrote before — by ping id, sale id or holder token — and answers
+//!    it again, so the engine, redis-rs' cluster client or a re-sent call after a lost reply
+//!    can repeat any step. An error undoes nothing in the store layer (whether the step
+//!    applied is unknown) and is resolved by rule 5.
 //! 2. **Admission** (`admit.lua`, per identifier, one after the other: email before phone,
 //!    then by hash, the same order for every ping): suppressed? → refuse; submitted on the
 //!    vertical inside its window by *another* ping, confirmed or still pending (lease: 60 s)?
@@ -42,47 +39,34 @@
 //!    admission releases every identifier's mark of this ping (releasing what was never
 //!    written is harmless); a mark the release could not remove lapses with its lease.
 //!    Tested step by step with failpoints in `crates/pingpost-redis/tests/admission.rs`.
-//! 3. **Sale reservation**: first `reserve_mark.lua` per identifier of the ping, side by side
-//!    (has the buyer bought the consumer inside the window? else is another sale's reservation
-//!    of it in flight? answer those sales, writing nothing; else write a *reserved* mark with the
-//!    sale's lease and holder; a mark of this same sale is its own and is taken over), then
-//!    `reserve_ledger.lua` on the ledger slot (does the sale have an entry already? answer it;
-//!    does the ping have a free slot and no standing sale to this buyer? does every debit fit?
-//!    then take them all and write the entry, its lease and its place in the ping's journal). A
-//!    reserved mark counts as bought for every other reservation while its lease runs, so two
-//!    posts of one consumer to one buyer cannot both pass the marks. Their race is decided by
-//!    rank like the admission's (`sales::decide_marks`): the sale that ranks second gives up on
-//!    meeting the other's reservation; the one that ranks first asks again (at most
-//!    `held_wait`) while it holds an identifier of its own — the other gives it up on meeting
-//!    its mark, or won without needing it — and a sale that holds none of its identifiers has
-//!    lost at once. The slot and cap check-and-take are one script. A slot or cap refusal
-//!    removes the marks this holder wrote. Tested in `crates/pingpost-redis/tests/sale_race.rs`.
-//! 4. **Settlement** (`settle_ledger.lua` then `settle_mark.lua` per identifier the settlement
-//!    carries — the ping's, never read back): the ledger entry moves from reserved (or
-//!    unconfirmed) exactly once; a second settlement finds it settled and changes nothing, and the
-//!    marks are then set to whatever the ledger holds. A post settles each sale's ledger entry
-//!    as its buyer answers (`Store::settle_ledger`) and its marks before the next round
-//!    (`settle_marks`); the last round's marks follow while the answer is stored, so a repeat is
-//!    never told what the ledger does not hold, and marks that do not follow are the sweep's. A release of a sale that has no entry yet
-//!    writes tombstones (ledger and marks) that a reservation still on its way finds and stops at.
+//! 3. **Sale reservation** (`reserve_sale.lua`, one script on the buyer's slot): does the
+//!    sale have an entry already? answer it; did a later holder of the post fence it? refuse;
+//!    has the buyer bought the consumer by any of its identifiers inside the window, or is
+//!    another of the buyer's reservations of it in flight? refuse; does every debit fit? then
+//!    take them all and write the entry, its lease and the buyer's reserved marks. Two posts of
+//!    one consumer to one buyer meet in that one slot, so the second is refused at once:
+//!    nothing is decided by rank and nobody waits. Tested in `crates/pingpost-redis/tests/sale_race.rs`.
+//!    The ping's slots (one standing sale, or `max_buyers`) are not counted by a script, since
+//!    a ping's sales sit in several buyers' slots: the post's claim gives one holder the post,
+//!    it counts its own sales, and a holder taking a post over (rule 5) first fences every bid
+//!    of the ping's ranking in its buyer's slot (`fence.lua`), which answers an entry an earlier
+//!    holder wrote and otherwise refuses every other holder's reservation until the claim ends.
+//! 4. **Settlement** (`settle_sale.lua`, one script on the buyer's slot): the entry moves from
+//!    reserved (or unconfirmed) exactly once, with its refunds, books entry and lists, and the
+//!    buyer's marks follow it in the same step (sold, "duplicate", or removed on a release, as
+//!    `pingpost_store::marks_after` says); a second settlement finds it settled and changes
+//!    nothing. A release of a sale that has no entry yet writes a tombstone entry that a
+//!    reservation still on its way finds and stops at.
 //! 5. **What a stop between steps leaves, and how it resolves by itself.**
-//!    - After some reservation marks, before the ledger: marks with a lease and no entry. While
-//!      the lease runs they hold the consumer for the buyer; after it they read as an
-//!      unconfirmed sale from their time, for the contract's window — a lost sale for at most the
-//!      window plus the lease, never a double one. A resumed post of the same ping takes them over.
-//!    - After the ledger, before or during delivery: an entry *reserved* under a dead holder. The
-//!      post's claim keeps other nodes out until its lease runs out (the sum of its bids' buyer
-//!      timeouts plus the slack); the resumed post finds the entry, delivers nothing for it, and
-//!      reports it `unconfirmed`, keeping its slot. The sweep turns it `unconfirmed` (debits kept)
+//!    - After the reservation, before or during delivery: an entry *reserved* under a dead
+//!      holder. The post's claim keeps other nodes out until its lease runs out (the sum of its
+//!      bids' buyer timeouts plus the slack); the holder that resumes it fences the ping's sales
+//!      and finds the entry, delivers nothing for it, and reports it `unconfirmed`, keeping its
+//!      slot. A holder that stalled instead of dying finds its next reservation fenced. The sweep turns it `unconfirmed` (debits kept)
 //!      within its lease plus one sweep interval; a late settlement still records the truth.
 //!    - An unknown reservation outcome (every re-send failed): the engine releases the sale; the
 //!      tombstones fence a reservation still in transit. If the release fails too, the post keeps
 //!      its claim until the lease runs out, by which time the reservation has lapsed.
-//!    - After the ledger's settlement, before the marks': the settlement listed the entry in
-//!      `marks_due`, and the sweep settles its marks from the ledger `marks_repair_after` later
-//!      (the binary uses the lease slack); a resumed post also re-settles the marks of every
-//!      settled entry of its journal. Until then the marks stay reserved, and read as a sale once
-//!      their lease runs out.
 //!    - A post's claim taken for a request that then failed (an unknown ping, another
 //!      partner's, a lead that is not the pinged consumer): given up at once. If even that
 //!      fails, it lapses with its lease — the longest delivery of the partner's offers (the
@@ -112,16 +96,13 @@
 //! Timeouts (`RedisOptions`): connection 500 ms, response 500 ms, and every Redis call — one
 //! command, one script, one pipeline, a reconnection included — at most `op_timeout` (1 s)
 //! (`RedisStore::run`, `bounded`). That bounds each *call*, not each store operation: an
-//! operation that is a sequence of calls takes one bound per call, and a sale reservation
-//! may also wait up to `held_wait` (1 s) in all for a racing request of the same
-//! consumer to give an identifier up (rule 2, 3; an admission no longer than half its ping's
-//! budget), so either can take a few seconds when Redis is
-//! slow. A call past its bound is `StoreError::Unavailable`: the ping answers 503 and no buyer
+//! operation that is a sequence of calls takes one bound per call (nothing waits on a racing
+//! request: rules 2 and 3), so a ping's admission can take a few seconds when Redis is slow. A call past its bound is `StoreError::Unavailable`: the ping answers 503 and no buyer
 //! is called for it; the post re-sends a reservation or settlement up to three times before it
 //! gives the bid up (see the README, "Decisions the spec left open", Post).
 //!
-//! With `--redis-wait-replicas N` (`RedisOptions::wait_replicas`), `admit.lua`, `reserve_mark.lua`,
-//! `reserve_ledger.lua` and the operators' writes (`suppress.lua` and lifting's `DEL`, a
+//! With `--redis-wait-replicas N` (`RedisOptions::wait_replicas`), `admit.lua`,
+//! `reserve_sale.lua`, `fence.lua` and the operators' writes (`suppress.lua` and lifting's `DEL`, a
 //! pipeline of them behind one `WAIT`; `erase.lua`, `top_up.lua`, `open_return.lua`,
 //! `decide_return.lua`, `save_config.lua`) each travel in one pipeline with `WAIT N t`, `t` being
 //! `--redis-wait-timeout-ms` (default 200 ms, at least 1: Redis reads 0 as "forever"). One
@@ -147,8 +128,8 @@ mod config_docs;
 mod conn;
 mod counters;
 mod erasure;
-mod held;
 mod keys;
+mod migrate;
 mod outbox;
 mod returns;
 mod sales;
@@ -163,6 +144,7 @@ mod upkeep;
 
 pub use audit::RedisAudit;
 pub use keys::Keys;
+pub use migrate::Migrated;
 #[cfg(feature = "testing")]
 pub use snapshot::snapshot;
 pub use stats::RedisStats;
@@ -201,16 +183,6 @@ pub struct RedisOptions {
     /// How long such a write waits for its replicas before the request fails (503). At
     /// least 1 ms is used: Redis reads `WAIT n 0` as "wait forever".
     pub wait_timeout: Duration,
-    /// How long after a settlement the sweep settles the sale's marks once more, in case the
-    /// engine stopped between the ledger and the marks (any value is correct: the repair
-    /// writes what the engine would; shorter repairs sooner, at the cost of repairing more
-    /// sales whose marks were settled already).
-    pub marks_repair_after: chrono::Duration,
-    /// How long a sale reservation waits at most for a racing sale of the same consumer to
-    /// the same buyer that is certain to give an identifier up (see `sales`); past it, the
-    /// reservation gives up. Only a sale that stopped between its own steps keeps one that
-    /// long. (Admission never waits: its identifiers go one after the other.)
-    pub held_wait: Duration,
     /// Failpoints at every script (tests only; see `pingpost_store::faults`).
     pub faults: pingpost_store::Faults,
 }
@@ -223,10 +195,8 @@ impl Default for RedisOptions {
             connect_timeout: Duration::from_millis(500),
             response_timeout: Duration::from_millis(500),
             retention: pingpost_store::RETENTION,
-            marks_repair_after: chrono::Duration::seconds(30),
             wait_replicas: 0,
             wait_timeout: Duration::from_millis(200),
-            held_wait: Duration::from_secs(1),
             faults: pingpost_store::Faults::none(),
         }
     }

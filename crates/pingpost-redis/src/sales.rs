@@ -1,19 +1,17 @@
-//! Sales on Redis: the reservation (a mark per identifier slot, then the buyer's slot), the
-//! settlement (the buyer's slot, then the marks), a post's take-over (fences in the buyers'
-//! slots), the ledger's queries and its sweep, buyer by buyer.
+//! Sales on Redis, each step one script on the sale's buyer's slot: the reservation (the
+//! buyer's marks on the consumer, its debits, the entry), the settlement (the entry and the
+//! marks), a post's take-over (a fence per sale); the ledger's queries and its sweep, buyer by
+//! buyer.
 //!
 //! Each step is one script that recognises its own earlier effect by the sale id, so any
-//! step may be re-sent; each multi-slot sequence is ordered so that stopping after any step
-//! (a crash, a lost reply) leaves something safe that resolves by itself: see the crate's docs
-//! ("Why the steps are safe").
+//! step may be re-sent, and stopping between two (a crash, a lost reply) leaves every slot
+//! whole: see the crate's docs ("Why the steps are safe").
 
 use crate::codec::{self, corrupt, ms, ttl_ms};
-use crate::held::{ranks_first, HeldWait};
 use crate::scripts::ScriptCall;
-use crate::store::{distinct, per_kind, text, Replicas};
+use crate::store::{distinct, text, Replicas};
 use crate::RedisStore;
 use futures_util::future::join_all;
-use pingpost_core::identity::Ident;
 use pingpost_core::ids::BuyerId;
 use pingpost_core::Timestamp;
 use pingpost_store::*;
@@ -27,144 +25,36 @@ const TOMBSTONE_TTL: chrono::Duration = chrono::Duration::days(1);
 /// Ledger entries one query reads at most.
 const LEDGER_READ_MAX: usize = 1_000;
 
-/// What one identifier's reservation script did.
-enum Marked {
-    /// This call wrote the mark.
-    Fresh,
-    /// The sale already had its mark (re-sent, or an earlier attempt of the post).
-    Own,
-    /// The buyer has the consumer inside the window.
-    Bought(Timestamp),
-    /// The buyer is buying the consumer: these other sales' reservations are in flight (the
-    /// latest reserved at `at`).
-    Held { at: Timestamp, sales: Vec<String> },
-}
-
-/// What the ledger script answered.
-enum Ledgered {
-    Reserved,
-    Existing(Box<SaleRecord>),
-    NoSlot,
-    Limit(usize),
-}
-
-/// What the marks' answers so far decide.
-#[derive(Debug, PartialEq, Eq)]
-enum MarksDecision {
-    Marked,
-    Refused(ReserveOutcome),
-    /// Only reservations that rank after this sale stand in the way; should they never go,
-    /// this is the refusal (the first identifier held).
-    AskAgain {
-        unless: ReserveOutcome,
-    },
-}
-
-/// A sale inside the buyer's window, or a reservation in flight that ranks first, refuses;
-/// reservations that rank after this sale are waited for while this sale holds an
-/// identifier of its own (they will meet its mark and give up, or have won without it).
-fn decide_marks(sale_id: &str, idents: &[Ident], marked: &[Option<Marked>]) -> MarksDecision {
-    let mut first_held = None;
-    for (ident, m) in idents.iter().zip(marked) {
-        let bought = |prior_at| ReserveOutcome::AlreadyBought { matched: ident.kind, prior_at };
-        match m {
-            Some(Marked::Bought(prior_at)) => return MarksDecision::Refused(bought(*prior_at)),
-            Some(Marked::Held { at, sales }) if sales.iter().any(|other| !ranks_first(sale_id, other)) => {
-                return MarksDecision::Refused(bought(*at))
-            }
-            Some(Marked::Held { at, .. }) => {
-                first_held.get_or_insert_with(|| bought(*at));
-            }
-            Some(Marked::Fresh | Marked::Own) | None => {}
-        }
-    }
-    // A sale that holds none of its identifiers is not in the race: the other sale holds
-    // them all and needs nothing from it, so it has won.
-    let holds_any = marked.iter().any(|m| matches!(m, Some(Marked::Fresh | Marked::Own)));
-    match first_held {
-        Some(unless) if holds_any => MarksDecision::AskAgain { unless },
-        Some(refused) => MarksDecision::Refused(refused),
-        None => MarksDecision::Marked,
-    }
-}
-
 impl RedisStore {
-    async fn reserve_mark(&self, ident: &Ident, req: &SaleReservation) -> StoreResult<Marked> {
+    /// A sale's reservation: one script on its buyer's slot (`lua/reserve_sale.lua`), beside
+    /// the line that lists it under its ping. Its buyer is added to the buyers with state
+    /// first, the first time this node reserves for it.
+    pub(crate) async fn reserve(&self, req: SaleReservation) -> StoreResult<ReserveOutcome> {
         let r = &req.record;
-        let counts_after = req.window.map(|w| ms(w.counts_after(r.reserved_at)).to_string()).unwrap_or_default();
-        let mut call = ScriptCall::new(&self.scripts.reserve_mark);
-        call.key(self.keys.consumer(&ident.hash))
-            .arg(r.buyer.as_str())
-            .arg(&r.sale_id)
-            .arg(ms(r.reserved_at))
-            .arg(counts_after)
-            .arg(self.retention_ms())
-            .arg(ms(r.lease_until))
-            .arg(&r.holder);
-        let point = per_kind(ident, ["redis.reserve_mark.email", "redis.reserve_mark.phone"]);
-        let (reply, replicas): (Vec<Vec<u8>>, Replicas) = self.waited_step(point, &call).await?;
-        let marked = match text(&reply, 0)? {
-            "R" => Marked::Fresh,
-            "O" => Marked::Own,
-            "B" => return Ok(Marked::Bought(codec::parse_ms(text(&reply, 1)?)?)),
-            "H" => {
-                let sales =
-                    (2..reply.len()).map(|i| text(&reply, i).map(str::to_string)).collect::<StoreResult<_>>()?;
-                return Ok(Marked::Held { at: codec::parse_ms(text(&reply, 1)?)?, sales });
-            }
-            other => return Err(corrupt(format!("reserve answered {other:?}"))),
-        };
-        replicas.require()?;
-        Ok(marked)
-    }
-
-    /// Moves the sale's mark under each identifier to `state` ('S', 'D', 'X'), or removes a
-    /// reservation mark this holder wrote ('U'), every identifier in parallel.
-    async fn settle_marks(&self, idents: &[Ident], s: &MarkSettlement<'_>) -> StoreResult<()> {
-        let calls = idents.iter().map(|ident| async move {
-            let mut call = self.scripts.settle_mark.key(self.keys.consumer(&ident.hash));
-            call.arg(s.sale_id).arg(s.state).arg(ms(s.at)).arg(self.retention_ms()).arg(s.buyer).arg(s.holder);
-            let point = per_kind(ident, ["redis.settle_mark.email", "redis.settle_mark.phone"]);
-            let _: i64 = self.step(point, &call).await?;
-            Ok::<_, StoreError>(())
-        });
-        join_all(calls).await.into_iter().collect()
-    }
-
-    /// Removes the reservation marks this call wrote, after the ledger refused the sale.
-    async fn unmark(&self, fresh: &[Ident], req: &SaleReservation) {
-        let r = &req.record;
-        let undo = MarkSettlement {
-            sale_id: &r.sale_id,
-            state: "U",
-            at: r.reserved_at,
-            buyer: r.buyer.as_str(),
-            holder: &r.holder,
-        };
-        if let Err(e) = self.settle_marks(fresh, &undo).await {
-            // A mark left behind lapses with its lease into an unconfirmed sale of a consumer
-            // that was never delivered: a lost sale for the window, never a double one.
-            tracing::warn!(sale_id = %r.sale_id, error = %e, "reservation mark not undone");
-        }
-    }
-
-    async fn reserve_ledger(&self, req: &SaleReservation) -> StoreResult<Ledgered> {
-        let r = &req.record;
-        let now = r.reserved_at;
         let buyer = r.buyer.as_str();
-        let mut call = ScriptCall::new(&self.scripts.reserve_ledger);
-        call.key(self.keys.sale(buyer, &r.sale_id))
-            .key(self.keys.leases(buyer))
-            .arg(&r.sale_id)
+        self.register_buyer(buyer).await?;
+        let idents = distinct(&req.idents);
+        let counts_after = req.window.map(|w| ms(w.counts_after(r.reserved_at)).to_string()).unwrap_or_default();
+        let mut call = ScriptCall::new(&self.scripts.reserve_sale);
+        call.key(self.keys.sale(buyer, &r.sale_id)).key(self.keys.leases(buyer));
+        for ident in &idents {
+            call.key(self.keys.bought(buyer, &ident.hash));
+        }
+        call.arg(&r.sale_id)
             .arg(ms(r.lease_until))
             .arg(self.retention_ms())
             .arg(codec::encode_record(r)?)
-            .arg(codec::encode_idents(&distinct(&req.idents)))
+            .arg(codec::encode_idents(&idents))
             .arg(r.price.minor())
             .arg(&r.holder)
             .arg(r.payout.minor())
+            .arg(buyer)
+            .arg(ms(r.reserved_at))
+            .arg(counts_after)
+            .arg(idents.len())
             .arg(req.debits.len());
         // Credit counters go after the debits' own, each once, named by their KEYS index.
+        let before_credits = 2 + idents.len() + req.debits.len();
         let mut credits: Vec<&str> = Vec::new();
         for d in &req.debits {
             let credit = d.credit_key.as_deref().map(|c| {
@@ -172,23 +62,25 @@ impl RedisStore {
                     credits.push(c);
                     credits.len() - 1
                 });
-                (2 + req.debits.len() + at + 1).to_string()
+                (before_credits + at + 1).to_string()
             });
             call.key(self.keys.counter(&d.key))
                 .arg(d.amount)
                 .arg(d.limit)
                 .arg(i64::from(d.is_money))
-                .arg(d.expires_at.map(|e| ttl_ms(now, e).to_string()).unwrap_or_default())
+                .arg(d.expires_at.map(|e| ttl_ms(r.reserved_at, e).to_string()).unwrap_or_default())
                 .arg(credit.unwrap_or_default());
         }
         for c in credits {
             call.key(self.keys.counter(c));
         }
-        let (reply, replicas): (Vec<Vec<u8>>, Replicas) = self.waited_step("redis.reserve_ledger", &call).await?;
+        let (reserved, indexed) = tokio::join!(self.waited_step("redis.reserve_sale", &call), self.index_sale(&req));
+        let (reply, replicas): (Vec<Vec<u8>>, Replicas) = reserved?;
+        indexed?;
         match text(&reply, 0)? {
             "R" => {
                 replicas.require()?;
-                Ok(Ledgered::Reserved)
+                Ok(ReserveOutcome::Reserved)
             }
             "E" => {
                 let (state, rec, price, reason) =
@@ -199,7 +91,7 @@ impl RedisStore {
                     gone.state = LedgerState::Released;
                     // The reason the release gave (why the sale was given up).
                     gone.reason = Some(if reason.is_empty() { "store_unavailable" } else { reason }.to_string());
-                    return Ok(Ledgered::Existing(Box::new(gone)));
+                    return Ok(ReserveOutcome::Existing(Box::new(gone)));
                 }
                 let (payout, lead) = (text(&reply, 5)?, text(&reply, 6)?);
                 let entry =
@@ -212,143 +104,71 @@ impl RedisStore {
                     // another connection, whose writes this `WAIT` does not count).
                     replicas.require()?;
                 }
-                Ok(Ledgered::Existing(Box::new(entry)))
+                Ok(ReserveOutcome::Existing(Box::new(entry)))
             }
             // Fenced: a later holder of the post took it over.
-            "F" => Ok(Ledgered::NoSlot),
+            "F" => Ok(ReserveOutcome::SlotsTaken),
+            "B" => {
+                let i: usize = text(&reply, 1)?.parse().map_err(|_| corrupt("identifier index"))?;
+                let matched = idents.get(i.saturating_sub(1)).ok_or_else(|| corrupt("identifier index"))?.kind;
+                Ok(ReserveOutcome::AlreadyBought { matched, prior_at: codec::parse_ms(text(&reply, 2)?)? })
+            }
             "L" => {
                 let i: usize = text(&reply, 1)?.parse().map_err(|_| corrupt("debit index"))?;
-                Ok(Ledgered::Limit(i.saturating_sub(1)))
-            }
-            other => Err(corrupt(format!("ledger answered {other:?}"))),
-        }
-    }
-
-    /// The marks first, every identifier side by side, then the ledger. A refusal undoes the
-    /// marks this call wrote; an error undoes nothing (whether the step applied is unknown),
-    /// and the engine gives the sale up with a release, whose tombstones fence it.
-    ///
-    /// Two sales of the consumer to one buyer racing over the marks are decided by rank
-    /// (`held`): the one that ranks second gives up when it meets the other's reservation;
-    /// the one that ranks first asks again, a bounded time, for the identifiers the other
-    /// holds, since the other either gives them up when it meets this sale's marks, or has
-    /// won and is delivering (then this sale gives up once the wait is over).
-    pub(crate) async fn reserve(&self, req: SaleReservation) -> StoreResult<ReserveOutcome> {
-        // Beside the first marks, not before them: where to find the sale (its buyer's slot
-        // for the sweep and relay, its ping's list for operators) costs no round trip.
-        let (known, indexed) = tokio::join!(self.register_buyer(req.record.buyer.as_str()), self.index_sale(&req));
-        known?;
-        indexed?;
-        let idents = distinct(&req.idents);
-        let mut marked: Vec<Option<Marked>> = idents.iter().map(|_| None).collect();
-        let mut wait = HeldWait::new(self.opts.held_wait);
-        let fresh = loop {
-            let asked: Vec<usize> =
-                (0..idents.len()).filter(|&i| !matches!(marked[i], Some(Marked::Fresh | Marked::Own))).collect();
-            let replies = join_all(asked.iter().map(|&i| self.reserve_mark(&idents[i], &req))).await;
-            for (&i, reply) in asked.iter().zip(replies) {
-                marked[i] = Some(reply?);
-            }
-            let fresh: Vec<Ident> = idents
-                .iter()
-                .zip(&marked)
-                .filter(|(_, m)| matches!(m, Some(Marked::Fresh)))
-                .map(|(i, _)| i.clone())
-                .collect();
-            match decide_marks(&req.record.sale_id, &idents, &marked) {
-                MarksDecision::Marked => break fresh,
-                MarksDecision::Refused(refused) => {
-                    self.unmark(&fresh, &req).await;
-                    return Ok(refused);
-                }
-                MarksDecision::AskAgain { unless } => {
-                    if !wait.pause().await {
-                        self.unmark(&fresh, &req).await;
-                        return Ok(unless);
-                    }
-                }
-            }
-        };
-        match self.reserve_ledger(&req).await? {
-            Ledgered::Reserved => Ok(ReserveOutcome::Reserved),
-            Ledgered::Existing(entry) => {
-                if entry.state == LedgerState::Released {
-                    // Marks written for a sale that was already given up must not stand.
-                    let release = MarkSettlement::of(&req.record, "X");
-                    if let Err(e) = self.settle_marks(&fresh, &release).await {
-                        tracing::warn!(sale_id = %entry.sale_id, error = %e, "stray reservation mark not released");
-                    }
-                }
-                Ok(ReserveOutcome::Existing(entry))
-            }
-            Ledgered::NoSlot => {
-                self.unmark(&fresh, &req).await;
-                Ok(ReserveOutcome::SlotsTaken)
-            }
-            Ledgered::Limit(i) => {
-                self.unmark(&fresh, &req).await;
-                let key = req.debits.get(i).map(|d| d.key.clone()).unwrap_or_default();
+                let key = req.debits.get(i.saturating_sub(1)).map(|d| d.key.clone()).unwrap_or_default();
                 Ok(ReserveOutcome::LimitReached { key })
             }
+            other => Err(corrupt(format!("reserve answered {other:?}"))),
         }
     }
 
-    /// The ledger entry first (once), then the marks under the identifiers the settlement
-    /// carries, to whatever state the ledger holds afterwards.
+    /// A sale's settlement: one script on its buyer's slot (`lua/settle_sale.lua`), the
+    /// entry and the buyer's marks together; answers the entry's state afterwards.
     pub(crate) async fn settle(&self, s: Settlement) -> StoreResult<Option<LedgerState>> {
-        let state = self.settle_entry(&s).await?;
-        self.settle_marks_to(&s, state).await?;
-        Ok(state)
-    }
-
-    /// The ledger entry of a settlement, once; answers its state afterwards.
-    pub(crate) async fn settle_entry(&self, s: &Settlement) -> StoreResult<Option<LedgerState>> {
-        let (code, final_price, final_payout, reason, lead) = match &s.end {
+        let (code, final_price, final_payout, reason, lead, target) = match &s.end {
             SaleEnd::Sold { final_price, final_payout, reason, lead_id } => (
                 "S",
                 final_price.minor().to_string(),
                 final_payout.minor().to_string(),
                 reason.as_deref().unwrap_or(""),
                 lead_id.as_deref().unwrap_or(""),
+                LedgerState::Sold,
             ),
-            SaleEnd::Released { reason } => ("B", String::new(), String::new(), reason.as_str(), ""),
-            SaleEnd::RolledBack => ("D", String::new(), String::new(), "", ""),
+            SaleEnd::Released { reason } => {
+                ("B", String::new(), String::new(), reason.as_str(), "", LedgerState::Released)
+            }
+            SaleEnd::RolledBack => ("D", String::new(), String::new(), "", "", LedgerState::RolledBack),
         };
+        // What the marks become when this call settles the entry (`marks_after`, the one rule).
+        let mark = codec::mark_code(marks_after(Some(target), &s.end)).unwrap_or("X");
         let buyer = s.buyer.as_str();
-        let mut call = self.scripts.settle_ledger.key(self.keys.sale(buyer, &s.sale_id));
-        call.key(self.keys.leases(buyer))
+        let mut call = ScriptCall::new(&self.scripts.settle_sale);
+        call.key(self.keys.sale(buyer, &s.sale_id))
+            .key(self.keys.leases(buyer))
             .key(self.keys.unconfirmed(buyer))
-            .key(self.keys.marks_due(buyer))
             .key(self.keys.outbox(buyer))
             .key(self.keys.outbox_order(buyer))
-            .key(self.keys.buyer_sales(buyer))
-            .arg(code)
+            .key(self.keys.buyer_sales(buyer));
+        for ident in distinct(&s.idents) {
+            call.key(self.keys.bought(buyer, &ident.hash));
+        }
+        call.arg(code)
             .arg(final_price)
             .arg(self.retention_ms())
             .arg(reason)
             .arg(&s.sale_id)
             .arg(TOMBSTONE_TTL.num_milliseconds())
             .arg(ms(s.at))
-            .arg(ms(s.at + self.opts.marks_repair_after))
+            .arg(mark)
             .arg(final_payout)
-            .arg(lead);
-        let state: String = self.step("redis.settle_ledger", &call).await?;
+            .arg(lead)
+            .arg(buyer);
+        let state: String = self.step("redis.settle_sale", &call.invocation()).await?;
         if state.is_empty() {
             Ok(None)
         } else {
             Ok(Some(codec::ledger_state(&state)?))
         }
-    }
-
-    /// A settlement's marks, to the state its ledger entry holds (`state`, as the ledger
-    /// answered it); a reservation still unsettled keeps its marks.
-    pub(crate) async fn settle_marks_to(&self, s: &Settlement, state: Option<LedgerState>) -> StoreResult<()> {
-        let Some(mark) = codec::mark_code(marks_after(state, &s.end)) else {
-            return Ok(());
-        };
-        let settled =
-            MarkSettlement { sale_id: &s.sale_id, state: mark, at: s.at, buyer: s.buyer.as_str(), holder: "" };
-        self.settle_marks(&distinct(&s.idents), &settled).await
     }
 
     /// The ledger entries under `keys` (in any buyers' slots: one read each, side by side),
@@ -466,46 +286,6 @@ impl RedisStore {
         Ok(out)
     }
 
-    /// Settles once more the marks of sales settled at least `marks_repair_after` ago, so
-    /// that marks follow the ledger even when the engine stopped between the two steps.
-    /// Answers how many sales it went through.
-    pub(crate) async fn repair_marks(&self, now: Timestamp) -> StoreResult<u64> {
-        let counts = self.per_buyer(|b| async move { self.repair_marks_of(&b, now).await }).await?;
-        Ok(counts.into_iter().sum())
-    }
-
-    async fn repair_marks_of(&self, buyer: &str, now: Timestamp) -> StoreResult<u64> {
-        let mut repaired = 0;
-        loop {
-            let mut call = self.scripts.due_marks.key(self.keys.marks_due(buyer));
-            call.arg(ms(now)).arg(SWEEP_BATCH);
-            let reply: Vec<String> = self.step("redis.due_marks", &call).await?;
-            let mut done = Vec::with_capacity(reply.len() / 6);
-            for due in reply.chunks(6) {
-                let [key, sale_id, state, idents, buyer, settled_at] = due else {
-                    return Err(corrupt("due marks reply"));
-                };
-                // Only settled entries are listed, so the end asked for does not matter.
-                let ended = SaleEnd::RolledBack;
-                let mark = codec::mark_code(marks_after(Some(codec::ledger_state(state)?), &ended));
-                if let Some(mark) = mark {
-                    let at = codec::parse_ms(settled_at)?;
-                    let settled = MarkSettlement { sale_id, state: mark, at, buyer, holder: "" };
-                    self.settle_marks(&codec::decode_idents(idents)?, &settled).await?;
-                }
-                done.push(key.clone());
-            }
-            if !done.is_empty() {
-                let mut con = self.conn.clone();
-                let _: i64 = self.run(con.zrem(self.keys.marks_due(buyer), &done)).await?;
-            }
-            repaired += (reply.len() / 6) as u64;
-            if reply.len() / 6 < SWEEP_BATCH {
-                return Ok(repaired);
-            }
-        }
-    }
-
     /// Turns reservations past their lease into unconfirmed sales, batch by batch; answers
     /// how many it turned and how many unconfirmed sales there are.
     pub(crate) async fn sweep_ledger(&self, now: Timestamp) -> StoreResult<(u64, u64)> {
@@ -565,21 +345,6 @@ impl RedisStore {
     }
 }
 
-/// One settle_mark call's arguments.
-struct MarkSettlement<'a> {
-    sale_id: &'a str,
-    state: &'static str,
-    at: Timestamp,
-    buyer: &'a str,
-    holder: &'a str,
-}
-
-impl<'a> MarkSettlement<'a> {
-    fn of(r: &'a SaleRecord, state: &'static str) -> Self {
-        MarkSettlement { sale_id: &r.sale_id, state, at: r.reserved_at, buyer: r.buyer.as_str(), holder: &r.holder }
-    }
-}
-
 impl Sales for RedisStore {
     fn reserve_sale(&self, req: SaleReservation) -> StoreFuture<'_, ReserveOutcome> {
         Box::pin(self.reserve(req))
@@ -587,14 +352,6 @@ impl Sales for RedisStore {
 
     fn settle_sale(&self, s: Settlement) -> StoreFuture<'_, Option<LedgerState>> {
         Box::pin(self.settle(s))
-    }
-
-    fn settle_ledger(&self, s: Settlement) -> StoreFuture<'_, Option<LedgerState>> {
-        Box::pin(async move { self.settle_entry(&s).await })
-    }
-
-    fn settle_marks(&self, s: Settlement, state: Option<LedgerState>) -> StoreFuture<'_, ()> {
-        Box::pin(async move { self.settle_marks_to(&s, state).await })
     }
 
     fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>> {

@@ -16,17 +16,15 @@
 //! | `admit.lua` | identifier | suppression, vertical window (other pings: confirmed → refused, pending → answered with their ping and its other identifiers) → pending vertical mark naming this ping's other identifiers; answers sale and DQ marks | its own mark is not a duplicate |
 //! | `confirm_admission.lua` | identifier | the mark belongs to this ping → confirmed | idempotent |
 //! | `release_admission.lua` | identifier | the mark belongs to this ping → removed | idempotent |
-//! | `reserve_mark.lua` | identifier | this sale's mark? → answered (a reservation taken over); the buyer's marks inside the window → refused; other sales' reservations in flight → answered with their ids; else → reserved mark with lease and holder | answers `O` (own) |
-//! | `settle_mark.lua` | identifier | the sale's mark → sold / duplicate / tombstone; or, undoing a refused reservation, removed if still this holder's | idempotent |
 //! | `record_dq.lua` | identifier | (no check) DQ marks and the TTL together | idempotent |
-//! | `reserve_ledger.lua` | buyer | the entry exists → answered; fenced by another holder → refused; every debit fits → takes all, writes the entry (the journal) and its lease | answers `E` (the entry) |
+//! | `reserve_sale.lua` | buyer | the entry exists → answered; fenced by another holder → refused; the buyer's marks on an identifier inside the window, or a reservation of it in flight → refused; every debit fits → takes all, writes the entry (the journal), its lease and the marks | answers `E` (the entry) |
 //! | `fence.lua` | buyer | the entry exists → answered; else → fenced for the holder taking the post over | a fence rewritten for the same holder |
-//! | `settle_ledger.lua` | buyer | reserved or unconfirmed → state, refunds, final price, reason, lease and unconfirmed index, listed for the marks' repair; no entry and a release → tombstone | settled entries are final |
-//! | `due_marks.lua` | buyer | settled entries due for the marks' repair → their sale, state, identifiers, buyer (the sweep then settles the marks and unlists them) | read-only but for dropping expired entries |
+//! | `settle_sale.lua` | buyer | reserved or unconfirmed → state, refunds, final price, reason, lease and unconfirmed index, the marks sold / duplicate / removed; no entry and a release → tombstone | settled entries are final |
 //! | `sweep_ledger.lua` | buyer | leases past due and still reserved → unconfirmed (debits kept), listed | idempotent |
 //! | `claim.lua` | the claim key | absent / other fingerprint / done / own holder / lease alive / lease run out or given up → claim (fresh or resumed) or answer | its own holder is answered again |
 //! | `complete_claim.lua`, `abandon_claim.lua` | the claim key | still in flight under this holder → answer stored / given up | idempotent; a holder that lost the claim changes nothing |
-//! | `erase.lua` | identifier | reservation in flight → kept; the rest → removed and counted | idempotent |
+//! | `erase.lua` | identifier | (an earlier layout's sale marks: reservation in flight → kept); the rest → removed and counted | idempotent |
+//! | `erase_bought.lua` | buyer | the buyer's marks on the identifier: reservation in flight → kept; the rest → removed and counted | idempotent |
 //! | `suppress.lua` | identifier | not suppressed → suppressed since now, answered new | suppressed already: answered not new |
 //! | `save_config.lua` | `pp:config` | the stamp still the one read (none stored, for the seed) → written with the next version and this write's id | its own id stored: answered |
 //! | `top_up.lua` | buyer | the top-up id unknown → credit added, marker and books entry written; known with another buyer or amount → refused | the same top-up: answered applied |
@@ -35,7 +33,7 @@
 //! | `put_secret.lua`, `delete_secret.lua` | `{secrets}` | at most `MAX_SECRETS` names → written / removed, with the set's stamp | its own `rev` found: answered as before |
 //! | `zset_page.lua` | any zset | (read only) a page after a cursor that names a place, not a rank | — |
 //!
-//! The scripts that move money (`settle_ledger.lua`, `sweep_ledger.lua`, `top_up.lua`, the
+//! The scripts that move money (`settle_sale.lua`, `sweep_ledger.lua`, `top_up.lua`, the
 //! returns') are prepended with `books.lua`: the movement's books entry goes to the outbox
 //! (`HSETNX`) in the same step as the movement, once however often the script is re-sent.
 
@@ -45,21 +43,19 @@ pub struct Scripts {
     pub admit: Script,
     pub confirm_admission: Script,
     pub release_admission: Script,
-    pub reserve_mark: Script,
-    pub settle_mark: Script,
     pub record_dq: Script,
-    pub reserve_ledger: Script,
-    pub settle_ledger: Script,
+    pub reserve_sale: Script,
+    pub settle_sale: Script,
     pub fence: Script,
     pub sweep_ledger: Script,
     pub top_up: Script,
     pub open_return: Script,
     pub decide_return: Script,
-    pub due_marks: Script,
     pub claim: Script,
     pub complete_claim: Script,
     pub abandon_claim: Script,
     pub erase: Script,
+    pub erase_bought: Script,
     pub suppress: Script,
     pub save_config: Script,
     pub audit_append: Script,
@@ -76,21 +72,19 @@ impl Scripts {
             admit: script(include_str!("lua/admit.lua")),
             confirm_admission: script(include_str!("lua/confirm_admission.lua")),
             release_admission: script(include_str!("lua/release_admission.lua")),
-            reserve_mark: script(include_str!("lua/reserve_mark.lua")),
-            settle_mark: script(include_str!("lua/settle_mark.lua")),
             record_dq: script(include_str!("lua/record_dq.lua")),
-            reserve_ledger: script(include_str!("lua/reserve_ledger.lua")),
-            settle_ledger: with_books(include_str!("lua/settle_ledger.lua")),
+            reserve_sale: script(include_str!("lua/reserve_sale.lua")),
+            settle_sale: with_books(include_str!("lua/settle_sale.lua")),
             fence: script(include_str!("lua/fence.lua")),
             sweep_ledger: with_books(include_str!("lua/sweep_ledger.lua")),
             top_up: with_books(include_str!("lua/top_up.lua")),
             open_return: with_returns(include_str!("lua/open_return.lua")),
             decide_return: with_returns(include_str!("lua/decide_return.lua")),
-            due_marks: script(include_str!("lua/due_marks.lua")),
             claim: script(include_str!("lua/claim.lua")),
             complete_claim: script(include_str!("lua/complete_claim.lua")),
             abandon_claim: script(include_str!("lua/abandon_claim.lua")),
             erase: script(include_str!("lua/erase.lua")),
+            erase_bought: script(include_str!("lua/erase_bought.lua")),
             suppress: script(include_str!("lua/suppress.lua")),
             save_config: script(include_str!("lua/save_config.lua")),
             audit_append: script(include_str!("lua/audit_append.lua")),
@@ -201,14 +195,14 @@ mod tests {
     #[test]
     fn every_script_checks_its_keys_and_arguments_before_anything_else() {
         let scripts: Vec<_> = lua_files().into_iter().filter(|(name, _)| !PIECES.contains(&name.as_str())).collect();
-        assert!(scripts.len() >= 25, "found only {} scripts", scripts.len());
+        assert!(scripts.len() >= 24, "found only {} scripts", scripts.len());
         for (name, text) in scripts {
             let stem = name.trim_end_matches(".lua");
             let code: Vec<&str> = text.lines().filter(|l| !l.starts_with("--") && !l.trim().is_empty()).collect();
-            // reserve_ledger reads its group count first, to check the groups' shape.
+            // reserve_sale reads its group counts first, to check the groups' shape.
             let check = code.iter().position(|l| l.starts_with("expect(") || l.starts_with("expect_at_least("));
             let first = match (stem, check) {
-                ("reserve_ledger", Some(1)) | (_, Some(0)) => code[check.unwrap_or(0)],
+                ("reserve_sale", Some(2)) | (_, Some(0)) => code[check.unwrap_or(0)],
                 _ => panic!("{name} does not begin by checking its keys and arguments"),
             };
             assert!(first.contains(&format!("'{stem}'")), "{name} names itself in its check: {first}");
@@ -242,22 +236,22 @@ mod tests {
         let server = pingpost_testkit::RedisServer::start();
         let mut con = connection(&server).await;
         let scripts = Scripts::new();
-        // reserve_mark without its holder (6 arguments of 7).
-        let mut call = ScriptCall::new(&scripts.reserve_mark);
-        call.key("t:{c}:c").arg("b1").arg("s1").arg(1_000).arg(60_000).arg(1_000_000).arg(61_000);
+        // fence without how long it lasts (1 argument of 2).
+        let mut call = ScriptCall::new(&scripts.fence);
+        call.key("t:{c}:sale").arg("h2");
         let refused: redis::RedisResult<redis::Value> = call.invocation().invoke_async(&mut con).await;
         let err = refused.expect_err("a call one argument short is refused");
         assert!(
-            err.to_string().contains("reserve_mark: expected 1 keys and 7 arguments, got 1 and 6"),
+            err.to_string().contains("fence: expected 1 keys and 2 arguments, got 1 and 1"),
             "the refusal says which script and what it expected: {err}"
         );
-        let exists: i64 = redis::cmd("EXISTS").arg("t:{c}:c").query_async(&mut con).await.expect("EXISTS");
+        let exists: i64 = redis::cmd("EXISTS").arg("t:{c}:sale").query_async(&mut con).await.expect("EXISTS");
         assert_eq!(exists, 0, "nothing was written");
 
-        // reserve_ledger with a debit group cut short.
-        let mut call = ScriptCall::new(&scripts.reserve_ledger);
-        call.key("t:{l}:sale").key("t:{l}:leases").key("t:{l}:ctr");
-        for a in ["s1", "2000", "9000", "{}", "", "100", "h", "90", "1", "100", "500", "1"] {
+        // reserve_sale with a debit group cut short.
+        let mut call = ScriptCall::new(&scripts.reserve_sale);
+        call.key("t:{l}:sale").key("t:{l}:leases").key("t:{l}:bought").key("t:{l}:ctr");
+        for a in ["s1", "2000", "9000", "{}", "", "100", "h", "90", "b1", "1000", "", "1", "1", "100", "500", "1"] {
             call.arg(a);
         }
         let refused: redis::RedisResult<redis::Value> = call.invocation().invoke_async(&mut con).await;

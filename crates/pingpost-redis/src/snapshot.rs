@@ -40,6 +40,10 @@ pub async fn snapshot(urls: &str, keys: &Keys) -> StoreResult<Snapshot> {
             } else if let Some(hash) = rest.strip_prefix('{').and_then(|r| r.strip_suffix("}:sup")) {
                 let since: String = con.get(&name).await.map_err(unavailable)?;
                 consumer_entry(&mut snap, hash)?.suppressed_at = Some(parse_ms(&since)?);
+            } else if let Some((_, hash)) = rest.strip_prefix("{b:").and_then(|r| r.split_once("}:bought:")) {
+                let fields: HashMap<String, String> = con.hgetall(&name).await.map_err(unavailable)?;
+                let c = consumer_entry(&mut snap, hash)?;
+                read_marks(c, fields)?;
             } else if let Some((_, id)) = rest.strip_prefix("{b:").and_then(|r| r.split_once("}:sale:")) {
                 let fields: HashMap<String, String> = con.hgetall(&name).await.map_err(unavailable)?;
                 if let Some(sale) = read_sale(&fields)? {
@@ -86,6 +90,22 @@ fn read_consumer(c: &mut ConsumerSnap, fields: HashMap<String, String>) -> Store
     c.vertical.sort_by(|a, b| a.vertical.as_str().cmp(b.vertical.as_str()));
     c.marks.sort_by(|a, b| a.sale_id.cmp(&b.sale_id));
     c.dq.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    Ok(())
+}
+
+/// A buyer's sale marks on one identifier (sale id -> mark).
+fn read_marks(c: &mut ConsumerSnap, fields: HashMap<String, String>) -> StoreResult<()> {
+    for (sale_id, value) in fields {
+        let m = codec::decode_mark(&value)?;
+        c.marks.push(MarkSnap {
+            sale_id,
+            buyer: BuyerId::new(m.buyer),
+            at: m.at,
+            state: m.state,
+            lease_until: m.lease_until,
+        });
+    }
+    c.marks.sort_by(|a, b| a.sale_id.cmp(&b.sale_id));
     Ok(())
 }
 

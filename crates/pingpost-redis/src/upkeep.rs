@@ -10,7 +10,6 @@ impl Upkeep for RedisStore {
         // Everything else expires by TTL; only reservations past their lease need a hand.
         Box::pin(async move {
             let (settled, unconfirmed) = self.sweep_ledger(now).await?;
-            self.repair_marks(now).await?;
             Ok(SweepReport { reservations_unconfirmed: settled, unconfirmed, ..Default::default() })
         })
     }

@@ -43,15 +43,14 @@ fn admission(ping_id: &str, idents: Vec<Ident>) -> Admission {
         now: now(),
         pending_until: now() + chrono::Duration::seconds(60),
         dry_run: false,
+        buyers: (0..10).map(|i| pingpost_core::ids::BuyerId::new(format!("b{i}"))).collect(),
     }
 }
 
-/// One engine node: a store on the shared Redis with failpoints of its own. Its wait for a
-/// racing sale is an hour: an admission that waited at all would hang the test.
+/// One engine node: a store on the shared Redis with failpoints of its own.
 async fn node(redis: &RedisServer) -> (RedisStore, Faults) {
     let faults = Faults::new();
-    let held_wait = std::time::Duration::from_secs(3600);
-    let opts = RedisOptions { namespace: "race".into(), held_wait, faults: faults.clone(), ..RedisOptions::default() };
+    let opts = RedisOptions { namespace: "race".into(), faults: faults.clone(), ..RedisOptions::default() };
     (RedisStore::connect(&redis.url(), opts).await.unwrap(), faults)
 }
 

@@ -23,30 +23,10 @@ pub trait Sales: Send + Sync {
     /// post's journal. A sale reserved before answers [`ReserveOutcome::Existing`].
     fn reserve_sale(&self, req: SaleReservation) -> StoreFuture<'_, ReserveOutcome>;
 
-    /// Ends a reserved (or unconfirmed) sale once — the ledger entry and the consumer marks —
-    /// and answers the entry's state afterwards (`None` when there was no entry: a release
+    /// Ends a reserved (or unconfirmed) sale once — the ledger entry and the consumer marks,
+    /// in one step — and answers the entry's state afterwards (`None` when there was no entry: a release
     /// then leaves a tombstone, so a reservation still in transit cannot apply after it).
     fn settle_sale(&self, s: Settlement) -> StoreFuture<'_, Option<LedgerState>>;
-
-    /// [`Sales::settle_sale`] in two halves, so that the caller can do something else in
-    /// between (the post stores its answer). This half ends the ledger entry exactly as
-    /// `settle_sale` would — state, debits, books entry — and answers the same; from then on
-    /// the sale is final. The consumer marks may still show the sale reserved until
-    /// [`Sales::settle_marks`] ran with this answer, or a sweep repaired them
-    /// ([`Upkeep::sweep`](crate::Upkeep::sweep)). (Provided: all of `settle_sale`, for a
-    /// store that settles both in one step.)
-    fn settle_ledger(&self, s: Settlement) -> StoreFuture<'_, Option<LedgerState>> {
-        self.settle_sale(s)
-    }
-
-    /// The second half: brings the sale's marks under `s.idents` to `state`, what
-    /// [`Sales::settle_ledger`] answered. Safe to repeat; once it answered, marks and ledger
-    /// agree as after `settle_sale`. (Provided: nothing, for a store whose `settle_ledger`
-    /// settled the marks.)
-    fn settle_marks(&self, s: Settlement, state: Option<LedgerState>) -> StoreFuture<'_, ()> {
-        let _ = (s, state);
-        Box::pin(std::future::ready(Ok(())))
-    }
 
     /// Ledger entries, as [`LedgerQuery`] says, each as one step left it.
     fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>>;

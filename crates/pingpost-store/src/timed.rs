@@ -152,16 +152,6 @@ impl<S: Sales + ?Sized> Sales for Timed<S> {
         Box::pin(self.measured("settle_sale", "store.settle_sale", move || self.inner.settle_sale(settlement)))
     }
 
-    fn settle_ledger(&self, settlement: Settlement) -> StoreFuture<'_, Option<LedgerState>> {
-        Box::pin(self.measured("settle_ledger", "store.settle_ledger", move || self.inner.settle_ledger(settlement)))
-    }
-
-    fn settle_marks(&self, settlement: Settlement, state: Option<LedgerState>) -> StoreFuture<'_, ()> {
-        Box::pin(
-            self.measured("settle_marks", "store.settle_marks", move || self.inner.settle_marks(settlement, state)),
-        )
-    }
-
     fn ledger(&self, q: LedgerQuery) -> StoreFuture<'_, Vec<SaleRecord>> {
         Box::pin(self.measured("ledger", "store.ledger", move || self.inner.ledger(q)))
     }

@@ -23,6 +23,9 @@ pub struct Admission {
     /// A test ping's: checked and answered exactly as a real one, but nothing is written
     /// (no pending submission, no housekeeping), so it never turns another ping away.
     pub dry_run: bool,
+    /// The buyers whose sale marks the history must hold (the offer's): a store that keeps
+    /// each buyer's marks with its sales reads these; others may answer every buyer's.
+    pub buyers: std::sync::Arc<[BuyerId]>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,8 +7,7 @@ use pingpost_core::Timestamp;
 /// is kept for [`RETENTION`](crate::RETENTION) after its last write, whatever the sweep.
 pub trait Upkeep: Send + Sync {
     /// Turns reservations past their lease into unconfirmed sales (counted in the report),
-    /// brings the marks of sales settled by [`Sales::settle_ledger`](crate::Sales::settle_ledger)
-    /// alone in line with their ledger entry, and may forget what is older than
+    /// and may forget what is older than
     /// [`RETENTION`](crate::RETENTION) (a store may also let it expire on its own).
     fn sweep(&self, now: Timestamp) -> StoreFuture<'_, SweepReport>;
 

@@ -63,6 +63,13 @@ enum Command {
     },
     /// Check a running engine's books against its store; exit 1 on any difference.
     Reconcile(reconcile::ReconcileArgs),
+    /// Move a Redis store of the single-slot ledger layout to the buyer-slot layout (every
+    /// engine stopped, posts drained: see the README, "Upgrading to the buyer-slot layout").
+    MigrateStore {
+        /// The store: one `redis://` URL, or a cluster's comma-separated list.
+        #[arg(long, env = "PINGPOST_REDIS")]
+        redis: String,
+    },
     /// Run simulated buyers (the example contracts point at them).
     Buyers {
         #[arg(long, env = "PINGPOST_BUYERS_LISTEN", default_value = "127.0.0.1:9001")]
@@ -174,6 +181,13 @@ fn audit_max_entries(text: &str) -> Result<usize, String> {
     }
 }
 
+async fn migrate_store(urls: &str) -> Result<()> {
+    let store = RedisStore::connect(urls, RedisOptions::default()).await.context("connecting to Redis")?;
+    let moved = store.migrate_to_buyer_slots(urls).await.context("migrating the store")?;
+    println!("{moved:?}");
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -181,6 +195,7 @@ fn main() -> Result<()> {
         Command::Serve(args) => runtime()?.block_on(serve(args)),
         Command::Buyers { listen } => runtime()?.block_on(buyers(listen)),
         Command::Suppress { command: SuppressCommand::Import(args) } => runtime()?.block_on(suppress::import(args)),
+        Command::MigrateStore { redis } => runtime()?.block_on(migrate_store(&redis)),
         Command::Reconcile(args) => match runtime()?.block_on(reconcile::run(args)) {
             Ok(true) => Ok(()),
             Ok(false) => std::process::exit(reconcile::DIFFERENCES_FOUND),
@@ -296,8 +311,6 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let faults = failpoints()?;
     let lease_slack = chrono::Duration::milliseconds(i64::try_from(args.lease_slack_ms)?);
     let redis_options = RedisOptions {
-        // Past the slack an engine that settled a sale and is still alive has set its marks.
-        marks_repair_after: lease_slack,
         wait_replicas: args.redis_wait_replicas,
         wait_timeout: Duration::from_millis(args.redis_wait_timeout_ms),
         faults: faults.clone(),

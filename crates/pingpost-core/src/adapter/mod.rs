@@ -64,7 +64,7 @@
 //! A bid's `token` is kept in the ping record (a sixth element of the stored bid) and rendered
 //! into the post as `{{ bid.token }}`. A post's `lead_id` travels with the settlement
 //! (`SaleEnd::Sold { lead_id }`): the store writes it on the sale (on Redis,
-//! `settle_ledger.lua`, field `lead`) and in its books entry in the outbox, the relay appends
+//! `settle_sale.lua`, field `lead`) and in its books entry in the outbox, the relay appends
 //! that entry with it (`Entry::lead_id`; PostgreSQL's column from `0002_lead_id.sql`), and the
 //! ledger (`GET /v1/admin/ledger`) and the buyer's `GET /v1/buyer/sales` show it. A
 //! `redirect_url` goes on the post answer's sale; a `reason` on the attempt (`buyer_reason`,

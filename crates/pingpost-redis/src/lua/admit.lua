@@ -14,11 +14,11 @@
 -- ARGV[8]  '1' for a dry run (a test ping): the same checks and answer, and no write at all
 --          (no mark, no forgetting, no expiry)
 --
--- Vertical and sale marks as prelude.lua encodes them. A mark of this same ping is its own
+-- Vertical marks as prelude.lua encodes them. A mark of this same ping is its own
 -- (a re-sent call): never a duplicate, left as it is.
 -- Answers {'S', since} | {'V', prior_at} | {'P', prior_at, ping, its ARGV[7]} | {'A', field,
--- value, ...} where the fields are this identifier's sale marks ('s:<sale>', tombstones left
--- out) and DQ marks. 'V' is a confirmed submission, 'P' another ping's pending one: either
+-- value, ...} where the fields are this identifier's DQ marks (its sale marks are in the
+-- buyers' slots, read beside this). 'V' is a confirmed submission, 'P' another ping's pending one: either
 -- way a duplicate, and nothing was written.
 expect('admit', 2, 8)
 local dry = ARGV[8] == '1'
@@ -29,7 +29,6 @@ end
 local now = tonumber(ARGV[2])
 local counts_after = tonumber(ARGV[3])
 local retention = tonumber(ARGV[5])
-local day = 86400000
 local vfield = 'v:' .. ARGV[1]
 local all = redis.call('HGETALL', KEYS[2])
 local history = {'A'}
@@ -52,16 +51,9 @@ for i = 1, #all, 2 do
       end
     end
   elseif kind == 's:' then
-    local mark = sale_mark(value)
-    if mark.state == 'X' then
-      -- A released sale's tombstone only fences a reservation still on its way.
-      if now - at >= day then stale[#stale + 1] = field end
-    elseif now - at >= retention and not in_flight(mark, now) then
-      stale[#stale + 1] = field
-    else
-      history[#history + 1] = field
-      history[#history + 1] = value
-    end
+    -- A sale mark of the layout before sales moved to their buyer's slot, where
+    -- `pingpost migrate-store` copied it: forgotten while we are here.
+    stale[#stale + 1] = field
   elseif now - at >= retention then
     -- Older than any window can reach: forget it while we are here.
     stale[#stale + 1] = field

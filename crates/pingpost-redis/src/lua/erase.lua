@@ -1,5 +1,7 @@
--- Forgets one identifier's dedup state (vertical submissions v:, sale marks s:, DQ marks d:)
--- in one step, answering how many of each it removed. The suppression key is not touched.
+-- Forgets one identifier's dedup state in its own slot (vertical submissions v:, DQ marks d:,
+-- and sale marks s: of the layout before sales moved to their buyers' slots, whose marks
+-- erase_bought.lua forgets) in one step, answering how many of each it removed. The
+-- suppression key is not touched.
 -- A reservation in flight (mark R whose lease still runs) is kept and counted apart:
 -- removing it would let a concurrent post sell the consumer to the same buyer again.
 -- KEYS[1] consumer hash   ARGV[1] now (ms)

@@ -88,6 +88,7 @@ fn admission(idents: Vec<Ident>, vertical: &str, now: Timestamp) -> Admission {
         now,
         pending_until: now + PENDING,
         dry_run: false,
+        buyers: (0..10).map(|i| pingpost_core::ids::BuyerId::new(format!("b{i}"))).collect(),
     }
 }
 

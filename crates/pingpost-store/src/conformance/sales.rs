@@ -1,4 +1,4 @@
-//! What every [`Sales`] must do: the buyer's window, caps and slots, races between posts, settlements (whole and in halves), fences, the ledger's listings.
+//! What every [`Sales`] must do: the buyer's window, caps and slots, races between posts, settlements, take-overs' fences, release tombstones, the ledger's listings.
 
 use super::*;
 
@@ -14,7 +14,6 @@ where
     concurrent_reservations_never_pass_a_cap(make().await).await;
     concurrent_reservations_of_one_consumer_sell_it_once(make().await).await;
     rollback_marks_the_consumer_as_bought(&*make().await).await;
-    a_settlement_in_two_halves_ends_as_one(&*make().await).await;
     a_post_taken_over_fences_its_earlier_holder(&*make().await).await;
     a_release_that_overtakes_its_reservation_fences_it(&*make().await).await;
     a_lapsed_reservation_mark_counts_for_its_window_and_no_longer(&*make().await).await;
@@ -154,32 +153,6 @@ async fn rollback_marks_the_consumer_as_bought<S: Store + ?Sized>(s: &S) {
     assert_eq!((h.sales[0].buyer.as_str(), h.sales[0].state, h.sales[0].at), ("b1", SaleState::Duplicate, later));
     let again = reserve(s, reservation("s2", vec![email("a")], Some(days(30)), vec![], later)).await;
     assert!(matches!(again, ReserveOutcome::AlreadyBought { .. }), "{again:?}");
-}
-
-/// `settle_ledger` then `settle_marks` (what a post does; for its last round it stores its
-/// answer between the two) leaves what `settle_sale` leaves; and once the ledger half is
-/// done the sale is final, whatever the marks say until they follow.
-async fn a_settlement_in_two_halves_ends_as_one<S: Store + ?Sized>(s: &S) {
-    let r = reservation("s1", vec![email("a"), phone("p")], Some(days(30)), vec![cap(5), spend(5000)], t0());
-    assert_eq!(reserve(s, r.clone()).await, ReserveOutcome::Reserved);
-    let later = t0() + Duration::minutes(1);
-    let end = SaleEnd::Sold {
-        final_price: Money::from_minor(1000),
-        final_payout: Money::from_minor(900),
-        reason: None,
-        lead_id: None,
-    };
-    let state = s.settle_ledger(settlement(&r, end.clone(), later)).await.expect("ledger half");
-    assert_eq!(state, Some(LedgerState::Sold));
-    assert_eq!(sale_state(s, "s1").await, Some(LedgerState::Sold), "final before the marks follow");
-    assert_eq!(counters(s).await, [1, 1000]);
-    s.settle_marks(settlement(&r, end.clone(), later), state).await.expect("marks half");
-    s.settle_marks(settlement(&r, end, later), state).await.expect("repeated");
-    let h = history(admit(s, vec![phone("p")], "auto", later).await);
-    assert_eq!(h.sales.len(), 1);
-    assert_eq!((h.sales[0].buyer.as_str(), h.sales[0].state, h.sales[0].lease_until), ("b1", SaleState::Sold, None));
-    let h = history(admit(s, vec![email("a")], "other", later).await);
-    assert_eq!((h.sales.len(), h.sales[0].state), (1, SaleState::Sold), "under every identifier");
 }
 
 /// A holder taking a post over learns what the earlier holders reserved and fences the

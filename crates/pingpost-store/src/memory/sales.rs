@@ -1,6 +1,5 @@
 //! Sales in the embedded store: reserved and settled under the consumers' locks and then the
-//! ledger's, marks and ledger entry in one step (so `settle_ledger` and `settle_marks` are
-//! the trait's provided ones: all of `settle_sale`, then nothing).
+//! ledger's, marks and ledger entry in one step.
 
 use super::*;
 

@@ -255,6 +255,7 @@ mod tests {
             now,
             pending_until: now + Duration::minutes(1),
             dry_run: false,
+            buyers: (0..10).map(|i| pingpost_core::ids::BuyerId::new(format!("b{i}"))).collect(),
         }
     }
 

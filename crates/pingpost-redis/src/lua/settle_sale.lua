@@ -1,15 +1,13 @@
--- Settles a reserved (or unconfirmed) ledger entry once: state, refunds, final price,
--- reason. A settled entry is final, so settling it again does nothing. A release of a sale
--- that has no entry yet leaves a tombstone entry, so the reservation, if it is still on its
--- way, finds it and takes nothing.
--- The entry is also listed in KEYS[5] until the sweep has settled its marks once more: the
--- marks are the next step, on other slots, and a crash or a Redis stall may stop the engine
--- before it; the sweep's repair makes them follow the ledger all the same.
+-- Settles a reserved (or unconfirmed) sale once, in one step on its buyer's slot: the ledger
+-- entry's state, refunds, final price and reason, its books entry, and the buyer's marks on
+-- the consumer's identifiers. A settled entry is final, so settling it again does nothing. A
+-- release of a sale that has no entry yet leaves a tombstone entry, so the reservation, if
+-- it is still on its way, finds it and takes nothing.
 -- Every key is in the sale's buyer's slot:
 -- KEYS[1] sale entry (hash)   KEYS[2] leases (zset)
--- KEYS[3] unconfirmed sales (zset)   KEYS[4] settled sales whose marks to repair (zset)
--- KEYS[5] books outbox (hash)   KEYS[6] books outbox order (zset)
--- KEYS[7] the buyer's charged sales (zset)
+-- KEYS[3] unconfirmed sales (zset)   KEYS[4] books outbox (hash)
+-- KEYS[5] books outbox order (zset)   KEYS[6] the buyer's charged sales (zset)
+-- KEYS[7..] the buyer's marks on each of the sale's identifiers (hashes: sale id -> mark)
 -- A sale is charged (its books entry 'sale') when it becomes sold from reserved; an
 -- unconfirmed one was charged by the sweep, so selling it writes nothing, and releasing or
 -- rolling it back writes its 'rollback'. An unconfirmed sale keeps its price: a lower final
@@ -17,13 +15,15 @@
 -- ARGV[1] new state: 'S' sold, 'B' released, 'D' rolled back
 -- ARGV[2] final price (minor units, '' = unchanged)   ARGV[3] retention (ms)
 -- ARGV[4] reason (releases; a sale at a lower final price: '' or below_min_payout)   ARGV[5] sale id   ARGV[6] tombstone ttl (ms)
--- ARGV[7] settled at (ms)   ARGV[8] when the sweep may repair the marks (ms)
+-- ARGV[7] settled at (ms)   ARGV[8] the marks' state once settled ('S' sold, 'D' the buyer
+-- answered "duplicate", 'X' released: the marks go), as `marks_after` says for this end
 -- ARGV[9] final payout (minor units, '' = unchanged; taken with a lower final price)
 -- ARGV[10] the buyer's own id for the lead ('' = none; kept with a sale, and on its books entry)
+-- ARGV[11] buyer
 -- The counters to refund are read from the entry; they are the buyer's, so they live in
 -- this slot.
 -- Answers the entry's state afterwards, or '' when it has none.
-expect('settle_ledger', 7, 10)
+expect_at_least('settle_sale', 7, 11, #ARGV == 11)
 local current = redis.call('HGET', KEYS[1], 'st')
 if not current then
   if ARGV[1] == 'B' then
@@ -73,15 +73,22 @@ if state == 'S' and ARGV[10] ~= '' then
   redis.call('HSET', KEYS[1], 'lead', ARGV[10])
 end
 if not charged and state == 'S' then
-  to_books(KEYS[5], KEYS[6], sale_entry('sale', KEYS[1], ARGV[7]))
-  list_charged(KEYS[1], KEYS[7], ARGV[7], ARGV[3])
+  to_books(KEYS[4], KEYS[5], sale_entry('sale', KEYS[1], ARGV[7]))
+  list_charged(KEYS[1], KEYS[6], ARGV[7], ARGV[3])
 elseif charged and state ~= 'S' then
-  to_books(KEYS[5], KEYS[6], sale_entry('rollback', KEYS[1], ARGV[7]))
+  to_books(KEYS[4], KEYS[5], sale_entry('rollback', KEYS[1], ARGV[7]))
   -- Given back: no sale of the buyer's any more (not listed, not in its return rate).
-  redis.call('ZREM', KEYS[7], ARGV[5])
+  redis.call('ZREM', KEYS[6], ARGV[5])
 end
 redis.call('ZREM', KEYS[2], KEYS[1])
-redis.call('ZADD', KEYS[4], ARGV[8], KEYS[1])
 redis.call('ZREM', KEYS[3], KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+for i = 7, #KEYS do
+  if ARGV[8] == 'X' then
+    redis.call('HDEL', KEYS[i], ARGV[5])
+  else
+    redis.call('HSET', KEYS[i], ARGV[5], encode_sale_mark(ARGV[7], ARGV[8], '', '', ARGV[11]))
+    redis.call('PEXPIRE', KEYS[i], ARGV[3])
+  end
+end
 return state

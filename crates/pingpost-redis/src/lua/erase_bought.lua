@@ -1,0 +1,26 @@
+-- Forgets one buyer's sale marks on one identifier in one step, answering {removed, kept}:
+-- a reservation in flight (its lease still runs) is kept and counted apart, as erase.lua
+-- keeps it, since removing it would let a concurrent post sell the consumer to the buyer again.
+-- KEYS[1] the buyer's marks on the identifier (hash: sale id -> mark)   ARGV[1] now (ms)
+expect('erase_bought', 1, 1)
+local now = tonumber(ARGV[1])
+local removed, kept = 0, 0
+local all = redis.call('HGETALL', KEYS[1])
+local gone = {}
+for i = 1, #all, 2 do
+  if in_flight(sale_mark(all[i + 1]), now) then
+    kept = kept + 1
+  else
+    removed = removed + 1
+    gone[#gone + 1] = all[i]
+  end
+end
+if #gone > 0 then
+  redis.call('HDEL', KEYS[1], unpack(gone))
+else
+  -- Nothing to forget (a retry of an erasure that applied): a write all the same, leaving
+  -- the keys as they were, so that the WAIT behind this call covers the first call's.
+  redis.call('HSET', KEYS[1], 'e:', ARGV[1])
+  redis.call('HDEL', KEYS[1], 'e:')
+end
+return {removed, kept}
