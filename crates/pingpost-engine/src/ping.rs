@@ -195,7 +195,7 @@ fn plan(
         now,
         pending_until: now + ADMISSION_LEASE,
         dry_run: req.test,
-        buyers: config.buyers_of(&offer.id),
+        buyers: std::sync::Arc::clone(&offer.buyers),
     };
     let expires_at = now + chrono::Duration::seconds(i64::from(offer.ping_ttl_s));
     PingPlan { candidates, counter_keys, admission, expires_at }

@@ -60,6 +60,10 @@ pub struct Offer {
     pub disclosure: Disclosure,
     /// The consent and source fields its leads must carry.
     pub consent: Consent,
+    /// The distinct buyers of its contracts (active or not), in id order: whose sale marks a
+    /// ping of the offer asks about. Derived from the contracts when the configuration is
+    /// indexed, once, rather than on every ping.
+    pub buyers: Arc<[BuyerId]>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -276,7 +280,6 @@ pub struct Config {
     /// The reasons a lead may be returned for: the configured ones, or the defaults.
     pub return_reasons: BTreeMap<String, ReturnReason>,
     contracts_by_offer: HashMap<OfferId, Vec<Planned>>,
-    buyers_by_offer: HashMap<OfferId, Arc<[BuyerId]>>,
     post_bounds: HashMap<PartnerId, PostBounds>,
 }
 
@@ -317,16 +320,13 @@ impl Config {
         for c in self.contracts.values() {
             self.contracts_by_offer.entry(c.offer.clone()).or_default().push(Planned::of(c, &self.buyers));
         }
-        self.buyers_by_offer = self
-            .contracts_by_offer
-            .iter()
-            .map(|(offer, planned)| {
-                let mut buyers: Vec<BuyerId> = planned.iter().map(|p| p.contract.buyer.clone()).collect();
-                buyers.sort_unstable();
-                buyers.dedup();
-                (offer.clone(), Arc::from(buyers))
-            })
-            .collect();
+        for (id, offer) in &mut self.offers {
+            let mut buyers: Vec<BuyerId> =
+                self.contracts_by_offer.get(id).into_iter().flatten().map(|p| p.contract.buyer.clone()).collect();
+            buyers.sort_unstable();
+            buyers.dedup();
+            offer.buyers = Arc::from(buyers);
+        }
         let mut bounds = HashMap::with_capacity(self.partners.len());
         for p in self.partners.values() {
             let mut b = PostBounds::default();
@@ -362,12 +362,6 @@ impl Config {
     /// The offer's contracts in id order (active or not), each with its buyer.
     pub fn contracts_of(&self, offer: &OfferId) -> &[Planned] {
         self.contracts_by_offer.get(offer).map(Vec::as_slice).unwrap_or(&[])
-    }
-
-    /// The distinct buyers of the offer's contracts (active or not), in id order: whose sale
-    /// marks a ping of the offer asks about.
-    pub fn buyers_of(&self, offer: &OfferId) -> Arc<[BuyerId]> {
-        self.buyers_by_offer.get(offer).cloned().unwrap_or_else(|| Arc::from(Vec::new()))
     }
 
     /// The partner whose key has this SHA-256 digest. Every partner's digest is compared, in

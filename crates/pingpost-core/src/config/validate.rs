@@ -250,6 +250,7 @@ fn offer(e: &mut Errors<'_>, r: &RawOffer, verticals: &BTreeMap<VerticalId, Vert
         margin: e.margin("margin", r.margin.as_ref()),
         disclosure,
         consent: super::intake::consent(e, r.consent.as_ref()),
+        buyers: Arc::from(Vec::new()),
     }
 }
 
