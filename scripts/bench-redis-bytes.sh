@@ -96,12 +96,15 @@ EOF
 
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 
-# drained: waits until the books' relay has taken every outbox entry.
+# drained: waits until the books' relay has taken every outbox entry (one outbox per buyer).
 drained() {
-  local key
-  key=$(rcli --scan --pattern 'pp:*outbox' | head -n1)
+  local key waiting
   for _ in $(seq 1 600); do
-    [ -z "$key" ] || [ "$(rcli hlen "$key")" -eq 0 ] && return 0
+    waiting=0
+    for key in $(rcli --scan --pattern 'pp:*:outbox'); do
+      waiting=$((waiting + $(rcli hlen "$key")))
+    done
+    [ "$waiting" -eq 0 ] && return 0
     sleep 0.1
   done
   echo "the outbox did not drain" >&2
