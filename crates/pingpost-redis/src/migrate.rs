@@ -103,11 +103,11 @@ impl RedisStore {
         };
         let ctr_prefix = old("ctr:");
         let new_counter = |full: &str| -> Option<String> {
-            full.strip_prefix(&ctr_prefix).and_then(|name| counter_name(name)).map(|n| self.keys.counter(&n))
+            full.strip_prefix(&ctr_prefix).and_then(&counter_name).map(|n| self.keys.counter(&n))
         };
 
         for key in scan(urls, &old("ctr:*")).await? {
-            let name = key.strip_prefix(&ctr_prefix).and_then(|name| counter_name(name));
+            let name = key.strip_prefix(&ctr_prefix).and_then(&counter_name);
             if let Some(name) = name {
                 self.register_buyer(pingpost_core::caps::counter_owner(&name)).await?;
                 let to = self.keys.counter(&name);
