@@ -22,18 +22,10 @@ impl RedisStore {
         // top-up, which its retry then applies.
         let claimed = format!("{}|{}", t.buyer, t.amount.minor());
         let mut con = self.conn.clone();
-        let first: Option<String> = self
-            .run(
-                redis::cmd("SET")
-                    .arg(self.keys.top_up_id(&t.id))
-                    .arg(&claimed)
-                    .arg("NX")
-                    .arg("GET")
-                    .arg("PX")
-                    .arg(self.retention_ms())
-                    .query_async(&mut con),
-            )
-            .await?;
+        let mut claim = redis::cmd("SET");
+        claim.arg(self.keys.top_up_id(&t.id)).arg(&claimed).arg("NX").arg("GET").arg("PX").arg(self.retention_ms());
+        let first: Option<String> =
+            self.opts.faults.step("redis.top_up_id", || self.run(claim.query_async(&mut con))).await?;
         if let Some(first) = first.filter(|f| *f != claimed) {
             let (buyer, amount) = first.rsplit_once('|').ok_or_else(|| corrupt("top-up id"))?;
             let amount = amount.parse::<i64>().map(Money::from_minor).map_err(|_| corrupt("top-up amount"))?;
