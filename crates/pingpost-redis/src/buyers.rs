@@ -5,7 +5,9 @@
 //! buyer's slot. The set `pp:buyers` names them: a buyer is added before its first write
 //! (a reservation or a top-up creates its state; everything else follows a sale), so every
 //! buyer with state is in it. Each node remembers the buyers it added or read, so the
-//! addition costs one round trip per buyer and process, not per sale.
+//! addition costs one round trip per buyer and process, not per sale; and each sweep adds
+//! them all again, so a set lost with a failover (its writes are not waited for) is whole
+//! again within a sweep of any node that sold for them.
 
 use crate::RedisStore;
 use futures_util::future::join_all;
@@ -22,6 +24,17 @@ impl RedisStore {
         let mut con = self.conn.clone();
         let _: i64 = self.run(con.sadd(self.keys.buyers(), buyer)).await?;
         self.known_buyers.insert(buyer.to_string());
+        Ok(())
+    }
+
+    /// Adds every buyer this node knows again: one `SADD`, harmless when they are there.
+    pub(crate) async fn reassert_buyers(&self) -> StoreResult<()> {
+        let known: Vec<String> = self.known_buyers.iter().map(|b| b.key().clone()).collect();
+        if known.is_empty() {
+            return Ok(());
+        }
+        let mut con = self.conn.clone();
+        let _: i64 = self.run(con.sadd(self.keys.buyers(), known)).await?;
         Ok(())
     }
 

@@ -9,6 +9,7 @@ impl Upkeep for RedisStore {
     fn sweep(&self, now: Timestamp) -> StoreFuture<'_, SweepReport> {
         // Everything else expires by TTL; only reservations past their lease need a hand.
         Box::pin(async move {
+            self.reassert_buyers().await?;
             let (settled, unconfirmed) = self.sweep_ledger(now).await?;
             Ok(SweepReport { reservations_unconfirmed: settled, unconfirmed, ..Default::default() })
         })

@@ -113,3 +113,20 @@ async fn an_erasure_stopped_between_the_buyers_slots_forgets_everything_when_ret
         assert_eq!(again, ReserveOutcome::Reserved, "{fault:?}: erased, the consumer is new to every buyer");
     }
 }
+
+/// The set of buyers with state is written without waiting for replicas, so a failover may
+/// lose it while a reservation it names survives: the next sweep of a node that sold for the
+/// buyer writes it again, and the lapsed reservation is kept as unconfirmed, not forgotten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_set_of_buyers_is_written_again_by_the_sweep_and_no_lapsed_reservation_is_left() {
+    let server = RedisServer::start();
+    let (s, _) = store(&server, "lost").await;
+    let hash = Sha256Hex::digest("lapsed@example.com");
+    assert_eq!(s.reserve_sale(sale("s1", "b1", &hash)).await.unwrap(), ReserveOutcome::Reserved);
+    let mut con = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let _: i64 = redis::cmd("DEL").arg(s.keys().buyers()).query_async(&mut con).await.unwrap();
+    let report = s.sweep(t0() + Duration::minutes(10)).await.unwrap();
+    assert_eq!((report.reservations_unconfirmed, report.unconfirmed), (1, 1), "{report:?}");
+    let members: Vec<String> = redis::cmd("SMEMBERS").arg(s.keys().buyers()).query_async(&mut con).await.unwrap();
+    assert_eq!(members, ["b1"]);
+}

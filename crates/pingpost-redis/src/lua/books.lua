@@ -28,7 +28,7 @@ local function return_entry(kind, key, at, amount)
 end
 
 -- Lists a sale that became charged among its buyer's sales (the zset `sales`, in the
--- ledger's slot), by when it was charged, trimmed to the ledger's retention.
+-- buyer's slot), by when it was charged, trimmed to the ledger's retention.
 local function list_charged(key, sales, at, retention)
   redis.call('HSET', key, 'sold', at)
   redis.call('ZADD', sales, at, redis.call('HGET', key, 'id'))
