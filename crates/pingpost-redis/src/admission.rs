@@ -119,6 +119,9 @@ impl RedisStore {
 
     /// Each buyer's sale marks on the identifiers (one read per buyer, side by side).
     async fn sale_marks(&self, idents: &[Ident], buyers: &[BuyerId]) -> StoreResult<Vec<SaleMark>> {
+        if idents.is_empty() {
+            return Ok(Vec::new());
+        }
         let reads = buyers.iter().map(|buyer| async move {
             let mut pipe = redis::pipe();
             for ident in idents {
