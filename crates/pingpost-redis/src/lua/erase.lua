@@ -24,13 +24,5 @@ for i = 1, #all, 2 do
     gone[#gone + 1] = field
   end
 end
-if #gone > 0 then
-  redis.call('HDEL', KEYS[1], unpack(gone))
-else
-  -- Nothing left to forget (a retry of an erasure that applied): a write all the same, that
-  -- leaves the hash as it was, so that the WAIT sent behind this call, which counts only
-  -- what this call replicates, covers what the first call removed.
-  redis.call('HSET', KEYS[1], 'e:', ARGV[1])
-  redis.call('HDEL', KEYS[1], 'e:')
-end
+forget_fields(KEYS[1], gone, ARGV[1])
 return counts

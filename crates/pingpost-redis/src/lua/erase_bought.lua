@@ -15,12 +15,5 @@ for i = 1, #all, 2 do
     gone[#gone + 1] = all[i]
   end
 end
-if #gone > 0 then
-  redis.call('HDEL', KEYS[1], unpack(gone))
-else
-  -- Nothing to forget (a retry of an erasure that applied): a write all the same, leaving
-  -- the keys as they were, so that the WAIT behind this call covers the first call's.
-  redis.call('HSET', KEYS[1], 'e:', ARGV[1])
-  redis.call('HDEL', KEYS[1], 'e:')
-end
+forget_fields(KEYS[1], gone, ARGV[1])
 return {removed, kept}

@@ -1,6 +1,6 @@
--- Prepended to every script (scripts.rs): the argument check every script starts with, and
--- the one codec of the values scripts read back — consumer marks. A
--- format is written and parsed here and nowhere else; `codec.rs` is its Rust twin.
+-- Prepended to every script (scripts.rs): the argument check every script starts with, the
+-- one codec of the values scripts read back (sale and vertical marks: a format is written
+-- and parsed here and nowhere else; `codec.rs` is its Rust twin), and the erasures' removal.
 
 -- Refuses a call whose keys or arguments are not the ones the script reads (`keys`, `args`
 -- numbers; a script with repeated groups checks their shape with `expect_at_least` and its
@@ -57,4 +57,16 @@ end
 -- `at` as the text it was read as (`at_text`): Lua prints large numbers in exponent form.
 local function encode_confirmed_vertical_mark(at, ping)
   return at .. '|' .. ping .. '|'
+end
+
+-- Removes `fields` from the hash `key`; with none to remove (a retry of a call that applied)
+-- it writes all the same, leaving the hash as it was, so that the WAIT sent behind this call,
+-- which counts only what this call replicates, covers what the first call removed.
+local function forget_fields(key, fields, now)
+  if #fields > 0 then
+    redis.call('HDEL', key, unpack(fields))
+  else
+    redis.call('HSET', key, 'e:', now)
+    redis.call('HDEL', key, 'e:')
+  end
 end
