@@ -77,3 +77,67 @@ async fn a_sale_older_than_every_dedup_window_is_returned_inside_its_return_wind
     let (status, body) = buyer_call(&h, "POST", "/v1/buyer/returns", Some(ret)).await;
     assert_eq!((status, &body["status"]), (201, &json!("approved")), "{body}");
 }
+
+/// The vertical dedups for 3 days, b1's contract for 90, b1's return window is 7 days.
+fn a_long_contract_window() -> String {
+    three_day_windows().replace("dedup = { window_days = 3 }", "dedup = { window_days = 90 }")
+}
+
+/// Sold on day 0, one of two sales returned at once: 7 days of return window and the 31 days
+/// a settled sale is kept later (`pingpost_store::kept_after_settling`), the sales' entries
+/// have left the store. The buyer's marks still refuse the consumer inside the contract's
+/// 90 days, the buyer's sales list reads them from the books (page by page, across the
+/// store's part and the books'), a late return is told its window passed, and reconciliation
+/// finds the books and the store agreeing.
+#[tokio::test]
+async fn a_settled_sale_leaves_the_store_after_its_return_window_and_the_books_answer_for_it() {
+    let h = Harness::start(&a_long_contract_window()).await;
+    let sale_of =
+        |post: &Value| post["sales"][0]["sale_id"].as_str().unwrap_or_else(|| panic!("sold: {post}")).to_string();
+    let (_, post) = h.sell("auto-excl", email("kept-a@example.com")).await;
+    let kept = sale_of(&post);
+    h.advance_secs(1).await;
+    let (_, post) = h.sell("auto-excl", email("returned-b@example.com")).await;
+    let returned = sale_of(&post);
+    let ret = json!({"sale_id": returned, "reason": "invalid_contact"});
+    assert_eq!(buyer_call(&h, "POST", "/v1/buyer/returns", Some(ret)).await.0, 201);
+    h.engine.relay_books().await.unwrap();
+
+    h.let_days_pass(40).await;
+    for id in [&kept, &returned] {
+        let left = h.engine.store().ledger(pingpost_store::LedgerQuery::Sale(id.clone())).await.unwrap();
+        assert_eq!(left, [], "{id} is only in the books now:\n{}", h.dump_store().await);
+    }
+
+    let again = h.ping("auto-excl", email("kept-a@example.com")).await;
+    assert_eq!(again["status"], "rejected", "b1 bought this consumer 40 days ago, inside 90: {again}");
+    assert_eq!(h.audit_hits().await.last().unwrap(), &("c1".to_string(), "contract_duplicate".to_string()));
+
+    let (_, post) = h.sell("auto-excl", email("new-c@example.com")).await;
+    let fresh = sale_of(&post);
+    let (status, first) = buyer_call(&h, "GET", "/v1/buyer/sales?limit=2", None).await;
+    assert_eq!(status, 200, "{first}");
+    let listed = |page: &Value| -> Vec<(String, String)> {
+        page["sales"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["sale_id"].as_str().unwrap().to_string(), s["state"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    let state = |id: &str, st: &str| (id.to_string(), st.to_string());
+    assert_eq!(listed(&first), [state(&fresh, "sold"), state(&returned, "returned")], "{first}");
+    assert_eq!(first["sales"][1]["price"], "20.00", "{first}");
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = buyer_call(&h, "GET", &format!("/v1/buyer/sales?limit=2&cursor={cursor}"), None).await;
+    assert_eq!((listed(&second), &second["next_cursor"]), (vec![state(&kept, "sold")], &Value::Null), "{second}");
+
+    let late = json!({"sale_id": kept, "reason": "invalid_contact"});
+    let (status, body) = buyer_call(&h, "POST", "/v1/buyer/returns", Some(late)).await;
+    assert_eq!((status, &body["error"]["code"]), (422, &json!("return_window_passed")), "{body}");
+
+    h.engine.relay_books().await.unwrap();
+    let (status, report) = h.admin("GET", "/reconcile", None).await;
+    assert_eq!((status, &report["ok"], &report["differences"]), (200, &json!(true), &json!([])), "{report}");
+    h.assert_guarantees("after the sales left the store", Some(h.engine.now())).await;
+}

@@ -469,6 +469,19 @@ impl Harness {
         self.clock.advance(chrono::Duration::seconds(secs));
     }
 
+    /// Moves the clock on `days` and lets the store age as far: the sweep runs at the new
+    /// time (the embedded store forgets by the clock), and on Redis, whose keys expire by its
+    /// own clock, every key of the harness's namespace whose time to live ends within `days`
+    /// is deleted first, as Redis will have expired it by then.
+    pub async fn let_days_pass(&self, days: i64) {
+        self.advance_days(days).await;
+        if let Some((urls, namespace)) = self.backing.redis_urls() {
+            let within = std::time::Duration::from_secs(u64::try_from(days * DAY).unwrap_or(0));
+            pingpost_testkit::expire_within(&urls, &format!("{namespace}:*"), within).await;
+        }
+        self.engine.sweep().await.expect("sweep");
+    }
+
     /// Every audit entry, newest first (after the log's writer caught up).
     pub async fn audit(&self) -> Vec<AuditEntry> {
         self.engine.audit().flush().await.expect("audit flushed");

@@ -65,7 +65,15 @@ pub fn counter_owner(key: &str) -> &str {
 
 /// The counter of a buyer's spending from its prepaid balance.
 pub fn balance_key(buyer: &crate::ids::BuyerId) -> String {
-    format!("{buyer}{OWNER_END}balance")
+    format!("{buyer}{OWNER_END}{BALANCE}")
+}
+
+const BALANCE: &str = "balance";
+
+/// Whether a counter is a buyer's spent balance: the one counter sales take that never
+/// expires, so it still holds what sales the store no longer keeps took.
+pub fn is_balance_key(key: &str) -> bool {
+    key.split_once(OWNER_END).is_some_and(|(_, what)| what == BALANCE)
 }
 
 /// The counter of what was added to a buyer's prepaid balance since it was configured: its

@@ -31,6 +31,7 @@ pub mod reconcile;
 pub mod records;
 pub mod relay;
 pub mod returns;
+pub mod sales_list;
 pub mod secrets;
 pub mod stats;
 pub mod telemetry;

@@ -441,6 +441,7 @@ impl Post<'_> {
             idents: self.record.idents(),
             end,
             at,
+            return_window: self.config.return_policy(&bid.contract).window.duration(),
         }
     }
 

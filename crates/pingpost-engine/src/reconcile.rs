@@ -221,16 +221,14 @@ async fn parked_entries(outbox: &dyn Outbox) -> Result<Vec<ParkedEntry>, EngineE
 }
 
 impl Engine {
-    /// Reconciles the books with the store over the store's memory of sales
-    /// ([`pingpost_store::RETENTION`]: older sales are gone from the store while the books
-    /// keep them) and over all time for balances. Relays the outbox first, so entries merely
-    /// waiting are not reported.
+    /// Reconciles the books with the store over the sales the store is sure to keep
+    /// ([`pingpost_store::store_lists_sales_since`]: older settled sales leave the store while
+    /// the books keep them) and over all time for balances. Relays the outbox first, so
+    /// entries merely waiting are not reported.
     pub async fn reconcile(&self) -> Result<Reconciliation, EngineError> {
         self.relay_books().await?;
         let config = self.config();
-        // A day short of what the store keeps, so a sale forgotten between the two reads is
-        // not reported as missing.
-        let since = self.now() - (pingpost_store::RETENTION - chrono::Duration::days(1));
+        let since = pingpost_store::store_lists_sales_since(self.now());
         let mut entries = Vec::new();
         let mut after = None;
         loop {

@@ -5,6 +5,7 @@
 //! sale twice or pass a buyer's rate cap.
 
 use crate::{Engine, EngineError};
+use pingpost_books::{EntryKind, EntryQuery};
 use pingpost_core::ids::BuyerId;
 use pingpost_store::{DecideOutcome, LedgerQuery, ReturnOutcome, ReturnQuery, ReturnRecord, ReturnRequest};
 
@@ -38,7 +39,9 @@ impl Engine {
             ));
         };
         let unknown = || EngineError::NotFound { code: "unknown_sale", message: format!("no sale {:?}", ask.sale_id) };
-        let sale = self.store.ledger(LedgerQuery::Sale(ask.sale_id.clone())).await?.pop().ok_or_else(unknown)?;
+        let Some(sale) = self.store.ledger(LedgerQuery::Sale(ask.sale_id.clone())).await?.pop() else {
+            return Err(self.sale_gone_from_the_store(&who, &ask.sale_id).await?.unwrap_or_else(unknown));
+        };
         if matches!(&who, Returner::Buyer(b) if *b != sale.buyer) {
             return Err(unknown());
         }
@@ -87,6 +90,30 @@ impl Engine {
                 ),
             }),
         }
+    }
+
+    /// Why a sale the store no longer keeps cannot be returned: the store lets a charged
+    /// sale go only after its return window (`kept_after_settling`), so a sale of the
+    /// asker's the books hold is past its window. `None` when the books do not know it either.
+    async fn sale_gone_from_the_store(
+        &self,
+        who: &Returner,
+        sale_id: &str,
+    ) -> Result<Option<EngineError>, EngineError> {
+        let q = EntryQuery {
+            sale_id: Some(sale_id.to_string()),
+            kind: Some(EntryKind::Sale),
+            limit: 1,
+            ..EntryQuery::default()
+        };
+        let Some(sold) = self.books.entries(q).await?.entries.pop() else { return Ok(None) };
+        if matches!(who, Returner::Buyer(b) if *b != sold.buyer) {
+            return Ok(None);
+        }
+        Ok(Some(EngineError::Refused {
+            code: "return_window_passed",
+            message: format!("sale {sale_id:?} was sold on {}, past its return window", sold.at.format("%Y-%m-%d")),
+        }))
     }
 
     /// An operator's decision on a pending return.

@@ -110,7 +110,8 @@ impl RedisStore {
             .arg(&r.token)
             .arg(RETURN_RATE_SPAN.num_milliseconds())
             .arg(self.retention_ms())
-            .arg(&return_id);
+            .arg(&return_id)
+            .arg(SETTLED_KEPT.num_milliseconds());
         let (reply, replicas): (Vec<String>, Replicas) = self.waited_step("redis.open_return", &call).await?;
         let (code, rest) = reply.split_first().ok_or_else(|| corrupt("open_return reply"))?;
         Ok(match code.as_str() {
@@ -143,7 +144,10 @@ impl RedisStore {
             return Ok(DecideOutcome::NoSuchReturn);
         };
         let mut call = self.return_call(&self.scripts.decide_return, &return_id, &current.sale_id, &current.buyer);
-        call.arg(if approve { "1" } else { "0" }).arg(note.unwrap_or_default()).arg(ms(at));
+        call.arg(if approve { "1" } else { "0" })
+            .arg(note.unwrap_or_default())
+            .arg(ms(at))
+            .arg(SETTLED_KEPT.num_milliseconds());
         let (reply, replicas): (Vec<String>, Replicas) = self.waited_step("redis.decide_return", &call).await?;
         let (code, rest) = reply.split_first().ok_or_else(|| corrupt("decide_return reply"))?;
         Ok(match code.as_str() {

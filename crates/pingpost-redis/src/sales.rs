@@ -162,7 +162,9 @@ impl RedisStore {
             .arg(mark)
             .arg(final_payout)
             .arg(lead)
-            .arg(buyer);
+            .arg(buyer)
+            .arg(kept_after_settling(target, s.return_window).num_milliseconds())
+            .arg(SETTLED_KEPT.num_milliseconds());
         let state: String = self.step("redis.settle_sale", &call.invocation()).await?;
         if state.is_empty() {
             Ok(None)
@@ -204,12 +206,13 @@ impl RedisStore {
 
     /// Lists the sale under its ping, for the operators' lookup by ping (never read to
     /// decide anything: a reservation the ledger refuses leaves its line, which finds no entry).
+    /// Kept [`SETTLED_KEPT`] from the ping's last reservation: the lookup reaches a month.
     async fn index_sale(&self, req: &SaleReservation) -> StoreResult<()> {
         let r = &req.record;
         let mut pipe = redis::pipe();
         pipe.hset(self.keys.ping_sales(&r.ping_id), &r.sale_id, r.buyer.as_str())
             .ignore()
-            .pexpire(self.keys.ping_sales(&r.ping_id), self.retention_ms())
+            .pexpire(self.keys.ping_sales(&r.ping_id), SETTLED_KEPT.num_milliseconds())
             .ignore();
         let mut con = self.conn.clone();
         self.run(pipe.query_async::<()>(&mut con)).await
@@ -305,7 +308,7 @@ impl RedisStore {
                 .arg(ms(now))
                 .arg(SWEEP_BATCH)
                 .arg(oldest)
-                .arg(self.retention_ms());
+                .arg(SETTLED_KEPT.num_milliseconds());
             let (batch, unconfirmed): (u64, u64) = self.step("redis.sweep_ledger", &call).await?;
             settled += batch;
             if batch < SWEEP_BATCH as u64 {

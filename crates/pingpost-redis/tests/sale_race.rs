@@ -92,6 +92,7 @@ fn settled(sale_id: &str, end: SaleEnd) -> Settlement {
         idents: idents(),
         end,
         at: now(),
+        return_window: chrono::Duration::days(7),
     }
 }
 

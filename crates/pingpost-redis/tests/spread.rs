@@ -65,6 +65,7 @@ async fn sell(store: &RedisStore, r: SaleReservation) {
         idents: r.idents.clone(),
         end,
         at: r.record.reserved_at,
+        return_window: chrono::Duration::days(7),
     };
     assert_eq!(store.settle_sale(settled).await.expect("settle"), Some(LedgerState::Sold));
 }

@@ -99,6 +99,7 @@ async fn an_erasure_stopped_between_the_buyers_slots_forgets_everything_when_ret
                 idents: r.idents.clone(),
                 end,
                 at: t0(),
+                return_window: chrono::Duration::days(7),
             };
             s.settle_sale(settled).await.unwrap();
         }

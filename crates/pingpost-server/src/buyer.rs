@@ -21,7 +21,7 @@ use pingpost_core::ids::{BuyerId, ContractId, OfferId};
 use pingpost_core::money::Money;
 use pingpost_core::Timestamp;
 use pingpost_engine::returns::Returner;
-use pingpost_store::{LedgerQuery, SaleRecord};
+use pingpost_engine::sales_list::{ListedSale, SalesQuery};
 use std::sync::Arc;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -48,6 +48,8 @@ impl FromRequestParts<Arc<AppState>> for Buyer {
 }
 
 /// The buyer's own charged sales (sold, unconfirmed, returned), newest first.
+///
+/// The last month from the store, older sales from the books: any `since` reaches every sale.
 #[utoipa::path(get, path = "/sales", tag = "buyer", security(("buyer_key" = [])),
     params(
         ("since" = Option<String>, Query, description = "Sold at or after (RFC 3339).", format = DateTime),
@@ -72,8 +74,7 @@ async fn sales(
     let (since, until) = query::range(&params)?;
     let limit = query::limit(&params, DEFAULT_LIMIT, MAX_LIMIT)?;
     let after = query::get(&params, "cursor").map(parse_cursor).transpose()?;
-    let q = LedgerQuery::Buyer { buyer, since, until, after, limit };
-    let page = state.engine.store().ledger(q).await?;
+    let page = state.engine.buyer_sales(SalesQuery { buyer, since, until, after, limit }).await?;
     let next_cursor = (page.len() == limit).then(|| page.last().map(cursor_of)).flatten();
     Ok(Json(BuyerSales { sales: page.iter().map(BuyerSale::of).collect(), next_cursor }))
 }
@@ -95,8 +96,8 @@ pub struct BuyerSale {
     contract: ContractId,
     /// What the buyer was charged.
     price: Money,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    sold_at: Option<Timestamp>,
+    #[schema(value_type = String, format = DateTime)]
+    sold_at: Timestamp,
     /// `sold`, `unconfirmed` or `returned` (`rolled_back`, `released` once given back).
     state: &'static str,
     /// The buyer's own id for the lead, as its answer to the post gave it.
@@ -104,7 +105,7 @@ pub struct BuyerSale {
 }
 
 impl BuyerSale {
-    fn of(r: &SaleRecord) -> Self {
+    fn of(r: &ListedSale) -> Self {
         BuyerSale {
             sale_id: r.sale_id.clone(),
             ping_id: r.ping_id.clone(),
@@ -119,8 +120,8 @@ impl BuyerSale {
 }
 
 /// A cursor is the last listed sale's charge time (ms) and id: stable under new sales.
-fn cursor_of(r: &SaleRecord) -> String {
-    format!("{}.{}", r.sold_at.unwrap_or(r.reserved_at).timestamp_millis(), r.sale_id)
+fn cursor_of(r: &ListedSale) -> String {
+    format!("{}.{}", r.sold_at.timestamp_millis(), r.sale_id)
 }
 
 fn parse_cursor(text: &str) -> Result<(Timestamp, String), ApiError> {

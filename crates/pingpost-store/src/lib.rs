@@ -34,6 +34,7 @@ mod config_docs;
 mod counters;
 mod erasure;
 mod outbox;
+mod retention;
 mod returns;
 mod sales;
 mod suppression;
@@ -62,6 +63,8 @@ pub use sales::Sales;
 pub use suppression::Suppression;
 pub use upkeep::Upkeep;
 
+pub use retention::{kept_after_settling, store_lists_sales_since, RETENTION, SETTLED_KEPT};
+
 pub use faults::{Fault, Faults};
 pub use memory::MemoryStore;
 pub use secrets::{SecretPut, SecretSet, SecretStore, SecretsStamp, StoredSecret, MAX_SECRETS};
@@ -87,13 +90,6 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
-
-/// How long every store keeps what a window may look back on — consumers' dedup marks,
-/// sales, returns, buyers' sales lists — after its last write: the longest window a
-/// vertical, contract, DQ or return policy may be given (365 days) and a day of slack.
-/// Whatever the windows in force: an operator may lengthen one live, or undo one mistyped
-/// short, and expects older events to count again.
-pub const RETENTION: chrono::Duration = chrono::Duration::days(366);
 
 /// Boxed so the trait can be used as `dyn Store` and picked at start-up.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'a>>;

@@ -82,6 +82,10 @@ struct LedgerEntry {
     #[cfg(feature = "testing")]
     idents: Vec<Ident>,
     debits: Vec<Debit>,
+    /// Until when a settled sale is kept ([`kept_after_settling`], from its settlement or its
+    /// return's decision); `None` while its outcome is open (reserved, unconfirmed, a return
+    /// pending): then [`RETENTION`] from its last write.
+    kept_until: Option<Timestamp>,
 }
 
 // The maps the sweep walks are ordered by key, so that it can walk them a chunk at a time

@@ -194,6 +194,9 @@ pub struct Settlement {
     pub idents: Vec<Ident>,
     pub end: SaleEnd,
     pub at: Timestamp,
+    /// The sale's return window in force (its contract's): how much longer than a sale given
+    /// back a charged one stays in the store ([`kept_after_settling`](crate::kept_after_settling)).
+    pub return_window: chrono::Duration,
 }
 
 /// Which ledger entries to list.

@@ -373,6 +373,36 @@ impl RedisCluster {
 
 /// Every key matching `pattern` on every node of `urls`, with its value rendered as text,
 /// so a test can prove what is *not* stored (no plaintext email or phone).
+/// Deletes every key matching `pattern` whose time to live ends within `within`: what Redis's
+/// own expiry will have removed once that much time has passed. Redis expires keys by its own
+/// clock, which a test cannot move; a test that moves the engine's clock on calls this to let
+/// the store age as far. Answers how many keys went.
+pub async fn expire_within(urls: &str, pattern: &str, within: std::time::Duration) -> usize {
+    use redis::AsyncCommands;
+    let within_ms = i64::try_from(within.as_millis()).unwrap_or(i64::MAX);
+    let mut removed = 0;
+    for url in urls.split(',') {
+        let client = redis::Client::open(url).expect("a redis:// URL");
+        let mut con = client.get_multiplexed_async_connection().await.expect("connect to expire keys");
+        let keys: Vec<String> = {
+            let mut iter: redis::AsyncIter<String> = con.scan_match(pattern).await.expect("SCAN");
+            let mut keys = Vec::new();
+            while let Some(k) = iter.next_item().await {
+                keys.push(k.expect("a key"));
+            }
+            keys
+        };
+        for key in keys {
+            let ttl: i64 = con.pttl(&key).await.expect("PTTL");
+            if ttl >= 0 && ttl <= within_ms {
+                let _: i64 = con.del(&key).await.expect("DEL");
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
 pub async fn dump(urls: &str, pattern: &str) -> String {
     use redis::AsyncCommands;
     let mut out = String::new();

@@ -28,10 +28,11 @@ local function return_entry(kind, key, at, amount)
 end
 
 -- Lists a sale that became charged among its buyer's sales (the zset `sales`, in the
--- buyer's slot), by when it was charged, trimmed to the ledger's retention.
-local function list_charged(key, sales, at, retention)
+-- buyer's slot), by when it was charged, kept `kept` ms (`SETTLED_KEPT`: every sale listed
+-- still has its entry; older ones are listed from the books).
+local function list_charged(key, sales, at, kept)
   redis.call('HSET', key, 'sold', at)
   redis.call('ZADD', sales, at, redis.call('HGET', key, 'id'))
-  redis.call('ZREMRANGEBYSCORE', sales, '-inf', '(' .. (tonumber(at) - tonumber(retention)))
-  redis.call('PEXPIRE', sales, retention)
+  redis.call('ZREMRANGEBYSCORE', sales, '-inf', '(' .. (tonumber(at) - tonumber(kept)))
+  redis.call('PEXPIRE', sales, kept)
 end

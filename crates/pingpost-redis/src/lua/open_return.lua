@@ -6,13 +6,14 @@
 -- ARGV[1] sale id   ARGV[2] buyer   ARGV[3] the return's rec (JSON)   ARGV[4] window (ms)
 -- ARGV[5] max rate (hundredths of a percent)   ARGV[6] approve at once (1|0)   ARGV[7] at (ms)
 -- ARGV[8] the request's token   ARGV[9] the rate's span (ms)   ARGV[10] retention (ms)
--- ARGV[11] return id
+-- ARGV[11] return id   ARGV[12] how long a decided return and its sale stay (ms; `SETTLED_KEPT`)
+-- A pending return keeps its sale for the retention, until it is decided.
 -- Answers {'N'} no such sale of this buyer's, {'X', state} not returnable, {'W'} window
 -- passed, {'C'} rate exceeded, {'A', fields...} returned already by another request,
 -- {'O', fields...} opened (or re-sent by its own request); fields as return_fields().
 -- A return that exists already is written again unchanged: the WAIT sent behind this call
 -- counts only what this call replicates, and must cover the write that opened it.
-expect('open_return', 11, 11)
+expect('open_return', 11, 12)
 local sale = redis.call('HMGET', KEYS[2], 'rec', 'st', 'price', 'payout', 'sold')
 if not sale[1] or cjson.decode(sale[1]).buyer ~= ARGV[2] then
   return {'N'}
@@ -43,6 +44,7 @@ local claw = '0'
 if cjson.decode(ARGV[3]).claw_back then claw = sale[4] or sale[3] end
 redis.call('HSET', KEYS[1], 'rec', ARGV[3], 'st', 'P', 'refund', sale[3], 'claw', claw)
 redis.call('PEXPIRE', KEYS[1], ARGV[10])
+redis.call('PEXPIRE', KEYS[2], ARGV[10], 'GT')
 redis.call('ZADD', KEYS[10], at, ARGV[11])
 redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', '(' .. since)
 redis.call('PEXPIRE', KEYS[10], ARGV[10])
@@ -51,6 +53,6 @@ for i = 7, 9 do
 end
 redis.call('ZADD', KEYS[7], at, ARGV[11])
 if ARGV[6] == '1' then
-  decide(true, ARGV[7])
+  decide(true, ARGV[7], ARGV[12])
 end
 return {'O', unpack(return_fields())}

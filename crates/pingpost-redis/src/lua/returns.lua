@@ -20,7 +20,10 @@ local state_names = {R = 'reserved', B = 'released', D = 'rolled_back', T = 'ret
 -- credit, marks the sale returned and writes the books entries, all in this step; a sale
 -- that stopped standing since (an unconfirmed sale rolled back: its price went back
 -- already) denies the return instead. A denied return frees its place under the rate cap.
-local function decide(approve, at)
+-- Decided, the sale is final: it and its return stay `kept` ms more (`SETTLED_KEPT`).
+local function decide(approve, at, kept)
+  redis.call('PEXPIRE', KEYS[1], kept)
+  redis.call('PEXPIRE', KEYS[2], kept)
   local opened = cjson.decode(redis.call('HGET', KEYS[1], 'rec')).opened_at_ms
   local id = cjson.decode(redis.call('HGET', KEYS[1], 'rec')).return_id
   redis.call('ZREM', KEYS[7], id)

@@ -13,17 +13,18 @@
 -- rolling it back writes its 'rollback'. An unconfirmed sale keeps its price: a lower final
 -- price applies only to a sale settled from reserved.
 -- ARGV[1] new state: 'S' sold, 'B' released, 'D' rolled back
--- ARGV[2] final price (minor units, '' = unchanged)   ARGV[3] retention (ms)
+-- ARGV[2] final price (minor units, '' = unchanged)   ARGV[3] the marks' retention (ms)
 -- ARGV[4] reason (releases; a sale at a lower final price: '' or below_min_payout)   ARGV[5] sale id   ARGV[6] tombstone ttl (ms)
 -- ARGV[7] settled at (ms)   ARGV[8] the marks' state once settled ('S' sold, 'D' the buyer
 -- answered "duplicate", 'X' released: the marks go), as `marks_after` says for this end
 -- ARGV[9] final payout (minor units, '' = unchanged; taken with a lower final price)
 -- ARGV[10] the buyer's own id for the lead ('' = none; kept with a sale, and on its books entry)
--- ARGV[11] buyer
+-- ARGV[11] buyer   ARGV[12] how long the settled entry stays (ms; `kept_after_settling`)
+-- ARGV[13] how long the buyer's sales list keeps a sale (ms; `SETTLED_KEPT`)
 -- The counters to refund are read from the entry; they are the buyer's, so they live in
 -- this slot.
 -- Answers the entry's state afterwards, or '' when it has none.
-expect_at_least('settle_sale', 7, 11, #ARGV == 11)
+expect_at_least('settle_sale', 7, 13, #ARGV == 13)
 local current = redis.call('HGET', KEYS[1], 'st')
 if not current then
   if ARGV[1] == 'B' then
@@ -74,7 +75,7 @@ if state == 'S' and ARGV[10] ~= '' then
 end
 if not charged and state == 'S' then
   to_books(KEYS[4], KEYS[5], sale_entry('sale', KEYS[1], ARGV[7]))
-  list_charged(KEYS[1], KEYS[6], ARGV[7], ARGV[3])
+  list_charged(KEYS[1], KEYS[6], ARGV[7], ARGV[13])
 elseif charged and state ~= 'S' then
   to_books(KEYS[4], KEYS[5], sale_entry('rollback', KEYS[1], ARGV[7]))
   -- Given back: no sale of the buyer's any more (not listed, not in its return rate).
@@ -82,7 +83,7 @@ elseif charged and state ~= 'S' then
 end
 redis.call('ZREM', KEYS[2], KEYS[1])
 redis.call('ZREM', KEYS[3], KEYS[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[12])
 for i = 7, #KEYS do
   if ARGV[8] == 'X' then
     redis.call('HDEL', KEYS[i], ARGV[5])

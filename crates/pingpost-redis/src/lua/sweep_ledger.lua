@@ -7,7 +7,7 @@
 -- One buyer's: KEYS[1] leases (zset)   KEYS[2] unconfirmed sales (zset)
 -- KEYS[3] books outbox (hash)   KEYS[4] books outbox order (zset)   KEYS[5] charged sales (zset)
 -- ARGV[1] now (ms)   ARGV[2] batch size   ARGV[3] oldest entry time to keep listed (ms)
--- ARGV[4] retention (ms)
+-- ARGV[4] how long the buyer's sales list keeps a sale (ms; `SETTLED_KEPT`)
 -- Answers {settled, the buyer's unconfirmed sales}.
 expect('sweep_ledger', 5, 4)
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])

@@ -158,6 +158,7 @@ fn settlement(r: &SaleReservation, end: SaleEnd, at: Timestamp) -> Settlement {
         idents: r.idents.clone(),
         end,
         at,
+        return_window: chrono::Duration::days(7),
     }
 }
 

@@ -69,6 +69,9 @@ impl Ledger {
         };
         if r.approve {
             self.approve(&mut record, r.at);
+        } else if let Some(entry) = self.sales.get_mut(&r.sale_id) {
+            // Pending, the sale is kept until the return is decided.
+            entry.kept_until = None;
         }
         self.returns.insert(record.return_id.clone(), record.clone());
         ReturnOutcome::Opened(Box::new(record))
@@ -91,9 +94,17 @@ impl Ledger {
         } else {
             record.status = ReturnStatus::Denied;
             record.decided_at = Some(at);
+            self.decided(&record.sale_id, at);
         }
         self.returns.insert(record.return_id.clone(), record.clone());
         DecideOutcome::Decided(Box::new(record))
+    }
+
+    /// A sale whose return is decided is final: kept [`SETTLED_KEPT`] from the decision.
+    fn decided(&mut self, sale_id: &str, at: Timestamp) {
+        if let Some(entry) = self.sales.get_mut(sale_id) {
+            entry.kept_until = Some(at + SETTLED_KEPT);
+        }
     }
 
     /// Refunds the sale's price to its buyer and writes the books entries; a sale that
@@ -101,6 +112,7 @@ impl Ledger {
     /// back: its price went back already) denies the return instead.
     fn approve(&mut self, record: &mut ReturnRecord, at: Timestamp) {
         record.decided_at = Some(at);
+        self.decided(&record.sale_id, at);
         let Some(LedgerEntry { record: sale, .. }) = self.sales.get_mut(&record.sale_id) else {
             record.status = ReturnStatus::Denied;
             record.decision_note = Some("the sale is gone".into());

@@ -64,6 +64,7 @@ impl MemoryStore {
                 #[cfg(feature = "testing")]
                 idents: req.idents,
                 debits: req.debits,
+                kept_until: None,
             },
         );
         ReserveOutcome::Reserved
@@ -122,6 +123,7 @@ impl MemoryStore {
                 SaleEnd::RolledBack => (LedgerState::RolledBack, None),
             };
             entry.record.state = state;
+            entry.kept_until = Some(s.at + kept_after_settling(state, s.return_window));
             if !was_charged && state == LedgerState::Sold {
                 entry.record.sold_at = Some(whole_millis(s.at));
             }
@@ -136,7 +138,7 @@ impl MemoryStore {
                 _ => None,
             };
             let record = entry.record.clone();
-            let entry = books.map(|kind| OutboxEntry::of_sale(kind, &record, s.at));
+            let entry = books.map(|kind| OutboxEntry::of_sale(kind, &record, whole_millis(s.at)));
             match books {
                 Some(EntryKind::Sale) => ledger.charged(&record),
                 Some(_) => ledger.uncharged(&record),

@@ -1,8 +1,9 @@
 //! The embedded store's sweep: what Redis does by key expiry and `sweep_ledger.lua`.
 //!
 //! Everything a window may look back on is kept for [`RETENTION`] after its last write,
-//! whatever the windows in force (so does Redis), and every reservation past its lease
-//! becomes an unconfirmed sale.
+//! whatever the windows in force (so does Redis), a settled sale and its return as long as
+//! [`kept_after_settling`] says (Redis: its keys' expiry), and every reservation past its
+//! lease becomes an unconfirmed sale.
 //!
 //! The ledger is behind one lock that every ping (its counters), reservation and settlement
 //! takes, and it may hold a year of sales: the sweep walks it [`SWEEP_CHUNK`] entries per
@@ -45,7 +46,6 @@ impl MemoryStore {
         let mut report = SweepReport::default();
         self.sweep_sales(now, horizon, &mut report);
         report.counters_removed = self.in_chunks(|ledger| ledger.drop_expired_counters(now));
-        self.forget_in_chunks(|l| &mut l.returns, |r| r.opened_at <= horizon);
         self.forget_in_chunks(|l| &mut l.tombstones, |(at, _)| *at <= tombstone_horizon);
         report.consumers_removed = self.sweep_consumers(now, horizon, tombstone_horizon);
         let mut blobs_removed = 0;
@@ -102,8 +102,14 @@ impl MemoryStore {
                 let due = match r.state {
                     LedgerState::Reserved if r.lease_until <= now => Some(Due::Unconfirm),
                     LedgerState::Reserved => None,
-                    // Kept from its last write: its charge, else its reservation.
-                    _ if r.sold_at.map_or(r.reserved_at, |at| at.max(r.reserved_at)) <= horizon => Some(Due::Forget),
+                    _ if e.kept_until.map_or_else(
+                        // Its outcome open: kept from its last write, its charge or its reservation.
+                        || r.sold_at.map_or(r.reserved_at, |at| at.max(r.reserved_at)) <= horizon,
+                        |until| until <= now,
+                    ) =>
+                    {
+                        Some(Due::Forget)
+                    }
                     _ => None,
                 };
                 let stays_unconfirmed = r.state == LedgerState::Unconfirmed && due.is_none();
@@ -163,7 +169,7 @@ impl Ledger {
         entry.record.sold_at = Some(whole_millis(now));
         let record = entry.record.clone();
         self.charged(&record);
-        self.write_entry(OutboxEntry::of_sale(EntryKind::Sale, &record, now));
+        self.write_entry(OutboxEntry::of_sale(EntryKind::Sale, &record, whole_millis(now)));
     }
 
     fn forget_sale(&mut self, sale_id: &str) {
@@ -175,8 +181,9 @@ impl Ledger {
                 self.by_ping.remove(&record.ping_id);
             }
         }
-        // Out of its buyer's list, as Redis trims the list by the same retention.
+        // Out of its buyer's list, as Redis trims the list; its return goes with it.
         self.uncharged(record);
+        self.returns.remove(&return_id_of(sale_id));
         if self.buyer_sales.get(&record.buyer).is_some_and(|s| s.is_empty()) {
             self.buyer_sales.remove(&record.buyer);
         }
@@ -266,6 +273,10 @@ mod tests {
     /// Reserves sale `n` (of ping `p<n>`, consumer `c<n>`, buyer b1) at `at`, taking one of
     /// the counter `counter`, which expires a day later.
     fn reserve(s: &MemoryStore, n: usize, counter: &str, at: Timestamp) {
+        assert_eq!(s.reserve_now(reservation(n, counter, at)), ReserveOutcome::Reserved);
+    }
+
+    fn reservation(n: usize, counter: &str, at: Timestamp) -> SaleReservation {
         let record = SaleRecord {
             sale_id: format!("s{n}"),
             ping_id: format!("p{n}"),
@@ -292,14 +303,13 @@ mod tests {
             expires_at: Some(at + Duration::days(1)),
             credit_key: None,
         };
-        let r = SaleReservation {
+        SaleReservation {
             idents: vec![email(&format!("c{n}"))],
             window: Some(three_days()),
             debits: vec![debit],
             slots: 1,
             record,
-        };
-        assert_eq!(s.reserve_now(r), ReserveOutcome::Reserved);
+        }
     }
 
     fn sell(s: &MemoryStore, n: usize, at: Timestamp) {
@@ -315,6 +325,7 @@ mod tests {
                 lead_id: None,
             },
             at,
+            return_window: chrono::Duration::days(7),
         };
         assert_eq!(s.settle_now(&settlement), Some(LedgerState::Sold));
     }
@@ -330,10 +341,11 @@ mod tests {
         .len()
     }
 
-    /// The windows of the day were 3 days: nothing the store holds is forgotten by them, only
-    /// by the retention (Redis' keys live as long).
+    /// The windows of the day were 3 days: nothing dedup reaches is forgotten by them, only by
+    /// the retention (Redis' keys live as long); the settled sale itself leaves once its return
+    /// window (7 days) and [`SETTLED_KEPT`] have passed, its marks staying behind.
     #[test]
-    fn everything_is_kept_for_the_retention_whatever_the_windows() {
+    fn what_dedup_reaches_is_kept_for_the_retention_and_a_settled_sale_past_its_return_window() {
         let s = MemoryStore::new();
         let submitted = admission("old", three_days(), t0());
         assert!(matches!(s.admit_now(&submitted), AdmitOutcome::Admitted { .. }));
@@ -345,20 +357,37 @@ mod tests {
         reserve(&s, 1, "b1/cap:c1:d:x", t0());
         sell(&s, 1, t0());
 
-        let report = s.sweep_now(t0() + Duration::days(300));
+        let kept = kept_after_settling(LedgerState::Sold, Duration::days(7));
+        let report = s.sweep_now(t0() + kept - Duration::seconds(1));
         assert_eq!((report.consumers_removed, report.counters_removed), (0, 1), "{report:?}");
-        let again = s.admit_now(&admission("old", WindowDays::MAX, t0() + Duration::days(300)));
-        assert!(matches!(again, AdmitOutcome::VerticalDuplicate { .. }), "{again:?}");
-        assert_eq!(s.ledger_now(LedgerQuery::Sale("s1".into())).len(), 1);
+        assert_eq!(
+            s.ledger_now(LedgerQuery::Sale("s1".into())).len(),
+            1,
+            "kept inside its return window and the grace"
+        );
         assert_eq!(buyer_sales(&s), 1);
+
+        let day_300 = t0() + Duration::days(300);
+        let report = s.sweep_now(t0() + kept);
+        assert_eq!(report.consumers_removed, 0, "{report:?}");
+        assert_eq!(s.ledger_now(LedgerQuery::Sale("s1".into())), [], "the books keep it from now on");
+        assert_eq!(buyer_sales(&s), 0);
+        {
+            let ledger = lock(&s.ledger);
+            assert!(ledger.by_ping.is_empty() && ledger.buyer_sales.is_empty(), "{ledger:?}");
+        }
+        let again = s.admit_now(&admission("old", WindowDays::MAX, day_300));
+        assert!(matches!(again, AdmitOutcome::VerticalDuplicate { .. }), "{again:?}");
+        let mut rebuy = reservation(1, "b1/cap:c1:d:y", day_300);
+        (rebuy.record.sale_id, rebuy.record.ping_id, rebuy.window) = ("s9".into(), "p9".into(), Some(WindowDays::MAX));
+        assert!(
+            matches!(s.reserve_now(rebuy), ReserveOutcome::AlreadyBought { .. }),
+            "the buyer's mark outlives the entry"
+        );
 
         // A duplicate writes nothing: both consumers' marks are from day 0.
         let report = s.sweep_now(t0() + RETENTION + Duration::seconds(1));
         assert_eq!(report.consumers_removed, 2, "{report:?}");
-        assert_eq!(s.ledger_now(LedgerQuery::Sale("s1".into())), []);
-        assert_eq!(buyer_sales(&s), 0);
-        let ledger = lock(&s.ledger);
-        assert!(ledger.by_ping.is_empty() && ledger.buyer_sales.is_empty(), "{ledger:?}");
     }
 
     #[test]
