@@ -16,17 +16,22 @@
 #   bytes per sale = (used_memory after - used_memory after warm-up) / BYTES_SALES
 #
 # with the same difference per key family (a key's family is its name with ids, hashes and
-# dates replaced by placeholders). Everything a sale leaves is kept far longer than the run
-# (marks and entries for the retention, 366 days), so the figure is what a sold lead costs
-# for a year. Only sales are measured: the pings' own audit entries and vertical marks are
-# in the figure too, as every sale has its ping. Knobs: BYTES_WARMUP (200), BYTES_SALES
-# (2000), BYTES_CONTRACTS (30), BYTES_OUT (bench-results/redis-bytes).
+# dates replaced by placeholders): what a sale keeps while it may still be returned. Then it
+# lets BYTES_LEFT_DAYS (39) days pass the only way Redis allows, by deleting every key whose
+# time to live ends by then (what Redis's expiry will have done), and prints what is left per
+# sale against the empty store: what a sold lead costs once it has left (the buyer's marks
+# and the consumer's submission, kept for the dedup windows' retention, 366 days; the ping's
+# audit entries, kept 90 days by default). The pings' own audit entries and vertical marks are
+# in both figures, as every sale has its ping. Knobs: BYTES_WARMUP (200), BYTES_SALES (2000),
+# BYTES_CONTRACTS (30), BYTES_LEFT_DAYS (39), BYTES_OUT (bench-results/redis-bytes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WARMUP=${BYTES_WARMUP:-200}
 SALES=${BYTES_SALES:-2000}
 CONTRACTS=${BYTES_CONTRACTS:-30}
+# The market's return window (7 days, the default) and SETTLED_KEPT (31), and a day.
+LEFT_DAYS=${BYTES_LEFT_DAYS:-39}
 OUT=${BYTES_OUT:-bench-results/redis-bytes}
 KEY=bench-partner-key-0001
 ADMIN_TOKEN=bench-admin-token-000000000
@@ -136,6 +141,24 @@ for fam in sorted(sums):
 EOF
 }
 
+# expire_within DAYS: deletes every key whose time to live ends within DAYS, as Redis's own
+# expiry will have done once that many days have passed (its clock cannot be moved); answers
+# how many keys went.
+expire_within() {
+  rcli EVAL "
+    local cursor, n = '0', 0
+    repeat
+      local r = redis.call('SCAN', cursor, 'MATCH', 'pp:*', 'COUNT', 1000)
+      cursor = r[1]
+      for _, k in ipairs(r[2]) do
+        local t = redis.call('PTTL', k)
+        if t >= 0 and t <= tonumber(ARGV[1]) then redis.call('DEL', k); n = n + 1 end
+      end
+    until cursor == '0'
+    return n" 0 "$(($1 * 86400000))"
+}
+
+families "$WORK/empty"
 echo "== warm-up: $WARMUP sales"
 sell 0 "$WARMUP"
 drained
@@ -144,8 +167,10 @@ echo "== measured: $SALES sales"
 sell "$WARMUP" "$SALES"
 drained
 families "$WORK/after"
+echo "== $LEFT_DAYS days later: the settled sales have left (keys expiring by then deleted: $(expire_within "$LEFT_DAYS"))"
+families "$WORK/left"
 
-python3 - "$WORK/before" "$WORK/after" "$SALES" "$CONTRACTS" <<'EOF' | tee "$OUT/summary.md"
+python3 - "$WORK/before" "$WORK/after" "$SALES" "$CONTRACTS" "$WORK/empty" "$WORK/left" "$((WARMUP + SALES))" "$LEFT_DAYS" <<'EOF' | tee "$OUT/summary.md"
 import sys
 def read(path):
     used, fams = 0, {}
@@ -167,4 +192,15 @@ for fam in sorted(set(f0) | set(f1)):
     k1, b1 = f1.get(fam, (0, 0))
     if b1 != b0:
         print(f"| `{fam}` | {k0} | {k1} | {(b1 - b0) / n:.0f} |")
+(ue, fe), (ul, fl) = read(sys.argv[5]), read(sys.argv[6])
+total, left_days = int(sys.argv[7]), sys.argv[8]
+print(f"\n## After it has left: {left_days} days on, every key expiring by then gone ({total} sales in all)\n")
+print(f"used_memory: {ue} (empty) -> {ul}: **{(ul - ue) / total:.0f} bytes per sale**\n")
+print("| key family | keys | MEMORY USAGE per sale |")
+print("|---|---:|---:|")
+for fam in sorted(set(fe) | set(fl)):
+    ke, be = fe.get(fam, (0, 0))
+    kl, bl = fl.get(fam, (0, 0))
+    if bl != be:
+        print(f"| `{fam}` | {kl} | {(bl - be) / total:.0f} |")
 EOF
