@@ -433,7 +433,8 @@ impl Post<'_> {
         })
     }
 
-    fn settlement(&self, bid: &Bid, end: SaleEnd, at: Timestamp) -> Settlement {
+    /// How `bid`'s sale, reserved as `reserved` says, ends.
+    fn settlement(&self, bid: &Bid, reserved: &SaleReservation, end: SaleEnd, at: Timestamp) -> Settlement {
         Settlement {
             sale_id: sale_id(bid),
             ping_id: self.record.ping_id.clone(),
@@ -442,6 +443,7 @@ impl Post<'_> {
             end,
             at,
             return_window: self.config.return_policy(&bid.contract).window.duration(),
+            debit_keys: reserved.debit_keys(),
         }
     }
 
@@ -500,7 +502,7 @@ impl Post<'_> {
             Err(reason) => return Ok(skipped(reason)),
         };
         let reservation = reservation(self.record, bid, contract, buyer, self.holder, now, engine.lease_slack);
-        let reserved = self.reserve(bid, reservation).await?;
+        let reserved = self.reserve(bid, &reservation).await?;
         match after_reserve(self.record, bid, self.holder, reserved, now) {
             AfterReserve::Deliver => {}
             AfterReserve::Journaled(entry) => return Ok(self.as_journaled(bid, &entry).await),
@@ -520,7 +522,7 @@ impl Post<'_> {
         }
         // At once, as the buyer answered (the reservation's lease is counted from its own
         // delivery): the entry and the marks in one step.
-        let settlement = self.settlement(bid, end, settled_at);
+        let settlement = self.settlement(bid, &reservation, end, settled_at);
         match resent(|| engine.store.settle_sale(settlement.clone())).await {
             Ok(_) => Ok(tried),
             Err(e) => {
@@ -618,13 +620,13 @@ impl Post<'_> {
     /// id). If every send fails, whether the reservation stands is unknown: the sale is given
     /// up with a release, whose tombstones also fence a reservation still on its way, and the
     /// post fails without delivering.
-    async fn reserve(&self, bid: &Bid, reservation: SaleReservation) -> Result<ReserveOutcome, Failed> {
+    async fn reserve(&self, bid: &Bid, reservation: &SaleReservation) -> Result<ReserveOutcome, Failed> {
         let error = match resent(|| self.engine.store.reserve_sale(reservation.clone())).await {
             Ok(outcome) => return Ok(outcome),
             Err(e) => e,
         };
         let give_up = SaleEnd::Released { reason: "store_unavailable".into() };
-        let give_up = self.settlement(bid, give_up, self.engine.now());
+        let give_up = self.settlement(bid, reservation, give_up, self.engine.now());
         let released = resent(|| self.engine.store.settle_sale(give_up.clone())).await.is_ok();
         if !released {
             tracing::error!(sale_id = %sale_id(bid), "reservation in doubt and not released; it lapses with its lease");

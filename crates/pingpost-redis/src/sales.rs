@@ -149,6 +149,9 @@ impl RedisStore {
             .key(self.keys.outbox(buyer))
             .key(self.keys.outbox_order(buyer))
             .key(self.keys.buyer_sales(buyer));
+        for counter in &s.debit_keys {
+            call.key(self.keys.counter(counter));
+        }
         for ident in distinct(&s.idents) {
             call.key(self.keys.bought(buyer, &ident.hash));
         }
@@ -164,7 +167,8 @@ impl RedisStore {
             .arg(lead)
             .arg(buyer)
             .arg(kept_after_settling(target, s.return_window).num_milliseconds())
-            .arg(SETTLED_KEPT.num_milliseconds());
+            .arg(SETTLED_KEPT.num_milliseconds())
+            .arg(s.debit_keys.len());
         let state: String = self.step("redis.settle_sale", &call.invocation()).await?;
         if state.is_empty() {
             Ok(None)
@@ -300,18 +304,23 @@ impl RedisStore {
         let mut settled = 0;
         let oldest = ms(now) - self.retention_ms();
         loop {
+            // Read first, so the script names every entry it turns in KEYS; it checks each
+            // again, so what settles in between is left alone.
+            let mut con = self.conn.clone();
+            let read = con.zrangebyscore_limit(self.keys.leases(buyer), "-inf", ms(now), 0, SWEEP_BATCH as isize);
+            let due: Vec<String> = self.run(read).await?;
             let mut call = self.scripts.sweep_ledger.key(self.keys.leases(buyer));
             call.key(self.keys.unconfirmed(buyer))
                 .key(self.keys.outbox(buyer))
                 .key(self.keys.outbox_order(buyer))
-                .key(self.keys.buyer_sales(buyer))
-                .arg(ms(now))
-                .arg(SWEEP_BATCH)
-                .arg(oldest)
-                .arg(SETTLED_KEPT.num_milliseconds());
+                .key(self.keys.buyer_sales(buyer));
+            for entry in &due {
+                call.key(entry);
+            }
+            call.arg(ms(now)).arg(oldest).arg(SETTLED_KEPT.num_milliseconds());
             let (batch, unconfirmed): (u64, u64) = self.step("redis.sweep_ledger", &call).await?;
             settled += batch;
-            if batch < SWEEP_BATCH as u64 {
+            if due.len() < SWEEP_BATCH {
                 return Ok((settled, unconfirmed));
             }
         }

@@ -19,8 +19,8 @@
 //! | `record_dq.lua` | identifier | (no check) DQ marks and the TTL together | idempotent |
 //! | `reserve_sale.lua` | buyer | the entry exists → answered; fenced by another holder → refused; the buyer's marks on an identifier inside the window, or a reservation of it in flight → refused; every debit fits → takes all, writes the entry (the journal), its lease and the marks | answers `E` (the entry) |
 //! | `fence.lua` | buyer | the entry exists → answered; else → fenced for the holder taking the post over | a fence rewritten for the same holder |
-//! | `settle_sale.lua` | buyer | reserved or unconfirmed → state, refunds, final price, reason, lease and unconfirmed index, the marks sold / duplicate / removed; no entry and a release → tombstone | settled entries are final |
-//! | `sweep_ledger.lua` | buyer | leases past due and still reserved → unconfirmed (debits kept), listed | idempotent |
+//! | `settle_sale.lua` | buyer | the counters named are the entry's debits (else refused); reserved or unconfirmed → state, refunds, final price, reason, lease and unconfirmed index, the marks sold / duplicate / removed, the entry's expiry (`kept_after_settling`); no entry and a release → tombstone | settled entries are final |
+//! | `sweep_ledger.lua` | buyer | the due reservations the caller read and names: still leased, lease run out, still reserved → unconfirmed (debits kept), listed | idempotent |
 //! | `claim.lua` | the claim key | absent / other fingerprint / done / own holder / lease alive / lease run out or given up → claim (fresh or resumed) or answer | its own holder is answered again |
 //! | `complete_claim.lua`, `abandon_claim.lua` | the claim key | still in flight under this holder → answer stored / given up | idempotent; a holder that lost the claim changes nothing |
 //! | `erase.lua` | identifier | (an earlier layout's sale marks: reservation in flight → kept); the rest → removed and counted | idempotent |
@@ -199,10 +199,10 @@ mod tests {
         for (name, text) in scripts {
             let stem = name.trim_end_matches(".lua");
             let code: Vec<&str> = text.lines().filter(|l| !l.starts_with("--") && !l.trim().is_empty()).collect();
-            // reserve_sale reads its group counts first, to check the groups' shape.
+            // reserve_sale and settle_sale read their group counts first, to check the groups' shape.
             let check = code.iter().position(|l| l.starts_with("expect(") || l.starts_with("expect_at_least("));
             let first = match (stem, check) {
-                ("reserve_sale", Some(2)) | (_, Some(0)) => code[check.unwrap_or(0)],
+                ("reserve_sale", Some(2)) | ("settle_sale", Some(1)) | (_, Some(0)) => code[check.unwrap_or(0)],
                 _ => panic!("{name} does not begin by checking its keys and arguments"),
             };
             assert!(first.contains(&format!("'{stem}'")), "{name} names itself in its check: {first}");

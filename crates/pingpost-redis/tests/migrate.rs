@@ -215,6 +215,7 @@ async fn a_drained_store_of_the_single_slot_layout_is_moved_to_the_buyers_slots_
         end: SaleEnd::Released { reason: "rejected".into() },
         at: later,
         return_window: chrono::Duration::days(7),
+        debit_keys: vec!["b2/cap:c2:d:2026-12-07".into()],
     };
     assert_eq!(store.settle_sale(release).await.unwrap(), Some(LedgerState::Released));
     assert_eq!(counters().await.unwrap(), [1000, 500, 1, 0], "b2's cap given back");

@@ -14,7 +14,7 @@ use pingpost_core::window::WindowDays;
 use pingpost_core::Timestamp;
 use pingpost_redis::{RedisOptions, RedisStore};
 use pingpost_store::{
-    Fault, Faults, LedgerState, ReserveOutcome, SaleEnd, SaleRecord, SaleReservation, Sales, Settlement,
+    Counters, Fault, Faults, LedgerState, ReserveOutcome, SaleEnd, SaleRecord, SaleReservation, Sales, Settlement,
 };
 use pingpost_testkit::RedisServer;
 use std::sync::Arc;
@@ -93,6 +93,7 @@ fn settled(sale_id: &str, end: SaleEnd) -> Settlement {
         end,
         at: now(),
         return_window: chrono::Duration::days(7),
+        debit_keys: r.debits.iter().map(|d| d.key.clone()).collect(),
     }
 }
 
@@ -171,4 +172,38 @@ async fn of_two_sales_racing_to_one_buyer_exactly_one_is_reserved_every_time() {
         let reserved = [ax.unwrap(), by.unwrap()].iter().filter(|o| **o == ReserveOutcome::Reserved).count();
         assert_eq!(reserved, 1, "round {round}");
     }
+}
+
+/// A settlement names the counters it may refund in `KEYS`, as every script names its keys;
+/// naming others than its entry's debits (another version's, or a bug's) is refused before
+/// anything is written, and the right ones then give back what the reservation took.
+#[tokio::test]
+async fn a_settlement_naming_other_counters_than_its_entrys_debits_is_refused_and_writes_nothing() {
+    let redis = RedisServer::start();
+    let (store, _) = node(&redis).await;
+    let cap = pingpost_core::caps::Debit {
+        key: "b1/cap:c1:d:2026-12-03".into(),
+        amount: 1,
+        limit: 10,
+        is_money: false,
+        expires_at: Some(now() + Duration::days(1)),
+        credit_key: None,
+    };
+    let r = SaleReservation { debits: vec![cap.clone()], ..reservation(FIRST) };
+    assert_eq!(store.reserve_sale(r.clone()).await.unwrap(), ReserveOutcome::Reserved);
+    let counter = || store.read_counters(vec![cap.key.clone()]);
+    assert_eq!(counter().await.unwrap(), [1]);
+    let before = pingpost_testkit::dump(&redis.url(), "sale:*").await;
+
+    let release = |keys: Vec<String>| Settlement {
+        debit_keys: keys,
+        ..settled(FIRST, SaleEnd::Released { reason: "rejected".into() })
+    };
+    for wrong in [vec![], vec!["b1/cap:c1:d:2026-12-04".to_string()], vec![cap.key.clone(), cap.key.clone()]] {
+        let refused = store.settle_sale(release(wrong.clone())).await;
+        assert!(refused.is_err(), "{wrong:?}: {refused:?}");
+        assert_eq!(pingpost_testkit::dump(&redis.url(), "sale:*").await, before, "{wrong:?}: nothing written");
+    }
+    assert_eq!(store.settle_sale(release(r.debit_keys())).await.unwrap(), Some(LedgerState::Released));
+    assert_eq!(counter().await.unwrap(), [0], "given back through the counter named");
 }

@@ -53,6 +53,13 @@ pub struct SaleReservation {
     pub record: SaleRecord,
 }
 
+impl SaleReservation {
+    /// The counters the reservation takes, in order: what its settlement names.
+    pub fn debit_keys(&self) -> Vec<String> {
+        self.debits.iter().map(|d| d.key.clone()).collect()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReserveOutcome {
     Reserved,
@@ -197,6 +204,10 @@ pub struct Settlement {
     /// The sale's return window in force (its contract's): how much longer than a sale given
     /// back a charged one stays in the store ([`kept_after_settling`](crate::kept_after_settling)).
     pub return_window: chrono::Duration,
+    /// The counters its reservation took, in order ([`SaleReservation::debit_keys`]), which the
+    /// settlement may give back: a store that names every key a step touches before it runs
+    /// (Redis) needs them, and refuses a settlement whose counters are not its entry's.
+    pub debit_keys: Vec<String>,
 }
 
 /// Which ledger entries to list.

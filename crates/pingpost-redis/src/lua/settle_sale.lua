@@ -7,7 +7,8 @@
 -- KEYS[1] sale entry (hash)   KEYS[2] leases (zset)
 -- KEYS[3] unconfirmed sales (zset)   KEYS[4] books outbox (hash)
 -- KEYS[5] books outbox order (zset)   KEYS[6] the buyer's charged sales (zset)
--- KEYS[7..] the buyer's marks on each of the sale's identifiers (hashes: sale id -> mark)
+-- KEYS[7..6+n] the counters the reservation took, in its debits' order (refunded from here)
+-- KEYS[7+n..] the buyer's marks on each of the sale's identifiers (hashes: sale id -> mark)
 -- A sale is charged (its books entry 'sale') when it becomes sold from reserved; an
 -- unconfirmed one was charged by the sweep, so selling it writes nothing, and releasing or
 -- rolling it back writes its 'rollback'. An unconfirmed sale keeps its price: a lower final
@@ -21,10 +22,12 @@
 -- ARGV[10] the buyer's own id for the lead ('' = none; kept with a sale, and on its books entry)
 -- ARGV[11] buyer   ARGV[12] how long the settled entry stays (ms; `kept_after_settling`)
 -- ARGV[13] how long the buyer's sales list keeps a sale (ms; `SETTLED_KEPT`)
--- The counters to refund are read from the entry; they are the buyer's, so they live in
--- this slot.
+-- ARGV[14] n, the number of counters
+-- The counters named must be the entry's debits, in order: a caller naming others is refused
+-- before anything is written.
 -- Answers the entry's state afterwards, or '' when it has none.
-expect_at_least('settle_sale', 7, 13, #ARGV == 13)
+local n = tonumber(ARGV[14] or '') or -1
+expect_at_least('settle_sale', 6, 14, n >= 0 and #ARGV == 14 and #KEYS >= 6 + n)
 local current = redis.call('HGET', KEYS[1], 'st')
 if not current then
   if ARGV[1] == 'B' then
@@ -41,8 +44,16 @@ local final = tonumber(ARGV[2])
 local charged = current == 'U'
 if charged then final = nil end
 local price = tonumber(redis.call('HGET', KEYS[1], 'price'))
-for _, d in ipairs(cjson.decode(redis.call('HGET', KEYS[1], 'debits'))) do
-  local key, amount, is_money = d[1], d[2], d[3]
+local debits = cjson.decode(redis.call('HGET', KEYS[1], 'debits'))
+local named = #debits == n
+for i, d in ipairs(debits) do
+  named = named and d[1] == KEYS[6 + i]
+end
+if not named then
+  error('settle_sale: the ' .. n .. ' counters named are not the entry\'s ' .. #debits .. ' debits', 0)
+end
+for i, d in ipairs(debits) do
+  local key, amount, is_money = KEYS[6 + i], d[2], d[3]
   local back = amount
   if state == 'S' then
     back = 0
@@ -84,7 +95,7 @@ end
 redis.call('ZREM', KEYS[2], KEYS[1])
 redis.call('ZREM', KEYS[3], KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[12])
-for i = 7, #KEYS do
+for i = 7 + n, #KEYS do
   if ARGV[8] == 'X' then
     redis.call('HDEL', KEYS[i], ARGV[5])
   else

@@ -326,6 +326,7 @@ mod tests {
             },
             at,
             return_window: chrono::Duration::days(7),
+            debit_keys: Vec::new(),
         };
         assert_eq!(s.settle_now(&settlement), Some(LedgerState::Sold));
     }
