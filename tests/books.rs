@@ -327,7 +327,7 @@ async fn a_sale_recorded_with_a_negative_payout_is_parked_and_reconciliation_say
         end,
         at: now,
         return_window: chrono::Duration::days(7),
-        debit_keys: Vec::new(),
+        reserved: pingpost_store::ReservedTerms { price: record.price, payout: record.payout, debits: Vec::new() },
     };
     h.engine.store().settle_sale(settled).await.unwrap();
 

@@ -443,7 +443,7 @@ impl Post<'_> {
             end,
             at,
             return_window: self.config.return_policy(&bid.contract).window.duration(),
-            debit_keys: reserved.debit_keys(),
+            reserved: reserved.terms(),
         }
     }
 

@@ -123,25 +123,22 @@ impl RedisStore {
     }
 
     /// A sale's settlement: one script on its buyer's slot (`lua/settle_sale.lua`), the
-    /// entry and the buyer's marks together; answers the entry's state afterwards.
+    /// entry and the buyer's marks together; answers the entry's state afterwards. What it
+    /// moves is [`settling`]'s, computed here for either state the entry may be in, so the
+    /// script only picks the one that applies.
     pub(crate) async fn settle(&self, s: Settlement) -> StoreResult<Option<LedgerState>> {
-        let (code, final_price, final_payout, reason, lead, target) = match &s.end {
-            SaleEnd::Sold { final_price, final_payout, reason, lead_id } => (
-                "S",
-                final_price.minor().to_string(),
-                final_payout.minor().to_string(),
-                reason.as_deref().unwrap_or(""),
-                lead_id.as_deref().unwrap_or(""),
-                LedgerState::Sold,
-            ),
-            SaleEnd::Released { reason } => {
-                ("B", String::new(), String::new(), reason.as_str(), "", LedgerState::Released)
-            }
-            SaleEnd::RolledBack => ("D", String::new(), String::new(), "", "", LedgerState::RolledBack),
+        let from_reserved = settling(LedgerState::Reserved, &s.end, &s.reserved);
+        let from_unconfirmed = settling(LedgerState::Unconfirmed, &s.end, &s.reserved);
+        let target = from_reserved.state;
+        let (code, lead) = match &s.end {
+            SaleEnd::Sold { lead_id, .. } => ("S", lead_id.as_deref().unwrap_or("")),
+            SaleEnd::Released { .. } => ("B", ""),
+            SaleEnd::RolledBack => ("D", ""),
         };
         // What the marks become when this call settles the entry (`marks_after`, the one rule).
         let mark = codec::mark_code(marks_after(Some(target), &s.end)).unwrap_or("X");
         let buyer = s.buyer.as_str();
+        let debits = &s.reserved.debits;
         let mut call = ScriptCall::new(&self.scripts.settle_sale);
         call.key(self.keys.sale(buyer, &s.sale_id))
             .key(self.keys.leases(buyer))
@@ -149,26 +146,35 @@ impl RedisStore {
             .key(self.keys.outbox(buyer))
             .key(self.keys.outbox_order(buyer))
             .key(self.keys.buyer_sales(buyer));
-        for counter in &s.debit_keys {
-            call.key(self.keys.counter(counter));
+        for d in debits {
+            call.key(self.keys.counter(&d.key));
         }
         for ident in distinct(&s.idents) {
             call.key(self.keys.bought(buyer, &ident.hash));
         }
         call.arg(code)
-            .arg(final_price)
             .arg(self.retention_ms())
-            .arg(reason)
             .arg(&s.sale_id)
             .arg(TOMBSTONE_TTL.num_milliseconds())
             .arg(ms(s.at))
             .arg(mark)
-            .arg(final_payout)
             .arg(lead)
             .arg(buyer)
             .arg(kept_after_settling(target, s.return_window).num_milliseconds())
             .arg(SETTLED_KEPT.num_milliseconds())
-            .arg(s.debit_keys.len());
+            .arg(debits.len());
+        for d in debits {
+            call.arg(d.amount);
+        }
+        for g in [&from_reserved, &from_unconfirmed] {
+            let (price, payout) = g.lowered.map_or((String::new(), String::new()), |(price, payout)| {
+                (price.minor().to_string(), payout.minor().to_string())
+            });
+            call.arg(g.books.map_or("", |k| k.as_str())).arg(price).arg(payout).arg(g.reason.as_deref().unwrap_or(""));
+            for back in &g.refunds {
+                call.arg(back);
+            }
+        }
         let state: String = self.step("redis.settle_sale", &call.invocation()).await?;
         if state.is_empty() {
             Ok(None)

@@ -215,7 +215,18 @@ async fn a_drained_store_of_the_single_slot_layout_is_moved_to_the_buyers_slots_
         end: SaleEnd::Released { reason: "rejected".into() },
         at: later,
         return_window: chrono::Duration::days(7),
-        debit_keys: vec!["b2/cap:c2:d:2026-12-07".into()],
+        reserved: ReservedTerms {
+            price: Money::from_minor(800),
+            payout: Money::from_minor(700),
+            debits: vec![pingpost_core::caps::Debit {
+                key: "b2/cap:c2:d:2026-12-07".into(),
+                amount: 1,
+                limit: 5,
+                is_money: false,
+                expires_at: None,
+                credit_key: None,
+            }],
+        },
     };
     assert_eq!(store.settle_sale(release).await.unwrap(), Some(LedgerState::Released));
     assert_eq!(counters().await.unwrap(), [1000, 500, 1, 0], "b2's cap given back");

@@ -56,7 +56,7 @@ async fn settle(s: &RedisStore, r: &SaleReservation, end: SaleEnd, at: Timestamp
         end,
         at,
         return_window: WEEK,
-        debit_keys: r.debit_keys(),
+        reserved: r.terms(),
     };
     s.settle_sale(settled).await.unwrap()
 }

@@ -14,7 +14,8 @@ use pingpost_core::window::WindowDays;
 use pingpost_core::Timestamp;
 use pingpost_redis::{RedisOptions, RedisStore};
 use pingpost_store::{
-    Counters, Fault, Faults, LedgerState, ReserveOutcome, SaleEnd, SaleRecord, SaleReservation, Sales, Settlement,
+    Counters, Fault, Faults, LedgerState, ReserveOutcome, ReservedTerms, SaleEnd, SaleRecord, SaleReservation, Sales,
+    Settlement,
 };
 use pingpost_testkit::RedisServer;
 use std::sync::Arc;
@@ -93,7 +94,7 @@ fn settled(sale_id: &str, end: SaleEnd) -> Settlement {
         end,
         at: now(),
         return_window: chrono::Duration::days(7),
-        debit_keys: r.debits.iter().map(|d| d.key.clone()).collect(),
+        reserved: ReservedTerms { price: r.record.price, payout: r.record.payout, debits: r.debits },
     }
 }
 
@@ -174,9 +175,10 @@ async fn of_two_sales_racing_to_one_buyer_exactly_one_is_reserved_every_time() {
     }
 }
 
-/// A settlement names the counters it may refund in `KEYS`, as every script names its keys;
-/// naming others than its entry's debits (another version's, or a bug's) is refused before
-/// anything is written, and the right ones then give back what the reservation took.
+/// A settlement names the counters it may refund in `KEYS`, as every script names its keys,
+/// with what each debit took; naming others than its entry's debits (another version's, or a
+/// bug's) is refused before anything is written, and the right ones then give back what the
+/// reservation took.
 #[tokio::test]
 async fn a_settlement_naming_other_counters_than_its_entrys_debits_is_refused_and_writes_nothing() {
     let redis = RedisServer::start();
@@ -195,15 +197,17 @@ async fn a_settlement_naming_other_counters_than_its_entrys_debits_is_refused_an
     assert_eq!(counter().await.unwrap(), [1]);
     let before = pingpost_testkit::dump(&redis.url(), "sale:*").await;
 
-    let release = |keys: Vec<String>| Settlement {
-        debit_keys: keys,
+    let release = |debits: Vec<pingpost_core::caps::Debit>| Settlement {
+        reserved: ReservedTerms { debits, ..r.terms() },
         ..settled(FIRST, SaleEnd::Released { reason: "rejected".into() })
     };
-    for wrong in [vec![], vec!["b1/cap:c1:d:2026-12-04".to_string()], vec![cap.key.clone(), cap.key.clone()]] {
+    let other_day = pingpost_core::caps::Debit { key: "b1/cap:c1:d:2026-12-04".into(), ..cap.clone() };
+    let more = pingpost_core::caps::Debit { amount: 2, ..cap.clone() };
+    for wrong in [vec![], vec![other_day], vec![more], vec![cap.clone(), cap.clone()]] {
         let refused = store.settle_sale(release(wrong.clone())).await;
         assert!(refused.is_err(), "{wrong:?}: {refused:?}");
         assert_eq!(pingpost_testkit::dump(&redis.url(), "sale:*").await, before, "{wrong:?}: nothing written");
     }
-    assert_eq!(store.settle_sale(release(r.debit_keys())).await.unwrap(), Some(LedgerState::Released));
+    assert_eq!(store.settle_sale(release(vec![cap.clone()])).await.unwrap(), Some(LedgerState::Released));
     assert_eq!(counter().await.unwrap(), [0], "given back through the counter named");
 }

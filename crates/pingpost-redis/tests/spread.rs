@@ -66,7 +66,7 @@ async fn sell(store: &RedisStore, r: SaleReservation) {
         end,
         at: r.record.reserved_at,
         return_window: chrono::Duration::days(7),
-        debit_keys: r.debit_keys(),
+        reserved: r.terms(),
     };
     assert_eq!(store.settle_sale(settled).await.expect("settle"), Some(LedgerState::Sold));
 }

@@ -100,7 +100,7 @@ async fn an_erasure_stopped_between_the_buyers_slots_forgets_everything_when_ret
                 end,
                 at: t0(),
                 return_window: chrono::Duration::days(7),
-                debit_keys: r.debit_keys(),
+                reserved: r.terms(),
             };
             s.settle_sale(settled).await.unwrap();
         }

@@ -54,9 +54,9 @@ pub struct SaleReservation {
 }
 
 impl SaleReservation {
-    /// The counters the reservation takes, in order: what its settlement names.
-    pub fn debit_keys(&self) -> Vec<String> {
-        self.debits.iter().map(|d| d.key.clone()).collect()
+    /// What the reservation charges and takes: what its settlement names.
+    pub fn terms(&self) -> ReservedTerms {
+        ReservedTerms { price: self.record.price, payout: self.record.payout, debits: self.debits.clone() }
     }
 }
 
@@ -204,10 +204,63 @@ pub struct Settlement {
     /// The sale's return window in force (its contract's): how much longer than a sale given
     /// back a charged one stays in the store ([`kept_after_settling`](crate::kept_after_settling)).
     pub return_window: chrono::Duration,
-    /// The counters its reservation took, in order ([`SaleReservation::debit_keys`]), which the
-    /// settlement may give back: a store that names every key a step touches before it runs
-    /// (Redis) needs them, and refuses a settlement whose counters are not its entry's.
-    pub debit_keys: Vec<String>,
+    /// What its reservation charged and took ([`SaleReservation::terms`]): what the settlement
+    /// gives back is computed from them ([`settling`]). A store that names every key a step
+    /// touches before it runs (Redis) refuses a settlement whose debits are not its entry's.
+    pub reserved: ReservedTerms,
+}
+
+/// What a reservation charged and took: the sale's price and payout as reserved, and its
+/// debits in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReservedTerms {
+    pub price: Money,
+    pub payout: Money,
+    pub debits: Vec<Debit>,
+}
+
+/// What settling a sale does to its entry, its counters and the books, by the state the entry
+/// is in when the settlement arrives (`from`: reserved, or unconfirmed — charged by the sweep):
+/// the one statement of these rules, which both stores apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settling {
+    /// The entry's state afterwards.
+    pub state: LedgerState,
+    /// What each debit gets back, in the reservation's order.
+    pub refunds: Vec<i64>,
+    /// The price and payout the entry takes instead of its own: a sale at a lower final price,
+    /// settled from its reservation (a charged sale keeps what the books have).
+    pub lowered: Option<(Money, Money)>,
+    /// Why, kept on the entry: a release's reason; a lowered sale's (`below_min_payout`).
+    pub reason: Option<String>,
+    /// The books entry of the movement: `sale` when a reservation is sold (the charge),
+    /// `rollback` when a charged sale is given back; none otherwise.
+    pub books: Option<EntryKind>,
+}
+
+/// See [`Settling`]. A release or a rollback gives every debit back; a sale gives back, on
+/// its money debits, what a lower final price leaves over (a charged sale keeps its price).
+pub fn settling(from: LedgerState, end: &SaleEnd, terms: &ReservedTerms) -> Settling {
+    let charged = from == LedgerState::Unconfirmed;
+    let (state, lowered, reason) = match end {
+        SaleEnd::Sold { final_price, final_payout, reason, .. } if !charged && *final_price < terms.price => {
+            (LedgerState::Sold, Some((*final_price, (*final_payout).min(terms.payout))), reason.clone())
+        }
+        SaleEnd::Sold { .. } => (LedgerState::Sold, None, None),
+        SaleEnd::Released { reason } => (LedgerState::Released, None, Some(reason.clone())),
+        SaleEnd::RolledBack => (LedgerState::RolledBack, None, None),
+    };
+    let refund = |d: &Debit| match (state, lowered) {
+        (LedgerState::Sold, Some((price, _))) if d.is_money => (d.amount - price.minor()).max(0),
+        (LedgerState::Sold, _) => 0,
+        _ => d.amount,
+    };
+    let books = match (charged, state) {
+        (false, LedgerState::Sold) => Some(EntryKind::Sale),
+        (true, LedgerState::Released | LedgerState::RolledBack) => Some(EntryKind::Rollback),
+        _ => None,
+    };
+    Settling { state, refunds: terms.debits.iter().map(refund).collect(), lowered, reason, books }
 }
 
 /// Which ledger entries to list.
@@ -586,7 +639,7 @@ pub enum ReturnQuery {
 }
 
 #[cfg(test)]
-mod marks_after_tests {
+mod rule_tests {
     use super::*;
 
     #[test]
@@ -610,6 +663,66 @@ mod marks_after_tests {
         ];
         for (ledger, end, expected) in table {
             assert_eq!(marks_after(ledger, end), expected, "{ledger:?} after {end:?}");
+        }
+    }
+
+    /// Every start and end, and what each moves: refunds per debit (a cap, the balance), the
+    /// entry's price, its reason and the books entry.
+    #[test]
+    fn settling_gives_back_charges_and_writes_the_books_by_where_the_sale_starts() {
+        use LedgerState::{RolledBack, Sold, Unconfirmed};
+        let cap =
+            Debit { key: "b1/cap".into(), amount: 1, limit: 5, is_money: false, expires_at: None, credit_key: None };
+        let money = Debit { key: "b1/balance".into(), amount: 1000, is_money: true, limit: 5000, ..cap.clone() };
+        let terms =
+            ReservedTerms { price: Money::from_minor(1000), payout: Money::from_minor(900), debits: vec![cap, money] };
+        let sold = |price: i64, payout: i64| SaleEnd::Sold {
+            final_price: Money::from_minor(price),
+            final_payout: Money::from_minor(payout),
+            reason: Some("below_min_payout".into()),
+            lead_id: None,
+        };
+        let released = SaleEnd::Released { reason: "rejected".into() };
+        let lowered = Some((Money::from_minor(600), Money::from_minor(500)));
+        let reason = |r: &str| Some(r.to_string());
+        let table = [
+            (LedgerState::Reserved, sold(1000, 900), Sold, vec![0, 0], None, None, Some(EntryKind::Sale)),
+            (
+                LedgerState::Reserved,
+                sold(600, 500),
+                Sold,
+                vec![0, 400],
+                lowered,
+                reason("below_min_payout"),
+                Some(EntryKind::Sale),
+            ),
+            (LedgerState::Reserved, sold(1200, 950), Sold, vec![0, 0], None, None, Some(EntryKind::Sale)),
+            (
+                LedgerState::Reserved,
+                released.clone(),
+                LedgerState::Released,
+                vec![1, 1000],
+                None,
+                reason("rejected"),
+                None,
+            ),
+            (LedgerState::Reserved, SaleEnd::RolledBack, RolledBack, vec![1, 1000], None, None, None),
+            // Charged by the sweep: the books have its price, a late answer keeps it.
+            (Unconfirmed, sold(600, 500), Sold, vec![0, 0], None, None, None),
+            (
+                Unconfirmed,
+                released,
+                LedgerState::Released,
+                vec![1, 1000],
+                None,
+                reason("rejected"),
+                Some(EntryKind::Rollback),
+            ),
+            (Unconfirmed, SaleEnd::RolledBack, RolledBack, vec![1, 1000], None, None, Some(EntryKind::Rollback)),
+        ];
+        for (from, end, state, refunds, lowered, reason, books) in table {
+            let want = Settling { state, refunds, lowered, reason, books };
+            assert_eq!(settling(from, &end, &terms), want, "{from:?} then {end:?}");
         }
     }
 }

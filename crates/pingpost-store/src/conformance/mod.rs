@@ -159,7 +159,7 @@ fn settlement(r: &SaleReservation, end: SaleEnd, at: Timestamp) -> Settlement {
         end,
         at,
         return_window: chrono::Duration::days(7),
-        debit_keys: r.debit_keys(),
+        reserved: r.terms(),
     }
 }
 

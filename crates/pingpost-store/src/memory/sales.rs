@@ -100,57 +100,38 @@ impl MemoryStore {
             return None;
         };
         if matches!(entry.record.state, LedgerState::Reserved | LedgerState::Unconfirmed) {
-            let was_charged = entry.record.state == LedgerState::Unconfirmed;
-            let (state, final_price) = match &s.end {
-                // An unconfirmed sale is in the books at its price already: a late acceptance
-                // keeps it so.
-                SaleEnd::Sold { lead_id, .. } if was_charged => {
-                    entry.record.lead_id.clone_from(lead_id);
-                    (LedgerState::Sold, None)
-                }
-                SaleEnd::Sold { final_price, final_payout, reason, lead_id } => {
-                    entry.record.lead_id.clone_from(lead_id);
-                    if *final_price < entry.record.price {
-                        entry.record.payout = (*final_payout).min(entry.record.payout);
-                        entry.record.reason.clone_from(reason);
-                    }
-                    (LedgerState::Sold, Some(*final_price))
-                }
-                SaleEnd::Released { reason } => {
-                    entry.record.reason = Some(reason.clone());
-                    (LedgerState::Released, None)
-                }
-                SaleEnd::RolledBack => (LedgerState::RolledBack, None),
-            };
-            entry.record.state = state;
-            entry.kept_until = Some(s.at + kept_after_settling(state, s.return_window));
-            if !was_charged && state == LedgerState::Sold {
-                entry.record.sold_at = Some(whole_millis(s.at));
+            let own =
+                ReservedTerms { price: entry.record.price, payout: entry.record.payout, debits: entry.debits.clone() };
+            let settling = settling(entry.record.state, &s.end, &own);
+            let r = &mut entry.record;
+            r.state = settling.state;
+            if let SaleEnd::Sold { lead_id, .. } = &s.end {
+                r.lead_id.clone_from(lead_id);
             }
-            let refunds: Vec<(String, i64)> =
-                entry.debits.iter().map(|d| (d.key.clone(), refund(d, state, final_price))).collect();
-            if let Some(price) = final_price.filter(|p| *p < entry.record.price) {
-                entry.record.price = price;
+            if let Some((price, payout)) = settling.lowered {
+                (r.price, r.payout) = (price, payout);
             }
-            let books = match (was_charged, state) {
-                (false, LedgerState::Sold) => Some(EntryKind::Sale),
-                (true, LedgerState::Released | LedgerState::RolledBack) => Some(EntryKind::Rollback),
-                _ => None,
-            };
+            if settling.reason.is_some() {
+                r.reason = settling.reason;
+            }
+            if settling.books == Some(EntryKind::Sale) {
+                r.sold_at = Some(whole_millis(s.at));
+            }
+            entry.kept_until = Some(s.at + kept_after_settling(settling.state, s.return_window));
             let record = entry.record.clone();
-            let entry = books.map(|kind| OutboxEntry::of_sale(kind, &record, whole_millis(s.at)));
-            match books {
+            let keys: Vec<String> = entry.debits.iter().map(|d| d.key.clone()).collect();
+            match settling.books {
                 Some(EntryKind::Sale) => ledger.charged(&record),
                 Some(_) => ledger.uncharged(&record),
                 None => {}
             }
-            for (key, amount) in refunds {
+            for (key, amount) in keys.iter().zip(settling.refunds) {
                 if amount != 0 {
-                    ledger.give_back(&key, amount);
+                    ledger.give_back(key, amount);
                 }
             }
-            if let Some(e) = entry {
-                ledger.write_entry(e);
+            if let Some(kind) = settling.books {
+                ledger.write_entry(OutboxEntry::of_sale(kind, &record, whole_millis(s.at)));
             }
         }
         let state = ledger.sales.get(&s.sale_id).map(|e| e.record.state);
@@ -211,17 +192,6 @@ impl MemoryStore {
                 out
             }
         }
-    }
-}
-
-/// What a settlement gives back of one debit: everything for a release or a rollback; for a
-/// sale at a lower final price, the difference on the money debits.
-fn refund(d: &Debit, state: LedgerState, final_price: Option<Money>) -> i64 {
-    match (state, final_price) {
-        (LedgerState::Sold, Some(price)) if d.is_money => (d.amount - price.minor()).max(0),
-        // A return refunds through the buyer's credit: the delivery keeps its debits.
-        (LedgerState::Sold | LedgerState::Unconfirmed | LedgerState::Reserved | LedgerState::Returned, _) => 0,
-        (LedgerState::Released | LedgerState::RolledBack, _) => d.amount,
     }
 }
 

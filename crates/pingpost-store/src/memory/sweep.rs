@@ -326,7 +326,11 @@ mod tests {
             },
             at,
             return_window: chrono::Duration::days(7),
-            debit_keys: Vec::new(),
+            reserved: ReservedTerms {
+                price: Money::from_minor(100),
+                payout: Money::from_minor(90),
+                debits: Vec::new(),
+            },
         };
         assert_eq!(s.settle_now(&settlement), Some(LedgerState::Sold));
     }
