@@ -6,7 +6,10 @@ use crate::codec::{corrupt, ms, ttl_ms};
 use crate::store::text;
 use crate::RedisStore;
 use pingpost_core::Timestamp;
-use pingpost_store::{Claim, ClaimRequest, Claims, StoreFuture, StoreResult};
+use pingpost_store::{claim_table, Claim, ClaimRequest, Claims, StoreFuture, StoreResult};
+
+/// The claims' state machine as `lua/claim.lua` reads it, built once.
+static CLAIM_TABLE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 impl RedisStore {
     async fn claim_key(&self, req: ClaimRequest) -> StoreResult<Claim> {
@@ -15,7 +18,8 @@ impl RedisStore {
             .arg(ms(req.now))
             .arg(ms(req.lease_until))
             .arg(&req.holder)
-            .arg(ttl_ms(req.now, req.keep_until));
+            .arg(ttl_ms(req.now, req.keep_until))
+            .arg(CLAIM_TABLE.get_or_init(claim_table).as_str());
         let reply: Vec<Vec<u8>> = self.step("redis.claim", &call).await?;
         match text(&reply, 0)? {
             "C" => Ok(Claim::Claimed { resumed: text(&reply, 1)? == "1" }),

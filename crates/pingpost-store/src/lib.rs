@@ -53,7 +53,7 @@ pub mod types;
 pub use admissions::Admissions;
 pub use balances::Balances;
 pub use blobs::Blobs;
-pub use claims::Claims;
+pub use claims::{claim_step, claim_table, ClaimFacts, ClaimPhase, ClaimStep, Claims};
 pub use config_docs::ConfigDocs;
 pub use counters::Counters;
 pub use erasure::Erasure;

@@ -18,16 +18,21 @@ impl MemoryStore {
             }
             Entry::Occupied(mut o) => {
                 let entry = o.get_mut();
-                if entry.fingerprint != req.fingerprint {
-                    return Claim::Mismatch;
-                }
-                match &entry.state {
-                    ClaimState::Done { answer } => Claim::Done(answer.clone()),
-                    ClaimState::InFlight { holder, resumed, .. } if holder == &req.holder => {
-                        Claim::Claimed { resumed: *resumed }
+                let (phase, own, lease_runs) = match &entry.state {
+                    ClaimState::InFlight { holder, lease_until, .. } => {
+                        (ClaimPhase::InFlight, holder == &req.holder, *lease_until > req.now)
                     }
-                    ClaimState::InFlight { lease_until, .. } if *lease_until > req.now => Claim::InFlight,
-                    ClaimState::InFlight { .. } | ClaimState::Free => {
+                    ClaimState::Free => (ClaimPhase::GivenUp, false, false),
+                    ClaimState::Done { .. } => (ClaimPhase::Done, false, false),
+                };
+                let same_request = entry.fingerprint == req.fingerprint;
+                match (claim_step(Some(ClaimFacts { same_request, phase, own, lease_runs })), &entry.state) {
+                    (ClaimStep::Mismatch, _) => Claim::Mismatch,
+                    (ClaimStep::Answer, ClaimState::Done { answer }) => Claim::Done(answer.clone()),
+                    (ClaimStep::Own, ClaimState::InFlight { resumed, .. }) => Claim::Claimed { resumed: *resumed },
+                    (ClaimStep::Busy, _) => Claim::InFlight,
+                    // Taken over (the rule gives no other step for a claim that exists).
+                    _ => {
                         entry.state = in_flight(true);
                         entry.keep_until = entry.keep_until.max(req.keep_until);
                         Claim::Claimed { resumed: true }
