@@ -146,17 +146,16 @@ pub fn ledger_code(state: LedgerState) -> &'static str {
 }
 
 pub fn ledger_state(code: &str) -> Result<LedgerState, StoreError> {
-    [
-        LedgerState::Reserved,
-        LedgerState::Sold,
-        LedgerState::Released,
-        LedgerState::RolledBack,
-        LedgerState::Unconfirmed,
-        LedgerState::Returned,
-    ]
-    .into_iter()
-    .find(|s| ledger_code(*s) == code)
-    .ok_or_else(|| corrupt(format!("ledger state {code:?}")))
+    LedgerState::ALL
+        .into_iter()
+        .find(|s| ledger_code(*s) == code)
+        .ok_or_else(|| corrupt(format!("ledger state {code:?}")))
+}
+
+/// The codes of the states a return may be opened for ([`LedgerState::is_returnable`]), as
+/// the returns' scripts are given them.
+pub fn returnable_codes() -> String {
+    LedgerState::ALL.into_iter().filter(|s| s.is_returnable()).map(ledger_code).collect()
 }
 
 /// The parts of a ledger record that never change after the reservation.

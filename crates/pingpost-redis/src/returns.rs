@@ -103,7 +103,7 @@ impl RedisStore {
         call.arg(&r.sale_id)
             .arg(r.buyer.as_str())
             .arg(serde_json::to_string(&stored).map_err(corrupt)?)
-            .arg(r.window.duration().num_milliseconds())
+            .arg(ms(r.sold_since()))
             .arg(r.max_rate)
             .arg(if r.approve { "1" } else { "0" })
             .arg(ms(r.at))
@@ -111,7 +111,8 @@ impl RedisStore {
             .arg(RETURN_RATE_SPAN.num_milliseconds())
             .arg(self.retention_ms())
             .arg(&return_id)
-            .arg(SETTLED_KEPT.num_milliseconds());
+            .arg(SETTLED_KEPT.num_milliseconds())
+            .arg(codec::returnable_codes());
         let (reply, replicas): (Vec<String>, Replicas) = self.waited_step("redis.open_return", &call).await?;
         let (code, rest) = reply.split_first().ok_or_else(|| corrupt("open_return reply"))?;
         Ok(match code.as_str() {
@@ -147,7 +148,8 @@ impl RedisStore {
         call.arg(if approve { "1" } else { "0" })
             .arg(note.unwrap_or_default())
             .arg(ms(at))
-            .arg(SETTLED_KEPT.num_milliseconds());
+            .arg(SETTLED_KEPT.num_milliseconds())
+            .arg(codec::returnable_codes());
         let (reply, replicas): (Vec<String>, Replicas) = self.waited_step("redis.decide_return", &call).await?;
         let (code, rest) = reply.split_first().ok_or_else(|| corrupt("decide_return reply"))?;
         Ok(match code.as_str() {

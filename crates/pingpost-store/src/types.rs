@@ -100,6 +100,21 @@ pub enum LedgerState {
 }
 
 impl LedgerState {
+    pub const ALL: [LedgerState; 6] = [
+        LedgerState::Reserved,
+        LedgerState::Sold,
+        LedgerState::Released,
+        LedgerState::RolledBack,
+        LedgerState::Unconfirmed,
+        LedgerState::Returned,
+    ];
+
+    /// Whether a return may be opened (and approved) for a sale in this state: a lead
+    /// charged to the buyer — sold, or unconfirmed (the sweep charged it).
+    pub fn is_returnable(self) -> bool {
+        matches!(self, LedgerState::Sold | LedgerState::Unconfirmed)
+    }
+
     /// Whether the sale takes one of its ping's slots (and its debits stay taken).
     pub fn is_standing(self) -> bool {
         matches!(self, LedgerState::Reserved | LedgerState::Sold | LedgerState::Unconfirmed | LedgerState::Returned)
@@ -589,9 +604,9 @@ impl ReturnRequest {
         (returns + 1).saturating_mul(10_000) <= u64::from(self.max_rate).saturating_mul(sales)
     }
 
-    /// Whether a sale charged at `sold_at` is still inside the return window.
-    pub fn inside_window(&self, sold_at: Timestamp) -> bool {
-        self.at - sold_at <= self.window.duration()
+    /// A sale charged at or after this is still inside the return window.
+    pub fn sold_since(&self) -> Timestamp {
+        self.at - self.window.duration()
     }
 }
 

@@ -3,17 +3,19 @@
 -- within its rate cap — all checked and written in this one step, so of concurrent returns
 -- of one sale one is opened and concurrent returns of a buyer's sales never pass its cap.
 -- Keys as in returns.lua.
--- ARGV[1] sale id   ARGV[2] buyer   ARGV[3] the return's rec (JSON)   ARGV[4] window (ms)
+-- ARGV[1] sale id   ARGV[2] buyer   ARGV[3] the return's rec (JSON)
+-- ARGV[4] a sale charged before this (ms) is past its window (`ReturnRequest::sold_since`)
 -- ARGV[5] max rate (hundredths of a percent)   ARGV[6] approve at once (1|0)   ARGV[7] at (ms)
 -- ARGV[8] the request's token   ARGV[9] the rate's span (ms)   ARGV[10] retention (ms)
 -- ARGV[11] return id   ARGV[12] how long a decided return and its sale stay (ms; `SETTLED_KEPT`)
+-- ARGV[13] the codes of the states a return may be opened for (`LedgerState::is_returnable`)
 -- A pending return keeps its sale for the retention, until it is decided.
 -- Answers {'N'} no such sale of this buyer's, {'X', state} not returnable, {'W'} window
 -- passed, {'C'} rate exceeded, {'A', fields...} returned already by another request,
 -- {'O', fields...} opened (or re-sent by its own request); fields as return_fields().
 -- A return that exists already is written again unchanged: the WAIT sent behind this call
 -- counts only what this call replicates, and must cover the write that opened it.
-expect('open_return', 11, 12)
+expect('open_return', 11, 13)
 local sale = redis.call('HMGET', KEYS[2], 'rec', 'st', 'price', 'payout', 'sold')
 if not sale[1] or cjson.decode(sale[1]).buyer ~= ARGV[2] then
   return {'N'}
@@ -25,12 +27,12 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   if cjson.decode(fields[1]).token == ARGV[8] then code = 'O' end
   return {code, unpack(fields)}
 end
-if sale[2] ~= 'S' and sale[2] ~= 'U' then
+if not returnable(sale[2], ARGV[13]) then
   return {'X', sale[2]}
 end
 local at = tonumber(ARGV[7])
 local sold = tonumber(sale[5]) or cjson.decode(sale[1]).reserved_at_ms
-if at - sold > tonumber(ARGV[4]) then
+if sold < tonumber(ARGV[4]) then
   return {'W'}
 end
 -- Mirrors ReturnRequest::rate_allows: pending returns count, they may all be approved.
@@ -53,6 +55,6 @@ for i = 7, 9 do
 end
 redis.call('ZADD', KEYS[7], at, ARGV[11])
 if ARGV[6] == '1' then
-  decide(true, ARGV[7], ARGV[12])
+  decide(true, ARGV[7], ARGV[12], ARGV[13])
 end
 return {'O', unpack(return_fields())}

@@ -16,12 +16,17 @@ end
 
 local state_names = {R = 'reserved', B = 'released', D = 'rolled_back', T = 'returned'}
 
+-- Whether a sale in state `st` may be returned: its code is among `codes` (given by Rust).
+local function returnable(st, codes)
+  return st ~= nil and st ~= '' and string.find(codes, st, 1, true) ~= nil
+end
+
 -- Decides a pending return at `at` (ms): approving refunds the sale's price to the buyer's
 -- credit, marks the sale returned and writes the books entries, all in this step; a sale
 -- that stopped standing since (an unconfirmed sale rolled back: its price went back
 -- already) denies the return instead. A denied return frees its place under the rate cap.
 -- Decided, the sale is final: it and its return stay `kept` ms more (`SETTLED_KEPT`).
-local function decide(approve, at, kept)
+local function decide(approve, at, kept, codes)
   redis.call('PEXPIRE', KEYS[1], kept)
   redis.call('PEXPIRE', KEYS[2], kept)
   local opened = cjson.decode(redis.call('HGET', KEYS[1], 'rec')).opened_at_ms
@@ -30,7 +35,7 @@ local function decide(approve, at, kept)
   redis.call('HSET', KEYS[1], 'dat', at)
   if approve then
     local st = redis.call('HGET', KEYS[2], 'st')
-    if st == 'S' or st == 'U' then
+    if returnable(st, codes) then
       local refund = redis.call('HGET', KEYS[1], 'refund')
       local claw = redis.call('HGET', KEYS[1], 'claw')
       redis.call('HSET', KEYS[2], 'st', 'T')

@@ -35,10 +35,10 @@ impl Ledger {
             };
         }
         let sale = &entry.record;
-        if !matches!(sale.state, LedgerState::Sold | LedgerState::Unconfirmed) {
+        if !sale.state.is_returnable() {
             return ReturnOutcome::NotReturnable(sale.state);
         }
-        if !r.inside_window(sale.sold_at.unwrap_or(sale.reserved_at)) {
+        if sale.sold_at.unwrap_or(sale.reserved_at) < r.sold_since() {
             return ReturnOutcome::WindowPassed;
         }
         let since = r.at - RETURN_RATE_SPAN;
@@ -118,7 +118,7 @@ impl Ledger {
             record.decision_note = Some("the sale is gone".into());
             return;
         };
-        if !matches!(sale.state, LedgerState::Sold | LedgerState::Unconfirmed) {
+        if !sale.state.is_returnable() {
             record.status = ReturnStatus::Denied;
             record.decision_note = Some(format!("the sale is {} already", sale.state.as_str()));
             return;
