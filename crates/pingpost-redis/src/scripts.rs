@@ -21,7 +21,7 @@
 //! | `fence.lua` | buyer | the entry exists → answered; else → fenced for the holder taking the post over | a fence rewritten for the same holder |
 //! | `settle_sale.lua` | buyer | the counters named are the entry's debits (else refused); reserved or unconfirmed → state, refunds, final price, reason, lease and unconfirmed index, the marks sold / duplicate / removed, the entry's expiry (`kept_after_settling`); no entry and a release → tombstone | settled entries are final |
 //! | `sweep_ledger.lua` | buyer | the due reservations the caller read and names: still leased, lease run out, still reserved → unconfirmed (debits kept), listed | idempotent |
-//! | `claim.lua` | the claim key | absent / other fingerprint / done / own holder / lease alive / lease run out or given up → claim (fresh or resumed) or answer | its own holder is answered again |
+//! | `claim.lua` | the claim key | the facts (same request, phase, own holder, lease running) → the step `pingpost_store::claim_step` gives them, handed over as its table: claim (fresh or resumed) or answer | its own holder is answered again |
 //! | `complete_claim.lua`, `abandon_claim.lua` | the claim key | still in flight under this holder → answer stored / given up | idempotent; a holder that lost the claim changes nothing |
 //! | `erase.lua` | identifier | (an earlier layout's sale marks: reservation in flight → kept); the rest → removed and counted | idempotent |
 //! | `erase_bought.lua` | buyer | the buyer's marks on the identifier: reservation in flight → kept; the rest → removed and counted | idempotent |
