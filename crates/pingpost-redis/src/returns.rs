@@ -63,6 +63,14 @@ fn decode_return(fields: &[String]) -> StoreResult<ReturnRecord> {
     })
 }
 
+/// The books entries an approval writes (`return_entries`), as `returns.lua`'s `decide` takes
+/// them: kind and amount, pair after pair, closing the call's arguments.
+fn approval_args(call: &mut ScriptCall<'_>, claw_back: bool, refund: Money, clawback: Money) {
+    for (kind, amount) in return_entries(claw_back, refund, clawback) {
+        call.arg(kind.as_str()).arg(amount.minor());
+    }
+}
+
 impl RedisStore {
     /// The keys both return scripts take, in `lua/returns.lua`'s order.
     fn return_call<'a>(
@@ -99,12 +107,22 @@ impl RedisStore {
             opened_at_ms: ms(r.at),
             token: r.token.clone(),
         };
+        // The sale as it stands, for the amounts (`return_amounts`); the script refuses if it
+        // changed before it ran.
+        let mut con = self.conn.clone();
+        let entry = self.keys.sale(r.buyer.as_str(), &r.sale_id);
+        let mut read = redis::cmd("HMGET");
+        read.arg(&entry).arg("price").arg("payout");
+        let (price, payout): (Option<i64>, Option<i64>) = self.run(read.query_async(&mut con)).await?;
+        let (price, payout) = (price.unwrap_or(0), payout.or(price).unwrap_or(0));
+        let (refund, clawback) = return_amounts(Money::from_minor(price), Money::from_minor(payout), r.claw_back);
+        let (per_return, per_sale) = r.rate_weights();
         let mut call = self.return_call(&self.scripts.open_return, &return_id, &r.sale_id, &r.buyer);
         call.arg(&r.sale_id)
             .arg(r.buyer.as_str())
             .arg(serde_json::to_string(&stored).map_err(corrupt)?)
             .arg(ms(r.sold_since()))
-            .arg(r.max_rate)
+            .arg(per_sale)
             .arg(if r.approve { "1" } else { "0" })
             .arg(ms(r.at))
             .arg(&r.token)
@@ -112,7 +130,13 @@ impl RedisStore {
             .arg(self.retention_ms())
             .arg(&return_id)
             .arg(SETTLED_KEPT.num_milliseconds())
-            .arg(codec::returnable_codes());
+            .arg(codec::returnable_codes())
+            .arg(per_return)
+            .arg(price)
+            .arg(payout)
+            .arg(refund.minor())
+            .arg(clawback.minor());
+        approval_args(&mut call, r.claw_back, refund, clawback);
         let (reply, replicas): (Vec<String>, Replicas) = self.waited_step("redis.open_return", &call).await?;
         let (code, rest) = reply.split_first().ok_or_else(|| corrupt("open_return reply"))?;
         Ok(match code.as_str() {
@@ -150,6 +174,7 @@ impl RedisStore {
             .arg(ms(at))
             .arg(SETTLED_KEPT.num_milliseconds())
             .arg(codec::returnable_codes());
+        approval_args(&mut call, current.claw_back, current.refund, current.clawback);
         let (reply, replicas): (Vec<String>, Replicas) = self.waited_step("redis.decide_return", &call).await?;
         let (code, rest) = reply.split_first().ok_or_else(|| corrupt("decide_return reply"))?;
         Ok(match code.as_str() {

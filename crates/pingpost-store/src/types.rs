@@ -453,11 +453,10 @@ impl OutboxEntry {
 
     /// The entries of an approved return: the refund and, when clawed back, the clawback.
     pub fn of_return(r: &ReturnRecord, sale: &SaleRecord, at: Timestamp) -> Vec<OutboxEntry> {
-        let mut out = vec![OutboxEntry { amount: r.refund, ..OutboxEntry::of_sale(EntryKind::ReturnRefund, sale, at) }];
-        if r.claw_back {
-            out.push(OutboxEntry { amount: r.clawback, ..OutboxEntry::of_sale(EntryKind::PayoutClawback, sale, at) });
-        }
-        out
+        return_entries(r.claw_back, r.refund, r.clawback)
+            .into_iter()
+            .map(|(kind, amount)| OutboxEntry { amount, ..OutboxEntry::of_sale(kind, sale, at) })
+            .collect()
     }
 
     /// The entry of a top-up.
@@ -599,9 +598,17 @@ impl ReturnRequest {
 
     /// Whether one more return keeps the buyer within its cap, given its returns (pending
     /// and approved) and its charged sales of the trailing [`RETURN_RATE_SPAN`]. Pending
-    /// returns count: they may all be approved. (Mirrored in `open_return.lua`.)
+    /// returns count: they may all be approved.
     pub fn rate_allows(&self, returns: u64, sales: u64) -> bool {
-        (returns + 1).saturating_mul(10_000) <= u64::from(self.max_rate).saturating_mul(sales)
+        let (per_return, per_sale) = self.rate_weights();
+        (returns + 1).saturating_mul(per_return) <= sales.saturating_mul(per_sale)
+    }
+
+    /// The cap as two weights, for a store that counts where the returns live
+    /// (`open_return.lua`): one more return is allowed while (returns + 1) × the first is at
+    /// most sales × the second — `max_rate` is in hundredths of a percent.
+    pub fn rate_weights(&self) -> (u64, u64) {
+        (10_000, u64::from(self.max_rate))
     }
 
     /// A sale charged at or after this is still inside the return window.
@@ -617,8 +624,18 @@ pub fn return_id_of(sale_id: &str) -> String {
 
 /// What an approved return moves: the sale's price back to the buyer, and the partner's
 /// payout when the reason claws it back.
-pub fn return_amounts(sale: &SaleRecord, claw_back: bool) -> (Money, Money) {
-    (sale.price, if claw_back { sale.payout } else { Money::ZERO })
+pub fn return_amounts(price: Money, payout: Money, claw_back: bool) -> (Money, Money) {
+    (price, if claw_back { payout } else { Money::ZERO })
+}
+
+/// The books entries an approved return writes, with their amounts: its refund, and the
+/// partner's payout clawed back when the reason says so.
+pub fn return_entries(claw_back: bool, refund: Money, clawback: Money) -> Vec<(EntryKind, Money)> {
+    let mut out = vec![(EntryKind::ReturnRefund, refund)];
+    if claw_back {
+        out.push((EntryKind::PayoutClawback, clawback));
+    }
+    out
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -739,5 +756,37 @@ mod rule_tests {
             let want = Settling { state, refunds, lowered, reason, books };
             assert_eq!(settling(from, &end, &terms), want, "{from:?} then {end:?}");
         }
+    }
+
+    #[test]
+    fn a_return_refunds_the_price_and_claws_the_payout_back_only_when_its_reason_says() {
+        let (price, payout) = (Money::from_minor(1000), Money::from_minor(800));
+        assert_eq!(return_amounts(price, payout, true), (price, payout));
+        assert_eq!(return_amounts(price, payout, false), (price, Money::ZERO));
+        assert_eq!(return_entries(false, price, Money::ZERO), [(EntryKind::ReturnRefund, price)]);
+        let both = [(EntryKind::ReturnRefund, price), (EntryKind::PayoutClawback, payout)];
+        assert_eq!(return_entries(true, price, payout), both);
+    }
+
+    #[test]
+    fn the_rate_cap_counts_this_return_and_the_pending_ones_against_the_trailing_sales() {
+        let twenty_percent = ReturnRequest {
+            sale_id: "s".into(),
+            buyer: BuyerId::new("b1"),
+            reason: "fraud".into(),
+            claw_back: true,
+            note: None,
+            window: WindowDays::MAX,
+            max_rate: 2_000,
+            approve: true,
+            at: chrono::DateTime::UNIX_EPOCH,
+            token: "t".into(),
+        };
+        // One return in five sales is 20%: the first passes, a second needs ten sales.
+        assert!(twenty_percent.rate_allows(0, 5));
+        assert!(!twenty_percent.rate_allows(0, 4));
+        assert!(!twenty_percent.rate_allows(1, 9));
+        assert!(twenty_percent.rate_allows(1, 10));
+        assert_eq!(twenty_percent.rate_weights(), (10_000, 2_000));
     }
 }

@@ -26,7 +26,8 @@ end
 -- that stopped standing since (an unconfirmed sale rolled back: its price went back
 -- already) denies the return instead. A denied return frees its place under the rate cap.
 -- Decided, the sale is final: it and its return stay `kept` ms more (`SETTLED_KEPT`).
-local function decide(approve, at, kept, codes)
+-- `entries`: where in ARGV the books entries of an approval begin (kind, amount pairs).
+local function decide(approve, at, kept, codes, entries)
   redis.call('PEXPIRE', KEYS[1], kept)
   redis.call('PEXPIRE', KEYS[2], kept)
   local opened = cjson.decode(redis.call('HGET', KEYS[1], 'rec')).opened_at_ms
@@ -37,13 +38,11 @@ local function decide(approve, at, kept, codes)
     local st = redis.call('HGET', KEYS[2], 'st')
     if returnable(st, codes) then
       local refund = redis.call('HGET', KEYS[1], 'refund')
-      local claw = redis.call('HGET', KEYS[1], 'claw')
       redis.call('HSET', KEYS[2], 'st', 'T')
       redis.call('ZREM', KEYS[6], KEYS[2])
       redis.call('INCRBY', KEYS[3], refund)
-      to_books(KEYS[4], KEYS[5], return_entry('return_refund', KEYS[2], at, refund))
-      if cjson.decode(redis.call('HGET', KEYS[1], 'rec')).claw_back then
-        to_books(KEYS[4], KEYS[5], return_entry('payout_clawback', KEYS[2], at, claw))
+      for i = entries, #ARGV, 2 do
+        to_books(KEYS[4], KEYS[5], return_entry(ARGV[i], KEYS[2], at, ARGV[i + 1]))
       end
       redis.call('HSET', KEYS[1], 'st', 'A')
       redis.call('ZADD', KEYS[8], opened, id)

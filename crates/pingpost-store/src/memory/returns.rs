@@ -51,7 +51,7 @@ impl Ledger {
         if !r.rate_allows(returns as u64, sales as u64) {
             return ReturnOutcome::RateExceeded;
         }
-        let (refund, clawback) = return_amounts(sale, r.claw_back);
+        let (refund, clawback) = return_amounts(sale.price, sale.payout, r.claw_back);
         let mut record = ReturnRecord {
             return_id: r.return_id(),
             sale_id: r.sale_id.clone(),
