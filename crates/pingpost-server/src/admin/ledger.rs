@@ -25,6 +25,10 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
 }
 
 /// Sales with their state, by sale, ping, buyer, or the unconfirmed ones.
+///
+/// As the store keeps them: a settled sale until its return window and 31 days have passed, a
+/// ping's index 31 days (`pingpost_store::kept_after_settling`). The books keep every sale:
+/// a buyer's older sales are in its `GET /v1/buyer/sales`, the money in `GET /v1/admin/accounts`.
 #[utoipa::path(get, path = "/ledger", tag = "operator", security(("operator_token" = [])),
     params(
         ("sale_id" = Option<String>, Query, description = "One sale."),
