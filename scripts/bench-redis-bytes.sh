@@ -181,26 +181,21 @@ def read(path):
         else:
             fams[parts[1]] = (int(parts[2]), int(parts[3]))
     return used, fams
-(u0, f0), (u1, f1) = read(sys.argv[1]), read(sys.argv[2])
-n = int(sys.argv[3])
-print(f"## Redis bytes per sale ({n} sales of a {sys.argv[4]}-contract exclusive offer, every one sold)\n")
-print(f"used_memory: {u0} -> {u1}: **{(u1 - u0) / n:.0f} bytes per sale**\n")
-print("| key family | keys before | keys after | MEMORY USAGE per sale |")
-print("|---|---:|---:|---:|")
-for fam in sorted(set(f0) | set(f1)):
-    k0, b0 = f0.get(fam, (0, 0))
-    k1, b1 = f1.get(fam, (0, 0))
-    if b1 != b0:
-        print(f"| `{fam}` | {k0} | {k1} | {(b1 - b0) / n:.0f} |")
-(ue, fe), (ul, fl) = read(sys.argv[5]), read(sys.argv[6])
-total, left_days = int(sys.argv[7]), sys.argv[8]
-print(f"\n## After it has left: {left_days} days on, every key expiring by then gone ({total} sales in all)\n")
-print(f"used_memory: {ue} (empty) -> {ul}: **{(ul - ue) / total:.0f} bytes per sale**\n")
-print("| key family | keys | MEMORY USAGE per sale |")
-print("|---|---:|---:|")
-for fam in sorted(set(fe) | set(fl)):
-    ke, be = fe.get(fam, (0, 0))
-    kl, bl = fl.get(fam, (0, 0))
-    if bl != be:
-        print(f"| `{fam}` | {kl} | {(bl - be) / total:.0f} |")
+def table(title, base, then, n, label):
+    (u0, f0), (u1, f1) = read(base), read(then)
+    print(f"{title}\n")
+    print(f"used_memory: {u0} ({label}) -> {u1}: **{(u1 - u0) / n:.0f} bytes per sale**\n")
+    print("| key family | keys before | keys after | MEMORY USAGE per sale |")
+    print("|---|---:|---:|---:|")
+    for fam in sorted(set(f0) | set(f1)):
+        k0, b0 = f0.get(fam, (0, 0))
+        k1, b1 = f1.get(fam, (0, 0))
+        if b1 != b0:
+            print(f"| `{fam}` | {k0} | {k1} | {(b1 - b0) / n:.0f} |")
+n, total, left_days = int(sys.argv[3]), int(sys.argv[7]), sys.argv[8]
+table(f"## Redis bytes per sale ({n} sales of a {sys.argv[4]}-contract exclusive offer, every one sold)",
+      sys.argv[1], sys.argv[2], n, "after the warm-up")
+print()
+table(f"## After it has left: {left_days} days on, every key expiring by then gone ({total} sales in all)",
+      sys.argv[5], sys.argv[6], total, "empty")
 EOF

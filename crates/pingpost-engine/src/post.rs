@@ -435,16 +435,7 @@ impl Post<'_> {
 
     /// How `bid`'s sale, reserved as `reserved` says, ends.
     fn settlement(&self, bid: &Bid, reserved: &SaleReservation, end: SaleEnd, at: Timestamp) -> Settlement {
-        Settlement {
-            sale_id: sale_id(bid),
-            ping_id: self.record.ping_id.clone(),
-            buyer: bid.buyer.clone(),
-            idents: self.record.idents(),
-            end,
-            at,
-            return_window: self.config.return_policy(&bid.contract).window.duration(),
-            reserved: reserved.terms(),
-        }
+        reserved.settlement(end, at, self.config.return_policy(&bid.contract).window.duration())
     }
 
     /// The re-checks before a bid's delivery: its contract and buyer as configured now, or

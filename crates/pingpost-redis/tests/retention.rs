@@ -9,7 +9,7 @@
 
 use chrono::{Duration, Utc};
 use pingpost_core::identity::{Ident, IdentKind, Sha256Hex};
-use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
+use pingpost_core::ids::BuyerId;
 use pingpost_core::money::Money;
 use pingpost_core::window::WindowDays;
 use pingpost_core::Timestamp;
@@ -26,39 +26,12 @@ fn reservation(sale_id: &str, at: Timestamp) -> SaleReservation {
         window: WindowDays::new(90).ok(),
         debits: Vec::new(),
         slots: 1,
-        record: SaleRecord {
-            sale_id: sale_id.into(),
-            ping_id: format!("ping-{sale_id}"),
-            partner: PartnerId::new("p1"),
-            offer: OfferId::new("o1"),
-            vertical: VerticalId::new("auto"),
-            buyer: BuyerId::new("b1"),
-            contract: ContractId::new("c1"),
-            price: Money::from_minor(1000),
-            payout: Money::from_minor(900),
-            reserved_at: at,
-            state: LedgerState::Reserved,
-            holder: "h".into(),
-            lease_until: at + Duration::minutes(5),
-            reason: None,
-            sold_at: None,
-            lead_id: None,
-        },
+        record: pingpost_store::conformance::record(sale_id, "b1", 1000, at),
     }
 }
 
 async fn settle(s: &RedisStore, r: &SaleReservation, end: SaleEnd, at: Timestamp) -> Option<LedgerState> {
-    let settled = Settlement {
-        sale_id: r.record.sale_id.clone(),
-        ping_id: r.record.ping_id.clone(),
-        buyer: r.record.buyer.clone(),
-        idents: r.idents.clone(),
-        end,
-        at,
-        return_window: WEEK,
-        reserved: r.terms(),
-    };
-    s.settle_sale(settled).await.unwrap()
+    s.settle_sale(r.settlement(end, at, WEEK)).await.unwrap()
 }
 
 fn sold() -> SaleEnd {
@@ -115,7 +88,7 @@ async fn a_settled_sale_expires_as_the_one_retention_rule_says_and_its_marks_sta
     assert_eq!(ttl_days(&server, &k.sale("b1", "plain")).await, days(WEEK + SETTLED_KEPT), "7 + 31 days");
     assert_eq!(ttl_days(&server, &k.bought("b1", hash)).await, days(RETENTION), "dedup reaches a year");
     assert_eq!(ttl_days(&server, &k.buyer_sales("b1")).await, days(SETTLED_KEPT));
-    assert_eq!(ttl_days(&server, &k.ping_sales("ping-plain")).await, days(SETTLED_KEPT));
+    assert_eq!(ttl_days(&server, &k.ping_sales("ping-of-plain")).await, days(SETTLED_KEPT));
 
     let given_back = reservation("given-back", now);
     assert_eq!(s.reserve_sale(given_back.clone()).await.unwrap(), ReserveOutcome::Reserved);

@@ -85,17 +85,7 @@ async fn marks(redis: &RedisServer, store: &RedisStore) -> Vec<(IdentKind, Strin
 }
 
 fn settled(sale_id: &str, end: SaleEnd) -> Settlement {
-    let r = reservation(sale_id);
-    Settlement {
-        sale_id: r.record.sale_id,
-        ping_id: r.record.ping_id,
-        buyer: r.record.buyer,
-        idents: idents(),
-        end,
-        at: now(),
-        return_window: chrono::Duration::days(7),
-        reserved: ReservedTerms { price: r.record.price, payout: r.record.payout, debits: r.debits },
-    }
+    reservation(sale_id).settlement(end, now(), chrono::Duration::days(7))
 }
 
 /// A sale meeting another sale's reservation in flight, on another node, is refused at once

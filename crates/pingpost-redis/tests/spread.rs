@@ -14,7 +14,7 @@ use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
 use pingpost_core::money::Money;
 use pingpost_core::window::WindowDays;
 use pingpost_redis::{RedisOptions, RedisStore};
-use pingpost_store::{LedgerState, ReserveOutcome, SaleEnd, SaleRecord, SaleReservation, Sales, Settlement};
+use pingpost_store::{LedgerState, ReserveOutcome, SaleEnd, SaleRecord, SaleReservation, Sales};
 use pingpost_testkit::RedisCluster;
 use redis::AsyncCommands;
 
@@ -58,16 +58,7 @@ fn reservation(b: usize, n: usize) -> SaleReservation {
 async fn sell(store: &RedisStore, r: SaleReservation) {
     assert_eq!(store.reserve_sale(r.clone()).await.expect("reserve"), ReserveOutcome::Reserved);
     let end = SaleEnd::Sold { final_price: r.record.price, final_payout: r.record.payout, reason: None, lead_id: None };
-    let settled = Settlement {
-        sale_id: r.record.sale_id.clone(),
-        ping_id: r.record.ping_id.clone(),
-        buyer: r.record.buyer.clone(),
-        idents: r.idents.clone(),
-        end,
-        at: r.record.reserved_at,
-        return_window: chrono::Duration::days(7),
-        reserved: r.terms(),
-    };
+    let settled = r.settlement(end, r.record.reserved_at, chrono::Duration::days(7));
     assert_eq!(store.settle_sale(settled).await.expect("settle"), Some(LedgerState::Sold));
 }
 

@@ -92,16 +92,7 @@ async fn an_erasure_stopped_between_the_buyers_slots_forgets_everything_when_ret
                 reason: None,
                 lead_id: None,
             };
-            let settled = Settlement {
-                sale_id: r.record.sale_id.clone(),
-                ping_id: r.record.ping_id.clone(),
-                buyer: r.record.buyer.clone(),
-                idents: r.idents.clone(),
-                end,
-                at: t0(),
-                return_window: chrono::Duration::days(7),
-                reserved: r.terms(),
-            };
+            let settled = r.settlement(end, t0(), chrono::Duration::days(7));
             s.settle_sale(settled).await.unwrap();
         }
         // The second buyer's step fails: the first buyer's marks are gone, the rest stay.

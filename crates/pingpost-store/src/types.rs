@@ -58,6 +58,21 @@ impl SaleReservation {
     pub fn terms(&self) -> ReservedTerms {
         ReservedTerms { price: self.record.price, payout: self.record.payout, debits: self.debits.clone() }
     }
+
+    /// How this reservation's sale ends, at `at`, its contract's return window being
+    /// `return_window`.
+    pub fn settlement(&self, end: SaleEnd, at: Timestamp, return_window: chrono::Duration) -> Settlement {
+        Settlement {
+            sale_id: self.record.sale_id.clone(),
+            ping_id: self.record.ping_id.clone(),
+            buyer: self.record.buyer.clone(),
+            idents: self.idents.clone(),
+            end,
+            at,
+            return_window,
+            reserved: self.terms(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -371,19 +371,13 @@ impl RedisCluster {
     }
 }
 
-/// Every key matching `pattern` on every node of `urls`, with its value rendered as text,
-/// so a test can prove what is *not* stored (no plaintext email or phone).
-/// Deletes every key matching `pattern` whose time to live ends within `within`: what Redis's
-/// own expiry will have removed once that much time has passed. Redis expires keys by its own
-/// clock, which a test cannot move; a test that moves the engine's clock on calls this to let
-/// the store age as far. Answers how many keys went.
-pub async fn expire_within(urls: &str, pattern: &str, within: std::time::Duration) -> usize {
+/// Each node of `urls` (one URL, or a cluster's list), connected, with its keys matching `pattern`.
+async fn keys_by_node(urls: &str, pattern: &str) -> Vec<(redis::aio::MultiplexedConnection, Vec<String>)> {
     use redis::AsyncCommands;
-    let within_ms = i64::try_from(within.as_millis()).unwrap_or(i64::MAX);
-    let mut removed = 0;
+    let mut out = Vec::new();
     for url in urls.split(',') {
         let client = redis::Client::open(url).expect("a redis:// URL");
-        let mut con = client.get_multiplexed_async_connection().await.expect("connect to expire keys");
+        let mut con = client.get_multiplexed_async_connection().await.expect("connect to the test's Redis");
         let keys: Vec<String> = {
             let mut iter: redis::AsyncIter<String> = con.scan_match(pattern).await.expect("SCAN");
             let mut keys = Vec::new();
@@ -392,6 +386,20 @@ pub async fn expire_within(urls: &str, pattern: &str, within: std::time::Duratio
             }
             keys
         };
+        out.push((con, keys));
+    }
+    out
+}
+
+/// Deletes every key matching `pattern` whose time to live ends within `within`: what Redis's
+/// own expiry will have removed once that much time has passed. Redis expires keys by its own
+/// clock, which a test cannot move; a test that moves the engine's clock on calls this to let
+/// the store age as far. Answers how many keys went.
+pub async fn expire_within(urls: &str, pattern: &str, within: std::time::Duration) -> usize {
+    use redis::AsyncCommands;
+    let within_ms = i64::try_from(within.as_millis()).unwrap_or(i64::MAX);
+    let mut removed = 0;
+    for (mut con, keys) in keys_by_node(urls, pattern).await {
         for key in keys {
             let ttl: i64 = con.pttl(&key).await.expect("PTTL");
             if ttl >= 0 && ttl <= within_ms {
@@ -403,20 +411,12 @@ pub async fn expire_within(urls: &str, pattern: &str, within: std::time::Duratio
     removed
 }
 
+/// Every key matching `pattern` on every node of `urls`, with its value rendered as text,
+/// so a test can prove what is *not* stored (no plaintext email or phone).
 pub async fn dump(urls: &str, pattern: &str) -> String {
     use redis::AsyncCommands;
     let mut out = String::new();
-    for url in urls.split(',') {
-        let client = redis::Client::open(url).expect("a redis:// URL");
-        let mut con = client.get_multiplexed_async_connection().await.expect("connect for a dump");
-        let keys: Vec<String> = {
-            let mut iter: redis::AsyncIter<String> = con.scan_match(pattern).await.expect("SCAN");
-            let mut keys = Vec::new();
-            while let Some(k) = iter.next_item().await {
-                keys.push(k.expect("a key"));
-            }
-            keys
-        };
+    for (mut con, keys) in keys_by_node(urls, pattern).await {
         for key in keys {
             let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut con).await.expect("TYPE");
             let value = match kind.as_str() {

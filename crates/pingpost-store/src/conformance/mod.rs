@@ -113,7 +113,9 @@ fn history(o: AdmitOutcome) -> pingpost_core::checkpoint::ConsumerHistory {
     }
 }
 
-fn record(sale_id: &str, buyer: &str, cents: i64, at: Timestamp) -> SaleRecord {
+/// A reserved sale's record for tests: of ping `ping-of-<sale id>`, partner p1, offer o1,
+/// contract c1, at `cents` (payout 90%), leased five minutes from `at`.
+pub fn record(sale_id: &str, buyer: &str, cents: i64, at: Timestamp) -> SaleRecord {
     SaleRecord {
         sale_id: sale_id.into(),
         ping_id: format!("ping-of-{sale_id}"),
@@ -151,16 +153,7 @@ fn of_b1(ids: &[&str]) -> Vec<(BuyerId, String)> {
 }
 
 fn settlement(r: &SaleReservation, end: SaleEnd, at: Timestamp) -> Settlement {
-    Settlement {
-        sale_id: r.record.sale_id.clone(),
-        ping_id: r.record.ping_id.clone(),
-        buyer: r.record.buyer.clone(),
-        idents: r.idents.clone(),
-        end,
-        at,
-        return_window: chrono::Duration::days(7),
-        reserved: r.terms(),
-    }
+    r.settlement(end, at, chrono::Duration::days(7))
 }
 
 async fn settle<S: Store + ?Sized>(s: &S, r: &SaleReservation, end: SaleEnd, at: Timestamp) -> Option<LedgerState> {
