@@ -27,6 +27,7 @@ use pingpost_store::Fault;
 use pingpost_testkit::{RedisCluster, RedisServer};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Failpoints of the trait's methods and of the engine, on the path of the scenario.
 const STORE_POINTS: &[&str] = &[
@@ -321,4 +322,211 @@ async fn every_take_over_fault_on_redis() {
 async fn every_take_over_fault_on_a_redis_cluster() {
     let cluster = RedisCluster::start();
     every_take_over_fault(Backend::Shared(cluster.urls()), &["store.take_over", "redis.fence"]).await;
+}
+
+/// b1 (prepaid 500.00, its returns approved at once) buys on auto-excl, b2 (its returns left
+/// for an operator) on auto-2; b3's contract on auto-excl takes the sale the sweep keeps.
+fn returns_config() -> String {
+    let mut c = base_config()
+        .replace(
+            "id = \"b1\"\npost_url",
+            "id = \"b1\"\nbalance = \"500.00\"\nreturns = { max_rate_percent = \"100.00\" }\npost_url",
+        )
+        .replace(
+            "id = \"b2\"\npost_url",
+            "id = \"b2\"\nreturns = { auto_approve = false, max_rate_percent = \"100.00\" }\npost_url",
+        );
+    c.push_str(&contract("r-b1", "b1", "auto-excl", "20.00", ""));
+    c.push_str(&contract("r-b2", "b2", "auto-2", "15.00", ""));
+    c.push_str(&contract("r-b3", "b3", "auto-excl", "10.00", ""));
+    c
+}
+
+/// Runs `step` until it answers, as a buyer, an operator or the next sweep would: an error
+/// or a crashed request (`Fault::Abort` panics its task) is tried again; answers what the
+/// last try answered.
+async fn until_answered<T, F, Fut>(step: F) -> Result<T, pingpost_engine::EngineError>
+where
+    T: Send + 'static,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, pingpost_engine::EngineError>> + Send + 'static,
+{
+    for _ in 0..3 {
+        match tokio::spawn(step()).await {
+            Ok(Err(pingpost_engine::EngineError::Store(_))) | Err(_) => continue,
+            Ok(answer) => return answer,
+        }
+    }
+    tokio::spawn(step()).await.expect("a third try does not crash")
+}
+
+/// A sale returned at once (b1's), one returned pending and approved by an operator (b2's),
+/// and a reservation whose engine died kept as unconfirmed by the sweep (b3's), with `armed`
+/// failing one step of them (or none): however each call failed, the retries see it through,
+/// each refund reaches the buyer and the books once, the sweep's charge is in the books once,
+/// the whole store keeps every guarantee and reconciliation finds nothing, to the cent.
+/// Answers how often each point was reached.
+async fn returned_and_swept(
+    backend: &Backend,
+    armed: Option<Armed>,
+    points: &[&'static str],
+) -> HashMap<&'static str, u64> {
+    use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
+    use pingpost_engine::returns::{ReturnAsk, Returner};
+    use pingpost_store::{LedgerQuery, LedgerState, SaleRecord, SaleReservation};
+    let h = Arc::new(Harness::start_on(backend.clone(), &returns_config()).await);
+    let (_, post) = h.sell("auto-excl", lead(Some("returned.at.once@example.com"), None)).await;
+    let at_once = post["sales"][0]["sale_id"].as_str().unwrap().to_string();
+    let (_, post) = h.sell("auto-2", lead(Some("returned.later@example.com"), None)).await;
+    let later = post["sales"][0]["sale_id"].as_str().unwrap().to_string();
+    let now = h.engine.now();
+    let lapsed = SaleReservation {
+        idents: vec![pingpost_core::identity::Ident {
+            kind: pingpost_core::identity::IdentKind::Email,
+            hash: pingpost_core::identity::Sha256Hex::digest("kept.unconfirmed@example.com"),
+        }],
+        window: pingpost_core::window::WindowDays::new(30).ok(),
+        debits: Vec::new(),
+        slots: 1,
+        record: SaleRecord {
+            sale_id: "swept-0".into(),
+            ping_id: "swept".into(),
+            partner: PartnerId::new("p1"),
+            offer: OfferId::new("auto-excl"),
+            vertical: VerticalId::new("auto"),
+            buyer: BuyerId::new("b3"),
+            contract: ContractId::new("r-b3"),
+            price: pingpost_core::money::Money::from_minor(1000),
+            payout: pingpost_core::money::Money::from_minor(900),
+            reserved_at: now,
+            state: LedgerState::Reserved,
+            holder: "died".into(),
+            lease_until: now + chrono::Duration::minutes(1),
+            reason: None,
+            sold_at: None,
+            lead_id: None,
+        },
+    };
+    h.engine.store().reserve_sale(lapsed).await.unwrap();
+    if let Some(a) = armed {
+        h.faults.arm(a.point, a.fault, 1, a.skip);
+    }
+
+    let open = |sale_id: &str| {
+        let (h, ask) = (
+            h.clone(),
+            ReturnAsk {
+                sale_id: sale_id.to_string(),
+                reason: "invalid_contact".into(),
+                note: None,
+                token: format!("return-of-{sale_id}"),
+            },
+        );
+        move || {
+            let (h, ask) = (h.clone(), ask.clone());
+            async move { h.engine.open_return(Returner::Operator, ask).await }
+        }
+    };
+    let approved = until_answered(open(&at_once)).await.unwrap();
+    assert_eq!(approved.status.as_str(), "approved", "{armed:?}");
+    let pending = until_answered(open(&later)).await.unwrap();
+    let decide = {
+        let (h, id) = (h.clone(), pending.return_id.clone());
+        move || {
+            let (h, id) = (h.clone(), id.clone());
+            async move { h.engine.decide_return(&id, true, None).await }
+        }
+    };
+    match until_answered(decide).await {
+        // Decided by a try whose answer was lost.
+        Ok(_) | Err(pingpost_engine::EngineError::Conflict { code: "already_decided", .. }) => {}
+        Err(e) => panic!("{armed:?}: the decision failed: {e}"),
+    }
+    h.advance_secs(120).await;
+    let sweep = {
+        let h = h.clone();
+        move || {
+            let h = h.clone();
+            async move { h.engine.sweep().await }
+        }
+    };
+    until_answered(sweep).await.unwrap();
+
+    if let Some(a) = armed {
+        assert_eq!(h.faults.fired(a.point), 1, "{a:?}: the fault never fired");
+    }
+    let state = |id: &str| {
+        let h = h.clone();
+        let id = id.to_string();
+        async move { h.engine.store().ledger(LedgerQuery::Sale(id)).await.unwrap().pop().map(|r| r.state) }
+    };
+    assert_eq!(state(&at_once).await, Some(LedgerState::Returned), "{armed:?}");
+    assert_eq!(state(&later).await, Some(LedgerState::Returned), "{armed:?}");
+    assert_eq!(state("swept-0").await, Some(LedgerState::Unconfirmed), "{armed:?}");
+    let credit = h.engine.balance(&BuyerId::new("b1")).await.unwrap().credit;
+    assert_eq!(credit, pingpost_core::money::Money::from_minor(2000), "{armed:?}: b1 refunded once");
+    h.engine.relay_books().await.unwrap();
+    for (sale_id, kinds) in [
+        (at_once.as_str(), vec!["payout_clawback", "return_refund", "sale"]),
+        (later.as_str(), vec!["payout_clawback", "return_refund", "sale"]),
+        ("swept-0", vec!["sale"]),
+    ] {
+        let q = pingpost_books::EntryQuery { sale_id: Some(sale_id.into()), limit: 100, ..Default::default() };
+        let mut held: Vec<String> =
+            h.engine.books().entries(q).await.unwrap().entries.iter().map(|e| e.kind.as_str().to_string()).collect();
+        held.sort();
+        assert_eq!(held, kinds, "{armed:?}: {sale_id}'s books entries, each once");
+    }
+    let report = h.engine.reconcile().await.unwrap();
+    assert!(report.differences.is_empty(), "{armed:?}: reconciliation: {:?}", report.differences);
+    h.assert_guarantees(&format!("{armed:?}"), Some(h.engine.now())).await;
+    points.iter().map(|p| (*p, h.faults.reached(p))).collect()
+}
+
+/// Every fault at each step of a return and of the sweep, at each of its first reaches.
+async fn every_return_and_sweep_fault(backend: Backend, points: &[&'static str]) {
+    let reached = returned_and_swept(&backend, None, points).await;
+    let off_path: Vec<&&str> = points.iter().filter(|p| reached[*p] == 0).collect();
+    assert!(off_path.is_empty(), "failpoints the scenario never reaches: {off_path:?}");
+    let mut failures = Vec::new();
+    for point in points {
+        for fault in Fault::ALL {
+            for skip in 0..u32::try_from(reached[point]).unwrap_or(u32::MAX).min(REACHES) {
+                let armed = Armed { point, fault, skip };
+                let backend = backend.clone();
+                let run = async move { returned_and_swept(&backend, Some(armed), &[]).await };
+                if let Err(e) = tokio::spawn(run).await {
+                    failures.push(format!("{armed:?}: {e}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "return and sweep faults broke a guarantee:\n{}", failures.join("\n"));
+}
+
+const RETURN_POINTS: &[&str] = &["store.open_return", "store.decide_return", "store.sweep"];
+const REDIS_RETURN_POINTS: &[&str] = &[
+    "store.open_return",
+    "store.decide_return",
+    "store.sweep",
+    "redis.open_return",
+    "redis.decide_return",
+    "redis.sweep_ledger",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_return_and_sweep_fault_on_the_embedded_store() {
+    every_return_and_sweep_fault(Backend::Memory, RETURN_POINTS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_return_and_sweep_fault_on_redis() {
+    let server = RedisServer::start();
+    every_return_and_sweep_fault(Backend::Shared(server.url()), REDIS_RETURN_POINTS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_return_and_sweep_fault_on_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    every_return_and_sweep_fault(Backend::Shared(cluster.urls()), REDIS_RETURN_POINTS).await;
 }
