@@ -195,18 +195,20 @@ fn marks_follow_the_ledger(s: &Snapshot, rules: &Rules<'_>, problems: &mut Vec<S
                 problems.push(format!("reservation mark {} has no lease: it would count for ever", m.sale_id));
             }
             let orphan = !s.sales.contains_key(&m.sale_id);
-            if orphan && matches!(m.state, Some(SaleState::Sold | SaleState::Duplicate)) && !may_have_left(m, rules) {
+            if orphan && matches!(m.state, Some(SaleState::Sold | SaleState::Duplicate)) && !left(s, m, rules) {
                 problems.push(format!("mark {} of {hash:?} is {:?} without a ledger entry", m.sale_id, m.state));
             }
         }
     }
 }
 
-/// Whether the settled sale behind mark `m` may have left the store by the sweep the check
-/// follows: a settled sale is kept at least [`SETTLED_KEPT`](crate::SETTLED_KEPT) after its
+/// Whether the settled sale behind mark `m` has left the store by the sweep the check follows,
+/// as it may: a settled sale is kept at least [`SETTLED_KEPT`](crate::SETTLED_KEPT) after its
 /// settlement (the mark's time), its marks for the retention.
-fn may_have_left(m: &MarkSnap, rules: &Rules<'_>) -> bool {
-    rules.swept_at.is_some_and(|now| m.at + crate::SETTLED_KEPT <= now)
+fn left(s: &Snapshot, m: &MarkSnap, rules: &Rules<'_>) -> bool {
+    !s.sales.contains_key(&m.sale_id)
+        && matches!(m.state, Some(SaleState::Sold | SaleState::Duplicate))
+        && rules.swept_at.is_some_and(|now| m.at + crate::SETTLED_KEPT <= now)
 }
 
 /// Caps and money: every counter is exactly what its standing sales took (each debit given
@@ -214,11 +216,7 @@ fn may_have_left(m: &MarkSnap, rules: &Rules<'_>) -> bool {
 /// (settled marks without entries, old enough to), a counter that never expires (a buyer's
 /// spent balance) may hold what they took too: it is then at least what the standing sales took.
 fn counters_are_exact(s: &Snapshot, rules: &Rules<'_>, problems: &mut Vec<String>) {
-    let sales_left = s.consumers.values().flat_map(|c| &c.marks).any(|m| {
-        !s.sales.contains_key(&m.sale_id)
-            && matches!(m.state, Some(SaleState::Sold | SaleState::Duplicate))
-            && may_have_left(m, rules)
-    });
+    let sales_left = s.consumers.values().flat_map(|c| &c.marks).any(|m| left(s, m, rules));
     let mut expected: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
     let mut credit_of: BTreeMap<&str, &str> = BTreeMap::new();
     for sale in s.sales.values() {
