@@ -264,3 +264,44 @@ fn crashes_are_bounded(s: &Snapshot, rules: &Rules<'_>, problems: &mut Vec<Strin
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A consumer b1 bought on day 0 whose sale's entry is gone, b1's spent balance still
+    /// holding its charge, and a cap counter nobody's sale took.
+    fn departed() -> Snapshot {
+        let mark = MarkSnap {
+            sale_id: "s1".into(),
+            buyer: BuyerId::new("b1"),
+            at: chrono::DateTime::UNIX_EPOCH,
+            state: Some(SaleState::Sold),
+            lease_until: None,
+        };
+        let consumer = ConsumerSnap { marks: vec![mark], ..ConsumerSnap::default() };
+        Snapshot {
+            consumers: [(Sha256Hex::digest("gone@example.com"), consumer)].into(),
+            sales: BTreeMap::new(),
+            counters: [("b1/balance".to_string(), 1000), ("b1/cap:c1:d:x".to_string(), 1)].into(),
+        }
+    }
+
+    fn problems_after(swept_at: Option<Timestamp>) -> Vec<String> {
+        let erased = HashSet::new();
+        let rules = Rules { window: &|_| None, slots: &|_| 1, erased: &erased, swept_at };
+        check(&departed(), &rules)
+    }
+
+    #[test]
+    fn a_settled_sale_may_leave_the_store_only_after_it_is_kept_and_a_sweep_and_its_caps_stay_exact() {
+        let day_0 = chrono::DateTime::UNIX_EPOCH;
+        for swept_at in [None, Some(day_0 + crate::SETTLED_KEPT - chrono::Duration::seconds(1))] {
+            let problems = problems_after(swept_at);
+            assert!(problems.iter().any(|p| p.contains("without a ledger entry")), "{swept_at:?}: {problems:?}");
+            assert!(problems.iter().any(|p| p.contains("b1/balance is 1000")), "{swept_at:?}: {problems:?}");
+        }
+        let problems = problems_after(Some(day_0 + crate::SETTLED_KEPT));
+        assert_eq!(problems, ["counter b1/cap:c1:d:x is 1, its sales took 0"], "only the cap counter is wrong");
+    }
+}
