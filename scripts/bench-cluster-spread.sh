@@ -82,30 +82,8 @@ PINGPOST_LOG=warn "$BIN/pingpost" serve --listen 127.0.0.1:0 --metrics-listen of
 PIDS+=("$!")
 ENGINE_URL=$(wait_url engine "$WORK/engine.out" "$!")
 
-# sell FIRST COUNT: COUNT fresh leads from number FIRST, each pinged then posted; fails unless
-# every one is sold to all ten buyers.
-sell() {
-  python3 - "$ENGINE_URL" "$KEY" "$1" "$2" <<'EOF'
-import http.client, json, sys, urllib.parse
-url, key, first, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-u = urllib.parse.urlparse(url)
-con = http.client.HTTPConnection(u.hostname, u.port)
-headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-def call(path, body):
-    con.request("POST", path, json.dumps(body), headers)
-    r = con.getresponse()
-    answer = json.loads(r.read())
-    if r.status != 200:
-        sys.exit(f"{path} answered {r.status}: {answer}")
-    return answer
-for i in range(first, first + count):
-    lead = {"email": f"spread-{i:07d}@bench.example", "phone": f"556{i:07d}", "state": "CA", "zip": "90210", "age": 34}
-    ping = call("/v1/ping", {"offer": "bench", "lead": lead})
-    post = call("/v1/post", {"ping_id": ping["ping_id"], "lead": lead})
-    if post.get("status") != "sold" or len(post.get("sales", [])) != 10:
-        sys.exit(f"lead {i} was not sold to all ten buyers: {post}")
-EOF
-}
+# sell FIRST COUNT: COUNT fresh leads from number FIRST (lib.sh's sell_leads).
+sell() { sell_leads "$ENGINE_URL" "$KEY" spread "$1" "$2" 10; }
 
 echo "== warm-up: $WARMUP leads"
 sell 0 "$WARMUP"

@@ -78,6 +78,35 @@ wait_url() {
   exit 1
 }
 
+# sell_leads URL KEY NAME FIRST COUNT SALES: COUNT fresh leads (emails NAME-<n>@bench.example,
+# n from FIRST; a phone of their own each) pinged to the offer `bench` and posted, one after
+# the other over one keep-alive connection with partner key KEY; fails unless each is sold,
+# to SALES buyers when SALES is above 0.
+sell_leads() {
+  python3 - "$@" <<'EOF'
+import http.client, json, sys, urllib.parse, zlib
+url, key, name = sys.argv[1], sys.argv[2], sys.argv[3]
+first, count, buyers = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+u = urllib.parse.urlparse(url)
+con = http.client.HTTPConnection(u.hostname, u.port)
+headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+area = 500 + zlib.crc32(name.encode()) % 400
+def call(path, body):
+    con.request("POST", path, json.dumps(body), headers)
+    r = con.getresponse()
+    answer = json.loads(r.read())
+    if r.status != 200:
+        sys.exit(f"{path} answered {r.status}: {answer}")
+    return answer
+for i in range(first, first + count):
+    lead = {"email": f"{name}-{i:07d}@bench.example", "phone": f"{area}{i:07d}", "state": "CA", "zip": "90210", "age": 34}
+    ping = call("/v1/ping", {"offer": "bench", "lead": lead})
+    post = call("/v1/post", {"ping_id": ping["ping_id"], "lead": lead})
+    if post.get("status") != "sold" or (buyers > 0 and len(post.get("sales", [])) != buyers):
+        sys.exit(f"lead {i} was not sold as asked ({buyers or 'any'} buyers): {post}")
+EOF
+}
+
 # ---- a throwaway PostgreSQL for the books --------------------------------------------------
 # `pingpost serve` on a shared store (Redis) refuses to start with the books in its own
 # process, so every engine on Redis gets --books "$BOOKS_URL". What follows mirrors
