@@ -45,7 +45,7 @@ fn pipeline(c: &mut Criterion) {
                 let keys = counter_keys(&eligible);
                 // The engine builds this map from the store's answer; all caps have room.
                 let counters: HashMap<String, i64> = keys.into_iter().map(|k| (k, 0)).collect();
-                let screening = screen(eligible, &counters, &history, now);
+                let screening = screen(eligible, &counters, &history, None, now);
                 assert_eq!(screening.candidates.len(), n);
                 black_box(screening)
             })

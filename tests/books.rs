@@ -219,6 +219,7 @@ async fn an_entry_the_books_hold_otherwise_is_parked_not_dropped_and_every_recon
         buyer: pingpost_core::ids::BuyerId::new("b1"),
         offer: pingpost_core::ids::OfferId::new("auto-excl"),
         contract: pingpost_core::ids::ContractId::new("x1"),
+        repeat: false,
     };
     let other =
         pingpost_books::Entry::sale(format!("sale:{sale_id}"), h.engine.now(), sale, cents(100), cents(90)).unwrap();
@@ -252,6 +253,7 @@ async fn a_relay_that_stops_after_parking_neither_loses_nor_doubles_an_entry() {
         buyer: pingpost_core::ids::BuyerId::new("b1"),
         offer: pingpost_core::ids::OfferId::new("auto-excl"),
         contract: pingpost_core::ids::ContractId::new("x1"),
+        repeat: false,
     };
     let other = pingpost_books::Entry::sale(format!("sale:{sale_id}"), h.engine.now(), sale, cents(100), cents(90));
     h.engine.books().append(vec![other.unwrap()]).await.unwrap();
@@ -300,6 +302,7 @@ async fn a_sale_recorded_with_a_negative_payout_is_parked_and_reconciliation_say
         reason: None,
         sold_at: None,
         lead_id: None,
+        repeat_after: None,
     };
     let idents = vec![pingpost_core::identity::Ident {
         kind: pingpost_core::identity::IdentKind::Email,
@@ -370,6 +373,7 @@ async fn reserve_in_flight(h: &Harness, n: usize) {
             reason: None,
             sold_at: None,
             lead_id: None,
+            repeat_after: None,
         };
         let reservation = pingpost_store::SaleReservation {
             idents: vec![pingpost_core::identity::Ident {

@@ -405,6 +405,7 @@ async fn returned_and_swept(
             reason: None,
             sold_at: None,
             lead_id: None,
+            repeat_after: None,
         },
     };
     h.engine.store().reserve_sale(lapsed).await.unwrap();

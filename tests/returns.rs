@@ -348,6 +348,7 @@ async fn reconcile_finds_books_and_store_agreeing_and_names_every_difference_mad
             buyer: BuyerId::new("b1"),
             offer: pingpost_core::ids::OfferId::new("auto-excl"),
             contract: pingpost_core::ids::ContractId::new("x1"),
+            repeat: false,
         },
         Money::from_minor(700),
         Money::from_minor(630),

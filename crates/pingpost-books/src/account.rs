@@ -80,12 +80,16 @@ pub struct AccountsQuery {
 /// - `payouts`: Σ payout of sales and rollbacks (what partners earned, net of rollbacks);
 /// - `clawbacks`: −Σ payout of payout clawbacks (positive: what was taken back);
 /// - `net_payout = payouts − clawbacks`;
-/// - `margin = net_revenue − net_payout`, which is also Σ margin of the same entries.
+/// - `margin = net_revenue − net_payout`, which is also Σ margin of the same entries;
+/// - `repeat_sales`, `repeat_gross`: `sales` and `gross` of the repeat sales alone (already
+///   counted in `sales` and `gross`): what buying returning consumers again brought in.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct AccountGroup {
     pub key: String,
     pub sales: i64,
+    pub repeat_sales: i64,
     pub gross: Money,
+    pub repeat_gross: Money,
     pub refunds: Money,
     pub net_revenue: Money,
     pub payouts: Money,
@@ -124,30 +128,44 @@ pub(crate) struct KindTotals {
     pub amount: i128,
 }
 
-/// Per-kind totals of one group's entries: the only thing each implementation computes.
+/// Per-kind totals of one group's entries, all of them and those of repeat sales: the only
+/// thing each implementation computes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Totals([KindTotals; 5]);
+pub(crate) struct Totals {
+    all: [KindTotals; 5],
+    repeat: [KindTotals; 5],
+}
+
+impl KindTotals {
+    fn add(&mut self, other: KindTotals) {
+        self.count += other.count;
+        self.price += other.price;
+        self.payout += other.payout;
+        self.amount += other.amount;
+    }
+}
 
 impl Totals {
     pub fn add_entry(&mut self, e: &Entry) {
-        let t = &mut self.0[e.kind.index()];
-        t.count += 1;
-        t.price += i128::from(e.price.minor());
-        t.payout += i128::from(e.payout.minor());
-        t.amount += i128::from(e.amount.minor());
+        let one = KindTotals {
+            count: 1,
+            price: i128::from(e.price.minor()),
+            payout: i128::from(e.payout.minor()),
+            amount: i128::from(e.amount.minor()),
+        };
+        self.add(e.kind, e.repeat, one);
     }
 
-    /// Adds totals computed elsewhere (a database's `GROUP BY kind`).
-    pub fn add(&mut self, kind: EntryKind, totals: KindTotals) {
-        let t = &mut self.0[kind.index()];
-        t.count += totals.count;
-        t.price += totals.price;
-        t.payout += totals.payout;
-        t.amount += totals.amount;
+    /// Adds totals computed elsewhere (a database's `GROUP BY kind, repeat`).
+    pub fn add(&mut self, kind: EntryKind, repeat: bool, totals: KindTotals) {
+        self.all[kind.index()].add(totals);
+        if repeat {
+            self.repeat[kind.index()].add(totals);
+        }
     }
 
     fn of(&self, kind: EntryKind) -> KindTotals {
-        self.0[kind.index()]
+        self.all[kind.index()]
     }
 
     pub fn account(&self, key: String) -> Result<AccountGroup, BooksError> {
@@ -158,10 +176,14 @@ impl Totals {
         let payouts = sale.payout + rollback.payout;
         let clawbacks = -self.of(EntryKind::PayoutClawback).payout;
         let net_payout = payouts - clawbacks;
+        let (repeat_sale, repeat_rollback) =
+            (self.repeat[EntryKind::Sale.index()], self.repeat[EntryKind::Rollback.index()]);
         Ok(AccountGroup {
             key,
             sales: sale.count - rollback.count,
+            repeat_sales: repeat_sale.count - repeat_rollback.count,
             gross: money(gross)?,
+            repeat_gross: money(repeat_sale.price + repeat_rollback.price)?,
             refunds: money(refunds)?,
             net_revenue: money(net_revenue)?,
             payouts: money(payouts)?,
@@ -192,7 +214,7 @@ mod tests {
     #[test]
     fn sums_that_do_not_fit_are_an_error() {
         let mut t = Totals::default();
-        t.add(EntryKind::Sale, KindTotals { count: 2, price: i128::from(i64::MAX) * 2, payout: 0, amount: 0 });
+        t.add(EntryKind::Sale, false, KindTotals { count: 2, price: i128::from(i64::MAX) * 2, payout: 0, amount: 0 });
         assert!(matches!(t.account("k".into()), Err(BooksError::Overflow)));
     }
 

@@ -23,6 +23,7 @@ where
     another_entry_under_a_known_id_is_a_conflict_and_changes_nothing(&*make().await).await;
     a_batch_with_an_entry_breaking_the_conventions_is_refused_whole(&*make().await).await;
     accounts_add_up_to_the_cent_by_partner_buyer_and_offer(&*make().await).await;
+    repeat_sales_are_accounted_apart(&*make().await).await;
     time_ranges_are_half_open(&*make().await).await;
     entries_page_newest_first_with_a_cursor(&*make().await).await;
     entries_filter_by_sale_ping_buyer_kind_and_time(&*make().await).await;
@@ -66,6 +67,7 @@ fn sale_ref(sale_id: &str, partner: &str, buyer: &str, offer: &str) -> SaleRef {
         buyer: BuyerId::new(buyer),
         offer: OfferId::new(offer),
         contract: ContractId::new(format!("{buyer}-{offer}")),
+        repeat: false,
     }
 }
 
@@ -186,9 +188,10 @@ async fn a_batch_with_an_entry_breaking_the_conventions_is_refused_whole<B: Book
 /// rolled back, a return with its clawback, a return without one, top-ups.
 fn ledger() -> Vec<Entry> {
     let s1 = sale_ref("s1", "acme", "b1", "auto");
-    let s2 = sale_ref("s2", "acme", "b2", "auto");
+    // s2 and s4 are repeat sales (s2 rolled back).
+    let s2 = SaleRef { repeat: true, ..sale_ref("s2", "acme", "b2", "auto") };
     let s3 = sale_ref("s3", "zeta", "b1", "solar");
-    let s4 = sale_ref("s4", "zeta", "b2", "solar");
+    let s4 = SaleRef { repeat: true, ..sale_ref("s4", "zeta", "b2", "solar") };
     let e = |r: Result<Entry, EntryRule>| r.expect("a valid entry");
     vec![
         top_up("top-b1", hours(-1), "b1", 50_000),
@@ -216,13 +219,22 @@ async fn check<B: Books + ?Sized>(
     expected: &[Row],
 ) {
     let q = AccountsQuery { by, since, until, only: only.map(str::to_string) };
-    let got = b.accounts(q.clone()).await.expect("the books answer");
+    // The repeat figures are checked on their own (`repeat_sales_are_accounted_apart`).
+    let got: Vec<AccountGroup> = b
+        .accounts(q.clone())
+        .await
+        .expect("the books answer")
+        .into_iter()
+        .map(|g| AccountGroup { repeat_sales: 0, repeat_gross: Money::ZERO, ..g })
+        .collect();
     let expected: Vec<AccountGroup> = expected
         .iter()
         .map(|&(key, sales, gross, refunds, net_revenue, payouts, clawbacks, net_payout, margin)| AccountGroup {
             key: key.to_string(),
             sales,
+            repeat_sales: 0,
             gross: m(gross),
+            repeat_gross: Money::ZERO,
             refunds: m(refunds),
             net_revenue: m(net_revenue),
             payouts: m(payouts),
@@ -232,6 +244,22 @@ async fn check<B: Books + ?Sized>(
         })
         .collect();
     assert_eq!(got, expected, "{q:?}");
+}
+
+/// Repeat sales are counted in `sales` and `gross` and apart in `repeat_sales` and
+/// `repeat_gross`: a repeat rolled back adds up to nothing there too.
+async fn repeat_sales_are_accounted_apart<B: Books + ?Sized>(b: &B) {
+    assert_eq!(append(b, ledger()).await.new, 10);
+    let figures = |by| async move {
+        let q = AccountsQuery { by, since: None, until: None, only: None };
+        let groups = b.accounts(q).await.expect("the books answer");
+        groups.into_iter().map(|g| (g.key, g.sales, g.repeat_sales, g.repeat_gross.minor())).collect::<Vec<_>>()
+    };
+    let row = |k: &str, sales, repeats, gross| (k.to_string(), sales, repeats, gross);
+    assert_eq!(figures(GroupBy::Partner).await, [row("acme", 1, 0, 0), row("zeta", 2, 1, 1001)]);
+    assert_eq!(figures(GroupBy::Buyer).await, [row("b1", 2, 0, 0), row("b2", 1, 1, 1001)]);
+    let entries = all(b, EntryQuery { sale_id: Some("s4".into()), ..EntryQuery::default() }).await;
+    assert!(entries.len() == 1 && entries[0].repeat, "the entry keeps its flag: {entries:?}");
 }
 
 async fn accounts_add_up_to_the_cent_by_partner_buyer_and_offer<B: Books + ?Sized>(b: &B) {

@@ -16,6 +16,8 @@ pub struct SaleRef {
     pub buyer: BuyerId,
     pub offer: OfferId,
     pub contract: ContractId,
+    /// A repeat sale: a returning consumer bought again at the contract's repeat price.
+    pub repeat: bool,
 }
 
 /// One movement of money. Amounts are signed minor units; see the crate documentation for
@@ -54,6 +56,9 @@ pub struct Entry {
     /// The buyer's own id for the lead, on a sale's entry when its answer gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lead_id: Option<String>,
+    /// The entry belongs to a repeat sale (each of its entries says so).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repeat: bool,
 }
 
 /// Why an entry cannot go into the books. Nothing of a batch holding one is written.
@@ -149,6 +154,7 @@ impl Entry {
             margin: Money::ZERO,
             amount,
             lead_id: None,
+            repeat: false,
         };
         entry.check()?;
         Ok(entry)
@@ -178,6 +184,7 @@ impl Entry {
             margin,
             amount: Money::ZERO,
             lead_id: None,
+            repeat: sale.repeat,
         };
         entry.check()?;
         Ok(entry)
@@ -197,6 +204,7 @@ impl Entry {
             buyer: self.buyer.clone(),
             offer: self.offer.clone()?,
             contract: self.contract.clone()?,
+            repeat: self.repeat,
         })
     }
 
@@ -294,6 +302,7 @@ mod tests {
             buyer: BuyerId::new("b1"),
             offer: OfferId::new("auto"),
             contract: ContractId::new("c1"),
+            repeat: false,
         }
     }
 

@@ -10,7 +10,7 @@
 //! `ping_id`, `partner`, `buyer`, `offer`, `contract`, and the signed `BIGINT` minor units
 //! `price`, `payout`, `margin` (checked: `margin = price − payout`) and `amount` (a top-up's
 //! credit); `lead_id` (the buyer's own id for the lead, on a sale's entries;
-//! `0002_lead_id.sql`). Indexes serve listings by time, a buyer's money, a partner's or
+//! `0002_lead_id.sql`); `repeat` (the entry belongs to a repeat sale; `0003_repeat.sql`). Indexes serve listings by time, a buyer's money, a partner's or
 //! offer's account and a sale's or ping's entries. Triggers refuse `UPDATE`, `DELETE` and
 //! `TRUNCATE`: a mistake is corrected by another entry.
 //!
@@ -62,7 +62,8 @@ impl Default for PgOptions {
 }
 
 const COLUMNS: &str =
-    "entry_id, at, kind, sale_id, ping_id, partner, buyer, offer, contract, price, payout, margin, amount, lead_id";
+    "entry_id, at, kind, sale_id, ping_id, partner, buyer, offer, contract, price, payout, margin, amount, lead_id, \
+     repeat";
 
 pub struct PgBooks {
     pool: PgPool,
@@ -115,13 +116,14 @@ impl PgBooks {
         }
         let inserted: Vec<String> = sqlx::query_scalar(
             "INSERT INTO entries (entry_id, at, kind, sale_id, ping_id, partner, buyer, offer, contract, \
-             price, payout, margin, amount, lead_id) \
+             price, payout, margin, amount, lead_id, repeat) \
              SELECT entry_id, at, kind, sale_id, ping_id, partner, buyer, offer, contract, \
-             price, payout, margin, amount, lead_id \
+             price, payout, margin, amount, lead_id, repeat \
              FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], \
-             $7::text[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::text[]) \
+             $7::text[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::text[], \
+             $15::bool[]) \
              WITH ORDINALITY AS u(entry_id, at, kind, sale_id, ping_id, partner, buyer, offer, contract, \
-             price, payout, margin, amount, lead_id, n) \
+             price, payout, margin, amount, lead_id, repeat, n) \
              ORDER BY n \
              ON CONFLICT (entry_id) DO NOTHING RETURNING entry_id",
         )
@@ -139,6 +141,7 @@ impl PgBooks {
         .bind(cols.margin)
         .bind(cols.amount)
         .bind(cols.lead_id)
+        .bind(cols.repeat)
         .fetch_all(&self.pool)
         .await
         .map_err(unavailable)?;
@@ -178,7 +181,7 @@ impl PgBooks {
             GroupBy::Offer => "offer",
         };
         let mut sql = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {col} AS key, kind, {TOTALS} FROM entries WHERE kind <> 'top_up' AND {col} IS NOT NULL"
+            "SELECT {col} AS key, kind, repeat, {TOTALS} FROM entries WHERE kind <> 'top_up' AND {col} IS NOT NULL"
         ));
         if let Some(only) = q.only {
             sql.push(format!(" AND {col} = ")).push_bind(only);
@@ -189,13 +192,13 @@ impl PgBooks {
         if let Some(until) = q.until {
             sql.push(" AND at < ").push_bind(until);
         }
-        sql.push(format!(" GROUP BY {col}, kind"));
+        sql.push(format!(" GROUP BY {col}, kind, repeat"));
         let rows = sql.build().fetch_all(&self.pool).await.map_err(unavailable)?;
         let mut groups: BTreeMap<String, Totals> = BTreeMap::new();
         for row in &rows {
             let key: String = get(row, "key")?;
             let (kind, totals) = kind_totals(row)?;
-            groups.entry(key).or_default().add(kind, totals);
+            groups.entry(key).or_default().add(kind, get(row, "repeat")?, totals);
         }
         groups.into_iter().map(|(key, totals)| totals.account(key)).collect()
     }
@@ -246,7 +249,7 @@ impl PgBooks {
         for row in &rows {
             let buyer = BuyerId::new(get::<String>(row, "buyer")?);
             let (kind, totals) = kind_totals(row)?;
-            buyers.entry(buyer).or_default().add(kind, totals);
+            buyers.entry(buyer).or_default().add(kind, false, totals);
         }
         buyers.into_iter().map(|(buyer, totals)| totals.buyer_money(buyer)).collect()
     }
@@ -292,6 +295,7 @@ fn entry_of(row: &PgRow) -> BooksResult<Entry> {
         margin: Money::from_minor(get(row, "margin")?),
         amount: Money::from_minor(get(row, "amount")?),
         lead_id: text("lead_id")?,
+        repeat: get(row, "repeat")?,
     })
 }
 
@@ -322,6 +326,7 @@ struct Columns {
     margin: Vec<i64>,
     amount: Vec<i64>,
     lead_id: Vec<Option<String>>,
+    repeat: Vec<bool>,
 }
 
 impl Columns {
@@ -341,6 +346,7 @@ impl Columns {
             margin: Vec::with_capacity(n),
             amount: Vec::with_capacity(n),
             lead_id: Vec::with_capacity(n),
+            repeat: Vec::with_capacity(n),
         }
     }
 
@@ -359,6 +365,7 @@ impl Columns {
         self.margin.push(e.margin.minor());
         self.amount.push(e.amount.minor());
         self.lead_id.push(e.lead_id.clone());
+        self.repeat.push(e.repeat);
     }
 }
 

@@ -19,6 +19,10 @@ pub struct Bid {
     /// `{{ bid.token }}`: the auction id some buyers require back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// A bid on a returning consumer at the contract's repeat price: its sale is a repeat
+    /// sale. Written only when true, so other bids read as they always did.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repeat: bool,
 }
 
 /// Best first for the partner: highest payout, then highest price, then lowest contract id,
@@ -75,6 +79,7 @@ mod tests {
             price: Money::from_minor(cents),
             payout: Money::from_minor(payout),
             token: None,
+            repeat: false,
         }
     }
 

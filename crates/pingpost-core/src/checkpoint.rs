@@ -38,10 +38,17 @@ pub enum Checkpoint {
     /// Not a dedup hit: a test lead left the contract out because its buyer has no
     /// `sandbox_url` for a call the contract needs (bid, DQ or post).
     NoSandbox,
+    /// Checkpoint 2 let the consumer through as a repeat (its last submission on the vertical
+    /// is older than the vertical's `repeat_after_days`) and this contract takes no repeats.
+    VerticalRepeat,
+    /// Not a drop: the contract bids on the consumer as a repeat, at its repeat price (its
+    /// buyer bought the consumer inside its window but longer ago than its `repeat.after_days`,
+    /// or the ping is a vertical repeat).
+    ContractRepeat,
 }
 
 impl Checkpoint {
-    pub const ALL: [Checkpoint; 7] = [
+    pub const ALL: [Checkpoint; 9] = [
         Checkpoint::Suppressed,
         Checkpoint::VerticalDuplicate,
         Checkpoint::InAuctionDuplicate,
@@ -49,6 +56,8 @@ impl Checkpoint {
         Checkpoint::DqDuplicate,
         Checkpoint::PostDuplicate,
         Checkpoint::NoSandbox,
+        Checkpoint::VerticalRepeat,
+        Checkpoint::ContractRepeat,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +69,8 @@ impl Checkpoint {
             Checkpoint::DqDuplicate => "dq_duplicate",
             Checkpoint::PostDuplicate => "post_duplicate",
             Checkpoint::NoSandbox => "no_sandbox",
+            Checkpoint::VerticalRepeat => "vertical_repeat",
+            Checkpoint::ContractRepeat => "contract_repeat",
         }
     }
 }
@@ -94,19 +105,58 @@ impl SaleState {
     }
 }
 
-/// Whether a vertical submission made at `at` turns a new ping of the consumer away on its
-/// vertical. A submission is *pending* until its ping is answered (`pending_until` is the
-/// end of that lease) and then confirmed: a pending one counts only while its lease runs, so
-/// a ping that failed, or whose engine died, never turns its own retry away for longer than
-/// the lease; a confirmed one counts for the whole window. The one statement of this rule,
-/// for every store's admission.
-pub fn vertical_submission_counts(
-    at: Timestamp,
-    pending_until: Option<Timestamp>,
+/// A consumer's last submission on a vertical, as a store keeps it. A submission is
+/// *pending* until its ping is answered (`pending_until` is the end of that lease) and then
+/// confirmed. A pending submission that passed as a repeat keeps the confirmed one it
+/// replaced (`replaced`), which stands again if the ping never confirms it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Submission {
+    pub at: Timestamp,
+    pub pending_until: Option<Timestamp>,
+    pub replaced: Option<Timestamp>,
+}
+
+/// What a consumer's last submission on a vertical makes of a new ping of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerticalVerdict {
+    /// No submission counts: the ping is new on the vertical.
+    New,
+    /// Submitted at `prior_at`, inside the window but at least the vertical's
+    /// `repeat_after_days` ago: the ping goes on as a repeat.
+    Repeat { prior_at: Timestamp },
+    /// Submitted at `prior_at`, inside the window (or another ping of it is in flight).
+    Duplicate { prior_at: Timestamp },
+}
+
+/// What `last` makes of a new ping of the consumer on a vertical with `window` and
+/// `repeat_after`. A pending submission counts only while its lease runs, so a ping that
+/// failed, or whose engine died, never turns its own retry away for longer than the lease
+/// (the confirmed submission it replaced counts again); one still running is another ping of
+/// the consumer in flight, a duplicate whatever its age. A confirmed one counts for the whole
+/// window, as a repeat once it is `repeat_after` old. The one statement of this rule: the
+/// embedded store calls it, and Redis's admission is given its thresholds
+/// ([`WindowDays::counts_after`] of both windows).
+pub fn vertical_verdict(
+    last: &Submission,
     window: WindowDays,
+    repeat_after: Option<WindowDays>,
     now: Timestamp,
-) -> bool {
-    pending_until.is_none_or(|lease| now < lease) && window.contains(at, now)
+) -> VerticalVerdict {
+    let standing = match last.pending_until {
+        Some(lease) if now < lease => return VerticalVerdict::Duplicate { prior_at: last.at },
+        Some(_) => last.replaced,
+        None => Some(last.at),
+    };
+    match standing {
+        Some(at) if window.contains(at, now) => {
+            if repeat_after.is_some_and(|r| !r.contains(at, now)) {
+                VerticalVerdict::Repeat { prior_at: at }
+            } else {
+                VerticalVerdict::Duplicate { prior_at: at }
+            }
+        }
+        _ => VerticalVerdict::New,
+    }
 }
 
 /// A buyer's prior purchase of (or reservation on) this consumer, found by one identifier.
@@ -159,7 +209,8 @@ pub enum Ineligible {
     CapReached,
 }
 
-/// A contract dropped by a dedup checkpoint, for the audit log.
+/// A contract dropped by a dedup checkpoint, for the audit log; at
+/// [`Checkpoint::ContractRepeat`], a contract kept as a repeat (a hit, not a drop).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Drop {
     pub contract: ContractId,
@@ -182,13 +233,40 @@ pub struct Eligible {
 pub struct Candidate {
     pub contract: Arc<Contract>,
     pub buyer: Arc<Buyer>,
+    /// It bids on the consumer as a repeat, at its `repeat` price.
+    pub repeat: bool,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct Screening {
     pub candidates: Vec<Candidate>,
     pub drops: Vec<Drop>,
+    /// The candidates kept as repeats, as audit hits ([`Checkpoint::ContractRepeat`]).
+    pub repeats: Vec<Drop>,
     pub ineligible: Vec<(ContractId, Ineligible)>,
+}
+
+/// Checkpoint 4 for one contract: the buyer's purchases of the consumer inside the contract's
+/// window drop it, unless its `repeat` terms take the consumer as a repeat — its last purchase
+/// at least `after` old. On a vertical repeat (`vertical_repeat`: checkpoint 2's match and the
+/// consumer's last submission) only a contract with `repeat` terms bids, as a repeat.
+fn checkpoint_4(
+    c: &Contract,
+    history: &ConsumerHistory,
+    vertical_repeat: Option<(IdentKind, Timestamp)>,
+    now: Timestamp,
+) -> Result<bool, (Checkpoint, Option<IdentKind>, Option<Timestamp>)> {
+    let bought = c.dedup.enabled.then(|| history.sale_within(&c.buyer, c.dedup.window, now)).flatten();
+    let prior = match (bought, vertical_repeat) {
+        (Some(m), _) => (Checkpoint::ContractDuplicate, m.matched, m.at),
+        (None, Some((matched, at))) => (Checkpoint::VerticalRepeat, matched, at),
+        (None, None) => return Ok(false),
+    };
+    let Some(terms) = &c.repeat else { return Err((prior.0, Some(prior.1), Some(prior.2))) };
+    match history.sale_within(&c.buyer, terms.after, now) {
+        Some(recent) => Err((Checkpoint::ContractDuplicate, Some(recent.matched), Some(recent.at))),
+        None => Ok(true),
+    }
 }
 
 /// Step one, before any store read: which contracts could take this lead now, and the
@@ -234,16 +312,19 @@ pub fn counter_keys(eligible: &[Eligible]) -> Vec<String> {
 }
 
 /// Step two, over the store's snapshot: caps and balance, then checkpoints 3, 4 and 5.
+/// `vertical_repeat` is checkpoint 2's match when it let the consumer through as a repeat.
 pub fn screen(
     eligible: Vec<Eligible>,
     counters: &HashMap<String, i64>,
     history: &ConsumerHistory,
+    vertical_repeat: Option<(IdentKind, Timestamp)>,
     now: Timestamp,
 ) -> Screening {
     // Sized for the most each list can take: growing them showed in profiles.
     let mut s = Screening {
         candidates: Vec::with_capacity(eligible.len()),
         drops: Vec::with_capacity(eligible.len()),
+        repeats: Vec::new(),
         ineligible: Vec::new(),
     };
     // Caps and balance decide candidacy.
@@ -290,18 +371,20 @@ pub fn screen(
     for e in kept {
         let c = &e.contract;
         // 4. Per-contract window against the buyer's purchases (and "duplicate" answers).
-        if c.dedup.enabled {
-            if let Some(m) = history.sale_within(&c.buyer, c.dedup.window, now) {
-                s.drops.push(Drop {
-                    contract: c.id.clone(),
-                    buyer: c.buyer.clone(),
-                    checkpoint: Checkpoint::ContractDuplicate,
-                    matched: Some(m.matched),
-                    prior_at: Some(m.at),
-                });
+        let hit = |checkpoint, matched, prior_at| Drop {
+            contract: c.id.clone(),
+            buyer: c.buyer.clone(),
+            checkpoint,
+            matched,
+            prior_at,
+        };
+        let repeat = match checkpoint_4(c, history, vertical_repeat, now) {
+            Ok(repeat) => repeat,
+            Err((checkpoint, matched, prior_at)) => {
+                s.drops.push(hit(checkpoint, matched, prior_at));
                 continue;
             }
-        }
+        };
         // 5. DQ dedup: a buyer that disqualified this consumer is not asked again.
         if let Some(dq) = &c.dq {
             if let Some(m) = history.dq_within(&c.buyer, dq.window, now) {
@@ -315,7 +398,12 @@ pub fn screen(
                 continue;
             }
         }
-        s.candidates.push(Candidate { contract: Arc::clone(c), buyer: Arc::clone(&e.buyer) });
+        if repeat {
+            let prior = history.sale_within(&c.buyer, c.dedup.window, now).map(|m| (m.matched, m.at));
+            let (matched, prior_at) = prior.or(vertical_repeat).unzip();
+            s.repeats.push(hit(Checkpoint::ContractRepeat, matched, prior_at));
+        }
+        s.candidates.push(Candidate { contract: Arc::clone(c), buyer: Arc::clone(&e.buyer), repeat });
     }
     s
 }
@@ -348,7 +436,7 @@ mod tests {
     fn run(contracts: &[Arc<Contract>], history: &ConsumerHistory) -> (Vec<String>, Vec<(String, Checkpoint)>) {
         let (el, _) =
             eligible(&crate::config::plan(contracts, &buyers(&["b1", "b2", "b3"])), &LeadFields::new(), now());
-        let s = screen(el, &HashMap::new(), history, now());
+        let s = screen(el, &HashMap::new(), history, None, now());
         (
             s.candidates.iter().map(|c| c.contract.id.to_string()).collect(),
             s.drops.iter().map(|d| (d.contract.to_string(), d.checkpoint)).collect(),
@@ -438,16 +526,40 @@ mod tests {
     }
 
     #[test]
-    fn a_pending_vertical_submission_counts_only_while_its_lease_runs() {
+    fn a_pending_vertical_submission_counts_only_while_its_lease_runs_and_an_old_one_is_a_repeat() {
+        use VerticalVerdict::{Duplicate, New, Repeat};
         let w = WindowDays::new(30).unwrap();
-        let at = now() - Duration::seconds(10);
-        assert!(vertical_submission_counts(at, Some(now() + Duration::seconds(50)), w, now()));
-        assert!(!vertical_submission_counts(at, Some(now()), w, now()), "lapsed: its ping never answered");
-        assert!(vertical_submission_counts(at, None, w, now()), "confirmed");
-        assert!(!vertical_submission_counts(now() - Duration::days(30), None, w, now()), "past the window");
-        let young = now() - Duration::days(30) + Duration::seconds(1);
-        assert!(!vertical_submission_counts(now() - Duration::days(31), Some(now() + Duration::seconds(1)), w, now()));
-        assert!(vertical_submission_counts(young, None, w, now()));
+        let r14 = WindowDays::new(14).ok();
+        let (day, sec) = (Duration::days(1), Duration::seconds(1));
+        let ago = |d: Duration| now() - d;
+        let sub = |age: Duration, lease: Option<Duration>, replaced: Option<Duration>| Submission {
+            at: ago(age),
+            pending_until: lease.map(|l| now() + l),
+            replaced: replaced.map(ago),
+        };
+        // (submission, repeat_after, verdict)
+        let table = [
+            (sub(sec * 10, Some(sec * 50), None), None, Duplicate { prior_at: ago(sec * 10) }),
+            (sub(sec * 10, Some(Duration::zero()), None), None, New), // lapsed: its ping never answered
+            (sub(sec * 10, None, None), None, Duplicate { prior_at: ago(sec * 10) }), // confirmed
+            (sub(day * 30, None, None), None, New),                   // past the window
+            (sub(day * 30 - sec, None, None), None, Duplicate { prior_at: ago(day * 30 - sec) }),
+            (sub(day * 31, Some(sec), None), None, Duplicate { prior_at: ago(day * 31) }), // in flight
+            // Repeats: a confirmed submission at least repeat_after old, inside the window.
+            (sub(day * 14, None, None), r14, Repeat { prior_at: ago(day * 14) }),
+            (sub(day * 14 - sec, None, None), r14, Duplicate { prior_at: ago(day * 14 - sec) }),
+            (sub(day * 29, None, None), r14, Repeat { prior_at: ago(day * 29) }),
+            (sub(day * 30, None, None), r14, New),
+            // A repeat's ping in flight turns another ping away, however old what it replaced.
+            (sub(sec, Some(sec * 50), Some(day * 20)), r14, Duplicate { prior_at: ago(sec) }),
+            // A repeat's ping that never confirmed: the submission it replaced stands again.
+            (sub(sec, Some(-sec), Some(day * 20)), r14, Repeat { prior_at: ago(day * 20) }),
+            (sub(sec, Some(-sec), Some(day * 20)), None, Duplicate { prior_at: ago(day * 20) }),
+            (sub(sec, Some(-sec), Some(day * 40)), r14, New),
+        ];
+        for (last, repeat_after, want) in table {
+            assert_eq!(vertical_verdict(&last, w, repeat_after, now()), want, "{last:?} repeat after {repeat_after:?}");
+        }
     }
 
     #[test]
@@ -498,6 +610,63 @@ mod tests {
         assert_eq!(run(&[Arc::new(c)], &history).1, [("c1".to_string(), Checkpoint::ContractDuplicate)]);
     }
 
+    /// A contract of `b` at 10.00, window 30 days, taking repeats after 14 days at 40 %
+    /// (`repeat`) or not.
+    fn repeat_contract(id: &str, b: &str, repeat: bool) -> Arc<Contract> {
+        let mut c = contract(id, b, "o1");
+        c.pricing = Pricing::Fixed(Money::from_minor(1000));
+        c.dedup.window = WindowDays::new(30).unwrap();
+        c.repeat = repeat.then(|| crate::repeat::RepeatTerms {
+            after: WindowDays::new(14).unwrap(),
+            price: crate::repeat::RepeatPrice::Percent(4_000),
+        });
+        Arc::new(c)
+    }
+
+    #[test]
+    fn a_contract_with_repeat_terms_bids_as_a_repeat_on_a_consumer_bought_long_enough_ago() {
+        let (day, sec) = (Duration::days(1), Duration::seconds(1));
+        let sold = |age| sale("b1", IdentKind::Email, age, SaleState::Sold);
+        let vertical = Some((IdentKind::Phone, now() - day * 20));
+        // (takes repeats, the buyer's marks, vertical repeat, (candidate's repeat | checkpoint))
+        let table: Vec<(bool, Vec<SaleMark>, Option<(IdentKind, Timestamp)>, Result<bool, Checkpoint>)> = vec![
+            (true, vec![], None, Ok(false)),
+            (true, vec![sold(day * 20)], None, Ok(true)),
+            (true, vec![sold(day * 14)], None, Ok(true)), // exactly after_days: a repeat
+            (true, vec![sold(day * 14 - sec)], None, Err(Checkpoint::ContractDuplicate)),
+            (true, vec![sold(day * 30)], None, Ok(false)), // past the window: a new lead
+            // A repeat sold 10 days ago: one repeat per 14 days.
+            (true, vec![sold(day * 25), sold(day * 10)], None, Err(Checkpoint::ContractDuplicate)),
+            // A reservation in flight counts whatever its age.
+            (
+                true,
+                vec![sale("b1", IdentKind::Email, day * 20, SaleState::Reserved)],
+                None,
+                Err(Checkpoint::ContractDuplicate),
+            ),
+            (true, vec![sale("b1", IdentKind::Email, day * 20, SaleState::Duplicate)], None, Ok(true)),
+            (false, vec![sold(day * 20)], None, Err(Checkpoint::ContractDuplicate)),
+            (false, vec![], vertical, Err(Checkpoint::VerticalRepeat)),
+            (true, vec![], vertical, Ok(true)),
+            (true, vec![sold(day * 5)], vertical, Err(Checkpoint::ContractDuplicate)),
+            (false, vec![sold(day * 20)], vertical, Err(Checkpoint::ContractDuplicate)),
+        ];
+        for (takes, sales, vertical_repeat, want) in table {
+            let c = repeat_contract("c1", "b1", takes);
+            let (el, _) = eligible(&crate::config::plan(&[c], &buyers(&["b1"])), &LeadFields::new(), now());
+            let history = ConsumerHistory { sales: sales.clone(), dq: vec![] };
+            let s = screen(el, &HashMap::new(), &history, vertical_repeat, now());
+            let got = match (s.candidates.first(), s.drops.first()) {
+                (Some(c), None) => Ok(c.repeat),
+                (None, Some(d)) => Err(d.checkpoint),
+                _ => panic!("one candidate or one drop: {s:?}"),
+            };
+            assert_eq!(got, want, "takes repeats {takes}, marks {sales:?}, vertical {vertical_repeat:?}");
+            let hits: Vec<Checkpoint> = s.repeats.iter().map(|h| h.checkpoint).collect();
+            assert_eq!(hits, if want == Ok(true) { vec![Checkpoint::ContractRepeat] } else { vec![] });
+        }
+    }
+
     #[test]
     fn capped_contracts_are_not_candidates() {
         let mut c = contract("c1", "b1", "o1");
@@ -505,10 +674,10 @@ mod tests {
         let (el, _) = eligible(&crate::config::plan(&[Arc::new(c)], &buyers(&["b1"])), &LeadFields::new(), now());
         let keys = counter_keys(&el);
         let full: HashMap<String, i64> = keys.iter().map(|k| (k.clone(), 3)).collect();
-        let s = screen(el.clone(), &full, &ConsumerHistory::default(), now());
+        let s = screen(el.clone(), &full, &ConsumerHistory::default(), None, now());
         assert!(s.candidates.is_empty());
         assert_eq!(s.ineligible, [(ContractId::new("c1"), Ineligible::CapReached)]);
         let room: HashMap<String, i64> = keys.iter().map(|k| (k.clone(), 2)).collect();
-        assert_eq!(screen(el, &room, &ConsumerHistory::default(), now()).candidates.len(), 1);
+        assert_eq!(screen(el, &room, &ConsumerHistory::default(), None, now()).candidates.len(), 1);
     }
 }

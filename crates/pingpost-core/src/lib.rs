@@ -14,6 +14,7 @@
 //! - [`checkpoint`]: the checkpoint pipeline of a ping, as a pure decision over a
 //!   snapshot of the store.
 //! - [`auction`]: ranking bids and choosing winners.
+//! - [`repeat`]: a returning consumer bought again, and what it costs.
 //! - [`suppression_csv`]: the identifiers each row of a suppression CSV names.
 //! - [`adapter`]: each buyer's own protocol — requests built and answers read, no I/O.
 //! - [`secret`]: secrets' names and values (a value is never printed).
@@ -33,6 +34,7 @@ pub mod money;
 pub mod movement;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+pub mod repeat;
 pub mod schedule;
 pub mod secret;
 pub mod suppression_csv;

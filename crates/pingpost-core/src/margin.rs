@@ -37,12 +37,7 @@ impl Margin {
     pub fn of(self, price: Money) -> Money {
         match self {
             Margin::Fixed(amount) => amount,
-            Margin::Percent(hundredths) => {
-                // i128: a price of up to 10^14 cents times 10^4 does not fit an i64.
-                let exact = i128::from(price.minor()) * i128::from(hundredths);
-                let rounded = (exact + 5_000).div_euclid(10_000);
-                Money::from_minor(i64::try_from(rounded).unwrap_or(i64::MAX))
-            }
+            Margin::Percent(hundredths) => price.percent(hundredths),
         }
     }
 

@@ -105,6 +105,16 @@ impl Money {
     pub const fn is_negative(self) -> bool {
         self.0 < 0
     }
+
+    /// `hundredths` hundredths of a percent of this amount, rounded half-up to the cent (15 %
+    /// of 18.50 is 2.775, so 2.78): the one rounding rule of every share of a price, the
+    /// marketplace's margin and a repeat lead's price alike.
+    pub fn percent(self, hundredths: u32) -> Money {
+        // i128: an amount of up to 10^14 cents times 10^4 does not fit an i64.
+        let exact = i128::from(self.0) * i128::from(hundredths);
+        let rounded = (exact + 5_000).div_euclid(10_000);
+        Money(i64::try_from(rounded).unwrap_or(i64::MAX))
+    }
 }
 
 /// The longest text of an amount: a sign, 17 whole digits, the point and two decimals.

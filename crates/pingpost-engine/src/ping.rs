@@ -191,6 +191,7 @@ fn plan(
         idents: req.identity.idents(),
         vertical: vertical.id.clone(),
         window: vertical.dedup_window,
+        repeat_after: vertical.repeat_after,
         ping_id: ping_id.to_string(),
         now,
         pending_until: now + ADMISSION_LEASE,
@@ -202,12 +203,13 @@ fn plan(
 }
 
 /// The dedup hits of a ping, audited once its answer stands: checkpoint 1 or 2's stop, the
-/// contracts checkpoints 3-5 dropped, those whose buyer answered "disqualified", and those a
-/// test lead left out for want of a sandbox.
+/// contracts checkpoints 3-5 dropped or kept as repeats, those whose buyer answered
+/// "disqualified", and those a test lead left out for want of a sandbox.
 #[derive(Default)]
 struct Hits {
     stopped_by: Option<(Checkpoint, IdentKind, Timestamp)>,
     drops: Vec<Drop>,
+    repeats: Vec<Drop>,
     disqualified: Vec<(BuyerId, ContractId)>,
     no_sandbox: Vec<(BuyerId, ContractId)>,
 }
@@ -219,6 +221,8 @@ struct Decided {
     bids: Vec<Bid>,
     hits: Hits,
     facts: PingFacts,
+    /// The consumer came back: a vertical repeat, or a repeat bid.
+    repeat: bool,
 }
 
 /// A ping's audit entries, in the order of its checkpoints (pure): one record call, so one
@@ -250,10 +254,12 @@ fn audit_entries(
                 test,
             }
         };
-    let Hits { stopped_by, drops, disqualified, no_sandbox } = hits;
+    let Hits { stopped_by, drops, repeats, disqualified, no_sandbox } = hits;
     let stop_hit = stopped_by.map(|(checkpoint, matched, at)| audit(checkpoint, None, None, Some(matched), Some(at)));
-    let drop_hits =
-        drops.into_iter().map(|d| audit(d.checkpoint, Some(d.buyer), Some(d.contract), d.matched, d.prior_at));
+    let drop_hits = drops
+        .into_iter()
+        .chain(repeats)
+        .map(|d| audit(d.checkpoint, Some(d.buyer), Some(d.contract), d.matched, d.prior_at));
     let dq_hits = disqualified
         .into_iter()
         .map(|(buyer, contract)| audit(Checkpoint::DqDuplicate, Some(buyer), Some(contract), None, None));
@@ -291,7 +297,7 @@ async fn decide(
         plan(config, vertical, offer, req, &ping_id, now);
     let ping = Ping { engine, config, partner, offer, req, ping_id: &ping_id, now };
     let decided = ping.checkpoints_and_auction(candidates, counter_keys, &admission, arrival).await;
-    let Decided { status, reason, mut bids, hits, mut facts } = match decided {
+    let Decided { status, reason, mut bids, hits, mut facts, repeat } = match decided {
         Ok(decided) => decided,
         // The admission itself failed: there is nothing known to give back.
         Err(Unanswered { error, admitted: false }) => return Err(error),
@@ -355,6 +361,7 @@ async fn decide(
         expires_at,
         decision_us: u64::try_from(decision.as_micros()).unwrap_or(u64::MAX),
         test: req.test,
+        repeat,
     };
     telemetry::ping_answered(&offer.id, &answer, decision, &engine.bid_counters);
     tracing::debug!(status = ?answer.status, reason = ?answer.reason, bids = answer.bids.len(), decision_us = answer.decision_us, "ping answered");
@@ -412,20 +419,41 @@ impl Ping<'_> {
                 facts.stopped(Checkpoint::Suppressed);
                 hits.stopped_by = Some((Checkpoint::Suppressed, matched, since));
                 let reason = Some(RejectReason::Suppressed);
-                return Ok(Decided { status: PingStatus::Rejected, reason, bids: Vec::new(), hits, facts });
+                return Ok(Decided {
+                    status: PingStatus::Rejected,
+                    reason,
+                    bids: Vec::new(),
+                    hits,
+                    facts,
+                    repeat: false,
+                });
             }
             AdmitOutcome::VerticalDuplicate { matched, prior_at } => {
                 facts.stopped(Checkpoint::VerticalDuplicate);
                 hits.stopped_by = Some((Checkpoint::VerticalDuplicate, matched, prior_at));
                 let reason = Some(RejectReason::VerticalDuplicate);
-                return Ok(Decided { status: PingStatus::Rejected, reason, bids: Vec::new(), hits, facts });
+                return Ok(Decided {
+                    status: PingStatus::Rejected,
+                    reason,
+                    bids: Vec::new(),
+                    hits,
+                    facts,
+                    repeat: false,
+                });
             }
-            AdmitOutcome::Admitted { history } => history,
+            AdmitOutcome::Admitted { history, repeat } => {
+                if repeat.is_some() {
+                    facts.vertical_repeat();
+                }
+                (history, repeat)
+            }
         };
+        let (history, vertical_repeat) = history;
         let counters = keys.into_iter().zip(counters?).collect::<HashMap<_, _>>();
-        let mut screening = screen(candidates, &counters, &history, now);
+        let mut screening = screen(candidates, &counters, &history, vertical_repeat, now);
         facts.screened(&screening);
         hits.drops = screening.drops;
+        hits.repeats = screening.repeats;
         if req.test {
             screening.candidates.retain(|c| {
                 let sandboxed = has_sandbox(c);
@@ -449,7 +477,8 @@ impl Ping<'_> {
         }
         hits.disqualified = disqualified;
         let (status, reason) = verdict(&bids);
-        Ok(Decided { status, reason, bids, hits, facts })
+        let repeat = vertical_repeat.is_some() || bids.iter().any(|b| b.repeat);
+        Ok(Decided { status, reason, bids, hits, facts, repeat })
     }
 }
 
@@ -537,6 +566,11 @@ async fn auction(
         };
         match answer {
             Asked::Price(price, token) => {
+                // A repeat bids its repeat price, and pays the partner by the same margin.
+                let price = match (&c.contract.repeat, c.repeat) {
+                    (Some(terms), true) => terms.price_of(price),
+                    _ => price,
+                };
                 // The candidate's buyer is the configuration's (see `Config::margin`).
                 let margin = Margin::resolve(offer.margin, c.buyer.margin, partner_margin);
                 let payout = Margin::payout(margin, price);
@@ -553,6 +587,7 @@ async fn auction(
                     price,
                     payout,
                     token,
+                    repeat: c.repeat,
                 })
             }
             Asked::Disqualified => disqualified.push((c.contract.buyer.clone(), c.contract.id.clone())),
@@ -761,6 +796,7 @@ filters = { state = { in = ["TX"] } }
             }],
             disqualified: vec![(b("b2"), c("c2"))],
             no_sandbox: vec![(b("b3"), c("c3"))],
+            repeats: Vec::new(),
         };
         let (p, v, o) = (PartnerId::new("p1"), VerticalId::new("auto"), OfferId::new("o"));
         let entries = audit_entries(hits, "ping-1", &p, &v, &o, true, t0());
@@ -788,6 +824,7 @@ filters = { state = { in = ["TX"] } }
             price: Money::parse("10.00").expect("money"),
             payout: Money::parse("10.00").expect("money"),
             token: None,
+            repeat: false,
         };
         assert_eq!(verdict(&[bid]), (PingStatus::Accepted, None));
     }

@@ -363,6 +363,7 @@ impl Post<'_> {
                     outcome,
                     reason,
                     buyer_reason,
+                    repeat: bid.repeat,
                 });
             }
         }
@@ -401,6 +402,7 @@ impl Post<'_> {
             status,
             // The buyer's redirect went with the first answer; a resumed post has no copy.
             redirect_url: None,
+            repeat: entry.repeat_after.is_some(),
         };
         match entry.state {
             LedgerState::Sold | LedgerState::Returned => {
@@ -585,6 +587,7 @@ impl Post<'_> {
                     payout,
                     status: SaleStatus::Sold,
                     redirect_url: reading.redirect_url.clone(),
+                    repeat: bid.repeat,
                 };
                 let tried = Tried::settled(Some(sale), AttemptOutcome::Accepted, None);
                 let lead_id = reading.lead_id.clone();
@@ -639,9 +642,13 @@ fn reservation(
     now: Timestamp,
     lease_slack: chrono::Duration,
 ) -> SaleReservation {
+    // A repeat bid sells only if the buyer bought the consumer no more recently than its
+    // contract's `repeat.after_days` (a contract that stopped taking repeats since the ping
+    // sells it under its whole window).
+    let repeat_after = contract.repeat.filter(|_| bid.repeat).map(|terms| terms.after);
     SaleReservation {
         idents: record.idents(),
-        window: contract.dedup.enabled.then_some(contract.dedup.window),
+        window: repeat_after.or(contract.dedup.enabled.then_some(contract.dedup.window)),
         debits: sale_debits(contract, buyer, bid.price, now),
         slots: record.slots,
         record: SaleRecord {
@@ -661,6 +668,7 @@ fn reservation(
             reason: None,
             sold_at: None,
             lead_id: None,
+            repeat_after,
         },
     }
 }
@@ -782,6 +790,7 @@ dedup = { enabled = false }
             price: Money::parse("10.00").expect("money"),
             payout: Money::parse("8.00").expect("money"),
             token: None,
+            repeat: false,
         }
     }
 

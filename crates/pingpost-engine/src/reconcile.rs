@@ -337,6 +337,7 @@ mod tests {
             reason: None,
             sold_at: Some(t0()),
             lead_id: None,
+            repeat_after: None,
         }
     }
 

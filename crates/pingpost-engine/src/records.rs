@@ -44,6 +44,10 @@ pub struct PingAnswer {
     /// it always was.
     #[serde(default, skip_serializing_if = "is_false")]
     pub test: bool,
+    /// The consumer came back: the ping passed its vertical dedup as a repeat, or a contract
+    /// bids on it at its repeat price (those bids say `repeat` too). Written only when true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub repeat: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -56,7 +60,8 @@ fn is_false(b: &bool) -> bool {
 /// record's, which holds them as they were ranked until the ping's TTL and grace run out; its
 /// offer is the request's own, which the key's fingerprint covers. Stored as a JSON tuple
 /// `[ping id, outcome, expires_at (ms), decision_us]`, the outcome `a` accepted, `s`
-/// suppressed, `v` vertical duplicate, `n` no bids; a test lead's has a fifth element, `1`.
+/// suppressed, `v` vertical duplicate, `n` no bids; a test lead's has a fifth element, `1`;
+/// a repeat's a fifth (`1` for a test lead, else `0`) and a sixth, `1`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredAnswer {
     pub ping_id: String,
@@ -65,6 +70,7 @@ pub struct StoredAnswer {
     pub expires_at: Timestamp,
     pub decision_us: u64,
     pub test: bool,
+    pub repeat: bool,
 }
 
 /// An idempotency key's stored answer as any engine since the whole-answer form wrote it.
@@ -85,12 +91,17 @@ impl StoredAnswer {
             expires_at: answer.expires_at,
             decision_us: answer.decision_us,
             test: answer.test,
+            repeat: answer.repeat,
         }
     }
 
     pub fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
         let outcome = stored_answer::Outcome::of(self.status, self.reason);
         let (ping_id, expires_ms) = (&self.ping_id, self.expires_at.timestamp_millis());
+        if self.repeat {
+            let test = u8::from(self.test);
+            return serde_json::to_vec(&(ping_id, outcome, expires_ms, self.decision_us, test, 1));
+        }
         if self.test {
             return serde_json::to_vec(&(ping_id, outcome, expires_ms, self.decision_us, 1));
         }
@@ -99,18 +110,21 @@ impl StoredAnswer {
 
     pub fn decode(bytes: &[u8]) -> Result<Remembered, String> {
         use stored_answer::Any;
-        let ((ping_id, outcome, expires_ms, decision_us), test) =
+        let ((ping_id, outcome, expires_ms, decision_us), test, repeat) =
             match serde_json::from_slice(bytes).map_err(|e| e.to_string())? {
-                Any::Test((ping_id, outcome, expires_ms, decision_us, _)) => {
-                    ((ping_id, outcome, expires_ms, decision_us), true)
+                Any::Repeat((ping_id, outcome, expires_ms, decision_us, test, _)) => {
+                    ((ping_id, outcome, expires_ms, decision_us), test == 1, true)
                 }
-                Any::Compact(live) => (live, false),
+                Any::Test((ping_id, outcome, expires_ms, decision_us, _)) => {
+                    ((ping_id, outcome, expires_ms, decision_us), true, false)
+                }
+                Any::Compact(live) => (live, false, false),
                 Any::Whole(answer) => return Ok(Remembered::Whole(answer)),
             };
         let (status, reason) = outcome.status();
         let expires_at =
             Timestamp::from_timestamp_millis(expires_ms).ok_or_else(|| format!("time out of range: {expires_ms}"))?;
-        Ok(Remembered::Compact(StoredAnswer { ping_id, status, reason, expires_at, decision_us, test }))
+        Ok(Remembered::Compact(StoredAnswer { ping_id, status, reason, expires_at, decision_us, test, repeat }))
     }
 
     /// The answer whole again, with its offer and its bids (none for a rejected ping).
@@ -124,6 +138,7 @@ impl StoredAnswer {
             expires_at: self.expires_at,
             decision_us: self.decision_us,
             test: self.test,
+            repeat: self.repeat,
         }
     }
 }
@@ -167,6 +182,8 @@ mod stored_answer {
     #[derive(Deserialize)]
     #[serde(untagged)]
     pub(super) enum Any {
+        /// A repeat's: the compact form, whether it is a test lead's, and a sixth element.
+        Repeat((String, Outcome, i64, u64, u8, u8)),
         /// A test lead's: the compact form and a fifth element.
         Test((String, Outcome, i64, u64, u8)),
         Compact((String, Outcome, i64, u64)),
@@ -271,25 +288,33 @@ mod stored {
             s.collect_seq(self.bids.iter().map(|b| {
                 let suffix = b.bid_id.strip_prefix(self.ping_id).filter(|rest| rest.starts_with('-'));
                 let id = suffix.unwrap_or(&b.bid_id);
+                let (price, payout) = (b.price.minor(), b.payout.minor());
                 match &b.token {
-                    None => StoredBid::Bare(id, &b.buyer, &b.contract, b.price.minor(), b.payout.minor()),
-                    Some(t) => StoredBid::Token(id, &b.buyer, &b.contract, b.price.minor(), b.payout.minor(), t),
+                    _ if b.repeat => {
+                        let token = b.token.as_deref().unwrap_or("");
+                        StoredBid::Repeat(id, &b.buyer, &b.contract, price, payout, token, 1)
+                    }
+                    None => StoredBid::Bare(id, &b.buyer, &b.contract, price, payout),
+                    Some(t) => StoredBid::Token(id, &b.buyer, &b.contract, price, payout, t),
                 }
             }))
         }
     }
 
-    /// A bid as stored: without a token (every bid before buyer adapters), or with one.
+    /// A bid as stored: without a token (every bid before buyer adapters), with one, or a
+    /// repeat bid (its token, empty when none, and a 1).
     #[derive(Serialize)]
     #[serde(untagged)]
     enum StoredBid<'a> {
         Bare(&'a str, &'a BuyerId, &'a ContractId, i64, i64),
         Token(&'a str, &'a BuyerId, &'a ContractId, i64, i64, &'a str),
+        Repeat(&'a str, &'a BuyerId, &'a ContractId, i64, i64, &'a str, u8),
     }
 
     #[derive(Deserialize)]
     #[serde(untagged)]
     pub(super) enum OwnedBid {
+        Repeat(String, BuyerId, ContractId, i64, i64, String, u8),
         Token(String, BuyerId, ContractId, i64, i64, String),
         Bare(String, BuyerId, ContractId, i64, i64),
     }
@@ -371,12 +396,15 @@ mod stored {
                 .bids
                 .into_iter()
                 .map(|bid| {
-                    let ((id, buyer, contract, price, payout), token) = match bid {
+                    let ((id, buyer, contract, price, payout), token, repeat) = match bid {
                         OwnedBid::Bare(id, buyer, contract, price, payout) => {
-                            ((id, buyer, contract, price, payout), None)
+                            ((id, buyer, contract, price, payout), None, false)
                         }
                         OwnedBid::Token(id, buyer, contract, price, payout, token) => {
-                            ((id, buyer, contract, price, payout), Some(token))
+                            ((id, buyer, contract, price, payout), Some(token), false)
+                        }
+                        OwnedBid::Repeat(id, buyer, contract, price, payout, token, repeat) => {
+                            ((id, buyer, contract, price, payout), Some(token).filter(|t| !t.is_empty()), repeat == 1)
                         }
                     };
                     Bid {
@@ -386,6 +414,7 @@ mod stored {
                         price: Money::from_minor(price),
                         payout: Money::from_minor(payout),
                         token,
+                        repeat,
                     }
                 })
                 .collect();
@@ -450,6 +479,9 @@ pub struct Sale {
     /// Where the buyer asks the partner to send the consumer (its answer's `redirect_url`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_url: Option<String>,
+    /// A repeat sale, at the contract's repeat price. Written only when true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub repeat: bool,
 }
 
 /// What became of one try to sell to one bid's contract: the buyer's answer, or `skipped`
@@ -481,6 +513,9 @@ pub struct Attempt {
     /// offers, the marketplace's own sources), never to a partner of another disclosure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buyer_reason: Option<String>,
+    /// A try to sell a repeat bid. Written only when true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub repeat: bool,
 }
 
 /// The answer to a post, whole: the server shows the partner what the offer's disclosure
@@ -524,6 +559,7 @@ mod tests {
                     price: Money::from_minor(1850 + n as i64),
                     payout: Money::from_minor(1500),
                     token: (n == 1).then(|| "auction-77".to_string()),
+                    repeat: false,
                 })
                 .collect(),
             created_at: at(1_764_000_000_123),
@@ -566,6 +602,7 @@ mod tests {
             expires_at: r.expires_at,
             decision_us: 412,
             test: false,
+            repeat: false,
         }
     }
 

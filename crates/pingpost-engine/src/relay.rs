@@ -37,6 +37,7 @@ pub fn to_entry(e: &OutboxEntry) -> Result<Entry, EntryRule> {
         buyer: e.buyer.clone(),
         offer: s.offer.clone(),
         contract: s.contract.clone(),
+        repeat: s.repeat,
     });
     let sale = || sale.clone().ok_or(EntryRule::MissingSale(e.kind));
     let id = e.entry_id.clone();

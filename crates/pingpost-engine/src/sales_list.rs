@@ -41,6 +41,8 @@ pub struct ListedSale {
     pub sold_at: Timestamp,
     pub state: LedgerState,
     pub lead_id: Option<String>,
+    /// A repeat sale (a returning consumer bought again at the contract's repeat price).
+    pub repeat: bool,
 }
 
 impl ListedSale {
@@ -54,6 +56,7 @@ impl ListedSale {
             price: r.price,
             state: r.state,
             lead_id: r.lead_id,
+            repeat: r.repeat_after.is_some(),
         }
     }
 
@@ -68,6 +71,7 @@ impl ListedSale {
             sold_at: e.at,
             state,
             lead_id: e.lead_id,
+            repeat: e.repeat,
         })
     }
 }

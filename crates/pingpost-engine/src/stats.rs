@@ -70,10 +70,18 @@ pub enum Metric {
     Bids,
     Sales,
     Rollbacks,
+    /// Pings checkpoint 2 let through as repeats (the vertical's `repeat_after_days`).
+    RepeatPings,
+    /// Contracts a vertical repeat dropped: they take no repeats.
+    VerticalRepeat,
+    /// Contracts that bid on a returning consumer at their repeat price.
+    ContractRepeat,
+    /// Sales of repeats (also counted in `sales`).
+    RepeatSales,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 9] = [
+    pub const ALL: [Metric; 13] = [
         Metric::Pings,
         Metric::Suppressed,
         Metric::VerticalDuplicate,
@@ -83,6 +91,10 @@ impl Metric {
         Metric::Bids,
         Metric::Sales,
         Metric::Rollbacks,
+        Metric::RepeatPings,
+        Metric::VerticalRepeat,
+        Metric::ContractRepeat,
+        Metric::RepeatSales,
     ];
 
     /// The name in the API answer and in stored field names.
@@ -97,6 +109,10 @@ impl Metric {
             Metric::Bids => "bids",
             Metric::Sales => "sales",
             Metric::Rollbacks => "rollbacks",
+            Metric::RepeatPings => "repeat_pings",
+            Metric::VerticalRepeat => "vertical_repeat",
+            Metric::ContractRepeat => "contract_repeat",
+            Metric::RepeatSales => "repeat_sales",
         }
     }
 
@@ -118,6 +134,8 @@ impl Metric {
             Checkpoint::InAuctionDuplicate => Some(Metric::InAuctionDuplicate),
             Checkpoint::ContractDuplicate => Some(Metric::ContractDuplicate),
             Checkpoint::DqDuplicate => Some(Metric::DqDuplicate),
+            Checkpoint::VerticalRepeat => Some(Metric::VerticalRepeat),
+            Checkpoint::ContractRepeat => Some(Metric::ContractRepeat),
             // Test leads count in no statistics; a post's duplicate is counted from its answer.
             Checkpoint::PostDuplicate | Checkpoint::NoSandbox => None,
         }
@@ -182,6 +200,10 @@ pub struct StatsGroup {
     pub bids: u64,
     pub sales: u64,
     pub rollbacks: u64,
+    pub repeat_pings: u64,
+    pub vertical_repeat: u64,
+    pub contract_repeat: u64,
+    pub repeat_sales: u64,
 }
 
 impl StatsGroup {
@@ -200,6 +222,10 @@ impl StatsGroup {
             Metric::Bids => &mut self.bids,
             Metric::Sales => &mut self.sales,
             Metric::Rollbacks => &mut self.rollbacks,
+            Metric::RepeatPings => &mut self.repeat_pings,
+            Metric::VerticalRepeat => &mut self.vertical_repeat,
+            Metric::ContractRepeat => &mut self.contract_repeat,
+            Metric::RepeatSales => &mut self.repeat_sales,
         };
         *slot = slot.saturating_add(n);
     }
@@ -260,12 +286,21 @@ impl PingFacts {
         }
     }
 
+    /// Checkpoint 2 let the ping through as a repeat.
+    pub fn vertical_repeat(&mut self) {
+        self.tallies.source[Metric::RepeatPings.index()] = 1;
+    }
+
     /// The outcome of checkpoints 3-5. Every contract that passed caps either was dropped
     /// at one of them or stayed a candidate, so together they are the contracts that
-    /// reached checkpoint 3, and their buyers are the buyers the ping counts for.
+    /// reached checkpoint 3, and their buyers are the buyers the ping counts for. A candidate
+    /// kept as a repeat counts as one.
     pub fn screened(&mut self, s: &Screening) {
         for c in &s.candidates {
             self.tallies.buyer(&c.contract.buyer)[Metric::Pings.index()] = 1;
+        }
+        for r in &s.repeats {
+            self.tallies.both(&r.buyer, Metric::ContractRepeat);
         }
         for d in &s.drops {
             let tally = match Metric::of_checkpoint(d.checkpoint) {
@@ -320,6 +355,9 @@ impl PostFacts<'_> {
                 _ => continue,
             };
             tallies.both(&a.buyer, metric);
+            if a.repeat && a.outcome == AttemptOutcome::Accepted {
+                tallies.both(&a.buyer, Metric::RepeatSales);
+            }
         }
         tallies.increments(Hour::of(self.at), self.partner, self.vertical)
     }
@@ -485,6 +523,7 @@ mod tests {
             price: Money::from_minor(100),
             payout: Money::from_minor(90),
             token: None,
+            repeat: false,
         }
     }
 
@@ -528,6 +567,7 @@ mod tests {
                 drop("c4", "b3", Checkpoint::DqDuplicate),
             ],
             ineligible: Vec::new(),
+            repeats: Vec::new(),
         };
         f.screened(&s);
         // b1's kept contract bid; b4 is a buyer that only bid (its contract was a candidate).
@@ -568,6 +608,7 @@ mod tests {
             outcome,
             reason: reason.map(String::from),
             buyer_reason: None,
+            repeat: false,
         };
         let answer = PostAnswer {
             ping_id: "x".into(),

@@ -28,8 +28,9 @@ enum Answer {
     Suppressed(Timestamp),
     /// A submission inside the window that counts: confirmed, or another ping's pending one.
     Duplicate(Timestamp),
-    /// This ping's pending mark is written; the identifier's DQ marks.
-    Admitted(Vec<DqMark>),
+    /// This ping's pending mark is written; the identifier's DQ marks, and the submission the
+    /// ping passed as a repeat of.
+    Admitted(Vec<DqMark>, Option<Timestamp>),
 }
 
 fn duplicate(matched: IdentKind, prior_at: Timestamp) -> AdmitOutcome {
@@ -58,23 +59,28 @@ impl RedisStore {
             .arg(self.retention_ms())
             .arg(ms(req.pending_until))
             .arg("")
-            .arg(if req.dry_run { "1" } else { "0" });
+            .arg(if req.dry_run { "1" } else { "0" })
+            .arg(req.repeat_after.map(|r| ms(r.counts_after(req.now)).to_string()).unwrap_or_default());
         let point = per_kind(ident, ["redis.admit.email", "redis.admit.phone"]);
         let (reply, replicas): (Vec<Vec<u8>>, Replicas) = self.waited_step(point, &call).await?;
         match text(&reply, 0)? {
             "S" => Ok(Answer::Suppressed(parse_ms(text(&reply, 1)?)?)),
             "V" | "P" => Ok(Answer::Duplicate(parse_ms(text(&reply, 1)?)?)),
-            "A" => {
+            verdict @ ("A" | "R") => {
                 // A dry run wrote nothing for a replica to hold.
                 if !req.dry_run {
                     replicas.require()?;
                 }
+                let (repeat_of, first) = match verdict {
+                    "R" => (Some(parse_ms(text(&reply, 1)?)?), 2),
+                    _ => (None, 1),
+                };
                 let mut fields = Vec::with_capacity(reply.len() / 2);
-                for pair in 1..reply.len().div_ceil(2) {
-                    let (f, v) = (text(&reply, 2 * pair - 1)?, text(&reply, 2 * pair)?);
+                for pair in 0..(reply.len() - first) / 2 {
+                    let (f, v) = (text(&reply, first + 2 * pair)?, text(&reply, first + 2 * pair + 1)?);
                     fields.extend(codec::decode_dq_field(f, v, ident.kind)?);
                 }
-                Ok(Answer::Admitted(fields))
+                Ok(Answer::Admitted(fields, repeat_of))
             }
             other => Err(corrupt(format!("admit answered {other:?}"))),
         }
@@ -105,7 +111,7 @@ impl RedisStore {
         });
         let (admitted, sales) = tokio::join!(self.admit_in_order(&idents, &req), self.sale_marks(&idents, &req.buyers));
         let mut outcome = admitted?;
-        if let AdmitOutcome::Admitted { history } = &mut outcome {
+        if let AdmitOutcome::Admitted { history, .. } = &mut outcome {
             match sales {
                 Ok(sales) => history.sales = sales,
                 Err(e) => {
@@ -153,6 +159,7 @@ impl RedisStore {
     async fn admit_in_order(&self, idents: &[Ident], req: &Admission) -> StoreResult<AdmitOutcome> {
         let req = req.clone();
         let mut history = ConsumerHistory::default();
+        let mut repeat: Option<(IdentKind, Timestamp)> = None;
         for (i, ident) in idents.iter().enumerate() {
             let answer = match self.admit_ident(ident, &req).await {
                 Ok(answer) => answer,
@@ -162,8 +169,12 @@ impl RedisStore {
                 }
             };
             let refused = match answer {
-                Answer::Admitted(fields) => {
+                Answer::Admitted(fields, repeat_of) => {
                     history.dq.extend(fields);
+                    // The latest of the submissions the identifiers passed as repeats of.
+                    if let Some(prior) = repeat_of.filter(|p| repeat.is_none_or(|(_, at)| at < *p)) {
+                        repeat = Some((ident.kind, prior));
+                    }
                     continue;
                 }
                 Answer::Suppressed(since) => Ok(AdmitOutcome::Suppressed { matched: ident.kind, since }),
@@ -175,7 +186,7 @@ impl RedisStore {
             self.release_after_failure(&req).await;
             return refused;
         }
-        Ok(AdmitOutcome::Admitted { history })
+        Ok(AdmitOutcome::Admitted { history, repeat })
     }
 
     /// The suppression status of identifiers, in order (one read each, side by side).

@@ -6,6 +6,7 @@ use pingpost_core::checkpoint::{DqMark, SaleState};
 use pingpost_core::identity::{Ident, IdentKind, Sha256Hex};
 use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
 use pingpost_core::money::Money;
+use pingpost_core::window::WindowDays;
 use pingpost_core::Timestamp;
 use pingpost_store::{EntryKind, LedgerState, MarkAfter, OutboxEntry, OutboxSale, ParkedEntry, SaleRecord, StoreError};
 
@@ -109,20 +110,24 @@ pub struct StoredVertical<'a> {
     pub at: Timestamp,
     pub ping_id: &'a str,
     pub pending_until: Option<Timestamp>,
+    pub replaced: Option<Timestamp>,
 }
 
 #[cfg(feature = "testing")]
 pub fn decode_vertical(value: &str) -> Result<StoredVertical<'_>, StoreError> {
-    // A pending mark's fourth part names the ping's other identifiers (see `admission`).
-    let mut parts = value.splitn(4, '|');
-    let (Some(at), Some(ping_id), pending) = (parts.next(), parts.next(), parts.next()) else {
+    // A pending mark's fourth part names the ping's other identifiers (see `admission`), its
+    // fifth the submission a repeat replaced (prelude.lua).
+    let mut parts = value.splitn(5, '|');
+    let (Some(at), Some(ping_id), pending, _, replaced) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(corrupt("vertical mark"));
     };
-    let pending_until = match pending {
-        None | Some("") => None,
-        Some(p) => Some(parse_ms(p)?),
+    let instant = |part: Option<&str>| match part {
+        None | Some("") => Ok(None),
+        Some(p) => parse_ms(p).map(Some),
     };
-    Ok(StoredVertical { at: parse_ms(at)?, ping_id, pending_until })
+    Ok(StoredVertical { at: parse_ms(at)?, ping_id, pending_until: instant(pending)?, replaced: instant(replaced)? })
 }
 
 /// A consumer-hash field the admission answers: `d:<buyer>` = `<at>`, a DQ mark. Other
@@ -171,6 +176,9 @@ struct StoredRecord {
     reserved_at_ms: i64,
     holder: String,
     lease_until_ms: i64,
+    /// A repeat sale's `repeat.after_days` (absent for a new lead, and in older entries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    repeat_after_days: Option<WindowDays>,
 }
 
 pub fn encode_record(r: &SaleRecord) -> Result<String, StoreError> {
@@ -185,6 +193,7 @@ pub fn encode_record(r: &SaleRecord) -> Result<String, StoreError> {
         reserved_at_ms: ms(r.reserved_at),
         holder: r.holder.clone(),
         lease_until_ms: ms(r.lease_until),
+        repeat_after_days: r.repeat_after,
     };
     serde_json::to_string(&stored).map_err(corrupt)
 }
@@ -225,6 +234,7 @@ pub fn decode_record(f: StoredSale<'_>) -> Result<SaleRecord, StoreError> {
         reason: (!reason.is_empty()).then(|| reason.to_string()),
         sold_at: if sold.is_empty() { None } else { Some(parse_ms(sold)?) },
         lead_id: (!lead.is_empty()).then(|| lead.to_string()),
+        repeat_after: s.repeat_after_days,
     })
 }
 
@@ -292,6 +302,9 @@ struct StoredOutboxEntry {
     /// The buyer's own id for the lead (a sale's entries; absent in entries of older engines).
     #[serde(default)]
     lead_id: Option<String>,
+    /// A repeat sale's entry (absent in entries of older engines: a new lead).
+    #[serde(default)]
+    repeat: bool,
 }
 
 pub fn decode_outbox(body: &str) -> Result<OutboxEntry, StoreError> {
@@ -306,6 +319,7 @@ pub fn decode_outbox(body: &str) -> Result<OutboxEntry, StoreError> {
             offer: OfferId::new(offer),
             contract: ContractId::new(contract),
             lead_id: e.lead_id.filter(|l| !l.is_empty()),
+            repeat: e.repeat,
         }),
         (None, None, None, None, None) => None,
         _ => return Err(corrupt(format!("outbox entry {} names part of a sale", e.entry_id))),

@@ -72,6 +72,7 @@ fn read_consumer(c: &mut ConsumerSnap, fields: HashMap<String, String>) -> Store
                 at: v.at,
                 ping_id: v.ping_id.to_string(),
                 pending_until: v.pending_until,
+                replaced: v.replaced,
             });
         } else if let Some(sale_id) = field.strip_prefix("s:") {
             let m = codec::decode_mark(&value)?;

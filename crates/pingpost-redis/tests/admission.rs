@@ -39,6 +39,7 @@ fn admission(ping_id: &str, idents: Vec<Ident>) -> Admission {
         idents,
         vertical: VerticalId::new("auto"),
         window: WindowDays::new(30).unwrap(),
+        repeat_after: None,
         ping_id: ping_id.into(),
         now: now(),
         pending_until: now() + chrono::Duration::seconds(60),

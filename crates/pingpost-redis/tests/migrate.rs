@@ -158,6 +158,7 @@ fn reservation(sale_id: &str, buyer: &str, ident: Ident, at: Timestamp) -> SaleR
             reason: None,
             sold_at: None,
             lead_id: None,
+            repeat_after: None,
         },
     }
 }

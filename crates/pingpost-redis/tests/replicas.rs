@@ -107,6 +107,7 @@ fn reservation(holder: &str) -> SaleReservation {
             reason: None,
             sold_at: None,
             lead_id: None,
+            repeat_after: None,
         },
     }
 }

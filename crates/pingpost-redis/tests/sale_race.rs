@@ -61,6 +61,7 @@ fn reservation(sale_id: &str) -> SaleReservation {
             reason: None,
             sold_at: None,
             lead_id: None,
+            repeat_after: None,
         },
     }
 }

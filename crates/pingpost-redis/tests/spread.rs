@@ -51,6 +51,7 @@ fn reservation(b: usize, n: usize) -> SaleReservation {
             reason: None,
             sold_at: None,
             lead_id: None,
+            repeat_after: None,
         },
     }
 }

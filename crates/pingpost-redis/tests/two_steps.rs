@@ -73,6 +73,7 @@ fn sale(sale_id: &str, buyer: &str, hash: &Sha256Hex) -> SaleReservation {
             reason: None,
             sold_at: None,
             lead_id: None,
+            repeat_after: None,
         },
     }
 }

@@ -102,6 +102,9 @@ pub struct BuyerSale {
     state: &'static str,
     /// The buyer's own id for the lead, as its answer to the post gave it.
     lead_id: Option<String>,
+    /// A repeat sale: a consumer the buyer bought before, bought again at its contract's
+    /// repeat price.
+    repeat: bool,
 }
 
 impl BuyerSale {
@@ -115,6 +118,7 @@ impl BuyerSale {
             sold_at: r.sold_at,
             state: r.state.as_str(),
             lead_id: r.lead_id.clone(),
+            repeat: r.repeat,
         }
     }
 }

@@ -42,6 +42,10 @@ pub struct PingView<'a> {
     /// must be a test too.
     #[serde(skip_serializing_if = "Option::is_none")]
     test: Option<bool>,
+    /// `true` when the consumer came back (left out otherwise): the ping passed its vertical
+    /// dedup as a repeat, or some contract bids on it at its repeat price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repeat: Option<bool>,
 }
 
 /// A bid: `bid_id` and `payout` always; `buyer_name` on a `consent` offer; `buyer`,
@@ -58,6 +62,9 @@ struct BidView<'a> {
     payout: Money,
     #[serde(skip_serializing_if = "Option::is_none")]
     buyer_name: Option<&'a str>,
+    /// `true` for a bid at its contract's repeat price (left out otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repeat: Option<bool>,
 }
 
 pub fn ping<'a>(answer: &'a PingAnswer, config: &'a Config) -> PingView<'a> {
@@ -83,6 +90,7 @@ fn ping_shown<'a>(answer: &'a PingAnswer, config: &'a Config, shown: Disclosure)
             buyer_name: (shown == Disclosure::Consent)
                 .then(|| config.buyers.get(&b.buyer).map(|buyer| buyer.consent_name()))
                 .flatten(),
+            repeat: b.repeat.then_some(true),
         })
         .collect();
     PingView {
@@ -93,6 +101,7 @@ fn ping_shown<'a>(answer: &'a PingAnswer, config: &'a Config, shown: Disclosure)
         expires_at: answer.expires_at,
         decision_us: answer.decision_us,
         test: answer.test.then_some(true),
+        repeat: answer.repeat.then_some(true),
     }
 }
 
@@ -128,6 +137,9 @@ struct SaleView<'a> {
     /// gives one: the partner's to follow, whatever the offer's disclosure.
     #[serde(skip_serializing_if = "Option::is_none")]
     redirect_url: Option<&'a str>,
+    /// `true` for a repeat sale, at its contract's repeat price (left out otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repeat: Option<bool>,
 }
 
 /// One try of the waterfall: `bid_id`, or on a `full` offer `buyer` and `contract`.
@@ -164,6 +176,7 @@ pub fn post<'a>(answer: &'a PostAnswer, config: &'a Config) -> PostView<'a> {
                 payout: s.payout,
                 status: s.status,
                 redirect_url: s.redirect_url.as_deref(),
+                repeat: s.repeat.then_some(true),
             })
             .collect(),
         attempts: answer

@@ -18,6 +18,8 @@ pub struct VerticalSnap {
     pub at: Timestamp,
     pub ping_id: String,
     pub pending_until: Option<Timestamp>,
+    /// A pending repeat's: the confirmed submission it replaced.
+    pub replaced: Option<Timestamp>,
 }
 
 /// One sale mark; `state` is `None` for the tombstone a released sale leaves.
@@ -101,7 +103,9 @@ fn counts_as_bought(state: LedgerState) -> bool {
     state.is_standing() || state == LedgerState::RolledBack
 }
 
-/// One consumer, one buyer, one window: a buyer is never sold one consumer twice inside its contract's window.
+/// One consumer, one buyer, one window: a buyer is never sold one consumer twice inside its
+/// contract's window — except a repeat sale, which needs only its own `repeat_after` since the
+/// buyer's previous sale (at most one repeat per `repeat_after`).
 fn one_consumer_one_buyer_one_window(s: &Snapshot, rules: &Rules<'_>, problems: &mut Vec<String>) {
     let mut by_buyer: BTreeMap<&BuyerId, Vec<&SaleSnap>> = BTreeMap::new();
     for sale in s.sales.values().filter(|x| counts_as_bought(x.record.state)) {
@@ -113,7 +117,9 @@ fn one_consumer_one_buyer_one_window(s: &Snapshot, rules: &Rules<'_>, problems: 
             if !later.record.state.is_standing() {
                 continue;
             }
-            let Some(window) = (rules.window)(&later.record.contract) else { continue };
+            let Some(window) = later.record.repeat_after.or_else(|| (rules.window)(&later.record.contract)) else {
+                continue;
+            };
             for earlier in &sales[..i] {
                 // An erased identifier is a consumer the operator made the store forget: a
                 // later sale by it alone is a new consumer as far as dedup may know.
@@ -124,8 +130,9 @@ fn one_consumer_one_buyer_one_window(s: &Snapshot, rules: &Rules<'_>, problems: 
                     .any(|a| earlier.idents.iter().any(|b| a.hash == b.hash));
                 if shared && window.contains(earlier.record.reserved_at, later.record.reserved_at) {
                     problems.push(format!(
-                        "buyer {buyer} sold one consumer twice inside {} days: {} ({:?}) then {} ({:?})",
+                        "buyer {buyer} sold one consumer twice inside {} days{}: {} ({:?}) then {} ({:?})",
                         window.days(),
+                        if later.record.repeat_after.is_some() { " (a repeat's)" } else { "" },
                         earlier.record.sale_id,
                         earlier.record.state,
                         later.record.sale_id,
@@ -291,6 +298,40 @@ mod tests {
         let erased = HashSet::new();
         let rules = Rules { window: &|_| None, slots: &|_| 1, erased: &erased, swept_at };
         check(&departed(), &rules)
+    }
+
+    /// Sales of one consumer to b1 (contract window 30 days): (days after the first, a repeat
+    /// under `after` days, or a new lead) and whether the window guarantee holds.
+    #[test]
+    fn a_second_sale_inside_the_window_holds_only_as_a_repeat_past_its_after_days() {
+        let day_0 = chrono::DateTime::UNIX_EPOCH;
+        let ident = Ident { kind: pingpost_core::identity::IdentKind::Email, hash: Sha256Hex::digest("c@example.com") };
+        let sale = |id: &str, day: i64, repeat_after: Option<i64>| {
+            let mut record = crate::conformance::record(id, "b1", 1000, day_0 + chrono::Duration::days(day));
+            record.state = LedgerState::Sold;
+            record.repeat_after = repeat_after.and_then(|d| WindowDays::new(d).ok());
+            SaleSnap { record, idents: vec![ident.clone()], debits: Vec::new() }
+        };
+        let erased = HashSet::new();
+        let window = WindowDays::new(30).ok();
+        let rules = Rules { window: &|_| window, slots: &|_| 1, erased: &erased, swept_at: None };
+        let table = [
+            (20, Some(14), true),
+            (14, Some(14), true), // exactly after_days
+            (10, Some(14), false),
+            (20, None, false),
+            (30, None, true),
+        ];
+        for (day, repeat_after, holds) in table {
+            let second = sale("s2", day, repeat_after);
+            let snap = Snapshot {
+                sales: [("s1".to_string(), sale("s1", 0, None)), ("s2".to_string(), second)].into(),
+                ..Snapshot::default()
+            };
+            let problems: Vec<String> =
+                check(&snap, &rules).into_iter().filter(|p| p.contains("sold one consumer twice")).collect();
+            assert_eq!(problems.is_empty(), holds, "day {day}, repeat after {repeat_after:?}: {problems:?}");
+        }
     }
 
     #[test]

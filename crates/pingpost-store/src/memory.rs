@@ -13,7 +13,9 @@
 use crate::*;
 use dashmap::DashMap;
 use pingpost_core::caps::{balance_key, credit_key, Debit};
-use pingpost_core::checkpoint::{vertical_submission_counts, ConsumerHistory, DqMark, SaleMark, SaleState};
+use pingpost_core::checkpoint::{
+    vertical_verdict, ConsumerHistory, DqMark, SaleMark, SaleState, Submission, VerticalVerdict,
+};
 use pingpost_core::identity::IdentKind;
 use pingpost_core::ids::{BuyerId, VerticalId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -42,6 +44,14 @@ struct VerticalMark {
     at: Timestamp,
     ping_id: String,
     pending_until: Option<Timestamp>,
+    /// A pending repeat's: the confirmed submission it replaced (see `Submission`).
+    replaced: Option<Timestamp>,
+}
+
+impl VerticalMark {
+    fn submission(&self) -> Submission {
+        Submission { at: self.at, pending_until: self.pending_until, replaced: self.replaced }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -15,10 +15,13 @@ pub struct Admission {
     pub idents: Vec<Ident>,
     pub vertical: VerticalId,
     pub window: WindowDays,
+    /// The vertical's `repeat_after_days`: a confirmed submission at least this old (and
+    /// inside `window`) lets the ping through as a repeat (see `vertical_verdict`).
+    pub repeat_after: Option<WindowDays>,
     pub ping_id: String,
     pub now: Timestamp,
     /// The submission is pending until the ping confirms it once answered; a pending one
-    /// stops counting after this instant (see `vertical_submission_counts`).
+    /// stops counting after this instant (see `vertical_verdict`).
     pub pending_until: Timestamp,
     /// A test ping's: checked and answered exactly as a real one, but nothing is written
     /// (no pending submission, no housekeeping), so it never turns another ping away.
@@ -30,9 +33,20 @@ pub struct Admission {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AdmitOutcome {
-    Suppressed { matched: IdentKind, since: Timestamp },
-    VerticalDuplicate { matched: IdentKind, prior_at: Timestamp },
-    Admitted { history: ConsumerHistory },
+    Suppressed {
+        matched: IdentKind,
+        since: Timestamp,
+    },
+    VerticalDuplicate {
+        matched: IdentKind,
+        prior_at: Timestamp,
+    },
+    /// Through checkpoints 1-2; `repeat` names the identifier and the last submission by
+    /// which the consumer passed as a repeat on the vertical.
+    Admitted {
+        history: ConsumerHistory,
+        repeat: Option<(IdentKind, Timestamp)>,
+    },
 }
 
 /// A sale to reserve atomically: the buyer's window on the consumer, the ping's slots, then
@@ -42,7 +56,9 @@ pub struct SaleReservation {
     /// Every identifier of the *ping* (not only those the post repeated): the sale is
     /// recorded under each, so no later ping of the consumer by any of them passes.
     pub idents: Vec<Ident>,
-    /// `None` when the contract has dedup disabled: the sale is still recorded.
+    /// `None` when the contract has dedup disabled: the sale is still recorded. A repeat
+    /// sale's is its `record.repeat_after`: it needs no purchase of the consumer by the buyer
+    /// that recent.
     pub window: Option<WindowDays>,
     pub debits: Vec<Debit>,
     /// How many standing sales (reserved, sold, unconfirmed) the ping may have, each to a
@@ -176,6 +192,9 @@ pub struct SaleRecord {
     pub sold_at: Option<Timestamp>,
     /// The buyer's own id for the lead, as its post answer gave it (its adapter's `lead_id`).
     pub lead_id: Option<String>,
+    /// A repeat sale: the contract's `repeat.after_days` it was sold under (the buyer's last
+    /// purchase of the consumer was at least that old). `None` for a new lead.
+    pub repeat_after: Option<WindowDays>,
 }
 
 /// How a reserved sale ends.
@@ -442,6 +461,8 @@ pub struct OutboxSale {
     pub contract: ContractId,
     /// The buyer's own id for the lead, when its answer gave one.
     pub lead_id: Option<String>,
+    /// A repeat sale's entry.
+    pub repeat: bool,
 }
 
 impl OutboxEntry {
@@ -459,6 +480,7 @@ impl OutboxEntry {
                 offer: r.offer.clone(),
                 contract: r.contract.clone(),
                 lead_id: r.lead_id.clone(),
+                repeat: r.repeat_after.is_some(),
             }),
             price: r.price,
             payout: r.payout,

@@ -126,6 +126,76 @@ dedup = { enabled = true, window_days = 90 }
         SourceFile { name: name.into(), text: text.into() }
     }
 
+    #[test]
+    fn repeat_terms_are_read_and_each_bad_one_is_named() {
+        let ok = format!(
+            "{GOOD}{}",
+            r#"
+[[verticals]]
+id = "home"
+dedup_window_days = 30
+repeat_after_days = 14
+
+[[contracts]]
+id = "c2"
+buyer = "b1"
+offer = "auto-excl"
+price = "10.00"
+repeat = { after_days = 14, price = { percent = "40.00" } }
+"#
+        );
+        let config = match load_files(&[file("ok.toml", &ok)]) {
+            Ok(c) => c,
+            Err(e) => panic!("{e:?}"),
+        };
+        let c2 = &config.contracts[&crate::ids::ContractId::new("c2")];
+        let terms = c2.repeat.expect("repeat terms");
+        assert_eq!((terms.after.days(), terms.price), (14, crate::repeat::RepeatPrice::Percent(4_000)));
+        assert_eq!(config.verticals[&crate::ids::VerticalId::new("home")].repeat_after.map(|w| w.days()), Some(14));
+        assert_eq!(config.verticals[&crate::ids::VerticalId::new("auto")].repeat_after, None, "off by default");
+
+        let errors = errors_with(
+            r#"
+[[verticals]]
+id = "home"
+dedup_window_days = 30
+repeat_after_days = 30
+
+[[contracts]]
+id = "c2"
+buyer = "b1"
+offer = "auto-excl"
+price = "10.00"
+repeat = { after_days = 90, price = { fixed = "4.00" } }
+
+[[contracts]]
+id = "c3"
+buyer = "b1"
+offer = "auto-excl"
+price = "10.00"
+dedup = { enabled = false }
+repeat = { after_days = 7, price = { percent = "140.00" } }
+
+[[contracts]]
+id = "c4"
+buyer = "b1"
+offer = "auto-excl"
+price = "10.00"
+repeat = { price = { fixed = "1.00" } }
+"#,
+        );
+        let expected = [
+            "field \"repeat_after_days\": must be shorter than dedup_window_days (30 days), got 30",
+            "id \"c2\", field \"repeat.after_days\": must be shorter than dedup.window_days (30 days), got 90",
+            "id \"c3\", field \"repeat\": needs the contract's dedup enabled",
+            "id \"c3\", field \"repeat.price.percent\": must be at most 100.00",
+            "id \"c4\", field \"repeat.after_days\": is required",
+        ];
+        for want in expected {
+            assert!(errors.iter().any(|e| e.contains(want)), "expected {want:?} in {errors:#?}");
+        }
+    }
+
     /// Loads GOOD plus `extra` and returns the error lines.
     fn errors_with(extra: &str) -> Vec<String> {
         match load_files(&[file("good.toml", GOOD), file("extra.toml", extra)]) {

@@ -29,6 +29,9 @@ pub struct Vertical {
     pub id: VerticalId,
     pub name: String,
     pub dedup_window: WindowDays,
+    /// A consumer submitted again at least this long after its last submission (and inside
+    /// `dedup_window`, which is longer) passes checkpoint 2 as a repeat; `None`: never.
+    pub repeat_after: Option<WindowDays>,
     /// The fields its leads carry, checked at the edge by [`crate::intake::check`]; `None`
     /// when it declares none: its leads are then taken as they come, as before fields
     /// existed (only the built-in consent fields are checked).
@@ -265,6 +268,8 @@ pub struct Contract {
     pub dedup: DedupSettings,
     pub dq: Option<DqSettings>,
     pub returns: ReturnOverride,
+    /// Bids on repeat consumers at a repeat price; `None`: drops them as duplicates.
+    pub repeat: Option<crate::repeat::RepeatTerms>,
     /// Its counters' names up to their time bucket, written once with the contract.
     pub counter_keys: crate::caps::CounterKeys,
 }
@@ -441,6 +446,7 @@ pub(crate) mod tests {
             dedup: DedupSettings { enabled: true, window: WindowDays::new(30).unwrap() },
             dq: None,
             returns: ReturnOverride::default(),
+            repeat: None,
             counter_keys: crate::caps::CounterKeys::new(&BuyerId::new(buyer), &ContractId::new(id)),
         }
     }

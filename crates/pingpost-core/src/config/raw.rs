@@ -15,6 +15,10 @@ pub struct RawVertical {
     pub name: String,
     #[serde(default)]
     pub dedup_window_days: Option<i64>,
+    /// A consumer submitted again more than this many days after its last submission (and
+    /// inside the window) is a repeat, not a duplicate; off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_after_days: Option<i64>,
     /// The fields its leads carry; none declared: leads are taken as they come.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<RawField>,
@@ -66,7 +70,7 @@ pub struct RawConsent {
     pub post: Vec<String>,
 }
 
-/// `{percent = "15.00"}` or `{fixed = "2.50"}`.
+/// `{percent = "15.00"}` or `{fixed = "2.50"}`: a margin, or a repeat lead's price.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -304,4 +308,19 @@ pub struct RawContract {
     /// Overrides the buyer's return policy, field by field, for this contract's sales.
     #[serde(default)]
     pub returns: Option<RawReturns>,
+    /// Bids on repeat consumers at a repeat price instead of dropping them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<RawRepeat>,
+}
+
+/// `{after_days = 14, price = {percent = "40.00"}}` (or `price = {fixed = "4.00"}`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawRepeat {
+    /// The buyer buys a consumer again only this many days after its last purchase of it.
+    #[serde(default)]
+    pub after_days: Option<i64>,
+    #[serde(default)]
+    pub price: Option<RawMargin>,
 }

@@ -6,6 +6,7 @@ use super::*;
 use crate::adapter::{BuyerCalls, CompiledBuyer};
 use crate::filter::FieldFilter;
 use crate::margin::{Disclosure, Margin};
+use crate::repeat::{RepeatPrice, RepeatTerms};
 use crate::schedule::parse_weekday;
 use chrono::NaiveTime;
 use chrono_tz::Tz;
@@ -87,6 +88,38 @@ impl Errors<'_> {
             self.push(field, e.to_string());
             WindowDays::MAX
         })
+    }
+
+    /// A repeat's threshold: a window of days, shorter than the window `than` (the field
+    /// `than_field`) it opens early.
+    fn shorter_window(&mut self, field: &str, days: i64, than: WindowDays, than_field: &str) -> WindowDays {
+        let w = self.window(field, Some(days), days);
+        if w >= than {
+            self.push(field, format!("must be shorter than {than_field} ({} days), got {days}", than.days()));
+        }
+        w
+    }
+
+    fn repeat(&mut self, r: Option<&RawRepeat>, dedup: &DedupSettings) -> Option<RepeatTerms> {
+        let r = r?;
+        if !dedup.enabled {
+            self.push("repeat", "needs the contract's dedup enabled: a repeat is a consumer its window would drop");
+        }
+        let Some(days) = r.after_days else {
+            self.push("repeat.after_days", "is required");
+            return None;
+        };
+        let after = self.shorter_window("repeat.after_days", days, dedup.window, "dedup.window_days");
+        let price = match self.margin("repeat.price", r.price.as_ref()) {
+            Some(Margin::Percent(hundredths)) => RepeatPrice::Percent(hundredths),
+            Some(Margin::Fixed(amount)) => RepeatPrice::Fixed(amount),
+            None if r.price.is_none() => {
+                self.push("repeat.price", "is required: {\"percent\": \"40.00\"} or {\"fixed\": \"4.00\"}");
+                return None;
+            }
+            None => return None,
+        };
+        Some(RepeatTerms { after, price })
     }
 
     fn money(&mut self, field: &str, text: &str) -> Money {
@@ -197,10 +230,14 @@ fn check_id(e: &mut Errors<'_>, id: &str) {
 
 fn vertical(e: &mut Errors<'_>, r: &RawVertical) -> Vertical {
     let (fields, unknown) = super::intake::fields(e, r);
+    let dedup_window = e.window("dedup_window_days", r.dedup_window_days, 30);
     Vertical {
         id: VerticalId::new(&r.id),
         name: r.name.clone(),
-        dedup_window: e.window("dedup_window_days", r.dedup_window_days, 30),
+        dedup_window,
+        repeat_after: r
+            .repeat_after_days
+            .map(|d| e.shorter_window("repeat_after_days", d, dedup_window, "dedup_window_days")),
         fields,
         unknown,
     }
@@ -499,20 +536,26 @@ fn contract(
     }
     let id = ContractId::new(&r.id);
     let buyer = BuyerId::new(&r.buyer);
+    // In the fields' order, so errors are reported as they appear.
+    let pricing = pricing(e, r, buyers.get(r.buyer.as_str()).map(|b| &**b));
+    let caps = caps(e, r.caps.as_ref());
+    let schedule = r.schedule.as_ref().map(|s| schedule(e, s));
+    let dedup_settings = DedupSettings {
+        enabled: dedup.enabled.unwrap_or(true),
+        window: e.window("dedup.window_days", dedup.window_days, 30),
+    };
+    let repeat = e.repeat(r.repeat.as_ref(), &dedup_settings);
     Contract {
         counter_keys: crate::caps::CounterKeys::new(&buyer, &id),
         id,
         buyer,
         offer: OfferId::new(&r.offer),
         status,
-        pricing: pricing(e, r, buyers.get(r.buyer.as_str()).map(|b| &**b)),
+        pricing,
         filters,
-        caps: caps(e, r.caps.as_ref()),
-        schedule: r.schedule.as_ref().map(|s| schedule(e, s)),
-        dedup: DedupSettings {
-            enabled: dedup.enabled.unwrap_or(true),
-            window: e.window("dedup.window_days", dedup.window_days, 30),
-        },
+        caps,
+        schedule,
+        dedup: dedup_settings,
         dq: r.dq.as_ref().map(|d| DqSettings {
             url: match &d.url {
                 Some(url) => Some(e.url("dq.url", url)),
@@ -526,6 +569,7 @@ fn contract(
             timeout_ms: e.millis("dq.timeout_ms", d.timeout_ms, 80, 10_000),
         }),
         returns: e.returns("returns", r.returns.as_ref()),
+        repeat,
     }
 }
 

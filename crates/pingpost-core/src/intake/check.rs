@@ -342,6 +342,7 @@ mod tests {
             id: VerticalId::new("v"),
             name: String::new(),
             dedup_window: WindowDays::MAX,
+            repeat_after: None,
             fields: Some(Arc::new(fields)),
             unknown: UnknownFields::Keep,
         };

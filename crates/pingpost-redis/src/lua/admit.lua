@@ -13,14 +13,19 @@
 --          identifiers here, and read an empty one as "never yields")
 -- ARGV[8]  '1' for a dry run (a test ping): the same checks and answer, and no write at all
 --          (no mark, no forgetting, no expiry)
+-- ARGV[9]  a confirmed submission inside the window is a repeat if made at or before this
+--          (ms): `WindowDays::counts_after` of the vertical's `repeat_after_days`; '' = none
 --
--- Vertical marks as prelude.lua encodes them. A mark of this same ping is its own
--- (a re-sent call): never a duplicate, left as it is.
+-- Vertical marks as prelude.lua encodes them, read as `vertical_verdict` (checkpoint.rs)
+-- states. A mark of this same ping is its own (a re-sent call): never a duplicate, left as it
+-- is, and a repeat again if it was one.
 -- Answers {'S', since} | {'V', prior_at} | {'P', prior_at, ping, its ARGV[7]} | {'A', field,
--- value, ...} where the fields are this identifier's DQ marks (its sale marks are in the
--- buyers' slots, read beside this). 'V' is a confirmed submission, 'P' another ping's pending one: either
--- way a duplicate, and nothing was written.
-expect('admit', 2, 8)
+-- value, ...} | {'R', prior_at, field, value, ...} where the fields are this identifier's DQ
+-- marks (its sale marks are in the buyers' slots, read beside this). 'V' is a confirmed
+-- submission, 'P' another ping's pending one: either way a duplicate, and nothing was
+-- written. 'R': admitted as a repeat of the submission at prior_at, which the new pending mark
+-- keeps as the one it replaced.
+expect('admit', 2, 9)
 local dry = ARGV[8] == '1'
 local since = redis.call('GET', KEYS[1])
 if since then
@@ -29,11 +34,14 @@ end
 local now = tonumber(ARGV[2])
 local counts_after = tonumber(ARGV[3])
 local retention = tonumber(ARGV[5])
+local repeat_after = tonumber(ARGV[9])
 local vfield = 'v:' .. ARGV[1]
 local all = redis.call('HGETALL', KEYS[2])
 local history = {'A'}
 local stale = {}
 local own = false
+-- The confirmed submission this ping passes as a repeat of (its text and number).
+local replaced, replaced_at = '', nil
 for i = 1, #all, 2 do
   local field, value = all[i], all[i + 1]
   local kind = string.sub(field, 1, 2)
@@ -42,12 +50,23 @@ for i = 1, #all, 2 do
     local v = vertical_mark(value)
     if v.ping == ARGV[4] then
       own = true
+      if v.replaced then
+        replaced, replaced_at = v.replaced_text, v.replaced
+      end
+    elseif v.pending ~= nil and now < v.pending then
+      return {'P', v.at_text, v.ping, v.others}
     else
-      if (v.pending == nil or now < v.pending) and at > counts_after then
-        if v.pending ~= nil then
-          return {'P', tostring(at), v.ping, v.others}
+      -- Confirmed, or a ping that never confirmed: the submission it replaced stands.
+      local standing, standing_text = v.at, v.at_text
+      if v.pending ~= nil then
+        standing, standing_text = v.replaced, v.replaced_text
+      end
+      if standing and standing > counts_after then
+        if repeat_after and standing <= repeat_after then
+          replaced, replaced_at = standing_text, standing
+        else
+          return {'V', standing_text}
         end
-        return {'V', tostring(at)}
       end
     end
   elseif kind == 's:' then
@@ -62,6 +81,10 @@ for i = 1, #all, 2 do
     history[#history + 1] = value
   end
 end
+if replaced_at then
+  history[1] = replaced
+  table.insert(history, 1, 'R')
+end
 if dry then
   return history
 end
@@ -69,7 +92,7 @@ if #stale > 0 then
   redis.call('HDEL', KEYS[2], unpack(stale))
 end
 if not own then
-  redis.call('HSET', KEYS[2], vfield, encode_vertical_mark(ARGV[2], ARGV[4], ARGV[6], ARGV[7]))
+  redis.call('HSET', KEYS[2], vfield, encode_vertical_mark(ARGV[2], ARGV[4], ARGV[6], ARGV[7], replaced))
 end
 redis.call('PEXPIRE', KEYS[2], retention)
 return history

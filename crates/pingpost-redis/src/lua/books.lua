@@ -9,13 +9,15 @@ local function to_books(outbox, order, entry)
 end
 
 -- The entry of the sale in the ledger entry `key` becoming charged ('sale') or given back
--- ('rollback'), at `at` (ms). Amounts stay the text Redis holds: no float arithmetic.
+-- ('rollback'), at `at` (ms). Amounts stay the text Redis holds: no float arithmetic. A repeat
+-- sale's record names the `repeat_after_days` it was sold under (`OutboxEntry::of_sale`).
 local function sale_entry(kind, key, at)
   local e = redis.call('HMGET', key, 'id', 'rec', 'price', 'payout', 'lead')
   local rec = cjson.decode(e[2])
   return {entry_id = kind .. ':' .. e[1], kind = kind, at = at, buyer = rec.buyer, sale_id = e[1],
     ping_id = rec.ping_id, partner = rec.partner, offer = rec.offer, contract = rec.contract,
-    price = e[3], payout = e[4] or e[3], amount = '0', lead_id = e[5] or ''}
+    price = e[3], payout = e[4] or e[3], amount = '0', lead_id = e[5] or '',
+    ['repeat'] = rec.repeat_after_days ~= nil}
 end
 
 

@@ -43,15 +43,24 @@ local function in_flight(mark, now)
 end
 
 -- A vertical submission, 'v:<vertical>' = '<at>|<ping>|<pending until>|<other identifiers>'
--- while its ping is unanswered, '<at>|<ping>|' once confirmed (engines before the pending
--- part wrote '<at>|<ping>|<pending until>'). `pending` is nil once confirmed.
+-- while its ping is unanswered, with '|<replaced>' after it when the ping passed as a repeat
+-- (the confirmed submission it replaced, which stands again if the ping never confirms:
+-- `Submission` in checkpoint.rs); '<at>|<ping>|' once confirmed (engines before the pending
+-- part wrote '<at>|<ping>|<pending until>'). `pending` and `replaced` are nil when absent.
 local function vertical_mark(value)
-  local at, ping, pending, others = string.match(value, '^(%-?%d+)|([^|]*)|?(%-?%d*)|?([^|]*)$')
-  return {at = tonumber(at), at_text = at, ping = ping, pending = tonumber(pending), others = others}
+  local at, ping, pending, others, replaced =
+    string.match(value, '^(%-?%d+)|([^|]*)|?(%-?%d*)|?([^|]*)|?(%-?%d*)$')
+  return {at = tonumber(at), at_text = at, ping = ping, pending = tonumber(pending), others = others,
+    replaced = tonumber(replaced), replaced_text = replaced}
 end
 
-local function encode_vertical_mark(at, ping, pending, others)
-  return at .. '|' .. ping .. '|' .. pending .. '|' .. others
+-- The fifth part only when there is one: engines of the release before repeats read four.
+local function encode_vertical_mark(at, ping, pending, others, replaced)
+  local mark = at .. '|' .. ping .. '|' .. pending .. '|' .. others
+  if replaced and replaced ~= '' then
+    mark = mark .. '|' .. replaced
+  end
+  return mark
 end
 
 -- `at` as the text it was read as (`at_text`): Lua prints large numbers in exponent form.

@@ -1,10 +1,19 @@
--- Undoes one identifier's vertical reservation, only if it still belongs to the ping.
+-- Undoes one identifier's vertical reservation, only if it still belongs to the ping: a
+-- repeat's gives back the confirmed submission it replaced.
 -- KEYS[1] consumer state (hash)   ARGV[1] vertical id   ARGV[2] ping id
 expect('release_admission', 1, 2)
 local vfield = 'v:' .. ARGV[1]
 local mark = redis.call('HGET', KEYS[1], vfield)
-if mark and vertical_mark(mark).ping == ARGV[2] then
-  redis.call('HDEL', KEYS[1], vfield)
-  return 1
+if not mark then
+  return 0
 end
-return 0
+local v = vertical_mark(mark)
+if v.ping ~= ARGV[2] then
+  return 0
+end
+if v.replaced then
+  redis.call('HSET', KEYS[1], vfield, encode_confirmed_vertical_mark(v.replaced_text, ''))
+else
+  redis.call('HDEL', KEYS[1], vfield)
+end
+return 1

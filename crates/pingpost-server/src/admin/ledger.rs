@@ -89,6 +89,10 @@ struct LedgerSale {
     reason: Option<String>,
     /// The buyer's own id for the lead, when its answer gave one.
     lead_id: Option<String>,
+    /// A repeat sale: the contract's `repeat.after_days` it was sold under; absent for a new
+    /// lead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repeat_after_days: Option<u16>,
 }
 
 impl LedgerSale {
@@ -109,6 +113,7 @@ impl LedgerSale {
             lease_until: r.lease_until,
             reason: r.reason.clone(),
             lead_id: r.lead_id.clone(),
+            repeat_after_days: r.repeat_after.map(|w| w.days()),
         }
     }
 }

@@ -20,6 +20,68 @@ where
     dq_records_are_returned_with_history(&*make().await).await;
     an_unconfirmed_admission_lapses_after_its_lease(&*make().await).await;
     a_re_sent_admission_is_its_own(&*make().await).await;
+    a_submission_older_than_repeat_after_passes_as_a_repeat_and_moves_the_last_submission(&*make().await).await;
+    a_repeat_that_never_confirms_gives_back_the_submission_it_replaced(&*make().await).await;
+}
+
+/// The vertical's `repeat_after_days` (14 of a 30-day window): a consumer submitted again at
+/// least 14 days after its last submission passes as a repeat; the repeat is its last
+/// submission from then on, so one pinging every 10 days stays a duplicate.
+async fn a_submission_older_than_repeat_after_passes_as_a_repeat_and_moves_the_last_submission<S: Store + ?Sized>(
+    s: &S,
+) {
+    let at = |d: i64| t0() + Duration::days(d);
+    let admit_repeats = |idents: Vec<Ident>, now: Timestamp| async move {
+        let req = Admission { repeat_after: Some(days(14)), ..admission(idents, "auto", now) };
+        let outcome = s.admit(req.clone()).await.expect("store answers");
+        if admitted(&outcome) {
+            s.confirm_admission(req).await.expect("confirm");
+        }
+        outcome
+    };
+    let new = |o: &AdmitOutcome| matches!(o, AdmitOutcome::Admitted { repeat: None, .. });
+    assert!(new(&admit_repeats(vec![email("a"), phone("p")], at(0)).await));
+    let dup = admit_repeats(vec![email("a")], at(10)).await;
+    assert_eq!(dup, AdmitOutcome::VerticalDuplicate { matched: IdentKind::Email, prior_at: at(0) });
+    let repeat = admit_repeats(vec![email("a"), phone("p")], at(15)).await;
+    assert!(
+        matches!(repeat, AdmitOutcome::Admitted { repeat: Some((IdentKind::Email, prior)), .. } if prior == at(0)),
+        "{repeat:?}"
+    );
+    let dup = admit_repeats(vec![phone("p")], at(25)).await;
+    assert_eq!(dup, AdmitOutcome::VerticalDuplicate { matched: IdentKind::Phone, prior_at: at(15) }, "the mark moved");
+    let again = admit_repeats(vec![phone("p")], at(29)).await;
+    assert!(matches!(again, AdmitOutcome::Admitted { repeat: Some((IdentKind::Phone, prior)), .. } if prior == at(15)));
+    // Without repeat_after the same consumer is a duplicate, as before repeats.
+    let plain = admit(s, vec![phone("p")], "auto", at(44)).await;
+    assert_eq!(plain, AdmitOutcome::VerticalDuplicate { matched: IdentKind::Phone, prior_at: at(29) });
+    assert!(new(&admit_repeats(vec![phone("p")], at(59)).await), "past the window: new");
+}
+
+/// A repeat's pending submission replaces the confirmed one; released, or lapsed with its
+/// lease, it gives that one back, so the consumer is still a duplicate inside the window (and
+/// a repeat again), never new. A re-sent admission of a repeat answers it again.
+async fn a_repeat_that_never_confirms_gives_back_the_submission_it_replaced<S: Store + ?Sized>(s: &S) {
+    let at = |d: i64| t0() + Duration::days(d);
+    let repeats = |now| Admission { repeat_after: Some(days(14)), ..admission(vec![email("a")], "auto", now) };
+    let is_repeat_of = |o: &AdmitOutcome, when: Timestamp| matches!(o, AdmitOutcome::Admitted { repeat: Some((_, prior)), .. } if *prior == when);
+    assert!(admitted(&admit(s, vec![email("a")], "auto", at(0)).await));
+    let released = repeats(at(15));
+    assert!(is_repeat_of(&s.admit(released.clone()).await.expect("admit"), at(0)));
+    assert!(is_repeat_of(&s.admit(released.clone()).await.expect("re-sent"), at(0)), "a re-sent repeat is its own");
+    let held = s.admit(repeats(at(15) + Duration::seconds(1))).await.expect("admit");
+    assert!(matches!(held, AdmitOutcome::VerticalDuplicate { .. }), "a repeat in flight holds the consumer: {held:?}");
+    s.release_admission(released).await.expect("release");
+    let dup = admit(s, vec![email("a")], "auto", at(16)).await;
+    assert_eq!(dup, AdmitOutcome::VerticalDuplicate { matched: IdentKind::Email, prior_at: at(0) }, "given back");
+
+    let lapsed = repeats(at(17));
+    assert!(is_repeat_of(&s.admit(lapsed).await.expect("admit"), at(0)));
+    let after_lease = repeats(at(17) + PENDING);
+    assert!(is_repeat_of(&s.admit(after_lease.clone()).await.expect("admit"), at(0)), "the lapsed one gave it back");
+    s.confirm_admission(after_lease).await.expect("confirm");
+    let dup = admit(s, vec![email("a")], "auto", at(20)).await;
+    assert_eq!(dup, AdmitOutcome::VerticalDuplicate { matched: IdentKind::Email, prior_at: at(17) + PENDING });
 }
 
 async fn admits_once_per_vertical_window<S: Store + ?Sized>(s: &S) {

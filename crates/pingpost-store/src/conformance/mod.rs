@@ -84,6 +84,7 @@ fn admission(idents: Vec<Ident>, vertical: &str, now: Timestamp) -> Admission {
         idents,
         vertical: VerticalId::new(vertical),
         window: days(30),
+        repeat_after: None,
         ping_id: fresh_ping_id(),
         now,
         pending_until: now + PENDING,
@@ -108,7 +109,7 @@ fn admitted(o: &AdmitOutcome) -> bool {
 
 fn history(o: AdmitOutcome) -> pingpost_core::checkpoint::ConsumerHistory {
     match o {
-        AdmitOutcome::Admitted { history } => history,
+        AdmitOutcome::Admitted { history, .. } => history,
         other => panic!("expected admission, got {other:?}"),
     }
 }
@@ -133,6 +134,7 @@ pub fn record(sale_id: &str, buyer: &str, cents: i64, at: Timestamp) -> SaleReco
         reason: None,
         sold_at: None,
         lead_id: None,
+        repeat_after: None,
     }
 }
 

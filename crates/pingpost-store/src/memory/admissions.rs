@@ -13,20 +13,41 @@ impl MemoryStore {
                 return AdmitOutcome::Suppressed { matched: *kind, since };
             }
         }
+        // Each identifier's verdict; a re-sent admission finds its own mark, and the repeat it
+        // was (the submission its mark replaced).
+        let mut replaced = Vec::with_capacity(locked.guards.len());
+        let mut repeat: Option<(IdentKind, Timestamp)> = None;
         for (kind, c) in &locked.guards {
-            if let Some(m) = c.vertical.get(&req.vertical) {
-                let own = m.ping_id == req.ping_id;
-                if !own && vertical_submission_counts(m.at, m.pending_until, req.window, req.now) {
-                    return AdmitOutcome::VerticalDuplicate { matched: *kind, prior_at: m.at };
+            let verdict = match c.vertical.get(&req.vertical) {
+                None => VerticalVerdict::New,
+                Some(m) if m.ping_id == req.ping_id => {
+                    m.replaced.map_or(VerticalVerdict::New, |prior_at| VerticalVerdict::Repeat { prior_at })
                 }
+                Some(m) => vertical_verdict(&m.submission(), req.window, req.repeat_after, req.now),
+            };
+            match verdict {
+                VerticalVerdict::Duplicate { prior_at } => {
+                    return AdmitOutcome::VerticalDuplicate { matched: *kind, prior_at };
+                }
+                VerticalVerdict::Repeat { prior_at } => {
+                    replaced.push(Some(prior_at));
+                    if repeat.is_none_or(|(_, at)| at < prior_at) {
+                        repeat = Some((*kind, prior_at));
+                    }
+                }
+                VerticalVerdict::New => replaced.push(None),
             }
         }
         let mut history = ConsumerHistory::default();
-        for (kind, c) in &mut locked.guards {
+        for ((kind, c), replaced) in locked.guards.iter_mut().zip(replaced) {
             // A re-sent admission finds its own mark and leaves it as it is (it may be confirmed).
             if !req.dry_run && c.vertical.get(&req.vertical).is_none_or(|m| m.ping_id != req.ping_id) {
-                let mark =
-                    VerticalMark { at: req.now, ping_id: req.ping_id.clone(), pending_until: Some(req.pending_until) };
+                let mark = VerticalMark {
+                    at: req.now,
+                    ping_id: req.ping_id.clone(),
+                    pending_until: Some(req.pending_until),
+                    replaced,
+                };
                 c.vertical.insert(req.vertical.clone(), mark);
             }
             history.sales.extend(c.sales.iter().filter_map(|s| {
@@ -40,7 +61,7 @@ impl MemoryStore {
             }));
             history.dq.extend(c.dq.iter().map(|(b, at)| DqMark { buyer: b.clone(), matched: *kind, at: *at }));
         }
-        AdmitOutcome::Admitted { history }
+        AdmitOutcome::Admitted { history, repeat }
     }
 
     pub(super) fn with_own_vertical_marks(&self, req: &Admission, f: impl Fn(&mut VecMap<VerticalId, VerticalMark>)) {
@@ -63,14 +84,22 @@ impl Admissions for MemoryStore {
         self.with_own_vertical_marks(&req, |marks| {
             if let Some(m) = marks.get_mut(&req.vertical) {
                 m.pending_until = None;
+                m.replaced = None;
             }
         });
         ready(())
     }
 
     fn release_admission(&self, req: Admission) -> StoreFuture<'_, ()> {
-        self.with_own_vertical_marks(&req, |marks| {
-            marks.remove(&req.vertical);
+        // A repeat's mark gives back the confirmed submission it replaced.
+        self.with_own_vertical_marks(&req, |marks| match marks.get(&req.vertical).and_then(|m| m.replaced) {
+            Some(at) => {
+                let restored = VerticalMark { at, ping_id: String::new(), pending_until: None, replaced: None };
+                marks.insert(req.vertical.clone(), restored);
+            }
+            None => {
+                marks.remove(&req.vertical);
+            }
         });
         ready(())
     }

@@ -20,6 +20,7 @@ impl MemoryStore {
                         at: m.at,
                         ping_id: m.ping_id.clone(),
                         pending_until: m.pending_until,
+                        replaced: m.replaced,
                     })
                     .collect(),
                 marks: c

@@ -258,6 +258,7 @@ mod tests {
             idents: vec![email(seed)],
             vertical: VerticalId::new("auto"),
             window,
+            repeat_after: None,
             ping_id: format!("ping-{seed}-{}", now.timestamp()),
             now,
             pending_until: now + Duration::minutes(1),
@@ -294,6 +295,7 @@ mod tests {
             reason: None,
             sold_at: None,
             lead_id: None,
+            repeat_after: None,
         };
         let debit = Debit {
             key: counter.into(),
