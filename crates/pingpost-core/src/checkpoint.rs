@@ -629,7 +629,8 @@ mod tests {
         let sold = |age| sale("b1", IdentKind::Email, age, SaleState::Sold);
         let vertical = Some((IdentKind::Phone, now() - day * 20));
         // (takes repeats, the buyer's marks, vertical repeat, (candidate's repeat | checkpoint))
-        let table: Vec<(bool, Vec<SaleMark>, Option<(IdentKind, Timestamp)>, Result<bool, Checkpoint>)> = vec![
+        type Row = (bool, Vec<SaleMark>, Option<(IdentKind, Timestamp)>, Result<bool, Checkpoint>);
+        let table: Vec<Row> = vec![
             (true, vec![], None, Ok(false)),
             (true, vec![sold(day * 20)], None, Ok(true)),
             (true, vec![sold(day * 14)], None, Ok(true)), // exactly after_days: a repeat
