@@ -11,7 +11,7 @@ use pingpost_buyersim::PostReply;
 use pingpost_core::identity::Sha256Hex;
 use serde_json::{json, Value};
 
-const METRICS: [&str; 9] = [
+const METRICS: [&str; 13] = [
     "pings",
     "suppressed",
     "vertical_duplicate",
@@ -21,6 +21,10 @@ const METRICS: [&str; 9] = [
     "bids",
     "sales",
     "rollbacks",
+    "repeat_pings",
+    "vertical_repeat",
+    "contract_repeat",
+    "repeat_sales",
 ];
 
 /// A group as the API answers it: every metric present, those not named zero.

@@ -194,6 +194,8 @@ pub(crate) struct PartnerReport {
 struct PartnerAccount {
     key: String,
     sales: i64,
+    /// Of `sales`, those of returning consumers bought again at a repeat price.
+    repeat_sales: i64,
     payouts: Money,
     clawbacks: Money,
     net_payout: Money,
@@ -211,10 +213,20 @@ pub(crate) enum Audience {
 impl Audience {
     fn columns(self) -> &'static [&'static str] {
         match self {
-            Audience::Operator => {
-                &["key", "sales", "gross", "refunds", "net_revenue", "payouts", "clawbacks", "net_payout", "margin"]
-            }
-            Audience::Partner => &["key", "sales", "payouts", "clawbacks", "net_payout"],
+            Audience::Operator => &[
+                "key",
+                "sales",
+                "repeat_sales",
+                "gross",
+                "repeat_gross",
+                "refunds",
+                "net_revenue",
+                "payouts",
+                "clawbacks",
+                "net_payout",
+                "margin",
+            ],
+            Audience::Partner => &["key", "sales", "repeat_sales", "payouts", "clawbacks", "net_payout"],
         }
     }
 
@@ -222,7 +234,9 @@ impl Audience {
         let all = [
             ("key", json!(g.key)),
             ("sales", json!(g.sales)),
+            ("repeat_sales", json!(g.repeat_sales)),
             ("gross", json!(g.gross)),
+            ("repeat_gross", json!(g.repeat_gross)),
             ("refunds", json!(g.refunds)),
             ("net_revenue", json!(g.net_revenue)),
             ("payouts", json!(g.payouts)),
@@ -282,8 +296,12 @@ struct OperatorReport {
 struct OperatorAccount {
     key: String,
     sales: i64,
+    /// Of `sales`, those of returning consumers bought again at a repeat price.
+    repeat_sales: i64,
     /// What buyers were charged, net of rollbacks.
     gross: Money,
+    /// Of `gross`, what the repeat sales were charged.
+    repeat_gross: Money,
     refunds: Money,
     net_revenue: Money,
     /// What partners earned.
