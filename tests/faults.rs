@@ -485,8 +485,23 @@ async fn returned_and_swept(
 }
 
 /// Every fault at each step of a return and of the sweep, at each of its first reaches.
-async fn every_return_and_sweep_fault(backend: Backend, points: &[&'static str]) {
-    let reached = returned_and_swept(&backend, None, points).await;
+async fn every_return_and_sweep_fault(backend: Backend, points: &'static [&'static str]) {
+    every_fault_of(backend, points, |backend, armed, points| Box::pin(returned_and_swept(backend, armed, points)))
+        .await;
+}
+
+/// A scenario run with one fault armed (or none), answering how often each point was reached.
+type Scenario =
+    for<'a> fn(
+        &'a Backend,
+        Option<Armed>,
+        &'a [&'static str],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = HashMap<&'static str, u64>> + Send + 'a>>;
+
+/// Runs `scenario` once without faults to learn each point's reaches, then once per point,
+/// fault and each of its first reaches; every failing combination is reported.
+async fn every_fault_of(backend: Backend, points: &'static [&'static str], scenario: Scenario) {
+    let reached = scenario(&backend, None, points).await;
     let off_path: Vec<&&str> = points.iter().filter(|p| reached[*p] == 0).collect();
     assert!(off_path.is_empty(), "failpoints the scenario never reaches: {off_path:?}");
     let mut failures = Vec::new();
@@ -495,14 +510,14 @@ async fn every_return_and_sweep_fault(backend: Backend, points: &[&'static str])
             for skip in 0..u32::try_from(reached[point]).unwrap_or(u32::MAX).min(REACHES) {
                 let armed = Armed { point, fault, skip };
                 let backend = backend.clone();
-                let run = async move { returned_and_swept(&backend, Some(armed), &[]).await };
+                let run = async move { scenario(&backend, Some(armed), &[]).await };
                 if let Err(e) = tokio::spawn(run).await {
                     failures.push(format!("{armed:?}: {e}"));
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "return and sweep faults broke a guarantee:\n{}", failures.join("\n"));
+    assert!(failures.is_empty(), "faults broke a guarantee:\n{}", failures.join("\n"));
 }
 
 const RETURN_POINTS: &[&str] = &["store.open_return", "store.decide_return", "store.sweep"];
@@ -530,4 +545,113 @@ async fn every_return_and_sweep_fault_on_redis() {
 async fn every_return_and_sweep_fault_on_a_redis_cluster() {
     let cluster = RedisCluster::start();
     every_return_and_sweep_fault(Backend::Shared(cluster.urls()), REDIS_RETURN_POINTS).await;
+}
+
+/// Repeats after 14 days on `auto` (window 30): b1's contract takes them at 40 %, b2's does not.
+fn repeats_config() -> String {
+    let mut c = base_config().replace(
+        "id = \"auto\"\ndedup_window_days = 30",
+        "id = \"auto\"\ndedup_window_days = 30\nrepeat_after_days = 14",
+    );
+    let repeat = "repeat = { after_days = 14, price = { percent = \"40.00\" } }";
+    c.push_str(&contract("r-b1", "b1", "auto-excl", "20.00", repeat));
+    c.push_str(&contract("r-b2", "b2", "auto-excl", "10.00", ""));
+    c
+}
+
+/// A consumer sold to b1, back 15 days later as a vertical repeat that b1 buys again at its
+/// repeat price, then pinged once more (a duplicate of the repeat: the repeat moved its last
+/// submission), with `armed` failing one step of it (or none). However each call failed, the
+/// partner's retries see it through: no lead reaches its buyer twice, b1 holds exactly two
+/// standing sales of the consumer (sold, or unconfirmed when a crash lost a reservation's
+/// outcome), the second a repeat, and the whole store keeps every guarantee,
+/// the one-repeat-per-after_days rule with them.
+async fn repeated(backend: &Backend, armed: Option<Armed>, points: &[&'static str]) -> HashMap<&'static str, u64> {
+    let h = Harness::start_on(backend.clone(), &repeats_config()).await;
+    if let Some(a) = armed {
+        h.faults.arm(a.point, a.fault, 1, a.skip);
+    }
+    let x = lead(Some("repeat.x@example.com"), Some("(415) 555-0133"));
+    for day in [0, 15] {
+        h.advance_days(day).await;
+        let ping = ping_until_answered(&h, "auto-excl", x.clone(), armed).await;
+        assert_eq!(
+            (&ping["status"], ping.get("repeat").is_some()),
+            (&Value::from("accepted"), day == 15),
+            "{armed:?}: {ping}"
+        );
+        let post = post_until_answered(&h, ping["ping_id"].as_str().unwrap(), x.clone(), armed).await;
+        assert_eq!(sold_to(&post), ["b1"], "{armed:?}: day {day}: {post}");
+    }
+    h.engine.quiesce().await;
+    // A duplicate's retry is a duplicate too: retried until answered, whatever failed.
+    let mut again = Value::Null;
+    for _ in 0..4 {
+        let (status, answer) = h.ping_as(KEY_P1, "auto-excl", x.clone()).await;
+        again = answer;
+        if status == 200 {
+            break;
+        }
+    }
+    assert_eq!(again["reason"], "vertical_duplicate", "{armed:?}: {again}");
+    h.engine.quiesce().await;
+    if let Some(a) = armed {
+        assert_eq!(h.faults.fired(a.point), 1, "{a:?}: the fault never fired");
+    }
+    let mut delivered: HashMap<String, usize> = HashMap::new();
+    for r in h.buyers.received().into_iter().filter(|r| r.kind == "post") {
+        *delivered.entry(r.body["sale_id"].as_str().unwrap_or("").to_string()).or_default() += 1;
+    }
+    // A sale whose reservation's outcome was lost is kept as unconfirmed, never delivered again.
+    assert!(delivered.values().all(|n| *n == 1), "{armed:?}: a sale delivered twice: {delivered:?}");
+    h.advance_secs(120).await;
+    h.engine.sweep().await.unwrap();
+    let snapshot = h.snapshot().await;
+    let mut b1: Vec<_> =
+        snapshot.sales.values().filter(|s| s.record.buyer.as_str() == "b1" && s.record.state.is_standing()).collect();
+    b1.sort_by_key(|s| s.record.reserved_at);
+    let repeats: Vec<Option<u16>> = b1.iter().map(|s| s.record.repeat_after.map(|w| w.days())).collect();
+    assert_eq!(repeats, [None, Some(14)], "{armed:?}: b1's sales of the consumer");
+    h.assert_guarantees(&format!("{armed:?}"), Some(h.engine.now())).await;
+    points.iter().map(|p| (*p, h.faults.reached(p))).collect()
+}
+
+const REPEAT_POINTS: &[&str] =
+    &["store.admit", "store.confirm_admission", "store.put_blob", "store.reserve_sale", "store.settle_sale"];
+const REDIS_REPEAT_POINTS: &[&str] = &[
+    "store.admit",
+    "store.confirm_admission",
+    "store.reserve_sale",
+    "store.settle_sale",
+    "redis.admit.email",
+    "redis.admit.phone",
+    "redis.confirm.email",
+    "redis.confirm.phone",
+    "redis.reserve_sale",
+    "redis.settle_sale",
+];
+
+fn repeat_scenario<'a>(
+    backend: &'a Backend,
+    armed: Option<Armed>,
+    points: &'a [&'static str],
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = HashMap<&'static str, u64>> + Send + 'a>> {
+    Box::pin(repeated(backend, armed, points))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_repeat_fault_on_the_embedded_store() {
+    every_fault_of(Backend::Memory, REPEAT_POINTS, repeat_scenario).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_repeat_fault_on_redis() {
+    let server = RedisServer::start();
+    every_fault_of(Backend::Shared(server.url()), REDIS_REPEAT_POINTS, repeat_scenario).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_repeat_fault_on_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    every_fault_of(Backend::Shared(cluster.urls()), REDIS_REPEAT_POINTS, repeat_scenario).await;
 }
