@@ -68,10 +68,12 @@ async fn sales_reach_the_books_once_and_the_accounts_add_them_up_to_the_cent() {
     assert_eq!(
         groups(&body),
         [
-            json!({"key": "p1", "sales": 2, "gross": "35.00", "refunds": "0.00", "net_revenue": "35.00",
-                   "payouts": "31.50", "clawbacks": "0.00", "net_payout": "31.50", "margin": "3.50"}),
-            json!({"key": "p2", "sales": 1, "gross": "12.00", "refunds": "0.00", "net_revenue": "12.00",
-                   "payouts": "9.50", "clawbacks": "0.00", "net_payout": "9.50", "margin": "2.50"}),
+            json!({"key": "p1", "sales": 2, "repeat_sales": 0, "gross": "35.00", "repeat_gross": "0.00",
+                   "refunds": "0.00", "net_revenue": "35.00", "payouts": "31.50", "clawbacks": "0.00",
+                   "net_payout": "31.50", "margin": "3.50"}),
+            json!({"key": "p2", "sales": 1, "repeat_sales": 0, "gross": "12.00", "repeat_gross": "0.00",
+                   "refunds": "0.00", "net_revenue": "12.00", "payouts": "9.50", "clawbacks": "0.00",
+                   "net_payout": "9.50", "margin": "2.50"}),
         ]
     );
     let (_, body) = get(&h, "/v1/admin/accounts?by=buyer", ADMIN_TOKEN, false).await;
@@ -83,9 +85,9 @@ async fn sales_reach_the_books_once_and_the_accounts_add_them_up_to_the_cent() {
     let (_, csv) = get(&h, "/v1/admin/accounts?by=offer", ADMIN_TOKEN, true).await;
     assert_eq!(
         csv,
-        "key,sales,gross,refunds,net_revenue,payouts,clawbacks,net_payout,margin\n\
-         auto-2,1,12.00,0.00,12.00,9.50,0.00,9.50,2.50\n\
-         auto-excl,2,35.00,0.00,35.00,31.50,0.00,31.50,3.50\n"
+        "key,sales,repeat_sales,gross,repeat_gross,refunds,net_revenue,payouts,clawbacks,net_payout,margin\n\
+         auto-2,1,0,12.00,0.00,0.00,12.00,9.50,0.00,9.50,2.50\n\
+         auto-excl,2,0,35.00,0.00,0.00,35.00,31.50,0.00,31.50,3.50\n"
     );
 
     // A partner reads its own account, never another's; a range before the sales is empty.
@@ -93,10 +95,12 @@ async fn sales_reach_the_books_once_and_the_accounts_add_them_up_to_the_cent() {
     assert_eq!(status, 200, "{mine}");
     assert_eq!(groups(&mine).iter().map(|g| g["key"].as_str().unwrap()).collect::<Vec<_>>(), ["p2"]);
     let (_, mine_csv) = get(&h, "/v1/partner/report", KEY_P2, true).await;
-    assert_eq!(mine_csv, "key,sales,payouts,clawbacks,net_payout\np2,1,9.50,0.00,9.50\n");
+    assert_eq!(mine_csv, "key,sales,repeat_sales,payouts,clawbacks,net_payout\np2,1,0,9.50,0.00,9.50\n");
     assert_eq!(
         groups(&mine),
-        [json!({"key": "p2", "sales": 1, "payouts": "9.50", "clawbacks": "0.00", "net_payout": "9.50"})],
+        [
+            json!({"key": "p2", "sales": 1, "repeat_sales": 0, "payouts": "9.50", "clawbacks": "0.00", "net_payout": "9.50"})
+        ],
         "a partner sees its own side only: no gross price, no margin"
     );
     let (_, before) = get(&h, "/v1/partner/report?until=2026-11-23T14:00:00Z", KEY_P1, false).await;

@@ -245,6 +245,31 @@ async fn an_edit_is_honoured_by_the_next_ping_and_a_window_of_zero_is_refused_at
     assert_eq!(solar["bids"].as_array().map(Vec::len), Some(1), "{solar}");
     let home = c.ping("o-home", "jane@example.com").await;
     assert_eq!((home["status"].as_str(), home["reason"].as_str()), (Some("rejected"), Some("no_bids")), "{home}");
+
+    // Repeats on the home contract: a threshold as long as its window is refused at its field;
+    // 14 days at 40 % is saved; both fields emptied, the contract takes no repeats again.
+    c.open("/console/contracts").await;
+    c.text_becomes("h1", "Offers and contracts").await;
+    let after = c.browser.find(Locator::Css("#c-home-repeat-after")).await.unwrap();
+    let amount = c.browser.find(Locator::Css("#c-home-repeat-price")).await.unwrap();
+    let save = "form[data-id='c-home'] button[type=submit]";
+    after.send_keys("30").await.unwrap();
+    amount.send_keys("40.00").await.unwrap();
+    c.browser.find(Locator::Css(save)).await.unwrap().click().await.unwrap();
+    c.text_becomes("form[data-id='c-home'] .error[data-for='repeat.after_days']", "shorter than").await;
+    after.clear().await.unwrap();
+    after.send_keys("14").await.unwrap();
+    c.browser.find(Locator::Css(save)).await.unwrap().click().await.unwrap();
+    c.text_becomes("form[data-id='c-home'] .status", "Saved").await;
+    c.screenshot("repeat-saved").await;
+    let (_, stored) = c.api("GET", "/v1/admin/contracts/c-home", None).await;
+    assert_eq!(stored["repeat"], json!({"after_days": 14, "price": {"percent": "40.00"}}), "{stored}");
+    after.clear().await.unwrap();
+    amount.clear().await.unwrap();
+    c.browser.find(Locator::Css(save)).await.unwrap().click().await.unwrap();
+    c.text_becomes("form[data-id='c-home'] .status", "Saved").await;
+    let (_, stored) = c.api("GET", "/v1/admin/contracts/c-home", None).await;
+    assert_eq!(stored.get("repeat"), None, "{stored}");
     c.browser.close().await.unwrap();
 }
 

@@ -260,8 +260,9 @@ async fn a_buyer_reporting_less_than_its_fixed_margin_leaves_the_partner_nothing
     let (_, accounts) = h.admin("GET", "/accounts?by=partner", None).await;
     assert_eq!(
         accounts["groups"][0],
-        json!({"key": "p1", "sales": 1, "gross": "2.00", "refunds": "0.00", "net_revenue": "2.00",
-               "payouts": "0.00", "clawbacks": "0.00", "net_payout": "0.00", "margin": "2.00"})
+        json!({"key": "p1", "sales": 1, "repeat_sales": 0, "gross": "2.00", "repeat_gross": "0.00",
+               "refunds": "0.00", "net_revenue": "2.00", "payouts": "0.00", "clawbacks": "0.00",
+               "net_payout": "0.00", "margin": "2.00"})
     );
 }
 

@@ -28,6 +28,17 @@ function contractPatch(form) {
     const cap = value(`caps.${period}`);
     patch.caps[period] = cap === "" ? null : Number(cap);
   }
+  // Both repeat fields empty: the contract takes no repeats. A price is a percent or a fixed
+  // amount, never both: the other is removed.
+  const after = value("repeat.after_days");
+  const amount = value("repeat.price.amount").trim();
+  if (after === "" && amount === "") {
+    patch.repeat = null;
+  } else {
+    const kind = value("repeat.price.kind");
+    const price = amount === "" ? null : { percent: null, fixed: null, [kind]: amount };
+    patch.repeat = { after_days: after === "" ? null : Number(after), price };
+  }
   return patch;
 }
 

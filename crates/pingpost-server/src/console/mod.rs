@@ -268,6 +268,10 @@ fn contract_row(c: &RawContract) -> Markup {
     let status = c.status.clone().unwrap_or_else(|| "active".into());
     let dedup_on = c.dedup.as_ref().and_then(|d| d.enabled).unwrap_or(true);
     let window = c.dedup.as_ref().and_then(|d| d.window_days).map(|w| w.to_string()).unwrap_or_default();
+    let repeat_after = c.repeat.as_ref().and_then(|r| r.after_days).map(|d| d.to_string()).unwrap_or_default();
+    let repeat_price = c.repeat.as_ref().and_then(|r| r.price.as_ref());
+    let repeat_fixed = repeat_price.is_some_and(|p| p.fixed.is_some());
+    let repeat_amount = repeat_price.and_then(|p| p.fixed.clone().or_else(|| p.percent.clone())).unwrap_or_default();
     let cap = |pick: fn(&pingpost_core::config::raw::RawCaps) -> Option<i64>| {
         c.caps.as_ref().and_then(pick).map(|d| d.to_string()).unwrap_or_default()
     };
@@ -297,6 +301,19 @@ fn contract_row(c: &RawContract) -> Markup {
                     label class="field" for=(id("window")) { "Dedup window (days)" }
                     input id=(id("window")) type="number" name="dedup.window_days" value=(window) placeholder="vertical's";
                     span class="error" data-for="dedup.window_days" aria-live="polite" {}
+                    label class="field" for=(id("repeat-after")) { "Buy again after (days)" }
+                    input id=(id("repeat-after")) type="number" name="repeat.after_days" value=(repeat_after) placeholder="never";
+                    span class="error" data-for="repeat.after_days" aria-live="polite" {}
+                    label class="field" for=(id("repeat-price")) { "Repeat price" }
+                    input id=(id("repeat-price")) type="text" inputmode="decimal" name="repeat.price.amount" value=(repeat_amount) placeholder="40.00";
+                    select id=(id("repeat-kind")) name="repeat.price.kind" aria-label="Repeat price is" {
+                        option value="percent" selected[!repeat_fixed] { "% of the price" }
+                        option value="fixed" selected[repeat_fixed] { "fixed" }
+                    }
+                    span class="error" data-for="repeat.price" aria-live="polite" {}
+                    span class="error" data-for="repeat.price.percent" aria-live="polite" {}
+                    span class="error" data-for="repeat.price.fixed" aria-live="polite" {}
+                    span class="error" data-for="repeat" aria-live="polite" {}
                     @for (name, label, value) in &caps {
                         label class="field" for=(id(name)) { (label) }
                         input id=(id(name)) type="number" name=(format!("caps.{name}")) value=(value) placeholder="none";
