@@ -125,6 +125,7 @@ async fn a_buyer_buys_a_returning_consumer_again_at_its_repeat_price_once_per_af
 
 #[tokio::test]
 async fn a_vertical_repeat_reaches_only_the_contracts_that_take_repeats() {
+    pingpost_server::metrics::install().unwrap();
     let contracts = contract("c1", "b1", "auto-excl", "20.00", REPEAT_40)
         + &contract("c2", "b2", "auto-excl", "10.00", "dedup = { window_days = 30 }");
     let h = Harness::start(&market(&contracts)).await;
@@ -165,6 +166,20 @@ async fn a_vertical_repeat_reaches_only_the_contracts_that_take_repeats() {
     );
     let b2 = stats_of(&h, "buyer", "b2").await;
     assert_eq!(b2["vertical_repeat"], json!(1), "{b2}");
+    // A repeat bid is no drop: counted apart (only this test pings auto-excl in this binary).
+    let (_, metrics) = h.scrape_metrics().await;
+    let series = |prefix: &str| metrics.lines().filter(|l| l.starts_with(prefix)).map(String::from).collect::<Vec<_>>();
+    assert_eq!(
+        series("pingpost_repeat_bids_total{offer=\"auto-excl\"}"),
+        ["pingpost_repeat_bids_total{offer=\"auto-excl\"} 1"],
+        "{metrics}"
+    );
+    assert!(series("pingpost_drops_total").iter().all(|l| !l.contains("contract_repeat")), "{metrics}");
+    assert_eq!(
+        series("pingpost_drops_total{checkpoint=\"vertical_repeat\",offer=\"auto-excl\"}").len(),
+        1,
+        "{metrics}"
+    );
     h.assert_guarantees("after a vertical repeat", None).await;
 }
 

@@ -36,6 +36,9 @@ pub use pingpost_store::timed::{STORE_ERRORS_TOTAL, STORE_OP_SECONDS, STORE_UP};
 pub const PING_DECISION_SECONDS: &str = "pingpost_ping_decision_seconds";
 pub const PINGS_TOTAL: &str = "pingpost_pings_total";
 pub const DROPS_TOTAL: &str = "pingpost_drops_total";
+/// Contracts that bid on a returning consumer at their repeat price (audited
+/// `contract_repeat`: a hit, not a drop).
+pub const REPEAT_BIDS_TOTAL: &str = "pingpost_repeat_bids_total";
 pub const BIDS_TOTAL: &str = "pingpost_bids_total";
 pub const POSTS_TOTAL: &str = "pingpost_posts_total";
 pub const POST_ATTEMPTS_TOTAL: &str = "pingpost_post_attempts_total";
@@ -175,8 +178,9 @@ impl AuditSink for CountedAudit {
             }
             drops
                 .entry((first.checkpoint, Arc::clone(&first.offer.0)))
-                .or_insert_with_key(|(checkpoint, offer)| {
-                    metrics::counter!(DROPS_TOTAL, "checkpoint" => checkpoint.as_str(), "offer" => Arc::clone(offer))
+                .or_insert_with_key(|(checkpoint, offer)| match checkpoint {
+                    Checkpoint::ContractRepeat => metrics::counter!(REPEAT_BIDS_TOTAL, "offer" => Arc::clone(offer)),
+                    _ => metrics::counter!(DROPS_TOTAL, "checkpoint" => checkpoint.as_str(), "offer" => Arc::clone(offer)),
                 })
                 .increment(n);
         }
