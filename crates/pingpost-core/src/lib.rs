@@ -16,6 +16,7 @@
 //! - [`auction`]: ranking bids and choosing winners.
 //! - [`repeat`]: a returning consumer bought again, and what it costs.
 //! - [`suppression_csv`]: the identifiers each row of a suppression CSV names.
+//! - [`whatif`]: what another dedup window would have done to past pings, from their gaps.
 //! - [`adapter`]: each buyer's own protocol — requests built and answers read, no I/O.
 //! - [`secret`]: secrets' names and values (a value is never printed).
 
@@ -38,6 +39,7 @@ pub mod repeat;
 pub mod schedule;
 pub mod secret;
 pub mod suppression_csv;
+pub mod whatif;
 pub mod window;
 
 /// Every instant inside pingpost is UTC.
