@@ -4,9 +4,13 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, TimeZone, Utc};
+use pingpost_core::checkpoint::{Checkpoint, Ineligible};
+use pingpost_core::identity::Sha256Hex;
+use pingpost_core::ids::{ContractId, OfferId, PartnerId, VerticalId};
+use pingpost_core::money::Money;
 use pingpost_events::partitions::Upkeep;
-use pingpost_events::PgEvents;
+use pingpost_events::{ContractFate, Fate, LeadEvent, Outcome, PgEvents};
 use pingpost_testkit::PostgresServer;
 
 fn day(d: u32) -> NaiveDate {
@@ -31,6 +35,67 @@ async fn postgres_event_partitions() {
     partitions_are_made_ahead_and_dropped_whole_with_no_default_partition(&pg).await;
     nodes_keeping_up_together_make_each_partition_once(&pg).await;
     the_log_keeps_to_its_own_schema_and_a_later_start_migrates_nothing_again(&pg).await;
+    a_batch_is_written_once_however_often_it_is_sent_and_whole_or_not_at_all(&pg).await;
+}
+
+fn event(ping_id: &str, on: u32) -> LeadEvent {
+    let fate = |contract: &str, fate, gap, cents| ContractFate {
+        contract: ContractId::new(contract),
+        fate,
+        gap,
+        price: Money::from_minor(cents),
+    };
+    LeadEvent {
+        at: Utc.with_ymd_and_hms(2026, 12, on, 15, 0, 0).unwrap(),
+        ping_id: ping_id.into(),
+        partner: PartnerId::new("p1"),
+        offer: OfferId::new("auto-excl"),
+        vertical: VerticalId::new("auto"),
+        email: Some(Sha256Hex::digest("jane@example.com")),
+        phone: None,
+        outcome: Outcome::Accepted,
+        repeat: true,
+        vertical_gap: Some(20),
+        contracts: vec![
+            fate("c1", Fate::Bid, Some(20), 740),
+            fate("c2", Fate::Dropped(Checkpoint::VerticalRepeat), None, 0),
+            fate("c3", Fate::Ineligible(Ineligible::CapReached), None, 0),
+        ],
+    }
+}
+
+async fn a_batch_is_written_once_however_often_it_is_sent_and_whole_or_not_at_all(pg: &PostgresServer) {
+    let events = PgEvents::connect(&pg.fresh_database()).await.unwrap();
+    events.upkeep(day(7), 1, day(1)).await.unwrap();
+    let batch = [event("ping-1", 7), event("ping-2", 8), LeadEvent { contracts: vec![], ..event("ping-3", 8) }];
+    assert_eq!(events.append(&batch).await.unwrap(), 3);
+    assert_eq!(events.append(&batch).await.unwrap(), 0, "a re-sent batch writes nothing again");
+    let (contracts, checkpoint, gaps, price, email, vertical_gap): (
+        Vec<String>,
+        Vec<i16>,
+        Vec<Option<i16>>,
+        Vec<i64>,
+        String,
+        Option<i16>,
+    ) = sqlx::query_as(
+        "SELECT contracts, checkpoint, gap_days, price, encode(email, 'hex'), vertical_gap \
+             FROM lead_events WHERE ping_id = 'ping-1'",
+    )
+    .fetch_one(events.pool())
+    .await
+    .unwrap();
+    assert_eq!(contracts, ["c1", "c2", "c3"]);
+    assert_eq!(
+        checkpoint.iter().map(|c| Fate::of_code(*c).unwrap()).collect::<Vec<_>>(),
+        [Fate::Bid, Fate::Dropped(Checkpoint::VerticalRepeat), Fate::Ineligible(Ineligible::CapReached)]
+    );
+    assert_eq!((gaps, price, vertical_gap), (vec![Some(20), None, None], vec![740, 0, 0], Some(20)));
+    assert_eq!(email, Sha256Hex::digest("jane@example.com").as_str(), "the hash, never the address");
+
+    let with_a_day_unmade = [event("ping-4", 8), event("ping-5", 20)];
+    assert!(events.append(&with_a_day_unmade).await.is_err(), "no partition for the 20th");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM lead_events").fetch_one(events.pool()).await.unwrap();
+    assert_eq!(rows, 3, "nothing of a refused batch is written");
 }
 
 async fn partitions_are_made_ahead_and_dropped_whole_with_no_default_partition(pg: &PostgresServer) {
