@@ -70,14 +70,8 @@ async fn a_batch_is_written_once_however_often_it_is_sent_and_whole_or_not_at_al
     let batch = [event("ping-1", 7), event("ping-2", 8), LeadEvent { contracts: vec![], ..event("ping-3", 8) }];
     assert_eq!(events.append(&batch).await.unwrap(), 3);
     assert_eq!(events.append(&batch).await.unwrap(), 0, "a re-sent batch writes nothing again");
-    let (contracts, checkpoint, gaps, price, email, vertical_gap): (
-        Vec<String>,
-        Vec<i16>,
-        Vec<Option<i16>>,
-        Vec<i64>,
-        String,
-        Option<i16>,
-    ) = sqlx::query_as(
+    type Row = (Vec<String>, Vec<i16>, Vec<Option<i16>>, Vec<i64>, String, Option<i16>);
+    let (contracts, checkpoint, gaps, price, email, vertical_gap): Row = sqlx::query_as(
         "SELECT contracts, checkpoint, gap_days, price, encode(email, 'hex'), vertical_gap \
              FROM lead_events WHERE ping_id = 'ping-1'",
     )
