@@ -14,6 +14,7 @@
 //! - [`checkpoint`]: the checkpoint pipeline of a ping, as a pure decision over a
 //!   snapshot of the store.
 //! - [`auction`]: ranking bids and choosing winners.
+//! - [`events`]: one ping as the lead event log keeps it.
 //! - [`repeat`]: a returning consumer bought again, and what it costs.
 //! - [`suppression_csv`]: the identifiers each row of a suppression CSV names.
 //! - [`whatif`]: what another dedup window would have done to past pings, from their gaps.
@@ -25,6 +26,7 @@ pub mod auction;
 pub mod caps;
 pub mod checkpoint;
 pub mod config;
+pub mod events;
 pub mod filter;
 pub mod identity;
 pub mod ids;

@@ -5,15 +5,14 @@
 //!
 //! Built so far: the schema, its migrations and the partitions' upkeep ([`partitions`]):
 //! each day's partition created ahead of time, whole partitions dropped once past the
-//! retention, no DEFAULT partition; the event ([`event`]) and its idempotent batch append
+//! retention, no DEFAULT partition; the event's (`pingpost_core::events`) idempotent batch append
 //! ([`writer`]). The outbox that feeds it, the readers and the engine's use of them come next
 //! (issue 23): nothing in the engine reaches this crate yet.
 
-pub mod event;
 pub mod partitions;
 pub mod writer;
 
-pub use event::{ContractFate, Fate, LeadEvent, Outcome};
+pub use pingpost_core::events::{ContractFate, Fate, LeadEvent, Outcome};
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -3,8 +3,8 @@
 //! each event once. A row's per-contract lists travel as array literals and are cast in the
 //! statement: `UNNEST` cannot take arrays of arrays of different lengths.
 
-use crate::event::LeadEvent;
 use crate::{unavailable, EventsResult, PgEvents};
+use pingpost_core::events::LeadEvent;
 use pingpost_core::identity::Sha256Hex;
 
 /// An array literal of `items` (`{a,b}`), each written by `item`; `NULL` for `None`.

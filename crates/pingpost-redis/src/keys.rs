@@ -8,7 +8,7 @@
 //! | key | type | holds | TTL | why |
 //! |---|---|---|---|---|
 //! | `pp:{<identifier sha256>}:sup` | string | when the identifier was suppressed (ms) | none | suppression is permanent until an operator lifts it |
-//! | `pp:{<identifier sha256>}:c` | hash | `v:<vertical>` = `<at>\|<ping>\|<pending until>\|` while pending (engines that decided races by rank added the ping's other identifiers), `<at>\|<ping>\|` once confirmed (vertical submission); `d:<buyer>` = `<at>` (DQ) | `pingpost_store::RETENTION` (366 days) from the last write; fields older than that are dropped when the admission script passes | 365 days is the longest window a vertical or DQ rule may be given, and operators can lengthen windows live, so an event is kept as long as *some* window could still reach it |
+//! | `pp:{<identifier sha256>}:c` | hash | `v:<vertical>` = `<at>\|<ping>\|<pending until>\|` while pending (engines that decided races by rank added the ping's other identifiers; a repeat adds `\|<the confirmed submission it replaced>`), `<at>\|<ping>\|` once confirmed (vertical submission); `d:<buyer>` = `<at>` (DQ) | `pingpost_store::RETENTION` (366 days) from the last write; fields older than that are dropped when the admission script passes | 365 days is the longest window a vertical or DQ rule may be given, and operators can lengthen windows live, so an event is kept as long as *some* window could still reach it |
 //! | `pp:buyers` | set | every buyer with state under its tag (added before its first write, and again by each sweep of a node that sold for it) | none; never shrunk | the sweep, the relay and cross-buyer listings visit these buyers' slots (`buyers.rs`) |
 //! | `pp:{b:<buyer>}:sale:<sale id>` | hash | `st` (R reserved, S sold, B released, D rolled back, U unconfirmed, T returned), `rec` (JSON: ids, reserved at, holder, lease), `price`, `payout`, `sold` (when charged, ms), `sat` (when settled), `reason` (why released), `lead` (the buyer's lead id), `idents` (kind:hash list), `debits` (JSON: counter, amount, is money, limit, credit counter), `holder`; or `fence` alone (a take-over's, see `lua/fence.lua`) | `pingpost_store::kept_after_settling`: reserved or unconfirmed 366 days; settled, its return window and 31 days (released or rolled back: 31 days); a pending return's sale until decided, then 31 days; a release's tombstone (no `rec`) a day; a fence as long as the post's claim | the sales ledger and the post's journal, kept while a return, a resumed post or a decision may still need it (the books keep the sale for good); the sale id is `<ping id>-<bid>`, the same on every attempt |
 //! | `pp:{b:<buyer>}:bought:<identifier sha256>` | hash | `<sale id>` = `<at>\|<R\|S\|D>\|<lease until>\|<holder>\|<buyer>` (`lua/prelude.lua`'s codec; lease and holder empty once settled), the buyer's sales of the consumer | 366 days from the last write; marks past it dropped when a reservation passes | checkpoint 4: read by a ping (one read per buyer of the offer), checked and written by the buyer's reservation in the same step as its entry |
@@ -23,6 +23,7 @@
 //! | `pp:blob:console:epoch`, `pp:blob:console:revoked:<nonce>` | string | the console sessions' epoch; a signed-out session | 366 days; until the session would have expired | sign-out ends a session on every node |
 //! | `pp:claim:post:<partner>:<ping id>`, `pp:claim:idem:<partner>:<sha256(key)>` | hash | `fp` fingerprint, `st` (F in flight, A given up, D done), `lease`, `holder` (the attempt's token), `res` (1 when resumed from an earlier holder), `ans` (the answer: a post's whole; a key's `[ping id, outcome, expires_at ms, decision_us]`, ~60 bytes, an accepted ping's bids being read from its record while it lives) | as long as the ping record (a post) or an hour (a key), so that "absent" means "never claimed" | one post per ping, one answer per idempotency key, across nodes; a taker-over knows to read the journal |
 //! | `pp:{audit}` (and `pp:{audit}:batch:<id>`, an hour) | stream | one entry per ping (or post) with dedup hits: its hits as a JSON array, no identifiers; ids follow the hits' time (`<at ms>-<seq>`) | none; trimmed by count (`MAXLEN ~`) and age (`MINID ~`) on every batch | bounded by length and by age (`--audit-max-entries`, `--audit-retention-days`) |
+//! | `pp:{ev:<0..15>}:events`, `…:events_at` | hash, zset | lead events waiting for the event log (ping id -> event), and their order by time | until the event log holds them | the log is written off the ping's path and may be down; sixteen shards by a hash of the ping id spread the writes over a cluster |
 //! | `pp:config` | hash | `doc` (the configuration document, JSON; partner keys as digests only), `v` (its version) and `rev` (the id of the write that stored it) | none | the configuration in force; replaced whole by a compare-and-set script |
 //! | `pp:{secrets}`, `pp:{secrets}:deleted` | hash, hash | `s:<name>` = `<updated ms>\|<rev>\|<c\|r>\|<value>`, the set's `v` and `rev`; the rev of each delete by name | none | buyers' credentials, apart from the configuration; every node polls the stamp |
 //! | `pp:stats:{<yyyymmddhh>}` (and `…:batch:<id>`, an hour) | hash | `<partner\|buyer\|vertical>\|<id>\|<metric>` = count, for one UTC hour | 400 days after its last write | dedup statistics; tagged by the hour, so hours spread over Cluster slots |
@@ -169,6 +170,16 @@ impl Keys {
     }
 
     /// String: an opaque blob (a ping awaiting its post), prefixed with its expiry.
+    /// Hash: lead events waiting for the event log in one shard (ping id -> event).
+    pub fn events(&self, shard: u32) -> String {
+        format!("{}:{{ev:{shard}}}:events", self.ns)
+    }
+
+    /// Sorted set: the shard's waiting events (ping ids) by time (ms).
+    pub fn events_order(&self, shard: u32) -> String {
+        format!("{}:{{ev:{shard}}}:events_at", self.ns)
+    }
+
     pub fn blob(&self, key: &str) -> String {
         format!("{}:blob:{key}", self.ns)
     }

@@ -128,6 +128,7 @@ mod config_docs;
 mod conn;
 mod counters;
 mod erasure;
+mod events;
 mod keys;
 mod migrate;
 mod outbox;

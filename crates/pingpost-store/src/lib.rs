@@ -33,6 +33,7 @@ mod claims;
 mod config_docs;
 mod counters;
 mod erasure;
+mod events;
 mod outbox;
 mod retention;
 mod returns;
@@ -57,6 +58,7 @@ pub use claims::{claim_step, claim_table, ClaimFacts, ClaimPhase, ClaimStep, Cla
 pub use config_docs::ConfigDocs;
 pub use counters::Counters;
 pub use erasure::Erasure;
+pub use events::{EventOutbox, QueuedEvent};
 pub use outbox::Outbox;
 pub use returns::Returns;
 pub use sales::Sales;
@@ -114,6 +116,7 @@ pub trait Store:
     + Balances
     + Returns
     + Outbox
+    + EventOutbox
     + Blobs
     + Claims
     + Suppression
@@ -131,6 +134,7 @@ impl<T> Store for T where
         + Balances
         + Returns
         + Outbox
+        + EventOutbox
         + Blobs
         + Claims
         + Suppression

@@ -28,6 +28,7 @@ mod claims;
 mod config_docs;
 mod counters;
 mod erasure;
+mod events;
 mod outbox;
 mod returns;
 mod sales;
@@ -221,6 +222,8 @@ pub struct MemoryStore {
     consumers: DashMap<Sha256Hex, Arc<Mutex<Consumer>>>,
     ledger: Mutex<Ledger>,
     blobs: DashMap<String, (Vec<u8>, Timestamp)>,
+    /// Lead events waiting for the event log, by (time, id).
+    events: Mutex<std::collections::BTreeMap<(Timestamp, String), Vec<u8>>>,
     claims: DashMap<String, ClaimEntry>,
     config: Mutex<Option<ConfigDoc>>,
     secrets: Mutex<crate::secrets::memory::SecretTable>,

@@ -21,6 +21,7 @@ use crate::{
     Returns, SaleRecord, SaleReservation, Sales, Settlement, StoreError, StoreFuture, StoreResult, Suppression,
     SweepReport, TakeOver, TopUp, TopUpOutcome, Upkeep,
 };
+use crate::{EventOutbox, QueuedEvent};
 use pingpost_core::identity::{Ident, Sha256Hex};
 use pingpost_core::ids::BuyerId;
 use pingpost_core::Timestamp;
@@ -207,6 +208,20 @@ impl<S: Outbox + ?Sized> Outbox for Timed<S> {
 
     fn outbox_parked(&self, after: Option<(Timestamp, String)>, limit: usize) -> StoreFuture<'_, Vec<ParkedEntry>> {
         Box::pin(self.measured("outbox_parked", "store.outbox_parked", move || self.inner.outbox_parked(after, limit)))
+    }
+}
+
+impl<S: EventOutbox + ?Sized> EventOutbox for Timed<S> {
+    fn queue_events(&self, events: Vec<QueuedEvent>) -> StoreFuture<'_, ()> {
+        Box::pin(self.measured("queue_events", "store.queue_events", move || self.inner.queue_events(events)))
+    }
+
+    fn queued_events(&self, limit: usize) -> StoreFuture<'_, Vec<QueuedEvent>> {
+        Box::pin(self.measured("queued_events", "store.queued_events", move || self.inner.queued_events(limit)))
+    }
+
+    fn events_done(&self, events: Vec<(String, Timestamp)>) -> StoreFuture<'_, ()> {
+        Box::pin(self.measured("events_done", "store.events_done", move || self.inner.events_done(events)))
     }
 }
 

@@ -23,6 +23,7 @@ pub mod claims;
 pub mod config_docs;
 pub mod counters;
 pub mod erasure;
+pub mod events;
 pub mod outbox;
 pub mod returns;
 pub mod sales;
@@ -46,6 +47,7 @@ where
     claims::run_all(&make).await;
     suppression::run_all(&make).await;
     erasure::run_all(&make).await;
+    events::run_all(&make).await;
     upkeep::run_all(&make).await;
     config_docs::run_all(&make).await;
 }

@@ -1,15 +1,16 @@
-//! One ping's event, as the log keeps it: its time, partner, offer, vertical, identifier
-//! hashes, outcome, and for each contract of the offer where it stopped (or its bid), the
-//! days since its buyer last bought the consumer and its price — what the statistics, the
-//! audit log and the what-if need, in one row per ping (`migrations/0001_lead_events.sql`).
+//! One ping's event, as the lead event log keeps it: its time, partner, offer, vertical,
+//! identifier hashes, outcome, and for each contract of the offer where it stopped (or its
+//! bid), the days since its buyer last bought the consumer and its price — what the
+//! statistics, the audit log and the what-if need, in one row per ping
+//! (`crates/pingpost-events/migrations/0001_lead_events.sql`).
 
+use crate::checkpoint::{Checkpoint, Ineligible};
+use crate::identity::Sha256Hex;
+use crate::ids::{ContractId, OfferId, PartnerId, VerticalId};
+use crate::money::Money;
+use crate::whatif::Gap;
+use crate::Timestamp;
 use chrono::NaiveDate;
-use pingpost_core::checkpoint::{Checkpoint, Ineligible};
-use pingpost_core::identity::Sha256Hex;
-use pingpost_core::ids::{ContractId, OfferId, PartnerId, VerticalId};
-use pingpost_core::money::Money;
-use pingpost_core::whatif::Gap;
-use pingpost_core::Timestamp;
 
 /// How a ping was answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
