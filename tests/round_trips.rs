@@ -322,6 +322,11 @@ counted! {
         outbox_park(refused: Vec<Refusal>, at: Timestamp) -> ();
         outbox_parked(after: Option<(Timestamp, String)>, limit: usize) -> Vec<ParkedEntry>;
     }
+    EventOutbox {
+        queue_events(events: Vec<QueuedEvent>) -> ();
+        queued_events(limit: usize) -> Vec<QueuedEvent>;
+        events_done(events: Vec<(String, Timestamp)>) -> ();
+    }
     Blobs {
         put_blob(key: String, value: Vec<u8>, now: Timestamp, expires_at: Timestamp) -> ();
         get_blob(key: String, now: Timestamp) -> Option<Vec<u8>>;
