@@ -6,10 +6,11 @@
 //! Built so far: the schema, its migrations and the partitions' upkeep ([`partitions`]):
 //! each day's partition created ahead of time, whole partitions dropped once past the
 //! retention, no DEFAULT partition; the event's (`pingpost_core::events`) idempotent batch append
-//! ([`writer`]). The outbox that feeds it, the readers and the engine's use of them come next
-//! (issue 23): nothing in the engine reaches this crate yet.
+//! ([`writer`]); the relay from the store's event outbox ([`relay`]). The readers and the
+//! engine's use of them come next (issue 23): nothing in the engine reaches this crate yet.
 
 pub mod partitions;
+pub mod relay;
 pub mod writer;
 
 pub use pingpost_core::events::{ContractFate, Fate, LeadEvent, Outcome};
@@ -34,6 +35,8 @@ pub enum EventsError {
     Migration(String),
     #[error("events database holds what this engine does not read: {0}")]
     Corrupt(String),
+    #[error("the store's event outbox: {0}")]
+    Outbox(String),
 }
 
 pub type EventsResult<T> = Result<T, EventsError>;

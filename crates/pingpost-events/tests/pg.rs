@@ -10,7 +10,9 @@ use pingpost_core::identity::Sha256Hex;
 use pingpost_core::ids::{ContractId, OfferId, PartnerId, VerticalId};
 use pingpost_core::money::Money;
 use pingpost_events::partitions::Upkeep;
+use pingpost_events::relay::relay_events;
 use pingpost_events::{ContractFate, Fate, LeadEvent, Outcome, PgEvents};
+use pingpost_store::{EventOutbox, MemoryStore, QueuedEvent};
 use pingpost_testkit::PostgresServer;
 
 fn day(d: u32) -> NaiveDate {
@@ -150,4 +152,54 @@ async fn the_log_keeps_to_its_own_schema_and_a_later_start_migrates_nothing_agai
     let again = PgEvents::connect(&url).await.expect("a later start");
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM lead_events").fetch_one(again.pool()).await.unwrap();
     assert_eq!(rows, 1, "a later start keeps the log as it is");
+}
+
+fn queued(i: usize) -> QueuedEvent {
+    let mut e = event(&format!("ping-{i:05}"), 7);
+    e.at += chrono::Duration::milliseconds(i64::try_from(i).unwrap());
+    QueuedEvent { id: e.ping_id.clone(), at: e.at, body: e.encode() }
+}
+
+async fn rows(log: &PgEvents) -> (i64, i64) {
+    sqlx::query_as("SELECT count(*), count(DISTINCT ping_id) FROM lead_events").fetch_one(log.pool()).await.unwrap()
+}
+
+/// Events wait in the store's outbox while PostgreSQL is stopped, then arrive, none lost
+/// or doubled; a batch written but not removed (a lost answer) is written again as nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_wait_in_the_store_while_postgresql_is_stopped_then_arrive_once() {
+    let mut pg = PostgresServer::start_own();
+    let log = PgEvents::connect(&pg.fresh_database()).await.unwrap();
+    log.upkeep(day(7), 1, day(1)).await.unwrap();
+    let store = MemoryStore::new();
+    store.queue_events((0..2500).map(queued).collect()).await.unwrap();
+    let first = relay_events(&store, &log, 1000).await.unwrap();
+    assert_eq!((first.moved, first.new, first.oldest_waiting), (2500, 2500, None));
+
+    pg.stop();
+    store.queue_events((2500..4000).map(queued).collect()).await.unwrap();
+    assert!(relay_events(&store, &log, 1000).await.is_err(), "PostgreSQL is stopped");
+    assert_eq!(store.queued_events(10_000).await.unwrap().len(), 1500, "every event still waits");
+    pg.restart();
+    let mut moved = 0;
+    for _ in 0..20 {
+        match relay_events(&store, &log, 1000).await {
+            Ok(r) => {
+                moved += r.moved;
+                if store.queued_events(1).await.unwrap().is_empty() {
+                    break;
+                }
+            }
+            // The pool's connections to the stopped server are found broken one by one: each
+            // failed pass drops one, as a relay's next pass would.
+            Err(_) => continue,
+        }
+    }
+    assert_eq!(moved, 1500);
+    assert_eq!(rows(&log).await, (4000, 4000));
+
+    store.queue_events((100..200).map(queued).collect()).await.unwrap();
+    let again = relay_events(&store, &log, 1000).await.unwrap();
+    assert_eq!((again.moved, again.new), (100, 0), "written before, written again as nothing");
+    assert_eq!(rows(&log).await, (4000, 4000), "none lost, none doubled");
 }
