@@ -219,6 +219,8 @@ pub enum CheckpointParam {
     DqDuplicate,
     PostDuplicate,
     NoSandbox,
+    VerticalRepeat,
+    ContractRepeat,
 }
 
 #[derive(ToSchema)]
