@@ -116,6 +116,19 @@ pub struct Submission {
     pub replaced: Option<Timestamp>,
 }
 
+impl Submission {
+    /// The confirmed submission this mark stands for at `now`, whatever its age: its own once
+    /// confirmed; while pending, none (another ping of the consumer is in flight, see
+    /// [`vertical_verdict`]); once its lease ran out unconfirmed, the one it replaced.
+    pub fn standing(&self, now: Timestamp) -> Option<Timestamp> {
+        match self.pending_until {
+            None => Some(self.at),
+            Some(lease) if now < lease => None,
+            Some(_) => self.replaced,
+        }
+    }
+}
+
 /// What a consumer's last submission on a vertical makes of a new ping of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VerticalVerdict {
@@ -142,12 +155,10 @@ pub fn vertical_verdict(
     repeat_after: Option<WindowDays>,
     now: Timestamp,
 ) -> VerticalVerdict {
-    let standing = match last.pending_until {
-        Some(lease) if now < lease => return VerticalVerdict::Duplicate { prior_at: last.at },
-        Some(_) => last.replaced,
-        None => Some(last.at),
-    };
-    match standing {
+    if last.pending_until.is_some_and(|lease| now < lease) {
+        return VerticalVerdict::Duplicate { prior_at: last.at };
+    }
+    match last.standing(now) {
         Some(at) if window.contains(at, now) => {
             if repeat_after.is_some_and(|r| !r.contains(at, now)) {
                 VerticalVerdict::Repeat { prior_at: at }

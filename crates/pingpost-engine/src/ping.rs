@@ -441,7 +441,7 @@ impl Ping<'_> {
                     repeat: false,
                 });
             }
-            AdmitOutcome::Admitted { history, repeat } => {
+            AdmitOutcome::Admitted { history, repeat, .. } => {
                 if repeat.is_some() {
                     facts.vertical_repeat();
                 }

@@ -28,9 +28,13 @@ enum Answer {
     Suppressed(Timestamp),
     /// A submission inside the window that counts: confirmed, or another ping's pending one.
     Duplicate(Timestamp),
-    /// This ping's pending mark is written; the identifier's DQ marks, and the submission the
-    /// ping passed as a repeat of.
-    Admitted(Vec<DqMark>, Option<Timestamp>),
+    /// This ping's pending mark is written; the identifier's DQ marks, the submission the
+    /// ping passed as a repeat of, and the latest confirmed submission the mark held.
+    Admitted {
+        dq: Vec<DqMark>,
+        repeat_of: Option<Timestamp>,
+        last: Option<Timestamp>,
+    },
 }
 
 fn duplicate(matched: IdentKind, prior_at: Timestamp) -> AdmitOutcome {
@@ -75,12 +79,15 @@ impl RedisStore {
                     "R" => (Some(parse_ms(text(&reply, 1)?)?), 2),
                     _ => (None, 1),
                 };
-                let mut fields = Vec::with_capacity(reply.len() / 2);
+                let (mut dq, mut last) = (Vec::with_capacity(reply.len() / 2), None);
                 for pair in 0..(reply.len() - first) / 2 {
                     let (f, v) = (text(&reply, first + 2 * pair)?, text(&reply, first + 2 * pair + 1)?);
-                    fields.extend(codec::decode_dq_field(f, v, ident.kind)?);
+                    match f {
+                        "p:" => last = Some(parse_ms(v)?),
+                        _ => dq.extend(codec::decode_dq_field(f, v, ident.kind)?),
+                    }
                 }
-                Ok(Answer::Admitted(fields, repeat_of))
+                Ok(Answer::Admitted { dq, repeat_of, last })
             }
             other => Err(corrupt(format!("admit answered {other:?}"))),
         }
@@ -160,6 +167,7 @@ impl RedisStore {
         let req = req.clone();
         let mut history = ConsumerHistory::default();
         let mut repeat: Option<(IdentKind, Timestamp)> = None;
+        let mut last_submission: Option<Timestamp> = None;
         for (i, ident) in idents.iter().enumerate() {
             let answer = match self.admit_ident(ident, &req).await {
                 Ok(answer) => answer,
@@ -169,8 +177,9 @@ impl RedisStore {
                 }
             };
             let refused = match answer {
-                Answer::Admitted(fields, repeat_of) => {
-                    history.dq.extend(fields);
+                Answer::Admitted { dq, repeat_of, last } => {
+                    history.dq.extend(dq);
+                    last_submission = last_submission.max(last);
                     // The latest of the submissions the identifiers passed as repeats of.
                     if let Some(prior) = repeat_of.filter(|p| repeat.is_none_or(|(_, at)| at < *p)) {
                         repeat = Some((ident.kind, prior));
@@ -186,7 +195,7 @@ impl RedisStore {
             self.release_after_failure(&req).await;
             return refused;
         }
-        Ok(AdmitOutcome::Admitted { history, repeat })
+        Ok(AdmitOutcome::Admitted { history, repeat, last_submission })
     }
 
     /// The suppression status of identifiers, in order (one read each, side by side).

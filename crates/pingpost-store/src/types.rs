@@ -42,10 +42,14 @@ pub enum AdmitOutcome {
         prior_at: Timestamp,
     },
     /// Through checkpoints 1-2; `repeat` names the identifier and the last submission by
-    /// which the consumer passed as a repeat on the vertical.
+    /// which the consumer passed as a repeat on the vertical. `last_submission` is the
+    /// consumer's latest confirmed submission on the vertical its identifiers' marks still
+    /// hold, however old (the repeat's, or one past the window): the gap the event log keeps
+    /// for the what-if. A store may not know it for a re-sent admission.
     Admitted {
         history: ConsumerHistory,
         repeat: Option<(IdentKind, Timestamp)>,
+        last_submission: Option<Timestamp>,
     },
 }
 

@@ -24,7 +24,8 @@
 -- marks (its sale marks are in the buyers' slots, read beside this). 'V' is a confirmed
 -- submission, 'P' another ping's pending one: either way a duplicate, and nothing was
 -- written. 'R': admitted as a repeat of the submission at prior_at, which the new pending mark
--- keeps as the one it replaced.
+-- keeps as the one it replaced. An admission's fields end with {'p:', at} when the mark held a
+-- confirmed submission, however old (`Submission::standing`): the gap the event log keeps.
 expect('admit', 2, 9)
 local dry = ARGV[8] == '1'
 local since = redis.call('GET', KEYS[1])
@@ -40,8 +41,10 @@ local all = redis.call('HGETALL', KEYS[2])
 local history = {'A'}
 local stale = {}
 local own = false
--- The confirmed submission this ping passes as a repeat of (its text and number).
+-- The confirmed submission this ping passes as a repeat of (its text and number), and the
+-- latest one the mark held at all.
 local replaced, replaced_at = '', nil
+local last_text = nil
 for i = 1, #all, 2 do
   local field, value = all[i], all[i + 1]
   local kind = string.sub(field, 1, 2)
@@ -52,6 +55,7 @@ for i = 1, #all, 2 do
       own = true
       if v.replaced then
         replaced, replaced_at = v.replaced_text, v.replaced
+        last_text = v.replaced_text
       end
     elseif v.pending ~= nil and now < v.pending then
       return {'P', v.at_text, v.ping, v.others}
@@ -60,6 +64,9 @@ for i = 1, #all, 2 do
       local standing, standing_text = v.at, v.at_text
       if v.pending ~= nil then
         standing, standing_text = v.replaced, v.replaced_text
+      end
+      if standing then
+        last_text = standing_text
       end
       if standing and standing > counts_after then
         if repeat_after and standing <= repeat_after then
@@ -80,6 +87,10 @@ for i = 1, #all, 2 do
     history[#history + 1] = field
     history[#history + 1] = value
   end
+end
+if last_text then
+  history[#history + 1] = 'p:'
+  history[#history + 1] = last_text
 end
 if replaced_at then
   history[1] = replaced

@@ -40,7 +40,12 @@ async fn a_submission_older_than_repeat_after_passes_as_a_repeat_and_moves_the_l
         outcome
     };
     let new = |o: &AdmitOutcome| matches!(o, AdmitOutcome::Admitted { repeat: None, .. });
-    assert!(new(&admit_repeats(vec![email("a"), phone("p")], at(0)).await));
+    let last = |o: &AdmitOutcome| match o {
+        AdmitOutcome::Admitted { last_submission, .. } => *last_submission,
+        _ => None,
+    };
+    let first = admit_repeats(vec![email("a"), phone("p")], at(0)).await;
+    assert!(new(&first) && last(&first).is_none(), "{first:?}");
     let dup = admit_repeats(vec![email("a")], at(10)).await;
     assert_eq!(dup, AdmitOutcome::VerticalDuplicate { matched: IdentKind::Email, prior_at: at(0) });
     let repeat = admit_repeats(vec![email("a"), phone("p")], at(15)).await;
@@ -48,6 +53,7 @@ async fn a_submission_older_than_repeat_after_passes_as_a_repeat_and_moves_the_l
         matches!(repeat, AdmitOutcome::Admitted { repeat: Some((IdentKind::Email, prior)), .. } if prior == at(0)),
         "{repeat:?}"
     );
+    assert_eq!(last(&repeat), Some(at(0)), "a repeat's last submission is the one it repeats");
     let dup = admit_repeats(vec![phone("p")], at(25)).await;
     assert_eq!(dup, AdmitOutcome::VerticalDuplicate { matched: IdentKind::Phone, prior_at: at(15) }, "the mark moved");
     let again = admit_repeats(vec![phone("p")], at(29)).await;
@@ -55,7 +61,9 @@ async fn a_submission_older_than_repeat_after_passes_as_a_repeat_and_moves_the_l
     // Without repeat_after the same consumer is a duplicate, as before repeats.
     let plain = admit(s, vec![phone("p")], "auto", at(44)).await;
     assert_eq!(plain, AdmitOutcome::VerticalDuplicate { matched: IdentKind::Phone, prior_at: at(29) });
-    assert!(new(&admit_repeats(vec![phone("p")], at(59)).await), "past the window: new");
+    let past = admit_repeats(vec![phone("p")], at(59)).await;
+    assert!(new(&past), "past the window: new");
+    assert_eq!(last(&past), Some(at(29)), "a submission past the window is still the last one, for the event log");
 }
 
 /// A repeat's pending submission replaces the confirmed one; released, or lapsed with its

@@ -17,7 +17,13 @@ impl MemoryStore {
         // was (the submission its mark replaced).
         let mut replaced = Vec::with_capacity(locked.guards.len());
         let mut repeat: Option<(IdentKind, Timestamp)> = None;
+        let mut last_submission: Option<Timestamp> = None;
         for (kind, c) in &locked.guards {
+            let standing = c.vertical.get(&req.vertical).and_then(|m| match m.ping_id == req.ping_id {
+                true => m.replaced,
+                false => m.submission().standing(req.now),
+            });
+            last_submission = last_submission.max(standing);
             let verdict = match c.vertical.get(&req.vertical) {
                 None => VerticalVerdict::New,
                 Some(m) if m.ping_id == req.ping_id => {
@@ -61,7 +67,7 @@ impl MemoryStore {
             }));
             history.dq.extend(c.dq.iter().map(|(b, at)| DqMark { buyer: b.clone(), matched: *kind, at: *at }));
         }
-        AdmitOutcome::Admitted { history, repeat }
+        AdmitOutcome::Admitted { history, repeat, last_submission }
     }
 
     pub(super) fn with_own_vertical_marks(&self, req: &Admission, f: impl Fn(&mut VecMap<VerticalId, VerticalMark>)) {
