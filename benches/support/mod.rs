@@ -103,6 +103,7 @@ pub fn engine(config: Config, store: Arc<dyn Store>, audit: Arc<dyn AuditSink>, 
             Arc::new(pingpost_store::MemoryStore::new()),
             pingpost_engine::secrets::EnvSecrets::default(),
         ),
+        events: Arc::new(pingpost_events::MemoryEvents::new()),
     })
     .expect("engine")
 }

@@ -184,6 +184,8 @@ pub struct Harness {
     http: reqwest::Client,
     /// The PostgreSQL holding the books, when they are there: kept as long as a node uses it.
     _books_server: Option<Arc<PostgresServer>>,
+    /// This node's lead event log (in the process; `relay_events` fills it from the store).
+    pub events: Arc<pingpost_events::MemoryEvents>,
 }
 
 /// The books a harness writes to: in the process, or with `PINGPOST_TEST_BOOKS=postgres` in
@@ -325,6 +327,7 @@ impl Harness {
         let (stamp, config, _) = bootstrap(store.as_ref(), seed).await.expect("configuration seeded");
         let clock_dyn = Arc::clone(&clock) as _;
         let secrets = Secrets::load(secret_store, EnvSecrets::default()).await.expect("secrets read");
+        let events = Arc::new(pingpost_events::MemoryEvents::new());
         let parts = EngineParts {
             config,
             config_stamp: Some(stamp),
@@ -334,6 +337,7 @@ impl Harness {
             audit,
             stats,
             books,
+            events: Arc::clone(&events) as _,
             faults: faults.clone(),
             lease_slack: pingpost_engine::DEFAULT_LEASE_SLACK,
             secrets,
@@ -352,7 +356,7 @@ impl Harness {
         let metrics = format!("http://{}", metrics_listener.local_addr().expect("addr"));
         tokio::spawn(pingpost_server::serve_metrics(metrics_listener, std::future::pending()));
         let http = reqwest::Client::new();
-        Harness { engine, backing, clock, buyers, buyers_url, base, metrics, faults, http, _books_server: None }
+        Harness { engine, backing, clock, buyers, buyers_url, base, metrics, faults, http, _books_server: None, events }
     }
 
     /// The simulated buyers' base URL (`http://127.0.0.1:port`).

@@ -20,6 +20,12 @@ use crate::window::WindowDays;
 /// (a consumer new to the buyer or the vertical, or seen before the log's retention).
 pub type Gap = Option<u16>;
 
+/// The gap from `prior` to `now` in whole days, rounded down (a prior in the future, from a
+/// clock that moved back, is today's).
+pub fn gap_since(prior: crate::Timestamp, now: crate::Timestamp) -> u16 {
+    u16::try_from((now - prior).num_days().max(0)).unwrap_or(u16::MAX)
+}
+
 /// How many pings reached the checkpoint with one gap, and what those sold.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GapCount {

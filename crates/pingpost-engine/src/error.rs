@@ -29,6 +29,8 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Books(#[from] pingpost_books::BooksError),
+    #[error(transparent)]
+    Events(#[from] pingpost_events::EventsError),
     #[error("stored record unreadable: {0}")]
     Corrupt(String),
 }

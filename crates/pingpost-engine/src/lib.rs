@@ -12,6 +12,7 @@
 //! - [`records`]: answers and the ping record kept for the post.
 //! - [`telemetry`]: metric names and what the engine reports to the `metrics` facade.
 //! - [`relay`]: the books relay, from the store's outbox to the books (a refused entry parked).
+//! - [`events`]: each ping's lead event, queued in the store and relayed to the event log.
 //! - [`reconcile`]: the books checked against the store.
 //! - [`balance`]: a prepaid buyer's balance as it stands, reservations in flight apart.
 //! - [`secrets`]: the secrets buyers' calls are rendered with (store and environment).
@@ -24,6 +25,7 @@ pub mod buyer;
 pub mod clock;
 pub mod config_sync;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod ping;
 pub mod post;
@@ -68,6 +70,9 @@ pub struct EngineParts {
     pub stats: Arc<dyn StatsSink>,
     /// Where money movements are kept for good (the relay fills it from the store's outbox).
     pub books: Arc<dyn Books>,
+    /// Where each ping's event is kept for good (the event relay fills it from the store's
+    /// event outbox).
+    pub events: Arc<dyn pingpost_events::EventLog>,
     /// Failpoints on every store call and the engine's own step boundaries (tests only;
     /// `Faults::none()` in production).
     pub faults: Faults,
@@ -91,6 +96,7 @@ pub struct Engine {
     audit: Arc<dyn AuditSink>,
     stats: Arc<dyn StatsSink>,
     books: Arc<dyn Books>,
+    events: Arc<dyn pingpost_events::EventLog>,
     buyers: BuyerClient,
     faults: Faults,
     lease_slack: chrono::Duration,
@@ -117,6 +123,7 @@ impl Engine {
             audit: Arc::new(telemetry::CountedAudit::new(parts.audit)),
             stats: parts.stats,
             books: parts.books,
+            events: parts.events,
             buyers: BuyerClient::new()?,
             faults: parts.faults,
             lease_slack: parts.lease_slack,

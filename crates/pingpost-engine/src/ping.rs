@@ -12,6 +12,7 @@
 use crate::audit::AuditEntry;
 use crate::buyer::calls::{self, Route};
 use crate::buyer::lead_view::public_lead;
+use crate::events::{fates, ContractFacts};
 use crate::records::{PingAnswer, PingRecord, PingStatus, RejectReason, Remembered, StoredAnswer, RECORD_GRACE};
 use crate::secrets::SecretsView;
 use crate::stats::PingFacts;
@@ -19,12 +20,14 @@ use crate::{telemetry, Engine, EngineError};
 use futures_util::future::join_all;
 use pingpost_core::adapter::{CallKind, CompiledCall, Context, ContextParts, Mode, OutboundRequest, PingInfo, Reading};
 use pingpost_core::auction::{contract_price, payout_acceptable, rank, Bid};
-use pingpost_core::checkpoint::{counter_keys, eligible, screen, Candidate, Checkpoint, Drop, Eligible};
+use pingpost_core::checkpoint::{counter_keys, eligible, screen, Candidate, Checkpoint, Drop, Eligible, Ineligible};
 use pingpost_core::config::{Config, Offer, PartnerMode, Pricing, SaleMode, Vertical};
+use pingpost_core::events::{ContractFate, LeadEvent, Outcome};
 use pingpost_core::identity::{IdentKind, Identity};
 use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
 use pingpost_core::lead::LeadFields;
 use pingpost_core::margin::Margin;
+use pingpost_core::whatif::{gap_since, Gap};
 use pingpost_core::Timestamp;
 use pingpost_store::{Admission, AdmitOutcome, Claim, ClaimRequest};
 use sha2::{Digest, Sha256};
@@ -172,6 +175,8 @@ fn auction_deadline(arrival: Instant, offer: &Offer) -> Instant {
 /// and the admission (checkpoints 1-2 and the pending vertical submission).
 struct PingPlan {
     candidates: Vec<Eligible>,
+    /// The contracts that are no candidates at all, for the ping's event.
+    ineligible: Vec<(ContractId, Ineligible)>,
     counter_keys: Vec<String>,
     admission: Admission,
     expires_at: Timestamp,
@@ -185,7 +190,7 @@ fn plan(
     ping_id: &str,
     now: Timestamp,
 ) -> PingPlan {
-    let (candidates, _ineligible) = eligible(config.contracts_of(&offer.id), &req.fields, now);
+    let (candidates, ineligible) = eligible(config.contracts_of(&offer.id), &req.fields, now);
     let counter_keys = counter_keys(&candidates);
     let admission = Admission {
         idents: req.identity.idents(),
@@ -199,7 +204,7 @@ fn plan(
         buyers: std::sync::Arc::clone(&offer.buyers),
     };
     let expires_at = now + chrono::Duration::seconds(i64::from(offer.ping_ttl_s));
-    PingPlan { candidates, counter_keys, admission, expires_at }
+    PingPlan { candidates, ineligible, counter_keys, admission, expires_at }
 }
 
 /// The dedup hits of a ping, audited once its answer stands: checkpoint 1 or 2's stop, the
@@ -223,6 +228,44 @@ struct Decided {
     facts: PingFacts,
     /// The consumer came back: a vertical repeat, or a repeat bid.
     repeat: bool,
+    event: EventParts,
+}
+
+/// What a ping's event needs beyond its answer.
+#[derive(Default)]
+struct EventParts {
+    fates: Vec<ContractFate>,
+    vertical_gap: Gap,
+}
+
+/// A live ping's event, once answered (pure).
+fn lead_event(
+    answer: &PingAnswer,
+    partner: &PartnerId,
+    vertical: &VerticalId,
+    req: &PingRequest,
+    event: EventParts,
+    now: Timestamp,
+) -> LeadEvent {
+    let outcome = match answer.reason {
+        None => Outcome::Accepted,
+        Some(RejectReason::Suppressed) => Outcome::Suppressed,
+        Some(RejectReason::VerticalDuplicate) => Outcome::VerticalDuplicate,
+        Some(RejectReason::NoBids) => Outcome::NoBids,
+    };
+    LeadEvent {
+        at: now,
+        ping_id: answer.ping_id.clone(),
+        partner: partner.clone(),
+        offer: answer.offer.clone(),
+        vertical: vertical.clone(),
+        email: req.identity.email().cloned(),
+        phone: req.identity.phone().cloned(),
+        outcome,
+        repeat: answer.repeat,
+        vertical_gap: event.vertical_gap,
+        contracts: event.fates,
+    }
 }
 
 /// A ping's audit entries, in the order of its checkpoints (pure): one record call, so one
@@ -293,11 +336,11 @@ async fn decide(
         config.verticals.get(&offer.vertical).ok_or_else(|| EngineError::UnknownOffer(offer.id.to_string()))?;
     let ping_id = engine.ids.ping_id();
     tracing::Span::current().record("ping_id", ping_id.as_str());
-    let PingPlan { candidates, counter_keys, admission, expires_at } =
+    let PingPlan { candidates, ineligible, counter_keys, admission, expires_at } =
         plan(config, vertical, offer, req, &ping_id, now);
     let ping = Ping { engine, config, partner, offer, req, ping_id: &ping_id, now };
-    let decided = ping.checkpoints_and_auction(candidates, counter_keys, &admission, arrival).await;
-    let Decided { status, reason, mut bids, hits, mut facts, repeat } = match decided {
+    let decided = ping.checkpoints_and_auction(candidates, ineligible, counter_keys, &admission, arrival).await;
+    let Decided { status, reason, mut bids, hits, mut facts, repeat, event } = match decided {
         Ok(decided) => decided,
         // The admission itself failed: there is nothing known to give back.
         Err(Unanswered { error, admitted: false }) => return Err(error),
@@ -363,6 +406,9 @@ async fn decide(
         test: req.test,
         repeat,
     };
+    if !req.test {
+        engine.queue_event(lead_event(&answer, partner, &vertical.id, req, event, now));
+    }
     telemetry::ping_answered(&offer.id, &answer, decision, &engine.bid_counters);
     tracing::debug!(status = ?answer.status, reason = ?answer.reason, bids = answer.bids.len(), decision_us = answer.decision_us, "ping answered");
     Ok(answer)
@@ -398,6 +444,7 @@ impl Ping<'_> {
     async fn checkpoints_and_auction(
         &self,
         candidates: Vec<Eligible>,
+        ineligible: Vec<(ContractId, Ineligible)>,
         keys: Vec<String>,
         admission: &Admission,
         arrival: Instant,
@@ -426,12 +473,14 @@ impl Ping<'_> {
                     hits,
                     facts,
                     repeat: false,
+                    event: EventParts::default(),
                 });
             }
             AdmitOutcome::VerticalDuplicate { matched, prior_at } => {
                 facts.stopped(Checkpoint::VerticalDuplicate);
                 hits.stopped_by = Some((Checkpoint::VerticalDuplicate, matched, prior_at));
                 let reason = Some(RejectReason::VerticalDuplicate);
+                let event = EventParts { fates: Vec::new(), vertical_gap: Some(gap_since(prior_at, now)) };
                 return Ok(Decided {
                     status: PingStatus::Rejected,
                     reason,
@@ -439,16 +488,17 @@ impl Ping<'_> {
                     hits,
                     facts,
                     repeat: false,
+                    event,
                 });
             }
-            AdmitOutcome::Admitted { history, repeat, .. } => {
+            AdmitOutcome::Admitted { history, repeat, last_submission } => {
                 if repeat.is_some() {
                     facts.vertical_repeat();
                 }
-                (history, repeat)
+                (history, repeat, last_submission)
             }
         };
-        let (history, vertical_repeat) = history;
+        let (history, vertical_repeat, last_submission) = history;
         let counters = keys.into_iter().zip(counters?).collect::<HashMap<_, _>>();
         let mut screening = screen(candidates, &counters, &history, vertical_repeat, now);
         facts.screened(&screening);
@@ -478,7 +528,24 @@ impl Ping<'_> {
         hits.disqualified = disqualified;
         let (status, reason) = verdict(&bids);
         let repeat = vertical_repeat.is_some() || bids.iter().any(|b| b.repeat);
-        Ok(Decided { status, reason, bids, hits, facts, repeat })
+        // A test lead is in no event log (it counts in no statistics either).
+        let event = if req.test {
+            EventParts::default()
+        } else {
+            let mut not_candidates = ineligible;
+            not_candidates.extend(screening.ineligible);
+            let contracts = ContractFacts {
+                contracts: self.config.contracts_of(&self.offer.id),
+                ineligible: &not_candidates,
+                drops: &hits.drops,
+                disqualified: &hits.disqualified,
+                bids: &bids,
+                history: &history,
+                now,
+            };
+            EventParts { fates: fates(&contracts), vertical_gap: last_submission.map(|at| gap_since(at, now)) }
+        };
+        Ok(Decided { status, reason, bids, hits, facts, repeat, event })
     }
 }
 

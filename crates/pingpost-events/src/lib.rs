@@ -9,9 +9,12 @@
 //! ([`writer`]); the relay from the store's event outbox ([`relay`]). The readers and the
 //! engine's use of them come next (issue 23): nothing in the engine reaches this crate yet.
 
+pub mod log;
 pub mod partitions;
 pub mod relay;
 pub mod writer;
+
+pub use log::{EventLog, MemoryEvents};
 
 pub use pingpost_core::events::{ContractFate, Fate, LeadEvent, Outcome};
 

@@ -1,10 +1,10 @@
 //! Moving lead events from the store's outbox ([`EventOutbox`]) to the log: a batch read
 //! oldest first, written in one statement, and only then removed from the outbox. Every step
 //! may be re-run: a batch written but not removed (a lost answer, a node that died) is written
-//! again as nothing ([`PgEvents::append`] is idempotent), so an event is never lost nor
+//! again as nothing ([`EventLog::append`] is idempotent), so an event is never lost nor
 //! doubled. While PostgreSQL is down the relay fails and the events wait in the store.
 
-use crate::{EventsError, EventsResult, PgEvents};
+use crate::{EventLog, EventsError, EventsResult};
 use pingpost_core::events::LeadEvent;
 use pingpost_core::Timestamp;
 use pingpost_store::EventOutbox;
@@ -22,7 +22,7 @@ pub struct Relayed {
 
 /// Moves what waits in `outbox` to `log`, `batch` events at a time, until the outbox is
 /// empty or a step fails.
-pub async fn relay_events(outbox: &dyn EventOutbox, log: &PgEvents, batch: usize) -> EventsResult<Relayed> {
+pub async fn relay_events(outbox: &dyn EventOutbox, log: &dyn EventLog, batch: usize) -> EventsResult<Relayed> {
     let mut done = Relayed::default();
     loop {
         let queued = outbox.queued_events(batch).await.map_err(|e| EventsError::Outbox(e.to_string()))?;
@@ -33,7 +33,7 @@ pub async fn relay_events(outbox: &dyn EventOutbox, log: &PgEvents, batch: usize
             .iter()
             .map(|q| LeadEvent::decode(&q.body).map_err(EventsError::Corrupt))
             .collect::<EventsResult<Vec<_>>>()?;
-        done.new += log.append(&events).await?;
+        done.new += log.append(events).await?;
         outbox
             .events_done(queued.iter().map(|q| (q.id.clone(), q.at)).collect())
             .await

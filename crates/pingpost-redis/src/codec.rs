@@ -3,7 +3,7 @@
 
 use chrono::{TimeZone, Utc};
 use pingpost_core::checkpoint::{DqMark, SaleState};
-use pingpost_core::identity::{Ident, IdentKind, Sha256Hex};
+use pingpost_core::identity::{Ident, IdentKind};
 use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
 use pingpost_core::money::Money;
 use pingpost_core::window::WindowDays;
@@ -55,7 +55,7 @@ pub fn decode_idents(text: &str) -> Result<Vec<Ident>, StoreError> {
                 "p" => IdentKind::Phone,
                 _ => return Err(corrupt("identifier kind")),
             };
-            let hash = Sha256Hex::parse(hash).ok_or_else(|| corrupt("identifier hash"))?;
+            let hash = pingpost_core::identity::Sha256Hex::parse(hash).ok_or_else(|| corrupt("identifier hash"))?;
             Ok(Ident { kind, hash })
         })
         .collect()
@@ -257,6 +257,7 @@ pub fn decode_blob(raw: &[u8], now: Timestamp) -> Result<Option<Vec<u8>>, StoreE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pingpost_core::identity::Sha256Hex;
 
     #[test]
     fn identifiers_round_trip_as_hashes_only() {

@@ -147,6 +147,7 @@ price = "10.00"
             Arc::new(pingpost_store::MemoryStore::new()),
             pingpost_engine::secrets::EnvSecrets::default(),
         ),
+        events: std::sync::Arc::new(pingpost_events::MemoryEvents::new()),
     })
     .expect("engine")
 }

@@ -95,6 +95,14 @@ impl From<EngineError> for ApiError {
                     "the books are unavailable; sales go on, retry the report later",
                 )
             }
+            EngineError::Events(_) => {
+                tracing::warn!(error = %message, "lead event log unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "events_unavailable",
+                    "the lead event log is unavailable; pings go on, retry later",
+                )
+            }
             EngineError::Corrupt(_) | EngineError::Books(_) => {
                 tracing::error!(error = %message, "corrupt stored record or books");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")

@@ -97,6 +97,15 @@ struct ServeArgs {
     /// in this process when unset (they then last as long as it does).
     #[arg(long, env = "PINGPOST_BOOKS", hide_env_values = true)]
     books: Option<String>,
+    /// Where the lead event log is kept: `postgres://…` (its own schema, created and migrated
+    /// at start); the books' database when unset and they are in PostgreSQL; else in this
+    /// process.
+    #[arg(long, env = "PINGPOST_EVENTS", hide_env_values = true)]
+    events: Option<String>,
+    /// Days of lead events kept: older days are dropped whole.
+    #[arg(long, env = "PINGPOST_EVENT_RETENTION_DAYS", default_value_t = pingpost_engine::events::DEFAULT_RETENTION_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    event_retention_days: u32,
     /// Operator token for /v1/admin (generated and printed once when unset).
     #[arg(long, env = "PINGPOST_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -338,6 +347,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     let Backing { store, secrets, audit, stats } = open_store(&args.store, retention, redis_options).await?;
     let books = open_books(args.books.as_deref()).await?;
+    let events = open_events(args.events.as_deref(), args.books.as_deref()).await?;
     let own_names: Vec<String> = own_secrets.names().map(ToString::to_string).collect();
     if !own_names.is_empty() {
         tracing::info!(secrets = %own_names.join(","), "secrets from the environment: they override the store's");
@@ -364,6 +374,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         audit,
         stats,
         books,
+        events,
         faults,
         lease_slack,
         secrets,
@@ -378,6 +389,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     let sweeper = tokio::spawn(sweep_forever(Arc::clone(&engine), Duration::from_millis(args.sweep_interval_ms)));
     let relay = tokio::spawn(relay_forever(Arc::clone(&engine)));
+    let events_relay = tokio::spawn(relay_events_forever(Arc::clone(&engine), args.event_retention_days));
     let config_poller = tokio::spawn(follow_config(Arc::clone(&engine)));
     let secrets_poller = tokio::spawn(pingpost_engine::secrets::follow(Arc::clone(&engine)));
     let upkeep = tokio::spawn(metrics_upkeep(metrics));
@@ -428,12 +440,16 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     sweeper.abort();
     relay.abort();
+    events_relay.abort();
     config_poller.abort();
     secrets_poller.abort();
     // What the last requests moved goes to the books now; what cannot wait in the outbox for
     // the next start (or another node).
     if let Err(e) = engine.relay_books().await {
         tracing::warn!(error = %e, "books not caught up at shutdown; the outbox keeps the rest");
+    }
+    if let Err(e) = engine.relay_events().await {
+        tracing::warn!(error = %e, "event log not caught up at shutdown; the store keeps the rest");
     }
     upkeep.abort();
     if let Err(e) = engine.audit().flush().await {
@@ -458,6 +474,49 @@ async fn open_books(spec: Option<&str>) -> Result<Arc<dyn pingpost_books::Books>
             Ok(Arc::new(books))
         }
         Some(other) => bail!("unknown books {:?}: use a postgres:// URL, or leave it unset", redacted(other)),
+    }
+}
+
+/// The lead event log: PostgreSQL when named, else the books' PostgreSQL database when they
+/// are kept there (in a schema of its own), else this process.
+async fn open_events(spec: Option<&str>, books: Option<&str>) -> Result<Arc<dyn pingpost_events::EventLog>> {
+    let named = spec.map(str::trim).filter(|s| !s.is_empty());
+    let books_pg = books.map(str::trim).filter(|b| b.starts_with("postgres://") || b.starts_with("postgresql://"));
+    match named.or(books_pg) {
+        None => Ok(Arc::new(pingpost_events::MemoryEvents::new())),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let events = pingpost_events::PgEvents::connect(url)
+                .await
+                .with_context(|| format!("opening the lead event log at {}", redacted(url)))?;
+            tracing::info!(events = %redacted(url), "lead event log in PostgreSQL");
+            Ok(Arc::new(events))
+        }
+        Some(other) => bail!("unknown event log {:?}: use a postgres:// URL, or leave it unset", redacted(other)),
+    }
+}
+
+/// How often the event relay empties the store's event outbox: the log's lag in normal
+/// running, and how soon it catches up once PostgreSQL is back.
+const EVENTS_RELAY_INTERVAL: Duration = Duration::from_millis(500);
+/// How often the log's days ahead are made and those past the retention dropped.
+const EVENTS_UPKEEP_INTERVAL: Duration = Duration::from_secs(3600);
+
+async fn relay_events_forever(engine: Arc<Engine>, retention_days: u32) {
+    let mut tick = tokio::time::interval(EVENTS_RELAY_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut upkept: Option<tokio::time::Instant> = None;
+    loop {
+        tick.tick().await;
+        // Room for today before today's events are written, and every hour after.
+        if upkept.is_none_or(|at| at.elapsed() >= EVENTS_UPKEEP_INTERVAL) {
+            match engine.event_upkeep(retention_days).await {
+                Ok(()) => upkept = Some(tokio::time::Instant::now()),
+                Err(e) => tracing::warn!(error = %e, "event log upkeep failed; retried"),
+            }
+        }
+        if let Err(e) = engine.relay_events().await {
+            tracing::warn!(error = %e, "event relay paused; the store keeps the events");
+        }
     }
 }
 
