@@ -86,13 +86,15 @@ async fn every_key_expires_on_its_own_but_suppression_and_bounded_structures() {
         let ttl: i64 = redis::cmd("PTTL").arg(key).query_async(&mut con).await.unwrap();
         // Bounded by other means: suppression lives until lifted, a buyer's leases and
         // unconfirmed sets lose members as sales settle or age out and its outbox as the
-        // relay delivers, the stream is trimmed on every append, the buyers' set holds one
-        // name per buyer.
+        // relay delivers (the lead events' outbox as the event relay does), the stream is
+        // trimmed on every append, the buyers' set holds one name per buyer.
         let permanent = key.ends_with(":sup")
             || key.ends_with("}:leases")
             || key.ends_with("}:unconfirmed")
             || key.ends_with("}:outbox")
             || key.ends_with("}:outbox_at")
+            || key.ends_with("}:events")
+            || key.ends_with("}:events_at")
             || key == "pp:{audit}"
             || key == "pp:config"
             || key == "pp:buyers";
