@@ -167,6 +167,15 @@ fn sales(post: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// No sale reached its buyer twice, whatever failed.
+fn assert_delivered_once(h: &Harness, armed: Option<Armed>) {
+    let mut delivered: HashMap<String, usize> = HashMap::new();
+    for r in h.buyers.received().into_iter().filter(|r| r.kind == "post") {
+        *delivered.entry(r.body["sale_id"].as_str().unwrap_or("").to_string()).or_default() += 1;
+    }
+    assert!(delivered.values().all(|n| *n == 1), "{armed:?}: a sale delivered twice: {delivered:?}");
+}
+
 /// Runs the scenario; with `expected`, the posts must end as they did without faults (a
 /// fault that is not a crash is retried through, so it must change nothing).
 async fn scenario(
@@ -199,11 +208,7 @@ async fn scenario(
     if let Some(a) = armed {
         assert_eq!(h.faults.fired(a.point), 1, "{a:?}: the fault never fired");
     }
-    let mut delivered: HashMap<String, usize> = HashMap::new();
-    for r in h.buyers.received().into_iter().filter(|r| r.kind == "post") {
-        *delivered.entry(r.body["sale_id"].as_str().unwrap_or("").to_string()).or_default() += 1;
-    }
-    assert!(delivered.values().all(|n| *n == 1), "{armed:?}: a sale delivered twice: {delivered:?}");
+    assert_delivered_once(&h, armed);
     h.advance_secs(120).await;
     h.engine.sweep().await.unwrap();
     h.assert_guarantees(&format!("{armed:?}"), Some(h.engine.now())).await;
@@ -598,12 +603,8 @@ async fn repeated(backend: &Backend, armed: Option<Armed>, points: &[&'static st
     if let Some(a) = armed {
         assert_eq!(h.faults.fired(a.point), 1, "{a:?}: the fault never fired");
     }
-    let mut delivered: HashMap<String, usize> = HashMap::new();
-    for r in h.buyers.received().into_iter().filter(|r| r.kind == "post") {
-        *delivered.entry(r.body["sale_id"].as_str().unwrap_or("").to_string()).or_default() += 1;
-    }
     // A sale whose reservation's outcome was lost is kept as unconfirmed, never delivered again.
-    assert!(delivered.values().all(|n| *n == 1), "{armed:?}: a sale delivered twice: {delivered:?}");
+    assert_delivered_once(&h, armed);
     h.advance_secs(120).await;
     h.engine.sweep().await.unwrap();
     let snapshot = h.snapshot().await;

@@ -231,6 +231,31 @@ struct Decided {
     event: EventParts,
 }
 
+impl Decided {
+    /// Checkpoint 1 or 2 stopped the ping (`stop`: the checkpoint, the identifier that matched
+    /// and since when); `vertical_gap` for its event.
+    fn stopped(
+        stop: (Checkpoint, IdentKind, Timestamp),
+        reason: RejectReason,
+        mut hits: Hits,
+        mut facts: PingFacts,
+        vertical_gap: Gap,
+    ) -> Decided {
+        facts.stopped(stop.0);
+        hits.stopped_by = Some(stop);
+        let event = EventParts { fates: Vec::new(), vertical_gap };
+        Decided {
+            status: PingStatus::Rejected,
+            reason: Some(reason),
+            bids: Vec::new(),
+            hits,
+            facts,
+            repeat: false,
+            event,
+        }
+    }
+}
+
 /// What a ping's event needs beyond its answer.
 #[derive(Default)]
 struct EventParts {
@@ -463,33 +488,13 @@ impl Ping<'_> {
         let admitted = admit_outcome.map_err(|e| Unanswered { error: e.into(), admitted: false })?;
         let history = match admitted {
             AdmitOutcome::Suppressed { matched, since } => {
-                facts.stopped(Checkpoint::Suppressed);
-                hits.stopped_by = Some((Checkpoint::Suppressed, matched, since));
-                let reason = Some(RejectReason::Suppressed);
-                return Ok(Decided {
-                    status: PingStatus::Rejected,
-                    reason,
-                    bids: Vec::new(),
-                    hits,
-                    facts,
-                    repeat: false,
-                    event: EventParts::default(),
-                });
+                let stop = (Checkpoint::Suppressed, matched, since);
+                return Ok(Decided::stopped(stop, RejectReason::Suppressed, hits, facts, None));
             }
             AdmitOutcome::VerticalDuplicate { matched, prior_at } => {
-                facts.stopped(Checkpoint::VerticalDuplicate);
-                hits.stopped_by = Some((Checkpoint::VerticalDuplicate, matched, prior_at));
-                let reason = Some(RejectReason::VerticalDuplicate);
-                let event = EventParts { fates: Vec::new(), vertical_gap: Some(gap_since(prior_at, now)) };
-                return Ok(Decided {
-                    status: PingStatus::Rejected,
-                    reason,
-                    bids: Vec::new(),
-                    hits,
-                    facts,
-                    repeat: false,
-                    event,
-                });
+                let stop = (Checkpoint::VerticalDuplicate, matched, prior_at);
+                let gap = Some(gap_since(prior_at, now));
+                return Ok(Decided::stopped(stop, RejectReason::VerticalDuplicate, hits, facts, gap));
             }
             AdmitOutcome::Admitted { history, repeat, last_submission } => {
                 if repeat.is_some() {
