@@ -63,6 +63,20 @@ local function encode_vertical_mark(at, ping, pending, others, replaced)
   return mark
 end
 
+-- The vertical mark `vfield` of the consumer hash `key`, decoded, if it belongs to `ping`
+-- (its confirmation and its release touch only their own ping's mark); else nil.
+local function own_vertical_mark(key, vfield, ping)
+  local mark = redis.call('HGET', key, vfield)
+  if not mark then
+    return nil
+  end
+  local v = vertical_mark(mark)
+  if v.ping ~= ping then
+    return nil
+  end
+  return v
+end
+
 -- `at` as the text it was read as (`at_text`): Lua prints large numbers in exponent form.
 local function encode_confirmed_vertical_mark(at, ping)
   return at .. '|' .. ping .. '|'

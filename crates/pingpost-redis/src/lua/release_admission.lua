@@ -3,12 +3,8 @@
 -- KEYS[1] consumer state (hash)   ARGV[1] vertical id   ARGV[2] ping id
 expect('release_admission', 1, 2)
 local vfield = 'v:' .. ARGV[1]
-local mark = redis.call('HGET', KEYS[1], vfield)
-if not mark then
-  return 0
-end
-local v = vertical_mark(mark)
-if v.ping ~= ARGV[2] then
+local v = own_vertical_mark(KEYS[1], vfield, ARGV[2])
+if not v then
   return 0
 end
 if v.replaced then
