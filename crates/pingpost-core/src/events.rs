@@ -117,22 +117,33 @@ impl LeadEvent {
 
     /// The event as it waits in the store's outbox: a JSON array of its fields, times in
     /// milliseconds and every enum as its log code (a few hundred bytes at 30 contracts).
+    /// Written by hand: every live ping pays for it (serde's generic path cost as much as the
+    /// rest of the event), and [`LeadEvent::decode`] reads it with serde.
     pub fn encode(&self) -> Vec<u8> {
-        let stored = Stored(
-            self.at.timestamp_millis(),
-            &self.ping_id,
-            self.partner.as_str(),
-            self.offer.as_str(),
-            self.vertical.as_str(),
-            self.email.as_ref().map(|h| h.as_str()),
-            self.phone.as_ref().map(|h| h.as_str()),
-            self.outcome.code(),
-            self.repeat,
-            self.vertical_gap,
-            self.contracts.iter().map(|c| (c.contract.as_str(), c.fate.code(), c.gap, c.price.minor())).collect(),
-        );
-        // Strings, numbers and booleans only: nothing here can fail to serialize.
-        serde_json::to_vec(&stored).unwrap_or_default()
+        let mut out = Vec::with_capacity(160 + 24 * self.contracts.len());
+        let mut w = Json(&mut out);
+        w.raw(b"[");
+        w.int(self.at.timestamp_millis());
+        w.str(&self.ping_id);
+        w.str(self.partner.as_str());
+        w.str(self.offer.as_str());
+        w.str(self.vertical.as_str());
+        w.opt_str(self.email.as_ref().map(|h| h.as_str()));
+        w.opt_str(self.phone.as_ref().map(|h| h.as_str()));
+        w.int(self.outcome.code());
+        w.raw(if self.repeat { b",true" } else { b",false" });
+        w.gap(self.vertical_gap);
+        w.raw(b",[");
+        for (i, c) in self.contracts.iter().enumerate() {
+            w.raw(if i == 0 { b"[" } else { b",[" });
+            w.first_str(c.contract.as_str());
+            w.int(c.fate.code());
+            w.gap(c.gap);
+            w.int(c.price.minor());
+            w.raw(b"]");
+        }
+        w.raw(b"]]");
+        out
     }
 
     /// The event [`LeadEvent::encode`] wrote.
@@ -164,21 +175,51 @@ impl LeadEvent {
     }
 }
 
-/// [`LeadEvent::encode`]'s array.
-#[derive(serde::Serialize)]
-struct Stored<'a>(
-    i64,
-    &'a str,
-    &'a str,
-    &'a str,
-    &'a str,
-    Option<&'a str>,
-    Option<&'a str>,
-    i16,
-    bool,
-    Gap,
-    Vec<(&'a str, i16, Gap, i64)>,
-);
+/// [`LeadEvent::encode`]'s writer: every value after the first is preceded by a comma.
+struct Json<'a>(&'a mut Vec<u8>);
+
+impl Json<'_> {
+    fn raw(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    fn int(&mut self, n: impl itoa::Integer) {
+        if self.0.last() != Some(&b'[') {
+            self.0.push(b',');
+        }
+        self.raw(itoa::Buffer::new().format(n).as_bytes());
+    }
+
+    fn first_str(&mut self, s: &str) {
+        if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            self.0.push(b'"');
+            self.raw(s.as_bytes());
+            self.0.push(b'"');
+        } else {
+            // Ids are a safe alphabet; anything else is escaped the one standard way.
+            self.raw(serde_json::to_string(s).unwrap_or_default().as_bytes());
+        }
+    }
+
+    fn str(&mut self, s: &str) {
+        self.0.push(b',');
+        self.first_str(s);
+    }
+
+    fn opt_str(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => self.str(s),
+            None => self.raw(b",null"),
+        }
+    }
+
+    fn gap(&mut self, gap: Gap) {
+        match gap {
+            Some(g) => self.int(g),
+            None => self.raw(b",null"),
+        }
+    }
+}
 
 #[derive(serde::Deserialize)]
 struct Owned(
@@ -247,8 +288,15 @@ mod tests {
             ],
         };
         let bytes = e.encode();
-        assert_eq!(LeadEvent::decode(&bytes), Ok(e));
+        assert_eq!(LeadEvent::decode(&bytes), Ok(e.clone()));
         assert!(!String::from_utf8_lossy(&bytes).contains("jane"), "hashes only");
         assert!(LeadEvent::decode(b"[1]").is_err());
+        // The hand-written JSON is JSON: an id needing escapes, no contracts, no gaps.
+        let odd =
+            LeadEvent { ping_id: "p-\"2\\\n".into(), email: None, vertical_gap: None, contracts: Vec::new(), ..e };
+        let value: serde_json::Value = serde_json::from_slice(&odd.encode()).unwrap_or_default();
+        assert_eq!(value[1], "p-\"2\\\n");
+        assert_eq!(value[10], serde_json::json!([]));
+        assert_eq!(LeadEvent::decode(&odd.encode()), Ok(odd));
     }
 }

@@ -74,31 +74,81 @@ pub(crate) fn fates(f: &ContractFacts<'_>) -> Vec<ContractFate> {
         .collect()
 }
 
+/// The events this node answered and has not handed to the store yet: queued by the ping
+/// under a lock (no task, no store call per ping) and handed over in one batch by
+/// [`Engine::flush_events`] every [`FLUSH_INTERVAL_MS`] and before every relay pass. What a
+/// node killed outright held here is missing from the log (at most that interval's events:
+/// the log is for statistics and the what-if, never for money); what the store refused is
+/// kept for the next flush, up to [`MAX_PENDING`].
+#[derive(Default)]
+pub(crate) struct PendingEvents(std::sync::Mutex<Vec<LeadEvent>>);
+
+/// How often a node hands its answered pings' events to the store.
+pub const FLUSH_INTERVAL_MS: u64 = 100;
+/// Events a node keeps while the store refuses them; past that the newest are not kept
+/// (`pingpost_events_dropped_total`): the store being down, the pings are failing too.
+pub const MAX_PENDING: usize = 100_000;
+/// `pingpost_events_dropped_total`: events a node could not keep for the log.
+pub const EVENTS_DROPPED_TOTAL: &str = "pingpost_events_dropped_total";
+
+impl PendingEvents {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<LeadEvent>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn push(&self, event: LeadEvent) {
+        let mut pending = self.lock();
+        if pending.len() < MAX_PENDING {
+            pending.push(event);
+        } else {
+            drop(pending);
+            metrics::counter!(EVENTS_DROPPED_TOTAL).increment(1);
+        }
+    }
+
+    fn take(&self) -> Vec<LeadEvent> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// Puts back a batch the store refused, ahead of what came since.
+    fn put_back(&self, mut events: Vec<LeadEvent>) {
+        let mut pending = self.lock();
+        events.append(&mut pending);
+        events.truncate(MAX_PENDING);
+        *pending = events;
+    }
+}
+
 impl Engine {
-    /// Queues a ping's event in the store's outbox, off the answer's path, a few times if the
-    /// store fails (a failure logged after that: the store being down, the ping failed too).
+    /// Keeps a ping's event for the next flush (off the answer's path: a push under a lock).
     pub(crate) fn queue_event(&self, event: LeadEvent) {
-        let store: std::sync::Arc<dyn pingpost_store::EventOutbox> = std::sync::Arc::clone(&self.store) as _;
-        self.in_flight.spawn(async move {
-            let queued = QueuedEvent { id: event.ping_id.clone(), at: event.at, body: event.encode() };
-            for attempt in 1..=3u64 {
-                match store.queue_events(vec![queued.clone()]).await {
-                    Ok(()) => return,
-                    Err(e) if attempt == 3 => {
-                        tracing::warn!(ping_id = %queued.id, error = %e, "lead event not queued; the event log misses this ping");
-                    }
-                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await,
-                }
-            }
-        });
+        self.pending_events.push(event);
+    }
+
+    /// Hands the events this node answered to the store's outbox, in one call; kept for the
+    /// next flush if the store refuses them.
+    pub async fn flush_events(&self) -> Result<(), EngineError> {
+        let events = self.pending_events.take();
+        if events.is_empty() {
+            return Ok(());
+        }
+        let queued = events.iter().map(|e| QueuedEvent { id: e.ping_id.clone(), at: e.at, body: e.encode() }).collect();
+        if let Err(e) = self.store.queue_events(queued).await {
+            self.pending_events.put_back(events);
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     /// Moves what waits in the store's event outbox to the event log and reports the lag.
+    /// This node's own events are flushed first; if the store refuses them, what already
+    /// waits there is still relayed.
     pub async fn relay_events(&self) -> Result<Relayed, EngineError> {
+        let flushed = self.flush_events().await;
         let relayed = relay_events(&*self.store, &*self.events, RELAY_BATCH).await?;
         let lag = relayed.oldest_waiting.map_or(0.0, |at| (self.now() - at).num_milliseconds().max(0) as f64 / 1000.0);
         metrics::gauge!(EVENTS_LAG_SECONDS).set(lag);
-        Ok(relayed)
+        flushed.map(|()| relayed)
     }
 
     /// Makes the event log's room for today and the days ahead, and drops the days past

@@ -109,6 +109,7 @@ pub struct Engine {
     edits: tokio::sync::Mutex<()>,
     bid_counters: telemetry::BidCounters,
     secrets: secrets::Secrets,
+    pending_events: events::PendingEvents,
 }
 
 impl Engine {
@@ -131,6 +132,7 @@ impl Engine {
             edits: tokio::sync::Mutex::new(()),
             bid_counters: telemetry::BidCounters::default(),
             secrets: parts.secrets,
+            pending_events: events::PendingEvents::default(),
         })
     }
 

@@ -501,12 +501,23 @@ const EVENTS_RELAY_INTERVAL: Duration = Duration::from_millis(500);
 /// How often the log's days ahead are made and those past the retention dropped.
 const EVENTS_UPKEEP_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// Hands this node's answered pings' events to the store every
+/// `pingpost_engine::events::FLUSH_INTERVAL_MS` and relays what waits there to the log every
+/// [`EVENTS_RELAY_INTERVAL`] (a relay pass flushes first).
 async fn relay_events_forever(engine: Arc<Engine>, retention_days: u32) {
-    let mut tick = tokio::time::interval(EVENTS_RELAY_INTERVAL);
+    let mut tick = tokio::time::interval(Duration::from_millis(pingpost_engine::events::FLUSH_INTERVAL_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut upkept: Option<tokio::time::Instant> = None;
+    let mut relayed = tokio::time::Instant::now();
     loop {
         tick.tick().await;
+        if relayed.elapsed() < EVENTS_RELAY_INTERVAL {
+            if let Err(e) = engine.flush_events().await {
+                tracing::warn!(error = %e, "lead events not handed to the store; this node keeps them");
+            }
+            continue;
+        }
+        relayed = tokio::time::Instant::now();
         // Room for today before today's events are written, and every hour after.
         if upkept.is_none_or(|at| at.elapsed() >= EVENTS_UPKEEP_INTERVAL) {
             match engine.event_upkeep(retention_days).await {
