@@ -146,32 +146,207 @@ impl LeadEvent {
         out
     }
 
-    /// The event [`LeadEvent::encode`] wrote.
+    /// The event [`LeadEvent::encode`] wrote. Read by hand too, as it is written: the relay
+    /// reads every event, and serde's generic path cost it several times the writing.
     pub fn decode(bytes: &[u8]) -> Result<LeadEvent, String> {
-        let s: Owned = serde_json::from_slice(bytes).map_err(|e| format!("lead event: {e}"))?;
-        let hash = |h: Option<String>| {
-            h.map(|h| Sha256Hex::parse(&h).ok_or_else(|| format!("lead event: identifier hash {h:?}"))).transpose()
+        let mut r = Reader { b: bytes, i: 0 };
+        r.byte(b'[')?;
+        let millis: i64 = r.int()?;
+        let at = Timestamp::from_timestamp_millis(millis).ok_or_else(|| format!("lead event: time {millis}"))?;
+        let ping_id = r.next()?.str()?.into_owned();
+        let partner = PartnerId(r.next()?.str()?.into());
+        let offer = OfferId(r.next()?.str()?.into());
+        let vertical = VerticalId(r.next()?.str()?.into());
+        let mut hash = || -> Result<Option<Sha256Hex>, String> {
+            match r.next()?.null_or(|r| r.str().map(|s| s.into_owned()))? {
+                None => Ok(None),
+                Some(h) => Sha256Hex::parse(&h).map(Some).ok_or_else(|| format!("lead event: identifier hash {h:?}")),
+            }
         };
-        let contracts =
-            s.10.into_iter()
-                .map(|(contract, fate, gap, price)| {
-                    let fate = Fate::of_code(fate).ok_or_else(|| format!("lead event: fate {fate}"))?;
-                    Ok(ContractFate { contract: ContractId::new(contract), fate, gap, price: Money::from_minor(price) })
-                })
-                .collect::<Result<Vec<_>, String>>()?;
-        Ok(LeadEvent {
-            at: Timestamp::from_timestamp_millis(s.0).ok_or_else(|| format!("lead event: time {}", s.0))?,
-            ping_id: s.1,
-            partner: PartnerId::new(s.2),
-            offer: OfferId::new(s.3),
-            vertical: VerticalId::new(s.4),
-            email: hash(s.5)?,
-            phone: hash(s.6)?,
-            outcome: Outcome::of_code(s.7).ok_or_else(|| format!("lead event: outcome {}", s.7))?,
-            repeat: s.8,
-            vertical_gap: s.9,
-            contracts,
-        })
+        let (email, phone) = (hash()?, hash()?);
+        let code: i16 = r.next()?.int()?;
+        let outcome = Outcome::of_code(code).ok_or_else(|| format!("lead event: outcome {code}"))?;
+        let repeat = r.next()?.boolean()?;
+        let vertical_gap = r.next()?.null_or(Reader::int)?;
+        r.next()?.byte(b'[')?;
+        let mut contracts = Vec::new();
+        while r.peek() != Some(b']') {
+            if !contracts.is_empty() {
+                r.byte(b',')?;
+            }
+            r.byte(b'[')?;
+            let contract = ContractId(r.str()?.into());
+            let code: i16 = r.next()?.int()?;
+            let fate = Fate::of_code(code).ok_or_else(|| format!("lead event: fate {code}"))?;
+            let gap = r.next()?.null_or(Reader::int)?;
+            let price = Money::from_minor(r.next()?.int()?);
+            r.byte(b']')?;
+            contracts.push(ContractFate { contract, fate, gap, price });
+        }
+        r.byte(b']')?;
+        r.byte(b']')?;
+        if r.i != bytes.len() {
+            return Err("lead event: bytes after its end".into());
+        }
+        Ok(LeadEvent { at, ping_id, partner, offer, vertical, email, phone, outcome, repeat, vertical_gap, contracts })
+    }
+}
+
+/// [`LeadEvent::decode`]'s reader of the JSON [`LeadEvent::encode`] writes (no white space).
+struct Reader<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn rest(&self) -> &[u8] {
+        self.b.get(self.i..).unwrap_or_default()
+    }
+
+    fn byte(&mut self, want: u8) -> Result<(), String> {
+        if self.peek() != Some(want) {
+            return Err(format!("lead event: {:?} expected at byte {}", want as char, self.i));
+        }
+        self.i += 1;
+        Ok(())
+    }
+
+    /// Past the comma before the next value.
+    fn next(&mut self) -> Result<&mut Self, String> {
+        self.byte(b',')?;
+        Ok(self)
+    }
+
+    fn int<T: std::str::FromStr>(&mut self) -> Result<T, String> {
+        let start = self.i;
+        while matches!(self.peek(), Some(b'0'..=b'9' | b'-')) {
+            self.i += 1;
+        }
+        std::str::from_utf8(&self.b[start..self.i])
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("lead event: a number expected at byte {start}"))
+    }
+
+    fn boolean(&mut self) -> Result<bool, String> {
+        for (text, value) in [(&b"true"[..], true), (&b"false"[..], false)] {
+            if self.rest().starts_with(text) {
+                self.i += text.len();
+                return Ok(value);
+            }
+        }
+        Err(format!("lead event: a boolean expected at byte {}", self.i))
+    }
+
+    fn null_or<T>(&mut self, value: impl FnOnce(&mut Self) -> Result<T, String>) -> Result<Option<T>, String> {
+        if self.rest().starts_with(b"null") {
+            self.i += 4;
+            return Ok(None);
+        }
+        value(self).map(Some)
+    }
+
+    fn str(&mut self) -> Result<std::borrow::Cow<'a, str>, String> {
+        let start = self.i;
+        self.byte(b'"')?;
+        let mut escaped = false;
+        loop {
+            match self.peek() {
+                None => return Err(format!("lead event: a string at byte {start} never ends")),
+                Some(b'"') => break,
+                Some(b'\\') => {
+                    escaped = true;
+                    self.i += 2;
+                }
+                Some(_) => self.i += 1,
+            }
+        }
+        self.i += 1;
+        let token = &self.b[start..self.i];
+        if escaped {
+            serde_json::from_slice::<String>(token).map(std::borrow::Cow::Owned).map_err(|e| format!("lead event: {e}"))
+        } else {
+            std::str::from_utf8(&token[1..token.len() - 1])
+                .map(std::borrow::Cow::Borrowed)
+                .map_err(|e| format!("lead event: {e}"))
+        }
+    }
+}
+
+/// One sale of a ping, kept beside the ping's event: what the what-if counts as the sales and
+/// revenue a window would have stopped. Written once the buyer accepted the lead (a sale rolled
+/// back by a "duplicate" answer never was one); a sale kept as unconfirmed by the sweep is not
+/// written (its outcome is unknown).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaleEvent {
+    pub at: Timestamp,
+    pub sale_id: String,
+    pub ping_id: String,
+    pub contract: ContractId,
+    /// What the buyer paid (gross, after a lower price it answered).
+    pub price: Money,
+    pub repeat: bool,
+}
+
+/// What the store's event outbox carries to the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogEvent {
+    Lead(LeadEvent),
+    Sale(SaleEvent),
+}
+
+impl LogEvent {
+    /// Its id in the outbox: the ping's id for a ping, `sale:` and the sale's id for a sale
+    /// (ping ids never start so).
+    pub fn outbox_id(&self) -> String {
+        match self {
+            LogEvent::Lead(e) => e.ping_id.clone(),
+            LogEvent::Sale(s) => format!("sale:{}", s.sale_id),
+        }
+    }
+
+    pub fn at(&self) -> Timestamp {
+        match self {
+            LogEvent::Lead(e) => e.at,
+            LogEvent::Sale(s) => s.at,
+        }
+    }
+
+    /// A ping is its [`LeadEvent::encode`] array; a sale an object `{"sale": [...]}`.
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            LogEvent::Lead(e) => e.encode(),
+            LogEvent::Sale(s) => {
+                let fields =
+                    (s.at.timestamp_millis(), &s.sale_id, &s.ping_id, s.contract.as_str(), s.price.minor(), s.repeat);
+                // Strings, numbers and a boolean: nothing here can fail to serialize.
+                serde_json::to_vec(&serde_json::json!({ "sale": fields })).unwrap_or_default()
+            }
+        }
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<LogEvent, String> {
+        if bytes.first() != Some(&b'{') {
+            return LeadEvent::decode(bytes).map(LogEvent::Lead);
+        }
+        #[derive(serde::Deserialize)]
+        struct Sale {
+            sale: (i64, String, String, String, i64, bool),
+        }
+        let Sale { sale: (at, sale_id, ping_id, contract, price, repeat) } =
+            serde_json::from_slice(bytes).map_err(|e| format!("sale event: {e}"))?;
+        Ok(LogEvent::Sale(SaleEvent {
+            at: Timestamp::from_timestamp_millis(at).ok_or_else(|| format!("sale event: time {at}"))?,
+            sale_id,
+            ping_id,
+            contract: ContractId::new(contract),
+            price: Money::from_minor(price),
+            repeat,
+        }))
     }
 }
 
@@ -220,21 +395,6 @@ impl Json<'_> {
         }
     }
 }
-
-#[derive(serde::Deserialize)]
-struct Owned(
-    i64,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    i16,
-    bool,
-    Gap,
-    Vec<(String, i16, Gap, i64)>,
-);
 
 #[cfg(test)]
 mod tests {
@@ -297,6 +457,22 @@ mod tests {
         let value: serde_json::Value = serde_json::from_slice(&odd.encode()).unwrap_or_default();
         assert_eq!(value[1], "p-\"2\\\n");
         assert_eq!(value[10], serde_json::json!([]));
-        assert_eq!(LeadEvent::decode(&odd.encode()), Ok(odd));
+        assert_eq!(LeadEvent::decode(&odd.encode()), Ok(odd.clone()));
+        let sale = SaleEvent {
+            at: e.at,
+            sale_id: "s-1".into(),
+            ping_id: "p-1".into(),
+            contract: ContractId::new("c1"),
+            price: Money::from_minor(740),
+            repeat: true,
+        };
+        for whole in [bytes, odd.encode()] {
+            for end in 0..whole.len() {
+                assert!(LeadEvent::decode(&whole[..end]).is_err(), "a cut event is refused, never a panic");
+            }
+        }
+        for event in [LogEvent::Lead(odd), LogEvent::Sale(sale)] {
+            assert_eq!(LogEvent::decode(&event.encode()).as_ref(), Ok(&event));
+        }
     }
 }

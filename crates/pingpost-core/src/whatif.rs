@@ -13,6 +13,8 @@
 //! the same consumer (first-order effects only), and what a newly allowed ping would have
 //! sold for is unknown.
 
+use crate::checkpoint::Checkpoint;
+use crate::events::{Fate, LeadEvent, Outcome, SaleEvent};
 use crate::money::Money;
 use crate::window::WindowDays;
 
@@ -39,6 +41,7 @@ pub struct GapCount {
 
 /// What a window change would have done to a range's pings (the SPEC's figures).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WhatIf {
     /// Pings that reached the checkpoint.
     pub reached: u64,
@@ -93,6 +96,125 @@ pub fn repeat_change(
     // in [R, W) as repeats): the same arithmetic as a window of R.
     let blocking = |r: Option<WindowDays>| Some(r.map_or(window, |r| r.min(window)));
     window_change(rows, blocking(then), blocking(with))
+}
+
+/// Which window a rollup row measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// A contract's window (checkpoint 4): the gap since its buyer last bought the consumer.
+    Contract,
+    /// A vertical's window (checkpoint 2): the gap since the consumer's last submission.
+    Vertical,
+}
+
+impl Scope {
+    /// Its code in the log's rollup, fixed for good.
+    pub fn code(self) -> i16 {
+        match self {
+            Scope::Contract => 0,
+            Scope::Vertical => 1,
+        }
+    }
+
+    pub fn of_code(code: i16) -> Option<Scope> {
+        [Scope::Contract, Scope::Vertical].into_iter().find(|s| s.code() == code)
+    }
+}
+
+/// A rollup row's key: the ping's UTC day, the contract or vertical, and the gap.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RollupKey {
+    pub day: chrono::NaiveDate,
+    pub scope: Scope,
+    /// The contract's or vertical's id (shared with the event's: no copy per contract).
+    pub key: std::sync::Arc<str>,
+    pub gap: Gap,
+}
+
+/// Whether a contract's part in a ping reached checkpoint 4, its window: it bid, did not bid,
+/// or was dropped there or after. Not: no candidate at all, or dropped before (checkpoints
+/// 1-3, or a vertical repeat the contract does not take).
+fn reached_contract_window(fate: Fate) -> bool {
+    match fate {
+        Fate::Bid | Fate::NoBid => true,
+        Fate::Dropped(c) => {
+            matches!(c, Checkpoint::ContractDuplicate | Checkpoint::ContractRepeat | Checkpoint::DqDuplicate)
+        }
+        Fate::Ineligible(_) => false,
+    }
+}
+
+/// Where a ping counts in the rollup: at each contract of its offer that reached checkpoint 4,
+/// with that contract's gap; at its vertical, unless suppression stopped it first, with the
+/// vertical's gap. The one rule every log (in PostgreSQL and in the process) counts by.
+pub fn ping_keys(e: &LeadEvent) -> Vec<RollupKey> {
+    let day = e.day();
+    let mut keys: Vec<RollupKey> = e
+        .contracts
+        .iter()
+        .filter(|c| reached_contract_window(c.fate))
+        .map(|c| RollupKey { day, scope: Scope::Contract, key: std::sync::Arc::clone(&c.contract.0), gap: c.gap })
+        .collect();
+    if e.outcome != Outcome::Suppressed {
+        keys.push(RollupKey {
+            day,
+            scope: Scope::Vertical,
+            key: std::sync::Arc::clone(&e.vertical.0),
+            gap: e.vertical_gap,
+        });
+    }
+    keys
+}
+
+/// Where a sale of ping `e` counts: its contract's row, if the contract reached checkpoint 4
+/// (a sale always did), and its vertical's; both on the ping's day.
+pub fn sale_keys(e: &LeadEvent, s: &SaleEvent) -> Vec<RollupKey> {
+    ping_keys(e).into_iter().filter(|k| k.scope == Scope::Vertical || *k.key == *s.contract.as_str()).collect()
+}
+
+/// Pings, sales and revenue by [`RollupKey`]: what the log keeps for the what-if, small
+/// enough (days × keys × gaps) to sum in milliseconds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rollup(rustc_hash::FxHashMap<RollupKey, GapCount>);
+
+impl Rollup {
+    pub fn add_ping(&mut self, e: &LeadEvent) {
+        for k in ping_keys(e) {
+            self.row(k).pings += 1;
+        }
+    }
+
+    pub fn add_sale(&mut self, e: &LeadEvent, s: &SaleEvent) {
+        for k in sale_keys(e, s) {
+            let row = self.row(k);
+            row.sales += 1;
+            row.revenue = row.revenue.saturating_add(s.price);
+        }
+    }
+
+    fn row(&mut self, k: RollupKey) -> &mut GapCount {
+        let gap = k.gap;
+        self.0.entry(k).or_insert(GapCount { gap, ..GapCount::default() })
+    }
+
+    /// Its rows, in no particular order.
+    pub fn rows(&self) -> impl Iterator<Item = (&RollupKey, &GapCount)> {
+        self.0.iter()
+    }
+
+    /// The rows of one contract or vertical over the days `[since, until)`.
+    pub fn counts(&self, scope: Scope, key: &str, since: chrono::NaiveDate, until: chrono::NaiveDate) -> Vec<GapCount> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k.scope == scope && &*k.key == key && k.day >= since && k.day < until)
+            .map(|(_, c)| *c)
+            .collect()
+    }
+
+    /// Forgets the days before `keep_from`.
+    pub fn forget_before(&mut self, keep_from: chrono::NaiveDate) {
+        self.0.retain(|k, _| k.day >= keep_from);
+    }
 }
 
 #[cfg(test)]

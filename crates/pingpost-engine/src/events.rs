@@ -9,7 +9,7 @@ use crate::{Engine, EngineError};
 use pingpost_core::auction::Bid;
 use pingpost_core::checkpoint::{Checkpoint, ConsumerHistory, Drop, Ineligible};
 use pingpost_core::config::Planned;
-use pingpost_core::events::{ContractFate, Fate, LeadEvent};
+use pingpost_core::events::{ContractFate, Fate, LeadEvent, LogEvent, SaleEvent};
 use pingpost_core::ids::{BuyerId, ContractId};
 use pingpost_core::money::Money;
 use pingpost_core::whatif::{gap_since, Gap};
@@ -81,7 +81,7 @@ pub(crate) fn fates(f: &ContractFacts<'_>) -> Vec<ContractFate> {
 /// the log is for statistics and the what-if, never for money); what the store refused is
 /// kept for the next flush, up to [`MAX_PENDING`].
 #[derive(Default)]
-pub(crate) struct PendingEvents(std::sync::Mutex<Vec<LeadEvent>>);
+pub(crate) struct PendingEvents(std::sync::Mutex<Vec<LogEvent>>);
 
 /// How often a node hands its answered pings' events to the store.
 pub const FLUSH_INTERVAL_MS: u64 = 100;
@@ -92,11 +92,11 @@ pub const MAX_PENDING: usize = 100_000;
 pub const EVENTS_DROPPED_TOTAL: &str = "pingpost_events_dropped_total";
 
 impl PendingEvents {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<LeadEvent>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<LogEvent>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn push(&self, event: LeadEvent) {
+    pub(crate) fn push(&self, event: LogEvent) {
         let mut pending = self.lock();
         if pending.len() < MAX_PENDING {
             pending.push(event);
@@ -106,12 +106,12 @@ impl PendingEvents {
         }
     }
 
-    fn take(&self) -> Vec<LeadEvent> {
+    fn take(&self) -> Vec<LogEvent> {
         std::mem::take(&mut *self.lock())
     }
 
     /// Puts back a batch the store refused, ahead of what came since.
-    fn put_back(&self, mut events: Vec<LeadEvent>) {
+    fn put_back(&self, mut events: Vec<LogEvent>) {
         let mut pending = self.lock();
         events.append(&mut pending);
         events.truncate(MAX_PENDING);
@@ -122,7 +122,12 @@ impl PendingEvents {
 impl Engine {
     /// Keeps a ping's event for the next flush (off the answer's path: a push under a lock).
     pub(crate) fn queue_event(&self, event: LeadEvent) {
-        self.pending_events.push(event);
+        self.pending_events.push(LogEvent::Lead(event));
+    }
+
+    /// Keeps a sale for the next flush.
+    pub(crate) fn queue_sale_event(&self, sale: SaleEvent) {
+        self.pending_events.push(LogEvent::Sale(sale));
     }
 
     /// Hands the events this node answered to the store's outbox, in one call; kept for the
@@ -132,7 +137,7 @@ impl Engine {
         if events.is_empty() {
             return Ok(());
         }
-        let queued = events.iter().map(|e| QueuedEvent { id: e.ping_id.clone(), at: e.at, body: e.encode() }).collect();
+        let queued = events.iter().map(|e| QueuedEvent { id: e.outbox_id(), at: e.at(), body: e.encode() }).collect();
         if let Err(e) = self.store.queue_events(queued).await {
             self.pending_events.put_back(events);
             return Err(e.into());
@@ -149,6 +154,12 @@ impl Engine {
         let lag = relayed.oldest_waiting.map_or(0.0, |at| (self.now() - at).num_milliseconds().max(0) as f64 / 1000.0);
         metrics::gauge!(EVENTS_LAG_SECONDS).set(lag);
         flushed.map(|()| relayed)
+    }
+
+    /// Removes these identifier hashes from the event log, and from the events written to it
+    /// later (those waiting in the store or a node now): answers how many events held one.
+    pub async fn erase_events(&self, hashes: Vec<pingpost_core::identity::Sha256Hex>) -> Result<u64, EngineError> {
+        Ok(self.events.erase(hashes, self.now()).await?)
     }
 
     /// Makes the event log's room for today and the days ahead, and drops the days past

@@ -39,6 +39,7 @@ pub mod stats;
 pub mod telemetry;
 #[cfg(test)]
 mod unit_market;
+pub mod whatif;
 
 pub use error::EngineError;
 pub use ping::PingRequest;

@@ -26,6 +26,7 @@ use pingpost_core::auction::{payout_acceptable, reported_sale, Bid};
 use pingpost_core::caps::sale_debits;
 use pingpost_core::checkpoint::Checkpoint;
 use pingpost_core::config::{Buyer, Config, Contract, ContractStatus, PartnerMode};
+use pingpost_core::events::SaleEvent;
 use pingpost_core::filter::matches_all;
 use pingpost_core::identity::{Identity, Sha256Hex};
 use pingpost_core::ids::PartnerId;
@@ -515,9 +516,25 @@ impl Post<'_> {
         }
         // At once, as the buyer answered (the reservation's lease is counted from its own
         // delivery): the entry and the marks in one step.
+        let sold = match &end {
+            SaleEnd::Sold { final_price, .. } if !self.record.test => Some(SaleEvent {
+                at: settled_at,
+                sale_id: sale_id(bid),
+                ping_id: self.record.ping_id.clone(),
+                contract: bid.contract.clone(),
+                price: *final_price,
+                repeat: bid.repeat,
+            }),
+            _ => None,
+        };
         let settlement = self.settlement(bid, &reservation, end, settled_at);
         match resent(|| engine.store.settle_sale(settlement.clone())).await {
-            Ok(_) => Ok(tried),
+            Ok(_) => {
+                if let Some(sale) = sold {
+                    engine.queue_sale_event(sale);
+                }
+                Ok(tried)
+            }
             Err(e) => {
                 // The reservation stays; when its lease runs out the sweep keeps it as an
                 // unconfirmed sale (counted for dedup, caps and the ping's slot).

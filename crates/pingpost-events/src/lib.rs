@@ -3,20 +3,21 @@
 //! so it can share the books' database (`--events` falls back to it) without sharing their
 //! migrations or ever touching their tables.
 //!
-//! Built so far: the schema, its migrations and the partitions' upkeep ([`partitions`]):
-//! each day's partition created ahead of time, whole partitions dropped once past the
-//! retention, no DEFAULT partition; the event's (`pingpost_core::events`) idempotent batch append
-//! ([`writer`]); the relay from the store's event outbox ([`relay`]). The readers and the
-//! engine's use of them come next (issue 23): nothing in the engine reaches this crate yet.
+//! Its parts: the schema, its migrations and the partitions' upkeep ([`partitions`]): each
+//! day's partition created ahead of time, whole partitions dropped once past the retention, no
+//! DEFAULT partition; the events' (`pingpost_core::events`) idempotent batch append, which
+//! keeps the what-if's rollup in the same transaction ([`writer`]); the rollup's reader and
+//! erasure (`read`); the relay from the store's event outbox ([`relay`]).
 
 pub mod log;
 pub mod partitions;
+mod read;
 pub mod relay;
 pub mod writer;
 
 pub use log::{EventLog, MemoryEvents};
 
-pub use pingpost_core::events::{ContractFate, Fate, LeadEvent, Outcome};
+pub use pingpost_core::events::{ContractFate, Fate, LeadEvent, LogEvent, Outcome, SaleEvent};
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -3,76 +3,186 @@
 
 use crate::{EventsResult, PgEvents};
 use chrono::NaiveDate;
-use pingpost_core::events::LeadEvent;
-use std::collections::BTreeMap;
+use pingpost_core::events::{LeadEvent, SaleEvent};
+use pingpost_core::identity::Sha256Hex;
+use pingpost_core::whatif::{GapCount, Rollup, Scope};
+use pingpost_core::Timestamp;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
 
 pub type EventsFuture<'a, T> = Pin<Box<dyn Future<Output = EventsResult<T>> + Send + 'a>>;
 
-/// The lead event log. Appending an event it holds already writes nothing (each event is
-/// named by its day and ping id); the upkeep makes the days ahead and forgets those past the
-/// retention, whole.
+/// The lead event log. Appending an event it holds already writes nothing (a ping is named by
+/// its day and ping id, a sale by its day and sale id); the upkeep makes the days ahead and
+/// forgets those past the retention, whole. Every log keeps the what-if's rollup by the one
+/// rule of `pingpost_core::whatif::Rollup`.
 pub trait EventLog: Send + Sync {
-    /// Writes `events`, answering how many were new.
-    fn append(&self, events: Vec<LeadEvent>) -> EventsFuture<'_, u64>;
+    /// Writes pings' events and sales, answering how many were new.
+    fn append(&self, leads: Vec<LeadEvent>, sales: Vec<SaleEvent>) -> EventsFuture<'_, u64>;
     /// Makes room for `today` and the `ahead` days after it; forgets every day before `keep_from`.
     fn upkeep(&self, today: NaiveDate, ahead: u32, keep_from: NaiveDate) -> EventsFuture<'_, ()>;
+    /// The rollup's rows of one contract or vertical over the days `[since, until)`.
+    fn gap_counts(
+        &self,
+        scope: Scope,
+        key: String,
+        since: NaiveDate,
+        until: NaiveDate,
+    ) -> EventsFuture<'_, Vec<GapCount>>;
+    /// Removes these identifier hashes from the events held and from those written later;
+    /// answers how many events held one.
+    fn erase(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> EventsFuture<'_, u64>;
 }
 
 impl EventLog for PgEvents {
-    fn append(&self, events: Vec<LeadEvent>) -> EventsFuture<'_, u64> {
-        Box::pin(async move { PgEvents::append(self, &events).await })
+    fn append(&self, leads: Vec<LeadEvent>, sales: Vec<SaleEvent>) -> EventsFuture<'_, u64> {
+        Box::pin(async move { PgEvents::append(self, &leads, &sales).await })
     }
 
     fn upkeep(&self, today: NaiveDate, ahead: u32, keep_from: NaiveDate) -> EventsFuture<'_, ()> {
         Box::pin(async move { PgEvents::upkeep(self, today, ahead, keep_from).await.map(|_| ()) })
     }
+
+    fn gap_counts(
+        &self,
+        scope: Scope,
+        key: String,
+        since: NaiveDate,
+        until: NaiveDate,
+    ) -> EventsFuture<'_, Vec<GapCount>> {
+        Box::pin(async move { PgEvents::gap_counts(self, scope, &key, since, until).await })
+    }
+
+    fn erase(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> EventsFuture<'_, u64> {
+        Box::pin(async move { PgEvents::erase(self, &hashes, now).await })
+    }
 }
 
 /// The log in this process, by (day, ping id): gone with the process, as the embedded store
-/// and books are, and holding at most [`MemoryEvents::MAX_EVENTS`] (the oldest days go first):
-/// a process's memory is no place for 90 days of pings at full rate.
+/// and books are, and holding at most [`MemoryEvents::MAX_EVENTS`] pings (the oldest days go
+/// first): a process's memory is no place for 90 days of pings at full rate. Its rollup keeps
+/// counting what it let go.
 #[derive(Default)]
 pub struct MemoryEvents {
-    events: Mutex<BTreeMap<(NaiveDate, String), LeadEvent>>,
+    held: Mutex<Held>,
+}
+
+#[derive(Default)]
+struct Held {
+    leads: BTreeMap<(NaiveDate, String), LeadEvent>,
+    /// Each ping's sales, by ping id (a ping's sales are few and follow it within its lifetime).
+    sales: BTreeMap<String, Vec<SaleEvent>>,
+    rollup: Rollup,
+    erased: BTreeSet<Sha256Hex>,
 }
 
 impl MemoryEvents {
-    /// The most events the process keeps: some hundreds of megabytes at 30 contracts a ping.
+    /// The most pings the process keeps: some hundreds of megabytes at 30 contracts a ping.
     pub const MAX_EVENTS: usize = 200_000;
 
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Every event held, in (day, ping id) order.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every ping's event held, in (day, ping id) order.
     pub fn all(&self) -> Vec<LeadEvent> {
-        self.events.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        self.lock().leads.values().cloned().collect()
+    }
+
+    /// Every sale held.
+    pub fn sales(&self) -> Vec<SaleEvent> {
+        self.lock().sales.values().flatten().cloned().collect()
     }
 }
 
 impl EventLog for MemoryEvents {
-    fn append(&self, events: Vec<LeadEvent>) -> EventsFuture<'_, u64> {
-        let mut held = self.events.lock().unwrap_or_else(|p| p.into_inner());
+    fn append(&self, leads: Vec<LeadEvent>, sales: Vec<SaleEvent>) -> EventsFuture<'_, u64> {
+        let mut held = self.lock();
+        let held = &mut *held;
         let mut new = 0;
-        for e in events {
-            if let std::collections::btree_map::Entry::Vacant(slot) = held.entry((e.day(), e.ping_id.clone())) {
-                slot.insert(e);
-                new += 1;
+        for mut e in leads {
+            let key = (e.day(), e.ping_id.clone());
+            if held.leads.contains_key(&key) {
+                continue;
             }
+            for hash in [&mut e.email, &mut e.phone] {
+                if hash.as_ref().is_some_and(|h| held.erased.contains(h)) {
+                    *hash = None;
+                }
+            }
+            held.rollup.add_ping(&e);
+            for sale in held.sales.get(&e.ping_id).into_iter().flatten() {
+                held.rollup.add_sale(&e, sale);
+            }
+            held.leads.insert(key, e);
+            new += 1;
         }
-        while held.len() > Self::MAX_EVENTS {
-            held.pop_first();
+        for s in sales {
+            let of_ping = held.sales.entry(s.ping_id.clone()).or_default();
+            if of_ping.iter().any(|known| known.sale_id == s.sale_id) {
+                continue;
+            }
+            let day = s.at.date_naive();
+            let ping =
+                [day, day.pred_opt().unwrap_or(day)].into_iter().find_map(|d| held.leads.get(&(d, s.ping_id.clone())));
+            if let Some(e) = ping {
+                held.rollup.add_sale(e, &s);
+            }
+            of_ping.push(s);
+            new += 1;
+        }
+        while held.leads.len() > Self::MAX_EVENTS {
+            if let Some(((_, ping_id), _)) = held.leads.pop_first() {
+                held.sales.remove(&ping_id);
+            }
         }
         Box::pin(std::future::ready(Ok(new)))
     }
 
     fn upkeep(&self, _today: NaiveDate, _ahead: u32, keep_from: NaiveDate) -> EventsFuture<'_, ()> {
-        let mut held = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        *held = held.split_off(&(keep_from, String::new()));
+        let mut held = self.lock();
+        let held = &mut *held;
+        let kept = held.leads.split_off(&(keep_from, String::new()));
+        for (_, ping_id) in std::mem::replace(&mut held.leads, kept).into_keys() {
+            held.sales.remove(&ping_id);
+        }
+        held.rollup.forget_before(keep_from);
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn gap_counts(
+        &self,
+        scope: Scope,
+        key: String,
+        since: NaiveDate,
+        until: NaiveDate,
+    ) -> EventsFuture<'_, Vec<GapCount>> {
+        let rows = self.lock().rollup.counts(scope, &key, since, until);
+        Box::pin(std::future::ready(Ok(rows)))
+    }
+
+    fn erase(&self, hashes: Vec<Sha256Hex>, _now: Timestamp) -> EventsFuture<'_, u64> {
+        let mut held = self.lock();
+        let held = &mut *held;
+        let mut touched = 0;
+        for e in held.leads.values_mut() {
+            let mut hit = false;
+            for hash in [&mut e.email, &mut e.phone] {
+                if hash.as_ref().is_some_and(|h| hashes.contains(h)) {
+                    *hash = None;
+                    hit = true;
+                }
+            }
+            touched += u64::from(hit);
+        }
+        held.erased.extend(hashes);
+        Box::pin(std::future::ready(Ok(touched)))
     }
 }
 
@@ -103,10 +213,10 @@ mod tests {
     async fn the_process_keeps_the_newest_events_up_to_its_bound_and_each_once() {
         let log = MemoryEvents::new();
         let old: Vec<LeadEvent> = (0..10).map(|n| event(6, n)).collect();
-        assert_eq!(log.append(old.clone()).await.ok(), Some(10));
-        assert_eq!(log.append(old).await.ok(), Some(0), "each once");
+        assert_eq!(log.append(old.clone(), Vec::new()).await.ok(), Some(10));
+        assert_eq!(log.append(old, Vec::new()).await.ok(), Some(0), "each once");
         let today: Vec<LeadEvent> = (0..MemoryEvents::MAX_EVENTS).map(|n| event(7, n)).collect();
-        assert_eq!(log.append(today).await.ok(), Some(MemoryEvents::MAX_EVENTS as u64));
+        assert_eq!(log.append(today, Vec::new()).await.ok(), Some(MemoryEvents::MAX_EVENTS as u64));
         let held = log.all();
         assert_eq!(held.len(), MemoryEvents::MAX_EVENTS);
         assert!(held.iter().all(|e| e.day() == event(7, 0).day()), "the oldest day went first");

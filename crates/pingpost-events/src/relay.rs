@@ -5,7 +5,7 @@
 //! doubled. While PostgreSQL is down the relay fails and the events wait in the store.
 
 use crate::{EventLog, EventsError, EventsResult};
-use pingpost_core::events::LeadEvent;
+use pingpost_core::events::LogEvent;
 use pingpost_core::Timestamp;
 use pingpost_store::EventOutbox;
 
@@ -29,11 +29,14 @@ pub async fn relay_events(outbox: &dyn EventOutbox, log: &dyn EventLog, batch: u
         if queued.is_empty() {
             return Ok(done);
         }
-        let events = queued
-            .iter()
-            .map(|q| LeadEvent::decode(&q.body).map_err(EventsError::Corrupt))
-            .collect::<EventsResult<Vec<_>>>()?;
-        done.new += log.append(events).await?;
+        let (mut leads, mut sales) = (Vec::new(), Vec::new());
+        for q in &queued {
+            match LogEvent::decode(&q.body).map_err(EventsError::Corrupt)? {
+                LogEvent::Lead(e) => leads.push(e),
+                LogEvent::Sale(s) => sales.push(s),
+            }
+        }
+        done.new += log.append(leads, sales).await?;
         outbox
             .events_done(queued.iter().map(|q| (q.id.clone(), q.at)).collect())
             .await

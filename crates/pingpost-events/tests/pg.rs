@@ -70,8 +70,8 @@ async fn a_batch_is_written_once_however_often_it_is_sent_and_whole_or_not_at_al
     let events = PgEvents::connect(&pg.fresh_database()).await.unwrap();
     events.upkeep(day(7), 1, day(1)).await.unwrap();
     let batch = [event("ping-1", 7), event("ping-2", 8), LeadEvent { contracts: vec![], ..event("ping-3", 8) }];
-    assert_eq!(events.append(&batch).await.unwrap(), 3);
-    assert_eq!(events.append(&batch).await.unwrap(), 0, "a re-sent batch writes nothing again");
+    assert_eq!(events.append(&batch, &[]).await.unwrap(), 3);
+    assert_eq!(events.append(&batch, &[]).await.unwrap(), 0, "a re-sent batch writes nothing again");
     type Row = (Vec<String>, Vec<i16>, Vec<Option<i16>>, Vec<i64>, String, Option<i16>);
     let (contracts, checkpoint, gaps, price, email, vertical_gap): Row = sqlx::query_as(
         "SELECT contracts, checkpoint, gap_days, price, encode(email, 'hex'), vertical_gap \
@@ -89,7 +89,7 @@ async fn a_batch_is_written_once_however_often_it_is_sent_and_whole_or_not_at_al
     assert_eq!(email, Sha256Hex::digest("jane@example.com").as_str(), "the hash, never the address");
 
     let with_a_day_unmade = [event("ping-4", 8), event("ping-5", 20)];
-    assert!(events.append(&with_a_day_unmade).await.is_err(), "no partition for the 20th");
+    assert!(events.append(&with_a_day_unmade, &[]).await.is_err(), "no partition for the 20th");
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM lead_events").fetch_one(events.pool()).await.unwrap();
     assert_eq!(rows, 3, "nothing of a refused batch is written");
 }

@@ -80,11 +80,15 @@ struct ErasedCounts {
     vertical_submissions: u64,
     sales: u64,
     dq: u64,
+    /// Lead events that held one of the hashes (the hashes removed from them; events written
+    /// later, still waiting in the store when the erasure ran, are written without them).
+    events: u64,
 }
 
 /// Forget a consumer's dedup state.
 ///
-/// Its vertical submissions, sale marks and DQ records, under every identifier given;
+/// Its vertical submissions, sale marks and DQ records, and its hashes in the lead event
+/// log, under every identifier given;
 /// its suppression stays unless `"suppression": true`.
 #[utoipa::path(post, path = "/erasure", tag = "operator", security(("operator_token" = [])),
     request_body = ErasureRequest,
@@ -101,8 +105,14 @@ async fn erase(_: Operator, State(state): State<Arc<AppState>>, body: RequestBod
     let hashes = req.hashes()?;
     let store = state.engine.store();
     let erased = store.erase(hashes.clone(), state.engine.now()).await?;
+    let events = state.engine.erase_events(hashes.clone()).await?;
     let mut answer = Erased {
-        erased: ErasedCounts { vertical_submissions: erased.vertical_submissions, sales: erased.sales, dq: erased.dq },
+        erased: ErasedCounts {
+            vertical_submissions: erased.vertical_submissions,
+            sales: erased.sales,
+            dq: erased.dq,
+            events,
+        },
         // Removing a sale in flight would let a concurrent post sell the consumer to the same
         // buyer again; it settles within its lease, and erasing again then removes it.
         kept_in_flight: (erased.kept_in_flight > 0).then_some(erased.kept_in_flight),
@@ -117,6 +127,7 @@ async fn erase(_: Operator, State(state): State<Arc<AppState>>, body: RequestBod
         sales = erased.sales,
         dq = erased.dq,
         kept_in_flight = erased.kept_in_flight,
+        events,
         "erasure"
     );
     Ok(Json(answer))

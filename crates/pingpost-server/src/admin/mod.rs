@@ -16,6 +16,7 @@
 //! - `test_ping`: the console's ping tester (a real ping as a partner, shown whole).
 //! - `secrets`: the write-only secrets buyers' calls carry (names listed, values never).
 //! - `buyer_calls`: a buyer's call previewed or tested on a sample lead (nothing written).
+//! - `whatif`: what another window or repeat threshold would have done to the last days' pings.
 
 mod audit;
 pub mod auth;
@@ -31,6 +32,7 @@ mod secrets;
 pub(crate) mod stats;
 mod suppression;
 mod test_ping;
+mod whatif;
 
 use crate::AppState;
 use std::sync::Arc;
@@ -50,4 +52,5 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .merge(test_ping::routes())
         .merge(secrets::routes())
         .merge(buyer_calls::routes())
+        .merge(whatif::routes())
 }
