@@ -206,6 +206,11 @@ async fn test_books() -> (Arc<dyn pingpost_books::Books>, Option<Arc<PostgresSer
     (Arc::new(books), Some(Arc::new(server)))
 }
 
+tokio::task_local! {
+    /// The event log [`Harness::start_with_event_log`] gives the node it starts.
+    static EVENT_LOG: Option<Arc<dyn pingpost_events::EventLog>>;
+}
+
 pub fn start_time() -> chrono::DateTime<chrono::Utc> {
     // A Monday, 10:00 in New York.
     chrono::Utc.with_ymd_and_hms(2026, 11, 23, 15, 0, 0).single().expect("valid time")
@@ -225,6 +230,16 @@ impl Harness {
     /// still sets the namespace and the failpoints.
     pub async fn start_with_redis_options(backend: Backend, config_toml: &str, options: RedisOptions) -> Harness {
         Self::start_full(backend, config_toml, options, None, Arc::new(RandomIds)).await
+    }
+
+    /// A harness whose engine writes its lead events to `log` (PostgreSQL's, say) instead of
+    /// [`Harness::events`], which then stays empty.
+    pub async fn start_with_event_log(
+        backend: Backend,
+        config_toml: &str,
+        log: Arc<dyn pingpost_events::EventLog>,
+    ) -> Harness {
+        EVENT_LOG.scope(Some(log), Self::start_on(backend, config_toml)).await
     }
 
     /// A harness whose ping ids and tokens are counted ([`SequentialIds`], seed 0) rather than
@@ -328,6 +343,8 @@ impl Harness {
         let clock_dyn = Arc::clone(&clock) as _;
         let secrets = Secrets::load(secret_store, EnvSecrets::default()).await.expect("secrets read");
         let events = Arc::new(pingpost_events::MemoryEvents::new());
+        let log: Arc<dyn pingpost_events::EventLog> =
+            EVENT_LOG.try_with(|given| given.clone()).ok().flatten().unwrap_or_else(|| Arc::clone(&events) as _);
         let parts = EngineParts {
             config,
             config_stamp: Some(stamp),
@@ -337,7 +354,7 @@ impl Harness {
             audit,
             stats,
             books,
-            events: Arc::clone(&events) as _,
+            events: log,
             faults: faults.clone(),
             lease_slack: pingpost_engine::DEFAULT_LEASE_SLACK,
             secrets,

@@ -9,9 +9,10 @@ use pingpost_core::checkpoint::{Checkpoint, Ineligible};
 use pingpost_core::identity::Sha256Hex;
 use pingpost_core::ids::{ContractId, OfferId, PartnerId, VerticalId};
 use pingpost_core::money::Money;
+use pingpost_core::whatif::{GapCount, Rollup, Scope};
 use pingpost_events::partitions::Upkeep;
 use pingpost_events::relay::relay_events;
-use pingpost_events::{ContractFate, Fate, LeadEvent, Outcome, PgEvents};
+use pingpost_events::{ContractFate, Fate, LeadEvent, Outcome, PgEvents, SaleEvent};
 use pingpost_store::{EventOutbox, MemoryStore, QueuedEvent};
 use pingpost_testkit::PostgresServer;
 
@@ -38,6 +39,59 @@ async fn postgres_event_partitions() {
     nodes_keeping_up_together_make_each_partition_once(&pg).await;
     the_log_keeps_to_its_own_schema_and_a_later_start_migrates_nothing_again(&pg).await;
     a_batch_is_written_once_however_often_it_is_sent_and_whole_or_not_at_all(&pg).await;
+    a_sale_counts_once_in_the_rollup_whichever_of_it_and_its_ping_comes_first(&pg).await;
+}
+
+fn sale(sale_id: &str, ping_id: &str, on: u32) -> SaleEvent {
+    SaleEvent {
+        at: Utc.with_ymd_and_hms(2026, 12, on, 15, 1, 0).unwrap(),
+        sale_id: sale_id.into(),
+        ping_id: ping_id.into(),
+        contract: ContractId::new("c1"),
+        price: Money::from_minor(740),
+        repeat: true,
+    }
+}
+
+/// The rollup in PostgreSQL equals the one rule's (`pingpost_core::whatif::Rollup`) over the
+/// same events, however the relay happens to deliver them: a sale before its ping's event, a
+/// sale with it, a batch sent twice, a sale of a ping the day before.
+async fn a_sale_counts_once_in_the_rollup_whichever_of_it_and_its_ping_comes_first(pg: &PostgresServer) {
+    let events = PgEvents::connect(&pg.fresh_database()).await.unwrap();
+    events.upkeep(day(6), 7, day(1)).await.unwrap();
+    let (p1, p2, p3) = (event("p1", 7), event("p2", 7), event("p3", 6));
+    let (s1, s2, s3) = (sale("s1", "p1", 7), sale("s2", "p2", 7), sale("s3", "p3", 7));
+    assert_eq!(events.append(&[], std::slice::from_ref(&s1)).await.unwrap(), 1, "a sale before its ping");
+    assert_eq!(events.append(&[p1.clone(), p2.clone()], std::slice::from_ref(&s2)).await.unwrap(), 3);
+    assert_eq!(events.append(&[p1.clone(), p2.clone()], &[s1.clone(), s2.clone()]).await.unwrap(), 0, "re-sent");
+    assert_eq!(events.append(std::slice::from_ref(&p3), &[]).await.unwrap(), 1);
+    assert_eq!(events.append(&[], std::slice::from_ref(&s3)).await.unwrap(), 1, "a sale the day after its ping");
+    let mut rule = Rollup::default();
+    for p in [&p1, &p2, &p3] {
+        rule.add_ping(p);
+    }
+    for (p, s) in [(&p1, &s1), (&p2, &s2), (&p3, &s3)] {
+        rule.add_sale(p, s);
+    }
+    for (scope, key) in [(Scope::Contract, "c1"), (Scope::Contract, "c2"), (Scope::Vertical, "auto")] {
+        let mut expected = rule.counts(scope, key, day(1), day(10));
+        // The log sums a key's days by gap; the rule keeps a row per day.
+        let mut by_gap = std::collections::BTreeMap::<Option<u16>, GapCount>::new();
+        for r in expected.drain(..) {
+            let row = by_gap.entry(r.gap).or_insert(GapCount { gap: r.gap, ..GapCount::default() });
+            row.pings += r.pings;
+            row.sales += r.sales;
+            row.revenue = row.revenue.saturating_add(r.revenue);
+        }
+        let expected: Vec<GapCount> = by_gap.into_values().collect();
+        assert_eq!(events.gap_counts(scope, key, day(1), day(10)).await.unwrap(), expected, "{scope:?} {key}");
+    }
+    let c1 = events.gap_counts(Scope::Contract, "c1", day(1), day(10)).await.unwrap();
+    assert_eq!(c1, [GapCount { gap: Some(20), pings: 3, sales: 3, revenue: Money::from_minor(2220) }]);
+    assert!(
+        events.gap_counts(Scope::Contract, "c2", day(1), day(10)).await.unwrap().is_empty(),
+        "c2 never reached its window"
+    );
 }
 
 fn event(ping_id: &str, on: u32) -> LeadEvent {
