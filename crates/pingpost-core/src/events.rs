@@ -221,15 +221,24 @@ impl<'a> Reader<'a> {
         Ok(self)
     }
 
-    fn int<T: std::str::FromStr>(&mut self) -> Result<T, String> {
+    fn int<T: TryFrom<i64>>(&mut self) -> Result<T, String> {
         let start = self.i;
-        while matches!(self.peek(), Some(b'0'..=b'9' | b'-')) {
+        let negative = self.peek() == Some(b'-');
+        self.i += usize::from(negative);
+        let digits = self.i;
+        let mut n: i64 = 0;
+        while let Some(d @ b'0'..=b'9') = self.peek() {
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(i64::from(d - b'0')))
+                .ok_or("lead event: a number too large")?;
             self.i += 1;
         }
-        std::str::from_utf8(&self.b[start..self.i])
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| format!("lead event: a number expected at byte {start}"))
+        if self.i == digits {
+            return Err(format!("lead event: a number expected at byte {start}"));
+        }
+        T::try_from(if negative { -n } else { n })
+            .map_err(|_| format!("lead event: a number out of range at byte {start}"))
     }
 
     fn boolean(&mut self) -> Result<bool, String> {
@@ -255,14 +264,18 @@ impl<'a> Reader<'a> {
         self.byte(b'"')?;
         let mut escaped = false;
         loop {
-            match self.peek() {
+            // Straight to the next quote or backslash: ids hold neither.
+            let rest = self.rest();
+            match rest.iter().position(|b| *b == b'"' || *b == b'\\') {
                 None => return Err(format!("lead event: a string at byte {start} never ends")),
-                Some(b'"') => break,
-                Some(b'\\') => {
-                    escaped = true;
-                    self.i += 2;
+                Some(n) if rest[n] == b'"' => {
+                    self.i += n;
+                    break;
                 }
-                Some(_) => self.i += 1,
+                Some(n) => {
+                    escaped = true;
+                    self.i += n + 2;
+                }
             }
         }
         self.i += 1;
