@@ -221,6 +221,7 @@ async fn an_edit_is_honoured_by_the_next_ping_and_a_window_of_zero_is_refused_at
     c.sign_in(OPERATOR_TOKEN).await;
     c.text_becomes("h1", "Offers and contracts").await;
     // A window of 0 is refused next to its field, and nothing changes.
+    c.browser.find(Locator::Css("#c-solar-edit summary")).await.unwrap().click().await.unwrap();
     let window = c.browser.find(Locator::Css("#c-solar-window")).await.unwrap();
     window.clear().await.unwrap();
     window.send_keys("0").await.unwrap();
@@ -250,6 +251,7 @@ async fn an_edit_is_honoured_by_the_next_ping_and_a_window_of_zero_is_refused_at
     // 14 days at 40 % is saved; both fields emptied, the contract takes no repeats again.
     c.open("/console/contracts").await;
     c.text_becomes("h1", "Offers and contracts").await;
+    c.browser.find(Locator::Css("#c-home-edit summary")).await.unwrap().click().await.unwrap();
     let after = c.browser.find(Locator::Css("#c-home-repeat-after")).await.unwrap();
     let amount = c.browser.find(Locator::Css("#c-home-repeat-price")).await.unwrap();
     let save = "form[data-id='c-home'] button[type=submit]";
@@ -507,16 +509,33 @@ async fn a_window_shortened_in_the_console_is_honoured_by_the_next_ping() {
     let consumer = common::email("window-console@example.com");
     let (_, post) = h.sell("solar-excl", consumer.clone()).await;
     assert_eq!(common::sold_to(&post), ["b1"]);
-    h.advance_days(5).await;
+    // Four days on, b1's 30-day window drops the consumer: the what-if's one ping to allow.
+    h.advance_days(4).await;
+    let dropped = h.ping("solar-excl", consumer.clone()).await;
+    assert_eq!(dropped["reason"], "no_bids", "{dropped}");
+    h.advance_days(1).await;
 
     let driver = Driver::start().await;
     let browser = driver.browser().await;
     browser.goto(&format!("{}/console", h.base)).await.unwrap();
     browser.find(Locator::Css("#token")).await.unwrap().send_keys(common::ADMIN_TOKEN).await.unwrap();
     browser.find(Locator::Css("form[action='/console/sign-in'] button")).await.unwrap().click().await.unwrap();
-    let window = browser.wait().for_element(Locator::Css("#c1-window")).await.unwrap();
+    browser.wait().for_element(Locator::Css("#c1-edit summary")).await.unwrap().click().await.unwrap();
+    let window = browser.find(Locator::Css("#c1-window")).await.unwrap();
     window.clear().await.unwrap();
     window.send_keys("3").await.unwrap();
+    // Before saving, beside the field: the last 7 days with 3 days instead of 30.
+    let expected = "Last 7 days with 3 days instead of 30 days: of 2 pings that reached this window, 0 newly blocked \
+                    and 1 newly allowed; 0 sales (0.00) would have been stopped.";
+    eventually(Duration::from_secs(10), "the what-if beside the window", async || {
+        let out = browser.find(Locator::Css("form[data-id='c1'] output.whatif")).await.map_err(|e| e.to_string())?;
+        match out.text().await.map_err(|e| e.to_string())? {
+            t if t == expected => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+    screenshot(&browser, "window-whatif").await;
     browser.find(Locator::Css("form[data-id='c1'] button[type=submit]")).await.unwrap().click().await.unwrap();
     eventually(Duration::from_secs(10), "the edit to be saved", async || {
         let status = browser.find(Locator::Css("form[data-id='c1'] .status")).await.map_err(|e| e.to_string())?;
@@ -529,6 +548,51 @@ async fn a_window_shortened_in_the_console_is_honoured_by_the_next_ping() {
     screenshot(&browser, "window-shortened").await;
     let ping = h.ping("solar-excl", consumer).await;
     assert_eq!(common::bid_contracts(&ping), ["c1"], "bought 5 days ago, outside the new 3-day window: {ping}");
+    browser.close().await.unwrap();
+}
+
+/// The offers page with 300 contracts: one compact row each, and the search narrows them to
+/// the one asked for, whose edit form opens in its row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hundred_contracts_are_one_compact_table_the_search_narrows() {
+    let mut config = common::base_config();
+    for n in 0..300 {
+        let (buyer, offer) = (format!("b{}", 1 + n % 5), if n % 2 == 0 { "auto-excl" } else { "auto-2" });
+        config.push_str(&common::contract(&format!("c-{n:03}"), &buyer, offer, "10.00", ""));
+    }
+    let h = common::Harness::start(&config).await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    browser.goto(&format!("{}/console", h.base)).await.unwrap();
+    browser.find(Locator::Css("#token")).await.unwrap().send_keys(common::ADMIN_TOKEN).await.unwrap();
+    browser.find(Locator::Css("form[action='/console/sign-in'] button")).await.unwrap().click().await.unwrap();
+    let search = browser.wait().for_element(Locator::Css("#contract-search")).await.unwrap();
+    let rows = browser.find_all(Locator::Css("#contracts tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 300);
+    assert_eq!(browser.find(Locator::Css("#contract-count")).await.unwrap().text().await.unwrap(), "300 contracts");
+    search.send_keys("c-25 b2 auto-2").await.unwrap();
+    // c-250 to c-259 hold "c-25"; b2 has c-251 and c-256, and only c-251 is on auto-2.
+    eventually(Duration::from_secs(10), "the search to narrow the table", async || {
+        let count = browser.find(Locator::Css("#contract-count")).await.map_err(|e| e.to_string())?;
+        match count.text().await.map_err(|e| e.to_string())? {
+            t if t == "1 of 300 contracts" => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+    let mut shown = Vec::new();
+    for row in browser.find_all(Locator::Css("#contracts tbody tr")).await.unwrap() {
+        if row.is_displayed().await.unwrap() {
+            shown.push(row.attr("data-contract").await.unwrap().unwrap_or_default());
+        }
+    }
+    assert_eq!(shown, ["c-251"]);
+    let row = browser.find(Locator::Css("tr[data-contract='c-251']")).await.unwrap();
+    let text = row.text().await.unwrap();
+    assert!(text.starts_with("c-251 auto-2 b2 10.00 active vertical's no\nEdit"), "{text}");
+    browser.find(Locator::Css("#c-251-edit summary")).await.unwrap().click().await.unwrap();
+    assert!(browser.find(Locator::Css("#c-251-window")).await.unwrap().is_displayed().await.unwrap());
+    screenshot(&browser, "contracts-searched").await;
     browser.close().await.unwrap();
 }
 

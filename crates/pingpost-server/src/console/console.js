@@ -66,6 +66,61 @@ for (const form of document.querySelectorAll("form.contract")) {
   });
 }
 
+// The contracts table: the search narrows its rows to those whose id, offer or buyer hold
+// every word typed, so a market of hundreds of contracts stays one short list away.
+const contractSearch = document.getElementById("contract-search");
+if (contractSearch) {
+  const rows = [...document.querySelectorAll("#contracts tbody tr")];
+  const count = document.getElementById("contract-count");
+  contractSearch.addEventListener("input", () => {
+    const words = contractSearch.value.toLowerCase().split(/\s+/).filter(Boolean);
+    let shown = 0;
+    for (const row of rows) {
+      const hit = words.every((word) => row.dataset.search.includes(word));
+      row.hidden = !hit;
+      shown += hit ? 1 : 0;
+    }
+    const all = `${rows.length} contract${rows.length === 1 ? "" : "s"}`;
+    count.textContent = words.length ? `${shown} of ${all}` : all;
+  });
+}
+
+// Beside a contract's window, before saving: what the window typed would have done to the
+// last 7 days' pings (GET /v1/admin/whatif, read from the lead event log; nothing is written).
+async function showWhatIf(form) {
+  const out = form.querySelector("output.whatif");
+  const enabled = form.elements["dedup.enabled"].checked;
+  const days = form.elements["dedup.window_days"].value.trim();
+  if (enabled && days === "") {
+    out.textContent = "";
+    return;
+  }
+  const query = new URLSearchParams({ contract: form.dataset.id, window_days: enabled ? days : "off" });
+  out.textContent = "Counting the last 7 days…";
+  const { ok, answer } = await api("GET", `/v1/admin/whatif?${query}`);
+  // A newer value was typed while this one was counted: its own answer follows.
+  if (form.elements["dedup.window_days"].value.trim() !== days || form.elements["dedup.enabled"].checked !== enabled) return;
+  if (!ok) {
+    out.textContent = `No what-if: ${answer.error?.message ?? "unavailable"}`;
+    return;
+  }
+  const window = (d) => (d === null ? "no window" : `${d} days`);
+  out.textContent =
+    `Last 7 days with ${window(answer.asked)} instead of ${window(answer.now)}: ` +
+    `of ${answer.reached} pings that reached this window, ${answer.newly_blocked} newly blocked and ` +
+    `${answer.newly_allowed} newly allowed; ${answer.sales_stopped} sales (${answer.revenue_stopped}) would have been stopped.`;
+}
+
+for (const form of document.querySelectorAll("form.contract")) {
+  let pending;
+  const later = () => {
+    clearTimeout(pending);
+    pending = setTimeout(() => showWhatIf(form), 300);
+  };
+  form.elements["dedup.window_days"].addEventListener("input", later);
+  form.elements["dedup.enabled"].addEventListener("change", later);
+}
+
 // The audit log: the form's filters as the API's query string; "Next page" follows the cursor.
 const auditForm = document.getElementById("audit-filters");
 if (auditForm) {

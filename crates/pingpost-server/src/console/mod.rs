@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup, DOCTYPE};
-use pingpost_core::config::raw::{RawContract, RawOffer};
+use pingpost_core::config::raw::RawContract;
 use std::sync::Arc;
 
 const CSS: &str = include_str!("console.css");
@@ -241,26 +241,25 @@ async fn contracts(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Re
     };
     let body = html! {
         h1 { "Offers and contracts" }
-        p { "Edits are applied to every node at once, or refused with nothing changed." }
-        @for offer in &doc.offers {
-            (offer_section(offer, doc.contracts.iter().filter(|c| c.offer == offer.id)))
-        }
-    };
-    html_response(StatusCode::OK, page("Offers and contracts", Some((s, &csrf)), body))
-}
-
-fn offer_section<'a>(offer: &RawOffer, contracts: impl Iterator<Item = &'a RawContract>) -> Markup {
-    html! {
-        section aria-labelledby=(format!("offer-{}", offer.id)) {
-            h2 id=(format!("offer-{}", offer.id)) { "Offer " (offer.id) @if !offer.name.is_empty() { " — " (offer.name) } }
-            table {
-                thead { tr { th scope="col" { "Contract" } th scope="col" { "Buyer" } th scope="col" { "Price" } th scope="col" { "Edit" } } }
-                tbody {
-                    @for c in contracts { (contract_row(c)) }
+        p { "Edits are applied to every node at once, or refused with nothing changed. While you edit a window, "
+            "what it would have done to the last 7 days' pings shows beside it, before you save." }
+        label class="field" for="contract-search" { "Search contracts (id, offer or buyer)" }
+        input id="contract-search" type="search" autocomplete="off" placeholder="e.g. c-12 or b3";
+        p id="contract-count" class="status" role="status" aria-live="polite" { (doc.contracts.len()) @if doc.contracts.len() == 1 { " contract" } @else { " contracts" } }
+        table id="contracts" class="compact" {
+            thead { tr {
+                th scope="col" { "Contract" } th scope="col" { "Offer" } th scope="col" { "Buyer" } th scope="col" { "Price" }
+                th scope="col" { "Status" } th scope="col" { "Window" } th scope="col" { "Repeats" } th scope="col" { "Edit" }
+            } }
+            tbody {
+                // Offers in their configured order, each one's contracts in theirs.
+                @for offer in &doc.offers {
+                    @for c in doc.contracts.iter().filter(|c| c.offer == offer.id) { (contract_row(c)) }
                 }
             }
         }
-    }
+    };
+    html_response(StatusCode::OK, page("Offers and contracts", Some((s, &csrf)), body))
 }
 
 fn contract_row(c: &RawContract) -> Markup {
@@ -281,12 +280,25 @@ fn contract_row(c: &RawContract) -> Markup {
         ("weekly", "Weekly cap", cap(|k| k.weekly)),
         ("monthly", "Monthly cap", cap(|k| k.monthly)),
     ];
+    let search = format!("{} {} {}", c.id, c.offer, c.buyer).to_lowercase();
+    let window_text = match (dedup_on, window.is_empty()) {
+        (false, _) => "off".to_string(),
+        (true, true) => "vertical's".to_string(),
+        (true, false) => format!("{window} d"),
+    };
+    let repeat_text = if repeat_after.is_empty() { "no".to_string() } else { format!("after {repeat_after} d") };
     html! {
-        tr {
+        tr data-search=(search) data-contract=(c.id) {
             th scope="row" { (c.id) }
+            td { (c.offer) }
             td { (c.buyer) }
             td { (c.price.clone().unwrap_or_else(|| "real-time bid".into())) }
+            td { (status) }
+            td { (window_text) }
+            td { (repeat_text) }
             td {
+                details id=(id("edit")) {
+                summary { "Edit" span class="visually-hidden" { " " (c.id) } }
                 form class="contract" data-id=(c.id) aria-label=(format!("Edit contract {}", c.id)) {
                     label class="field" for=(id("status")) { "Status" }
                     select id=(id("status")) name="status" {
@@ -301,6 +313,7 @@ fn contract_row(c: &RawContract) -> Markup {
                     label class="field" for=(id("window")) { "Dedup window (days)" }
                     input id=(id("window")) type="number" name="dedup.window_days" value=(window) placeholder="vertical's";
                     span class="error" data-for="dedup.window_days" aria-live="polite" {}
+                    output class="whatif" for=(id("window")) aria-live="polite" {}
                     label class="field" for=(id("repeat-after")) { "Buy again after (days)" }
                     input id=(id("repeat-after")) type="number" name="repeat.after_days" value=(repeat_after) placeholder="never";
                     span class="error" data-for="repeat.after_days" aria-live="polite" {}
@@ -321,6 +334,7 @@ fn contract_row(c: &RawContract) -> Markup {
                     }
                     span class="error" data-for="" aria-live="polite" {}
                     p { button type="submit" { "Save " (c.id) } " " span class="status" role="status" {} }
+                }
                 }
             }
         }
