@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The lead event log's writer against the engine's own ping rate, in one run (issue 23):
+#
+#   scripts/bench-events.sh                        # ~3 minutes after the release build
+#   EVENTS_DURATION=60 scripts/bench-events.sh
+#
+# Starts a redis-server of its own, a throwaway PostgreSQL (lib.sh's start_postgres: the
+# books, and the event log in its own schema of the same database, as `--events` falls back
+# to), and `pingpost serve` on that Redis with the 30-contract market of
+# scripts/bench-instructions.sh (offer `bench`). Then, with `pingpost-loadgen`:
+#
+# 1. Full rate, the writer running: closed loop (EVENTS_CONNECTIONS connections) for
+#    EVENTS_DURATION seconds. The engine's ping rate is the loadgen's throughput; every second
+#    the engine's `pingpost_events_lag_seconds` is read, and its largest value is the writer's
+#    lag at the engine's full rate. Then it waits for the log to hold every answered ping.
+# 2. The writer's own ceiling: PostgreSQL is paused (SIGSTOP: its connections hang, as on a
+#    stalled database), the same load runs for EVENTS_DURATION seconds, so its events wait in
+#    Redis; PostgreSQL resumes (SIGCONT) and the backlog's drain is timed: rows written per
+#    second while only the writer works. The ratio of that to phase 1's ping rate is how far
+#    past the engine's full rate the writer goes.
+#
+# Every ping's event must be in the log at the end, once (rows = answered pings, checked).
+# Knobs: EVENTS_DURATION (20), EVENTS_CONNECTIONS (32), EVENTS_CONTRACTS (30),
+# EVENTS_OUT (bench-results/events).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${EVENTS_DURATION:-20}
+CONNECTIONS=${EVENTS_CONNECTIONS:-32}
+CONTRACTS=${EVENTS_CONTRACTS:-30}
+OUT=${EVENTS_OUT:-bench-results/events}
+ADMIN_TOKEN=bench-admin-token-000000000
+
+for tool in redis-server redis-cli python3 curl jq; do
+  command -v "$tool" >/dev/null || { echo "bench-events.sh needs $tool" >&2; exit 1; }
+done
+echo "== building release binaries"
+cargo build --release --locked -p pingpost -p pingpost-loadgen
+BIN=${CARGO_TARGET_DIR:-target}/release
+
+mkdir -p "$OUT"
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  [ -z "${POSTGRES_PID:-}" ] || kill -CONT "$POSTGRES_PID" 2>/dev/null || true
+  pkill -CONT -u pingpost-test postgres 2>/dev/null || true
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  stop_postgres
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+
+REDIS_PORT=$(free_port)
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+  >"$OUT/redis.log" 2>&1 &
+PIDS+=("$!")
+for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+start_postgres
+
+dir=$(contracts_dir "$CONTRACTS")
+PINGPOST_LOG=warn "$BIN/pingpost" serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --contracts "$dir" \
+  --store "redis://127.0.0.1:$REDIS_PORT" --books "$BOOKS_URL" --admin-token "$ADMIN_TOKEN" \
+  >"$WORK/engine.out" 2>"$OUT/engine.log" &
+PIDS+=("$!")
+ENGINE_URL=$(wait_url engine "$WORK/engine.out" "$!")
+METRICS=$(sed -n 's|^pingpost metrics on ||p' "$WORK/engine.out" | head -n1)
+
+rows() { pg_sql "$BOOKS_URL" "SELECT count(*) FROM pingpost_events.lead_events"; }
+lag() { curl -fsS "$METRICS" | sed -n 's/^pingpost_events_lag_seconds \(.*\)$/\1/p'; }
+
+# load NAME: the closed-loop run; its report in $OUT/NAME.json.
+load() {
+  "$BIN/pingpost-loadgen" --url "$ENGINE_URL" --offer bench --key bench-partner-key-0001 --key bench-partner-key-0002 \
+    --connections "$CONNECTIONS" --duration "${DURATION}s" --warmup 1s --json "$OUT/$1.json" >"$OUT/$1.txt" 2>"$OUT/$1.log"
+}
+
+# answered: the live pings the engine has answered (`pingpost_pings_total`, every outcome).
+answered() {
+  curl -fsS "$METRICS" | awk '/^pingpost_pings_total/ { n += $NF } END { printf "%d\n", n }'
+}
+
+# settled COUNT: waits until the log holds COUNT rows; answers the seconds it took.
+settled() {
+  local start now
+  start=$(date +%s.%N)
+  for _ in $(seq 1 6000); do
+    [ "$(rows)" -ge "$1" ] && break
+    sleep 0.1
+  done
+  now=$(date +%s.%N)
+  python3 -c "print(f'{$now - $start:.2f}')"
+}
+
+echo "== 1. full rate, the writer running ($CONNECTIONS connections, ${DURATION}s)"
+max_lag=0
+load full &
+LOAD=$!
+while kill -0 "$LOAD" 2>/dev/null; do
+  l=$(lag || echo 0)
+  max_lag=$(python3 -c "print(max($max_lag, ${l:-0}))")
+  sleep 1
+done
+wait "$LOAD"
+rate=$(jq '.throughput_rps | floor' "$OUT/full.json")
+echo "   engine: $rate pings/s; largest event lag seen: ${max_lag}s"
+before=$(rows)
+echo "   the log holds $before rows"
+
+echo "== 2. the writer's ceiling: PostgreSQL paused under the same load, then resumed"
+pids=$(pgrep -u pingpost-test -x postgres | tr '\n' ' ')
+# shellcheck disable=SC2086
+kill -STOP $pids
+load paused
+waiting=$(redis-cli -p "$REDIS_PORT" --scan --pattern '*events_at' | while read -r k; do redis-cli -p "$REDIS_PORT" zcard "$k"; done | paste -sd+ | bc)
+# shellcheck disable=SC2086
+kill -CONT $pids
+echo "   $waiting events waited in Redis"
+took=$(settled $((before + waiting)))
+after=$(rows)
+drain=$(python3 -c "print(int($waiting / max($took, 0.01)))")
+echo "   drained in ${took}s: $drain events/s written; the log holds $after rows"
+dups=$(pg_sql "$BOOKS_URL" "SELECT count(*) - count(DISTINCT ping_id) FROM pingpost_events.lead_events")
+pings=$(answered)
+echo "   pings answered: $pings; rows written twice: $dups"
+[ "$dups" -eq 0 ] || { echo "an event was written twice" >&2; exit 1; }
+[ "$after" -eq "$pings" ] || { echo "the log holds $after events for $pings pings" >&2; exit 1; }
+python3 -c "print(f'   the writer goes {$drain / max($rate, 1):.1f}x past the engine\'s full rate')"
+{
+  echo "engine_pings_per_s $rate"
+  echo "max_lag_s $max_lag"
+  echo "backlog $waiting"
+  echo "drain_s $took"
+  echo "writer_events_per_s $drain"
+  echo "rows $after"
+} >"$OUT/summary.txt"
