@@ -66,7 +66,7 @@ echo "== cargo test (embedded store; Redis and Redis Cluster for the store's own
 cargo test --workspace --locked
 echo "== integration tests again, on Redis"
 PINGPOST_TEST_STORE=redis cargo test --locked -p pingpost \
-  --test checkpoints --test post --test auction_fixtures --test intake --test concurrency --test errors --test privacy --test stats --test audit --test admin --test erasure --test suppression --test security --test console_access --test buyer_adapters --test metrics --test guarantees --test money --test books --test returns --test retention --test repeats --test events --test whatif --test idempotency --test secrets --test strict_buyers --test lead_fields --test test_leads --test partner_docs
+  --test checkpoints --test post --test auction_fixtures --test intake --test concurrency --test errors --test privacy --test stats --test audit --test admin --test erasure --test suppression --test security --test console_access --test buyer_adapters --test metrics --test guarantees --test money --test books --test returns --test retention --test repeats --test events --test whatif --test events_outage --test idempotency --test secrets --test strict_buyers --test lead_fields --test test_leads --test partner_docs
 echo "== the money tests again, on Redis with the books in PostgreSQL (as production keeps them)"
 PINGPOST_TEST_STORE=redis PINGPOST_TEST_BOOKS=postgres cargo test --locked -p pingpost \
   --test money --test books --test returns --test strict_buyers --test repeats

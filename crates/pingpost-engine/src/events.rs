@@ -150,10 +150,23 @@ impl Engine {
     /// waits there is still relayed.
     pub async fn relay_events(&self) -> Result<Relayed, EngineError> {
         let flushed = self.flush_events().await;
-        let relayed = relay_events(&*self.store, &*self.events, RELAY_BATCH).await?;
-        let lag = relayed.oldest_waiting.map_or(0.0, |at| (self.now() - at).num_milliseconds().max(0) as f64 / 1000.0);
-        metrics::gauge!(EVENTS_LAG_SECONDS).set(lag);
+        let relayed = match relay_events(&*self.store, &*self.events, RELAY_BATCH).await {
+            Ok(relayed) => relayed,
+            Err(e) => {
+                // The log is down: its lag keeps growing, and says so.
+                if let Ok(oldest) = self.store.queued_events(1).await {
+                    self.report_lag(oldest.first().map(|q| q.at));
+                }
+                return Err(e.into());
+            }
+        };
+        self.report_lag(relayed.oldest_waiting);
         flushed.map(|()| relayed)
+    }
+
+    fn report_lag(&self, oldest_waiting: Option<pingpost_core::Timestamp>) {
+        let lag = oldest_waiting.map_or(0.0, |at| (self.now() - at).num_milliseconds().max(0) as f64 / 1000.0);
+        metrics::gauge!(EVENTS_LAG_SECONDS).set(lag);
     }
 
     /// Removes these identifier hashes from the event log, and from the events written to it
