@@ -551,6 +551,81 @@ async fn a_window_shortened_in_the_console_is_honoured_by_the_next_ping() {
     browser.close().await.unwrap();
 }
 
+/// The statistics as time series, the range picked with date-and-time pickers: three hours of
+/// a partner's pings, 50 %, 0 % and 100 % turned away, drawn per hour; the form's pickers
+/// submit their zone-less values, read as UTC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_are_time_series_per_hour_over_a_range_picked_with_date_and_time_pickers() {
+    let h = common::Harness::start(&common::base_config()).await;
+    let charted = common::email("series@example.com");
+    h.ping("auto-excl", charted.clone()).await;
+    let again = h.ping("auto-excl", charted.clone()).await;
+    assert_eq!(again["reason"], "vertical_duplicate");
+    h.advance_secs(3600).await;
+    h.ping("auto-excl", common::email("fresh-1@example.com")).await;
+    h.ping("auto-excl", common::email("fresh-2@example.com")).await;
+    h.advance_secs(3600).await;
+    h.ping("auto-excl", charted).await;
+
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    browser.goto(&format!("{}/console", h.base)).await.unwrap();
+    browser.find(Locator::Css("#token")).await.unwrap().send_keys(common::ADMIN_TOKEN).await.unwrap();
+    browser.find(Locator::Css("form[action='/console/sign-in'] button")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Css("h1")).await.unwrap();
+    browser.goto(&format!("{}/console/stats", h.base)).await.unwrap();
+    for (id, value) in [("stats-since", "2026-11-23T15:00"), ("stats-until", "2026-11-23T18:00")] {
+        let input = browser.find(Locator::Css(&format!("#{id}"))).await.unwrap();
+        assert_eq!(input.attr("type").await.unwrap().as_deref(), Some("datetime-local"));
+        browser.execute(&format!("document.getElementById('{id}').value = '{value}'"), vec![]).await.unwrap();
+    }
+    browser.find(Locator::Css("form[action='/console/stats'] button")).await.unwrap().click().await.unwrap();
+    browser.wait().for_element(Locator::Css("#series-rate")).await.unwrap();
+    let mut rates = Vec::new();
+    for p in browser.find_all(Locator::Css("#series-rate circle.point[data-key='p1']")).await.unwrap() {
+        rates.push((
+            p.attr("data-at").await.unwrap().unwrap_or_default(),
+            p.attr("data-rate").await.unwrap().unwrap_or_default(),
+        ));
+    }
+    assert_eq!(
+        rates,
+        [
+            ("2026-11-23T15:00:00+00:00".to_string(), "50.0%".to_string()),
+            ("2026-11-23T16:00:00+00:00".to_string(), "0.0%".to_string()),
+            ("2026-11-23T17:00:00+00:00".to_string(), "100.0%".to_string()),
+        ]
+    );
+    let mut drops = Vec::new();
+    for b in
+        browser.find_all(Locator::Css("#series-drops rect.bar[data-checkpoint='vertical_duplicate']")).await.unwrap()
+    {
+        drops.push((
+            b.attr("data-at").await.unwrap().unwrap_or_default(),
+            b.attr("data-count").await.unwrap().unwrap_or_default(),
+        ));
+    }
+    assert_eq!(
+        drops,
+        [
+            ("2026-11-23T15:00:00+00:00".to_string(), "1".to_string()),
+            ("2026-11-23T17:00:00+00:00".to_string(), "1".to_string())
+        ]
+    );
+    // The pickers show the range as it was read back.
+    let since = browser.find(Locator::Css("#stats-since")).await.unwrap();
+    assert_eq!(since.prop("value").await.unwrap().as_deref(), Some("2026-11-23T15:00"));
+    screenshot(&browser, "statistics-series").await;
+    // Per day over the same range: one bucket holding all five pings, 2 of them turned away.
+    browser
+        .goto(&format!("{}/console/stats?by=partner&since=2026-11-23T15:00&until=2026-11-23T18:00&step=day", h.base))
+        .await
+        .unwrap();
+    let day = browser.wait().for_element(Locator::Css("#series-rate circle.point[data-key='p1']")).await.unwrap();
+    assert_eq!(day.attr("data-rate").await.unwrap().as_deref(), Some("40.0%"));
+    browser.close().await.unwrap();
+}
+
 /// The offers page with 300 contracts: one compact row each, and the search narrows them to
 /// the one asked for, whose edit form opens in its row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

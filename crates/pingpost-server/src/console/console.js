@@ -42,6 +42,19 @@ function contractPatch(form) {
   return patch;
 }
 
+// A form's filled fields as a query string; a date-and-time picker's value (no zone) is read
+// as UTC and sent as the RFC 3339 time the API reads.
+function queryOf(form) {
+  const params = new URLSearchParams();
+  for (const [name, value] of new FormData(form)) {
+    const text = value.trim();
+    if (text === "") continue;
+    const picker = form.elements[name]?.type === "datetime-local";
+    params.set(name, picker ? `${text.length === 16 ? `${text}:00` : text}Z` : text);
+  }
+  return params;
+}
+
 function showErrors(form, error) {
   for (const slot of form.querySelectorAll(".error")) slot.textContent = "";
   const slot = form.querySelector(`.error[data-for="${CSS.escape(error.field ?? "")}"]`) ?? form.querySelector(".error[data-for=\"\"]");
@@ -146,9 +159,7 @@ if (auditForm) {
   };
   auditForm.addEventListener("submit", (event) => {
     event.preventDefault();
-    const params = new URLSearchParams();
-    for (const [name, value] of new FormData(auditForm)) if (value.trim() !== "") params.set(name, value.trim());
-    query = params.toString();
+    query = queryOf(auditForm).toString();
     load(null);
   });
   next.addEventListener("click", () => load(next.dataset.cursor));
@@ -311,9 +322,7 @@ if (balancesTable) {
 const accountsForm = document.getElementById("accounts-form");
 if (accountsForm) {
   const loadAccounts = async () => {
-    const params = new URLSearchParams();
-    for (const [name, value] of new FormData(accountsForm)) if (value.trim() !== "") params.set(name, value.trim());
-    const { ok, answer } = await api("GET", `/v1/admin/accounts?${params}`);
+    const { ok, answer } = await api("GET", `/v1/admin/accounts?${queryOf(accountsForm)}`);
     document.getElementById("accounts-error").textContent = ok ? "" : answer.error?.message ?? "refused";
     const table = document.querySelector("#accounts-table tbody");
     table.replaceChildren();

@@ -26,8 +26,8 @@ pub async fn audit(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Re
                 option value="" { "any" }
                 @for c in Checkpoint::ALL { option value=(c.as_str()) { (c.as_str()) } }
             }
-            label class="field" for="audit-since" { "Since (RFC 3339)" } input id="audit-since" name="since" type="text" placeholder="2026-12-01T00:00:00Z";
-            label class="field" for="audit-until" { "Until (RFC 3339)" } input id="audit-until" name="until" type="text";
+            label class="field" for="audit-since" { "Since (UTC)" } input id="audit-since" name="since" type="datetime-local";
+            label class="field" for="audit-until" { "Until (UTC)" } input id="audit-until" name="until" type="datetime-local";
             p { button type="submit" { "Show" } }
         }
         p class="error" id="audit-error" role="alert" {}
@@ -174,8 +174,8 @@ pub async fn money(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Re
             form id="accounts-form" aria-label="Choose the accounts" {
                 label class="field" for="accounts-by" { "By" }
                 select id="accounts-by" name="by" { @for by in ["partner", "buyer", "offer"] { option value=(by) { (by) } } }
-                label class="field" for="accounts-since" { "Since (RFC 3339)" } input id="accounts-since" name="since" type="text";
-                label class="field" for="accounts-until" { "Until (RFC 3339)" } input id="accounts-until" name="until" type="text";
+                label class="field" for="accounts-since" { "Since (UTC)" } input id="accounts-since" name="since" type="datetime-local";
+                label class="field" for="accounts-until" { "Until (UTC)" } input id="accounts-until" name="until" type="datetime-local";
                 p { button type="submit" { "Show" } }
             }
             p class="error" id="accounts-error" role="alert" {}
