@@ -48,6 +48,38 @@ async fn get(h: &Harness, query: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hits_at_several_checkpoints_are_found_by_buyer_partner_checkpoint_and_time_and_paged() {
     let h = Harness::start(&market()).await;
+    hits_are_found_and_paged(&h).await;
+}
+
+/// The same API, read from the lead event log in PostgreSQL (SPEC: the audit API reads from it
+/// when it is there, over its whole retention): the same answers, filters and pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hits_are_found_and_paged_from_the_event_log_in_postgresql() {
+    let (server, url) = tokio::task::spawn_blocking(|| {
+        let server = pingpost_testkit::PostgresServer::start();
+        let url = server.fresh_database();
+        (server, url)
+    })
+    .await
+    .unwrap();
+    let log = std::sync::Arc::new(pingpost_events::PgEvents::connect(&url).await.unwrap());
+    let h = Harness::start_with_event_log(Backend::from_env(), &market(), log.clone()).await;
+    hits_are_found_and_paged(&h).await;
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM hit_events").fetch_one(log.pool()).await.unwrap();
+    assert_eq!(rows, 5, "the hits are the log's rows");
+    // A test lead's hit stays in the store's audit log only.
+    let body = json!({"offer": "auto-excl", "lead": email("b@example.com"), "test": true});
+    let (status, test) = h.call("/v1/ping", Some(KEY_P1), body.to_string().into_bytes()).await;
+    assert_eq!((status, &test["reason"]), (200, &json!("vertical_duplicate")), "{test}");
+    h.engine.audit().flush().await.unwrap();
+    let stored = h.engine.audit().query(pingpost_engine::audit::AuditQuery::newest(100)).await.unwrap();
+    assert_eq!(stored.entries.len(), 6, "the store's log has the test lead's hit");
+    assert_eq!(hits(&get(&h, "?limit=100").await).len(), 5, "the event log has not");
+    drop(server);
+}
+
+async fn hits_are_found_and_paged(h: &Harness) {
+    h.engine.event_upkeep(90).await.unwrap();
     // t+0: A accepted; c3 loses to c1 (in-auction duplicate).
     assert_eq!(h.ping("auto-excl", email("a@example.com")).await["status"], "accepted");
     // t+60: A again, from p2: a vertical duplicate.
@@ -59,10 +91,11 @@ async fn hits_at_several_checkpoints_are_found_by_buyer_partner_checkpoint_and_t
     assert_eq!(sold_to(&h.sell("auto-excl", email("b@example.com")).await.1), ["b1"]);
     // 31 days later, past the vertical window: c3 loses in the auction, c1 bought B already.
     h.advance_days(31).await;
+    h.engine.event_upkeep(90).await.unwrap();
     assert_eq!(bid_contracts(&h.ping("auto-excl", email("b@example.com")).await), ["c2"]);
     h.engine.audit().flush().await.unwrap();
 
-    let all = get(&h, "").await;
+    let all = get(h, "").await;
     assert_eq!(
         hits(&all),
         [
@@ -86,13 +119,13 @@ async fn hits_at_several_checkpoints_are_found_by_buyer_partner_checkpoint_and_t
     assert_eq!((vertical["ping_id"].as_str(), vertical["buyer"].as_str()), (dup["ping_id"].as_str(), None));
     assert!(!all.to_string().contains("example.com"), "no plaintext identifier in the log");
 
-    assert_eq!(hits(&get(&h, "?buyer=b1").await).len(), 4);
-    assert_eq!(hits(&get(&h, "?buyer=b2").await), Vec::<String>::new());
-    assert_eq!(hits(&get(&h, "?partner=p2").await), ["vertical_duplicate@-"]);
-    assert_eq!(hits(&get(&h, "?checkpoint=contract_duplicate&vertical=auto&offer=auto-excl").await).len(), 1);
-    let range = get(&h, &format!("?since={}&until={}", at(60), at(121))).await;
+    assert_eq!(hits(&get(h, "?buyer=b1").await).len(), 4);
+    assert_eq!(hits(&get(h, "?buyer=b2").await), Vec::<String>::new());
+    assert_eq!(hits(&get(h, "?partner=p2").await), ["vertical_duplicate@-"]);
+    assert_eq!(hits(&get(h, "?checkpoint=contract_duplicate&vertical=auto&offer=auto-excl").await).len(), 1);
+    let range = get(h, &format!("?since={}&until={}", at(60), at(121))).await;
     assert_eq!(hits(&range), ["in_auction_duplicate@c3", "vertical_duplicate@-"], "since inclusive: {range}");
-    let before = get(&h, &format!("?until={}", at(120))).await;
+    let before = get(h, &format!("?until={}", at(120))).await;
     assert_eq!(hits(&before), ["vertical_duplicate@-", "in_auction_duplicate@c3"], "until exclusive");
 
     // Pages of two, newest first, end with a null cursor and add up to the whole log.
@@ -103,14 +136,14 @@ async fn hits_at_several_checkpoints_are_found_by_buyer_partner_checkpoint_and_t
             Some(c) => format!("?limit=2&cursor={c}"),
             None => "?limit=2".to_string(),
         };
-        let page = get(&h, &query).await;
+        let page = get(h, &query).await;
         assert!(hits(&page).len() <= 2);
         paged.extend(hits(&page));
         cursor = page["next_cursor"].as_str().map(String::from);
     }
     assert_eq!(cursor, None);
     assert_eq!(paged, hits(&all));
-    let by_checkpoint = get(&h, "?checkpoint=in_auction_duplicate&limit=2").await;
+    let by_checkpoint = get(h, "?checkpoint=in_auction_duplicate&limit=2").await;
     let rest = get(
         &h,
         &format!("?checkpoint=in_auction_duplicate&limit=2&cursor={}", by_checkpoint["next_cursor"].as_str().unwrap()),

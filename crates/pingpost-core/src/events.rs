@@ -5,8 +5,8 @@
 //! (`crates/pingpost-events/migrations/0001_lead_events.sql`).
 
 use crate::checkpoint::{Checkpoint, Ineligible};
-use crate::identity::Sha256Hex;
-use crate::ids::{ContractId, OfferId, PartnerId, VerticalId};
+use crate::identity::{IdentKind, Sha256Hex};
+use crate::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
 use crate::money::Money;
 use crate::whatif::Gap;
 use crate::Timestamp;
@@ -305,11 +305,52 @@ pub struct SaleEvent {
     pub repeat: bool,
 }
 
+/// One dedup hit, as the log keeps it for the audit API: the audit log's entry, but for a
+/// test lead's (test leads are in no log).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Hit {
+    pub at: Timestamp,
+    pub ping_id: String,
+    pub partner: PartnerId,
+    pub vertical: VerticalId,
+    pub offer: OfferId,
+    pub buyer: Option<BuyerId>,
+    pub contract: Option<ContractId>,
+    pub checkpoint: Checkpoint,
+    pub matched: Option<IdentKind>,
+    pub prior_at: Option<Timestamp>,
+    pub reason: Option<String>,
+}
+
+/// Which hits to read, newest first: every `Some` filter must match; `since` inclusive,
+/// `until` exclusive; `after` continues a page (the last hit's time in microseconds and row).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HitQuery {
+    pub buyer: Option<BuyerId>,
+    pub partner: Option<PartnerId>,
+    pub vertical: Option<VerticalId>,
+    pub offer: Option<OfferId>,
+    pub checkpoint: Option<Checkpoint>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    pub limit: usize,
+    pub after: Option<(i64, i64)>,
+}
+
+/// A page of hits, newest first; `next` is where the next page starts, `None` at the end.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HitPage {
+    pub hits: Vec<Hit>,
+    pub next: Option<(i64, i64)>,
+}
+
 /// What the store's event outbox carries to the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LogEvent {
     Lead(LeadEvent),
     Sale(SaleEvent),
+    /// One audit record's hits (a ping's, or a post's "duplicate" answer).
+    Hits(Vec<Hit>),
 }
 
 impl LogEvent {
@@ -319,6 +360,13 @@ impl LogEvent {
         match self {
             LogEvent::Lead(e) => e.ping_id.clone(),
             LogEvent::Sale(s) => format!("sale:{}", s.sale_id),
+            // A ping's hits are recorded at once, a post's "duplicate" one per contract.
+            LogEvent::Hits(h) => {
+                let first = h.first();
+                let contract = first.and_then(|h| h.contract.as_ref()).map_or("", |c| c.as_str());
+                let checkpoint = first.map_or("", |h| h.checkpoint.as_str());
+                format!("hits:{}:{checkpoint}:{contract}", first.map_or("", |h| h.ping_id.as_str()))
+            }
         }
     }
 
@@ -326,6 +374,7 @@ impl LogEvent {
         match self {
             LogEvent::Lead(e) => e.at,
             LogEvent::Sale(s) => s.at,
+            LogEvent::Hits(h) => h.first().map_or_else(Timestamp::default, |h| h.at),
         }
     }
 
@@ -339,6 +388,8 @@ impl LogEvent {
                 // Strings, numbers and a boolean: nothing here can fail to serialize.
                 serde_json::to_vec(&serde_json::json!({ "sale": fields })).unwrap_or_default()
             }
+            // Ids, times and names: nothing here can fail to serialize.
+            LogEvent::Hits(h) => serde_json::to_vec(&serde_json::json!({ "hits": h })).unwrap_or_default(),
         }
     }
 
@@ -347,11 +398,16 @@ impl LogEvent {
             return LeadEvent::decode(bytes).map(LogEvent::Lead);
         }
         #[derive(serde::Deserialize)]
-        struct Sale {
-            sale: (i64, String, String, String, i64, bool),
+        #[serde(untagged)]
+        enum Object {
+            Sale { sale: (i64, String, String, String, i64, bool) },
+            Hits { hits: Vec<Hit> },
         }
-        let Sale { sale: (at, sale_id, ping_id, contract, price, repeat) } =
-            serde_json::from_slice(bytes).map_err(|e| format!("sale event: {e}"))?;
+        let (at, sale_id, ping_id, contract, price, repeat) =
+            match serde_json::from_slice(bytes).map_err(|e| format!("log event: {e}"))? {
+                Object::Sale { sale } => sale,
+                Object::Hits { hits } => return Ok(LogEvent::Hits(hits)),
+            };
         Ok(LogEvent::Sale(SaleEvent {
             at: Timestamp::from_timestamp_millis(at).ok_or_else(|| format!("sale event: time {at}"))?,
             sale_id,
@@ -484,7 +540,20 @@ mod tests {
                 assert!(LeadEvent::decode(&whole[..end]).is_err(), "a cut event is refused, never a panic");
             }
         }
-        for event in [LogEvent::Lead(odd), LogEvent::Sale(sale)] {
+        let hit = Hit {
+            at: e.at,
+            ping_id: "p-1".into(),
+            partner: PartnerId::new("acme"),
+            vertical: VerticalId::new("auto"),
+            offer: OfferId::new("auto-excl"),
+            buyer: Some(BuyerId::new("b1")),
+            contract: Some(ContractId::new("c1")),
+            checkpoint: Checkpoint::ContractDuplicate,
+            matched: Some(IdentKind::Email),
+            prior_at: Some(e.at),
+            reason: None,
+        };
+        for event in [LogEvent::Lead(odd), LogEvent::Sale(sale), LogEvent::Hits(vec![hit])] {
             assert_eq!(LogEvent::decode(&event.encode()).as_ref(), Ok(&event));
         }
     }

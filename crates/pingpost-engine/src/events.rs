@@ -5,11 +5,12 @@
 //! ([`pingpost_events::relay`]), the upkeep makes its days ahead and drops those past the
 //! retention, and the age of the oldest waiting event is the log's lag.
 
+use crate::audit::{AuditEntry, AuditPage, AuditQuery, AuditSink};
 use crate::{Engine, EngineError};
 use pingpost_core::auction::Bid;
 use pingpost_core::checkpoint::{Checkpoint, ConsumerHistory, Drop, Ineligible};
 use pingpost_core::config::Planned;
-use pingpost_core::events::{ContractFate, Fate, LeadEvent, LogEvent, SaleEvent};
+use pingpost_core::events::{ContractFate, Fate, Hit, HitQuery, LeadEvent, LogEvent, SaleEvent};
 use pingpost_core::ids::{BuyerId, ContractId};
 use pingpost_core::money::Money;
 use pingpost_core::whatif::{gap_since, Gap};
@@ -182,5 +183,119 @@ impl Engine {
         let keep_from = today - chrono::Days::new(u64::from(retention_days));
         self.events.upkeep(today, DAYS_AHEAD, keep_from).await?;
         Ok(())
+    }
+}
+
+/// The audit sink the engine records to, when the event log keeps the audit log's hits: each
+/// record's live hits also go to the log (as one event, with the ping's events), and the
+/// audit API reads them there, over the log's whole retention ([`Engine::audit_page`]).
+pub(crate) struct LoggedAudit {
+    inner: std::sync::Arc<dyn AuditSink>,
+    pending: std::sync::Arc<PendingEvents>,
+}
+
+impl LoggedAudit {
+    pub(crate) fn new(inner: std::sync::Arc<dyn AuditSink>, pending: std::sync::Arc<PendingEvents>) -> Self {
+        LoggedAudit { inner, pending }
+    }
+}
+
+fn hit_of(e: &AuditEntry) -> Hit {
+    Hit {
+        at: e.at,
+        ping_id: e.ping_id.to_string(),
+        partner: e.partner.clone(),
+        vertical: e.vertical.clone(),
+        offer: e.offer.clone(),
+        buyer: e.buyer.clone(),
+        contract: e.contract.clone(),
+        checkpoint: e.checkpoint,
+        matched: e.matched,
+        prior_at: e.prior_at,
+        reason: e.reason.clone(),
+    }
+}
+
+fn entry_of(h: Hit) -> AuditEntry {
+    AuditEntry {
+        at: h.at,
+        ping_id: std::sync::Arc::from(h.ping_id),
+        partner: h.partner,
+        vertical: h.vertical,
+        offer: h.offer,
+        buyer: h.buyer,
+        contract: h.contract,
+        checkpoint: h.checkpoint,
+        matched: h.matched,
+        prior_at: h.prior_at,
+        reason: h.reason,
+        test: false,
+    }
+}
+
+impl AuditSink for LoggedAudit {
+    fn record(&self, entries: Vec<AuditEntry>) {
+        // A test lead's hits stay in the store's audit log only, as its pings are in no log.
+        let hits: Vec<Hit> = entries.iter().filter(|e| !e.test).map(hit_of).collect();
+        if !hits.is_empty() {
+            self.pending.push(LogEvent::Hits(hits));
+        }
+        self.inner.record(entries);
+    }
+
+    fn recent(&self, limit: usize) -> pingpost_store::StoreFuture<'_, Vec<AuditEntry>> {
+        self.inner.recent(limit)
+    }
+
+    fn query(&self, q: AuditQuery) -> pingpost_store::StoreFuture<'_, AuditPage> {
+        self.inner.query(q)
+    }
+
+    fn flush(&self) -> pingpost_store::StoreFuture<'_, ()> {
+        self.inner.flush()
+    }
+}
+
+/// A cursor of the log's pages: the last hit's time in microseconds and its row, `<µs>-<row>`.
+fn log_cursor(cursor: &str) -> Option<(i64, i64)> {
+    let (micros, seq) = cursor.split_once('-')?;
+    Some((micros.parse().ok()?, seq.parse().ok()?))
+}
+
+impl Engine {
+    /// A page of the dedup audit log: from the event log when it keeps the hits (PostgreSQL:
+    /// its whole retention, at any volume), else from the store's own audit log. A test
+    /// lead's hits are in the store's log only.
+    pub async fn audit_page(&self, q: AuditQuery) -> Result<AuditPage, EngineError> {
+        if !self.events.keeps_hits() {
+            return Ok(self.audit.query(q).await?);
+        }
+        // What this node answered last is in the page too; if it cannot be moved now, the page
+        // answers what the log holds.
+        if let Err(e) = self.relay_events().await {
+            tracing::debug!(error = %e, "audit page read before the latest events reached the log");
+        }
+        let after = match q.cursor.as_deref() {
+            None => None,
+            Some(c) => {
+                Some(log_cursor(c).ok_or_else(|| EngineError::invalid("cursor", "is not a cursor this log gave"))?)
+            }
+        };
+        let wanted = HitQuery {
+            buyer: q.buyer,
+            partner: q.partner,
+            vertical: q.vertical,
+            offer: q.offer,
+            checkpoint: q.checkpoint,
+            since: q.since,
+            until: q.until,
+            limit: q.limit,
+            after,
+        };
+        let page = self.events.hits(wanted).await?;
+        Ok(AuditPage {
+            entries: page.hits.into_iter().map(entry_of).collect(),
+            next_cursor: page.next.map(|(micros, seq)| format!("{micros}-{seq}")),
+        })
     }
 }

@@ -110,19 +110,25 @@ pub struct Engine {
     edits: tokio::sync::Mutex<()>,
     bid_counters: telemetry::BidCounters,
     secrets: secrets::Secrets,
-    pending_events: events::PendingEvents,
+    pending_events: Arc<events::PendingEvents>,
 }
 
 impl Engine {
     /// Measures whatever store and audit log it is given (see [`telemetry`]), so the binary
     /// and the tests report the same metrics without wiring them up.
     pub fn new(parts: EngineParts) -> Result<Self, reqwest::Error> {
+        let pending_events = Arc::new(events::PendingEvents::default());
+        let audit: Arc<dyn AuditSink> = if parts.events.keeps_hits() {
+            Arc::new(events::LoggedAudit::new(parts.audit, Arc::clone(&pending_events)))
+        } else {
+            parts.audit
+        };
         Ok(Engine {
             config: RwLock::new((parts.config_stamp, Arc::new(parts.config))),
             store: Arc::new(pingpost_store::Timed::with_faults(parts.store, parts.faults.clone())),
             clock: parts.clock,
             ids: parts.ids,
-            audit: Arc::new(telemetry::CountedAudit::new(parts.audit)),
+            audit: Arc::new(telemetry::CountedAudit::new(audit)),
             stats: parts.stats,
             books: parts.books,
             events: parts.events,
@@ -133,7 +139,7 @@ impl Engine {
             edits: tokio::sync::Mutex::new(()),
             bid_counters: telemetry::BidCounters::default(),
             secrets: parts.secrets,
-            pending_events: events::PendingEvents::default(),
+            pending_events,
         })
     }
 

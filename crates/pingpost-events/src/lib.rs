@@ -7,8 +7,10 @@
 //! day's partition created ahead of time, whole partitions dropped once past the retention, no
 //! DEFAULT partition; the events' (`pingpost_core::events`) idempotent batch append, which
 //! keeps the what-if's rollup in the same transaction ([`writer`]); the rollup's reader and
-//! erasure (`read`); the relay from the store's event outbox ([`relay`]).
+//! erasure (`read`); the audit log's hits, written and read a page at a time (`hits`); the
+//! relay from the store's event outbox ([`relay`]).
 
+mod hits;
 pub mod log;
 pub mod partitions;
 mod read;
@@ -17,7 +19,7 @@ pub mod writer;
 
 pub use log::{EventLog, MemoryEvents};
 
-pub use pingpost_core::events::{ContractFate, Fate, LeadEvent, LogEvent, Outcome, SaleEvent};
+pub use pingpost_core::events::{ContractFate, Fate, Hit, HitPage, HitQuery, LeadEvent, LogEvent, Outcome, SaleEvent};
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -3,7 +3,7 @@
 
 use crate::{EventsResult, PgEvents};
 use chrono::NaiveDate;
-use pingpost_core::events::{LeadEvent, SaleEvent};
+use pingpost_core::events::{Hit, HitPage, HitQuery, LeadEvent, SaleEvent};
 use pingpost_core::identity::Sha256Hex;
 use pingpost_core::whatif::{GapCount, Rollup, Scope};
 use pingpost_core::Timestamp;
@@ -19,8 +19,8 @@ pub type EventsFuture<'a, T> = Pin<Box<dyn Future<Output = EventsResult<T>> + Se
 /// forgets those past the retention, whole. Every log keeps the what-if's rollup by the one
 /// rule of `pingpost_core::whatif::Rollup`.
 pub trait EventLog: Send + Sync {
-    /// Writes pings' events and sales, answering how many were new.
-    fn append(&self, leads: Vec<LeadEvent>, sales: Vec<SaleEvent>) -> EventsFuture<'_, u64>;
+    /// Writes pings' events, sales and audit hits, answering how many were new.
+    fn append(&self, leads: Vec<LeadEvent>, sales: Vec<SaleEvent>, hits: Vec<Hit>) -> EventsFuture<'_, u64>;
     /// Makes room for `today` and the `ahead` days after it; forgets every day before `keep_from`.
     fn upkeep(&self, today: NaiveDate, ahead: u32, keep_from: NaiveDate) -> EventsFuture<'_, ()>;
     /// The rollup's rows of one contract or vertical over the days `[since, until)`.
@@ -34,11 +34,18 @@ pub trait EventLog: Send + Sync {
     /// Removes these identifier hashes from the events held and from those written later;
     /// answers how many events held one.
     fn erase(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> EventsFuture<'_, u64>;
+    /// Whether it keeps the audit log's hits (and answers [`EventLog::hits`]): a log in the
+    /// process does not, the store's own audit log serving then.
+    fn keeps_hits(&self) -> bool;
+    /// The hits `q` asks for, newest first (nothing from a log that does not keep them).
+    fn hits(&self, q: HitQuery) -> EventsFuture<'_, HitPage>;
 }
 
 impl EventLog for PgEvents {
-    fn append(&self, leads: Vec<LeadEvent>, sales: Vec<SaleEvent>) -> EventsFuture<'_, u64> {
-        Box::pin(async move { PgEvents::append(self, &leads, &sales).await })
+    fn append(&self, leads: Vec<LeadEvent>, sales: Vec<SaleEvent>, hits: Vec<Hit>) -> EventsFuture<'_, u64> {
+        Box::pin(async move {
+            Ok(PgEvents::append(self, &leads, &sales).await? + PgEvents::append_hits(self, &hits).await?)
+        })
     }
 
     fn upkeep(&self, today: NaiveDate, ahead: u32, keep_from: NaiveDate) -> EventsFuture<'_, ()> {
@@ -57,6 +64,14 @@ impl EventLog for PgEvents {
 
     fn erase(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> EventsFuture<'_, u64> {
         Box::pin(async move { PgEvents::erase(self, &hashes, now).await })
+    }
+
+    fn keeps_hits(&self) -> bool {
+        true
+    }
+
+    fn hits(&self, q: HitQuery) -> EventsFuture<'_, HitPage> {
+        Box::pin(async move { PgEvents::hits(self, &q).await })
     }
 }
 
@@ -102,7 +117,7 @@ impl MemoryEvents {
 }
 
 impl EventLog for MemoryEvents {
-    fn append(&self, leads: Vec<LeadEvent>, sales: Vec<SaleEvent>) -> EventsFuture<'_, u64> {
+    fn append(&self, leads: Vec<LeadEvent>, sales: Vec<SaleEvent>, _hits: Vec<Hit>) -> EventsFuture<'_, u64> {
         let mut held = self.lock();
         let held = &mut *held;
         let mut new = 0;
@@ -184,6 +199,14 @@ impl EventLog for MemoryEvents {
         held.erased.extend(hashes);
         Box::pin(std::future::ready(Ok(touched)))
     }
+
+    fn keeps_hits(&self) -> bool {
+        false
+    }
+
+    fn hits(&self, _q: HitQuery) -> EventsFuture<'_, HitPage> {
+        Box::pin(std::future::ready(Ok(HitPage::default())))
+    }
 }
 
 #[cfg(test)]
@@ -213,10 +236,10 @@ mod tests {
     async fn the_process_keeps_the_newest_events_up_to_its_bound_and_each_once() {
         let log = MemoryEvents::new();
         let old: Vec<LeadEvent> = (0..10).map(|n| event(6, n)).collect();
-        assert_eq!(log.append(old.clone(), Vec::new()).await.ok(), Some(10));
-        assert_eq!(log.append(old, Vec::new()).await.ok(), Some(0), "each once");
+        assert_eq!(log.append(old.clone(), Vec::new(), Vec::new()).await.ok(), Some(10));
+        assert_eq!(log.append(old, Vec::new(), Vec::new()).await.ok(), Some(0), "each once");
         let today: Vec<LeadEvent> = (0..MemoryEvents::MAX_EVENTS).map(|n| event(7, n)).collect();
-        assert_eq!(log.append(today, Vec::new()).await.ok(), Some(MemoryEvents::MAX_EVENTS as u64));
+        assert_eq!(log.append(today, Vec::new(), Vec::new()).await.ok(), Some(MemoryEvents::MAX_EVENTS as u64));
         let held = log.all();
         assert_eq!(held.len(), MemoryEvents::MAX_EVENTS);
         assert!(held.iter().all(|e| e.day() == event(7, 0).day()), "the oldest day went first");

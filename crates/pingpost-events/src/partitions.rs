@@ -1,5 +1,5 @@
-//! The daily partitions of `lead_events` and `sale_events`: one per UTC day, named
-//! `lead_events_yyyymmdd` (and `sale_events_yyyymmdd`),
+//! The daily partitions of `lead_events`, `sale_events` and `hit_events`: one per UTC day,
+//! named `lead_events_yyyymmdd` (and so on),
 //! created ahead of the days they hold and dropped whole once past the retention — a
 //! `DROP TABLE`, never rows deleted one by one. Every node may run the upkeep; a transaction
 //! advisory lock makes it one at a time, and each step is idempotent, so a node dying in the
@@ -12,7 +12,7 @@ use chrono::{Days, NaiveDate};
 const UPKEEP_LOCK: i64 = 0x7069_6e67_6576_0001;
 
 /// The partitioned tables; each has the same days.
-const PARENTS: [&str; 2] = ["lead_events", "sale_events"];
+const PARENTS: [&str; 3] = ["lead_events", "sale_events", "hit_events"];
 
 fn name_of(parent: &str, day: NaiveDate) -> String {
     format!("{parent}_{}", day.format("%Y%m%d"))

@@ -29,14 +29,15 @@ pub async fn relay_events(outbox: &dyn EventOutbox, log: &dyn EventLog, batch: u
         if queued.is_empty() {
             return Ok(done);
         }
-        let (mut leads, mut sales) = (Vec::new(), Vec::new());
+        let (mut leads, mut sales, mut hits) = (Vec::new(), Vec::new(), Vec::new());
         for q in &queued {
             match LogEvent::decode(&q.body).map_err(EventsError::Corrupt)? {
                 LogEvent::Lead(e) => leads.push(e),
                 LogEvent::Sale(s) => sales.push(s),
+                LogEvent::Hits(h) => hits.extend(h),
             }
         }
-        done.new += log.append(leads, sales).await?;
+        done.new += log.append(leads, sales, hits).await?;
         outbox
             .events_done(queued.iter().map(|q| (q.id.clone(), q.at)).collect())
             .await

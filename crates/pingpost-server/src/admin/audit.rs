@@ -55,7 +55,7 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_query", e.body_text()))?;
     let q = parse(&params)?;
-    let page = state.engine.audit().query(q).await?;
+    let page = state.engine.audit_page(q).await?;
     Ok(Json(encode(&page)))
 }
 
