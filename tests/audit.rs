@@ -145,7 +145,7 @@ async fn hits_are_found_and_paged(h: &Harness) {
     assert_eq!(paged, hits(&all));
     let by_checkpoint = get(h, "?checkpoint=in_auction_duplicate&limit=2").await;
     let rest = get(
-        &h,
+        h,
         &format!("?checkpoint=in_auction_duplicate&limit=2&cursor={}", by_checkpoint["next_cursor"].as_str().unwrap()),
     )
     .await;
