@@ -99,10 +99,34 @@ async fn day_zero(h: &Harness) {
 #[tokio::test]
 async fn counts_per_partner_buyer_and_vertical_each_fact_once() {
     let h = Harness::start(&config()).await;
-    day_zero(&h).await;
+    each_fact_counted_once(&h).await;
+}
+
+/// The same counts read from the lead event log in PostgreSQL (SPEC: the statistics read from
+/// it when it is there): every node's counters reach it once per batch, however often sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_per_partner_buyer_and_vertical_each_fact_once_from_the_event_log_in_postgresql() {
+    let (server, url) = tokio::task::spawn_blocking(|| {
+        let server = pingpost_testkit::PostgresServer::start();
+        let url = server.fresh_database();
+        (server, url)
+    })
+    .await
+    .unwrap();
+    let log = std::sync::Arc::new(pingpost_events::PgEvents::connect(&url).await.unwrap());
+    let h = Harness::start_with_event_log(Backend::from_env(), &config(), log.clone()).await;
+    each_fact_counted_once(&h).await;
+    let batches: i64 = sqlx::query_scalar("SELECT count(*) FROM count_batches").fetch_one(log.pool()).await.unwrap();
+    assert!(batches > 0, "the counts are the log's");
+    drop(server);
+}
+
+async fn each_fact_counted_once(h: &Harness) {
+    h.engine.event_upkeep(90).await.unwrap();
+    day_zero(h).await;
 
     assert_eq!(
-        stats(&h, &format!("by=partner&{HOUR_0}")).await,
+        stats(h, &format!("by=partner&{HOUR_0}")).await,
         [
             group(
                 "p1",
@@ -120,7 +144,7 @@ async fn counts_per_partner_buyer_and_vertical_each_fact_once() {
         ]
     );
     assert_eq!(
-        stats(&h, &format!("by=vertical&{HOUR_0}")).await,
+        stats(h, &format!("by=vertical&{HOUR_0}")).await,
         [
             group(
                 "auto",
@@ -140,7 +164,7 @@ async fn counts_per_partner_buyer_and_vertical_each_fact_once() {
     // By buyer, "pings" are the pings a buyer's contracts took part in (b3 was asked its DQ
     // question); suppression and vertical dedup stop a ping before any buyer is considered.
     assert_eq!(
-        stats(&h, &format!("by=buyer&{HOUR_0}")).await,
+        stats(h, &format!("by=buyer&{HOUR_0}")).await,
         [
             group("b1", &[("pings", 1), ("in_auction_duplicate", 1), ("bids", 1), ("rollbacks", 1)]),
             group("b2", &[("pings", 1), ("bids", 1), ("sales", 1)]),
@@ -153,16 +177,17 @@ async fn counts_per_partner_buyer_and_vertical_each_fact_once() {
     // (which answered "duplicate") and b2 (which bought) are contract duplicates, b3 a DQ
     // duplicate; c2 still loses to c1 first.
     h.advance_days(31).await;
+    h.engine.event_upkeep(90).await.unwrap();
     let ping = h.ping("auto-excl", email("alice@example.com")).await;
     assert_eq!(ping["reason"], "no_bids");
     h.advance_secs(600).await;
     // The default range, the last 24 hours, holds only today.
     assert_eq!(
-        stats(&h, "by=partner").await,
+        stats(h, "by=partner").await,
         [group("p1", &[("pings", 1), ("in_auction_duplicate", 1), ("contract_duplicate", 2), ("dq_duplicate", 1)])]
     );
     assert_eq!(
-        stats(&h, "by=buyer").await,
+        stats(h, "by=buyer").await,
         [
             group("b1", &[("pings", 1), ("in_auction_duplicate", 1), ("contract_duplicate", 1)]),
             group("b2", &[("pings", 1), ("contract_duplicate", 1)]),
@@ -170,7 +195,7 @@ async fn counts_per_partner_buyer_and_vertical_each_fact_once() {
         ]
     );
     // A range over both days sums them.
-    let both = stats(&h, "by=vertical&since=2026-11-23T00:00:00Z&until=2026-12-25T00:00:00Z").await;
+    let both = stats(h, "by=vertical&since=2026-11-23T00:00:00Z&until=2026-12-25T00:00:00Z").await;
     assert_eq!(
         both[0],
         group(

@@ -344,6 +344,18 @@ pub struct HitPage {
     pub next: Option<(i64, i64)>,
 }
 
+/// One statistics counter to add to, as the log keeps it: the hour (since the epoch), the
+/// group kind and key, the metric's name and the amount (the engine's statistics' increments,
+/// summed over a node's flush).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CountRow {
+    pub hour: i64,
+    pub by: String,
+    pub key: String,
+    pub metric: String,
+    pub n: u64,
+}
+
 /// What the store's event outbox carries to the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LogEvent {
@@ -351,6 +363,12 @@ pub enum LogEvent {
     Sale(SaleEvent),
     /// One audit record's hits (a ping's, or a post's "duplicate" answer).
     Hits(Vec<Hit>),
+    /// A node's statistics counters of one flush, named by `id` so the log adds them once.
+    Counts {
+        id: String,
+        at: Timestamp,
+        rows: Vec<CountRow>,
+    },
 }
 
 impl LogEvent {
@@ -367,6 +385,7 @@ impl LogEvent {
                 let checkpoint = first.map_or("", |h| h.checkpoint.as_str());
                 format!("hits:{}:{checkpoint}:{contract}", first.map_or("", |h| h.ping_id.as_str()))
             }
+            LogEvent::Counts { id, .. } => format!("counts:{id}"),
         }
     }
 
@@ -375,6 +394,7 @@ impl LogEvent {
             LogEvent::Lead(e) => e.at,
             LogEvent::Sale(s) => s.at,
             LogEvent::Hits(h) => h.first().map_or_else(Timestamp::default, |h| h.at),
+            LogEvent::Counts { at, .. } => *at,
         }
     }
 
@@ -390,6 +410,10 @@ impl LogEvent {
             }
             // Ids, times and names: nothing here can fail to serialize.
             LogEvent::Hits(h) => serde_json::to_vec(&serde_json::json!({ "hits": h })).unwrap_or_default(),
+            LogEvent::Counts { id, at, rows } => {
+                serde_json::to_vec(&serde_json::json!({ "counts": (id, at.timestamp_millis(), rows) }))
+                    .unwrap_or_default()
+            }
         }
     }
 
@@ -402,11 +426,16 @@ impl LogEvent {
         enum Object {
             Sale { sale: (i64, String, String, String, i64, bool) },
             Hits { hits: Vec<Hit> },
+            Counts { counts: (String, i64, Vec<CountRow>) },
         }
         let (at, sale_id, ping_id, contract, price, repeat) =
             match serde_json::from_slice(bytes).map_err(|e| format!("log event: {e}"))? {
                 Object::Sale { sale } => sale,
                 Object::Hits { hits } => return Ok(LogEvent::Hits(hits)),
+                Object::Counts { counts: (id, at, rows) } => {
+                    let at = Timestamp::from_timestamp_millis(at).ok_or_else(|| format!("counts: time {at}"))?;
+                    return Ok(LogEvent::Counts { id, at, rows });
+                }
             };
         Ok(LogEvent::Sale(SaleEvent {
             at: Timestamp::from_timestamp_millis(at).ok_or_else(|| format!("sale event: time {at}"))?,
@@ -553,7 +582,18 @@ mod tests {
             prior_at: Some(e.at),
             reason: None,
         };
-        for event in [LogEvent::Lead(odd), LogEvent::Sale(sale), LogEvent::Hits(vec![hit])] {
+        let counts = LogEvent::Counts {
+            id: "n-1".into(),
+            at: e.at,
+            rows: vec![CountRow {
+                hour: 493_000,
+                by: "partner".into(),
+                key: "acme".into(),
+                metric: "pings".into(),
+                n: 3,
+            }],
+        };
+        for event in [LogEvent::Lead(odd), LogEvent::Sale(sale), LogEvent::Hits(vec![hit]), counts] {
             assert_eq!(LogEvent::decode(&event.encode()).as_ref(), Ok(&event));
         }
     }

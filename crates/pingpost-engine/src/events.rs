@@ -6,11 +6,12 @@
 //! retention, and the age of the oldest waiting event is the log's lag.
 
 use crate::audit::{AuditEntry, AuditPage, AuditQuery, AuditSink};
+use crate::stats::{fold_groups, GroupBy, Hour, Increment, Metric, StatsGroup, StatsSink, Sums};
 use crate::{Engine, EngineError};
 use pingpost_core::auction::Bid;
 use pingpost_core::checkpoint::{Checkpoint, ConsumerHistory, Drop, Ineligible};
 use pingpost_core::config::Planned;
-use pingpost_core::events::{ContractFate, Fate, Hit, HitQuery, LeadEvent, LogEvent, SaleEvent};
+use pingpost_core::events::{ContractFate, CountRow, Fate, Hit, HitQuery, LeadEvent, LogEvent, SaleEvent};
 use pingpost_core::ids::{BuyerId, ContractId};
 use pingpost_core::money::Money;
 use pingpost_core::whatif::{gap_since, Gap};
@@ -82,7 +83,7 @@ pub(crate) fn fates(f: &ContractFacts<'_>) -> Vec<ContractFate> {
 /// the log is for statistics and the what-if, never for money); what the store refused is
 /// kept for the next flush, up to [`MAX_PENDING`].
 #[derive(Default)]
-pub(crate) struct PendingEvents(std::sync::Mutex<Vec<LogEvent>>);
+pub(crate) struct PendingEvents(std::sync::Mutex<Vec<LogEvent>>, std::sync::Mutex<Sums>);
 
 /// How often a node hands its answered pings' events to the store.
 pub const FLUSH_INTERVAL_MS: u64 = 100;
@@ -111,6 +112,29 @@ impl PendingEvents {
         std::mem::take(&mut *self.lock())
     }
 
+    fn counts(&self) -> std::sync::MutexGuard<'_, Sums> {
+        self.1.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Statistics increments for the log, summed until the next flush.
+    pub(crate) fn add_counts(&self, increments: &[Increment]) {
+        crate::stats::aggregate(&mut self.counts(), increments.to_vec());
+    }
+
+    /// The counters summed since the last flush, as rows.
+    fn take_counts(&self) -> Vec<CountRow> {
+        std::mem::take(&mut *self.counts())
+            .into_iter()
+            .map(|((hour, by, key, metric), n)| CountRow {
+                hour: hour.0,
+                by: by.as_str().into(),
+                key: key.to_string(),
+                metric: metric.as_str().into(),
+                n,
+            })
+            .collect()
+    }
+
     /// Puts back a batch the store refused, ahead of what came since.
     fn put_back(&self, mut events: Vec<LogEvent>) {
         let mut pending = self.lock();
@@ -134,7 +158,12 @@ impl Engine {
     /// Hands the events this node answered to the store's outbox, in one call; kept for the
     /// next flush if the store refuses them.
     pub async fn flush_events(&self) -> Result<(), EngineError> {
-        let events = self.pending_events.take();
+        let mut events = self.pending_events.take();
+        let counts = self.pending_events.take_counts();
+        if !counts.is_empty() {
+            // Named once, so a batch the store keeps twice (a lost answer) is added once.
+            events.push(LogEvent::Counts { id: self.ids.token(), at: self.now(), rows: counts });
+        }
         if events.is_empty() {
             return Ok(());
         }
@@ -267,7 +296,7 @@ impl Engine {
     /// its whole retention, at any volume), else from the store's own audit log. A test
     /// lead's hits are in the store's log only.
     pub async fn audit_page(&self, q: AuditQuery) -> Result<AuditPage, EngineError> {
-        if !self.events.keeps_hits() {
+        if !self.events.serves_reads() {
             return Ok(self.audit.query(q).await?);
         }
         // What this node answered last is in the page too; if it cannot be moved now, the page
@@ -297,5 +326,66 @@ impl Engine {
             entries: page.hits.into_iter().map(entry_of).collect(),
             next_cursor: page.next.map(|(micros, seq)| format!("{micros}-{seq}")),
         })
+    }
+}
+
+/// The statistics sink the engine records to when the event log serves the statistics: each
+/// record's increments are also summed for the log (sent with the events, once per flush),
+/// and the statistics API reads them there ([`Engine::stats_query`]).
+pub(crate) struct LoggedStats {
+    inner: std::sync::Arc<dyn StatsSink>,
+    pending: std::sync::Arc<PendingEvents>,
+}
+
+impl LoggedStats {
+    pub(crate) fn new(inner: std::sync::Arc<dyn StatsSink>, pending: std::sync::Arc<PendingEvents>) -> Self {
+        LoggedStats { inner, pending }
+    }
+}
+
+impl StatsSink for LoggedStats {
+    fn record(&self, increments: Vec<Increment>) {
+        self.pending.add_counts(&increments);
+        self.inner.record(increments);
+    }
+
+    fn query(
+        &self,
+        by: GroupBy,
+        since: pingpost_core::Timestamp,
+        until: pingpost_core::Timestamp,
+    ) -> pingpost_store::StoreFuture<'_, Vec<StatsGroup>> {
+        self.inner.query(by, since, until)
+    }
+
+    fn flush(&self) -> pingpost_store::StoreFuture<'_, ()> {
+        self.inner.flush()
+    }
+}
+
+impl Engine {
+    /// Each group's counters of kind `by` over the whole UTC hours overlapping
+    /// `[since, until)`: from the event log when it serves them (PostgreSQL, its whole
+    /// retention), else from the store's own counters.
+    pub async fn stats_query(
+        &self,
+        by: GroupBy,
+        since: pingpost_core::Timestamp,
+        until: pingpost_core::Timestamp,
+    ) -> Result<Vec<StatsGroup>, EngineError> {
+        if !self.events.serves_reads() {
+            // This node's pending counts first, so that what it just answered is in the numbers.
+            self.stats.flush().await?;
+            return Ok(self.stats.query(by, since, until).await?);
+        }
+        if let Err(e) = self.relay_events().await {
+            tracing::debug!(error = %e, "statistics read before the latest counts reached the log");
+        }
+        let hours = Hour::overlapping(since, until);
+        if hours.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self.events.counts(by.as_str(), hours).await?;
+        Ok(fold_groups(rows.into_iter().filter_map(|(key, metric, n)| Metric::parse(&metric).map(|m| (key, m, n)))))
     }
 }

@@ -118,10 +118,14 @@ impl Engine {
     /// and the tests report the same metrics without wiring them up.
     pub fn new(parts: EngineParts) -> Result<Self, reqwest::Error> {
         let pending_events = Arc::new(events::PendingEvents::default());
-        let audit: Arc<dyn AuditSink> = if parts.events.keeps_hits() {
-            Arc::new(events::LoggedAudit::new(parts.audit, Arc::clone(&pending_events)))
+        // A log that serves the audit and the statistics gets their hits and counters too.
+        let (audit, stats): (Arc<dyn AuditSink>, Arc<dyn StatsSink>) = if parts.events.serves_reads() {
+            (
+                Arc::new(events::LoggedAudit::new(parts.audit, Arc::clone(&pending_events))),
+                Arc::new(events::LoggedStats::new(parts.stats, Arc::clone(&pending_events))),
+            )
         } else {
-            parts.audit
+            (parts.audit, parts.stats)
         };
         Ok(Engine {
             config: RwLock::new((parts.config_stamp, Arc::new(parts.config))),
@@ -129,7 +133,7 @@ impl Engine {
             clock: parts.clock,
             ids: parts.ids,
             audit: Arc::new(telemetry::CountedAudit::new(audit)),
-            stats: parts.stats,
+            stats,
             books: parts.books,
             events: parts.events,
             buyers: BuyerClient::new()?,

@@ -8,8 +8,10 @@
 //! DEFAULT partition; the events' (`pingpost_core::events`) idempotent batch append, which
 //! keeps the what-if's rollup in the same transaction ([`writer`]); the rollup's reader and
 //! erasure (`read`); the audit log's hits, written and read a page at a time (`hits`); the
-//! relay from the store's event outbox ([`relay`]).
+//! statistics' counters, added once per batch (`counts`); the relay from the store's event
+//! outbox ([`relay`]).
 
+mod counts;
 mod hits;
 pub mod log;
 pub mod partitions;
@@ -17,9 +19,11 @@ mod read;
 pub mod relay;
 pub mod writer;
 
-pub use log::{EventLog, MemoryEvents};
+pub use log::{Batch, EventLog, MemoryEvents};
 
-pub use pingpost_core::events::{ContractFate, Fate, Hit, HitPage, HitQuery, LeadEvent, LogEvent, Outcome, SaleEvent};
+pub use pingpost_core::events::{
+    ContractFate, CountRow, Fate, Hit, HitPage, HitQuery, LeadEvent, LogEvent, Outcome, SaleEvent,
+};
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -3,7 +3,7 @@
 
 use crate::{EventsResult, PgEvents};
 use chrono::NaiveDate;
-use pingpost_core::events::{Hit, HitPage, HitQuery, LeadEvent, SaleEvent};
+use pingpost_core::events::{CountRow, Hit, HitPage, HitQuery, LeadEvent, SaleEvent};
 use pingpost_core::identity::Sha256Hex;
 use pingpost_core::whatif::{GapCount, Rollup, Scope};
 use pingpost_core::Timestamp;
@@ -14,13 +14,24 @@ use std::sync::Mutex;
 
 pub type EventsFuture<'a, T> = Pin<Box<dyn Future<Output = EventsResult<T>> + Send + 'a>>;
 
+/// What one relay pass writes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    pub leads: Vec<LeadEvent>,
+    pub sales: Vec<SaleEvent>,
+    pub hits: Vec<Hit>,
+    /// Statistics counters, each batch named by its id and time.
+    pub counts: Vec<(String, Timestamp, Vec<CountRow>)>,
+}
+
 /// The lead event log. Appending an event it holds already writes nothing (a ping is named by
 /// its day and ping id, a sale by its day and sale id); the upkeep makes the days ahead and
 /// forgets those past the retention, whole. Every log keeps the what-if's rollup by the one
 /// rule of `pingpost_core::whatif::Rollup`.
 pub trait EventLog: Send + Sync {
-    /// Writes pings' events, sales and audit hits, answering how many were new.
-    fn append(&self, leads: Vec<LeadEvent>, sales: Vec<SaleEvent>, hits: Vec<Hit>) -> EventsFuture<'_, u64>;
+    /// Writes pings' events, sales, audit hits and statistics counters, answering how many
+    /// were new.
+    fn append(&self, batch: Batch) -> EventsFuture<'_, u64>;
     /// Makes room for `today` and the `ahead` days after it; forgets every day before `keep_from`.
     fn upkeep(&self, today: NaiveDate, ahead: u32, keep_from: NaiveDate) -> EventsFuture<'_, ()>;
     /// The rollup's rows of one contract or vertical over the days `[since, until)`.
@@ -34,17 +45,26 @@ pub trait EventLog: Send + Sync {
     /// Removes these identifier hashes from the events held and from those written later;
     /// answers how many events held one.
     fn erase(&self, hashes: Vec<Sha256Hex>, now: Timestamp) -> EventsFuture<'_, u64>;
-    /// Whether it keeps the audit log's hits (and answers [`EventLog::hits`]): a log in the
-    /// process does not, the store's own audit log serving then.
-    fn keeps_hits(&self) -> bool;
+    /// Whether it keeps the audit log's hits and the statistics' counters, and answers
+    /// [`EventLog::hits`] and [`EventLog::counts`]: a log in the process does not, the store's
+    /// own audit log and counters serving then.
+    fn serves_reads(&self) -> bool;
     /// The hits `q` asks for, newest first (nothing from a log that does not keep them).
     fn hits(&self, q: HitQuery) -> EventsFuture<'_, HitPage>;
+    /// Each group's counters of kind `by` over the hours `hours`: (key, metric, n).
+    fn counts(
+        &self,
+        by: &'static str,
+        hours: std::ops::RangeInclusive<i64>,
+    ) -> EventsFuture<'_, Vec<(String, String, u64)>>;
 }
 
 impl EventLog for PgEvents {
-    fn append(&self, leads: Vec<LeadEvent>, sales: Vec<SaleEvent>, hits: Vec<Hit>) -> EventsFuture<'_, u64> {
+    fn append(&self, batch: Batch) -> EventsFuture<'_, u64> {
         Box::pin(async move {
-            Ok(PgEvents::append(self, &leads, &sales).await? + PgEvents::append_hits(self, &hits).await?)
+            Ok(PgEvents::append(self, &batch.leads, &batch.sales).await?
+                + PgEvents::append_hits(self, &batch.hits).await?
+                + PgEvents::append_counts(self, &batch.counts).await?)
         })
     }
 
@@ -66,12 +86,20 @@ impl EventLog for PgEvents {
         Box::pin(async move { PgEvents::erase(self, &hashes, now).await })
     }
 
-    fn keeps_hits(&self) -> bool {
+    fn serves_reads(&self) -> bool {
         true
     }
 
     fn hits(&self, q: HitQuery) -> EventsFuture<'_, HitPage> {
         Box::pin(async move { PgEvents::hits(self, &q).await })
+    }
+
+    fn counts(
+        &self,
+        by: &'static str,
+        hours: std::ops::RangeInclusive<i64>,
+    ) -> EventsFuture<'_, Vec<(String, String, u64)>> {
+        Box::pin(async move { PgEvents::counts(self, by, hours).await })
     }
 }
 
@@ -117,7 +145,8 @@ impl MemoryEvents {
 }
 
 impl EventLog for MemoryEvents {
-    fn append(&self, leads: Vec<LeadEvent>, sales: Vec<SaleEvent>, _hits: Vec<Hit>) -> EventsFuture<'_, u64> {
+    fn append(&self, batch: Batch) -> EventsFuture<'_, u64> {
+        let Batch { leads, sales, .. } = batch;
         let mut held = self.lock();
         let held = &mut *held;
         let mut new = 0;
@@ -200,12 +229,20 @@ impl EventLog for MemoryEvents {
         Box::pin(std::future::ready(Ok(touched)))
     }
 
-    fn keeps_hits(&self) -> bool {
+    fn serves_reads(&self) -> bool {
         false
     }
 
     fn hits(&self, _q: HitQuery) -> EventsFuture<'_, HitPage> {
         Box::pin(std::future::ready(Ok(HitPage::default())))
+    }
+
+    fn counts(
+        &self,
+        _by: &'static str,
+        _hours: std::ops::RangeInclusive<i64>,
+    ) -> EventsFuture<'_, Vec<(String, String, u64)>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
     }
 }
 
@@ -236,10 +273,13 @@ mod tests {
     async fn the_process_keeps_the_newest_events_up_to_its_bound_and_each_once() {
         let log = MemoryEvents::new();
         let old: Vec<LeadEvent> = (0..10).map(|n| event(6, n)).collect();
-        assert_eq!(log.append(old.clone(), Vec::new(), Vec::new()).await.ok(), Some(10));
-        assert_eq!(log.append(old, Vec::new(), Vec::new()).await.ok(), Some(0), "each once");
+        assert_eq!(log.append(Batch { leads: old.clone(), ..Batch::default() }).await.ok(), Some(10));
+        assert_eq!(log.append(Batch { leads: old, ..Batch::default() }).await.ok(), Some(0), "each once");
         let today: Vec<LeadEvent> = (0..MemoryEvents::MAX_EVENTS).map(|n| event(7, n)).collect();
-        assert_eq!(log.append(today, Vec::new(), Vec::new()).await.ok(), Some(MemoryEvents::MAX_EVENTS as u64));
+        assert_eq!(
+            log.append(Batch { leads: today, ..Batch::default() }).await.ok(),
+            Some(MemoryEvents::MAX_EVENTS as u64)
+        );
         let held = log.all();
         assert_eq!(held.len(), MemoryEvents::MAX_EVENTS);
         assert!(held.iter().all(|e| e.day() == event(7, 0).day()), "the oldest day went first");

@@ -83,6 +83,17 @@ impl PgEvents {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
+        let keep_hour = keep_from.and_time(chrono::NaiveTime::MIN).and_utc().timestamp().div_euclid(3600);
+        sqlx::query("DELETE FROM stat_counts WHERE hour < $1")
+            .bind(keep_hour)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query("DELETE FROM count_batches WHERE at < $1")
+            .bind(keep_from.and_time(chrono::NaiveTime::MIN).and_utc())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
         sqlx::query("DELETE FROM erased_hashes WHERE erased_at < $1")
             .bind(keep_from.and_time(chrono::NaiveTime::MIN).and_utc())
             .execute(&mut *tx)

@@ -4,7 +4,7 @@
 //! again as nothing ([`EventLog::append`] is idempotent), so an event is never lost nor
 //! doubled. While PostgreSQL is down the relay fails and the events wait in the store.
 
-use crate::{EventLog, EventsError, EventsResult};
+use crate::{Batch, EventLog, EventsError, EventsResult};
 use pingpost_core::events::LogEvent;
 use pingpost_core::Timestamp;
 use pingpost_store::EventOutbox;
@@ -29,15 +29,16 @@ pub async fn relay_events(outbox: &dyn EventOutbox, log: &dyn EventLog, batch: u
         if queued.is_empty() {
             return Ok(done);
         }
-        let (mut leads, mut sales, mut hits) = (Vec::new(), Vec::new(), Vec::new());
+        let mut written = Batch::default();
         for q in &queued {
             match LogEvent::decode(&q.body).map_err(EventsError::Corrupt)? {
-                LogEvent::Lead(e) => leads.push(e),
-                LogEvent::Sale(s) => sales.push(s),
-                LogEvent::Hits(h) => hits.extend(h),
+                LogEvent::Lead(e) => written.leads.push(e),
+                LogEvent::Sale(s) => written.sales.push(s),
+                LogEvent::Hits(h) => written.hits.extend(h),
+                LogEvent::Counts { id, at, rows } => written.counts.push((id, at, rows)),
             }
         }
-        done.new += log.append(leads, sales, hits).await?;
+        done.new += log.append(written).await?;
         outbox
             .events_done(queued.iter().map(|q| (q.id.clone(), q.at)).collect())
             .await

@@ -12,7 +12,7 @@ use pingpost_core::money::Money;
 use pingpost_core::whatif::{GapCount, Rollup, Scope};
 use pingpost_events::partitions::Upkeep;
 use pingpost_events::relay::relay_events;
-use pingpost_events::{ContractFate, Fate, LeadEvent, Outcome, PgEvents, SaleEvent};
+use pingpost_events::{ContractFate, CountRow, Fate, LeadEvent, Outcome, PgEvents, SaleEvent};
 use pingpost_store::{EventOutbox, MemoryStore, QueuedEvent};
 use pingpost_testkit::PostgresServer;
 
@@ -40,6 +40,31 @@ async fn postgres_event_partitions() {
     the_log_keeps_to_its_own_schema_and_a_later_start_migrates_nothing_again(&pg).await;
     a_batch_is_written_once_however_often_it_is_sent_and_whole_or_not_at_all(&pg).await;
     a_sale_counts_once_in_the_rollup_whichever_of_it_and_its_ping_comes_first(&pg).await;
+    a_batch_of_counters_is_added_once_however_often_it_is_sent(&pg).await;
+}
+
+async fn a_batch_of_counters_is_added_once_however_often_it_is_sent(pg: &PostgresServer) {
+    let events = PgEvents::connect(&pg.fresh_database()).await.unwrap();
+    let row = |key: &str, metric: &str, n| CountRow {
+        hour: 100,
+        by: "partner".into(),
+        key: key.into(),
+        metric: metric.into(),
+        n,
+    };
+    let at = Utc.with_ymd_and_hms(2026, 12, 7, 15, 0, 0).unwrap();
+    let first = ("n-1".to_string(), at, vec![row("p1", "pings", 3), row("p2", "pings", 1)]);
+    let second = ("n-2".to_string(), at, vec![row("p1", "pings", 2), row("p1", "sales", 1)]);
+    assert_eq!(events.append_counts(std::slice::from_ref(&first)).await.unwrap(), 1);
+    assert_eq!(events.append_counts(&[first, second.clone()]).await.unwrap(), 1, "n-1 again adds nothing");
+    assert_eq!(events.append_counts(&[second]).await.unwrap(), 0);
+    let mut counts = events.counts("partner", 90..=110).await.unwrap();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [("p1".into(), "pings".into(), 5), ("p1".into(), "sales".into(), 1), ("p2".into(), "pings".into(), 1)]
+    );
+    assert!(events.counts("partner", 101..=110).await.unwrap().is_empty(), "other hours hold nothing");
 }
 
 fn sale(sale_id: &str, ping_id: &str, on: u32) -> SaleEvent {

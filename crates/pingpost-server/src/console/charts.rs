@@ -71,15 +71,14 @@ pub async fn stats_page(
     let result = match stats::parse(&params, state.engine.now()).and_then(|q| Ok((Step::parse(&step_asked, &q)?, q))) {
         Err(e) => html! { p class="error" role="alert" { (e.message) } },
         Ok((step, q)) => {
-            let sink = state.engine.stats();
+            let engine = &state.engine;
             let read = async {
-                sink.flush().await?;
-                let whole = sink.query(q.by, q.since, q.until).await?;
+                let whole = engine.stats_query(q.by, q.since, q.until).await?;
                 let mut series = Vec::new();
                 for (start, end) in step.buckets(q.since, q.until) {
-                    series.push((start, sink.query(q.by, start, end).await?));
+                    series.push((start, engine.stats_query(q.by, start, end).await?));
                 }
-                Ok::<_, pingpost_store::StoreError>((whole, series))
+                Ok::<_, pingpost_engine::EngineError>((whole, series))
             };
             match read.await {
                 Ok((groups, series)) => {
