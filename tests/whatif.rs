@@ -212,3 +212,84 @@ async fn erasure_reaches_the_events_in_postgresql_and_those_on_their_way() {
     })
     .await;
 }
+
+/// The real binary on Redis with its books in PostgreSQL and no `--events`: the log falls back
+/// to the books' database (its own schema), its days are made at start, and the what-if, the
+/// audit API and the statistics answer from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_keeps_its_events_in_the_books_database_and_reads_them_back() {
+    use common::process::{start_engine_with, temp_dir, SharedBooks};
+    let redis = pingpost_testkit::RedisServer::start();
+    let dir = temp_dir("events-binary");
+    let key = "events-partner-key-0001";
+    let key_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()));
+    std::fs::write(
+        dir.join("market.toml"),
+        format!(
+            "[[verticals]]\nid = \"auto\"\ndedup_window_days = 30\n\n\
+             [[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\ndisclosure = \"full\"\n\n\
+             [[partners]]\nid = \"p1\"\napi_key_sha256 = \"{key_hash}\"\noffers = [\"auto-excl\"]\n\n\
+             [[buyers]]\nid = \"b1\"\npost_url = \"http://127.0.0.1:9/post\"\n\n\
+             [[contracts]]\nid = \"c1\"\nbuyer = \"b1\"\noffer = \"auto-excl\"\nprice = \"20.00\"\n"
+        ),
+    )
+    .unwrap();
+    let books = tokio::task::block_in_place(SharedBooks::start);
+    let token = common::process::E2E_ADMIN_TOKEN;
+    let (_engine, base) = start_engine_with(&dir, &redis.url(), &books.env());
+    let http = reqwest::Client::new();
+    let call = |path: String, body: Option<Value>| {
+        let http = http.clone();
+        async move {
+            let request = match body {
+                Some(b) => http.post(&path).header("authorization", format!("Bearer {key}")).body(b.to_string()),
+                None => http.get(&path).header("authorization", format!("Bearer {token}")),
+            };
+            let resp = request.send().await.unwrap();
+            assert_eq!(resp.status(), 200, "{path}");
+            serde_json::from_slice::<Value>(&resp.bytes().await.unwrap()).unwrap()
+        }
+    };
+    let ping = |email: &str| json!({"offer": "auto-excl", "lead": {"email": email}});
+    assert_eq!(call(format!("{base}/v1/ping"), Some(ping("a@example.com"))).await["status"], "accepted");
+    let again = call(format!("{base}/v1/ping"), Some(ping("a@example.com"))).await;
+    assert_eq!(again["reason"], "vertical_duplicate");
+    assert_eq!(call(format!("{base}/v1/ping"), Some(ping("b@example.com"))).await["status"], "accepted");
+
+    // Two pings reached c1's window, both from consumers b1 never bought.
+    let what_if = call(format!("{base}/v1/admin/whatif?contract=c1&window_days=60"), None).await;
+    assert_eq!(figures(&what_if), json!([2, 0, 0, 0, 0, 0, "0.00"]), "{what_if}");
+    let audit = call(format!("{base}/v1/admin/audit"), None).await;
+    assert_eq!(audit["entries"].as_array().map(Vec::len), Some(1), "{audit}");
+    assert_eq!(audit["entries"][0]["checkpoint"], "vertical_duplicate");
+    let stats = call(format!("{base}/v1/admin/stats?by=partner"), None).await;
+    assert_eq!(
+        (&stats["groups"][0]["pings"], &stats["groups"][0]["vertical_duplicate"]),
+        (&json!(3), &json!(1)),
+        "{stats}"
+    );
+
+    // All of it is in the books' database, in the log's own schema.
+    let pool = sqlx::PgPool::connect(&books.url).await.unwrap();
+    let count = |table: &str| {
+        let pool = pool.clone();
+        let sql = format!("SELECT count(*) FROM pingpost_events.{table}");
+        async move { sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).fetch_one(&pool).await.unwrap() }
+    };
+    assert_eq!((count("lead_events").await, count("hit_events").await), (3, 1));
+    assert!(count("stat_counts").await > 0);
+    let today = chrono::Utc::now().date_naive().format("%Y%m%d").to_string();
+    let partitions: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'pingpost_events' AND tablename LIKE 'lead_events_%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(partitions >= 8, "today and 7 days ahead, made at start: {partitions}");
+    let of_today: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename = $1")
+        .bind(format!("lead_events_{today}"))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(of_today, 1);
+}

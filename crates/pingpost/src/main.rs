@@ -387,9 +387,18 @@ async fn serve(args: ServeArgs) -> Result<()> {
             Some(TcpListener::bind(at).await.with_context(|| format!("binding the metrics address {at}"))?)
         }
     };
+    // The event log's days before the first ping's event is written (a day without its
+    // partition is refused whole); retried by the relay task if the database is not there yet.
+    let upkept = match engine.event_upkeep(args.event_retention_days).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "event log upkeep failed at start; retried");
+            false
+        }
+    };
     let sweeper = tokio::spawn(sweep_forever(Arc::clone(&engine), Duration::from_millis(args.sweep_interval_ms)));
     let relay = tokio::spawn(relay_forever(Arc::clone(&engine)));
-    let events_relay = tokio::spawn(relay_events_forever(Arc::clone(&engine), args.event_retention_days));
+    let events_relay = tokio::spawn(relay_events_forever(Arc::clone(&engine), args.event_retention_days, upkept));
     let config_poller = tokio::spawn(follow_config(Arc::clone(&engine)));
     let secrets_poller = tokio::spawn(pingpost_engine::secrets::follow(Arc::clone(&engine)));
     let upkeep = tokio::spawn(metrics_upkeep(metrics));
@@ -504,10 +513,10 @@ const EVENTS_UPKEEP_INTERVAL: Duration = Duration::from_secs(3600);
 /// Hands this node's answered pings' events to the store every
 /// `pingpost_engine::events::FLUSH_INTERVAL_MS` and relays what waits there to the log every
 /// [`EVENTS_RELAY_INTERVAL`] (a relay pass flushes first).
-async fn relay_events_forever(engine: Arc<Engine>, retention_days: u32) {
+async fn relay_events_forever(engine: Arc<Engine>, retention_days: u32, upkept_at_start: bool) {
     let mut tick = tokio::time::interval(Duration::from_millis(pingpost_engine::events::FLUSH_INTERVAL_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut upkept: Option<tokio::time::Instant> = None;
+    let mut upkept: Option<tokio::time::Instant> = upkept_at_start.then(tokio::time::Instant::now);
     let mut relayed = tokio::time::Instant::now();
     loop {
         tick.tick().await;
