@@ -90,6 +90,8 @@ pub const FLUSH_INTERVAL_MS: u64 = 100;
 /// Events a node keeps while the store refuses them; past that the newest are not kept
 /// (`pingpost_events_dropped_total`): the store being down, the pings are failing too.
 pub const MAX_PENDING: usize = 100_000;
+/// `pingpost_events_unreadable_total`: events the relay could not read, dropped from the outbox.
+pub const EVENTS_UNREADABLE_TOTAL: &str = "pingpost_events_unreadable_total";
 /// `pingpost_events_dropped_total`: events a node could not keep for the log.
 pub const EVENTS_DROPPED_TOTAL: &str = "pingpost_events_dropped_total";
 
@@ -191,6 +193,9 @@ impl Engine {
             }
         };
         self.report_lag(relayed.oldest_waiting);
+        if relayed.unreadable > 0 {
+            metrics::counter!(EVENTS_UNREADABLE_TOTAL).increment(relayed.unreadable as u64);
+        }
         flushed.map(|()| relayed)
     }
 
