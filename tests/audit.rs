@@ -55,15 +55,7 @@ async fn hits_at_several_checkpoints_are_found_by_buyer_partner_checkpoint_and_t
 /// when it is there, over its whole retention): the same answers, filters and pages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hits_are_found_and_paged_from_the_event_log_in_postgresql() {
-    let (server, url) = tokio::task::spawn_blocking(|| {
-        let server = pingpost_testkit::PostgresServer::start();
-        let url = server.fresh_database();
-        (server, url)
-    })
-    .await
-    .unwrap();
-    let log = std::sync::Arc::new(pingpost_events::PgEvents::connect(&url).await.unwrap());
-    let h = Harness::start_with_event_log(Backend::from_env(), &market(), log.clone()).await;
+    let (h, log, _server) = Harness::start_with_postgres_events(Backend::from_env(), &market()).await;
     hits_are_found_and_paged(&h).await;
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM hit_events").fetch_one(log.pool()).await.unwrap();
     assert_eq!(rows, 5, "the hits are the log's rows");
@@ -75,7 +67,6 @@ async fn hits_are_found_and_paged_from_the_event_log_in_postgresql() {
     let stored = h.engine.audit().query(pingpost_engine::audit::AuditQuery::newest(100)).await.unwrap();
     assert_eq!(stored.entries.len(), 6, "the store's log has the test lead's hit");
     assert_eq!(hits(&get(&h, "?limit=100").await).len(), 5, "the event log has not");
-    drop(server);
 }
 
 async fn hits_are_found_and_paged(h: &Harness) {

@@ -85,6 +85,28 @@ impl Driver {
 }
 
 /// Saves the browser's page as `target/console-screenshots/<name>.png`.
+/// A browser signed in to an in-process harness's console (the driver kept as long as it).
+async fn signed_in(h: &common::Harness) -> (Driver, Client) {
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    browser.goto(&format!("{}/console", h.base)).await.unwrap();
+    browser.find(Locator::Css("#token")).await.unwrap().send_keys(common::ADMIN_TOKEN).await.unwrap();
+    browser.find(Locator::Css("form[action='/console/sign-in'] button")).await.unwrap().click().await.unwrap();
+    (driver, browser)
+}
+
+/// Two attributes of every element `css` finds, in document order.
+async fn attr_pairs(browser: &Client, css: &str, first: &str, second: &str) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    for e in browser.find_all(Locator::Css(css)).await.unwrap() {
+        pairs.push((
+            e.attr(first).await.unwrap().unwrap_or_default(),
+            e.attr(second).await.unwrap().unwrap_or_default(),
+        ));
+    }
+    pairs
+}
+
 async fn screenshot(browser: &Client, name: &str) {
     let png = browser.screenshot().await.unwrap();
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
@@ -515,11 +537,7 @@ async fn a_window_shortened_in_the_console_is_honoured_by_the_next_ping() {
     assert_eq!(dropped["reason"], "no_bids", "{dropped}");
     h.advance_days(1).await;
 
-    let driver = Driver::start().await;
-    let browser = driver.browser().await;
-    browser.goto(&format!("{}/console", h.base)).await.unwrap();
-    browser.find(Locator::Css("#token")).await.unwrap().send_keys(common::ADMIN_TOKEN).await.unwrap();
-    browser.find(Locator::Css("form[action='/console/sign-in'] button")).await.unwrap().click().await.unwrap();
+    let (_driver, browser) = signed_in(&h).await;
     browser.wait().for_element(Locator::Css("#c1-edit summary")).await.unwrap().click().await.unwrap();
     let window = browser.find(Locator::Css("#c1-window")).await.unwrap();
     window.clear().await.unwrap();
@@ -567,11 +585,7 @@ async fn statistics_are_time_series_per_hour_over_a_range_picked_with_date_and_t
     h.advance_secs(3600).await;
     h.ping("auto-excl", charted).await;
 
-    let driver = Driver::start().await;
-    let browser = driver.browser().await;
-    browser.goto(&format!("{}/console", h.base)).await.unwrap();
-    browser.find(Locator::Css("#token")).await.unwrap().send_keys(common::ADMIN_TOKEN).await.unwrap();
-    browser.find(Locator::Css("form[action='/console/sign-in'] button")).await.unwrap().click().await.unwrap();
+    let (_driver, browser) = signed_in(&h).await;
     browser.wait().for_element(Locator::Css("h1")).await.unwrap();
     browser.goto(&format!("{}/console/stats", h.base)).await.unwrap();
     for (id, value) in [("stats-since", "2026-11-23T15:00"), ("stats-until", "2026-11-23T18:00")] {
@@ -581,13 +595,7 @@ async fn statistics_are_time_series_per_hour_over_a_range_picked_with_date_and_t
     }
     browser.find(Locator::Css("form[action='/console/stats'] button")).await.unwrap().click().await.unwrap();
     browser.wait().for_element(Locator::Css("#series-rate")).await.unwrap();
-    let mut rates = Vec::new();
-    for p in browser.find_all(Locator::Css("#series-rate circle.point[data-key='p1']")).await.unwrap() {
-        rates.push((
-            p.attr("data-at").await.unwrap().unwrap_or_default(),
-            p.attr("data-rate").await.unwrap().unwrap_or_default(),
-        ));
-    }
+    let rates = attr_pairs(&browser, "#series-rate circle.point[data-key='p1']", "data-at", "data-rate").await;
     assert_eq!(
         rates,
         [
@@ -596,15 +604,9 @@ async fn statistics_are_time_series_per_hour_over_a_range_picked_with_date_and_t
             ("2026-11-23T17:00:00+00:00".to_string(), "100.0%".to_string()),
         ]
     );
-    let mut drops = Vec::new();
-    for b in
-        browser.find_all(Locator::Css("#series-drops rect.bar[data-checkpoint='vertical_duplicate']")).await.unwrap()
-    {
-        drops.push((
-            b.attr("data-at").await.unwrap().unwrap_or_default(),
-            b.attr("data-count").await.unwrap().unwrap_or_default(),
-        ));
-    }
+    let drops =
+        attr_pairs(&browser, "#series-drops rect.bar[data-checkpoint='vertical_duplicate']", "data-at", "data-count")
+            .await;
     assert_eq!(
         drops,
         [
@@ -636,11 +638,7 @@ async fn three_hundred_contracts_are_one_compact_table_the_search_narrows() {
         config.push_str(&common::contract(&format!("c-{n:03}"), &buyer, offer, "10.00", ""));
     }
     let h = common::Harness::start(&config).await;
-    let driver = Driver::start().await;
-    let browser = driver.browser().await;
-    browser.goto(&format!("{}/console", h.base)).await.unwrap();
-    browser.find(Locator::Css("#token")).await.unwrap().send_keys(common::ADMIN_TOKEN).await.unwrap();
-    browser.find(Locator::Css("form[action='/console/sign-in'] button")).await.unwrap().click().await.unwrap();
+    let (_driver, browser) = signed_in(&h).await;
     let search = browser.wait().for_element(Locator::Css("#contract-search")).await.unwrap();
     let rows = browser.find_all(Locator::Css("#contracts tbody tr")).await.unwrap();
     assert_eq!(rows.len(), 300);
@@ -734,11 +732,7 @@ async fn a_secret_is_set_refused_at_its_field_and_deleted_from_the_console_and_i
 async fn a_buyers_calls_are_edited_previewed_and_tested_from_its_page() {
     let config = format!("{}{}", common::base_config(), common::contract("c1", "b1", "auto-excl", "10.00", ""));
     let h = common::Harness::start(&config).await;
-    let driver = Driver::start().await;
-    let browser = driver.browser().await;
-    browser.goto(&format!("{}/console", h.base)).await.unwrap();
-    browser.find(Locator::Css("#token")).await.unwrap().send_keys(common::ADMIN_TOKEN).await.unwrap();
-    browser.find(Locator::Css("form[action='/console/sign-in'] button")).await.unwrap().click().await.unwrap();
+    let (_driver, browser) = signed_in(&h).await;
     browser.wait().for_element(Locator::Css("header nav")).await.unwrap();
     browser.goto(&format!("{}/console/buyers/b1", h.base)).await.unwrap();
     browser.wait().for_element(Locator::Css("#buyer-calls-json")).await.unwrap();
@@ -872,11 +866,7 @@ timeout_ms = 1000
         hex::encode(Sha256::digest(KEY.as_bytes()))
     ) + &common::contract("c-hidden", "b1", "auto-excl", "31.75", "");
     let h = common::Harness::start(&config).await;
-    let driver = Driver::start().await;
-    let browser = driver.browser().await;
-    browser.goto(&format!("{}/console", h.base)).await.unwrap();
-    browser.find(Locator::Css("#token")).await.unwrap().send_keys(common::ADMIN_TOKEN).await.unwrap();
-    browser.find(Locator::Css("form[action='/console/sign-in'] button")).await.unwrap().click().await.unwrap();
+    let (_driver, browser) = signed_in(&h).await;
     browser.wait().for_element(Locator::Css("header nav")).await.unwrap();
     browser.find(Locator::LinkText("Partners")).await.unwrap().click().await.unwrap();
     browser.wait().for_element(Locator::Css("#partners-table")).await.unwrap();

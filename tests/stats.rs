@@ -106,19 +106,10 @@ async fn counts_per_partner_buyer_and_vertical_each_fact_once() {
 /// it when it is there): every node's counters reach it once per batch, however often sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_per_partner_buyer_and_vertical_each_fact_once_from_the_event_log_in_postgresql() {
-    let (server, url) = tokio::task::spawn_blocking(|| {
-        let server = pingpost_testkit::PostgresServer::start();
-        let url = server.fresh_database();
-        (server, url)
-    })
-    .await
-    .unwrap();
-    let log = std::sync::Arc::new(pingpost_events::PgEvents::connect(&url).await.unwrap());
-    let h = Harness::start_with_event_log(Backend::from_env(), &config(), log.clone()).await;
+    let (h, log, _server) = Harness::start_with_postgres_events(Backend::from_env(), &config()).await;
     each_fact_counted_once(&h).await;
     let batches: i64 = sqlx::query_scalar("SELECT count(*) FROM count_batches").fetch_one(log.pool()).await.unwrap();
     assert!(batches > 0, "the counts are the log's");
-    drop(server);
 }
 
 async fn each_fact_counted_once(h: &Harness) {

@@ -32,8 +32,6 @@
 mod common;
 
 use common::*;
-use pingpost_events::{EventLog, PgEvents};
-use pingpost_testkit::PostgresServer;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -140,18 +138,6 @@ async fn the_table_holds(h: &Harness) {
     }
 }
 
-/// A PostgreSQL event log in a database of its own (the server kept as long as the log).
-async fn postgres_log() -> (Arc<PgEvents>, PostgresServer) {
-    let (server, url) = tokio::task::spawn_blocking(|| {
-        let server = PostgresServer::start();
-        let url = server.fresh_database();
-        (server, url)
-    })
-    .await
-    .unwrap();
-    (Arc::new(PgEvents::connect(&url).await.unwrap()), server)
-}
-
 #[tokio::test]
 async fn a_seeded_history_answers_the_hand_computed_whatif_with_the_events_in_the_process() {
     let h = Harness::start(&market()).await;
@@ -160,8 +146,7 @@ async fn a_seeded_history_answers_the_hand_computed_whatif_with_the_events_in_th
 
 #[tokio::test]
 async fn a_seeded_history_answers_the_hand_computed_whatif_with_the_events_in_postgresql() {
-    let (log, _server) = postgres_log().await;
-    let h = Harness::start_with_event_log(Backend::from_env(), &market(), Arc::clone(&log) as Arc<dyn EventLog>).await;
+    let (h, _log, _server) = Harness::start_with_postgres_events(Backend::from_env(), &market()).await;
     the_table_holds(&h).await;
 }
 
@@ -198,8 +183,7 @@ async fn erasure_reaches_the_events_in_the_process_and_those_on_their_way() {
 
 #[tokio::test]
 async fn erasure_reaches_the_events_in_postgresql_and_those_on_their_way() {
-    let (log, _server) = postgres_log().await;
-    let h = Harness::start_with_event_log(Backend::from_env(), &market(), Arc::clone(&log) as Arc<dyn EventLog>).await;
+    let (h, log, _server) = Harness::start_with_postgres_events(Backend::from_env(), &market()).await;
     let pool = log.pool().clone();
     erasure_reaches_the_log(&h, async |hash: &str| {
         let raw = hex::decode(hash).unwrap();

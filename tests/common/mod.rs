@@ -232,6 +232,25 @@ impl Harness {
         Self::start_full(backend, config_toml, options, None, Arc::new(RandomIds)).await
     }
 
+    /// A harness whose lead event log is in PostgreSQL (a database of its own, in a server the
+    /// test starts or `PINGPOST_TEST_POSTGRES`'s), answered with the log and the server (keep
+    /// it as long as the harness).
+    pub async fn start_with_postgres_events(
+        backend: Backend,
+        config_toml: &str,
+    ) -> (Harness, Arc<pingpost_events::PgEvents>, PostgresServer) {
+        let (server, url) = tokio::task::spawn_blocking(|| {
+            let server = PostgresServer::start();
+            let url = server.fresh_database();
+            (server, url)
+        })
+        .await
+        .expect("PostgreSQL for the event log");
+        let log = Arc::new(pingpost_events::PgEvents::connect(&url).await.expect("the event log in PostgreSQL"));
+        let h = Self::start_with_event_log(backend, config_toml, Arc::clone(&log) as _).await;
+        (h, log, server)
+    }
+
     /// A harness whose engine writes its lead events to `log` (PostgreSQL's, say) instead of
     /// [`Harness::events`], which then stays empty.
     pub async fn start_with_event_log(
