@@ -29,7 +29,12 @@ async fn erasure_removes_submissions_sales_and_dq_records_so_the_consumer_passes
     let (status, answer) =
         h.admin("POST", "/erasure", Some(json!({"email": "erase.me@example.com", "phone": "555-301-0001"}))).await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["erased"], json!({"vertical_submissions": 2, "sales": 2, "dq": 2}), "email and phone each");
+    // Two pings' events held the hashes (the sale's holds none).
+    assert_eq!(
+        answer["erased"],
+        json!({"vertical_submissions": 2, "sales": 2, "dq": 2, "events": 2}),
+        "email and phone each"
+    );
 
     h.buyers.update("b2", |b| b.disqualify = false);
     let again = h.ping("auto-excl", lead).await;
@@ -48,7 +53,7 @@ async fn erasure_by_hash_forgets_only_that_identifier() {
     let email_hash = Sha256Hex::digest("hash.only@example.com");
     let (status, answer) = h.admin("POST", "/erasure", Some(json!({"sha256": email_hash.as_str()}))).await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["erased"], json!({"vertical_submissions": 1, "sales": 1, "dq": 0}));
+    assert_eq!(answer["erased"], json!({"vertical_submissions": 1, "sales": 1, "dq": 0, "events": 1}));
     assert_eq!(h.ping("auto-excl", lead).await["reason"], "vertical_duplicate", "the phone still matches");
 }
 

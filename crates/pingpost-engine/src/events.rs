@@ -207,6 +207,11 @@ impl Engine {
     /// Removes these identifier hashes from the event log, and from the events written to it
     /// later (those waiting in the store or a node now): answers how many events held one.
     pub async fn erase_events(&self, hashes: Vec<pingpost_core::identity::Sha256Hex>) -> Result<u64, EngineError> {
+        // This node's latest events first, so the answer counts them; any still on their way
+        // (another node's, or waiting while the log is down) are written without the hashes.
+        if let Err(e) = self.relay_events().await {
+            tracing::debug!(error = %e, "erasure ran before the latest events reached the log");
+        }
         Ok(self.events.erase(hashes, self.now()).await?)
     }
 

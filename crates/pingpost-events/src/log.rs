@@ -286,4 +286,21 @@ mod tests {
         log.upkeep(event(8, 0).day(), 7, event(8, 0).day()).await.ok();
         assert!(log.all().is_empty(), "days before keep_from are dropped");
     }
+
+    #[tokio::test]
+    async fn an_event_written_after_an_erasure_comes_without_its_hashes() {
+        let log = MemoryEvents::new();
+        let jane = Sha256Hex::digest("jane@example.com");
+        let mut held = event(7, 1);
+        held.email = Some(jane.clone());
+        let mut late = event(7, 2);
+        late.email = Some(jane.clone());
+        late.phone = Some(Sha256Hex::digest("4155550100"));
+        log.append(Batch { leads: vec![held], ..Batch::default() }).await.ok();
+        assert_eq!(log.erase(vec![jane], Timestamp::default()).await.ok(), Some(1));
+        log.append(Batch { leads: vec![late], ..Batch::default() }).await.ok();
+        let all = log.all();
+        assert!(all.iter().all(|e| e.email.is_none()), "{all:?}");
+        assert!(all[1].phone.is_some(), "the phone was not erased");
+    }
 }

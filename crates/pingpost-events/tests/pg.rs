@@ -41,6 +41,26 @@ async fn postgres_event_partitions() {
     a_batch_is_written_once_however_often_it_is_sent_and_whole_or_not_at_all(&pg).await;
     a_sale_counts_once_in_the_rollup_whichever_of_it_and_its_ping_comes_first(&pg).await;
     a_batch_of_counters_is_added_once_however_often_it_is_sent(&pg).await;
+    an_event_written_after_an_erasure_comes_without_its_hashes(&pg).await;
+}
+
+/// An event still on its way when its consumer was erased (another node's, or one waiting
+/// while the log was down) is written without the erased hash; its other hash stays.
+async fn an_event_written_after_an_erasure_comes_without_its_hashes(pg: &PostgresServer) {
+    let events = PgEvents::connect(&pg.fresh_database()).await.unwrap();
+    events.upkeep(day(6), 7, day(1)).await.unwrap();
+    let jane = Sha256Hex::digest("jane@example.com");
+    let mut late = event("late", 7);
+    late.phone = Some(Sha256Hex::digest("4155550100"));
+    assert_eq!(events.erase(std::slice::from_ref(&jane), Utc::now()).await.unwrap(), 0, "nothing logged yet");
+    events.append(std::slice::from_ref(&late), &[]).await.unwrap();
+    let (email, phone): (Option<Vec<u8>>, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT email, phone FROM lead_events WHERE ping_id = 'late'")
+            .fetch_one(events.pool())
+            .await
+            .unwrap();
+    assert_eq!(email, None, "the erased email never reaches the log");
+    assert!(phone.is_some(), "the phone was not erased");
 }
 
 async fn a_batch_of_counters_is_added_once_however_often_it_is_sent(pg: &PostgresServer) {
