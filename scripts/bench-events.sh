@@ -11,13 +11,15 @@
 #
 # 1. Full rate, the writer running: closed loop (EVENTS_CONNECTIONS connections) for
 #    EVENTS_DURATION seconds. The engine's ping rate is the loadgen's throughput; every second
-#    the engine's `pingpost_events_lag_seconds` is read, and its largest value is the writer's
-#    lag at the engine's full rate. Then it waits for the log to hold every answered ping.
+#    the engine's `pingpost_events_lag_seconds` is read (the oldest waiting event's age after
+#    each relay pass). When the load ends, what still waits is counted and the time until the
+#    outbox is empty measured: the writer's lag at the engine's full rate, bounded or not.
 # 2. The writer's own ceiling: PostgreSQL is paused (SIGSTOP: its connections hang, as on a
-#    stalled database), the same load runs for EVENTS_DURATION seconds, so its events wait in
-#    Redis; PostgreSQL resumes (SIGCONT) and the backlog's drain is timed: rows written per
-#    second while only the writer works. The ratio of that to phase 1's ping rate is how far
-#    past the engine's full rate the writer goes.
+#    stalled database), the same load runs for EVENTS_DURATION seconds, so its events (each
+#    ping's, its audit hits, the nodes' counters) wait in Redis; PostgreSQL resumes (SIGCONT)
+#    and the backlog's drain is timed until the outbox is empty: pings written per second,
+#    with everything that came with them, while only the writer works. The ratio of that to
+#    phase 1's ping rate is how far past the engine's full rate the writer goes.
 #
 # Every ping's event must be in the log at the end, once (rows = answered pings, checked).
 # Knobs: EVENTS_DURATION (20), EVENTS_CONNECTIONS (32), EVENTS_CONTRACTS (30),
@@ -71,6 +73,24 @@ METRICS=$(sed -n 's|^pingpost metrics on ||p' "$WORK/engine.out" | head -n1)
 rows() { pg_sql "$BOOKS_URL" "SELECT count(*) FROM pingpost_events.lead_events"; }
 lag() { curl -fsS "$METRICS" | sed -n 's/^pingpost_events_lag_seconds \(.*\)$/\1/p'; }
 
+# waiting_entries: what waits in the outbox, every kind (pings' events, sales, audit hits,
+# counters).
+waiting_entries() {
+  redis-cli -p "$REDIS_PORT" --scan --pattern '*events_at' | while read -r k; do redis-cli -p "$REDIS_PORT" zcard "$k"; done \
+    | awk '{ n += $1 } END { print n + 0 }'
+}
+
+# drained: waits until the outbox is empty; answers the seconds it took.
+drained() {
+  local start
+  start=$(date +%s.%N)
+  for _ in $(seq 1 6000); do
+    [ "$(waiting_entries)" -eq 0 ] && break
+    sleep 0.1
+  done
+  python3 -c "print(f'{$(date +%s.%N) - $start:.2f}')"
+}
+
 # load NAME: the closed-loop run; its report in $OUT/NAME.json.
 load() {
   "$BIN/pingpost-loadgen" --url "$ENGINE_URL" --offer bench --key bench-partner-key-0001 --key bench-partner-key-0002 \
@@ -80,18 +100,6 @@ load() {
 # answered: the live pings the engine has answered (`pingpost_pings_total`, every outcome).
 answered() {
   curl -fsS "$METRICS" | awk '/^pingpost_pings_total/ { n += $NF } END { printf "%d\n", n }'
-}
-
-# settled COUNT: waits until the log holds COUNT rows; answers the seconds it took.
-settled() {
-  local start now
-  start=$(date +%s.%N)
-  for _ in $(seq 1 6000); do
-    [ "$(rows)" -ge "$1" ] && break
-    sleep 0.1
-  done
-  now=$(date +%s.%N)
-  python3 -c "print(f'{$now - $start:.2f}')"
 }
 
 echo "== 1. full rate, the writer running ($CONNECTIONS connections, ${DURATION}s)"
@@ -106,22 +114,28 @@ done
 wait "$LOAD"
 rate=$(jq '.throughput_rps | floor' "$OUT/full.json")
 echo "   engine: $rate pings/s; largest event lag seen: ${max_lag}s"
-before=$(rows)
-echo "   the log holds $before rows"
+behind=$(waiting_entries)
+caught_up=$(drained)
+echo "   at the load's end $behind events waited; the log caught up ${caught_up}s later ($(rows) rows)"
 
 echo "== 2. the writer's ceiling: PostgreSQL paused under the same load, then resumed"
 pids=$(pgrep -u pingpost-test -x postgres | tr '\n' ' ')
+hits_before=$(pg_sql "$BOOKS_URL" "SELECT count(*) FROM pingpost_events.hit_events")
 # shellcheck disable=SC2086
 kill -STOP $pids
 load paused
-waiting=$(redis-cli -p "$REDIS_PORT" --scan --pattern '*events_at' | while read -r k; do redis-cli -p "$REDIS_PORT" zcard "$k"; done | paste -sd+ | bc)
+entries=$(waiting_entries)
+waiting=$(redis-cli -p "$REDIS_PORT" --scan --pattern '*:events' | while read -r k; do redis-cli -p "$REDIS_PORT" hkeys "$k"; done \
+  | grep -vc ':' || true)
 # shellcheck disable=SC2086
 kill -CONT $pids
-echo "   $waiting events waited in Redis"
-took=$(settled $((before + waiting)))
+# Pings' events: ids without a kind prefix (`sale:`, `hits:`, `counts:`).
+echo "   $entries events waited in Redis, $waiting of them pings'"
+took=$(drained)
 after=$(rows)
+hits=$(($(pg_sql "$BOOKS_URL" "SELECT count(*) FROM pingpost_events.hit_events") - hits_before))
 drain=$(python3 -c "print(int($waiting / max($took, 0.01)))")
-echo "   drained in ${took}s: $drain events/s written; the log holds $after rows"
+echo "   drained in ${took}s: $drain pings/s written (their $hits audit hits with them); the log holds $after rows"
 dups=$(pg_sql "$BOOKS_URL" "SELECT count(*) - count(DISTINCT ping_id) FROM pingpost_events.lead_events")
 pings=$(answered)
 echo "   pings answered: $pings; rows written twice: $dups"
@@ -130,9 +144,9 @@ echo "   pings answered: $pings; rows written twice: $dups"
 python3 -c "print(f'   the writer goes {$drain / max($rate, 1):.1f}x past the engine\'s full rate')"
 {
   echo "engine_pings_per_s $rate"
-  echo "max_lag_s $max_lag"
-  echo "backlog $waiting"
+  echo "max_lag_s $max_lag behind_at_end $behind caught_up_s $caught_up"
+  echo "backlog_entries $entries backlog_pings $waiting backlog_hits $hits"
   echo "drain_s $took"
-  echo "writer_events_per_s $drain"
+  echo "writer_pings_per_s $drain"
   echo "rows $after"
 } >"$OUT/summary.txt"
