@@ -398,6 +398,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     let sweeper = tokio::spawn(sweep_forever(Arc::clone(&engine), Duration::from_millis(args.sweep_interval_ms)));
     let relay = tokio::spawn(relay_forever(Arc::clone(&engine)));
+    let events_flush = tokio::spawn(flush_events_forever(Arc::clone(&engine)));
     let events_relay = tokio::spawn(relay_events_forever(Arc::clone(&engine), args.event_retention_days, upkept));
     let config_poller = tokio::spawn(follow_config(Arc::clone(&engine)));
     let secrets_poller = tokio::spawn(pingpost_engine::secrets::follow(Arc::clone(&engine)));
@@ -450,6 +451,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     sweeper.abort();
     relay.abort();
     events_relay.abort();
+    events_flush.abort();
     config_poller.abort();
     secrets_poller.abort();
     // What the last requests moved goes to the books now; what cannot wait in the outbox for
@@ -511,23 +513,28 @@ const EVENTS_RELAY_INTERVAL: Duration = Duration::from_millis(500);
 const EVENTS_UPKEEP_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Hands this node's answered pings' events to the store every
-/// `pingpost_engine::events::FLUSH_INTERVAL_MS` and relays what waits there to the log every
-/// [`EVENTS_RELAY_INTERVAL`] (a relay pass flushes first).
-async fn relay_events_forever(engine: Arc<Engine>, retention_days: u32, upkept_at_start: bool) {
+/// `pingpost_engine::events::FLUSH_INTERVAL_MS`, in a task of its own: a relay pass stuck on a
+/// stalled PostgreSQL must not keep the events in the node (where they are capped), only in
+/// the store.
+async fn flush_events_forever(engine: Arc<Engine>) {
     let mut tick = tokio::time::interval(Duration::from_millis(pingpost_engine::events::FLUSH_INTERVAL_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut upkept: Option<tokio::time::Instant> = upkept_at_start.then(tokio::time::Instant::now);
-    let mut relayed = tokio::time::Instant::now();
     loop {
         tick.tick().await;
-        if relayed.elapsed() < EVENTS_RELAY_INTERVAL {
-            if let Err(e) = engine.flush_events().await {
-                tracing::warn!(error = %e, "lead events not handed to the store; this node keeps them");
-            }
-            continue;
+        if let Err(e) = engine.flush_events().await {
+            tracing::warn!(error = %e, "lead events not handed to the store; this node keeps them");
         }
-        relayed = tokio::time::Instant::now();
-        // Room for today before today's events are written, and every hour after.
+    }
+}
+
+/// Relays what waits in the store to the log every [`EVENTS_RELAY_INTERVAL`], and keeps the
+/// log's days (made ahead, dropped past the retention) every [`EVENTS_UPKEEP_INTERVAL`].
+async fn relay_events_forever(engine: Arc<Engine>, retention_days: u32, upkept_at_start: bool) {
+    let mut tick = tokio::time::interval(EVENTS_RELAY_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut upkept: Option<tokio::time::Instant> = upkept_at_start.then(tokio::time::Instant::now);
+    loop {
+        tick.tick().await;
         if upkept.is_none_or(|at| at.elapsed() >= EVENTS_UPKEEP_INTERVAL) {
             match engine.event_upkeep(retention_days).await {
                 Ok(()) => upkept = Some(tokio::time::Instant::now()),
