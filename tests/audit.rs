@@ -13,7 +13,6 @@ use pingpost_engine::audit::{AuditRetention, AuditSink};
 use pingpost_redis::{RedisOptions, RedisStore};
 use pingpost_testkit::RedisServer;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 
 /// b1 has two contracts on auto-excl (c3 always loses to c1 in the auction); b2 one.
@@ -172,18 +171,7 @@ const DUPLICATES: usize = 400;
 async fn sigterm_while_duplicates_are_answered_loses_no_audit_entry() {
     let redis = RedisServer::start();
     let dir = temp_dir("audit-shutdown");
-    let key_hash = hex::encode(Sha256::digest(SHUTDOWN_KEY.as_bytes()));
-    std::fs::write(
-        dir.join("market.toml"),
-        format!(
-            "[[verticals]]\nid = \"auto\"\ndedup_window_days = 30\n\n\
-             [[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\ndisclosure = \"full\"\n\n\
-             [[partners]]\nid = \"p1\"\napi_key_sha256 = \"{key_hash}\"\noffers = [\"auto-excl\"]\n\n\
-             [[buyers]]\nid = \"b1\"\npost_url = \"http://127.0.0.1:9/post\"\n\n\
-             [[contracts]]\nid = \"c1\"\nbuyer = \"b1\"\noffer = \"auto-excl\"\nprice = \"20.00\"\n"
-        ),
-    )
-    .unwrap();
+    common::process::write_one_contract_market(&dir, SHUTDOWN_KEY);
     let books = tokio::task::block_in_place(SharedBooks::start);
     let (mut engine, base) = start_engine_with(&dir, &redis.url(), &books.env());
     let http = reqwest::Client::new();

@@ -208,18 +208,7 @@ async fn the_binary_keeps_its_events_in_the_books_database_and_reads_them_back()
     let redis = pingpost_testkit::RedisServer::start();
     let dir = temp_dir("events-binary");
     let key = "events-partner-key-0001";
-    let key_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()));
-    std::fs::write(
-        dir.join("market.toml"),
-        format!(
-            "[[verticals]]\nid = \"auto\"\ndedup_window_days = 30\n\n\
-             [[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\ndisclosure = \"full\"\n\n\
-             [[partners]]\nid = \"p1\"\napi_key_sha256 = \"{key_hash}\"\noffers = [\"auto-excl\"]\n\n\
-             [[buyers]]\nid = \"b1\"\npost_url = \"http://127.0.0.1:9/post\"\n\n\
-             [[contracts]]\nid = \"c1\"\nbuyer = \"b1\"\noffer = \"auto-excl\"\nprice = \"20.00\"\n"
-        ),
-    )
-    .unwrap();
+    common::process::write_one_contract_market(&dir, key);
     let books = tokio::task::block_in_place(SharedBooks::start);
     let token = common::process::E2E_ADMIN_TOKEN;
     let (_engine, base) = start_engine_with(&dir, &redis.url(), &books.env());

@@ -24,6 +24,24 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Writes into `dir` the smallest market a binary test sells in: vertical `auto` (30 days),
+/// offer `auto-excl`, partner `p1` with API key `key`, buyer `b1` posting nowhere, and its
+/// contract `c1` at $20.
+pub fn write_one_contract_market(dir: &Path, key: &str) {
+    let key_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()));
+    std::fs::write(
+        dir.join("market.toml"),
+        format!(
+            "[[verticals]]\nid = \"auto\"\ndedup_window_days = 30\n\n\
+             [[offers]]\nid = \"auto-excl\"\nvertical = \"auto\"\ndisclosure = \"full\"\n\n\
+             [[partners]]\nid = \"p1\"\napi_key_sha256 = \"{key_hash}\"\noffers = [\"auto-excl\"]\n\n\
+             [[buyers]]\nid = \"b1\"\npost_url = \"http://127.0.0.1:9/post\"\n\n\
+             [[contracts]]\nid = \"c1\"\nbuyer = \"b1\"\noffer = \"auto-excl\"\nprice = \"20.00\"\n"
+        ),
+    )
+    .expect("the market file");
+}
+
 /// Books in PostgreSQL for engines on a shared store, which refuse books in their own process:
 /// a database of their own, in a server kept as long as this value.
 pub struct SharedBooks {

@@ -121,6 +121,18 @@ struct Held {
     erased: BTreeSet<Sha256Hex>,
 }
 
+/// Removes from `e` the hashes `erased` names; answers whether it held one.
+fn forget(e: &mut LeadEvent, erased: impl Fn(&Sha256Hex) -> bool) -> bool {
+    let mut held = false;
+    for hash in [&mut e.email, &mut e.phone] {
+        if hash.as_ref().is_some_and(&erased) {
+            *hash = None;
+            held = true;
+        }
+    }
+    held
+}
+
 impl MemoryEvents {
     /// The most pings the process keeps: some hundreds of megabytes at 30 contracts a ping.
     pub const MAX_EVENTS: usize = 200_000;
@@ -155,11 +167,7 @@ impl EventLog for MemoryEvents {
             if held.leads.contains_key(&key) {
                 continue;
             }
-            for hash in [&mut e.email, &mut e.phone] {
-                if hash.as_ref().is_some_and(|h| held.erased.contains(h)) {
-                    *hash = None;
-                }
-            }
+            forget(&mut e, |h| held.erased.contains(h));
             held.rollup.add_ping(&e);
             for sale in held.sales.get(&e.ping_id).into_iter().flatten() {
                 held.rollup.add_sale(&e, sale);
@@ -216,14 +224,7 @@ impl EventLog for MemoryEvents {
         let held = &mut *held;
         let mut touched = 0;
         for e in held.leads.values_mut() {
-            let mut hit = false;
-            for hash in [&mut e.email, &mut e.phone] {
-                if hash.as_ref().is_some_and(|h| hashes.contains(h)) {
-                    *hash = None;
-                    hit = true;
-                }
-            }
-            touched += u64::from(hit);
+            touched += u64::from(forget(e, |h| hashes.contains(h)));
         }
         held.erased.extend(hashes);
         Box::pin(std::future::ready(Ok(touched)))
