@@ -64,9 +64,13 @@ fi
 cargo tree --locked -p pingpost -e features | grep -E "$test_only" >/dev/null
 echo "== cargo test (embedded store; Redis and Redis Cluster for the store's own tests; PostgreSQL for the books')"
 cargo test --workspace --locked
+# --workspace, not -p pingpost: cargo unifies features over the packages it builds, so naming one
+# package would build every dependency and test again with other features (four more minutes and
+# a second target's worth of disk). pingpost-redis's own audit, stats and retention tests share
+# names with three below and run again with them; they take seconds.
 echo "== integration tests again, on Redis"
-PINGPOST_TEST_STORE=redis cargo test --locked -p pingpost \
+PINGPOST_TEST_STORE=redis cargo test --locked --workspace \
   --test checkpoints --test post --test auction_fixtures --test intake --test concurrency --test errors --test privacy --test stats --test audit --test admin --test erasure --test suppression --test security --test console_access --test buyer_adapters --test metrics --test guarantees --test money --test books --test returns --test retention --test repeats --test events --test whatif --test events_outage --test idempotency --test secrets --test strict_buyers --test lead_fields --test test_leads --test partner_docs
 echo "== the money tests again, on Redis with the books in PostgreSQL (as production keeps them)"
-PINGPOST_TEST_STORE=redis PINGPOST_TEST_BOOKS=postgres cargo test --locked -p pingpost \
+PINGPOST_TEST_STORE=redis PINGPOST_TEST_BOOKS=postgres cargo test --locked --workspace \
   --test money --test books --test returns --test strict_buyers --test repeats
