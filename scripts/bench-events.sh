@@ -58,7 +58,8 @@ source scripts/lib.sh
 REDIS_PORT=$(free_port)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
   >"$OUT/redis.log" 2>&1 &
-PIDS+=("$!")
+REDIS_PID=$!
+PIDS+=("$REDIS_PID")
 for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 start_postgres
 
@@ -66,8 +67,9 @@ dir=$(contracts_dir "$CONTRACTS")
 PINGPOST_LOG=warn "$BIN/pingpost" serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --contracts "$dir" \
   --store "redis://127.0.0.1:$REDIS_PORT" --books "$BOOKS_URL" --admin-token "$ADMIN_TOKEN" \
   >"$WORK/engine.out" 2>"$OUT/engine.log" &
-PIDS+=("$!")
-ENGINE_URL=$(wait_url engine "$WORK/engine.out" "$!")
+ENGINE_PID=$!
+PIDS+=("$ENGINE_PID")
+ENGINE_URL=$(wait_url engine "$WORK/engine.out" "$ENGINE_PID")
 METRICS=$(sed -n 's|^pingpost metrics on ||p' "$WORK/engine.out" | head -n1)
 
 rows() { pg_sql "$BOOKS_URL" "SELECT count(*) FROM pingpost_events.lead_events"; }
@@ -89,6 +91,17 @@ drained() {
     sleep 0.1
   done
   python3 -c "print(f'{$(date +%s.%N) - $start:.2f}')"
+}
+
+# cpu PID...: the CPU seconds (user + system) these processes have used so far.
+cpu() {
+  local ticks=0 pid f
+  for pid in "$@"; do
+    # Fields 14 and 15 of /proc/PID/stat, counted after the command's closing parenthesis.
+    f=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+    ticks=$((ticks + $(echo "$f" | awk '{ print $12 + $13 }')))
+  done
+  python3 -c "print(f'{$ticks / $(getconf CLK_TCK):.2f}')"
 }
 
 # load NAME: the closed-loop run; its report in $OUT/NAME.json.
@@ -127,11 +140,20 @@ load paused
 entries=$(waiting_entries)
 waiting=$(redis-cli -p "$REDIS_PORT" --scan --pattern '*:events' | while read -r k; do redis-cli -p "$REDIS_PORT" hkeys "$k"; done \
   | grep -vc ':' || true)
+pg_cpu_before=$(cpu $(pgrep -u pingpost-test -x postgres))
+engine_cpu_before=$(cpu "$ENGINE_PID")
+redis_cpu_before=$(cpu "$REDIS_PID")
 # shellcheck disable=SC2086
 kill -CONT $pids
 # Pings' events: ids without a kind prefix (`sale:`, `hits:`, `counts:`).
 echo "   $entries events waited in Redis, $waiting of them pings'"
 took=$(drained)
+# Where the drain's time went: PostgreSQL's processes (its backends live on in the pool), the
+# engine's relay (nothing else runs in it now) and Redis.
+pg_cpu=$(python3 -c "print(f'{$(cpu $(pgrep -u pingpost-test -x postgres)) - $pg_cpu_before:.1f}')")
+engine_cpu=$(python3 -c "print(f'{$(cpu "$ENGINE_PID") - $engine_cpu_before:.1f}')")
+redis_cpu=$(python3 -c "print(f'{$(cpu "$REDIS_PID") - $redis_cpu_before:.1f}')")
+echo "   CPU seconds while draining: PostgreSQL $pg_cpu, the engine's relay $engine_cpu, Redis $redis_cpu"
 after=$(rows)
 hits=$(($(pg_sql "$BOOKS_URL" "SELECT count(*) FROM pingpost_events.hit_events") - hits_before))
 drain=$(python3 -c "print(int($waiting / max($took, 0.01)))")
@@ -146,7 +168,7 @@ python3 -c "print(f'   the writer goes {$drain / max($rate, 1):.1f}x past the en
   echo "engine_pings_per_s $rate"
   echo "max_lag_s $max_lag behind_at_end $behind caught_up_s $caught_up"
   echo "backlog_entries $entries backlog_pings $waiting backlog_hits $hits"
-  echo "drain_s $took"
+  echo "drain_s $took cpu_s postgres $pg_cpu engine $engine_cpu redis $redis_cpu"
   echo "writer_pings_per_s $drain"
   echo "rows $after"
 } >"$OUT/summary.txt"
