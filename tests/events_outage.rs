@@ -3,17 +3,22 @@
 //! past the minute, and once PostgreSQL is back every event arrives, none lost, none doubled —
 //! checked over the whole log (every row, by primary key) against every ping and sale the
 //! engine answered. A real PostgreSQL of the test's own (it is stopped and restarted), on
-//! either store (`PINGPOST_TEST_STORE`). Its own test binary: the lag gauge is global.
+//! either store (`PINGPOST_TEST_STORE`). Its own test binary: the lag gauge is global. And the
+//! real binary on Redis, a relay pass hung in PostgreSQL while pings go on: their events still
+//! reach the store.
 
 #![allow(clippy::unwrap_used)] // a test that unwraps fails with the value in its message
 
 mod common;
 
+use common::wait::eventually;
 use common::*;
 use pingpost_events::{EventLog, PgEvents};
 use pingpost_testkit::PostgresServer;
+use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 const WORKERS: usize = 8;
 const PINGS_EACH: usize = 15;
@@ -140,4 +145,111 @@ async fn postgresql_stopped_for_a_minute_under_load_loses_and_doubles_no_event()
     assert_eq!(distinct.len(), logged_pings.len(), "no ping logged twice");
     assert_eq!(distinct, pings, "every ping answered, and only those, logged");
     assert_eq!(logged_sales, i64::try_from(sales).unwrap(), "every sale logged once");
+}
+
+/// The pings' events (ids with no kind prefix, as `sale:`, `hits:` and `counts:` have) waiting
+/// in a Redis store's outbox, every shard of it.
+async fn waiting_pings(redis: &mut redis::aio::MultiplexedConnection) -> Result<usize, String> {
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*:events").query_async(redis).await.map_err(|e| e.to_string())?;
+    let mut n = 0;
+    for key in keys {
+        let ids: Vec<String> = redis::cmd("HKEYS").arg(&key).query_async(redis).await.map_err(|e| e.to_string())?;
+        n += ids.iter().filter(|id| !id.contains(':')).count();
+    }
+    Ok(n)
+}
+
+/// The real binary, its events going to a PostgreSQL where their table is locked, so a relay
+/// pass hangs in its write (as one does on a stalled database; a paused server's idle
+/// connections instead fail the pass at the pool's health check): the node must still hand
+/// every ping's event to the store, where it waits safely, instead of holding them in the
+/// process until its cap drops them (what the binary did while one task did both). Once the
+/// lock goes, each arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_hands_its_events_to_the_store_while_a_relay_pass_hangs() {
+    use common::process::{start_engine_with, temp_dir};
+    const DURING: usize = 20;
+    let redis = pingpost_testkit::RedisServer::start();
+    let pg = tokio::task::spawn_blocking(PostgresServer::start).await.unwrap();
+    let url = pg.fresh_database();
+    let dir = temp_dir("events-hang");
+    let key = "events-partner-key-0001";
+    common::process::write_one_contract_market(&dir, key);
+    let (_engine, base) = start_engine_with(&dir, &redis.url(), &[("PINGPOST_BOOKS", url.as_str())]);
+    let http = reqwest::Client::new();
+    let ping = |n: usize| {
+        let request = http
+            .post(format!("{base}/v1/ping"))
+            .header("authorization", format!("Bearer {key}"))
+            .body(json!({"offer": "auto-excl", "lead": {"email": format!("hang-{n}@example.com")}}).to_string());
+        async move {
+            let resp = request.send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            serde_json::from_slice::<Value>(&resp.bytes().await.unwrap()).unwrap()["ping_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let log = sqlx::PgPool::connect(&url).await.unwrap();
+    let logged = async || {
+        sqlx::query_scalar::<_, String>("SELECT ping_id FROM pingpost_events.lead_events")
+            .fetch_all(&log)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let mut pings = BTreeSet::new();
+    pings.insert(ping(0).await);
+    eventually(Duration::from_secs(10), "the first ping's event in the log", async || {
+        let rows = logged().await?;
+        if rows.len() == 1 {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    })
+    .await;
+
+    let mut lock = log.begin().await.unwrap();
+    sqlx::query("LOCK TABLE pingpost_events.lead_events IN ACCESS EXCLUSIVE MODE").execute(&mut *lock).await.unwrap();
+    let mut con = redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    // The next ping's event reaches the store either way; once a relay pass has taken it
+    // there, that pass waits on the lock, and only a flush of its own moves the rest.
+    pings.insert(ping(1).await);
+    eventually(Duration::from_secs(10), "the first ping's event waiting in the store", async || {
+        match waiting_pings(&mut con).await? {
+            1 => Ok(()),
+            n => Err(format!("{n} waiting")),
+        }
+    })
+    .await;
+    for n in 2..=DURING {
+        pings.insert(ping(n).await);
+    }
+    eventually(Duration::from_secs(10), "every ping's event waiting in the store", async || {
+        match waiting_pings(&mut con).await? {
+            n if n == DURING => Ok(()),
+            n => Err(format!("{n} of {DURING} waiting")),
+        }
+    })
+    .await;
+
+    lock.rollback().await.unwrap();
+    let rows = eventually(Duration::from_secs(30), "every ping's event in the log", async || {
+        let rows = logged().await?;
+        if rows.len() >= pings.len() {
+            Ok(rows)
+        } else {
+            Err(format!("{} of {} rows", rows.len(), pings.len()))
+        }
+    })
+    .await;
+    let distinct: BTreeSet<String> = rows.iter().cloned().collect();
+    assert_eq!(distinct.len(), rows.len(), "no ping logged twice");
+    assert_eq!(distinct, pings, "every ping answered, and only those, logged");
+    eventually(Duration::from_secs(10), "the outbox drained", async || match waiting_pings(&mut con).await? {
+        0 => Ok(()),
+        n => Err(format!("{n} waiting")),
+    })
+    .await;
 }
