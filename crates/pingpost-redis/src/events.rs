@@ -47,7 +47,8 @@ impl RedisStore {
         Ok(())
     }
 
-    async fn oldest_of_shard(&self, shard: u32, limit: usize) -> StoreResult<Vec<QueuedEvent>> {
+    /// The ids and times of a shard's oldest `limit` events, oldest first.
+    async fn oldest_ids_of_shard(&self, shard: u32, limit: usize) -> StoreResult<Vec<(u32, String, i64)>> {
         let mut con = self.conn.clone();
         let end = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
         let order: Vec<(String, i64)> = self
@@ -60,14 +61,17 @@ impl RedisStore {
                     .query_async(&mut con),
             )
             .await?;
-        if order.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<&String> = order.iter().map(|(id, _)| id).collect();
+        Ok(order.into_iter().map(|(id, at)| (shard, id, at)).collect())
+    }
+
+    /// The bodies of these events of one shard.
+    async fn bodies_of_shard(&self, shard: u32, events: Vec<(String, i64)>) -> StoreResult<Vec<QueuedEvent>> {
+        let mut con = self.conn.clone();
+        let ids: Vec<&String> = events.iter().map(|(id, _)| id).collect();
         let bodies: Vec<Option<Vec<u8>>> =
             self.run(redis::cmd("HMGET").arg(self.keys.events(shard)).arg(&ids).query_async(&mut con)).await?;
-        let mut out = Vec::with_capacity(order.len());
-        for ((id, at), body) in order.into_iter().zip(bodies) {
+        let mut out = Vec::with_capacity(events.len());
+        for ((id, at), body) in events.into_iter().zip(bodies) {
             // Removed since the order was read: the log holds it.
             let Some(body) = body else { continue };
             out.push(QueuedEvent { id, at: from_ms(at)?, body });
@@ -96,12 +100,21 @@ impl EventOutbox for RedisStore {
 
     fn queued_events(&self, limit: usize) -> StoreFuture<'_, Vec<QueuedEvent>> {
         Box::pin(async move {
-            // The oldest `limit` of all are among the oldest `limit` of each shard.
-            let reads = (0..SHARDS).map(|shard| self.oldest_of_shard(shard, limit));
+            // The oldest `limit` of all are among the oldest `limit` of each shard: their ids are
+            // read from every shard, their bodies (a ping's hits run to kilobytes) only for the
+            // chosen, sixteen times fewer when a backlog waits in every shard.
+            let reads = (0..SHARDS).map(|shard| self.oldest_ids_of_shard(shard, limit));
+            let mut ids: Vec<(u32, String, i64)> =
+                join_all(reads).await.into_iter().collect::<StoreResult<Vec<_>>>()?.into_iter().flatten().collect();
+            ids.sort_by(|a, b| (a.2, &a.1).cmp(&(b.2, &b.1)));
+            ids.truncate(limit);
+            let chosen = by_shard(ids, |(_, id, _)| id.as_str());
+            let reads = chosen.into_iter().map(|(shard, group)| {
+                self.bodies_of_shard(shard, group.into_iter().map(|(_, id, at)| (id, at)).collect())
+            });
             let mut all: Vec<QueuedEvent> =
                 join_all(reads).await.into_iter().collect::<StoreResult<Vec<_>>>()?.into_iter().flatten().collect();
             all.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
-            all.truncate(limit);
             Ok(all)
         })
     }
