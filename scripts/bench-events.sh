@@ -134,7 +134,7 @@ echo "   at the load's end $behind events waited; the log caught up ${caught_up}
 
 echo "== 2. the writer's ceiling: PostgreSQL paused under the same load, then resumed"
 pids=$(pgrep -u pingpost-test -x postgres | tr '\n' ' ')
-hits_before=$(pg_sql "$BOOKS_URL" "SELECT count(*) FROM pingpost_events.hit_events")
+hits_before=$(pg_sql "$BOOKS_URL" "SELECT coalesce(sum(cardinality(checkpoints)), 0) FROM pingpost_events.hit_events")
 # shellcheck disable=SC2086
 kill -STOP $pids
 load paused
@@ -155,7 +155,7 @@ engine_cpu=$(python3 -c "print(f'{$(cpu "$ENGINE_PID") - $engine_cpu_before:.1f}
 redis_cpu=$(python3 -c "print(f'{$(cpu "$REDIS_PID") - $redis_cpu_before:.1f}')")
 echo "   CPU seconds while draining: PostgreSQL $pg_cpu, the engine's relay $engine_cpu, Redis $redis_cpu"
 after=$(rows)
-hits=$(($(pg_sql "$BOOKS_URL" "SELECT count(*) FROM pingpost_events.hit_events") - hits_before))
+hits=$(($(pg_sql "$BOOKS_URL" "SELECT coalesce(sum(cardinality(checkpoints)), 0) FROM pingpost_events.hit_events") - hits_before))
 drain=$(python3 -c "print(int($waiting / max($took, 0.01)))")
 echo "   drained in ${took}s: $drain pings/s written (their $hits audit hits with them); the log holds $after rows"
 dups=$(pg_sql "$BOOKS_URL" "SELECT count(*) - count(DISTINCT ping_id) FROM pingpost_events.lead_events")

@@ -322,8 +322,12 @@ pub struct Hit {
     pub reason: Option<String>,
 }
 
+/// Where a page of hits stops: the last hit's time in microseconds, its record's row and its
+/// place in the record (the log keeps a record's hits in one row).
+pub type HitCursor = (i64, i64, i64);
+
 /// Which hits to read, newest first: every `Some` filter must match; `since` inclusive,
-/// `until` exclusive; `after` continues a page (the last hit's time in microseconds and row).
+/// `until` exclusive; `after` continues a page.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HitQuery {
     pub buyer: Option<BuyerId>,
@@ -334,14 +338,14 @@ pub struct HitQuery {
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
     pub limit: usize,
-    pub after: Option<(i64, i64)>,
+    pub after: Option<HitCursor>,
 }
 
 /// A page of hits, newest first; `next` is where the next page starts, `None` at the end.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HitPage {
     pub hits: Vec<Hit>,
-    pub next: Option<(i64, i64)>,
+    pub next: Option<HitCursor>,
 }
 
 /// One statistics counter to add to, as the log keeps it: the hour (since the epoch), the

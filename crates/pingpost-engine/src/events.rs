@@ -295,10 +295,12 @@ impl AuditSink for LoggedAudit {
     }
 }
 
-/// A cursor of the log's pages: the last hit's time in microseconds and its row, `<µs>-<row>`.
-fn log_cursor(cursor: &str) -> Option<(i64, i64)> {
-    let (micros, seq) = cursor.split_once('-')?;
-    Some((micros.parse().ok()?, seq.parse().ok()?))
+/// A cursor of the log's pages: the last hit's time in microseconds, its record's row and its
+/// place in the record, `<µs>-<row>-<place>`.
+fn log_cursor(cursor: &str) -> Option<pingpost_core::events::HitCursor> {
+    let mut parts = cursor.splitn(3, '-');
+    let mut next = || parts.next()?.parse().ok();
+    Some((next()?, next()?, next()?))
 }
 
 impl Engine {
@@ -334,7 +336,7 @@ impl Engine {
         let page = self.events.hits(wanted).await?;
         Ok(AuditPage {
             entries: page.hits.into_iter().map(entry_of).collect(),
-            next_cursor: page.next.map(|(micros, seq)| format!("{micros}-{seq}")),
+            next_cursor: page.next.map(|(micros, row, place)| format!("{micros}-{row}-{place}")),
         })
     }
 }

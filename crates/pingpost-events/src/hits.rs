@@ -1,6 +1,7 @@
 //! The audit log's hits in PostgreSQL: written by the relay beside the pings' events, read by
 //! the audit API newest first, a page at a time, over the whole retention.
 
+use crate::writer::{literal, quoted};
 use crate::{unavailable, EventsError, EventsResult, PgEvents};
 use pingpost_core::checkpoint::Checkpoint;
 use pingpost_core::events::{Hit, HitPage, HitQuery};
@@ -20,12 +21,13 @@ fn of_name<T: Copy>(all: &[T], as_str: impl Fn(T) -> &'static str, text: &str) -
 struct HitRow {
     at: Timestamp,
     seq: i64,
+    ord: i64,
     ping_id: String,
     partner: String,
     vertical: String,
     offer: String,
     buyer: Option<String>,
-    contract: String,
+    contract: Option<String>,
     checkpoint: String,
     matched: Option<String>,
     prior_at: Option<Timestamp>,
@@ -41,7 +43,7 @@ impl HitRow {
             vertical: VerticalId::new(self.vertical),
             offer: OfferId::new(self.offer),
             buyer: self.buyer.map(BuyerId::new),
-            contract: (!self.contract.is_empty()).then(|| ContractId::new(self.contract)),
+            contract: self.contract.map(ContractId::new),
             checkpoint: of_name(&Checkpoint::ALL, Checkpoint::as_str, &self.checkpoint)?,
             matched: self
                 .matched
@@ -54,54 +56,121 @@ impl HitRow {
     }
 }
 
+/// The rows of audit records, a column each: what a record's hits share once, each hit's own
+/// fields as array literals (`UNNEST` cannot take arrays of arrays of different lengths).
+#[derive(Default)]
+struct Records {
+    day: Vec<chrono::NaiveDate>,
+    at: Vec<Timestamp>,
+    ping_id: Vec<String>,
+    record: Vec<String>,
+    partner: Vec<String>,
+    vertical: Vec<String>,
+    offer: Vec<String>,
+    buyers: Vec<String>,
+    contracts: Vec<String>,
+    checkpoints: Vec<String>,
+    matched: Vec<String>,
+    prior_ats: Vec<String>,
+    reasons: Vec<String>,
+}
+
+impl Records {
+    /// A record's hits, as rows: one, unless (never so far) its hits differ in what a row
+    /// shares, when each run of hits sharing it is a row of its own.
+    fn push(&mut self, hits: &[Hit]) {
+        let shares = |a: &Hit, b: &Hit| {
+            (a.at, &a.ping_id, &a.partner, &a.vertical, &a.offer)
+                == (b.at, &b.ping_id, &b.partner, &b.vertical, &b.offer)
+        };
+        for run in hits.chunk_by(shares) {
+            let first = &run[0];
+            self.day.push(first.at.date_naive());
+            self.at.push(first.at);
+            self.ping_id.push(first.ping_id.clone());
+            self.record.push(format!(
+                "{}:{}",
+                first.checkpoint.as_str(),
+                first.contract.as_ref().map_or("", |c| c.as_str())
+            ));
+            self.partner.push(first.partner.to_string());
+            self.vertical.push(first.vertical.to_string());
+            self.offer.push(first.offer.to_string());
+            self.buyers.push(literal(run, |h| h.buyer.as_ref().map(|b| quoted(b.as_str()))));
+            self.contracts.push(literal(run, |h| h.contract.as_ref().map(|c| quoted(c.as_str()))));
+            self.checkpoints.push(literal(run, |h| Some(quoted(h.checkpoint.as_str()))));
+            self.matched.push(literal(run, |h| h.matched.map(|m| quoted(m.as_str()))));
+            self.prior_ats.push(literal(run, |h| {
+                h.prior_at.map(|t| quoted(&t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)))
+            }));
+            self.reasons.push(literal(run, |h| h.reason.as_deref().map(quoted)));
+        }
+    }
+}
+
 impl PgEvents {
-    /// Writes hits, each once however often it is sent; answers how many were new.
-    pub async fn append_hits(&self, hits: &[Hit]) -> EventsResult<u64> {
-        if hits.is_empty() {
+    /// Writes audit records' hits, each record once however often it is sent; answers how
+    /// many records were new.
+    pub async fn append_hits(&self, records: &[Vec<Hit>]) -> EventsResult<u64> {
+        let mut rows = Records::default();
+        for record in records {
+            rows.push(record);
+        }
+        if rows.day.is_empty() {
             return Ok(0);
         }
         let done = sqlx::query(
-            "INSERT INTO hit_events (day, at, ping_id, partner, vertical, offer, buyer, contract, checkpoint, matched, \
-             prior_at, reason) \
-             SELECT * FROM UNNEST($1::date[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], \
-             $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[]) \
-             ON CONFLICT (day, ping_id, checkpoint, contract) DO NOTHING",
+            "INSERT INTO hit_events (day, at, ping_id, record, partner, vertical, offer, buyers, contracts, \
+             checkpoints, matched, prior_ats, reasons) \
+             SELECT day, at, ping_id, record, partner, vertical, offer, buyers::text[], contracts::text[], \
+             checkpoints::text[], matched::text[], prior_ats::timestamptz[], reasons::text[] \
+             FROM UNNEST($1::date[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], \
+             $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[]) \
+             AS u(day, at, ping_id, record, partner, vertical, offer, buyers, contracts, checkpoints, matched, \
+             prior_ats, reasons) \
+             ON CONFLICT (day, ping_id, record) DO NOTHING",
         )
-        .bind(hits.iter().map(|h| h.at.date_naive()).collect::<Vec<_>>())
-        .bind(hits.iter().map(|h| h.at).collect::<Vec<_>>())
-        .bind(hits.iter().map(|h| h.ping_id.clone()).collect::<Vec<_>>())
-        .bind(hits.iter().map(|h| h.partner.to_string()).collect::<Vec<_>>())
-        .bind(hits.iter().map(|h| h.vertical.to_string()).collect::<Vec<_>>())
-        .bind(hits.iter().map(|h| h.offer.to_string()).collect::<Vec<_>>())
-        .bind(hits.iter().map(|h| h.buyer.as_ref().map(|b| b.to_string())).collect::<Vec<_>>())
-        .bind(hits.iter().map(|h| h.contract.as_ref().map_or_else(String::new, |c| c.to_string())).collect::<Vec<_>>())
-        .bind(hits.iter().map(|h| h.checkpoint.as_str()).collect::<Vec<_>>())
-        .bind(hits.iter().map(|h| h.matched.map(IdentKind::as_str)).collect::<Vec<_>>())
-        .bind(hits.iter().map(|h| h.prior_at).collect::<Vec<_>>())
-        .bind(hits.iter().map(|h| h.reason.clone()).collect::<Vec<_>>())
+        .bind(rows.day)
+        .bind(rows.at)
+        .bind(rows.ping_id)
+        .bind(rows.record)
+        .bind(rows.partner)
+        .bind(rows.vertical)
+        .bind(rows.offer)
+        .bind(rows.buyers)
+        .bind(rows.contracts)
+        .bind(rows.checkpoints)
+        .bind(rows.matched)
+        .bind(rows.prior_ats)
+        .bind(rows.reasons)
         .execute(self.pool())
         .await
         .map_err(unavailable)?;
         Ok(done.rows_affected())
     }
 
-    /// The hits `q` asks for, newest first.
+    /// The hits `q` asks for, newest first (a record's last hit first, as it was recorded).
     pub async fn hits(&self, q: &HitQuery) -> EventsResult<HitPage> {
         let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
-        let (after_at, after_seq) = match q.after {
-            Some((micros, seq)) => (Timestamp::from_timestamp_micros(micros), Some(seq)),
-            None => (None, None),
+        let (after_at, after_seq, after_ord) = match q.after {
+            Some((micros, seq, ord)) => (Timestamp::from_timestamp_micros(micros), Some(seq), Some(ord)),
+            None => (None, None, None),
         };
-        // The day bounds let PostgreSQL skip whole partitions.
+        // The day bounds let PostgreSQL skip whole partitions; the index gives the records
+        // newest first, and only their hits are sorted.
         let rows: Vec<HitRow> = sqlx::query_as(
-            "SELECT at, seq, ping_id, partner, vertical, offer, buyer, contract, checkpoint, matched, prior_at, reason \
-             FROM hit_events WHERE ($1::text IS NULL OR buyer = $1) AND ($2::text IS NULL OR partner = $2) \
-             AND ($3::text IS NULL OR vertical = $3) AND ($4::text IS NULL OR offer = $4) \
-             AND ($5::text IS NULL OR checkpoint = $5) \
-             AND ($6::timestamptz IS NULL OR (at >= $6 AND day >= ($6 AT TIME ZONE 'UTC')::date)) \
-             AND ($7::timestamptz IS NULL OR (at < $7 AND day <= ($7 AT TIME ZONE 'UTC')::date)) \
-             AND ($8::timestamptz IS NULL OR (at, seq) < ($8, $9::int8)) \
-             ORDER BY at DESC, seq DESC LIMIT $10",
+            "SELECT h.at, h.seq, u.ord, h.ping_id, h.partner, h.vertical, h.offer, u.buyer, u.contract, \
+             u.checkpoint, u.matched, u.prior_at, u.reason \
+             FROM hit_events h, \
+             UNNEST(h.buyers, h.contracts, h.checkpoints, h.matched, h.prior_ats, h.reasons) WITH ORDINALITY \
+             AS u(buyer, contract, checkpoint, matched, prior_at, reason, ord) \
+             WHERE ($1::text IS NULL OR u.buyer = $1) AND ($2::text IS NULL OR h.partner = $2) \
+             AND ($3::text IS NULL OR h.vertical = $3) AND ($4::text IS NULL OR h.offer = $4) \
+             AND ($5::text IS NULL OR u.checkpoint = $5) \
+             AND ($6::timestamptz IS NULL OR (h.at >= $6 AND h.day >= ($6 AT TIME ZONE 'UTC')::date)) \
+             AND ($7::timestamptz IS NULL OR (h.at < $7 AND h.day <= ($7 AT TIME ZONE 'UTC')::date)) \
+             AND ($8::timestamptz IS NULL OR (h.at, h.seq, u.ord) < ($8, $9::int8, $10::int8)) \
+             ORDER BY h.at DESC, h.seq DESC, u.ord DESC LIMIT $11",
         )
         .bind(q.buyer.as_ref().map(|b| b.to_string()))
         .bind(q.partner.as_ref().map(|p| p.to_string()))
@@ -112,13 +181,14 @@ impl PgEvents {
         .bind(q.until)
         .bind(after_at)
         .bind(after_seq)
+        .bind(after_ord)
         .bind(limit.saturating_add(1))
         .fetch_all(self.pool())
         .await
         .map_err(unavailable)?;
         let more = rows.len() > q.limit;
         let rows: Vec<HitRow> = rows.into_iter().take(q.limit).collect();
-        let next = if more { rows.last().map(|r| (r.at.timestamp_micros(), r.seq)) } else { None };
+        let next = if more { rows.last().map(|r| (r.at.timestamp_micros(), r.seq, r.ord)) } else { None };
         Ok(HitPage { hits: rows.into_iter().map(HitRow::into_hit).collect::<EventsResult<_>>()?, next })
     }
 }

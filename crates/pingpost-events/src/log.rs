@@ -19,7 +19,8 @@ pub type EventsFuture<'a, T> = Pin<Box<dyn Future<Output = EventsResult<T>> + Se
 pub struct Batch {
     pub leads: Vec<LeadEvent>,
     pub sales: Vec<SaleEvent>,
-    pub hits: Vec<Hit>,
+    /// Audit records' hits, a record's together.
+    pub hits: Vec<Vec<Hit>>,
     /// Statistics counters, each batch named by its id and time.
     pub counts: Vec<(String, Timestamp, Vec<CountRow>)>,
 }

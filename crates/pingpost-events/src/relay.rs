@@ -47,7 +47,7 @@ pub async fn relay_events(outbox: &dyn EventOutbox, log: &dyn EventLog, batch: u
             match event {
                 LogEvent::Lead(e) => written.leads.push(e),
                 LogEvent::Sale(s) => written.sales.push(s),
-                LogEvent::Hits(h) => written.hits.extend(h),
+                LogEvent::Hits(h) => written.hits.push(h),
                 LogEvent::Counts { id, at, rows } => written.counts.push((id, at, rows)),
             }
         }

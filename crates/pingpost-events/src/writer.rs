@@ -13,13 +13,13 @@ use pingpost_core::whatif::Rollup;
 use std::collections::{HashMap, HashSet};
 
 /// An array literal of `items` (`{a,b}`), each written by `item`; `NULL` for `None`.
-fn literal<T>(items: &[T], item: impl Fn(&T) -> Option<String>) -> String {
+pub(crate) fn literal<T>(items: &[T], item: impl Fn(&T) -> Option<String>) -> String {
     let parts: Vec<String> = items.iter().map(|i| item(i).unwrap_or_else(|| "NULL".into())).collect();
     format!("{{{}}}", parts.join(","))
 }
 
 /// A text element of an array literal, quoted (ids are a safe alphabet; quoted all the same).
-fn quoted(text: &str) -> String {
+pub(crate) fn quoted(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 

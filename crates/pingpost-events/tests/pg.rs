@@ -42,6 +42,57 @@ async fn postgres_event_partitions() {
     a_sale_counts_once_in_the_rollup_whichever_of_it_and_its_ping_comes_first(&pg).await;
     a_batch_of_counters_is_added_once_however_often_it_is_sent(&pg).await;
     an_event_written_after_an_erasure_comes_without_its_hashes(&pg).await;
+    a_records_hits_are_written_once_and_paged_newest_first_across_records(&pg).await;
+}
+
+/// An audit record's hits (one row, its hits as arrays) sent twice are written once; pages of
+/// two hits walk the records newest first, a record's last hit first, the cursor stopping
+/// inside a record; the buyer and checkpoint filters pick single hits out of a record.
+async fn a_records_hits_are_written_once_and_paged_newest_first_across_records(pg: &PostgresServer) {
+    use pingpost_core::identity::IdentKind;
+    use pingpost_core::ids::BuyerId;
+    use pingpost_events::{Hit, HitQuery};
+    let events = PgEvents::connect(&pg.fresh_database()).await.unwrap();
+    events.upkeep(day(6), 7, day(1)).await.unwrap();
+    let hit = |ping: &str, secs: u32, contract: &str, checkpoint: Checkpoint| Hit {
+        at: Utc.with_ymd_and_hms(2026, 12, 7, 10, 0, secs).unwrap(),
+        ping_id: ping.into(),
+        partner: PartnerId::new("p1"),
+        vertical: VerticalId::new("auto"),
+        offer: OfferId::new("o1"),
+        buyer: Some(BuyerId::new(format!("b-{contract}"))),
+        contract: Some(ContractId::new(contract)),
+        checkpoint,
+        matched: Some(IdentKind::Email),
+        prior_at: Some(Utc.with_ymd_and_hms(2026, 11, 30, 8, 0, 0).unwrap()),
+        reason: Some("a \"quoted\", reason".into()),
+    };
+    let first =
+        vec![hit("p-1", 1, "c1", Checkpoint::InAuctionDuplicate), hit("p-1", 1, "c2", Checkpoint::InAuctionDuplicate)];
+    let mut whole = hit("p-2", 2, "", Checkpoint::VerticalDuplicate);
+    (whole.buyer, whole.contract, whole.matched, whole.prior_at, whole.reason) = (None, None, None, None, None);
+    let second = vec![whole, hit("p-2", 2, "c3", Checkpoint::ContractDuplicate)];
+    assert_eq!(events.append_hits(std::slice::from_ref(&first)).await.unwrap(), 1);
+    assert_eq!(
+        events.append_hits(&[first.clone(), second.clone()]).await.unwrap(),
+        1,
+        "the first again writes nothing"
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM hit_events").fetch_one(events.pool()).await.unwrap();
+    assert_eq!(rows, 2, "a row per record");
+
+    let newest_first: Vec<Hit> = second.iter().rev().chain(first.iter().rev()).cloned().collect();
+    let mut q = HitQuery { limit: 3, ..HitQuery::default() };
+    let page = events.hits(&q).await.unwrap();
+    assert_eq!(page.hits, newest_first[..3], "every field read back as written");
+    q.after = page.next;
+    let rest = events.hits(&q).await.unwrap();
+    assert_eq!((rest.hits.as_slice(), rest.next), (&newest_first[3..], None), "the cursor stops inside a record");
+
+    let by_buyer = HitQuery { buyer: Some(BuyerId::new("b-c2")), limit: 10, ..HitQuery::default() };
+    assert_eq!(events.hits(&by_buyer).await.unwrap().hits, [first[1].clone()]);
+    let by_checkpoint = HitQuery { checkpoint: Some(Checkpoint::VerticalDuplicate), limit: 10, ..HitQuery::default() };
+    assert_eq!(events.hits(&by_checkpoint).await.unwrap().hits, [second[0].clone()]);
 }
 
 /// An event still on its way when its consumer was erased (another node's, or one waiting
