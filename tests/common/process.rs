@@ -18,7 +18,11 @@ impl Drop for Running {
 
 /// A fresh directory for one test's files.
 pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pingpost-e2e-{name}-{}", std::process::id()));
+    // One per call: tests of one binary run at once in one process, and a helper called by
+    // several of them (`refused_to_start`) must not remove another's directory.
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("pingpost-e2e-{name}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
