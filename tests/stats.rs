@@ -112,6 +112,28 @@ async fn counts_per_partner_buyer_and_vertical_each_fact_once_from_the_event_log
     assert!(batches > 0, "the counts are the log's");
 }
 
+/// The log's counters are kept as long as the store keeps its own (400 days), not for the
+/// events' retention: once the day's events are dropped (90 days), its statistics are still
+/// answered, until the 400 days are past.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_logs_counters_outlive_its_events_as_long_as_the_stores_counters() {
+    let (h, log, _server) = Harness::start_with_postgres_events(Backend::from_env(), &config()).await;
+    h.engine.event_upkeep(90).await.unwrap();
+    day_zero(&h).await;
+    let answered = stats(&h, &format!("by=partner&{HOUR_0}")).await;
+    assert_eq!(answered.len(), 2, "{answered:?}");
+
+    h.advance_days(120).await;
+    h.engine.event_upkeep(90).await.unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM lead_events").fetch_one(log.pool()).await.unwrap();
+    assert_eq!(events, 0, "the day's events are past their retention");
+    assert_eq!(stats(&h, &format!("by=partner&{HOUR_0}")).await, answered, "its statistics are not");
+
+    h.advance_days(281).await;
+    h.engine.event_upkeep(90).await.unwrap();
+    assert!(stats(&h, &format!("by=partner&{HOUR_0}")).await.is_empty(), "past 400 days they are gone");
+}
+
 async fn each_fact_counted_once(h: &Harness) {
     h.engine.event_upkeep(90).await.unwrap();
     day_zero(h).await;

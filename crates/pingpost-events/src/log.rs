@@ -35,6 +35,9 @@ pub trait EventLog: Send + Sync {
     fn append(&self, batch: Batch) -> EventsFuture<'_, u64>;
     /// Makes room for `today` and the `ahead` days after it; forgets every day before `keep_from`.
     fn upkeep(&self, today: NaiveDate, ahead: u32, keep_from: NaiveDate) -> EventsFuture<'_, ()>;
+    /// Forgets the statistics' counters of the hours before `before_hour` (since the epoch):
+    /// they are kept for the statistics' retention, which is not the events'.
+    fn forget_counts(&self, before_hour: i64) -> EventsFuture<'_, ()>;
     /// The rollup's rows of one contract or vertical over the days `[since, until)`.
     fn gap_counts(
         &self,
@@ -71,6 +74,10 @@ impl EventLog for PgEvents {
 
     fn upkeep(&self, today: NaiveDate, ahead: u32, keep_from: NaiveDate) -> EventsFuture<'_, ()> {
         Box::pin(async move { PgEvents::upkeep(self, today, ahead, keep_from).await.map(|_| ()) })
+    }
+
+    fn forget_counts(&self, before_hour: i64) -> EventsFuture<'_, ()> {
+        Box::pin(PgEvents::forget_counts(self, before_hour))
     }
 
     fn gap_counts(
@@ -206,6 +213,11 @@ impl EventLog for MemoryEvents {
             held.sales.remove(&ping_id);
         }
         held.rollup.forget_before(keep_from);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn forget_counts(&self, _before_hour: i64) -> EventsFuture<'_, ()> {
+        // The process's log keeps no counters: the store's serve the statistics.
         Box::pin(std::future::ready(Ok(())))
     }
 

@@ -83,12 +83,6 @@ impl PgEvents {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        let keep_hour = keep_from.and_time(chrono::NaiveTime::MIN).and_utc().timestamp().div_euclid(3600);
-        sqlx::query("DELETE FROM stat_counts WHERE hour < $1")
-            .bind(keep_hour)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
         sqlx::query("DELETE FROM count_batches WHERE at < $1")
             .bind(keep_from.and_time(chrono::NaiveTime::MIN).and_utc())
             .execute(&mut *tx)
@@ -101,6 +95,20 @@ impl PgEvents {
             .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
         Ok(done)
+    }
+}
+
+impl PgEvents {
+    /// Deletes the statistics' counters of the hours before `before_hour` (since the epoch).
+    /// They are kept for the statistics' own retention, not the events': the store keeps its
+    /// counters as long, and a log in PostgreSQL answers the statistics in its stead.
+    pub async fn forget_counts(&self, before_hour: i64) -> EventsResult<()> {
+        sqlx::query("DELETE FROM stat_counts WHERE hour < $1")
+            .bind(before_hour)
+            .execute(self.pool())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 }
 

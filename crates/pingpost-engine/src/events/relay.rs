@@ -54,11 +54,15 @@ impl Engine {
     }
 
     /// Makes the event log's room for today and the days ahead, and drops the days past
-    /// `retention_days`.
+    /// `retention_days`; its statistics' counters are kept as long as the store's
+    /// ([`crate::stats::DEFAULT_RETENTION`]), whatever the events' retention.
     pub async fn event_upkeep(&self, retention_days: u32) -> Result<(), EngineError> {
-        let today = self.now().date_naive();
+        let now = self.now();
+        let today = now.date_naive();
         let keep_from = today - chrono::Days::new(u64::from(retention_days));
         self.events.upkeep(today, DAYS_AHEAD, keep_from).await?;
+        let counts_from = crate::stats::Hour::of(now - crate::stats::DEFAULT_RETENTION);
+        self.events.forget_counts(counts_from.0).await?;
         Ok(())
     }
 }
