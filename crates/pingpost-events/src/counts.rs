@@ -6,6 +6,18 @@ use pingpost_core::events::CountRow;
 use std::collections::HashMap;
 
 impl PgEvents {
+    /// Deletes the statistics' counters of the hours before `before_hour` (since the epoch).
+    /// They are kept for the statistics' own retention, not the events': the store keeps its
+    /// counters as long, and a log in PostgreSQL answers the statistics in its stead.
+    pub async fn forget_counts(&self, before_hour: i64) -> EventsResult<()> {
+        sqlx::query("DELETE FROM stat_counts WHERE hour < $1")
+            .bind(before_hour)
+            .execute(self.pool())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     /// Adds the counters of the batches not added before; answers how many batches were new.
     pub async fn append_counts(
         &self,

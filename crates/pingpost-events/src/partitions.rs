@@ -98,20 +98,6 @@ impl PgEvents {
     }
 }
 
-impl PgEvents {
-    /// Deletes the statistics' counters of the hours before `before_hour` (since the epoch).
-    /// They are kept for the statistics' own retention, not the events': the store keeps its
-    /// counters as long, and a log in PostgreSQL answers the statistics in its stead.
-    pub async fn forget_counts(&self, before_hour: i64) -> EventsResult<()> {
-        sqlx::query("DELETE FROM stat_counts WHERE hour < $1")
-            .bind(before_hour)
-            .execute(self.pool())
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-}
-
 async fn partition_days<'e>(on: impl sqlx::PgExecutor<'e>, parent: &str) -> EventsResult<Vec<NaiveDate>> {
     let names: Vec<String> = sqlx::query_scalar(
         "SELECT c.relname::text FROM pg_inherits i \

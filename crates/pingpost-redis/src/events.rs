@@ -48,20 +48,18 @@ impl RedisStore {
     }
 
     /// The ids and times of a shard's oldest `limit` events, oldest first.
-    async fn oldest_ids_of_shard(&self, shard: u32, limit: usize) -> StoreResult<Vec<(u32, String, i64)>> {
+    async fn oldest_ids_of_shard(&self, shard: u32, limit: usize) -> StoreResult<Vec<(String, i64)>> {
         let mut con = self.conn.clone();
         let end = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
-        let order: Vec<(String, i64)> = self
-            .run(
-                redis::cmd("ZRANGE")
-                    .arg(self.keys.events_order(shard))
-                    .arg(0)
-                    .arg(end)
-                    .arg("WITHSCORES")
-                    .query_async(&mut con),
-            )
-            .await?;
-        Ok(order.into_iter().map(|(id, at)| (shard, id, at)).collect())
+        self.run(
+            redis::cmd("ZRANGE")
+                .arg(self.keys.events_order(shard))
+                .arg(0)
+                .arg(end)
+                .arg("WITHSCORES")
+                .query_async(&mut con),
+        )
+        .await
     }
 
     /// The bodies of these events of one shard.
@@ -104,14 +102,13 @@ impl EventOutbox for RedisStore {
             // read from every shard, their bodies (a ping's hits run to kilobytes) only for the
             // chosen, sixteen times fewer when a backlog waits in every shard.
             let reads = (0..SHARDS).map(|shard| self.oldest_ids_of_shard(shard, limit));
-            let mut ids: Vec<(u32, String, i64)> =
+            let mut ids: Vec<(String, i64)> =
                 join_all(reads).await.into_iter().collect::<StoreResult<Vec<_>>>()?.into_iter().flatten().collect();
-            ids.sort_by(|a, b| (a.2, &a.1).cmp(&(b.2, &b.1)));
+            ids.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
             ids.truncate(limit);
-            let chosen = by_shard(ids, |(_, id, _)| id.as_str());
-            let reads = chosen.into_iter().map(|(shard, group)| {
-                self.bodies_of_shard(shard, group.into_iter().map(|(_, id, at)| (id, at)).collect())
-            });
+            let reads = by_shard(ids, |(id, _)| id.as_str())
+                .into_iter()
+                .map(|(shard, group)| self.bodies_of_shard(shard, group));
             let mut all: Vec<QueuedEvent> =
                 join_all(reads).await.into_iter().collect::<StoreResult<Vec<_>>>()?.into_iter().flatten().collect();
             all.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
