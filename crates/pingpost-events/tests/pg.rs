@@ -307,7 +307,7 @@ async fn the_log_keeps_to_its_own_schema_and_a_later_start_migrates_nothing_agai
 fn queued(i: usize) -> QueuedEvent {
     let mut e = event(&format!("ping-{i:05}"), 7);
     e.at += chrono::Duration::milliseconds(i64::try_from(i).unwrap());
-    QueuedEvent { id: e.ping_id.clone(), at: e.at, body: e.encode() }
+    QueuedEvent::of(std::sync::Arc::new(pingpost_events::LogEvent::Lead(e)))
 }
 
 async fn rows(log: &PgEvents) -> (i64, i64) {

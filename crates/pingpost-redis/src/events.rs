@@ -6,8 +6,10 @@
 use crate::codec::{from_ms, ms};
 use crate::RedisStore;
 use futures_util::future::join_all;
+use pingpost_core::events::LogEvent;
 use pingpost_core::Timestamp;
 use pingpost_store::{EventOutbox, QueuedEvent, StoreFuture, StoreResult};
+use std::sync::Arc;
 
 /// How many shards the events wait in: enough to spread over any cluster we run, few enough
 /// that reading the oldest of each costs little.
@@ -38,8 +40,9 @@ impl RedisStore {
         // Both or neither: an event is listed exactly when its body is there.
         let mut pipe = redis::pipe();
         pipe.atomic();
-        for e in &events {
-            pipe.cmd("HSETNX").arg(&bodies).arg(&e.id).arg(&e.body).ignore();
+        // An event read back unreadable has nothing to keep: it is never queued again.
+        for (e, event) in events.iter().filter_map(|e| Some((e, e.event.as_ref().ok()?))) {
+            pipe.cmd("HSETNX").arg(&bodies).arg(&e.id).arg(event.encode()).ignore();
             pipe.cmd("ZADD").arg(&order).arg("NX").arg(ms(e.at)).arg(&e.id).ignore();
         }
         let mut con = self.conn.clone();
@@ -72,7 +75,8 @@ impl RedisStore {
         for ((id, at), body) in events.into_iter().zip(bodies) {
             // Removed since the order was read: the log holds it.
             let Some(body) = body else { continue };
-            out.push(QueuedEvent { id, at: from_ms(at)?, body });
+            let event = LogEvent::decode(&body).map(Arc::new);
+            out.push(QueuedEvent { id, at: from_ms(at)?, event });
         }
         Ok(out)
     }

@@ -4,15 +4,29 @@
 //! event outlives a log that is down and is never lost between the two.
 
 use crate::StoreFuture;
+use pingpost_core::events::LogEvent;
 use pingpost_core::Timestamp;
+use std::sync::Arc;
 
-/// One event as the store keeps it: its id (the ping's), its time and its bytes (the engine's
-/// encoding; the store never reads them).
+/// One event as the store keeps it: its id ([`LogEvent::outbox_id`]), its time and the event.
+/// The embedded store keeps the event itself (no bytes between a ping and the log); Redis keeps
+/// its encoding ([`LogEvent::encode`]). Read back, an event a store cannot decode (a newer
+/// release's, or damaged) is `Err` with why, so that the relay drops it instead of stopping on it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueuedEvent {
     pub id: String,
     pub at: Timestamp,
-    pub body: Vec<u8>,
+    pub event: Result<Arc<LogEvent>, String>,
+}
+
+/// What the embedded store keeps of a waiting event.
+pub(crate) type Stored = Result<Arc<LogEvent>, String>;
+
+impl QueuedEvent {
+    /// The event, named and timed as the outbox keeps it.
+    pub fn of(event: Arc<LogEvent>) -> QueuedEvent {
+        QueuedEvent { id: event.outbox_id(), at: event.at(), event: Ok(event) }
+    }
 }
 
 /// Events waiting for the log. An event leaves only when the relay says the log holds it;

@@ -223,7 +223,7 @@ pub struct MemoryStore {
     ledger: Mutex<Ledger>,
     blobs: DashMap<String, (Vec<u8>, Timestamp)>,
     /// Lead events waiting for the event log, by (time, id).
-    events: Mutex<std::collections::BTreeMap<(Timestamp, String), Vec<u8>>>,
+    events: Mutex<std::collections::BTreeMap<(Timestamp, String), crate::events::Stored>>,
     claims: DashMap<String, ClaimEntry>,
     config: Mutex<Option<ConfigDoc>>,
     secrets: Mutex<crate::secrets::memory::SecretTable>,

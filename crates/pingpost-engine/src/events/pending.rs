@@ -4,6 +4,7 @@ use crate::stats::{Increment, Sums};
 use crate::{Engine, EngineError};
 use pingpost_core::events::{CountRow, LeadEvent, LogEvent, SaleEvent};
 use pingpost_store::QueuedEvent;
+use std::sync::Arc;
 
 /// The events this node answered and has not handed to the store yet: queued by the ping
 /// under a lock (no task, no store call per ping) and handed over in one batch by
@@ -12,7 +13,7 @@ use pingpost_store::QueuedEvent;
 /// the log is for statistics and the what-if, never for money); what the store refused is
 /// kept for the next flush, up to [`MAX_PENDING`].
 #[derive(Default)]
-pub(crate) struct PendingEvents(std::sync::Mutex<Vec<LogEvent>>, std::sync::Mutex<Sums>);
+pub(crate) struct PendingEvents(std::sync::Mutex<Vec<Arc<LogEvent>>>, std::sync::Mutex<Sums>);
 
 /// How often a node hands its answered pings' events to the store.
 pub const FLUSH_INTERVAL_MS: u64 = 100;
@@ -23,21 +24,21 @@ pub const MAX_PENDING: usize = 100_000;
 pub const EVENTS_DROPPED_TOTAL: &str = "pingpost_events_dropped_total";
 
 impl PendingEvents {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<LogEvent>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<LogEvent>>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn push(&self, event: LogEvent) {
         let mut pending = self.lock();
         if pending.len() < MAX_PENDING {
-            pending.push(event);
+            pending.push(Arc::new(event));
         } else {
             drop(pending);
             metrics::counter!(EVENTS_DROPPED_TOTAL).increment(1);
         }
     }
 
-    fn take(&self) -> Vec<LogEvent> {
+    fn take(&self) -> Vec<Arc<LogEvent>> {
         std::mem::take(&mut *self.lock())
     }
 
@@ -65,7 +66,7 @@ impl PendingEvents {
     }
 
     /// Puts back a batch the store refused, ahead of what came since.
-    fn put_back(&self, mut events: Vec<LogEvent>) {
+    fn put_back(&self, mut events: Vec<Arc<LogEvent>>) {
         let mut pending = self.lock();
         events.append(&mut pending);
         events.truncate(MAX_PENDING);
@@ -91,12 +92,13 @@ impl Engine {
         let counts = self.pending_events.take_counts();
         if !counts.is_empty() {
             // Named once, so a batch the store keeps twice (a lost answer) is added once.
-            events.push(LogEvent::Counts { id: self.ids.token(), at: self.now(), rows: counts });
+            events.push(Arc::new(LogEvent::Counts { id: self.ids.token(), at: self.now(), rows: counts }));
         }
         if events.is_empty() {
             return Ok(());
         }
-        let queued = events.iter().map(|e| QueuedEvent { id: e.outbox_id(), at: e.at(), body: e.encode() }).collect();
+        // The events themselves, shared with the store: the embedded one keeps them as they are.
+        let queued = events.iter().cloned().map(QueuedEvent::of).collect();
         if let Err(e) = self.store.queue_events(queued).await {
             self.pending_events.put_back(events);
             return Err(e.into());

@@ -7,7 +7,7 @@ impl EventOutbox for MemoryStore {
     fn queue_events(&self, events: Vec<QueuedEvent>) -> StoreFuture<'_, ()> {
         let mut queued = lock(&self.events);
         for e in events {
-            queued.entry((e.at, e.id)).or_insert(e.body);
+            queued.entry((e.at, e.id)).or_insert(e.event);
         }
         ready(())
     }
@@ -17,7 +17,7 @@ impl EventOutbox for MemoryStore {
         let oldest = queued
             .iter()
             .take(limit)
-            .map(|((at, id), body)| QueuedEvent { id: id.clone(), at: *at, body: body.clone() })
+            .map(|((at, id), event)| QueuedEvent { id: id.clone(), at: *at, event: event.clone() })
             .collect();
         ready(oldest)
     }
