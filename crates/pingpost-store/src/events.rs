@@ -16,11 +16,11 @@ use std::sync::Arc;
 pub struct QueuedEvent {
     pub id: String,
     pub at: Timestamp,
-    pub event: Result<Arc<LogEvent>, String>,
+    pub event: Stored,
 }
 
-/// What the embedded store keeps of a waiting event.
-pub(crate) type Stored = Result<Arc<LogEvent>, String>;
+/// A waiting event as a store answers it: the event, or why it could not be read.
+pub type Stored = Result<Arc<LogEvent>, String>;
 
 impl QueuedEvent {
     /// The event, named and timed as the outbox keeps it.
