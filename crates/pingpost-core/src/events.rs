@@ -115,10 +115,10 @@ impl LeadEvent {
         self.at.date_naive()
     }
 
-    /// The event as it waits in the store's outbox: a JSON array of its fields, times in
-    /// milliseconds and every enum as its log code (a few hundred bytes at 30 contracts).
-    /// Written by hand: every live ping pays for it (serde's generic path cost as much as the
-    /// rest of the event), and [`LeadEvent::decode`] reads it with serde.
+    /// The event as it waits in Redis's outbox (the embedded store keeps the event itself): a
+    /// JSON array of its fields, times in milliseconds and every enum as its log code (a few
+    /// hundred bytes at 30 contracts). Written by hand: every live ping on Redis pays for it
+    /// (serde's generic path cost as much as the rest of the event).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(160 + 24 * self.contracts.len());
         let mut w = Json(&mut out);
