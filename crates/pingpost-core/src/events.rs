@@ -4,9 +4,10 @@
 //! statistics, the audit log and the what-if need, in one row per ping
 //! (`crates/pingpost-events/migrations/0001_lead_events.sql`).
 
+use crate::audit::AuditEntry;
 use crate::checkpoint::{Checkpoint, Ineligible};
-use crate::identity::{IdentKind, Sha256Hex};
-use crate::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
+use crate::identity::Sha256Hex;
+use crate::ids::{ContractId, OfferId, PartnerId, VerticalId};
 use crate::money::Money;
 use crate::whatif::Gap;
 use crate::Timestamp;
@@ -305,46 +306,14 @@ pub struct SaleEvent {
     pub repeat: bool,
 }
 
-/// One dedup hit, as the log keeps it for the audit API: the audit log's entry, but for a
-/// test lead's (test leads are in no log).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Hit {
-    pub at: Timestamp,
-    pub ping_id: String,
-    pub partner: PartnerId,
-    pub vertical: VerticalId,
-    pub offer: OfferId,
-    pub buyer: Option<BuyerId>,
-    pub contract: Option<ContractId>,
-    pub checkpoint: Checkpoint,
-    pub matched: Option<IdentKind>,
-    pub prior_at: Option<Timestamp>,
-    pub reason: Option<String>,
-}
-
 /// Where a page of hits stops: the last hit's time in microseconds, its record's row and its
 /// place in the record (the log keeps a record's hits in one row).
 pub type HitCursor = (i64, i64, i64);
 
-/// Which hits to read, newest first: every `Some` filter must match; `since` inclusive,
-/// `until` exclusive; `after` continues a page.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct HitQuery {
-    pub buyer: Option<BuyerId>,
-    pub partner: Option<PartnerId>,
-    pub vertical: Option<VerticalId>,
-    pub offer: Option<OfferId>,
-    pub checkpoint: Option<Checkpoint>,
-    pub since: Option<Timestamp>,
-    pub until: Option<Timestamp>,
-    pub limit: usize,
-    pub after: Option<HitCursor>,
-}
-
 /// A page of hits, newest first; `next` is where the next page starts, `None` at the end.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HitPage {
-    pub hits: Vec<Hit>,
+    pub hits: Vec<AuditEntry>,
     pub next: Option<HitCursor>,
 }
 
@@ -366,7 +335,7 @@ pub enum LogEvent {
     Lead(LeadEvent),
     Sale(SaleEvent),
     /// One audit record's hits (a ping's, or a post's "duplicate" answer).
-    Hits(Vec<Hit>),
+    Hits(Vec<AuditEntry>),
     /// A node's statistics counters of one flush, named by `id` so the log adds them once.
     Counts {
         id: String,
@@ -387,7 +356,7 @@ impl LogEvent {
                 let first = h.first();
                 let contract = first.and_then(|h| h.contract.as_ref()).map_or("", |c| c.as_str());
                 let checkpoint = first.map_or("", |h| h.checkpoint.as_str());
-                format!("hits:{}:{checkpoint}:{contract}", first.map_or("", |h| h.ping_id.as_str()))
+                format!("hits:{}:{checkpoint}:{contract}", first.map_or("", |h| &*h.ping_id))
             }
             LogEvent::Counts { id, .. } => format!("counts:{id}"),
         }
@@ -429,7 +398,7 @@ impl LogEvent {
         #[serde(untagged)]
         enum Object {
             Sale { sale: (i64, String, String, String, i64, bool) },
-            Hits { hits: Vec<Hit> },
+            Hits { hits: Vec<AuditEntry> },
             Counts { counts: (String, i64, Vec<CountRow>) },
         }
         let (at, sale_id, ping_id, contract, price, repeat) =
@@ -573,18 +542,19 @@ mod tests {
                 assert!(LeadEvent::decode(&whole[..end]).is_err(), "a cut event is refused, never a panic");
             }
         }
-        let hit = Hit {
+        let hit = AuditEntry {
             at: e.at,
             ping_id: "p-1".into(),
             partner: PartnerId::new("acme"),
             vertical: VerticalId::new("auto"),
             offer: OfferId::new("auto-excl"),
-            buyer: Some(BuyerId::new("b1")),
+            buyer: Some(crate::ids::BuyerId::new("b1")),
             contract: Some(ContractId::new("c1")),
             checkpoint: Checkpoint::ContractDuplicate,
-            matched: Some(IdentKind::Email),
+            matched: Some(crate::identity::IdentKind::Email),
             prior_at: Some(e.at),
             reason: None,
+            test: false,
         };
         let counts = LogEvent::Counts {
             id: "n-1".into(),

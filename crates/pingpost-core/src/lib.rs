@@ -23,6 +23,7 @@
 
 pub mod adapter;
 pub mod auction;
+pub mod audit;
 pub mod caps;
 pub mod checkpoint;
 pub mod config;

@@ -3,8 +3,9 @@
 
 use crate::writer::{literal, quoted};
 use crate::{unavailable, EventsError, EventsResult, PgEvents};
+use pingpost_core::audit::{AuditEntry, AuditQuery};
 use pingpost_core::checkpoint::Checkpoint;
-use pingpost_core::events::{Hit, HitPage, HitQuery};
+use pingpost_core::events::{HitCursor, HitPage};
 use pingpost_core::identity::IdentKind;
 use pingpost_core::ids::{BuyerId, ContractId, OfferId, PartnerId, VerticalId};
 use pingpost_core::Timestamp;
@@ -35,10 +36,10 @@ struct HitRow {
 }
 
 impl HitRow {
-    fn into_hit(self) -> EventsResult<Hit> {
-        Ok(Hit {
+    fn into_entry(self) -> EventsResult<AuditEntry> {
+        Ok(AuditEntry {
             at: self.at,
-            ping_id: self.ping_id,
+            ping_id: self.ping_id.into(),
             partner: PartnerId::new(self.partner),
             vertical: VerticalId::new(self.vertical),
             offer: OfferId::new(self.offer),
@@ -52,6 +53,8 @@ impl HitRow {
                 .transpose()?,
             prior_at: self.prior_at,
             reason: self.reason,
+            // A test lead's hits are in no log.
+            test: false,
         })
     }
 }
@@ -78,8 +81,8 @@ struct Records {
 impl Records {
     /// A record's hits, as rows: one, unless (never so far) its hits differ in what a row
     /// shares, when each run of hits sharing it is a row of its own.
-    fn push(&mut self, hits: &[Hit]) {
-        let shares = |a: &Hit, b: &Hit| {
+    fn push(&mut self, hits: &[AuditEntry]) {
+        let shares = |a: &AuditEntry, b: &AuditEntry| {
             (a.at, &a.ping_id, &a.partner, &a.vertical, &a.offer)
                 == (b.at, &b.ping_id, &b.partner, &b.vertical, &b.offer)
         };
@@ -87,7 +90,7 @@ impl Records {
             let first = &run[0];
             self.day.push(first.at.date_naive());
             self.at.push(first.at);
-            self.ping_id.push(first.ping_id.clone());
+            self.ping_id.push(first.ping_id.to_string());
             self.record.push(format!(
                 "{}:{}",
                 first.checkpoint.as_str(),
@@ -111,7 +114,7 @@ impl Records {
 impl PgEvents {
     /// Writes audit records' hits, each record once however often it is sent; answers how
     /// many records were new.
-    pub async fn append_hits(&self, records: &[Vec<Hit>]) -> EventsResult<u64> {
+    pub async fn append_hits(&self, records: &[Vec<AuditEntry>]) -> EventsResult<u64> {
         let mut rows = Records::default();
         for record in records {
             rows.push(record);
@@ -149,10 +152,11 @@ impl PgEvents {
         Ok(done.rows_affected())
     }
 
-    /// The hits `q` asks for, newest first (a record's last hit first, as it was recorded).
-    pub async fn hits(&self, q: &HitQuery) -> EventsResult<HitPage> {
+    /// The hits `q` asks for, newest first (a record's last hit first, as it was recorded),
+    /// from where the page before stopped (`after`; `q.cursor` is the engine's to read).
+    pub async fn hits(&self, q: &AuditQuery, after: Option<HitCursor>) -> EventsResult<HitPage> {
         let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
-        let (after_at, after_seq, after_ord) = match q.after {
+        let (after_at, after_seq, after_ord) = match after {
             Some((micros, seq, ord)) => (Timestamp::from_timestamp_micros(micros), Some(seq), Some(ord)),
             None => (None, None, None),
         };
@@ -189,6 +193,6 @@ impl PgEvents {
         let more = rows.len() > q.limit;
         let rows: Vec<HitRow> = rows.into_iter().take(q.limit).collect();
         let next = if more { rows.last().map(|r| (r.at.timestamp_micros(), r.seq, r.ord)) } else { None };
-        Ok(HitPage { hits: rows.into_iter().map(HitRow::into_hit).collect::<EventsResult<_>>()?, next })
+        Ok(HitPage { hits: rows.into_iter().map(HitRow::into_entry).collect::<EventsResult<_>>()?, next })
     }
 }

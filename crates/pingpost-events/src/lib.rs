@@ -22,7 +22,7 @@ pub mod writer;
 pub use log::{Batch, EventLog, MemoryEvents};
 
 pub use pingpost_core::events::{
-    ContractFate, CountRow, Fate, Hit, HitPage, HitQuery, LeadEvent, LogEvent, Outcome, SaleEvent,
+    ContractFate, CountRow, Fate, HitCursor, HitPage, LeadEvent, LogEvent, Outcome, SaleEvent,
 };
 
 use sqlx::migrate::Migrator;

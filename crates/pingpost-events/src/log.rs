@@ -3,7 +3,8 @@
 
 use crate::{EventsResult, PgEvents};
 use chrono::NaiveDate;
-use pingpost_core::events::{CountRow, Hit, HitPage, HitQuery, LeadEvent, SaleEvent};
+use pingpost_core::audit::{AuditEntry, AuditQuery};
+use pingpost_core::events::{CountRow, HitCursor, HitPage, LeadEvent, SaleEvent};
 use pingpost_core::identity::Sha256Hex;
 use pingpost_core::whatif::{GapCount, Rollup, Scope};
 use pingpost_core::Timestamp;
@@ -20,7 +21,7 @@ pub struct Batch {
     pub leads: Vec<LeadEvent>,
     pub sales: Vec<SaleEvent>,
     /// Audit records' hits, a record's together.
-    pub hits: Vec<Vec<Hit>>,
+    pub hits: Vec<Vec<AuditEntry>>,
     /// Statistics counters, each batch named by its id and time.
     pub counts: Vec<(String, Timestamp, Vec<CountRow>)>,
 }
@@ -53,8 +54,9 @@ pub trait EventLog: Send + Sync {
     /// [`EventLog::hits`] and [`EventLog::counts`]: a log in the process does not, the store's
     /// own audit log and counters serving then.
     fn serves_reads(&self) -> bool;
-    /// The hits `q` asks for, newest first (nothing from a log that does not keep them).
-    fn hits(&self, q: HitQuery) -> EventsFuture<'_, HitPage>;
+    /// The hits `q` asks for, newest first, from where the page before stopped (`after`);
+    /// nothing from a log that does not keep them.
+    fn hits(&self, q: AuditQuery, after: Option<HitCursor>) -> EventsFuture<'_, HitPage>;
     /// Each group's counters of kind `by` over the hours `hours`: (key, metric, n).
     fn counts(
         &self,
@@ -98,8 +100,8 @@ impl EventLog for PgEvents {
         true
     }
 
-    fn hits(&self, q: HitQuery) -> EventsFuture<'_, HitPage> {
-        Box::pin(async move { PgEvents::hits(self, &q).await })
+    fn hits(&self, q: AuditQuery, after: Option<HitCursor>) -> EventsFuture<'_, HitPage> {
+        Box::pin(async move { PgEvents::hits(self, &q, after).await })
     }
 
     fn counts(
@@ -247,7 +249,7 @@ impl EventLog for MemoryEvents {
         false
     }
 
-    fn hits(&self, _q: HitQuery) -> EventsFuture<'_, HitPage> {
+    fn hits(&self, _q: AuditQuery, _after: Option<HitCursor>) -> EventsFuture<'_, HitPage> {
         Box::pin(std::future::ready(Ok(HitPage::default())))
     }
 

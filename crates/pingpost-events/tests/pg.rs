@@ -49,12 +49,12 @@ async fn postgres_event_partitions() {
 /// two hits walk the records newest first, a record's last hit first, the cursor stopping
 /// inside a record; the buyer and checkpoint filters pick single hits out of a record.
 async fn a_records_hits_are_written_once_and_paged_newest_first_across_records(pg: &PostgresServer) {
+    use pingpost_core::audit::{AuditEntry, AuditQuery};
     use pingpost_core::identity::IdentKind;
     use pingpost_core::ids::BuyerId;
-    use pingpost_events::{Hit, HitQuery};
     let events = PgEvents::connect(&pg.fresh_database()).await.unwrap();
     events.upkeep(day(6), 7, day(1)).await.unwrap();
-    let hit = |ping: &str, secs: u32, contract: &str, checkpoint: Checkpoint| Hit {
+    let hit = |ping: &str, secs: u32, contract: &str, checkpoint: Checkpoint| AuditEntry {
         at: Utc.with_ymd_and_hms(2026, 12, 7, 10, 0, secs).unwrap(),
         ping_id: ping.into(),
         partner: PartnerId::new("p1"),
@@ -66,6 +66,7 @@ async fn a_records_hits_are_written_once_and_paged_newest_first_across_records(p
         matched: Some(IdentKind::Email),
         prior_at: Some(Utc.with_ymd_and_hms(2026, 11, 30, 8, 0, 0).unwrap()),
         reason: Some("a \"quoted\", reason".into()),
+        test: false,
     };
     let first =
         vec![hit("p-1", 1, "c1", Checkpoint::InAuctionDuplicate), hit("p-1", 1, "c2", Checkpoint::InAuctionDuplicate)];
@@ -81,18 +82,17 @@ async fn a_records_hits_are_written_once_and_paged_newest_first_across_records(p
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM hit_events").fetch_one(events.pool()).await.unwrap();
     assert_eq!(rows, 2, "a row per record");
 
-    let newest_first: Vec<Hit> = second.iter().rev().chain(first.iter().rev()).cloned().collect();
-    let mut q = HitQuery { limit: 3, ..HitQuery::default() };
-    let page = events.hits(&q).await.unwrap();
+    let newest_first: Vec<AuditEntry> = second.iter().rev().chain(first.iter().rev()).cloned().collect();
+    let q = AuditQuery::newest(3);
+    let page = events.hits(&q, None).await.unwrap();
     assert_eq!(page.hits, newest_first[..3], "every field read back as written");
-    q.after = page.next;
-    let rest = events.hits(&q).await.unwrap();
+    let rest = events.hits(&q, page.next).await.unwrap();
     assert_eq!((rest.hits.as_slice(), rest.next), (&newest_first[3..], None), "the cursor stops inside a record");
 
-    let by_buyer = HitQuery { buyer: Some(BuyerId::new("b-c2")), limit: 10, ..HitQuery::default() };
-    assert_eq!(events.hits(&by_buyer).await.unwrap().hits, [first[1].clone()]);
-    let by_checkpoint = HitQuery { checkpoint: Some(Checkpoint::VerticalDuplicate), limit: 10, ..HitQuery::default() };
-    assert_eq!(events.hits(&by_checkpoint).await.unwrap().hits, [second[0].clone()]);
+    let by_buyer = AuditQuery { buyer: Some(BuyerId::new("b-c2")), ..AuditQuery::newest(10) };
+    assert_eq!(events.hits(&by_buyer, None).await.unwrap().hits, [first[1].clone()]);
+    let by_checkpoint = AuditQuery { checkpoint: Some(Checkpoint::VerticalDuplicate), ..AuditQuery::newest(10) };
+    assert_eq!(events.hits(&by_checkpoint, None).await.unwrap().hits, [second[0].clone()]);
 }
 
 /// An event still on its way when its consumer was erased (another node's, or one waiting

@@ -3,7 +3,7 @@
 use super::PendingEvents;
 use crate::audit::{AuditEntry, AuditPage, AuditQuery, AuditSink};
 use crate::{Engine, EngineError};
-use pingpost_core::events::{Hit, HitQuery, LogEvent};
+use pingpost_core::events::LogEvent;
 
 /// The audit sink the engine records to, when the event log keeps the audit log's hits: each
 /// record's live hits also go to the log (as one event, with the ping's events), and the
@@ -19,43 +19,10 @@ impl LoggedAudit {
     }
 }
 
-fn hit_of(e: &AuditEntry) -> Hit {
-    Hit {
-        at: e.at,
-        ping_id: e.ping_id.to_string(),
-        partner: e.partner.clone(),
-        vertical: e.vertical.clone(),
-        offer: e.offer.clone(),
-        buyer: e.buyer.clone(),
-        contract: e.contract.clone(),
-        checkpoint: e.checkpoint,
-        matched: e.matched,
-        prior_at: e.prior_at,
-        reason: e.reason.clone(),
-    }
-}
-
-fn entry_of(h: Hit) -> AuditEntry {
-    AuditEntry {
-        at: h.at,
-        ping_id: std::sync::Arc::from(h.ping_id),
-        partner: h.partner,
-        vertical: h.vertical,
-        offer: h.offer,
-        buyer: h.buyer,
-        contract: h.contract,
-        checkpoint: h.checkpoint,
-        matched: h.matched,
-        prior_at: h.prior_at,
-        reason: h.reason,
-        test: false,
-    }
-}
-
 impl AuditSink for LoggedAudit {
     fn record(&self, entries: Vec<AuditEntry>) {
         // A test lead's hits stay in the store's audit log only, as its pings are in no log.
-        let hits: Vec<Hit> = entries.iter().filter(|e| !e.test).map(hit_of).collect();
+        let hits: Vec<AuditEntry> = entries.iter().filter(|e| !e.test).cloned().collect();
         if !hits.is_empty() {
             self.pending.push(LogEvent::Hits(hits));
         }
@@ -102,20 +69,9 @@ impl Engine {
                 Some(log_cursor(c).ok_or_else(|| EngineError::invalid("cursor", "is not a cursor this log gave"))?)
             }
         };
-        let wanted = HitQuery {
-            buyer: q.buyer,
-            partner: q.partner,
-            vertical: q.vertical,
-            offer: q.offer,
-            checkpoint: q.checkpoint,
-            since: q.since,
-            until: q.until,
-            limit: q.limit,
-            after,
-        };
-        let page = self.events.hits(wanted).await?;
+        let page = self.events.hits(q, after).await?;
         Ok(AuditPage {
-            entries: page.hits.into_iter().map(entry_of).collect(),
+            entries: page.hits,
             next_cursor: page.next.map(|(micros, row, place)| format!("{micros}-{row}-{place}")),
         })
     }
