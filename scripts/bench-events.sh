@@ -33,34 +33,19 @@ CONTRACTS=${EVENTS_CONTRACTS:-30}
 OUT=${EVENTS_OUT:-bench-results/events}
 ADMIN_TOKEN=bench-admin-token-000000000
 
-for tool in redis-server redis-cli python3 curl jq; do
-  command -v "$tool" >/dev/null || { echo "bench-events.sh needs $tool" >&2; exit 1; }
-done
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+bench_start bench-events.sh redis-server redis-cli python3 curl jq
+# A paused PostgreSQL (phase 2) would never see the signal that stops it.
+bench_before_cleanup() {
+  [ -z "${POSTGRES_PID:-}" ] || kill -CONT "$POSTGRES_PID" 2>/dev/null || true
+  pkill -CONT -u pingpost-test postgres 2>/dev/null || true
+}
 echo "== building release binaries"
 cargo build --release --locked -p pingpost -p pingpost-loadgen
 BIN=${CARGO_TARGET_DIR:-target}/release
 
-mkdir -p "$OUT"
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  [ -z "${POSTGRES_PID:-}" ] || kill -CONT "$POSTGRES_PID" 2>/dev/null || true
-  pkill -CONT -u pingpost-test postgres 2>/dev/null || true
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  stop_postgres
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-# shellcheck source=scripts/lib.sh
-source scripts/lib.sh
-
-REDIS_PORT=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
-  >"$OUT/redis.log" 2>&1 &
-REDIS_PID=$!
-PIDS+=("$REDIS_PID")
-for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+start_redis
 start_postgres
 
 dir=$(contracts_dir "$CONTRACTS")

@@ -25,25 +25,12 @@ TRIES=${WHATIF_TRIES:-5}
 OUT=${WHATIF_OUT:-bench-results/whatif}
 ADMIN_TOKEN=bench-admin-token-000000000
 
-for tool in python3 curl; do
-  command -v "$tool" >/dev/null || { echo "bench-whatif.sh needs $tool" >&2; exit 1; }
-done
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+bench_start bench-whatif.sh python3 curl
 echo "== building release binaries"
 cargo build --release --locked -p pingpost
 BIN=${CARGO_TARGET_DIR:-target}/release
-
-mkdir -p "$OUT"
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  stop_postgres
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-# shellcheck source=scripts/lib.sh
-source scripts/lib.sh
 start_postgres
 
 dir=$(contracts_dir "$CONTRACTS")

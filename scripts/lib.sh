@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Shared by the scripts (sourced, not run): Debian packages installed when missing, the
 # generated benchmark market, the curl config of fresh pings, a free loopback port and a
-# throwaway PostgreSQL for the books of an engine on Redis. contracts_dir needs $WORK (a
+# throwaway PostgreSQL for the books of an engine on Redis, a throwaway Redis, and a bench
+# script's start and cleanup (bench_start). contracts_dir needs $WORK (a
 # scratch dir) and $BIN (the release binaries); curl_config needs $KEY (a partner key of the
 # generated market); start_postgres needs $WORK; wait_url waits for a server started in the
 # background to print where it listens.
@@ -213,4 +214,42 @@ stop_postgres() {
   kill -KILL "$POSTGRES_PID" 2>/dev/null || true
   wait "$POSTGRES_PID" 2>/dev/null || true
   POSTGRES_PID=""
+}
+
+# bench_start NAME TOOL...: what a benchmark script does first: checks that it has its tools,
+# makes $OUT and a scratch directory $WORK, and on exit stops what it started (the pids in
+# $PIDS, the PostgreSQL of start_postgres) and removes $WORK. A script that leaves something
+# to undo first (a paused process) defines bench_before_cleanup.
+bench_start() {
+  local name=$1 tool
+  shift
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$name needs $tool" >&2; exit 1; }
+  done
+  mkdir -p "$OUT"
+  WORK=$(mktemp -d)
+  PIDS=()
+  trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+  local pid
+  if declare -F bench_before_cleanup >/dev/null; then bench_before_cleanup; fi
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  stop_postgres
+  rm -rf "$WORK"
+}
+
+# start_redis: a throwaway redis-server on a free loopback port, nothing kept on disk, its log
+# in $OUT/redis.log. Sets REDIS_PORT and REDIS_PID (also in $PIDS); answers once it does.
+start_redis() {
+  REDIS_PORT=$(free_port)
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+    >"$OUT/redis.log" 2>&1 &
+  REDIS_PID=$!
+  PIDS+=("$REDIS_PID")
+  for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "redis-server did not answer on port $REDIS_PORT" >&2
+  exit 1
 }
